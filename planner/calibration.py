@@ -1,0 +1,350 @@
+"""Calibration data: reading measurement rows, predicting them, fitting efficiency parameters,
+and the validation report (including leave-one-family-out).
+
+Rows follow ``../shared/reference/calibration.csv``'s format (a copy with its sources is kept in
+``data/calibration.csv``).  Only ``mode=predict`` rows (single engine runs at a fixed batch) are
+predicted here; ``mode=serve`` rows need the serving simulator.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+from .catalog import Catalog, CatalogError, Efficiency
+from .perf import ScenarioError, System, build_system
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO / "data" / "calibration.csv"
+REQUIRED_COLUMNS = ("id", "hardware_id", "devices", "model_id", "quant_id", "engine_id", "mode",
+                    "batch_or_concurrency", "prompt_tokens", "gen_tokens", "metric", "value")
+PREDICT_METRICS = ("prefill_tok_s", "decode_tok_s")
+SUMMARY_METRICS = PREDICT_METRICS + ("ttft_ms",)
+# llama-bench's defaults (-p 512 -n 128), used where a row does not state its lengths
+DEFAULT_PP, DEFAULT_TG = 512, 128
+PARAMS = ("bandwidth_efficiency", "compute_efficiency", "step_overhead_ms", "layer_overhead_us",
+          "quantized_compute_penalty")
+LOWER = np.array([0.05, 0.02, 0.0, 0.0, 0.0])
+UPPER = np.array([1.0, 1.0, 50.0, 2000.0, 3.0])
+X0 = np.array([0.7, 0.5, 2.0, 50.0, 0.1])
+
+
+class DataError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    hardware_id: str
+    devices: int
+    model_id: str
+    quant_id: str
+    engine_id: str
+    mode: str
+    batch: str  # may be text for serve rows ("max (offline...)", "Server 75 QPS target")
+    prompt: int | None
+    gen: int | None
+    metric: str
+    value: float
+    confidence: str
+    source: str
+    notes: str
+
+    def lengths(self) -> tuple[int, int, int, bool]:
+        """(batch, prompt, gen, assumed) for a predict row; blanks take llama-bench's defaults."""
+        assumed = False
+        b = int(self.batch) if self.batch.strip().isdigit() else 1
+        if self.metric in ("prefill_tok_s", "ttft_ms"):
+            p = self.prompt if self.prompt is not None else DEFAULT_PP
+            assumed = self.prompt is None
+            return b, p, 0, assumed
+        p = self.prompt if self.prompt is not None else 0
+        g = self.gen if self.gen is not None else DEFAULT_TG
+        assumed = self.gen is None
+        return b, p, g, assumed
+
+
+def _int_or_none(text: str, field: str, line: int) -> int | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        v = int(float(text))
+    except ValueError:
+        raise DataError(f"line {line}: column '{field}' must be a whole number or empty, got '{text}'") from None
+    if v < 0:
+        raise DataError(f"line {line}: column '{field}' must be >= 0, got {v}")
+    return v
+
+
+def read_rows(path: str | Path) -> list[Row]:
+    """Read measurement rows; a malformed file raises DataError naming the line and column."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {p}: {exc}") from None
+    return parse_rows(text, str(p))
+
+
+def parse_rows(text: str, name: str = "<data>") -> list[Row]:
+    reader = csv.DictReader(io.StringIO(text))
+    cols = reader.fieldnames or []
+    missing = [c for c in REQUIRED_COLUMNS if c not in cols]
+    if missing:
+        raise DataError(f"{name}: missing column(s) {', '.join(missing)}; the header must include "
+                        f"{', '.join(REQUIRED_COLUMNS)}")
+    rows = []
+    for i, r in enumerate(reader, start=2):
+        try:
+            value = float(r["value"])
+        except (TypeError, ValueError):
+            raise DataError(f"{name} line {i}: column 'value' must be a number, got '{r['value']}'") from None
+        if not math.isfinite(value) or value <= 0:
+            raise DataError(f"{name} line {i}: column 'value' must be a positive number, got '{r['value']}'")
+        devices = _int_or_none(r["devices"], "devices", i) or 1
+        rows.append(Row(
+            id=r["id"], hardware_id=r["hardware_id"], devices=devices, model_id=r["model_id"],
+            quant_id=r["quant_id"], engine_id=r["engine_id"], mode=(r["mode"] or "").strip(),
+            batch=(r["batch_or_concurrency"] or "").strip(),
+            prompt=_int_or_none(r["prompt_tokens"], "prompt_tokens", i),
+            gen=_int_or_none(r["gen_tokens"], "gen_tokens", i), metric=r["metric"].strip(), value=value,
+            confidence=(r.get("confidence") or "normal").strip(), source=r.get("source") or "",
+            notes=r.get("notes") or ""))
+    if not rows:
+        raise DataError(f"{name}: no data rows")
+    return rows
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+class RowModel:
+    """A predict row bound to its System, re-evaluated quickly under other efficiencies."""
+
+    def __init__(self, catalog: Catalog, row: Row):
+        self.row = row
+        self.batch, self.prompt, self.gen, self.assumed = row.lengths()
+        self.sys: System = build_system(catalog, row.hardware_id, row.model_id, row.quant_id, row.engine_id,
+                                        devices=row.devices)
+
+    def predict(self, eff: Efficiency | None = None) -> float:
+        if eff is not None:
+            self.sys.set_efficiency(eff, "fit")
+        if self.row.metric == "prefill_tok_s":
+            return self.batch * self.prompt / self.sys.prefill_time(self.prompt, self.batch)
+        if self.row.metric == "ttft_ms":  # batch-1 latency table: the first token is one prefill
+            return 1000.0 * self.sys.prefill_time(self.prompt, 1)
+        return self.batch * self.gen / float(self.sys.decode_times(self.prompt, self.gen, self.batch).sum())
+
+    @property
+    def group_keys(self) -> tuple[str, str, str]:
+        hw = self.sys.hw
+        return hw.family, hw.vendor, "default"
+
+
+def bind_rows(catalog: Catalog, rows: list[Row], *, normal_only: bool = False):
+    """Split rows into predictable RowModels and skipped (row, reason) pairs."""
+    bound, skipped = [], []
+    for r in rows:
+        single_prefill = r.mode == "serve" and r.metric == "ttft_ms" and r.batch == "1"
+        if r.mode != "predict" and not single_prefill:
+            skipped.append((r, f"mode={r.mode}: a serving load test, needs the simulator"))
+            continue
+        if r.metric not in PREDICT_METRICS and not single_prefill:
+            skipped.append((r, f"metric {r.metric} is not predicted by `predict`"))
+            continue
+        if normal_only and r.confidence != "normal":
+            skipped.append((r, "confidence=low (secondary copy): not used for fitting"))
+            continue
+        try:
+            bound.append(RowModel(catalog, r))
+        except (CatalogError, ScenarioError) as exc:
+            skipped.append((r, str(exc)))
+    return bound, skipped
+
+
+def _eff(x: np.ndarray, provenance: str, n: int) -> Efficiency:
+    return Efficiency(bandwidth_efficiency=round(float(x[0]), 5), compute_efficiency=round(float(x[1]), 5),
+                      step_overhead_ms=round(float(x[2]), 5), layer_overhead_us=round(float(x[3]), 4),
+                      quantized_compute_penalty=round(float(x[4]), 5), fitted_on_rows=n, provenance=provenance)
+
+
+PRIOR_SCALE = np.array([0.3, 0.3, 2.0, 100.0, 0.3])  # how far a family may move from its vendor's fit
+PRIOR_WEIGHT = 0.3
+
+
+def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None = None) -> Efficiency:
+    """Least squares on log(predicted / measured) with a robust (soft L1) loss, so one outlying
+    measurement cannot pull the fit; deterministic (fixed start, no randomness).
+
+    With a `parent` (the vendor-level fit), the group is a chip family: its parameters are shrunk
+    towards the parent's (a weak Gaussian prior), so a family with few rows moves only as far as
+    its data demand, and parameters its rows cannot identify stay at the parent's values."""
+    from scipy.optimize import least_squares
+
+    meas = np.array([m.row.value for m in models])
+    has_quant = any(m.sys.quant.family in ("gguf", "mlx") for m in models)
+    has_float = any(m.sys.quant.family not in ("gguf", "mlx") for m in models)
+    free_penalty = has_quant and has_float
+    p0 = np.array([getattr(parent, k) for k in PARAMS]) if parent is not None else None
+    fixed_penalty = p0[4] if p0 is not None else 0.0
+
+    def effx(x: np.ndarray) -> Efficiency:
+        return Efficiency(bandwidth_efficiency=x[0], compute_efficiency=x[1], step_overhead_ms=x[2],
+                          layer_overhead_us=x[3],
+                          quantized_compute_penalty=x[4] if free_penalty else fixed_penalty, provenance="fit")
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        eff = effx(x)
+        r = np.log(np.array([m.predict(eff) for m in models]) / meas)
+        if p0 is not None:
+            r = np.concatenate([r, PRIOR_WEIGHT * (x - p0) / PRIOR_SCALE])
+        return r
+
+    start = np.clip(p0 if p0 is not None else X0, LOWER, UPPER)
+    # vendor and pooled fits: robust loss (outlying rows cannot pull the fit); family fits: plain
+    # least squares, since a family's rows differ from its vendor's systematically, not by outliers
+    loss = "linear" if parent is not None else "soft_l1"
+    res = least_squares(resid, start, bounds=(LOWER, UPPER), loss=loss, f_scale=0.1, x_scale=X0 + 0.1,
+                        max_nfev=400)
+    x = res.x.copy()
+    if not free_penalty:
+        x[4] = fixed_penalty
+    return _eff(x, provenance, len(models))
+
+
+def fit_engine(models: list[RowModel], provenance: str, min_rows: int = 6) -> dict[str, Efficiency]:
+    """Fits per vendor with rows, per chip family (shrunk towards its vendor) with at least
+    `min_rows` rows, and a pooled 'default' over all hardware."""
+    out: dict[str, Efficiency] = {}
+    by_vendor: dict[str, list[RowModel]] = {}
+    for m in models:
+        by_vendor.setdefault(m.sys.hw.vendor, []).append(m)
+    for vendor, ms in sorted(by_vendor.items()):
+        if len(ms) < min_rows:
+            continue
+        out[vendor] = fit_group(ms, f"{provenance}; {len(ms)} {vendor} rows")
+        by_family: dict[str, list[RowModel]] = {}
+        for m in ms:
+            by_family.setdefault(m.sys.hw.family, []).append(m)
+        if len(by_family) > 1:
+            for fam, fms in sorted(by_family.items()):
+                if len(fms) >= min_rows:
+                    out[fam] = fit_group(fms, f"{provenance}; {len(fms)} {fam} rows, shrunk towards the "
+                                         f"{vendor} fit", parent=out[vendor])
+    if models:
+        out["default"] = fit_group(models, f"{provenance}; {len(models)} rows, all hardware")
+    return out
+
+
+def errors(models: list[RowModel], effs: dict[str, Efficiency] | None = None) -> list[tuple[RowModel, float, float]]:
+    """(row model, predicted, signed % error) using the profile calibration, or `effs` (keyed like
+    the calibration classes) when given."""
+    out = []
+    for m in models:
+        if effs is None:
+            m.sys.set_efficiency(*_profile_eff(m))
+            pred = m.predict()
+        else:
+            eff = next((effs[k] for k in m.group_keys if k in effs), None)
+            if eff is None:
+                continue
+            pred = m.predict(eff)
+        out.append((m, pred, 100.0 * (pred - m.row.value) / m.row.value))
+    return out
+
+
+def _profile_eff(m: RowModel):
+    from .perf import calibration_for
+
+    return calibration_for(m.sys.engine, m.sys.hw, m.sys.catalog)
+
+
+def summarize(errs) -> dict[str, dict]:
+    out = {}
+    for metric in SUMMARY_METRICS:
+        e = [abs(x[2]) for x in errs if x[0].row.metric == metric]
+        if e:
+            out[metric] = {"rows": len(e), "median_abs_pct": round(median(e), 2), "max_abs_pct": round(max(e), 2)}
+    return out
+
+
+def calibrate(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> dict[str, dict[str, Efficiency]]:
+    """Fit every engine that has predict rows (confidence=normal)."""
+    rows = read_rows(data)
+    models, _ = bind_rows(catalog, rows, normal_only=False)
+    prov = f"fitted by `python -m planner calibrate` on {Path(data).name} (sha256 {file_digest(data)})"
+    by_engine: dict[str, list[RowModel]] = {}
+    for m in models:
+        by_engine.setdefault(m.sys.engine.id, []).append(m)
+    out = {}
+    for eng, ms in sorted(by_engine.items()):
+        normal = [m for m in ms if m.row.confidence == "normal"]
+        if normal:
+            out[eng] = fit_engine(normal, prov + ", confidence=normal rows")
+        else:  # an engine measured only in secondary copies: use them, and say so
+            out[eng] = fit_engine(ms, prov + ", ONLY confidence=low rows (no primary measurements)")
+    return out
+
+
+def leave_one_family_out(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> list[dict]:
+    """For each chip family with measurements: refit without it, predict it, report the errors."""
+    rows = read_rows(data)
+    models, _ = bind_rows(catalog, rows, normal_only=True)
+    families = sorted({m.sys.hw.family for m in models})
+    report = []
+    for fam in families:
+        test = [m for m in models if m.sys.hw.family == fam]
+        for eng in sorted({m.sys.engine.id for m in test}):
+            train = [m for m in models if m.sys.hw.family != fam and m.sys.engine.id == eng]
+            t = [m for m in test if m.sys.engine.id == eng]
+            if len(train) < 6:
+                report.append({"family": fam, "engine": eng, "rows": len(t), "note": "too few other rows to refit"})
+                continue
+            effs = fit_engine(train, "leave-one-family-out")
+            errs = errors(t, effs)
+            entry = {"family": fam, "engine": eng, "rows": len(errs)}
+            entry.update(summarize(errs))
+            report.append(entry)
+    return report
+
+
+def write_calibration_files(fits: dict[str, dict[str, Efficiency]], out_dir: Path, data: str | Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for engine, classes in fits.items():
+        lines = [
+            "# Written by `python -m planner calibrate`; do not edit by hand, re-run the command.",
+            f'engine = "{engine}"',
+            'generated_by = "python -m planner calibrate --data data/calibration.csv"',
+            f'data = "{Path(data).name} sha256:{file_digest(data)}"',
+            "",
+        ]
+        for cls, eff in sorted(classes.items()):
+            lines.append(f"[classes.{_toml_key(cls)}]")
+            for k in PARAMS + ("fitted_on_rows",):
+                lines.append(f"{k} = {getattr(eff, k)!r}")
+            lines.append(f"provenance = {_toml_str(eff.provenance)}")
+            lines.append("")
+        path = out_dir / f"{engine}.toml"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("-", "").replace("_", "").isalnum() else _toml_str(k)
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,400 @@
+"""The catalog: hardware, models, quantization formats and engines loaded from
+data files in ``profiles/`` (TOML), validated with pydantic.
+
+Every figure is a :class:`Figure`: a value plus either a ``source`` (URL or
+document) or a ``derived`` note saying what arithmetic on sourced figures
+produced it.  Users add their own profiles in a directory given with
+``--profiles DIR`` or the ``PLANNER_PROFILES`` environment variable; those are
+loaded on top of the built-ins (same id replaces the built-in one).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
+ENV_VAR = "PLANNER_PROFILES"
+KINDS = ("hardware", "models", "quants", "engines")
+
+
+class CatalogError(ValueError):
+    """A user-facing error about the catalog (unknown id, bad profile file)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Figure(_Strict):
+    """A number with its provenance."""
+
+    value: float
+    source: str | None = None
+    derived: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_provenance(self) -> "Figure":
+        if not (self.source or self.derived):
+            raise ValueError("every figure needs 'source' (URL or document) or 'derived' (how it was computed)")
+        if not math.isfinite(self.value) or self.value < 0:
+            raise ValueError(f"value must be a finite number >= 0, got {self.value}")
+        return self
+
+
+# --------------------------------------------------------------------------- hardware
+
+DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "fp4")
+
+
+class Price(_Strict):
+    usd: float = Field(gt=0)
+    memory_gb: float | None = None  # the configuration priced, where sizes differ
+    date: str
+    kind: Literal["list", "street", "estimate"]
+    source: str
+    note: str | None = None
+
+
+class Interconnect(_Strict):
+    name: str
+    bandwidth_gbs: Figure  # per device, one direction
+    latency_us: Figure | None = None
+
+
+class Hardware(_Strict):
+    id: str
+    aliases: list[str] = []
+    name: str
+    vendor: Literal["apple", "nvidia", "amd"]
+    family: str  # chip generation, e.g. apple-m2, nvidia-ada (used for leave-one-family-out)
+    memory: Literal["unified", "discrete"]
+    memory_gb: list[float]  # sizes sold (Apple) or the fixed size (GPUs)
+    memory_source: str
+    memory_bandwidth_gbs: Figure
+    gpu_cores: int | None = None
+    tflops: dict[str, Figure]  # dense matmul throughput per dtype
+    power_max_w: Figure
+    power_idle_w: Figure | None = None
+    interconnect: Interconnect | None = None
+    # discrete GPUs: memory the driver/runtime keeps (CUDA context etc.)
+    runtime_reserve_gb: Figure | None = None
+    # unified-memory machines: the platform profile that limits GPU memory (e.g. macos)
+    platform: str | None = None
+    prices: list[Price] = []
+    notes: str | None = None
+
+    @field_validator("tflops")
+    @classmethod
+    def _known_dtypes(cls, v: dict[str, Figure]) -> dict[str, Figure]:
+        bad = sorted(set(v) - set(DTYPES))
+        if bad:
+            raise ValueError(f"unknown dtype(s) {bad}; expected some of {list(DTYPES)}")
+        if not (set(v) & {"fp16", "bf16", "fp32"}):
+            raise ValueError("at least one of fp16, bf16 or fp32 throughput is required")
+        return v
+
+    @field_validator("memory_gb")
+    @classmethod
+    def _sizes(cls, v: list[float]) -> list[float]:
+        if not v or any(x <= 0 for x in v):
+            raise ValueError("memory_gb must list at least one size > 0")
+        return sorted(v)
+
+    def peak_tflops(self, dtype: str) -> float | None:
+        f = self.tflops.get(dtype)
+        return f.value if f else None
+
+    def price_for(self, memory_gb: float) -> Price | None:
+        exact = [p for p in self.prices if p.memory_gb in (None, memory_gb)]
+        return exact[0] if exact else None
+
+
+class MemoryLimitRule(_Strict):
+    up_to_memory_gb: float | None = None  # applies when memory <= this (None: any size)
+    fraction: float = Field(gt=0, le=1)
+
+
+class Platform(_Strict):
+    """An operating-system limit on how much unified memory the GPU may wire."""
+
+    id: str
+    name: str
+    gpu_limit_rules: list[MemoryLimitRule]
+    override_setting: str  # e.g. iogpu.wired_limit_mb
+    os_reserve_gb: Figure  # memory to leave to the OS when raising the limit
+    source: str
+    notes: str | None = None
+
+    def default_limit_gb(self, memory_gb: float) -> float:
+        for rule in self.gpu_limit_rules:
+            if rule.up_to_memory_gb is None or memory_gb <= rule.up_to_memory_gb:
+                return memory_gb * rule.fraction
+        return memory_gb * self.gpu_limit_rules[-1].fraction
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Model(_Strict):
+    id: str
+    aliases: list[str] = []
+    name: str
+    arch: Literal["dense", "moe"]
+    attention: Literal["mha", "gqa", "mla"]
+    num_layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    num_heads: int = Field(gt=0)
+    num_kv_heads: int = Field(gt=0)
+    head_dim: int = Field(gt=0)
+    intermediate_size: int = Field(ge=0)  # dense FFN width (0 when every layer is MoE)
+    vocab_size: int = Field(gt=0)
+    tied_embeddings: bool = False
+    max_context: int = Field(gt=0)
+    gated_ffn: bool = True  # SwiGLU: gate, up, down
+    # MoE
+    num_experts: int = 0
+    experts_per_token: int = 0
+    num_shared_experts: int = 0
+    moe_intermediate_size: int = 0
+    first_dense_layers: int = 0  # leading layers with a dense FFN (DeepSeek first_k_dense_replace)
+    # MLA (DeepSeek)
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    # sliding-window attention
+    sliding_window: int = 0
+    sliding_window_layers: int = 0  # how many layers use the window
+    native_dtype: str = "bf16"
+    published_total_params_b: Figure
+    published_active_params_b: Figure | None = None
+    sources: list[str]
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Model":
+        if self.arch == "moe" and not (self.num_experts and self.experts_per_token and self.moe_intermediate_size):
+            raise ValueError("a moe model needs num_experts, experts_per_token and moe_intermediate_size")
+        if self.attention == "mla" and not (self.kv_lora_rank and self.qk_rope_head_dim):
+            raise ValueError("an mla model needs kv_lora_rank and qk_rope_head_dim")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError("num_heads must be a multiple of num_kv_heads")
+        if self.sliding_window_layers > self.num_layers:
+            raise ValueError("sliding_window_layers cannot exceed num_layers")
+        return self
+
+
+# --------------------------------------------------------------------------- quantization
+
+
+class Quant(_Strict):
+    id: str
+    aliases: list[str] = []
+    name: str
+    family: Literal["float", "gguf", "mlx", "fp8", "mxfp4"]
+    bits_per_weight: Figure  # file-level effective bits for the tensors it applies to
+    applies_to: Literal["all", "experts"] = "all"
+    other_bits_per_weight: float = 16.0  # tensors it does not apply to (applies_to = experts)
+    # compute dtype preference: the first one the hardware has tensor throughput for is used
+    compute_dtypes: list[str] = ["fp16"]
+    kv_cache_dtypes: list[str] = ["f16"]
+    engines: list[str]  # engines that load this format
+    notes: str | None = None
+
+
+class KVDtype(_Strict):
+    id: str
+    bytes_per_element: Figure
+
+
+# --------------------------------------------------------------------------- engines
+
+
+class Efficiency(_Strict):
+    """Fitted step-time parameters for one engine on one hardware class."""
+
+    bandwidth_efficiency: float = Field(gt=0, le=1.2)
+    compute_efficiency: float = Field(gt=0, le=1.2)
+    step_overhead_ms: float = Field(ge=0)
+    layer_overhead_us: float = Field(ge=0)
+    quantized_compute_penalty: float = Field(default=0.0, ge=0)  # extra share of compute time for dequantizing
+    fitted_on_rows: int = 0
+    provenance: str
+
+
+class Engine(_Strict):
+    id: str
+    aliases: list[str] = []
+    name: str
+    source: str
+    vendors: list[Literal["apple", "nvidia", "amd"]]
+    batching: Literal["continuous", "slots", "static", "serial"]
+    paged_kv: bool
+    kv_block_size: int = Field(default=16, gt=0)
+    max_num_seqs: int = Field(default=256, gt=0)
+    max_num_batched_tokens: int = Field(default=8192, gt=0)
+    chunked_prefill: bool = False
+    n_parallel: int = Field(default=1, gt=0)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    activation_overhead_gb: Figure  # workspace/compute buffers beyond weights and KV
+    calibration: dict[str, Efficiency] = {}  # keyed by hardware class (see planner.perf.hw_class)
+    calibration_from: str | None = None  # borrow another engine's calibration when it has none
+    notes: str | None = None
+
+
+class CalibrationFile(_Strict):
+    """Fitted efficiency parameters for one engine, written by `python -m planner calibrate`."""
+
+    engine: str
+    generated_by: str
+    data: str  # the measurements file and its sha256
+    classes: dict[str, Efficiency]  # hardware family, vendor, or "default" (pooled over all hardware)
+
+
+class Catalog:
+    """Loaded, validated profiles, with id/alias resolution."""
+
+    def __init__(self, hardware, models, quants, engines, platforms, kv_dtypes, origins):
+        self.hardware: dict[str, Hardware] = hardware
+        self.models: dict[str, Model] = models
+        self.quants: dict[str, Quant] = quants
+        self.engines: dict[str, Engine] = engines
+        self.platforms: dict[str, Platform] = platforms
+        self.kv_dtypes: dict[str, KVDtype] = kv_dtypes
+        self.origins: dict[tuple[str, str], Path] = origins
+        self._alias: dict[str, dict[str, str]] = {}
+        for kind in KINDS:
+            table: dict[str, str] = {}
+            for pid, prof in getattr(self, kind).items():
+                table[pid.lower()] = pid
+                for a in prof.aliases:
+                    table[a.lower()] = pid
+            self._alias[kind] = table
+
+    def resolve(self, kind: str, ident: str, field: str | None = None) -> str:
+        table = self._alias[kind]
+        key = (ident or "").strip().lower()
+        if key in table:
+            return table[key]
+        close = difflib.get_close_matches(key, list(table), n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(table[c] for c in close)}?" if close else ""
+        name = field or kind
+        raise CatalogError(
+            f"unknown {name} id '{ident}'.{hint} (`python -m planner catalog {kind}` lists them)"
+        )
+
+    def get(self, kind: str, ident: str, field: str | None = None):
+        return getattr(self, kind)[self.resolve(kind, ident, field)]
+
+
+_SCHEMAS = {
+    "hardware": Hardware,
+    "models": Model,
+    "quants": Quant,
+    "engines": Engine,
+    "platforms": Platform,
+    "kv_dtypes": KVDtype,
+    "calibration": CalibrationFile,
+}
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    lines = [f"bad profile file {path}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(file)"
+        lines.append(f"  field '{loc}': {e['msg']}")
+    return "\n".join(lines)
+
+
+def _load_dir(root: Path, out: dict, origins: dict) -> None:
+    for kind, schema in _SCHEMAS.items():
+        d = root / kind
+        if not d.is_dir():
+            continue
+        for path in sorted(d.glob("*.toml")):
+            try:
+                with path.open("rb") as fh:
+                    data = tomllib.load(fh)
+            except tomllib.TOMLDecodeError as exc:
+                raise CatalogError(f"bad profile file {path}: not valid TOML ({exc})") from None
+            except OSError as exc:
+                raise CatalogError(f"cannot read profile file {path}: {exc}") from None
+            try:
+                prof = schema.model_validate(data)
+            except ValidationError as exc:
+                raise CatalogError(_format_validation(path, exc)) from None
+            key = prof.engine if kind == "calibration" else prof.id
+            out[kind][key] = prof
+            origins[(kind, key)] = path
+
+
+def profile_dirs(extra: str | os.PathLike | None = None) -> list[Path]:
+    dirs = [BUILTIN_DIR]
+    env = os.environ.get(ENV_VAR)
+    for d in (env, extra):
+        if d:
+            p = Path(d)
+            if not p.is_dir():
+                raise CatalogError(f"profiles directory '{d}' does not exist (check --profiles or ${ENV_VAR})")
+            dirs.append(p)
+    return dirs
+
+
+@lru_cache(maxsize=16)
+def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
+    out: dict[str, dict] = {k: {} for k in _SCHEMAS}
+    origins: dict = {}
+    for d in dirs:
+        _load_dir(d, out, origins)
+    engines = dict(out["engines"])
+    for cal in out["calibration"].values():
+        if cal.engine not in engines:
+            path = origins.get(("calibration", cal.engine))
+            raise CatalogError(f"bad profile file {path}: field 'engine': unknown engine '{cal.engine}'")
+        engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes)})
+    cat = Catalog(out["hardware"], out["models"], out["quants"], engines, out["platforms"],
+                  out["kv_dtypes"], origins)
+    _check_references(cat)
+    return cat
+
+
+def _stamp(dirs: list[Path]) -> tuple:
+    items = []
+    for d in dirs:
+        for p in sorted(d.glob("*/*.toml")):
+            st = p.stat()
+            items.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(items)
+
+
+def load_catalog(extra: str | os.PathLike | None = None) -> Catalog:
+    dirs = profile_dirs(extra)
+    return _load_cached(tuple(dirs), _stamp(dirs))
+
+
+def _check_references(cat: Catalog) -> None:
+    for hw in cat.hardware.values():
+        if hw.platform and hw.platform not in cat.platforms:
+            path = cat.origins.get(("hardware", hw.id))
+            raise CatalogError(f"bad profile file {path}: field 'platform': unknown platform '{hw.platform}' "
+                               f"(known: {', '.join(sorted(cat.platforms))})")
+    for q in cat.quants.values():
+        for kv in q.kv_cache_dtypes:
+            if kv not in cat.kv_dtypes:
+                path = cat.origins.get(("quants", q.id))
+                raise CatalogError(f"bad profile file {path}: field 'kv_cache_dtypes': unknown KV dtype '{kv}' "
+                                   f"(known: {', '.join(sorted(cat.kv_dtypes))})")
+        for dt in q.compute_dtypes:
+            if dt not in DTYPES:
+                path = cat.origins.get(("quants", q.id))
+                raise CatalogError(f"bad profile file {path}: field 'compute_dtypes': unknown dtype '{dt}'")

@@ -1,0 +1,245 @@
+"""Command line: ``python -m planner <command>``.
+
+Exit codes: 0 success (and, for predict, it fits); 3 predict: does not fit; 2 bad arguments or
+input, with a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .catalog import CatalogError, load_catalog
+
+EXIT_OK, EXIT_BAD, EXIT_NOFIT = 0, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        self.exit(EXIT_BAD, f"{self.prog}: error: {message}\n")
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _positive_int(name):
+    def conv(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got '{text}'") from None
+        return v
+    return conv
+
+
+def _number(name):
+    def conv(text):
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got '{text}'") from None
+    return conv
+
+
+def _add_profiles(p):
+    p.add_argument("--profiles", metavar="DIR", help="extra profile directory loaded on top of the built-ins "
+                   "(also $PLANNER_PROFILES)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m planner", description="Inference Planner: memory, speed and cost of LLM serving")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("predict", help="memory fit and single-run speed for one configuration")
+    p.add_argument("--hardware", required=True)
+    p.add_argument("--memory-gb", type=_number("--memory-gb"))
+    p.add_argument("--usable-memory-gb", type=_number("--usable-memory-gb"))
+    p.add_argument("--devices", type=_positive_int("--devices"), default=1)
+    p.add_argument("--model", required=True)
+    p.add_argument("--quant", required=True)
+    p.add_argument("--engine", required=True)
+    p.add_argument("--kv-dtype")
+    p.add_argument("--batch", type=_positive_int("--batch"), default=1)
+    p.add_argument("--prompt", type=_positive_int("--prompt"), default=512)
+    p.add_argument("--gen", type=_positive_int("--gen"), default=128)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_profiles(p)
+
+    c = sub.add_parser("catalog", help="list ids with their key figures")
+    c.add_argument("kind", nargs="?", choices=["hardware", "models", "quants", "engines"])
+    c.add_argument("--json", action="store_true")
+    _add_profiles(c)
+
+    k = sub.add_parser("calibrate", help="fit engine efficiency parameters from measurements")
+    k.add_argument("--data", default=None, help="measurements CSV (default data/calibration.csv)")
+    k.add_argument("--out", default=None, help="directory for calibration profiles (default profiles/calibration)")
+    k.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
+    _add_profiles(k)
+
+    v = sub.add_parser("validate", help="predict measured rows and report the errors")
+    v.add_argument("--data", default=None)
+    v.add_argument("--loo", action="store_true", help="also leave-one-family-out")
+    v.add_argument("--json", action="store_true")
+    v.add_argument("--all-confidence", action="store_true", help="include confidence=low rows")
+    _add_profiles(v)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a bad argument (2, one line printed)
+        return int(exc.code or 0)
+    try:
+        return _dispatch(args)
+    except (CatalogError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD
+    except ValueError as exc:  # ScenarioError, DataError
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD
+
+
+def _dispatch(args) -> int:
+    cat = load_catalog(args.profiles)
+    if args.cmd == "predict":
+        return _cmd_predict(cat, args)
+    if args.cmd == "catalog":
+        return _cmd_catalog(cat, args)
+    if args.cmd == "calibrate":
+        return _cmd_calibrate(cat, args)
+    if args.cmd == "validate":
+        return _cmd_validate(cat, args)
+    raise UsageError(f"unknown command {args.cmd}")
+
+
+def _cmd_predict(cat, args) -> int:
+    from .predict import predict
+
+    res = predict(cat, hardware=args.hardware, model=args.model, quant=args.quant, engine=args.engine,
+                  memory_gb=args.memory_gb, usable_memory_gb=args.usable_memory_gb, devices=args.devices,
+                  batch=args.batch, prompt=args.prompt, gen=args.gen, kv_dtype=args.kv_dtype)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        m = res["memory_gb"]
+        print(f"{res['model']} {res['quant']} on {res['devices']}x {res['hardware']} "
+              f"({res['memory_gb_option']:g} GB) with {res['engine']}")
+        print(f"  memory: weights {m['weights']:.1f} + KV {m['kv_cache']:.1f} + other {m['other']:.1f} = "
+              f"{m['total']:.1f} GB of {m['usable']:.1f} GB usable -> {'fits' if res['fits'] else 'DOES NOT FIT'}")
+        if res["reason"]:
+            print(f"  {res['reason']}")
+        if res["prefill_tok_s"]:
+            print(f"  prefill: {res['prefill_tok_s']:.1f} tok/s   TTFT {res['ttft_s']:.3f} s")
+        if res["decode_tok_s"]:
+            tp = f"   TPOT {res['tpot_s'] * 1000:.1f} ms" if res["tpot_s"] else ""
+            print(f"  decode:  {res['decode_tok_s']:.1f} tok/s{tp}")
+        print(f"  max concurrent sequences at this length: {res['max_concurrent_sequences']}; "
+              f"max context: {res['max_context_tokens']:,} tokens")
+        print(f"  calibration: {res['calibration']}")
+    return EXIT_OK if res["fits"] else EXIT_NOFIT
+
+
+def _catalog_rows(cat, kind):
+    from .arch import active_params, params
+
+    if kind == "hardware":
+        for h in cat.hardware.values():
+            price = h.prices[0].usd if h.prices else None
+            yield {"id": h.id, "name": h.name, "vendor": h.vendor, "family": h.family, "memory_gb": h.memory_gb,
+                   "bandwidth_gbs": h.memory_bandwidth_gbs.value,
+                   "tflops": {k: v.value for k, v in h.tflops.items()}, "power_max_w": h.power_max_w.value,
+                   "price_usd": price, "aliases": h.aliases}
+    elif kind == "models":
+        for m in cat.models.values():
+            p = params(m)
+            yield {"id": m.id, "name": m.name, "arch": m.arch, "attention": m.attention,
+                   "params_b": round(p.total / 1e9, 2), "active_params_b": round(active_params(m) / 1e9, 2),
+                   "layers": m.num_layers, "max_context": m.max_context, "aliases": m.aliases}
+    elif kind == "quants":
+        for q in cat.quants.values():
+            yield {"id": q.id, "name": q.name, "family": q.family, "bits_per_weight": q.bits_per_weight.value,
+                   "applies_to": q.applies_to, "kv_cache_dtypes": q.kv_cache_dtypes, "engines": q.engines,
+                   "aliases": q.aliases}
+    else:
+        for e in cat.engines.values():
+            yield {"id": e.id, "name": e.name, "batching": e.batching, "paged_kv": e.paged_kv,
+                   "vendors": e.vendors, "calibrated_classes": sorted(e.calibration),
+                   "calibration_from": e.calibration_from, "aliases": e.aliases}
+
+
+def _cmd_catalog(cat, args) -> int:
+    kinds = [args.kind] if args.kind else ["hardware", "models", "quants", "engines"]
+    out = {k: sorted(_catalog_rows(cat, k), key=lambda r: r["id"]) for k in kinds}
+    if args.json:
+        print(json.dumps(out[args.kind] if args.kind else out, indent=2))
+    else:
+        for k in kinds:
+            print(f"{k}:")
+            for r in out[k]:
+                extra = {key: r[key] for key in list(r)[1:4]}
+                print(f"  {r['id']:<28} " + "  ".join(f"{a}={b}" for a, b in extra.items()))
+    return EXIT_OK
+
+
+def _cmd_calibrate(cat, args) -> int:
+    from .calibration import DEFAULT_DATA, REPO, calibrate, write_calibration_files
+
+    data = args.data or DEFAULT_DATA
+    fits = calibrate(cat, data)
+    for eng, classes in fits.items():
+        for cls, eff in classes.items():
+            print(f"{eng:<14} {cls:<10} bw_eff={eff.bandwidth_efficiency:.3f} compute_eff={eff.compute_efficiency:.3f} "
+                  f"step={eff.step_overhead_ms:.2f} ms layer={eff.layer_overhead_us:.1f} us "
+                  f"quant_penalty={eff.quantized_compute_penalty:.3f} rows={eff.fitted_on_rows}")
+    if not args.dry_run:
+        out = Path(args.out) if args.out else REPO / "profiles" / "calibration"
+        for p in write_calibration_files(fits, out, data):
+            print(f"wrote {p}")
+    return EXIT_OK
+
+
+def _cmd_validate(cat, args) -> int:
+    from .calibration import DEFAULT_DATA, bind_rows, errors, leave_one_family_out, read_rows, summarize
+
+    data = args.data or DEFAULT_DATA
+    rows = read_rows(data)
+    models, skipped = bind_rows(cat, rows, normal_only=not args.all_confidence)
+    errs = errors(models)
+    summary = summarize(errs)
+    result = {
+        "data": str(data),
+        "rows": [{"id": m.row.id, "hardware": m.row.hardware_id, "model": m.row.model_id, "quant": m.row.quant_id,
+                  "engine": m.row.engine_id, "devices": m.row.devices, "batch": m.batch, "prompt": m.prompt,
+                  "gen": m.gen, "lengths_assumed": m.assumed, "metric": m.row.metric,
+                  "measured": m.row.value, "predicted": round(pred, 3), "error_pct": round(err, 2)}
+                 for m, pred, err in errs],
+        "summary": summary,
+        "skipped": [{"id": r.id, "reason": why} for r, why in skipped],
+    }
+    if args.loo:
+        result["leave_one_family_out"] = leave_one_family_out(cat, data)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK
+    print(f"{'id':<12} {'hardware':<20} {'model':<14} {'quant':<8} {'engine':<10} {'metric':<14} "
+          f"{'measured':>10} {'predicted':>10} {'error':>8}")
+    for r in result["rows"]:
+        flag = " *" if r["lengths_assumed"] else ""
+        print(f"{r['id']:<12} {r['hardware']:<20} {r['model']:<14} {r['quant']:<8} {r['engine']:<10} "
+              f"{r['metric']:<14} {r['measured']:>10.2f} {r['predicted']:>10.2f} {r['error_pct']:>+7.1f}%{flag}")
+    print("(* lengths not stated in the source: llama-bench defaults pp512 / tg128 assumed)")
+    print(f"skipped {len(skipped)} rows (serve mode, other metrics, low confidence or unknown ids)")
+    for metric, s in summary.items():
+        print(f"{metric}: {s['rows']} rows, median |error| {s['median_abs_pct']:.1f}%, max {s['max_abs_pct']:.1f}%")
+    if args.loo:
+        print("leave-one-family-out (fit without the family, predict it):")
+        for e in result["leave_one_family_out"]:
+            parts = [f"{m}: median {e[m]['median_abs_pct']:.1f}% max {e[m]['max_abs_pct']:.1f}% ({e[m]['rows']} rows)"
+                     for m in ("decode_tok_s", "prefill_tok_s") if m in e]
+            print(f"  {e['family']:<16} {e['engine']:<10} " + ("; ".join(parts) or e.get("note", "")))
+    return EXIT_OK

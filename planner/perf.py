@@ -1,0 +1,348 @@
+"""The performance model: memory footprint and the time of one engine step.
+
+One function prices every step, prefill, decode or mixed (chunked prefill): a
+batch is a list of ``(new_tokens, context_tokens)`` per sequence.  The time is
+a roofline over compute and memory traffic plus fixed per-step and per-layer
+overheads, plus tensor-parallel communication when devices > 1:
+
+    t = max(FLOPs / (peak x compute_eff) x (1 + quant_penalty),
+            bytes / (bandwidth x bandwidth_eff)) + step_overhead + layers x layer_overhead
+        + all-reduce time (tensor parallel)
+
+Efficiencies and overheads come from the engine profile's calibration for the
+hardware (fitted by ``python -m planner calibrate``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from .arch import active_params, attention_dims, kv_elements_per_token, params
+from .catalog import Catalog, CatalogError, Efficiency, Engine, Hardware, Model, Quant
+
+GB = 1e9  # every memory figure the planner prints is in GB = 10^9 bytes
+GIB = 2**30  # device memory sizes as sold (and the macOS GPU limit) are binary
+
+# Used only when an engine has no calibration for a hardware class and borrows none:
+# a neutral roofline (full bandwidth and compute, no overheads), flagged in every result.
+UNCALIBRATED = Efficiency(bandwidth_efficiency=1.0, compute_efficiency=1.0, step_overhead_ms=0.0,
+                          layer_overhead_us=0.0, provenance="uncalibrated: ideal roofline, no measurements")
+
+
+class ScenarioError(ValueError):
+    """An impossible or malformed request, with the field at fault and the fix."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Efficiency, str]:
+    """Efficiency parameters for an engine on a hardware: the chip family's fit if there is one,
+    else the vendor's, else the pooled fit over all hardware, else the engine it borrows from,
+    else the ideal roofline (flagged)."""
+    seen = set()
+    eng = engine
+    while eng is not None and eng.id not in seen:
+        seen.add(eng.id)
+        for key in (hw.family, hw.vendor, "default"):
+            if key in eng.calibration:
+                label = f"{eng.id}:{key}"
+                if eng.id != engine.id:
+                    label += f" (borrowed by {engine.id})"
+                return eng.calibration[key], label
+        eng = catalog.engines.get(eng.calibration_from) if eng.calibration_from else None
+    return UNCALIBRATED, "uncalibrated"
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    weights: float
+    kv_cache: float
+    other: float
+    usable: float
+    capacity: float  # physical memory of all devices
+    devices: int
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.kv_cache + self.other
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.usable + 1e-9
+
+    def as_dict(self) -> dict:
+        return {"weights": round(self.weights, 3), "kv_cache": round(self.kv_cache, 3),
+                "other": round(self.other, 3), "total": round(self.total, 3), "usable": round(self.usable, 3)}
+
+
+@dataclass
+class System:
+    """A resolved (hardware, memory size, devices, model, quant, engine, KV dtype) with its
+    precomputed constants, ready to price steps quickly."""
+
+    catalog: Catalog
+    hw: Hardware
+    model: Model
+    quant: Quant
+    engine: Engine
+    memory_gb: float
+    devices: int
+    kv_dtype: str
+    usable_override_gb: float | None = None
+    eff: Efficiency = field(init=False)
+    eff_label: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.eff, self.eff_label = calibration_for(self.engine, self.hw, self.catalog)
+        m, q = self.model, self.quant
+        p = params(m)
+        self.params = p
+        bpb = q.bits_per_weight.value / 8.0
+        other_bpb = q.other_bits_per_weight / 8.0 if q.applies_to == "experts" else bpb
+        expert_bpb = bpb
+        routed_shared = p.routed_experts + p.shared_experts
+        self.weight_bytes = (routed_shared * expert_bpb + (p.total - routed_shared) * other_bpb)
+        # bytes read every step regardless of routing
+        self.dense_stream_bytes = ((p.streamed_dense - p.shared_experts) * other_bpb
+                                   + p.shared_experts * expert_bpb)
+        self.expert_bytes = p.expert_size * expert_bpb  # one routed expert, one layer
+        self.moe_layers = p.moe_layers
+        self.n_experts = m.num_experts
+        self.k_experts = m.experts_per_token
+        head = p.lm_head if p.lm_head else p.embedding
+        self.body_flops_per_token = 2.0 * (active_params(m) - head)
+        self.head_flops_per_seq = 2.0 * head
+        kvb = self.catalog.kv_dtypes[self.kv_dtype].bytes_per_element.value
+        self.kv_bytes_per_element = kvb
+        full, swa = kv_elements_per_token(m)
+        self.kv_full_per_token = full * kvb
+        self.kv_swa_per_token = swa * kvb
+        self.window = m.sliding_window if swa else 0
+        qk, v = attention_dims(m)
+        full_layers = m.num_layers - (m.sliding_window_layers if swa else 0)
+        self.attn_full_coef = 2.0 * (qk + v) * full_layers  # FLOPs per (query, key) pair
+        self.attn_swa_coef = 2.0 * (qk + v) * (m.num_layers - full_layers)
+        # compute dtype: the quant's first preference the hardware has throughput for
+        self.compute_dtype = next((d for d in q.compute_dtypes if self.hw.peak_tflops(d)), None)
+        if self.compute_dtype is None:
+            self.compute_dtype = next(d for d in ("fp16", "bf16", "fp32") if self.hw.peak_tflops(d))
+        self.peak_flops = self.hw.peak_tflops(self.compute_dtype) * 1e12
+        self.bandwidth = self.hw.memory_bandwidth_gbs.value * GB
+        # llama.cpp splits layers across devices (run in turn); the others shard every layer
+        self.tensor_parallel = self.devices > 1 and self.engine.batching != "slots"
+        self.set_efficiency(self.eff, self.eff_label)
+        ic = self.hw.interconnect
+        self.link_bw = ic.bandwidth_gbs.value * GB if ic else None
+        self.link_latency = (ic.latency_us.value * 1e-6 if ic and ic.latency_us else 0.0)
+
+    def set_efficiency(self, eff: Efficiency, label: str) -> None:
+        """Use other efficiency parameters (calibration swaps them while fitting)."""
+        self.eff, self.eff_label = eff, label
+        self.quant_penalty = eff.quantized_compute_penalty if self.quant.family in ("gguf", "mlx") else 0.0
+        self.overhead_s = eff.step_overhead_ms * 1e-3 + self.model.num_layers * eff.layer_overhead_us * 1e-6
+        self._eff_bw = self.bandwidth * eff.bandwidth_efficiency
+        self._eff_flops = self.peak_flops * eff.compute_efficiency
+
+    # ------------------------------------------------------------------ memory
+
+    def kv_bytes(self, tokens: float) -> float:
+        """KV-cache bytes one sequence of `tokens` tokens holds."""
+        swa_tokens = min(tokens, self.window) if self.window else 0.0
+        return self.kv_full_per_token * tokens + self.kv_swa_per_token * swa_tokens
+
+    def capacity_gb(self) -> float:
+        """Physical memory of all devices in GB (10^9 bytes). Memory is sold in binary units:
+        a "512 GB" Mac or an "80 GB" GPU holds 512 or 80 GiB."""
+        return self.memory_gb * GIB / GB * self.devices
+
+    def usable_gb(self) -> float:
+        """Memory the engine may use, GB (10^9 bytes), all devices together."""
+        per = self.memory_gb * GIB / GB
+        if self.usable_override_gb is not None:
+            return self.usable_override_gb * GIB / GB * self.devices
+        if self.hw.platform:
+            plat = self.catalog.platforms[self.hw.platform]
+            return plat.default_limit_gb(self.memory_gb) * GIB / GB * self.devices
+        reserve = self.hw.runtime_reserve_gb.value * GIB / GB if self.hw.runtime_reserve_gb else 0.0
+        usable = per - reserve
+        if self.engine.gpu_memory_utilization and self.hw.memory == "discrete":
+            usable = min(usable, per * self.engine.gpu_memory_utilization)
+        return usable * self.devices
+
+    def other_gb(self, tokens_per_step: int | None = None) -> float:
+        """Activations, compute buffers and logits beyond weights and KV (per system)."""
+        # fp32 logits are kept for the last token of each sequence in a step
+        t = tokens_per_step or min(self.engine.max_num_batched_tokens, self.engine.max_num_seqs)
+        logits = t * self.model.vocab_size * 4 / GB
+        return self.engine.activation_overhead_gb.value * self.devices + logits
+
+    def memory(self, sequences: int, context_tokens: int) -> MemoryBreakdown:
+        kv = sequences * self.kv_bytes(context_tokens) / GB
+        return MemoryBreakdown(self.weight_bytes / GB, kv, self.other_gb(), self.usable_gb(),
+                               self.capacity_gb(), self.devices)
+
+    def kv_capacity_bytes(self) -> float:
+        """KV bytes available after weights and other buffers (may be negative)."""
+        return (self.usable_gb() - self.weight_bytes / GB - self.other_gb()) * GB
+
+    def max_context(self) -> int:
+        free = self.kv_capacity_bytes()
+        if free <= 0:
+            return 0
+        lo, hi = 0, self.model.max_context
+        if self.kv_bytes(hi) <= free:
+            return hi
+        while lo < hi:  # largest n with kv_bytes(n) <= free
+            mid = (lo + hi + 1) // 2
+            if self.kv_bytes(mid) <= free:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def max_sequences(self, context_tokens: int) -> int:
+        free = self.kv_capacity_bytes()
+        per = self.kv_bytes(max(context_tokens, 1))
+        return max(0, int(free // per)) if per > 0 else 0
+
+    # ------------------------------------------------------------------ time
+
+    def seq_terms(self, new: float, ctx: float) -> tuple[float, float]:
+        """(KV bytes read, attention FLOPs) of one sequence processing `new` tokens after `ctx`."""
+        end = ctx + new
+        kv_read = self.kv_bytes(end)
+        pairs_full = new * (ctx + (new + 1) / 2.0)
+        attn = self.attn_full_coef * pairs_full
+        if self.window:
+            w = self.window
+            # each new token attends to at most `window` keys
+            pairs_swa = new * min(ctx + (new + 1) / 2.0, w)
+            attn += self.attn_swa_coef * pairs_swa
+        return kv_read, attn
+
+    def distinct_experts(self, tokens: float) -> float:
+        """Expected number of distinct routed experts that `tokens` tokens touch in one layer,
+        each choosing k of E uniformly: E x (1 - (1 - k/E)^T)."""
+        if not self.n_experts or tokens <= 0:
+            return 0.0
+        e, k = self.n_experts, self.k_experts
+        return e * (1.0 - (1.0 - k / e) ** tokens)
+
+    def step_time_agg(self, n_seqs: int, tokens: float, kv_read: float, attn_flops: float) -> float:
+        """Time of one engine step from aggregates: sequences in the step, new tokens, KV bytes
+        read and attention FLOPs summed over sequences."""
+        if tokens <= 0:
+            return 0.0
+        compute, mem, extra = self._terms(n_seqs, tokens, kv_read, attn_flops)
+        return (compute if compute > mem else mem) + extra
+
+    def step_times_vec(self, n_seqs, tokens, kv_read, attn_flops) -> np.ndarray:
+        """Vectorised step_time_agg over numpy arrays of aggregates (all tokens > 0)."""
+        compute, mem, extra = self._terms(n_seqs, np.asarray(tokens, dtype=float), kv_read, attn_flops)
+        return np.maximum(compute, mem) + extra
+
+    def _terms(self, n_seqs, tokens, kv_read, attn_flops):
+        """(compute time, memory time, additive time) of a step; works on floats and arrays."""
+        w = self.dense_stream_bytes
+        if self.moe_layers:
+            w = w + self.distinct_experts(tokens) * self.expert_bytes * self.moe_layers
+        flops = self.body_flops_per_token * tokens + self.head_flops_per_seq * n_seqs + attn_flops
+        d = self.devices if self.tensor_parallel else 1
+        compute = flops / (self._eff_flops * d) * (1.0 + self.quant_penalty)
+        mem = (w + kv_read) / (self._eff_bw * d)
+        extra = self.overhead_s
+        if self.devices > 1 and self.link_bw:
+            msg = tokens * self.model.hidden_size * 2.0  # bf16 activations of the step's tokens
+            if self.tensor_parallel:
+                # two ring all-reduces per layer
+                per = 2.0 * (d - 1) / d * msg / self.link_bw + 2.0 * (d - 1) * self.link_latency
+                extra = extra + 2 * self.model.num_layers * per
+            else:
+                # layer split: devices run their layers in turn; activations hop between them
+                extra = extra + (self.devices - 1) * (msg / self.link_bw + self.link_latency)
+        return compute, mem, extra
+
+    def step_time(self, batch: Iterable[tuple[float, float]]) -> float:
+        """Time of one engine step for a batch of (new_tokens, context_tokens) per sequence."""
+        n = 0
+        tokens = kv = attn = 0.0
+        for new, ctx in batch:
+            if new <= 0:
+                continue
+            n += 1
+            tokens += new
+            r, a = self.seq_terms(new, ctx)
+            kv += r
+            attn += a
+        return self.step_time_agg(n, tokens, kv, attn)
+
+    def prefill_time(self, prompt: int, batch: int = 1) -> float:
+        """Time to process `batch` prompts of `prompt` tokens, in chunks of the engine's
+        max_num_batched_tokens (shared across the batch)."""
+        if prompt <= 0:
+            return 0.0
+        budget = self.engine.max_num_batched_tokens
+        total = 0.0
+        done = 0  # tokens processed per sequence so far
+        while done < prompt:
+            per_seq = max(1, min(prompt - done, budget // max(batch, 1)))
+            total += self.step_time([(per_seq, done)] * batch)
+            done += per_seq
+        return total
+
+    def decode_times(self, prompt: int, gen: int, batch: int = 1) -> np.ndarray:
+        """Times of the `gen` decode steps after a prompt (step i has context prompt + i)."""
+        if gen <= 0:
+            return np.zeros(0)
+        ctx = prompt + np.arange(gen, dtype=float)
+        end = ctx + 1.0
+        kv = self.kv_full_per_token * end
+        attn = self.attn_full_coef * (ctx + 1.0)
+        if self.window:
+            kv = kv + self.kv_swa_per_token * np.minimum(end, self.window)
+            attn = attn + self.attn_swa_coef * np.minimum(ctx + 1.0, self.window)
+        return self.step_times_vec(batch, float(batch), kv * batch, attn * batch)
+
+
+def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine: str, *,
+                 memory_gb: float | None = None, devices: int = 1, usable_memory_gb: float | None = None,
+                 kv_dtype: str | None = None) -> System:
+    """Resolve ids and check the combination is meaningful; raises CatalogError/ScenarioError."""
+    hw = catalog.get("hardware", hardware, "hardware")
+    m = catalog.get("models", model, "model")
+    q = catalog.get("quants", quant, "quant")
+    e = catalog.get("engines", engine, "engine")
+    if devices is None or devices < 1 or devices > 1024:
+        raise ScenarioError("devices", f"must be an integer from 1 to 1024, got {devices}")
+    if memory_gb is None:
+        memory_gb = max(hw.memory_gb)
+    elif not math.isfinite(memory_gb) or memory_gb <= 0:
+        raise ScenarioError("memory_gb", f"must be a positive size in GB, got {memory_gb}")
+    elif memory_gb not in hw.memory_gb:
+        sizes = ", ".join(f"{s:g}" for s in hw.memory_gb)
+        raise ScenarioError("memory_gb", f"{hw.id} is sold with {sizes} GB, not {memory_gb:g}; pick one of those")
+    if usable_memory_gb is not None:
+        if not math.isfinite(usable_memory_gb) or usable_memory_gb <= 0:
+            raise ScenarioError("usable_memory_gb", f"must be a positive size in GB, got {usable_memory_gb}")
+        if usable_memory_gb > memory_gb:
+            raise ScenarioError("usable_memory_gb",
+                                f"{usable_memory_gb:g} GB is more than the {memory_gb:g} GB the device has")
+    if hw.vendor not in e.vendors:
+        raise ScenarioError("engine", f"{e.id} does not run on {hw.vendor} hardware; engines that do: "
+                            + ", ".join(sorted(x.id for x in catalog.engines.values() if hw.vendor in x.vendors)))
+    if e.id not in q.engines:
+        raise ScenarioError("quant", f"{e.id} does not load {q.id}; formats it loads: "
+                            + ", ".join(sorted(x.id for x in catalog.quants.values() if e.id in x.engines)))
+    if devices > 1 and hw.memory == "unified":
+        raise ScenarioError("devices", f"{hw.id} is a single unified-memory machine; multi-machine clusters are "
+                            "not modelled yet: use devices = 1")
+    kv = kv_dtype or q.kv_cache_dtypes[0]
+    if kv not in q.kv_cache_dtypes:
+        raise ScenarioError("kv_dtype", f"{q.id} supports KV cache dtypes {', '.join(q.kv_cache_dtypes)}, not '{kv}'")
+    return System(catalog, hw, m, q, e, float(memory_gb), int(devices), kv, usable_memory_gb)

@@ -1,0 +1,126 @@
+"""`predict`: does it fit, how fast, for one (hardware, model, quant, engine, devices)."""
+
+from __future__ import annotations
+
+import math
+
+from .catalog import Catalog
+from .perf import GB, GIB, System, build_system
+
+MAX_TOKENS = 10_000_000  # prompt/gen cap: far beyond any model's context, catches typos
+MAX_BATCH = 100_000
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.1f}"
+
+
+def fit_reason(sys: System, batch: int, context: int) -> str | None:
+    """Why the scenario does not fit, and the fix, in a buyer's words (None when it fits)."""
+    mem = sys.memory(batch, context)
+    if context > sys.model.max_context:
+        return (f"prompt + output = {context:,} tokens exceeds {sys.model.id}'s context window of "
+                f"{sys.model.max_context:,} tokens: shorten the prompt or the output")
+    if mem.fits:
+        return None
+    need = mem.total
+    hw = sys.hw
+    parts = [f"needs {_fmt(need)} GB ({_fmt(mem.weights)} weights + {_fmt(mem.kv_cache)} KV cache + "
+             f"{_fmt(mem.other)} other) but only {_fmt(mem.usable)} GB is usable"]
+    fixes = []
+    if hw.platform and sys.usable_override_gb is None:
+        plat = sys.catalog.platforms[hw.platform]
+        ceiling = sys.capacity_gb() - plat.os_reserve_gb.value * GIB / GB
+        parts[0] += (f": the default GPU limit of this {sys.memory_gb:g} GB Mac is {_fmt(mem.usable)} GB "
+                     f"(macOS lets the GPU wire only part of unified memory)")
+        if need <= ceiling:
+            mb = int(math.ceil(need * GB / 2**20))
+            fixes.append(f"raise the GPU limit to at least {mb} MB with `sudo sysctl {plat.override_setting}={mb}` "
+                         f"(leaves {_fmt(sys.capacity_gb() - need)} GB to macOS; resets at reboot)")
+    bigger = [s for s in hw.memory_gb if s > sys.memory_gb]
+    for s in bigger:
+        alt = build_system(sys.catalog, hw.id, sys.model.id, sys.quant.id, sys.engine.id, memory_gb=s,
+                           devices=sys.devices, kv_dtype=sys.kv_dtype)
+        if alt.memory(batch, context).fits:
+            fixes.append(f"buy the {s:g} GB configuration")
+            break
+    smaller = _smaller_quant_that_fits(sys, batch, context)
+    if smaller:
+        fixes.append(f"pick a smaller quantization such as {smaller}")
+    if batch > 1:
+        n = sys.max_sequences(context)
+        if n >= 1:
+            fixes.append(f"run at most {n} sequences at once")
+    if sys.hw.memory == "discrete":
+        per_dev = sys.weight_bytes / GB + sys.other_gb() / sys.devices
+        usable_one = sys.usable_gb() / sys.devices
+        d = max(2, math.ceil(need / max(usable_one, 1e-9)))
+        if per_dev > 0 and d > sys.devices and d <= 64:
+            fixes.append(f"use at least {d} devices")
+    if not fixes:
+        fixes.append("choose a machine with more memory or a smaller model")
+    return parts[0] + "; fix: " + "; or ".join(fixes)
+
+
+def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | None:
+    cands = sorted((q for q in sys.catalog.quants.values()
+                    if sys.engine.id in q.engines and q.bits_per_weight.value < sys.quant.bits_per_weight.value),
+                   key=lambda q: -q.bits_per_weight.value)
+    for q in cands:
+        alt = build_system(sys.catalog, sys.hw.id, sys.model.id, q.id, sys.engine.id, memory_gb=sys.memory_gb,
+                           devices=sys.devices, usable_memory_gb=sys.usable_override_gb,
+                           kv_dtype=sys.kv_dtype if sys.kv_dtype in q.kv_cache_dtypes else None)
+        if alt.memory(batch, context).fits:
+            return q.id
+    return None
+
+
+def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: str,
+            memory_gb: float | None = None, usable_memory_gb: float | None = None, devices: int = 1,
+            batch: int = 1, prompt: int = 512, gen: int = 128, kv_dtype: str | None = None) -> dict:
+    """Single-run prediction (what llama-bench / a batch benchmark measures)."""
+    from .perf import ScenarioError
+
+    for name, v, hi in (("batch", batch, MAX_BATCH), ("prompt", prompt, MAX_TOKENS), ("gen", gen, MAX_TOKENS)):
+        if v is None or v < 0 or v > hi or (name == "batch" and v < 1):
+            lo = 1 if name == "batch" else 0
+            raise ScenarioError(name, f"must be an integer from {lo} to {hi:,}, got {v}")
+    if prompt == 0 and gen == 0:
+        raise ScenarioError("prompt", "prompt and gen are both 0: nothing to predict")
+    sys = build_system(catalog, hardware, model, quant, engine, memory_gb=memory_gb, devices=devices,
+                       usable_memory_gb=usable_memory_gb, kv_dtype=kv_dtype)
+    context = prompt + gen
+    mem = sys.memory(batch, context)
+    reason = fit_reason(sys, batch, context)
+    t_prefill = sys.prefill_time(prompt, batch)
+    steps = sys.decode_times(prompt, gen, batch)
+    t_decode = float(steps.sum())
+    # TTFT: the prompt's prefill produces the first token; with no prompt, the first decode step
+    ttft = t_prefill if prompt > 0 else (float(steps[0]) if gen else 0.0)
+    # TPOT: mean time between output tokens after the first. Serving: the prefill yields token 1,
+    # then decode step j (context P + j - 1) yields token j + 1, i.e. steps[0 .. G-2].
+    tpot = float(steps[:gen - 1].mean()) if gen > 1 else None
+    return {
+        "hardware": sys.hw.id,
+        "model": sys.model.id,
+        "quant": sys.quant.id,
+        "engine": sys.engine.id,
+        "memory_gb_option": sys.memory_gb,
+        "devices": sys.devices,
+        "batch": batch,
+        "prompt": prompt,
+        "gen": gen,
+        "kv_dtype": sys.kv_dtype,
+        "fits": reason is None,
+        "reason": reason,
+        "memory_gb": mem.as_dict(),
+        "prefill_tok_s": round(batch * prompt / t_prefill, 3) if prompt and t_prefill > 0 else None,
+        "decode_tok_s": round(batch * gen / t_decode, 3) if gen and t_decode > 0 else None,
+        "ttft_s": round(ttft, 6),
+        "tpot_s": round(tpot, 6) if tpot is not None else None,
+        "max_concurrent_sequences": sys.max_sequences(context),
+        "max_context_tokens": sys.max_context(),
+        "compute_dtype": sys.compute_dtype,
+        "calibration": sys.eff_label,
+        "calibration_provenance": sys.eff.provenance,
+    }

@@ -1,0 +1,85 @@
+"""Calibration and validation against public measurements (data/calibration.csv)."""
+
+import json
+
+import pytest
+
+from planner.calibration import (DEFAULT_DATA, DataError, bind_rows, calibrate, errors, parse_rows, read_rows,
+                                 summarize)
+from planner.cli import main
+
+
+@pytest.fixture(scope="module")
+def report(cat):
+    rows = read_rows(DEFAULT_DATA)
+    models, skipped = bind_rows(cat, rows, normal_only=True)
+    return models, skipped, errors(models)
+
+
+def test_every_normal_predict_row_is_predicted(report):
+    models, skipped, errs = report
+    assert len(errs) == len(models) > 150
+    for row, why in skipped:
+        assert row.mode != "predict" or row.confidence != "normal" or row.metric not in (
+            "prefill_tok_s", "decode_tok_s"), (row.id, why)
+
+
+def test_accuracy_targets(report):
+    _, _, errs = report
+    s = summarize(errs)
+    assert s["decode_tok_s"]["median_abs_pct"] <= 10.0
+    assert s["prefill_tok_s"]["median_abs_pct"] <= 15.0
+
+
+def test_committed_calibration_is_what_the_command_fits(cat):
+    """The efficiency parameters in profiles/calibration come from `planner calibrate` on the data."""
+    fits = calibrate(cat, DEFAULT_DATA)
+    assert fits, "no engine fitted"
+    for engine, classes in fits.items():
+        stored = cat.engines[engine].calibration
+        assert set(classes) == set(stored), engine
+        for cls, eff in classes.items():
+            for k in ("bandwidth_efficiency", "compute_efficiency", "step_overhead_ms", "layer_overhead_us",
+                      "quantized_compute_penalty"):
+                assert getattr(stored[cls], k) == pytest.approx(getattr(eff, k), rel=1e-3, abs=1e-4), (engine, cls, k)
+
+
+HEADER = ("id,hardware_id,devices,model_id,quant_id,engine_id,mode,batch_or_concurrency,prompt_tokens,"
+          "gen_tokens,metric,value\n")
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("", "missing column"),
+    ("id,value\nx,1\n", "missing column"),
+    (HEADER, "no data rows"),
+    (HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,512,0,prefill_tok_s,fast\n",
+     "line 2: column 'value'"),
+    (HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,-512,0,prefill_tok_s,100\n",
+     "prompt_tokens"),
+    (HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,abc,0,prefill_tok_s,100\n",
+     "prompt_tokens"),
+])
+def test_malformed_measurement_files(text, needle):
+    with pytest.raises(DataError) as e:
+        parse_rows(text, "bad.csv")
+    assert needle in str(e.value)
+
+
+def test_validate_cli_on_user_file(tmp_path, capsys):
+    f = tmp_path / "mine.csv"
+    f.write_text(HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,512,0,prefill_tok_s,1200\n"
+                 "r2,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,0,128,decode_tok_s,94\n"
+                 "r3,no-such-gpu,1,llama-2-7b,q4_0,llama.cpp,predict,1,0,128,decode_tok_s,94\n")
+    assert main(["validate", "--data", str(f), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in res["rows"]] == ["r1", "r2"]
+    assert res["skipped"][0]["id"] == "r3" and "unknown hardware id" in res["skipped"][0]["reason"]
+    for r in res["rows"]:
+        assert r["error_pct"] == pytest.approx(100 * (r["predicted"] - r["measured"]) / r["measured"], abs=0.01)
+
+
+def test_validate_cli_bad_file(tmp_path, capsys):
+    f = tmp_path / "bad.csv"
+    f.write_text("hello\n")
+    assert main(["validate", "--data", str(f)]) == 2
+    assert "missing column" in capsys.readouterr().err

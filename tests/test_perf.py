@@ -1,0 +1,80 @@
+"""Step-time model: one function for prefill, decode and mixed steps; physical properties."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.perf import build_system
+
+
+@pytest.fixture(scope="module")
+def llama(cat):
+    return build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "vllm")
+
+
+@pytest.fixture(scope="module")
+def r1(cat):
+    return build_system(cat, "apple-m3-ultra-80c", "deepseek-r1", "q4_k_m", "llama.cpp", memory_gb=512)
+
+
+def test_distinct_experts_between_k_and_all(r1):
+    assert r1.distinct_experts(1) == pytest.approx(8)  # one token touches exactly k experts
+    assert r1.distinct_experts(1_000_000) == pytest.approx(256)
+    d32 = r1.distinct_experts(32)
+    assert 8 < d32 < 256
+    # E(1 - (1 - k/E)^T) for T = 32
+    assert d32 == pytest.approx(256 * (1 - (1 - 8 / 256) ** 32))
+
+
+def test_moe_decode_reads_far_less_than_all_weights(r1):
+    one = r1.step_time([(1, 0)])
+    big = r1.step_time([(1, 0)] * 64)
+    # at batch 1 a MoE step reads ~37B params, not 671B: much faster than a full read
+    full_read = r1.weight_bytes / (r1.bandwidth * r1.eff.bandwidth_efficiency)
+    assert one < 0.2 * full_read
+    assert big > one
+
+
+@settings(max_examples=60, deadline=None)
+@given(q=st.integers(1, 4096), c=st.integers(0, 100_000), dq=st.integers(1, 512), dc=st.integers(1, 10_000))
+def test_step_time_monotone_in_tokens_and_context(llama, q, c, dq, dc):
+    base = llama.step_time([(q, c)])
+    assert llama.step_time([(q + dq, c)]) >= base
+    assert llama.step_time([(q, c + dc)]) >= base
+
+
+def test_mixed_step_is_one_function(llama):
+    prefill = llama.step_time([(512, 0)])
+    decode = llama.step_time([(1, 1000)] * 8)
+    mixed = llama.step_time([(512, 0)] + [(1, 1000)] * 8)
+    assert mixed >= max(prefill, decode)
+    assert mixed <= prefill + decode
+
+
+def test_decode_is_bandwidth_bound_and_prefill_compute_bound(cat):
+    a = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)
+    b = build_system(cat, "nvidia-h200-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)
+    # H200: same compute, more bandwidth -> faster decode, same prefill
+    assert b.step_time([(1, 100)]) < a.step_time([(1, 100)])
+    assert b.step_time([(4096, 0)]) == pytest.approx(a.step_time([(4096, 0)]), rel=0.05)
+
+
+def test_tensor_parallel_speeds_up_a_step(cat):
+    one = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "fp8", "vllm", devices=1)
+    two = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)
+    assert two.step_time([(1, 100)]) < one.step_time([(1, 100)])
+
+
+def test_vectorised_decode_matches_scalar_steps(llama):
+    steps = llama.decode_times(300, 20, batch=4)
+    for i, t in enumerate(steps):
+        assert t == pytest.approx(llama.step_time([(1, 300 + i)] * 4), rel=1e-12)
+
+
+def test_fp8_uses_fp8_tensor_cores_where_they_exist(cat):
+    h100 = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "vllm")
+    a100 = build_system(cat, "nvidia-a100-80gb-sxm", "llama-3.1-8b", "fp8", "vllm")
+    assert h100.compute_dtype == "fp8"
+    assert a100.compute_dtype in ("fp16", "bf16")
+    mac = build_system(cat, "apple-m2-ultra-76c", "llama-3.1-8b", "q4_k_m", "llama.cpp")
+    assert mac.compute_dtype == "fp16"
