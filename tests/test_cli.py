@@ -95,3 +95,26 @@ def test_module_entry_point():
                           text=True, timeout=60)
     assert proc.returncode == 0
     assert {r["id"] for r in json.loads(proc.stdout)} >= {"llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm"}
+
+
+def test_predict_answers_every_combination(cat):
+    """Every (hardware, model, quant) with an engine that runs it gets an answer: fits or a reason,
+    and finite positive speeds; never an exception."""
+    import math
+
+    from planner.predict import predict
+
+    answered = fitting = 0
+    for hw in cat.hardware.values():
+        for q in cat.quants.values():
+            engine = next((e for e in q.engines if hw.vendor in cat.engines[e].vendors), None)
+            if engine is None:
+                continue
+            for m in cat.models:
+                res = predict(cat, hardware=hw.id, model=m, quant=q.id, engine=engine, prompt=256, gen=8)
+                answered += 1
+                fitting += res["fits"]
+                assert (res["reason"] is None) == res["fits"]
+                for k in ("prefill_tok_s", "decode_tok_s", "ttft_s", "tpot_s"):
+                    assert res[k] is not None and math.isfinite(res[k]) and res[k] > 0, (hw.id, m, q.id, k)
+    assert answered > 5000 and fitting > 1000
