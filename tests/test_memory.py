@@ -104,3 +104,19 @@ def test_engine_and_quant_compatibility(cat):
     with pytest.raises(ScenarioError) as e:
         build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "q4_k_m", "vllm")
     assert e.value.field == "quant" and "fp8" in str(e.value)
+
+
+def test_mac_limit_reason_gives_a_sysctl_value_that_works(cat):
+    """A 70B Q6_K fits a 64 GB Mac's RAM but not its default GPU limit: the reason names the
+    sysctl and a value; raising the limit to that value makes it fit."""
+    import re
+
+    kw = dict(hardware="apple-m4-max-40c", memory_gb=64, model="llama-3.1-70b", quant="q6_k", engine="llama.cpp",
+              prompt=512, gen=128)
+    res = predict(cat, **kw)
+    assert res["fits"] is False
+    m = re.search(r"sudo sysctl iogpu\.wired_limit_mb=(\d+)", res["reason"])
+    assert m, res["reason"]
+    mb = int(m.group(1))
+    assert predict(cat, usable_memory_gb=mb / 1024, **kw)["fits"] is True
+    assert predict(cat, usable_memory_gb=(mb - 1024) / 1024, **kw)["fits"] is False
