@@ -55,6 +55,8 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
         per_dev = sys.weight_bytes / GB + sys.other_gb() / sys.devices
         usable_one = sys.usable_gb() / sys.devices
         d = max(2, math.ceil(need / max(usable_one, 1e-9)))
+        if sys.engine.batching != "slots":  # tensor parallel: a power of two that divides the heads
+            d = 1 << (d - 1).bit_length()
         if per_dev > 0 and d > sys.devices and d <= 64:
             fixes.append(f"use at least {d} devices")
     if not fixes:
