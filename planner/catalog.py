@@ -286,8 +286,9 @@ class Catalog:
         key = (ident or "").strip().lower()
         if key in table:
             return table[key]
-        close = difflib.get_close_matches(key, list(table), n=3, cutoff=0.5)
-        hint = f" Did you mean: {', '.join(table[c] for c in close)}?" if close else ""
+        close = difflib.get_close_matches(key, list(table), n=8, cutoff=0.5)
+        ids = list(dict.fromkeys(table[c] for c in close))[:3]  # aliases of one id count once
+        hint = f" Did you mean: {', '.join(ids)}?" if ids else ""
         name = field or kind
         raise CatalogError(
             f"unknown {name} id '{ident}'.{hint} (`python -m planner catalog {kind}` lists them)"

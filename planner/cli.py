@@ -84,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--loo", action="store_true", help="also leave-one-family-out")
     v.add_argument("--json", action="store_true")
     v.add_argument("--all-confidence", action="store_true", help="include confidence=low rows")
+    v.add_argument("--no-serve", action="store_true", help="skip simulating the mode=serve rows")
     _add_profiles(v)
+    from .cli_sim import add_sim_commands
+
+    add_sim_commands(sub)
     return ap
 
 
@@ -114,6 +118,10 @@ def _dispatch(args) -> int:
         return _cmd_calibrate(cat, args)
     if args.cmd == "validate":
         return _cmd_validate(cat, args)
+    if args.cmd in ("simulate", "schema", "bench"):
+        from .cli_sim import run_sim_command
+
+        return run_sim_command(cat, args)
     raise UsageError(f"unknown command {args.cmd}")
 
 
@@ -223,6 +231,10 @@ def _cmd_validate(cat, args) -> int:
     }
     if args.loo:
         result["leave_one_family_out"] = leave_one_family_out(cat, data)
+    if not args.no_serve:
+        from .serve_validation import validate_serve
+
+        result["serve"] = validate_serve(cat, rows)
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -236,6 +248,18 @@ def _cmd_validate(cat, args) -> int:
     print(f"skipped {len(skipped)} rows (serve mode, other metrics, low confidence or unknown ids)")
     for metric, s in summary.items():
         print(f"{metric}: {s['rows']} rows, median |error| {s['median_abs_pct']:.1f}%, max {s['max_abs_pct']:.1f}%")
+    if "serve" in result:
+        sv = result["serve"]
+        print("serve rows, simulated (load tests: throughput_tok_s, output tokens/s):")
+        for r in sv["rows"]:
+            print(f"{r['id']:<12} {r['devices']}x {r['hardware']:<20} {r['model']:<15} {r['prompt']:>6}/{r['gen']:<6} "
+                  f"load {r['load'][:12]:<12} {r['measured']:>10.1f} {r['predicted']:>10.1f} {r['error_pct']:>+7.1f}%")
+        for sk in sv["skipped"]:
+            print(f"  skipped {sk['id']}: {sk['reason']}")
+        s = sv["summary"]
+        if s["rows"]:
+            print(f"serve throughput: {s['rows']} rows, median |error| {s['median_abs_pct']:.1f}%, "
+                  f"max {s['max_abs_pct']:.1f}%")
     if args.loo:
         print("leave-one-family-out (fit without the family, predict it):")
         for e in result["leave_one_family_out"]:

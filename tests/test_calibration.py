@@ -83,3 +83,16 @@ def test_validate_cli_bad_file(tmp_path, capsys):
     f.write_text("hello\n")
     assert main(["validate", "--data", str(f)]) == 2
     assert "missing column" in capsys.readouterr().err
+
+
+def test_serve_rows_simulated_within_target(cat):
+    """The calibration set's serving load tests, run as simulations: median throughput error <= 20%."""
+    from planner.serve_validation import validate_serve
+
+    res = validate_serve(cat, read_rows(DEFAULT_DATA))
+    assert res["summary"]["rows"] >= 15
+    assert res["summary"]["median_abs_pct"] <= 20.0
+    ids = {r["id"] for r in res["rows"]}
+    assert {"I-TRT-001", "I-TRT-016", "I-TRT-020"} <= ids  # TP1, TP8, per-GPU table
+    for sk in res["skipped"]:
+        assert sk["id"].startswith("J-MLP"), sk  # only the MLPerf rows (no prompt lengths) are skipped

@@ -1,0 +1,225 @@
+"""CLI for the serving simulator: ``simulate``, ``schema`` and ``bench``.
+
+Hooked into ``python -m planner`` with ``add_sim_commands(subparsers)`` and
+``run_sim_command(catalog, args)``.  Bad input: exit 2 with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .catalog import CatalogError
+from .scenario import MAX_REQUESTS, json_schema, load_scenario, parse_scenario
+
+COMMANDS = ("simulate", "schema", "bench")
+EXIT_OK, EXIT_BAD = 0, 2
+
+
+def _int(name):
+    def conv(text):
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got '{text}'") from None
+    return conv
+
+
+def _float(name):
+    def conv(text):
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got '{text}'") from None
+    return conv
+
+
+def add_sim_commands(sub) -> None:
+    """Register simulate, schema and bench on an argparse subparsers object."""
+    s = sub.add_parser("simulate", help="simulate serving a workload (queueing, batching, replicas)",
+                       description="Either a scenario file (JSON or TOML; `python -m planner schema`) or the "
+                                   "quick form: --hardware --model --quant --engine (--rate | --concurrency) "
+                                   "--prompt --gen.")
+    s.add_argument("scenario", nargs="?", help="scenario file (.json or .toml)")
+    s.add_argument("--hardware")
+    s.add_argument("--memory-gb", type=_float("--memory-gb"))
+    s.add_argument("--devices", type=_int("--devices"), default=1)
+    s.add_argument("--model")
+    s.add_argument("--quant")
+    s.add_argument("--engine")
+    s.add_argument("--kv-dtype")
+    load = s.add_mutually_exclusive_group()
+    load.add_argument("--rate", type=_float("--rate"), help="Poisson arrivals, requests/s")
+    load.add_argument("--concurrency", type=_int("--concurrency"), help="closed loop: concurrent users")
+    s.add_argument("--prompt", type=_int("--prompt"), default=512, help="prompt tokens (fixed)")
+    s.add_argument("--gen", type=_int("--gen"), default=256, help="output tokens (fixed)")
+    s.add_argument("--requests", type=_int("--requests"), default=1000, help=f"at most {MAX_REQUESTS:,}")
+    s.add_argument("--replicas", type=_int("--replicas"), default=1)
+    s.add_argument("--router", choices=["round_robin", "least_outstanding", "shortest_queue"])
+    s.add_argument("--batching", choices=["continuous", "slots", "static", "serial"])
+    s.add_argument("--seed", type=_int("--seed"), default=0)
+    s.add_argument("--requests-csv", metavar="FILE", help="write per-request records")
+    s.add_argument("--timeline-csv", metavar="FILE", help="write the (downsampled) step timeline")
+    s.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    _profiles(s)
+    k = sub.add_parser("schema", help="JSON schema of simulation scenarios")
+    _profiles(k)
+    b = sub.add_parser("bench", help="simulator speed: 100,000 requests, Llama-3.1-8B FP8 on one H100 SXM")
+    b.add_argument("--requests", type=_int("--requests"), default=100_000)
+    b.add_argument("--json", action="store_true")
+    _profiles(b)
+
+
+def _profiles(p) -> None:
+    if not any("--profiles" in a.option_strings for a in p._actions):
+        p.add_argument("--profiles", metavar="DIR", help="extra profile directory (also $PLANNER_PROFILES)")
+
+
+def scenario_from_args(args):
+    if args.scenario:
+        quick = [f"--{n.replace('_', '-')}" for n in ("hardware", "model", "quant", "engine", "rate", "concurrency")
+                 if getattr(args, n) is not None]
+        if quick:
+            raise ValueError(f"give a scenario file or the quick form, not both ({', '.join(quick)})")
+        return load_scenario(args.scenario)
+    missing = [f"--{n}" for n in ("hardware", "model", "quant", "engine") if getattr(args, n) is None]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)} (or give a scenario file)")
+    if args.rate is None and args.concurrency is None:
+        raise ValueError("give --rate R (requests/s) or --concurrency C (closed-loop users)")
+    wl = {"requests": args.requests, "seed": args.seed, "prompt": {"mean": args.prompt}, "output": {"mean": args.gen}}
+    if args.rate is not None:
+        wl.update(arrival="poisson", rate_rps=args.rate)
+    else:
+        wl.update(arrival="closed", concurrency=args.concurrency)
+    for name, v in (("prompt", args.prompt), ("gen", args.gen)):
+        if v < 1:
+            raise ValueError(f"--{name} must be at least 1 token, got {v}")
+    data = {"model": args.model, "quant": args.quant, "engine": args.engine, "kv_dtype": args.kv_dtype,
+            "machine": {"hardware": args.hardware, "memory_gb": args.memory_gb, "devices": args.devices,
+                        "replicas": args.replicas},
+            "workload": wl}
+    if args.router:
+        data["router"] = args.router
+    if args.batching:
+        data["scheduler"] = {"batching": args.batching}
+    return parse_scenario(data)
+
+
+def _print_text(s: dict) -> None:
+    print(f"completed {s['completed']:,} / {s['requests']:,} requests ({s['rejected']:,} rejected) in "
+          f"{s['duration_s']:.1f} s simulated ({s['batching']}, {s['replicas']} replica(s))")
+    print(f"  throughput {s['throughput_tok_s']:,.0f} output tok/s, {s['request_throughput_rps']:.2f} req/s, "
+          f"utilization {s['utilization']:.0%}")
+    for key, unit in (("ttft_ms", "ms"), ("tpot_ms", "ms"), ("e2e_s", "s"), ("queue_s", "s")):
+        v = s[key]
+        if v["mean"] is not None:
+            print(f"  {key:<8} mean {v['mean']:.3f} p50 {v['p50']:.3f} p90 {v['p90']:.3f} p95 {v['p95']:.3f} "
+                  f"p99 {v['p99']:.3f} {unit}")
+    print(f"  goodput {s['goodput']:.1%}, KV peak {s['kv_peak_fraction']:.1%}, preemptions {s['preemptions']:,}")
+    if s["energy_j_per_token"] is not None:
+        print(f"  energy {s['energy_j_per_token']:.4f} J/token ({s['energy_note']})")
+    for r in s["rejection_reasons"]:
+        print(f"  rejected: {r}")
+
+
+def _simulate(catalog, args) -> int:
+    from .sim import simulate_scenario
+
+    res = simulate_scenario(catalog, scenario_from_args(args))
+    try:
+        if args.requests_csv:
+            res.write_requests_csv(args.requests_csv)
+        if args.timeline_csv:
+            res.write_timeline_csv(args.timeline_csv)
+    except OSError as exc:
+        raise ValueError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    if args.json:
+        print(json.dumps(res.summary, indent=2))
+    else:
+        _print_text(res.summary)
+    return EXIT_OK
+
+
+BENCH = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}}
+
+
+def saturation_rps(catalog, prompt: int = 512, gen: int = 256) -> float:
+    """Steady-state request throughput of the bench system when always full (closed loop, 2 x max_num_seqs
+    users), over the middle half of the completions."""
+    import numpy as np
+
+    from .sim import resolve, simulate_scenario
+
+    sys_, cfg = resolve(catalog, parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": 1}}))
+    users = 2 * cfg.max_num_seqs
+    sc = parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": users, "requests": 8 * users,
+                                               "prompt": {"mean": prompt}, "output": {"mean": gen}}})
+    fin = np.sort(np.asarray(simulate_scenario(catalog, sc).columns["finish_s"]))
+    a, b = len(fin) // 4, 3 * len(fin) // 4
+    return (b - a) / (fin[b] - fin[a])
+
+
+def _bench(catalog, args) -> int:
+    from .sim import simulate_scenario
+
+    if not 1 <= args.requests <= MAX_REQUESTS:
+        raise ValueError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
+    sat = saturation_rps(catalog)
+    rate = round(0.8 * sat, 3)
+    sc = parse_scenario({**BENCH, "workload": {"arrival": "poisson", "rate_rps": rate, "requests": args.requests,
+                                               "prompt": {"mean": 512}, "output": {"mean": 256}}})
+    t0 = time.perf_counter()
+    res = simulate_scenario(catalog, sc)
+    wall = time.perf_counter() - t0
+    out = {"requests": args.requests, "rate_rps": rate, "saturation_rps": round(sat, 3), "wall_s": round(wall, 3),
+           "simulated_requests_per_s": round(args.requests / wall, 1), "summary": res.summary}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        s = res.summary
+        print(f"{args.requests:,} requests, Llama-3.1-8B FP8 on 1x H100 SXM (vllm, continuous batching), "
+              f"prompt 512 / output 256, Poisson at {rate:.1f} req/s = 80% of saturation ({sat:.1f} req/s)")
+        print(f"  simulated {s['duration_s']:.0f} s: {s['throughput_tok_s']:,.0f} tok/s, "
+              f"p50 e2e {s['e2e_s']['p50']:.2f} s, KV peak {s['kv_peak_fraction']:.0%}")
+        print(f"wall {wall:.2f} s, {args.requests / wall:,.0f} simulated requests per wall second")
+    return EXIT_OK
+
+
+def run_sim_command(catalog, args) -> int:
+    """Run simulate / schema / bench; bad input: one line on stderr, exit 2."""
+    from .perf import ScenarioError
+
+    try:
+        if args.cmd == "schema":
+            print(json.dumps(json_schema(), indent=2))
+            return EXIT_OK
+        if args.cmd == "bench":
+            return _bench(catalog, args)
+        return _simulate(catalog, args)
+    except (CatalogError, ScenarioError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (``python -m planner.cli_sim``), the same as ``python -m planner`` once hooked in."""
+    from .catalog import load_catalog
+    from .cli import _Parser
+
+    ap = _Parser(prog="python -m planner")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    add_sim_commands(sub)
+    args = ap.parse_args(argv)
+    try:
+        catalog = load_catalog(args.profiles)
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD
+    return run_sim_command(catalog, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,764 @@
+"""Discrete-event serving simulator (simpy).
+
+Events are per request, not per token: arrivals, admissions, completions, preemptions and
+the engine steps that change the batch.  Between such events a run of decode steps is priced
+in one go with ``System.step_times_vec`` (the per-step time grows with the context), and every
+single step with ``System.step_time_agg``: the same step model as ``predict``, so one request
+alone reproduces predict's TTFT and TPOT.
+
+Continuous batching keeps the decoding sequences as aggregates: sequence i holds
+``t_i = off_i + G`` KV tokens at global decode step ``G`` of its replica, so a step's KV read and
+attention work are linear in sum(off_i) and a sequence's next KV block is due when
+``(off_i + G) % block == 0``: per-step block demand is a table lookup by ``G % block``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import heapq
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from .catalog import Catalog
+from .perf import ScenarioError, System, build_system
+from .scenario import Scenario
+from .workload import Requests, make_requests
+
+IDLE, WAIT, STEP, RUN = range(4)
+RUN_CAP = 8192  # most decode steps priced in one run
+NAN = float("nan")
+REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
+                   "output_tokens", "preemptions", "replica", "rejected", "reason")
+TIMELINE_COLUMNS = ("time_s", "replica", "steps", "duration_s", "batch", "tokens", "kv_fraction", "waiting")
+
+
+@dataclass(frozen=True)
+class SchedConfig:
+    batching: str
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    chunked_prefill: bool
+    n_parallel: int
+    kv_block_size: int
+    paged_kv: bool
+    static_batch: int
+    static_timeout_s: float
+
+
+def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
+    """The System (engine profile with the scenario's scheduler overrides) and the scheduler."""
+    m = sc.machine
+    sys = build_system(catalog, m.hardware, sc.model, sc.quant, sc.engine, memory_gb=m.memory_gb,
+                       devices=m.devices, usable_memory_gb=m.usable_memory_gb, kv_dtype=sc.kv_dtype)
+    o = sc.scheduler
+    upd = {k: v for k in ("batching", "max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "n_parallel",
+                          "kv_block_size") if (v := getattr(o, k)) is not None}
+    if upd:
+        sys = dataclasses.replace(sys, engine=sys.engine.model_copy(update=upd))
+    e = sys.engine
+    cfg = SchedConfig(e.batching, e.max_num_seqs, e.max_num_batched_tokens, e.chunked_prefill, e.n_parallel,
+                      e.kv_block_size, e.paged_kv, o.static_batch, o.static_timeout_s)
+    if sys.kv_capacity_bytes() <= 0:
+        from .predict import fit_reason
+        raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
+    return sys, cfg
+
+
+# --------------------------------------------------------------------------- engines
+
+class Continuous:
+    """Continuous batching, FCFS, mixed prefill/decode steps under a token budget.
+
+    paged: KV in blocks, admission when the first chunk's blocks are free, preemption by
+    recompute (the latest admitted sequence frees its KV and re-queues at the front).
+    slots (llama.cpp server): n_parallel slots with a fixed share of the context each; no paging.
+    """
+
+    def __init__(self, sim: "Sim", sys: System, cfg: SchedConfig):
+        self.sim, self.sys = sim, sys
+        self.kf, self.ks, self.w = sys.kv_full_per_token, sys.kv_swa_per_token, sys.window
+        self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
+        cap = sys.kv_capacity_bytes()
+        if cfg.batching == "slots":
+            self.slot_ctx = _largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, sys.model.max_context)
+            self.B, self.cap = 1, 1 << 62  # every slot's context is reserved: KV never runs out
+            self.kv_total = cfg.n_parallel * self.slot_ctx
+            self.max_seqs = cfg.n_parallel
+        else:
+            self.slot_ctx = None
+            self.B = cfg.kv_block_size if cfg.paged_kv else 1
+            self.block_bytes = sys.kv_bytes(self.B) if not self.w else (self.kf + self.ks) * self.B
+            self.cap = self.kv_total = int(cap // self.block_bytes)
+            self.max_seqs = cfg.max_num_seqs
+        self.budget = cfg.max_num_batched_tokens
+        self.max_seqs = min(self.max_seqs, self.budget)  # every running sequence decodes every step
+        self.chunked = cfg.chunked_prefill or cfg.batching == "slots"
+        self.waiting: deque[int] = deque()
+        self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
+        self.prefill: dict[int, list[int]] = {}  # rid -> [done, target] for sequences still in prefill
+        self.off: dict[int, int] = {}  # decoding rid -> t - G
+        self.G = self.n_dec = self.off_sum = self.lin_n = self.lin_off = 0
+        self.phase = [0] * self.B  # decoders per (off mod B)
+        self.fin: list[tuple[int, int]] = []  # (G at which it is done, rid)
+        self.cross: list[tuple[int, int]] = []  # (G from which t + 1 >= window, rid)
+        self.used = 0  # KV blocks (tokens for slots)
+        self.pending = None
+        self.peak = 0
+
+    def reject_reason(self, p: int, o: int) -> str | None:
+        if self.slot_ctx is not None:
+            if p + o > self.slot_ctx:
+                return (f"prompt + output = {p + o} tokens exceeds the slot context of {self.slot_ctx} tokens "
+                        f"(n_ctx / n_parallel)")
+        elif -(-(p + o) // self.B) > self.cap:
+            return (f"prompt + output = {p + o} tokens needs more KV than the whole cache "
+                    f"({self.cap * self.B} tokens)")
+        if not self.chunked and p > self.budget:
+            return (f"prompt of {p} tokens exceeds max_num_batched_tokens = {self.budget} with chunked "
+                    f"prefill off")
+        return None
+
+    def enqueue(self, rid: int) -> None:
+        self.waiting.append(rid)
+
+    @property
+    def in_system(self) -> int:
+        return len(self.waiting) + len(self.admitted)
+
+    # -- aggregates ---------------------------------------------------------
+
+    def _decode_terms(self, g: int) -> tuple[float, float]:
+        """KV bytes read and attention FLOPs of the decoders at step g (before any change)."""
+        s = self.off_sum + self.n_dec * (g + 1)  # sum of (t + 1)
+        kv, attn = self.kf * s, self.af * s
+        if self.w:
+            sw = self.lin_off + self.lin_n * (g + 1) + (self.n_dec - self.lin_n) * self.w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        return kv, attn
+
+    def _join(self, rid: int, t: int) -> None:
+        sim, g = self.sim, self.G
+        off = t - g
+        self.off[rid] = off
+        self.n_dec += 1
+        self.off_sum += off
+        self.phase[off % self.B] += 1
+        heapq.heappush(self.fin, (sim.prompt[rid] + sim.output[rid] - 1 - off, rid))
+        if self.w and t + 1 < self.w:
+            self.lin_n += 1
+            self.lin_off += off
+            heapq.heappush(self.cross, (self.w - 1 - off, rid))
+
+    def _leave(self, rid: int) -> int:
+        """Remove a decoder; returns the KV tokens it held."""
+        off = self.off.pop(rid)
+        self.n_dec -= 1
+        self.off_sum -= off
+        self.phase[off % self.B] -= 1
+        t = off + self.G
+        if self.w and t + 1 < self.w:
+            self.lin_n -= 1
+            self.lin_off -= off
+        self.sim.generated[rid] = t - self.sim.prompt[rid] + 1  # t = prompt + generated - 1
+        return t
+
+    def _release(self, rid: int) -> None:
+        """Free a sequence's KV (decoding or prefilling) and drop it from the admitted set."""
+        if rid in self.off:
+            t = self._leave(rid)
+        else:
+            t = self.prefill.pop(rid)[0]
+        self.used -= -(-t // self.B)
+        del self.admitted[rid]
+
+    def _preempt_last(self) -> None:
+        rid = next(reversed(self.admitted))
+        self._release(rid)
+        self.waiting.appendleft(rid)
+        self.sim.preempted(rid)
+
+    def _finish(self, rid: int, now: float) -> None:
+        self._release(rid)
+        self.sim.finished(rid, now)
+
+    def _after_step(self, now: float) -> None:
+        g, fin, off = self.G, self.fin, self.off
+        sim = self.sim
+        while fin and fin[0][0] <= g:
+            key, rid = heapq.heappop(fin)
+            if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
+                self._finish(rid, now)
+        cross = self.cross
+        while cross and cross[0][0] <= g:
+            key, rid = heapq.heappop(cross)
+            o = off.get(rid)
+            if o == self.w - 1 - key:
+                self.lin_n -= 1
+                self.lin_off -= o
+
+    def _next_key(self, heap: list, target) -> int | None:
+        """The first valid key of a lazily-deleted heap."""
+        off = self.off
+        while heap:
+            key, rid = heap[0]
+            if off.get(rid) == target(key, rid):
+                return key
+            heapq.heappop(heap)
+        return None
+
+    # -- scheduling ---------------------------------------------------------
+
+    def _head_admissible(self, free: int) -> bool:
+        if not self.waiting or len(self.admitted) >= self.max_seqs:
+            return False
+        rid = self.waiting[0]
+        n = self.sim.prompt[rid] + self.sim.generated[rid]
+        return -(-min(n, self.budget) // self.B) <= free
+
+    def plan(self, now: float, horizon: float):
+        if not self.admitted and not self.waiting:
+            return IDLE, None
+        if self.n_dec and not self.prefill:
+            free = self.cap - self.used - self.phase[-self.G % self.B]
+            if free >= 0 and not self._head_admissible(free):
+                run = self._plan_run(now, horizon, free)
+                if run is not None:
+                    return RUN, run
+        B, sim = self.B, self.sim
+        need = self.phase[-self.G % B] if self.n_dec else 0
+        preempted = need > self.cap - self.used
+        while need > self.cap - self.used:
+            self._preempt_last()
+            need = self.phase[-self.G % B] if self.n_dec else 0
+        free = self.cap - self.used - need
+        self.used += need
+        budget = self.budget - self.n_dec
+        n_seqs = tokens = self.n_dec
+        kv, attn = self._decode_terms(self.G) if self.n_dec else (0.0, 0.0)
+        chunks = []
+        for rid, (done, target) in self.prefill.items():  # sequences part way through their prefill
+            if budget <= 0:
+                break
+            c = min(target - done, budget)
+            held = -(-done // B)
+            c = min(c, (held + free) * B - done)  # what the free blocks allow
+            if c <= 0:
+                break
+            free -= -(-(done + c) // B) - held
+            chunks.append((rid, c))
+        waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
+        while (waiting and budget > 0 and len(admitted) < self.max_seqs and len(chunks) == len(prefill)
+               and not preempted):
+            rid = waiting[0]
+            n = sim.prompt[rid] + sim.generated[rid]
+            c = min(n, budget) if self.chunked else n
+            if c > budget and (chunks or self.n_dec):  # chunked prefill off: the whole prompt in one step
+                break
+            blocks = -(-c // B)
+            if blocks > free:
+                break
+            waiting.popleft()
+            admitted[rid] = None
+            prefill[rid] = [0, n]
+            sim.admit(rid, now)
+            free -= blocks
+            budget -= c
+            chunks.append((rid, c))
+        if not chunks and not self.n_dec:
+            if self.prefill:  # partial prefills stuck for KV: free the latest one and retry
+                self._preempt_last()
+                return self.plan(now, horizon)
+            return IDLE, None
+        seq_terms = self.sys.seq_terms
+        for rid, c in chunks:
+            st = prefill[rid]
+            self.used += -(-(st[0] + c) // B) - (-(-st[0] // B))
+            r, a = seq_terms(c, st[0])
+            kv += r
+            attn += a
+            tokens += c
+            n_seqs += 1
+        dur = self.sys.step_time_agg(n_seqs, tokens, kv, attn)
+        self.pending = chunks
+        self.sim.record(self.idx, now, 1, dur, n_seqs, tokens, self.used / self.kv_total, len(waiting),
+                        self.in_system)
+        if self.used > self.peak:
+            self.peak = self.used
+        return STEP, dur
+
+    def commit(self, now: float) -> None:
+        self.G += 1
+        sim, prefill = self.sim, self.prefill
+        for rid, c in self.pending:
+            st = prefill[rid]
+            st[0] += c
+            if st[0] == st[1]:  # the prefill's last chunk yields the next token
+                del prefill[rid]
+                g = sim.generated[rid] = sim.generated[rid] + 1
+                if sim.first[rid] != sim.first[rid]:
+                    sim.first[rid] = now
+                if g >= sim.output[rid]:
+                    self.used -= -(-st[1] // self.B)
+                    del self.admitted[rid]
+                    sim.finished(rid, now)
+                else:
+                    self._join(rid, st[1])
+        self.pending = None
+        self._after_step(now)
+
+    def _plan_run(self, now: float, horizon: float, free: int):
+        """A run of >= 2 pure decode steps with an unchanged batch, or None."""
+        g, n, B, sim = self.G, self.n_dec, self.B, self.sim
+        k = RUN_CAP
+        key = self._next_key(self.fin, lambda key, rid: sim.prompt[rid] + sim.output[rid] - 1 - key)
+        if key is not None:
+            k = min(k, key - g)
+        if self.w:
+            key = self._next_key(self.cross, lambda key, rid: self.w - 1 - key)
+            if key is not None:
+                k = min(k, key - g)
+        if k < 2:
+            return None
+        kv0, attn0 = self._decode_terms(g)
+        t0 = self.sys.step_time_agg(n, n, kv0, attn0)
+        if now + t0 >= horizon:
+            return None
+        if horizon != math.inf:
+            k = min(k, math.ceil((horizon - now) / t0) + 1)
+        free += self.phase[-g % B]  # plan() took the first step's demand off
+        if B == 1:
+            k = min(k, free // n)
+        elif n * -(-k // B) > free:  # blocks may run out: count the steps they last
+            need = np.cumsum(np.take(self.phase, (-(g + np.arange(k))) % B))
+            k = min(k, int(np.searchsorted(need, free, "right")))
+        if k < 2:
+            return None
+        s = (self.off_sum + n * (g + 1)) + n * np.arange(k, dtype=float)
+        kv, attn = self.kf * s, self.af * s
+        if self.w:
+            sw = (self.lin_off + self.lin_n * (g + 1) + (n - self.lin_n) * self.w) + self.lin_n * np.arange(k, dtype=float)
+            kv = kv + self.ks * sw
+            attn = attn + self.aw * sw
+        cum = np.cumsum(self.sys.step_times_vec(n, n, kv, attn))
+        if horizon != math.inf:
+            k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
+            cum = cum[:k]
+        self.pending = now
+        return cum
+
+    def commit_run(self, k: int, cum, now: float) -> None:
+        start, n, g, B = self.pending, self.n_dec, self.G, self.B
+        q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
+        self.used += q * n + sum(self.phase[(-(g + j)) % B] for j in range(r))
+        if self.used > self.peak:
+            self.peak = self.used
+        self.sim.record(self.idx, start, k, float(cum[k - 1]), n, n * k, self.used / self.kv_total,
+                        len(self.waiting), self.in_system)
+        self.G += k
+        self.pending = None
+        self._after_step(now)
+
+    def kv_peak_fraction(self) -> float:
+        return self.peak / self.kv_total if self.kv_total else 0.0
+
+
+class Batch:
+    """Static batching: wait for `size` requests or `timeout` after the first, run the batch to its
+    longest member (finished members stay in the batch as padding). Serial is size 1."""
+
+    def __init__(self, sim: "Sim", sys: System, size: int, timeout: float, budget: int):
+        self.sim, self.sys, self.size, self.timeout, self.budget = sim, sys, size, timeout, budget
+        self.cap = sys.kv_capacity_bytes()
+        self.waiting: deque[int] = deque()
+        self.running = 0
+        self.peak = 0.0
+
+    def reject_reason(self, p: int, o: int) -> str | None:
+        if self.sys.kv_bytes(p + o) > self.cap:
+            return f"prompt + output = {p + o} tokens needs more KV than the whole cache"
+        return None
+
+    def enqueue(self, rid: int) -> None:
+        self.waiting.append(rid)
+
+    @property
+    def in_system(self) -> int:
+        return len(self.waiting) + self.running
+
+    def plan(self, now: float, horizon: float):
+        sim, w = self.sim, self.waiting
+        if not w:
+            return IDLE, None
+        due = sim.arrival[w[0]] + self.timeout
+        if len(w) < self.size and now < due:
+            return WAIT, due - now
+        cand = list(itertools.islice(w, self.size))
+        p = np.array([sim.prompt[r] for r in cand], dtype=float)
+        o = np.maximum.accumulate(np.array([sim.output[r] for r in cand], dtype=float))
+        sys = self.sys
+
+        def fits(m: int) -> bool:  # the first m, each padded to the longest output among them
+            end = p[:m] + o[m - 1]
+            kv = sys.kv_full_per_token * end.sum()
+            if sys.window:
+                kv += sys.kv_swa_per_token * np.minimum(end, sys.window).sum()
+            return m == 0 or kv <= self.cap
+
+        members = [w.popleft() for _ in range(max(1, _largest(fits, len(cand))))]
+        return STEP, self._start(members, now)
+
+    def _start(self, members: list[int], now: float) -> float:
+        sim, sys = self.sim, self.sys
+        for rid in members:
+            sim.admit(rid, now)
+        lens = [sim.prompt[r] + sim.generated[r] for r in members]
+        outs = [sim.output[r] for r in members]
+        n = len(members)
+        done, t, steps = [0] * n, 0.0, 0
+        firsts = [0.0] * n
+        while True:  # prefill, chunked under the token budget shared by the sequences still in prefill
+            active = [i for i in range(n) if done[i] < lens[i]]
+            if not active:
+                break
+            per = max(1, self.budget // len(active))
+            step = [(min(lens[i] - done[i], per), done[i]) for i in active]
+            t += sys.step_time(step)
+            steps += 1
+            for i, (c, _) in zip(active, step):
+                done[i] += c
+                if done[i] == lens[i]:
+                    firsts[i] = t
+        k = max(outs) - 1
+        cum = np.zeros(0)
+        if k > 0:
+            j = np.arange(1, k + 1, dtype=float)
+            s = sum(lens) + n * j
+            kv, attn = sys.kv_full_per_token * s, sys.attn_full_coef * s
+            if sys.window:
+                sw = np.minimum(np.add.outer(np.asarray(lens, dtype=float), j), sys.window).sum(axis=0)
+                kv = kv + sys.kv_swa_per_token * sw
+                attn = attn + sys.attn_swa_coef * sw
+            cum = t + np.cumsum(sys.step_times_vec(n, n, kv, attn))
+        total = float(cum[-1]) if k > 0 else t
+        for i, rid in enumerate(members):
+            if sim.first[rid] != sim.first[rid]:
+                sim.first[rid] = now + firsts[i]
+            end = now + (firsts[i] if outs[i] == 1 else float(cum[outs[i] - 2]))
+            sim.generated[rid] = outs[i]
+            sim.env.timeout(end - now).callbacks.append(lambda _ev, r=rid, e=end: sim.finished(r, e))
+        kv_end = sum(sys.kv_bytes(x + k + 1) for x in lens) / self.cap
+        self.peak = max(self.peak, kv_end)
+        self.running = n
+        sim.record(self.idx, now, steps + k, total, n, sum(lens) + n * k, kv_end, len(self.waiting), self.in_system)
+        return total
+
+    def commit(self, now: float) -> None:
+        self.running = 0
+
+    def kv_peak_fraction(self) -> float:
+        return self.peak
+
+
+def _largest(ok, hi: int) -> int:
+    """Largest c in [0, hi] with ok(c) (ok monotone decreasing)."""
+    lo = 0
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+# --------------------------------------------------------------------------- replicas and the run
+
+class Replica:
+    def __init__(self, sim: "Sim", idx: int, engine):
+        self.sim, self.idx, self.engine = sim, idx, engine
+        engine.idx = idx
+        self.wake = None
+        self.last_start = -math.inf  # start of the last step of the run in flight (interrupt before it)
+        self.outstanding = 0
+        self.busy = 0.0
+        self.proc = sim.env.process(self.loop())
+
+    def enqueue(self, rid: int) -> None:
+        self.outstanding += 1
+        self.engine.enqueue(rid)
+        if self.wake is not None:
+            if not self.wake.triggered:
+                self.wake.succeed()
+        elif self.sim.env.now < self.last_start:
+            self.last_start = -math.inf
+            self.proc.interrupt()
+
+    def loop(self):
+        env, eng, sim = self.sim.env, self.engine, self.sim
+        while True:
+            kind, val = eng.plan(env.now, sim.horizon())
+            if kind == STEP:
+                self.busy += val
+                yield env.timeout(val)
+                eng.commit(env.now)
+            elif kind == RUN:
+                start, k = env.now, len(val)
+                self.last_start = start + float(val[-2]) if k > 1 else -math.inf
+                try:
+                    yield env.timeout(float(val[-1]))
+                except simpy.Interrupt:  # a request arrived: finish the step in flight, then re-plan
+                    el = env.now - start
+                    k = min(k, 1 + int(np.searchsorted(val, el, "left")))
+                    if val[k - 1] > el:
+                        yield env.timeout(float(val[k - 1]) - el)
+                self.last_start = -math.inf
+                self.busy += float(val[k - 1])
+                eng.commit_run(k, val, env.now)
+            else:
+                self.wake = env.event()
+                if kind == WAIT:
+                    yield self.wake | env.timeout(val)
+                else:
+                    yield self.wake
+                self.wake = None
+
+
+class Sim:
+    def __init__(self, sys: System, cfg: SchedConfig, sc: Scenario, reqs: Requests):
+        self.env = simpy.Environment()
+        self.sys, self.cfg, self.sc, self.reqs = sys, cfg, sc, reqs
+        n = reqs.n
+        self.prompt, self.output = reqs.prompt.tolist(), reqs.output.tolist()
+        self.arrival, self.admitted, self.first, self.finish = [NAN] * n, [NAN] * n, [NAN] * n, [NAN] * n
+        self.generated, self.preemptions, self.replica = [0] * n, [0] * n, [-1] * n
+        self.reason: list[str] = [""] * n
+        self.timeline: list[tuple] = []
+        self.area = 0.0  # integral of requests in the system (sampled at step starts) over busy time
+        self.rr = 0
+        self.next_arrival = 0
+        self.issued = 0
+        self.ended = 0
+        self.end_time = 0.0
+        self.max_ctx = sys.model.max_context
+        self.rng_route = reqs.rngs["routing"]
+        self.rng_think = reqs.rngs["think"]
+        if cfg.batching in ("continuous", "slots"):
+            make = lambda: Continuous(self, sys, cfg)  # noqa: E731
+        else:
+            size = 1 if cfg.batching == "serial" else cfg.static_batch
+            timeout = 0.0 if cfg.batching == "serial" else cfg.static_timeout_s
+            make = lambda: Batch(self, sys, size, timeout, cfg.max_num_batched_tokens)  # noqa: E731
+        self.replicas = [Replica(self, i, make()) for i in range(sc.machine.replicas)]
+        self.router = sc.router
+
+    # -- arrivals -----------------------------------------------------------
+
+    def horizon(self) -> float:
+        a = self.reqs.arrival
+        if a is None:
+            return math.inf
+        return float(a[self.next_arrival]) if self.next_arrival < len(a) else math.inf
+
+    def source(self):
+        env, arr = self.env, self.reqs.arrival.tolist()
+        for rid, t in enumerate(arr):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self.next_arrival = rid + 1
+            self.dispatch(rid)
+
+    def dispatch(self, rid: int) -> None:
+        now = self.env.now
+        self.arrival[rid] = now
+        p, o = self.prompt[rid], self.output[rid]
+        reason = None
+        if p + o > self.max_ctx:
+            reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
+        else:
+            reason = self.replicas[0].engine.reject_reason(p, o)
+        if reason:
+            self.reason[rid] = reason
+            self._ended(now)
+            return
+        rep = self._route()
+        self.replica[rid] = rep.idx
+        rep.enqueue(rid)
+
+    def _route(self) -> Replica:
+        reps = self.replicas
+        if len(reps) == 1:
+            return reps[0]
+        if self.router == "round_robin":
+            self.rr += 1
+            return reps[(self.rr - 1) % len(reps)]
+        if self.router == "least_outstanding":
+            vals = [r.outstanding for r in reps]
+        else:
+            vals = [len(r.engine.waiting) for r in reps]
+        m = min(vals)
+        cands = [i for i, v in enumerate(vals) if v == m]
+        return reps[cands[0] if len(cands) == 1 else cands[int(self.rng_route.integers(len(cands)))]]
+
+    def _ended(self, now: float) -> None:
+        self.ended += 1
+        self.end_time = max(self.end_time, now)
+        if self.reqs.arrival is None and self.issued < self.reqs.n:  # closed loop: this user sends the next
+            rid = self.issued
+            self.issued += 1
+            think = self.rng_think.exponential(self.reqs.think_time_s) if self.reqs.think_time_s else 0.0
+            self.env.timeout(think).callbacks.append(lambda _ev: self.dispatch(rid))
+
+    # -- engine callbacks ---------------------------------------------------
+
+    def admit(self, rid: int, now: float) -> None:
+        if self.admitted[rid] != self.admitted[rid]:
+            self.admitted[rid] = now
+
+    def preempted(self, rid: int) -> None:
+        self.preemptions[rid] += 1
+
+    def finished(self, rid: int, now: float) -> None:
+        self.finish[rid] = now
+        self.replicas[self.replica[rid]].outstanding -= 1
+        self._ended(now)
+
+    def record(self, replica, t, steps, dur, batch, tokens, kv_frac, waiting, in_system) -> None:
+        self.area += in_system * dur
+        self.timeline.append((t, replica, steps, dur, batch, tokens, kv_frac, waiting))
+
+    def run(self) -> None:
+        if self.reqs.arrival is not None:
+            self.env.process(self.source())
+        else:
+            c = min(self.reqs.concurrency, self.reqs.n)
+            self.issued = c
+            for rid in range(c):
+                self.env.timeout(0).callbacks.append(lambda _ev, r=rid: self.dispatch(r))
+        self.env.run()
+
+
+# --------------------------------------------------------------------------- results
+
+def _stats(x: np.ndarray, scale: float = 1.0) -> dict:
+    if not len(x):
+        return {k: None for k in ("mean", "p50", "p90", "p95", "p99")}
+    q = np.percentile(x, [50, 90, 95, 99]) * scale
+    return {"mean": round(float(x.mean()) * scale, 6), "p50": round(float(q[0]), 6), "p90": round(float(q[1]), 6),
+            "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
+
+
+@dataclass
+class SimResult:
+    summary: dict
+    columns: dict  # per-request columns (REQUEST_COLUMNS)
+    timeline: list[dict]
+
+    @property
+    def requests(self) -> list[dict]:
+        c = self.columns
+        return [dict(zip(REQUEST_COLUMNS, row)) for row in zip(*(c[k] for k in REQUEST_COLUMNS))]
+
+    def write_requests_csv(self, path) -> None:
+        c = self.columns
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(REQUEST_COLUMNS)
+            for row in zip(*(c[k] for k in REQUEST_COLUMNS)):
+                w.writerow(["" if isinstance(v, float) and v != v else (repr(v) if isinstance(v, float) else v)
+                            for v in row])
+
+    def write_timeline_csv(self, path) -> None:
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(TIMELINE_COLUMNS)
+            for r in self.timeline:
+                w.writerow([r[k] for k in TIMELINE_COLUMNS])
+
+
+def _summary(sim: Sim) -> dict:
+    sys, sc = sim.sys, sim.sc
+    arr, adm, first, fin = (np.asarray(x) for x in (sim.arrival, sim.admitted, sim.first, sim.finish))
+    out = np.asarray(sim.output)
+    ok = ~np.isnan(fin)
+    rejected = np.asarray([bool(r) for r in sim.reason])
+    duration = sim.end_time
+    ttft = (first - arr)[ok]
+    e2e = (fin - arr)[ok]
+    multi = ok & (out > 1)
+    tpot = ((fin - first)[multi] / (out[multi] - 1))
+    queue = (adm - arr)[ok]
+    tokens = int(out[ok].sum())
+    slo = sc.slo
+    good = ok.copy()
+    if slo.ttft_p95_s is not None:
+        good &= np.nan_to_num(first - arr, nan=np.inf) <= slo.ttft_p95_s
+    if slo.tpot_p95_ms is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tp = np.where(out > 1, (fin - first) / np.maximum(out - 1, 1), 0.0)
+        good &= np.nan_to_num(tp, nan=np.inf) * 1e3 <= slo.tpot_p95_ms
+    if slo.e2e_p95_s is not None:
+        good &= np.nan_to_num(fin - arr, nan=np.inf) <= slo.e2e_p95_s
+    hw = sys.hw
+    idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
+    pmax = hw.power_max_w.value
+    busy = sum(r.busy for r in sim.replicas)
+    n_rep = len(sim.replicas)
+    energy = sys.devices * (idle * duration * n_rep + (pmax - idle) * busy)
+    n = len(out)
+    return {
+        "requests": n,
+        "completed": int(ok.sum()),
+        "rejected": int(rejected.sum()),
+        "rejection_reasons": sorted({r for r in sim.reason if r})[:5],
+        "duration_s": round(duration, 6),
+        "output_tokens": tokens,
+        "throughput_tok_s": round(tokens / duration, 6) if duration > 0 else 0.0,
+        "request_throughput_rps": round(int(ok.sum()) / duration, 6) if duration > 0 else 0.0,
+        "ttft_ms": _stats(ttft, 1e3),
+        "tpot_ms": _stats(tpot, 1e3),
+        "e2e_s": _stats(e2e),
+        "queue_s": _stats(queue),
+        "goodput": round(float(good.sum()) / n, 6) if n else 0.0,
+        "goodput_rps": round(float(good.sum()) / duration, 6) if duration > 0 else 0.0,
+        "slo": slo.model_dump(),
+        "kv_peak_fraction": round(max(r.engine.kv_peak_fraction() for r in sim.replicas), 6),
+        "preemptions": int(sum(sim.preemptions)),
+        "mean_in_system": round(sim.area / duration, 6) if duration > 0 else 0.0,
+        "utilization": round(busy / (duration * n_rep), 6) if duration > 0 else 0.0,
+        "energy_j_per_token": round(energy / tokens, 6) if tokens else None,
+        "energy_note": ("device power = idle + (max - idle) x busy fraction"
+                        + ("" if hw.power_idle_w else f"; {hw.id} has no idle power in its profile: 0 W assumed")),
+        "replicas": n_rep,
+        "devices_per_replica": sys.devices,
+        "batching": sim.cfg.batching,
+        "calibration": sys.eff_label,
+    }
+
+
+def simulate_scenario(catalog: Catalog, scenario: Scenario) -> SimResult:
+    """Run one scenario; raises CatalogError / ScenarioError for impossible input."""
+    sys, cfg = resolve(catalog, scenario)
+    wl = scenario.workload
+    if wl.arrival != "trace":
+        lo = wl.prompt.lowest() + wl.output.lowest()
+        if lo > sys.model.max_context:
+            raise ScenarioError("workload", f"prompt + output = {lo:,} tokens exceeds {sys.model.id}'s context "
+                                f"window of {sys.model.max_context:,} tokens: shorten the prompt or the output")
+    reqs = make_requests(wl)
+    sim = Sim(sys, cfg, scenario, reqs)
+    sim.run()
+    cols = {"id": list(range(reqs.n)), "arrival_s": sim.arrival, "admitted_s": sim.admitted,
+            "first_token_s": sim.first, "finish_s": sim.finish, "prompt_tokens": sim.prompt,
+            "output_tokens": sim.output, "preemptions": sim.preemptions, "replica": sim.replica,
+            "rejected": [bool(r) for r in sim.reason], "reason": sim.reason}
+    tl = sim.timeline
+    stride = max(1, math.ceil(len(tl) / scenario.timeline_points))
+    timeline = [dict(zip(TIMELINE_COLUMNS, r)) for r in tl[::stride]]
+    return SimResult(_summary(sim), cols, timeline)
