@@ -25,17 +25,18 @@ class UsageError(ValueError):
     pass
 
 
-def _positive_int(name):
+def arg_int(name):
+    """argparse type: a whole number, with a one-line message naming the option."""
     def conv(text):
         try:
-            v = int(text)
+            return int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a whole number, got '{text}'") from None
-        return v
     return conv
 
 
-def _number(name):
+def arg_float(name):
+    """argparse type: a number, with a one-line message naming the option."""
     def conv(text):
         try:
             return float(text)
@@ -55,16 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="memory fit and single-run speed for one configuration")
     p.add_argument("--hardware", required=True)
-    p.add_argument("--memory-gb", type=_number("--memory-gb"))
-    p.add_argument("--usable-memory-gb", type=_number("--usable-memory-gb"))
-    p.add_argument("--devices", type=_positive_int("--devices"), default=1)
+    p.add_argument("--memory-gb", type=arg_float("--memory-gb"))
+    p.add_argument("--usable-memory-gb", type=arg_float("--usable-memory-gb"))
+    p.add_argument("--devices", type=arg_int("--devices"), default=1)
     p.add_argument("--model", required=True)
     p.add_argument("--quant", required=True)
     p.add_argument("--engine", required=True)
     p.add_argument("--kv-dtype")
-    p.add_argument("--batch", type=_positive_int("--batch"), default=1)
-    p.add_argument("--prompt", type=_positive_int("--prompt"), default=512)
-    p.add_argument("--gen", type=_positive_int("--gen"), default=128)
+    p.add_argument("--batch", type=arg_int("--batch"), default=1)
+    p.add_argument("--prompt", type=arg_int("--prompt"), default=512)
+    p.add_argument("--gen", type=arg_int("--gen"), default=128)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_profiles(p)
 

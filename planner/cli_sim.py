@@ -12,28 +12,12 @@ import sys
 import time
 
 from .catalog import CatalogError
+from .cli import arg_float as _float
+from .cli import arg_int as _int
 from .scenario import MAX_REQUESTS, json_schema, load_scenario, parse_scenario
 
 COMMANDS = ("simulate", "schema", "bench")
 EXIT_OK, EXIT_BAD = 0, 2
-
-
-def _int(name):
-    def conv(text):
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got '{text}'") from None
-    return conv
-
-
-def _float(name):
-    def conv(text):
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got '{text}'") from None
-    return conv
 
 
 def add_sim_commands(sub) -> None:
