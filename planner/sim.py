@@ -191,10 +191,8 @@ class Continuous:
     def _after_step(self, now: float) -> None:
         g, fin, off = self.G, self.fin, self.off
         sim = self.sim
-        while fin and fin[0][0] <= g:
-            key, rid = heapq.heappop(fin)
-            if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
-                self._finish(rid, now)
+        # window crossings first: a sequence that crosses and finishes at the same step must
+        # leave the linear (below-window) aggregate before it is removed
         cross = self.cross
         while cross and cross[0][0] <= g:
             key, rid = heapq.heappop(cross)
@@ -202,6 +200,10 @@ class Continuous:
             if o == self.w - 1 - key:
                 self.lin_n -= 1
                 self.lin_off -= o
+        while fin and fin[0][0] <= g:
+            key, rid = heapq.heappop(fin)
+            if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
+                self._finish(rid, now)
 
     def _next_key(self, heap: list, target) -> int | None:
         """The first valid key of a lazily-deleted heap."""
