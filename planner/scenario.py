@@ -15,11 +15,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .catalog import Catalog, Figure, Hardware, Interconnect, Price
 from .perf import ScenarioError
 
 VERSION = 1
 MAX_REQUESTS = 1_000_000  # per simulation: bounds memory (a few hundred bytes per request) and run time
 MAX_TOKENS = 10_000_000
+MAX_COMPARE = 5  # extra machine options next to `machine` (the app compares 2-6 in all)
+MAX_CUSTOM_HARDWARE = 8
 
 
 class _Part(BaseModel):
@@ -127,6 +130,54 @@ class SLO(_Part):
     e2e_p95_s: float | None = Field(None, gt=0)
 
 
+class CustomHardware(_Part):
+    """A machine the user describes (the app's catalog form); it travels in the scenario and
+    joins the catalog for that scenario only (see `scenario_catalog`).  Every figure it carries
+    is sourced by `source` (default: entered by the user)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+                    description="new hardware id: lower-case letters, digits, '.', '_' or '-'")
+    name: str = Field(min_length=1, max_length=100)
+    vendor: Literal["apple", "nvidia", "amd"]
+    memory: Literal["unified", "discrete"] = "discrete"
+    memory_gb: float = Field(gt=0, le=100_000, description="memory per device as sold (GiB)")
+    bandwidth_gbs: float = Field(gt=0, le=1_000_000, description="memory bandwidth per device, GB/s")
+    fp16_tflops: float = Field(gt=0, le=1_000_000, description="dense FP16 tensor throughput per device")
+    fp8_tflops: float | None = Field(None, gt=0, le=1_000_000, description="dense FP8 throughput, if any")
+    power_w: float = Field(gt=0, le=100_000, description="maximum power per device, W")
+    price_usd: float | None = Field(None, gt=0, le=1e9, description="price per device, USD")
+    interconnect_gbs: float | None = Field(None, gt=0, le=1_000_000,
+                                           description="device-to-device bandwidth (tensor parallel), GB/s")
+    source: str = Field("entered by the user", min_length=1, max_length=300,
+                        description="where the figures come from")
+
+    def to_hardware(self) -> Hardware:
+        src = f"custom machine: {self.source}"
+        fig = lambda v: Figure(value=v, source=src)  # noqa: E731
+        tflops = {"fp16": fig(self.fp16_tflops)}
+        if self.fp8_tflops:
+            tflops["fp8"] = fig(self.fp8_tflops)
+        unified_apple = self.vendor == "apple" and self.memory == "unified"
+        return Hardware(
+            id=self.id, name=self.name, vendor=self.vendor, family=f"{self.vendor}-custom", memory=self.memory,
+            memory_gb=[self.memory_gb], memory_source=src, memory_bandwidth_gbs=fig(self.bandwidth_gbs),
+            tflops=tflops, power_max_w=fig(self.power_w),
+            interconnect=(Interconnect(name="custom", bandwidth_gbs=fig(self.interconnect_gbs))
+                          if self.interconnect_gbs else None),
+            platform="macos" if unified_apple else None,
+            prices=[Price(usd=self.price_usd, date="user-entered", kind="estimate", source=src)]
+            if self.price_usd else [],
+            notes="custom machine from the scenario (not a catalog profile)")
+
+
+class Cost(_Part):
+    """Assumptions behind the derived cost figures ($ per million output tokens)."""
+
+    usd_per_kwh: float = Field(0.15, ge=0, le=10, description="electricity price, USD per kWh")
+    amortize_years: float = Field(3.0, gt=0, le=20, description="hardware price spread over this many years "
+                                  "of continuous use")
+
+
 class Scenario(_Part):
     version: Literal[1] = VERSION
     model: str
@@ -139,6 +190,29 @@ class Scenario(_Part):
     router: Literal["round_robin", "least_outstanding", "shortest_queue"] = "round_robin"
     slo: SLO = SLO()
     timeline_points: int = Field(5000, ge=10, le=1_000_000, description="downsample the step timeline to this")
+    compare: list[Machine] = Field([], max_length=MAX_COMPARE,
+                                   description=f"up to {MAX_COMPARE} more machine options to compare with "
+                                               "`machine` (option 1, the one `simulate` runs)")
+    custom_hardware: list[CustomHardware] = Field([], max_length=MAX_CUSTOM_HARDWARE,
+                                                  description="machines described by the user, usable as "
+                                                              "hardware ids in this scenario")
+    cost: Cost = Cost()
+
+    @model_validator(mode="after")
+    def _unique_custom(self) -> "Scenario":
+        ids = [h.id for h in self.custom_hardware]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"custom_hardware ids must be unique, '{dup[0]}' appears twice")
+        return self
+
+    def options(self) -> list[Machine]:
+        """All machine options: `machine` first, then `compare`."""
+        return [self.machine, *self.compare]
+
+    def for_option(self, i: int) -> "Scenario":
+        """This scenario with option i as its machine and no other options."""
+        return self.model_copy(update={"machine": self.options()[i], "compare": []})
 
 
 def _first_error(err: ValidationError) -> ScenarioError:
@@ -185,6 +259,22 @@ def load_scenario(path: str | Path) -> Scenario:
     if fix:
         sc = sc.model_copy(update={"workload": wl.model_copy(update=fix)})
     return sc
+
+
+def scenario_catalog(base: Catalog, sc: Scenario) -> Catalog:
+    """The catalog a scenario runs against: `base` plus the scenario's custom hardware.
+    A custom id that names an existing profile raises ScenarioError naming the field."""
+    if not sc.custom_hardware:
+        return base
+    hardware = dict(base.hardware)
+    for i, h in enumerate(sc.custom_hardware):
+        key = h.id.lower()
+        if key in base._alias["hardware"]:
+            raise ScenarioError(f"custom_hardware.{i}.id", f"'{h.id}' is already a catalog hardware id; "
+                                "choose another id")
+        hardware[h.id] = h.to_hardware()
+    return Catalog(hardware, base.models, base.quants, base.engines, base.platforms, base.kv_dtypes,
+                   base.origins)
 
 
 def json_schema() -> dict:
