@@ -30,10 +30,11 @@ SUMMARY_METRICS = PREDICT_METRICS + ("ttft_ms",)
 # llama-bench's defaults (-p 512 -n 128), used where a row does not state its lengths
 DEFAULT_PP, DEFAULT_TG = 512, 128
 PARAMS = ("bandwidth_efficiency", "compute_efficiency", "step_overhead_ms", "layer_overhead_us",
-          "quantized_compute_penalty")
-LOWER = np.array([0.05, 0.02, 0.0, 0.0, 0.0])
-UPPER = np.array([1.0, 1.0, 50.0, 2000.0, 3.0])
-X0 = np.array([0.7, 0.5, 2.0, 50.0, 0.1])
+          "quantized_compute_penalty", "small_batch_efficiency_ratio", "small_batch_knee_tokens")
+LOWER = np.array([0.05, 0.02, 0.0, 0.0, 0.0, 0.02, 1.0])
+UPPER = np.array([1.0, 1.0, 50.0, 2000.0, 3.0, 1.0, 4096.0])
+X0 = np.array([0.7, 0.5, 2.0, 50.0, 0.1, 0.5, 64.0])
+OFF = {5: 1.0, 6: 64.0}  # small-batch terms when no row can identify them: switched off
 
 
 class DataError(ValueError):
@@ -176,10 +177,12 @@ def bind_rows(catalog: Catalog, rows: list[Row], *, normal_only: bool = False):
 def _eff(x: np.ndarray, provenance: str, n: int) -> Efficiency:
     return Efficiency(bandwidth_efficiency=round(float(x[0]), 5), compute_efficiency=round(float(x[1]), 5),
                       step_overhead_ms=round(float(x[2]), 5), layer_overhead_us=round(float(x[3]), 4),
-                      quantized_compute_penalty=round(float(x[4]), 5), fitted_on_rows=n, provenance=provenance)
+                      quantized_compute_penalty=round(float(x[4]), 5),
+                      small_batch_efficiency_ratio=round(float(x[5]), 5),
+                      small_batch_knee_tokens=round(float(x[6]), 3), fitted_on_rows=n, provenance=provenance)
 
 
-PRIOR_SCALE = np.array([0.3, 0.3, 2.0, 100.0, 0.3])  # how far a family may move from its vendor's fit
+PRIOR_SCALE = np.array([0.3, 0.3, 2.0, 100.0, 0.3, 0.3, 64.0])  # how far a family may move from its vendor's fit
 PRIOR_WEIGHT = 0.3
 
 
@@ -195,20 +198,26 @@ def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None
     meas = np.array([m.row.value for m in models])
     has_quant = any(m.sys.quant.family in ("gguf", "mlx") for m in models)
     has_float = any(m.sys.quant.family not in ("gguf", "mlx") for m in models)
-    free_penalty = has_quant and has_float
+    # which parameters these rows can identify; the others keep the parent's (or neutral) values
+    free = np.ones(len(PARAMS), dtype=bool)
+    free[4] = has_quant and has_float  # dequantization penalty: needs both kinds of weights
+    free[5] = free[6] = any(m.row.metric == "decode_tok_s" and m.batch > 1 for m in models)  # batched decode
     p0 = np.array([getattr(parent, k) for k in PARAMS]) if parent is not None else None
-    fixed_penalty = p0[4] if p0 is not None else 0.0
+    fixed = p0.copy() if p0 is not None else np.array([X0[i] if i not in OFF else OFF[i] for i in range(len(PARAMS))])
+    if p0 is None:
+        fixed[4] = 0.0
 
-    def effx(x: np.ndarray) -> Efficiency:
-        return Efficiency(bandwidth_efficiency=x[0], compute_efficiency=x[1], step_overhead_ms=x[2],
-                          layer_overhead_us=x[3],
-                          quantized_compute_penalty=x[4] if free_penalty else fixed_penalty, provenance="fit")
+    def full(x: np.ndarray) -> np.ndarray:
+        return np.where(free, x, fixed)
 
     def resid(x: np.ndarray) -> np.ndarray:
-        eff = effx(x)
+        v = full(x)
+        eff = Efficiency(bandwidth_efficiency=v[0], compute_efficiency=v[1], step_overhead_ms=v[2],
+                         layer_overhead_us=v[3], quantized_compute_penalty=v[4],
+                         small_batch_efficiency_ratio=v[5], small_batch_knee_tokens=v[6], provenance="fit")
         r = np.log(np.array([m.predict(eff) for m in models]) / meas)
         if p0 is not None:
-            r = np.concatenate([r, PRIOR_WEIGHT * (x - p0) / PRIOR_SCALE])
+            r = np.concatenate([r, PRIOR_WEIGHT * ((x - p0) / PRIOR_SCALE)[free]])
         return r
 
     start = np.clip(p0 if p0 is not None else X0, LOWER, UPPER)
@@ -216,10 +225,8 @@ def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None
     # least squares, since a family's rows differ from its vendor's systematically, not by outliers
     loss = "linear" if parent is not None else "soft_l1"
     res = least_squares(resid, start, bounds=(LOWER, UPPER), loss=loss, f_scale=0.1, x_scale=X0 + 0.1,
-                        max_nfev=400)
-    x = res.x.copy()
-    if not free_penalty:
-        x[4] = fixed_penalty
+                        max_nfev=600)
+    x = full(res.x)
     return _eff(x, provenance, len(models))
 
 

@@ -228,6 +228,10 @@ class Efficiency(_Strict):
     step_overhead_ms: float = Field(ge=0)
     layer_overhead_us: float = Field(ge=0)
     quantized_compute_penalty: float = Field(default=0.0, ge=0)  # extra share of compute time for dequantizing
+    # matmuls over few tokens (decode batches) reach a smaller share of peak: at T tokens the
+    # efficiency is compute_efficiency x (r + (1 - r)(1 - exp(-T / knee))); r = 1 turns it off
+    small_batch_efficiency_ratio: float = Field(default=1.0, gt=0, le=1)
+    small_batch_knee_tokens: float = Field(default=64.0, gt=0)
     fitted_on_rows: int = 0
     provenance: str
 

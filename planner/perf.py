@@ -116,7 +116,8 @@ class System:
         self.n_experts = m.num_experts
         self.k_experts = m.experts_per_token
         head = p.lm_head if p.lm_head else p.embedding
-        self.body_flops_per_token = 2.0 * (active_params(m) - head)
+        self.expert_flops_per_token = 2.0 * p.expert_size * m.experts_per_token * p.moe_layers
+        self.body_flops_per_token = 2.0 * (active_params(m) - head) - self.expert_flops_per_token
         self.head_flops_per_seq = 2.0 * head
         kvb = self.catalog.kv_dtypes[self.kv_dtype].bytes_per_element.value
         self.kv_bytes_per_element = kvb
@@ -148,6 +149,19 @@ class System:
         self.overhead_s = eff.step_overhead_ms * 1e-3 + self.model.num_layers * eff.layer_overhead_us * 1e-6
         self._eff_bw = self.bandwidth * eff.bandwidth_efficiency
         self._eff_flops = self.peak_flops * eff.compute_efficiency
+        self._small_ratio = eff.small_batch_efficiency_ratio
+        self._knee = eff.small_batch_knee_tokens
+
+    def _eff_flops_at(self, tokens):
+        """Achieved FLOP/s of a matmul over `tokens` rows: the large-GEMM efficiency, reduced for
+        small token counts (decode batches run GEMV-like kernels well below peak):
+        compute_eff x (r + (1 - r)(1 - exp(-T / knee))), r = small_batch_efficiency_ratio."""
+        r = self._small_ratio
+        if r >= 1.0:
+            return self._eff_flops
+        if isinstance(tokens, np.ndarray):
+            return self._eff_flops * (r + (1.0 - r) * (1.0 - np.exp(-tokens / self._knee)))
+        return self._eff_flops * (r + (1.0 - r) * (1.0 - math.exp(-tokens / self._knee)))
 
     # ------------------------------------------------------------------ memory
 
@@ -250,11 +264,16 @@ class System:
     def _terms(self, n_seqs, tokens, kv_read, attn_flops):
         """(compute time, memory time, additive time) of a step; works on floats and arrays."""
         w = self.dense_stream_bytes
-        if self.moe_layers:
-            w = w + self.distinct_experts(tokens) * self.expert_bytes * self.moe_layers
-        flops = self.body_flops_per_token * tokens + self.head_flops_per_seq * n_seqs + attn_flops
         d = self.devices if self.tensor_parallel else 1
-        compute = flops / (self._eff_flops * d) * (1.0 + self.quant_penalty)
+        flops = self.body_flops_per_token * tokens + self.head_flops_per_seq * n_seqs + attn_flops
+        compute = flops / self._eff_flops_at(tokens)
+        if self.moe_layers:
+            distinct = self.distinct_experts(tokens)
+            w = w + distinct * self.expert_bytes * self.moe_layers
+            # each routed expert multiplies only the tokens routed to it
+            per_expert = tokens * self.k_experts / distinct
+            compute = compute + self.expert_flops_per_token * tokens / self._eff_flops_at(per_expert)
+        compute = compute / d * (1.0 + self.quant_penalty)
         mem = (w + kv_read) / (self._eff_bw * d)
         extra = self.overhead_s
         if self.devices > 1 and self.link_bw:

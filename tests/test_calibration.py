@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from planner.calibration import (DEFAULT_DATA, DataError, bind_rows, calibrate, errors, parse_rows, read_rows,
+from planner.calibration import (DEFAULT_DATA, PARAMS, DataError, bind_rows, calibrate, errors, parse_rows, read_rows,
                                  summarize)
 from planner.cli import main
 
@@ -39,8 +39,7 @@ def test_committed_calibration_is_what_the_command_fits(cat):
         stored = cat.engines[engine].calibration
         assert set(classes) == set(stored), engine
         for cls, eff in classes.items():
-            for k in ("bandwidth_efficiency", "compute_efficiency", "step_overhead_ms", "layer_overhead_us",
-                      "quantized_compute_penalty"):
+            for k in PARAMS:
                 assert getattr(stored[cls], k) == pytest.approx(getattr(eff, k), rel=1e-3, abs=1e-4), (engine, cls, k)
 
 
