@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
 ENV_VAR = "PLANNER_PROFILES"
-KINDS = ("hardware", "models", "quants", "engines")
+KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems")
 
 
 class CatalogError(ValueError):
@@ -89,6 +89,8 @@ class Hardware(_Strict):
     runtime_reserve_gb: Figure | None = None
     # unified-memory machines: the platform profile that limits GPU memory (e.g. macos)
     platform: str | None = None
+    # the interconnect profile (profiles/interconnects) between devices of one machine
+    link: str | None = None
     prices: list[Price] = []
     notes: str | None = None
 
@@ -116,6 +118,84 @@ class Hardware(_Strict):
     def price_for(self, memory_gb: float) -> Price | None:
         exact = [p for p in self.prices if p.memory_gb in (None, memory_gb)]
         return exact[0] if exact else None
+
+
+class Link(_Strict):
+    """An interconnect profile (profiles/interconnects): between GPUs or between machines."""
+
+    id: str
+    aliases: list[str] = []
+    name: str
+    kind: Literal["nvlink", "pcie", "thunderbolt", "ethernet", "infiniband", "infinity-fabric"]
+    bandwidth_gbs: Figure  # per device, one direction, GB/s
+    measured_gbs: Figure | None = None  # what software reaches over it, where measured
+    latency_us: Figure  # small-message latency as collectives see it
+    notes: str | None = None
+
+    @property
+    def effective_gbs(self) -> float:
+        return self.measured_gbs.value if self.measured_gbs else self.bandwidth_gbs.value
+
+
+class HostPrice(_Strict):
+    usd: float = Field(gt=0)
+    memory_gb: float | None = None
+    date: str
+    kind: Literal["list", "street", "estimate"]
+    source: str
+    note: str | None = None
+
+
+class Host(_Strict):
+    """A CPU host platform whose RAM can hold offloaded weights (profiles/hosts)."""
+
+    id: str
+    aliases: list[str] = []
+    name: str
+    memory_gb_options: list[float]
+    memory_source: str
+    memory_bandwidth_gbs: Figure
+    achieved_bandwidth_gbs: Figure | None = None
+    cpu_tflops: Figure
+    cores: int = Field(gt=0)
+    pcie: str | None = None
+    power_w: Figure
+    prices: list[HostPrice] = []
+    notes: str | None = None
+
+    @field_validator("memory_gb_options")
+    @classmethod
+    def _sizes(cls, v: list[float]) -> list[float]:
+        if not v or any(x <= 0 for x in v):
+            raise ValueError("memory_gb_options must list at least one size > 0")
+        return sorted(v)
+
+
+class SystemPrice(_Strict):
+    usd: float = Field(gt=0)
+    date: str
+    kind: Literal["list", "street", "estimate"]
+    source: str | None = None
+    derived: str | None = None
+    note: str | None = None
+
+
+class SystemProfile(_Strict):
+    """A whole machine or cluster to compare (profiles/systems): devices x nodes over a link."""
+
+    id: str
+    aliases: list[str] = []
+    name: str
+    hardware: str
+    memory_gb: float
+    devices: int = Field(1, ge=1, le=64)
+    nodes: int = Field(1, ge=1, le=64)
+    link: str | None = None
+    host: str | None = None
+    host_memory_gb: float | None = None
+    system_power_w: Figure | None = None
+    prices: list[SystemPrice] = []
+    notes: str | None = None
 
 
 class MemoryLimitRule(_Strict):
@@ -268,7 +348,11 @@ class CalibrationFile(_Strict):
 class Catalog:
     """Loaded, validated profiles, with id/alias resolution."""
 
-    def __init__(self, hardware, models, quants, engines, platforms, kv_dtypes, origins):
+    def __init__(self, hardware, models, quants, engines, platforms, kv_dtypes, origins, interconnects=None,
+                 hosts=None, systems=None):
+        self.interconnects: dict[str, Link] = interconnects or {}
+        self.hosts: dict[str, Host] = hosts or {}
+        self.systems: dict[str, SystemProfile] = systems or {}
         self.hardware: dict[str, Hardware] = hardware
         self.models: dict[str, Model] = models
         self.quants: dict[str, Quant] = quants
@@ -310,6 +394,9 @@ _SCHEMAS = {
     "platforms": Platform,
     "kv_dtypes": KVDtype,
     "calibration": CalibrationFile,
+    "interconnects": Link,
+    "hosts": Host,
+    "systems": SystemProfile,
 }
 
 
@@ -368,7 +455,7 @@ def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
             raise CatalogError(f"bad profile file {path}: field 'engine': unknown engine '{cal.engine}'")
         engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes)})
     cat = Catalog(out["hardware"], out["models"], out["quants"], engines, out["platforms"],
-                  out["kv_dtypes"], origins)
+                  out["kv_dtypes"], origins, out["interconnects"], out["hosts"], out["systems"])
     _check_references(cat)
     return cat
 
@@ -393,6 +480,20 @@ def _check_references(cat: Catalog) -> None:
             path = cat.origins.get(("hardware", hw.id))
             raise CatalogError(f"bad profile file {path}: field 'platform': unknown platform '{hw.platform}' "
                                f"(known: {', '.join(sorted(cat.platforms))})")
+    def bad(kind, pid, field, value, known):
+        raise CatalogError(f"bad profile file {cat.origins.get((kind, pid))}: field '{field}': unknown id "
+                           f"'{value}' (known: {', '.join(sorted(known))})")
+
+    for hw in cat.hardware.values():
+        if hw.link and hw.link not in cat.interconnects:
+            bad("hardware", hw.id, "link", hw.link, cat.interconnects)
+    for sp in cat.systems.values():
+        if sp.hardware not in cat.hardware:
+            bad("systems", sp.id, "hardware", sp.hardware, cat.hardware)
+        if sp.link and sp.link not in cat.interconnects:
+            bad("systems", sp.id, "link", sp.link, cat.interconnects)
+        if sp.host and sp.host not in cat.hosts:
+            bad("systems", sp.id, "host", sp.host, cat.hosts)
     for q in cat.quants.values():
         for kv in q.kv_cache_dtypes:
             if kv not in cat.kv_dtypes:

@@ -22,7 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from .arch import active_params, attention_dims, kv_elements_per_token, params
-from .catalog import Catalog, CatalogError, Efficiency, Engine, Hardware, Model, Quant
+from .catalog import Catalog, CatalogError, Efficiency, Engine, Hardware, Host, Link, Model, Quant
 
 GB = 1e9  # every memory figure the planner prints is in GB = 10^9 bytes
 GIB = 2**30  # device memory sizes as sold (and the macOS GPU limit) are binary
@@ -60,6 +60,41 @@ def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Eff
 
 
 @dataclass(frozen=True)
+class Parallel:
+    """How a model is split over devices: tensor parallel (every layer sharded, two all-reduces
+    per layer), pipeline parallel (stages of consecutive layers), expert parallel (MoE experts
+    spread over devices, all-to-all per MoE layer). tp x pp = all devices."""
+
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> "Parallel":
+        """'tp=8', 'tp=4,pp=2', 'tp=8,ep=8'."""
+        vals = {"tp": 1, "pp": 1, "ep": 1}
+        for part in (text or "").replace(" ", "").split(","):
+            if not part:
+                continue
+            key, _, val = part.partition("=")
+            if key not in vals or not val.isdigit() or int(val) < 1:
+                raise ScenarioError("parallel", f"expected e.g. 'tp=4,pp=2,ep=1' (whole numbers >= 1), got '{text}'")
+            vals[key] = int(val)
+        return cls(**vals)
+
+    def __str__(self) -> str:
+        return f"tp={self.tp},pp={self.pp},ep={self.ep}"
+
+
+def default_parallel(engine: Engine, devices: int, nodes: int) -> Parallel:
+    """What each engine does by default: llama.cpp splits layers over all devices (and RPC nodes);
+    the serving engines run tensor parallel inside a machine and pipeline stages across machines."""
+    if engine.batching == "slots":
+        return Parallel(tp=1, pp=devices * nodes)
+    return Parallel(tp=devices, pp=nodes)
+
+
+@dataclass(frozen=True)
 class MemoryBreakdown:
     weights: float
     kv_cache: float
@@ -92,9 +127,15 @@ class System:
     quant: Quant
     engine: Engine
     memory_gb: float
-    devices: int
+    devices: int  # devices per node (GPUs in one machine; 1 for a Mac)
     kv_dtype: str
     usable_override_gb: float | None = None
+    nodes: int = 1  # machines, joined by `link`
+    link: Link | None = None
+    parallel: Parallel | None = None  # default: see default_parallel()
+    host: Host | None = None  # CPU host whose RAM holds offloaded weights
+    offload: str | None = None  # "experts" or "layers:N"
+    host_memory_gb: float | None = None
     eff: Efficiency = field(init=False)
     eff_label: str = field(init=False)
 
@@ -103,6 +144,13 @@ class System:
         m, q = self.model, self.quant
         p = params(m)
         self.params = p
+        self.total_devices = self.devices * self.nodes
+        par = self.parallel or default_parallel(self.engine, self.devices, self.nodes)
+        self.parallel = par
+        self.tp, self.pp, self.ep = par.tp, par.pp, par.ep
+        # micro-batches through the pipeline: continuous-batching engines interleave them;
+        # llama.cpp runs one batch through its layer split at a time
+        self.microbatching = self.pp > 1 and self.engine.batching == "continuous"
         bpb = q.bits_per_weight.value / 8.0
         other_bpb = q.other_bits_per_weight / 8.0 if q.applies_to == "experts" else bpb
         expert_bpb = bpb
@@ -122,8 +170,12 @@ class System:
         kvb = self.catalog.kv_dtypes[self.kv_dtype].bytes_per_element.value
         self.kv_bytes_per_element = kvb
         full, swa = kv_elements_per_token(m)
-        self.kv_full_per_token = full * kvb
-        self.kv_swa_per_token = swa * kvb
+        # tensor parallel shards KV heads; the MLA latent (and heads beyond the KV head count)
+        # are replicated on every rank: KV figures below are totals over all devices
+        kv_div = 1 if m.attention == "mla" else min(self.tp, m.num_kv_heads)
+        self.kv_replication = self.tp / kv_div
+        self.kv_full_per_token = full * kvb * self.kv_replication
+        self.kv_swa_per_token = swa * kvb * self.kv_replication
         self.window = m.sliding_window if swa else 0
         qk, v = attention_dims(m)
         full_layers = m.num_layers - (m.sliding_window_layers if swa else 0)
@@ -135,12 +187,40 @@ class System:
             self.compute_dtype = next(d for d in ("fp16", "bf16", "fp32") if self.hw.peak_tflops(d))
         self.peak_flops = self.hw.peak_tflops(self.compute_dtype) * 1e12
         self.bandwidth = self.hw.memory_bandwidth_gbs.value * GB
-        # llama.cpp splits layers across devices (run in turn); the others shard every layer
-        self.tensor_parallel = self.devices > 1 and self.engine.batching != "slots"
         self.set_efficiency(self.eff, self.eff_label)
-        ic = self.hw.interconnect
-        self.link_bw = ic.bandwidth_gbs.value * GB if ic else None
-        self.link_latency = (ic.latency_us.value * 1e-6 if ic and ic.latency_us else 0.0)
+        # links: between the devices of a machine (the hardware's), and between machines
+        intra = self.catalog.interconnects.get(self.hw.link) if self.hw.link else None
+        if intra is not None:
+            self.intra_bw, self.intra_lat = intra.effective_gbs * GB, intra.latency_us.value * 1e-6
+        elif self.hw.interconnect is not None:
+            self.intra_bw, self.intra_lat = self.hw.interconnect.bandwidth_gbs.value * GB, 0.0
+        else:
+            self.intra_bw, self.intra_lat = None, 0.0
+        if self.link is not None:
+            self.inter_bw, self.inter_lat = self.link.effective_gbs * GB, self.link.latency_us.value * 1e-6
+        else:
+            self.inter_bw, self.inter_lat = self.intra_bw, self.intra_lat
+        spans_nodes = self.tp > self.devices
+        self.tp_bw, self.tp_lat = (self.inter_bw, self.inter_lat) if spans_nodes else (self.intra_bw, self.intra_lat)
+        self.inter_hops = min(self.nodes - 1, self.pp - 1) if not spans_nodes else 0
+        self.intra_hops = self.pp - 1 - self.inter_hops
+        self.ep_bw, self.ep_lat = (self.inter_bw, self.inter_lat) if self.ep > self.devices else (
+            self.intra_bw, self.intra_lat)
+        # offload to host RAM (llama.cpp -ot exps=CPU, or the first N layers on the CPU)
+        self.offload_experts = self.offload == "experts"
+        self.offload_layers = int(self.offload.split(":")[1]) if self.offload and self.offload.startswith("layers:") else 0
+        self.offload_frac = self.offload_layers / m.num_layers
+        self.host_weight_bytes = 0.0
+        if self.host is not None and self.offload:
+            h = self.host
+            bw = h.achieved_bandwidth_gbs or h.memory_bandwidth_gbs
+            self.host_bw = bw.value * GB
+            self.cpu_flops = h.cpu_tflops.value * 1e12
+            if self.offload_experts:
+                self.host_weight_bytes = p.routed_experts * expert_bpb
+            else:
+                self.host_weight_bytes = (self.weight_bytes - (p.embedding + (p.lm_head or 0)) * other_bpb) * self.offload_frac
+        self.gpu_weight_bytes = self.weight_bytes - self.host_weight_bytes
 
     def set_efficiency(self, eff: Efficiency, label: str) -> None:
         """Use other efficiency parameters (calibration swaps them while fitting)."""
@@ -173,37 +253,45 @@ class System:
     def capacity_gb(self) -> float:
         """Physical memory of all devices in GB (10^9 bytes). Memory is sold in binary units:
         a "512 GB" Mac or an "80 GB" GPU holds 512 or 80 GiB."""
-        return self.memory_gb * GIB / GB * self.devices
+        return self.memory_gb * GIB / GB * self.total_devices
 
     def usable_gb(self) -> float:
         """Memory the engine may use, GB (10^9 bytes), all devices together."""
         per = self.memory_gb * GIB / GB
         if self.usable_override_gb is not None:
-            return self.usable_override_gb * GIB / GB * self.devices
+            return self.usable_override_gb * GIB / GB * self.total_devices
         if self.hw.platform:
             plat = self.catalog.platforms[self.hw.platform]
-            return plat.default_limit_gb(self.memory_gb) * GIB / GB * self.devices
+            return plat.default_limit_gb(self.memory_gb) * GIB / GB * self.total_devices
         reserve = self.hw.runtime_reserve_gb.value * GIB / GB if self.hw.runtime_reserve_gb else 0.0
         usable = per - reserve
         if self.engine.gpu_memory_utilization and self.hw.memory == "discrete":
             usable = min(usable, per * self.engine.gpu_memory_utilization)
-        return usable * self.devices
+        return usable * self.total_devices
 
     def other_gb(self, tokens_per_step: int | None = None) -> float:
         """Activations, compute buffers and logits beyond weights and KV (per system)."""
         # fp32 logits are kept for the last token of each sequence in a step
         t = tokens_per_step or min(self.engine.max_num_batched_tokens, self.engine.max_num_seqs)
         logits = t * self.model.vocab_size * 4 / GB
-        return self.engine.activation_overhead_gb.value * self.devices + logits
+        return self.engine.activation_overhead_gb.value * self.total_devices + logits
 
     def memory(self, sequences: int, context_tokens: int) -> MemoryBreakdown:
+        """Device memory (weights sharded evenly over all devices; offloaded weights excluded)."""
         kv = sequences * self.kv_bytes(context_tokens) / GB
-        return MemoryBreakdown(self.weight_bytes / GB, kv, self.other_gb(), self.usable_gb(),
-                               self.capacity_gb(), self.devices)
+        return MemoryBreakdown(self.gpu_weight_bytes / GB, kv, self.other_gb(), self.usable_gb(),
+                               self.capacity_gb(), self.total_devices)
+
+    def host_memory(self) -> dict | None:
+        """Host RAM holding offloaded weights: {"weights", "usable"} in GB, or None."""
+        if not (self.host and self.offload):
+            return None
+        size = self.host_memory_gb or max(self.host.memory_gb_options)
+        return {"weights": round(self.host_weight_bytes / GB, 3), "usable": round(size * GIB / GB, 3)}
 
     def kv_capacity_bytes(self) -> float:
         """KV bytes available after weights and other buffers (may be negative)."""
-        return (self.usable_gb() - self.weight_bytes / GB - self.other_gb()) * GB
+        return (self.usable_gb() - self.gpu_weight_bytes / GB - self.other_gb()) * GB
 
     def max_context(self) -> int:
         free = self.kv_capacity_bytes()
@@ -253,39 +341,78 @@ class System:
         read and attention FLOPs summed over sequences."""
         if tokens <= 0:
             return 0.0
-        compute, mem, extra = self._terms(n_seqs, tokens, kv_read, attn_flops)
-        return (compute if compute > mem else mem) + extra
+        return self._step(n_seqs, tokens, kv_read, attn_flops)
 
     def step_times_vec(self, n_seqs, tokens, kv_read, attn_flops) -> np.ndarray:
         """Vectorised step_time_agg over numpy arrays of aggregates (all tokens > 0)."""
-        compute, mem, extra = self._terms(n_seqs, np.asarray(tokens, dtype=float), kv_read, attn_flops)
-        return np.maximum(compute, mem) + extra
+        return np.asarray(self._step(n_seqs, tokens, kv_read, attn_flops), dtype=float) + np.zeros_like(kv_read)
 
-    def _terms(self, n_seqs, tokens, kv_read, attn_flops):
-        """(compute time, memory time, additive time) of a step; works on floats and arrays."""
-        w = self.dense_stream_bytes
-        d = self.devices if self.tensor_parallel else 1
-        flops = self.body_flops_per_token * tokens + self.head_flops_per_seq * n_seqs + attn_flops
+    def _step(self, n, tokens, kv, attn):
+        """A step through the pipeline: one batch through pp stages in turn, or (continuous
+        engines) m micro-batches interleaved, (m + pp - 1) stage times, whichever is faster."""
+        pp = self.pp
+        if pp == 1:
+            return self._stage(n, tokens, kv, attn)
+        t = pp * self._stage(n, tokens, kv, attn) + self._hops(tokens)
+        if self.microbatching and n > 1:
+            m = min(pp, int(n))
+            tm = (m + pp - 1) * self._stage(n / m, tokens / m, kv / m, attn / m) + self._hops(tokens / m)
+            t = np.minimum(t, tm) if isinstance(t, np.ndarray) or isinstance(tm, np.ndarray) else min(t, tm)
+        return t
+
+    def _hops(self, tokens):
+        """Activations passed between pipeline stages (bf16 hidden states of the step's tokens)."""
+        msg = tokens * self.model.hidden_size * 2.0
+        t = 0.0
+        if self.intra_hops and self.intra_bw:
+            t = t + self.intra_hops * (msg / self.intra_bw + self.intra_lat)
+        if self.inter_hops and self.inter_bw:
+            t = t + self.inter_hops * (msg / self.inter_bw + self.inter_lat)
+        return t
+
+    def _stage(self, n, tokens, kv, attn):
+        """One (micro-)batch through one pipeline stage (1/pp of the layers, sharded over tp
+        devices): roofline over its compute and memory traffic, overheads, TP all-reduces, EP
+        all-to-alls, and any work offloaded to the host CPU."""
+        d = self.tp * self.pp  # the stage's share of the model is spread over tp devices
+        flops = self.body_flops_per_token * tokens + self.head_flops_per_seq * n + attn
         compute = flops / self._eff_flops_at(tokens)
+        w = self.dense_stream_bytes
+        cpu = 0.0
         if self.moe_layers:
             distinct = self.distinct_experts(tokens)
-            w = w + distinct * self.expert_bytes * self.moe_layers
-            # each routed expert multiplies only the tokens routed to it
-            per_expert = tokens * self.k_experts / distinct
-            compute = compute + self.expert_flops_per_token * tokens / self._eff_flops_at(per_expert)
-        compute = compute / d * (1.0 + self.quant_penalty)
-        mem = (w + kv_read) / (self._eff_bw * d)
-        extra = self.overhead_s
-        if self.devices > 1 and self.link_bw:
-            msg = tokens * self.model.hidden_size * 2.0  # bf16 activations of the step's tokens
-            if self.tensor_parallel:
-                # two ring all-reduces per layer
-                per = 2.0 * (d - 1) / d * msg / self.link_bw + 2.0 * (d - 1) * self.link_latency
-                extra = extra + 2 * self.model.num_layers * per
+            e_bytes = distinct * self.expert_bytes * self.moe_layers
+            e_flops = self.expert_flops_per_token * tokens
+            if self.offload_experts:
+                cpu = np.maximum(e_bytes / self.host_bw, e_flops / self.cpu_flops) if isinstance(
+                    tokens, np.ndarray) else max(e_bytes / self.host_bw, e_flops / self.cpu_flops)
             else:
-                # layer split: devices run their layers in turn; activations hop between them
-                extra = extra + (self.devices - 1) * (msg / self.link_bw + self.link_latency)
-        return compute, mem, extra
+                w = w + e_bytes
+                # each routed expert multiplies only the tokens routed to it
+                compute = compute + e_flops / self._eff_flops_at(tokens * self.k_experts / distinct)
+        mem_bytes = w + kv
+        if self.offload_layers:
+            f = self.offload_frac
+            cpu_c = flops * f / self.cpu_flops
+            cpu_m = mem_bytes * f / self.host_bw
+            cpu = cpu + (np.maximum(cpu_c, cpu_m) if isinstance(cpu_m, np.ndarray) else max(cpu_c, cpu_m))
+            compute = compute * (1 - f)
+            mem_bytes = mem_bytes * (1 - f)
+        compute = compute / d * (1.0 + self.quant_penalty)
+        mem = mem_bytes / (self._eff_bw * d)
+        t = (np.maximum(compute, mem) if isinstance(mem, np.ndarray) or isinstance(compute, np.ndarray)
+             else (compute if compute > mem else mem))
+        t = t + self.overhead_s / self.pp + cpu / self.pp
+        layers = self.model.num_layers / self.pp
+        if self.tp > 1 and self.tp_bw:
+            msg = tokens * self.model.hidden_size * 2.0  # bf16 activations, two ring all-reduces per layer
+            per = 2.0 * (self.tp - 1) / self.tp * msg / self.tp_bw + 2.0 * (self.tp - 1) * self.tp_lat
+            t = t + 2 * layers * per
+        if self.ep > 1 and self.moe_layers and self.ep_bw:
+            # dispatch + combine: each device sends its share of tokens to the k experts' devices
+            sent = tokens / self.ep * self.k_experts * (self.ep - 1) / self.ep * self.model.hidden_size * 2.0
+            t = t + self.moe_layers / self.pp * 2 * (sent / self.ep_bw + self.ep_lat)
+        return t
 
     def step_time(self, batch: Iterable[tuple[float, float]]) -> float:
         """Time of one engine step for a batch of (new_tokens, context_tokens) per sequence."""
@@ -331,7 +458,9 @@ class System:
 
 def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine: str, *,
                  memory_gb: float | None = None, devices: int = 1, usable_memory_gb: float | None = None,
-                 kv_dtype: str | None = None) -> System:
+                 kv_dtype: str | None = None, nodes: int = 1, link: str | None = None,
+                 parallel: Parallel | str | None = None, host: str | None = None, offload: str | None = None,
+                 host_memory_gb: float | None = None) -> System:
     """Resolve ids and check the combination is meaningful; raises CatalogError/ScenarioError."""
     hw = catalog.get("hardware", hardware, "hardware")
     m = catalog.get("models", model, "model")
@@ -339,6 +468,57 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
     e = catalog.get("engines", engine, "engine")
     if devices is None or devices < 1 or devices > 1024:
         raise ScenarioError("devices", f"must be an integer from 1 to 1024, got {devices}")
+    if nodes is None or nodes < 1 or nodes > 256:
+        raise ScenarioError("nodes", f"must be an integer from 1 to 256, got {nodes}")
+    link_p = None
+    if nodes > 1:
+        if not link:
+            raise ScenarioError("link", f"{nodes} nodes need a link between them, e.g. --link thunderbolt5 or "
+                                "ethernet-100g (`python -m planner catalog interconnects`)")
+        link_p = catalog.get("interconnects", link, "link")
+    elif link:
+        link_p = catalog.get("interconnects", link, "link")
+    total = devices * nodes
+    if isinstance(parallel, str):
+        parallel = Parallel.parse(parallel)
+    if parallel is not None:
+        if parallel.tp * parallel.pp != total:
+            raise ScenarioError("parallel", f"tp x pp = {parallel.tp} x {parallel.pp} must equal all devices "
+                                f"({devices} per node x {nodes} nodes = {total})")
+        if m.num_heads % parallel.tp:
+            raise ScenarioError("parallel", f"tp = {parallel.tp} must divide {m.id}'s {m.num_heads} attention heads")
+        if parallel.pp > m.num_layers:
+            raise ScenarioError("parallel", f"pp = {parallel.pp} exceeds {m.id}'s {m.num_layers} layers")
+        if parallel.ep > 1:
+            if m.arch != "moe":
+                raise ScenarioError("parallel", f"ep = {parallel.ep}: {m.id} is dense, expert parallel needs a MoE model")
+            if total % parallel.ep or parallel.ep > m.num_experts:
+                raise ScenarioError("parallel", f"ep = {parallel.ep} must divide the {total} devices and be at most "
+                                    f"the {m.num_experts} experts")
+        if e.batching == "slots" and parallel.tp > 1:
+            raise ScenarioError("parallel", f"{e.id} splits layers across devices (pp); tensor parallel is not "
+                                "modelled for it: use pp only")
+    host_p = None
+    if offload:
+        if not (offload == "experts" or (offload.startswith("layers:") and offload[7:].isdigit())):
+            raise ScenarioError("offload", f"expected 'experts' or 'layers:N', got '{offload}'")
+        if not host:
+            raise ScenarioError("host", "offloading needs a host platform, e.g. --host amd-epyc-9004-genoa "
+                                "(`python -m planner catalog hosts`)")
+        host_p = catalog.get("hosts", host, "host")
+        if e.id != "llama.cpp":
+            raise ScenarioError("offload", f"offload is modelled for llama.cpp (-ot exps=CPU / partial -ngl), not {e.id}")
+        if offload == "experts" and m.arch != "moe":
+            raise ScenarioError("offload", f"{m.id} is dense: it has no MoE experts to offload; use layers:N")
+        if offload.startswith("layers:") and not 0 < int(offload[7:]) < m.num_layers:
+            raise ScenarioError("offload", f"layers:N needs 0 < N < {m.num_layers} ({m.id}'s layers)")
+        if hw.memory == "unified":
+            raise ScenarioError("offload", f"{hw.id} has unified memory: there is no separate host RAM to offload to")
+        if host_memory_gb is not None and host_memory_gb not in host_p.memory_gb_options:
+            sizes = ", ".join(f"{x:g}" for x in host_p.memory_gb_options)
+            raise ScenarioError("host_memory_gb", f"{host_p.id} configurations: {sizes} GB, not {host_memory_gb:g}")
+    elif host:
+        host_p = catalog.get("hosts", host, "host")
     if memory_gb is None:
         memory_gb = max(hw.memory_gb)
     elif not math.isfinite(memory_gb) or memory_gb <= 0:
@@ -359,9 +539,10 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
         raise ScenarioError("quant", f"{e.id} does not load {q.id}; formats it loads: "
                             + ", ".join(sorted(x.id for x in catalog.quants.values() if e.id in x.engines)))
     if devices > 1 and hw.memory == "unified":
-        raise ScenarioError("devices", f"{hw.id} is a single unified-memory machine; multi-machine clusters are "
-                            "not modelled yet: use devices = 1")
+        raise ScenarioError("devices", f"{hw.id} is one unified-memory machine: use devices = 1 and --nodes N "
+                            "--link ID for a cluster of such machines")
     kv = kv_dtype or q.kv_cache_dtypes[0]
     if kv not in q.kv_cache_dtypes:
         raise ScenarioError("kv_dtype", f"{q.id} supports KV cache dtypes {', '.join(q.kv_cache_dtypes)}, not '{kv}'")
-    return System(catalog, hw, m, q, e, float(memory_gb), int(devices), kv, usable_memory_gb)
+    return System(catalog, hw, m, q, e, float(memory_gb), int(devices), kv, usable_memory_gb, int(nodes), link_p,
+                  parallel, host_p, offload, host_memory_gb)

@@ -22,8 +22,14 @@ def test_kv_per_token_gqa_and_mla(cat):
     r1 = cat.models["deepseek-r1"]
     full, swa = kv_elements_per_token(r1)
     assert full == 61 * (512 + 64) and swa == 0  # MLA latent + rope key
-    sys = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "vllm", devices=8, kv_dtype="f16")
+    sys = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "vllm", devices=1, kv_dtype="f16")
     assert sys.kv_bytes(1) == 70_272  # bytes per token at 16 bit
+    # under tensor parallel every rank holds the whole MLA latent: 8 copies over 8 GPUs
+    tp8 = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "vllm", devices=8, kv_dtype="f16")
+    assert tp8.kv_bytes(1) == 8 * 70_272
+    # GQA heads are sharded instead: Llama 3.1 70B (8 KV heads) on TP8 holds one copy
+    gqa = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "fp8", "vllm", devices=8)
+    assert gqa.kv_bytes(1) == 2 * 80 * 8 * 128 * gqa.kv_bytes_per_element
 
 
 def test_sliding_window_layers_are_bounded(cat):
