@@ -45,6 +45,16 @@ def arg_float(name):
     return conv
 
 
+def _add_scale_out(p):
+    """Options for more than one device: shared by predict and simulate."""
+    p.add_argument("--nodes", type=arg_int("--nodes"), default=1, help="machines joined by --link (e.g. Mac Studios)")
+    p.add_argument("--link", help="interconnect id between machines (`catalog interconnects`)")
+    p.add_argument("--parallel", help="e.g. tp=8 or tp=4,pp=2 or tp=8,ep=8 (default: the engine's usual split)")
+    p.add_argument("--host", help="CPU host platform id for offload (`catalog hosts`)")
+    p.add_argument("--offload", help="experts (MoE experts in host RAM, llama.cpp -ot exps=CPU) or layers:N")
+    p.add_argument("--host-memory-gb", type=arg_float("--host-memory-gb"))
+
+
 def _add_profiles(p):
     p.add_argument("--profiles", metavar="DIR", help="extra profile directory loaded on top of the built-ins "
                    "(also $PLANNER_PROFILES)")
@@ -63,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", required=True)
     p.add_argument("--engine", required=True)
     p.add_argument("--kv-dtype")
+    _add_scale_out(p)
     p.add_argument("--batch", type=arg_int("--batch"), default=1)
     p.add_argument("--prompt", type=arg_int("--prompt"), default=512)
     p.add_argument("--gen", type=arg_int("--gen"), default=128)
@@ -70,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profiles(p)
 
     c = sub.add_parser("catalog", help="list ids with their key figures")
-    c.add_argument("kind", nargs="?", choices=["hardware", "models", "quants", "engines"])
+    c.add_argument("kind", nargs="?", choices=["hardware", "models", "quants", "engines", "interconnects", "hosts",
+                                                "systems"])
     c.add_argument("--json", action="store_true")
     _add_profiles(c)
 
@@ -90,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_sim import add_sim_commands
 
     add_sim_commands(sub)
+    from .cli_plan import add_plan_commands
+
+    add_plan_commands(sub)
     return ap
 
 
@@ -123,6 +138,10 @@ def _dispatch(args) -> int:
         from .cli_sim import run_sim_command
 
         return run_sim_command(cat, args)
+    if args.cmd in ("plan", "plan-bench"):
+        from .cli_plan import run_plan_command
+
+        return run_plan_command(cat, args)
     raise UsageError(f"unknown command {args.cmd}")
 
 
@@ -131,15 +150,26 @@ def _cmd_predict(cat, args) -> int:
 
     res = predict(cat, hardware=args.hardware, model=args.model, quant=args.quant, engine=args.engine,
                   memory_gb=args.memory_gb, usable_memory_gb=args.usable_memory_gb, devices=args.devices,
-                  batch=args.batch, prompt=args.prompt, gen=args.gen, kv_dtype=args.kv_dtype)
+                  batch=args.batch, prompt=args.prompt, gen=args.gen, kv_dtype=args.kv_dtype, nodes=args.nodes,
+                  link=args.link, parallel=args.parallel, host=args.host, offload=args.offload,
+                  host_memory_gb=args.host_memory_gb)
     if args.json:
         print(json.dumps(res, indent=2))
     else:
         m = res["memory_gb"]
-        print(f"{res['model']} {res['quant']} on {res['devices']}x {res['hardware']} "
-              f"({res['memory_gb_option']:g} GB) with {res['engine']}")
+        par = res["parallel"]
+        where = f"{res['devices']}x {res['hardware']} ({res['memory_gb_option']:g} GB)"
+        if res["nodes"] > 1:
+            where = f"{res['nodes']} nodes x {where} over {res['link']}"
+        if res["offload"]:
+            where += f", {res['offload']} offloaded to {res['host']}"
+        print(f"{res['model']} {res['quant']} on {where} with {res['engine']} "
+              f"(tp={par['tp']} pp={par['pp']} ep={par['ep']})")
         print(f"  memory: weights {m['weights']:.1f} + KV {m['kv_cache']:.1f} + other {m['other']:.1f} = "
               f"{m['total']:.1f} GB of {m['usable']:.1f} GB usable -> {'fits' if res['fits'] else 'DOES NOT FIT'}")
+        if res["host_memory_gb"]:
+            h = res["host_memory_gb"]
+            print(f"  host RAM: offloaded weights {h['weights']:.1f} GB of {h['usable']:.1f} GB")
         if res["reason"]:
             print(f"  {res['reason']}")
         if res["prefill_tok_s"]:
@@ -174,6 +204,21 @@ def _catalog_rows(cat, kind):
             yield {"id": q.id, "name": q.name, "family": q.family, "bits_per_weight": q.bits_per_weight.value,
                    "applies_to": q.applies_to, "kv_cache_dtypes": q.kv_cache_dtypes, "engines": q.engines,
                    "aliases": q.aliases}
+    elif kind == "interconnects":
+        for x in cat.interconnects.values():
+            yield {"id": x.id, "name": x.name, "kind": x.kind, "bandwidth_gbs": x.bandwidth_gbs.value,
+                   "measured_gbs": x.measured_gbs.value if x.measured_gbs else None,
+                   "latency_us": x.latency_us.value, "aliases": x.aliases}
+    elif kind == "hosts":
+        for x in cat.hosts.values():
+            yield {"id": x.id, "name": x.name, "memory_gb_options": x.memory_gb_options,
+                   "bandwidth_gbs": x.memory_bandwidth_gbs.value, "cpu_tflops": x.cpu_tflops.value,
+                   "price_usd": x.prices[0].usd if x.prices else None, "aliases": x.aliases}
+    elif kind == "systems":
+        for x in cat.systems.values():
+            yield {"id": x.id, "name": x.name, "hardware": x.hardware, "devices": x.devices, "nodes": x.nodes,
+                   "link": x.link, "host": x.host or None, "price_usd": x.prices[0].usd if x.prices else None,
+                   "aliases": x.aliases}
     else:
         for e in cat.engines.values():
             yield {"id": e.id, "name": e.name, "batching": e.batching, "paged_kv": e.paged_kv,
@@ -182,7 +227,8 @@ def _catalog_rows(cat, kind):
 
 
 def _cmd_catalog(cat, args) -> int:
-    kinds = [args.kind] if args.kind else ["hardware", "models", "quants", "engines"]
+    kinds = [args.kind] if args.kind else ["hardware", "models", "quants", "engines", "interconnects", "hosts",
+                                           "systems"]
     out = {k: sorted(_catalog_rows(cat, k), key=lambda r: r["id"]) for k in kinds}
     if args.json:
         print(json.dumps(out[args.kind] if args.kind else out, indent=2))

@@ -12,6 +12,7 @@ import sys
 import time
 
 from .catalog import CatalogError
+from .cli import _add_scale_out
 from .cli import arg_float as _float
 from .cli import arg_int as _int
 from .scenario import MAX_REQUESTS, json_schema, load_scenario, parse_scenario
@@ -34,6 +35,7 @@ def add_sim_commands(sub) -> None:
     s.add_argument("--quant")
     s.add_argument("--engine")
     s.add_argument("--kv-dtype")
+    _add_scale_out(s)
     load = s.add_mutually_exclusive_group()
     load.add_argument("--rate", type=_float("--rate"), help="Poisson arrivals, requests/s")
     load.add_argument("--concurrency", type=_int("--concurrency"), help="closed loop: concurrent users")
@@ -83,7 +85,8 @@ def scenario_from_args(args):
             raise ValueError(f"--{name} must be at least 1 token, got {v}")
     data = {"model": args.model, "quant": args.quant, "engine": args.engine, "kv_dtype": args.kv_dtype,
             "machine": {"hardware": args.hardware, "memory_gb": args.memory_gb, "devices": args.devices,
-                        "replicas": args.replicas},
+                        "replicas": args.replicas, "nodes": args.nodes, "link": args.link, "parallel": args.parallel,
+                        "host": args.host, "offload": args.offload, "host_memory_gb": args.host_memory_gb},
             "workload": wl}
     if args.router:
         data["router"] = args.router

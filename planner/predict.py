@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from .catalog import Catalog
@@ -21,6 +22,13 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
     if context > sys.model.max_context:
         return (f"prompt + output = {context:,} tokens exceeds {sys.model.id}'s context window of "
                 f"{sys.model.max_context:,} tokens: shorten the prompt or the output")
+    host = sys.host_memory()
+    if host and host["weights"] > host["usable"]:
+        sizes = [x for x in sys.host.memory_gb_options if x * GIB / GB >= host["weights"]]
+        fix = (f"configure the host with {sizes[0]:g} GB" if sizes else
+               "offload fewer layers or pick a smaller quantization")
+        return (f"the offloaded weights need {_fmt(host['weights'])} GB of host RAM but the {sys.host.id} host has "
+                f"{_fmt(host['usable'])} GB; fix: {fix}")
     if mem.fits:
         return None
     need = mem.total
@@ -39,8 +47,7 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
                          f"(leaves {_fmt(sys.capacity_gb() - need)} GB to macOS; resets at reboot)")
     bigger = [s for s in hw.memory_gb if s > sys.memory_gb]
     for s in bigger:
-        alt = build_system(sys.catalog, hw.id, sys.model.id, sys.quant.id, sys.engine.id, memory_gb=s,
-                           devices=sys.devices, kv_dtype=sys.kv_dtype)
+        alt = dataclasses.replace(sys, memory_gb=float(s), usable_override_gb=None)
         if alt.memory(batch, context).fits:
             fixes.append(f"buy the {s:g} GB configuration")
             break
@@ -51,14 +58,15 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
         n = sys.max_sequences(context)
         if n >= 1:
             fixes.append(f"run at most {n} sequences at once")
-    if sys.hw.memory == "discrete":
-        per_dev = sys.weight_bytes / GB + sys.other_gb() / sys.devices
-        usable_one = sys.usable_gb() / sys.devices
-        d = max(2, math.ceil(need / max(usable_one, 1e-9)))
+    usable_one = sys.usable_gb() / sys.total_devices
+    d = max(2, math.ceil(need / max(usable_one, 1e-9)))
+    if sys.hw.memory == "discrete" and sys.nodes == 1:
         if sys.engine.batching != "slots":  # tensor parallel: a power of two that divides the heads
             d = 1 << (d - 1).bit_length()
-        if per_dev > 0 and d > sys.devices and d <= 64:
+        if d > sys.devices and d <= 64:
             fixes.append(f"use at least {d} devices")
+    elif sys.hw.memory == "unified" and d > sys.nodes and d <= 16:
+        fixes.append(f"cluster at least {d} of these machines (--nodes {d} --link thunderbolt5)")
     if not fixes:
         fixes.append("choose a machine with more memory or a smaller model")
     return parts[0] + "; fix: " + "; or ".join(fixes)
@@ -69,9 +77,8 @@ def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | Non
                     if sys.engine.id in q.engines and q.bits_per_weight.value < sys.quant.bits_per_weight.value),
                    key=lambda q: -q.bits_per_weight.value)
     for q in cands:
-        alt = build_system(sys.catalog, sys.hw.id, sys.model.id, q.id, sys.engine.id, memory_gb=sys.memory_gb,
-                           devices=sys.devices, usable_memory_gb=sys.usable_override_gb,
-                           kv_dtype=sys.kv_dtype if sys.kv_dtype in q.kv_cache_dtypes else None)
+        kv = sys.kv_dtype if sys.kv_dtype in q.kv_cache_dtypes else q.kv_cache_dtypes[0]
+        alt = dataclasses.replace(sys, quant=q, kv_dtype=kv)
         if alt.memory(batch, context).fits:
             return q.id
     return None
@@ -79,7 +86,9 @@ def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | Non
 
 def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: str,
             memory_gb: float | None = None, usable_memory_gb: float | None = None, devices: int = 1,
-            batch: int = 1, prompt: int = 512, gen: int = 128, kv_dtype: str | None = None) -> dict:
+            batch: int = 1, prompt: int = 512, gen: int = 128, kv_dtype: str | None = None, nodes: int = 1,
+            link: str | None = None, parallel=None, host: str | None = None, offload: str | None = None,
+            host_memory_gb: float | None = None) -> dict:
     """Single-run prediction (what llama-bench / a batch benchmark measures)."""
     from .perf import ScenarioError
 
@@ -90,7 +99,13 @@ def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: 
     if prompt == 0 and gen == 0:
         raise ScenarioError("prompt", "prompt and gen are both 0: nothing to predict")
     sys = build_system(catalog, hardware, model, quant, engine, memory_gb=memory_gb, devices=devices,
-                       usable_memory_gb=usable_memory_gb, kv_dtype=kv_dtype)
+                       usable_memory_gb=usable_memory_gb, kv_dtype=kv_dtype, nodes=nodes, link=link,
+                       parallel=parallel, host=host, offload=offload, host_memory_gb=host_memory_gb)
+    return predict_system(sys, batch=batch, prompt=prompt, gen=gen)
+
+
+def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int = 128) -> dict:
+    """`predict` for an already built System."""
     context = prompt + gen
     mem = sys.memory(batch, context)
     reason = fit_reason(sys, batch, context)
@@ -109,6 +124,12 @@ def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: 
         "engine": sys.engine.id,
         "memory_gb_option": sys.memory_gb,
         "devices": sys.devices,
+        "nodes": sys.nodes,
+        "link": sys.link.id if sys.link else None,
+        "parallel": {"tp": sys.tp, "pp": sys.pp, "ep": sys.ep},
+        "host": sys.host.id if sys.host else None,
+        "offload": sys.offload,
+        "host_memory_gb": sys.host_memory(),
         "batch": batch,
         "prompt": prompt,
         "gen": gen,

@@ -35,6 +35,16 @@ class Machine(_Part):
     devices: int = Field(1, ge=1, le=1024, description="devices per replica (tensor parallel)")
     replicas: int = Field(1, ge=1, le=1024, description="identical machines behind the router")
     usable_memory_gb: float | None = Field(None, gt=0, description="override the usable memory per device")
+    nodes: int = Field(1, ge=1, le=256, description="machines per replica, joined by `link` (e.g. Mac Studios)")
+    link: str | None = Field(None, description="interconnect id between nodes (`python -m planner catalog "
+                             "interconnects`)")
+    parallel: str | None = Field(None, pattern=r"^\s*((tp|pp|ep)=\d+\s*,?\s*)+$",
+                                 description="split over devices, e.g. 'tp=8' or 'tp=4,pp=2' or 'tp=8,ep=8' "
+                                             "(default: the engine's usual split)")
+    host: str | None = Field(None, description="CPU host platform id holding offloaded weights (`catalog hosts`)")
+    offload: str | None = Field(None, pattern=r"^(experts|layers:\d+)$",
+                                description="'experts' (MoE experts in host RAM) or 'layers:N'")
+    host_memory_gb: float | None = Field(None, gt=0, description="host RAM configuration, GB")
 
 
 class Lengths(_Part):

@@ -55,7 +55,9 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     """The System (engine profile with the scenario's scheduler overrides) and the scheduler."""
     m = sc.machine
     sys = build_system(catalog, m.hardware, sc.model, sc.quant, sc.engine, memory_gb=m.memory_gb,
-                       devices=m.devices, usable_memory_gb=m.usable_memory_gb, kv_dtype=sc.kv_dtype)
+                       devices=m.devices, usable_memory_gb=m.usable_memory_gb, kv_dtype=sc.kv_dtype,
+                       nodes=m.nodes, link=m.link, parallel=m.parallel, host=m.host, offload=m.offload,
+                       host_memory_gb=m.host_memory_gb)
     o = sc.scheduler
     upd = {k: v for k in ("batching", "max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "n_parallel",
                           "kv_block_size") if (v := getattr(o, k)) is not None}
@@ -712,7 +714,9 @@ def _summary(sim: Sim) -> dict:
     pmax = hw.power_max_w.value
     busy = sum(r.busy for r in sim.replicas)
     n_rep = len(sim.replicas)
-    energy = sys.devices * (idle * duration * n_rep + (pmax - idle) * busy)
+    energy = sys.total_devices * (idle * duration * n_rep + (pmax - idle) * busy)
+    if sys.host is not None and sys.offload:  # the host CPU works whenever the engine is busy
+        energy += sys.host.power_w.value * busy
     n = len(out)
     return {
         "requests": n,
@@ -739,6 +743,7 @@ def _summary(sim: Sim) -> dict:
                         + ("" if hw.power_idle_w else f"; {hw.id} has no idle power in its profile: 0 W assumed")),
         "replicas": n_rep,
         "devices_per_replica": sys.devices,
+        "nodes_per_replica": sys.nodes,
         "batching": sim.cfg.batching,
         "calibration": sys.eff_label,
     }
