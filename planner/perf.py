@@ -405,8 +405,10 @@ class System:
         t = t + self.overhead_s / self.pp + cpu / self.pp
         layers = self.model.num_layers / self.pp
         if self.tp > 1 and self.tp_bw:
-            msg = tokens * self.model.hidden_size * 2.0  # bf16 activations, two ring all-reduces per layer
-            per = 2.0 * (self.tp - 1) / self.tp * msg / self.tp_bw + 2.0 * (self.tp - 1) * self.tp_lat
+            # bf16 activations, two all-reduces per layer: ring bandwidth term plus the link's
+            # small-message collective latency (what a tiny all-reduce takes on it)
+            msg = tokens * self.model.hidden_size * 2.0
+            per = 2.0 * (self.tp - 1) / self.tp * msg / self.tp_bw + self.tp_lat
             t = t + 2 * layers * per
         if self.ep > 1 and self.moe_layers and self.ep_bw:
             # dispatch + combine: each device sends its share of tokens to the k experts' devices
