@@ -286,7 +286,9 @@ class System:
         """Host RAM holding offloaded weights: {"weights", "usable"} in GB, or None."""
         if not (self.host and self.offload):
             return None
-        size = self.host_memory_gb or max(self.host.memory_gb_options)
+        opts = self.host.memory_gb_options
+        # default: the smallest configuration that holds the offloaded weights (else the largest)
+        size = self.host_memory_gb or next((x for x in opts if x * GIB >= self.host_weight_bytes), max(opts))
         return {"weights": round(self.host_weight_bytes / GB, 3), "usable": round(size * GIB / GB, 3)}
 
     def kv_capacity_bytes(self) -> float:
