@@ -147,7 +147,7 @@ def spec_from_args(args) -> dict:
 
 
 def _executor(args):
-    if args.cluster:
+    if getattr(args, "cluster", None):
         return args.cluster
     if args.workers is not None:
         if args.workers < 1:
@@ -198,8 +198,19 @@ def _plan(catalog, args) -> int:
     from .sweep import stderr_progress
 
     spec = spec_from_args(args)
-    progress = None if args.quiet else stderr_progress("simulating candidates")
-    res = plan(catalog, spec, executor=_executor(args), progress=progress, profiles=args.profiles)
+    state = {"open": False}
+    bar = stderr_progress("simulating candidates")
+
+    def progress(done: int, total: int) -> None:
+        state["open"] = done < total
+        bar(done, total)
+
+    try:
+        res = plan(catalog, spec, executor=_executor(args), progress=None if args.quiet else progress,
+                   profiles=args.profiles)
+    finally:
+        if state["open"]:  # an error follows: start it on its own line
+            sys.stderr.write("\n")
     if args.csv:
         try:
             with open(args.csv, "w", newline="") as fh:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalog import Catalog, CatalogError, load_catalog
 from .perf import ScenarioError, System, build_system
@@ -163,15 +163,12 @@ class PlanSpec(_Part):
     costs: Costs = Costs()
     search: Search = Search()
 
-    @model_validator(mode="after")
-    def _lists(self) -> "PlanSpec":
-        if self.candidates is not None and not self.candidates:
-            raise ValueError("candidates is empty: list at least one option, or leave it out for the whole catalog")
-        if self.quants is not None and not self.quants:
-            raise ValueError("quants is empty: list at least one, or leave it out for the defaults")
-        if self.engines is not None and not self.engines:
-            raise ValueError("engines is empty: list at least one, or leave it out for the defaults")
-        return self
+    @field_validator("candidates", "quants", "engines")
+    @classmethod
+    def _not_empty(cls, v):
+        if v is not None and not v:
+            raise ValueError("is empty: list at least one, or leave it out for the defaults (the whole catalog)")
+        return v
 
 
 def parse_plan(data: dict) -> PlanSpec:
@@ -184,7 +181,7 @@ def parse_plan(data: dict) -> PlanSpec:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
-        raise PlanError(f"{loc}: {msg}") from None
+        raise PlanError(f"{loc}: {msg}" if msg.startswith("is ") is False else f"{loc} {msg}") from None
 
 
 def load_plan(path) -> PlanSpec:
