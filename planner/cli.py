@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_plan import add_plan_commands
 
     add_plan_commands(sub)
+    from .cli_link import add_link_commands
+
+    add_link_commands(sub)
     return ap
 
 
@@ -142,6 +145,10 @@ def _dispatch(args) -> int:
         from .cli_plan import run_plan_command
 
         return run_plan_command(cat, args)
+    if args.cmd == "link":
+        from .cli_link import run_link_command
+
+        return run_link_command(cat, args)
     raise UsageError(f"unknown command {args.cmd}")
 
 

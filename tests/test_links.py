@@ -1,0 +1,136 @@
+"""Share links (planner.links) and the `link` command."""
+
+import json
+from urllib.parse import parse_qsl
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.cli import main
+from planner.compare import DEFAULT, default_scenario
+from planner.links import decode, decode_strict, encode, encode_params
+from planner.scenario import parse_scenario
+
+HW = ["apple-m3-ultra-80c", "nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-rtx-pro-6000", "nvidia-b200"]
+
+
+def test_default_is_just_the_version():
+    assert encode(default_scenario()) == "v=1"
+    sc, warnings = decode("v=1")
+    assert sc == default_scenario() and warnings == []
+
+
+def test_dotted_names_only_for_changes(cat):
+    d = default_scenario()
+    sc = d.model_copy(update={"workload": d.workload.model_copy(update={"arrival": "poisson", "rate_rps": 4.0})})
+    params = encode_params(sc)
+    assert params == {"v": "1", "workload.arrival": "poisson", "workload.rate_rps": "4"}
+    back, warnings = decode(encode(sc), cat)
+    assert back == sc and warnings == []
+
+
+machines = st.builds(dict, hardware=st.sampled_from(HW), devices=st.sampled_from([1, 2, 4, 8]),
+                     replicas=st.integers(1, 4))
+
+
+@settings(max_examples=40, deadline=None)
+@given(opts=st.lists(machines, min_size=1, max_size=6), users=st.integers(1, 64),
+       prompt=st.integers(1, 8000), out=st.integers(1, 4000), rate=st.none() | st.floats(0.01, 100),
+       ttft=st.none() | st.floats(0.1, 60), seed=st.integers(0, 2**31))
+def test_round_trip(cat, opts, users, prompt, out, rate, ttft, seed):
+    wl = {"arrival": "closed", "concurrency": users} if rate is None else {"arrival": "poisson", "rate_rps": rate}
+    data = {**DEFAULT, "machine": opts[0], "compare": opts[1:],
+            "workload": {**wl, "requests": 300, "seed": seed, "prompt": {"mean": prompt}, "output": {"mean": out}},
+            "slo": {"ttft_p95_s": ttft}}
+    sc = parse_scenario(data)
+    q = encode(sc)
+    back, warnings = decode(q, cat)
+    assert warnings == [] and back == sc
+    assert len(q) < 900
+
+
+def test_typical_links_are_short(cat):
+    data = {**DEFAULT, "workload": {**DEFAULT["workload"], "arrival": "poisson", "rate_rps": 0.25, "requests": 500,
+                                    "prompt": {"mean": 2000}, "output": {"mean": 1000}},
+            "slo": {"ttft_p95_s": 5, "tpot_p95_ms": 100},
+            "compare": [{"hardware": "nvidia-h100-sxm", "devices": 8}, {"hardware": "nvidia-b200", "devices": 4},
+                        {"hardware": "nvidia-rtx-pro-6000", "devices": 8, "replicas": 2},
+                        {"hardware": "amd-mi300x", "devices": 4}, {"hardware": "apple-m3-ultra-80c", "memory_gb": 256}]}
+    q = encode(parse_scenario(data))
+    assert len(q) < 500, len(q)
+
+
+def test_malformed_values_fall_back_per_field(cat):
+    sc, warnings = decode("v=1&workload.concurrency=-3&workload.prompt.mean=abc&workload.output.mean=100", cat)
+    fields = [w.field for w in warnings]
+    assert fields == ["workload.concurrency", "workload.prompt.mean"]
+    assert sc.workload.concurrency == default_scenario().workload.concurrency
+    assert sc.workload.output.mean == 100  # the good field is kept
+
+
+def test_object_rules_revert_only_the_culprit(cat):
+    sc, warnings = decode("workload.arrival=poisson&workload.prompt.mean=1000", cat)
+    assert [w.field for w in warnings] == ["workload (workload.arrival)"]
+    assert "needs rate_rps" in warnings[0].message
+    assert sc.workload.arrival == "closed" and sc.workload.prompt.mean == 1000
+
+
+def test_unknown_ids_fields_and_versions(cat):
+    q = "v=7&model=deepseek&machine.colour=red&compare.0.hardware=nvidia-h999&compare.1.hardware=h100-sxm"
+    sc, warnings = decode(q, cat)
+    by = {w.field: w.message for w in warnings}
+    assert "not supported" in by["v"]
+    assert "Did you mean: deepseek-r1" in by["model"] and sc.model == "deepseek-r1"
+    assert "unknown field" in by["machine.colour"]
+    assert "option dropped" in by["compare.0.hardware"]
+    assert [m.hardware for m in sc.compare] == ["nvidia-h100-sxm"]  # alias resolved
+
+
+def test_garbage_never_raises(cat):
+    for q in ["%%%", "=&=&", "compare.x.hardware=1", "compare=5", "workload.piecewise=[[", "a.b.c.d=1",
+              "compare." + "&compare.".join(f"{i}.hardware=nvidia-h100-sxm" for i in range(9))]:
+        sc, warnings = decode(q, cat)
+        assert sc.model == "deepseek-r1"
+
+
+def test_too_many_options_keep_the_first_five(cat):
+    q = "&".join(f"compare.{i}.hardware=nvidia-h100-sxm&compare.{i}.devices={i + 1}" for i in range(8))
+    sc, warnings = decode(q, cat)
+    assert len(sc.compare) == 5 and warnings and warnings[0].field == "compare"
+
+
+def test_custom_hardware_travels(cat):
+    custom = {"id": "my-box", "name": "My box", "vendor": "nvidia", "memory_gb": 96, "bandwidth_gbs": 1800,
+              "fp16_tflops": 500, "power_w": 600}
+    sc = parse_scenario({**DEFAULT, "custom_hardware": [custom], "compare": [{"hardware": "my-box", "devices": 8}]})
+    back, warnings = decode(encode(sc), cat)
+    assert warnings == [] and back == sc
+
+
+def test_cli_link_round_trip(tmp_path, capsys):
+    d = {**DEFAULT, "workload": {**DEFAULT["workload"], "concurrency": 16}}
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(d))
+    assert main(["link", str(f)]) == 0
+    q = capsys.readouterr().out.strip()
+    assert dict(parse_qsl(q)) == {"v": "1", "workload.concurrency": "16"}
+    assert main(["link", "--decode", "http://localhost:8501/?" + q]) == 0
+    assert json.loads(capsys.readouterr().out)["workload"]["concurrency"] == 16
+
+
+def test_cli_link_bad_input_one_line(capsys):
+    assert main(["link", "--decode", "workload.rate_rps=abc"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "workload.rate_rps" in err and "using the default" not in err
+    assert main(["link"]) == 2
+    assert main(["link", "/nonexistent.json"]) == 2
+
+
+def test_decode_strict_raises_named_field(cat):
+    import pytest
+
+    from planner.perf import ScenarioError
+
+    with pytest.raises(ScenarioError) as exc:
+        decode_strict("machine.devices=0", cat)
+    assert exc.value.field == "machine.devices"
