@@ -232,12 +232,25 @@ def _c9(cat):
 
 
 def _c10(cat):
+    one = predict(cat, hardware=MAC, model=R1, quant="q8_0", engine=LCPP, memory_gb=512, prompt=512, gen=256)
+    two = predict(cat, hardware=MAC, model=R1, quant="q8_0", engine=LCPP, memory_gb=512, prompt=512, gen=256,
+                  nodes=2, link="thunderbolt5")
+    tb = cat.interconnects["thunderbolt5"].bandwidth_gbs
+    ok = two["fits"] and not one["fits"]
     return {
-        "verdict": "not modelled yet",
-        "explanation": ("Clustering several machines (pipeline or tensor parallel over Thunderbolt 5 or Ethernet) "
-                        "is not modelled yet (issue 6). The planner's replicas are independent copies of the "
-                        "model, not a split of one model."),
-        "numbers": [],
+        "verdict": "supported" if ok else "partly supported",
+        "explanation": (f"R1 at Q8_0 needs {one['memory_gb']['total']:.0f} GB: it does not fit one 512 GB M3 Ultra "
+                        f"({one['memory_gb']['usable']:.0f} GB usable) but "
+                        f"{'fits' if two['fits'] else 'does not fit'} two joined over Thunderbolt 5 "
+                        f"({two['memory_gb']['usable']:.0f} GB usable; llama.cpp splits the layers, one machine after "
+                        f"the other), at {two['decode_tok_s']:.1f} tok/s single-stream decode."),
+        "numbers": [_n("R1 Q8_0 total memory", round(one["memory_gb"]["total"], 1), "GB", "predict"),
+                    _n("usable, 1 machine", round(one["memory_gb"]["usable"], 1), "GB", "predict"),
+                    _n("usable, 2 machines over Thunderbolt 5", round(two["memory_gb"]["usable"], 1), "GB", "predict"),
+                    _n("decode, 2 machines", two["decode_tok_s"], "tok/s", "predict"),
+                    _n("Thunderbolt 5 bandwidth per direction", tb.value, "GB/s", _src(tb))],
+        "query": _mac_scenario(quant="q8_0", machine={"hardware": MAC, "memory_gb": 512, "nodes": 2,
+                                                      "link": "thunderbolt5"}),
     }
 
 

@@ -65,6 +65,9 @@ def option_label(i: int, m: Machine, cat: Catalog | None = None) -> str:
         sizes = cat.hardware[m.hardware].memory_gb
         mem = f" {max(sizes):g} GB" if len(sizes) > 1 else ""
     dev = f"{m.devices}x " if m.devices > 1 else ""
+    nodes = getattr(m, "nodes", 1) or 1
+    if nodes > 1:
+        dev = f"{nodes} nodes x {dev}"
     rep = f" x{m.replicas} replicas" if m.replicas > 1 else ""
     return f"{i + 1}: {dev}{m.hardware}{mem}{rep}"
 

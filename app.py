@@ -1,0 +1,23 @@
+"""Inference Planner web app: `streamlit run app.py` (or `make run`).
+
+Thin: the scenario lives in the URL (planner.links), widgets edit it, planner computes, Altair
+draws.  Pages are declared with st.navigation; Compare is the default.
+"""
+
+import streamlit as st
+
+from app_pages import ui
+
+st.set_page_config(page_title="Inference Planner", page_icon=":material/calculate:", layout="wide")
+
+sc = ui.init_state()
+pages = [
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/balance:", default=True),
+    st.Page("app_pages/sweep.py", title="Load sweep", icon=":material/show_chart:", url_path="load_sweep"),
+    st.Page("app_pages/catalog.py", title="Catalog", icon=":material/menu_book:", url_path="catalog"),
+    st.Page("app_pages/accuracy.py", title="Accuracy", icon=":material/target:", url_path="accuracy"),
+    st.Page("app_pages/claims.py", title="Claims", icon=":material/fact_check:", url_path="claims"),
+]
+pg = st.navigation(pages)
+pg.run()
+ui.sync_url(st.session_state[ui.KEY])

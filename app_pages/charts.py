@@ -1,0 +1,235 @@
+"""Altair charts of the app.  Plain functions from tables (pandas) to charts: no Streamlit here.
+Lines carry their option's label at their end and every mark has a tooltip, so the charts read
+without a legend hunt."""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+MEM_COLORS = {"weights": "#4c78a8", "KV cache": "#f58518", "other": "#9d9d9d"}
+
+
+def _color(labels: list[str], legend: bool = True) -> alt.Color:
+    """One colour per machine option, the same on every chart; the legend sits on top of the plot."""
+    lg = alt.Legend(orient="top", title=None, labelLimit=320, symbolStrokeWidth=4) if legend else None
+    return alt.Color("machine:N", scale=alt.Scale(domain=labels, range=PALETTE[:len(labels)]), legend=lg)
+
+
+def memory_chart(results: list[dict]) -> alt.Chart:
+    """Stacked memory (weights, KV cache, other) per option against its usable limit."""
+    rows, limits = [], []
+    for o in results:
+        m = o.get("memory")
+        if not m:
+            continue
+        for part, key in (("weights", "weights"), ("KV cache", "kv_cache"), ("other", "other")):
+            rows.append({"machine": o["label"], "part": part, "GB": m[key], "total": m["total"], "usable": m["usable"]})
+        limits.append({"machine": o["label"], "usable": m["usable"], "total": m["total"],
+                       "label": f"usable {m['usable']:,.0f} GB" + ("" if o.get("fits") else "  (does not fit)")})
+    df, lim = pd.DataFrame(rows), pd.DataFrame(limits)
+    if df.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    order = list(dict.fromkeys(df["machine"]))
+    y = alt.Y("machine:N", sort=order, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False))
+    bars = alt.Chart(df).mark_bar().encode(
+        y=y, x=alt.X("sum(GB):Q", title="memory, GB (10^9 bytes)",
+                     scale=alt.Scale(domain=[0, float(max(lim["usable"].max(), lim["total"].max())) * 1.3])),
+        color=alt.Color("part:N", scale=alt.Scale(domain=list(MEM_COLORS), range=list(MEM_COLORS.values())),
+                        legend=alt.Legend(orient="top", title=None)),
+        order=alt.Order("part:N", sort="descending"),
+        tooltip=["machine:N", "part:N", alt.Tooltip("GB:Q", format=",.2f"), alt.Tooltip("total:Q", format=",.1f"),
+                 alt.Tooltip("usable:Q", format=",.1f")])
+    tick = alt.Chart(lim).mark_tick(color="black", thickness=3, size=26).encode(
+        y=y, x="usable:Q", tooltip=["machine:N", alt.Tooltip("usable:Q", format=",.1f", title="usable GB")])
+    text = alt.Chart(lim).mark_text(align="left", dx=6, fontSize=11).encode(
+        y=y, x="usable:Q", text="label:N")
+    return (bars + tick + text).properties(height=48 * len(order) + 30)
+
+
+def speed_chart(results: list[dict]) -> alt.Chart:
+    rows = []
+    for o in results:
+        for k, name in (("prefill_tok_s", "prefill (tok/s)"), ("decode_tok_s", "decode (tok/s)")):
+            if o.get(k):
+                rows.append({"machine": o["label"], "metric": name, "tok/s": o[k]})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    labels = list(dict.fromkeys(df["machine"]))
+    base = alt.Chart(df).encode(
+        y=alt.Y("machine:N", sort=labels, title=None, axis=alt.Axis(labelLimit=260)),
+        x=alt.X("tok/s:Q", title="tokens/s, single stream (predict)"),
+        tooltip=["machine:N", "metric:N", alt.Tooltip("tok/s:Q", format=",.1f")])
+    bars = base.mark_bar().encode(color=_color(labels, legend=False))
+    text = base.mark_text(align="left", dx=3).encode(text=alt.Text("tok/s:Q", format=",.0f"))
+    return alt.layer(bars, text).properties(height=34 * len(labels), width=300).facet(
+        column=alt.Column("metric:N", title=None)).resolve_scale(x="independent")
+
+
+def latency_frame(results: list[dict], points: int = 80) -> pd.DataFrame:
+    """Empirical CDF points of TTFT and TPOT per option (down-sampled quantiles)."""
+    rows = []
+    q = np.linspace(0, 1, points)
+    for o in results:
+        c = o.get("requests")
+        if not c:
+            continue
+        arr, first, fin = (np.asarray(c[k], dtype=float) for k in ("arrival_s", "first_token_s", "finish_s"))
+        out = np.asarray(c["output_tokens"], dtype=float)
+        ok = ~np.isnan(fin)
+        ttft = (first - arr)[ok]
+        multi = ok & (out > 1)
+        tpot = ((fin - first)[multi] / (out[multi] - 1)) * 1e3
+        for name, x in (("TTFT (s)", ttft), ("TPOT (ms)", tpot)):
+            if len(x):
+                for qq, v in zip(q, np.quantile(x, q)):
+                    rows.append({"machine": o["label"], "metric": name, "latency": float(v), "fraction": float(qq)})
+    return pd.DataFrame(rows)
+
+
+def cdf_chart(df: pd.DataFrame, metric: str, slo: float | None, labels: list[str]) -> alt.Chart:
+    d = df[df["metric"] == metric] if "metric" in df else df
+    if d.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    line = alt.Chart(d).mark_line(interpolate="step-after").encode(
+        x=alt.X("latency:Q", title=f"{metric}, log scale", scale=alt.Scale(type="log")),
+        y=alt.Y("fraction:Q", title="share of requests", axis=alt.Axis(format="%")), color=_color(labels),
+        tooltip=["machine:N", alt.Tooltip("latency:Q", format=",.3f", title=metric),
+                 alt.Tooltip("fraction:Q", format=".0%", title="quantile")])
+    layers = [line]
+    if slo:
+        s = pd.DataFrame({"latency": [slo], "label": [f"SLO p95 {slo:g}"]})
+        layers.append(alt.Chart(s).mark_rule(color="red", strokeDash=[5, 3]).encode(x="latency:Q",
+                                                                                     tooltip=["label:N"]))
+        layers.append(alt.Chart(s).mark_text(color="red", align="left", dx=4, dy=-6, y=8).encode(
+            x="latency:Q", text="label:N"))
+        p95 = pd.DataFrame({"fraction": [0.95]})
+        layers.append(alt.Chart(p95).mark_rule(color="gray", strokeDash=[2, 2]).encode(y="fraction:Q"))
+    return alt.layer(*layers).properties(height=280, title=f"{metric}: cumulative distribution per option")
+
+
+def timeline_frame(results: list[dict], points: int = 160) -> pd.DataFrame:
+    """Replica 1's step timeline per option, thinned to about `points` rows (keeping each window's
+    peak batch and KV use, so no spike disappears)."""
+    rows = []
+    for o in results:
+        tl = [r for r in (o.get("timeline") or []) if r["replica"] == 0]
+        k = max(1, -(-len(tl) // points))
+        thinned = []
+        for j in range(0, len(tl), k):
+            w = tl[j:j + k]
+            thinned.append({**w[0], "batch": max(x["batch"] for x in w),
+                            "kv_fraction": max(x["kv_fraction"] for x in w), "waiting": max(x["waiting"] for x in w)})
+        for r in thinned:
+            rows.append({"machine": o["label"], "time_s": r["time_s"], "batch": r["batch"],
+                         "KV use": r["kv_fraction"], "waiting": r["waiting"], "replica": r["replica"]})
+    return pd.DataFrame(rows)
+
+
+def timeline_chart(df: pd.DataFrame, field: str, labels: list[str], title: str, fmt: str = "") -> alt.Chart:
+    """Small multiples: one row per option (its own time axis), labelled in the row header."""
+    if df.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    d = df[df["replica"] == 0]
+    y = alt.Y(f"{field}:Q", title=None, axis=alt.Axis(format=fmt, tickCount=3) if fmt else alt.Axis(tickCount=3))
+    line = alt.Chart(d).mark_area(interpolate="step-after", opacity=0.8, line=True).encode(
+        x=alt.X("time_s:Q", title="simulated time, s"), y=y, color=_color(labels, legend=False),
+        tooltip=["machine:N", alt.Tooltip("time_s:Q", format=",.1f"), alt.Tooltip(f"{field}:Q", format=fmt or ",.0f"),
+                 alt.Tooltip("waiting:Q", title="queued requests")])
+    return line.properties(height=60, width=480).facet(
+        row=alt.Row("machine:N", sort=labels, title=None, header=alt.Header(labelAngle=0, labelAlign="left",
+                                                                            labelAnchor="start", labelOrient="top",
+                                                                            labelFontSize=12))
+    ).resolve_scale(x="independent").properties(title=f"{title} over time (replica 1)")
+
+
+def cost_chart(results: list[dict], years: float, kwh: float) -> alt.Chart:
+    rows = []
+    for o in results:
+        for part, key in (("hardware (amortised)", "usd_per_mtok_capex"), ("energy", "usd_per_mtok_energy")):
+            if o.get(key) is not None:
+                rows.append({"machine": o["label"], "part": part, "usd": o[key], "total": o.get("usd_per_mtok")})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    labels = list(dict.fromkeys(df["machine"]))
+    y = alt.Y("machine:N", sort=labels, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False))
+    top = float(df.groupby("machine")["usd"].sum().max()) * 1.2
+    bars = alt.Chart(df).mark_bar().encode(
+        y=y, x=alt.X("sum(usd):Q", title=f"$ per million output tokens (derived: {years:g} years, ${kwh:g}/kWh)",
+                     scale=alt.Scale(domain=[0, top])),
+        color=alt.Color("part:N", scale=alt.Scale(domain=["hardware (amortised)", "energy"],
+                                                  range=["#72b7b2", "#eeca3b"]),
+                        legend=alt.Legend(orient="top", title=None)),
+        tooltip=["machine:N", "part:N", alt.Tooltip("usd:Q", format="$,.2f"),
+                 alt.Tooltip("total:Q", format="$,.2f", title="total $/Mtok")])
+    tot = df.groupby("machine", as_index=False)["usd"].sum()
+    text = alt.Chart(tot).mark_text(align="left", dx=4).encode(y=y, x="usd:Q", text=alt.Text("usd:Q", format="$,.2f"))
+    return (bars + text).properties(height=48 * len(labels) + 30)
+
+
+def sweep_chart(df: pd.DataFrame, y: str, title: str, x_title: str, labels: list[str],
+                slo: float | None = None, log_y: bool = False) -> alt.Chart:
+    d = df.dropna(subset=[y])
+    if d.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    tip = ["machine:N", alt.Tooltip("load:Q", format=",.3f", title=x_title),
+           alt.Tooltip("throughput_tok_s:Q", format=",.1f", title="tok/s"),
+           alt.Tooltip("ttft_p95_ms:Q", format=",.0f", title="p95 TTFT ms"),
+           alt.Tooltip("tpot_p95_ms:Q", format=",.1f", title="p95 TPOT ms"),
+           alt.Tooltip("goodput:Q", format=".0%")]
+    ysc = alt.Scale(type="log") if log_y else alt.Scale(zero=True)
+    enc = dict(x=alt.X("load:Q", title=x_title), y=alt.Y(f"{y}:Q", title=title, scale=ysc), color=_color(labels),
+               tooltip=tip)
+    layers = [alt.Chart(d).mark_line(point=True).encode(**enc)]
+    kn = d[d["knee"]]
+    if not kn.empty:
+        layers.append(alt.Chart(kn).mark_point(shape="diamond", size=160, filled=True, color="black").encode(
+            x="load:Q", y=f"{y}:Q", tooltip=tip))
+        layers.append(alt.Chart(kn).mark_text(dy=-12, fontSize=10).encode(x="load:Q", y=f"{y}:Q",
+                                                                           text=alt.value("knee")))
+    if slo:
+        s = pd.DataFrame({"v": [slo], "label": [f"SLO {slo:g}"]})
+        layers.append(alt.Chart(s).mark_rule(color="red", strokeDash=[5, 3]).encode(y="v:Q", tooltip=["label:N"]))
+        layers.append(alt.Chart(s).mark_text(color="red", align="left", x=4, dy=-6).encode(y="v:Q", text="label:N"))
+    return alt.layer(*layers).properties(height=280, title=title)
+
+
+def tradeoff_chart(df: pd.DataFrame, labels: list[str], slo_ms: float | None) -> alt.Chart:
+    """Throughput-latency curve: p95 TTFT against achieved throughput."""
+    d = df.dropna(subset=["ttft_p95_ms"])
+    if d.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    enc = dict(x=alt.X("throughput_tok_s:Q", title="throughput, output tok/s"),
+               y=alt.Y("ttft_p95_ms:Q", title="p95 TTFT, ms", scale=alt.Scale(type="log")), color=_color(labels),
+               order="load:Q",
+               tooltip=["machine:N", alt.Tooltip("load:Q", format=",.3f"), alt.Tooltip("throughput_tok_s:Q", format=",.1f"),
+                        alt.Tooltip("ttft_p95_ms:Q", format=",.0f")])
+    layers = [alt.Chart(d).mark_line(point=True).encode(**enc)]
+    if slo_ms:
+        s = pd.DataFrame({"v": [slo_ms], "label": [f"SLO p95 TTFT {slo_ms / 1000:g} s"]})
+        layers.append(alt.Chart(s).mark_rule(color="red", strokeDash=[5, 3]).encode(y="v:Q", tooltip=["label:N"]))
+    return alt.layer(*layers).properties(height=300, title="Throughput against latency")
+
+
+def accuracy_chart(df: pd.DataFrame, color: str = "vendor") -> alt.Chart:
+    """Predicted against measured (log-log) with the y = x line."""
+    if df.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    lo, hi = float(min(df["measured"].min(), df["predicted"].min())), float(max(df["measured"].max(),
+                                                                                   df["predicted"].max()))
+    line = pd.DataFrame({"measured": [lo * 0.8, hi * 1.25], "predicted": [lo * 0.8, hi * 1.25]})
+    sc = alt.Scale(type="log")
+    pts = alt.Chart(df).mark_circle(size=55, opacity=0.75).encode(
+        x=alt.X("measured:Q", scale=sc, title="measured"), y=alt.Y("predicted:Q", scale=sc, title="predicted"),
+        color=alt.Color(f"{color}:N", legend=alt.Legend(orient="top", title=None)),
+        tooltip=["id:N", "hardware:N", "model:N", "quant:N", "engine:N", "metric:N",
+                 alt.Tooltip("measured:Q", format=",.1f"), alt.Tooltip("predicted:Q", format=",.1f"),
+                 alt.Tooltip("error_pct:Q", format="+.1f", title="error %")])
+    diag = alt.Chart(line).mark_line(color="gray", strokeDash=[4, 4]).encode(x="measured:Q", y="predicted:Q")
+    lab = alt.Chart(line.tail(1)).mark_text(align="right", dx=-4, dy=-8, color="gray").encode(
+        x="measured:Q", y="predicted:Q", text=alt.value("y = x (perfect)"))
+    return (diag + lab + pts).properties(height=420)

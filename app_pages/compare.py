@@ -1,0 +1,156 @@
+"""Compare (default page): 1-6 machine options for one model, quantization, engine and workload."""
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import charts, ui
+from planner import compare as cmp
+from planner.csvio import CSVError, read_scenario_csv, scenario_csv, write_table
+
+sc = ui.editor(ui.init_state(), "compare")
+cat = ui.scenario_cat(sc)
+m = cat.models.get(sc.model)
+st.title("Compare machines")
+st.caption(f"{m.name if m else sc.model} · {sc.quant} · {sc.engine} — does it fit, how fast, at what cost. "
+           "Edit the scenario in the sidebar; the address bar always holds a link to it.")
+ui.show_link_warnings()
+
+bar = st.empty()
+
+
+def _progress(k, n):
+    if n > 1:
+        bar.progress(k / n, text=f"simulating option {k} of {n}")
+
+
+results = ui.evaluate(sc, _progress)
+bar.empty()
+labels = [r["label"] for r in results]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def chart_specs(key: str, _results: list[dict]) -> dict:
+    """Vega-Lite specs of the page's charts, cached by the scenario (`key`): a widget change back to
+    a scenario seen before redraws without rebuilding them."""
+    lat, tl = charts.latency_frame(_results), charts.timeline_frame(_results)
+    built = {
+        "memory": charts.memory_chart(_results),
+        "cost": charts.cost_chart(_results, sc.cost.amortize_years, sc.cost.usd_per_kwh),
+        "speed": charts.speed_chart(_results),
+        "ttft": charts.cdf_chart(lat, "TTFT (s)", sc.slo.ttft_p95_s, labels),
+        "tpot": charts.cdf_chart(lat, "TPOT (ms)", sc.slo.tpot_p95_ms, labels),
+        "batch": charts.timeline_chart(tl, "batch", labels, "batch size"),
+        "kv": charts.timeline_chart(tl, "KV use", labels, "KV cache use", fmt="%"),
+    }
+    return {k: c.to_dict(validate=False) for k, c in built.items()}
+
+
+specs = chart_specs(sc.model_dump_json(), results)
+
+for r in results:
+    if r["error"]:
+        st.error(r["error"])
+    elif not r.get("fits"):
+        st.warning(f"**{r['label']} does not fit**: {r['reason']}")
+    elif r.get("sim_error"):
+        st.warning(f"{r['label']}: {r['sim_error']}")
+
+rows = cmp.summary_rows(results)
+df = pd.DataFrame(rows)
+st.subheader("Summary")
+wl = sc.workload
+load = f"{wl.concurrency} users (closed loop)" if wl.arrival == "closed" else (
+    f"{wl.rate_rps:g} requests/s ({wl.arrival})" if wl.rate_rps else wl.arrival)
+st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
+           "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
+           "$/Mtok is **derived** (see the cost assumptions in the sidebar).")
+show = ["machine", "fits", "memory_total_gb", "memory_usable_gb", "prefill_tok_s", "decode_tok_s",
+        "throughput_tok_s", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "goodput", "power_max_w",
+        "price_usd", "usd_per_mtok"]
+st.dataframe(df[show], hide_index=True, width="stretch", column_config={
+    "machine": st.column_config.TextColumn("machine option", width="medium"),
+    "fits": st.column_config.CheckboxColumn("fits"),
+    "memory_total_gb": st.column_config.NumberColumn("needs GB", format="%.1f"),
+    "memory_usable_gb": st.column_config.NumberColumn("usable GB", format="%.1f"),
+    "prefill_tok_s": st.column_config.NumberColumn("prefill tok/s", format="%.0f"),
+    "decode_tok_s": st.column_config.NumberColumn("decode tok/s", format="%.1f"),
+    "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s", format="%.1f"),
+    "ttft_p50_ms": st.column_config.NumberColumn("TTFT p50 ms", format="%.0f"),
+    "ttft_p95_ms": st.column_config.NumberColumn("TTFT p95 ms", format="%.0f"),
+    "tpot_p50_ms": st.column_config.NumberColumn("TPOT p50 ms", format="%.1f"),
+    "tpot_p95_ms": st.column_config.NumberColumn("TPOT p95 ms", format="%.1f"),
+    "goodput": st.column_config.NumberColumn("goodput (SLO)", format="percent"),
+    "power_max_w": st.column_config.NumberColumn("max power W", format="%.0f"),
+    "price_usd": st.column_config.NumberColumn("price $", format="dollar"),
+    "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)", format="$%.2f"),
+})
+
+c1, c2 = st.columns(2)
+with c1:
+    st.subheader("Memory against the usable limit")
+    st.vega_lite_chart(specs["memory"], width="stretch")
+    st.caption(f"One sequence of {results[0].get('prompt', '')} + {results[0].get('gen', '')} tokens; the KV cache "
+               "grows with each concurrent sequence. Black tick: usable memory (GPU runtime reserve, or the macOS "
+               "GPU limit on a Mac).")
+with c2:
+    st.subheader("Cost per million output tokens")
+    st.vega_lite_chart(specs["cost"], width="stretch")
+    st.caption(f"{cmp.COST_FORMULA[0].upper()}{cmp.COST_FORMULA[1:]}, at ${sc.cost.usd_per_kwh:g}/kWh over {sc.cost.amortize_years:g} "
+               "years, at the simulated throughput (an idle machine costs more per token). GPU prices are per card: "
+               "the host server is not included.")
+
+st.subheader("Single-stream speed")
+st.vega_lite_chart(specs["speed"], width="content")
+
+c1, c2 = st.columns(2)
+with c1:
+    st.vega_lite_chart(specs["ttft"], width="stretch")
+with c2:
+    st.vega_lite_chart(specs["tpot"], width="stretch")
+
+c1, c2 = st.columns(2)
+with c1:
+    st.vega_lite_chart(specs["batch"], width="content")
+with c2:
+    st.vega_lite_chart(specs["kv"], width="content")
+
+with st.expander("Sources and accuracy of each option"):
+    for r in results:
+        if r["error"]:
+            continue
+        st.markdown(f"**{r['label']}** — {r.get('name', '')}")
+        price = r.get("price")
+        lines = [f"- memory bandwidth {r['bandwidth_gbs']:g} GB/s: {ui.linkify(r['bandwidth_source'])}",
+                 f"- max power {r['power_max_w']:g} W (all devices): {ui.linkify(r['power_source'])}",
+                 (f"- price ${price['usd']:,.0f} per device ({price['kind']}, {price['date']}): "
+                  f"{ui.linkify(price['source'])}") if price else "- price: no sourced price for this configuration",
+                 f"- calibration `{r.get('calibration')}`: see the Accuracy page for how predictions of this "
+                 "hardware and engine compare with public measurements"]
+        st.markdown("\n".join(lines))
+
+st.subheader("Share and files")
+q = ui.share_query(sc)
+st.markdown("Link to this scenario (the address bar holds the same):")
+st.code("?" + q, language=None)
+c1, c2, c3 = st.columns(3)
+c1.download_button("Scenario CSV", scenario_csv(sc), "scenario.csv", "text/csv", key="dl_scenario",
+                   help="one row per machine option, columns named as in the share link")
+c2.download_button("Summary CSV", write_table(rows), "summary.csv", "text/csv", key="dl_summary")
+c3.download_button("Per-request CSV", write_table(cmp.request_rows(results)), "requests.csv", "text/csv",
+                   key="dl_requests")
+up = st.file_uploader("Restore a scenario from a scenario CSV", type=["csv"], key="upload")
+if up is not None and st.session_state.get("_uploaded") != up.file_id:
+    st.session_state["_uploaded"] = up.file_id
+    try:
+        new = read_scenario_csv(up.getvalue(), ui.catalog())
+    except CSVError as exc:
+        st.session_state["_upload_error"] = f"{up.name}: {exc}. Nothing was changed."
+    else:
+        st.session_state["_upload_error"] = None
+        st.session_state["_upload_ok"] = f"Restored the scenario from {up.name}."
+        ui.set_scenario(new)
+        st.rerun()
+if st.session_state.get("_upload_error"):
+    st.error(st.session_state["_upload_error"])
+elif st.session_state.get("_upload_ok"):
+    st.success(st.session_state.pop("_upload_ok"))

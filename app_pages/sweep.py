@@ -1,0 +1,53 @@
+"""Load sweep: throughput and p95 latencies against offered load, per machine option."""
+
+import pandas as pd
+import streamlit as st
+
+from app_pages import charts, ui
+
+sc = ui.editor(ui.init_state(), "sweep")
+st.title("Load sweep")
+ui.show_link_warnings()
+closed = sc.workload.arrival == "closed"
+x_title = "concurrent users" if closed else "offered load, requests/s"
+st.caption("Each point is one simulation of the scenario's workload at that load "
+           f"({sc.workload.requests or 1000:,} requests). "
+           + ("Closed loop: the sweep varies the number of users." if closed else
+              "Poisson arrivals up to 1.5x each option's saturated request rate.")
+           + " Knee (◆): the lowest load reaching 90% of the option's peak throughput.")
+results = ui.evaluate(sc)
+fits = [r for r in results if r.get("fits") and not r["error"]]
+skipped = [r["label"] for r in results if r not in fits]
+if skipped:
+    st.info("Not swept (does not fit or invalid): " + ", ".join(skipped))
+bar = st.progress(0.0, text="sweeping")
+frames = []
+for k, r in enumerate(fits):
+    i = r["option"] - 1
+    bar.progress(k / max(len(fits), 1), text=f"sweeping {r['label']}")
+    sw = ui.sweep(sc, i)
+    d = pd.DataFrame(sw["rows"])
+    d["machine"] = r["label"]
+    frames.append(d)
+bar.empty()
+if not frames:
+    st.warning("No option fits: nothing to sweep.")
+    st.stop()
+df = pd.concat(frames, ignore_index=True)
+labels = list(dict.fromkeys(df["machine"]))
+c1, c2 = st.columns(2)
+c1.altair_chart(charts.sweep_chart(df, "throughput_tok_s", "throughput, output tok/s", x_title, labels),
+                width="stretch")
+c2.altair_chart(charts.tradeoff_chart(df, labels, sc.slo.ttft_p95_s * 1000 if sc.slo.ttft_p95_s else None),
+                width="stretch")
+c1, c2 = st.columns(2)
+c1.altair_chart(charts.sweep_chart(df, "ttft_p95_ms", "p95 TTFT, ms", x_title, labels,
+                                   slo=sc.slo.ttft_p95_s * 1000 if sc.slo.ttft_p95_s else None, log_y=True),
+                width="stretch")
+c2.altair_chart(charts.sweep_chart(df, "tpot_p95_ms", "p95 TPOT, ms", x_title, labels, slo=sc.slo.tpot_p95_ms),
+                width="stretch")
+knees = df[df["knee"]][["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput"]]
+st.subheader("Saturation knee per option")
+st.dataframe(knees.rename(columns={"load": x_title}), hide_index=True, width="stretch")
+with st.expander("All sweep points"):
+    st.dataframe(df, hide_index=True, width="stretch")

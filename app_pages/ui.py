@@ -1,0 +1,234 @@
+"""Shared Streamlit glue: the scenario state (URL <-> session), the sidebar editor and the cached
+engine calls.  All numbers come from `planner`; this module only wires widgets to it."""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from planner import compare as cmp
+from planner.catalog import load_catalog
+from planner.links import decode, encode, encode_params
+from planner.perf import ScenarioError
+from planner.scenario import MAX_COMPARE, MAX_REQUESTS, MAX_TOKENS, Machine, Scenario, parse_scenario, \
+    scenario_catalog
+
+KEY = "scenario"
+WARN = "link_warnings"
+W = "w:"  # prefix of the editor's widget keys
+URL_RE = re.compile(r"https?://[^\s)\],;]+")
+
+
+def catalog():
+    return load_catalog()
+
+
+def scenario_cat(sc: Scenario):
+    try:
+        return scenario_catalog(catalog(), sc)
+    except ScenarioError:
+        return catalog()
+
+
+# ------------------------------------------------------------------ state
+
+
+def init_state() -> Scenario:
+    """The session's scenario; on a session's first run it is read from the URL."""
+    ss = st.session_state
+    if KEY not in ss:
+        sc, warnings = decode(st.query_params.to_dict(), catalog())
+        ss[KEY] = sc
+        ss[WARN] = [str(w) for w in warnings]
+    return ss[KEY]
+
+
+def set_scenario(sc: Scenario, clear_widgets: bool = True) -> None:
+    ss = st.session_state
+    ss[KEY] = sc
+    if clear_widgets:
+        for k in [k for k in ss if isinstance(k, str) and k.startswith(W)]:
+            del ss[k]
+
+
+def show_link_warnings() -> None:
+    for w in st.session_state.get(WARN, []):
+        st.warning(f"Share link: {w}", icon="⚠️")
+
+
+def sync_url(sc: Scenario) -> None:
+    params = encode_params(sc)
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+def share_query(sc: Scenario) -> str:
+    return encode(sc)
+
+
+def linkify(text: str | None) -> str:
+    """Markdown with every URL in a source string as a link."""
+    if not text:
+        return ""
+    out, last = [], 0
+    for m in URL_RE.finditer(text):
+        out.append(text[last:m.start()].replace("[", "(").replace("]", ")"))
+        url = m.group(0).rstrip(".")
+        out.append(f"[{url}]({url})")
+        last = m.start() + len(url)
+    out.append(text[last:].replace("[", "(").replace("]", ")"))
+    return "".join(out)
+
+
+def first_url(text: str | None) -> str | None:
+    m = URL_RE.search(text or "")
+    return m.group(0).rstrip(".") if m else None
+
+
+# ------------------------------------------------------------------ editor
+
+
+def _init(key: str, value) -> str:
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
+
+
+def editor(sc: Scenario, page: str) -> Scenario:
+    """The scenario editor in the sidebar; returns the edited scenario (the old one if invalid).
+    Widgets of the same key on two pages are different widgets to Streamlit, so on a page change
+    the editor's widgets start again from the stored scenario."""
+    if st.session_state.get("_editor_page") != page:
+        set_scenario(sc)
+        st.session_state["_editor_page"] = page
+    cat = scenario_cat(sc)
+    sb = st.sidebar
+    sb.header("Scenario")
+    models, quants, engines = sorted(cat.models), sorted(cat.quants), sorted(cat.engines)
+    model = sb.selectbox("Model", models, key=_init(W + "model", sc.model), format_func=lambda i: cat.models[i].name)
+    engine = sb.selectbox("Engine", engines, key=_init(W + "engine", sc.engine),
+                          format_func=lambda i: cat.engines[i].name)
+    quant = sb.selectbox("Quantization", quants, key=_init(W + "quant", sc.quant),
+                         format_func=lambda i: f"{cat.quants[i].name} ({cat.quants[i].bits_per_weight.value:.2f} bpw)")
+    if engine not in cat.quants[quant].engines:
+        sb.warning(f"{engine} does not load {quant}; formats it loads: "
+                   + ", ".join(q for q in quants if engine in cat.quants[q].engines))
+    wl = sc.workload
+    data = sc.model_dump(mode="json")
+    data.update(model=model, quant=quant, engine=engine)
+    w = data["workload"]
+    sb.subheader("Workload")
+    kinds = ["concurrency", "rate"]
+    cur = {"closed": "concurrency", "poisson": "rate"}.get(wl.arrival, wl.arrival)
+    if cur not in kinds:
+        kinds.append(cur)
+    kind = sb.radio("Load", kinds, key=_init(W + "load", cur), horizontal=True,
+                    format_func=lambda k: {"concurrency": "users (closed loop)", "rate": "rate (Poisson)"}.get(
+                        k, f"{k} (from the scenario)"))
+    if kind == "concurrency":
+        w["arrival"] = "closed"
+        w["concurrency"] = sb.number_input("Concurrent users", 1, 100_000, step=1,
+                                           key=_init(W + "concurrency", wl.concurrency or 4))
+    elif kind == "rate":
+        w["arrival"] = "poisson"
+        w["rate_rps"] = sb.number_input("Requests per second", 0.001, 1e6, step=0.05, format="%.3f",
+                                        key=_init(W + "rate", float(wl.rate_rps or 0.1)))
+    c1, c2 = sb.columns(2)
+    for col, name, label in ((c1, "prompt", "Prompt tokens"), (c2, "output", "Output tokens")):
+        ln = getattr(wl, name)
+        if ln.dist == "fixed":
+            w[name]["mean"] = col.number_input(label, 1, MAX_TOKENS, step=64,
+                                               key=_init(W + name, int(round(ln.mean or 1))))
+        else:
+            col.caption(f"{label}: {ln.dist} distribution (from the scenario)")
+    c1, c2 = sb.columns(2)
+    w["requests"] = c1.number_input("Requests simulated", 1, MAX_REQUESTS, step=100,
+                                    key=_init(W + "requests", wl.requests or 1000),
+                                    help="per machine option; more = smoother percentiles, slower")
+    w["seed"] = c2.number_input("Seed", 0, 2**31 - 1, step=1, key=_init(W + "seed", wl.seed))
+    sb.subheader("SLO (p95)")
+    c1, c2 = sb.columns(2)
+    ttft = c1.number_input("TTFT, s (0 = none)", 0.0, 1e6, step=1.0, key=_init(W + "slo_ttft", sc.slo.ttft_p95_s or 0.0))
+    tpot = c2.number_input("TPOT, ms (0 = none)", 0.0, 1e6, step=10.0,
+                           key=_init(W + "slo_tpot", sc.slo.tpot_p95_ms or 0.0))
+    data["slo"]["ttft_p95_s"] = ttft or None
+    data["slo"]["tpot_p95_ms"] = tpot or None
+
+    sb.subheader("Machine options")
+    opts = sc.options()
+    n = sb.number_input("How many (1-6)", 1, MAX_COMPARE + 1, step=1, key=_init(W + "n", len(opts)))
+    hw_ids = sorted(cat.hardware)
+    machines = []
+    for i in range(int(n)):
+        m = opts[i] if i < len(opts) else cmp.spare_option(sc)
+        with sb.expander(cmp.option_label(i, m, cat), expanded=False):
+            hw = st.selectbox("Hardware", hw_ids, key=_init(f"{W}opt{i}:hw", m.hardware if m.hardware in cat.hardware
+                                                              else hw_ids[0]),
+                              format_func=lambda h: f"{h} ({cat.hardware[h].name})")
+            sizes = cat.hardware[hw].memory_gb
+            mem = None
+            if len(sizes) > 1:
+                start = m.memory_gb if hw == m.hardware and m.memory_gb in sizes else max(sizes)
+                mem = st.selectbox("Memory, GB", sizes, key=_init(f"{W}opt{i}:mem:{hw}", start),
+                                   format_func=lambda s: f"{s:g} GB")
+            else:
+                st.caption(f"{sizes[0]:g} GB per device")
+            c1, c2 = st.columns(2)
+            dev = c1.number_input("Devices", 1, 1024, step=1, key=_init(f"{W}opt{i}:dev", m.devices),
+                                  help="per replica: tensor parallel (llama.cpp: layer split)")
+            rep = c2.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
+            keep = m.model_dump(mode="json") if hw == m.hardware else {}  # fields the editor does not show
+            keep.update(hardware=hw, memory_gb=mem, devices=int(dev), replicas=int(rep))
+            machines.append(Machine(**keep).model_dump(mode="json"))
+    data["machine"], data["compare"] = machines[0], machines[1:]
+    with sb.expander("Cost assumptions"):
+        data["cost"]["usd_per_kwh"] = st.number_input("Electricity, $/kWh", 0.0, 10.0, step=0.01, format="%.3f",
+                                                      key=_init(W + "kwh", sc.cost.usd_per_kwh))
+        data["cost"]["amortize_years"] = st.number_input("Amortise hardware over, years", 0.5, 20.0, step=0.5,
+                                                         key=_init(W + "years", sc.cost.amortize_years))
+    try:
+        new = parse_scenario(data)
+    except ScenarioError as exc:
+        sb.error(f"{exc} (the previous value is kept)")
+        return sc
+    if new != sc:
+        st.session_state[KEY] = new
+        st.session_state[WARN] = []
+    return new
+
+
+# ------------------------------------------------------------------ cached engine calls
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _evaluate(one_json: str) -> dict:
+    return cmp.evaluate_option(catalog(), Scenario.model_validate_json(one_json), 0)
+
+
+def evaluate(sc: Scenario, progress=None) -> list[dict]:
+    """One result per option, cached by the option's own scenario (changing one option
+    re-runs only that one)."""
+    cat = scenario_cat(sc)
+    out = []
+    n = len(sc.options())
+    for i in range(n):
+        r = dict(_evaluate(sc.for_option(i).model_dump_json()))
+        r["option"] = i + 1
+        r["label"] = cmp.option_label(i, sc.options()[i], cat)
+        for k in ("error", "sim_error"):
+            if r.get(k):
+                r[k] = r[k].replace("option 1:", f"option {i + 1}:")
+        out.append(r)
+        if progress:
+            progress(i + 1, n)
+    return out
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _sweep(one_json: str, points: int) -> dict:
+    return cmp.sweep(catalog(), Scenario.model_validate_json(one_json), 0, points)
+
+
+def sweep(sc: Scenario, i: int, points: int = 8) -> dict:
+    return _sweep(sc.for_option(i).model_dump_json(), points)

@@ -1,0 +1,132 @@
+"""The Streamlit app's logic with streamlit.testing.v1.AppTest (no browser)."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ["app_pages/sweep.py", "app_pages/catalog.py", "app_pages/accuracy.py", "app_pages/claims.py"]
+
+
+def run(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def state(at):
+    return at.session_state["scenario"]
+
+
+def test_compare_default_page():
+    at = run()
+    assert not at.exception
+    assert at.title[0].value == "Compare machines"
+    sc = state(at)
+    assert sc.machine.hardware == "apple-m3-ultra-80c" and sc.machine.memory_gb == 512 and sc.engine == "llama.cpp"
+    assert len(sc.options()) == 4
+    df = at.dataframe[0].value
+    assert list(df["fits"]) == [True, True, True, True]
+    assert (df["throughput_tok_s"] > 0).all() and (df["usd_per_mtok"] > 0).all()
+    assert dict(at.query_params) in ({"v": ["1"]}, {"v": "1"})
+    assert not at.error and not at.warning
+
+
+def test_link_restores_every_widget():
+    at = run({"v": "1", "workload.arrival": "poisson", "workload.rate_rps": "0.3", "workload.prompt.mean": "1000",
+              "slo.ttft_p95_s": "5", "compare.0.hardware": "nvidia-b200", "compare.0.devices": "4",
+              "machine.memory_gb": "256"})
+    assert not at.exception
+    assert not [w for w in at.warning if "Share link" in w.value]
+    assert any("256 GB does not fit" in w.value for w in at.warning)  # option 1 is now the 256 GB Mac
+    sb = at.sidebar
+    assert sb.radio(key="w:load").value == "rate"
+    assert sb.number_input(key="w:rate").value == pytest.approx(0.3)
+    assert sb.number_input(key="w:prompt").value == 1000
+    assert sb.number_input(key="w:slo_ttft").value == 5
+    assert sb.number_input(key="w:n").value == 2
+    assert sb.selectbox(key="w:opt1:hw").value == "nvidia-b200"
+    assert sb.number_input(key="w:opt1:dev").value == 4
+    assert sb.selectbox(key="w:opt0:mem:apple-m3-ultra-80c").value == 256
+    assert len(at.dataframe[0].value) == 2
+
+
+def test_malformed_link_warns_and_the_page_works():
+    at = run({"v": "1", "workload.concurrency": "-2", "model": "nope", "compare.0.hardware": "zzz"})
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "workload.concurrency" in text and "model" in text and "compare.0.hardware" in text
+    assert state(at).workload.concurrency == 4 and state(at).model == "deepseek-r1"
+    assert len(at.dataframe[0].value) == 1  # the bad option was dropped, option 1 still computed
+
+
+def test_edit_updates_the_url_and_results():
+    at = run()
+    before = at.dataframe[0].value["throughput_tok_s"].tolist()
+    at.sidebar.number_input(key="w:concurrency").set_value(8).run()
+    assert not at.exception
+    assert at.query_params["workload.concurrency"] in ("8", ["8"])
+    assert at.dataframe[0].value["throughput_tok_s"].tolist() != before
+    at.sidebar.number_input(key="w:n").set_value(5).run()
+    assert len(state(at).compare) == 4 and "compare.3.hardware" in at.query_params
+
+
+def test_non_fitting_option_shows_the_reason():
+    at = run({"v": "1", "compare.0.hardware": "nvidia-rtx-pro-6000", "compare.0.devices": "4"})
+    assert not at.exception
+    assert any("does not fit" in w.value and "use at least" in w.value or "GB" in w.value for w in at.warning)
+
+
+def test_bad_combination_is_a_message_not_a_traceback():
+    at = run({"v": "1", "engine": "mlx"})
+    assert not at.exception
+    assert any("mlx" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs(page):
+    at = run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert at.title
+
+
+def test_sweep_marks_a_knee():
+    at = run({"v": "1", "compare": ""})
+    at.switch_page("app_pages/sweep.py").run()
+    assert not at.exception
+    knees = at.dataframe[0].value
+    assert len(knees) == 1
+
+
+def test_catalog_adds_a_custom_machine_to_the_scenario():
+    at = run()
+    at.switch_page("app_pages/catalog.py").run()
+    at.text_input[0].set_value("my-gpu")
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception
+    sc = state(at)
+    assert [h.id for h in sc.custom_hardware] == ["my-gpu"] and sc.compare[-1].hardware == "my-gpu"
+    assert at.query_params["custom_hardware.0.id"] in ("my-gpu", ["my-gpu"])
+
+
+def test_accuracy_page_numbers():
+    at = run()
+    at.switch_page("app_pages/accuracy.py").run()
+    assert not at.exception
+    rows = int(at.metric[0].value)
+    assert rows > 150
+    at.multiselect(key="acc_vendor").set_value(["apple"]).run()
+    assert 0 < int(at.metric[0].value) < rows
+
+
+def test_claims_page_checks_all_eleven():
+    at = run()
+    at.switch_page("app_pages/claims.py").run()
+    assert not at.exception
+    md = " ".join(m.value for m in at.markdown)
+    for i in range(1, 12):
+        assert f"**{i}. " in md
+    assert "contradicted" in md and "Thunderbolt 5" in md
