@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo validate calibrate clean
+.PHONY: run test demo validate calibrate clean chromium bench-render
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -12,16 +12,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The main job. Until the web app lands this is a `planner predict` demo: DeepSeek R1 671B
-# Q4_K_M on a Mac Studio M3 Ultra 512 GB, then the same model on 8x H100.
+# The main job: the web app on the embedded default scenario (http://localhost:8501).
 run: $(STAMP)
-	$(BIN)/python -m planner predict --hardware apple-m3-ultra-80c --memory-gb 512 --model deepseek-r1 \
-		--quant q4_k_m --engine llama.cpp --prompt 512 --gen 128 || test $$? -eq 3
-	$(BIN)/python -m planner predict --hardware nvidia-h100-sxm --devices 8 --model deepseek-r1 \
-		--quant fp8 --engine vllm --prompt 512 --gen 128 || test $$? -eq 3
+	$(BIN)/python -m streamlit run app.py
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
+
+# The browser tests need Debian's Chromium (`playwright install` cannot download browsers here).
+# As root (CI) it is installed when missing; otherwise say how, and the tests skip (fail when CI=true).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "note: /usr/bin/chromium missing (sudo apt-get install chromium); browser tests will not run"; fi; }
+
+# The Compare page's re-render time in the browser after a widget change
+bench-render: $(STAMP) chromium
+	$(BIN)/python -m tests.e2e.bench_render
 
 validate: $(STAMP)
 	$(BIN)/python -m planner validate --loo

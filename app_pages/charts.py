@@ -14,7 +14,7 @@ MEM_COLORS = {"weights": "#4c78a8", "KV cache": "#f58518", "other": "#9d9d9d"}
 
 def _color(labels: list[str], legend: bool = True) -> alt.Color:
     """One colour per machine option, the same on every chart; the legend sits on top of the plot."""
-    lg = alt.Legend(orient="top", title=None, labelLimit=320, symbolStrokeWidth=4) if legend else None
+    lg = alt.Legend(orient="top", title=None, labelLimit=320, symbolStrokeWidth=4, columns=2) if legend else None
     return alt.Color("machine:N", scale=alt.Scale(domain=labels, range=PALETTE[:len(labels)]), legend=lg)
 
 
@@ -136,14 +136,14 @@ def timeline_chart(df: pd.DataFrame, field: str, labels: list[str], title: str, 
     d = df[df["replica"] == 0]
     y = alt.Y(f"{field}:Q", title=None, axis=alt.Axis(format=fmt, tickCount=3) if fmt else alt.Axis(tickCount=3))
     line = alt.Chart(d).mark_area(interpolate="step-after", opacity=0.8, line=True).encode(
-        x=alt.X("time_s:Q", title="simulated time, s"), y=y, color=_color(labels, legend=False),
+        x=alt.X("time_s:Q", title=None), y=y, color=_color(labels, legend=False),
         tooltip=["machine:N", alt.Tooltip("time_s:Q", format=",.1f"), alt.Tooltip(f"{field}:Q", format=fmt or ",.0f"),
                  alt.Tooltip("waiting:Q", title="queued requests")])
-    return line.properties(height=60, width=480).facet(
+    return line.properties(height=55, width=400).facet(
         row=alt.Row("machine:N", sort=labels, title=None, header=alt.Header(labelAngle=0, labelAlign="left",
                                                                             labelAnchor="start", labelOrient="top",
                                                                             labelFontSize=12))
-    ).resolve_scale(x="independent").properties(title=f"{title} over time (replica 1)")
+    ).resolve_scale(x="independent").properties(title=f"{title} against simulated time, s (replica 1)")
 
 
 def cost_chart(results: list[dict], years: float, kwh: float) -> alt.Chart:
@@ -159,7 +159,7 @@ def cost_chart(results: list[dict], years: float, kwh: float) -> alt.Chart:
     y = alt.Y("machine:N", sort=labels, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False))
     top = float(df.groupby("machine")["usd"].sum().max()) * 1.2
     bars = alt.Chart(df).mark_bar().encode(
-        y=y, x=alt.X("sum(usd):Q", title=f"$ per million output tokens (derived: {years:g} years, ${kwh:g}/kWh)",
+        y=y, x=alt.X("sum(usd):Q", title="$ per million output tokens (derived)",
                      scale=alt.Scale(domain=[0, top])),
         color=alt.Color("part:N", scale=alt.Scale(domain=["hardware (amortised)", "energy"],
                                                   range=["#72b7b2", "#eeca3b"]),
@@ -172,7 +172,7 @@ def cost_chart(results: list[dict], years: float, kwh: float) -> alt.Chart:
 
 
 def sweep_chart(df: pd.DataFrame, y: str, title: str, x_title: str, labels: list[str],
-                slo: float | None = None, log_y: bool = False) -> alt.Chart:
+                slo: float | None = None, log_y: bool = False, log_x: bool = False) -> alt.Chart:
     d = df.dropna(subset=[y])
     if d.empty:
         return alt.Chart(pd.DataFrame({"x": []})).mark_point()
@@ -182,7 +182,9 @@ def sweep_chart(df: pd.DataFrame, y: str, title: str, x_title: str, labels: list
            alt.Tooltip("tpot_p95_ms:Q", format=",.1f", title="p95 TPOT ms"),
            alt.Tooltip("goodput:Q", format=".0%")]
     ysc = alt.Scale(type="log") if log_y else alt.Scale(zero=True)
-    enc = dict(x=alt.X("load:Q", title=x_title), y=alt.Y(f"{y}:Q", title=title, scale=ysc), color=_color(labels),
+    xsc = alt.Scale(type="log", base=2) if log_x else alt.Scale(zero=True)
+    enc = dict(x=alt.X("load:Q", title=x_title + (", log scale" if log_x else ""), scale=xsc),
+               y=alt.Y(f"{y}:Q", title=title, scale=ysc), color=_color(labels),
                tooltip=tip)
     layers = [alt.Chart(d).mark_line(point=True).encode(**enc)]
     kn = d[d["knee"]]

@@ -5,8 +5,9 @@ import streamlit as st
 from app_pages import ui
 from planner.claims import check_claims
 
-ICON = {"supported": "✅", "partly supported": "🟡", "contradicted": "❌", "not verifiable": "❔",
-        "not modelled yet": "🚧"}
+ICON = {"supported": ":green[:material/check_circle:]", "partly supported": ":orange[:material/contrast:]",
+        "contradicted": ":red[:material/cancel:]", "not verifiable": ":gray[:material/help:]",
+        "not modelled yet": ":gray[:material/construction:]"}
 
 
 @st.cache_data(show_spinner="checking the claims")

@@ -36,17 +36,20 @@ if not frames:
 df = pd.concat(frames, ignore_index=True)
 labels = list(dict.fromkeys(df["machine"]))
 c1, c2 = st.columns(2)
-c1.altair_chart(charts.sweep_chart(df, "throughput_tok_s", "throughput, output tok/s", x_title, labels),
+c1.altair_chart(charts.sweep_chart(df, "throughput_tok_s", "throughput, output tok/s", x_title, labels, log_x=closed),
                 width="stretch")
 c2.altair_chart(charts.tradeoff_chart(df, labels, sc.slo.ttft_p95_s * 1000 if sc.slo.ttft_p95_s else None),
                 width="stretch")
 c1, c2 = st.columns(2)
 c1.altair_chart(charts.sweep_chart(df, "ttft_p95_ms", "p95 TTFT, ms", x_title, labels,
-                                   slo=sc.slo.ttft_p95_s * 1000 if sc.slo.ttft_p95_s else None, log_y=True),
+                                   slo=sc.slo.ttft_p95_s * 1000 if sc.slo.ttft_p95_s else None, log_y=True,
+                                   log_x=closed),
                 width="stretch")
-c2.altair_chart(charts.sweep_chart(df, "tpot_p95_ms", "p95 TPOT, ms", x_title, labels, slo=sc.slo.tpot_p95_ms),
+c2.altair_chart(charts.sweep_chart(df, "tpot_p95_ms", "p95 TPOT, ms", x_title, labels, slo=sc.slo.tpot_p95_ms,
+                                   log_x=closed),
                 width="stretch")
-knees = df[df["knee"]][["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput"]]
+knees = df[df["knee"]][["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput"]].round(
+    {"throughput_tok_s": 1, "ttft_p95_ms": 0, "tpot_p95_ms": 1, "goodput": 3})
 st.subheader("Saturation knee per option")
 st.dataframe(knees.rename(columns={"load": x_title}), hide_index=True, width="stretch")
 with st.expander("All sweep points"):
