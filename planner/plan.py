@@ -216,10 +216,18 @@ class Candidate:
     devices: int
     price_usd: float | None = None  # user's, per device
     cloud_usd_per_hour: float | None = None  # user's, per replica
+    nodes: int = 1  # machines per replica (a cluster of unified-memory machines)
+    link: str | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.hardware}@{self.memory_gb:g}/{self.quant}/{self.engine}/x{self.devices}"
+        base = f"{self.hardware}@{self.memory_gb:g}/{self.quant}/{self.engine}/x{self.devices}"
+        return base + (f"/{self.nodes}nodes" if self.nodes > 1 else "")
+
+    @property
+    def units(self) -> int:
+        """Priced, powered devices per replica."""
+        return self.devices * self.nodes
 
 
 @dataclass
@@ -314,9 +322,20 @@ def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: Workload) -> list
     return out
 
 
+CLUSTER_LINK = "thunderbolt5"  # how unified-memory machines (Mac Studios) are clustered by default
+CLUSTER_SIZES = (2, 4)
+
+
+def machine_fields(c: Candidate) -> dict:
+    """build_system / Scenario.machine fields of a candidate."""
+    if c.nodes > 1:
+        return {"devices": c.devices, "nodes": c.nodes, "link": c.link}
+    return {"devices": c.devices}
+
+
 def _unified_pairs(catalog: Catalog, model: str, cands: list[Candidate], ctx: int) -> list[Candidate]:
-    """For each unified-memory machine that holds the model in no option: one two-machine candidate, so the
-    plan says why it is out (build_system: multi-machine clusters are not modelled yet)."""
+    """For each unified-memory machine that holds the model in no option: clusters of 2 and 4 such
+    machines over Thunderbolt 5 (its largest memory option, the largest format that then fits)."""
     extra = []
     by_hw: dict[str, list[Candidate]] = {}
     for c in cands:
@@ -332,9 +351,13 @@ def _unified_pairs(catalog: Catalog, model: str, cands: list[Candidate], ctx: in
                 continue
             if fits:
                 break
-        if not fits:
-            top = max(cs, key=lambda c: (c.memory_gb, -catalog.quants[c.quant].bits_per_weight.value))
-            extra.append(Candidate(hw_id, top.memory_gb, top.quant, top.engine, 2, top.price_usd))
+        if not fits and CLUSTER_LINK in catalog.interconnects:
+            top = max(c.memory_gb for c in cs)
+            for n in CLUSTER_SIZES:
+                for c in cs:
+                    if c.memory_gb == top:
+                        extra.append(Candidate(hw_id, top, c.quant, c.engine, 1, c.price_usd, nodes=n,
+                                               link=CLUSTER_LINK))
     return extra
 
 
@@ -390,7 +413,7 @@ def _decode_step(s: System, b: int, ctx: float) -> float:
 def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Screen:
     try:
         s = build_system(catalog, c.hardware, spec.model, c.quant, c.engine, memory_gb=c.memory_gb,
-                         devices=c.devices)
+                         **machine_fields(c))
     except ScenarioError as exc:
         return Screen(False, "unsupported", str(exc))
     ctx = wl.prompt_max + wl.output_max
@@ -462,7 +485,7 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
         scr.reason = (f"no sourced price for {hw.id} ({c.memory_gb:g} GB) in the catalog: give one with "
                       f"costs.price_usd {{\"{hw.id}@{c.memory_gb:g}\": USD}} (or --price {hw.id}=USD)")
         return scr
-    unit = price["usd"] * c.devices + (spec.costs.host_usd_per_replica or 0.0)
+    unit = price["usd"] * c.units + (spec.costs.host_usd_per_replica or 0.0)
     scr.replicas_lo = max(1, math.ceil(spec_rate(wl) / scr.capacity_rps))
     scr.replicas_est = max(1, math.ceil(spec_rate(wl) / (0.8 * scr.slo_rate_rps)))
     scr.cost_lo = scr.replicas_lo * unit
@@ -537,7 +560,7 @@ def candidate_scenario(spec: PlanSpec, c: Candidate, rate_rps: float, replicas: 
     if wl.arrival == "gamma":
         w["cv"] = wl.cv
     return {"model": spec.model, "quant": c.quant, "engine": c.engine,
-            "machine": {"hardware": c.hardware, "memory_gb": c.memory_gb, "devices": c.devices,
+            "machine": {"hardware": c.hardware, "memory_gb": c.memory_gb, **machine_fields(c),
                         "replicas": replicas},
             "workload": w, "router": sr.router, "slo": slo}
 
@@ -668,7 +691,7 @@ def _cost_inputs(spec: PlanSpec) -> tuple[dict, list[str]]:
 
 def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, ci: dict) -> dict:
     hw = catalog.hardware[c.hardware]
-    n, d = ev["replicas"], c.devices
+    n, d = ev["replicas"], c.units
     u_busy = ev["metrics"]["utilization"]
     idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
     pmax = hw.power_max_w.value
@@ -797,7 +820,7 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     sims = 0
     for i, (c, s) in enumerate(zip(cands, screens)):
         row = {"id": c.id, "hardware": c.hardware, "memory_gb": c.memory_gb, "quant": c.quant, "engine": c.engine,
-               "devices": c.devices, "price": s.price,
+               "devices": c.units, "nodes": c.nodes, "link": c.link, "price": s.price,
                "single_request": ({"ttft_s": round(s.single_ttft_s, 4), "tpot_ms": round(s.single_tpot_ms, 3)}
                                   if s.single_ttft_s is not None else None),
                "analytic": ({"capacity_rps_per_replica": round(s.capacity_rps, 4),
