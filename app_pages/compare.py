@@ -15,6 +15,20 @@ st.caption(f"{m.name if m else sc.model} · {sc.quant} · {sc.engine} — does i
            "Edit the scenario in the sidebar; the address bar always holds a link to it.")
 ui.show_link_warnings()
 
+c1, c2 = st.columns([1, 3], vertical_alignment="center")
+for name, p in cmp.PRESETS.items():
+    if c1.button(p["title"], key=f"preset:{name}", icon=":material/hub:",
+                 help="load this comparison (replaces the scenario; the address bar keeps a link to it)"):
+        ui.set_scenario(cmp.preset_scenario(name))
+        st.session_state[ui.WARN] = []
+        st.rerun()
+c2.caption("Preset: DeepSeek R1 Q4_K_M with llama.cpp on one Mac Studio, two over Thunderbolt 5, 8x H100, 8x H200 "
+           "and one RTX PRO 6000 with the experts in an EPYC host's RAM. Each option's **Scale-out** fields "
+           "(nodes, link, split, host, offload) are in its sidebar panel.")
+preset = cmp.preset_of(sc)
+if preset:
+    st.info(cmp.PRESETS[preset]["note"], icon=":material/info:")
+
 bar = st.empty()
 
 
@@ -64,11 +78,15 @@ load = f"{wl.concurrency} users (closed loop)" if wl.arrival == "closed" else (
 st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
            "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
            "$/Mtok is **derived** (see the cost assumptions in the sidebar).")
-show = ["machine", "fits", "memory_total_gb", "memory_usable_gb", "prefill_tok_s", "decode_tok_s",
+show = ["machine", "nodes", "link", "parallel", "offload", "fits", "memory_total_gb", "memory_usable_gb", "prefill_tok_s", "decode_tok_s",
         "throughput_tok_s", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "goodput", "power_max_w",
         "price_usd", "usd_per_mtok"]
 st.dataframe(df[show], hide_index=True, width="stretch", column_config={
     "machine": st.column_config.TextColumn("machine option", width="medium"),
+    "nodes": st.column_config.NumberColumn("nodes", format="%d", help="machines per replica joined by the link"),
+    "link": st.column_config.TextColumn("link"),
+    "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
+    "offload": st.column_config.TextColumn("offload", width="medium"),
     "fits": st.column_config.CheckboxColumn("fits"),
     "memory_total_gb": st.column_config.NumberColumn("needs GB", format="%.1f"),
     "memory_usable_gb": st.column_config.NumberColumn("usable GB", format="%.1f"),

@@ -95,6 +95,35 @@ def _init(key: str, value) -> str:
     return key
 
 
+def _scale_out(i: int, m: Machine, cat) -> dict:
+    """Widgets of an option's scale-out fields (nodes joined by a link, the parallel split, a CPU host
+    holding offloaded weights); returns them as Machine fields."""
+    st.caption("Scale-out: machines joined by a link, the split, offload to host RAM")
+    c1, c2 = st.columns(2)
+    nodes = c1.number_input("Nodes", 1, 256, step=1, key=_init(f"{W}opt{i}:nodes", m.nodes),
+                            help="machines per replica, joined by the link (e.g. Mac Studios over Thunderbolt 5)")
+    par = c2.text_input("Parallel", key=_init(f"{W}opt{i}:par", m.parallel or ""), placeholder="default",
+                        help="split over all devices, e.g. tp=8, pp=2, tp=4,pp=2 or tp=8,ep=8; empty: the "
+                             "engine's usual split (llama.cpp: layers, pp)")
+    links = ["none", *sorted(cat.interconnects)]
+    link = st.selectbox("Link", links, key=_init(f"{W}opt{i}:link", m.link if m.link in links else "none"),
+                        help="interconnect between the nodes")
+    hosts = ["none", *sorted(cat.hosts)]
+    host = st.selectbox("Host", hosts, key=_init(f"{W}opt{i}:host", m.host if m.host in hosts else "none"),
+                        help="CPU host whose RAM holds offloaded weights")
+    modes = ["none", "experts", "layers"]
+    cur = "none" if not m.offload else ("experts" if m.offload == "experts" else "layers")
+    c1, c2 = st.columns(2)
+    mode = c1.selectbox("Offload", modes, key=_init(f"{W}opt{i}:off", cur),
+                        help="llama.cpp: MoE experts (-ot exps=CPU) or N layers in host RAM, computed by the CPU")
+    off = None if mode == "none" else mode
+    if mode == "layers":
+        n0 = int(m.offload[7:]) if m.offload and m.offload.startswith("layers:") else 8
+        off = f"layers:{int(c2.number_input('Layers', 1, 1000, step=1, key=_init(f'{W}opt{i}:offn', n0)))}"
+    return {"nodes": int(nodes), "link": None if link == "none" else link, "parallel": par.strip() or None,
+            "host": None if host == "none" else host, "offload": off}
+
+
 def editor(sc: Scenario, page: str) -> Scenario:
     """The scenario editor in the sidebar; returns the edited scenario (the old one if invalid).
     Widgets of the same key on two pages are different widgets to Streamlit, so on a page change
@@ -179,8 +208,8 @@ def editor(sc: Scenario, page: str) -> Scenario:
                                   help="per replica: tensor parallel (llama.cpp: layer split)")
             rep = c2.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
             keep = m.model_dump(mode="json") if hw == m.hardware else {}  # fields the editor does not show
-            keep.update(hardware=hw, memory_gb=mem, devices=int(dev), replicas=int(rep))
-            machines.append(Machine(**keep).model_dump(mode="json"))
+            keep.update(hardware=hw, memory_gb=mem, devices=int(dev), replicas=int(rep), **_scale_out(i, m, cat))
+            machines.append(keep)  # validated with the scenario below (a bad field is named there)
     data["machine"], data["compare"] = machines[0], machines[1:]
     with sb.expander("Cost assumptions"):
         data["cost"]["usd_per_kwh"] = st.number_input("Electricity, $/kWh", 0.0, 10.0, step=0.01, format="%.3f",

@@ -28,6 +28,44 @@ DEFAULT = {
                  "prompt": {"mean": 512}, "output": {"mean": 256}},
     "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
 }
+# "DeepSeek R1 beyond one box" (project issue 6): one Mac, two Macs over Thunderbolt 5, the 8-GPU H100 and
+# H200 servers and one RTX PRO 6000 with the experts in an EPYC host's RAM, all the same Q4_K_M file with
+# llama.cpp so memory and speed compare like for like (all five fit; `python -m planner predict`).
+PRESETS = {
+    "r1-beyond-one-box": {
+        "title": "DeepSeek R1 beyond one box",
+        "note": ("All five run the same Q4_K_M file with llama.cpp, so memory and speed compare like for like. "
+                 "The GPU servers would normally run FP8 with vLLM (tensor parallel): switch quantization and "
+                 "engine in the sidebar to compare; at FP8 8x H100 (618.5 GB usable) does not hold R1's 685 GB, "
+                 "8x H200 does. Offload speeds are uncalibrated upper bounds."),
+        "scenario": {
+            "model": "deepseek-r1", "quant": "q4_k_m", "engine": "llama.cpp",
+            "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 512},
+            "compare": [{"hardware": "apple-m3-ultra-80c", "memory_gb": 512, "nodes": 2, "link": "thunderbolt5"},
+                        {"hardware": "nvidia-h100-sxm", "devices": 8},
+                        {"hardware": "nvidia-h200-sxm", "devices": 8},
+                        {"hardware": "nvidia-rtx-pro-6000", "host": "amd-epyc-9004-genoa", "offload": "experts"}],
+            "workload": {"arrival": "closed", "concurrency": 4, "requests": 400,
+                         "prompt": {"mean": 512}, "output": {"mean": 256}},
+            "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
+        },
+    },
+}
+
+
+def preset_scenario(name: str) -> Scenario:
+    return parse_scenario(PRESETS[name]["scenario"])
+
+
+def preset_of(sc: Scenario) -> str | None:
+    """The preset whose model, quantization, engine and machine options `sc` has (None if none)."""
+    for name in PRESETS:
+        p = preset_scenario(name)
+        if (sc.model, sc.quant, sc.engine, sc.options()) == (p.model, p.quant, p.engine, p.options()):
+            return name
+    return None
+
+
 # options offered when the user adds one (the first not already present)
 SPARE_OPTIONS = [{"hardware": "nvidia-b200", "devices": 4}, {"hardware": "nvidia-a100-80gb-sxm", "devices": 8},
                  {"hardware": "amd-mi300x", "devices": 4}, {"hardware": "nvidia-h200-sxm", "devices": 8},
@@ -58,8 +96,22 @@ def typical_length(ln: Lengths, fallback: int) -> int:
     return fallback
 
 
+def scale_out_text(m: Machine) -> str:
+    """The option's scale-out fields in words ('' when it is one box with the engine's usual split), e.g.
+    'thunderbolt5', 'pp=2', 'experts in host RAM' (the host is in the results' offload column)."""
+    parts = []
+    if m.link:
+        parts.append(m.link)
+    if m.parallel:
+        parts.append(m.parallel.replace(" ", ""))
+    if m.offload:
+        parts.append(("experts" if m.offload == "experts" else f"{m.offload[7:]} layers") + " in host RAM")
+    return ", ".join(parts)
+
+
 def option_label(i: int, m: Machine, cat: Catalog | None = None) -> str:
-    """Short label, e.g. '1: 8x nvidia-h100-sxm' or '2: apple-m3-ultra-80c 512 GB'."""
+    """Short label, e.g. '1: 8x nvidia-h100-sxm', '2: apple-m3-ultra-80c 512 GB' or
+    '3: 2 nodes x apple-m3-ultra-80c 512 GB, thunderbolt5'."""
     mem = f" {m.memory_gb:g} GB" if m.memory_gb else ""
     if cat is not None and m.memory_gb is None and m.hardware in cat.hardware:
         sizes = cat.hardware[m.hardware].memory_gb
@@ -69,7 +121,8 @@ def option_label(i: int, m: Machine, cat: Catalog | None = None) -> str:
     if nodes > 1:
         dev = f"{nodes} nodes x {dev}"
     rep = f" x{m.replicas} replicas" if m.replicas > 1 else ""
-    return f"{i + 1}: {dev}{m.hardware}{mem}{rep}"
+    extra = scale_out_text(m)
+    return f"{i + 1}: {dev}{m.hardware}{mem}{rep}" + (f", {extra}" if extra else "")
 
 
 def _price(hw, memory_gb: float) -> dict | None:
@@ -93,12 +146,17 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
         prompt, gen = typical_length(wl.prompt, 512), typical_length(wl.output, 256)
         pr = predict(cat, hardware=m.hardware, model=sc.model, quant=sc.quant, engine=sc.engine,
                      memory_gb=m.memory_gb, usable_memory_gb=m.usable_memory_gb, devices=m.devices,
-                     prompt=prompt, gen=gen, kv_dtype=sc.kv_dtype)
+                     prompt=prompt, gen=gen, kv_dtype=sc.kv_dtype, nodes=m.nodes, link=m.link,
+                     parallel=m.parallel, host=m.host, offload=m.offload, host_memory_gb=m.host_memory_gb)
     except (CatalogError, ScenarioError) as exc:
         out["error"] = f"option {i + 1}: {exc}"
         return out
     mem_opt = pr["memory_gb_option"]
+    boxes = m.devices * m.nodes * m.replicas  # devices bought and powered
+    host = cat.hosts.get(m.host) if m.host else None
     out.update({
+        "nodes": m.nodes, "link": m.link, "parallel": pr["parallel"], "host": m.host, "offload": m.offload,
+        "host_memory": pr["host_memory_gb"],
         "name": hw.name, "vendor": hw.vendor, "memory_gb_option": mem_opt, "fits": pr["fits"],
         "reason": pr["reason"], "memory": pr["memory_gb"], "prompt": prompt, "gen": gen,
         "prefill_tok_s": pr["prefill_tok_s"], "decode_tok_s": pr["decode_tok_s"], "ttft_s": pr["ttft_s"],
@@ -106,12 +164,12 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
         "calibration": pr["calibration"],
         "bandwidth_gbs": hw.memory_bandwidth_gbs.value,
         "bandwidth_source": hw.memory_bandwidth_gbs.source or hw.memory_bandwidth_gbs.derived,
-        "power_max_w": hw.power_max_w.value * m.devices * m.replicas,
+        "power_max_w": hw.power_max_w.value * boxes + (host.power_w.value * m.replicas if host and m.offload else 0),
         "power_source": hw.power_max_w.source or hw.power_max_w.derived,
     })
     price = _price(hw, mem_opt)
     out["price"] = price
-    out["price_usd"] = price["usd"] * m.devices * m.replicas if price else None
+    out["price_usd"] = price["usd"] * boxes if price else None
     if pr["fits"]:
         try:
             from .sim import simulate_scenario
@@ -165,6 +223,22 @@ def _r(x, nd=1):
     return None if x is None else round(x, nd)
 
 
+def _split(p: dict | None) -> str | None:
+    """{'tp': 1, 'pp': 8, 'ep': 1} -> 'pp=8' (the split predict used; None for one device)."""
+    if not p:
+        return None
+    return ",".join(f"{k}={v}" for k, v in p.items() if v > 1) or None
+
+
+def _offload(o: dict) -> str | None:
+    if not o.get("offload"):
+        return None
+    hm = o.get("host_memory") or {}
+    what = "experts" if o["offload"] == "experts" else o["offload"]
+    gb = f", {hm['weights']:.0f} GB in host RAM" if hm.get("weights") else ""
+    return f"{what} -> {o.get('host')}{gb}"
+
+
 def summary_rows(results: list[dict]) -> list[dict]:
     """The summary table, one flat row per option (what the app shows and the CSV holds)."""
     rows = []
@@ -173,7 +247,8 @@ def summary_rows(results: list[dict]) -> list[dict]:
         mem = o.get("memory") or {}
         ttft, tpot = s.get("ttft_ms") or {}, s.get("tpot_ms") or {}
         rows.append({
-            "option": o["option"], "machine": o["label"],
+            "option": o["option"], "machine": o["label"], "nodes": o.get("nodes"), "link": o.get("link"),
+            "parallel": _split(o.get("parallel")), "offload": _offload(o),
             "fits": o.get("fits") if not o["error"] else None,
             "reason": o["error"] or o.get("reason") or "",
             "memory_total_gb": _r(mem.get("total")), "memory_usable_gb": _r(mem.get("usable")),

@@ -301,6 +301,24 @@ def _check_ids(sc: Scenario, catalog: Catalog, default: Scenario, warnings: list
         except CatalogError as exc:
             warnings.append(LinkWarning(f"compare.{i}.hardware", f"{exc}; option dropped"))
     upd["compare"] = compare
+    for prefix, m in (("machine", upd["machine"]), *((f"compare.{i}", x) for i, x in enumerate(compare))):
+        fix = {}
+        for field, kind in (("link", "interconnects"), ("host", "hosts")):
+            v = getattr(m, field)
+            if v is None or not getattr(cat, kind):
+                continue
+            try:
+                fix[field] = cat.resolve(kind, v, f"{prefix}.{field}")
+            except CatalogError as exc:
+                warnings.append(LinkWarning(f"{prefix}.{field}", f"{exc}; using the default (none)"))
+                fix[field] = None
+        if fix:
+            m = m.model_copy(update=fix)
+            if prefix == "machine":
+                upd["machine"] = m
+            else:
+                compare[int(prefix.split(".")[1])] = m
+    upd["compare"] = compare
     return sc.model_copy(update=upd)
 
 

@@ -284,7 +284,7 @@ def scenario_catalog(base: Catalog, sc: Scenario) -> Catalog:
                                 "choose another id")
         hardware[h.id] = h.to_hardware()
     return Catalog(hardware, base.models, base.quants, base.engines, base.platforms, base.kv_dtypes,
-                   base.origins)
+                   base.origins, base.interconnects, base.hosts, base.systems)
 
 
 def json_schema() -> dict:

@@ -130,3 +130,49 @@ def test_claims_page_checks_all_eleven():
     for i in range(1, 12):
         assert f"**{i}. " in md
     assert "contradicted" in md and "Thunderbolt 5" in md
+
+
+def test_preset_loads_the_beyond_one_box_comparison():
+    at = run()
+    at.button(key="preset:r1-beyond-one-box").click().run()
+    assert not at.exception and not at.error
+    sc = state(at)
+    assert (sc.model, sc.quant, sc.engine) == ("deepseek-r1", "q4_k_m", "llama.cpp")
+    got = [(m.hardware, m.memory_gb, m.devices, m.nodes, m.link, m.host, m.offload) for m in sc.options()]
+    assert got == [("apple-m3-ultra-80c", 512, 1, 1, None, None, None),
+                   ("apple-m3-ultra-80c", 512, 1, 2, "thunderbolt5", None, None),
+                   ("nvidia-h100-sxm", None, 8, 1, None, None, None),
+                   ("nvidia-h200-sxm", None, 8, 1, None, None, None),
+                   ("nvidia-rtx-pro-6000", None, 1, 1, None, "amd-epyc-9004-genoa", "experts")]
+    df = at.dataframe[0].value
+    assert list(df["fits"]) == [True] * 5 and (df["decode_tok_s"] > 0).all()
+    assert list(df["nodes"]) == [1, 2, 1, 1, 1] and df["link"][1] == "thunderbolt5"
+    assert "experts" in df["offload"][4] and "2 nodes" in df["machine"][1] and "host RAM" in df["machine"][4]
+    assert any("FP8 with vLLM" in i.value for i in at.info)
+    assert at.query_params["compare.0.link"] in ("thunderbolt5", ["thunderbolt5"])
+    # the widgets show the preset's scale-out fields
+    assert at.sidebar.number_input(key="w:opt1:nodes").value == 2
+    assert at.sidebar.selectbox(key="w:opt1:link").value == "thunderbolt5"
+    assert at.sidebar.selectbox(key="w:opt4:off").value == "experts"
+    assert at.sidebar.selectbox(key="w:opt4:host").value == "amd-epyc-9004-genoa"
+
+
+def test_scale_out_edit_goes_to_the_url():
+    at = run()
+    at.sidebar.number_input(key="w:opt0:nodes").set_value(2).run()
+    at.sidebar.selectbox(key="w:opt0:link").set_value("thunderbolt5").run()
+    assert not at.exception
+    assert state(at).machine.nodes == 2 and state(at).machine.link == "thunderbolt5"
+    assert at.query_params["machine.nodes"] in ("2", ["2"])
+    assert at.query_params["machine.link"] in ("thunderbolt5", ["thunderbolt5"])
+    assert "2 nodes" in at.dataframe[0].value["machine"][0]
+    at.sidebar.text_input(key="w:opt1:par").set_value("tp=8").run()
+    assert at.query_params["compare.0.parallel"] in ("tp=8", ["tp=8"])
+    at.sidebar.text_input(key="w:opt1:par").set_value("tp=banana").run()
+    assert any("parallel" in e.value for e in at.sidebar.error)  # the previous value is kept
+    assert state(at).compare[0].parallel == "tp=8"
+    at2 = run({"v": "1", "compare.0.offload": "layers:20", "compare.0.host": "amd-epyc-9005-turin",
+               "compare.0.hardware": "nvidia-rtx-pro-6000", "compare.0.devices": "1"})
+    assert not at2.exception
+    assert at2.sidebar.selectbox(key="w:opt1:off").value == "layers"
+    assert at2.sidebar.number_input(key="w:opt1:offn").value == 20

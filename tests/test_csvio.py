@@ -56,3 +56,17 @@ def test_result_tables(cat):
     assert len(summ) == 4 and float(summ[0]["throughput_tok_s"]) > 0
     req = list(csv.DictReader(io.StringIO(write_table(request_rows(res)))))
     assert len(req) == 4 * 400 and {r["option"] for r in req} == {"1", "2", "3", "4"}
+
+
+def test_round_trip_scale_out(cat):
+    from planner.compare import preset_scenario
+
+    sc = preset_scenario("r1-beyond-one-box")
+    text = scenario_csv(sc)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[1]["machine.nodes"] == "2" and rows[1]["machine.link"] == "thunderbolt5"
+    assert rows[4]["machine.offload"] == "experts" and rows[4]["machine.host"] == "amd-epyc-9004-genoa"
+    assert read_scenario_csv(text.encode(), cat) == sc
+    bad = text.replace("thunderbolt5", "thunderbolt9")
+    with pytest.raises(CSVError, match=r"option 2, column 'machine.link'"):
+        read_scenario_csv(bad.encode(), cat)

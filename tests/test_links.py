@@ -134,3 +134,20 @@ def test_decode_strict_raises_named_field(cat):
     with pytest.raises(ScenarioError) as exc:
         decode_strict("machine.devices=0", cat)
     assert exc.value.field == "machine.devices"
+
+
+def test_scale_out_fields_round_trip_and_bad_ids_warn(cat):
+    from planner.compare import preset_scenario
+
+    sc = preset_scenario("r1-beyond-one-box")
+    params = encode_params(sc)
+    assert params["compare.0.nodes"] == "2" and params["compare.0.link"] == "thunderbolt5"
+    assert params["compare.3.offload"] == "experts" and params["compare.3.host"] == "amd-epyc-9004-genoa"
+    assert "compare.1.nodes" not in params  # defaults are left out
+    back, warnings = decode(encode(sc), cat)
+    assert back == sc and warnings == []
+    bad, warnings = decode("v=1&compare.0.hardware=nvidia-h100-sxm&compare.0.link=warp-drive&"
+                           "compare.0.host=zzz&compare.0.parallel=tp%3Dx", cat)
+    fields = {w.field for w in warnings}
+    assert {"compare.0.link", "compare.0.host", "compare.0.parallel"} <= fields
+    assert bad.compare[0].link is None and bad.compare[0].host is None and bad.compare[0].parallel is None

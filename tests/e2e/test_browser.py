@@ -107,3 +107,25 @@ def test_screenshot_every_page(browser, app_url):
         p.screenshot(path=str(out), full_page=True)
         assert out.stat().st_size > 10_000
     ctx.close()
+
+
+def test_screenshot_beyond_one_box_preset(browser, app_url):
+    """The preset button loads the five-way DeepSeek R1 comparison; its scale-out fields are in the URL."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 2600})
+    p = ctx.new_page()
+    p.set_default_timeout(90_000)
+    open_(p, f"{app_url}/")
+    p.get_by_role("button", name="DeepSeek R1 beyond one box").click()
+    p.wait_for_url("**compare.0.link=thunderbolt5**")
+    settle(p)
+    sc = scenario_of(p)
+    assert [m.nodes for m in sc.options()] == [1, 2, 1, 1, 1] and sc.compare[3].offload == "experts"
+    p.get_by_test_id("stSidebar").get_by_text("2: 2 nodes x apple-m3-ultra-80c").click()  # open its panel
+    p.wait_for_timeout(1500)
+    assert not p.get_by_test_id("stException").count()
+    text = p.get_by_test_id("stMain").inner_text()
+    assert "FP8 with vLLM" in text and "does not fit" not in text
+    out = ARTIFACTS / "page-compare-beyond-one-box.png"
+    p.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 10_000
+    ctx.close()
