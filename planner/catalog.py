@@ -52,7 +52,9 @@ class Figure(_Strict):
 
 # --------------------------------------------------------------------------- hardware
 
-DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "fp4")
+# fp16 is FP16 with FP32 accumulate; fp16_acc16 is FP16 with FP16 accumulate, listed only where it
+# differs (GeForce cards run FP32 accumulate at half the FP16-accumulate rate)
+DTYPES = ("fp32", "fp16", "fp16_acc16", "bf16", "fp8", "int8", "fp4")
 
 
 class Price(_Strict):
@@ -331,6 +333,8 @@ class Engine(_Strict):
     n_parallel: int = Field(default=1, gt=0)
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
     activation_overhead_gb: Figure  # workspace/compute buffers beyond weights and KV
+    # FP16 GEMMs accumulate in FP16 (llama.cpp's cuBLAS path): the fp16_acc16 rate applies where listed
+    fp16_accumulate: bool = False
     calibration: dict[str, Efficiency] = {}  # keyed by hardware class (see planner.perf.hw_class)
     calibration_from: str | None = None  # borrow another engine's calibration when it has none
     notes: str | None = None

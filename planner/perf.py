@@ -185,6 +185,8 @@ class System:
         self.compute_dtype = next((d for d in q.compute_dtypes if self.hw.peak_tflops(d)), None)
         if self.compute_dtype is None:
             self.compute_dtype = next(d for d in ("fp16", "bf16", "fp32") if self.hw.peak_tflops(d))
+        if self.compute_dtype == "fp16" and self.engine.fp16_accumulate and self.hw.peak_tflops("fp16_acc16"):
+            self.compute_dtype = "fp16_acc16"
         self.peak_flops = self.hw.peak_tflops(self.compute_dtype) * 1e12
         self.bandwidth = self.hw.memory_bandwidth_gbs.value * GB
         self.set_efficiency(self.eff, self.eff_label)
