@@ -263,24 +263,3 @@ def run_plan_command(catalog, args) -> int:
     except (CatalogError, ScenarioError, SweepError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return EXIT_BAD
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m planner.cli_plan``), the same as ``python -m planner plan``."""
-    from .catalog import load_catalog
-    from .cli import _Parser
-
-    ap = _Parser(prog="python -m planner")
-    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    add_plan_commands(sub)
-    args = ap.parse_args(argv)
-    try:
-        catalog = load_catalog(args.profiles)
-    except CatalogError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD
-    return run_plan_command(catalog, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -189,24 +189,3 @@ def run_sim_command(catalog, args) -> int:
     except (CatalogError, ScenarioError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (``python -m planner.cli_sim``), the same as ``python -m planner`` once hooked in."""
-    from .catalog import load_catalog
-    from .cli import _Parser
-
-    ap = _Parser(prog="python -m planner")
-    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    add_sim_commands(sub)
-    args = ap.parse_args(argv)
-    try:
-        catalog = load_catalog(args.profiles)
-    except CatalogError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD
-    return run_sim_command(catalog, args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
