@@ -33,6 +33,18 @@ UNCALIBRATED = Efficiency(bandwidth_efficiency=1.0, compute_efficiency=1.0, step
                           layer_overhead_us=0.0, provenance="uncalibrated: ideal roofline, no measurements")
 
 
+def largest(ok, lo: int, hi: int) -> int:
+    """Largest n in [lo, hi] with ok(n), for ok true up to some point and false after it
+    (returns lo when none is)."""
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 class ScenarioError(ValueError):
     """An impossible or malformed request, with the field at fault and the fix."""
 
@@ -301,16 +313,7 @@ class System:
         free = self.kv_capacity_bytes()
         if free <= 0:
             return 0
-        lo, hi = 0, self.model.max_context
-        if self.kv_bytes(hi) <= free:
-            return hi
-        while lo < hi:  # largest n with kv_bytes(n) <= free
-            mid = (lo + hi + 1) // 2
-            if self.kv_bytes(mid) <= free:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return largest(lambda n: self.kv_bytes(n) <= free, 0, self.model.max_context)
 
     def max_sequences(self, context_tokens: int) -> int:
         free = self.kv_capacity_bytes()

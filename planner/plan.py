@@ -33,7 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalog import Catalog, CatalogError, load_catalog
-from .perf import ScenarioError, System, build_system
+from .perf import ScenarioError, System, build_system, largest
 from .scenario import Lengths, parse_scenario
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
@@ -466,15 +466,7 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
         tp = cycle(b) / g
         return tp <= tpot_lim and tpf + g * tp <= e2e_lim
 
-    lo, hi = 1, b_cap  # largest b meeting the per-token SLO (cycle/g grows with b)
-    if ok(hi):
-        lo = hi
-    while lo < hi:
-        m = (lo + hi + 1) // 2
-        if ok(m):
-            lo = m
-        else:
-            hi = m - 1
+    lo = largest(ok, 1, b_cap)  # largest b meeting the per-token SLO (cycle/g grows with b)
     scr.max_batch = b_cap
     scr.slo_batch = lo
     scr.capacity_rps = b_cap / cycle(b_cap)

@@ -26,7 +26,7 @@ import numpy as np
 import simpy
 
 from .catalog import Catalog
-from .perf import ScenarioError, System, build_system
+from .perf import ScenarioError, System, build_system, largest
 from .scenario import Scenario
 from .workload import Requests, make_requests
 
@@ -88,7 +88,7 @@ class Continuous:
         self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
         cap = sys.kv_capacity_bytes()
         if cfg.batching == "slots":
-            self.slot_ctx = _largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, sys.model.max_context)
+            self.slot_ctx = largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.model.max_context)
             self.B, self.cap = 1, 1 << 62  # every slot's context is reserved: KV never runs out
             self.kv_total = cfg.n_parallel * self.slot_ctx
             self.max_seqs = cfg.n_parallel
@@ -415,7 +415,7 @@ class Batch:
                 kv += sys.kv_swa_per_token * np.minimum(end, sys.window).sum()
             return m == 0 or kv <= self.cap
 
-        members = [w.popleft() for _ in range(max(1, _largest(fits, len(cand))))]
+        members = [w.popleft() for _ in range(max(1, largest(fits, 0, len(cand))))]
         return STEP, self._start(members, now)
 
     def _start(self, members: list[int], now: float) -> float:
@@ -468,18 +468,6 @@ class Batch:
 
     def kv_peak_fraction(self) -> float:
         return self.peak
-
-
-def _largest(ok, hi: int) -> int:
-    """Largest c in [0, hi] with ok(c) (ok monotone decreasing)."""
-    lo = 0
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 # --------------------------------------------------------------------------- replicas and the run
