@@ -14,6 +14,7 @@ sc = ui.init_state()
 pages = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/balance:", default=True),
     st.Page("app_pages/sweep.py", title="Load sweep", icon=":material/show_chart:", url_path="load_sweep"),
+    st.Page("app_pages/plan.py", title="Capacity plan", icon=":material/dns:", url_path="capacity_plan"),
     st.Page("app_pages/catalog.py", title="Catalog", icon=":material/menu_book:", url_path="catalog"),
     st.Page("app_pages/accuracy.py", title="Accuracy", icon=":material/target:", url_path="accuracy"),
     st.Page("app_pages/claims.py", title="Claims", icon=":material/fact_check:", url_path="claims"),

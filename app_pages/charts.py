@@ -235,3 +235,31 @@ def accuracy_chart(df: pd.DataFrame, color: str = "vendor") -> alt.Chart:
     lab = alt.Chart(line.tail(1)).mark_text(align="right", dx=-4, dy=-8, color="gray").encode(
         x="measured:Q", y="predicted:Q", text=alt.value("y = x (perfect)"))
     return (diag + lab + pts).properties(height=420)
+
+
+def pareto_chart(points: list[dict], latency_title: str) -> alt.Chart:
+    """Capacity plan: $ per million output tokens against a p95 latency, one point per candidate that
+    meets the SLO; the Pareto front is a line through its points, the winner a star, every point a tooltip."""
+    df = pd.DataFrame(points)
+    if df.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    df["set"] = np.where(df["winner"], "winner", np.where(df["on_front"], "on the Pareto front", "dominated"))
+    sets = ["winner", "on the Pareto front", "dominated"]
+    tip = [alt.Tooltip("rank:Q", title="rank"), alt.Tooltip("candidate:N"), alt.Tooltip("set:N", title="point"),
+           alt.Tooltip("usd_per_m_output_tokens:Q", format="$,.3f", title="$ / M output tokens"),
+           alt.Tooltip("latency:Q", format=",.3g", title=latency_title),
+           alt.Tooltip("tco_usd:Q", format="$,.0f", title="TCO"), alt.Tooltip("replicas:Q")]
+    x = alt.X("latency:Q", title=latency_title, scale=alt.Scale(type="log", nice=False, padding=12))
+    y = alt.Y("usd_per_m_output_tokens:Q", title="$ per million output tokens (TCO)",
+              scale=alt.Scale(type="log", nice=False, padding=12))
+    front = df[df["on_front"]].sort_values("latency")
+    line = alt.Chart(front).mark_line(color="#2ca02c", strokeDash=[5, 3], point=False, interpolate="step-after").encode(
+        x=x, y=y)
+    pts = alt.Chart(df).mark_point(filled=True, size=110, opacity=0.9).encode(
+        x=x, y=y, tooltip=tip,
+        color=alt.Color("set:N", scale=alt.Scale(domain=sets, range=["#d62728", "#2ca02c", "#9d9d9d"]),
+                        legend=alt.Legend(orient="top", title=None)),
+        shape=alt.Shape("set:N", scale=alt.Scale(domain=sets, range=["diamond", "circle", "circle"]), legend=None))
+    text = alt.Chart(df[df["on_front"]]).mark_text(align="left", dx=8, dy=-6, fontSize=11).encode(
+        x=x, y=y, text="candidate:N")
+    return (line + pts + text).properties(height=420)

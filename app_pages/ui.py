@@ -3,19 +3,25 @@ engine calls.  All numbers come from `planner`; this module only wires widgets t
 
 from __future__ import annotations
 
+import contextvars
+import json
 import re
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from planner import compare as cmp
 from planner.catalog import load_catalog
-from planner.links import decode, encode, encode_params
+from planner import plan as plan_mod
+from planner.links import PlanInputs, decode, decode_plan, encode, encode_params, encode_plan_params
 from planner.perf import ScenarioError
 from planner.scenario import MAX_COMPARE, MAX_REQUESTS, MAX_TOKENS, Machine, Scenario, parse_scenario, \
     scenario_catalog
 
 KEY = "scenario"
 WARN = "link_warnings"
+PLAN = "plan_inputs"  # the Capacity plan page's inputs (plan.* in the URL)
+PLAN_WARN = "plan_link_warnings"
 W = "w:"  # prefix of the editor's widget keys
 URL_RE = re.compile(r"https?://[^\s)\],;]+")
 
@@ -41,6 +47,9 @@ def init_state() -> Scenario:
         sc, warnings = decode(st.query_params.to_dict(), catalog())
         ss[KEY] = sc
         ss[WARN] = [str(w) for w in warnings]
+        inp, pw = decode_plan(st.query_params.to_dict(), catalog())
+        ss[PLAN] = inp
+        ss[PLAN_WARN] = [str(w) for w in pw]
     return ss[KEY]
 
 
@@ -57,14 +66,28 @@ def show_link_warnings() -> None:
         st.warning(f"Share link: {w}", icon="⚠️")
 
 
-def sync_url(sc: Scenario) -> None:
+def url_params(sc: Scenario) -> dict[str, str]:
+    """The address bar's query: the scenario's non-defaults and the plan page's (plan.*), one version key."""
     params = encode_params(sc)
+    params.update(encode_plan_params(st.session_state.get(PLAN) or PlanInputs()))
+    return params
+
+
+def sync_url(sc: Scenario) -> None:
+    params = url_params(sc)
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
 
 def share_query(sc: Scenario) -> str:
     return encode(sc)
+
+
+def plan_query() -> str:
+    """The Capacity plan page's share link: the version key and its plan.* inputs."""
+    params = {"v": encode_params(st.session_state[KEY])["v"]}
+    params.update(encode_plan_params(st.session_state.get(PLAN) or PlanInputs()))
+    return urlencode(params, safe=",:[]")
 
 
 def linkify(text: str | None) -> str:
@@ -261,3 +284,20 @@ def _sweep(one_json: str, points: int) -> dict:
 
 def sweep(sc: Scenario, i: int, points: int = 8) -> dict:
     return _sweep(sc.for_option(i).model_dump_json(), points)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _plan(spec_json: str, _progress=None) -> dict:
+    # serial: a process pool forked from Streamlit's threaded server is not reliable (and a spawned one
+    # re-imports the app); R1 on the whole catalog takes about 10 s on 2 cores
+    return plan_mod.plan(catalog(), json.loads(spec_json), executor="serial", progress=_progress)
+
+
+def run_plan(spec: dict, progress=None) -> dict:
+    """planner.plan.plan, cached by the spec.  `progress(done, total)` runs in the caller's context, outside
+    the cache's element recording (a progress bar is not part of the cached result)."""
+    cb = None
+    if progress:
+        ctx = contextvars.copy_context()
+        cb = lambda done, total: ctx.run(progress, done, total)  # noqa: E731
+    return _plan(json.dumps(spec, sort_keys=True), cb)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 from urllib.parse import parse_qsl, urlencode
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from .catalog import Catalog, CatalogError
 from .perf import ScenarioError
@@ -160,7 +160,7 @@ def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
     from .compare import default_scenario
 
     default = default or default_scenario()
-    params = _parse_query(query)
+    params = {k: v for k, v in _parse_query(query).items() if not k.startswith(PLAN_PREFIX)}  # decode_plan's
     warnings: list[LinkWarning] = []
     version = params.pop(VERSION_KEY, None)
     if version is not None and version != str(VERSION):
@@ -332,3 +332,130 @@ def decode_strict(query: str | Mapping[str, Any], catalog: Catalog | None = None
             msg = msg.split(tail)[0] if tail == "; using the default" else msg.replace(tail, "")
         raise ScenarioError(w.field, msg)
     return sc
+
+
+# --------------------------------------------------------------------------- capacity plan inputs
+#
+# The Capacity plan page's inputs travel in the same query string under ``plan.`` (``plan.rate_rps=4``,
+# ``plan.candidates=nvidia-h200-sxm,amd-mi300x``), only those that differ from PlanInputs' defaults; the
+# version key ``v`` is shared with the scenario.  Decoding warns per field and falls back per field.
+
+PLAN_PREFIX = "plan."
+
+
+class PlanInputs(BaseModel):
+    """What the Capacity plan page asks for; `spec()` turns it into a `planner.plan.PlanSpec` dict."""
+
+    model_config = {"extra": "forbid"}
+
+    model: str = Field("deepseek-r1", description="model id")
+    quant: str | None = Field(None, description="one quantization, or none: every sensible one")
+    load: Literal["rate", "daily"] = Field("rate", description="peak rate, or daily tokens x peak factor")
+    rate_rps: float = Field(2.0, gt=0, le=1e5, description="peak requests per second")
+    daily_tokens: float = Field(1e9, gt=0, le=1e15, description="prompt + output tokens per day")
+    peak_factor: float = Field(3.0, ge=1, le=1000, description="peak rate / mean rate over the day")
+    prompt: int = Field(1000, ge=1, le=1_000_000, description="prompt tokens")
+    output: int = Field(500, ge=1, le=1_000_000, description="output tokens")
+    ttft_p95_s: float | None = Field(5.0, gt=0, le=1e6, description="p95 time to first token, s (none: no limit)")
+    tpot_p95_ms: float | None = Field(100.0, gt=0, le=1e6, description="p95 time per output token, ms")
+    e2e_p95_s: float | None = Field(None, gt=0, le=1e6, description="p95 end-to-end time, s")
+    candidates: list[str] | None = Field(None, description="hardware ids (none: the whole catalog)")
+    electricity_usd_per_kwh: float = Field(0.15, ge=0, le=10)
+    pue: float = Field(1.3, ge=1, le=5)
+    years: float = Field(3.0, gt=0, le=20)
+    utilization: float | None = Field(None, gt=0, le=1, description="share of the time at peak load (none: "
+                                      "the planner's default, 50% or 1 / peak factor)")
+
+    def spec(self) -> dict:
+        wl: dict = {"prompt": {"mean": self.prompt}, "output": {"mean": self.output}}
+        if self.load == "rate":
+            wl["rate_rps"] = self.rate_rps
+        else:
+            wl.update(daily_tokens=self.daily_tokens, peak_factor=self.peak_factor)
+        # only the changed ones: the planner lists the defaults it used as assumptions
+        default = PlanInputs()
+        costs = {k: getattr(self, k) for k in ("electricity_usd_per_kwh", "pue", "years", "utilization")
+                 if getattr(self, k) is not None and getattr(self, k) != getattr(default, k)}
+        out: dict = {"model": self.model, "workload": wl, "costs": costs,
+                     "slo": {k: getattr(self, k) for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s")
+                             if getattr(self, k) is not None}}
+        if self.quant:
+            out["quants"] = [self.quant]
+        if self.candidates:
+            out["candidates"] = [{"hardware": h} for h in self.candidates]
+        return out
+
+
+def _plan_value(v: Any) -> str:
+    if isinstance(v, list):
+        return ",".join(v)
+    return fmt_value(v)
+
+
+def encode_plan_params(inp: PlanInputs) -> dict[str, str]:
+    """``plan.<field>`` for every input that differs from the default (no version key: see encode_params)."""
+    default = PlanInputs()
+    return {PLAN_PREFIX + k: _plan_value(v) for k, v in inp.model_dump(mode="json").items()
+            if v != getattr(default, k)}
+
+
+def decode_plan(query: str | Mapping[str, Any], catalog: Catalog | None = None
+                ) -> tuple[PlanInputs, list[LinkWarning]]:
+    """Plan inputs from a query (keys without the ``plan.`` prefix are ignored); never raises.
+    A malformed or unknown value warns, naming the field, and that field keeps its default."""
+    params = {k[len(PLAN_PREFIX):]: v for k, v in _parse_query(query).items() if k.startswith(PLAN_PREFIX)}
+    default = PlanInputs()
+    data = default.model_dump()
+    warnings: list[LinkWarning] = []
+    fields = PlanInputs.model_fields
+    for key, raw in params.items():
+        name = PLAN_PREFIX + key
+        if key not in fields:
+            warnings.append(LinkWarning(name, f"unknown field, ignored (plan fields: {', '.join(fields)})"))
+            continue
+        raw = raw.strip()
+        value: Any = None if raw == "" else raw
+        if key == "candidates" and value is not None:
+            value = [x.strip() for x in raw.split(",") if x.strip()] or None
+        try:
+            PlanInputs.model_validate({**data, key: value})
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            warnings.append(LinkWarning(name, f"'{raw}': {msg}; using the default "
+                                              f"({_plan_value(getattr(default, key)) or 'none'})"))
+            continue
+        data[key] = value
+    inp = PlanInputs.model_validate(data)
+    if inp.ttft_p95_s is None and inp.tpot_p95_ms is None and inp.e2e_p95_s is None:
+        warnings.append(LinkWarning("plan.ttft_p95_s", "no SLO is set (the planner needs at least one); using the "
+                                                       "default TTFT and TPOT limits"))
+        inp = inp.model_copy(update={"ttft_p95_s": default.ttft_p95_s, "tpot_p95_ms": default.tpot_p95_ms})
+    if catalog is not None:
+        inp = _check_plan_ids(inp, catalog, default, warnings)
+    return inp, warnings
+
+
+def _check_plan_ids(inp: PlanInputs, catalog: Catalog, default: PlanInputs,
+                    warnings: list[LinkWarning]) -> PlanInputs:
+    upd: dict = {}
+    for field, kind, fallback in (("model", "models", default.model), ("quant", "quants", None)):
+        v = getattr(inp, field)
+        if v is None:
+            continue
+        try:
+            upd[field] = catalog.resolve(kind, v, PLAN_PREFIX + field)
+        except CatalogError as exc:
+            warnings.append(LinkWarning(PLAN_PREFIX + field, f"{exc}; using the default ({fallback or 'all'})"))
+            upd[field] = fallback
+    if inp.candidates:
+        keep = []
+        for h in inp.candidates:
+            try:
+                hid = catalog.resolve("hardware", h, "plan.candidates")
+            except CatalogError as exc:
+                warnings.append(LinkWarning("plan.candidates", f"{exc}; left out"))
+                continue
+            if hid not in keep:
+                keep.append(hid)
+        upd["candidates"] = keep or None
+    return inp.model_copy(update=upd)

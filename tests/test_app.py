@@ -176,3 +176,47 @@ def test_scale_out_edit_goes_to_the_url():
     assert not at2.exception
     assert at2.sidebar.selectbox(key="w:opt1:off").value == "layers"
     assert at2.sidebar.number_input(key="w:opt1:offn").value == 20
+
+
+def test_capacity_plan_page_default():
+    at = run()
+    at.switch_page("app_pages/plan.py").run()
+    assert not at.exception and not at.error
+    assert at.title[0].value == "Capacity plan"
+    assert at.success and "Winner" in at.success[0].value
+    ranked = at.dataframe[0].value
+    assert list(ranked["rank"])[:3] == [1, 2, 3] and (ranked["tco_usd"].diff().dropna() >= 0).all()
+    for col in ("replicas", "capex_usd", "power_load_w", "power_idle_w", "energy_kwh_per_year", "tco_usd",
+                "usd_per_m_output_tokens", "output_tokens_per_joule", "headroom"):
+        assert col in ranked.columns
+    groups = at.dataframe[1].value
+    assert "does not fit" in list(groups["reason"]) and groups["candidates"].sum() > 100
+    md = " ".join(m.value for m in at.markdown)
+    assert "ASSUMPTION" in md and "Runners-up" in md
+    assert dict(at.query_params) in ({"v": ["1"]}, {"v": "1"})  # defaults: nothing but the version
+
+
+def test_capacity_plan_inputs_go_to_the_url_and_back():
+    q = {"v": "1", "plan.candidates": "nvidia-h200-sxm,amd-mi300x", "plan.rate_rps": "3"}
+    at = run(q)
+    at.switch_page("app_pages/plan.py").run()
+    assert not at.exception and not at.warning
+    assert at.sidebar.multiselect(key="p:cands").value == ["nvidia-h200-sxm", "amd-mi300x"]
+    assert at.sidebar.number_input(key="p:rate").value == 3
+    ranked = at.dataframe[0].value
+    assert set(ranked["candidate"].str.split(" ").str[1]) <= {"nvidia-h200-sxm", "amd-mi300x"}
+    at.sidebar.number_input(key="p:tpot").set_value(60.0)
+    at.sidebar.button[0].click().run()  # the form's Plan button
+    assert not at.exception
+    assert at.query_params["plan.tpot_p95_ms"] in ("60", ["60"])
+    assert at.query_params["plan.rate_rps"] in ("3", ["3"])
+    assert at.session_state["plan_inputs"].tpot_p95_ms == 60
+
+
+def test_capacity_plan_bad_link_and_impossible_slo():
+    at = run({"v": "1", "plan.rate_rps": "fast", "plan.candidates": "nvidia-h200-sxm",
+              "plan.ttft_p95_s": "0.001"})
+    at.switch_page("app_pages/plan.py").run()
+    assert not at.exception
+    assert any("plan.rate_rps" in w.value for w in at.warning)
+    assert at.error and "No plan" in at.error[0].value and "slo" in at.error[0].value

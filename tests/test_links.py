@@ -151,3 +151,38 @@ def test_scale_out_fields_round_trip_and_bad_ids_warn(cat):
     fields = {w.field for w in warnings}
     assert {"compare.0.link", "compare.0.host", "compare.0.parallel"} <= fields
     assert bad.compare[0].link is None and bad.compare[0].host is None and bad.compare[0].parallel is None
+
+
+def test_plan_inputs_round_trip_only_non_defaults(cat):
+    from planner.links import PlanInputs, decode_plan, encode_plan_params
+
+    assert encode_plan_params(PlanInputs()) == {}
+    inp = PlanInputs(rate_rps=4, quant="fp8", candidates=["nvidia-h200-sxm", "amd-mi300x"], e2e_p95_s=60,
+                     tpot_p95_ms=None, utilization=0.3)
+    params = encode_plan_params(inp)
+    assert params == {"plan.quant": "fp8", "plan.rate_rps": "4", "plan.tpot_p95_ms": "", "plan.e2e_p95_s": "60",
+                      "plan.candidates": "nvidia-h200-sxm,amd-mi300x", "plan.utilization": "0.3"}
+    back, warnings = decode_plan({"v": "1", **params, "workload.rate_rps": "9"}, cat)
+    assert back == inp and warnings == []
+    # the scenario decoder ignores plan.* and the plan decoder ignores the scenario's fields
+    sc, w2 = decode({"v": "1", **params}, cat)
+    assert w2 == [] and sc == default_scenario()
+    spec = back.spec()
+    assert spec["workload"]["rate_rps"] == 4 and spec["quants"] == ["fp8"] and "tpot_p95_ms" not in spec["slo"]
+    assert spec["candidates"] == [{"hardware": "nvidia-h200-sxm"}, {"hardware": "amd-mi300x"}]
+    assert spec["costs"] == {"utilization": 0.3}  # default costs are left to the planner (listed as assumptions)
+
+
+def test_plan_link_bad_fields_warn_and_fall_back_per_field(cat):
+    from planner.links import PlanInputs, decode_plan
+
+    inp, warnings = decode_plan("v=1&plan.rate_rps=-3&plan.prompt=abc&plan.model=nope&plan.quant=zz&"
+                                "plan.candidates=nvidia-h200-sxm,warp9&plan.colour=red&plan.output=800", cat)
+    fields = [w.field for w in warnings]
+    for f in ("plan.rate_rps", "plan.prompt", "plan.model", "plan.quant", "plan.candidates", "plan.colour"):
+        assert f in fields, (f, fields)
+    d = PlanInputs()
+    assert (inp.rate_rps, inp.prompt, inp.model, inp.quant) == (d.rate_rps, d.prompt, d.model, None)
+    assert inp.candidates == ["nvidia-h200-sxm"] and inp.output == 800  # the good fields are kept
+    none, w = decode_plan("plan.ttft_p95_s=&plan.tpot_p95_ms=", cat)
+    assert none.ttft_p95_s == d.ttft_p95_s and w and w[0].field == "plan.ttft_p95_s"

@@ -129,3 +129,23 @@ def test_screenshot_beyond_one_box_preset(browser, app_url):
     p.screenshot(path=str(out), full_page=True)
     assert out.stat().st_size > 10_000
     ctx.close()
+
+
+def test_screenshot_capacity_plan(browser, app_url):
+    """The Capacity plan page: a plan.* link restores its inputs; the default plan's winner, table, Pareto
+    chart and excluded groups render."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 2600})
+    p = ctx.new_page()
+    p.set_default_timeout(120_000)
+    open_(p, f"{app_url}/capacity_plan?v=1&plan.rate_rps=3")
+    assert p.get_by_label("Peak requests per second", exact=True).input_value() == "3.000"
+    p.get_by_text("Winner:").first.wait_for()
+    p.wait_for_timeout(1500)  # let Vega finish drawing
+    assert not p.get_by_test_id("stException").count()
+    text = p.get_by_test_id("stMain").inner_text()
+    assert "Excluded candidates" in text and "does not fit" in text and "ASSUMPTION" in text
+    assert "plan.rate_rps=3" in p.url
+    out = ARTIFACTS / "page-capacity_plan.png"
+    p.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 10_000
+    ctx.close()
