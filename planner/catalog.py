@@ -139,15 +139,6 @@ class Link(_Strict):
         return self.measured_gbs.value if self.measured_gbs else self.bandwidth_gbs.value
 
 
-class HostPrice(_Strict):
-    usd: float = Field(gt=0)
-    memory_gb: float | None = None
-    date: str
-    kind: Literal["list", "street", "estimate"]
-    source: str
-    note: str | None = None
-
-
 class Host(_Strict):
     """A CPU host platform whose RAM can hold offloaded weights (profiles/hosts)."""
 
@@ -162,7 +153,7 @@ class Host(_Strict):
     cores: int = Field(gt=0)
     pcie: str | None = None
     power_w: Figure
-    prices: list[HostPrice] = []
+    prices: list[Price] = []  # CPU (+ board + RAM where the note says so)
     notes: str | None = None
 
     @field_validator("memory_gb_options")
