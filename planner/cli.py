@@ -47,6 +47,9 @@ def arg_float(name):
 
 def _add_scale_out(p):
     """Options for more than one device: shared by predict and simulate."""
+    p.add_argument("--system", help="a whole machine or cluster from `catalog systems` (e.g. dgx-h100, "
+                   "mac-studio-m3-ultra-512-x2): sets hardware, memory, devices, nodes, link and host; "
+                   "flags given explicitly win")
     p.add_argument("--nodes", type=arg_int("--nodes"), default=1, help="machines joined by --link (e.g. Mac Studios)")
     p.add_argument("--link", help="interconnect id between machines (`catalog interconnects`)")
     p.add_argument("--parallel", help="e.g. tp=8 or tp=4,pp=2 or tp=8,ep=8 (default: the engine's usual split)")
@@ -65,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     p = sub.add_parser("predict", help="memory fit and single-run speed for one configuration")
-    p.add_argument("--hardware", required=True)
+    p.add_argument("--hardware", help="hardware id (or give --system)")
     p.add_argument("--memory-gb", type=arg_float("--memory-gb"))
     p.add_argument("--usable-memory-gb", type=arg_float("--usable-memory-gb"))
     p.add_argument("--devices", type=arg_int("--devices"), default=1)
@@ -152,9 +155,25 @@ def _dispatch(args) -> int:
     raise UsageError(f"unknown command {args.cmd}")
 
 
+def apply_system(cat, args) -> None:
+    """Fill the machine options of `args` from --system (explicitly given flags win)."""
+    if not getattr(args, "system", None):
+        return
+    sp = cat.get("systems", args.system, "system")
+    defaults = {"hardware": None, "memory_gb": None, "devices": 1, "nodes": 1, "link": None, "host": None,
+                "host_memory_gb": None}
+    for name, default in defaults.items():
+        if getattr(args, name) == default:
+            value = getattr(sp, name)
+            setattr(args, name, value if value not in ("", None) else default)
+
+
 def _cmd_predict(cat, args) -> int:
     from .predict import predict
 
+    apply_system(cat, args)
+    if not args.hardware:
+        raise UsageError("give --hardware ID or --system ID")
     res = predict(cat, hardware=args.hardware, model=args.model, quant=args.quant, engine=args.engine,
                   memory_gb=args.memory_gb, usable_memory_gb=args.usable_memory_gb, devices=args.devices,
                   batch=args.batch, prompt=args.prompt, gen=args.gen, kv_dtype=args.kv_dtype, nodes=args.nodes,

@@ -12,7 +12,7 @@ import sys
 import time
 
 from .catalog import CatalogError
-from .cli import _add_scale_out
+from .cli import _add_scale_out, apply_system
 from .cli import arg_float as _float
 from .cli import arg_int as _int
 from .scenario import MAX_REQUESTS, json_schema, load_scenario, parse_scenario
@@ -63,7 +63,9 @@ def _profiles(p) -> None:
         p.add_argument("--profiles", metavar="DIR", help="extra profile directory (also $PLANNER_PROFILES)")
 
 
-def scenario_from_args(args):
+def scenario_from_args(args, catalog=None):
+    if catalog is not None:
+        apply_system(catalog, args)
     if args.scenario:
         quick = [f"--{n.replace('_', '-')}" for n in ("hardware", "model", "quant", "engine", "rate", "concurrency")
                  if getattr(args, n) is not None]
@@ -115,7 +117,7 @@ def _print_text(s: dict) -> None:
 def _simulate(catalog, args) -> int:
     from .sim import simulate_scenario
 
-    res = simulate_scenario(catalog, scenario_from_args(args))
+    res = simulate_scenario(catalog, scenario_from_args(args, catalog))
     try:
         if args.requests_csv:
             res.write_requests_csv(args.requests_csv)

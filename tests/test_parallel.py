@@ -103,3 +103,32 @@ def test_offload_needs_llama_cpp_and_moe_for_experts(cat):
 def test_parallel_parse():
     assert Parallel.parse("tp=4,pp=2") == Parallel(4, 2, 1)
     assert str(Parallel.parse("tp=8, ep=8")) == "tp=8,pp=1,ep=8"
+
+
+def test_system_shortcut_sets_the_machine(capsys):
+    import json
+
+    from planner.cli import main
+
+    assert main(["predict", "--system", "mac-studio-m3-ultra-512-x2", "--model", "deepseek-r1", "--quant", "q8_0",
+                 "--engine", "llama.cpp", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert (res["hardware"], res["memory_gb_option"], res["nodes"], res["link"]) == (
+        "apple-m3-ultra-80c", 512, 2, "thunderbolt5")
+    # explicit flags win over the system's
+    assert main(["predict", "--system", "dgx-h100", "--devices", "4", "--model", "llama-3.1-70b", "--quant", "fp8",
+                 "--engine", "vllm", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["devices"] == 4
+    assert main(["predict", "--system", "dgx-h10", "--model", "llama-3.1-70b", "--quant", "fp8",
+                 "--engine", "vllm"]) == 2
+    assert "dgx-h100" in capsys.readouterr().err
+    assert main(["predict", "--model", "llama-3.1-70b", "--quant", "fp8", "--engine", "vllm"]) == 2
+    assert "--hardware ID or --system ID" in capsys.readouterr().err
+
+
+def test_every_system_profile_builds(cat):
+    for sp in cat.systems.values():
+        sys = build_system(cat, sp.hardware, "llama-3.1-8b", "q4_k_m", "llama.cpp", memory_gb=sp.memory_gb,
+                           devices=sp.devices, nodes=sp.nodes, link=sp.link, host=sp.host or None,
+                           host_memory_gb=sp.host_memory_gb)
+        assert sys.total_devices == sp.devices * sp.nodes
