@@ -122,11 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return _dispatch(args)
-    except (CatalogError, UsageError) as exc:
+    except CatalogError as exc:  # a bad profile file lists each bad field on its own line
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD
-    except ValueError as exc:  # ScenarioError, DataError
-        print(f"error: {exc}", file=sys.stderr)
+    except ValueError as exc:  # UsageError, ScenarioError, DataError, SweepError: one line
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"error: {text}", file=sys.stderr)
         return EXIT_BAD
 
 

@@ -11,7 +11,6 @@ import json
 import sys
 import time
 
-from .catalog import CatalogError
 from .cli import arg_float as _float
 from .cli import arg_int as _int
 
@@ -252,14 +251,7 @@ def _bench(catalog, args) -> int:
 
 
 def run_plan_command(catalog, args) -> int:
-    """Run plan / plan-bench; bad input: one line on stderr, exit 2."""
-    from .perf import ScenarioError
-    from .sweep import SweepError
-
-    try:
-        if args.cmd == "plan-bench":
-            return _bench(catalog, args)
-        return _plan(catalog, args)
-    except (CatalogError, ScenarioError, SweepError, ValueError) as exc:
-        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
-        return EXIT_BAD
+    """Run plan / plan-bench (bad input raises; `python -m planner` prints one line, exit 2)."""
+    if args.cmd == "plan-bench":
+        return _bench(catalog, args)
+    return _plan(catalog, args)

@@ -6,12 +6,9 @@ Hooked into ``python -m planner`` with ``add_sim_commands(subparsers)`` and
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 
-from .catalog import CatalogError
 from .cli import _add_scale_out, apply_system
 from .cli import arg_float as _float
 from .cli import arg_int as _int
@@ -178,16 +175,10 @@ def _bench(catalog, args) -> int:
 
 
 def run_sim_command(catalog, args) -> int:
-    """Run simulate / schema / bench; bad input: one line on stderr, exit 2."""
-    from .perf import ScenarioError
-
-    try:
-        if args.cmd == "schema":
-            print(json.dumps(json_schema(), indent=2))
-            return EXIT_OK
-        if args.cmd == "bench":
-            return _bench(catalog, args)
-        return _simulate(catalog, args)
-    except (CatalogError, ScenarioError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD
+    """Run simulate / schema / bench (bad input raises; `python -m planner` prints one line, exit 2)."""
+    if args.cmd == "schema":
+        print(json.dumps(json_schema(), indent=2))
+        return EXIT_OK
+    if args.cmd == "bench":
+        return _bench(catalog, args)
+    return _simulate(catalog, args)
