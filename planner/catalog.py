@@ -309,6 +309,39 @@ class Efficiency(_Strict):
     provenance: str
 
 
+class CudaGraphs(_Strict):
+    """Decode batches the engine captures as CUDA graphs; with padding, a decode batch of n
+    sequences runs as the smallest captured size >= n (the padded rows cost compute, no KV)."""
+
+    sizes: list[int] = Field(min_length=1)
+    padding: bool = True
+    source: str
+
+
+class CpuOverhead(_Strict):
+    """Per-step CPU work (scheduling, input preparation, sampling) that grows with the batch:
+    per_seq_us for every running sequence beyond the first (the batch-1 share is inside the
+    calibrated step overhead). overlap: the engine prepares step n+1 while the GPU runs step n,
+    so this work costs time only where it exceeds the GPU step."""
+
+    per_seq_us: Figure
+    overlap: bool = False
+    source: str
+
+
+class Serving(_Strict):
+    """Serving mechanisms of an engine, each switchable off in a scenario (scheduler.*)."""
+
+    cpu: CpuOverhead | None = None
+    cuda_graphs: CudaGraphs | None = None
+    prefix_caching: bool = False
+    prefix_caching_source: str | None = None
+    # how a DeepSeek MLA cache is stored: the compressed latent (kv_lora_rank + rope dims per
+    # layer) or expanded to per-head K and V (as for multi-head attention)
+    mla_cache: Literal["latent", "expanded"] = "latent"
+    mla_cache_source: str | None = None
+
+
 class Engine(_Strict):
     id: str
     aliases: list[str] = []
@@ -328,6 +361,7 @@ class Engine(_Strict):
     fp16_accumulate: bool = False
     calibration: dict[str, Efficiency] = {}  # keyed by hardware class (see planner.perf.hw_class)
     calibration_from: str | None = None  # borrow another engine's calibration when it has none
+    serving: Serving = Serving()  # serving mechanisms (planner.sim), each with its source
     notes: str | None = None
 
 

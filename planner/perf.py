@@ -148,6 +148,7 @@ class System:
     host: Host | None = None  # CPU host whose RAM holds offloaded weights
     offload: str | None = None  # "experts" or "layers:N"
     host_memory_gb: float | None = None
+    mla_cache: str | None = None  # "latent" / "expanded": override the engine's MLA cache storage
     eff: Efficiency = field(init=False)
     eff_label: str = field(init=False)
 
@@ -182,9 +183,14 @@ class System:
         kvb = self.catalog.kv_dtypes[self.kv_dtype].bytes_per_element.value
         self.kv_bytes_per_element = kvb
         full, swa = kv_elements_per_token(m)
+        # MLA cache stored expanded per head (engines/versions without latent MLA caching):
+        # K (qk_nope + rope) and V per head and layer, sharded over tp like MHA heads
+        self.mla_expanded = m.attention == "mla" and (self.mla_cache or self.engine.serving.mla_cache) == "expanded"
+        if self.mla_expanded:
+            full = m.num_layers * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
         # tensor parallel shards KV heads; the MLA latent (and heads beyond the KV head count)
         # are replicated on every rank: KV figures below are totals over all devices
-        kv_div = 1 if m.attention == "mla" else min(self.tp, m.num_kv_heads)
+        kv_div = 1 if m.attention == "mla" and not self.mla_expanded else min(self.tp, m.num_kv_heads)
         self.kv_replication = self.tp / kv_div
         self.kv_full_per_token = full * kvb * self.kv_replication
         self.kv_swa_per_token = swa * kvb * self.kv_replication
@@ -469,7 +475,7 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
                  memory_gb: float | None = None, devices: int = 1, usable_memory_gb: float | None = None,
                  kv_dtype: str | None = None, nodes: int = 1, link: str | None = None,
                  parallel: Parallel | str | None = None, host: str | None = None, offload: str | None = None,
-                 host_memory_gb: float | None = None) -> System:
+                 host_memory_gb: float | None = None, mla_cache: str | None = None) -> System:
     """Resolve ids and check the combination is meaningful; raises CatalogError/ScenarioError."""
     hw = catalog.get("hardware", hardware, "hardware")
     m = catalog.get("models", model, "model")
@@ -554,4 +560,4 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
     if kv not in q.kv_cache_dtypes:
         raise ScenarioError("kv_dtype", f"{q.id} supports KV cache dtypes {', '.join(q.kv_cache_dtypes)}, not '{kv}'")
     return System(catalog, hw, m, q, e, float(memory_gb), int(devices), kv, usable_memory_gb, int(nodes), link_p,
-                  parallel, host_p, offload, host_memory_gb)
+                  parallel, host_p, offload, host_memory_gb, mla_cache)

@@ -93,6 +93,8 @@ class Workload(_Part):
     prompt: Lengths = Lengths(mean=512)
     output: Lengths = Lengths(mean=256)
     seed: int = Field(0, ge=0, le=2**63 - 1)
+    shared_prefix_tokens: int = Field(0, ge=0, le=MAX_TOKENS, description="the first N tokens of every prompt "
+                                      "are the same (a system prompt): engines with prefix caching reuse their KV")
 
     @model_validator(mode="after")
     def _complete(self) -> "Workload":
@@ -130,6 +132,17 @@ class SchedulerOverrides(_Part):
     static_batch: int = Field(8, ge=1, le=100_000, description="static batching: batch size B")
     static_timeout_s: float = Field(0.5, ge=0, le=3600, description="static batching: start a partial batch "
                                     "this long after its first request arrived")
+    cpu_overhead: bool | None = Field(None, description="per-step CPU cost growing with the batch (engine "
+                                      "profile's serving.cpu); false switches it off")
+    cuda_graphs: bool | None = Field(None, description="pad decode batches to the engine's captured CUDA-graph "
+                                     "sizes; false switches it off")
+    prefix_caching: bool | None = Field(None, description="reuse the KV of workload.shared_prefix_tokens across "
+                                        "requests (engine default); false switches it off")
+    mla_cache: Literal["latent", "expanded"] | None = Field(None, description="DeepSeek MLA KV cache stored as "
+                                                             "the compressed latent or expanded per head")
+    sizing: Literal["engine", "workload"] = Field(
+        "engine", description="engine: the profile's max_num_seqs / max_num_batched_tokens; workload: sized for "
+                              "the workload by trtllm-bench's rule (and chunked prefill on)")
 
 
 class SLO(_Part):

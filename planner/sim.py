@@ -49,23 +49,76 @@ class SchedConfig:
     paged_kv: bool
     static_batch: int
     static_timeout_s: float
+    cpu_per_seq_s: float = 0.0  # per-step CPU time per running sequence beyond the first
+    cpu_overlap: bool = False  # that CPU work overlaps the GPU step (costs only its excess)
+    graph_sizes: tuple[int, ...] = ()  # captured decode batch sizes, padded up to (empty: no padding)
+    prefix_caching: bool = False
+    sizing: str = "engine"
+
+
+def trtllm_bench_sizing(sys: System, prompt: float, output: float) -> tuple[int, int]:
+    """(max_batch_size, max_num_tokens) as trtllm-bench sizes them for a workload of `prompt`-token
+    inputs and `output`-token outputs (NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py,
+    calc_engine_setting + finetune_setting): the requests of prompt + output tokens the KV cache
+    holds, capped at 4096 and divided by the pipeline stages, rounded up optimistically (to 32s
+    from 64 below 256, 128s below 1024, else 256s); tokens = that batch x (1 + prompt / output),
+    capped at 32768, rounded up (256s from 2048 below 4096, 512s below 8192, else 1024s). The KV
+    capacity is this planner's, not trtllm-bench's own estimate (0.95 x memory left by the weights)."""
+    per = sys.kv_bytes(prompt + output)
+    reqs = sys.kv_capacity_bytes() / per if per > 0 else 4096.0
+    raw_bs = min(reqs, 4096.0) / sys.pp
+    raw_tok = min(raw_bs * (1.0 + prompt / max(output, 1.0)), 32768.0)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tok < 4096:
+        tok = max(2048, 256 * math.ceil(raw_tok / 256))
+    elif raw_tok < 8192:
+        tok = 512 * math.ceil(raw_tok / 512)
+    else:
+        tok = 1024 * math.ceil(raw_tok / 1024)
+    return int(bs), int(tok)
+
+
+def _typical(lengths) -> float:
+    """A length distribution's typical value (its mean, or the middle of a uniform range)."""
+    if lengths.mean is not None:
+        return float(lengths.mean)
+    if lengths.dist == "uniform":
+        return (lengths.min + lengths.max) / 2.0
+    return float(lengths.min)
 
 
 def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     """The System (engine profile with the scenario's scheduler overrides) and the scheduler."""
     m = sc.machine
+    o = sc.scheduler
     sys = build_system(catalog, m.hardware, sc.model, sc.quant, sc.engine, memory_gb=m.memory_gb,
                        devices=m.devices, usable_memory_gb=m.usable_memory_gb, kv_dtype=sc.kv_dtype,
                        nodes=m.nodes, link=m.link, parallel=m.parallel, host=m.host, offload=m.offload,
-                       host_memory_gb=m.host_memory_gb)
-    o = sc.scheduler
-    upd = {k: v for k in ("batching", "max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "n_parallel",
-                          "kv_block_size") if (v := getattr(o, k)) is not None}
+                       host_memory_gb=m.host_memory_gb, mla_cache=o.mla_cache)
+    upd = {}
+    if o.sizing == "workload" and sys.engine.batching == "continuous" and sys.kv_capacity_bytes() > 0:
+        wl = sc.workload
+        bs, tok = trtllm_bench_sizing(sys, _typical(wl.prompt), _typical(wl.output))
+        upd = {"max_num_seqs": bs, "max_num_batched_tokens": tok, "chunked_prefill": True}
+    upd.update({k: v for k in ("batching", "max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "n_parallel",
+                               "kv_block_size") if (v := getattr(o, k)) is not None})
     if upd:
         sys = dataclasses.replace(sys, engine=sys.engine.model_copy(update=upd))
     e = sys.engine
+    sv = e.serving
+    cpu = sv.cpu if o.cpu_overhead is not False else None
+    graphs = sv.cuda_graphs if o.cuda_graphs is not False else None
+    sizes = tuple(sorted(set(graphs.sizes))) if graphs is not None and graphs.padding else ()
+    prefix = sv.prefix_caching if o.prefix_caching is None else o.prefix_caching
     cfg = SchedConfig(e.batching, e.max_num_seqs, e.max_num_batched_tokens, e.chunked_prefill, e.n_parallel,
-                      e.kv_block_size, e.paged_kv, o.static_batch, o.static_timeout_s)
+                      e.kv_block_size, e.paged_kv, o.static_batch, o.static_timeout_s,
+                      cpu.per_seq_us.value * 1e-6 if cpu else 0.0, bool(cpu and cpu.overlap), sizes,
+                      bool(prefix and e.paged_kv), o.sizing)
     if sys.kv_capacity_bytes() <= 0:
         from .predict import fit_reason
         raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
@@ -101,6 +154,18 @@ class Continuous:
         self.budget = cfg.max_num_batched_tokens
         self.max_seqs = min(self.max_seqs, self.budget)  # every running sequence decodes every step
         self.chunked = cfg.chunked_prefill or cfg.batching == "slots"
+        # serving mechanisms: per-step CPU cost, CUDA-graph padding of decode batches, prefix caching
+        self.cpu_seq, self.cpu_overlap = cfg.cpu_per_seq_s, cfg.cpu_overlap
+        gs = cfg.graph_sizes
+        self.gmax = gs[-1] if gs else 0
+        self.pad = np.searchsorted(np.asarray(gs), np.arange(self.gmax + 1)) if gs else None
+        if self.pad is not None:
+            self.pad = [gs[i] for i in self.pad]  # pad[n] = smallest captured size >= n
+        shared = sim.sc.workload.shared_prefix_tokens if self.slot_ctx is None and cfg.prefix_caching else 0
+        self.prefix = (shared // self.B) * self.B  # whole blocks of the shared prefix
+        self.prefix_ready = False  # the prefix's KV exists once one request has prefilled it
+        self.cached: dict[int, int] = {}  # rid -> prefix tokens it reuses (shared blocks)
+        self.max_running = 0
         self.waiting: deque[int] = deque()
         self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
         self.prefill: dict[int, list[int]] = {}  # rid -> [done, target] for sequences still in prefill
@@ -132,6 +197,40 @@ class Continuous:
     @property
     def in_system(self) -> int:
         return len(self.waiting) + len(self.admitted)
+
+    # -- step time ----------------------------------------------------------
+
+    def _step_time(self, n: int, tokens: float, kv: float, attn: float, decode: bool) -> float:
+        """predict's step time plus the serving mechanisms: a pure decode batch of n sequences
+        padded to the next captured CUDA-graph size, and per-sequence CPU work beyond the first
+        (hidden behind the GPU step when the engine overlaps them)."""
+        if decode and n <= self.gmax:
+            p = self.pad[n]
+            t = self.sys.step_time_agg(p, p, kv, attn)
+        else:
+            t = self.sys.step_time_agg(n, tokens, kv, attn)
+        if self.cpu_seq and n > 1:
+            c = self.cpu_seq * (n - 1)
+            t = max(t, c) if self.cpu_overlap else t + c
+        return t
+
+    def _step_times(self, n: int, kv, attn):
+        """Vectorised _step_time over a run of pure decode steps of n sequences."""
+        p = self.pad[n] if n <= self.gmax else n
+        t = self.sys.step_times_vec(p, p, kv, attn)
+        if self.cpu_seq and n > 1:
+            c = self.cpu_seq * (n - 1)
+            t = np.maximum(t, c) if self.cpu_overlap else t + c
+        return t
+
+    def _cached_for(self, rid: int, n: int) -> int:
+        """Prefix tokens a sequence of n prompt tokens reuses (whole blocks; at least one token is computed)."""
+        if not self.prefix_ready:
+            return 0
+        c = min(self.prefix, ((n - 1) // self.B) * self.B)
+        if c:
+            self.cached[rid] = c
+        return c
 
     # -- aggregates ---------------------------------------------------------
 
@@ -177,7 +276,7 @@ class Continuous:
             t = self._leave(rid)
         else:
             t = self.prefill.pop(rid)[0]
-        self.used -= -(-t // self.B)
+        self.used -= -(-t // self.B) - (self.cached.pop(rid, 0) // self.B if self.cached else 0)
         del self.admitted[rid]
 
     def _preempt_last(self) -> None:
@@ -224,7 +323,8 @@ class Continuous:
             return False
         rid = self.waiting[0]
         n = self.sim.prompt[rid] + self.sim.generated[rid]
-        return -(-min(n, self.budget) // self.B) <= free
+        c0 = min(self.prefix, ((n - 1) // self.B) * self.B) if self.prefix_ready else 0
+        return -(-(c0 + min(n - c0, self.budget)) // self.B) - c0 // self.B <= free
 
     def plan(self, now: float, horizon: float):
         if not self.admitted and not self.waiting:
@@ -262,15 +362,16 @@ class Continuous:
                and not preempted):
             rid = waiting[0]
             n = sim.prompt[rid] + sim.generated[rid]
-            c = min(n, budget) if self.chunked else n
+            c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
+            c = min(n - c0, budget) if self.chunked else n - c0
             if c > budget and (chunks or self.n_dec):  # chunked prefill off: the whole prompt in one step
                 break
-            blocks = -(-c // B)
+            blocks = -(-(c0 + c) // B) - c0 // B
             if blocks > free:
                 break
             waiting.popleft()
             admitted[rid] = None
-            prefill[rid] = [0, n]
+            prefill[rid] = [self._cached_for(rid, n), n]
             sim.admit(rid, now)
             free -= blocks
             budget -= c
@@ -289,7 +390,9 @@ class Continuous:
             attn += a
             tokens += c
             n_seqs += 1
-        dur = self.sys.step_time_agg(n_seqs, tokens, kv, attn)
+        dur = self._step_time(n_seqs, tokens, kv, attn, not chunks)
+        if n_seqs > self.max_running:
+            self.max_running = n_seqs
         self.pending = chunks
         self.sim.record(self.idx, now, 1, dur, n_seqs, tokens, self.used / self.kv_total, len(waiting),
                         self.in_system)
@@ -305,11 +408,14 @@ class Continuous:
             st[0] += c
             if st[0] == st[1]:  # the prefill's last chunk yields the next token
                 del prefill[rid]
+                if self.prefix and not self.prefix_ready and st[1] > self.prefix:
+                    self.prefix_ready = True  # its prefix blocks now stay cached (held once)
+                    self.used += self.prefix // self.B
                 g = sim.generated[rid] = sim.generated[rid] + 1
                 if sim.first[rid] != sim.first[rid]:
                     sim.first[rid] = now
                 if g >= sim.output[rid]:
-                    self.used -= -(-st[1] // self.B)
+                    self.used -= -(-st[1] // self.B) - (self.cached.pop(rid, 0) // self.B if self.cached else 0)
                     del self.admitted[rid]
                     sim.finished(rid, now)
                 else:
@@ -331,7 +437,7 @@ class Continuous:
         if k < 2:
             return None
         kv0, attn0 = self._decode_terms(g)
-        t0 = self.sys.step_time_agg(n, n, kv0, attn0)
+        t0 = self._step_time(n, n, kv0, attn0, True)
         if now + t0 >= horizon:
             return None
         if horizon != math.inf:
@@ -350,7 +456,7 @@ class Continuous:
             sw = (self.lin_off + self.lin_n * (g + 1) + (n - self.lin_n) * self.w) + self.lin_n * np.arange(k, dtype=float)
             kv = kv + self.ks * sw
             attn = attn + self.aw * sw
-        cum = np.cumsum(self.sys.step_times_vec(n, n, kv, attn))
+        cum = np.cumsum(self._step_times(n, kv, attn))
         if horizon != math.inf:
             k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
             cum = cum[:k]
@@ -532,6 +638,7 @@ class Sim:
         self.generated, self.preemptions, self.replica = [0] * n, [0] * n, [-1] * n
         self.reason: list[str] = [""] * n
         self.timeline: list[tuple] = []
+        self.peak_waiting = 0
         self.area = 0.0  # integral of requests in the system (sampled at step starts) over busy time
         self.rr = 0
         self.next_arrival = 0
@@ -623,6 +730,8 @@ class Sim:
 
     def record(self, replica, t, steps, dur, batch, tokens, kv_frac, waiting, in_system) -> None:
         self.area += in_system * dur
+        if waiting > self.peak_waiting:
+            self.peak_waiting = waiting
         self.timeline.append((t, replica, steps, dur, batch, tokens, kv_frac, waiting))
 
     def run(self) -> None:
@@ -672,6 +781,37 @@ class SimResult:
             w.writerow(TIMELINE_COLUMNS)
             for r in self.timeline:
                 w.writerow([r[k] for k in TIMELINE_COLUMNS])
+
+
+def starvation_warnings(sim: Sim) -> list[str]:
+    """Settings that starve the workload: a prompt that can never share a step, a KV cache that
+    holds one request, or (seen in the run) one request at a time while others wait."""
+    eng = sim.replicas[0].engine
+    if not isinstance(eng, Continuous):
+        return []
+    out = []
+    p = np.asarray(sim.prompt)
+    o = np.asarray(sim.output)
+    ok = np.asarray([not r for r in sim.reason])
+    fix = ("turn chunked prefill on (scheduler.chunked_prefill = true) or size the limits for the workload "
+           "(scheduler.sizing = workload, as trtllm-bench does)")
+    if not eng.chunked and ok.any():
+        big = ok & (p >= eng.budget)
+        if big.any():
+            out.append(f"{int(big.sum()) / int(ok.sum()):.0%} of the prompts ({int(p[big].min()):,} tokens or more) "
+                       f"fill max_num_batched_tokens = {eng.budget:,} with chunked prefill off: such a prompt can "
+                       f"only start when no request is decoding, so these requests run one at a time; {fix}")
+    if ok.any():
+        need = float(np.median((p + o)[ok]))
+        tokens = eng.kv_total * eng.B if eng.slot_ctx is None else eng.slot_ctx
+        what = "KV cache" if eng.slot_ctx is None else "slot context"
+        if tokens < 2 * need:
+            out.append(f"the {what} holds {tokens:,} tokens: only one request of {need:,.0f} tokens (prompt + "
+                       f"output) fits at a time; use more memory or devices, a smaller KV dtype or shorter requests")
+    if not out and eng.max_running == 1 and sim.peak_waiting > 0:
+        out.append(f"only one request ran at a time although up to {sim.peak_waiting} waited "
+                   f"(max_num_seqs = {eng.max_seqs}, max_num_batched_tokens = {eng.budget:,}); {fix}")
+    return out
 
 
 def _summary(sim: Sim) -> dict:
@@ -734,6 +874,14 @@ def _summary(sim: Sim) -> dict:
         "nodes_per_replica": sys.nodes,
         "batching": sim.cfg.batching,
         "calibration": sys.eff_label,
+        "scheduler": {"max_num_seqs": sys.engine.max_num_seqs, "max_num_batched_tokens": sys.engine.max_num_batched_tokens,
+                      "chunked_prefill": sys.engine.chunked_prefill, "sizing": sim.cfg.sizing},
+        "mechanisms": {"cpu_overhead_us_per_seq": round(sim.cfg.cpu_per_seq_s * 1e6, 3),
+                       "cpu_overlap": sim.cfg.cpu_overlap, "cuda_graph_padding": bool(sim.cfg.graph_sizes),
+                       "prefix_caching": sim.cfg.prefix_caching,
+                       "mla_cache": ("expanded" if sys.mla_expanded else "latent") if sys.model.attention == "mla"
+                       else None},
+        "warnings": starvation_warnings(sim),
     }
 
 
