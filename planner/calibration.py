@@ -58,6 +58,7 @@ class Row:
     confidence: str
     source: str
     notes: str
+    unit: str = ""  # e.g. 'output tok/s per GPU': serve_validation reads per-GPU / total-token units
 
     def lengths(self) -> tuple[int, int, int, bool]:
         """(batch, prompt, gen, assumed) for a predict row; blanks take llama-bench's defaults."""
@@ -119,7 +120,7 @@ def parse_rows(text: str, name: str = "<data>") -> list[Row]:
             prompt=_int_or_none(r["prompt_tokens"], "prompt_tokens", i),
             gen=_int_or_none(r["gen_tokens"], "gen_tokens", i), metric=r["metric"].strip(), value=value,
             confidence=(r.get("confidence") or "normal").strip(), source=r.get("source") or "",
-            notes=r.get("notes") or ""))
+            notes=r.get("notes") or "", unit=r.get("unit") or ""))
     if not rows:
         raise DataError(f"{name}: no data rows")
     return rows

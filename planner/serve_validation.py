@@ -1,24 +1,35 @@
 """Validate the simulator against the calibration set's ``mode=serve`` rows.
 
 Each load-test row becomes a `Scenario` and is simulated; the simulated metric is compared
-with the measured one.  Mapping (from the rows' notes):
+with the measured one.  Mapping (from the rows' load column, unit and notes):
 
-- ``max (offline, infinite rate)`` (trtllm-bench throughput): every request arrives at once
-  (a constant arrival rate far above what the machine serves), fixed prompt/output lengths.
-- a number (the TensorRT-LLM peak-throughput table's batch size): a closed loop with that many
-  requests in flight. That table reports output tokens/s per GPU (explicitly so for H100; the
-  A100 table's unit is 'out tok/s', and only a per-GPU reading is physically plausible: 670
-  tok/s in total for Llama-2-70B on 4x A100 at batch 1280 would be a tenth of one A100 serving
-  Llama-2-7B), so the simulated throughput is divided by the device count there.
-- prompts longer than the engine's token budget (TensorRT-LLM's max_num_tokens, 8192) are run
-  with chunked prefill on, as trtllm-bench must have to process them.
-- ``Offline`` / ``Server N QPS`` (MLPerf, OpenOrca): skipped, since the rows do not give the
-  data set's prompt lengths.
-- batch-1 ``ttft_ms`` rows are single prefills and are validated by ``planner validate`` itself.
+- ``max (offline, infinite rate)`` (trtllm-bench throughput, vLLM benchmark_throughput): every
+  request arrives at once (a constant arrival rate far above what the machine serves), fixed
+  prompt/output lengths.  trtllm-bench sizes max_batch_size / max_num_tokens for the workload
+  and turns chunked prefill on (`scheduler.sizing = workload`, see `planner.sim.trtllm_bench_sizing`).
+- a number, for gptSessionBenchmark tables (unit or notes say ``static batch``; TensorRT-LLM's
+  v0.5/v0.6.1 ``docs/source/performance.md`` tables all are): one static batch of that many
+  requests, throughput = batch x output / latency.
+- another number: a closed loop with that many requests in flight (trtllm-bench ``--concurrency``,
+  benchmark sweeps at concurrency N).
+- ``rate N (random in<=X out<=Y)`` (sglang.bench_serving, random data set, range ratio 0):
+  Poisson arrivals at N req/s, prompt and output lengths uniform in [1, X] and [1, Y].
+- scheduler flags written in the notes (``--max-num-batched-tokens``, ``--enable-chunked-prefill
+  False``, ``Max Num Seqs = N``, ``--max_batch_size``, ``--max_num_tokens``) are applied as deployed.
+- units: throughput ``per GPU`` / ``per rank`` (and the older TensorRT-LLM peak-throughput table,
+  whose A100 unit 'out tok/s' is only plausible per GPU) divides the simulated total by the device
+  count; ``TOTAL (prompt+output)`` tokens multiply output tokens/s by (prompt + output) / output.
+- ``tpot_ms`` / ``ttft_ms`` rows at a stated concurrency with output > 1 are simulated as a
+  closed loop at that concurrency (mean, or the median where the unit says so).  Batch-1 ttft
+  rows of a single token are single prefills, validated by ``planner validate`` itself.
+- skipped, with the reason: MLPerf ``Offline`` / ``Server`` rows and ShareGPT runs (the rows do
+  not give the data set's lengths), prefill-decode disaggregated deployments, and workloads
+  longer than the model's context window.
 """
 
 from __future__ import annotations
 
+import re
 from statistics import median
 
 from .calibration import Row
@@ -27,58 +38,170 @@ from .perf import ScenarioError
 
 OFFLINE_RATE = 1e6  # requests/s: "infinite rate" (all requests queued at once)
 DEFAULT_REQUESTS = 2000
-CHUNK_BUDGET = 8192  # TensorRT-LLM's default max_num_tokens
+METRICS = ("throughput_tok_s", "tpot_ms", "ttft_ms")
 
 
-def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> dict | None:
-    """The scenario dict for a serve row, or None when the row cannot be reproduced."""
-    if row.metric != "throughput_tok_s" or row.prompt is None or row.gen is None:
-        return None
-    if row.batch.startswith("max"):
-        workload = {"arrival": "constant", "rate_rps": OFFLINE_RATE}
-    elif row.batch.isdigit():
-        workload = {"arrival": "closed", "concurrency": int(row.batch)}
+def _int(pattern: str, text: str) -> int | None:
+    m = re.search(pattern, text, re.I)
+    return int(m.group(1)) if m else None
+
+
+def deployed_scheduler(notes: str) -> dict:
+    """Scheduler settings a row's notes state (as deployed for the measurement)."""
+    out = {}
+    if "attention_dp" in notes:  # per-rank limits under attention data parallelism: not one engine's limits
+        return out
+    tok = _int(r"--max[-_]num[-_](?:batched[-_])?tokens[ =](\d+)", notes)
+    if tok:
+        out["max_num_batched_tokens"] = tok
+    seqs = _int(r"Max Num Seqs = (\d+)", notes) or _int(r"--max[-_]num[-_]seqs[ =](\d+)", notes) or _int(
+        r"--max_batch_size[ =](\d+)", notes)
+    if seqs:
+        out["max_num_seqs"] = seqs
+    m = re.search(r"--enable-chunked-prefill[ =](True|False)", notes)
+    if m:
+        out["chunked_prefill"] = m.group(1) == "True"
+    return out
+
+
+def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | None, str]:
+    """(scenario dict, how the row was read) for a serve row, or (None, why it cannot be reproduced)."""
+    unit, notes, load = row.unit.lower(), row.notes, row.batch.strip()
+    sched: dict = {}
+    m = re.match(r"rate ([\d.]+) \(random in<=(\d+) out<=(\d+)\)", load)
+    if m:
+        n = _int(r"--num-prompts (\d+)", notes) or requests
+        workload = {"arrival": "poisson", "rate_rps": float(m.group(1)), "requests": min(n, requests),
+                    "prompt": {"dist": "uniform", "min": 1, "max": int(m.group(2))},
+                    "output": {"dist": "uniform", "min": 1, "max": int(m.group(3))}}
+        how = f"Poisson {m.group(1)} req/s, uniform lengths (bench_serving random, range ratio 0)"
+    elif row.prompt is None or row.gen is None:
+        if "sharegpt" in notes.lower():
+            return None, "ShareGPT run: the row does not give the data set's prompt/output lengths"
+        if "mlperf" in notes.lower():
+            return None, "MLPerf OpenOrca run: the row does not give the data set's prompt lengths"
+        return None, "prompt/output lengths not given in the row"
+    elif "disaggregated" in notes:
+        return None, "prefill-decode disaggregated deployment (decode nodes only): not modelled"
+    elif load.startswith("max"):
+        n = _int(r"Num Prompts = (\d+)", notes) or requests
+        workload = {"arrival": "constant", "rate_rps": OFFLINE_RATE, "requests": min(n, requests)}
+        how = "offline: all requests at once"
+        if "trtllm-bench" in notes and "--max_batch_size" not in notes:
+            sched["sizing"] = "workload"
+            how += ", trtllm-bench sizing"
+    elif load.isdigit() and static_batch(row):
+        b = int(load)
+        workload = {"arrival": "constant", "rate_rps": OFFLINE_RATE, "requests": b}
+        sched.update({"batching": "static", "static_batch": b, "static_timeout_s": 1.0})
+        how = f"one static batch of {b}"
+    elif load.isdigit():
+        c = int(load)
+        n = requests if row.metric == "throughput_tok_s" else max(16, 4 * c)
+        workload = {"arrival": "closed", "concurrency": c, "requests": max(n, c)}
+        how = f"closed loop, {c} in flight"
+        if "trtllm-bench" in notes and "--max_batch_size" not in notes:  # explicit limits: used as given
+            sched["sizing"] = "workload"
+            how += ", trtllm-bench sizing"
     else:
-        return None
-    workload.update({"requests": requests, "prompt": {"dist": "fixed", "mean": row.prompt},
-                     "output": {"dist": "fixed", "mean": row.gen}, "seed": 0})
+        return None, f"load '{row.batch}' not simulated"
+    if row.metric not in METRICS:
+        return None, f"metric {row.metric} not simulated"
+    if row.metric != "throughput_tok_s" and (row.gen or 0) <= 1 and not m:
+        return None, "a single-token latency is one prefill: validated by `planner validate`"
+    if not m:
+        workload.update({"prompt": {"dist": "fixed", "mean": row.prompt}, "output": {"dist": "fixed", "mean": row.gen}})
+    workload["seed"] = 0
+    flags = deployed_scheduler(notes)
+    if flags:
+        sched.update(flags)
+        how += ", " + ", ".join(f"{k}={v}" for k, v in flags.items())
     sc = {"model": row.model_id, "quant": row.quant_id, "engine": row.engine_id,
           "machine": {"hardware": row.hardware_id, "devices": row.devices}, "workload": workload}
-    if row.prompt > CHUNK_BUDGET:
-        sc["scheduler"] = {"chunked_prefill": True}
-    return sc
+    if row.devices > 8 and row.devices % 8 == 0:  # two or more 8-GPU servers
+        sc["machine"] = {"hardware": row.hardware_id, "devices": 8, "nodes": row.devices // 8,
+                         "link": "infiniband-ndr-400g"}
+    if sched:
+        sc["scheduler"] = sched
+    return sc, how
+
+
+def static_batch(row: Row) -> bool:
+    """gptSessionBenchmark tables: one static batch (the unit or notes say so; TensorRT-LLM's
+    docs/source/performance.md v0.5/v0.6.1 tables all are, as its rows P3-TRTPERF-* state)."""
+    return ("static batch" in row.unit.lower() or "static batch" in row.notes
+            or "docs/source/performance.md (stored commit 138f96d" in row.source)
 
 
 def per_gpu(row: Row) -> bool:
-    return "peak throughput table" in row.notes
+    return bool(re.search(r"tok/s,? per (gpu|rank)", row.unit, re.I)) or "peak throughput table" in row.notes
 
 
-def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_REQUESTS) -> dict:
+def total_tokens(row: Row) -> bool:
+    return "total (prompt+output)" in row.unit.lower()
+
+
+def _summary(rows: list[dict]) -> dict:
+    errs = [abs(x["error_pct"]) for x in rows]
+    return {"rows": len(errs), "median_abs_pct": round(median(errs), 2) if errs else None,
+            "max_abs_pct": round(max(errs), 2) if errs else None}
+
+
+def simulated_value(row: Row, summary: dict) -> float:
+    """The simulated counterpart of a row's measured value."""
+    if row.metric == "throughput_tok_s":
+        pred = float(summary["throughput_tok_s"])
+        if per_gpu(row):
+            pred /= row.devices
+        if total_tokens(row) and row.prompt and row.gen:
+            pred *= (row.prompt + row.gen) / row.gen
+        return pred
+    stat = "p50" if "median" in row.unit.lower() else "mean"
+    return float(summary[row.metric][stat])
+
+
+def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_REQUESTS,
+                   overrides: dict | None = None) -> dict:
+    """Simulate every reproducible serve row. `overrides` (scheduler fields, e.g.
+    {"cpu_overhead": False}) switch mechanisms off to measure their effect.
+
+    summary: throughput rows of confidence=normal (the accuracy target); by_metric: each metric
+    over normal rows and over all rows."""
     from .scenario import parse_scenario
     from .sim import simulate_scenario
 
     out, skipped = [], []
     for r in rows:
-        if r.mode != "serve" or r.metric == "ttft_ms" and r.batch == "1":
+        if r.mode != "serve":
             continue
-        sc = row_scenario(r, requests)
+        sc, how = row_scenario(r, requests)
         if sc is None:
-            skipped.append({"id": r.id, "reason": "prompt/output lengths or load not given in the row"
-                            if r.metric == "throughput_tok_s" else f"metric {r.metric} at this load not simulated"})
+            if not how.startswith("a single-token latency"):
+                skipped.append({"id": r.id, "reason": how})
             continue
+        if overrides:
+            sc["scheduler"] = {**sc.get("scheduler", {}), **overrides}
         try:
             res = simulate_scenario(catalog, parse_scenario(sc))
         except (CatalogError, ScenarioError) as exc:
             skipped.append({"id": r.id, "reason": str(exc)})
             continue
-        pred = float(res.summary["throughput_tok_s"])
-        if per_gpu(r):
-            pred /= r.devices
+        if not res.summary["completed"]:
+            skipped.append({"id": r.id, "reason": "; ".join(res.summary["rejection_reasons"]) or "nothing completed"})
+            continue
+        pred = simulated_value(r, res.summary)
+        metric = r.metric + ("_per_gpu" if r.metric == "throughput_tok_s" and per_gpu(r) else "")
         out.append({"id": r.id, "hardware": r.hardware_id, "devices": r.devices, "model": r.model_id,
                     "quant": r.quant_id, "engine": r.engine_id, "load": r.batch, "prompt": r.prompt, "gen": r.gen,
-                    "metric": r.metric + ("_per_gpu" if per_gpu(r) else ""), "measured": r.value, "predicted": round(pred, 2),
-                    "error_pct": round(100.0 * (pred - r.value) / r.value, 2)})
-    errs = [abs(x["error_pct"]) for x in out]
-    summary = {"rows": len(out), "median_abs_pct": round(median(errs), 2) if errs else None,
-               "max_abs_pct": round(max(errs), 2) if errs else None}
+                    "metric": metric, "confidence": r.confidence, "how": how, "measured": r.value,
+                    "predicted": round(pred, 2), "error_pct": round(100.0 * (pred - r.value) / r.value, 2),
+                    "warnings": res.summary.get("warnings", [])})
+    by_metric = {}
+    for met in METRICS:
+        sel = [x for x in out if x["metric"].startswith(met)]
+        if sel:
+            by_metric[met] = {"normal": _summary([x for x in sel if x["confidence"] == "normal"]),
+                              "all": _summary(sel)}
+    summary = _summary([x for x in out if x["metric"].startswith("throughput") and x["confidence"] == "normal"])
+    summary["by_metric"] = by_metric
     return {"rows": out, "summary": summary, "skipped": skipped}
