@@ -84,7 +84,7 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
     elif "disaggregated" in notes:
         return None, "prefill-decode disaggregated deployment (decode nodes only): not modelled"
     elif load.startswith("max"):
-        n = _int(r"Num Prompts = (\d+)", notes) or requests
+        n = _int(r"Num Prompts = (?:Max Num Seqs = )?(\d+)", notes) or requests
         workload = {"arrival": "constant", "rate_rps": OFFLINE_RATE, "requests": min(n, requests)}
         how = "offline: all requests at once"
         if "trtllm-bench" in notes and "--max_batch_size" not in notes:

@@ -1,0 +1,215 @@
+"""Serving mechanisms of the simulator (each switchable off), starvation warnings, trtllm-bench
+sizing, and how serve rows of the calibration data are read."""
+
+import math
+
+import pytest
+
+from planner.calibration import parse_rows
+from planner.perf import build_system
+from planner.scenario import parse_scenario
+from planner.serve_validation import row_scenario, simulated_value
+from planner.sim import resolve, simulate_scenario, trtllm_bench_sizing
+
+
+def run(cat, **kw):
+    sc = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"},
+          "workload": {"arrival": "closed", "concurrency": 64, "requests": 256, "prompt": {"dist": "fixed", "mean": 512},
+                       "output": {"dist": "fixed", "mean": 256}}}
+    for key, val in kw.items():
+        part, _, field = key.partition("__")
+        if field:
+            sc.setdefault(part, {})[field] = val
+        else:
+            sc[part] = val
+    return simulate_scenario(cat, parse_scenario(sc)).summary
+
+
+# --------------------------------------------------------------------------- starvation
+
+TRT_70B_8K = dict(model="llama-3.1-70b", engine="tensorrt-llm", machine={"hardware": "nvidia-h200-sxm", "devices": 2},
+                  workload={"arrival": "closed", "concurrency": 32, "requests": 96,
+                            "prompt": {"dist": "fixed", "mean": 8192}, "output": {"dist": "fixed", "mean": 256}})
+
+
+def test_trtllm_defaults_starve_8k_prompts_and_warn(cat):
+    """max_num_tokens 8192 with chunked prefill off: an 8,192-token prompt never shares a step,
+    so requests run one at a time; the summary says so and names the fix."""
+    s = run(cat, **TRT_70B_8K)
+    assert s["scheduler"]["chunked_prefill"] is False and s["scheduler"]["max_num_batched_tokens"] == 8192
+    assert any("one at a time" in w and "sizing = workload" in w for w in s["warnings"])
+    assert s["mean_in_system"] > 20  # 32 users, but ...
+    tpot_alone = s["tpot_ms"]["p50"]
+    # ... each request decodes alone: throughput ~ one stream
+    assert s["throughput_tok_s"] < 2.0 * 1000.0 / tpot_alone
+
+
+def test_trtllm_bench_sizing_models_the_deployment(cat):
+    starved = run(cat, **TRT_70B_8K)
+    sized = run(cat, **TRT_70B_8K, scheduler={"sizing": "workload"})
+    assert sized["warnings"] == []
+    assert sized["scheduler"]["chunked_prefill"] is True
+    assert sized["throughput_tok_s"] > 5 * starved["throughput_tok_s"]
+
+
+def test_trtllm_bench_rule(cat):
+    """finetune_setting's rounding (TensorRT-LLM tensorrt_llm/bench/build/tuning.py) on this planner's KV capacity."""
+    sys, _ = resolve(cat, parse_scenario({"model": TRT_70B_8K["model"], "quant": "fp8", "engine": "tensorrt-llm",
+                                           "machine": TRT_70B_8K["machine"], "workload": TRT_70B_8K["workload"]}))
+    bs, tok = trtllm_bench_sizing(sys, 8192, 256)
+    raw = min(sys.kv_capacity_bytes() / sys.kv_bytes(8192 + 256), 4096)
+    assert bs >= raw and (bs == 64 or bs - raw < 128) and bs % 32 == 0
+    raw_tok = min(raw * (1 + 8192 / 256), 32768)
+    assert tok >= raw_tok and tok - raw_tok < 1024 and tok >= 2048
+    # small prompts, lots of KV: capped at 4096 sequences and 32768 tokens
+    sys8, _ = resolve(cat, parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "tensorrt-llm",
+                                            "machine": {"hardware": "nvidia-h200-sxm"},
+                                            "workload": {"arrival": "closed", "concurrency": 1}}))
+    assert trtllm_bench_sizing(sys8, 128, 128) == (4096, 8192)
+
+
+def test_kv_cache_holding_one_request_warns(cat):
+    s = run(cat, machine={"hardware": "nvidia-h100-sxm", "usable_memory_gb": 20},
+            workload={"arrival": "closed", "concurrency": 2, "requests": 4,
+                      "prompt": {"dist": "fixed", "mean": 100_000}, "output": {"dist": "fixed", "mean": 64}})
+    assert any("KV cache holds" in w and "only one request" in w for w in s["warnings"])
+
+
+def test_no_warning_for_a_healthy_setting(cat):
+    assert run(cat)["warnings"] == []
+
+
+# --------------------------------------------------------------------------- mechanisms on/off
+
+def test_cpu_overhead_slows_big_batches_not_one_request(cat):
+    on, off = run(cat), run(cat, scheduler={"cpu_overhead": False})
+    assert on["mechanisms"]["cpu_overhead_us_per_seq"] > 0 and off["mechanisms"]["cpu_overhead_us_per_seq"] == 0
+    assert on["throughput_tok_s"] < off["throughput_tok_s"]
+    one = dict(workload={"arrival": "closed", "concurrency": 1, "requests": 1, "prompt": {"dist": "fixed", "mean": 512},
+                         "output": {"dist": "fixed", "mean": 64}})
+    assert run(cat, **one)["tpot_ms"] == run(cat, **one, scheduler={"cpu_overhead": False})["tpot_ms"]
+
+
+def test_overlapped_cpu_costs_less_than_serial(cat):
+    """SGLang overlaps its CPU work with the GPU step: the same per-sequence cost slows it less
+    than it slows an engine that runs them in turn."""
+    base = dict(engine="sglang", scheduler={"cuda_graphs": False})
+    on, off = run(cat, **base), run(cat, engine="sglang", scheduler={"cuda_graphs": False, "cpu_overhead": False})
+    assert on["mechanisms"]["cpu_overlap"] is True
+    assert on["throughput_tok_s"] <= off["throughput_tok_s"]
+    serial_loss = 1 - run(cat, scheduler={"cuda_graphs": False})["throughput_tok_s"] / run(
+        cat, scheduler={"cuda_graphs": False, "cpu_overhead": False})["throughput_tok_s"]
+    assert 1 - on["throughput_tok_s"] / off["throughput_tok_s"] < serial_loss
+
+
+def test_cuda_graph_padding_costs_compute_at_large_batches(cat):
+    """257 decoding sequences run as vLLM's captured size 272: compute-bound steps get slower."""
+    wl = {"arrival": "closed", "concurrency": 257, "requests": 257, "prompt": {"dist": "fixed", "mean": 16},
+          "output": {"dist": "fixed", "mean": 256}}
+    on = run(cat, workload=wl, scheduler={"cpu_overhead": False})
+    off = run(cat, workload=wl, scheduler={"cpu_overhead": False, "cuda_graphs": False})
+    assert on["mechanisms"]["cuda_graph_padding"] and not off["mechanisms"]["cuda_graph_padding"]
+    assert on["throughput_tok_s"] < off["throughput_tok_s"]
+
+
+def test_prefix_caching_skips_the_shared_prefix(cat):
+    wl = {"arrival": "poisson", "rate_rps": 20, "requests": 200, "prompt": {"dist": "fixed", "mean": 2048},
+          "output": {"dist": "fixed", "mean": 64}, "shared_prefix_tokens": 1900}
+    on, off = run(cat, workload=wl), run(cat, workload=wl, scheduler={"prefix_caching": False})
+    assert on["mechanisms"]["prefix_caching"] and not off["mechanisms"]["prefix_caching"]
+    assert on["ttft_ms"]["p50"] < 0.5 * off["ttft_ms"]["p50"]
+    assert on["kv_peak_fraction"] < off["kv_peak_fraction"]
+    assert on["completed"] == off["completed"] == 200
+    # no shared prefix: nothing changes
+    wl0 = {**wl, "shared_prefix_tokens": 0}
+    assert run(cat, workload=wl0)["ttft_ms"] == run(cat, workload=wl0, scheduler={"prefix_caching": False})["ttft_ms"]
+
+
+def test_prefix_caching_under_kv_pressure_keeps_invariants(cat):
+    """Preemption and re-admission with shared prefix blocks: every request completes, KV use stays <= 1."""
+    s = run(cat, machine={"hardware": "nvidia-h100-sxm", "usable_memory_gb": 14},
+            workload={"arrival": "closed", "concurrency": 200, "requests": 400, "prompt": {"dist": "uniform", "min": 600,
+                      "max": 3000}, "output": {"dist": "fixed", "mean": 300}, "shared_prefix_tokens": 512})
+    assert s["completed"] == 400 and s["kv_peak_fraction"] <= 1.0 + 1e-9
+
+
+def test_mla_cache_latent_vs_expanded(cat):
+    lat = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "sglang", devices=8)
+    exp = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "sglang", devices=8, mla_cache="expanded")
+    m = lat.model
+    assert lat.kv_full_per_token == pytest.approx(m.num_layers * (m.kv_lora_rank + m.qk_rope_head_dim)
+                                                  * lat.kv_bytes_per_element * 8)  # latent replicated on 8 ranks
+    assert exp.kv_full_per_token == pytest.approx(m.num_layers * m.num_heads * (192 + 128) * exp.kv_bytes_per_element)
+    assert exp.max_sequences(4096) < lat.max_sequences(4096)
+    assert float(exp.decode_times(8192, 1)[0]) > float(lat.decode_times(8192, 1)[0])
+    sc = dict(model="deepseek-r1", engine="sglang", machine={"hardware": "nvidia-h200-sxm", "devices": 8},
+              workload={"arrival": "closed", "concurrency": 4, "requests": 8, "prompt": {"dist": "fixed", "mean": 8192},
+                        "output": {"dist": "fixed", "mean": 32}})
+    a, b = run(cat, **sc), run(cat, **sc, scheduler={"mla_cache": "expanded"})
+    assert a["mechanisms"]["mla_cache"] == "latent" and b["mechanisms"]["mla_cache"] == "expanded"
+    assert b["tpot_ms"]["mean"] > a["tpot_ms"]["mean"]
+
+
+def test_mechanisms_deterministic(cat):
+    wl = {"arrival": "poisson", "rate_rps": 30, "requests": 300, "prompt": {"dist": "lognormal", "mean": 800},
+          "output": {"dist": "lognormal", "mean": 200}, "shared_prefix_tokens": 256, "seed": 7}
+    for eng in ("vllm", "sglang"):
+        assert run(cat, engine=eng, workload=wl) == run(cat, engine=eng, workload=wl)
+
+
+# --------------------------------------------------------------------------- serve rows
+
+HEADER = ("id,hardware_id,devices,model_id,quant_id,engine_id,mode,batch_or_concurrency,prompt_tokens,gen_tokens,"
+          "metric,value,unit,confidence,source,notes\n")
+
+
+def rows(*lines):
+    return parse_rows(HEADER + "\n".join(lines) + "\n")
+
+
+def test_serve_row_mapping():
+    r = rows('A,nvidia-h100-sxm,2,llama-2-70b,fp8,tensorrt-llm,serve,96,2048,128,throughput_tok_s,306,'
+             'output tok/s PER GPU (static batch),normal,x,gptSessionBenchmark static batch',
+             'B,nvidia-h100-sxm,1,llama-3.1-8b,fp8,tensorrt-llm,serve,"max (offline, infinite rate)",128,128,'
+             'throughput_tok_s,28312,output tok/s (all GPUs),normal,x,trtllm-bench throughput',
+             'C,nvidia-h200-sxm,1,llama-3.1-8b,bf16,sglang,serve,rate 16 (random in<=1024 out<=512),,,throughput_tok_s,'
+             '5355,"output tok/s, whole server",low,x,sglang.bench_serving --num-prompts 200',
+             'D,amd-mi300x,8,llama-3.1-70b,fp8,vllm,serve,"max (offline, infinite rate)",2048,2048,throughput_tok_s,'
+             '7354,tok/s TOTAL (prompt+output),low,x,(Num Prompts = Max Num Seqs = 500) --enable-chunked-prefill False '
+             '--max-num-batched-tokens 131072',
+             'E,nvidia-a100-80gb-sxm,1,qwen3-30b-a3b,bf16,vllm,serve,1,1024,128,tpot_ms,9.8,ms,low,x,y',
+             'F,nvidia-a100-80gb-sxm,1,llama-2-7b,f16,tensorrt-llm,serve,1,2048,1,ttft_ms,133,ms,normal,x,prefill',
+             'G,nvidia-h100-sxm,8,llama-2-70b,fp8,tensorrt-llm,serve,Offline,,,throughput_tok_s,24524,tok/s,normal,x,'
+             'MLPerf Inference v4.1 OpenOrca')
+    a, how = row_scenario(r[0])
+    assert a["scheduler"]["batching"] == "static" and a["scheduler"]["static_batch"] == 96 and "static" in how
+    assert simulated_value(r[0], {"throughput_tok_s": 1000.0}) == 500.0  # per GPU over 2 GPUs
+    b, how = row_scenario(r[1])
+    assert b["scheduler"] == {"sizing": "workload"} and b["workload"]["rate_rps"] >= 1e6
+    c, _ = row_scenario(r[2])
+    assert c["workload"]["arrival"] == "poisson" and c["workload"]["requests"] == 200
+    assert c["workload"]["prompt"] == {"dist": "uniform", "min": 1, "max": 1024}
+    d, how = row_scenario(r[3])
+    assert d["scheduler"] == {"max_num_batched_tokens": 131072, "chunked_prefill": False, "max_num_seqs": 500}
+    assert d["workload"]["requests"] == 500
+    assert simulated_value(r[3], {"throughput_tok_s": 1000.0}) == 2000.0  # total tokens = 2 x output here
+    e, _ = row_scenario(r[4])
+    assert e["workload"]["concurrency"] == 1
+    assert simulated_value(r[4], {"tpot_ms": {"mean": 9.0, "p50": 8.0}}) == 9.0
+    assert row_scenario(r[5])[0] is None  # a single prefill: `validate` handles it
+    none, why = row_scenario(r[6])
+    assert none is None and "MLPerf" in why
+
+
+def test_serve_rows_run_end_to_end(cat):
+    from planner.serve_validation import validate_serve
+
+    r = rows('B,nvidia-h100-sxm,1,llama-3.1-8b,fp8,tensorrt-llm,serve,"max (offline, infinite rate)",128,128,'
+             'throughput_tok_s,28312,output tok/s (all GPUs),normal,x,trtllm-bench throughput',
+             'E,nvidia-a100-80gb-sxm,1,qwen3-30b-a3b,bf16,vllm,serve,1,1024,128,tpot_ms,9.8,ms,low,x,y')
+    res = validate_serve(cat, r, requests=300)
+    assert [x["id"] for x in res["rows"]] == ["B", "E"]
+    assert res["summary"]["rows"] == 1 and res["summary"]["by_metric"]["tpot_ms"]["all"]["rows"] == 1
+    assert all(math.isfinite(x["error_pct"]) for x in res["rows"])
+    off = validate_serve(cat, r, requests=300, overrides={"cpu_overhead": False})
+    assert off["rows"][0]["predicted"] >= res["rows"][0]["predicted"]
