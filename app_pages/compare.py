@@ -68,6 +68,8 @@ for r in results:
         st.warning(f"**{r['label']} does not fit**: {r['reason']}")
     elif r.get("sim_error"):
         st.warning(f"{r['label']}: {r['sim_error']}")
+    for w in (r.get("sim") or {}).get("warnings", []):  # settings that starve the workload
+        st.warning(f"{r['label']}: {w}")
 
 rows = cmp.summary_rows(results)
 df = pd.DataFrame(rows)

@@ -220,3 +220,13 @@ def test_capacity_plan_bad_link_and_impossible_slo():
     assert not at.exception
     assert any("plan.rate_rps" in w.value for w in at.warning)
     assert at.error and "No plan" in at.error[0].value and "slo" in at.error[0].value
+
+
+def test_starving_scheduler_setting_is_warned():
+    """TensorRT-LLM's defaults with 8,192-token prompts run one request at a time: the page says so."""
+    at = run({"v": "1", "model": "llama-3.1-70b", "quant": "fp8", "engine": "tensorrt-llm",
+              "machine.hardware": "nvidia-h200-sxm", "machine.devices": "2", "compare": "",
+              "workload.arrival": "closed", "workload.concurrency": "16", "workload.requests": "48",
+              "workload.prompt.mean": "8192", "workload.output.mean": "128"})
+    assert not at.exception
+    assert any("one at a time" in w.value and "chunked prefill" in w.value for w in at.warning)
