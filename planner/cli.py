@@ -324,16 +324,19 @@ def _cmd_validate(cat, args) -> int:
         print(f"{metric}: {s['rows']} rows, median |error| {s['median_abs_pct']:.1f}%, max {s['max_abs_pct']:.1f}%")
     if "serve" in result:
         sv = result["serve"]
-        print("serve rows, simulated (load tests: throughput_tok_s, output tokens/s):")
+        print("serve rows, simulated (load tests; throughput in output tokens/s):")
         for r in sv["rows"]:
-            print(f"{r['id']:<12} {r['devices']}x {r['hardware']:<20} {r['model']:<15} {r['prompt']:>6}/{r['gen']:<6} "
-                  f"load {r['load'][:12]:<12} {r['measured']:>10.1f} {r['predicted']:>10.1f} {r['error_pct']:>+7.1f}%")
+            lens = f"{r['prompt'] or '-'}/{r['gen'] or '-'}"
+            print(f"{r['id']:<16} {r['devices']}x {r['hardware']:<20} {r['model']:<15} {lens:>11} "
+                  f"load {r['load'][:12]:<12} {r['metric']:<24} {r['measured']:>10.1f} {r['predicted']:>10.1f} "
+                  f"{r['error_pct']:>+7.1f}%")
         for sk in sv["skipped"]:
             print(f"  skipped {sk['id']}: {sk['reason']}")
-        s = sv["summary"]
-        if s["rows"]:
-            print(f"serve throughput: {s['rows']} rows, median |error| {s['median_abs_pct']:.1f}%, "
-                  f"max {s['max_abs_pct']:.1f}%")
+        for metric, by in sv["summary"].get("by_metric", {}).items():
+            for conf, s in by.items():
+                if s["rows"]:
+                    print(f"serve {metric} ({conf} rows): {s['rows']} rows, median |error| {s['median_abs_pct']:.1f}%, "
+                          f"max {s['max_abs_pct']:.1f}%")
     if args.loo:
         print("leave-one-family-out (fit without the family, predict it):")
         for e in result["leave_one_family_out"]:

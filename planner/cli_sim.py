@@ -109,6 +109,8 @@ def _print_text(s: dict) -> None:
         print(f"  energy {s['energy_j_per_token']:.4f} J/token ({s['energy_note']})")
     for r in s["rejection_reasons"]:
         print(f"  rejected: {r}")
+    for w in s.get("warnings", []):
+        print(f"  warning: {w}")
 
 
 def _simulate(catalog, args) -> int:
