@@ -329,9 +329,23 @@ class CpuOverhead(_Strict):
     source: str
 
 
+class MemoryDefaults(_Strict):
+    """Scheduler defaults an engine picks from the GPU's memory (per device, GiB as sold):
+    applies when min_gib <= memory < max_gib and the hardware id contains none of except_ids."""
+
+    min_gib: float = 0.0
+    max_gib: float | None = None
+    except_ids: list[str] = []
+    max_num_seqs: int | None = Field(default=None, gt=0)
+    max_num_batched_tokens: int | None = Field(default=None, gt=0)
+    cuda_graph_max_bs: int | None = Field(default=None, gt=0)
+    source: str
+
+
 class Serving(_Strict):
     """Serving mechanisms of an engine, each switchable off in a scenario (scheduler.*)."""
 
+    by_memory: list[MemoryDefaults] = []  # first match wins; the top-level values otherwise
     cpu: CpuOverhead | None = None
     cuda_graphs: CudaGraphs | None = None
     prefix_caching: bool = False

@@ -92,6 +92,18 @@ def _typical(lengths) -> float:
     return float(lengths.min)
 
 
+def memory_defaults(sys: System):
+    """The engine's scheduler defaults for this GPU's memory size (engine profile
+    serving.by_memory, first match), or None."""
+    for d in sys.engine.serving.by_memory:
+        if sys.hw.memory != "discrete":
+            return None
+        if d.min_gib <= sys.memory_gb and (d.max_gib is None or sys.memory_gb < d.max_gib) and not any(
+                x in sys.hw.id for x in d.except_ids):
+            return d
+    return None
+
+
 def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     """The System (engine profile with the scenario's scheduler overrides) and the scheduler."""
     m = sc.machine
@@ -101,6 +113,11 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
                        nodes=m.nodes, link=m.link, parallel=m.parallel, host=m.host, offload=m.offload,
                        host_memory_gb=m.host_memory_gb, mla_cache=o.mla_cache)
     upd = {}
+    graph_max = None
+    dflt = memory_defaults(sys)
+    if dflt is not None:
+        upd = {k: v for k in ("max_num_seqs", "max_num_batched_tokens") if (v := getattr(dflt, k)) is not None}
+        graph_max = dflt.cuda_graph_max_bs
     if o.sizing == "workload" and sys.engine.batching == "continuous" and sys.kv_capacity_bytes() > 0:
         wl = sc.workload
         bs, tok = trtllm_bench_sizing(sys, _typical(wl.prompt), _typical(wl.output))
@@ -113,7 +130,8 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     sv = e.serving
     cpu = sv.cpu if o.cpu_overhead is not False else None
     graphs = sv.cuda_graphs if o.cuda_graphs is not False else None
-    sizes = tuple(sorted(set(graphs.sizes))) if graphs is not None and graphs.padding else ()
+    sizes = tuple(sorted(x for x in set(graphs.sizes) if graph_max is None or x <= graph_max)) if (
+        graphs is not None and graphs.padding) else ()
     prefix = sv.prefix_caching if o.prefix_caching is None else o.prefix_caching
     cfg = SchedConfig(e.batching, e.max_num_seqs, e.max_num_batched_tokens, e.chunked_prefill, e.n_parallel,
                       e.kv_block_size, e.paged_kv, o.static_batch, o.static_timeout_s,

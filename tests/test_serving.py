@@ -213,3 +213,16 @@ def test_serve_rows_run_end_to_end(cat):
     assert all(math.isfinite(x["error_pct"]) for x in res["rows"])
     off = validate_serve(cat, r, requests=300, overrides={"cpu_overhead": False})
     assert off["rows"][0]["predicted"] >= res["rows"][0]["predicted"]
+
+
+def test_engine_defaults_follow_gpu_memory(cat):
+    """vLLM's OpenAI-server defaults: 1024 / 8192 on >= 70 GiB GPUs other than A100, else 256 / 2048;
+    SGLang's chunked prefill size by memory bucket; a scenario override still wins."""
+    h100 = run(cat)["scheduler"]
+    a100 = run(cat, machine={"hardware": "nvidia-a100-80gb-sxm"})["scheduler"]
+    assert (h100["max_num_seqs"], h100["max_num_batched_tokens"]) == (1024, 8192)
+    assert (a100["max_num_seqs"], a100["max_num_batched_tokens"]) == (256, 2048)
+    forced = run(cat, machine={"hardware": "nvidia-a100-80gb-sxm"}, scheduler={"max_num_batched_tokens": 8192})
+    assert forced["scheduler"]["max_num_batched_tokens"] == 8192
+    sgl = run(cat, engine="sglang", quant="bf16", model="llama-3.1-8b", machine={"hardware": "amd-mi300x"})
+    assert sgl["scheduler"]["max_num_batched_tokens"] == 16384
