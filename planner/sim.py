@@ -819,16 +819,19 @@ def starvation_warnings(sim: Sim) -> list[str]:
             out.append(f"{int(big.sum()) / int(ok.sum()):.0%} of the prompts ({int(p[big].min()):,} tokens or more) "
                        f"fill max_num_batched_tokens = {eng.budget:,} with chunked prefill off: such a prompt can "
                        f"only start when no request is decoding, so these requests run one at a time; {fix}")
-    if ok.any():
+    if ok.any() and eng.slot_ctx is None:
         need = float(np.median((p + o)[ok]))
-        tokens = eng.kv_total * eng.B if eng.slot_ctx is None else eng.slot_ctx
-        what = "KV cache" if eng.slot_ctx is None else "slot context"
+        tokens = eng.kv_total * eng.B
         if tokens < 2 * need:
-            out.append(f"the {what} holds {tokens:,} tokens: only one request of {need:,.0f} tokens (prompt + "
+            out.append(f"the KV cache holds {tokens:,} tokens: only one request of {need:,.0f} tokens (prompt + "
                        f"output) fits at a time; use more memory or devices, a smaller KV dtype or shorter requests")
     if not out and eng.max_running == 1 and sim.peak_waiting > 0:
-        out.append(f"only one request ran at a time although up to {sim.peak_waiting} waited "
-                   f"(max_num_seqs = {eng.max_seqs}, max_num_batched_tokens = {eng.budget:,}); {fix}")
+        if eng.slot_ctx is not None:
+            out.append(f"only one request ran at a time although up to {sim.peak_waiting} waited: "
+                       f"{eng.max_seqs} server slot(s); raise n_parallel (llama-server --parallel, OLLAMA_NUM_PARALLEL)")
+        else:
+            out.append(f"only one request ran at a time although up to {sim.peak_waiting} waited "
+                       f"(max_num_seqs = {eng.max_seqs}, max_num_batched_tokens = {eng.budget:,}); {fix}")
     return out
 
 

@@ -226,3 +226,12 @@ def test_engine_defaults_follow_gpu_memory(cat):
     assert forced["scheduler"]["max_num_batched_tokens"] == 8192
     sgl = run(cat, engine="sglang", quant="bf16", model="llama-3.1-8b", machine={"hardware": "amd-mi300x"})
     assert sgl["scheduler"]["max_num_batched_tokens"] == 16384
+
+
+def test_one_slot_server_warns_but_four_slots_do_not(cat):
+    base = dict(model="llama-3.1-8b", quant="q4_k_m", engine="llama.cpp", machine={"hardware": "apple-m3-ultra-80c"},
+                workload={"arrival": "closed", "concurrency": 4, "requests": 12, "prompt": {"dist": "fixed", "mean": 256},
+                          "output": {"dist": "fixed", "mean": 32}})
+    one = run(cat, **base, scheduler={"n_parallel": 1})
+    assert any("one request ran at a time" in w and "n_parallel" in w for w in one["warnings"])
+    assert run(cat, **base)["warnings"] == []
