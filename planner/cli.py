@@ -207,6 +207,8 @@ def _cmd_predict(cat, args) -> int:
         print(f"  max concurrent sequences at this length: {res['max_concurrent_sequences']}; "
               f"max context: {res['max_context_tokens']:,} tokens")
         print(f"  calibration: {res['calibration']}")
+        if res.get("emulated"):
+            print(f"  EMULATED: {res['support']['reason']}")
     return EXIT_OK if res["fits"] else EXIT_NOFIT
 
 

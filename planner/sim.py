@@ -734,6 +734,7 @@ def _summary(sim: Sim) -> dict:
         "nodes_per_replica": sys.nodes,
         "batching": sim.cfg.batching,
         "calibration": sys.eff_label,
+        "emulated": bool(sys.support and sys.support.emulated),  # support matrix: dequantized, priced at 16-bit
     }
 
 
