@@ -37,6 +37,7 @@ class Verdict:
     reason: str | None = None  # one line: why not (unsupported) or how (emulated)
     source: str | None = None
     alternative: str | None = None  # nearest supported combination (unsupported only)
+    alternatives: tuple = ()  # the same as (quant, engine) pairs on the same hardware
     min_version: str | None = None
 
     @property
@@ -56,11 +57,14 @@ class Verdict:
     def as_dict(self) -> dict:
         d = asdict(self)
         d["emulated"] = self.emulated
+        d["alternatives"] = [list(p) for p in self.alternatives]
         return d
 
 
 def short_source(src: str) -> str:
     """The first reference of a source string (a URL or a repository path), without the quoted excerpt."""
+    if " | " in src:
+        return "; ".join(dict.fromkeys(short_source(x) for x in src.split(" | ")))
     tok = src.split()
     if not tok:
         return src
@@ -128,10 +132,11 @@ def check(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: st
     where = f"{hw.name} ({_arch_name(hw)})"
     ro = runs_on(catalog, engine, arch)
     if ro is None:
-        srcs = "; ".join(short_source(r.source) for r in sm.runs_on)
+        srcs = " | ".join(r.source for r in sm.runs_on)
+        alt, pairs = _alternative(catalog, hw, model, quant, engine) if alternatives else (None, ())
         return Verdict("unsupported", arch=arch, field="engine",
                        reason=f"{eng} does not run on {where}: its documentation lists other architectures",
-                       source=srcs, alternative=_alternative(catalog, hw, model, quant, engine) if alternatives else None)
+                       source=srcs, alternative=alt, alternatives=pairs)
     rule = _match(sm.weights, arch, quant.id, kind)
     if rule is None or rule.support == "unsupported":
         if rule is None:
@@ -141,8 +146,9 @@ def check(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: st
             why = rule.note or "its documentation marks it unsupported"
             reason = f"{eng} does not run {quant.id} weights{' of MoE models' if rule.models == 'moe' else ''} on {where}: {why}"
             src = rule.source
+        alt, pairs = _alternative(catalog, hw, model, quant, engine) if alternatives else (None, ())
         return Verdict("unsupported", weights="unsupported", arch=arch, field="quant", reason=reason, source=src,
-                       alternative=_alternative(catalog, hw, model, quant, engine) if alternatives else None)
+                       alternative=alt, alternatives=pairs)
     kv_status, kv_rule = None, None
     if kv_dtype is not None:
         kv_rule = _match(sm.kv_cache, arch, kv_dtype, kind)
@@ -153,7 +159,8 @@ def check(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: st
                            reason=f"{eng} has no {kv_dtype} KV cache on {where}"
                                   + (f": {kv_rule.note}" if kv_rule and kv_rule.note else ""),
                            source=(kv_rule.source if kv_rule else sm.version_source),
-                           alternative=(f"kv_dtype {ok[0]}" if ok else None))
+                           alternative=(f"kv_dtype {ok[0]}" if ok else None),
+                           alternatives=((quant.id, engine),) if ok else ())
         kv_status = kv_rule.support
     status = "emulated" if rule.support == "emulated" else "native"
     reason = None
@@ -178,13 +185,14 @@ def supported_engines(catalog: Catalog, hw: Hardware, model: Model, quant: Quant
     return out
 
 
-def _distance(a: Quant, b: Quant) -> float:
-    """How far two formats are apart: |log2 of the bits ratio|, a format of the same family a little nearer."""
+def _distance(a: Quant, b: Quant) -> tuple:
+    """How far format b is from a: |log2 of the bits ratio| (to 0.01), then the same family first, then the
+    higher precision first."""
     d = abs(math.log2(a.bits_per_weight.value / b.bits_per_weight.value))
-    return d + (0.0 if a.family == b.family else 0.01) - (0.001 if b.bits_per_weight.value > a.bits_per_weight.value else 0)
+    return (round(d, 2), 0 if a.id == b.id else 1, 0 if a.family == b.family else 1, -b.bits_per_weight.value)
 
 
-def _alternative(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: str) -> str | None:
+def _alternative(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: str) -> tuple[str | None, tuple]:
     """The nearest supported combination on the same hardware: another format with the same engine, and
     the nearest (format, engine) with another engine; both when they differ."""
     order = list(ENGINE_ORDER) + sorted(set(catalog.engines) - set(ENGINE_ORDER))
@@ -198,13 +206,11 @@ def _alternative(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, eng
                 best_same = min(best_same, cand) if best_same else cand
             elif best_other is None or cand < best_other:
                 best_other = cand
-    parts = []
-    for c in (best_same, best_other):
-        if c:
-            parts.append(f"{c[2]} with {c[3]}" + (" (emulated)" if c[4] == "emulated" else ""))
-    if not parts:
-        return None
-    return " or ".join(dict.fromkeys(parts)) + f" on {hw.id}"
+    found = [c for c in (best_same, best_other) if c]
+    if not found:
+        return None, ()
+    parts = [f"{c[2]} with {c[3]}" + (" (emulated)" if c[4] == "emulated" else "") for c in found]
+    return " or ".join(dict.fromkeys(parts)) + f" on {hw.id}", tuple((c[2], c[3]) for c in found)
 
 
 def format_note(catalog: Catalog, quant: str, verdict: dict | None = None) -> dict:
