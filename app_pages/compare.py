@@ -68,6 +68,9 @@ for r in results:
         st.warning(f"**{r['label']} does not fit**: {r['reason']}")
     elif r.get("sim_error"):
         st.warning(f"{r['label']}: {r['sim_error']}")
+for r in results:  # each option's format with its quality note, "(emulated)" where the support matrix says so
+    if r.get("format"):
+        st.caption(f"{r['label']}: {r['format']['text']}")
 
 rows = cmp.summary_rows(results)
 df = pd.DataFrame(rows)

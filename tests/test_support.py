@@ -142,3 +142,17 @@ def test_quality_notes_and_tiers(cat):
     n = format_note(cat, "q4_k_m")
     assert "+0.1754 perplexity" in n["quality"] and n["quality_source"].startswith("https://")
     assert format_note(cat, "fp8", {"status": "emulated"})["text"].startswith(cat.quants["fp8"].name + " (emulated)")
+
+
+def test_compare_shows_each_options_format_with_its_note(cat):
+    from planner.compare import evaluate_option
+    from planner.scenario import parse_scenario
+
+    sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
+                         "machine": {"hardware": "nvidia-rtx-3090"},
+                         "compare": [{"hardware": "nvidia-rtx-4090"}],
+                         "workload": {"arrival": "closed", "concurrency": 2, "requests": 20}})
+    ampere, ada = evaluate_option(cat, sc, 0), evaluate_option(cat, sc, 1)
+    assert ampere["format"]["support"] == "emulated" and "(emulated)" in ampere["format"]["text"]
+    assert ada["format"]["support"] == "native" and "(emulated)" not in ada["format"]["text"]
+    assert cat.quants["fp8"].quality.note in ada["format"]["text"]
