@@ -156,3 +156,15 @@ def test_compare_shows_each_options_format_with_its_note(cat):
     assert ampere["format"]["support"] == "emulated" and "(emulated)" in ampere["format"]["text"]
     assert ada["format"]["support"] == "native" and "(emulated)" not in ada["format"]["text"]
     assert cat.quants["fp8"].quality.note in ada["format"]["text"]
+
+
+def test_min_quality_travels_in_the_plan_link():
+    from planner.links import PlanInputs, decode_plan, encode_plan_params
+
+    assert PlanInputs().min_quality == "4bit" and "min_quality" not in PlanInputs().spec()
+    q = encode_plan_params(PlanInputs(min_quality="8bit"))
+    assert q == {"plan.min_quality": "8bit"}
+    inp, warns = decode_plan(q)
+    assert inp.min_quality == "8bit" and not warns and inp.spec()["min_quality"] == "8bit"
+    inp, warns = decode_plan({"plan.min_quality": "3bit"})
+    assert inp.min_quality == "4bit" and warns and warns[0].field == "plan.min_quality"
