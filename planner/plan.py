@@ -684,7 +684,9 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
     f_lo, f_hi = rate, None
     f_cap = max(ceiling * passing, rate * tol)
     r = max(passing * r_max, rate * tol)
-    for _ in range(40):
+    if passing == 1 and hi is not None and hi > max(rate, r_max):
+        f_lo, f_hi = max(rate, r_max), hi  # one replica: step 1 already bracketed its largest rate
+    for _ in range(40 if f_hi is None else 0):
         r = min(r, f_cap)
         if sim(r, passing)[0]:
             f_lo = r
