@@ -24,7 +24,8 @@ hw_rows = []
 for h in cat.hardware.values():
     price = h.prices[0] if h.prices else None
     hw_rows.append({
-        "id": h.id, "name": h.name, "vendor": h.vendor, "memory GB": ", ".join(f"{s:g}" for s in h.memory_gb),
+        "id": h.id, "name": h.name, "vendor": h.vendor, "arch": h.arch.id if h.arch else "",
+        "memory GB": ", ".join(f"{s:g}" for s in h.memory_gb),
         "bandwidth GB/s": h.memory_bandwidth_gbs.value, "bandwidth source": ui.first_url(src(h.memory_bandwidth_gbs)),
         "FP16 TFLOPS": (h.tflops.get("fp16") or h.tflops.get("bf16") or h.tflops.get("fp32")).value,
         "FP8 TFLOPS": h.tflops["fp8"].value if "fp8" in h.tflops else None,
@@ -41,6 +42,7 @@ with tabs[0]:
     pick = st.selectbox("Details of", sorted(cat.hardware), key="cat_hw")
     h = cat.hardware[pick]
     lines = [f"**{h.name}** ({h.vendor}, {h.family}, {h.memory} memory)",
+             *([f"- architecture {h.arch.name} (`{h.arch.id}`): {ui.linkify(h.arch.source)}"] if h.arch else []),
              f"- memory {', '.join(f'{s:g}' for s in h.memory_gb)} GB: {ui.linkify(h.memory_source)}",
              f"- bandwidth {h.memory_bandwidth_gbs.value:g} GB/s: {ui.linkify(src(h.memory_bandwidth_gbs))}"]
     lines += [f"- {k} {v.value:g} TFLOPS: {ui.linkify(src(v))}" for k, v in h.tflops.items()]
