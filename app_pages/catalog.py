@@ -24,7 +24,8 @@ hw_rows = []
 for h in cat.hardware.values():
     price = h.prices[0] if h.prices else None
     hw_rows.append({
-        "id": h.id, "name": h.name, "vendor": h.vendor, "memory GB": ", ".join(f"{s:g}" for s in h.memory_gb),
+        "id": h.id, "name": h.name, "vendor": h.vendor, "arch": h.arch.id if h.arch else "",
+        "memory GB": ", ".join(f"{s:g}" for s in h.memory_gb),
         "bandwidth GB/s": h.memory_bandwidth_gbs.value, "bandwidth source": ui.first_url(src(h.memory_bandwidth_gbs)),
         "FP16 TFLOPS": (h.tflops.get("fp16") or h.tflops.get("bf16") or h.tflops.get("fp32")).value,
         "FP8 TFLOPS": h.tflops["fp8"].value if "fp8" in h.tflops else None,
@@ -41,6 +42,7 @@ with tabs[0]:
     pick = st.selectbox("Details of", sorted(cat.hardware), key="cat_hw")
     h = cat.hardware[pick]
     lines = [f"**{h.name}** ({h.vendor}, {h.family}, {h.memory} memory)",
+             *([f"- architecture {h.arch.name} (`{h.arch.id}`): {ui.linkify(h.arch.source)}"] if h.arch else []),
              f"- memory {', '.join(f'{s:g}' for s in h.memory_gb)} GB: {ui.linkify(h.memory_source)}",
              f"- bandwidth {h.memory_bandwidth_gbs.value:g} GB/s: {ui.linkify(src(h.memory_bandwidth_gbs))}"]
     lines += [f"- {k} {v.value:g} TFLOPS: {ui.linkify(src(v))}" for k, v in h.tflops.items()]
@@ -64,6 +66,7 @@ with tabs[1]:
 with tabs[2]:
     rows = [{"id": q.id, "name": q.name, "family": q.family, "bits/weight": q.bits_per_weight.value,
              "applies to": q.applies_to, "engines": ", ".join(q.engines),
+             "quality vs 16-bit": q.quality.note if q.quality else "none known",
              "source": ui.first_url(src(q.bits_per_weight)), "source (full text)": src(q.bits_per_weight)}
             for q in cat.quants.values()]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
@@ -75,6 +78,16 @@ with tabs[3]:
              "source": e.source} for e in cat.engines.values()]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"source": st.column_config.LinkColumn("source", display_text="source")})
+    # the support matrix (profiles/support): which formats each engine runs on which GPU architecture
+    sup = [{"engine": sm.engine, "table": table, "architectures": ", ".join(r.archs),
+            "formats": ", ".join(getattr(r, "formats", [])) or "(runs on)",
+            "support": getattr(r, "support", "runs"), "models": getattr(r, "models", "any"),
+            "min version": r.min_version or "", "source": r.source}
+           for sm in cat.support.values() for table in ("runs_on", "weights", "kv_cache") for r in getattr(sm, table)]
+    st.caption("Support matrix (profiles/support): native = the GPU does the format's math; emulated = stored in the "
+               "format, dequantized and multiplied at 16-bit; unsupported or not listed = refused, with the nearest "
+               "supported alternative.")
+    st.dataframe(pd.DataFrame(sup), hide_index=True, width="stretch")
 with tabs[4]:
     st.markdown("Describe a machine that is not in the catalog. It joins this scenario (and its share link and "
                 "CSV) and can then be picked as a machine option on the Compare page.")

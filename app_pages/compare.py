@@ -70,6 +70,9 @@ for r in results:
         st.warning(f"{r['label']}: {r['sim_error']}")
     for w in (r.get("sim") or {}).get("warnings", []):  # settings that starve the workload
         st.warning(f"{r['label']}: {w}")
+for r in results:  # each option's format with its quality note, "(emulated)" where the support matrix says so
+    if r.get("format"):
+        st.caption(f"{r['label']}: {r['format']['text']}")
 
 rows = cmp.summary_rows(results)
 df = pd.DataFrame(rows)

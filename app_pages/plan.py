@@ -37,6 +37,9 @@ with sb.form("plan_form", border=False):
     quant = st.selectbox("Quantization", quants, key=k("quant", inp.quant or "all"),
                          format_func=lambda q: "all sensible (bf16, fp8, q8_0, q4_k_m, mlx, mxfp4 for MoE)"
                          if q == "all" else f"{cat.quants[q].name}")
+    min_q = st.selectbox("Lowest precision", ["any", "4bit", "8bit", "16bit"], key=k("minq", inp.min_quality),
+                         help="min_quality: formats below it are not considered (default 4bit); the table shows each "
+                              "format's quality note")
     st.subheader("Load")
     load = st.radio("Peak load from", ["rate", "daily"], key=k("load", inp.load), horizontal=True,
                     format_func=lambda x: {"rate": "peak rate", "daily": "daily tokens x peak factor"}[x])
@@ -75,7 +78,8 @@ with sb.form("plan_form", border=False):
 
 if submitted:
     try:
-        new = PlanInputs(model=model, quant=None if quant == "all" else quant, load=load, rate_rps=rate,
+        new = PlanInputs(model=model, quant=None if quant == "all" else quant, min_quality=min_q, load=load,
+                         rate_rps=rate,
                          daily_tokens=daily, peak_factor=peak, prompt=int(prompt), output=int(output),
                          ttft_p95_s=ttft or None, tpot_p95_ms=tpot or None, e2e_p95_s=e2e or None,
                          candidates=list(cands) or None, electricity_usd_per_kwh=kwh, pue=pue, years=years,
@@ -155,7 +159,13 @@ st.dataframe(pd.DataFrame(rows).drop(columns=["why", "id"]), hide_index=True, wi
     "tpot_p95_ms": st.column_config.NumberColumn("TPOT p95 ms", format="%.1f"),
     "e2e_p95_s": st.column_config.NumberColumn("E2E p95 s", format="%.2f"),
     "price_kind": st.column_config.TextColumn("price kind", help="list, street or estimate (see the catalog)"),
+    "quality": st.column_config.TextColumn("format quality", help="the format's quality note against 16-bit"),
+    "single_replica_max_rps": None,
 })
+st.caption("Headroom: the largest peak rate the chosen replicas sustain within the SLO (simulated) over the planned "
+           "peak. 'max req/s per replica' is one replica facing the whole Poisson stream; N replicas behind a "
+           "round-robin router each see every N-th request, a much more regular stream, so together they carry more "
+           "than N times it. '(emulated)': the engine stores that format but computes at 16-bit on this GPU.")
 
 st.subheader("Cost against latency")
 lat = st.radio("Latency", list(rep.LATENCIES), key="plan_latency", horizontal=True,

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
 ENV_VAR = "PLANNER_PROFILES"
 KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems")
+SUPPORT_LEVELS = ("native", "emulated", "unsupported")
 
 
 class CatalogError(ValueError):
@@ -72,12 +73,23 @@ class Interconnect(_Strict):
     latency_us: Figure | None = None
 
 
+class Arch(_Strict):
+    """A GPU architecture: NVIDIA compute capability (sm90), AMD LLVM target (gfx942) or Apple GPU family
+    (apple9). The support matrix (profiles/support) is keyed by these ids."""
+
+    id: str
+    name: str
+    source: str
+    note: str | None = None
+
+
 class Hardware(_Strict):
     id: str
     aliases: list[str] = []
     name: str
     vendor: Literal["apple", "nvidia", "amd"]
     family: str  # chip generation, e.g. apple-m2, nvidia-ada (used for leave-one-family-out)
+    arch: Arch | None = None  # GPU architecture (support matrix key); None: support is not checked
     memory: Literal["unified", "discrete"]
     memory_gb: list[float]  # sizes sold (Apple) or the fixed size (GPUs)
     memory_source: str
@@ -270,11 +282,26 @@ class Model(_Strict):
 # --------------------------------------------------------------------------- quantization
 
 
+class Quality(_Strict):
+    """What a format costs in model quality against the 16-bit model: a published perplexity or accuracy
+    delta with its source, or 'none known'."""
+
+    note: str
+    source: str | None = None
+    derived: str | None = None
+
+    @model_validator(mode="after")
+    def _sourced(self) -> "Quality":
+        if not (self.source or self.derived or self.note.lower().startswith("none known")):
+            raise ValueError("a quality note needs 'source' (or 'derived'), or must start with 'none known'")
+        return self
+
+
 class Quant(_Strict):
     id: str
     aliases: list[str] = []
     name: str
-    family: Literal["float", "gguf", "mlx", "fp8", "mxfp4"]
+    family: Literal["float", "gguf", "mlx", "fp8", "mxfp4", "fp4"]
     bits_per_weight: Figure  # file-level effective bits for the tensors it applies to
     applies_to: Literal["all", "experts"] = "all"
     other_bits_per_weight: float = 16.0  # tensors it does not apply to (applies_to = experts)
@@ -282,12 +309,52 @@ class Quant(_Strict):
     compute_dtypes: list[str] = ["fp16"]
     kv_cache_dtypes: list[str] = ["f16"]
     engines: list[str]  # engines that load this format
+    quality: Quality | None = None
     notes: str | None = None
 
 
 class KVDtype(_Strict):
     id: str
     bytes_per_element: Figure
+    quality: Quality | None = None
+
+
+# --------------------------------------------------------------------------- support matrix
+
+
+class RunsOn(_Strict):
+    archs: list[str] = Field(min_length=1)
+    min_version: str | None = None
+    source: str = Field(min_length=1)
+    note: str | None = None
+
+
+class SupportRule(_Strict):
+    """Which formats (weights: quant ids; kv_cache: KV dtype ids) an engine runs on which architectures,
+    natively (low-precision math on the hardware), emulated (stored in the format, dequantized and multiplied
+    at `compute`, a 16-bit dtype) or not at all."""
+
+    archs: list[str] = Field(min_length=1)
+    formats: list[str] = Field(min_length=1)
+    support: Literal["native", "emulated", "unsupported"]
+    models: Literal["any", "dense", "moe"] = "any"
+    compute: Literal["fp16", "bf16"] | None = None  # emulated weights: the dtype the matmuls run in
+    min_version: str | None = None
+    source: str = Field(min_length=1)
+    note: str | None = None
+
+
+class SupportMatrix(_Strict):
+    """One engine's support matrix (profiles/support/<engine>.toml); rules are read in order, the first
+    that matches decides; a pair no rule names is unsupported."""
+
+    engine: str
+    checked_version: str
+    version_source: str = Field(min_length=1)
+    runs_on: list[RunsOn] = Field(min_length=1)
+    weights: list[SupportRule] = []
+    kv_cache: list[SupportRule] = []
+    notes: str | None = None
 
 
 # --------------------------------------------------------------------------- engines
@@ -392,7 +459,8 @@ class Catalog:
     """Loaded, validated profiles, with id/alias resolution."""
 
     def __init__(self, hardware, models, quants, engines, platforms, kv_dtypes, origins, interconnects=None,
-                 hosts=None, systems=None):
+                 hosts=None, systems=None, support=None):
+        self.support: dict[str, SupportMatrix] = support or {}
         self.interconnects: dict[str, Link] = interconnects or {}
         self.hosts: dict[str, Host] = hosts or {}
         self.systems: dict[str, SystemProfile] = systems or {}
@@ -440,6 +508,7 @@ _SCHEMAS = {
     "interconnects": Link,
     "hosts": Host,
     "systems": SystemProfile,
+    "support": SupportMatrix,
 }
 
 
@@ -468,7 +537,7 @@ def _load_dir(root: Path, out: dict, origins: dict) -> None:
                 prof = schema.model_validate(data)
             except ValidationError as exc:
                 raise CatalogError(_format_validation(path, exc)) from None
-            key = prof.engine if kind == "calibration" else prof.id
+            key = prof.engine if kind in ("calibration", "support") else prof.id
             out[kind][key] = prof
             origins[(kind, key)] = path
 
@@ -498,7 +567,7 @@ def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
             raise CatalogError(f"bad profile file {path}: field 'engine': unknown engine '{cal.engine}'")
         engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes)})
     cat = Catalog(out["hardware"], out["models"], out["quants"], engines, out["platforms"],
-                  out["kv_dtypes"], origins, out["interconnects"], out["hosts"], out["systems"])
+                  out["kv_dtypes"], origins, out["interconnects"], out["hosts"], out["systems"], out["support"])
     _check_references(cat)
     return cat
 
@@ -537,6 +606,17 @@ def _check_references(cat: Catalog) -> None:
             bad("systems", sp.id, "link", sp.link, cat.interconnects)
         if sp.host and sp.host not in cat.hosts:
             bad("systems", sp.id, "host", sp.host, cat.hosts)
+    for sm in cat.support.values():
+        if sm.engine not in cat.engines:
+            bad("support", sm.engine, "engine", sm.engine, cat.engines)
+        for table, known in (("weights", cat.quants), ("kv_cache", cat.kv_dtypes)):
+            for i, rule in enumerate(getattr(sm, table)):
+                for f in rule.formats:
+                    if f not in known:
+                        bad("support", sm.engine, f"{table}.{i}.formats", f, known)
+                if rule.support == "emulated" and table == "weights" and rule.compute is None:
+                    raise CatalogError(f"bad profile file {cat.origins.get(('support', sm.engine))}: field "
+                                       f"'{table}.{i}.compute': an emulated rule needs the 16-bit dtype it computes in")
     for q in cat.quants.values():
         for kv in q.kv_cache_dtypes:
             if kv not in cat.kv_dtypes:

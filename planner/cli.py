@@ -207,6 +207,8 @@ def _cmd_predict(cat, args) -> int:
         print(f"  max concurrent sequences at this length: {res['max_concurrent_sequences']}; "
               f"max context: {res['max_context_tokens']:,} tokens")
         print(f"  calibration: {res['calibration']}")
+        if res.get("emulated"):
+            print(f"  EMULATED: {res['support']['reason']}")
     return EXIT_OK if res["fits"] else EXIT_NOFIT
 
 
@@ -219,7 +221,7 @@ def _catalog_rows(cat, kind):
             yield {"id": h.id, "name": h.name, "vendor": h.vendor, "family": h.family, "memory_gb": h.memory_gb,
                    "bandwidth_gbs": h.memory_bandwidth_gbs.value,
                    "tflops": {k: v.value for k, v in h.tflops.items()}, "power_max_w": h.power_max_w.value,
-                   "price_usd": price, "aliases": h.aliases}
+                   "price_usd": price, "aliases": h.aliases, "arch": h.arch.id if h.arch else None}
     elif kind == "models":
         for m in cat.models.values():
             p = params(m)
@@ -230,7 +232,7 @@ def _catalog_rows(cat, kind):
         for q in cat.quants.values():
             yield {"id": q.id, "name": q.name, "family": q.family, "bits_per_weight": q.bits_per_weight.value,
                    "applies_to": q.applies_to, "kv_cache_dtypes": q.kv_cache_dtypes, "engines": q.engines,
-                   "aliases": q.aliases}
+                   "aliases": q.aliases, "quality": q.quality.note if q.quality else None}
     elif kind == "interconnects":
         for x in cat.interconnects.values():
             yield {"id": x.id, "name": x.name, "kind": x.kind, "bandwidth_gbs": x.bandwidth_gbs.value,

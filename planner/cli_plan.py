@@ -39,6 +39,8 @@ def add_plan_commands(sub) -> None:
     p.add_argument("--slo-tpot-ms", type=_float("--slo-tpot-ms"), help="p95 of each request's mean TPOT")
     p.add_argument("--slo-e2e-p95-s", type=_float("--slo-e2e-p95-s"))
     p.add_argument("--goodput", type=_float("--goodput"), help="least share of requests meeting every limit")
+    p.add_argument("--min-quality", choices=("any", "4bit", "8bit", "16bit"), default=None,
+                   help="lowest weight precision to consider (default 4bit: the 1-2 bit GGUF formats are left out)")
     p.add_argument("--candidates", help="comma-separated hardware ids (or full ids hardware@GB/quant/engine/xN)")
     p.add_argument("--price", action="append", default=[], metavar="HW=USD",
                    help="your price per device for a hardware id (or hw@GB); repeatable")
@@ -120,6 +122,8 @@ def spec_from_args(args) -> dict:
         data["quants"] = _split(args.quant)
     if args.engine:
         data["engines"] = _split(args.engine)
+    if getattr(args, "min_quality", None):
+        data["min_quality"] = args.min_quality
     if args.candidates is not None:
         data["candidates"] = [_candidate_entry(x) for x in _split(args.candidates)]
     costs = data.setdefault("costs", {})
@@ -165,15 +169,18 @@ def _print_text(res: dict) -> None:
           f"{st['meets_slo']} meet the SLO; {st['wall_s']:.1f} s")
     ok = [c for c in res["candidates"] if c["verdict"] != "excluded"]
     if ok:
-        print(f"{'#':>3} {'candidate':<40} {'repl':>4} {'max rps/repl':>12} {'capex $':>11} {'TCO $':>11} "
+        print(f"{'#':>3} {'candidate':<40} {'repl':>4} {'1-repl max':>12} {'capex $':>11} {'TCO $':>11} "
               f"{'$/M out tok':>11} {'tok/J':>7} {'p95 TTFT s':>10} {'p95 TPOT ms':>11} {'headroom':>8}")
         for c in ok:
             s = c["sim"]
-            print(f"{c['rank']:>3} {c['id']:<40} {c['replicas']:>4} {c['max_rate_per_replica_rps']:>12.3g} "
+            cid = c["id"] + (" (emulated)" if c.get("emulated") else "")
+            print(f"{c['rank']:>3} {cid:<40} {c['replicas']:>4} {c['max_rate_per_replica_rps']:>12.3g} "
                   f"{c['capex_usd']:>11,.0f} {c['tco_usd']:>11,.0f} {c['usd_per_m_output_tokens']:>11.3g} "
                   f"{c['output_tokens_per_joule'] or 0:>7.3g} {s['ttft_p95_s']:>10.3g} {s['tpot_p95_ms']:>11.3g} "
                   f"{c['headroom']:>+8.0%}")
         print(f"winner: {ok[0]['why']}")
+        if ok[0].get("format"):
+            print(f"  format: {ok[0]['format']['text']}")
         for c in ok[1:3]:
             print(f"  #{c['rank']} {c['id']}: {c['why']}")
     else:

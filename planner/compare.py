@@ -13,6 +13,7 @@ from .catalog import Catalog, CatalogError
 from .perf import ScenarioError
 from .predict import predict
 from .scenario import Lengths, Machine, Scenario, parse_scenario, scenario_catalog
+from .support import format_note
 
 # The app opens on the article's machine, DeepSeek R1 671B Q4_K_M on a Mac Studio M3 Ultra 512 GB
 # with llama.cpp, next to GPU machines that hold the same file with the same engine (llama.cpp
@@ -167,6 +168,7 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
         "power_max_w": hw.power_max_w.value * boxes + (host.power_w.value * m.replicas if host and m.offload else 0),
         "power_source": hw.power_max_w.source or hw.power_max_w.derived,
     })
+    out["format"] = format_note(cat, pr["quant"], pr.get("support"))  # quality note; "(emulated)" per the matrix
     price = _price(hw, mem_opt)
     out["price"] = price
     out["price_usd"] = price["usd"] * boxes if price else None

@@ -350,6 +350,7 @@ class PlanInputs(BaseModel):
 
     model: str = Field("deepseek-r1", description="model id")
     quant: str | None = Field(None, description="one quantization, or none: every sensible one")
+    min_quality: Literal["any", "4bit", "8bit", "16bit"] = Field("4bit", description="lowest weight precision")
     load: Literal["rate", "daily"] = Field("rate", description="peak rate, or daily tokens x peak factor")
     rate_rps: float = Field(2.0, gt=0, le=1e5, description="peak requests per second")
     daily_tokens: float = Field(1e9, gt=0, le=1e15, description="prompt + output tokens per day")
@@ -381,6 +382,8 @@ class PlanInputs(BaseModel):
                              if getattr(self, k) is not None}}
         if self.quant:
             out["quants"] = [self.quant]
+        if self.min_quality != "4bit":
+            out["min_quality"] = self.min_quality
         if self.candidates:
             out["candidates"] = [{"hardware": h} for h in self.candidates]
         return out

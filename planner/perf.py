@@ -23,6 +23,8 @@ import numpy as np
 
 from .arch import active_params, attention_dims, kv_elements_per_token, params
 from .catalog import Catalog, CatalogError, Efficiency, Engine, Hardware, Host, Link, Model, Quant
+from .support import SIXTEEN_BIT, Verdict
+from .support import check as support_check
 
 GB = 1e9  # every memory figure the planner prints is in GB = 10^9 bytes
 GIB = 2**30  # device memory sizes as sold (and the macOS GPU limit) are binary
@@ -51,6 +53,15 @@ class ScenarioError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class UnsupportedError(ScenarioError):
+    """The engine does not run this format (or KV dtype) on this GPU architecture (profiles/support): the
+    message gives the reason, its source and the nearest supported combination (CLI exit 2)."""
+
+    def __init__(self, verdict: Verdict):
+        super().__init__(verdict.field or "quant", verdict.message())
+        self.verdict = verdict
 
 
 def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Efficiency, str]:
@@ -149,6 +160,7 @@ class System:
     offload: str | None = None  # "experts" or "layers:N"
     host_memory_gb: float | None = None
     mla_cache: str | None = None  # "latent" / "expanded": override the engine's MLA cache storage
+    support: Verdict | None = None  # the support matrix's verdict (None: not checked)
     eff: Efficiency = field(init=False)
     eff_label: str = field(init=False)
 
@@ -199,8 +211,12 @@ class System:
         full_layers = m.num_layers - (m.sliding_window_layers if swa else 0)
         self.attn_full_coef = 2.0 * (qk + v) * full_layers  # FLOPs per (query, key) pair
         self.attn_swa_coef = 2.0 * (qk + v) * (m.num_layers - full_layers)
-        # compute dtype: the quant's first preference the hardware has throughput for
-        self.compute_dtype = next((d for d in q.compute_dtypes if self.hw.peak_tflops(d)), None)
+        # compute dtype: the quant's first preference the hardware has throughput for; an emulated format
+        # (support matrix) is dequantized and multiplied at 16-bit whatever low-precision units the chip has
+        prefs = q.compute_dtypes
+        if self.support is not None and self.support.emulated:
+            prefs = [d for d in prefs if d in SIXTEEN_BIT] + [self.support.compute or "fp16"]
+        self.compute_dtype = next((d for d in prefs if self.hw.peak_tflops(d)), None)
         if self.compute_dtype is None:
             self.compute_dtype = next(d for d in ("fp16", "bf16", "fp32") if self.hw.peak_tflops(d))
         if self.compute_dtype == "fp16" and self.engine.fp16_accumulate and self.hw.peak_tflops("fp16_acc16"):
@@ -559,5 +575,8 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
     kv = kv_dtype or q.kv_cache_dtypes[0]
     if kv not in q.kv_cache_dtypes:
         raise ScenarioError("kv_dtype", f"{q.id} supports KV cache dtypes {', '.join(q.kv_cache_dtypes)}, not '{kv}'")
+    verdict = support_check(catalog, hw, m, q, e.id, kv)
+    if not verdict.ok:
+        raise UnsupportedError(verdict)
     return System(catalog, hw, m, q, e, float(memory_gb), int(devices), kv, usable_memory_gb, int(nodes), link_p,
-                  parallel, host_p, offload, host_memory_gb, mla_cache)
+                  parallel, host_p, offload, host_memory_gb, mla_cache, verdict)

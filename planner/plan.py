@@ -35,12 +35,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .catalog import Catalog, CatalogError, load_catalog
 from .perf import ScenarioError, System, build_system, largest
 from .scenario import Lengths, parse_scenario
+from .support import ENGINE_ORDER, QUALITY_LEVELS, format_note, meets_quality, quality_tier, supported_engines
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
 DEVICE_COUNTS = (1, 2, 4, 8)
 DEFAULT_QUANTS = ("bf16", "fp8", "q8_0", "q4_k_m", "mlx-8bit", "mlx-4bit")
 MOE_QUANTS = ("mxfp4",)  # formats that only make sense for mixture-of-experts models (they quantize the experts)
-ENGINE_ORDER = ("vllm", "mlx", "llama.cpp", "sglang", "tensorrt-llm")  # default engine: first that loads the quant
+# default engine: the first of support.ENGINE_ORDER that the support matrix lets run the quant natively, else emulated
+HEADROOM_NOTE = ("headroom = the largest peak rate the chosen replicas sustain within the SLO (simulated, same search "
+                 "as the replica count) / the planned peak - 1; single_replica_max_rps is one replica facing the whole "
+                 "Poisson stream. N replicas can carry more than N x that: with round-robin routing each replica gets "
+                 "every N-th request, arrivals far more regular than a Poisson stream of the same rate (inter-arrival "
+                 "CV 1/sqrt(N) instead of 1), so queues and latency tails are shorter at the same load per replica")
 MAX_REPLICAS = 1024
 
 
@@ -155,7 +161,11 @@ class PlanSpec(_Part):
     quants: list[str] | None = Field(None, description="quantizations to consider (default: "
                                      + ", ".join(DEFAULT_QUANTS) + ", plus mxfp4 for MoE models)")
     engines: list[str] | None = Field(None, description="engines to consider (default: the first of "
-                                      + ", ".join(ENGINE_ORDER) + " that loads each quant)")
+                                      + ", ".join(ENGINE_ORDER) + " that the support matrix lets run each quant "
+                                      "on each machine, native before emulated)")
+    min_quality: Literal["any", "4bit", "8bit", "16bit"] = Field(
+        "4bit", description="lowest weight precision to consider: any, 4bit (default: drops the 1-2 bit GGUF "
+        "formats), 8bit or 16bit; each format's quality note is in the output")
     candidates: list[CandidateSpec] | None = Field(None, description="options to consider (default: every "
                                                    "catalog machine)")
     workload: PlanWorkload
@@ -267,17 +277,24 @@ def resolve_workload(spec: PlanSpec) -> Workload:
 def _quants_for(spec: PlanSpec, catalog: Catalog) -> list[str]:
     model = catalog.get("models", spec.model, "model")
     if spec.quants is not None:
-        return [catalog.resolve("quants", q, "quant") for q in spec.quants]
-    qs = list(DEFAULT_QUANTS) + (list(MOE_QUANTS) if model.arch == "moe" else [])
-    return [q for q in qs if q in catalog.quants]
+        qs = [catalog.resolve("quants", q, "quant") for q in spec.quants]
+    else:
+        qs = [q for q in list(DEFAULT_QUANTS) + (list(MOE_QUANTS) if model.arch == "moe" else []) if q in catalog.quants]
+    kept = [q for q in qs if meets_quality(catalog.quants[q], spec.min_quality)]
+    if qs and not kept:
+        tiers = ", ".join(f"{q} ({quality_tier(catalog.quants[q])})" for q in qs)
+        raise PlanError(f"min_quality: {spec.min_quality} excludes every quantization considered ({tiers}); "
+                        f"lower it (one of {', '.join(QUALITY_LEVELS)}) or list other quants")
+    return kept
 
 
-def _engines_for(spec: PlanSpec, catalog: Catalog, vendor: str, quant: str, engine: str | None) -> list[str]:
-    q = catalog.quants[quant]
-    ok = [e for e in ENGINE_ORDER + tuple(sorted(set(catalog.engines) - set(ENGINE_ORDER)))
-          if e in catalog.engines and vendor in catalog.engines[e].vendors and e in q.engines]
+def _engines_for(spec: PlanSpec, catalog: Catalog, hw, model, quant: str, engine: str | None) -> list[str]:
+    """Engines for one (hardware, quant): only what the support matrix lets run there (native before emulated)."""
     if engine is not None:
         return [catalog.resolve("engines", engine, "engine")]
+    order = ENGINE_ORDER + tuple(sorted(set(catalog.engines) - set(ENGINE_ORDER)))
+    ok = supported_engines(catalog, hw, model, catalog.quants[quant], order)
+    ok = [e for e, st in ok if st != "emulated"] + [e for e, st in ok if st == "emulated"]
     if spec.engines is not None:
         wanted = {catalog.resolve("engines", e, "engine") for e in spec.engines}
         return [e for e in ok if e in wanted]
@@ -288,6 +305,7 @@ def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: Workload) -> list
     """Every option the spec allows (see the module docstring); a device count is kept only when the smallest
     in {1, 2, 4, 8} that fits is known, plus the next one."""
     model = catalog.resolve("models", spec.model, "model")
+    model_p = catalog.models[model]
     prices = spec.costs.price_usd
     cloud = spec.costs.cloud_usd_per_device_hour
     ctx = wl.prompt_max + wl.output_max
@@ -300,7 +318,7 @@ def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: Workload) -> list
         quants = [catalog.resolve("quants", ent.quant, "quant")] if ent.quant else _quants_for(spec, catalog)
         for mem in mems:
             for q in quants:
-                engines = _engines_for(spec, catalog, hw.vendor, q, ent.engine)
+                engines = _engines_for(spec, catalog, hw, model_p, q, ent.engine)
                 if not engines and ent.quant:  # the user asked for this quant: keep it to report why not
                     engines = [ent.engine or next(iter(catalog.quants[q].engines))]
                 for e in engines:
@@ -393,6 +411,7 @@ class Screen:
     replicas_est: int = 0
     cost_lo: float = 0.0
     cost_est: float = 0.0
+    support: dict | None = None  # the support matrix's verdict (native / emulated / unchecked)
 
 
 def _price(catalog: Catalog, c: Candidate) -> dict | None:
@@ -415,7 +434,8 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
         s = build_system(catalog, c.hardware, spec.model, c.quant, c.engine, memory_gb=c.memory_gb,
                          **machine_fields(c))
     except ScenarioError as exc:
-        return Screen(False, "unsupported", str(exc))
+        v = getattr(exc, "verdict", None)
+        return Screen(False, "unsupported", str(exc), support=v.as_dict() if v else None)
     ctx = wl.prompt_max + wl.output_max
     if ctx > s.model.max_context:
         return Screen(False, "does_not_fit", f"prompt + output up to {ctx:,} tokens exceeds the model's context "
@@ -423,7 +443,8 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
     if s.max_sequences(ctx) < 1:
         from .predict import fit_reason
 
-        return Screen(False, "does_not_fit", "does not fit: " + (fit_reason(s, 1, ctx) or "no room for the KV cache"))
+        return Screen(False, "does_not_fit", "does not fit: " + (fit_reason(s, 1, ctx) or "no room for the KV cache"),
+                      support=s.support.as_dict() if s.support else None)
     price = _price(catalog, c)
     slo = spec.slo
     # one request alone on an idle machine: the best any load can do
@@ -431,7 +452,8 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
     steps = s.decode_times(round(wl.prompt_mean), max(2, round(wl.output_mean)))
     tpot1 = float(steps[:-1].mean())
     e2e1 = ttft1 + tpot1 * max(wl.output_mean - 1, 0)
-    scr = Screen(True, price=price, single_ttft_s=ttft1, single_tpot_ms=tpot1 * 1e3)
+    scr = Screen(True, price=price, single_ttft_s=ttft1, single_tpot_ms=tpot1 * 1e3,
+                 support=s.support.as_dict() if s.support else None)
     ttft_lim = min(x for x in (slo.ttft_p95_s, slo.ttft_p99_s, math.inf) if x is not None)
     tpot_lim = min(x for x in (slo.tpot_p95_ms, slo.tpot_p99_ms, math.inf) if x is not None) / 1e3
     e2e_lim = min(x for x in (slo.e2e_p95_s, slo.e2e_p99_s, math.inf) if x is not None)
@@ -656,9 +678,33 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
             continue
         break
     ok, m = sim(rate, passing)
+    below = None if passing == 1 else sim(rate, passing - 1)[1]
+    # 3. headroom of the fleet as chosen: the largest peak rate `passing` replicas sustain within the SLO, by
+    # the same bracket and bisection (the planned peak passes, so it is never below the peak)
+    f_lo, f_hi = rate, None
+    f_cap = max(ceiling * passing, rate * tol)
+    r = max(passing * r_max, rate * tol)
+    if passing == 1 and hi is not None and hi > max(rate, r_max):
+        f_lo, f_hi = max(rate, r_max), hi  # one replica: step 1 already bracketed its largest rate
+    for _ in range(40 if f_hi is None else 0):
+        r = min(r, f_cap)
+        if sim(r, passing)[0]:
+            f_lo = r
+            if r >= f_cap:
+                break
+            r *= 2.0
+        else:
+            f_hi = r
+            break
+    while f_hi is not None and f_hi / f_lo > tol:
+        mid = math.sqrt(f_lo * f_hi)
+        if sim(mid, passing)[0]:
+            f_lo = mid
+        else:
+            f_hi = mid
     return {"ok": True, "sims": sims, "replicas": passing, "max_rate_per_replica_rps": r_max, "metrics": m,
-            "below": None if passing == 1 else sim(rate, passing - 1)[1],
-            "requests": sim_requests(spec, passing, slo_batch), "rate_capped": hi is None}
+            "below": below, "requests": sim_requests(spec, passing, slo_batch), "rate_capped": hi is None,
+            "max_rate_fleet_rps": f_lo, "fleet_rate_capped": f_hi is None}
 
 
 # --------------------------------------------------------------------------- costs and ranking
@@ -716,6 +762,15 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, 
                         "usd_per_m_output_tokens": round(cloud / tokens * 1e6, 4) if tokens else None,
                         "note": "always on for the whole period, your price"}
     return out
+
+
+def _headroom(ev: dict, wl: Workload) -> dict:
+    """Headroom of the fleet as chosen (replaces replicas x single-replica max / peak - 1, which understates a
+    round-robin fleet; see HEADROOM_NOTE): never negative for a candidate that meets the SLO."""
+    return {"headroom": round(ev["max_rate_fleet_rps"] / wl.rate_rps - 1.0, 3),
+            "max_rate_fleet_rps": round(ev["max_rate_fleet_rps"], 4),
+            "headroom_is_lower_bound": ev["fleet_rate_capped"],
+            "single_replica_max_rps": round(ev["max_rate_per_replica_rps"], 4)}
 
 
 def _pareto(rows: list[dict]) -> None:
@@ -786,7 +841,10 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     wl = resolve_workload(spec)
     ci, notes = _cost_inputs(spec)
     notes = wl.assumptions + notes
-    notes.append("quantization changes output quality; the planner compares cost and speed only")
+    notes.append(f"quantization changes output quality: formats below {spec.min_quality} are not considered "
+                 f"(min_quality; any, 4bit, 8bit, 16bit); each candidate lists its format's quality note "
+                 f"(perplexity delta against 16-bit where published, else none known)")
+    notes.append(HEADROOM_NOTE)
     cands = enumerate_candidates(catalog, spec, wl)
     if not cands:
         raise PlanError("candidates: no option matches the given quants/engines for this model")
@@ -817,7 +875,10 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
                                   if s.single_ttft_s is not None else None),
                "analytic": ({"capacity_rps_per_replica": round(s.capacity_rps, 4),
                              "slo_rate_rps_per_replica": round(s.slo_rate_rps, 4), "max_batch": s.max_batch}
-                            if s.capacity_rps else None)}
+                            if s.capacity_rps else None),
+               # support matrix and quality note of the format (profiles/support, profiles/quants)
+               "emulated": bool(s.support and s.support.get("emulated")),
+               "support": s.support, "format": format_note(catalog, c.quant, s.support)}
         ev = evals.get(i)
         if ev is not None:
             sims += ev["sims"]
@@ -837,6 +898,7 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
             row["one_fewer_replica"] = {k: round(b[k], 4) for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s",
                                                                       "goodput")}
         row.update(_costs(catalog, c, s, ev, wl, ci))
+        row.update(_headroom(ev, wl))
         feasible.append(row)
     feasible.sort(key=lambda r: (r["tco_usd"], r["sim"]["e2e_p95_s"], r["id"]))
     order = {"slo_load": 0, "too_many_replicas": 1, "dominated": 2, "slo_physics": 3, "no_price": 4,
@@ -876,7 +938,7 @@ CSV_COLUMNS = ("rank", "verdict", "id", "hardware", "memory_gb", "quant", "engin
                "max_rate_per_replica_rps", "capex_usd", "power_load_w", "power_idle_w", "energy_kwh_per_year",
                "energy_usd_per_year", "tco_usd", "usd_per_m_output_tokens", "output_tokens_per_joule", "headroom",
                "ttft_p95_s", "tpot_p95_ms", "e2e_p95_s", "goodput", "price_usd", "price_date", "reason_code",
-               "reason")
+               "reason", "single_replica_max_rps", "max_rate_fleet_rps", "emulated", "quality")
 
 
 def csv_rows(result: dict):
@@ -886,6 +948,7 @@ def csv_rows(result: dict):
         row = {k: r.get(k) for k in CSV_COLUMNS}
         row.update({k: sim.get(k) for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s", "goodput")})
         row["price_usd"], row["price_date"] = price.get("usd"), price.get("date")
+        row["quality"] = (r.get("format") or {}).get("quality")
         yield {k: ("" if v is None else v) for k, v in row.items()}
 
 

@@ -19,7 +19,8 @@ def label(r: dict) -> str:
     """'2x amd-mi325x 256 GB, mxfp4, vllm' (plus nodes)."""
     dev = f"{r['devices']}x " if r.get("devices", 1) > 1 else ""
     nodes = f"{r['nodes']} nodes x " if (r.get("nodes") or 1) > 1 else ""
-    return f"{nodes}{dev}{r['hardware']} {r['memory_gb']:g} GB, {r['quant']}, {r['engine']}"
+    emu = " (emulated)" if r.get("emulated") else ""
+    return f"{nodes}{dev}{r['hardware']} {r['memory_gb']:g} GB, {r['quant']}{emu}, {r['engine']}"
 
 
 def ranked_rows(result: dict) -> list[dict]:
@@ -37,7 +38,8 @@ def ranked_rows(result: dict) -> list[dict]:
             "usd_per_m_output_tokens": r["usd_per_m_output_tokens"],
             "output_tokens_per_joule": r["output_tokens_per_joule"], "headroom": r["headroom"],
             "ttft_p95_s": s.get("ttft_p95_s"), "tpot_p95_ms": s.get("tpot_p95_ms"), "e2e_p95_s": s.get("e2e_p95_s"),
-            "price_kind": price.get("kind"), "why": r["why"],
+            "price_kind": price.get("kind"), "quality": (r.get("format") or {}).get("quality"),
+            "single_replica_max_rps": r.get("single_replica_max_rps"), "why": r["why"],
         })
     return rows
 

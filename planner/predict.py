@@ -73,10 +73,14 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
 
 
 def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | None:
+    from .support import check
+
     cands = sorted((q for q in sys.catalog.quants.values()
                     if sys.engine.id in q.engines and q.bits_per_weight.value < sys.quant.bits_per_weight.value),
                    key=lambda q: -q.bits_per_weight.value)
     for q in cands:
+        if not check(sys.catalog, sys.hw, sys.model, q, sys.engine.id, alternatives=False).ok:
+            continue  # the support matrix says this engine does not run it on this architecture
         kv = sys.kv_dtype if sys.kv_dtype in q.kv_cache_dtypes else q.kv_cache_dtypes[0]
         alt = dataclasses.replace(sys, quant=q, kv_dtype=kv)
         if alt.memory(batch, context).fits:
@@ -146,4 +150,7 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
         "compute_dtype": sys.compute_dtype,
         "calibration": sys.eff_label,
         "calibration_provenance": sys.eff.provenance,
+        # the support matrix (profiles/support): native, emulated (dequantized, priced at 16-bit) or unchecked
+        "emulated": bool(sys.support and sys.support.emulated),
+        "support": sys.support.as_dict() if sys.support else None,
     }

@@ -903,6 +903,7 @@ def _summary(sim: Sim) -> dict:
                        "mla_cache": ("expanded" if sys.mla_expanded else "latent") if sys.model.attention == "mla"
                        else None},
         "warnings": starvation_warnings(sim),
+        "emulated": bool(sys.support and sys.support.emulated),  # support matrix: dequantized, priced at 16-bit
     }
 
 

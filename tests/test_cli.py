@@ -104,13 +104,17 @@ def test_predict_answers_every_combination(cat):
 
     from planner.predict import predict
 
+    from planner.support import supported_engines
+
     answered = fitting = 0
     for hw in cat.hardware.values():
         for q in cat.quants.values():
-            engine = next((e for e in q.engines if hw.vendor in cat.engines[e].vendors), None)
-            if engine is None:
-                continue
             for m in cat.models:
+                # the engine that runs it there (support matrix: profiles/support)
+                ok = supported_engines(cat, hw, cat.models[m], q, q.engines)
+                if not ok:
+                    continue
+                engine = ok[0][0]
                 res = predict(cat, hardware=hw.id, model=m, quant=q.id, engine=engine, prompt=256, gen=8)
                 answered += 1
                 fitting += res["fits"]

@@ -48,8 +48,10 @@ def test_winner_first_every_candidate_has_a_verdict(base):
         if r["replicas"] > 1:
             below = r["one_fewer_replica"]
             assert (below["ttft_p95_s"] > 2.0 or below["tpot_p95_ms"] > 60.0)
-        # headroom follows from the per-replica max rate
-        assert r["headroom"] == pytest.approx(r["replicas"] * r["max_rate_per_replica_rps"] / 4.0 - 1, abs=2e-3)
+        # headroom: the largest peak rate this fleet sustains within the SLO over the planned 4 req/s
+        assert r["headroom"] >= 0.0 and r["max_rate_fleet_rps"] >= 4.0
+        assert r["headroom"] == pytest.approx(r["max_rate_fleet_rps"] / 4.0 - 1, abs=2e-3)
+        assert r["single_replica_max_rps"] == r["max_rate_per_replica_rps"] > 0
     for r in rows:
         if r["verdict"] == "excluded":
             assert r["reason"] and r["reason_code"]
@@ -208,3 +210,102 @@ def test_cli_bad_input_one_line_exit_2(capsys, extra, needle):
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err
+
+
+def test_headroom_rate_is_sustained_and_never_negative(cat, base):
+    """Every candidate that meets the SLO: headroom >= 0, and its fleet, simulated at the peak rate the
+    headroom claims, still meets the SLO (the search's own criterion)."""
+    from planner.plan import _meets, candidate_scenario, enumerate_candidates, resolve_workload, sim_requests
+
+    sp = parse_plan(spec())
+    cands = {c.id: c for c in enumerate_candidates(cat, sp, resolve_workload(sp))}
+    ok = [r for r in base["candidates"] if r["verdict"] != "excluded"]
+    assert ok and any(r["headroom"] > 0 for r in ok)
+    for r in ok:
+        assert r["headroom"] >= 0
+        sc = candidate_scenario(sp, cands[r["id"]], r["max_rate_fleet_rps"], r["replicas"],
+                                sim_requests(sp, r["replicas"], r["analytic"]["max_batch"]))
+        sc["workload"]["requests"] = r["scenario"]["workload"]["requests"]
+        res = simulate_scenario(cat, parse_scenario(sc))
+        assert _meets(res.columns, sp.slo)[0], r["id"]
+    assert any("round-robin" in a for a in base["assumptions"])  # why N replicas carry more than N x one
+
+
+def _issue_spec(**kw):
+    s = {"model": "llama-3.1-8b", "workload": {"rate_rps": 5, "prompt": {"mean": 500}, "output": {"mean": 200}},
+         "slo": {"ttft_p95_s": 2, "tpot_p95_ms": 50}}
+    s.update(kw)
+    return parse_plan(s)
+
+
+def test_candidates_come_from_the_support_matrix(cat):
+    """The issue's plan (python -m planner plan --model llama-3.1-8b --rate 5 --prompt 500 --gen 200
+    --slo-ttft-p95-s 2 --slo-tpot-ms 50) and a MoE model: no candidate the matrix refuses."""
+    from planner.plan import enumerate_candidates, resolve_workload
+    from planner.support import check
+
+    for model in ("llama-3.1-8b", "mixtral-8x7b"):
+        sp = _issue_spec(model=model)
+        cands = enumerate_candidates(cat, sp, resolve_workload(sp))
+        assert len(cands) > 100
+        for c in cands:
+            hw, q = cat.hardware[c.hardware], cat.quants[c.quant]
+            assert check(cat, hw, cat.models[model], q, c.engine).ok, c.id
+        ids = {c.id for c in cands}
+        assert not any("/fp8/vllm/" in i for i in ids if i.startswith(("amd-rx-7900-xtx", "amd-ryzen-ai-max-395")))
+        # RDNA3 still gets candidates, from what runs there
+        assert any(i.startswith("amd-rx-7900-xtx@24/bf16/vllm") for i in ids)
+    # MoE FP8 on Ampere: vLLM refuses it, so no such candidate
+    sp = _issue_spec(model="mixtral-8x7b")
+    assert not [c for c in enumerate_candidates(cat, sp, resolve_workload(sp))
+                if c.quant == "fp8" and cat.hardware[c.hardware].arch.id in ("sm80", "sm86")]
+
+
+def test_issue_plan_recommends_only_supported(cat):
+    """The issue's plan on the machines it went wrong on (RDNA3, Strix Halo) and two GeForce cards."""
+    sp = _issue_spec(candidates=[{"hardware": h} for h in ("amd-rx-7900-xtx", "amd-ryzen-ai-max-395",
+                                                              "nvidia-rtx-4090", "nvidia-rtx-3090")],
+                     search={"requests": 200})
+    res = plan(cat, sp, executor="serial")
+    ok = [r for r in res["candidates"] if r["verdict"] != "excluded"]
+    assert ok and res["winner"] == ok[0]["id"]
+    for r in ok:
+        assert r["support"]["status"] in ("native", "emulated") and r["headroom"] >= 0
+        assert r["emulated"] == (r["support"]["status"] == "emulated")
+        assert r["format"]["quality"]
+        assert not (r["quant"] == "fp8" and r["hardware"].startswith("amd-")), r["id"]
+    # FP8 on an RTX 3090 (Ampere) runs as vLLM's weight-only W8A16: labelled emulated
+    assert all(r["emulated"] for r in ok if r["quant"] == "fp8" and r["hardware"] == "nvidia-rtx-3090")
+
+
+def test_min_quality_filters_candidates(cat):
+    from planner.plan import enumerate_candidates, resolve_workload
+    from planner.support import quality_tier
+
+    def quants(**kw):
+        sp = _issue_spec(**kw)
+        return {c.quant for c in enumerate_candidates(cat, sp, resolve_workload(sp))}
+
+    assert _issue_spec().min_quality == "4bit"  # the default
+    default = quants()
+    assert {"bf16", "fp8", "q8_0", "q4_k_m"} <= default
+    eight = quants(min_quality="8bit")
+    assert eight and "q4_k_m" not in eight and "mlx-4bit" not in eight
+    assert all(quality_tier(cat.quants[q]) in ("8bit", "16bit") for q in eight)
+    assert quants(min_quality="16bit") == {"bf16"}
+    # explicit formats below the default are dropped unless min_quality is 'any'
+    assert quants(quants=["iq2_xxs", "q4_k_m"]) == {"q4_k_m"}
+    assert quants(quants=["iq2_xxs", "q4_k_m"], min_quality="any") == {"iq2_xxs", "q4_k_m"}
+    with pytest.raises(PlanError, match="^min_quality: 8bit excludes"):
+        quants(quants=["q4_k_m"], min_quality="8bit")
+    with pytest.raises(PlanError, match="^min_quality"):
+        parse_plan({**spec(), "min_quality": "3bit"})
+
+
+def test_cli_min_quality_flag(capsys):
+    rc = cli.main(["plan", "--model", "llama-3.1-8b", "--rate", "1", "--prompt", "200", "--gen", "50",
+                   "--slo-tpot-ms", "200", "--candidates", "nvidia-rtx-4090", "--min-quality", "8bit",
+                   "--requests", "100", "--workers", "1", "--quiet", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["spec"]["min_quality"] == "8bit"
+    assert {c["quant"] for c in out["candidates"]} <= {"bf16", "fp8", "q8_0", "mlx-8bit"}
