@@ -23,7 +23,7 @@ import numpy as np
 
 from .arch import active_params, attention_dims, kv_elements_per_token, params
 from .catalog import Catalog, CatalogError, Efficiency, Engine, Hardware, Host, Link, Model, Quant
-from .support import SIXTEEN_BIT, Verdict
+from .support import SIXTEEN_BIT, Verdict, default_kv_dtype
 from .support import check as support_check
 
 GB = 1e9  # every memory figure the planner prints is in GB = 10^9 bytes
@@ -572,7 +572,7 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
     if devices > 1 and hw.memory == "unified":
         raise ScenarioError("devices", f"{hw.id} is one unified-memory machine: use devices = 1 and --nodes N "
                             "--link ID for a cluster of such machines")
-    kv = kv_dtype or q.kv_cache_dtypes[0]
+    kv = kv_dtype or default_kv_dtype(catalog, hw, m, q, e.id)
     if kv not in q.kv_cache_dtypes:
         raise ScenarioError("kv_dtype", f"{q.id} supports KV cache dtypes {', '.join(q.kv_cache_dtypes)}, not '{kv}'")
     verdict = support_check(catalog, hw, m, q, e.id, kv)

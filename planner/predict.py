@@ -73,7 +73,7 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
 
 
 def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | None:
-    from .support import check
+    from .support import check, default_kv_dtype
 
     cands = sorted((q for q in sys.catalog.quants.values()
                     if sys.engine.id in q.engines and q.bits_per_weight.value < sys.quant.bits_per_weight.value),
@@ -81,7 +81,8 @@ def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | Non
     for q in cands:
         if not check(sys.catalog, sys.hw, sys.model, q, sys.engine.id, alternatives=False).ok:
             continue  # the support matrix says this engine does not run it on this architecture
-        kv = sys.kv_dtype if sys.kv_dtype in q.kv_cache_dtypes else q.kv_cache_dtypes[0]
+        kv = (sys.kv_dtype if sys.kv_dtype in q.kv_cache_dtypes
+              else default_kv_dtype(sys.catalog, sys.hw, sys.model, q, sys.engine.id))
         alt = dataclasses.replace(sys, quant=q, kv_dtype=kv)
         if alt.memory(batch, context).fits:
             return q.id

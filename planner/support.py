@@ -171,6 +171,19 @@ def check(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: st
                    reason=reason, source=rule.source, min_version=rule.min_version)
 
 
+def default_kv_dtype(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: str) -> str:
+    """The KV-cache dtype used when none is asked for: the format's first listed dtype that the matrix does
+    not refuse for this engine and architecture (FP8 weights default to an FP8 cache, except where the
+    engine has no FP8 cache on that GPU); the first listed when the matrix says nothing."""
+    sm = catalog.support.get(engine)
+    if hw.arch is not None and sm is not None:
+        for k in quant.kv_cache_dtypes:
+            r = _match(sm.kv_cache, hw.arch.id, k, model.arch)
+            if r is not None and r.support != "unsupported":
+                return k
+    return quant.kv_cache_dtypes[0]
+
+
 def supported_engines(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, order) -> list[tuple[str, str]]:
     """(engine, status) pairs, in `order`, that load `quant`, run on `hw`'s vendor and that the matrix does
     not refuse (native first is the caller's choice)."""

@@ -52,11 +52,37 @@ def test_first_matching_rule_decides_and_unlisted_pairs_are_unsupported(cat):
     a100, dense, moe = cat.hardware["nvidia-a100-80gb-sxm"], cat.models["llama-3.1-8b"], cat.models["mixtral-8x7b"]
     fp8 = cat.quants["fp8"]
     assert check(cat, a100, dense, fp8, "vllm").status == "emulated"  # Marlin W8A16
-    assert check(cat, a100, moe, fp8, "vllm").status == "unsupported"  # FP8 MoE needs SM 8.9
+    # vLLM PR 18026: FP8 MoE on Ampere runs as weight-only Marlin MoE, labelled with its own source
+    v = check(cat, a100, moe, fp8, "vllm")
+    assert v.status == "emulated" and "18026" in v.source
     assert check(cat, cat.hardware["nvidia-h100-sxm"], moe, fp8, "vllm").status == "native"
+    # a rule for one model kind does not cover the other: SGLang's Ampere FP8 rule is for dense models only
+    assert check(cat, a100, dense, fp8, "sglang").status == "emulated"
+    assert check(cat, a100, moe, fp8, "sglang").status == "unsupported"
     # no source says vLLM runs MXFP4 on RDNA3: unsupported, and the message says so
     v = check(cat, cat.hardware["amd-rx-7900-xtx"], cat.models["gpt-oss-120b"], cat.quants["mxfp4"], "vllm")
     assert v.status == "unsupported" and "no source" in v.reason
+
+
+def test_reviewed_rules(cat):
+    """Rules corrected against the engines' own code and docs (each with its source)."""
+    gpt, mx = cat.models["gpt-oss-120b"], cat.quants["mxfp4"]
+    # vLLM on B200: the default MXFP4 MoE path is BF16 x MXFP4 (native MXFP8 activations need a flag)
+    v = check(cat, cat.hardware["nvidia-b200"], gpt, mx, "vllm")
+    assert v.status == "emulated" and v.compute == "bf16" and "VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8" in v.reason
+    # TensorRT-LLM on Hopper: MXFP4 MoE weights with BF16 activations; NVFP4 stays refused
+    h100 = cat.hardware["nvidia-h100-sxm"]
+    assert check(cat, h100, gpt, mx, "tensorrt-llm").status == "emulated"
+    assert check(cat, h100, cat.models["llama-3.1-8b"], cat.quants["nvfp4"], "tensorrt-llm").status == "unsupported"
+    # SGLang: MXFP4 on Hopper and MI300X (no MX hardware on CDNA3), and DGX Spark is a platform it documents
+    assert check(cat, h100, gpt, mx, "sglang").status == "emulated"
+    assert check(cat, cat.hardware["amd-mi300x"], gpt, mx, "sglang").status == "emulated"
+    assert check(cat, cat.hardware["nvidia-dgx-spark"], cat.models["llama-3.1-8b"], cat.quants["bf16"],
+                 "sglang").ok
+    # vLLM FP8 KV cache: refused on Ampere (issue 26431) and RDNA3 (custom paged attention needs 'auto')
+    for hw in ("nvidia-a100-80gb-sxm", "amd-rx-7900-xtx"):
+        v = check(cat, cat.hardware[hw], cat.models["llama-3.1-8b"], cat.quants["bf16"], "vllm", kv_dtype="fp8")
+        assert v.status == "unsupported" and v.field == "kv_dtype", hw
 
 
 @pytest.mark.parametrize("hw, quant, engine, why", [
