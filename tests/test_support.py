@@ -166,7 +166,11 @@ def test_quality_notes_and_tiers(cat):
     assert quality_tier(cat.quants["fp8"]) == "8bit" and quality_tier(cat.quants["mxfp4"]) == "4bit"
     assert quality_tier(cat.quants["q4_k_m"]) == "4bit" and quality_tier(cat.quants["iq2_xxs"]) == "below4bit"
     n = format_note(cat, "q4_k_m")
-    assert "+0.1754 perplexity" in n["quality"] and n["quality_source"].startswith("https://")
+    # llama-quantize's table gives the delta without its baseline: the note says so and the source quotes it
+    assert "+0.1754 perplexity @ Llama-3-8B" in n["quality"] and "baseline is not stated" in n["quality"]
+    assert "quantize.cpp at " in n["quality_source"] and "+0.1754 ppl @ Llama-3-8B" in n["quality_source"]
+    for q in ("iq2_xxs", "iq1_s"):  # 'none known', but sourced: llama-quantize needs an importance matrix
+        assert "importance matrix" in cat.quants[q].quality.note and cat.quants[q].quality.source
     assert format_note(cat, "fp8", {"status": "emulated"})["text"].startswith(cat.quants["fp8"].name + " (emulated)")
 
 
