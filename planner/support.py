@@ -198,11 +198,17 @@ def supported_engines(catalog: Catalog, hw: Hardware, model: Model, quant: Quant
     return out
 
 
+_TIER_ORDER = ("below4bit", "4bit", "8bit", "16bit")
+
+
 def _distance(a: Quant, b: Quant) -> tuple:
-    """How far format b is from a: |log2 of the bits ratio| (to 0.01), then the same family first, then the
-    higher precision first."""
+    """How far format b is from a, as a replacement for a: formats of the same or a higher quality tier
+    first (a refused 8-bit format is not replaced by a 4-bit one while an 8- or 16-bit one runs), then
+    |log2 of the bits ratio| (to 0.01), then the same family first, then the higher precision first."""
+    lower = _TIER_ORDER.index(quality_tier(b)) < _TIER_ORDER.index(quality_tier(a))
     d = abs(math.log2(a.bits_per_weight.value / b.bits_per_weight.value))
-    return (round(d, 2), 0 if a.id == b.id else 1, 0 if a.family == b.family else 1, -b.bits_per_weight.value)
+    return (1 if lower else 0, round(d, 2), 0 if a.id == b.id else 1, 0 if a.family == b.family else 1,
+            -b.bits_per_weight.value)
 
 
 def _alternative(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: str) -> tuple[str | None, tuple]:

@@ -198,3 +198,47 @@ def test_min_quality_travels_in_the_plan_link():
     assert inp.min_quality == "8bit" and not warns and inp.spec()["min_quality"] == "8bit"
     inp, warns = decode_plan({"plan.min_quality": "3bit"})
     assert inp.min_quality == "4bit" and warns and warns[0].field == "plan.min_quality"
+
+
+def test_nearest_alternative_prefers_equal_or_higher_quality(cat, tmp_path):
+    """A refused format is replaced by one of the same or a higher quality tier when one runs: with the old
+    rule 'vLLM refuses FP8 MoE on Ampere', the same-engine alternative is BF16, not 4-bit NVFP4 (nearer in
+    bits, but lower quality)."""
+    d = tmp_path / "support"
+    d.mkdir()
+    text = (ROOT / "profiles" / "support" / "vllm.toml").read_text()
+    marker = 'archs = ["sm80", "sm86"]\nformats = ["fp8"]\nmodels = "moe"\nsupport = "emulated"\ncompute = "fp16"'
+    assert marker in text
+    (d / "vllm.toml").write_text(text.replace(marker, 'archs = ["sm80", "sm86"]\nformats = ["fp8"]\n'
+                                                      'models = "moe"\nsupport = "unsupported"'))
+    c2 = load_catalog(tmp_path)
+    a100, moe = c2.hardware["nvidia-a100-80gb-sxm"], c2.models["mixtral-8x7b"]
+    # NVFP4 does run there (Marlin W4A16), so it is a candidate the old order picked
+    assert check(c2, a100, moe, c2.quants["nvfp4"], "vllm").ok
+    v = check(c2, a100, moe, c2.quants["fp8"], "vllm")
+    assert v.status == "unsupported"
+    same = [q for q, e in v.alternatives if e == "vllm"]
+    assert same and quality_tier(c2.quants[same[0]]) in ("8bit", "16bit"), v.alternatives
+    assert "nvfp4" not in v.alternative
+    # across the catalog: an alternative of lower quality is offered only when none of equal or higher runs
+    order = ("below4bit", "4bit", "8bit", "16bit")
+    model = cat.models["llama-3.1-8b"]
+    for hw_id in ("nvidia-a100-80gb-sxm", "nvidia-h100-sxm", "amd-rx-7900-xtx", "amd-mi300x"):
+        hw = cat.hardware[hw_id]
+        for q in cat.quants.values():
+            for e in q.engines:
+                if hw.vendor not in cat.engines[e].vendors:
+                    continue
+                v = check(cat, hw, model, q, e)
+                if v.ok or not v.alternatives:
+                    continue
+                want = order.index(quality_tier(q))
+                for aq, ae in v.alternatives:
+                    if order.index(quality_tier(cat.quants[aq])) < want:
+                        # no same-engine (or other-engine) format of equal or higher tier runs there
+                        from planner.support import supported_engines
+                        better = [(x.id, en) for x in cat.quants.values()
+                                  if order.index(quality_tier(x)) >= want
+                                  for en, _ in supported_engines(cat, hw, model, x, list(cat.engines))
+                                  if (en == e) == (ae == e)]
+                        assert not better, (hw_id, q.id, e, aq, ae, better[:3])
