@@ -4,7 +4,9 @@ per-request results.
 Scenario CSV columns are the share link's dotted names: ``option``, ``machine.hardware``,
 ``machine.memory_gb``, ``machine.devices``, ``machine.replicas``, ``machine.usable_memory_gb`` (row i
 is option i), then every other scenario field (``model``, ``workload.rate_rps``, ``slo.ttft_p95_s``,
-``custom_hardware.0.id``, ...), the same in every row.  Reading one back is strict: any problem
+``custom_hardware.0.id``, ...), the same in every row.  Each option's own stack is in its row:
+``machine.quant``, ``machine.engine``, ``machine.kv_dtype``, ``machine.scheduler`` (JSON); empty means the
+scenario's.  A version 1 file (no ``machine.engine`` column) is migrated like a v=1 link.  Reading one back is strict: any problem
 raises CSVError naming the row and column, so a bad file changes nothing.
 """
 
@@ -117,9 +119,13 @@ def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None) -> Scen
                 f = c.split(".", 1)[1]
                 key = c if i == 0 else f"compare.{i - 1}.{f}"
                 params[key] = (r[c] or "").strip()
-    if "version" in params and params["version"] in ("", "1"):
-        params.pop("version")
+    version = params.pop("version", "")
+    if version == "1" or "machine.engine" not in cols:  # written by version 1: one stack for every option
+        params["v"] = "1"
+    elif version not in ("", "2"):
+        raise CSVError(f"column 'version' is '{version}': this app reads versions 1 and 2")
     sc, warnings = decode(params, catalog)
+    warnings = [w for w in warnings if not w.note]  # a version 1 file is migrated (the app says so)
     if warnings:
         w = warnings[0]
         msg = w.message

@@ -30,7 +30,7 @@ def test_compare_default_page():
     df = at.dataframe[0].value
     assert list(df["fits"]) == [True, True, True, True]
     assert (df["throughput_tok_s"] > 0).all() and (df["usd_per_mtok"] > 0).all()
-    assert dict(at.query_params) in ({"v": ["1"]}, {"v": "1"})
+    assert dict(at.query_params) in ({"v": ["2"]}, {"v": "2"})
     assert not at.error and not at.warning
 
 
@@ -193,7 +193,7 @@ def test_capacity_plan_page_default():
     assert "does not fit" in list(groups["reason"]) and groups["candidates"].sum() > 100
     md = " ".join(m.value for m in at.markdown)
     assert "ASSUMPTION" in md and "Runners-up" in md
-    assert dict(at.query_params) in ({"v": ["1"]}, {"v": "1"})  # defaults: nothing but the version
+    assert dict(at.query_params) in ({"v": ["2"]}, {"v": "2"})  # defaults: nothing but the version
 
 
 def test_capacity_plan_inputs_go_to_the_url_and_back():
