@@ -65,7 +65,7 @@ PRESETS = {
                  "(the option's default stack)."),
         "scenario": {
             "model": "llama-3.1-70b", "quant": "mlx-4bit", "engine": "mlx",
-            "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 96, "quant": "mlx-4bit", "engine": "mlx"},
+            "machine": {"hardware": "apple-m3-ultra-60c", "memory_gb": 96, "quant": "mlx-4bit", "engine": "mlx"},
             "compare": [{"hardware": "nvidia-rtx-pro-6000", "quant": "fp8", "engine": "vllm"},
                         {"hardware": "nvidia-rtx-5090", "devices": 2, "quant": "q4_k_m", "engine": "llama.cpp"},
                         {"hardware": "nvidia-dgx-spark", "quant": "fp8", "engine": "vllm"}],
@@ -78,11 +78,14 @@ PRESETS = {
         "title": "One developer, 8-32B models",
         "caption": "One developer, 8-32B models: MacBook Pro M4 Max, RTX 5090, Strix Halo",
         "note": ("One person coding against a local model: Qwen3 30B-A3B (a 30B mixture of experts), 4,000-token "
-                 "prompts, 500-token answers, one request at a time. MacBook Pro M4 Max 128 GB with MLX 4-bit, "
+                 "prompts, 500-token answers, one request at a time. MacBook Pro M4 Max 128 GB with MLX 4-bit (its "
+                 "scheduler override prefills the prompt in chunks, as mlx_lm does in 2,048-token steps), "
                  "RTX 5090 and Strix Halo (Ryzen AI Max+ 395, 128 GB) with llama.cpp Q4_K_M."),
         "scenario": {
             "model": "qwen3-30b-a3b", "quant": "mlx-4bit", "engine": "mlx",
-            "machine": {"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "engine": "mlx"},
+            "machine": {"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "engine": "mlx",
+                        # mlx_lm prefills long prompts in steps of prefill_step_size (2048) tokens
+                        "scheduler": {"chunked_prefill": True}},
             "compare": [{"hardware": "nvidia-rtx-5090", "quant": "q4_k_m", "engine": "llama.cpp"},
                         {"hardware": "amd-ryzen-ai-max-395", "quant": "q4_k_m", "engine": "llama.cpp"}],
             "workload": {"arrival": "closed", "concurrency": 1, "requests": 100,
@@ -334,34 +337,43 @@ def served_output_tok_s(s: dict, wl) -> float | None:
     return s["throughput_tok_s"]
 
 
-def cost(o: dict, sc: Scenario, cat: Catalog | None = None) -> dict:
-    """Costs at the simulated load from the one cost model (planner.econ): capex, power at load and idle,
-    energy with PUE, $ per million output tokens (capex and energy shares), output tokens per joule."""
-    s = o.get("sim")
+def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
+    """Costs of `one` (a one-option scenario, `Scenario.for_option`) at its simulated load, from the one cost
+    model (planner.econ): capex, power at load and idle, energy with PUE, $ per million output tokens (with
+    its capex and energy shares), output tokens per joule."""
     res = {"avg_power_w": None, "power_idle_w": None, "usd_per_mtok": None, "usd_per_mtok_capex": None,
            "usd_per_mtok_energy": None, "tokens_per_joule": None, "tco_usd": None, "energy_kwh_per_year": None,
-           "cost_note": None}
-    tok_s = served_output_tok_s(s, sc.workload)
+           "served_output_tok_s": None, "cost_note": None}
+    tok_s = served_output_tok_s(s, one.workload)
     if tok_s is None:
         res["cost_note"] = "no simulated throughput"
         return res
-    cat = cat or scenario_catalog(_base_catalog(), sc)
-    m = sc.options()[o["option"] - 1] if o.get("option") else sc.machine
-    pw = econ.power(cat, o["hardware"], o["devices"] * (o.get("nodes") or 1), s.get("utilization") or 0.0,
-                    replicas=o.get("replicas") or 1, host=m.host, offload=m.offload)
-    c = sc.cost
-    t = econ.tco(o.get("price_usd"), pw["power_load_w"], pw["power_idle_w"], tok_s, c.utilization, c.pue,
-                 c.usd_per_kwh, c.amortize_years)
+    m = one.machine
+    hw = cat.hardware[m.hardware]
+    mem = m.memory_gb if m.memory_gb is not None else max(hw.memory_gb)
+    cap = econ.capex(cat, m.hardware, mem, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
+                     host=m.host, offload=m.offload)
+    pw = econ.power(cat, m.hardware, m.devices * m.nodes, s.get("utilization") or 0.0, replicas=m.replicas,
+                    host=m.host, offload=m.offload)
+    c = one.cost
+    t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], tok_s, c.utilization, c.pue, c.usd_per_kwh,
+                 c.amortize_years)
     res.update(avg_power_w=round(pw["power_load_w"], 1), power_idle_w=round(pw["power_idle_w"], 1),
                power_note=pw["power_note"], usd_per_mtok=t["usd_per_m_output_tokens"],
                usd_per_mtok_capex=t["usd_per_m_output_tokens_capex"],
                usd_per_mtok_energy=t["usd_per_m_output_tokens_energy"],
                tokens_per_joule=t["output_tokens_per_joule"], tco_usd=t["tco_usd"],
                energy_kwh_per_year=t["energy_kwh_per_year"], served_output_tok_s=tok_s)
-    if not o.get("price_usd"):
+    if cap.usd is None:
         res["cost_note"] = "no sourced price for this configuration: energy only"
         res["usd_per_mtok"] = t["usd_per_m_output_tokens_energy"]
     return res
+
+
+def cost(o: dict, sc: Scenario, cat: Catalog | None = None) -> dict:
+    """Costs of option `o["option"]` of `sc` at its simulated load (see `option_costs`)."""
+    cat = cat or scenario_catalog(_base_catalog(), sc)
+    return option_costs(cat, sc.for_option((o.get("option") or 1) - 1), o.get("sim"))
 
 
 def _base_catalog() -> Catalog:
@@ -455,7 +467,7 @@ def sweep_loads(base: Catalog, sc: Scenario, i: int, points: int = 8) -> tuple[s
     from .sim import simulate_scenario
 
     one = sc.for_option(i)
-    e = cat.get("engines", sc.engine, "engine")
+    e = cat.get("engines", one.engine, "engine")
     width = e.n_parallel if e.batching == "slots" else e.max_num_seqs
     users = max(4, min(512, 2 * width)) * one.machine.replicas
     probe = one.model_copy(update={"workload": wl.model_copy(update={
@@ -480,9 +492,11 @@ def sweep_point(base: Catalog, sc: Scenario, i: int, kind: str, load: float) -> 
                "rate_rps": load}
     one = one.model_copy(update={"workload": wl.model_copy(update=upd)})
     s = simulate_scenario(cat, one).summary
+    c = option_costs(cat, one, s)
     return {"option": i + 1, "load": load, "throughput_tok_s": s["throughput_tok_s"],
             "requests_per_s": s["request_throughput_rps"], "ttft_p95_ms": s["ttft_ms"]["p95"],
-            "tpot_p95_ms": s["tpot_ms"]["p95"], "goodput": s["goodput"], "rejected": s["rejected"]}
+            "tpot_p95_ms": s["tpot_ms"]["p95"], "goodput": s["goodput"], "rejected": s["rejected"],
+            "usd_per_mtok": c["usd_per_mtok"], "tokens_per_joule": c["tokens_per_joule"]}
 
 
 def knee(points: list[dict]) -> dict | None:
