@@ -87,6 +87,20 @@ def share_query(sc: Scenario) -> str:
     return encode(sc)
 
 
+def absolute_url(query: str, page: str = "") -> str:
+    """The full link: this server's address (as the browser reached it) + the page + the query."""
+    base = None
+    try:
+        base = st.context.url
+    except Exception:  # noqa: BLE001 - no browser context (tests in bare mode)
+        base = None
+    if not base:
+        base = "http://localhost:8501/"
+    base = base.split("?", 1)[0].split("#", 1)[0]
+    root = base.rsplit("/", 1)[0] + "/" if not base.endswith("/") else base
+    return f"{root}{page}?{query}"
+
+
 def plan_query() -> str:
     """The Capacity plan page's share link: the version key and its plan.* inputs."""
     params = {"v": encode_params(st.session_state[KEY])["v"]}
@@ -271,6 +285,12 @@ def editor(sc: Scenario, page: str) -> Scenario:
                                                       key=_init(W + "kwh", sc.cost.usd_per_kwh))
         data["cost"]["amortize_years"] = st.number_input("Amortise hardware over, years", 0.5, 20.0, step=0.5,
                                                          key=_init(W + "years", sc.cost.amortize_years))
+        data["cost"]["pue"] = st.number_input("PUE", 1.0, 5.0, step=0.05, key=_init(W + "pue", sc.cost.pue),
+                                              help="energy x PUE (cooling, power delivery); 1.0 at home")
+        data["cost"]["utilization"] = st.number_input(
+            "Share of the time at this load", 0.01, 1.0, step=0.05, key=_init(W + "util", sc.cost.utilization),
+            help="the machine serves the simulated load this share of the time and idles the rest (as in the "
+                 "Capacity plan)")
     try:
         new = parse_scenario(data)
     except ScenarioError as exc:

@@ -420,7 +420,9 @@ def summary_rows(results: list[dict]) -> list[dict]:
         mem = o.get("memory") or {}
         ttft, tpot = s.get("ttft_ms") or {}, s.get("tpot_ms") or {}
         rows.append({
-            "option": o["option"], "machine": o["label"], "nodes": o.get("nodes"), "link": o.get("link"),
+            "option": o["option"], "machine": o["label"], "hardware": o.get("hardware"),
+            "engine": o.get("engine"), "quant": o.get("quant"), "kv_dtype": o.get("kv_dtype"),
+            "nodes": o.get("nodes"), "link": o.get("link"),
             "parallel": _split(o.get("parallel")), "offload": _offload(o),
             "fits": o.get("fits") if not o["error"] else None,
             "reason": o["error"] or o.get("reason") or "",
@@ -434,6 +436,7 @@ def summary_rows(results: list[dict]) -> list[dict]:
             "goodput": _r(s.get("goodput"), 3), "rejected": s.get("rejected"),
             "power_max_w": o.get("power_max_w"), "avg_power_w": o.get("avg_power_w"),
             "price_usd": o.get("price_usd"), "usd_per_mtok": _r(o.get("usd_per_mtok"), 2),
+            "tokens_per_joule": _r(o.get("tokens_per_joule"), 3),
             "calibration": o.get("calibration"),
         })
     return rows
@@ -525,3 +528,77 @@ def sweep(base: Catalog, sc: Scenario, i: int, points: int = 8,
 
 def finite(x) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+# --------------------------------------------------------------------------- one-page Markdown summary
+
+def _md(v, fmt: str = "{:,.1f}") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        return fmt.format(v)
+    return str(v).replace("|", "/") or "—"
+
+
+def markdown_summary(cat: Catalog, sc: Scenario, results: list[dict], url: str | None = None) -> str:
+    """One page for a procurement thread: the scenario, the table, the assumptions, and each option's
+    sources and accuracy."""
+    m = cat.models.get(sc.model)
+    wl = sc.workload
+    load = (f"{wl.concurrency} users in a closed loop" + (f", {wl.think_time_s:g} s think time" if wl.think_time_s
+                                                           else "")) if wl.arrival == "closed" else (
+        f"{wl.rate_rps:g} requests/s ({wl.arrival})" if wl.rate_rps else wl.arrival)
+    ln = lambda x, d: typical_length(x, d)  # noqa: E731
+    slo = ", ".join(f"{k} {v:g}" for k, v in sc.slo.model_dump().items() if v is not None) or "none"
+    out = [f"# {m.name if m else sc.model}: {len(results)} machine options", ""]
+    if url:
+        out += [f"Scenario link: {url}", ""]
+    out += ["## Scenario", "",
+            f"- model: {m.name if m else sc.model} (`{sc.model}`)",
+            f"- workload: {load}; prompts {ln(wl.prompt, 512):,} tokens, answers {ln(wl.output, 256):,} tokens "
+            f"({wl.prompt.dist}/{wl.output.dist}); {wl.requests or 1000:,} requests simulated per option, seed {wl.seed}",
+            f"- SLO (p95): {slo}", ""]
+    out += ["## Results", "",
+            "| option | fits | prefill tok/s | decode tok/s | sim. tok/s | TTFT p95 ms | TPOT p95 ms | goodput | "
+            "price $ | $/M output tokens | tokens/J |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in summary_rows(results):
+        out.append("| " + " | ".join([
+            _md(r["machine"]), _md(r["fits"]), _md(r["prefill_tok_s"], "{:,.0f}"), _md(r["decode_tok_s"]),
+            _md(r["throughput_tok_s"]), _md(r["ttft_p95_ms"], "{:,.0f}"), _md(r["tpot_p95_ms"]),
+            _md(r["goodput"], "{:.0%}"), _md(r["price_usd"], "{:,.0f}"), _md(r["usd_per_mtok"], "{:,.2f}"),
+            _md(r["tokens_per_joule"], "{:.3f}")]) + " |")
+    c = sc.cost
+    out += ["", "## Assumptions", "",
+            f"- $ per million output tokens is **derived**: {econ.FORMULA}.",
+            f"- electricity {c.usd_per_kwh:g} $/kWh, PUE {c.pue:g}, amortised over {c.amortize_years:g} years (no "
+            f"resale), the machine serves this load {c.utilization:.0%} of the time and idles the rest.",
+            "- GPU prices are per card where the catalog has no system price: the host server is not included "
+            "unless the option offloads to a priced host.",
+            "- Speeds are predictions (`predict`) and simulations (`simulate`), not measurements; see each option's "
+            "calibration below.", ""]
+    out += ["## Each option's sources and accuracy", ""]
+    for r in results:
+        out.append(f"### {r['label']}")
+        if r.get("error"):
+            out += ["", f"- {r['error']}", ""]
+            continue
+        if not r.get("fits"):
+            out.append(f"- does not fit: {r.get('reason')}")
+        out.append(f"- hardware: {r.get('name')} — memory bandwidth {r.get('bandwidth_gbs'):g} GB/s "
+                   f"({r.get('bandwidth_source')})")
+        out.append(f"- max power {_md(r.get('power_max_w'), '{:,.0f}')} W: {r.get('power_source')}")
+        p = r.get("price")
+        out.append(f"- price: ${p['usd']:,.0f} per device ({p['kind']}, {p['date']}): {p['source']}" if p else
+                   "- price: no sourced price for this configuration")
+        for part in r.get("capex_parts") or []:
+            if not part["what"][0].isdigit():
+                out.append(f"- {part['what']}: ${part['usd']:,.0f} ({part.get('source')})")
+        out.append(f"- calibration `{r.get('calibration')}` (the Accuracy page and `python -m planner validate` "
+                   "show how predictions for this engine and hardware class compare with public measurements)")
+        if r.get("cost_note"):
+            out.append(f"- cost: {r['cost_note']}")
+        out.append("")
+    return "\n".join(out)
