@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["app_pages/sweep.py", "app_pages/catalog.py", "app_pages/accuracy.py", "app_pages/claims.py"]
+PAGES = ["app_pages/sweep.py", "app_pages/catalog.py", "app_pages/measurements.py", "app_pages/accuracy.py", "app_pages/claims.py"]
 
 
 def run(query: dict | None = None) -> AppTest:
@@ -236,3 +236,19 @@ def test_changing_option_2s_engine_changes_only_option_2():
         assert df[col][0] == before_df[col][0] and df[col][2] == before_df[col][2] and df[col][3] == before_df[col][3]
         assert df[col][1] != before_df[col][1]
     assert before_q != dict(at.query_params)
+
+
+def test_measurements_page_reads_a_pasted_llama_bench_table():
+    import bench_outputs as B
+
+    at = run()
+    at.switch_page("app_pages/measurements.py").run()
+    assert not at.exception
+    at.selectbox(key="mb_hw").set_value("nvidia-rtx-4090")
+    at.text_area(key="mb_text").set_value(B.LLAMA_BENCH_MD_PG).run()
+    assert not at.exception and not at.error
+    df = at.dataframe[0].value
+    assert list(df["measured"])[:2] == [4918.36, 165.76] and df["predicted"][0] > 0
+    assert any("llama-2-7b" in s.value for s in at.success)
+    at.text_area(key="mb_text").set_value(B.LLAMA_BENCH_MD_PG[:300]).run()  # truncated
+    assert any("line" in e.value for e in at.error)
