@@ -87,7 +87,10 @@ FORMATS = {"nodes": "{:.0f}", "memory_total_gb": "{:,.1f}", "memory_usable_gb": 
            "decode_tok_s": "{:,.1f}", "throughput_tok_s": "{:,.1f}", "ttft_p50_ms": "{:,.0f}", "ttft_p95_ms": "{:,.0f}",
            "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "power_max_w": "{:,.0f}",
            "price_usd": "${:,.0f}", "usd_per_mtok": "${:,.2f}", "tokens_per_joule": "{:.3f}"}
-table = df[show].style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
+shown = df[show].copy()
+for c in ("machine", "link", "parallel", "offload"):  # text columns: an empty cell reads —
+    shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
+table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
     na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"])
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     "machine": st.column_config.TextColumn("machine option", width="medium"),

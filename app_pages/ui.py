@@ -87,18 +87,26 @@ def share_query(sc: Scenario) -> str:
     return encode(sc)
 
 
+PAGE_PATHS = ("load_sweep", "capacity_plan", "catalog", "measurements", "accuracy", "claims")
+
+
 def absolute_url(query: str, page: str = "") -> str:
-    """The full link: this server's address (as the browser reached it) + the page + the query."""
-    base = None
+    """The full link: this server's address as the browser reached it (any base path kept), the page and the
+    query."""
+    from urllib.parse import urlsplit
+
     try:
         base = st.context.url
-    except Exception:  # noqa: BLE001 - no browser context (tests in bare mode)
+    except Exception:  # noqa: BLE001 - no browser context (AppTest)
         base = None
-    if not base:
-        base = "http://localhost:8501/"
-    base = base.split("?", 1)[0].split("#", 1)[0]
-    root = base.rsplit("/", 1)[0] + "/" if not base.endswith("/") else base
-    return f"{root}{page}?{query}"
+    parts = urlsplit(base or "http://localhost:8501/")
+    path = parts.path or "/"
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if last in PAGE_PATHS:
+        path = path.rstrip("/")[: -len(last)]
+    if not path.endswith("/"):
+        path += "/"
+    return f"{parts.scheme or 'http'}://{parts.netloc or 'localhost:8501'}{path}{page}?{query}"
 
 
 def plan_query() -> str:
