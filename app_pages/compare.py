@@ -74,7 +74,7 @@ rows = cmp.summary_rows(results)
 df = pd.DataFrame(rows)
 st.subheader("Summary")
 wl = sc.workload
-load = f"{wl.concurrency} users (closed loop)" if wl.arrival == "closed" else (
+load = f"{wl.concurrency} user{'s' if wl.concurrency != 1 else ''} (closed loop)" if wl.arrival == "closed" else (
     f"{wl.rate_rps:g} requests/s ({wl.arrival})" if wl.rate_rps else wl.arrival)
 st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
            "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
@@ -93,7 +93,7 @@ for c in ("machine", "link", "parallel", "offload"):  # text columns: an empty c
 table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
     na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"])
 st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "machine": st.column_config.TextColumn("machine option", width="medium"),
+    "machine": st.column_config.TextColumn("machine option · engine · quantization", width="large"),
     "nodes": st.column_config.NumberColumn("nodes", help="machines per replica joined by the link"),
     "link": st.column_config.TextColumn("link"),
     "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),

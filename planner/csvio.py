@@ -17,7 +17,7 @@ import io
 from typing import Iterable
 
 from .catalog import Catalog
-from .links import MODEL_LISTS, decode, flatten, fmt_value
+from .links import MODEL_LISTS, compact, decode, flatten, fmt_value
 from .scenario import MAX_COMPARE, Machine, Scenario
 
 MACHINE_COLUMNS = tuple(f"machine.{f}" for f in Machine.model_fields)
@@ -44,7 +44,8 @@ def scenario_rows(sc: Scenario) -> list[dict[str, str]]:
     rows = []
     for i, m in enumerate(sc.options()):
         row = {"option": str(i + 1)}
-        row.update({f"machine.{k}": fmt_value(v) for k, v in m.model_dump(mode="json").items()})
+        row.update({f"machine.{k}": fmt_value(compact(v) if k == "scheduler" else v)
+                    for k, v in m.model_dump(mode="json").items()})
         row.update(shared)
         rows.append(row)
     return rows

@@ -59,6 +59,16 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
+def compact(v: Any) -> Any:
+    """An object-valued field (scheduler overrides) without its unset (None) and default entries."""
+    if not isinstance(v, dict):
+        return v
+    from .scenario import SchedulerOverrides
+
+    defaults = {k: f.default for k, f in SchedulerOverrides.model_fields.items()}
+    return {k: x for k, x in v.items() if x is not None and x != defaults.get(k, object())}
+
+
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -66,7 +76,7 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
         if isinstance(v, dict) and key not in JSON_LEAVES:
             out.update(_flatten(v, key + "."))
         else:
-            out[key] = v
+            out[key] = compact(v) if key in JSON_LEAVES else v
     return out
 
 
@@ -82,7 +92,7 @@ def _element_fields(model: type[BaseModel], item: dict) -> dict[str, Any]:
     """An element's fields that differ from the element model's defaults (required ones always)."""
     out = {}
     for name, f in model.model_fields.items():
-        v = item.get(name)
+        v = compact(item.get(name)) if name in JSON_LEAVES else item.get(name)
         if f.is_required() or v != f.default:
             out[name] = v
     return out

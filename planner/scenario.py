@@ -244,7 +244,8 @@ class Scenario(_Part):
         quant, engine, kv = self.stack(i)
         sched = self.scheduler
         if m.scheduler is not None:
-            sched = sched.model_copy(update={k: getattr(m.scheduler, k) for k in m.scheduler.model_fields_set})
+            sched = sched.model_copy(update={k: getattr(m.scheduler, k) for k in m.scheduler.model_fields_set
+                                             if getattr(m.scheduler, k) is not None})
         bare = m.model_copy(update={"quant": None, "engine": None, "kv_dtype": None, "scheduler": None})
         return self.model_copy(update={"machine": bare, "compare": [], "quant": quant, "engine": engine,
                                        "kv_dtype": kv, "scheduler": sched})
