@@ -61,3 +61,19 @@ def test_option_scheduler_overrides_merge_over_the_scenarios(cat):
     assert (two.scheduler.max_num_seqs, two.scheduler.chunked_prefill) == (64, False)
     res = simulate_scenario(cat, sc)
     assert max(r["batch"] for r in res.timeline) <= 8
+
+
+def test_markdown_summary_holds_scenario_table_assumptions_and_sources(cat):
+    from planner.compare import compare, markdown_summary, summary_rows
+
+    sc = preset_scenario("one-developer")
+    res = compare(cat, sc)
+    md = markdown_summary(cat, sc, res, "http://example.org/?v=2&x=1")
+    assert md.startswith("# Qwen3 30B-A3B: 3 machine options") and "http://example.org/?v=2&x=1" in md
+    for r in summary_rows(res):
+        assert f"| {r['machine']} | yes |" in md
+    assert "## Assumptions" in md and "PUE 1.3" in md and "50%" in md
+    assert md.count("- calibration `") == 3 and "https://" in md  # each option's sources
+    assert "None" not in md
+    broken = [dict(res[0], sim=None, throughput_tok_s=None, usd_per_mtok=None, tokens_per_joule=None)]
+    assert "| — |" in markdown_summary(cat, sc.model_copy(update={"compare": []}), broken)
