@@ -139,6 +139,7 @@ def test_four_options_on_four_stacks_restore_from_a_link(page, app_url):
     assert [(r["engine"], r["quant"]) for r in rows] == [("mlx", "mlx-4bit"), ("llama.cpp", "q4_k_m"),
                                                          ("vllm", "fp8"), ("sglang", "bf16")]
     assert all(float(r["throughput_tok_s"]) > 0 for r in rows)
+    assert page.get_by_test_id("stAppDeployButton").count() == 0  # client.toolbarMode = "minimal"
     url = page.get_by_test_id("stCode").first.inner_text()
     assert url.startswith(app_url + "/?v=2&") and "compare.2.engine=sglang" in url  # the absolute link is shown
 
