@@ -178,13 +178,14 @@ c3.download_button("Per-request CSV", write_table(cmp.request_rows(results)), "r
 up = st.file_uploader("Restore a scenario from a scenario CSV", type=["csv"], key="upload")
 if up is not None and st.session_state.get("_uploaded") != up.file_id:
     st.session_state["_uploaded"] = up.file_id
+    notes: list[str] = []
     try:
-        new = read_scenario_csv(up.getvalue(), ui.catalog())
+        new = read_scenario_csv(up.getvalue(), ui.catalog(), notes)
     except CSVError as exc:
         st.session_state["_upload_error"] = f"{up.name}: {exc}. Nothing was changed."
     else:
         st.session_state["_upload_error"] = None
-        st.session_state["_upload_ok"] = f"Restored the scenario from {up.name}."
+        st.session_state["_upload_ok"] = f"Restored the scenario from {up.name}." + "".join(f" {n}." for n in notes)
         ui.set_scenario(new)
         st.rerun()
 if st.session_state.get("_upload_error"):

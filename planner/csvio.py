@@ -66,8 +66,9 @@ def scenario_csv(sc: Scenario) -> str:
     return write_table(scenario_rows(sc), scenario_columns(sc))
 
 
-def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None) -> Scenario:
-    """Scenario from a scenario CSV; raises CSVError (row, column, fix) on any problem."""
+def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None, notes: list[str] | None = None) -> Scenario:
+    """Scenario from a scenario CSV; raises CSVError (row, column, fix) on any problem.  Information about
+    the file (a version 1 file was migrated) is appended to `notes` when given."""
     if isinstance(data, bytes):
         if len(data) > MAX_BYTES:
             raise CSVError(f"the file is {len(data):,} bytes; a scenario CSV is a few kB (at most {MAX_BYTES:,})")
@@ -126,6 +127,9 @@ def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None) -> Scen
     elif version not in ("", "2"):
         raise CSVError(f"column 'version' is '{version}': this app reads versions 1 and 2")
     sc, warnings = decode(params, catalog)
+    if notes is not None and any(w.note for w in warnings):
+        notes.append("a version 1 file, migrated to version 2: every option runs the scenario's quantization and "
+                     "engine, as in version 1")
     warnings = [w for w in warnings if not w.note]  # a version 1 file is migrated (the app says so)
     if warnings:
         w = warnings[0]

@@ -44,7 +44,9 @@ def test_version_1_csv_is_migrated(cat):
           "version,model,quant,engine,workload.arrival,workload.concurrency,workload.requests\n"
           "1,apple-m3-ultra-80c,512,1,1,,1,deepseek-r1,q4_k_m,llama.cpp,closed,4,400\n"
           "2,nvidia-h100-sxm,,8,1,,1,deepseek-r1,q4_k_m,llama.cpp,closed,4,400\n")
-    sc = read_scenario_csv(v1.encode(), cat)
+    notes = []
+    sc = read_scenario_csv(v1.encode(), cat, notes)
+    assert len(notes) == 1 and "migrated" in notes[0]
     assert [m.hardware for m in sc.options()] == ["apple-m3-ultra-80c", "nvidia-h100-sxm"]
     assert sc.stack(0) == sc.stack(1) == ("q4_k_m", "llama.cpp", None)
     assert sc.machine.quant is None and sc.compare[0].engine is None
