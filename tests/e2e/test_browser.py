@@ -148,12 +148,22 @@ def test_changing_option_2s_engine_changes_only_option_2(page, app_url):
     open_(page, f"{app_url}/?{FOUR}")
     before, before_sc, q_before = _summary(page), scenario_of(page), dict(parse_qsl(urlparse(page.url).query))
     panel = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="2: RTX 5090")
-    panel.get_by_text("2: RTX 5090").first.click()
     box = panel.get_by_test_id("stSelectbox").filter(has_text="Engine").locator("input")
-    box.click()
-    box.fill("vLLM")
-    box.press("Enter")
-    page.wait_for_url("**compare.0.engine=vllm**")
+    for _ in range(4):  # open the panel, type into the engine box, pick vLLM (retried: a rerun may close the list)
+        if not box.is_visible():
+            panel.get_by_text("2: RTX 5090").first.click()
+            box.wait_for(state="visible", timeout=20_000)
+        box.click()
+        box.fill("vLLM")
+        option = page.get_by_role("option", name="vLLM", exact=True)
+        try:
+            option.wait_for(state="visible", timeout=10_000)
+        except Exception:  # noqa: BLE001 - the list did not open: try again
+            box.press("Escape")
+            continue
+        option.click()
+        break
+    page.wait_for_url("**compare.0.engine=vllm**", timeout=120_000)
     settle(page)
     after, after_sc = _summary(page), scenario_of(page)
     assert after_sc.stack(1)[1] == "vllm" and after_sc.compare[0].quant == "fp8"  # vLLM's usual format
