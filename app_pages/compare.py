@@ -11,23 +11,20 @@ sc = ui.editor(ui.init_state(), "compare")
 cat = ui.scenario_cat(sc)
 m = cat.models.get(sc.model)
 st.title("Compare machines")
-st.caption(f"{m.name if m else sc.model} · {sc.quant} · {sc.engine} — does it fit, how fast, at what cost. "
-           "Edit the scenario in the sidebar; the address bar always holds a link to it.")
+st.caption(f"{m.name if m else sc.model}, each machine with its own engine and quantization — does it fit, how "
+           "fast, at what cost. Edit the scenario in the sidebar; the address bar always holds a link to it.")
 ui.show_link_warnings()
 
-c1, c2 = st.columns([1, 3], vertical_alignment="center")
-for name, p in cmp.PRESETS.items():
-    if c1.button(p["title"], key=f"preset:{name}", icon=":material/hub:",
-                 help="load this comparison (replaces the scenario; the address bar keeps a link to it)"):
+cols = st.columns(len(cmp.PRESETS))
+for col, (name, p) in zip(cols, cmp.PRESETS.items()):
+    if col.button(p["title"], key=f"preset:{name}", icon=":material/hub:", width="stretch",
+                  help=p["caption"] + " (replaces the scenario; the address bar keeps a link to it)"):
         ui.set_scenario(cmp.preset_scenario(name))
         st.session_state[ui.WARN] = []
         st.rerun()
-c2.caption("Preset: DeepSeek R1 Q4_K_M with llama.cpp on one Mac Studio, two over Thunderbolt 5, 8x H100, 8x H200 "
-           "and one RTX PRO 6000 with the experts in an EPYC host's RAM. Each option's **Scale-out** fields "
-           "(nodes, link, split, host, offload) are in its sidebar panel.")
 preset = cmp.preset_of(sc)
 if preset:
-    st.info(cmp.PRESETS[preset]["note"], icon=":material/info:")
+    st.info(f"**{cmp.PRESETS[preset]['caption']}.** {cmp.PRESETS[preset]['note']}", icon=":material/info:")
 
 bar = st.empty()
 
@@ -68,6 +65,10 @@ for r in results:
         st.warning(f"**{r['label']} does not fit**: {r['reason']}")
     elif r.get("sim_error"):
         st.warning(f"{r['label']}: {r['sim_error']}")
+    elif (r.get("sim") or {}).get("rejected"):
+        s_ = r["sim"]
+        st.warning(f"{r['label']}: {s_['rejected']:,} of {s_['requests']:,} requests rejected: "
+                   + "; ".join(s_.get("rejection_reasons") or []))
     for w in (r.get("sim") or {}).get("warnings", []):  # settings that starve the workload
         st.warning(f"{r['label']}: {w}")
 for r in results:  # each option's format with its quality note, "(emulated)" where the support matrix says so
@@ -78,34 +79,46 @@ rows = cmp.summary_rows(results)
 df = pd.DataFrame(rows)
 st.subheader("Summary")
 wl = sc.workload
-load = f"{wl.concurrency} users (closed loop)" if wl.arrival == "closed" else (
+load = f"{wl.concurrency} user{'s' if wl.concurrency != 1 else ''} (closed loop)" if wl.arrival == "closed" else (
     f"{wl.rate_rps:g} requests/s ({wl.arrival})" if wl.rate_rps else wl.arrival)
 st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
            "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
-           "$/Mtok is **derived** (see the cost assumptions in the sidebar).")
+           "$/Mtok is **derived** (see the cost assumptions in the sidebar). An empty cell (—) has no value: not "
+           "simulated, or no sourced figure.")
 show = ["machine", "nodes", "link", "parallel", "offload", "fits", "memory_total_gb", "memory_usable_gb", "prefill_tok_s", "decode_tok_s",
         "throughput_tok_s", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "goodput", "power_max_w",
-        "price_usd", "usd_per_mtok"]
-st.dataframe(df[show], hide_index=True, width="stretch", column_config={
-    "machine": st.column_config.TextColumn("machine option", width="medium"),
-    "nodes": st.column_config.NumberColumn("nodes", format="%d", help="machines per replica joined by the link"),
+        "price_usd", "usd_per_mtok", "tokens_per_joule"]
+FORMATS = {"nodes": "{:.0f}", "memory_total_gb": "{:,.1f}", "memory_usable_gb": "{:,.1f}", "prefill_tok_s": "{:,.0f}",
+           "decode_tok_s": "{:,.1f}", "throughput_tok_s": "{:,.1f}", "ttft_p50_ms": "{:,.0f}", "ttft_p95_ms": "{:,.0f}",
+           "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "power_max_w": "{:,.0f}",
+           "price_usd": "${:,.0f}", "usd_per_mtok": "${:,.2f}", "tokens_per_joule": "{:.3f}"}
+shown = df[show].copy()
+for c in ("machine", "link", "parallel", "offload"):  # text columns: an empty cell reads —
+    shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
+table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
+    na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"])
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "machine": st.column_config.TextColumn("machine option · engine · quantization", width="large"),
+    "nodes": st.column_config.NumberColumn("nodes", help="machines per replica joined by the link"),
     "link": st.column_config.TextColumn("link"),
     "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
     "offload": st.column_config.TextColumn("offload", width="medium"),
     "fits": st.column_config.CheckboxColumn("fits"),
-    "memory_total_gb": st.column_config.NumberColumn("needs GB", format="%.1f"),
-    "memory_usable_gb": st.column_config.NumberColumn("usable GB", format="%.1f"),
-    "prefill_tok_s": st.column_config.NumberColumn("prefill tok/s", format="%.0f"),
-    "decode_tok_s": st.column_config.NumberColumn("decode tok/s", format="%.1f"),
-    "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s", format="%.1f"),
-    "ttft_p50_ms": st.column_config.NumberColumn("TTFT p50 ms", format="%.0f"),
-    "ttft_p95_ms": st.column_config.NumberColumn("TTFT p95 ms", format="%.0f"),
-    "tpot_p50_ms": st.column_config.NumberColumn("TPOT p50 ms", format="%.1f"),
-    "tpot_p95_ms": st.column_config.NumberColumn("TPOT p95 ms", format="%.1f"),
-    "goodput": st.column_config.NumberColumn("goodput (SLO)", format="percent"),
-    "power_max_w": st.column_config.NumberColumn("max power W", format="%.0f"),
-    "price_usd": st.column_config.NumberColumn("price $", format="dollar"),
-    "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)", format="$%.2f"),
+    "memory_total_gb": st.column_config.NumberColumn("needs GB"),
+    "memory_usable_gb": st.column_config.NumberColumn("usable GB"),
+    "prefill_tok_s": st.column_config.NumberColumn("prefill tok/s"),
+    "decode_tok_s": st.column_config.NumberColumn("decode tok/s"),
+    "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
+    "ttft_p50_ms": st.column_config.NumberColumn("TTFT p50 ms"),
+    "ttft_p95_ms": st.column_config.NumberColumn("TTFT p95 ms"),
+    "tpot_p50_ms": st.column_config.NumberColumn("TPOT p50 ms"),
+    "tpot_p95_ms": st.column_config.NumberColumn("TPOT p95 ms"),
+    "goodput": st.column_config.NumberColumn("goodput (SLO)"),
+    "power_max_w": st.column_config.NumberColumn("max power W"),
+    "price_usd": st.column_config.NumberColumn("price $"),
+    "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
+    "tokens_per_joule": st.column_config.NumberColumn("tokens/J", help="output tokens per joule at the load "
+                                                      "(device power, before PUE)"),
 })
 
 c1, c2 = st.columns(2)
@@ -118,9 +131,10 @@ with c1:
 with c2:
     st.subheader("Cost per million output tokens")
     st.vega_lite_chart(specs["cost"], width="stretch")
-    st.caption(f"{cmp.COST_FORMULA[0].upper()}{cmp.COST_FORMULA[1:]}, at ${sc.cost.usd_per_kwh:g}/kWh over {sc.cost.amortize_years:g} "
-               "years, at the simulated throughput (an idle machine costs more per token). GPU prices are per card: "
-               "the host server is not included.")
+    st.caption(f"{cmp.COST_FORMULA[0].upper()}{cmp.COST_FORMULA[1:]}; at ${sc.cost.usd_per_kwh:g}/kWh, PUE "
+               f"{sc.cost.pue:g}, {sc.cost.amortize_years:g} years, serving this load {sc.cost.utilization:.0%} of "
+               "the time (the same cost model as the Capacity plan). GPU prices are per card unless the catalog "
+               "prices the system: the host server is not included.")
 
 st.subheader("Single-stream speed")
 st.vega_lite_chart(specs["speed"], width="content")
@@ -153,8 +167,13 @@ with st.expander("Sources and accuracy of each option"):
 
 st.subheader("Share and files")
 q = ui.share_query(sc)
-st.markdown("Link to this scenario (the address bar holds the same):")
-st.code("?" + q, language=None)
+url = ui.absolute_url(q)
+st.markdown("Link to this scenario (the address bar holds the same; copy it with the button at the right of the "
+            "box):")
+st.code(url, language=None, wrap_lines=True)
+st.download_button("One-page summary (Markdown)", cmp.markdown_summary(cat, sc, results, url), "summary.md",
+                   "text/markdown", key="dl_markdown", icon=":material/description:",
+                   help="the scenario, the table, the assumptions, and each option's sources and accuracy")
 c1, c2, c3 = st.columns(3)
 c1.download_button("Scenario CSV", scenario_csv(sc), "scenario.csv", "text/csv", key="dl_scenario",
                    help="one row per machine option, columns named as in the share link")
@@ -164,13 +183,14 @@ c3.download_button("Per-request CSV", write_table(cmp.request_rows(results)), "r
 up = st.file_uploader("Restore a scenario from a scenario CSV", type=["csv"], key="upload")
 if up is not None and st.session_state.get("_uploaded") != up.file_id:
     st.session_state["_uploaded"] = up.file_id
+    notes: list[str] = []
     try:
-        new = read_scenario_csv(up.getvalue(), ui.catalog())
+        new = read_scenario_csv(up.getvalue(), ui.catalog(), notes)
     except CSVError as exc:
         st.session_state["_upload_error"] = f"{up.name}: {exc}. Nothing was changed."
     else:
         st.session_state["_upload_error"] = None
-        st.session_state["_upload_ok"] = f"Restored the scenario from {up.name}."
+        st.session_state["_upload_ok"] = f"Restored the scenario from {up.name}." + "".join(f" {n}." for n in notes)
         ui.set_scenario(new)
         st.rerun()
 if st.session_state.get("_upload_error"):

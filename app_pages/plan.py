@@ -181,6 +181,8 @@ st.markdown(f"Used: electricity **${ci['electricity_usd_per_kwh']:g}/kWh**, PUE 
             f"**{ci['years']:g} years**, utilization **{ci['utilization']:.0%}**, host/server "
             f"**${ci['host_usd_per_replica']:,.0f}** per replica (edit them in the sidebar). Inputs, not facts:\n\n"
             + "\n".join(f"- {a}" for a in result["assumptions"]))
+st.caption("The same cost model as the Compare page and the Load sweep (`planner.econ`): set Compare's cost "
+           "assumptions to these and its load to the peak rate, and it shows the same $ per million output tokens.")
 
 st.subheader("Excluded candidates")
 groups = rep.excluded_groups(result)
@@ -193,6 +195,6 @@ for g in groups:
 
 st.subheader("Share and files")
 st.markdown("Link to this plan (the address bar holds the same, with the Compare scenario):")
-st.code("capacity_plan?" + ui.plan_query(), language=None)
+st.code(ui.absolute_url(ui.plan_query(), "capacity_plan"), language=None, wrap_lines=True)
 st.download_button("Plan CSV", write_table(list(csv_rows(result))), "plan.csv", "text/csv", key="dl_plan",
                    help="every candidate, ranked, with the excluded ones and their reasons")

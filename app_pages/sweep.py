@@ -48,6 +48,13 @@ c1.altair_chart(charts.sweep_chart(df, "ttft_p95_ms", "p95 TTFT, ms", x_title, l
 c2.altair_chart(charts.sweep_chart(df, "tpot_p95_ms", "p95 TPOT, ms", x_title, labels, slo=sc.slo.tpot_p95_ms,
                                    log_x=closed),
                 width="stretch")
+if "usd_per_mtok" in df and df["usd_per_mtok"].notna().any():
+    st.subheader("Cost per million output tokens against load")
+    st.altair_chart(charts.sweep_chart(df.dropna(subset=["usd_per_mtok"]), "usd_per_mtok", "$ per million output tokens",
+                                       x_title, labels, log_y=True, log_x=closed), width="stretch")
+    st.caption("The same cost model as Compare and the Capacity plan (planner.econ): capex amortised over "
+               f"{sc.cost.amortize_years:g} years + energy at ${sc.cost.usd_per_kwh:g}/kWh, PUE {sc.cost.pue:g}, "
+               f"serving this load {sc.cost.utilization:.0%} of the time. A machine at low load costs more per token.")
 knees = df[df["knee"]][["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput"]].round(
     {"throughput_tok_s": 1, "ttft_p95_ms": 0, "tpot_p95_ms": 1, "goodput": 3})
 st.subheader("Saturation knee per option")

@@ -22,6 +22,7 @@ KEY = "scenario"
 WARN = "link_warnings"
 PLAN = "plan_inputs"  # the Capacity plan page's inputs (plan.* in the URL)
 PLAN_WARN = "plan_link_warnings"
+NOTE = "note:"  # prefix of a link message that is information (a migrated v=1 link), not a warning
 W = "w:"  # prefix of the editor's widget keys
 URL_RE = re.compile(r"https?://[^\s)\],;]+")
 
@@ -46,7 +47,7 @@ def init_state() -> Scenario:
     if KEY not in ss:
         sc, warnings = decode(st.query_params.to_dict(), catalog())
         ss[KEY] = sc
-        ss[WARN] = [str(w) for w in warnings]
+        ss[WARN] = [(NOTE if w.note else "") + str(w) for w in warnings]
         inp, pw = decode_plan(st.query_params.to_dict(), catalog())
         ss[PLAN] = inp
         ss[PLAN_WARN] = [str(w) for w in pw]
@@ -63,7 +64,10 @@ def set_scenario(sc: Scenario, clear_widgets: bool = True) -> None:
 
 def show_link_warnings() -> None:
     for w in st.session_state.get(WARN, []):
-        st.warning(f"Share link: {w}", icon="⚠️")
+        if w.startswith(NOTE):
+            st.info(f"Share link: {w[len(NOTE):]}", icon=":material/info:")
+        else:
+            st.warning(f"Share link: {w}", icon="⚠️")
 
 
 def url_params(sc: Scenario) -> dict[str, str]:
@@ -81,6 +85,28 @@ def sync_url(sc: Scenario) -> None:
 
 def share_query(sc: Scenario) -> str:
     return encode(sc)
+
+
+PAGE_PATHS = ("load_sweep", "capacity_plan", "catalog", "measurements", "accuracy", "claims")
+
+
+def absolute_url(query: str, page: str = "") -> str:
+    """The full link: this server's address as the browser reached it (any base path kept), the page and the
+    query."""
+    from urllib.parse import urlsplit
+
+    try:
+        base = st.context.url
+    except Exception:  # noqa: BLE001 - no browser context (AppTest)
+        base = None
+    parts = urlsplit(base or "http://localhost:8501/")
+    path = parts.path or "/"
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if last in PAGE_PATHS:
+        path = path.rstrip("/")[: -len(last)]
+    if not path.endswith("/"):
+        path += "/"
+    return f"{parts.scheme or 'http'}://{parts.netloc or 'localhost:8501'}{path}{page}?{query}"
 
 
 def plan_query() -> str:
@@ -147,6 +173,38 @@ def _scale_out(i: int, m: Machine, cat) -> dict:
             "host": None if host == "none" else host, "offload": off}
 
 
+ENGINE_QUANT = {"vllm": "fp8", "sglang": "fp8", "tensorrt-llm": "fp8", "llama.cpp": "q4_k_m", "mlx": "mlx-4bit"}
+
+
+def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool) -> dict:
+    """Widgets of an option's own stack (engine, quantization, KV-cache dtype).  A field equal to what the
+    option already runs stays as it was (None: the scenario's), so only a real change is written."""
+    if i < len(sc.options()) and hw == m.hardware and not new_opt:
+        cur_q, cur_e, cur_kv = sc.stack(i)
+    else:  # a new option, or new hardware: what a buyer would run on it
+        d = cmp.default_stack(cat, sc, m.model_copy(update={"hardware": hw, "memory_gb": None}))
+        cur_q, cur_e, cur_kv = d["quant"], d["engine"], None
+    engines = sorted(cat.engines)
+    c1, c2 = st.columns(2)
+    engine = c1.selectbox("Engine", engines, key=_init(f"{W}opt{i}:engine:{hw}", cur_e if cur_e in engines
+                                                       else engines[0]),
+                          format_func=lambda e: cmp.engine_label(cat, e))
+    quants = [q for q in sorted(cat.quants) if engine in cat.quants[q].engines] or sorted(cat.quants)
+    q0 = cur_q if cur_q in quants else ENGINE_QUANT.get(engine, quants[0])
+    quant = c2.selectbox("Quantization", quants, key=_init(f"{W}opt{i}:quant:{hw}:{engine}",
+                                                           q0 if q0 in quants else quants[0]),
+                         format_func=cmp.quant_label)
+    kvs = ["default", *sorted(cat.kv_dtypes)]
+    kv = st.selectbox("KV cache", kvs, key=_init(f"{W}opt{i}:kv", cur_kv if cur_kv in kvs else "default"),
+                      help="KV-cache dtype (default: the engine's)")
+    kv = None if kv == "default" else kv
+    out = {}
+    own = m.model_dump(mode="json") if hw == m.hardware and not new_opt else {}
+    for field, v, cur in (("engine", engine, cur_e), ("quant", quant, cur_q), ("kv_dtype", kv, cur_kv)):
+        out[field] = own.get(field) if (v == cur and own) else v
+    return out
+
+
 def editor(sc: Scenario, page: str) -> Scenario:
     """The scenario editor in the sidebar; returns the edited scenario (the old one if invalid).
     Widgets of the same key on two pages are different widgets to Streamlit, so on a page change
@@ -157,18 +215,12 @@ def editor(sc: Scenario, page: str) -> Scenario:
     cat = scenario_cat(sc)
     sb = st.sidebar
     sb.header("Scenario")
-    models, quants, engines = sorted(cat.models), sorted(cat.quants), sorted(cat.engines)
+    models = sorted(cat.models)
     model = sb.selectbox("Model", models, key=_init(W + "model", sc.model), format_func=lambda i: cat.models[i].name)
-    engine = sb.selectbox("Engine", engines, key=_init(W + "engine", sc.engine),
-                          format_func=lambda i: cat.engines[i].name)
-    quant = sb.selectbox("Quantization", quants, key=_init(W + "quant", sc.quant),
-                         format_func=lambda i: f"{cat.quants[i].name} ({cat.quants[i].bits_per_weight.value:.2f} bpw)")
-    if engine not in cat.quants[quant].engines:
-        sb.warning(f"{engine} does not load {quant}; formats it loads: "
-                   + ", ".join(q for q in quants if engine in cat.quants[q].engines))
+    sb.caption("Each machine option runs its own engine and quantization (in its panel below).")
     wl = sc.workload
     data = sc.model_dump(mode="json")
-    data.update(model=model, quant=quant, engine=engine)
+    data.update(model=model)
     w = data["workload"]
     sb.subheader("Workload")
     kinds = ["concurrency", "rate"]
@@ -213,8 +265,9 @@ def editor(sc: Scenario, page: str) -> Scenario:
     hw_ids = sorted(cat.hardware)
     machines = []
     for i in range(int(n)):
-        m = opts[i] if i < len(opts) else cmp.spare_option(sc)
-        with sb.expander(cmp.option_label(i, m, cat), expanded=False):
+        new_opt = i >= len(opts)
+        m = opts[i] if not new_opt else cmp.spare_option(sc, cat)
+        with sb.expander(cmp.option_label(i, m, cat, sc if not new_opt else None), expanded=False):
             hw = st.selectbox("Hardware", hw_ids, key=_init(f"{W}opt{i}:hw", m.hardware if m.hardware in cat.hardware
                                                               else hw_ids[0]),
                               format_func=lambda h: f"{h} ({cat.hardware[h].name})")
@@ -232,6 +285,7 @@ def editor(sc: Scenario, page: str) -> Scenario:
             rep = c2.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
             keep = m.model_dump(mode="json") if hw == m.hardware else {}  # fields the editor does not show
             keep.update(hardware=hw, memory_gb=mem, devices=int(dev), replicas=int(rep), **_scale_out(i, m, cat))
+            keep.update(_stack(i, m, hw, sc, cat, new_opt))
             machines.append(keep)  # validated with the scenario below (a bad field is named there)
     data["machine"], data["compare"] = machines[0], machines[1:]
     with sb.expander("Cost assumptions"):
@@ -239,6 +293,12 @@ def editor(sc: Scenario, page: str) -> Scenario:
                                                       key=_init(W + "kwh", sc.cost.usd_per_kwh))
         data["cost"]["amortize_years"] = st.number_input("Amortise hardware over, years", 0.5, 20.0, step=0.5,
                                                          key=_init(W + "years", sc.cost.amortize_years))
+        data["cost"]["pue"] = st.number_input("PUE", 1.0, 5.0, step=0.05, key=_init(W + "pue", sc.cost.pue),
+                                              help="energy x PUE (cooling, power delivery); 1.0 at home")
+        data["cost"]["utilization"] = st.number_input(
+            "Share of the time at this load", 0.01, 1.0, step=0.05, key=_init(W + "util", sc.cost.utilization),
+            help="the machine serves the simulated load this share of the time and idles the rest (as in the "
+                 "Capacity plan)")
     try:
         new = parse_scenario(data)
     except ScenarioError as exc:
@@ -267,7 +327,7 @@ def evaluate(sc: Scenario, progress=None) -> list[dict]:
     for i in range(n):
         r = dict(_evaluate(sc.for_option(i).model_dump_json()))
         r["option"] = i + 1
-        r["label"] = cmp.option_label(i, sc.options()[i], cat)
+        r["label"] = cmp.option_label(i, sc.options()[i], cat, sc)
         for k in ("error", "sim_error"):
             if r.get(k):
                 r[k] = r[k].replace("option 1:", f"option {i + 1}:")

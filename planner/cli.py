@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_link import add_link_commands
 
     add_link_commands(sub)
+    from .cli_bench import add_bench_commands
+
+    add_bench_commands(sub)
     return ap
 
 
@@ -153,6 +156,10 @@ def _dispatch(args) -> int:
         from .cli_link import run_link_command
 
         return run_link_command(cat, args)
+    if args.cmd == "import-bench":
+        from .cli_bench import run_bench_command
+
+        return run_bench_command(cat, args)
     raise UsageError(f"unknown command {args.cmd}")
 
 

@@ -4,7 +4,9 @@ per-request results.
 Scenario CSV columns are the share link's dotted names: ``option``, ``machine.hardware``,
 ``machine.memory_gb``, ``machine.devices``, ``machine.replicas``, ``machine.usable_memory_gb`` (row i
 is option i), then every other scenario field (``model``, ``workload.rate_rps``, ``slo.ttft_p95_s``,
-``custom_hardware.0.id``, ...), the same in every row.  Reading one back is strict: any problem
+``custom_hardware.0.id``, ...), the same in every row.  Each option's own stack is in its row:
+``machine.quant``, ``machine.engine``, ``machine.kv_dtype``, ``machine.scheduler`` (JSON); empty means the
+scenario's.  A version 1 file (no ``machine.engine`` column) is migrated like a v=1 link.  Reading one back is strict: any problem
 raises CSVError naming the row and column, so a bad file changes nothing.
 """
 
@@ -15,7 +17,7 @@ import io
 from typing import Iterable
 
 from .catalog import Catalog
-from .links import MODEL_LISTS, decode, flatten, fmt_value
+from .links import MODEL_LISTS, compact, decode, flatten, fmt_value
 from .scenario import MAX_COMPARE, Machine, Scenario
 
 MACHINE_COLUMNS = tuple(f"machine.{f}" for f in Machine.model_fields)
@@ -42,7 +44,8 @@ def scenario_rows(sc: Scenario) -> list[dict[str, str]]:
     rows = []
     for i, m in enumerate(sc.options()):
         row = {"option": str(i + 1)}
-        row.update({f"machine.{k}": fmt_value(v) for k, v in m.model_dump(mode="json").items()})
+        row.update({f"machine.{k}": fmt_value(compact(v) if k == "scheduler" else v)
+                    for k, v in m.model_dump(mode="json").items()})
         row.update(shared)
         rows.append(row)
     return rows
@@ -63,8 +66,9 @@ def scenario_csv(sc: Scenario) -> str:
     return write_table(scenario_rows(sc), scenario_columns(sc))
 
 
-def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None) -> Scenario:
-    """Scenario from a scenario CSV; raises CSVError (row, column, fix) on any problem."""
+def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None, notes: list[str] | None = None) -> Scenario:
+    """Scenario from a scenario CSV; raises CSVError (row, column, fix) on any problem.  Information about
+    the file (a version 1 file was migrated) is appended to `notes` when given."""
     if isinstance(data, bytes):
         if len(data) > MAX_BYTES:
             raise CSVError(f"the file is {len(data):,} bytes; a scenario CSV is a few kB (at most {MAX_BYTES:,})")
@@ -117,9 +121,16 @@ def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None) -> Scen
                 f = c.split(".", 1)[1]
                 key = c if i == 0 else f"compare.{i - 1}.{f}"
                 params[key] = (r[c] or "").strip()
-    if "version" in params and params["version"] in ("", "1"):
-        params.pop("version")
+    version = params.pop("version", "")
+    if version == "1" or "machine.engine" not in cols:  # written by version 1: one stack for every option
+        params["v"] = "1"
+    elif version not in ("", "2"):
+        raise CSVError(f"column 'version' is '{version}': this app reads versions 1 and 2")
     sc, warnings = decode(params, catalog)
+    if notes is not None and any(w.note for w in warnings):
+        notes.append("a version 1 file, migrated to version 2: every option runs the scenario's quantization and "
+                     "engine, as in version 1")
+    warnings = [w for w in warnings if not w.note]  # a version 1 file is migrated (the app says so)
     if warnings:
         w = warnings[0]
         msg = w.message

@@ -30,10 +30,15 @@ VERSION_KEY = "v"
 MODEL_LISTS = {"compare": Machine, "custom_hardware": CustomHardware}  # lists of objects, written per index
 
 
+JSON_LEAVES = {"machine.scheduler", "scheduler"}  # object-valued fields written as compact JSON (scheduler
+# overrides of one option: machine.scheduler, compare.N.scheduler)
+
+
 @dataclass(frozen=True)
 class LinkWarning:
     field: str
     message: str
+    note: bool = False  # information (e.g. an old link was migrated), not a problem with the link
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -49,19 +54,29 @@ def fmt_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, float):
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
-    if isinstance(v, (list, tuple)):
-        return json.dumps(v, separators=(",", ":"))
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, separators=(",", ":"), sort_keys=isinstance(v, dict))
     return str(v)
+
+
+def compact(v: Any) -> Any:
+    """An object-valued field (scheduler overrides) without its unset (None) and default entries."""
+    if not isinstance(v, dict):
+        return v
+    from .scenario import SchedulerOverrides
+
+    defaults = {k: f.default for k, f in SchedulerOverrides.model_fields.items()}
+    return {k: x for k, x in v.items() if x is not None and x != defaults.get(k, object())}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict):
+        if isinstance(v, dict) and key not in JSON_LEAVES:
             out.update(_flatten(v, key + "."))
         else:
-            out[key] = v
+            out[key] = compact(v) if key in JSON_LEAVES else v
     return out
 
 
@@ -77,7 +92,7 @@ def _element_fields(model: type[BaseModel], item: dict) -> dict[str, Any]:
     """An element's fields that differ from the element model's defaults (required ones always)."""
     out = {}
     for name, f in model.model_fields.items():
-        v = item.get(name)
+        v = compact(item.get(name)) if name in JSON_LEAVES else item.get(name)
         if f.is_required() or v != f.default:
             out[name] = v
     return out
@@ -142,11 +157,11 @@ def _get(data, path: list):
     return d
 
 
-def _leaf(raw: str, default_value):
+def _leaf(raw: str, default_value, json_leaf: bool = False):
     """A query string value shaped for validation (pydantic converts numbers and booleans)."""
     if raw == "":
         return None
-    if isinstance(default_value, list):
+    if isinstance(default_value, list) or json_leaf:
         try:
             return json.loads(raw)
         except ValueError:
@@ -157,15 +172,22 @@ def _leaf(raw: str, default_value):
 def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
            default: Scenario | None = None) -> tuple[Scenario, list[LinkWarning]]:
     """Scenario from a query; never raises.  Bad fields fall back to the default, one warning each."""
-    from .compare import default_scenario
+    from .compare import default_scenario, default_scenario_v1
 
-    default = default or default_scenario()
     params = {k: v for k, v in _parse_query(query).items() if not k.startswith(PLAN_PREFIX)}  # decode_plan's
     warnings: list[LinkWarning] = []
     version = params.pop(VERSION_KEY, None)
-    if version is not None and version != str(VERSION):
+    if version == "1":  # one stack for every option, fields relative to version 1's default: migrate
+        if default is None:
+            default = default_scenario_v1()
+        warnings.append(LinkWarning(VERSION_KEY, "a version 1 link, migrated to version 2: every option runs the "
+                                                 "scenario's quantization and engine, as in version 1 (set each "
+                                                 "option's own stack in its panel); the address bar now holds the "
+                                                 f"v={VERSION} link", note=True))
+    elif version is not None and version != str(VERSION):
         warnings.append(LinkWarning(VERSION_KEY, f"link version '{version}' is not supported (this app writes "
                                                  f"v={VERSION}); read as version {VERSION}"))
+    default = default or default_scenario()
     params.pop("version", None)
     base = default.model_dump(mode="json")
     data = copy.deepcopy(base)
@@ -184,17 +206,17 @@ def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
                 warnings.append(LinkWarning(key, f"unknown field, ignored (expected {head}.<index>.<field> with "
                                                  f"a field of {', '.join(MODEL_LISTS[head].model_fields)})"))
                 continue
-            lists[head].setdefault(int(parts[1]), {})[parts[2]] = None if raw == "" else raw
+            lists[head].setdefault(int(parts[1]), {})[parts[2]] = _leaf(raw, None, parts[2] in JSON_LEAVES)
             continue
         try:
             dv = _get(base, parts)
         except (KeyError, TypeError):
             dv = KeyError
-        if dv is KeyError or isinstance(dv, dict):
+        if dv is KeyError or (isinstance(dv, dict) and key not in JSON_LEAVES):
             warnings.append(LinkWarning(key, "unknown field, ignored (see `python -m planner schema` for the "
                                              "field names)"))
             continue
-        _set(data, parts, _leaf(raw, dv))
+        _set(data, parts, _leaf(raw, dv, key in JSON_LEAVES))
         set_paths.append(tuple(parts))
     for name, items in lists.items():
         data[name] = [items[i] for i in sorted(items)]  # gaps in the indices close up
@@ -303,6 +325,20 @@ def _check_ids(sc: Scenario, catalog: Catalog, default: Scenario, warnings: list
     upd["compare"] = compare
     for prefix, m in (("machine", upd["machine"]), *((f"compare.{i}", x) for i, x in enumerate(compare))):
         fix = {}
+        for field, kind in (("quant", "quants"), ("engine", "engines")):
+            v = getattr(m, field)
+            if v is None:
+                continue
+            try:
+                fix[field] = cat.resolve(kind, v, f"{prefix}.{field}")
+            except CatalogError as exc:
+                warnings.append(LinkWarning(f"{prefix}.{field}", f"{exc}; using the scenario's '{upd[field]}'"))
+                fix[field] = None
+        if m.kv_dtype is not None and m.kv_dtype not in cat.kv_dtypes:
+            warnings.append(LinkWarning(f"{prefix}.kv_dtype", f"unknown KV dtype '{m.kv_dtype}' (known: "
+                                                              f"{', '.join(sorted(cat.kv_dtypes))}); using the "
+                                                              "scenario's"))
+            fix["kv_dtype"] = None
         for field, kind in (("link", "interconnects"), ("host", "hosts")):
             v = getattr(m, field)
             if v is None or not getattr(cat, kind):
@@ -325,6 +361,7 @@ def _check_ids(sc: Scenario, catalog: Catalog, default: Scenario, warnings: list
 def decode_strict(query: str | Mapping[str, Any], catalog: Catalog | None = None) -> Scenario:
     """Like decode, but the first problem raises ScenarioError(field, message)."""
     sc, warnings = decode(query, catalog)
+    warnings = [w for w in warnings if not w.note]
     if warnings:
         w = warnings[0]
         msg = w.message

@@ -65,14 +65,14 @@ class UnsupportedError(ScenarioError):
 
 
 def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Efficiency, str]:
-    """Efficiency parameters for an engine on a hardware: the chip family's fit if there is one,
-    else the vendor's, else the pooled fit over all hardware, else the engine it borrows from,
-    else the ideal roofline (flagged)."""
+    """Efficiency parameters for an engine on a hardware: this machine's own fit (a user's measurements,
+    `python -m planner import-bench --out`) if there is one, else the chip family's fit, else the vendor's,
+    else the pooled fit over all hardware, else the engine it borrows from, else the ideal roofline (flagged)."""
     seen = set()
     eng = engine
     while eng is not None and eng.id not in seen:
         seen.add(eng.id)
-        for key in (hw.family, hw.vendor, "default"):
+        for key in (hw.id, hw.family, hw.vendor, "default"):
             if key in eng.calibration:
                 label = f"{eng.id}:{key}"
                 if eng.id != engine.id:

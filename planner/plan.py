@@ -32,12 +32,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import econ
 from .catalog import Catalog, CatalogError, load_catalog
 from .perf import ScenarioError, System, build_system, largest
 from .scenario import Lengths, parse_scenario
 from .support import ENGINE_ORDER, QUALITY_LEVELS, format_note, meets_quality, quality_tier, supported_engines
 
-HOURS_PER_YEAR = 8766.0  # 365.25 days
+HOURS_PER_YEAR = econ.HOURS_PER_YEAR  # 365.25 days
 DEVICE_COUNTS = (1, 2, 4, 8)
 DEFAULT_QUANTS = ("bf16", "fp8", "q8_0", "q4_k_m", "mlx-8bit", "mlx-4bit")
 MOE_QUANTS = ("mxfp4",)  # formats that only make sense for mixture-of-experts models (they quantize the experts)
@@ -122,14 +123,7 @@ class Costs(_Part):
         return self
 
 
-# defaults: inputs the user can change, not facts; each is printed as an assumption
-COST_DEFAULTS = {
-    "electricity_usd_per_kwh": (0.15, "electricity 0.15 $/kWh"),
-    "pue": (1.3, "PUE 1.3 (cooling and power delivery overhead)"),
-    "years": (3.0, "amortized over 3 years, no resale value"),
-    "utilization": (0.5, "the fleet serves the peak rate 50% of the time and idles the rest"),
-    "host_usd_per_replica": (0.0, "no host server, networking or rack cost added to GPU prices"),
-}
+COST_DEFAULTS = econ.COST_DEFAULTS  # defaults: assumptions, printed with every plan (one home: planner.econ)
 
 
 class CandidateSpec(_Part):
@@ -728,32 +722,26 @@ def _cost_inputs(spec: PlanSpec) -> tuple[dict, list[str]]:
 
 
 def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, ci: dict) -> dict:
-    hw = catalog.hardware[c.hardware]
+    """The candidate's costs from the one cost model (planner.econ), at the peak rate it serves."""
     n, d = ev["replicas"], c.units
-    u_busy = ev["metrics"]["utilization"]
-    idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
-    pmax = hw.power_max_w.value
-    p_load = n * d * (idle + (pmax - idle) * u_busy)
-    p_idle = n * d * idle
-    util = ci["utilization"]
-    kwh_year = (util * p_load + (1 - util) * p_idle) * HOURS_PER_YEAR / 1000.0 * ci["pue"]
-    energy_usd_year = kwh_year * ci["electricity_usd_per_kwh"]
-    capex = n * (scr.price["usd"] * d + ci["host_usd_per_replica"])
+    cap = econ.capex(catalog, c.hardware, c.memory_gb, devices=c.devices, nodes=c.nodes, replicas=n, link=c.link,
+                     price_usd=c.price_usd, host_usd_per_replica=ci["host_usd_per_replica"])
+    pw = econ.power(catalog, c.hardware, d, ev["metrics"]["utilization"], replicas=n)
     years = ci["years"]
-    tco = capex + energy_usd_year * years
-    tokens = wl.rate_rps * wl.output_mean * util * HOURS_PER_YEAR * 3600 * years
+    t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], wl.rate_rps * wl.output_mean, ci["utilization"],
+                 ci["pue"], ci["electricity_usd_per_kwh"], years)
+    tokens = wl.rate_rps * wl.output_mean * ci["utilization"] * HOURS_PER_YEAR * 3600 * years
+    r = lambda x, nd: None if x is None else round(x, nd)  # noqa: E731
     out = {
-        "capex_usd": round(capex, 2),
-        "power_load_w": round(p_load, 1),
-        "power_idle_w": round(p_idle, 1),
-        "power_note": (f"{hw.id}: max {pmax:g} W, idle "
-                       + (f"{idle:g} W" if hw.power_idle_w else "not in the catalog (0 W assumed)")
-                       + ("; device power only (no host)" if hw.memory == "discrete" else "")),
-        "energy_kwh_per_year": round(kwh_year, 1),
-        "energy_usd_per_year": round(energy_usd_year, 2),
-        "tco_usd": round(tco, 2),
-        "usd_per_m_output_tokens": round(tco / tokens * 1e6, 4) if tokens else None,
-        "output_tokens_per_joule": round(wl.rate_rps * wl.output_mean / p_load, 4) if p_load else None,
+        "capex_usd": r(cap.usd, 2),
+        "power_load_w": round(pw["power_load_w"], 1),
+        "power_idle_w": round(pw["power_idle_w"], 1),
+        "power_note": pw["power_note"],
+        "energy_kwh_per_year": round(t["energy_kwh_per_year"], 1),
+        "energy_usd_per_year": round(t["energy_usd_per_year"], 2),
+        "tco_usd": r(t["tco_usd"], 2),
+        "usd_per_m_output_tokens": r(t["usd_per_m_output_tokens"], 4),
+        "output_tokens_per_joule": r(t["output_tokens_per_joule"], 4),
         "headroom": round(n * ev["max_rate_per_replica_rps"] / wl.rate_rps - 1.0, 3),
     }
     if c.cloud_usd_per_hour:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .catalog import Catalog, Figure, Hardware, Interconnect, Price
 from .perf import ScenarioError
 
-VERSION = 1
+VERSION = 2  # 2: each machine option may carry its own quant/engine/kv_dtype/scheduler (links.py migrates v=1)
 MAX_REQUESTS = 1_000_000  # per simulation: bounds memory (a few hundred bytes per request) and run time
 MAX_TOKENS = 10_000_000
 MAX_COMPARE = 5  # extra machine options next to `machine` (the app compares 2-6 in all)
@@ -45,6 +45,12 @@ class Machine(_Part):
     offload: str | None = Field(None, pattern=r"^(experts|layers:\d+)$",
                                 description="'experts' (MoE experts in host RAM) or 'layers:N'")
     host_memory_gb: float | None = Field(None, gt=0, description="host RAM configuration, GB")
+    # the option's own stack (None: the scenario-level value), so each machine runs what its owner would
+    quant: str | None = Field(None, description="this option's quantization (default: the scenario's `quant`)")
+    engine: str | None = Field(None, description="this option's engine (default: the scenario's `engine`)")
+    kv_dtype: str | None = Field(None, description="this option's KV-cache dtype (default: the scenario's)")
+    scheduler: "SchedulerOverrides | None" = Field(None, description="this option's scheduler overrides, "
+                                                   "on top of the scenario's `scheduler`")
 
 
 class Lengths(_Part):
@@ -145,6 +151,9 @@ class SchedulerOverrides(_Part):
                               "the workload by trtllm-bench's rule (and chunked prefill on)")
 
 
+Machine.model_rebuild()
+
+
 class SLO(_Part):
     """Per-request targets; goodput = share of requests meeting all that are set."""
 
@@ -197,12 +206,14 @@ class Cost(_Part):
     """Assumptions behind the derived cost figures ($ per million output tokens)."""
 
     usd_per_kwh: float = Field(0.15, ge=0, le=10, description="electricity price, USD per kWh")
-    amortize_years: float = Field(3.0, gt=0, le=20, description="hardware price spread over this many years "
-                                  "of continuous use")
+    amortize_years: float = Field(3.0, gt=0, le=20, description="hardware price spread over this many years")
+    pue: float = Field(1.3, ge=1, le=5, description="data-centre power usage effectiveness (energy x PUE)")
+    utilization: float = Field(0.5, gt=0, le=1, description="share of the time the machine serves the simulated "
+                               "load (it idles the rest); sets tokens served and energy, as in the Capacity plan")
 
 
 class Scenario(_Part):
-    version: Literal[1] = VERSION
+    version: Literal[1, 2] = VERSION
     model: str
     quant: str
     engine: str
@@ -233,9 +244,24 @@ class Scenario(_Part):
         """All machine options: `machine` first, then `compare`."""
         return [self.machine, *self.compare]
 
+    def stack(self, i: int = 0) -> tuple[str, str, str | None]:
+        """(quant, engine, kv_dtype) option i runs: its own where set, else the scenario's."""
+        m = self.options()[i]
+        return (m.quant or self.quant, m.engine or self.engine,
+                m.kv_dtype if m.kv_dtype is not None else self.kv_dtype)
+
     def for_option(self, i: int) -> "Scenario":
-        """This scenario with option i as its machine and no other options."""
-        return self.model_copy(update={"machine": self.options()[i], "compare": []})
+        """This scenario with option i as its machine (its stack moved to the scenario level: quant,
+        engine, kv_dtype, scheduler overrides merged over the scenario's) and no other options."""
+        m = self.options()[i]
+        quant, engine, kv = self.stack(i)
+        sched = self.scheduler
+        if m.scheduler is not None:
+            sched = sched.model_copy(update={k: getattr(m.scheduler, k) for k in m.scheduler.model_fields_set
+                                             if getattr(m.scheduler, k) is not None})
+        bare = m.model_copy(update={"quant": None, "engine": None, "kv_dtype": None, "scheduler": None})
+        return self.model_copy(update={"machine": bare, "compare": [], "quant": quant, "engine": engine,
+                                       "kv_dtype": kv, "scheduler": sched})
 
 
 def _first_error(err: ValidationError) -> ScenarioError:

@@ -106,6 +106,7 @@ def memory_defaults(sys: System):
 
 def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     """The System (engine profile with the scenario's scheduler overrides) and the scheduler."""
+    sc = sc.for_option(0)  # option 1 runs its own stack (quant, engine, kv_dtype, scheduler)
     m = sc.machine
     o = sc.scheduler
     sys = build_system(catalog, m.hardware, sc.model, sc.quant, sc.engine, memory_gb=m.memory_gb,
@@ -908,7 +909,8 @@ def _summary(sim: Sim) -> dict:
 
 
 def simulate_scenario(catalog: Catalog, scenario: Scenario) -> SimResult:
-    """Run one scenario; raises CatalogError / ScenarioError for impossible input."""
+    """Run one scenario (option 1, with its own stack); raises CatalogError / ScenarioError for impossible input."""
+    scenario = scenario.for_option(0)
     sys, cfg = resolve(catalog, scenario)
     wl = scenario.workload
     if wl.arrival != "trace":

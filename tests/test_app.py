@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["app_pages/sweep.py", "app_pages/catalog.py", "app_pages/accuracy.py", "app_pages/claims.py"]
+PAGES = ["app_pages/sweep.py", "app_pages/catalog.py", "app_pages/measurements.py", "app_pages/accuracy.py", "app_pages/claims.py"]
 
 
 def run(query: dict | None = None) -> AppTest:
@@ -30,7 +30,7 @@ def test_compare_default_page():
     df = at.dataframe[0].value
     assert list(df["fits"]) == [True, True, True, True]
     assert (df["throughput_tok_s"] > 0).all() and (df["usd_per_mtok"] > 0).all()
-    assert dict(at.query_params) in ({"v": ["1"]}, {"v": "1"})
+    assert dict(at.query_params) in ({"v": ["2"]}, {"v": "2"})
     assert not at.error and not at.warning
 
 
@@ -40,7 +40,8 @@ def test_link_restores_every_widget():
               "machine.memory_gb": "256"})
     assert not at.exception
     assert not [w for w in at.warning if "Share link" in w.value]
-    assert any("256 GB does not fit" in w.value for w in at.warning)  # option 1 is now the 256 GB Mac
+    assert any("migrated" in i.value for i in at.info)  # a v=1 link: read against version 1's default, said so
+    assert any("256 GB · llama.cpp · Q4_K_M does not fit" in w.value for w in at.warning)  # option 1: 256 GB Mac
     sb = at.sidebar
     assert sb.radio(key="w:load").value == "rate"
     assert sb.number_input(key="w:rate").value == pytest.approx(0.3)
@@ -132,30 +133,26 @@ def test_claims_page_checks_all_eleven():
     assert "contradicted" in md and "Thunderbolt 5" in md
 
 
-def test_preset_loads_the_beyond_one_box_comparison():
-    at = run()
-    at.button(key="preset:r1-beyond-one-box").click().run()
+@pytest.mark.parametrize("name,stacks", [
+    ("r1", [("q4_k_m", "llama.cpp"), ("q4_k_m", "llama.cpp"), ("fp8", "sglang"), ("fp8", "vllm")]),
+    ("llama70b-team", [("mlx-4bit", "mlx"), ("fp8", "vllm"), ("q4_k_m", "llama.cpp"), ("fp8", "vllm")]),
+    ("one-developer", [("mlx-4bit", "mlx"), ("q4_k_m", "llama.cpp"), ("q4_k_m", "llama.cpp")]),
+])
+def test_presets_load_real_comparisons(name, stacks):
+    """Each preset sets each machine's own stack; every option fits, is simulated and labelled with its stack."""
+    at = run({"v": "2", "workload.concurrency": "2"})  # start elsewhere so the preset visibly changes it
+    at.button(key=f"preset:{name}").click().run()
     assert not at.exception and not at.error
     sc = state(at)
-    assert (sc.model, sc.quant, sc.engine) == ("deepseek-r1", "q4_k_m", "llama.cpp")
-    got = [(m.hardware, m.memory_gb, m.devices, m.nodes, m.link, m.host, m.offload) for m in sc.options()]
-    assert got == [("apple-m3-ultra-80c", 512, 1, 1, None, None, None),
-                   ("apple-m3-ultra-80c", 512, 1, 2, "thunderbolt5", None, None),
-                   ("nvidia-h100-sxm", None, 8, 1, None, None, None),
-                   ("nvidia-h200-sxm", None, 8, 1, None, None, None),
-                   ("nvidia-rtx-pro-6000", None, 1, 1, None, "amd-epyc-9004-genoa", "experts")]
+    assert [sc.stack(i)[:2] for i in range(len(sc.options()))] == stacks
     df = at.dataframe[0].value
-    assert list(df["fits"]) == [True] * 5 and (df["decode_tok_s"] > 0).all()
-    assert list(df["nodes"]) == [1, 2, 1, 1, 1] and df["link"][1] == "thunderbolt5"
-    assert "experts" in df["offload"][4] and "2 nodes" in df["machine"][1] and "host RAM" in df["machine"][4]
-    assert any("FP8 with vLLM" in i.value for i in at.info)
-    assert at.query_params["compare.0.link"] in ("thunderbolt5", ["thunderbolt5"])
-    # the widgets show the preset's scale-out fields
-    assert at.sidebar.number_input(key="w:opt1:nodes").value == 2
-    assert at.sidebar.selectbox(key="w:opt1:link").value == "thunderbolt5"
-    assert at.sidebar.selectbox(key="w:opt4:off").value == "experts"
-    assert at.sidebar.selectbox(key="w:opt4:host").value == "amd-epyc-9004-genoa"
-
+    assert list(df["fits"]) == [True] * len(stacks) and (df["throughput_tok_s"] > 0).all()
+    for label, (q, e) in zip(df["machine"], stacks):
+        assert label.endswith(" · " + " · ".join([{"llama.cpp": "llama.cpp", "mlx": "MLX", "vllm": "vLLM",
+                                                   "sglang": "SGLang"}[e], {"q4_k_m": "Q4_K_M", "fp8": "FP8",
+                                                                            "mlx-4bit": "4-bit"}[q]]))
+    assert any("each machine" in i.value.lower() or "one person" in i.value.lower() or "twenty" in i.value.lower()
+               for i in at.info)
 
 def test_scale_out_edit_goes_to_the_url():
     at = run()
@@ -193,7 +190,7 @@ def test_capacity_plan_page_default():
     assert "does not fit" in list(groups["reason"]) and groups["candidates"].sum() > 100
     md = " ".join(m.value for m in at.markdown)
     assert "ASSUMPTION" in md and "Runners-up" in md
-    assert dict(at.query_params) in ({"v": ["1"]}, {"v": "1"})  # defaults: nothing but the version
+    assert dict(at.query_params) in ({"v": ["2"]}, {"v": "2"})  # defaults: nothing but the version
 
 
 def test_capacity_plan_inputs_go_to_the_url_and_back():
@@ -230,3 +227,38 @@ def test_starving_scheduler_setting_is_warned():
               "workload.prompt.mean": "8192", "workload.output.mean": "128"})
     assert not at.exception
     assert any("one at a time" in w.value and "chunked prefill" in w.value for w in at.warning)
+
+
+def test_changing_option_2s_engine_changes_only_option_2():
+    at = run()
+    before_df = at.dataframe[0].value.copy()
+    before_q = dict(at.query_params)
+    at.sidebar.selectbox(key="w:opt1:engine:apple-m3-ultra-80c").set_value("mlx").run()
+    assert not at.exception
+    sc = state(at)
+    assert sc.stack(1)[:2] == ("mlx-4bit", "mlx") and [sc.stack(i) for i in (0, 2, 3)] == [
+        ("q4_k_m", "llama.cpp", None), ("fp8", "sglang", None), ("fp8", "vllm", None)]
+    q = {k: (v[0] if isinstance(v, list) else v) for k, v in dict(at.query_params).items()}
+    assert q["compare.0.engine"] == "mlx" and q["compare.0.quant"] == "mlx-4bit"
+    assert q["compare.1.engine"] == "sglang" and q["compare.2.engine"] == "vllm" and "machine.engine" not in q
+    df = at.dataframe[0].value
+    for col in ("machine", "decode_tok_s", "throughput_tok_s", "usd_per_mtok"):
+        assert df[col][0] == before_df[col][0] and df[col][2] == before_df[col][2] and df[col][3] == before_df[col][3]
+        assert df[col][1] != before_df[col][1]
+    assert before_q != dict(at.query_params)
+
+
+def test_measurements_page_reads_a_pasted_llama_bench_table():
+    import bench_outputs as B
+
+    at = run()
+    at.switch_page("app_pages/measurements.py").run()
+    assert not at.exception
+    at.selectbox(key="mb_hw").set_value("nvidia-rtx-4090")
+    at.text_area(key="mb_text").set_value(B.LLAMA_BENCH_MD_PG).run()
+    assert not at.exception and not at.error
+    df = at.dataframe[0].value
+    assert list(df["measured"])[:2] == [4918.36, 165.76] and df["predicted"][0] > 0
+    assert any("llama-2-7b" in s.value for s in at.success)
+    at.text_area(key="mb_text").set_value(B.LLAMA_BENCH_MD_PG[:300]).run()  # truncated
+    assert any("line" in e.value for e in at.error)

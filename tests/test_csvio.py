@@ -14,9 +14,42 @@ def test_round_trip_default(cat):
     sc = default_scenario()
     text = scenario_csv(sc)
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert len(rows) == 4 and rows[1]["machine.hardware"] == "nvidia-h100-sxm" and rows[1]["machine.devices"] == "8"
+    assert len(rows) == 4 and rows[2]["machine.hardware"] == "nvidia-h200-sxm" and rows[2]["machine.devices"] == "8"
     assert rows[0]["workload.concurrency"] == "4" and rows[3]["model"] == "deepseek-r1"
-    assert read_scenario_csv(text.encode(), cat) == sc
+    # each option's stack is a machine column
+    assert [(r["machine.engine"], r["machine.quant"]) for r in rows] == [
+        ("llama.cpp", "q4_k_m"), ("llama.cpp", "q4_k_m"), ("sglang", "fp8"), ("vllm", "fp8")]
+    back = read_scenario_csv(text.encode(), cat)
+    assert back == sc and [back.stack(i) for i in range(4)] == [sc.stack(i) for i in range(4)]
+
+
+def test_round_trip_keeps_each_options_stack_and_scheduler(cat):
+    from planner.scenario import Machine, SchedulerOverrides
+
+    d = default_scenario()
+    opts = [d.machine, *d.compare]
+    opts[1] = opts[1].model_copy(update={"kv_dtype": "q8_0", "scheduler": SchedulerOverrides(n_parallel=4)})
+    opts[3] = opts[3].model_copy(update={"engine": "sglang", "quant": "bf16"})
+    sc = d.model_copy(update={"machine": opts[0], "compare": opts[1:]})
+    back = read_scenario_csv(scenario_csv(sc).encode(), cat)
+    assert back == sc
+    assert back.stack(3) == ("bf16", "sglang", None) and back.compare[0].scheduler.n_parallel == 4
+    assert back.for_option(1).scheduler.n_parallel == 4 and back.for_option(0).scheduler.n_parallel is None
+
+
+def test_version_1_csv_is_migrated(cat):
+    """A CSV written by version 1 (no per-option stack columns, version 1): every option runs the scenario's
+    quantization and engine, as it did then."""
+    v1 = ("option,machine.hardware,machine.memory_gb,machine.devices,machine.replicas,machine.usable_memory_gb,"
+          "version,model,quant,engine,workload.arrival,workload.concurrency,workload.requests\n"
+          "1,apple-m3-ultra-80c,512,1,1,,1,deepseek-r1,q4_k_m,llama.cpp,closed,4,400\n"
+          "2,nvidia-h100-sxm,,8,1,,1,deepseek-r1,q4_k_m,llama.cpp,closed,4,400\n")
+    notes = []
+    sc = read_scenario_csv(v1.encode(), cat, notes)
+    assert len(notes) == 1 and "migrated" in notes[0]
+    assert [m.hardware for m in sc.options()] == ["apple-m3-ultra-80c", "nvidia-h100-sxm"]
+    assert sc.stack(0) == sc.stack(1) == ("q4_k_m", "llama.cpp", None)
+    assert sc.machine.quant is None and sc.compare[0].engine is None
 
 
 def test_round_trip_custom_and_single_option(cat):
@@ -59,9 +92,13 @@ def test_result_tables(cat):
 
 
 def test_round_trip_scale_out(cat):
-    from planner.compare import preset_scenario
+    from planner.compare import default_scenario
+    from planner.scenario import Machine
 
-    sc = preset_scenario("r1-beyond-one-box")
+    d = default_scenario()
+    sc = d.model_copy(update={"compare": [*d.compare, Machine(hardware="nvidia-rtx-pro-6000", quant="q4_k_m",
+                                                               engine="llama.cpp", host="amd-epyc-9004-genoa",
+                                                               offload="experts")]})
     text = scenario_csv(sc)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[1]["machine.nodes"] == "2" and rows[1]["machine.link"] == "thunderbolt5"

@@ -15,8 +15,8 @@ HW = ["apple-m3-ultra-80c", "nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-rtx-pr
 
 
 def test_default_is_just_the_version():
-    assert encode(default_scenario()) == "v=1"
-    sc, warnings = decode("v=1")
+    assert encode(default_scenario()) == "v=2"
+    sc, warnings = decode("v=2")
     assert sc == default_scenario() and warnings == []
 
 
@@ -24,7 +24,7 @@ def test_dotted_names_only_for_changes(cat):
     d = default_scenario()
     sc = d.model_copy(update={"workload": d.workload.model_copy(update={"arrival": "poisson", "rate_rps": 4.0})})
     params = encode_params(sc)
-    assert params == {"v": "1", "workload.arrival": "poisson", "workload.rate_rps": "4"}
+    assert params == {"v": "2", "workload.arrival": "poisson", "workload.rate_rps": "4"}
     back, warnings = decode(encode(sc), cat)
     assert back == sc and warnings == []
 
@@ -61,7 +61,7 @@ def test_typical_links_are_short(cat):
 
 
 def test_malformed_values_fall_back_per_field(cat):
-    sc, warnings = decode("v=1&workload.concurrency=-3&workload.prompt.mean=abc&workload.output.mean=100", cat)
+    sc, warnings = decode("v=2&workload.concurrency=-3&workload.prompt.mean=abc&workload.output.mean=100", cat)
     fields = [w.field for w in warnings]
     assert fields == ["workload.concurrency", "workload.prompt.mean"]
     assert sc.workload.concurrency == default_scenario().workload.concurrency
@@ -113,7 +113,7 @@ def test_cli_link_round_trip(tmp_path, capsys):
     f.write_text(json.dumps(d))
     assert main(["link", str(f)]) == 0
     q = capsys.readouterr().out.strip()
-    assert dict(parse_qsl(q)) == {"v": "1", "workload.concurrency": "16"}
+    assert dict(parse_qsl(q)) == {"v": "2", "workload.concurrency": "16"}
     assert main(["link", "--decode", "http://localhost:8501/?" + q]) == 0
     assert json.loads(capsys.readouterr().out)["workload"]["concurrency"] == 16
 
@@ -137,16 +137,20 @@ def test_decode_strict_raises_named_field(cat):
 
 
 def test_scale_out_fields_round_trip_and_bad_ids_warn(cat):
-    from planner.compare import preset_scenario
+    from planner.scenario import Machine
 
-    sc = preset_scenario("r1-beyond-one-box")
+    d = default_scenario()
+    sc = d.model_copy(update={"compare": [*d.compare, Machine(hardware="nvidia-rtx-pro-6000", quant="q4_k_m",
+                                                               engine="llama.cpp", host="amd-epyc-9004-genoa",
+                                                               offload="experts")]})
     params = encode_params(sc)
     assert params["compare.0.nodes"] == "2" and params["compare.0.link"] == "thunderbolt5"
     assert params["compare.3.offload"] == "experts" and params["compare.3.host"] == "amd-epyc-9004-genoa"
     assert "compare.1.nodes" not in params  # defaults are left out
+    assert params["compare.1.engine"] == "sglang" and params["compare.3.engine"] == "llama.cpp"
     back, warnings = decode(encode(sc), cat)
     assert back == sc and warnings == []
-    bad, warnings = decode("v=1&compare.0.hardware=nvidia-h100-sxm&compare.0.link=warp-drive&"
+    bad, warnings = decode("v=2&compare.0.hardware=nvidia-h100-sxm&compare.0.link=warp-drive&"
                            "compare.0.host=zzz&compare.0.parallel=tp%3Dx", cat)
     fields = {w.field for w in warnings}
     assert {"compare.0.link", "compare.0.host", "compare.0.parallel"} <= fields
@@ -162,10 +166,10 @@ def test_plan_inputs_round_trip_only_non_defaults(cat):
     params = encode_plan_params(inp)
     assert params == {"plan.quant": "fp8", "plan.rate_rps": "4", "plan.tpot_p95_ms": "", "plan.e2e_p95_s": "60",
                       "plan.candidates": "nvidia-h200-sxm,amd-mi300x", "plan.utilization": "0.3"}
-    back, warnings = decode_plan({"v": "1", **params, "workload.rate_rps": "9"}, cat)
+    back, warnings = decode_plan({"v": "2", **params, "workload.rate_rps": "9"}, cat)
     assert back == inp and warnings == []
     # the scenario decoder ignores plan.* and the plan decoder ignores the scenario's fields
-    sc, w2 = decode({"v": "1", **params}, cat)
+    sc, w2 = decode({"v": "2", **params}, cat)
     assert w2 == [] and sc == default_scenario()
     spec = back.spec()
     assert spec["workload"]["rate_rps"] == 4 and spec["quants"] == ["fp8"] and "tpot_p95_ms" not in spec["slo"]
@@ -176,7 +180,7 @@ def test_plan_inputs_round_trip_only_non_defaults(cat):
 def test_plan_link_bad_fields_warn_and_fall_back_per_field(cat):
     from planner.links import PlanInputs, decode_plan
 
-    inp, warnings = decode_plan("v=1&plan.rate_rps=-3&plan.prompt=abc&plan.model=nope&plan.quant=zz&"
+    inp, warnings = decode_plan("v=2&plan.rate_rps=-3&plan.prompt=abc&plan.model=nope&plan.quant=zz&"
                                 "plan.candidates=nvidia-h200-sxm,warp9&plan.colour=red&plan.output=800", cat)
     fields = [w.field for w in warnings]
     for f in ("plan.rate_rps", "plan.prompt", "plan.model", "plan.quant", "plan.candidates", "plan.colour"):
@@ -186,3 +190,42 @@ def test_plan_link_bad_fields_warn_and_fall_back_per_field(cat):
     assert inp.candidates == ["nvidia-h200-sxm"] and inp.output == 800  # the good fields are kept
     none, w = decode_plan("plan.ttft_p95_s=&plan.tpot_p95_ms=", cat)
     assert none.ttft_p95_s == d.ttft_p95_s and w and w[0].field == "plan.ttft_p95_s"
+
+
+def test_each_options_stack_round_trips_and_bad_stack_ids_warn(cat):
+    from planner.scenario import SchedulerOverrides
+
+    d = default_scenario()
+    c = list(d.compare)
+    c[0] = c[0].model_copy(update={"engine": "mlx", "quant": "mlx-4bit", "kv_dtype": "q8_0",
+                                   "scheduler": SchedulerOverrides(max_num_seqs=8, chunked_prefill=False)})
+    sc = d.model_copy(update={"compare": c})
+    q = encode(sc)
+    assert "compare.0.engine=mlx" in q and "compare.0.scheduler=" in q
+    back, warnings = decode(q, cat)
+    assert back == sc and warnings == []
+    assert back.for_option(1).scheduler.max_num_seqs == 8 and back.for_option(1).engine == "mlx"
+    bad, warnings = decode("v=2&compare.0.hardware=nvidia-h100-sxm&compare.0.engine=warp&compare.0.quant=q9"
+                           "&compare.0.kv_dtype=fp3&machine.scheduler=%7Bbad", cat)
+    fields = {w.field for w in warnings}
+    assert {"compare.0.engine", "compare.0.quant", "compare.0.kv_dtype", "machine.scheduler"} <= fields
+    assert bad.stack(1) == (bad.quant, bad.engine, bad.kv_dtype)  # falls back to the scenario's stack
+
+
+def test_version_1_link_is_migrated(cat):
+    """A v=1 link is read against version 1's default (one stack for every option) and said to be migrated."""
+    from planner.compare import default_scenario_v1
+
+    sc, warnings = decode("v=1", cat)
+    assert sc == default_scenario_v1()
+    assert [m.hardware for m in sc.options()] == ["apple-m3-ultra-80c", "nvidia-h100-sxm", "nvidia-h200-sxm",
+                                                  "nvidia-rtx-pro-6000"]
+    assert all(sc.stack(i) == ("q4_k_m", "llama.cpp", None) for i in range(4))
+    assert [w.note for w in warnings] == [True] and "migrated" in warnings[0].message
+    sc, warnings = decode("v=1&quant=q8_0&compare.0.hardware=nvidia-b200&compare.0.devices=4", cat)
+    assert [m.hardware for m in sc.options()] == ["apple-m3-ultra-80c", "nvidia-b200"]
+    assert sc.stack(1) == ("q8_0", "llama.cpp", None) and all(w.note for w in warnings)
+    assert encode(sc).startswith("v=2&")
+    again, w2 = decode(encode(sc), cat)
+    assert again == sc and w2 == []
+    assert decode_strict("v=1&quant=q8_0", cat).quant == "q8_0"  # a migration is not an error

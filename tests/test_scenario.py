@@ -26,7 +26,7 @@ def with_(path: str, value, base=BASE) -> dict:
 
 def test_defaults_round_trip():
     sc = parse_scenario(BASE)
-    assert sc.version == 1 and sc.workload.arrival == "poisson" and sc.router == "round_robin"
+    assert sc.version == 2 and sc.workload.arrival == "poisson" and sc.router == "round_robin"
     assert sc.workload.prompt.mean == 512 and sc.workload.output.mean == 256
     again = Scenario.model_validate_json(sc.model_dump_json())
     assert again == sc
@@ -41,7 +41,7 @@ def test_defaults_round_trip():
     ("workload.prompt.dist", "uniform", "workload.prompt", "needs 'max'"),
     ("machine.replicas", 0, "machine.replicas", "greater than or equal to 1"),
     ("machine.colour", "red", "machine.colour", "unknown field"),
-    ("version", 2, "version", "1"),
+    ("version", 3, "version", "1"),
     ("slo.ttft_p95_s", 0, "slo.ttft_p95_s", "greater than 0"),
     ("scheduler.batching", "dynamic", "scheduler.batching", "continuous"),
 ])

@@ -62,7 +62,8 @@ def test_scenario_file_and_csvs(run, tmp_path):
 
 def test_schema(run):
     code, out, _ = run(["schema"])
-    assert code == 0 and json.loads(out)["properties"]["version"]["const"] == 1
+    v = json.loads(out)["properties"]["version"]
+    assert code == 0 and v["enum"] == [1, 2] and v["default"] == 2  # version 1 scenarios are still read
 
 
 def _trace(tmp_path, text):

@@ -3,13 +3,23 @@ screenshot of every page (test-artifacts/)."""
 
 import csv
 import io
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 from planner.catalog import load_catalog
 from planner.links import decode
 from tests.e2e.helpers import ARTIFACTS, settle
 
-LINK = "v=1&workload.concurrency=12&workload.output.mean=500&compare.0.hardware=nvidia-b200&compare.0.devices=4"
+LINK = ("v=2&workload.concurrency=12&workload.output.mean=500&compare.0.hardware=nvidia-b200&compare.0.devices=4"
+        "&compare.0.engine=vllm&compare.0.quant=fp8")
+V1_LINK = "v=1&workload.concurrency=12&workload.output.mean=500&compare.0.hardware=nvidia-b200&compare.0.devices=4"
+# four options on four different stacks (Llama 3.1 8B)
+FOUR = ("v=2&model=llama-3.1-8b&quant=mlx-4bit&engine=mlx"
+        "&machine.hardware=apple-m4-max-40c&machine.memory_gb=128&machine.quant=mlx-4bit&machine.engine=mlx"
+        "&compare.0.hardware=nvidia-rtx-5090&compare.0.quant=q4_k_m&compare.0.engine=llama.cpp"
+        "&compare.1.hardware=nvidia-h100-sxm&compare.1.devices=2&compare.1.quant=fp8&compare.1.engine=vllm"
+        "&compare.2.hardware=amd-mi300x&compare.2.quant=bf16&compare.2.engine=sglang")
+FOUR_LABELS = ["1: M4 Max 40c 128 GB · MLX · 4-bit", "2: RTX 5090 · llama.cpp · Q4_K_M",
+               "3: 2x H100 SXM5 · vLLM · FP8", "4: MI300X · SGLang · BF16"]
 
 
 def open_(page, url):
@@ -27,7 +37,7 @@ def test_share_link_restores_the_scenario(page, app_url):
     open_(page, f"{app_url}/?{LINK}")
     assert page.get_by_label("Concurrent users", exact=True).input_value() == "12"
     assert page.get_by_label("Output tokens", exact=True).input_value() == "500"
-    assert page.get_by_text("2: 4x nvidia-b200").first.is_visible()
+    assert page.get_by_text("2: 4x B200 · vLLM · FP8").first.is_visible()
     assert page.get_by_label("How many (1-6)", exact=True).input_value() == "2"
     sc = scenario_of(page)
     assert sc.workload.concurrency == 12 and sc.compare[0].hardware == "nvidia-b200"
@@ -98,7 +108,8 @@ def test_screenshot_every_page(browser, app_url):
     p = ctx.new_page()
     p.set_default_timeout(90_000)
     for path, name in [("", "compare"), ("load_sweep", "load_sweep"), ("catalog", "catalog"),
-                       ("accuracy", "accuracy"), ("claims", "claims")]:
+                       ("accuracy", "accuracy"), ("claims", "claims"),
+                       ("measurements", "measurements")]:
         p.goto(f"{app_url}/{path}")
         settle(p)
         p.wait_for_timeout(1500)  # let Vega finish drawing
@@ -109,25 +120,117 @@ def test_screenshot_every_page(browser, app_url):
     ctx.close()
 
 
-def test_screenshot_beyond_one_box_preset(browser, app_url):
-    """The preset button loads the five-way DeepSeek R1 comparison; its scale-out fields are in the URL."""
+def _summary(page) -> list[dict]:
+    with page.expect_download() as dl:
+        page.get_by_test_id("stDownloadButton").filter(has_text="Summary CSV").get_by_role("button").click()
+    return list(csv.DictReader(io.StringIO(open(dl.value.path()).read())))
+
+
+def test_four_options_on_four_stacks_restore_from_a_link(page, app_url):
+    open_(page, f"{app_url}/?{FOUR}")
+    sc = scenario_of(page)
+    assert [sc.stack(i)[:2] for i in range(4)] == [("mlx-4bit", "mlx"), ("q4_k_m", "llama.cpp"), ("fp8", "vllm"),
+                                                    ("bf16", "sglang")]
+    side = page.get_by_test_id("stSidebar")
+    for label in FOUR_LABELS:  # every option's panel is labelled with its stack
+        assert side.get_by_text(label).first.is_visible(), label
+    rows = _summary(page)
+    assert [r["machine"] for r in rows] == FOUR_LABELS
+    assert [(r["engine"], r["quant"]) for r in rows] == [("mlx", "mlx-4bit"), ("llama.cpp", "q4_k_m"),
+                                                         ("vllm", "fp8"), ("sglang", "bf16")]
+    assert all(float(r["throughput_tok_s"]) > 0 for r in rows)
+    assert page.get_by_test_id("stAppDeployButton").count() == 0  # client.toolbarMode = "minimal"
+    url = page.get_by_test_id("stCode").first.inner_text()
+    assert url.startswith(app_url + "/?v=2&") and "compare.2.engine=sglang" in url  # the absolute link is shown
+
+
+def test_changing_option_2s_engine_changes_only_option_2(page, app_url):
+    open_(page, f"{app_url}/?{FOUR}")
+    before, before_sc, q_before = _summary(page), scenario_of(page), dict(parse_qsl(urlparse(page.url).query))
+    panel = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="2: RTX 5090")
+    box = panel.get_by_test_id("stSelectbox").filter(has_text="Engine").locator("input")
+    for _ in range(4):  # open the panel, type into the engine box, pick vLLM (retried: a rerun may close the list)
+        if not box.is_visible():
+            panel.get_by_text("2: RTX 5090").first.click()
+            box.wait_for(state="visible", timeout=20_000)
+        box.click()
+        box.fill("vLLM")
+        option = page.get_by_role("option", name="vLLM", exact=True)
+        try:
+            option.wait_for(state="visible", timeout=10_000)
+        except Exception:  # noqa: BLE001 - the list did not open: try again
+            box.press("Escape")
+            continue
+        option.click()
+        break
+    page.wait_for_url("**compare.0.engine=vllm**", timeout=120_000)
+    settle(page)
+    after, after_sc = _summary(page), scenario_of(page)
+    assert after_sc.stack(1)[1] == "vllm" and after_sc.compare[0].quant == "fp8"  # vLLM's usual format
+    for i in (0, 2, 3):
+        assert after_sc.options()[i] == before_sc.options()[i]
+        assert after[i] == before[i]  # the same numbers, to the last digit
+    assert after[1]["machine"] == "2: RTX 5090 · vLLM · FP8" and after[1] != before[1]
+    q_after = dict(parse_qsl(urlparse(page.url).query))
+    changed = {k for k in set(q_before) | set(q_after) if q_before.get(k) != q_after.get(k)}
+    assert changed == {"compare.0.engine", "compare.0.quant"}
+
+
+def test_csv_round_trip_keeps_each_options_stack(page, app_url):
+    open_(page, f"{app_url}/?{FOUR}")
+    want = scenario_of(page)
+    with page.expect_download() as dl:
+        page.get_by_test_id("stDownloadButton").filter(has_text="Scenario CSV").get_by_role("button").click()
+    path = ARTIFACTS / "scenario-four-stacks.csv"
+    dl.value.save_as(path)
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert [(r["machine.engine"], r["machine.quant"]) for r in rows] == [
+        ("mlx", "mlx-4bit"), ("llama.cpp", "q4_k_m"), ("vllm", "fp8"), ("sglang", "bf16")]
+    open_(page, f"{app_url}/")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.wait_for_url("**compare.2.engine=sglang**")
+    settle(page)
+    got = scenario_of(page)
+    assert got == want and [got.stack(i) for i in range(4)] == [want.stack(i) for i in range(4)]
+
+
+def test_a_version_1_link_still_opens(page, app_url):
+    open_(page, f"{app_url}/?{V1_LINK}")
+    text = page.get_by_test_id("stMain").inner_text()
+    assert "migrated to version 2" in text
+    sc = scenario_of(page)  # the address bar now holds the v=2 link
+    assert "v=2" in page.url and [m.hardware for m in sc.options()] == ["apple-m3-ultra-80c", "nvidia-b200"]
+    assert sc.workload.concurrency == 12 and sc.stack(1)[:2] == ("q4_k_m", "llama.cpp")  # one stack, as in v1
+    assert page.get_by_text("2: 4x B200 · llama.cpp · Q4_K_M").first.is_visible()
+
+
+def test_screenshots_default_and_presets(browser, app_url):
+    """The default page and each preset: every option labelled with its stack, all fit, no error."""
+    from planner.compare import PRESETS, preset_scenario
+
     ctx = browser.new_context(viewport={"width": 1400, "height": 2600})
     p = ctx.new_page()
-    p.set_default_timeout(90_000)
+    p.set_default_timeout(120_000)
     open_(p, f"{app_url}/")
-    p.get_by_role("button", name="DeepSeek R1 beyond one box").click()
-    p.wait_for_url("**compare.0.link=thunderbolt5**")
-    settle(p)
-    sc = scenario_of(p)
-    assert [m.nodes for m in sc.options()] == [1, 2, 1, 1, 1] and sc.compare[3].offload == "experts"
-    p.get_by_test_id("stSidebar").get_by_text("2: 2 nodes x apple-m3-ultra-80c").click()  # open its panel
     p.wait_for_timeout(1500)
-    assert not p.get_by_test_id("stException").count()
-    text = p.get_by_test_id("stMain").inner_text()
-    assert "FP8 with vLLM" in text and "does not fit" not in text
-    out = ARTIFACTS / "page-compare-beyond-one-box.png"
-    p.screenshot(path=str(out), full_page=True)
-    assert out.stat().st_size > 10_000
+    p.screenshot(path=str(ARTIFACTS / "compare-default.png"), full_page=True)
+    for name, pre in PRESETS.items():
+        p.get_by_role("button", name=pre["title"]).click()
+        settle(p)
+        p.wait_for_timeout(1500)
+        want = preset_scenario(name)
+        if name != "r1":  # the default is the R1 preset: its link is just the version
+            p.wait_for_url(f"**model={want.model}**")
+        sc = scenario_of(p)
+        assert [sc.stack(i) for i in range(len(sc.options()))] == [want.stack(i) for i in range(len(want.options()))]
+        assert not p.get_by_test_id("stException").count()
+        text = p.get_by_test_id("stMain").inner_text()
+        assert "does not fit" not in text and pre["caption"] in text
+        p.get_by_test_id("stSidebar").get_by_test_id("stExpander").first.get_by_text("1: ").first.click()
+        p.wait_for_timeout(800)
+        out = ARTIFACTS / f"compare-preset-{name}.png"
+        p.screenshot(path=str(out), full_page=True)
+        assert out.stat().st_size > 10_000
     ctx.close()
 
 

@@ -1,0 +1,75 @@
+"""The one cost model (planner.econ): Compare and the Capacity plan give the same $ per million output tokens
+for the same machine, stack and load; capex includes hosts and cluster extras the catalog prices."""
+
+import pytest
+
+from planner import econ
+from planner.compare import evaluate_option, option_costs
+from planner.plan import plan
+from planner.scenario import parse_scenario
+
+
+@pytest.mark.parametrize("cand,rate", [
+    ({"hardware": "nvidia-l40s", "quant": "fp8", "engine": "vllm", "devices": 1}, 3.0),
+    ({"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "engine": "mlx"}, 0.5),
+    ({"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "engine": "llama.cpp", "devices": 1}, 2.0),
+])
+def test_compare_and_plan_agree_on_usd_per_m_output_tokens(cat, cand, rate):
+    spec = {"model": "llama-3.1-8b", "candidates": [cand],
+            "workload": {"rate_rps": rate, "prompt": {"mean": 500}, "output": {"mean": 200}},
+            "slo": {"ttft_p95_s": 5.0, "tpot_p95_ms": 100.0}, "search": {"requests": 200, "screen_factor": None},
+            "costs": {"electricity_usd_per_kwh": 0.2, "pue": 1.2, "years": 4, "utilization": 0.6}}
+    res = plan(cat, spec, executor="serial")
+    row = res["candidates"][0]
+    assert row["verdict"] == "winner", row.get("reason")
+    # the same machine, stack and load on the Compare page, with the same cost inputs
+    data = dict(row["scenario"])
+    ci = res["cost_inputs"]
+    data["cost"] = {"usd_per_kwh": ci["electricity_usd_per_kwh"], "pue": ci["pue"], "amortize_years": ci["years"],
+                    "utilization": ci["utilization"]}
+    sc = parse_scenario(data)
+    o = evaluate_option(cat, sc, 0)
+    assert o["fits"] and o["sim"]["rejected"] == 0
+    assert o["usd_per_mtok"] == pytest.approx(row["usd_per_m_output_tokens"], rel=0.01)
+    assert o["price_usd"] == pytest.approx(row["capex_usd"])
+    assert o["tokens_per_joule"] == pytest.approx(row["output_tokens_per_joule"], rel=0.01)
+
+
+def test_tco_arithmetic():
+    t = econ.tco(10_000, 1000.0, 100.0, 500.0, 0.5, 1.5, 0.2, 2)
+    kwh = (0.5 * 1000 + 0.5 * 100) * econ.HOURS_PER_YEAR / 1000 * 1.5
+    assert t["energy_kwh_per_year"] == pytest.approx(kwh)
+    tokens = 500 * 0.5 * econ.HOURS_PER_YEAR * 3600 * 2
+    assert t["usd_per_m_output_tokens"] == pytest.approx((10_000 + 2 * kwh * 0.2) / tokens * 1e6)
+    assert t["usd_per_m_output_tokens"] == pytest.approx(t["usd_per_m_output_tokens_capex"]
+                                                         + t["usd_per_m_output_tokens_energy"])
+    assert t["output_tokens_per_joule"] == pytest.approx(0.5)
+    assert econ.tco(None, 1000.0, 0.0, 500.0, 1, 1, 0.2, 1)["usd_per_m_output_tokens"] is None
+
+
+def test_capex_includes_cluster_extras_and_priced_hosts(cat):
+    one = econ.capex(cat, "apple-m3-ultra-80c", 512)
+    two = econ.capex(cat, "apple-m3-ultra-80c", 512, nodes=2, link="thunderbolt5")
+    # profiles/systems/mac-studio-m3-ultra-512-x2.toml: two Macs plus one Thunderbolt 5 cable
+    assert two.usd == pytest.approx(cat.systems["mac-studio-m3-ultra-512-x2"].prices[0].usd)
+    assert two.usd > 2 * one.usd and any("cluster extras" in p["what"] for p in two.parts)
+    tr = cat.hosts["amd-threadripper-pro-7000"]
+    gpu = econ.capex(cat, "nvidia-rtx-pro-6000", None)
+    off = econ.capex(cat, "nvidia-rtx-pro-6000", None, host="amd-threadripper-pro-7000", offload="experts")
+    assert off.usd == pytest.approx(gpu.usd + tr.prices[0].usd)
+    unpriced = econ.capex(cat, "nvidia-rtx-pro-6000", None, host="amd-epyc-9004-genoa", offload="experts")
+    assert unpriced.usd == gpu.usd and "no sourced price" in unpriced.note
+    assert econ.capex(cat, "nvidia-l40s", None, replicas=3, price_usd=100.0).usd == 300.0
+
+
+def test_sweep_points_carry_the_same_cost(cat):
+    from planner.compare import sweep_point
+
+    sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
+                         "machine": {"hardware": "nvidia-l40s"},
+                         "workload": {"rate_rps": 2.0, "requests": 200, "prompt": {"mean": 500},
+                                      "output": {"mean": 200}}})
+    p = sweep_point(cat, sc, 0, "rate_rps", 2.0)
+    o = evaluate_option(cat, sc, 0)
+    assert p["usd_per_mtok"] == pytest.approx(o["usd_per_mtok"]) and p["usd_per_mtok"] > 0
+    assert option_costs(cat, sc.for_option(0), o["sim"])["usd_per_mtok"] == pytest.approx(o["usd_per_mtok"])
