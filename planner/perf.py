@@ -148,6 +148,7 @@ class System:
     host: Host | None = None  # CPU host whose RAM holds offloaded weights
     offload: str | None = None  # "experts" or "layers:N"
     host_memory_gb: float | None = None
+    engine_version: str | None = None  # the engine release to model (measured-kernel provider)
     eff: Efficiency = field(init=False)
     eff_label: str = field(init=False)
 
@@ -235,10 +236,15 @@ class System:
             else:
                 self.host_weight_bytes = (self.weight_bytes - (p.embedding + (p.lm_head or 0)) * other_bpb) * self.offload_frac
         self.gpu_weight_bytes = self.weight_bytes - self.host_weight_bytes
+        # step-time provider: NVIDIA's measured kernels where they cover this system, else the roofline
+        from .kernels import attach
+        self.kernels, self.provider_note = attach(self)
 
     def set_efficiency(self, eff: Efficiency, label: str) -> None:
         """Use other efficiency parameters (calibration swaps them while fitting)."""
         self.eff, self.eff_label = eff, label
+        self.kernels = None  # swapping roofline parameters (calibration fits) prices steps on the roofline
+        self.provider_note = f"calibrated roofline ({label})"
         self.quant_penalty = eff.quantized_compute_penalty if self.quant.family in ("gguf", "mlx") else 0.0
         self.overhead_s = eff.step_overhead_ms * 1e-3 + self.model.num_layers * eff.layer_overhead_us * 1e-6
         self._eff_bw = self.bandwidth * eff.bandwidth_efficiency
@@ -381,6 +387,8 @@ class System:
         """One (micro-)batch through one pipeline stage (1/pp of the layers, sharded over tp
         devices): roofline over its compute and memory traffic, overheads, TP all-reduces, EP
         all-to-alls, and any work offloaded to the host CPU."""
+        if self.kernels is not None:  # NVIDIA's measured operator tables (planner/kernels.py)
+            return self.kernels.stage(n, tokens, kv, attn)
         d = self.tp * self.pp  # the stage's share of the model is spread over tp devices
         flops = self.body_flops_per_token * tokens + self.head_flops_per_seq * n + attn
         compute = flops / self._eff_flops_at(tokens)

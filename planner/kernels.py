@@ -1,0 +1,486 @@
+"""Step-time providers: our calibrated roofline, or NVIDIA's measured operator tables.
+
+The simulator, the scheduler, KV paging, replicas and the planner are ours whatever the
+provider; only the GPU time of one engine step changes.
+
+- ``roofline`` (always available): ``System._stage`` in ``perf.py``, the calibrated roofline.
+- ``measured`` (optional extra ``inference-planner[nvidia-data]``, i.e. the pinned
+  ``aiconfigurator-core`` wheel, Apache-2.0): the per-system operator tables NVIDIA's
+  AIConfigurator ships (``aiconfigurator_core/systems/data/<system>/<op>/<backend>/<version>/
+  *.parquet``: GEMM latency by (m, n, k, dtype); context and generation attention by batch,
+  sequence length, heads, head size and KV dtype; fused MoE by tokens, shape, top-k, experts,
+  TP/EP; custom all-reduce by GPUs and message size). We read the tables, not their Python
+  modelling API: the table layout is the part that has stayed put across releases.
+
+One step's GPU time on the measured provider, per pipeline stage (layers / pp):
+
+    layers x (GEMMs(qkv, o, gate/up, down at the step's token count)
+              + attention(batch, context)  [generation table for decode steps, context table
+                                            scaled by attention FLOPs for prefill chunks]
+              + MoE(tokens) + 2 all-reduces(tokens x hidden x 2 bytes) under TP)
+    + lm-head GEMM (one row per sequence) + the engine's per-step overhead (ours, calibrated)
+
+Look-ups are linear interpolations on the measured grids (GEMM and MoE in the token count,
+attention in batch and context), precomputed per System and cached, so a vectorised decode run
+costs a few ``np.interp`` calls.
+
+Which provider a prediction uses (``System.provider_note`` names it):
+``PLANNER_STEP_PROVIDER`` = ``roofline`` | ``measured`` | ``auto`` (default). ``auto`` applies
+the one rule in ``CHOICE_RULE`` with the per-class verdicts in ``profiles/step_providers.toml``
+(written by ``python -m planner validate --providers --write``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tomllib
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+PACKAGE = "aiconfigurator-core"
+PINNED = "0.12.0"
+MODES = ("auto", "roofline", "measured")
+CHOICE_RULE = ("a class (engine x chip family) uses NVIDIA's measured kernels where their tables cover the "
+               "hardware, engine and model shapes, unless on that class's NVIDIA datacenter rows of the "
+               "calibration set the measured provider's median absolute error (leave-one-source-out) is "
+               "higher than the calibrated roofline's; classes without such rows use the measured kernels")
+BACKENDS = {"vllm": "vllm", "sglang": "sglang", "tensorrt-llm": "trtllm"}
+CHOICES_FILE = Path(__file__).resolve().parent.parent / "profiles" / "step_providers.toml"
+
+_forced: list[str] = []
+
+
+@contextmanager
+def use_provider(mode: str):
+    """Force a provider for Systems built inside the block (validation compares both)."""
+    if mode not in MODES:
+        raise ValueError(f"step provider must be one of {', '.join(MODES)}, got '{mode}'")
+    _forced.append(mode)
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
+def requested_mode() -> str:
+    if _forced:
+        return _forced[-1]
+    mode = os.environ.get("PLANNER_STEP_PROVIDER", "auto").strip().lower() or "auto"
+    return mode if mode in MODES else "auto"
+
+
+@functools.lru_cache(maxsize=1)
+def data_root() -> Path | None:
+    """The installed tables (None without the extra)."""
+    try:
+        import aiconfigurator_core  # noqa: F401  (the optional extra)
+    except Exception:  # not installed, or a broken install: the roofline is used, as before
+        return None
+    root = Path(aiconfigurator_core.__file__).resolve().parent / "systems" / "data"
+    return root if root.is_dir() else None
+
+
+def package_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(PACKAGE)
+    except Exception:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def class_choices() -> dict[str, str]:
+    """Per-class verdicts of the choice rule ({"vllm:nvidia-hopper": "roofline", ...})."""
+    if not CHOICES_FILE.is_file():
+        return {}
+    data = tomllib.loads(CHOICES_FILE.read_text(encoding="utf-8"))
+    return {k: v["provider"] for k, v in data.get("classes", {}).items() if isinstance(v, dict) and "provider" in v}
+
+
+def _vkey(v: str):
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(v)
+    except InvalidVersion:
+        return Version("0")
+
+
+def pick_version(available: list[str], wanted: str | None) -> tuple[str, str | None]:
+    """(version used, note): the one asked for, else the nearest (by release order), else the newest."""
+    vs = sorted(available, key=_vkey)
+    if wanted is None:
+        return vs[-1], None
+    if wanted in vs:
+        return wanted, None
+    w = _vkey(wanted)
+    best = min(vs, key=lambda v: (abs(_vnum(_vkey(v)) - _vnum(w)), -_vnum(_vkey(v))))
+    return best, f"NVIDIA's tables have no {wanted}; nearest measured version {best} used"
+
+
+def _vnum(v) -> float:
+    r = (list(v.release) + [0, 0, 0])[:3]
+    return r[0] * 1e6 + r[1] * 1e3 + r[2]
+
+
+# ---------------------------------------------------------------------------- tables
+
+def _read(path: Path, columns: list[str] | None = None):
+    """A table's columns (older tables lack some: window_size defaults to 0, none)."""
+    import pandas as pd
+
+    df = pd.read_parquet(path)
+    if columns is None:
+        return df
+    if "window_size" in columns and "window_size" not in df:
+        df = df.assign(window_size=0)
+    return df[[c for c in columns if c in df]]
+
+
+def _interp(x, xs: np.ndarray, ys: np.ndarray):
+    """Linear interpolation on a measured grid; below it the smallest value, above it
+    proportional to x (work grows linearly beyond the largest measured size)."""
+    out = np.interp(x, xs, ys)
+    top = xs[-1]
+    if isinstance(x, np.ndarray):
+        return np.where(x > top, ys[-1] * x / top, out)
+    return ys[-1] * x / top if x > top else float(out)
+
+
+class Uncovered(Exception):
+    """The tables do not cover this system (the note says what is missing)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _versions(system: str, op: str, backend: str) -> tuple[str, ...]:
+    root = data_root()
+    d = root / system / op / backend if root else None
+    if d is None or not d.is_dir():
+        return ()
+    return tuple(sorted((p.name for p in d.iterdir() if p.is_dir() and any(p.glob("*.parquet"))), key=_vkey))
+
+
+@functools.lru_cache(maxsize=32)
+def _gemm_table(system: str, backend: str, version: str, dtype: str):
+    """{(n, k): (m grid, latency ms)} for one dtype, the fastest kernel at each point."""
+    df = _read(data_root() / system / "gemm" / backend / version / "gemm_perf.parquet",
+               ["gemm_dtype", "m", "n", "k", "latency"])
+    df = df[df["gemm_dtype"] == dtype]
+    if df.empty:
+        return {}
+    df = df.groupby(["n", "k", "m"], as_index=False)["latency"].min().sort_values(["n", "k", "m"])
+    out = {}
+    for (n, k), g in df.groupby(["n", "k"]):
+        out[(int(n), int(k))] = (g["m"].to_numpy(float), g["latency"].to_numpy(float))
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _attn_table(system: str, backend: str, version: str, phase: str):
+    import pandas as pd  # noqa: F401
+
+    name = "context_attention_perf.parquet" if phase == "context" else "generation_attention_perf.parquet"
+    path = data_root() / system / "attention" / backend / version / name
+    if not path.is_file():
+        return None
+    df = _read(path, ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype",
+                      "window_size", "step", "latency"])
+    return df[df["window_size"] == 0]
+
+
+@functools.lru_cache(maxsize=32)
+def _moe_table(system: str, backend: str, version: str):
+    path = data_root() / system / "moe" / backend / version / "moe_perf.parquet"
+    if not path.is_file():
+        return None
+    return _read(path, ["moe_dtype", "num_tokens", "hidden_size", "inter_size", "topk", "num_experts",
+                        "moe_tp_size", "moe_ep_size", "distribution", "latency"])
+
+
+@functools.lru_cache(maxsize=32)
+def _allreduce_table(system: str, backend: str, version: str):
+    path = data_root() / system / "comm" / backend / version / "custom_allreduce_perf.parquet"
+    if not path.is_file():
+        return None
+    return _read(path, ["num_gpus", "message_size", "latency"] + (["backend"] if backend == "vllm" else []))
+
+
+@functools.lru_cache(maxsize=8)
+def _nccl_table(system: str):
+    base = data_root() / system / "comm" / "nccl"
+    vs = _versions(system, "comm", "nccl")
+    if not vs:
+        return None
+    df = _read(base / vs[-1] / "nccl_perf.parquet")
+    return df[(df["op_name"] == "all_reduce") & (df["nccl_dtype"] == "half")] if "op_name" in df else None
+
+
+def gemm_curve(system: str, backend: str, version: str, dtype: str, n: float, k: float):
+    """(m grid, latency ms) for an (n, k) GEMM: bilinear over the measured (n, k) grid around it,
+    latency scaled by n x k beyond the grid's largest sizes."""
+    table = _gemm_table(system, backend, version, dtype)
+    if not table:
+        raise Uncovered(f"no {dtype} GEMM table")
+    ns = np.array(sorted({a for a, _ in table}), float)
+    ks = np.array(sorted({b for _, b in table}), float)
+
+    def bracket(x, grid):
+        if x <= grid[0]:
+            return grid[0], grid[0], 0.0, x / grid[0]
+        if x >= grid[-1]:
+            return grid[-1], grid[-1], 0.0, x / grid[-1]
+        i = int(np.searchsorted(grid, x))
+        lo, hi = grid[i - 1], grid[i]
+        return lo, hi, (x - lo) / (hi - lo), 1.0
+
+    n0, n1, fn, sn = bracket(float(n), ns)
+    k0, k1, fk, sk = bracket(float(k), ks)
+    corners = [((n0, k0), (1 - fn) * (1 - fk)), ((n1, k0), fn * (1 - fk)), ((n0, k1), (1 - fn) * fk),
+               ((n1, k1), fn * fk)]
+    ms = None
+    for (a, b), w in corners:
+        if w > 0 and (int(a), int(b)) not in table:
+            raise Uncovered(f"GEMM n={a:g} k={b:g} not measured")
+        if ms is None or w > 0:
+            grid = table[(int(a), int(b))][0]
+            ms = grid if ms is None else np.intersect1d(ms, grid)
+    lat = np.zeros_like(ms)
+    for (a, b), w in corners:
+        if w > 0:
+            g, y = table[(int(a), int(b))]
+            lat = lat + w * np.interp(ms, g, y)
+    # beyond the grid: below the smallest measured n/k the kernel does not get faster (floor at 1)
+    return ms, lat * max(sn, 1.0) * max(sk, 1.0) if (sn > 1 or sk > 1) else lat
+
+
+class MeasuredKernels:
+    """The measured provider for one System; built once, then each step costs a few look-ups."""
+
+    def __init__(self, sys, system: str, backend: str, version: str, notes: list[str]):
+        self.system, self.backend, self.version = system, backend, version
+        self.notes = notes
+        m, q = sys.model, sys.quant
+        tp, pp = sys.tp, sys.pp
+        self.layers = m.num_layers / pp
+        self.tp = tp
+        self.hidden = m.hidden_size
+        if m.attention == "mla":
+            raise Uncovered("MLA (DeepSeek) attention is not mapped onto the MLA module tables yet")
+        if m.sliding_window:
+            raise Uncovered("sliding-window attention layers are not mapped yet")
+        if sys.ep > 1:
+            raise Uncovered("expert parallel (all-to-all tables) is not mapped yet")
+        if sys.offload:
+            raise Uncovered("host offload is not in NVIDIA's tables")
+        if sys.nodes > 1:
+            raise Uncovered("multi-node runs are not mapped yet")
+        if q.family == "fp8":
+            gdt, mdt = "fp8", "fp8"
+        elif q.family == "float":
+            gdt, mdt = "bfloat16", "bfloat16"
+        elif q.family == "mxfp4":
+            gdt, mdt = "bfloat16", "w4a16_mxfp4"
+        else:
+            raise Uncovered(f"{q.id} weights ({q.family}) have no measured kernels")
+        gver = self._version("gemm")
+        H, KV, hd = m.num_heads, m.num_kv_heads, m.head_dim
+        if H % tp:
+            raise Uncovered(f"{H} heads not divisible by tp={tp}")
+        self.h_loc = H // tp
+        self.kv_loc = max(1, KV // tp)
+        # per-layer GEMMs (n, k), each over the step's tokens
+        shapes = [((self.h_loc + 2 * self.kv_loc) * hd, m.hidden_size), (m.hidden_size, self.h_loc * hd)]
+        self.moe = m.arch == "moe"
+        dense_layers = m.first_dense_layers if self.moe else m.num_layers
+        ffn = []
+        if m.intermediate_size and dense_layers:
+            mult = 2 if m.gated_ffn else 1
+            ffn = [(mult * m.intermediate_size // tp, m.hidden_size), (m.hidden_size, m.intermediate_size // tp)]
+        self.dense_frac = dense_layers / m.num_layers
+        curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in shapes]
+        self.ffn_curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in ffn]
+        if m.num_shared_experts and self.moe:
+            si = m.num_shared_experts * m.moe_intermediate_size
+            curves += [gemm_curve(system, backend, gver, gdt, 2 * si // tp, m.hidden_size),
+                       gemm_curve(system, backend, gver, gdt, m.hidden_size, si // tp)]
+        self.layer_curves = curves
+        self.head_curve = gemm_curve(system, backend, gver, gdt, m.vocab_size / tp, m.hidden_size)
+        self.gemm_version = gver
+        # attention tables
+        aver = self._version("attention")
+        kvdt = "fp8" if sys.kv_dtype == "fp8" else "bfloat16"
+        self.gen = self._attn_grid(system, backend, aver, "generation", hd, kvdt)
+        self.ctx = self._attn_grid(system, backend, aver, "context", hd, kvdt)
+        self.attn_coef = sys.attn_full_coef / tp  # FLOPs per (query, key) pair, this rank's heads
+        self.kv_per_token = sys.kv_full_per_token
+        # MoE
+        self.moe_curve = None
+        if self.moe:
+            mver = self._version("moe")
+            df = _moe_table(system, backend, mver)
+            if df is None:
+                raise Uncovered("no MoE table")
+            sel = df[(df["moe_dtype"] == mdt) & (df["hidden_size"] == m.hidden_size)
+                     & (df["inter_size"] == m.moe_intermediate_size) & (df["topk"] == m.experts_per_token)
+                     & (df["num_experts"] == m.num_experts) & (df["moe_tp_size"] == tp) & (df["moe_ep_size"] == 1)]
+            dist = "power_law_1.01" if (sel["distribution"] == "power_law_1.01").any() else "balanced"
+            sel = sel[sel["distribution"] == dist]
+            if sel.empty:
+                raise Uncovered(f"no {mdt} MoE table for hidden {m.hidden_size}, expert width "
+                                f"{m.moe_intermediate_size}, top-{m.experts_per_token} of {m.num_experts}, tp={tp}")
+            g = sel.groupby("num_tokens")["latency"].min()
+            self.moe_curve = (g.index.to_numpy(float), g.to_numpy(float))
+        # all-reduce
+        self.ar_curve = None
+        if tp > 1:
+            cver = self._version("comm", required=False)
+            df = _allreduce_table(system, backend, cver) if cver else None
+            if df is not None and "backend" in df:
+                df = df[df["backend"] == "vllm_graph"]
+            if df is None or not (df["num_gpus"] == tp).any():
+                df = _nccl_table(system)
+                if df is None or not (df["num_gpus"] == tp).any():
+                    raise Uncovered(f"no all-reduce table for {tp} GPUs")
+            g = df[df["num_gpus"] == tp].groupby("message_size")["latency"].min()
+            self.ar_curve = (g.index.to_numpy(float), g.to_numpy(float))
+        self.overhead_s = sys.eff.step_overhead_ms * 1e-3 / pp  # ours: the engine's per-step cost
+        self._gemm_cache: dict = {}
+        self._gen_cache: dict = {}
+
+    def _version(self, op: str, required: bool = True) -> str | None:
+        vs = _versions(self.system, op, self.backend)
+        if not vs:
+            if required:
+                raise Uncovered(f"no {op} tables for {self.backend} on {self.system}")
+            return None
+        v, note = pick_version(list(vs), self.version)
+        if note and op == "gemm":
+            self.notes.append(note)
+        return v
+
+    def _attn_grid(self, system, backend, version, phase, hd, kvdt):
+        """(batch grid, length grid, latency ms [batch x length]) for this rank's heads; MHA
+        beyond the measured KV-head counts scales from the largest measured group (latency
+        proportional to heads: attention reads each head's keys and values)."""
+        df = _attn_table(system, backend, version, phase)
+        if df is None:
+            raise Uncovered(f"no {phase} attention table")
+        col = "step" if phase == "generation" else "isl"
+        df = df[(df["head_dim"] == hd) & (df["kv_cache_dtype"] == kvdt)]
+        h, kv, scale = self.h_loc, self.kv_loc, 1.0
+        have = set(zip(df["num_heads"], df["num_key_value_heads"]))
+        if (h, kv) not in have:
+            # same query/KV ratio, fewer heads, scaled up
+            cands = [(a, b) for a, b in have if b <= kv and a * kv == b * h]
+            if not cands:
+                raise Uncovered(f"{phase} attention with {h} query / {kv} KV heads of size {hd} not measured")
+            a, b = max(cands)
+            scale = h / a
+            h, kv = a, b
+        sel = df[(df["num_heads"] == h) & (df["num_key_value_heads"] == kv)]
+        piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
+        piv = piv.dropna(axis=1, how="any")
+        if piv.empty:
+            raise Uncovered(f"{phase} attention grid incomplete")
+        return piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float) * scale
+
+    # ------------------------------------------------------------------ look-ups (ms)
+
+    def _gemm_ms(self, tokens: float, n_seqs: float) -> float:
+        key = (tokens, n_seqs)
+        v = self._gemm_cache.get(key)
+        if v is None:
+            per_layer = sum(_interp(tokens, ms, lat) for ms, lat in self.layer_curves)
+            per_layer += self.dense_frac * sum(_interp(tokens, ms, lat) for ms, lat in self.ffn_curves)
+            if self.moe_curve is not None:
+                per_layer += (1 - self.dense_frac) * _interp(tokens, *self.moe_curve)
+            if self.ar_curve is not None:
+                per_layer += 2 * _interp(tokens * self.hidden * 2.0, *self.ar_curve)
+            v = per_layer * self.layers + _interp(n_seqs, *self.head_curve)
+            if len(self._gemm_cache) < 100_000:
+                self._gemm_cache[key] = v
+        return v
+
+    def _gen_curve(self, n: float):
+        """Generation-attention latency against context for a batch of n (cached per n)."""
+        c = self._gen_cache.get(n)
+        if c is None:
+            bs, steps, lat = self.gen
+            row = np.array([np.interp(n, bs, lat[:, j]) for j in range(len(steps))])
+            if n > bs[-1]:
+                row = lat[-1] * n / bs[-1]
+            c = (steps, row)
+            if len(self._gen_cache) < 10_000:
+                self._gen_cache[n] = c
+        return c
+
+    def _ctx_ms(self, n: float, s: float) -> float:
+        bs, isl, lat = self.ctx
+        col = np.array([_interp(s, isl, lat[i]) for i in range(len(bs))])
+        return float(np.interp(n, bs, col)) if n <= bs[-1] else float(col[-1] * n / bs[-1])
+
+    def stage(self, n, tokens, kv, attn):
+        """GPU time of one (micro-)batch through one pipeline stage, seconds (numpy-aware)."""
+        vec = isinstance(kv, np.ndarray) or isinstance(attn, np.ndarray)
+        if isinstance(tokens, np.ndarray) or isinstance(n, np.ndarray):
+            return np.array([self.stage(float(a), float(b), float(c), float(d)) for a, b, c, d in
+                             np.broadcast(n, tokens, kv, attn)])
+        n = max(float(n), 1.0)
+        tokens = float(tokens)
+        g = self._gemm_ms(tokens, n)
+        if tokens <= n + 1e-9:  # decode: one new token per sequence
+            ctx = kv / (n * self.kv_per_token) if self.kv_per_token else 1.0
+            steps, row = self._gen_curve(n)
+            a = _interp(ctx, steps, row)
+        else:  # prefill chunks: the context table at the mean chunk, scaled by the attention FLOPs
+            s = tokens / n
+            fresh = n * self.attn_coef * self.tp * s * (s + 1) / 2.0
+            base = self._ctx_ms(n, s)
+            a = base * (attn / fresh) if fresh > 0 else base
+        t = (g + a * self.layers) * 1e-3 + self.overhead_s
+        return t if not vec else np.asarray(t, dtype=float)
+
+    def label(self) -> str:
+        return f"measured NVIDIA kernels, {self.backend} {self.gemm_version}, {self.system}"
+
+
+def attach(sys) -> tuple[MeasuredKernels | None, str]:
+    """The provider a System uses and the note naming it (called from System.__post_init__)."""
+    mode = requested_mode()
+    roof = f"calibrated roofline ({sys.eff_label})"
+    if mode == "roofline":
+        return None, roof
+    mapping = getattr(sys.hw, "aiconfigurator_system", None)
+    system = mapping.value if mapping is not None else None
+    backend = BACKENDS.get(sys.engine.id)
+    why = None
+    if system is None:
+        why = f"{sys.hw.id} is not mapped to an NVIDIA AIConfigurator system"
+    elif backend is None:
+        why = f"{sys.engine.id} has no NVIDIA measured-kernel tables"
+    elif data_root() is None:
+        why = f"NVIDIA's tables are not installed (pip install 'inference-planner[nvidia-data]')"
+    if why is None and mode == "auto":
+        verdict = class_choices().get(f"{sys.engine.id}:{sys.hw.family}")
+        if verdict == "roofline":
+            why = f"the roofline wins on this class's measurements ({CHOICES_FILE.name})"
+    if why is None:
+        notes: list[str] = []
+        wanted = getattr(sys, "engine_version", None)
+        try:
+            mk = MeasuredKernels(sys, system, backend, wanted, notes)
+        except Uncovered as exc:
+            why = f"NVIDIA's {system} tables do not cover it: {exc}"
+        except (OSError, KeyError, ValueError) as exc:  # an unreadable or reshaped table: say so, use ours
+            why = f"NVIDIA's {system} tables could not be read ({type(exc).__name__}: {exc})"
+        else:
+            label = mk.label()
+            if wanted is None:
+                label += " (newest measured version; ask for one with --engine-version)"
+            return mk, label + ("; " + "; ".join(notes) if notes else "")
+    return None, f"{roof}; {why}"
