@@ -143,13 +143,31 @@ def _read(path: Path, columns: list[str] | None = None):
 
 
 def _interp(x, xs: np.ndarray, ys: np.ndarray):
-    """Linear interpolation on a measured grid; below it the smallest value, above it
-    proportional to x (work grows linearly beyond the largest measured size)."""
+    """Linear interpolation on a measured grid; below it the smallest value, above it the line
+    through the last two measured points (work grows linearly beyond the largest measured size)."""
     out = np.interp(x, xs, ys)
-    top = xs[-1]
+    if len(xs) < 2:
+        return out if isinstance(x, np.ndarray) else float(out)
+    top, slope = xs[-1], max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0)
     if isinstance(x, np.ndarray):
-        return np.where(x > top, ys[-1] * x / top, out)
-    return ys[-1] * x / top if x > top else float(out)
+        return np.where(x > top, ys[-1] + slope * (x - top), out)
+    return float(ys[-1] + slope * (x - top)) if x > top else float(out)
+
+
+def _rows_at(grid_b, cols, lat, n):
+    """Blend of the measured batch rows around n: [(weight, scale, row's valid (x, y))]."""
+    valid = [(b, cols[~np.isnan(lat[i])], lat[i][~np.isnan(lat[i])]) for i, b in enumerate(grid_b)]
+    valid = [v for v in valid if len(v[1]) >= 2]
+    if not valid:
+        return []
+    bs = np.array([v[0] for v in valid])
+    if n >= bs[-1]:
+        return [(1.0, n / bs[-1], valid[-1][1:])]
+    if n <= bs[0]:
+        return [(1.0, 1.0, valid[0][1:])]
+    i = int(np.searchsorted(bs, n))
+    f = (n - bs[i - 1]) / (bs[i] - bs[i - 1])
+    return [(1.0 - f, 1.0, valid[i - 1][1:]), (f, 1.0, valid[i][1:])]
 
 
 class Uncovered(Exception):
@@ -348,9 +366,12 @@ class MeasuredKernels:
                     raise Uncovered(f"no all-reduce table for {tp} GPUs")
             g = df[df["num_gpus"] == tp].groupby("message_size")["latency"].min()
             self.ar_curve = (g.index.to_numpy(float), g.to_numpy(float))
+        if self.moe:  # the router: a small GEMM onto the experts' logits
+            self.layer_curves.append(gemm_curve(system, backend, gver, "bfloat16", m.num_experts, m.hidden_size))
         self.overhead_s = sys.eff.step_overhead_ms * 1e-3 / pp  # ours: the engine's per-step cost
         self._gemm_cache: dict = {}
         self._gen_cache: dict = {}
+        self._ctx_cache: dict = {}
 
     def _version(self, op: str, required: bool = True) -> str | None:
         vs = _versions(self.system, op, self.backend)
@@ -384,7 +405,6 @@ class MeasuredKernels:
             h, kv = a, b
         sel = df[(df["num_heads"] == h) & (df["num_key_value_heads"] == kv)]
         piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
-        piv = piv.dropna(axis=1, how="any")
         if piv.empty:
             raise Uncovered(f"{phase} attention grid incomplete")
         return piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float) * scale
@@ -407,22 +427,31 @@ class MeasuredKernels:
         return v
 
     def _gen_curve(self, n: float):
-        """Generation-attention latency against context for a batch of n (cached per n)."""
+        """Generation attention against context for a batch of n: [(weight, x, y)], cached per n."""
         c = self._gen_cache.get(n)
         if c is None:
-            bs, steps, lat = self.gen
-            row = np.array([np.interp(n, bs, lat[:, j]) for j in range(len(steps))])
-            if n > bs[-1]:
-                row = lat[-1] * n / bs[-1]
-            c = (steps, row)
+            c = [(w * sc, xs, ys) for w, sc, (xs, ys) in _rows_at(*self.gen, n)]
             if len(self._gen_cache) < 10_000:
                 self._gen_cache[n] = c
         return c
 
+    def _gen_ms(self, n: float, ctx):
+        return sum(w * _interp(ctx, xs, ys) for w, xs, ys in self._gen_curve(n))
+
+    def _ctx_ms_per_flop(self, tokens: float) -> float:
+        """Context attention's measured ms per attention FLOP (whole model's heads) for one
+        sequence's chunk of `tokens` tokens (largest measured length beyond the grid)."""
+        s = min(tokens, float(self.ctx[1][-1]))
+        c = self._ctx_cache.get(s)
+        if c is None:
+            fresh = self.attn_coef * self.tp * s * (s + 1) / 2.0
+            c = self._ctx_ms(1.0, s) / fresh
+            if len(self._ctx_cache) < 10_000:
+                self._ctx_cache[s] = c
+        return c
+
     def _ctx_ms(self, n: float, s: float) -> float:
-        bs, isl, lat = self.ctx
-        col = np.array([_interp(s, isl, lat[i]) for i in range(len(bs))])
-        return float(np.interp(n, bs, col)) if n <= bs[-1] else float(col[-1] * n / bs[-1])
+        return float(sum(w * sc * _interp(s, xs, ys) for w, sc, (xs, ys) in _rows_at(*self.ctx, n)))
 
     def stage(self, n, tokens, kv, attn):
         """GPU time of one (micro-)batch through one pipeline stage, seconds (numpy-aware)."""
@@ -435,13 +464,12 @@ class MeasuredKernels:
         g = self._gemm_ms(tokens, n)
         if tokens <= n + 1e-9:  # decode: one new token per sequence
             ctx = kv / (n * self.kv_per_token) if self.kv_per_token else 1.0
-            steps, row = self._gen_curve(n)
-            a = _interp(ctx, steps, row)
-        else:  # prefill chunks: the context table at the mean chunk, scaled by the attention FLOPs
-            s = tokens / n
-            fresh = n * self.attn_coef * self.tp * s * (s + 1) / 2.0
-            base = self._ctx_ms(n, s)
-            a = base * (attn / fresh) if fresh > 0 else base
+            a = self._gen_ms(n, ctx)
+        else:  # prefill chunks, possibly mixed with decodes: the attention FLOPs at the context
+            # table's cost per FLOP for a chunk of this many tokens, plus the KV reads of the batch
+            # at the generation table's speed (the decodes' part)
+            ctx = kv / (n * self.kv_per_token) if self.kv_per_token else 1.0
+            a = attn * self._ctx_ms_per_flop(tokens) + self._gen_ms(n, ctx)
         t = (g + a * self.layers) * 1e-3 + self.overhead_s
         return t if not vec else np.asarray(t, dtype=float)
 
