@@ -199,3 +199,42 @@ def write_choices(result: dict, path: Path = CHOICES_FILE, data_name: str = "cal
                   f'measured_kernels_median_abs_pct = {c["measured_kernels_median_abs_pct"]}', ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def print_report(catalog: Catalog, args) -> int:
+    """`python -m planner validate --providers [--write] [--json]`."""
+    import json
+
+    from .kernels import data_root, package_version
+
+    if data_root() is None:
+        print("NVIDIA's tables are not installed: pip install 'inference-planner[nvidia-data]' "
+              "(every prediction uses the calibrated roofline)")
+        return 0
+    data = Path(args.data) if args.data else DEFAULT_DATA
+    res = compare(catalog, data)
+    res["tables"] = f"aiconfigurator-core {package_version()}"
+    if args.write:
+        res["written"] = str(write_choices(res, data_name=data.name))
+        from .kernels import class_choices
+
+        class_choices.cache_clear()
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{'id':<16} {'class':<28} {'metric':<21} {'measured':>10} {'roofline':>9} {'kernels':>9}")
+    for x in res["rows"]:
+        flag = "" if x["covered"] else "  (not covered: roofline)"
+        print(f"{x['id']:<16} {x['class']:<28} {x['metric']:<21} {x['measured']:>10.1f} "
+              f"{x['roofline_error_pct']:>+8.1f}% {x['measured_kernels_error_pct']:>+8.1f}%{flag}")
+    print("median |error|, leave-one-source-out (roofline refitted without the row's source):")
+    for m, s in res["by_metric"].items():
+        print(f"  {m:<21} {s['rows']:>3} rows: roofline {s['roofline_median_abs_pct']:.1f}%, measured kernels "
+              f"{s['measured_kernels_median_abs_pct']:.1f}% ({s['covered_rows']} rows covered by the tables)")
+    print(f"rule: {res['rule']}")
+    for cls, c in res["choices"].items():
+        print(f"  {cls:<28} -> {c['provider']:<9} ({c['rows']} rows: roofline {c['roofline_median_abs_pct']:.1f}%, "
+              f"measured kernels {c['measured_kernels_median_abs_pct']:.1f}%)")
+    if "written" in res:
+        print(f"wrote {res['written']}")
+    return 0

@@ -32,6 +32,7 @@ the one rule in ``CHOICE_RULE`` with the per-class verdicts in ``profiles/step_p
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import os
@@ -145,6 +146,8 @@ def _read(path: Path, columns: list[str] | None = None):
 def _interp(x, xs: np.ndarray, ys: np.ndarray):
     """Linear interpolation on a measured grid; below it the smallest value, above it the line
     through the last two measured points (work grows linearly beyond the largest measured size)."""
+    if not isinstance(x, np.ndarray):  # scalar fast path (the simulator's single steps)
+        return _interp1(float(x), xs, ys)
     out = np.interp(x, xs, ys)
     if len(xs) < 2:
         return out if isinstance(x, np.ndarray) else float(out)
@@ -154,13 +157,49 @@ def _interp(x, xs: np.ndarray, ys: np.ndarray):
     return float(ys[-1] + slope * (x - top)) if x > top else float(out)
 
 
-def _rows_at(grid_b, cols, lat, n):
-    """Blend of the measured batch rows around n: [(weight, scale, row's valid (x, y))]."""
+_LISTS: dict[int, tuple[np.ndarray, list]] = {}
+
+
+def _aslist(a: np.ndarray) -> list:
+    """A grid as a Python list (cached: bisect and float arithmetic on lists are several times
+    faster than numpy for one scalar look-up)."""
+    hit = _LISTS.get(id(a))
+    if hit is None or hit[0] is not a:
+        hit = (a, a.tolist())
+        if len(_LISTS) < 100_000:
+            _LISTS[id(a)] = hit
+    return hit[1]
+
+
+def _interp1(x: float, xs_a: np.ndarray, ys_a: np.ndarray) -> float:
+    return _interpl(x, _aslist(xs_a), _aslist(ys_a))
+
+
+def _interpl(x: float, xs: list, ys: list) -> float:
+    """_interp for one scalar on grids held as lists."""
+    n = len(xs)
+    if n < 2 or x <= xs[0]:
+        return ys[0]
+    i = bisect.bisect_left(xs, x)
+    if i >= n:  # beyond the grid: the line through the last two points
+        slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0)
+        return ys[-1] + slope * (x - xs[-1])
+    x0 = xs[i - 1]
+    return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - x0) / (xs[i] - x0)
+
+
+def _valid_rows(grid_b, cols, lat):
+    """Each measured batch row's points (large batches at long contexts were not measured)."""
     valid = [(b, cols[~np.isnan(lat[i])], lat[i][~np.isnan(lat[i])]) for i, b in enumerate(grid_b)]
     valid = [v for v in valid if len(v[1]) >= 2]
+    return np.array([v[0] for v in valid]), valid
+
+
+def _rows_at(table, n):
+    """Blend of the measured batch rows around n: [(weight, scale, row's valid (x, y))]."""
+    bs, valid = table
     if not valid:
         return []
-    bs = np.array([v[0] for v in valid])
     if n >= bs[-1]:
         return [(1.0, n / bs[-1], valid[-1][1:])]
     if n <= bs[0]:
@@ -334,6 +373,9 @@ class MeasuredKernels:
         kvdt = "fp8" if sys.kv_dtype == "fp8" else "bfloat16"
         self.gen = self._attn_grid(system, backend, aver, "generation", hd, kvdt)
         self.ctx = self._attn_grid(system, backend, aver, "context", hd, kvdt)
+        if not self.gen[1] or not self.ctx[1]:
+            raise Uncovered("attention tables have too few points for these heads")
+        self.ctx_max = float(max(v[1][-1] for v in self.ctx[1]))
         self.attn_coef = sys.attn_full_coef / tp  # FLOPs per (query, key) pair, this rank's heads
         self.kv_per_token = sys.kv_full_per_token
         # MoE
@@ -369,7 +411,7 @@ class MeasuredKernels:
         if self.moe:  # the router: a small GEMM onto the experts' logits
             self.layer_curves.append(gemm_curve(system, backend, gver, "bfloat16", m.num_experts, m.hidden_size))
         self.overhead_s = sys.eff.step_overhead_ms * 1e-3 / pp  # ours: the engine's per-step cost
-        self._gemm_cache: dict = {}
+        self._build_layer_curve()
         self._gen_cache: dict = {}
         self._ctx_cache: dict = {}
 
@@ -407,41 +449,59 @@ class MeasuredKernels:
         piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
         if piv.empty:
             raise Uncovered(f"{phase} attention grid incomplete")
-        return piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float) * scale
+        return _valid_rows(piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float) * scale)
 
     # ------------------------------------------------------------------ look-ups (ms)
 
+    def _layer_ms_exact(self, tokens):
+        """One layer's token-count-dependent work, ms: GEMMs, MoE, all-reduces (each table
+        interpolated on its own grid)."""
+        per_layer = sum(_interp(tokens, ms, lat) for ms, lat in self.layer_curves)
+        per_layer = per_layer + self.dense_frac * sum(_interp(tokens, ms, lat) for ms, lat in self.ffn_curves)
+        if self.moe_curve is not None:
+            per_layer = per_layer + (1 - self.dense_frac) * _interp(tokens, *self.moe_curve)
+        if self.ar_curve is not None:
+            per_layer = per_layer + 2 * _interp(tokens * self.hidden * 2.0, *self.ar_curve)
+        return per_layer
+
+    def _build_layer_curve(self) -> None:
+        """The sum of piecewise-linear look-ups is piecewise linear on the union of their grids:
+        tabulate it once there, so a step costs one interpolation (exact inside the grids)."""
+        grids = [ms for ms, _ in self.layer_curves + self.ffn_curves]
+        if self.moe_curve is not None:
+            grids.append(self.moe_curve[0])
+        if self.ar_curve is not None:
+            grids.append(self.ar_curve[0] / (self.hidden * 2.0))
+        xs = np.unique(np.concatenate(grids))
+        xs = xs[xs >= 1.0]
+        self.layer_curve = (xs, np.asarray(self._layer_ms_exact(xs), dtype=float))
+        self.layer_curve_l = (xs.tolist(), self.layer_curve[1].tolist())
+        self.head_curve_l = (self.head_curve[0].tolist(), self.head_curve[1].tolist())
+
     def _gemm_ms(self, tokens: float, n_seqs: float) -> float:
-        key = (tokens, n_seqs)
-        v = self._gemm_cache.get(key)
-        if v is None:
-            per_layer = sum(_interp(tokens, ms, lat) for ms, lat in self.layer_curves)
-            per_layer += self.dense_frac * sum(_interp(tokens, ms, lat) for ms, lat in self.ffn_curves)
-            if self.moe_curve is not None:
-                per_layer += (1 - self.dense_frac) * _interp(tokens, *self.moe_curve)
-            if self.ar_curve is not None:
-                per_layer += 2 * _interp(tokens * self.hidden * 2.0, *self.ar_curve)
-            v = per_layer * self.layers + _interp(n_seqs, *self.head_curve)
-            if len(self._gemm_cache) < 100_000:
-                self._gemm_cache[key] = v
-        return v
+        return (_interpl(tokens, *self.layer_curve_l) * self.layers + _interpl(n_seqs, *self.head_curve_l))
 
     def _gen_curve(self, n: float):
         """Generation attention against context for a batch of n: [(weight, x, y)], cached per n."""
         c = self._gen_cache.get(n)
         if c is None:
-            c = [(w * sc, xs, ys) for w, sc, (xs, ys) in _rows_at(*self.gen, n)]
+            c = [(w * sc, xs, ys, xs.tolist(), ys.tolist()) for w, sc, (xs, ys) in _rows_at(self.gen, n)]
             if len(self._gen_cache) < 10_000:
                 self._gen_cache[n] = c
         return c
 
     def _gen_ms(self, n: float, ctx):
-        return sum(w * _interp(ctx, xs, ys) for w, xs, ys in self._gen_curve(n))
+        if isinstance(ctx, np.ndarray):
+            return sum(w * _interp(ctx, xs, ys) for w, xs, ys, _, _ in self._gen_curve(n))
+        t = 0.0
+        for w, _, _, xl, yl in self._gen_curve(n):
+            t += w * _interpl(ctx, xl, yl)
+        return t
 
     def _ctx_ms_per_flop(self, tokens: float) -> float:
         """Context attention's measured ms per attention FLOP (whole model's heads) for one
         sequence's chunk of `tokens` tokens (largest measured length beyond the grid)."""
-        s = min(tokens, float(self.ctx[1][-1]))
+        s = min(tokens, self.ctx_max)
         c = self._ctx_cache.get(s)
         if c is None:
             fresh = self.attn_coef * self.tp * s * (s + 1) / 2.0
@@ -451,7 +511,7 @@ class MeasuredKernels:
         return c
 
     def _ctx_ms(self, n: float, s: float) -> float:
-        return float(sum(w * sc * _interp(s, xs, ys) for w, sc, (xs, ys) in _rows_at(*self.ctx, n)))
+        return float(sum(w * sc * _interp(s, xs, ys) for w, sc, (xs, ys) in _rows_at(self.ctx, n)))
 
     def stage(self, n, tokens, kv, attn):
         """GPU time of one (micro-)batch through one pipeline stage, seconds (numpy-aware)."""

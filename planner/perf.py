@@ -477,7 +477,7 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
                  memory_gb: float | None = None, devices: int = 1, usable_memory_gb: float | None = None,
                  kv_dtype: str | None = None, nodes: int = 1, link: str | None = None,
                  parallel: Parallel | str | None = None, host: str | None = None, offload: str | None = None,
-                 host_memory_gb: float | None = None) -> System:
+                 host_memory_gb: float | None = None, engine_version: str | None = None) -> System:
     """Resolve ids and check the combination is meaningful; raises CatalogError/ScenarioError."""
     hw = catalog.get("hardware", hardware, "hardware")
     m = catalog.get("models", model, "model")
@@ -562,4 +562,4 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
     if kv not in q.kv_cache_dtypes:
         raise ScenarioError("kv_dtype", f"{q.id} supports KV cache dtypes {', '.join(q.kv_cache_dtypes)}, not '{kv}'")
     return System(catalog, hw, m, q, e, float(memory_gb), int(devices), kv, usable_memory_gb, int(nodes), link_p,
-                  parallel, host_p, offload, host_memory_gb)
+                  parallel, host_p, offload, host_memory_gb, engine_version)

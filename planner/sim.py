@@ -734,6 +734,7 @@ def _summary(sim: Sim) -> dict:
         "nodes_per_replica": sys.nodes,
         "batching": sim.cfg.batching,
         "calibration": sys.eff_label,
+        "step_time_provider": sys.provider_note,
     }
 
 
