@@ -151,8 +151,16 @@ def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 6
                     "roofline_error_pct": round(_err(preds["roofline"], r.value), 2),
                     "measured_kernels_error_pct": round(_err(preds["measured"], r.value), 2),
                     "confidence": r.confidence, "covered": covered, "provider": notes["measured"]})
-    return {"rule": CHOICE_RULE, "rows": out, "skipped": skipped, "by_metric": _summary(out, "metric"),
-            "by_class": _summary(out, "class"), "choices": choices(out),
+    chosen = choices(out)
+    for x in out:  # what `auto` predicts: the class's verdict where the tables cover the row
+        use = chosen.get(x["class"], {}).get("provider", "measured") if x["covered"] else "roofline"
+        x["chosen"] = use
+        x["chosen_error_pct"] = x["roofline_error_pct" if use == "roofline" else "measured_kernels_error_pct"]
+    by_metric = _summary(out, "metric")
+    for m, s in by_metric.items():
+        s["chosen_median_abs_pct"] = _med([x for x in out if x["metric"] == m], "chosen_error_pct")
+    return {"rule": CHOICE_RULE, "rows": out, "skipped": skipped, "by_metric": by_metric,
+            "by_class": _summary(out, "class"), "choices": chosen,
             "refitted_without": sorted(cats), "requests_per_simulation": requests}
 
 
@@ -230,7 +238,8 @@ def print_report(catalog: Catalog, args) -> int:
     print("median |error|, leave-one-source-out (roofline refitted without the row's source):")
     for m, s in res["by_metric"].items():
         print(f"  {m:<21} {s['rows']:>3} rows: roofline {s['roofline_median_abs_pct']:.1f}%, measured kernels "
-              f"{s['measured_kernels_median_abs_pct']:.1f}% ({s['covered_rows']} rows covered by the tables)")
+              f"{s['measured_kernels_median_abs_pct']:.1f}%, by the rule {s['chosen_median_abs_pct']:.1f}% "
+              f"({s['covered_rows']} rows covered by the tables)")
     print(f"rule: {res['rule']}")
     for cls, c in res["choices"].items():
         print(f"  {cls:<28} -> {c['provider']:<9} ({c['rows']} rows: roofline {c['roofline_median_abs_pct']:.1f}%, "

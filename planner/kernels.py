@@ -157,6 +157,12 @@ def _interp(x, xs: np.ndarray, ys: np.ndarray):
     return float(ys[-1] + slope * (x - top)) if x > top else float(out)
 
 
+def _monotone(ys: np.ndarray) -> np.ndarray:
+    """Latency never falls as the work grows: where a larger measured shape ran faster, the engine
+    can pad to it (suffix minimum over the grid)."""
+    return np.minimum.accumulate(np.asarray(ys, dtype=float)[::-1])[::-1]
+
+
 _LISTS: dict[int, tuple[np.ndarray, list]] = {}
 
 
@@ -190,7 +196,7 @@ def _interpl(x: float, xs: list, ys: list) -> float:
 
 def _valid_rows(grid_b, cols, lat):
     """Each measured batch row's points (large batches at long contexts were not measured)."""
-    valid = [(b, cols[~np.isnan(lat[i])], lat[i][~np.isnan(lat[i])]) for i, b in enumerate(grid_b)]
+    valid = [(b, cols[~np.isnan(lat[i])], _monotone(lat[i][~np.isnan(lat[i])])) for i, b in enumerate(grid_b)]
     valid = [v for v in valid if len(v[1]) >= 2]
     return np.array([v[0] for v in valid]), valid
 
@@ -233,7 +239,7 @@ def _gemm_table(system: str, backend: str, version: str, dtype: str):
     df = df.groupby(["n", "k", "m"], as_index=False)["latency"].min().sort_values(["n", "k", "m"])
     out = {}
     for (n, k), g in df.groupby(["n", "k"]):
-        out[(int(n), int(k))] = (g["m"].to_numpy(float), g["latency"].to_numpy(float))
+        out[(int(n), int(k))] = (g["m"].to_numpy(float), _monotone(g["latency"].to_numpy(float)))
     return out
 
 
@@ -394,7 +400,7 @@ class MeasuredKernels:
                 raise Uncovered(f"no {mdt} MoE table for hidden {m.hidden_size}, expert width "
                                 f"{m.moe_intermediate_size}, top-{m.experts_per_token} of {m.num_experts}, tp={tp}")
             g = sel.groupby("num_tokens")["latency"].min()
-            self.moe_curve = (g.index.to_numpy(float), g.to_numpy(float))
+            self.moe_curve = (g.index.to_numpy(float), _monotone(g.to_numpy(float)))
         # all-reduce
         self.ar_curve = None
         if tp > 1:
@@ -407,7 +413,7 @@ class MeasuredKernels:
                 if df is None or not (df["num_gpus"] == tp).any():
                     raise Uncovered(f"no all-reduce table for {tp} GPUs")
             g = df[df["num_gpus"] == tp].groupby("message_size")["latency"].min()
-            self.ar_curve = (g.index.to_numpy(float), g.to_numpy(float))
+            self.ar_curve = (g.index.to_numpy(float), _monotone(g.to_numpy(float)))
         if self.moe:  # the router: a small GEMM onto the experts' logits
             self.layer_curves.append(gemm_curve(system, backend, gver, "bfloat16", m.num_experts, m.hidden_size))
         self.overhead_s = sys.eff.step_overhead_ms * 1e-3 / pp  # ours: the engine's per-step cost
@@ -498,20 +504,19 @@ class MeasuredKernels:
             t += w * _interpl(ctx, xl, yl)
         return t
 
-    def _ctx_ms_per_flop(self, tokens: float) -> float:
-        """Context attention's measured ms per attention FLOP (whole model's heads) for one
-        sequence's chunk of `tokens` tokens (largest measured length beyond the grid)."""
-        s = min(tokens, self.ctx_max)
-        c = self._ctx_cache.get(s)
-        if c is None:
-            fresh = self.attn_coef * self.tp * s * (s + 1) / 2.0
-            c = self._ctx_ms(1.0, s) / fresh
-            if len(self._ctx_cache) < 10_000:
-                self._ctx_cache[s] = c
-        return c
+    def _ctx_equiv_ms(self, attn: float) -> float:
+        """Context attention of one fresh sequence doing `attn` FLOPs (whole model): length
+        s = sqrt(2 attn / coef); beyond the measured lengths the time grows with the FLOPs (s^2)."""
+        coef = self.attn_coef * self.tp
+        if attn <= 0 or coef <= 0:
+            return 0.0
+        s = math.sqrt(2.0 * attn / coef)
+        if s > self.ctx_max:
+            return self._ctx_ms(1.0, self.ctx_max) * (s / self.ctx_max) ** 2
+        return self._ctx_ms(1.0, s)
 
     def _ctx_ms(self, n: float, s: float) -> float:
-        return float(sum(w * sc * _interp(s, xs, ys) for w, sc, (xs, ys) in _rows_at(self.ctx, n)))
+        return float(sum(w * sc * _interp1(s, xs, ys) for w, sc, (xs, ys) in _rows_at(self.ctx, n)))
 
     def stage(self, n, tokens, kv, attn):
         """GPU time of one (micro-)batch through one pipeline stage, seconds (numpy-aware)."""
@@ -525,11 +530,11 @@ class MeasuredKernels:
         if tokens <= n + 1e-9:  # decode: one new token per sequence
             ctx = kv / (n * self.kv_per_token) if self.kv_per_token else 1.0
             a = self._gen_ms(n, ctx)
-        else:  # prefill chunks, possibly mixed with decodes: the attention FLOPs at the context
-            # table's cost per FLOP for a chunk of this many tokens, plus the KV reads of the batch
-            # at the generation table's speed (the decodes' part)
+        else:  # prefill chunks, possibly mixed with decodes: the context table's time for one fresh
+            # sequence with the same attention FLOPs, plus the batch's KV reads at the generation
+            # table's speed (the decodes' part)
             ctx = kv / (n * self.kv_per_token) if self.kv_per_token else 1.0
-            a = attn * self._ctx_ms_per_flop(tokens) + self._gen_ms(n, ctx)
+            a = self._ctx_equiv_ms(attn) + self._gen_ms(n, ctx)
         t = (g + a * self.layers) * 1e-3 + self.overhead_s
         return t if not vec else np.asarray(t, dtype=float)
 

@@ -57,7 +57,7 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     sys = build_system(catalog, m.hardware, sc.model, sc.quant, sc.engine, memory_gb=m.memory_gb,
                        devices=m.devices, usable_memory_gb=m.usable_memory_gb, kv_dtype=sc.kv_dtype,
                        nodes=m.nodes, link=m.link, parallel=m.parallel, host=m.host, offload=m.offload,
-                       host_memory_gb=m.host_memory_gb)
+                       host_memory_gb=m.host_memory_gb, engine_version=sc.engine_version)
     o = sc.scheduler
     upd = {k: v for k in ("batching", "max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "n_parallel",
                           "kv_block_size") if (v := getattr(o, k)) is not None}

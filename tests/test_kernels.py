@@ -74,12 +74,15 @@ def test_decode_step_equals_the_tables(grid_cat, batch):
     g = _table("gemm", "gemm_perf.parquet")
     g = g[g["gemm_dtype"] == "bfloat16"]
     a = _table("attention", "generation_attention_perf.parquet")
-    a = a[(a["batch_size"] == batch) & (a["step"] == 1023) & (a["num_heads"] == 32) & (a["num_key_value_heads"] == 8)
+    a = a[(a["batch_size"] == batch) & (a["step"] >= 1023) & (a["num_heads"] == 32) & (a["num_key_value_heads"] == 8)
           & (a["head_dim"] == 128) & (a["kv_cache_dtype"] == "bfloat16") & (a["window_size"] == 0)]
+    assert (a["step"] == 1023).any()
 
+    # the provider reads the fastest kernel at each point, and never lets a smaller shape take longer
+    # than a larger measured one (an engine pads up to it): the minimum over m' >= m
     def gemm(m, n, k):
-        sel = g[(g["m"] == m) & (g["n"] == n) & (g["k"] == k)]
-        assert len(sel), (m, n, k)
+        sel = g[(g["m"] >= m) & (g["n"] == n) & (g["k"] == k)]
+        assert (sel["m"] == m).any(), (m, n, k)
         return sel["latency"].min()
 
     per_layer = (gemm(batch, 6144, 4096) + gemm(batch, 4096, 4096) + gemm(batch, 16384, 4096)
@@ -124,10 +127,10 @@ def test_moe_layer_from_the_table(cat):
     t = _table("moe", "moe_perf.parquet")
     t = t[(t["moe_dtype"] == "bfloat16") & (t["hidden_size"] == 2048) & (t["inter_size"] == 768) & (t["topk"] == 8)
           & (t["num_experts"] == 128) & (t["moe_tp_size"] == 1) & (t["moe_ep_size"] == 1)
-          & (t["distribution"] == "power_law_1.01") & (t["num_tokens"] == 64)]
-    assert len(t)
+          & (t["distribution"] == "power_law_1.01") & (t["num_tokens"] >= 64)]
+    assert (t["num_tokens"] == 64).any()
     xs, ys = k.moe_curve
-    assert ys[list(xs).index(64.0)] == pytest.approx(t["latency"].min())
+    assert ys[list(xs).index(64.0)] == pytest.approx(t["latency"].min())  # fastest at >= 64 tokens
 
 
 @needs_tables
