@@ -283,6 +283,7 @@ def _nccl_table(system: str):
     return df[(df["op_name"] == "all_reduce") & (df["nccl_dtype"] == "half")] if "op_name" in df else None
 
 
+@functools.lru_cache(maxsize=4096)
 def gemm_curve(system: str, backend: str, version: str, dtype: str, n: float, k: float):
     """(m grid, latency ms) for an (n, k) GEMM: bilinear over the measured (n, k) grid around it,
     latency scaled by n x k beyond the grid's largest sizes."""
@@ -319,6 +320,67 @@ def gemm_curve(system: str, backend: str, version: str, dtype: str, n: float, k:
             lat = lat + w * np.interp(ms, g, y)
     # beyond the grid: below the smallest measured n/k the kernel does not get faster (floor at 1)
     return ms, lat * max(sn, 1.0) * max(sk, 1.0) if (sn > 1 or sk > 1) else lat
+
+
+@functools.lru_cache(maxsize=256)
+def attn_grid(system, backend, version, phase, hd, kvdt, h_loc, kv_loc):
+    """(batch grid, length grid, latency ms [batch x length]) for this rank's heads; MHA
+    beyond the measured KV-head counts scales from the largest measured group (latency
+    proportional to heads: attention reads each head's keys and values)."""
+    df = _attn_table(system, backend, version, phase)
+    if df is None:
+        raise Uncovered(f"no {phase} attention table")
+    col = "step" if phase == "generation" else "isl"
+    df = df[(df["head_dim"] == hd) & (df["kv_cache_dtype"] == kvdt)]
+    h, kv, scale = h_loc, kv_loc, 1.0
+    have = set(zip(df["num_heads"], df["num_key_value_heads"]))
+    if (h, kv) not in have:
+        # same query/KV ratio, fewer heads, scaled up
+        cands = [(a, b) for a, b in have if b <= kv and a * kv == b * h]
+        if not cands:
+            raise Uncovered(f"{phase} attention with {h} query / {kv} KV heads of size {hd} not measured")
+        a, b = max(cands)
+        scale = h / a
+        h, kv = a, b
+    sel = df[(df["num_heads"] == h) & (df["num_key_value_heads"] == kv)]
+    piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
+    if piv.empty:
+        raise Uncovered(f"{phase} attention grid incomplete")
+    return _valid_rows(piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float) * scale)
+
+
+@functools.lru_cache(maxsize=256)
+def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp):
+    """(tokens grid, latency ms) of the fused MoE layer for this shape (power-law routing where
+    measured, else balanced)."""
+    df = _moe_table(system, backend, version)
+    if df is None:
+        raise Uncovered("no MoE table")
+    sel = df[(df["moe_dtype"] == mdt) & (df["hidden_size"] == hidden) & (df["inter_size"] == inter)
+             & (df["topk"] == topk) & (df["num_experts"] == experts) & (df["moe_tp_size"] == tp)
+             & (df["moe_ep_size"] == 1)]
+    dist = "power_law_1.01" if (sel["distribution"] == "power_law_1.01").any() else "balanced"
+    sel = sel[sel["distribution"] == dist]
+    if sel.empty:
+        raise Uncovered(f"no {mdt} MoE table for hidden {hidden}, expert width {inter}, top-{topk} of "
+                        f"{experts}, tp={tp}")
+    g = sel.groupby("num_tokens")["latency"].min()
+    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+
+
+@functools.lru_cache(maxsize=256)
+def allreduce_curve(system, backend, version, tp):
+    """(message bytes grid, latency ms) of one all-reduce over tp GPUs: the engine's custom
+    all-reduce (vLLM: the CUDA-graph variant), else NCCL's."""
+    df = _allreduce_table(system, backend, version) if version else None
+    if df is not None and "backend" in df:
+        df = df[df["backend"] == "vllm_graph"]
+    if df is None or not (df["num_gpus"] == tp).any():
+        df = _nccl_table(system)
+        if df is None or not (df["num_gpus"] == tp).any():
+            raise Uncovered(f"no all-reduce table for {tp} GPUs")
+    g = df[df["num_gpus"] == tp].groupby("message_size")["latency"].min()
+    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
 
 
 class MeasuredKernels:
@@ -388,32 +450,13 @@ class MeasuredKernels:
         self.moe_curve = None
         if self.moe:
             mver = self._version("moe")
-            df = _moe_table(system, backend, mver)
-            if df is None:
-                raise Uncovered("no MoE table")
-            sel = df[(df["moe_dtype"] == mdt) & (df["hidden_size"] == m.hidden_size)
-                     & (df["inter_size"] == m.moe_intermediate_size) & (df["topk"] == m.experts_per_token)
-                     & (df["num_experts"] == m.num_experts) & (df["moe_tp_size"] == tp) & (df["moe_ep_size"] == 1)]
-            dist = "power_law_1.01" if (sel["distribution"] == "power_law_1.01").any() else "balanced"
-            sel = sel[sel["distribution"] == dist]
-            if sel.empty:
-                raise Uncovered(f"no {mdt} MoE table for hidden {m.hidden_size}, expert width "
-                                f"{m.moe_intermediate_size}, top-{m.experts_per_token} of {m.num_experts}, tp={tp}")
-            g = sel.groupby("num_tokens")["latency"].min()
-            self.moe_curve = (g.index.to_numpy(float), _monotone(g.to_numpy(float)))
+            self.moe_curve = moe_curve(system, backend, mver, mdt, m.hidden_size, m.moe_intermediate_size,
+                                       m.experts_per_token, m.num_experts, tp)
         # all-reduce
         self.ar_curve = None
         if tp > 1:
             cver = self._version("comm", required=False)
-            df = _allreduce_table(system, backend, cver) if cver else None
-            if df is not None and "backend" in df:
-                df = df[df["backend"] == "vllm_graph"]
-            if df is None or not (df["num_gpus"] == tp).any():
-                df = _nccl_table(system)
-                if df is None or not (df["num_gpus"] == tp).any():
-                    raise Uncovered(f"no all-reduce table for {tp} GPUs")
-            g = df[df["num_gpus"] == tp].groupby("message_size")["latency"].min()
-            self.ar_curve = (g.index.to_numpy(float), _monotone(g.to_numpy(float)))
+            self.ar_curve = allreduce_curve(system, backend, cver, tp)
         if self.moe:  # the router: a small GEMM onto the experts' logits
             self.layer_curves.append(gemm_curve(system, backend, gver, "bfloat16", m.num_experts, m.hidden_size))
         self.overhead_s = sys.eff.step_overhead_ms * 1e-3 / pp  # ours: the engine's per-step cost
@@ -433,29 +476,7 @@ class MeasuredKernels:
         return v
 
     def _attn_grid(self, system, backend, version, phase, hd, kvdt):
-        """(batch grid, length grid, latency ms [batch x length]) for this rank's heads; MHA
-        beyond the measured KV-head counts scales from the largest measured group (latency
-        proportional to heads: attention reads each head's keys and values)."""
-        df = _attn_table(system, backend, version, phase)
-        if df is None:
-            raise Uncovered(f"no {phase} attention table")
-        col = "step" if phase == "generation" else "isl"
-        df = df[(df["head_dim"] == hd) & (df["kv_cache_dtype"] == kvdt)]
-        h, kv, scale = self.h_loc, self.kv_loc, 1.0
-        have = set(zip(df["num_heads"], df["num_key_value_heads"]))
-        if (h, kv) not in have:
-            # same query/KV ratio, fewer heads, scaled up
-            cands = [(a, b) for a, b in have if b <= kv and a * kv == b * h]
-            if not cands:
-                raise Uncovered(f"{phase} attention with {h} query / {kv} KV heads of size {hd} not measured")
-            a, b = max(cands)
-            scale = h / a
-            h, kv = a, b
-        sel = df[(df["num_heads"] == h) & (df["num_key_value_heads"] == kv)]
-        piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
-        if piv.empty:
-            raise Uncovered(f"{phase} attention grid incomplete")
-        return _valid_rows(piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float) * scale)
+        return attn_grid(system, backend, version, phase, hd, kvdt, self.h_loc, self.kv_loc)
 
     # ------------------------------------------------------------------ look-ups (ms)
 
