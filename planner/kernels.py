@@ -557,7 +557,7 @@ class MeasuredKernels:
             ctx = kv / (n * self.kv_per_token) if self.kv_per_token else 1.0
             a = self._ctx_equiv_ms(attn) + self._gen_ms(n, ctx)
         t = (g + a * self.layers) * 1e-3 + self.overhead_s
-        return t if not vec else np.asarray(t, dtype=float)
+        return float(t) if not vec else np.asarray(t, dtype=float)
 
     def label(self) -> str:
         return f"measured NVIDIA kernels, {self.backend} {self.gemm_version}, {self.system}"
