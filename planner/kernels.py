@@ -444,6 +444,10 @@ class MeasuredKernels:
         if not self.gen[1] or not self.ctx[1]:
             raise Uncovered("attention tables have too few points for these heads")
         self.ctx_max = float(max(v[1][-1] for v in self.ctx[1]))
+        # one sequence's context attention against its length, tabulated on the measured lengths
+        xs = np.unique(np.concatenate([v[1] for v in self.ctx[1]]))
+        xs = xs[xs <= self.ctx_max]
+        self._ctx1 = (xs.tolist(), [self._ctx_ms(1.0, float(x)) for x in xs])
         self.attn_coef = sys.attn_full_coef / tp  # FLOPs per (query, key) pair, this rank's heads
         self.kv_per_token = sys.kv_full_per_token
         # MoE
@@ -509,21 +513,24 @@ class MeasuredKernels:
         return (_interpl(tokens, *self.layer_curve_l) * self.layers + _interpl(n_seqs, *self.head_curve_l))
 
     def _gen_curve(self, n: float):
-        """Generation attention against context for a batch of n: [(weight, x, y)], cached per n."""
+        """Generation attention against context for a batch of n: the blend of the measured batch
+        rows around n, tabulated on the union of their context grids (exact: a blend of piecewise
+        linear look-ups is piecewise linear there). Cached per n."""
         c = self._gen_cache.get(n)
         if c is None:
-            c = [(w * sc, xs, ys, xs.tolist(), ys.tolist()) for w, sc, (xs, ys) in _rows_at(self.gen, n)]
+            rows = [(w * sc, xs, ys) for w, sc, (xs, ys) in _rows_at(self.gen, n)]
+            grid = np.unique(np.concatenate([xs for _, xs, _ in rows]))
+            val = sum(w * _interp(grid, xs, ys) for w, xs, ys in rows)
+            c = (grid, np.asarray(val, dtype=float), grid.tolist(), np.asarray(val, dtype=float).tolist())
             if len(self._gen_cache) < 10_000:
                 self._gen_cache[n] = c
         return c
 
     def _gen_ms(self, n: float, ctx):
+        xs, ys, xl, yl = self._gen_curve(n)
         if isinstance(ctx, np.ndarray):
-            return sum(w * _interp(ctx, xs, ys) for w, xs, ys, _, _ in self._gen_curve(n))
-        t = 0.0
-        for w, _, _, xl, yl in self._gen_curve(n):
-            t += w * _interpl(ctx, xl, yl)
-        return t
+            return _interp(ctx, xs, ys)
+        return _interpl(ctx, xl, yl)
 
     def _ctx_equiv_ms(self, attn: float) -> float:
         """Context attention of one fresh sequence doing `attn` FLOPs (whole model): length
@@ -532,32 +539,49 @@ class MeasuredKernels:
         if attn <= 0 or coef <= 0:
             return 0.0
         s = math.sqrt(2.0 * attn / coef)
+        xs, ys = self._ctx1
         if s > self.ctx_max:
-            return self._ctx_ms(1.0, self.ctx_max) * (s / self.ctx_max) ** 2
-        return self._ctx_ms(1.0, s)
+            return _interpl(self.ctx_max, xs, ys) * (s / self.ctx_max) ** 2
+        return _interpl(s, xs, ys)
 
     def _ctx_ms(self, n: float, s: float) -> float:
         return float(sum(w * sc * _interp1(s, xs, ys) for w, sc, (xs, ys) in _rows_at(self.ctx, n)))
 
     def stage(self, n, tokens, kv, attn):
-        """GPU time of one (micro-)batch through one pipeline stage, seconds (numpy-aware)."""
-        vec = isinstance(kv, np.ndarray) or isinstance(attn, np.ndarray)
+        """GPU time of one (micro-)batch through one pipeline stage, seconds (numpy-aware).
+
+        Decode steps (one new token per sequence): the generation table at the batch and mean
+        context. Prefill chunks, possibly mixed with decodes: the context table's time for one
+        fresh sequence with the same attention FLOPs, plus the batch's KV reads at the generation
+        table's speed (the decodes' part)."""
+        if isinstance(kv, np.ndarray) or isinstance(attn, np.ndarray):
+            return self._stage_vec(n, tokens, kv, attn)
+        n = float(n)
+        if n < 1.0:
+            n = 1.0
+        tokens = float(tokens)
+        xl, yl = self.layer_curve_l
+        hx, hy = self.head_curve_l
+        g = _interpl(tokens, xl, yl) * self.layers + _interpl(n, hx, hy)
+        ctx = float(kv) / (n * self.kv_per_token) if self.kv_per_token else 1.0
+        c = self._gen_cache.get(n) or self._gen_curve(n)
+        a = _interpl(ctx, c[2], c[3])
+        if tokens > n + 1e-9:
+            a += self._ctx_equiv_ms(float(attn))
+        return (g + a * self.layers) * 1e-3 + self.overhead_s
+
+    def _stage_vec(self, n, tokens, kv, attn) -> np.ndarray:
         if isinstance(tokens, np.ndarray) or isinstance(n, np.ndarray):
             return np.array([self.stage(float(a), float(b), float(c), float(d)) for a, b, c, d in
                              np.broadcast(n, tokens, kv, attn)])
         n = max(float(n), 1.0)
         tokens = float(tokens)
         g = self._gemm_ms(tokens, n)
-        if tokens <= n + 1e-9:  # decode: one new token per sequence
-            ctx = kv / (n * self.kv_per_token) if self.kv_per_token else 1.0
-            a = self._gen_ms(n, ctx)
-        else:  # prefill chunks, possibly mixed with decodes: the context table's time for one fresh
-            # sequence with the same attention FLOPs, plus the batch's KV reads at the generation
-            # table's speed (the decodes' part)
-            ctx = kv / (n * self.kv_per_token) if self.kv_per_token else 1.0
-            a = self._ctx_equiv_ms(attn) + self._gen_ms(n, ctx)
-        t = (g + a * self.layers) * 1e-3 + self.overhead_s
-        return float(t) if not vec else np.asarray(t, dtype=float)
+        ctx = np.asarray(kv, dtype=float) / (n * self.kv_per_token) if self.kv_per_token else np.ones_like(kv)
+        a = self._gen_ms(n, ctx)
+        if tokens > n + 1e-9:
+            a = a + np.vectorize(self._ctx_equiv_ms, otypes=[float])(attn)
+        return np.asarray((g + a * self.layers) * 1e-3 + self.overhead_s, dtype=float) + np.zeros(np.shape(kv))
 
     def label(self) -> str:
         return f"measured NVIDIA kernels, {self.backend} {self.gemm_version}, {self.system}"
