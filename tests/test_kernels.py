@@ -253,3 +253,27 @@ def test_vectorised_and_scalar_look_ups_agree():
     pts = np.array([0.5, 1.0, 1.5, 3.0, 4.0, 6.0])
     assert [kernels._interp(float(x), xs, ys) for x in pts] == pytest.approx(list(kernels._interp(pts, xs, ys)))
     assert kernels._interp(6.0, xs, ys) == pytest.approx(5.0)  # beyond the grid: the last segment's line
+
+
+@needs_tables
+def test_validate_providers_reports_both_on_nvidia_rows(cat, tmp_path):
+    """`validate --providers` predicts each NVIDIA datacenter row with both providers (a load test
+    simulated, batch-1 first-token rows with predict) and applies the rule per class."""
+    from planner.calibration import DEFAULT_DATA
+    from planner.kernel_validation import compare
+
+    lines = DEFAULT_DATA.read_text(encoding="utf-8").splitlines(keepends=True)
+    keep = [ln for ln in lines[1:] if ln.split(",")[0] in ("I-TRT-017", "I-TRT-023", "I-TRT-025", "A4167-001")]
+    assert len(keep) == 4
+    data = tmp_path / "rows.csv"
+    data.write_text(lines[0] + "".join(keep), encoding="utf-8")
+    res = compare(cat, data, requests=200, loso=False)
+    ids = {r["id"]: r for r in res["rows"]}
+    assert set(ids) == {"I-TRT-017", "I-TRT-023", "I-TRT-025"}  # the Apple llama.cpp row is not NVIDIA datacenter
+    assert ids["I-TRT-017"]["metric"] == "throughput" and ids["I-TRT-023"]["metric"] == "ttft"
+    for r in ids.values():
+        assert r["covered"] and r["roofline"] != r["measured_kernels"]
+        assert r["measured_kernels_error_pct"] == pytest.approx(100 * (r["measured_kernels"] - r["measured"]) / r["measured"],
+                                                                abs=0.01)
+    assert set(res["choices"]) == {"tensorrt-llm:nvidia-hopper", "tensorrt-llm:nvidia-ampere"}
+    assert set(res["by_metric"]) == {"throughput", "ttft"}
