@@ -15,14 +15,16 @@ provider; only the GPU time of one engine step changes.
 One step's GPU time on the measured provider, per pipeline stage (layers / pp):
 
     layers x (GEMMs(qkv, o, gate/up, down at the step's token count)
-              + attention(batch, context)  [generation table for decode steps, context table
-                                            scaled by attention FLOPs for prefill chunks]
-              + MoE(tokens) + 2 all-reduces(tokens x hidden x 2 bytes) under TP)
+              + attention  [decode steps: generation table at (batch, mean context); prefill
+                            chunks: context table for one sequence of equal attention FLOPs, plus
+                            the batch's KV reads at the generation table's speed]
+              + MoE(tokens) + router GEMM + 2 all-reduces(tokens x hidden x 2 bytes) under TP)
     + lm-head GEMM (one row per sequence) + the engine's per-step overhead (ours, calibrated)
 
 Look-ups are linear interpolations on the measured grids (GEMM and MoE in the token count,
-attention in batch and context), precomputed per System and cached, so a vectorised decode run
-costs a few ``np.interp`` calls.
+attention in batch and context; latency never falls as work grows: suffix minimum), tabulated
+once per System on the union of the grids (exact) and cached, so a step costs two or three
+interpolations.
 
 Which provider a prediction uses (``System.provider_note`` names it):
 ``PLANNER_STEP_PROVIDER`` = ``roofline`` | ``measured`` | ``auto`` (default). ``auto`` applies
@@ -245,8 +247,6 @@ def _gemm_table(system: str, backend: str, version: str, dtype: str):
 
 @functools.lru_cache(maxsize=32)
 def _attn_table(system: str, backend: str, version: str, phase: str):
-    import pandas as pd  # noqa: F401
-
     name = "context_attention_perf.parquet" if phase == "context" else "generation_attention_perf.parquet"
     path = data_root() / system / "attention" / backend / version / name
     if not path.is_file():
@@ -466,7 +466,6 @@ class MeasuredKernels:
         self.overhead_s = sys.eff.step_overhead_ms * 1e-3 / pp  # ours: the engine's per-step cost
         self._build_layer_curve()
         self._gen_cache: dict = {}
-        self._ctx_cache: dict = {}
 
     def _version(self, op: str, required: bool = True) -> str | None:
         vs = _versions(self.system, op, self.backend)
