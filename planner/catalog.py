@@ -83,6 +83,14 @@ class Arch(_Strict):
     note: str | None = None
 
 
+class ExternalId(_Strict):
+    """Another project's name for one of our entries, with where it comes from."""
+
+    value: str
+    source: str
+    note: str | None = None
+
+
 class Hardware(_Strict):
     id: str
     aliases: list[str] = []
@@ -105,6 +113,8 @@ class Hardware(_Strict):
     platform: str | None = None
     # the interconnect profile (profiles/interconnects) between devices of one machine
     link: str | None = None
+    # NVIDIA AIConfigurator's system whose measured operator tables price this device's steps
+    aiconfigurator_system: ExternalId | None = None
     prices: list[Price] = []
     notes: str | None = None
 

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", required=True)
     p.add_argument("--engine", required=True)
     p.add_argument("--kv-dtype")
+    p.add_argument("--engine-version", help="engine release to model (NVIDIA measured kernels: nearest measured)")
+    p.add_argument("--step-provider", choices=["auto", "roofline", "measured"], default=None,
+                   help="step-time provider (default auto, or $PLANNER_STEP_PROVIDER)")
     _add_scale_out(p)
     p.add_argument("--batch", type=arg_int("--batch"), default=1)
     p.add_argument("--prompt", type=arg_int("--prompt"), default=512)
@@ -101,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     v.add_argument("--all-confidence", action="store_true", help="include confidence=low rows")
     v.add_argument("--no-serve", action="store_true", help="skip simulating the mode=serve rows")
+    v.add_argument("--providers", action="store_true", help="roofline against NVIDIA's measured kernels on the "
+                   "NVIDIA datacenter rows (leave-one-source-out), per metric and class")
+    v.add_argument("--write", action="store_true", help="with --providers: write the per-class choice to "
+                   "profiles/step_providers.toml")
     _add_profiles(v)
     from .cli_sim import add_sim_commands
 
@@ -137,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     cat = load_catalog(args.profiles)
     if args.cmd == "predict":
+        if args.step_provider:
+            from .kernels import use_provider
+
+            with use_provider(args.step_provider):
+                return _cmd_predict(cat, args)
         return _cmd_predict(cat, args)
     if args.cmd == "catalog":
         return _cmd_catalog(cat, args)
@@ -186,7 +198,7 @@ def _cmd_predict(cat, args) -> int:
                   memory_gb=args.memory_gb, usable_memory_gb=args.usable_memory_gb, devices=args.devices,
                   batch=args.batch, prompt=args.prompt, gen=args.gen, kv_dtype=args.kv_dtype, nodes=args.nodes,
                   link=args.link, parallel=args.parallel, host=args.host, offload=args.offload,
-                  host_memory_gb=args.host_memory_gb)
+                  host_memory_gb=args.host_memory_gb, engine_version=args.engine_version)
     if args.json:
         print(json.dumps(res, indent=2))
     else:
@@ -216,6 +228,7 @@ def _cmd_predict(cat, args) -> int:
         print(f"  calibration: {res['calibration']}")
         if res.get("emulated"):
             print(f"  EMULATED: {res['support']['reason']}")
+        print(f"  step time: {res['step_time_provider']}")
     return EXIT_OK if res["fits"] else EXIT_NOFIT
 
 
@@ -295,6 +308,10 @@ def _cmd_calibrate(cat, args) -> int:
 
 
 def _cmd_validate(cat, args) -> int:
+    if args.providers:
+        from .kernel_validation import print_report
+
+        return print_report(cat, args)
     from .calibration import DEFAULT_DATA, bind_rows, errors, leave_one_family_out, read_rows, summarize
 
     data = args.data or DEFAULT_DATA

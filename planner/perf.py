@@ -161,6 +161,7 @@ class System:
     host_memory_gb: float | None = None
     mla_cache: str | None = None  # "latent" / "expanded": override the engine's MLA cache storage
     support: Verdict | None = None  # the support matrix's verdict (None: not checked)
+    engine_version: str | None = None  # the engine release to model (measured-kernel provider)
     eff: Efficiency = field(init=False)
     eff_label: str = field(init=False)
 
@@ -257,10 +258,15 @@ class System:
             else:
                 self.host_weight_bytes = (self.weight_bytes - (p.embedding + (p.lm_head or 0)) * other_bpb) * self.offload_frac
         self.gpu_weight_bytes = self.weight_bytes - self.host_weight_bytes
+        # step-time provider: NVIDIA's measured kernels where they cover this system, else the roofline
+        from .kernels import attach
+        self.kernels, self.provider_note = attach(self)
 
     def set_efficiency(self, eff: Efficiency, label: str) -> None:
         """Use other efficiency parameters (calibration swaps them while fitting)."""
         self.eff, self.eff_label = eff, label
+        self.kernels = None  # swapping roofline parameters (calibration fits) prices steps on the roofline
+        self.provider_note = f"calibrated roofline ({label})"
         self.quant_penalty = eff.quantized_compute_penalty if self.quant.family in ("gguf", "mlx") else 0.0
         self.overhead_s = eff.step_overhead_ms * 1e-3 + self.model.num_layers * eff.layer_overhead_us * 1e-6
         self._eff_bw = self.bandwidth * eff.bandwidth_efficiency
@@ -403,6 +409,8 @@ class System:
         """One (micro-)batch through one pipeline stage (1/pp of the layers, sharded over tp
         devices): roofline over its compute and memory traffic, overheads, TP all-reduces, EP
         all-to-alls, and any work offloaded to the host CPU."""
+        if self.kernels is not None:  # NVIDIA's measured operator tables (planner/kernels.py)
+            return self.kernels.stage(n, tokens, kv, attn)
         d = self.tp * self.pp  # the stage's share of the model is spread over tp devices
         flops = self.body_flops_per_token * tokens + self.head_flops_per_seq * n + attn
         compute = flops / self._eff_flops_at(tokens)
@@ -491,7 +499,8 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
                  memory_gb: float | None = None, devices: int = 1, usable_memory_gb: float | None = None,
                  kv_dtype: str | None = None, nodes: int = 1, link: str | None = None,
                  parallel: Parallel | str | None = None, host: str | None = None, offload: str | None = None,
-                 host_memory_gb: float | None = None, mla_cache: str | None = None) -> System:
+                 host_memory_gb: float | None = None, mla_cache: str | None = None,
+                 engine_version: str | None = None) -> System:
     """Resolve ids and check the combination is meaningful; raises CatalogError/ScenarioError."""
     hw = catalog.get("hardware", hardware, "hardware")
     m = catalog.get("models", model, "model")
@@ -579,4 +588,5 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
     if not verdict.ok:
         raise UnsupportedError(verdict)
     return System(catalog, hw, m, q, e, float(memory_gb), int(devices), kv, usable_memory_gb, int(nodes), link_p,
-                  parallel, host_p, offload, host_memory_gb, mla_cache, verdict)
+                  parallel, host_p, offload, host_memory_gb, mla_cache, verdict,
+                  engine_version)

@@ -93,7 +93,7 @@ def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: 
             memory_gb: float | None = None, usable_memory_gb: float | None = None, devices: int = 1,
             batch: int = 1, prompt: int = 512, gen: int = 128, kv_dtype: str | None = None, nodes: int = 1,
             link: str | None = None, parallel=None, host: str | None = None, offload: str | None = None,
-            host_memory_gb: float | None = None) -> dict:
+            host_memory_gb: float | None = None, engine_version: str | None = None) -> dict:
     """Single-run prediction (what llama-bench / a batch benchmark measures)."""
     from .perf import ScenarioError
 
@@ -105,7 +105,8 @@ def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: 
         raise ScenarioError("prompt", "prompt and gen are both 0: nothing to predict")
     sys = build_system(catalog, hardware, model, quant, engine, memory_gb=memory_gb, devices=devices,
                        usable_memory_gb=usable_memory_gb, kv_dtype=kv_dtype, nodes=nodes, link=link,
-                       parallel=parallel, host=host, offload=offload, host_memory_gb=host_memory_gb)
+                       parallel=parallel, host=host, offload=offload, host_memory_gb=host_memory_gb,
+                       engine_version=engine_version)
     return predict_system(sys, batch=batch, prompt=prompt, gen=gen)
 
 
@@ -154,4 +155,5 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
         # the support matrix (profiles/support): native, emulated (dequantized, priced at 16-bit) or unchecked
         "emulated": bool(sys.support and sys.support.emulated),
         "support": sys.support.as_dict() if sys.support else None,
+        "step_time_provider": sys.provider_note,
     }

@@ -218,6 +218,9 @@ class Scenario(_Part):
     quant: str
     engine: str
     kv_dtype: str | None = None
+    engine_version: str | None = Field(None, max_length=40, pattern=r"^[0-9A-Za-z.+_-]+$",
+                                       description="engine release to model (NVIDIA measured kernels use "
+                                                   "the nearest measured version and say so)")
     machine: Machine
     workload: Workload
     scheduler: SchedulerOverrides = SchedulerOverrides()

@@ -112,7 +112,8 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     sys = build_system(catalog, m.hardware, sc.model, sc.quant, sc.engine, memory_gb=m.memory_gb,
                        devices=m.devices, usable_memory_gb=m.usable_memory_gb, kv_dtype=sc.kv_dtype,
                        nodes=m.nodes, link=m.link, parallel=m.parallel, host=m.host, offload=m.offload,
-                       host_memory_gb=m.host_memory_gb, mla_cache=o.mla_cache)
+                       host_memory_gb=m.host_memory_gb, mla_cache=o.mla_cache,
+                       engine_version=sc.engine_version)
     upd = {}
     graph_max = None
     dflt = memory_defaults(sys)
@@ -905,6 +906,7 @@ def _summary(sim: Sim) -> dict:
                        else None},
         "warnings": starvation_warnings(sim),
         "emulated": bool(sys.support and sys.support.emulated),  # support matrix: dequantized, priced at 16-bit
+        "step_time_provider": sys.provider_note,
     }
 
 

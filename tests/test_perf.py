@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner.kernels import use_provider
 from planner.perf import build_system
 
 
@@ -51,12 +52,16 @@ def test_mixed_step_is_one_function(llama):
     assert mixed <= prefill + decode
 
 
-def test_decode_is_bandwidth_bound_and_prefill_compute_bound(cat):
-    a = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)
-    b = build_system(cat, "nvidia-h200-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)
+@pytest.mark.parametrize("provider,rel", [("roofline", 0.05), ("measured", 0.10)])
+def test_decode_is_bandwidth_bound_and_prefill_compute_bound(cat, provider, rel):
+    # NVIDIA's measured FP8 GEMMs run up to 7% faster on the H200 than on the H100 (same nominal
+    # compute): the measured-kernel provider gets a wider tolerance than the roofline
+    with use_provider(provider):
+        a = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)
+        b = build_system(cat, "nvidia-h200-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)
     # H200: same compute, more bandwidth -> faster decode, same prefill
     assert b.step_time([(1, 100)]) < a.step_time([(1, 100)])
-    assert b.step_time([(4096, 0)]) == pytest.approx(a.step_time([(4096, 0)]), rel=0.05)
+    assert b.step_time([(4096, 0)]) == pytest.approx(a.step_time([(4096, 0)]), rel=rel)
 
 
 def test_tensor_parallel_speeds_up_a_step(cat):

@@ -231,9 +231,13 @@ def test_same_seed_same_csv(cat, tmp_path):
 
 
 def test_latency_does_not_fall_as_load_rises(cat):
+    from planner.kernels import use_provider
+
     prev = None
-    for rate in (5, 20, 40, 60, 75, 90):
-        s = simulate_scenario(cat, scenario(arrival="poisson", rate_rps=rate, requests=3000, seed=1)).summary
+    for rate in (5, 20, 40, 60, 75, 90):  # up to the roofline's saturation (89 req/s); far beyond it
+        # (NVIDIA's measured kernels saturate at 71) p95 TPOT is flat at the largest batch, within noise
+        with use_provider("roofline"):
+            s = simulate_scenario(cat, scenario(arrival="poisson", rate_rps=rate, requests=3000, seed=1)).summary
         cur = [s["e2e_s"]["p50"], s["e2e_s"]["p95"], s["tpot_ms"]["p50"], s["tpot_ms"]["p95"], s["ttft_ms"]["p95"]]
         if prev:
             assert all(c >= p * 0.999 for c, p in zip(cur, prev)), (rate, prev, cur)

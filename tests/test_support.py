@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from planner.catalog import CatalogError, load_catalog
+from planner.kernels import use_provider
 from planner.perf import UnsupportedError, build_system
 from planner.predict import predict
 from planner.support import check, format_note, quality_tier
@@ -136,7 +137,15 @@ def test_simulate_and_compare_refuse_the_same(cat):
     assert out["error"] and "nearest supported" in out["error"]
 
 
-def test_emulated_is_priced_at_16_bit_and_labelled(cat, tmp_path):
+@pytest.fixture
+def roofline():
+    """The roofline's own pricing of emulation (the measured-kernel provider has no weight-only kernels and
+    falls back to the roofline for emulated formats, so comparing it with a native measured row mixes providers)."""
+    with use_provider("roofline"):
+        yield
+
+
+def test_emulated_is_priced_at_16_bit_and_labelled(cat, tmp_path, roofline):
     # vLLM runs FP8 on an A100 as weight-only W8A16: labelled, 16-bit compute
     r = predict(cat, hardware="nvidia-a100-80gb-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm",
                 prompt=2048, gen=64)

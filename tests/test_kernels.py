@@ -1,0 +1,279 @@
+"""The NVIDIA measured-kernel step-time provider (planner/kernels.py) and its fallback.
+
+CI installs the `nvidia-data` extra (`make test`); without it the provider tests skip, except
+with CI=true, where they fail (the fallback tests run either way)."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from planner import kernels
+from planner.arch import params
+from planner.catalog import load_catalog
+from planner.kernels import pick_version, use_provider
+from planner.perf import build_system
+from planner.predict import predict
+from planner.scenario import parse_scenario
+from planner.sim import simulate_scenario
+
+HAVE = kernels.data_root() is not None
+needs_tables = pytest.mark.skipif(not HAVE and os.environ.get("CI") != "true",
+                                  reason="aiconfigurator-core (extra nvidia-data) not installed")
+
+
+@pytest.fixture
+def no_extra(monkeypatch):
+    """The extra is not installed: importing aiconfigurator_core fails."""
+    monkeypatch.setitem(sys.modules, "aiconfigurator_core", None)
+    kernels.data_root.cache_clear()
+    yield
+    kernels.data_root.cache_clear()
+
+
+# A model whose every GEMM shape, attention shape and LM head lies on the H100 vLLM 0.24.0 grids,
+# so the provider's step time must equal the sum of table entries, no interpolation involved.
+GRID_MODEL = """
+id = "grid-test-model"
+name = "grid test model (shapes on NVIDIA's measured grids)"
+arch = "dense"
+attention = "gqa"
+num_layers = 4
+hidden_size = 4096
+num_heads = 32
+num_kv_heads = 8
+head_dim = 128
+intermediate_size = 8192
+vocab_size = 65536
+max_context = 8192
+published_total_params_b = {{ value = {total}, derived = "test fixture" }}
+sources = ["test fixture"]
+"""
+
+
+@pytest.fixture
+def grid_cat(tmp_path):
+    d = tmp_path / "models"
+    d.mkdir()
+    (d / "grid-test-model.toml").write_text(GRID_MODEL.format(total=1.0))
+    m = load_catalog(tmp_path).models["grid-test-model"]
+    (d / "grid-test-model.toml").write_text(GRID_MODEL.format(total=round(params(m).total / 1e9, 6)))
+    return load_catalog(tmp_path)
+
+
+def _table(op, name, version="0.24.0"):
+    import pandas as pd
+
+    return pd.read_parquet(kernels.data_root() / "h100_sxm" / op / "vllm" / version / name)
+
+
+@needs_tables
+@pytest.mark.parametrize("batch", [1, 8, 32])
+def test_decode_step_equals_the_tables(grid_cat, batch):
+    g = _table("gemm", "gemm_perf.parquet")
+    g = g[g["gemm_dtype"] == "bfloat16"]
+    a = _table("attention", "generation_attention_perf.parquet")
+    a = a[(a["batch_size"] == batch) & (a["step"] >= 1023) & (a["num_heads"] == 32) & (a["num_key_value_heads"] == 8)
+          & (a["head_dim"] == 128) & (a["kv_cache_dtype"] == "bfloat16") & (a["window_size"] == 0)]
+    assert (a["step"] == 1023).any()
+
+    # the provider reads the fastest kernel at each point, and never lets a smaller shape take longer
+    # than a larger measured one (an engine pads up to it): the minimum over m' >= m
+    def gemm(m, n, k):
+        sel = g[(g["m"] >= m) & (g["n"] == n) & (g["k"] == k)]
+        assert (sel["m"] == m).any(), (m, n, k)
+        return sel["latency"].min()
+
+    per_layer = (gemm(batch, 6144, 4096) + gemm(batch, 4096, 4096) + gemm(batch, 16384, 4096)
+                 + gemm(batch, 4096, 8192) + a["latency"].min())
+    with use_provider("measured"):
+        s = build_system(grid_cat, "nvidia-h100-sxm", "grid-test-model", "bf16", "vllm", engine_version="0.24.0")
+    assert s.kernels is not None, s.provider_note
+    expected = (4 * per_layer + gemm(batch, 65536, 4096)) * 1e-3 + s.eff.step_overhead_ms * 1e-3
+    # a decode step whose sequences each hold 1,022 tokens and add one: the table's step 1023
+    step = s.step_time([(1, 1022)] * batch)
+    assert step == pytest.approx(expected, rel=1e-9)
+    # the vectorised decode path (the simulator's runs) prices it the same
+    assert s.decode_times(1022, 1, batch)[0] == pytest.approx(expected, rel=1e-9)
+
+
+@needs_tables
+def test_tp_all_reduce_from_the_table(cat):
+    """Under tensor parallelism each layer adds two all-reduces of the step's activations, priced
+    from the engine's custom all-reduce table at the message size."""
+    with use_provider("measured"):
+        s = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "bf16", "vllm", devices=4)
+    k = s.kernels
+    assert k is not None, s.provider_note
+    t = _table("comm", "custom_allreduce_perf.parquet")
+    t = t[(t["num_gpus"] == 4) & (t["backend"] == "vllm_graph")]
+    tokens = 32768 / (8192 * 2)  # a 32 KiB message: bf16 hidden states of 2 tokens
+    row = t[t["message_size"] == 32768]["latency"].min()
+    base = kernels.MeasuredKernels.__dict__["_layer_ms_exact"]
+    k.ar_curve, saved = None, k.ar_curve
+    without = base(k, tokens)
+    k.ar_curve = saved
+    assert base(k, tokens) - without == pytest.approx(2 * row, rel=1e-9)
+
+
+@needs_tables
+def test_moe_layer_from_the_table(cat):
+    """A MoE model's expert FFN is the fused-MoE table's latency at the step's token count."""
+    with use_provider("measured"):
+        s = build_system(cat, "nvidia-h100-sxm", "qwen3-30b-a3b", "bf16", "vllm")
+    k = s.kernels
+    assert k is not None, s.provider_note
+    t = _table("moe", "moe_perf.parquet")
+    t = t[(t["moe_dtype"] == "bfloat16") & (t["hidden_size"] == 2048) & (t["inter_size"] == 768) & (t["topk"] == 8)
+          & (t["num_experts"] == 128) & (t["moe_tp_size"] == 1) & (t["moe_ep_size"] == 1)
+          & (t["distribution"] == "power_law_1.01") & (t["num_tokens"] >= 64)]
+    assert (t["num_tokens"] == 64).any()
+    xs, ys = k.moe_curve
+    assert ys[list(xs).index(64.0)] == pytest.approx(t["latency"].min())  # fastest at >= 64 tokens
+
+
+@needs_tables
+@pytest.mark.parametrize("prompt,gen", [(512, 256), (20000, 64)])
+def test_single_request_reproduces_predict_with_measured_kernels(cat, prompt, gen):
+    base = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"},
+            "workload": {"arrival": "closed", "concurrency": 1, "requests": 1, "prompt": {"mean": prompt},
+                         "output": {"mean": gen}}}
+    with use_provider("measured"):
+        res = simulate_scenario(cat, parse_scenario(base))
+        p = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm",
+                    prompt=prompt, gen=gen)
+    assert p["step_time_provider"].startswith("measured NVIDIA kernels, vllm 0.24.0, h100_sxm")
+    assert res.summary["step_time_provider"] == p["step_time_provider"]
+    s = res.summary
+    assert s["ttft_ms"]["mean"] == pytest.approx(p["ttft_s"] * 1e3, rel=0.01)
+    assert s["tpot_ms"]["mean"] == pytest.approx(p["tpot_s"] * 1e3, rel=0.01)
+
+
+@needs_tables
+def test_measured_differs_from_roofline_and_is_physical(cat):
+    """The provider really prices steps (not the roofline), and its decode of an 8B bf16 model
+    on one H100 cannot beat reading the weights at the full HBM bandwidth."""
+    with use_provider("measured"):
+        m = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="bf16", engine="vllm", prompt=128, gen=64)
+    with use_provider("roofline"):
+        r = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="bf16", engine="vllm", prompt=128, gen=64)
+    assert m["tpot_s"] != r["tpot_s"]
+    assert m["tpot_s"] > 16.06e9 / 3.35e12
+
+
+@needs_tables
+def test_engine_version_nearest_with_a_note(cat):
+    with use_provider("measured"):
+        s = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "bf16", "vllm", engine_version="0.20.0")
+    assert "vllm 0.24.0" in s.provider_note and "no 0.20.0" in s.provider_note
+    with use_provider("measured"):
+        s = build_system(cat, "nvidia-a100-80gb-sxm", "llama-3.1-8b", "bf16", "vllm")
+    assert "vllm 0.14.0, a100_sxm" in s.provider_note  # the A100 tables are older
+
+
+def test_pick_version():
+    assert pick_version(["0.14.0", "0.19.0", "0.24.0"], None) == ("0.24.0", None)
+    assert pick_version(["0.14.0", "0.19.0", "0.24.0"], "0.19.0") == ("0.19.0", None)
+    v, note = pick_version(["0.14.0", "0.19.0", "0.24.0"], "0.18.0")
+    assert v == "0.19.0" and "0.18.0" in note
+    v, note = pick_version(["1.0.0", "1.3.0rc20"], "0.9.0")
+    assert v == "1.0.0" and "nearest" in note
+
+
+@pytest.mark.parametrize("hw,model,quant,engine,devices,why", [
+    ("apple-m2-ultra-76c", "llama-3.1-8b", "q4_k_m", "llama.cpp", 1, "not mapped"),
+    ("amd-mi300x", "llama-3.1-8b", "fp8", "vllm", 1, "not mapped"),
+    ("nvidia-h100-sxm", "llama-3.1-8b", "q4_k_m", "llama.cpp", 1, "no NVIDIA measured-kernel tables"),
+])
+def test_uncovered_machines_fall_back_with_a_note(cat, hw, model, quant, engine, devices, why):
+    with use_provider("measured"):
+        s = build_system(cat, hw, model, quant, engine, devices=devices)
+        p = predict(cat, hardware=hw, model=model, quant=quant, engine=engine, devices=devices, prompt=256, gen=32)
+    assert s.kernels is None
+    assert s.provider_note.startswith("calibrated roofline (") and why in s.provider_note
+    with use_provider("roofline"):
+        r = predict(cat, hardware=hw, model=model, quant=quant, engine=engine, devices=devices, prompt=256, gen=32)
+    assert p["ttft_s"] == r["ttft_s"] and p["tpot_s"] == r["tpot_s"]
+
+
+@needs_tables
+def test_uncovered_shapes_fall_back_with_a_note(cat):
+    with use_provider("measured"):
+        s = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "sglang", devices=8)
+    assert s.kernels is None and "do not cover it: MLA" in s.provider_note
+
+
+def test_without_the_extra_everything_uses_the_roofline(cat, no_extra):
+    assert kernels.data_root() is None
+    s = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "vllm")
+    assert s.kernels is None and "not installed" in s.provider_note
+    p = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=512, gen=64)
+    with use_provider("roofline"):
+        r = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=512, gen=64)
+    assert {k: v for k, v in p.items() if k != "step_time_provider"} == \
+        {k: v for k, v in r.items() if k != "step_time_provider"}
+    res = simulate_scenario(cat, parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
+                                                 "machine": {"hardware": "nvidia-h100-sxm"},
+                                                 "workload": {"arrival": "poisson", "rate_rps": 5, "requests": 50}}))
+    assert res.summary["completed"] == 50 and "not installed" in res.summary["step_time_provider"]
+
+
+def test_without_the_extra_cli(no_extra, capsys):
+    from planner.cli import main
+
+    rc = main(["predict", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8",
+               "--engine", "vllm", "--step-provider", "measured"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "step time: calibrated roofline" in out and "not installed" in out
+    rc = main(["validate", "--providers"])
+    assert rc == 0 and "not installed" in capsys.readouterr().out
+
+
+def test_calibration_fits_price_steps_on_the_roofline(cat):
+    """Swapping roofline parameters (what `calibrate` does while fitting) always prices on the roofline."""
+    s = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "vllm")
+    s.set_efficiency(s.eff, "fit")
+    assert s.kernels is None and s.provider_note.startswith("calibrated roofline")
+
+
+def test_choice_rule():
+    from planner.kernel_validation import choices
+
+    rows = [{"class": "a", "covered": True, "roofline_error_pct": 10.0, "measured_kernels_error_pct": -5.0},
+            {"class": "a", "covered": True, "roofline_error_pct": -30.0, "measured_kernels_error_pct": 8.0},
+            {"class": "b", "covered": True, "roofline_error_pct": 5.0, "measured_kernels_error_pct": 20.0},
+            {"class": "b", "covered": False, "roofline_error_pct": 50.0, "measured_kernels_error_pct": 50.0}]
+    c = choices(rows)
+    assert c["a"]["provider"] == "measured" and c["b"]["provider"] == "roofline" and c["b"]["rows"] == 1
+
+
+def test_vectorised_and_scalar_look_ups_agree():
+    xs, ys = np.array([1.0, 2.0, 4.0]), np.array([1.0, 3.0, 4.0])
+    pts = np.array([0.5, 1.0, 1.5, 3.0, 4.0, 6.0])
+    assert [kernels._interp(float(x), xs, ys) for x in pts] == pytest.approx(list(kernels._interp(pts, xs, ys)))
+    assert kernels._interp(6.0, xs, ys) == pytest.approx(5.0)  # beyond the grid: the last segment's line
+
+
+@needs_tables
+def test_validate_providers_reports_both_on_nvidia_rows(cat, tmp_path):
+    """`validate --providers` predicts each NVIDIA datacenter row with both providers (a load test
+    simulated, batch-1 first-token rows with predict) and applies the rule per class."""
+    from planner.calibration import DEFAULT_DATA
+    from planner.kernel_validation import compare
+
+    lines = DEFAULT_DATA.read_text(encoding="utf-8").splitlines(keepends=True)
+    keep = [ln for ln in lines[1:] if ln.split(",")[0] in ("I-TRT-017", "I-TRT-023", "I-TRT-025", "A4167-001")]
+    assert len(keep) == 4
+    data = tmp_path / "rows.csv"
+    data.write_text(lines[0] + "".join(keep), encoding="utf-8")
+    res = compare(cat, data, requests=200, loso=False)
+    ids = {r["id"]: r for r in res["rows"]}
+    assert set(ids) == {"I-TRT-017", "I-TRT-023", "I-TRT-025"}  # the Apple llama.cpp row is not NVIDIA datacenter
+    assert ids["I-TRT-017"]["metric"] == "throughput" and ids["I-TRT-023"]["metric"] == "ttft"
+    for r in ids.values():
+        assert r["covered"] and r["roofline"] != r["measured_kernels"]
+        assert r["measured_kernels_error_pct"] == pytest.approx(100 * (r["measured_kernels"] - r["measured"]) / r["measured"],
+                                                                abs=0.01)
+    assert set(res["choices"]) == {"tensorrt-llm:nvidia-hopper", "tensorrt-llm:nvidia-ampere"}
+    assert set(res["by_metric"]) == {"throughput", "ttft"}
