@@ -37,8 +37,7 @@ X0 = np.array([0.7, 0.5, 2.0, 50.0, 0.1, 0.5, 64.0])
 OFF = {5: 1.0, 6: 64.0}  # small-batch terms when no row can identify them: switched off
 
 
-class DataError(ValueError):
-    pass
+from .errors import DataError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 @dataclass(frozen=True)

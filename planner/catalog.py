@@ -25,8 +25,7 @@ ENV_VAR = "PLANNER_PROFILES"
 KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems")
 
 
-class CatalogError(ValueError):
-    """A user-facing error about the catalog (unknown id, bad profile file)."""
+from .errors import CatalogError  # noqa: E402,F401  (re-exported: the one definition is in planner.errors)
 
 
 class _Strict(BaseModel):

@@ -22,8 +22,7 @@ MACHINE_COLUMNS = tuple(f"machine.{f}" for f in Machine.model_fields)
 MAX_BYTES = 1_000_000
 
 
-class CSVError(ValueError):
-    """A scenario CSV that cannot be read; the message names the row/column and the fix."""
+from .errors import CSVError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 def scenario_columns(sc: Scenario) -> list[str]:

@@ -44,8 +44,7 @@ ENGINE_ORDER = ("vllm", "mlx", "llama.cpp", "sglang", "tensorrt-llm")  # default
 MAX_REPLICAS = 1024
 
 
-class PlanError(ValueError):
-    """Bad plan input; the message names the field and is one line."""
+from .errors import PlanError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 class _Part(BaseModel):

@@ -27,8 +27,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from typing import Any, Callable, Protocol, Sequence
 
 
-class SweepError(ValueError):
-    """A sweep that cannot run (missing optional dependency, unreachable cluster)."""
+from .errors import SweepError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 class Point(Protocol):
