@@ -20,7 +20,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
+from .paths import builtin as _builtin  # noqa: E402
+
+BUILTIN_DIR = _builtin("profiles")  # package data (planner.paths)
 ENV_VAR = "PLANNER_PROFILES"
 KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems")
 
@@ -425,6 +427,9 @@ def _load_dir(root: Path, out: dict, origins: dict) -> None:
 
 
 def profile_dirs(extra: str | os.PathLike | None = None) -> list[Path]:
+    if not (BUILTIN_DIR / "hardware").is_dir():
+        raise CatalogError(f"the built-in catalog is missing: no profiles at {BUILTIN_DIR} (the planner package is "
+                           "incomplete; reinstall it from a full source checkout: pip install .)")
     dirs = [BUILTIN_DIR]
     env = os.environ.get(ENV_VAR)
     for d in (env, extra):

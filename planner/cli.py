@@ -281,7 +281,7 @@ def _cmd_calibrate(cat, args) -> int:
                   f"step={eff.step_overhead_ms:.2f} ms layer={eff.layer_overhead_us:.1f} us "
                   f"quant_penalty={eff.quantized_compute_penalty:.3f} rows={eff.fitted_on_rows}")
     if not args.dry_run:
-        out = Path(args.out) if args.out else REPO / "profiles" / "calibration"
+        out = Path(args.out) if args.out else REPO / "profiles" / "calibration"  # REPO: planner.paths' data root
         for p in write_calibration_files(fits, out, data):
             print(f"wrote {p}")
     return EXIT_OK
