@@ -415,6 +415,9 @@ def _load_dir(root: Path, out: dict, origins: dict) -> None:
                     data = tomllib.load(fh)
             except tomllib.TOMLDecodeError as exc:
                 raise CatalogError(f"bad profile file {path}: not valid TOML ({exc})") from None
+            except UnicodeDecodeError as exc:
+                raise CatalogError(f"bad profile file {path}: not valid TOML (not UTF-8 text: {exc.reason} at "
+                                   f"byte {exc.start})") from None
             except OSError as exc:
                 raise CatalogError(f"cannot read profile file {path}: {exc}") from None
             try:
@@ -441,12 +444,24 @@ def profile_dirs(extra: str | os.PathLike | None = None) -> list[Path]:
     return dirs
 
 
+@lru_cache(maxsize=32)
+def _parse_dir(root: Path, stamp: tuple) -> tuple[dict, dict]:
+    """One directory's validated profiles (cached per directory: an overlay does not re-read the built-ins)."""
+    out: dict[str, dict] = {k: {} for k in _SCHEMAS}
+    origins: dict = {}
+    _load_dir(root, out, origins)
+    return out, origins
+
+
 @lru_cache(maxsize=16)
 def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
     out: dict[str, dict] = {k: {} for k in _SCHEMAS}
     origins: dict = {}
     for d in dirs:
-        _load_dir(d, out, origins)
+        part, where = _parse_dir(d, _stamp([d]))
+        for kind, profs in part.items():
+            out[kind].update(profs)
+        origins.update(where)
     engines = dict(out["engines"])
     for cal in out["calibration"].values():
         if cal.engine not in engines:

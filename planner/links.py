@@ -35,6 +35,10 @@ class LinkWarning:
     field: str
     message: str
 
+    def __post_init__(self):  # a parameter with an empty or blank name is still named
+        if not self.field.strip():
+            object.__setattr__(self, "field", f"(parameter with an empty name {self.field!r})")
+
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
 
