@@ -31,7 +31,7 @@ from .errors import CatalogError  # noqa: E402,F401  (re-exported: the one defin
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Figure(_Strict):
