@@ -208,7 +208,7 @@ def csv_mutants(draw):
         r = draw(st.integers(0, len(rows) - 1))
         if op == "cell" and rows[r]:
             rows[r][draw(st.integers(0, len(rows[r]) - 1))] = draw(LINK_VALUES).replace(",", ";").replace("\n", " ")
-        elif op == "drop_col" and rows[r]:
+        elif op == "drop_col" and rows[0]:
             c = draw(st.integers(0, len(rows[0]) - 1))
             rows = [row[:c] + row[c + 1:] for row in rows]
         elif op == "dup_row":
