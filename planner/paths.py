@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import CatalogError
 
 # The package's data root: planner/ itself (its profiles/ and data/ folders are package data).
-DATA_ROOT = Path(__file__).resolve().parent.parent
+DATA_ROOT = Path(__file__).resolve().parent
 
 
 def _root() -> Path:
