@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo validate calibrate clean chromium bench-render
+.PHONY: run test demo validate calibrate clean chromium bench-render fuzz bench-concurrency
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,15 @@ chromium:
 # The Compare page's re-render time in the browser after a widget change
 bench-render: $(STAMP) chromium
 	$(BIN)/python -m tests.e2e.bench_render
+
+# A long fuzzing pass over every untrusted input (the test suite runs 2,000 cases per input type)
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(STAMP)
+	PLANNER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -q -s -p no:cacheprovider
+
+# 20 browser sessions opening the app at once: time to the first result
+bench-concurrency: $(STAMP) chromium
+	$(BIN)/python -m tests.e2e.bench_concurrency --sessions 20
 
 validate: $(STAMP)
 	$(BIN)/python -m planner validate --loo

@@ -2,10 +2,11 @@
 
 import pandas as pd
 import streamlit as st
+from pydantic import ValidationError
 
 from app_pages import ui
 from planner.arch import active_params, params
-from planner.perf import ScenarioError
+from planner.errors import PlannerError
 from planner.scenario import CustomHardware, parse_scenario, scenario_catalog
 
 sc = ui.init_state()
@@ -119,7 +120,7 @@ with tabs[4]:
             CustomHardware(**entry)
             new = parse_scenario(data)
             scenario_catalog(ui.catalog(), new)
-        except (ScenarioError, ValueError) as exc:
+        except (PlannerError, ValidationError) as exc:  # bad input only: a defect shows its traceback
             st.error(f"Not added: {exc}")
         else:
             ui.set_scenario(new)

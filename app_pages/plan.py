@@ -10,7 +10,8 @@ from app_pages import charts, ui
 from planner import plan_report as rep
 from planner.csvio import write_table
 from planner.links import PlanInputs
-from planner.plan import PlanError, csv_rows
+from planner.errors import PlannerError
+from planner.plan import csv_rows
 
 ui.init_state()
 cat = ui.catalog()
@@ -117,7 +118,7 @@ def _progress(done: int, total: int) -> None:
 
 try:
     result = ui.run_plan(inp.spec(), _progress)
-except PlanError as exc:
+except PlannerError as exc:  # bad input only: a defect shows Streamlit's exception box
     bar.empty()
     st.error(f"No plan: {exc}")
     st.stop()

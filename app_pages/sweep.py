@@ -26,6 +26,8 @@ for k, r in enumerate(fits):
     i = r["option"] - 1
     bar.progress(k / max(len(fits), 1), text=f"sweeping {r['label']}")
     sw = ui.sweep(sc, i)
+    if sw is None:  # stopped at its wall-clock limit (the message is on the page)
+        continue
     d = pd.DataFrame(sw["rows"])
     d["machine"] = r["label"]
     frames.append(d)

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from planner import budget as bud
 from planner import compare as cmp
 from planner.catalog import load_catalog
 from planner import plan as plan_mod
@@ -313,40 +314,102 @@ def editor(sc: Scenario, page: str) -> Scenario:
 # ------------------------------------------------------------------ cached engine calls
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
+def server_budget() -> bud.Budget:
+    """The server's compute budget (planner.budget: $PLANNER_BUDGET / $PLANNER_BUDGET_FILE)."""
+    return bud.load_budget()
+
+
+def _stopped() -> bool:
+    """True once this session asked to stop the run in flight (the toolbar's Stop, or a widget change
+    that will re-run the page anyway).  Streamlit has no public API for it: read defensively."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        req = getattr(get_script_run_ctx(suppress_warning=True), "script_requests", None)
+        return req is not None and getattr(req._state, "name", "CONTINUE") != "CONTINUE"
+    except Exception:  # noqa: BLE001 - a Streamlit internals change must not break the page
+        return False
+
+
+def within_budget(sc: Scenario) -> Scenario:
+    """The scenario the page may compute: fields over the server's budget are lowered to it, each with
+    a warning naming the field and the budget.  The URL keeps what the link asked for."""
+    run, clamps = bud.clamp(sc, server_budget())
+    for c in clamps:
+        st.warning(f"Compute budget: {c}", icon="⏱️")
+    return run
+
+
+def stop_button() -> bool:
+    """The Stop button (clickable while the page computes); True on the run its click caused, when
+    nothing new is simulated.  Streamlit's own Stop (top right while running) works too."""
+    return bool(st.button("Stop", key="_stop", icon=":material/stop_circle:", type="tertiary",
+                          help="stop the simulations in flight; results computed before stay cached"))
+
+
+@st.cache_data(max_entries=256, ttl=3600, show_spinner=False)
 def _evaluate(one_json: str) -> dict:
+    # runs under the caller's planner.budget.deadline: the wall-clock limit and Stop raise BudgetError,
+    # which is not cached (options finished before it are; a re-run continues from there)
     return cmp.evaluate_option(catalog(), Scenario.model_validate_json(one_json), 0)
+
+
+def _stopped_result(i: int, m: Machine, message: str) -> dict:
+    return {"option": i + 1, "hardware": m.hardware, "devices": m.devices, "replicas": m.replicas,
+            "error": f"option {i + 1}: {message}", "sim_error": None, "sim": None}
 
 
 def evaluate(sc: Scenario, progress=None) -> list[dict]:
     """One result per option, cached by the option's own scenario (changing one option
-    re-runs only that one)."""
+    re-runs only that one).  Runs within the server's compute budget (warnings on the page), the
+    simulations under one wall-clock limit, with a Stop button while it computes."""
+    sc = within_budget(sc)
     cat = scenario_cat(sc)
     out = []
     n = len(sc.options())
-    for i in range(n):
-        r = dict(_evaluate(sc.for_option(i).model_dump_json()))
-        r["option"] = i + 1
-        r["label"] = cmp.option_label(i, sc.options()[i], cat, sc)
-        for k in ("error", "sim_error"):
-            if r.get(k):
-                r[k] = r[k].replace("option 1:", f"option {i + 1}:")
-        out.append(r)
-        if progress:
-            progress(i + 1, n)
+    # after a click on Stop: only what is cached is shown (a limit of 0 s stops any new simulation)
+    seconds = 0 if stop_button() else server_budget().sim_seconds
+    with bud.deadline(seconds, _stopped, "the simulations of this page"):
+        for i in range(n):
+            m = sc.options()[i]
+            try:
+                r = dict(_evaluate(sc.for_option(i).model_dump_json()))
+            except bud.BudgetError as exc:
+                r = _stopped_result(i, m, str(exc))
+            r["option"] = i + 1
+            r["label"] = cmp.option_label(i, m, cat, sc)
+            for k in ("error", "sim_error"):
+                if r.get(k):
+                    r[k] = r[k].replace("option 1:", f"option {i + 1}:")
+            out.append(r)
+            if progress:
+                progress(i + 1, n)
     return out
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def _sweep(one_json: str, points: int) -> dict:
-    return cmp.sweep(catalog(), Scenario.model_validate_json(one_json), 0, points)
+    with bud.deadline(server_budget().sim_seconds, _stopped, "the load sweep"):
+        return cmp.sweep(catalog(), Scenario.model_validate_json(one_json), 0, points)
 
 
-def sweep(sc: Scenario, i: int, points: int = 8) -> dict:
-    return _sweep(sc.for_option(i).model_dump_json(), points)
+def sweep(sc: Scenario, i: int, points: int = 8) -> dict | None:
+    """The load sweep of option i, within the budget: `sc` should come from `within_budget`; the points
+    per option are lowered so that all options together stay within the budget's sweep points."""
+    sc, _ = bud.clamp(sc, server_budget())  # its warnings were shown by `evaluate`
+    pts, req, clamps = bud.sweep_plan(len(sc.options()), points, sc.workload.requests, server_budget())
+    for c in clamps if i == 0 else []:
+        st.warning(f"Compute budget: {c}", icon="⏱️")
+    one = sc.for_option(i)
+    one = one.model_copy(update={"workload": one.workload.model_copy(update={"requests": req})})
+    try:
+        return _sweep(one.model_dump_json(), pts)
+    except bud.BudgetError as exc:
+        st.error(f"{cmp.option_label(i, sc.options()[i])}: {exc}")
+        return None
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def _plan(spec_json: str, _progress=None) -> dict:
     # serial: a process pool forked from Streamlit's threaded server is not reliable (and a spawned one
     # re-imports the app); R1 on the whole catalog takes about 10 s on 2 cores

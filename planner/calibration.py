@@ -21,8 +21,10 @@ import numpy as np
 from .catalog import Catalog, CatalogError, Efficiency
 from .perf import ScenarioError, System, build_system
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO / "data" / "calibration.csv"
+from .paths import builtin as _builtin  # noqa: E402
+
+REPO = _builtin()  # the data root (planner.paths): profiles/ and data/ are package data
+DEFAULT_DATA = _builtin("data", "calibration.csv")
 REQUIRED_COLUMNS = ("id", "hardware_id", "devices", "model_id", "quant_id", "engine_id", "mode",
                     "batch_or_concurrency", "prompt_tokens", "gen_tokens", "metric", "value")
 PREDICT_METRICS = ("prefill_tok_s", "decode_tok_s")
@@ -37,8 +39,7 @@ X0 = np.array([0.7, 0.5, 2.0, 50.0, 0.1, 0.5, 64.0])
 OFF = {5: 1.0, 6: 64.0}  # small-batch terms when no row can identify them: switched off
 
 
-class DataError(ValueError):
-    pass
+from .errors import DataError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "profiles"
+from .paths import builtin as _builtin  # noqa: E402
+
+BUILTIN_DIR = _builtin("profiles")  # package data (planner.paths)
 ENV_VAR = "PLANNER_PROFILES"
 KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems")
 SUPPORT_LEVELS = ("native", "emulated", "unsupported")
 
 
-class CatalogError(ValueError):
-    """A user-facing error about the catalog (unknown id, bad profile file)."""
+from .errors import CatalogError  # noqa: E402,F401  (re-exported: the one definition is in planner.errors)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Figure(_Strict):
@@ -541,6 +542,9 @@ def _load_dir(root: Path, out: dict, origins: dict) -> None:
                     data = tomllib.load(fh)
             except tomllib.TOMLDecodeError as exc:
                 raise CatalogError(f"bad profile file {path}: not valid TOML ({exc})") from None
+            except UnicodeDecodeError as exc:
+                raise CatalogError(f"bad profile file {path}: not valid TOML (not UTF-8 text: {exc.reason} at "
+                                   f"byte {exc.start})") from None
             except OSError as exc:
                 raise CatalogError(f"cannot read profile file {path}: {exc}") from None
             try:
@@ -553,6 +557,9 @@ def _load_dir(root: Path, out: dict, origins: dict) -> None:
 
 
 def profile_dirs(extra: str | os.PathLike | None = None) -> list[Path]:
+    if not (BUILTIN_DIR / "hardware").is_dir():
+        raise CatalogError(f"the built-in catalog is missing: no profiles at {BUILTIN_DIR} (the planner package is "
+                           "incomplete; reinstall it from a full source checkout: pip install .)")
     dirs = [BUILTIN_DIR]
     env = os.environ.get(ENV_VAR)
     for d in (env, extra):
@@ -564,12 +571,24 @@ def profile_dirs(extra: str | os.PathLike | None = None) -> list[Path]:
     return dirs
 
 
+@lru_cache(maxsize=32)
+def _parse_dir(root: Path, stamp: tuple) -> tuple[dict, dict]:
+    """One directory's validated profiles (cached per directory: an overlay does not re-read the built-ins)."""
+    out: dict[str, dict] = {k: {} for k in _SCHEMAS}
+    origins: dict = {}
+    _load_dir(root, out, origins)
+    return out, origins
+
+
 @lru_cache(maxsize=16)
 def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
     out: dict[str, dict] = {k: {} for k in _SCHEMAS}
     origins: dict = {}
     for d in dirs:
-        _load_dir(d, out, origins)
+        part, where = _parse_dir(d, _stamp([d]))
+        for kind, profs in part.items():
+            out[kind].update(profs)
+        origins.update(where)
     engines = dict(out["engines"])
     for cal in out["calibration"].values():
         if cal.engine not in engines:

@@ -16,7 +16,9 @@ from .perf import GB, build_system
 from .predict import predict
 from .scenario import parse_scenario
 
-CLAIMS_FILE = Path(__file__).resolve().parent.parent / "data" / "claims.toml"
+from .paths import builtin as _builtin  # noqa: E402
+
+CLAIMS_FILE = _builtin("data", "claims.toml")
 MAC, R1, Q4, LCPP = "apple-m3-ultra-80c", "deepseek-r1", "q4_k_m", "llama.cpp"
 VERDICTS = ("supported", "partly supported", "contradicted", "not verifiable", "not modelled yet")
 

@@ -1,7 +1,8 @@
 """Command line: ``python -m planner <command>``.
 
 Exit codes: 0 success (and, for predict, it fits); 3 predict: does not fit; 2 bad arguments or
-input, with a one-line message on stderr.
+input, with a one-line message on stderr (a planner.errors.PlannerError); 1 a defect in the planner,
+with its traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .catalog import CatalogError, load_catalog
+from .errors import PlannerError, one_line
 
 EXIT_OK, EXIT_BAD, EXIT_NOFIT = 0, 2, 3
 
@@ -21,8 +23,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD, f"{self.prog}: error: {message}\n")
 
 
-class UsageError(ValueError):
-    pass
+from .errors import UsageError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 def arg_int(name):
@@ -130,14 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         args = ap.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a bad argument (2, one line printed)
         return int(exc.code or 0)
+    # Only bad input (planner.errors.PlannerError) becomes a message and exit 2; anything else is a
+    # defect and propagates: Python prints its traceback and exits 1.
     try:
         return _dispatch(args)
     except CatalogError as exc:  # a bad profile file lists each bad field on its own line
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD
-    except ValueError as exc:  # UsageError, ScenarioError, DataError, SweepError: one line
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"error: {text}", file=sys.stderr)
+    except PlannerError as exc:  # UsageError, ScenarioError, DataError, SweepError, ...: one line
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_BAD
 
 
@@ -301,7 +303,7 @@ def _cmd_calibrate(cat, args) -> int:
                   f"step={eff.step_overhead_ms:.2f} ms layer={eff.layer_overhead_us:.1f} us "
                   f"quant_penalty={eff.quantized_compute_penalty:.3f} rows={eff.fitted_on_rows}")
     if not args.dry_run:
-        out = Path(args.out) if args.out else REPO / "profiles" / "calibration"
+        out = Path(args.out) if args.out else REPO / "profiles" / "calibration"  # REPO: planner.paths' data root
         for p in write_calibration_files(fits, out, data):
             print(f"wrote {p}")
     return EXIT_OK

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from .errors import UsageError
+
 import json
 
 COMMANDS = ("link",)
@@ -23,7 +25,7 @@ def run_link_command(catalog, args) -> int:
     from .scenario import load_scenario, scenario_catalog
 
     if (args.scenario is None) == (args.decode is None):
-        raise ValueError("give a scenario file to encode, or --decode QUERY (one of them)")
+        raise UsageError("give a scenario file to encode, or --decode QUERY (one of them)")
     if args.decode is not None:
         q = args.decode
         if "?" in q:
@@ -38,6 +40,6 @@ def run_link_command(catalog, args) -> int:
     _, warnings = decode(encode(sc), catalog)
     if warnings:  # e.g. an unknown hardware id: the link would not restore this scenario
         w = warnings[0]
-        raise ValueError(f"{w.field}: {w.message.split('; ')[0]}")
+        raise UsageError(f"{w.field}: {w.message.split('; ')[0]}")
     print(encode(sc))
     return 0

@@ -6,6 +6,8 @@ Hooked into ``python -m planner`` with ``add_plan_commands(subparsers)`` and
 
 from __future__ import annotations
 
+from .errors import UsageError
+
 import csv
 import json
 import sys
@@ -87,13 +89,13 @@ def _candidate_entry(text: str) -> dict:
         try:
             out["memory_gb"] = float(mem)
         except ValueError:
-            raise ValueError(f"--candidates: '{text}': memory after @ must be a number of GB") from None
+            raise UsageError(f"--candidates: '{text}': memory after @ must be a number of GB") from None
     for key, val in zip(("quant", "engine", "devices"), parts[1:4]):
         if key == "devices":
             try:
                 out["devices"] = int(val.lstrip("x"))
             except ValueError:
-                raise ValueError(f"--candidates: '{text}': devices must look like x8") from None
+                raise UsageError(f"--candidates: '{text}': devices must look like x8") from None
         elif val:
             out[key] = val
     return out
@@ -105,14 +107,14 @@ def spec_from_args(args) -> dict:
     quick = [n for n in ("model", "rate") if getattr(args, n) is not None]
     if args.spec:
         if quick:
-            raise ValueError(f"give a plan file or the quick form, not both (--{quick[0]})")
+            raise UsageError(f"give a plan file or the quick form, not both (--{quick[0]})")
         data = load_plan(args.spec).model_dump(exclude_unset=True)
     else:
         if args.model is None or args.rate is None:
-            raise ValueError("give a plan file, or --model and --rate (with --prompt, --gen and SLO options)")
+            raise UsageError("give a plan file, or --model and --rate (with --prompt, --gen and SLO options)")
         for name, v in (("prompt", args.prompt), ("gen", args.gen)):
             if v < 1:
-                raise ValueError(f"--{name} must be at least 1 token, got {v}")
+                raise UsageError(f"--{name} must be at least 1 token, got {v}")
         slo = {"ttft_p95_s": args.slo_ttft_p95_s, "ttft_p99_s": args.slo_ttft_p99_s,
                "tpot_p95_ms": args.slo_tpot_ms, "e2e_p95_s": args.slo_e2e_p95_s, "goodput_min": args.goodput}
         data = {"model": args.model,
@@ -136,9 +138,9 @@ def spec_from_args(args) -> dict:
         try:
             costs.setdefault("price_usd", {})[hw.strip()] = float(usd)
         except ValueError:
-            raise ValueError(f"--price must look like HARDWARE=USD, got '{item}'") from None
+            raise UsageError(f"--price must look like HARDWARE=USD, got '{item}'") from None
         if not sep:
-            raise ValueError(f"--price must look like HARDWARE=USD, got '{item}'")
+            raise UsageError(f"--price must look like HARDWARE=USD, got '{item}'")
     search = data.setdefault("search", {})
     if args.requests is not None:
         search["requests"] = args.requests
@@ -154,7 +156,7 @@ def _executor(args):
         return args.cluster
     if args.workers is not None:
         if args.workers < 1:
-            raise ValueError(f"--workers must be at least 1, got {args.workers}")
+            raise UsageError(f"--workers must be at least 1, got {args.workers}")
         return "serial" if args.workers == 1 else args.workers
     return None
 
@@ -224,7 +226,7 @@ def _plan(catalog, args) -> int:
                 w.writeheader()
                 w.writerows(csv_rows(res))
         except OSError as exc:
-            raise ValueError(f"cannot write {exc.filename}: {exc.strerror}") from None
+            raise UsageError(f"cannot write {exc.filename}: {exc.strerror}") from None
     if args.json:
         print(json.dumps(res, indent=2))
     else:

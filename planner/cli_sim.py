@@ -6,6 +6,8 @@ Hooked into ``python -m planner`` with ``add_sim_commands(subparsers)`` and
 
 from __future__ import annotations
 
+from .errors import UsageError
+
 import json
 import time
 
@@ -67,13 +69,13 @@ def scenario_from_args(args, catalog=None):
         quick = [f"--{n.replace('_', '-')}" for n in ("hardware", "model", "quant", "engine", "rate", "concurrency")
                  if getattr(args, n) is not None]
         if quick:
-            raise ValueError(f"give a scenario file or the quick form, not both ({', '.join(quick)})")
+            raise UsageError(f"give a scenario file or the quick form, not both ({', '.join(quick)})")
         return load_scenario(args.scenario)
     missing = [f"--{n}" for n in ("hardware", "model", "quant", "engine") if getattr(args, n) is None]
     if missing:
-        raise ValueError(f"missing {', '.join(missing)} (or give a scenario file)")
+        raise UsageError(f"missing {', '.join(missing)} (or give a scenario file)")
     if args.rate is None and args.concurrency is None:
-        raise ValueError("give --rate R (requests/s) or --concurrency C (closed-loop users)")
+        raise UsageError("give --rate R (requests/s) or --concurrency C (closed-loop users)")
     wl = {"requests": args.requests, "seed": args.seed, "prompt": {"mean": args.prompt}, "output": {"mean": args.gen}}
     if args.rate is not None:
         wl.update(arrival="poisson", rate_rps=args.rate)
@@ -81,7 +83,7 @@ def scenario_from_args(args, catalog=None):
         wl.update(arrival="closed", concurrency=args.concurrency)
     for name, v in (("prompt", args.prompt), ("gen", args.gen)):
         if v < 1:
-            raise ValueError(f"--{name} must be at least 1 token, got {v}")
+            raise UsageError(f"--{name} must be at least 1 token, got {v}")
     data = {"model": args.model, "quant": args.quant, "engine": args.engine, "kv_dtype": args.kv_dtype,
             "machine": {"hardware": args.hardware, "memory_gb": args.memory_gb, "devices": args.devices,
                         "replicas": args.replicas, "nodes": args.nodes, "link": args.link, "parallel": args.parallel,
@@ -123,7 +125,7 @@ def _simulate(catalog, args) -> int:
         if args.timeline_csv:
             res.write_timeline_csv(args.timeline_csv)
     except OSError as exc:
-        raise ValueError(f"cannot write {exc.filename}: {exc.strerror}") from None
+        raise UsageError(f"cannot write {exc.filename}: {exc.strerror}") from None
     if args.json:
         print(json.dumps(res.summary, indent=2))
     else:
@@ -154,7 +156,7 @@ def _bench(catalog, args) -> int:
     from .sim import simulate_scenario
 
     if not 1 <= args.requests <= MAX_REQUESTS:
-        raise ValueError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
+        raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
     sat = saturation_rps(catalog)
     rate = round(0.8 * sat, 3)
     sc = parse_scenario({**BENCH, "workload": {"arrival": "poisson", "rate_rps": rate, "requests": args.requests,

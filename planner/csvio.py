@@ -24,8 +24,7 @@ MACHINE_COLUMNS = tuple(f"machine.{f}" for f in Machine.model_fields)
 MAX_BYTES = 1_000_000
 
 
-class CSVError(ValueError):
-    """A scenario CSV that cannot be read; the message names the row/column and the fix."""
+from .errors import CSVError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 def scenario_columns(sc: Scenario) -> list[str]:
@@ -76,10 +75,17 @@ def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None, notes: 
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise CSVError("the file is not UTF-8 text: upload the CSV this app downloads") from None
+    if len(data) > MAX_BYTES:
+        raise CSVError(f"the text is {len(data):,} characters; a scenario CSV is a few kB (at most {MAX_BYTES:,})")
     try:
         reader = csv.DictReader(io.StringIO(data))
         cols = reader.fieldnames or []
-        rows = list(reader)
+        rows = []
+        for r in reader:  # stop at the first row past the limit: a huge file is not parsed whole
+            if any((v or "").strip() for k, v in r.items() if k is not None) or None in r:
+                rows.append(r)
+                if len(rows) > MAX_COMPARE + 1:
+                    raise CSVError(f"more than {MAX_COMPARE + 1} rows: at most {MAX_COMPARE + 1} machine options")
     except csv.Error as exc:
         raise CSVError(f"not a readable CSV ({exc})") from None
     if "machine.hardware" not in cols:

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .paths import builtin
+
 PACKAGE = "aiconfigurator-core"
 PINNED = "0.12.0"
 MODES = ("auto", "roofline", "measured")
@@ -52,7 +54,7 @@ CHOICE_RULE = ("a class (engine x chip family) uses NVIDIA's measured kernels wh
                "calibration set the measured provider's median absolute error (leave-one-source-out) is "
                "higher than the calibrated roofline's; classes without such rows use the measured kernels")
 BACKENDS = {"vllm": "vllm", "sglang": "sglang", "tensorrt-llm": "trtllm"}
-CHOICES_FILE = Path(__file__).resolve().parent.parent / "profiles" / "step_providers.toml"
+CHOICES_FILE = builtin("profiles", "step_providers.toml")
 
 _forced: list[str] = []
 

@@ -40,6 +40,10 @@ class LinkWarning:
     message: str
     note: bool = False  # information (e.g. an old link was migrated), not a problem with the link
 
+    def __post_init__(self):  # a parameter with an empty or blank name is still named
+        if not self.field.strip():
+            object.__setattr__(self, "field", f"(parameter with an empty name {self.field!r})")
+
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
 

@@ -47,12 +47,7 @@ def largest(ok, lo: int, hi: int) -> int:
     return lo
 
 
-class ScenarioError(ValueError):
-    """An impossible or malformed request, with the field at fault and the fix."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
+from .errors import ScenarioError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 class UnsupportedError(ScenarioError):

@@ -51,8 +51,7 @@ HEADROOM_NOTE = ("headroom = the largest peak rate the chosen replicas sustain w
 MAX_REPLICAS = 1024
 
 
-class PlanError(ValueError):
-    """Bad plan input; the message names the field and is one line."""
+from .errors import PlanError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 class _Part(BaseModel):

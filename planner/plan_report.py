@@ -3,6 +3,8 @@ the cost/latency points with their Pareto front, and the excluded candidates gro
 
 from __future__ import annotations
 
+from .errors import UsageError
+
 REASONS = {  # reason_code -> heading (plan.py's codes, in its order)
     "slo_load": "meets the SLO alone but not at the peak rate",
     "too_many_replicas": "needs more replicas than search.max_replicas",
@@ -48,7 +50,7 @@ def pareto_points(result: dict, latency: str = "e2e_p95_s") -> list[dict]:
     """One point per candidate meeting the SLO: $ per M output tokens against a p95 latency, with
     `on_front` (no other candidate is at least as cheap and as fast, and better in one)."""
     if latency not in LATENCIES:
-        raise ValueError(f"latency must be one of {', '.join(LATENCIES)}")
+        raise UsageError(f"latency must be one of {', '.join(LATENCIES)}")
     pts = [{"candidate": label(r), "id": r["id"], "rank": r["rank"], "usd_per_m_output_tokens":
             r["usd_per_m_output_tokens"], "tco_usd": r["tco_usd"], "replicas": r["replicas"],
             "latency": (r.get("sim") or {}).get(latency), "winner": r["verdict"] == "winner"}

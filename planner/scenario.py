@@ -26,7 +26,7 @@ MAX_CUSTOM_HARDWARE = 8
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/inf: "Input should be a finite number"
 
 
 class Machine(_Part):

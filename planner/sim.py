@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from .budget import check as _budget_check
 from .catalog import Catalog
 from .perf import ScenarioError, System, build_system, largest
 from .scenario import Scenario
@@ -749,6 +750,7 @@ class Sim:
         self._ended(now)
 
     def record(self, replica, t, steps, dur, batch, tokens, kv_frac, waiting, in_system) -> None:
+        _budget_check()  # the caller's wall-clock limit and Stop (planner.budget.deadline); no-op by default
         self.area += in_system * dur
         if waiting > self.peak_waiting:
             self.peak_waiting = waiting

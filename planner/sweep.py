@@ -11,8 +11,8 @@
 - a ``concurrent.futures.Executor`` (anything with ``submit``), used as is;
 - ``"dask://HOST:PORT"`` or ``"tcp://HOST:PORT"``: an existing Dask scheduler (optional extra
   ``pip install 'inference-planner[cluster]'``);
-- ``"ray://HOST:PORT"`` or ``"ray:auto"``: an existing Ray cluster (``pip install ray``; not pinned
-  by this project).
+- ``"ray://HOST:PORT"`` or ``"ray:auto"``: an existing Ray cluster (the same optional extra, Ray
+  2.60.0; ``"ray:auto"`` also uses a Ray already started in this process with ``ray.init``).
 
 Points carry everything they need (their seeds included) and are pure functions of their
 fields, so the same points give the same results on every executor.  ``progress(done, total)``
@@ -27,8 +27,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from typing import Any, Callable, Protocol, Sequence
 
 
-class SweepError(ValueError):
-    """A sweep that cannot run (missing optional dependency, unreachable cluster)."""
+from .errors import SweepError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 class Point(Protocol):
@@ -87,7 +86,7 @@ def _ray_executor(address: str):
     try:
         import ray
     except ImportError:
-        raise SweepError(f"--cluster {address} needs Ray: pip install 'ray[default]'") from None
+        raise SweepError(f"--cluster {address} needs Ray: pip install 'inference-planner[cluster]' (ray)") from None
     addr = address.removeprefix("ray:") if address.startswith("ray:auto") else address
     try:
         return _RayExecutor(ray, addr or "auto")

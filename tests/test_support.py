@@ -157,7 +157,7 @@ def test_emulated_is_priced_at_16_bit_and_labelled(cat, tmp_path, roofline):
     # prefill slows to the 16-bit rate while memory-bound decode stays put
     d = tmp_path / "support"
     d.mkdir()
-    text = (ROOT / "profiles" / "support" / "vllm.toml").read_text()
+    text = (ROOT / "planner" / "profiles" / "support" / "vllm.toml").read_text()
     text = text.replace('archs = ["sm89", "sm90", "sm100", "sm120", "sm121"]\nformats = ["fp8"]\nsupport = "native"',
                         'archs = ["sm89", "sm90", "sm100", "sm120", "sm121"]\nformats = ["fp8"]\nsupport = "emulated"\n'
                         'compute = "fp16"')
@@ -215,7 +215,7 @@ def test_nearest_alternative_prefers_equal_or_higher_quality(cat, tmp_path):
     bits, but lower quality)."""
     d = tmp_path / "support"
     d.mkdir()
-    text = (ROOT / "profiles" / "support" / "vllm.toml").read_text()
+    text = (ROOT / "planner" / "profiles" / "support" / "vllm.toml").read_text()
     marker = 'archs = ["sm80", "sm86"]\nformats = ["fp8"]\nmodels = "moe"\nsupport = "emulated"\ncompute = "fp16"'
     assert marker in text
     (d / "vllm.toml").write_text(text.replace(marker, 'archs = ["sm80", "sm86"]\nformats = ["fp8"]\n'

@@ -1,0 +1,70 @@
+"""The one home of the planner's error types.
+
+Every problem with *input* (an unknown id, a malformed share link, CSV, scenario or profile file,
+an impossible scenario, a request over a limit) raises a subclass of :class:`PlannerError` with a
+one-line message naming the field at fault and the fix.  The CLI (``python -m planner``) and the
+web app catch exactly this class: one line on stderr and exit 2, or ``st.error`` on the page.
+Anything else that escapes is a defect in the planner and is shown as such (a traceback and
+exit 1; Streamlit's exception box), never dressed up as bad input.
+
+The old names stay importable from the modules that defined them before (``planner.catalog.
+CatalogError``, ``planner.perf.ScenarioError``, ``planner.csvio.CSVError``, ...): they are the
+classes defined here.
+"""
+
+from __future__ import annotations
+
+
+class PlannerError(ValueError):
+    """Bad input: the message names the field and the fix.  (A ValueError for code that caught
+    ValueError before this hierarchy existed.)"""
+
+
+class UsageError(PlannerError):
+    """A bad command-line argument or combination of arguments."""
+
+
+class CatalogError(PlannerError):
+    """A user-facing error about the catalog (unknown id, bad profile file, missing catalog)."""
+
+
+class ScenarioError(PlannerError):
+    """An impossible or malformed request, with the field at fault and the fix."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def __reduce__(self):  # picklable (process pools, Dask, Ray hand errors back)
+        return type(self), (self.field, self.message)
+
+
+class LinkError(ScenarioError):
+    """A share link (query string) that cannot be read (strict decoding only)."""
+
+
+class CSVError(PlannerError):
+    """A scenario CSV that cannot be read; the message names the row/column and the fix."""
+
+
+class DataError(PlannerError):
+    """A bad measurements file (calibration data): the message names the row and column."""
+
+
+class PlanError(PlannerError):
+    """A capacity-plan request that cannot be answered (bad spec, nothing meets the SLO)."""
+
+
+class SweepError(PlannerError):
+    """A sweep that cannot run (missing optional dependency, unreachable cluster)."""
+
+
+class BudgetError(PlannerError):
+    """Work over a compute limit: a simulation past its wall-clock limit, or stopped by the user."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message (its class name when it has none)."""
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
