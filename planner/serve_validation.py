@@ -109,7 +109,7 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
     sched: dict = {}
     m = LOAD_RANDOM.match(load)
     rate = LOAD_RATE.match(load)
-    if load.startswith(("rate", "concurrency")) and not (m or rate):
+    if (load.startswith("concurrency") or "random" in load or "req/" in load) and not (m or rate):
         return None, (f"load '{row.batch}' not understood: expected 'rate N (random in<=X out<=Y)', "
                       "'concurrency N (random in<=X out<=Y)' or 'rate N req/s'")
     if m:

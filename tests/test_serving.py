@@ -275,6 +275,7 @@ def test_new_load_formats_parse_into_scenarios():
 
 @pytest.mark.parametrize("load", ["concurrency x (random in<=10 out<=10)", "rate 4 req/min", "rate 0 req/s",
                                   "concurrency 2.5 (random in<=10 out<=10)", "rate (random in<=1 out<=1)",
+                                  "concurrency 8",
                                   "concurrency 4 (random in<=0 out<=10)"])
 def test_malformed_load_gives_a_reason(load):
     r = rows(f'M,nvidia-h100-sxm,1,llama-3.1-8b,fp8,sglang,serve,{load},128,128,throughput_tok_s,100,tok/s,'
