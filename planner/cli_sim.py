@@ -101,8 +101,8 @@ def _print_text(s: dict) -> None:
           f"{s['duration_s']:.1f} s simulated ({s['batching']}, {s['replicas']} replica(s))")
     print(f"  throughput {s['throughput_tok_s']:,.0f} output tok/s, {s['request_throughput_rps']:.2f} req/s, "
           f"utilization {s['utilization']:.0%}")
-    for key, unit in (("ttft_ms", "ms"), ("tpot_ms", "ms"), ("e2e_s", "s"), ("queue_s", "s")):
-        v = s[key]
+    for key, unit in (("ttft_ms", "ms"), ("tpot_ms", "ms"), ("itl_ms", "ms"), ("e2e_s", "s"), ("queue_s", "s")):
+        v = s.get(key) or {"mean": None}
         if v["mean"] is not None:
             print(f"  {key:<8} mean {v['mean']:.3f} p50 {v['p50']:.3f} p90 {v['p90']:.3f} p95 {v['p95']:.3f} "
                   f"p99 {v['p99']:.3f} {unit}")

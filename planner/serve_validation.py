@@ -14,13 +14,36 @@ with the measured one.  Mapping (from the rows' load column, unit and notes):
   benchmark sweeps at concurrency N).
 - ``rate N (random in<=X out<=Y)`` (sglang.bench_serving, random data set, range ratio 0):
   Poisson arrivals at N req/s, prompt and output lengths uniform in [1, X] and [1, Y].
+  sglang's ``python/sglang/bench_serving.py`` (``sample_random_requests``; stored commit 0033168)
+  draws ``np.random.randint(max(int(X * ratio), 1), X + 1)`` prompt lengths and
+  ``np.random.randint(int(Y * ratio), Y + 1)`` output lengths, and ``get_request`` waits
+  ``np.random.exponential(1 / rate)`` between requests (Poisson).  With ratio 0 an output may be
+  0 tokens (1 chance in Y + 1); the simulator's uniform starts at 1.
+- ``concurrency N (random in<=X out<=Y)`` (the same random data set, ``--max-concurrency N``,
+  request rate inf): a closed loop with N requests in flight (bench_serving's ``benchmark`` holds
+  an ``asyncio.Semaphore(max_concurrency)`` around every request and issues them all at once),
+  lengths as above; the number of requests is the notes' ``--num-prompts N``.
+- ``rate N req/s`` with fixed prompt/output lengths (bench_serving ``--random-range-ratio 1``):
+  Poisson arrivals at N req/s, ``--num-prompts N`` (or ``--num-prompt``, an argparse prefix) requests.
+- stated request counts (``--num-prompts``) are simulated as stated, up to ``MAX_STATED_REQUESTS``.
+- TensorRT-LLM engines built with ``use_paged_context_fmha`` run chunked prefill: the performance
+  tuning guide (docs/source/performance/tuning-max-batch-size-and-max-num-tokens.md, "Revisiting
+  Paged Context Attention and Context Chunking") says enabling it "enables context chunking, which
+  allows the context phase of a request to be broken up into pieces and processed over several
+  execution iterations"; rows whose notes say paged context FMHA is off run without it.
 - scheduler flags written in the notes (``--max-num-batched-tokens``, ``--enable-chunked-prefill
   False``, ``Max Num Seqs = N``, ``--max_batch_size``, ``--max_num_tokens``) are applied as deployed.
 - units: throughput ``per GPU`` / ``per rank`` (and the older TensorRT-LLM peak-throughput table,
   whose A100 unit 'out tok/s' is only plausible per GPU) divides the simulated total by the device
   count; ``TOTAL (prompt+output)`` tokens multiply output tokens/s by (prompt + output) / output.
 - ``tpot_ms`` / ``ttft_ms`` rows at a stated concurrency with output > 1 are simulated as a
-  closed loop at that concurrency (mean, or the median where the unit says so).  Batch-1 ttft
+  closed loop at that concurrency (mean, or the median where the unit says so).
+- statistics: sglang.bench_serving's TPOT is per request, (latency - TTFT) / (output - 1), its
+  mean / median over requests; its ITL is every gap between two streamed tokens of any request,
+  and Median ITL is the median over all those gaps (``calculate_metrics``).  A ``tpot_ms`` row whose
+  unit names the inter-token latency is compared with the simulator's ``itl_ms`` (each decode step's
+  duration once per decoding sequence), p50 for a median, mean otherwise; other ``tpot_ms`` rows
+  with its per-request ``tpot_ms`` (mean or p50 as the unit says).  Batch-1 ttft
   rows of a single token are single prefills, validated by ``planner validate`` itself.
 - skipped, with the reason: MLPerf ``Offline`` / ``Server`` rows and ShareGPT runs (the rows do
   not give the data set's lengths), prefill-decode disaggregated deployments, and workloads
@@ -38,6 +61,7 @@ from .perf import ScenarioError
 
 OFFLINE_RATE = 1e6  # requests/s: "infinite rate" (all requests queued at once)
 DEFAULT_REQUESTS = 2000
+MAX_STATED_REQUESTS = 5000  # a row's stated --num-prompts is simulated as stated up to this many
 METRICS = ("throughput_tok_s", "tpot_ms", "ttft_ms")
 
 
@@ -61,20 +85,47 @@ def deployed_scheduler(notes: str) -> dict:
     m = re.search(r"--enable-chunked-prefill[ =](True|False)", notes)
     if m:
         out["chunked_prefill"] = m.group(1) == "True"
+    elif "use_paged_context_fmha" in notes:  # TensorRT-LLM: paged context FMHA enables context chunking
+        out["chunked_prefill"] = True
+    elif re.search(r"paged context FMHA off", notes, re.I):
+        out["chunked_prefill"] = False
     return out
+
+
+def stated_requests(notes: str) -> int | None:
+    """The request count a bench_serving command line in the notes gives (``--num-prompt`` is an
+    argparse prefix of ``--num-prompts``), capped at MAX_STATED_REQUESTS."""
+    n = _int(r"--num-prompts? (\d+)", notes)
+    return min(n, MAX_STATED_REQUESTS) if n else None
+
+
+LOAD_RANDOM = re.compile(r"(rate|concurrency) ([\d.]+) \(random in<=(\d+) out<=(\d+)\)$")
+LOAD_RATE = re.compile(r"rate ([\d.]+) req/s$")
 
 
 def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | None, str]:
     """(scenario dict, how the row was read) for a serve row, or (None, why it cannot be reproduced)."""
     unit, notes, load = row.unit.lower(), row.notes, row.batch.strip()
     sched: dict = {}
-    m = re.match(r"rate ([\d.]+) \(random in<=(\d+) out<=(\d+)\)", load)
+    m = LOAD_RANDOM.match(load)
+    rate = LOAD_RATE.match(load)
+    if (load.startswith("concurrency") or "random" in load or "req/" in load) and not (m or rate):
+        return None, (f"load '{row.batch}' not understood: expected 'rate N (random in<=X out<=Y)', "
+                      "'concurrency N (random in<=X out<=Y)' or 'rate N req/s'")
     if m:
-        n = _int(r"--num-prompts (\d+)", notes) or requests
-        workload = {"arrival": "poisson", "rate_rps": float(m.group(1)), "requests": min(n, requests),
-                    "prompt": {"dist": "uniform", "min": 1, "max": int(m.group(2))},
-                    "output": {"dist": "uniform", "min": 1, "max": int(m.group(3))}}
-        how = f"Poisson {m.group(1)} req/s, uniform lengths (bench_serving random, range ratio 0)"
+        kind, x, pmax, omax = m.group(1), float(m.group(2)), int(m.group(3)), int(m.group(4))
+        if x <= 0 or pmax < 1 or omax < 1 or (kind == "concurrency" and not x.is_integer()):
+            return None, f"load '{row.batch}': rate, concurrency and lengths must be positive (whole concurrency)"
+        n = stated_requests(notes) or requests
+        lengths = {"prompt": {"dist": "uniform", "min": 1, "max": pmax},
+                   "output": {"dist": "uniform", "min": 1, "max": omax}}
+        if kind == "rate":
+            workload = {"arrival": "poisson", "rate_rps": x, "requests": n, **lengths}
+            how = f"Poisson {m.group(2)} req/s, {n} requests, uniform lengths (bench_serving random, range ratio 0)"
+        else:
+            c = int(x)
+            workload = {"arrival": "closed", "concurrency": c, "requests": max(n, c), **lengths}
+            how = f"closed loop, {c} in flight, {max(n, c)} requests, uniform lengths (bench_serving random, range ratio 0)"
     elif row.prompt is None or row.gen is None:
         if "sharegpt" in notes.lower():
             return None, "ShareGPT run: the row does not give the data set's prompt/output lengths"
@@ -83,6 +134,15 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
         return None, "prompt/output lengths not given in the row"
     elif "disaggregated" in notes:
         return None, "prefill-decode disaggregated deployment (decode nodes only): not modelled"
+    elif rate:
+        x = float(rate.group(1))
+        if x <= 0:
+            return None, f"load '{row.batch}': the rate must be positive"
+        if row.prompt is None or row.gen is None:
+            return None, f"load '{row.batch}' needs the prompt_tokens and gen_tokens columns (fixed lengths)"
+        n = stated_requests(notes) or requests
+        workload = {"arrival": "poisson", "rate_rps": x, "requests": n}
+        how = f"Poisson {rate.group(1)} req/s, {n} requests, fixed lengths (bench_serving range ratio 1)"
     elif load.startswith("max"):
         n = _int(r"Num Prompts = (?:Max Num Seqs = )?(\d+)", notes) or requests
         workload = {"arrival": "constant", "rate_rps": OFFLINE_RATE, "requests": min(n, requests)}
@@ -97,7 +157,7 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
         how = f"one static batch of {b}"
     elif load.isdigit():
         c = int(load)
-        n = requests if row.metric == "throughput_tok_s" else max(16, 4 * c)
+        n = stated_requests(notes) or (requests if row.metric == "throughput_tok_s" else max(16, 4 * c))
         workload = {"arrival": "closed", "concurrency": c, "requests": max(n, c)}
         how = f"closed loop, {c} in flight"
         if "trtllm-bench" in notes and "--max_batch_size" not in notes:  # explicit limits: used as given
@@ -156,8 +216,15 @@ def simulated_value(row: Row, summary: dict) -> float:
         if total_tokens(row) and row.prompt and row.gen:
             pred *= (row.prompt + row.gen) / row.gen
         return pred
-    stat = "p50" if "median" in row.unit.lower() else "mean"
-    return float(summary[row.metric][stat])
+    unit = row.unit.lower()
+    stat = "p50" if "median" in unit else "mean"
+    key = "itl_ms" if row.metric == "tpot_ms" and itl_unit(row) and "itl_ms" in summary else row.metric
+    return float(summary[key][stat])
+
+
+def itl_unit(row: Row) -> bool:
+    """The row measured the inter-token latency (every gap between two tokens), not per-request TPOT."""
+    return bool(re.search(r"inter-token latency|\bitl\b", row.unit, re.I))
 
 
 def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_REQUESTS,

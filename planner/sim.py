@@ -417,6 +417,8 @@ class Continuous:
         self.pending = chunks
         self.sim.record(self.idx, now, 1, dur, n_seqs, tokens, self.used / self.kv_total, len(waiting),
                         self.in_system)
+        if self.n_dec:  # every decoding sequence waits this step for its next token
+            self.sim.gaps(np.asarray([dur]), self.n_dec)
         if self.used > self.peak:
             self.peak = self.used
         return STEP, dur
@@ -492,6 +494,7 @@ class Continuous:
             self.peak = self.used
         self.sim.record(self.idx, start, k, float(cum[k - 1]), n, n * k, self.used / self.kv_total,
                         len(self.waiting), self.in_system)
+        self.sim.gaps(np.diff(cum[:k], prepend=0.0), n)
         self.G += k
         self.pending = None
         self._after_step(now)
@@ -588,6 +591,8 @@ class Batch:
         self.peak = max(self.peak, kv_end)
         self.running = n
         sim.record(self.idx, now, steps + k, total, n, sum(lens) + n * k, kv_end, len(self.waiting), self.in_system)
+        if k > 0:  # decode steps of the static batch (members that finished early counted too)
+            sim.gaps(np.diff(cum, prepend=t), n)
         return total
 
     def commit(self, now: float) -> None:
@@ -659,6 +664,8 @@ class Sim:
         self.generated, self.preemptions, self.replica = [0] * n, [0] * n, [-1] * n
         self.reason: list[str] = [""] * n
         self.timeline: list[tuple] = []
+        self.gap_steps: list[np.ndarray] = []  # decode step durations, each a gap between two tokens
+        self.gap_counts: list[int] = []  # of how many sequences (inter-token latency, ITL)
         self.peak_waiting = 0
         self.area = 0.0  # integral of requests in the system (sampled at step starts) over busy time
         self.rr = 0
@@ -756,6 +763,10 @@ class Sim:
             self.peak_waiting = waiting
         self.timeline.append((t, replica, steps, dur, batch, tokens, kv_frac, waiting))
 
+    def gaps(self, step_s: np.ndarray, n: int) -> None:
+        self.gap_steps.append(step_s)
+        self.gap_counts.append(n)
+
     def run(self) -> None:
         if self.reqs.arrival is not None:
             self.env.process(self.source())
@@ -775,6 +786,18 @@ def _stats(x: np.ndarray, scale: float = 1.0) -> dict:
     q = np.percentile(x, [50, 90, 95, 99]) * scale
     return {"mean": round(float(x.mean()) * scale, 6), "p50": round(float(q[0]), 6), "p90": round(float(q[1]), 6),
             "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
+
+
+def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
+    """_stats of a sample where value x[i] occurs w[i] times (percentiles as numpy's 'inverted_cdf')."""
+    if not len(x) or w.sum() <= 0:
+        return _stats(np.zeros(0))
+    order = np.argsort(x, kind="stable")
+    xs, cw = x[order], np.cumsum(w[order])
+    idx = np.searchsorted(cw, np.asarray([0.5, 0.9, 0.95, 0.99]) * cw[-1], "left")
+    q = xs[np.minimum(idx, len(xs) - 1)] * scale
+    return {"mean": round(float((x * w).sum() / w.sum()) * scale, 6), "p50": round(float(q[0]), 6),
+            "p90": round(float(q[1]), 6), "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
 
 
 @dataclass
@@ -839,6 +862,16 @@ def starvation_warnings(sim: Sim) -> list[str]:
     return out
 
 
+def _itl(sim: Sim) -> dict:
+    """Inter-token latency over every gap between two tokens of a request (sglang.bench_serving's
+    `itls`, whose median is its Median ITL): each decode step's duration, once per decoding sequence."""
+    if not sim.gap_steps:
+        return _stats(np.zeros(0))
+    x = np.concatenate(sim.gap_steps)
+    w = np.concatenate([np.full(len(a), c, dtype=float) for a, c in zip(sim.gap_steps, sim.gap_counts)])
+    return _weighted_stats(x, w, 1e3)
+
+
 def _summary(sim: Sim) -> dict:
     sys, sc = sim.sys, sim.sc
     arr, adm, first, fin = (np.asarray(x) for x in (sim.arrival, sim.admitted, sim.first, sim.finish))
@@ -882,6 +915,7 @@ def _summary(sim: Sim) -> dict:
         "request_throughput_rps": round(int(ok.sum()) / duration, 6) if duration > 0 else 0.0,
         "ttft_ms": _stats(ttft, 1e3),
         "tpot_ms": _stats(tpot, 1e3),
+        "itl_ms": _itl(sim),
         "e2e_s": _stats(e2e),
         "queue_s": _stats(queue),
         "goodput": round(float(good.sum()) / n, 6) if n else 0.0,

@@ -235,3 +235,62 @@ def test_one_slot_server_warns_but_four_slots_do_not(cat):
     one = run(cat, **base, scheduler={"n_parallel": 1})
     assert any("one request ran at a time" in w and "n_parallel" in w for w in one["warnings"])
     assert run(cat, **base)["warnings"] == []
+
+
+def test_new_load_formats_parse_into_scenarios():
+    """sgl-cookbook 'concurrency N (random ...)' rows are closed loops with the stated request count and
+    uniform lengths; 'rate N req/s' rows are Poisson with fixed lengths; TensorRT-LLM's paged context
+    FMHA means chunked prefill."""
+    r = rows('P,nvidia-b200,8,deepseek-r1,fp8,sglang,serve,concurrency 16 (random in<=8000 out<=1000),,,ttft_ms,'
+             '486.8,ms (mean),normal,x,bench_serving --num-prompts 80 --max-concurrency 16',
+             'Q,nvidia-h200-sxm,8,deepseek-r1,fp8,sglang,serve,rate 4 req/s,1024,1024,tpot_ms,366.48,'
+             '"ms (MEDIAN, not mean)",normal,x,--random-range-ratio 1 --num-prompt 1200 --request-rate 4',
+             'R,nvidia-h100-sxm,4,llama-3.1-70b,bf16,tensorrt-llm,serve,"max (offline, infinite rate)",2048,2048,'
+             'throughput_tok_s,2044,output tok/s (all GPUs),normal,x,trtllm-bench throughput Num Prompts = 1000; '
+             'use_paged_context_fmha; limits --max_batch_size 2048 --max_num_tokens 8192',
+             'S,nvidia-h100-sxm,4,llama-3.1-70b,bf16,tensorrt-llm,serve,"max (offline, infinite rate)",2048,2048,'
+             'throughput_tok_s,1564,output tok/s (all GPUs),normal,x,trtllm-bench throughput; paged context FMHA off; '
+             'limits --max_batch_size 2048 --max_num_tokens 8192',
+             'T,nvidia-h200-sxm,4,llama-3.1-70b,bf16,sglang,serve,rate 2 (random in<=1024 out<=1024),,,tpot_ms,'
+             '14.8,"ms (MEDIAN inter-token latency, not mean TPOT)",normal,x,--num-prompts 600')
+    p, how = row_scenario(r[0])
+    assert p["workload"]["arrival"] == "closed" and p["workload"]["concurrency"] == 16
+    assert p["workload"]["requests"] == 80 and "16 in flight" in how
+    assert p["workload"]["prompt"] == {"dist": "uniform", "min": 1, "max": 8000}
+    assert p["workload"]["output"] == {"dist": "uniform", "min": 1, "max": 1000}
+    q, how = row_scenario(r[1])
+    assert q["workload"]["arrival"] == "poisson" and q["workload"]["rate_rps"] == 4.0
+    assert q["workload"]["requests"] == 1200  # --num-prompt: argparse prefix of --num-prompts
+    assert q["workload"]["prompt"] == {"dist": "fixed", "mean": 1024}
+    assert row_scenario(r[2])[0]["scheduler"] == {"max_num_batched_tokens": 8192, "max_num_seqs": 2048,
+                                                   "chunked_prefill": True}
+    assert row_scenario(r[3])[0]["scheduler"]["chunked_prefill"] is False
+    t, _ = row_scenario(r[4])
+    assert t["workload"]["requests"] == 600 and t["workload"]["rate_rps"] == 2.0
+    # median ITL compares with the simulator's ITL median; a median TPOT with its per-request TPOT median
+    summ = {"tpot_ms": {"mean": 20.0, "p50": 19.0}, "itl_ms": {"mean": 18.0, "p50": 15.0}}
+    assert simulated_value(r[4], summ) == 15.0
+    assert simulated_value(r[1], summ) == 19.0
+
+
+@pytest.mark.parametrize("load", ["concurrency x (random in<=10 out<=10)", "rate 4 req/min", "rate 0 req/s",
+                                  "concurrency 2.5 (random in<=10 out<=10)", "rate (random in<=1 out<=1)",
+                                  "concurrency 8",
+                                  "concurrency 4 (random in<=0 out<=10)"])
+def test_malformed_load_gives_a_reason(load):
+    r = rows(f'M,nvidia-h100-sxm,1,llama-3.1-8b,fp8,sglang,serve,{load},128,128,throughput_tok_s,100,tok/s,'
+             'normal,x,y')
+    sc, why = row_scenario(r[0])
+    assert sc is None and load in why
+
+
+def test_itl_stats_weight_every_gap(cat):
+    """ITL: each decode step once per decoding sequence; its mean equals the token-weighted TPOT, and in
+    a closed loop of fixed lengths it matches the per-request TPOT mean."""
+    s = run(cat, workload={"arrival": "closed", "concurrency": 8, "requests": 32,
+                           "prompt": {"dist": "fixed", "mean": 256}, "output": {"dist": "fixed", "mean": 64}})
+    assert s["itl_ms"]["mean"] == pytest.approx(s["tpot_ms"]["mean"], rel=1e-6)
+    assert s["itl_ms"]["p50"] <= s["itl_ms"]["p99"]
+    one = run(cat, workload={"arrival": "closed", "concurrency": 1, "requests": 2,
+                             "prompt": {"dist": "fixed", "mean": 256}, "output": {"dist": "fixed", "mean": 1}})
+    assert one["itl_ms"]["p50"] is None  # no request produced a second token
