@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .catalog import Catalog, CatalogError
+from .errors import BenchImportError
 from .perf import ScenarioError
 
 MAX_BYTES = 5_000_000
@@ -37,10 +38,6 @@ MAX_ROWS = 2000
 TOOLS = ("llama-bench", "llama-batched-bench", "mlx_lm.generate", "mlx_lm.benchmark", "vllm bench serve")
 ENGINE_OF = {"llama-bench": "llama.cpp", "llama-batched-bench": "llama.cpp", "mlx_lm.generate": "mlx",
              "mlx_lm.benchmark": "mlx", "vllm bench serve": "vllm"}
-
-
-class BenchImportError(ValueError):
-    """A benchmark file that cannot be read: one line, with the line number where it applies."""
 
 
 @dataclass

@@ -52,6 +52,11 @@ class DataError(PlannerError):
     """A bad measurements file (calibration data): the message names the row and column."""
 
 
+class BenchImportError(DataError):
+    """A benchmark output (llama-bench, mlx_lm, vllm bench serve...) that cannot be read: one line, with the
+    line number where it applies."""
+
+
 class PlanError(PlannerError):
     """A capacity-plan request that cannot be answered (bad spec, nothing meets the SLO)."""
 
