@@ -13,6 +13,7 @@ import hashlib
 import io
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from statistics import median
 
@@ -20,21 +21,21 @@ import numpy as np
 
 from .catalog import Catalog, CatalogError, Efficiency
 from .perf import ScenarioError, System, build_system
+from .priors import BACKEND, OFF, PARAMS, PRIORS_PATH, Bounds, bounds_for  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / "data" / "calibration.csv"
 REQUIRED_COLUMNS = ("id", "hardware_id", "devices", "model_id", "quant_id", "engine_id", "mode",
                     "batch_or_concurrency", "prompt_tokens", "gen_tokens", "metric", "value")
-PREDICT_METRICS = ("prefill_tok_s", "decode_tok_s")
+PREDICT_METRICS = ("prefill_tok_s", "decode_tok_s", "e2e_latency_s")
 SUMMARY_METRICS = PREDICT_METRICS + ("ttft_ms",)
+LATENCY_METRICS = ("ttft_ms", "e2e_latency_s")  # lower is faster
+# which speed a metric measures (for bands and held-out summaries): a first-token latency is a prefill,
+# the end-to-end latency of a long generation is dominated by decode
+KIND = {"prefill_tok_s": "prefill", "ttft_ms": "prefill", "decode_tok_s": "decode", "e2e_latency_s": "decode"}
+
 # llama-bench's defaults (-p 512 -n 128), used where a row does not state its lengths
 DEFAULT_PP, DEFAULT_TG = 512, 128
-PARAMS = ("bandwidth_efficiency", "compute_efficiency", "step_overhead_ms", "layer_overhead_us",
-          "quantized_compute_penalty", "small_batch_efficiency_ratio", "small_batch_knee_tokens")
-LOWER = np.array([0.05, 0.02, 0.0, 0.0, 0.0, 0.02, 1.0])
-UPPER = np.array([1.0, 1.0, 50.0, 2000.0, 3.0, 1.0, 4096.0])
-X0 = np.array([0.7, 0.5, 2.0, 50.0, 0.1, 0.5, 64.0])
-OFF = {5: 1.0, 6: 64.0}  # small-batch terms when no row can identify them: switched off
 
 
 class DataError(ValueError):
@@ -144,13 +145,25 @@ class RowModel:
         if self.row.metric == "prefill_tok_s":
             return self.batch * self.prompt / self.sys.prefill_time(self.prompt, self.batch)
         if self.row.metric == "ttft_ms":  # batch-1 latency table: the first token is one prefill
-            return 1000.0 * self.sys.prefill_time(self.prompt, 1)
+            return 1000.0 * self.sys.prefill_time(self.prompt, 1) + self.sys.eff.request_overhead_ms
+        if self.row.metric == "e2e_latency_s":  # a whole fixed batch: prefill (token 1), then gen - 1 steps
+            t = self.sys.prefill_time(self.prompt, self.batch) if self.prompt else 0.0
+            return t + float(self.sys.decode_times(self.prompt, max(self.gen - 1, 0), self.batch).sum())
         return self.batch * self.gen / float(self.sys.decode_times(self.prompt, self.gen, self.batch).sum())
 
     @property
     def group_keys(self) -> tuple[str, str, str]:
         hw = self.sys.hw
         return hw.family, hw.vendor, "default"
+
+    @property
+    def backend(self) -> str:
+        return BACKEND[self.sys.hw.vendor]
+
+    def speed_log_error(self, pred: float) -> float:
+        """log(predicted speed / measured speed): > 0 when the model is too fast."""
+        r = math.log(pred / self.row.value)
+        return -r if self.row.metric in LATENCY_METRICS else r
 
 
 def bind_rows(catalog: Catalog, rows: list[Row], *, normal_only: bool = False):
@@ -179,33 +192,58 @@ def _eff(x: np.ndarray, provenance: str, n: int) -> Efficiency:
                       step_overhead_ms=round(float(x[2]), 5), layer_overhead_us=round(float(x[3]), 4),
                       quantized_compute_penalty=round(float(x[4]), 5),
                       small_batch_efficiency_ratio=round(float(x[5]), 5),
-                      small_batch_knee_tokens=round(float(x[6]), 3), fitted_on_rows=n, provenance=provenance)
+                      small_batch_knee_tokens=round(float(x[6]), 3), request_overhead_ms=round(float(x[7]), 5),
+                      fitted_on_rows=n, provenance=provenance)
 
 
-PRIOR_SCALE = np.array([0.3, 0.3, 2.0, 100.0, 0.3, 0.3, 64.0])  # how far a family may move from its vendor's fit
-PRIOR_WEIGHT = 0.3
+def at_bounds(eff: Efficiency, b: Bounds, tol: float = 1e-3) -> list[str]:
+    """Parameters of a fit sitting on a bound of their range ('name=low' / 'name=high')."""
+    out = []
+    for i, k in enumerate(PARAMS):
+        v = getattr(eff, k)
+        span = max(b.high[i] - b.low[i], 1e-12)
+        if i in OFF and v == OFF[i] or k in ("request_overhead_ms", "quantized_compute_penalty") and v == 0.0:
+            continue  # switched off: the rows cannot identify it (no first-token rows, or float weights only)
+        if v <= b.low[i] + tol * span:
+            out.append(f"{k}=low")
+        elif v >= b.high[i] - tol * span:
+            out.append(f"{k}=high")
+    return out
 
 
-def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None = None) -> Efficiency:
-    """Least squares on log(predicted / measured) with a robust (soft L1) loss, so one outlying
-    measurement cannot pull the fit; deterministic (fixed start, no randomness).
+PRIOR_WEIGHT = 0.3  # a chip family's pull towards its backend's fit
 
-    With a `parent` (the vendor-level fit), the group is a chip family: its parameters are shrunk
-    towards the parent's (a weak Gaussian prior), so a family with few rows moves only as far as
-    its data demand, and parameters its rows cannot identify stay at the parent's values."""
+
+def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None = None,
+              bounds: Bounds | None = None) -> Efficiency:
+    """Least squares on log(predicted / measured), bounded to each parameter's physical range and
+    regularised towards its prior (a Gaussian penalty, `bounds.weight` per standard deviation), so
+    rows that cannot identify a parameter leave it at its prior; deterministic (fixed start).
+
+    Vendor/backend and pooled fits use a robust (soft L1) loss, so one outlying measurement cannot
+    pull them. With a `parent` (the backend's fit), the group is a chip family: its parameters are
+    shrunk towards the parent's values instead of the physical priors (plain least squares, since a
+    family's rows differ from its backend's systematically, not by outliers)."""
     from scipy.optimize import least_squares
 
+    b = bounds or bounds_for(models[0].sys.engine.id, None)
     meas = np.array([m.row.value for m in models])
     has_quant = any(m.sys.quant.family in ("gguf", "mlx") for m in models)
     has_float = any(m.sys.quant.family not in ("gguf", "mlx") for m in models)
-    # which parameters these rows can identify; the others keep the parent's (or neutral) values
+    # which parameters these rows can identify; the others keep the parent's (or prior) values
     free = np.ones(len(PARAMS), dtype=bool)
     free[4] = has_quant and has_float  # dequantization penalty: needs both kinds of weights
-    free[5] = free[6] = any(m.row.metric == "decode_tok_s" and m.batch > 1 for m in models)  # batched decode
+    free[5] = free[6] = any(m.row.metric in ("decode_tok_s", "e2e_latency_s") and m.batch > 1 for m in models)
+    free[7] = any(m.row.metric == "ttft_ms" for m in models)  # request overhead: only first-token latencies see it
     p0 = np.array([getattr(parent, k) for k in PARAMS]) if parent is not None else None
-    fixed = p0.copy() if p0 is not None else np.array([X0[i] if i not in OFF else OFF[i] for i in range(len(PARAMS))])
+    centre = np.clip(p0, b.low, b.high) if p0 is not None else b.prior.copy()
+    fixed = centre.copy()
     if p0 is None:
-        fixed[4] = 0.0
+        fixed[4] = 0.0 if not has_quant else b.prior[4]
+        fixed[7] = 0.0  # not measured: no request overhead added
+        for i, v in OFF.items():
+            fixed[i] = v
+    weight = PRIOR_WEIGHT if p0 is not None else b.weight
 
     def full(x: np.ndarray) -> np.ndarray:
         return np.where(free, x, fixed)
@@ -214,44 +252,78 @@ def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None
         v = full(x)
         eff = Efficiency(bandwidth_efficiency=v[0], compute_efficiency=v[1], step_overhead_ms=v[2],
                          layer_overhead_us=v[3], quantized_compute_penalty=v[4],
-                         small_batch_efficiency_ratio=v[5], small_batch_knee_tokens=v[6], provenance="fit")
+                         small_batch_efficiency_ratio=v[5], small_batch_knee_tokens=v[6],
+                         request_overhead_ms=v[7], provenance="fit")
         r = np.log(np.array([m.predict(eff) for m in models]) / meas)
-        if p0 is not None:
-            r = np.concatenate([r, PRIOR_WEIGHT * ((x - p0) / PRIOR_SCALE)[free]])
-        return r
+        return np.concatenate([r, weight * ((x - centre) / b.sd)[free]])
 
-    start = np.clip(p0 if p0 is not None else X0, LOWER, UPPER)
-    # vendor and pooled fits: robust loss (outlying rows cannot pull the fit); family fits: plain
-    # least squares, since a family's rows differ from its vendor's systematically, not by outliers
+    start = np.clip(centre, b.low + 1e-9, b.high - 1e-9)
     loss = "linear" if parent is not None else "soft_l1"
-    res = least_squares(resid, start, bounds=(LOWER, UPPER), loss=loss, f_scale=0.1, x_scale=X0 + 0.1,
+    res = least_squares(resid, start, bounds=(b.low, b.high), loss=loss, f_scale=0.1, x_scale=b.sd,
                         max_nfev=600)
-    x = full(res.x)
+    x = np.clip(full(res.x), b.low, b.high)
     return _eff(x, provenance, len(models))
 
 
 def fit_engine(models: list[RowModel], provenance: str, min_rows: int = 6) -> dict[str, Efficiency]:
-    """Fits per vendor with rows, per chip family (shrunk towards its vendor) with at least
-    `min_rows` rows, and a pooled 'default' over all hardware."""
+    """Fits per engine x backend (keyed by the hardware vendor whose stack it is) with at least
+    `min_rows` rows, per chip family with at least `min_rows` rows (shrunk towards its backend's
+    fit), and a pooled 'default' over all hardware; every fit bounded and regularised by the
+    physical priors of its class."""
     out: dict[str, Efficiency] = {}
+    if not models:
+        return out
+    engine = models[0].sys.engine.id
     by_vendor: dict[str, list[RowModel]] = {}
     for m in models:
         by_vendor.setdefault(m.sys.hw.vendor, []).append(m)
     for vendor, ms in sorted(by_vendor.items()):
         if len(ms) < min_rows:
             continue
-        out[vendor] = fit_group(ms, f"{provenance}; {len(ms)} {vendor} rows")
+        backend = BACKEND[vendor]
+        b = bounds_for(engine, backend)
+        out[vendor] = fit_group(ms, f"{provenance}; {engine} x {backend}: {len(ms)} {vendor} rows", bounds=b)
         by_family: dict[str, list[RowModel]] = {}
         for m in ms:
             by_family.setdefault(m.sys.hw.family, []).append(m)
         if len(by_family) > 1:
             for fam, fms in sorted(by_family.items()):
                 if len(fms) >= min_rows:
-                    out[fam] = fit_group(fms, f"{provenance}; {len(fms)} {fam} rows, shrunk towards the "
-                                         f"{vendor} fit", parent=out[vendor])
-    if models:
-        out["default"] = fit_group(models, f"{provenance}; {len(models)} rows, all hardware")
+                    out[fam] = fit_group(fms, f"{provenance}; {engine} x {backend}: {len(fms)} {fam} rows, "
+                                         f"shrunk towards the {backend} fit", parent=out[vendor], bounds=b)
+    if len(by_vendor) > 1 or not out:
+        # a pooled fit over backends; an engine measured on one backend only has none, so another
+        # backend falls back to the engine it borrows from (same backend) or to the priors
+        out["default"] = fit_group(models, f"{provenance}; {engine}: {len(models)} rows, all hardware",
+                                   bounds=bounds_for(engine, None))
     return out
+
+
+UNITS = {"step_overhead_ms": " ms", "layer_overhead_us": " us", "request_overhead_ms": " ms"}
+
+
+def class_bounds(engine: str, cls: str) -> Bounds:
+    """The bounds a class was fitted under: its backend's for a vendor or chip family, the engine's
+    for the pooled 'default'."""
+    vendor = next((v for v in BACKEND if cls == v or cls.startswith(v + "-")), None)
+    return bounds_for(engine, BACKEND[vendor] if vendor else None)
+
+
+def calibration_report(fits: dict[str, dict[str, Efficiency]]) -> list[str]:
+    """Each fitted parameter with its physical range and prior; '<-- AT LOWER/UPPER BOUND' flags."""
+    lines = []
+    for eng, classes in fits.items():
+        for cls, eff in classes.items():
+            b = class_bounds(eng, cls)
+            backend = next((BACKEND[v] for v in BACKEND if cls == v or cls.startswith(v + "-")), "all backends")
+            lines.append(f"{eng} x {backend} [{cls}]: {eff.fitted_on_rows} rows")
+            flags = dict(f.split("=") for f in at_bounds(eff, b))
+            for i, k in enumerate(PARAMS):
+                u = UNITS.get(k, "")
+                flag = f"  <-- AT {flags[k].upper()} BOUND" if k in flags else ""
+                lines.append(f"    {k:<30} {getattr(eff, k):>10.4g}{u:<4} range [{b.low[i]:g}, {b.high[i]:g}]"
+                             f"  prior {b.prior[i]:g} +- {b.sd[i]:g}{flag}")
+    return lines
 
 
 def errors(models: list[RowModel], effs: dict[str, Efficiency] | None = None) -> list[tuple[RowModel, float, float]]:
@@ -297,10 +369,8 @@ def calibrate(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> dict[str, di
     out = {}
     for eng, ms in sorted(by_engine.items()):
         normal = [m for m in ms if m.row.confidence == "normal"]
-        if normal:
+        if normal:  # engines measured only in secondary copies are not fitted: they borrow, or use the priors
             out[eng] = fit_engine(normal, prov + ", confidence=normal rows")
-        else:  # an engine measured only in secondary copies: use them, and say so
-            out[eng] = fit_engine(ms, prov + ", ONLY confidence=low rows (no primary measurements)")
     return out
 
 

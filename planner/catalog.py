@@ -305,6 +305,9 @@ class Efficiency(_Strict):
     # efficiency is compute_efficiency x (r + (1 - r)(1 - exp(-T / knee))); r = 1 turns it off
     small_batch_efficiency_ratio: float = Field(default=1.0, gt=0, le=1)
     small_batch_knee_tokens: float = Field(default=64.0, gt=0)
+    # fixed cost of a request before its first token beyond the prefill step (API server,
+    # tokenisation, scheduling): added to TTFT only; fitted where first-token latencies are measured
+    request_overhead_ms: float = Field(default=0.0, ge=0)
     fitted_on_rows: int = 0
     provenance: str
 

@@ -269,15 +269,12 @@ def _cmd_catalog(cat, args) -> int:
 
 
 def _cmd_calibrate(cat, args) -> int:
-    from .calibration import DEFAULT_DATA, REPO, calibrate, write_calibration_files
+    from .calibration import DEFAULT_DATA, REPO, calibrate, calibration_report, write_calibration_files
 
     data = args.data or DEFAULT_DATA
     fits = calibrate(cat, data)
-    for eng, classes in fits.items():
-        for cls, eff in classes.items():
-            print(f"{eng:<14} {cls:<10} bw_eff={eff.bandwidth_efficiency:.3f} compute_eff={eff.compute_efficiency:.3f} "
-                  f"step={eff.step_overhead_ms:.2f} ms layer={eff.layer_overhead_us:.1f} us "
-                  f"quant_penalty={eff.quantized_compute_penalty:.3f} rows={eff.fitted_on_rows}")
+    for line in calibration_report(fits):
+        print(line)
     if not args.dry_run:
         out = Path(args.out) if args.out else REPO / "profiles" / "calibration"
         for p in write_calibration_files(fits, out, data):

@@ -53,22 +53,39 @@ class ScenarioError(ValueError):
         self.field = field
 
 
-def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Efficiency, str]:
-    """Efficiency parameters for an engine on a hardware: the chip family's fit if there is one,
-    else the vendor's, else the pooled fit over all hardware, else the engine it borrows from,
-    else the ideal roofline (flagged)."""
-    seen = set()
-    eng = engine
+def calibration_chain(engine: Engine, catalog: Catalog) -> list[Engine]:
+    """The engine, then the engines it borrows calibration from (calibration_from), in order."""
+    chain, seen, eng = [], set(), engine
     while eng is not None and eng.id not in seen:
         seen.add(eng.id)
-        for key in (hw.family, hw.vendor, "default"):
-            if key in eng.calibration:
-                label = f"{eng.id}:{key}"
-                if eng.id != engine.id:
-                    label += f" (borrowed by {engine.id})"
-                return eng.calibration[key], label
+        chain.append(eng)
         eng = catalog.engines.get(eng.calibration_from) if eng.calibration_from else None
-    return UNCALIBRATED, "uncalibrated"
+    return chain
+
+
+def lookup_calibration(chain_classes: list[tuple[str, dict[str, Efficiency]]], engine_id: str,
+                       hw: Hardware) -> tuple[Efficiency, str]:
+    """Pick the class for `hw` from (engine id, classes) pairs of an engine and the engines it borrows
+    from: the chip family's fit, else the engine x backend (vendor) fit, first of the engine itself,
+    then of the engines it borrows from (same backend); else a pooled fit over backends; else the
+    physical priors of the engine x backend (planner.priors), flagged as such."""
+    for keys in ((hw.family, hw.vendor), ("default",)):
+        for eid, classes in chain_classes:
+            for key in keys:
+                if key in classes:
+                    label = f"{eid}:{key}"
+                    if eid != engine_id:
+                        label += f" (borrowed by {engine_id})"
+                    return classes[key], label
+    from .priors import prior_efficiency
+
+    return prior_efficiency(engine_id, hw.vendor), f"{engine_id}:prior"
+
+
+def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Efficiency, str]:
+    """Efficiency parameters for an engine on a hardware (see lookup_calibration)."""
+    chain = calibration_chain(engine, catalog)
+    return lookup_calibration([(e.id, e.calibration) for e in chain], engine.id, hw)
 
 
 @dataclass(frozen=True)

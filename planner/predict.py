@@ -114,6 +114,7 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
     t_decode = float(steps.sum())
     # TTFT: the prompt's prefill produces the first token; with no prompt, the first decode step
     ttft = t_prefill if prompt > 0 else (float(steps[0]) if gen else 0.0)
+    ttft += sys.eff.request_overhead_ms * 1e-3  # a served request's fixed cost (0 unless measured)
     # TPOT: mean time between output tokens after the first. Serving: the prefill yields token 1,
     # then decode step j (context P + j - 1) yields token j + 1, i.e. steps[0 .. G-2].
     tpot = float(steps[:gen - 1].mean()) if gen > 1 else None
