@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -59,6 +61,7 @@ class Row:
     confidence: str
     source: str
     notes: str
+    engine_version: str = ""  # the engine build or release the row was measured with, where stated
 
     def lengths(self) -> tuple[int, int, int, bool]:
         """(batch, prompt, gen, assumed) for a predict row; blanks take llama-bench's defaults."""
@@ -120,10 +123,56 @@ def parse_rows(text: str, name: str = "<data>") -> list[Row]:
             prompt=_int_or_none(r["prompt_tokens"], "prompt_tokens", i),
             gen=_int_or_none(r["gen_tokens"], "gen_tokens", i), metric=r["metric"].strip(), value=value,
             confidence=(r.get("confidence") or "normal").strip(), source=r.get("source") or "",
-            notes=r.get("notes") or ""))
+            notes=r.get("notes") or "", engine_version=(r.get("engine_version") or "").strip()))
     if not rows:
         raise DataError(f"{name}: no data rows")
     return rows
+
+
+CONTRADICTION = 1.5  # two rows of one configuration further apart than this contradict each other
+
+
+def _version_key(v: str):
+    """Order engine versions: llama.cpp build numbers (b1550), else dotted releases (0.9.1, v0.6.1)."""
+    m = re.search(r"\bb(\d{3,6})$", v) or re.search(r"v?(\d+(?:\.\d+)*)$", v)
+    if not m:
+        return None
+    return tuple(int(x) for x in m.group(1).split("."))
+
+
+def contradicting_pairs(rows: list[Row]) -> list[tuple[Row, Row]]:
+    """Pairs of confidence=normal predict rows of one configuration (hardware, devices, model, quant,
+    engine, batch, lengths, metric) whose values differ by more than CONTRADICTION."""
+    groups: dict[tuple, list[Row]] = {}
+    for r in rows:
+        if r.mode != "predict" or r.confidence != "normal":
+            continue
+        b, p, g, _ = r.lengths()
+        groups.setdefault((r.hardware_id, r.devices, r.model_id, r.quant_id, r.engine_id, b, p, g, r.metric),
+                          []).append(r)
+    out = []
+    for rs in groups.values():
+        for i, a in enumerate(rs):
+            for c in rs[i + 1:]:
+                if max(a.value, c.value) / min(a.value, c.value) > CONTRADICTION:
+                    out.append((a, c))
+    return out
+
+
+def superseded(rows: list[Row]) -> dict[str, str]:
+    """The superseded-build rule, the one place it is applied: of two contradicting rows of one
+    configuration (see contradicting_pairs) whose engine versions are both stated and ordered for
+    the same engine, the older build's row is superseded and the fit drops it (validation still
+    reports it). Pairs where either version is unknown are kept, and documented, not guessed at.
+    Returns {superseded row id: why}."""
+    out = {}
+    for a, c in contradicting_pairs(rows):
+        ka, kc = _version_key(a.engine_version), _version_key(c.engine_version)
+        if ka is None or kc is None or ka == kc or a.engine_version.split()[0] != c.engine_version.split()[0]:
+            continue
+        old, new = (a, c) if ka < kc else (c, a)
+        out[old.id] = f"superseded by {new.id} ({new.engine_version} vs {old.engine_version})"
+    return out
 
 
 def file_digest(path: str | Path) -> str:
@@ -361,7 +410,8 @@ def summarize(errs) -> dict[str, dict]:
 def calibrate(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> dict[str, dict[str, Efficiency]]:
     """Fit every engine that has predict rows (confidence=normal)."""
     rows = read_rows(data)
-    models, _ = bind_rows(catalog, rows, normal_only=False)
+    drop = superseded(rows)
+    models, _ = bind_rows(catalog, [r for r in rows if r.id not in drop], normal_only=False)
     prov = f"fitted by `python -m planner calibrate` on {Path(data).name} (sha256 {file_digest(data)})"
     by_engine: dict[str, list[RowModel]] = {}
     for m in models:
@@ -374,37 +424,240 @@ def calibrate(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> dict[str, di
     return out
 
 
-def leave_one_family_out(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> list[dict]:
-    """For each chip family with measurements: refit without it, predict it, report the errors."""
-    rows = read_rows(data)
-    models, _ = bind_rows(catalog, rows, normal_only=True)
-    families = sorted({m.sys.hw.family for m in models})
-    report = []
-    for fam in families:
-        test = [m for m in models if m.sys.hw.family == fam]
+# --------------------------------------------------------------------------- held-out validation
+def source_key(row: Row) -> str:
+    """One public source per key: a GitHub discussion/PR/issue, else a repository, else the text
+    before its first parenthesis (commits and paths of one document are the same source)."""
+    s = row.source.strip()
+    m = re.search(r"github\.com/([\w.-]+/[\w.-]+)(?:/(pull|issues|discussions)/(\d+))?", s)
+    if m:
+        return m.group(1) + (f"/{m.group(2)}/{m.group(3)}" if m.group(2) else "")
+    m = re.match(r"([\w.-]+/[\w.-]+)\s", s)
+    if m:
+        return m.group(1)
+    return re.split(r" \(|;", s)[0].strip() or "(no source)"
+
+
+def fit_all(models: list[RowModel], provenance: str = "held out") -> dict[str, dict[str, Efficiency]]:
+    by_engine: dict[str, list[RowModel]] = {}
+    for m in models:
+        by_engine.setdefault(m.sys.engine.id, []).append(m)
+    return {eng: fit_engine(ms, provenance) for eng, ms in sorted(by_engine.items())}
+
+
+def predict_with(catalog: Catalog, m: RowModel, fits: dict[str, dict[str, Efficiency]]) -> tuple[float, str]:
+    """Predict a row as `predict` would if `fits` were the committed calibration."""
+    from .perf import calibration_chain, lookup_calibration
+
+    chain = calibration_chain(m.sys.engine, catalog)
+    eff, label = lookup_calibration([(e.id, fits.get(e.id, {})) for e in chain], m.sys.engine.id, m.sys.hw)
+    return m.predict(eff), label
+
+
+def held_out(catalog: Catalog, models: list[RowModel], group_of, full: dict | None = None) -> list[dict]:
+    """For each group (a source, a chip family): refit the engines it measures without its rows and
+    predict them. Returns one record per row: the row model, held-out prediction, signed % error,
+    log speed error, the group and the class label used."""
+    full = full if full is not None else fit_all(models)
+    groups: dict[str, list[RowModel]] = {}
+    for m in models:
+        groups.setdefault(group_of(m), []).append(m)
+    out = []
+    for g, test in sorted(groups.items()):
+        fits = dict(full)
         for eng in sorted({m.sys.engine.id for m in test}):
-            train = [m for m in models if m.sys.hw.family != fam and m.sys.engine.id == eng]
-            t = [m for m in test if m.sys.engine.id == eng]
-            if len(train) < 6:
-                report.append({"family": fam, "engine": eng, "rows": len(t), "note": "too few other rows to refit"})
-                continue
-            effs = fit_engine(train, "leave-one-family-out")
-            errs = errors(t, effs)
-            entry = {"family": fam, "engine": eng, "rows": len(errs)}
-            entry.update(summarize(errs))
+            train = [m for m in models if m.sys.engine.id == eng and group_of(m) != g]
+            fits[eng] = fit_engine(train, "held out") if train else {}
+        for m in test:
+            pred, label = predict_with(catalog, m, fits)
+            out.append({"model": m, "group": g, "predicted": pred, "label": label,
+                        "error_pct": 100.0 * (pred - m.row.value) / m.row.value,
+                        "log_err": m.speed_log_error(pred)})
+    return out
+
+
+def summarize_records(recs: list[dict]) -> dict[str, dict]:
+    out = {}
+    for metric in SUMMARY_METRICS:
+        e = [abs(r["error_pct"]) for r in recs if r["model"].row.metric == metric]
+        if e:
+            out[metric] = {"rows": len(e), "median_abs_pct": round(median(e), 2),
+                           "p90_abs_pct": round(float(np.percentile(e, 90)), 2), "max_abs_pct": round(max(e), 2)}
+    return out
+
+
+def leave_one_source_out(catalog: Catalog, models: list[RowModel], full: dict | None = None) -> list[dict]:
+    return held_out(catalog, models, lambda m: source_key(m.row), full)
+
+
+def leave_one_family_out_records(catalog: Catalog, models: list[RowModel], full: dict | None = None) -> list[dict]:
+    return held_out(catalog, models, lambda m: m.sys.hw.family, full)
+
+
+def leave_one_family_out(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> list[dict]:
+    """Per chip family and engine: the errors of the family's rows predicted by a fit without them."""
+    models, _ = bind_rows(catalog, read_rows(data), normal_only=True)
+    recs = leave_one_family_out_records(catalog, models)
+    report = []
+    for fam in sorted({r["group"] for r in recs}):
+        for eng in sorted({r["model"].sys.engine.id for r in recs if r["group"] == fam}):
+            rs = [r for r in recs if r["group"] == fam and r["model"].sys.engine.id == eng]
+            entry = {"family": fam, "engine": eng, "rows": len(rs)}
+            entry.update(summarize_records(rs))
             report.append(entry)
     return report
+
+
+# --------------------------------------------------------------------------- uncertainty bands
+BAND_MIN_ROWS = 8  # a class with fewer held-out residuals takes its engine's, then everybody's
+
+
+def band_class(engine: str, vendor: str, kind: str) -> str:
+    return f"{engine}@{BACKEND[vendor]}@{kind}"
+
+
+def _quantiles(errs: list[float]) -> tuple[float, float, float]:
+    a = np.asarray(errs, float)
+    return float(np.percentile(a, 10)), float(np.median(a)), float(np.percentile(a, 90))
+
+
+def band_table(recs: list[dict]) -> dict[str, dict]:
+    """Held-out log speed errors (log(predicted / measured speed)) pooled by engine x backend x
+    kind (decode / prefill), by engine x kind ('*' backend) and by kind alone: their 10th, 50th
+    and 90th percentiles, the rows and sources behind them, and what was measured (families,
+    largest batch and context) so a prediction can tell when it extrapolates."""
+    pools: dict[str, list[dict]] = {}
+    for r in recs:
+        m = r["model"]
+        kind = KIND[m.row.metric]
+        for key in (band_class(m.sys.engine.id, m.sys.hw.vendor, kind), f"{m.sys.engine.id}@*@{kind}",
+                    f"*@*@{kind}"):
+            pools.setdefault(key, []).append(r)
+    out = {}
+    for key, rs in sorted(pools.items()):
+        q10, q50, q90 = _quantiles([r["log_err"] for r in rs])
+        ms = [r["model"] for r in rs]
+        out[key] = {"q10": round(q10, 5), "q50": round(q50, 5), "q90": round(q90, 5), "rows": len(rs),
+                    "sources": len({source_key(m.row) for m in ms}),
+                    "families": sorted({m.sys.hw.family for m in ms}),
+                    "max_batch": max(m.batch for m in ms), "max_context": max(m.prompt + m.gen for m in ms)}
+    return out
+
+
+def band_entry(table: dict[str, dict], engine: str, vendor: str, kind: str) -> tuple[dict | None, str]:
+    """The band class for a prediction, falling back to the engine's pool, then to all engines'."""
+    for key in (band_class(engine, vendor, kind), f"{engine}@*@{kind}", f"*@*@{kind}"):
+        e = table.get(key)
+        if e and e["rows"] >= BAND_MIN_ROWS:
+            return e, key
+    return None, ""
+
+
+# one-sided 90% quantiles of Student's t by degrees of freedom, over the normal's 1.2816: a class whose
+# residuals come from k sources has about k independent biases behind it, so its spread is known to k - 1
+# degrees of freedom
+_T90 = {1: 3.078, 2: 1.886, 3: 1.638, 4: 1.533, 5: 1.476, 6: 1.440, 7: 1.415, 8: 1.397, 9: 1.383, 10: 1.372}
+
+
+def widen(entry: dict, key: str, family: str, batch: int, context: int,
+          prior_only: bool = False) -> tuple[float, float, list[str]]:
+    """The band's log limits (on log(predicted / measured speed)) widened around their median: by
+    t90(sources - 1) / z90 for the few independent sources behind a class, x2 for a fallback pool
+    (the engine x backend has too few held-out rows), x1.5 when the hardware family was never
+    measured in the class, x1.25 each for a batch or a context beyond what was measured, x2.5 for
+    a prediction from the physical priors alone (no fit of its own)."""
+    k = max(int(entry.get("sources", 1)) - 1, 1)
+    w = _T90.get(k, 1.2816 + 1.0 / k) / 1.2816 * math.sqrt(1.0 + 1.0 / entry["rows"])
+    why = []
+    if "*" in key:
+        w *= 2.0
+        why.append(f"fallback pool {key}")
+    elif family not in entry["families"]:
+        w *= 1.5
+        why.append(f"{family} never measured in this class")
+    if batch > entry["max_batch"]:
+        w *= 1.25
+        why.append(f"batch {batch} > measured {entry['max_batch']}")
+    if context > entry["max_context"]:
+        w *= 1.25
+        why.append(f"context {context} > measured {entry['max_context']}")
+    if prior_only:
+        w *= 2.5
+        why.append("physical priors only")
+    c = entry["q50"]
+    return c + w * (entry["q10"] - c), c + w * (entry["q90"] - c), why
+
+
+def band_coverage(los_recs: list[dict], pool_recs: list[dict]) -> dict[str, dict]:
+    """Share of rows whose measurement falls inside the 80% band built, for each row, from the
+    held-out residuals of the other sources only (no row helps build its own band)."""
+    by_kind: dict[str, list[bool]] = {}
+    for r in los_recs:
+        m = r["model"]
+        src = source_key(m.row)
+        table = band_table([p for p in pool_recs if source_key(p["model"].row) != src])
+        kind = KIND[m.row.metric]
+        entry, key = band_entry(table, m.sys.engine.id, m.sys.hw.vendor, kind)
+        if entry is None:
+            continue
+        lo, hi, _ = widen(entry, key, m.sys.hw.family, m.batch, m.prompt + m.gen,
+                          prior_only=r.get("label", "").endswith(":prior"))
+        inside = lo <= r["log_err"] <= hi
+        by_kind.setdefault(m.row.metric, []).append(inside)
+        by_kind.setdefault("all", []).append(inside)
+    return {k: {"rows": len(v), "coverage_pct": round(100.0 * sum(v) / len(v), 1)} for k, v in sorted(by_kind.items())}
+
+
+def write_held_out(path: Path, data: str | Path, result: dict, lofo: list[dict]) -> Path:
+    """The held-out predictions and summaries, for the app's Accuracy page (which cannot refit)."""
+    rows = [dict(r, kind="leave-one-source-out") for r in result["leave_one_source_out"]["rows"]]
+    rows += [{"id": r["model"].row.id, "source": source_key(r["model"].row), "family": r["group"],
+              "hardware": r["model"].row.hardware_id, "engine": r["model"].row.engine_id,
+              "model": r["model"].row.model_id, "quant": r["model"].row.quant_id,
+              "metric": r["model"].row.metric, "measured": r["model"].row.value,
+              "predicted": round(r["predicted"], 3), "error_pct": round(r["error_pct"], 2),
+              "calibration": r["label"], "kind": "leave-one-family-out"} for r in lofo]
+    doc = {"data": f"{Path(data).name} sha256:{file_digest(data)}",
+           "generated_by": "python -m planner validate --loo --write-bands",
+           "summary": {"calibration_set": result.get("calibration_set_summary", {}),
+                       "leave_one_source_out": result["leave_one_source_out"]["summary"],
+                       "leave_one_family_out": result["leave_one_family_out_summary"],
+                       "band_coverage": result["band_coverage"]},
+           "rows": rows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    return path
+
+
+def write_bands(table: dict[str, dict], path: Path, data: str | Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# Written by `python -m planner validate --loo --write-bands`; do not edit by hand.",
+             "# 80% bands: percentiles of log(predicted / measured speed) of held-out predictions",
+             "# (leave-one-source-out and leave-one-family-out), pooled by engine@backend@kind.",
+             f'data = "{Path(data).name} sha256:{file_digest(data)}"', ""]
+    for key, e in table.items():
+        lines.append(f"[classes.{_toml_str(key)}]")
+        for k, v in e.items():
+            lines.append(f"{k} = {json.dumps(v)}")
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
 
 def write_calibration_files(fits: dict[str, dict[str, Efficiency]], out_dir: Path, data: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    rows = read_rows(data)
     for engine, classes in fits.items():
+        versions = sorted({r.engine_version for r in rows if r.engine_id == engine and r.confidence == "normal"
+                           and r.engine_version})
         lines = [
             "# Written by `python -m planner calibrate`; do not edit by hand, re-run the command.",
             f'engine = "{engine}"',
             'generated_by = "python -m planner calibrate --data data/calibration.csv"',
             f'data = "{Path(data).name} sha256:{file_digest(data)}"',
+            "# engine builds/releases of the rows behind the fit (where the rows state them): what it models",
+            f"engine_versions = {json.dumps(versions)}",
             "",
         ]
         for cls, eff in sorted(classes.items()):

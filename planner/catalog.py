@@ -331,6 +331,7 @@ class Engine(_Strict):
     fp16_accumulate: bool = False
     calibration: dict[str, Efficiency] = {}  # keyed by hardware class (see planner.perf.hw_class)
     calibration_from: str | None = None  # borrow another engine's calibration when it has none
+    calibrated_versions: list[str] = []  # set from its calibration file: the engine versions its fit models
     notes: str | None = None
 
 
@@ -340,6 +341,7 @@ class CalibrationFile(_Strict):
     engine: str
     generated_by: str
     data: str  # the measurements file and its sha256
+    engine_versions: list[str] = []  # engine builds/releases of the rows behind the fit
     classes: dict[str, Efficiency]  # hardware family, vendor, or "default" (pooled over all hardware)
 
 
@@ -451,7 +453,8 @@ def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
         if cal.engine not in engines:
             path = origins.get(("calibration", cal.engine))
             raise CatalogError(f"bad profile file {path}: field 'engine': unknown engine '{cal.engine}'")
-        engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes)})
+        engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes),
+                                                                     "calibrated_versions": list(cal.engine_versions)})
     cat = Catalog(out["hardware"], out["models"], out["quants"], engines, out["platforms"],
                   out["kv_dtypes"], origins, out["interconnects"], out["hosts"], out["systems"])
     _check_references(cat)
