@@ -217,6 +217,11 @@ class System:
         if self.compute_dtype == "fp16" and self.engine.fp16_accumulate and self.hw.peak_tflops("fp16_acc16"):
             self.compute_dtype = "fp16_acc16"
         self.peak_flops = self.hw.peak_tflops(self.compute_dtype) * 1e12
+        # a sourced measured-GEMM figure caps the achieved rate where the peak is not reached
+        from .priors import achievable_tflops
+
+        ach = achievable_tflops(self.hw.id, self.compute_dtype)
+        self.achievable_flops, self.achievable_note = (ach[0] * 1e12, ach[1]) if ach else (None, None)
         self.bandwidth = self.hw.memory_bandwidth_gbs.value * GB
         self.set_efficiency(self.eff, self.eff_label)
         # links: between the devices of a machine (the hardware's), and between machines
@@ -260,6 +265,8 @@ class System:
         self.overhead_s = eff.step_overhead_ms * 1e-3 + self.model.num_layers * eff.layer_overhead_us * 1e-6
         self._eff_bw = self.bandwidth * eff.bandwidth_efficiency
         self._eff_flops = self.peak_flops * eff.compute_efficiency
+        if self.achievable_flops is not None:
+            self._eff_flops = min(self._eff_flops, self.achievable_flops)
         self._small_ratio = eff.small_batch_efficiency_ratio
         self._knee = eff.small_batch_knee_tokens
 

@@ -149,6 +149,7 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
         "max_concurrent_sequences": sys.max_sequences(context),
         "max_context_tokens": sys.max_context(),
         "compute_dtype": sys.compute_dtype,
+        "compute_achievable_tflops": (round(sys.achievable_flops / 1e12, 2) if sys.achievable_flops else None),
         "calibration": sys.eff_label,
         "calibration_provenance": sys.eff.provenance,
     }

@@ -15,6 +15,7 @@ PARAMS = ("bandwidth_efficiency", "compute_efficiency", "step_overhead_ms", "lay
           "quantized_compute_penalty", "small_batch_efficiency_ratio", "small_batch_knee_tokens",
           "request_overhead_ms")
 BACKEND = {"apple": "metal", "nvidia": "cuda", "amd": "rocm"}  # the GPU software stack of a vendor's hardware
+ACHIEVABLE_PATH = PRIORS_PATH.parent / "achievable.toml"
 OFF = {5: 1.0, 6: 64.0}  # small-batch terms when no row can identify them: switched off
 
 
@@ -90,3 +91,13 @@ def prior_efficiency(engine: str, vendor: str):
     return Efficiency(**v, fitted_on_rows=0,
                       provenance=f"prior only: no measurements of {engine} x {backend}; the physical priors of "
                                  f"profiles/calibration_priors/priors.toml")
+
+
+def achievable_tflops(hardware: str, dtype: str) -> tuple[float, str] | None:
+    """A sourced measured-GEMM throughput (TFLOPS) for hardware whose peak is not reached, with its
+    source (profiles/calibration_priors/achievable.toml), or None."""
+    data = _load_priors(str(ACHIEVABLE_PATH))
+    e = data.get(hardware, {}).get(dtype)
+    if not e:
+        return None
+    return float(e["value"]), f"{e.get('kind', 'measured GEMM')}: {e.get('source') or e.get('derived')}"

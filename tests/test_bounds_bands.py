@@ -133,3 +133,18 @@ def test_predict_carries_bands_that_widen_when_extrapolating(cat):
     r3 = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="sglang",
                  prompt=128, gen=128)
     assert r3["calibration_fallback"] and "borrows tensorrt-llm" in r3["calibration_fallback"]
+
+
+def test_measured_gemm_figure_caps_a_peak_that_is_not_reached(cat):
+    """The Radeon 8060S's derived 59.4 TFLOPS WMMA peak is not reached (37 measured): a long
+    prefill cannot run faster than the measured GEMM rate."""
+    from planner.arch import active_params
+
+    r = predict(cat, hardware="amd-ryzen-ai-max-395", model="llama-3.1-8b", quant="f16", engine="llama.cpp",
+                prompt=4096, gen=0)
+    assert r["compute_achievable_tflops"] == 37.0
+    flops_per_s = r["prefill_tok_s"] * 2 * active_params(cat.models["llama-3.1-8b"])
+    assert flops_per_s <= 37.0e12
+    r2 = predict(cat, hardware="apple-m2-ultra-76c", model="llama-3.1-8b", quant="f16", engine="llama.cpp",
+                 prompt=4096, gen=0)
+    assert r2["compute_achievable_tflops"] is None
