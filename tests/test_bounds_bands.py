@@ -148,3 +148,16 @@ def test_measured_gemm_figure_caps_a_peak_that_is_not_reached(cat):
     r2 = predict(cat, hardware="apple-m2-ultra-76c", model="llama-3.1-8b", quant="f16", engine="llama.cpp",
                  prompt=4096, gen=0)
     assert r2["compute_achievable_tflops"] is None
+
+
+def test_committed_held_out_results_meet_the_band_and_decode_targets():
+    """What `validate --loo --write-bands` wrote for the current data: the 80% bands hold 75-85% of
+    the rows in leave-one-source-out, and held-out decode is within 10% (median)."""
+    import json
+
+    doc = json.loads((BANDS_PATH.parent / "held_out.json").read_text())
+    assert doc["data"].endswith(C.file_digest(C.DEFAULT_DATA))
+    cov = doc["summary"]["band_coverage"]["all"]
+    assert cov["rows"] > 200
+    assert 75.0 <= cov["coverage_pct"] <= 85.0
+    assert doc["summary"]["leave_one_source_out"]["decode_tok_s"]["median_abs_pct"] <= 10.0
