@@ -253,7 +253,8 @@ def _catalog_rows(cat, kind):
         for e in cat.engines.values():
             yield {"id": e.id, "name": e.name, "batching": e.batching, "paged_kv": e.paged_kv,
                    "vendors": e.vendors, "calibrated_classes": sorted(e.calibration),
-                   "calibration_from": e.calibration_from, "aliases": e.aliases}
+                   "calibration_from": e.calibration_from, "calibrated_versions": e.calibrated_versions,
+                   "aliases": e.aliases}
 
 
 def _cmd_catalog(cat, args) -> int:
