@@ -1,10 +1,12 @@
 """Accuracy: predicted against measured for the public measurements the model was calibrated on."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
 from app_pages import charts, ui
-from planner.calibration import DEFAULT_DATA, bind_rows, errors, read_rows
+from planner.calibration import DEFAULT_DATA, REPO, bind_rows, errors, file_digest, read_rows
 from planner.serve_validation import validate_serve
 
 SERVE_REQUESTS = 500  # per row; the CLI's `validate` uses 2000
@@ -35,8 +37,48 @@ def serve_rows() -> pd.DataFrame:
     return df
 
 
+@st.cache_data(show_spinner=False)
+def held_out() -> dict | None:
+    """The held-out predictions written by `python -m planner validate --loo --write-bands`."""
+    path = REPO / "profiles" / "calibration_bands" / "held_out.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 ui.init_state()
 st.title("Accuracy against public measurements")
+st.subheader("Where nothing was measured: leave-one-source-out")
+ho = held_out()
+if ho is None:
+    st.info("No held-out results yet: run `python -m planner validate --loo --write-bands`.")
+else:
+    st.caption("Each public source's rows predicted by a calibration fitted without that source: the nearest "
+               "thing to a question the calibration set never saw. Leave-one-family-out does the same per chip "
+               "family; band coverage is the share of rows whose measurement lies inside the 80% band built "
+               "from the other sources' held-out errors (target 75-85%). "
+               + ("" if ho["data"].endswith(file_digest(DEFAULT_DATA)) else
+                  "**These results are from an older data file: re-run the command.**"))
+    summ = ho["summary"]
+    table = []
+    for metric in ("decode_tok_s", "prefill_tok_s", "e2e_latency_s", "ttft_ms"):
+        rec = {"metric": metric}
+        for part in ("leave_one_source_out", "leave_one_family_out", "calibration_set"):
+            e = summ.get(part, {}).get(metric)
+            rec[part.replace("_", "-") + " median |error| %"] = e["median_abs_pct"] if e else None
+        cov = summ.get("band_coverage", {}).get(metric)
+        rec["rows"] = summ.get("leave_one_source_out", {}).get(metric, {}).get("rows")
+        rec["80% band coverage %"] = cov["coverage_pct"] if cov else None
+        table.append(rec)
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    hdf = pd.DataFrame(ho["rows"])
+    loso_df = hdf[hdf["kind"] == "leave-one-source-out"]
+    st.altair_chart(charts.accuracy_chart(loso_df, "engine"), width="stretch")
+    with st.expander("every held-out prediction"):
+        st.dataframe(hdf.sort_values("error_pct", key=abs, ascending=False), hide_index=True, width="stretch")
+
+st.subheader("On the calibration set")
 st.caption("Each point is one public measurement (data/calibration.csv, confidence=normal) and the model's "
            "prediction of it with the committed calibration. On the dashed line the prediction is exact. "
            "`*`: the source gives no lengths, llama-bench's pp512/tg128 are assumed.")

@@ -383,6 +383,9 @@ class Efficiency(_Strict):
     # efficiency is compute_efficiency x (r + (1 - r)(1 - exp(-T / knee))); r = 1 turns it off
     small_batch_efficiency_ratio: float = Field(default=1.0, gt=0, le=1)
     small_batch_knee_tokens: float = Field(default=64.0, gt=0)
+    # fixed cost of a request before its first token beyond the prefill step (API server,
+    # tokenisation, scheduling): added to TTFT only; fitted where first-token latencies are measured
+    request_overhead_ms: float = Field(default=0.0, ge=0)
     fitted_on_rows: int = 0
     provenance: str
 
@@ -454,6 +457,7 @@ class Engine(_Strict):
     calibration: dict[str, Efficiency] = {}  # keyed by hardware class (see planner.perf.hw_class)
     calibration_from: str | None = None  # borrow another engine's calibration when it has none
     serving: Serving = Serving()  # serving mechanisms (planner.sim), each with its source
+    calibrated_versions: list[str] = []  # set from its calibration file: the engine versions its fit models
     notes: str | None = None
 
 
@@ -463,6 +467,7 @@ class CalibrationFile(_Strict):
     engine: str
     generated_by: str
     data: str  # the measurements file and its sha256
+    engine_versions: list[str] = []  # engine builds/releases of the rows behind the fit
     classes: dict[str, Efficiency]  # hardware family, vendor, or "default" (pooled over all hardware)
 
 
@@ -594,7 +599,8 @@ def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
         if cal.engine not in engines:
             path = origins.get(("calibration", cal.engine))
             raise CatalogError(f"bad profile file {path}: field 'engine': unknown engine '{cal.engine}'")
-        engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes)})
+        engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes),
+                                                                     "calibrated_versions": list(cal.engine_versions)})
     cat = Catalog(out["hardware"], out["models"], out["quants"], engines, out["platforms"],
                   out["kv_dtypes"], origins, out["interconnects"], out["hosts"], out["systems"], out["support"])
     _check_references(cat)

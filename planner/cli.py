@@ -101,7 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="predict measured rows and report the errors")
     v.add_argument("--data", default=None)
-    v.add_argument("--loo", action="store_true", help="also leave-one-family-out")
+    v.add_argument("--loo", action="store_true",
+                   help="also leave-one-source-out, leave-one-family-out and 80%% band coverage")
+    v.add_argument("--write-bands", action="store_true",
+                   help="with --loo: write the held-out error bands predict uses (profiles/calibration_bands)")
     v.add_argument("--json", action="store_true")
     v.add_argument("--all-confidence", action="store_true", help="include confidence=low rows")
     v.add_argument("--no-serve", action="store_true", help="skip simulating the mode=serve rows")
@@ -274,7 +277,8 @@ def _catalog_rows(cat, kind):
         for e in cat.engines.values():
             yield {"id": e.id, "name": e.name, "batching": e.batching, "paged_kv": e.paged_kv,
                    "vendors": e.vendors, "calibrated_classes": sorted(e.calibration),
-                   "calibration_from": e.calibration_from, "aliases": e.aliases}
+                   "calibration_from": e.calibration_from, "calibrated_versions": e.calibrated_versions,
+                   "aliases": e.aliases}
 
 
 def _cmd_catalog(cat, args) -> int:
@@ -293,15 +297,12 @@ def _cmd_catalog(cat, args) -> int:
 
 
 def _cmd_calibrate(cat, args) -> int:
-    from .calibration import DEFAULT_DATA, REPO, calibrate, write_calibration_files
+    from .calibration import DEFAULT_DATA, REPO, calibrate, calibration_report, write_calibration_files
 
     data = args.data or DEFAULT_DATA
     fits = calibrate(cat, data)
-    for eng, classes in fits.items():
-        for cls, eff in classes.items():
-            print(f"{eng:<14} {cls:<10} bw_eff={eff.bandwidth_efficiency:.3f} compute_eff={eff.compute_efficiency:.3f} "
-                  f"step={eff.step_overhead_ms:.2f} ms layer={eff.layer_overhead_us:.1f} us "
-                  f"quant_penalty={eff.quantized_compute_penalty:.3f} rows={eff.fitted_on_rows}")
+    for line in calibration_report(fits):
+        print(line)
     if not args.dry_run:
         out = Path(args.out) if args.out else REPO / "profiles" / "calibration"  # REPO: planner.paths' data root
         for p in write_calibration_files(fits, out, data):
@@ -309,12 +310,55 @@ def _cmd_calibrate(cat, args) -> int:
     return EXIT_OK
 
 
+def _held_out(cat, data, models, write: bool) -> dict:
+    from .calibration import errors
+
+    """Leave-one-source-out, leave-one-family-out and the coverage of the 80% bands."""
+    from .calibration import (REPO, band_coverage, band_table, fit_all, leave_one_family_out_records,
+                              leave_one_source_out, summarize_records, write_bands, write_held_out)
+
+    from .calibration import contradicting_pairs, superseded
+
+    rows = [m.row for m in models]
+    drop = superseded(rows)
+    normal = [m for m in models if m.row.confidence == "normal" and m.row.id not in drop]
+    full = fit_all(normal)
+    loso = leave_one_source_out(cat, normal, full)
+    lofo = leave_one_family_out_records(cat, normal, full)
+    out = {"leave_one_source_out": {
+        "summary": summarize_records(loso),
+        "by_source": [dict({"source": g}, **summarize_records([r for r in loso if r["group"] == g]))
+                      for g in sorted({r["group"] for r in loso})],
+        "rows": [{"id": r["model"].row.id, "source": r["group"], "hardware": r["model"].row.hardware_id,
+                  "family": r["model"].sys.hw.family, "engine": r["model"].row.engine_id,
+                  "model": r["model"].row.model_id, "quant": r["model"].row.quant_id, "metric": r["model"].row.metric,
+                  "measured": r["model"].row.value, "predicted": round(r["predicted"], 3),
+                  "error_pct": round(r["error_pct"], 2), "calibration": r["label"]} for r in loso]}}
+    out["leave_one_family_out_summary"] = summarize_records(lofo)
+    fam = []
+    for f in sorted({r["group"] for r in lofo}):
+        for eng in sorted({r["model"].sys.engine.id for r in lofo if r["group"] == f}):
+            rs = [r for r in lofo if r["group"] == f and r["model"].sys.engine.id == eng]
+            fam.append(dict({"family": f, "engine": eng, "rows": len(rs)}, **summarize_records(rs)))
+    out["leave_one_family_out"] = fam
+    out["band_coverage"] = band_coverage(loso, loso + lofo)
+    out["superseded"] = drop
+    out["contradicting_pairs"] = [[a.id, b.id] for a, b in contradicting_pairs(rows)]
+    out["calibration_set_summary"] = summarize_records(
+        [{"model": m, "error_pct": e} for m, _, e in errors(normal)])
+    if write:
+        path = write_bands(band_table(loso + lofo), REPO / "profiles" / "calibration_bands" / "bands.toml", data)
+        out["bands_written"] = str(path)
+        write_held_out(REPO / "profiles" / "calibration_bands" / "held_out.json", data, out, lofo)
+    return out
+
+
 def _cmd_validate(cat, args) -> int:
     if args.providers:
         from .kernel_validation import print_report
 
         return print_report(cat, args)
-    from .calibration import DEFAULT_DATA, bind_rows, errors, leave_one_family_out, read_rows, summarize
+    from .calibration import DEFAULT_DATA, bind_rows, errors, read_rows, summarize
 
     data = args.data or DEFAULT_DATA
     rows = read_rows(data)
@@ -332,7 +376,7 @@ def _cmd_validate(cat, args) -> int:
         "skipped": [{"id": r.id, "reason": why} for r, why in skipped],
     }
     if args.loo:
-        result["leave_one_family_out"] = leave_one_family_out(cat, data)
+        result.update(_held_out(cat, data, models, args.write_bands))
     if not args.no_serve:
         from .serve_validation import validate_serve
 
@@ -366,9 +410,36 @@ def _cmd_validate(cat, args) -> int:
                     print(f"serve {metric} ({conf} rows): {s['rows']} rows, median |error| {s['median_abs_pct']:.1f}%, "
                           f"max {s['max_abs_pct']:.1f}%")
     if args.loo:
+        print(f"\nHeld-out accuracy ({len(result['leave_one_source_out']['rows'])} confidence=normal rows):")
+        print(f"{'metric':<16} {'calibration set':>22} {'leave-one-source-out':>26} {'leave-one-family-out':>26}"
+              f" {'80% band coverage':>18}")
+        for metric in ("decode_tok_s", "prefill_tok_s", "e2e_latency_s", "ttft_ms"):
+            cells = []
+            for part in (summary, result["leave_one_source_out"]["summary"],
+                         result["leave_one_family_out_summary"]):
+                e = part.get(metric)
+                cells.append(f"median {e['median_abs_pct']:.1f}% max {e['max_abs_pct']:.0f}% ({e['rows']})" if e else "-")
+            cov = result["band_coverage"].get(metric)
+            cells.append(f"{cov['coverage_pct']:.1f}% ({cov['rows']})" if cov else "-")
+            print(f"{metric:<16} {cells[0]:>22} {cells[1]:>26} {cells[2]:>26} {cells[3]:>18}")
+        cov = result["band_coverage"].get("all")
+        if cov:
+            print(f"80% bands hold {cov['coverage_pct']:.1f}% of {cov['rows']} rows in leave-one-source-out")
+        print("leave-one-source-out by source:")
+        for e in result["leave_one_source_out"]["by_source"]:
+            parts = [f"{m}: median {e[m]['median_abs_pct']:.1f}% max {e[m]['max_abs_pct']:.1f}% ({e[m]['rows']} rows)"
+                     for m in ("decode_tok_s", "prefill_tok_s", "e2e_latency_s", "ttft_ms") if m in e]
+            print(f"  {e['source'][:44]:<44} " + "; ".join(parts))
         print("leave-one-family-out (fit without the family, predict it):")
         for e in result["leave_one_family_out"]:
             parts = [f"{m}: median {e[m]['median_abs_pct']:.1f}% max {e[m]['max_abs_pct']:.1f}% ({e[m]['rows']} rows)"
-                     for m in ("decode_tok_s", "prefill_tok_s") if m in e]
-            print(f"  {e['family']:<16} {e['engine']:<10} " + ("; ".join(parts) or e.get("note", "")))
+                     for m in ("decode_tok_s", "prefill_tok_s", "e2e_latency_s", "ttft_ms") if m in e]
+            print(f"  {e['family']:<16} {e['engine']:<12} " + ("; ".join(parts) or e.get("note", "")))
+        pairs = result["contradicting_pairs"]
+        print(f"contradicting pairs (same configuration, values > 1.5x apart): "
+              + (", ".join("/".join(p) for p in pairs) or "none"))
+        print("superseded (dropped from the fit, older build): "
+              + (", ".join(f"{k} ({v})" for k, v in result["superseded"].items()) or "none"))
+        if "bands_written" in result:
+            print(f"wrote {result['bands_written']}")
     return EXIT_OK

@@ -59,22 +59,39 @@ class UnsupportedError(ScenarioError):
         self.verdict = verdict
 
 
-def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Efficiency, str]:
-    """Efficiency parameters for an engine on a hardware: this machine's own fit (a user's measurements,
-    `python -m planner import-bench --out`) if there is one, else the chip family's fit, else the vendor's,
-    else the pooled fit over all hardware, else the engine it borrows from, else the ideal roofline (flagged)."""
-    seen = set()
-    eng = engine
+def calibration_chain(engine: Engine, catalog: Catalog) -> list[Engine]:
+    """The engine, then the engines it borrows calibration from (calibration_from), in order."""
+    chain, seen, eng = [], set(), engine
     while eng is not None and eng.id not in seen:
         seen.add(eng.id)
-        for key in (hw.id, hw.family, hw.vendor, "default"):
-            if key in eng.calibration:
-                label = f"{eng.id}:{key}"
-                if eng.id != engine.id:
-                    label += f" (borrowed by {engine.id})"
-                return eng.calibration[key], label
+        chain.append(eng)
         eng = catalog.engines.get(eng.calibration_from) if eng.calibration_from else None
-    return UNCALIBRATED, "uncalibrated"
+    return chain
+
+
+def lookup_calibration(chain_classes: list[tuple[str, dict[str, Efficiency]]], engine_id: str,
+                       hw: Hardware) -> tuple[Efficiency, str]:
+    """Pick the class for `hw` from (engine id, classes) pairs of an engine and the engines it borrows
+    from: this machine's own fit (a user's measurements, `python -m planner import-bench --out`), the chip family's fit, else the engine x backend (vendor) fit, first of the engine itself,
+    then of the engines it borrows from (same backend); else a pooled fit over backends; else the
+    physical priors of the engine x backend (planner.priors), flagged as such."""
+    for keys in ((hw.id, hw.family, hw.vendor), ("default",)):
+        for eid, classes in chain_classes:
+            for key in keys:
+                if key in classes:
+                    label = f"{eid}:{key}"
+                    if eid != engine_id:
+                        label += f" (borrowed by {engine_id})"
+                    return classes[key], label
+    from .priors import prior_efficiency
+
+    return prior_efficiency(engine_id, hw.vendor), f"{engine_id}:prior"
+
+
+def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Efficiency, str]:
+    """Efficiency parameters for an engine on a hardware (see lookup_calibration)."""
+    chain = calibration_chain(engine, catalog)
+    return lookup_calibration([(e.id, e.calibration) for e in chain], engine.id, hw)
 
 
 @dataclass(frozen=True)
@@ -218,6 +235,11 @@ class System:
         if self.compute_dtype == "fp16" and self.engine.fp16_accumulate and self.hw.peak_tflops("fp16_acc16"):
             self.compute_dtype = "fp16_acc16"
         self.peak_flops = self.hw.peak_tflops(self.compute_dtype) * 1e12
+        # a sourced measured-GEMM figure caps the achieved rate where the peak is not reached
+        from .priors import achievable_tflops
+
+        ach = achievable_tflops(self.hw.id, self.compute_dtype)
+        self.achievable_flops, self.achievable_note = (ach[0] * 1e12, ach[1]) if ach else (None, None)
         self.bandwidth = self.hw.memory_bandwidth_gbs.value * GB
         self.set_efficiency(self.eff, self.eff_label)
         # links: between the devices of a machine (the hardware's), and between machines
@@ -266,6 +288,8 @@ class System:
         self.overhead_s = eff.step_overhead_ms * 1e-3 + self.model.num_layers * eff.layer_overhead_us * 1e-6
         self._eff_bw = self.bandwidth * eff.bandwidth_efficiency
         self._eff_flops = self.peak_flops * eff.compute_efficiency
+        if self.achievable_flops is not None:
+            self._eff_flops = min(self._eff_flops, self.achievable_flops)
         self._small_ratio = eff.small_batch_efficiency_ratio
         self._knee = eff.small_batch_knee_tokens
 

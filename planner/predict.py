@@ -123,7 +123,11 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
     # TPOT: mean time between output tokens after the first. Serving: the prefill yields token 1,
     # then decode step j (context P + j - 1) yields token j + 1, i.e. steps[0 .. G-2].
     tpot = float(steps[:gen - 1].mean()) if gen > 1 else None
-    return {
+    from .bands import bands, calibration_info
+
+    prefill_tok_s = round(batch * prompt / t_prefill, 3) if prompt and t_prefill > 0 else None
+    decode_tok_s = round(batch * gen / t_decode, 3) if gen and t_decode > 0 else None
+    out = {
         "hardware": sys.hw.id,
         "model": sys.model.id,
         "quant": sys.quant.id,
@@ -143,13 +147,17 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
         "fits": reason is None,
         "reason": reason,
         "memory_gb": mem.as_dict(),
-        "prefill_tok_s": round(batch * prompt / t_prefill, 3) if prompt and t_prefill > 0 else None,
-        "decode_tok_s": round(batch * gen / t_decode, 3) if gen and t_decode > 0 else None,
+        "prefill_tok_s": prefill_tok_s,
+        "decode_tok_s": decode_tok_s,
         "ttft_s": round(ttft, 6),
+        # a served request's fixed cost before its first token (API server, tokenisation), fitted from
+        # first-token latency rows; not included in ttft_s (nor in the simulator's TTFT) yet
+        "request_overhead_s": round(sys.eff.request_overhead_ms * 1e-3, 6),
         "tpot_s": round(tpot, 6) if tpot is not None else None,
         "max_concurrent_sequences": sys.max_sequences(context),
         "max_context_tokens": sys.max_context(),
         "compute_dtype": sys.compute_dtype,
+        "compute_achievable_tflops": (round(sys.achievable_flops / 1e12, 2) if sys.achievable_flops else None),
         "calibration": sys.eff_label,
         "calibration_provenance": sys.eff.provenance,
         # the support matrix (profiles/support): native, emulated (dequantized, priced at 16-bit) or unchecked
@@ -157,3 +165,7 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
         "support": sys.support.as_dict() if sys.support else None,
         "step_time_provider": sys.provider_note,
     }
+    out.update(calibration_info(sys))
+    out.update(bands(sys, batch=batch, prompt=prompt, gen=gen, prefill=prefill_tok_s, decode=decode_tok_s,
+                     ttft=out["ttft_s"], tpot=out["tpot_s"]))
+    return out
