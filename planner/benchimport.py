@@ -71,7 +71,16 @@ class BenchRow:
 
 
 def parse(text: str | bytes) -> tuple[str, list[BenchRow]]:
-    """(tool, rows) from a benchmark tool's output; raises BenchImportError (one line) if it cannot."""
+    """(tool, rows) from a benchmark tool's output; raises BenchImportError (one line) if it cannot.
+    Every row is a finite, positive measurement (a 0 tok/s or 0 ms figure is a broken file, not a result)."""
+    tool, rows = _parse_any(text)
+    for r in rows:
+        if not (math.isfinite(r.measured) and r.measured > 0):
+            raise BenchImportError(f"line {r.line}: {r.metric} must be a positive number, got {r.measured:g}")
+    return tool, rows
+
+
+def _parse_any(text: str | bytes) -> tuple[str, list[BenchRow]]:
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
             raise BenchImportError(f"the file is {len(text):,} bytes; benchmark outputs are small (at most "
@@ -135,8 +144,8 @@ def _llama_test_row(obj: dict, line: int) -> list[BenchRow]:
     params = obj.get("model_n_params")
     common = dict(tool="llama-bench", line=line, depth=depth, measured=ts,
                   model_text=obj.get("model_filename") or obj.get("model_type"),
-                  size_gib=float(size) / 2**30 if size not in (None, "") else None,
-                  params_b=float(params) / 1e9 if params not in (None, "") else None,
+                  size_gib=_num(size, line, "model_size") / 2**30 if size not in (None, "") else None,
+                  params_b=_num(params, line, "model_n_params") / 1e9 if params not in (None, "") else None,
                   quant_text=f"{obj.get('model_type', '')} {obj.get('model_filename', '')}")
     if pp and tg:
         return [BenchRow(metric="e2e_tok_s", prompt=pp, gen=tg, test=f"pp{pp}+tg{tg}", **common,
@@ -353,6 +362,9 @@ def _mlx_benchmark(lines: list[str]) -> list[BenchRow]:
 
 def _vllm(d: dict, lines: list[str]) -> list[BenchRow]:
     n = next((k for k, ln in enumerate(lines, start=1) if "output_throughput" in ln), 1)
+    if "output_throughput" not in d:
+        raise BenchImportError(f"line {n}: the result has no 'output_throughput' (truncated, or not vllm bench serve "
+                               "JSON?)")
     completed = d.get("completed") or d.get("num_prompts")
     if not completed:
         raise BenchImportError(f"line {n}: the result has no 'completed' request count")

@@ -1,11 +1,12 @@
 """Fuzzing (hypothesis) of every untrusted input: share links, scenario CSVs, scenario JSON/TOML files and
 profile overlay directories.
 
+and benchmark-import files (real tool outputs, mutated).
+
 Each input type runs at least FUZZ_EXAMPLES cases (2,000 in CI; ``make fuzz`` runs a long pass with
 ``PLANNER_FUZZ_EXAMPLES``).  The properties: no exception other than a PlannerError (never a traceback),
 every message names the field (or the row/column/file) at fault, and an input that is accepted gives
-finite numbers.  The benchmark-import files are not fuzzed here: their parser (issue 10) is not part of this
-branch.
+finite numbers.
 """
 
 import json
@@ -355,3 +356,50 @@ def test_fuzz_profile_overlays(tmp_path):
                         assert str(exc).strip()
 
     run_fuzz("profile overlay directories", overlay_files(), case)
+
+
+# ------------------------------------------------------------------ benchmark-import files
+
+import bench_outputs as _bench_outputs  # noqa: E402  (real tool outputs, each with its source)
+from planner.benchimport import parse as _parse_bench  # noqa: E402
+
+REAL_BENCH = [v for k, v in sorted(vars(_bench_outputs).items()) if k.isupper() and isinstance(v, str)]
+BENCH_MESSAGE = re.compile(r"line \d+|bytes|characters|UTF-8|empty", re.I)
+
+
+@st.composite
+def bench_mutants(draw):
+    """A real output of llama-bench, llama-batched-bench, mlx_lm or vllm bench serve, mutated: truncated, a
+    span replaced by hostile text or numbers, lines shuffled or duplicated, or raw bytes."""
+    text = draw(st.sampled_from(REAL_BENCH))
+    how = draw(st.sampled_from(["truncate", "replace", "lines", "bytes", "numbers"]))
+    if how == "truncate":
+        return text[:draw(st.integers(0, len(text)))]
+    if how == "replace":
+        i = draw(st.integers(0, len(text)))
+        j = draw(st.integers(i, min(len(text), i + 40)))
+        return text[:i] + draw(st.one_of(NASTY_TEXT, st.text(max_size=40))) + text[j:]
+    if how == "lines":
+        lines = text.splitlines()
+        return "\n".join(draw(st.lists(st.sampled_from(lines), max_size=len(lines) + 3))) if lines else text
+    if how == "numbers":  # every number replaced by a hostile one
+        return re.sub(r"\d+(\.\d+)?", lambda m: draw(st.sampled_from(["nan", "inf", "-1", "0", "1e999", "99999999999"])),
+                      text)
+    return draw(st.binary(max_size=400))
+
+
+def _bench_case(text):
+    try:
+        tool, rows = _parse_bench(text)
+    except PlannerError as exc:
+        msg = str(exc)
+        assert "\n" not in msg and BENCH_MESSAGE.search(msg), msg
+        return
+    assert tool and rows
+    for r in rows:  # what is accepted is a finite, positive measurement on a line of the file
+        assert math.isfinite(r.measured) and r.measured > 0, r
+        assert r.line >= 1
+
+
+def test_fuzz_benchmark_import_files():
+    run_fuzz("benchmark-import files", bench_mutants(), _bench_case)
