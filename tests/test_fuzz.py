@@ -1,7 +1,5 @@
-"""Fuzzing (hypothesis) of every untrusted input: share links, scenario CSVs, scenario JSON/TOML files and
-profile overlay directories.
-
-and benchmark-import files (real tool outputs, mutated).
+"""Fuzzing (hypothesis) of every untrusted input: share links, scenario CSVs, scenario JSON/TOML files,
+profile overlay directories and benchmark-import files (real tool outputs, mutated).
 
 Each input type runs at least FUZZ_EXAMPLES cases (2,000 in CI; ``make fuzz`` runs a long pass with
 ``PLANNER_FUZZ_EXAMPLES``).  The properties: no exception other than a PlannerError (never a traceback),
