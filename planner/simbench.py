@@ -1,0 +1,107 @@
+"""Simulator speed suite (`python -m planner bench --suite`): varied workloads, each timed on one core.
+
+The simulator is fast where batches are large and stable and slower where they change at every
+arrival, so the suite covers both: a light load (Vidur's reference workload), a heavy one, long
+prompts, a closed loop with few users, a mixture of experts and replicas behind a router.  Each
+workload's rate is simulated requests per second of CPU time of this process (``time.process_time``:
+one core, less sensitive to other work on the machine than wall time, which is printed too).
+
+The same workloads at small request counts are golden summaries (``tests/golden/``): the optimised
+simulator must reproduce them bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from .scenario import Scenario, parse_scenario
+
+H100_8B = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}}
+
+# name -> (description, scenario without workload.requests, default requests)
+SUITE: dict[str, tuple[str, dict, int]] = {
+    "light": (
+        "Vidur's reference: Llama-2-7B F16 on one A100 80GB SXM, vLLM, 1,000/250 tokens, Poisson 3.95 req/s "
+        "(saturation 5.8 req/s at this commit)",
+        {"model": "llama-2-7b", "quant": "f16", "engine": "vllm", "machine": {"hardware": "nvidia-a100-80gb-sxm"},
+         "workload": {"arrival": "poisson", "rate_rps": 3.95, "prompt": {"mean": 1000}, "output": {"mean": 250}}},
+        100_000),
+    "heavy": (
+        "Llama-3.1-8B FP8 on one H100 SXM, vLLM, lognormal 1,000/250 tokens (cv 1), Poisson 30 req/s "
+        "(saturation about 37 req/s at this commit)",
+        {**H100_8B, "workload": {"arrival": "poisson", "rate_rps": 30.0,
+                                 "prompt": {"dist": "lognormal", "mean": 1000, "cv": 1.0, "max": 16000},
+                                 "output": {"dist": "lognormal", "mean": 250, "cv": 1.0, "max": 4000}}},
+        100_000),
+    "long_prompts": (
+        "Llama-3.1-8B FP8 on one H100 SXM, vLLM, uniform 8,000-32,000-token prompts, 250-token outputs, "
+        "Poisson 1.6 req/s (prefill in chunks of 8,192 tokens; saturation 1.83 req/s at this commit)",
+        {**H100_8B, "workload": {"arrival": "poisson", "rate_rps": 1.6,
+                                 "prompt": {"dist": "uniform", "min": 8000, "max": 32000},
+                                 "output": {"mean": 250}}},
+        100_000),
+    "closed_r1": (
+        "DeepSeek R1 FP8 on 8x H200 SXM, vLLM, 4 closed-loop users, 1,000/500 tokens",
+        {"model": "deepseek-r1", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h200-sxm",
+                                                                                "devices": 8},
+         "workload": {"arrival": "closed", "concurrency": 4, "prompt": {"mean": 1000}, "output": {"mean": 500}}},
+        100_000),
+    "moe": (
+        "gpt-oss-120b MXFP4 (MoE, sliding-window layers) on one H100 SXM, vLLM, lognormal 2,000/500 tokens, "
+        "Poisson 2.9 req/s (saturation 3.29 req/s at this commit)",
+        {"model": "gpt-oss-120b", "quant": "mxfp4", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"},
+         "workload": {"arrival": "poisson", "rate_rps": 2.9,
+                      "prompt": {"dist": "lognormal", "mean": 2000, "cv": 0.8, "max": 30000},
+                      "output": {"dist": "lognormal", "mean": 500, "cv": 0.8, "max": 8000}}},
+        100_000),
+    "replicas": (
+        "Llama-3.1-8B FP8, 4 replicas of one H100 SXM behind a least-outstanding router, vLLM, 1,000/250 "
+        "tokens, Poisson 125 req/s (saturation 168 req/s at this commit)",
+        {**H100_8B, "machine": {"hardware": "nvidia-h100-sxm", "replicas": 4}, "router": "least_outstanding",
+         "workload": {"arrival": "poisson", "rate_rps": 125.0, "prompt": {"mean": 1000}, "output": {"mean": 250}}},
+        100_000),
+}
+
+
+def suite_scenario(name: str, requests: int | None = None, **extra) -> Scenario:
+    """The suite workload `name` with `requests` requests (default: the suite's count)."""
+    _, data, n = SUITE[name]
+    data = copy.deepcopy(data)
+    data["workload"]["requests"] = requests or n
+    data.update(extra)
+    return parse_scenario(data)
+
+
+def time_workload(catalog, sc: Scenario) -> dict:
+    """Simulate once; CPU and wall seconds and the rates they give."""
+    from .sim import simulate_scenario
+
+    c0, t0 = time.process_time(), time.perf_counter()
+    res = simulate_scenario(catalog, sc)
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    n = res.summary["requests"]
+    return {"requests": n, "cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+            "simulated_requests_per_s": round(n / cpu, 1) if cpu > 0 else None,
+            "simulated_requests_per_wall_s": round(n / wall, 1) if wall > 0 else None,
+            "summary": res.summary}
+
+
+def run_suite(catalog, requests: int | None = None, repeat: int = 1, names=None, on_result=None) -> dict:
+    """Time each workload `repeat` times; per workload the slowest run (minimum rate) and all rates."""
+    out = {}
+    for name in names or SUITE:
+        sc = suite_scenario(name, requests)
+        runs = [time_workload(catalog, sc) for _ in range(repeat)]
+        worst = min(runs, key=lambda r: r["simulated_requests_per_s"] or 0.0)
+        s = worst["summary"]
+        out[name] = {"description": SUITE[name][0], "requests": worst["requests"],
+                     "simulated_requests_per_s": worst["simulated_requests_per_s"],
+                     "rates": [r["simulated_requests_per_s"] for r in runs],
+                     "wall_rates": [r["simulated_requests_per_wall_s"] for r in runs],
+                     "cpu_s": [r["cpu_s"] for r in runs], "wall_s": [r["wall_s"] for r in runs],
+                     "completed": s["completed"], "utilization": s["utilization"],
+                     "request_throughput_rps": s["request_throughput_rps"], "mean_in_system": s["mean_in_system"]}
+        if on_result:
+            on_result(name, out[name])
+    return out
