@@ -1,4 +1,4 @@
-"""Discrete-event serving simulator (simpy).
+"""Discrete-event serving simulator (a heap of events in simpy's order).
 
 Events are per request, not per token: arrivals, admissions, completions, preemptions and
 the engine steps that change the batch.  Between such events a run of decode steps is priced
@@ -19,11 +19,11 @@ import dataclasses
 import heapq
 import itertools
 import math
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-import simpy
 
 from .catalog import Catalog
 from .perf import ScenarioError, System, build_system, largest
@@ -31,6 +31,7 @@ from .scenario import Scenario
 from .workload import Requests, make_requests
 
 IDLE, WAIT, STEP, RUN = range(4)
+URGENT, NORMAL = 0, 1  # event priorities at the same time (simpy's)
 RUN_CAP = 8192  # most decode steps priced in one run
 NAN = float("nan")
 REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
@@ -580,7 +581,7 @@ class Batch:
                 sim.first[rid] = now + firsts[i]
             end = now + (firsts[i] if outs[i] == 1 else float(cum[outs[i] - 2]))
             sim.generated[rid] = outs[i]
-            sim.env.timeout(end - now).callbacks.append(lambda _ev, r=rid, e=end: sim.finished(r, e))
+            sim.schedule(end - now, sim.batch_finished, (rid, end))
         kv_end = sum(sys.kv_bytes(x + k + 1) for x in lens) / self.cap
         self.peak = max(self.peak, kv_end)
         self.running = n
@@ -597,58 +598,129 @@ class Batch:
 # --------------------------------------------------------------------------- replicas and the run
 
 class Replica:
+    """One engine instance driven by the event loop: plan a step (or a run of decode steps), wait
+    for it, commit it, plan again; idle until a request arrives; a request arriving during a run
+    whose arrival was not known when it was planned interrupts it at the step in flight."""
+
     def __init__(self, sim: "Sim", idx: int, engine):
         self.sim, self.idx, self.engine = sim, idx, engine
         engine.idx = idx
-        self.wake = None
+        self.wait = 0  # > 0 while idle or waiting: the id of that wait
+        self.woken = False  # the wait's wake-up is already scheduled
+        self.cond = False  # the wait is WAIT (a wake-up or a timeout), not IDLE (a wake-up)
+        self.fired = False  # WAIT: its wake-up or timeout fired (the resume is scheduled)
         self.last_start = -math.inf  # start of the last step of the run in flight (interrupt before it)
+        self.run = None  # (start, cum) of the run in flight
+        self.run_id = 0  # the run's completion is stale when the run was interrupted
         self.outstanding = 0
         self.busy = 0.0
-        self.proc = sim.env.process(self.loop())
+        sim.schedule(0, self.resume, None, URGENT)  # as a simpy process starts
 
     def enqueue(self, rid: int) -> None:
         self.outstanding += 1
         self.engine.enqueue(rid)
-        if self.wake is not None:
-            if not self.wake.triggered:
-                self.wake.succeed()
-        elif self.sim.env.now < self.last_start:
+        if self.wait:
+            if not self.woken:
+                self.woken = True
+                self.sim.schedule(0, self._woken, self.wait)
+        elif self.sim.now < self.last_start:
             self.last_start = -math.inf
-            self.proc.interrupt()
+            self.sim.schedule(0, self._interrupted, self.run_id, URGENT)
 
-    def loop(self):
-        env, eng, sim = self.sim.env, self.engine, self.sim
-        while True:
-            kind, val = eng.plan(env.now, sim.horizon())
-            if kind == STEP:
-                self.busy += val
-                yield env.timeout(val)
-                eng.commit(env.now)
-            elif kind == RUN:
-                start, k = env.now, len(val)
-                self.last_start = start + float(val[-2]) if k > 1 else -math.inf
-                try:
-                    yield env.timeout(float(val[-1]))
-                except simpy.Interrupt:  # a request arrived: finish the step in flight, then re-plan
-                    el = env.now - start
-                    k = min(k, 1 + int(np.searchsorted(val, el, "left")))
-                    if val[k - 1] > el:
-                        yield env.timeout(float(val[k - 1]) - el)
-                self.last_start = -math.inf
-                self.busy += float(val[k - 1])
-                eng.commit_run(k, val, env.now)
-            else:
-                self.wake = env.event()
-                if kind == WAIT:
-                    yield self.wake | env.timeout(val)
-                else:
-                    yield self.wake
-                self.wake = None
+    def resume(self, _arg=None) -> None:
+        sim, eng = self.sim, self.engine
+        now = sim.now
+        kind, val = eng.plan(now, sim.horizon())
+        if kind == STEP:
+            self.busy += val
+            sim.schedule(val, self._stepped, None)
+        elif kind == RUN:
+            k = len(val)
+            self.last_start = now + float(val[-2]) if k > 1 else -math.inf
+            self.run = (now, val)
+            self.run_id += 1
+            sim.schedule(float(val[-1]), self._ran, self.run_id)
+        else:
+            sim.wait_id += 1
+            self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
+            if kind == WAIT:
+                sim.schedule(val, self._waited, self.wait)
+
+    def _stepped(self, _arg) -> None:
+        self.engine.commit(self.sim.now)
+        self.resume()
+
+    def _ran(self, run_id) -> None:
+        if run_id != self.run_id:
+            return  # interrupted: this completion was superseded
+        self._end_run(len(self.run[1]))
+
+    def _end_run(self, k: int) -> None:
+        val = self.run[1]
+        self.last_start = -math.inf
+        self.run_id += 1
+        self.busy += float(val[k - 1])
+        self.engine.commit_run(k, val, self.sim.now)
+        self.resume()
+
+    def _interrupted(self, run_id) -> None:
+        """A request arrived: finish the step in flight, then re-plan."""
+        if run_id != self.run_id:
+            return
+        self.run_id += 1  # the run's own completion is stale now
+        start, val = self.run
+        now = self.sim.now
+        el = now - start
+        k = min(len(val), 1 + bisect_left(val, el))
+        if val[k - 1] > el:
+            self.sim.schedule(float(val[k - 1]) - el, self._remainder, (self.run_id, k))
+        else:
+            self._end_run(k)
+
+    def _remainder(self, arg) -> None:
+        run_id, k = arg
+        if run_id == self.run_id:
+            self._end_run(k)
+
+    def _woken(self, wait) -> None:
+        if wait != self.wait:
+            return
+        if self.cond:
+            self._fire()
+        else:
+            self.wait = 0
+            self.resume()
+
+    def _waited(self, wait) -> None:
+        if wait == self.wait:
+            self._fire()
+
+    def _fire(self) -> None:
+        """WAIT (a wake-up or a timeout, whichever first): resume one event later, as a simpy
+        condition event does."""
+        if not self.fired:
+            self.fired = True
+            self.sim.schedule(0, self._condition, self.wait)
+
+    def _condition(self, wait) -> None:
+        if wait == self.wait:
+            self.wait = 0
+            self.resume()
 
 
 class Sim:
+    """The run: requests, replicas, router and the event loop.
+
+    The event loop is a heap of (time, priority, sequence number, callback, argument), the order
+    simpy gives its events (urgent before normal at the same time, then first scheduled first);
+    the simulator kept simpy's event order when it moved off simpy for speed, so results did not
+    change (tests/golden)."""
+
     def __init__(self, sys: System, cfg: SchedConfig, sc: Scenario, reqs: Requests):
-        self.env = simpy.Environment()
+        self.now = 0  # an int until the first timeout, as in simpy (arrivals at 0 are recorded as 0)
+        self.queue: list = []
+        self.eid = itertools.count()
+        self.wait_id = 0
         self.sys, self.cfg, self.sc, self.reqs = sys, cfg, sc, reqs
         n = reqs.n
         self.prompt, self.output = reqs.prompt.tolist(), reqs.output.tolist()
@@ -683,16 +755,29 @@ class Sim:
             return math.inf
         return float(a[self.next_arrival]) if self.next_arrival < len(a) else math.inf
 
-    def source(self):
-        env, arr = self.env, self.reqs.arrival.tolist()
-        for rid, t in enumerate(arr):
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self.next_arrival = rid + 1
-            self.dispatch(rid)
+    def schedule(self, delay: float, fn, arg, priority: int = NORMAL) -> None:
+        heapq.heappush(self.queue, (self.now + delay, priority, next(self.eid), fn, arg))
+
+    def source(self, resumed: bool) -> None:
+        """Open-loop arrivals, in order: each dispatched at its time (after a wait when it is later)."""
+        arr, i, n = self.arr_list, self.src_i, len(self.arr_list)
+        if resumed:
+            self.next_arrival = i + 1
+            self.dispatch(i)
+            i += 1
+        while i < n:
+            t = arr[i]
+            if t > self.now:
+                self.src_i = i
+                self.schedule(t - self.now, self.source, True)
+                return
+            self.next_arrival = i + 1
+            self.dispatch(i)
+            i += 1
+        self.src_i = i
 
     def dispatch(self, rid: int) -> None:
-        now = self.env.now
+        now = self.now
         self.arrival[rid] = now
         p, o = self.prompt[rid], self.output[rid]
         reason = None
@@ -730,7 +815,7 @@ class Sim:
             rid = self.issued
             self.issued += 1
             think = self.rng_think.exponential(self.reqs.think_time_s) if self.reqs.think_time_s else 0.0
-            self.env.timeout(think).callbacks.append(lambda _ev: self.dispatch(rid))
+            self.schedule(think, self.dispatch, rid)
 
     # -- engine callbacks ---------------------------------------------------
 
@@ -752,15 +837,23 @@ class Sim:
             self.peak_waiting = waiting
         self.timeline.append((t, replica, steps, dur, batch, tokens, kv_frac, waiting))
 
+    def batch_finished(self, arg) -> None:
+        self.finished(*arg)
+
     def run(self) -> None:
         if self.reqs.arrival is not None:
-            self.env.process(self.source())
+            self.arr_list, self.src_i = self.reqs.arrival.tolist(), 0
+            self.schedule(0, self.source, False, URGENT)  # as a simpy process starts
         else:
             c = min(self.reqs.concurrency, self.reqs.n)
             self.issued = c
             for rid in range(c):
-                self.env.timeout(0).callbacks.append(lambda _ev, r=rid: self.dispatch(r))
-        self.env.run()
+                self.schedule(0, self.dispatch, rid)
+        queue, pop = self.queue, heapq.heappop
+        while queue:
+            t, _, _, fn, arg = pop(queue)
+            self.now = t
+            fn(arg)
 
 
 # --------------------------------------------------------------------------- results
