@@ -33,6 +33,7 @@ from .workload import Requests, make_requests
 IDLE, WAIT, STEP, RUN = range(4)
 URGENT, NORMAL = 0, 1  # event priorities at the same time (simpy's)
 RUN_CAP = 8192  # most decode steps priced in one run
+SHORT_RUN = 48  # runs of at most this many steps are priced step by step (numpy costs more there)
 NAN = float("nan")
 REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
                    "output_tokens", "preemptions", "replica", "rejected", "reason")
@@ -196,6 +197,7 @@ class Continuous:
         self.used = 0  # KV blocks (tokens for slots)
         self.pending = None
         self.peak = 0
+        self.pricers: dict = {}  # padded batch size -> DecodePricer (or None: the general step time)
 
     def reject_reason(self, p: int, o: int) -> str | None:
         if self.slot_ctx is not None:
@@ -219,24 +221,33 @@ class Continuous:
 
     # -- step time ----------------------------------------------------------
 
+    def _pricer(self, p: int):
+        """The folded step time of a pure decode batch of p (padded) sequences, or None."""
+        pr = self.pricers.get(p, False)
+        if pr is False:
+            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        return pr
+
     def _step_time(self, n: int, tokens: float, kv: float, attn: float, decode: bool) -> float:
         """predict's step time plus the serving mechanisms: a pure decode batch of n sequences
-        padded to the next captured CUDA-graph size, and per-sequence CPU work beyond the first
-        (hidden behind the GPU step when the engine overlaps them)."""
-        if decode and n <= self.gmax:
-            p = self.pad[n]
-            t = self.sys.step_time_agg(p, p, kv, attn)
+        padded to the next captured CUDA-graph size, and per-step CPU work per sequence beyond
+        the first (hidden behind the GPU step when the engine overlaps them)."""
+        if decode:
+            p = self.pad[n] if n <= self.gmax else n
+            pr = self._pricer(p)
+            t = pr.time(kv, attn) if pr is not None else self.sys.step_time_agg(p, p, kv, attn)
         else:
             t = self.sys.step_time_agg(n, tokens, kv, attn)
         if self.cpu_seq and n > 1:
             c = self.cpu_seq * (n - 1)
-            t = max(t, c) if self.cpu_overlap else t + c
+            t = (t if t >= c else c) if self.cpu_overlap else t + c
         return t
 
     def _step_times(self, n: int, kv, attn):
         """Vectorised _step_time over a run of pure decode steps of n sequences."""
         p = self.pad[n] if n <= self.gmax else n
-        t = self.sys.step_times_vec(p, p, kv, attn)
+        pr = self._pricer(p)
+        t = pr.times(kv, attn) if pr is not None else self.sys.step_times_vec(p, p, kv, attn)
         if self.cpu_seq and n > 1:
             c = self.cpu_seq * (n - 1)
             t = np.maximum(t, c) if self.cpu_overlap else t + c
@@ -469,7 +480,10 @@ class Continuous:
             k = min(k, int(np.searchsorted(need, free, "right")))
         if k < 2:
             return None
-        s = (self.off_sum + n * (g + 1)) + n * np.arange(k, dtype=float)
+        s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
+        if k <= SHORT_RUN:
+            return self._short_run(n, k, s0, horizon - now if horizon != math.inf else math.inf)
+        s = s0 + n * np.arange(k, dtype=float)
         kv, attn = self.kf * s, self.af * s
         if self.w:
             sw = (self.lin_off + self.lin_n * (g + 1) + (n - self.lin_n) * self.w) + self.lin_n * np.arange(k, dtype=float)
@@ -480,6 +494,39 @@ class Continuous:
             k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
             cum = cum[:k]
         self.pending = now
+        return cum
+
+    def _short_run(self, n: int, k: int, s0: int, h: float) -> list[float]:
+        """_plan_run's pricing of at most k steps one by one: the same step times and cumulative
+        sums as the vectorised form (same operations, same order), stopped at the first step that
+        ends at or after h (the next arrival, relative to now)."""
+        p = self.pad[n] if n <= self.gmax else n
+        pr = self._pricer(p)
+        price = pr.time if pr is not None else (lambda kv, attn: self.sys.step_time_agg(p, p, kv, attn))
+        kf, af, w = self.kf, self.af, self.w
+        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
+        overlap = self.cpu_overlap
+        if w:
+            ks, aw, ln = self.ks, self.aw, self.lin_n
+            sw0 = self.lin_off + ln * (self.G + 1) + (n - ln) * w
+        cum = []
+        acc = 0.0
+        last = k - 1
+        for j in range(k):
+            sj = s0 + n * j
+            kv, attn = kf * sj, af * sj
+            if w:
+                swj = sw0 + ln * j
+                kv = kv + ks * swj
+                attn = attn + aw * swj
+            t = price(kv, attn)
+            if c:
+                t = (t if t >= c else c) if overlap else t + c
+            acc = acc + t
+            cum.append(acc)
+            if acc >= h and j < last:
+                break
+        self.pending = self.sim.now
         return cum
 
     def commit_run(self, k: int, cum, now: float) -> None:
