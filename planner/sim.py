@@ -457,9 +457,14 @@ class Continuous:
         """A run of >= 2 pure decode steps with an unchanged batch, or None."""
         g, n, B, sim = self.G, self.n_dec, self.B, self.sim
         k = RUN_CAP
-        key = self._next_key(self.fin, lambda key, rid: sim.prompt[rid] + sim.output[rid] - 1 - key)
-        if key is not None:
-            k = min(k, key - g)
+        fin, off, prompt, output = self.fin, self.off, sim.prompt, sim.output
+        while fin:  # the first valid key of the lazily-deleted heap of completions
+            key, rid = fin[0]
+            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                if key - g < k:
+                    k = key - g
+                break
+            heapq.heappop(fin)
         if self.w:
             key = self._next_key(self.cross, lambda key, rid: self.w - 1 - key)
             if key is not None:
@@ -476,8 +481,7 @@ class Continuous:
         if B == 1:
             k = min(k, free // n)
         elif n * -(-k // B) > free:  # blocks may run out: count the steps they last
-            need = np.cumsum(np.take(self.phase, (-(g + np.arange(k))) % B))
-            k = min(k, int(np.searchsorted(need, free, "right")))
+            k = min(k, self._steps_affordable(g, n, free))
         if k < 2:
             return None
         s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
@@ -532,7 +536,7 @@ class Continuous:
     def commit_run(self, k: int, cum, now: float) -> None:
         start, n, g, B = self.pending, self.n_dec, self.G, self.B
         q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
-        self.used += q * n + sum(self.phase[(-(g + j)) % B] for j in range(r))
+        self.used += q * n + (self._cycle_sum(g, r) if r else 0)
         if self.used > self.peak:
             self.peak = self.used
         self.sim.record(self.idx, start, k, float(cum[k - 1]), n, n * k, self.used / self.kv_total,
@@ -540,6 +544,29 @@ class Continuous:
         self.G += k
         self.pending = None
         self._after_step(now)
+
+    def _steps_affordable(self, g: int, n: int, free: int) -> int:
+        """How many decode steps from step g the free blocks last: the largest k with
+        sum(phase[(-(g + j)) % B] for j < k) <= free (every B steps need n blocks)."""
+        B, ph = self.B, self.phase
+        cycles, rem = divmod(free, n)
+        k, need = cycles * B, 0
+        j = -g % B  # phase index of step g (cycles of B steps come back to it)
+        while True:
+            need += ph[j]
+            if need > rem:
+                return k
+            k += 1
+            j = j - 1 if j else B - 1
+
+    def _cycle_sum(self, g: int, r: int) -> int:
+        """sum(phase[(-(g + j)) % B] for j in range(r)), r <= B: blocks due in the r steps from step g
+        (the phase indices fall by one per step, wrapping around)."""
+        ph, i0 = self.phase, -g % self.B
+        lo = i0 - r + 1
+        if lo >= 0:
+            return sum(ph[lo:i0 + 1])
+        return sum(ph[:i0 + 1]) + sum(ph[self.B + lo:])
 
     def kv_peak_fraction(self) -> float:
         return self.peak / self.kv_total if self.kv_total else 0.0
@@ -783,6 +810,8 @@ class Sim:
         self.ended = 0
         self.end_time = 0.0
         self.max_ctx = sys.model.max_context
+        self.arr_list = reqs.arrival.tolist() if reqs.arrival is not None else None
+        self.src_i = 0
         self.rng_route = reqs.rngs["routing"]
         self.rng_think = reqs.rngs["think"]
         if cfg.batching in ("continuous", "slots"):
@@ -797,10 +826,10 @@ class Sim:
     # -- arrivals -----------------------------------------------------------
 
     def horizon(self) -> float:
-        a = self.reqs.arrival
+        a = self.arr_list
         if a is None:
             return math.inf
-        return float(a[self.next_arrival]) if self.next_arrival < len(a) else math.inf
+        return a[self.next_arrival] if self.next_arrival < len(a) else math.inf
 
     def schedule(self, delay: float, fn, arg, priority: int = NORMAL) -> None:
         heapq.heappush(self.queue, (self.now + delay, priority, next(self.eid), fn, arg))
@@ -889,7 +918,6 @@ class Sim:
 
     def run(self) -> None:
         if self.reqs.arrival is not None:
-            self.arr_list, self.src_i = self.reqs.arrival.tolist(), 0
             self.schedule(0, self.source, False, URGENT)  # as a simpy process starts
         else:
             c = min(self.reqs.concurrency, self.reqs.n)
