@@ -155,6 +155,48 @@ class DecodePricer:
             t = t + a
         return t
 
+    def run(self, k: int, s0: int, n: int, kf: float, af: float, h: float, cpu: float = 0.0,
+            overlap: bool = False, win: tuple | None = None) -> list[float]:
+        """Cumulative times of up to k decode steps, step j reading kf x s and attending af x s for
+        s = s0 + n j (plus ks x sw and aw x sw, sw = sw0 + ln j, for windowed layers: win = (sw0, ln,
+        ks, aw)), each step plus `cpu` seconds of CPU work (or at least `cpu` when overlapped); stops
+        after the first step ending at or after h.  The same operations as time() per step, with
+        0.0 added, 1 divided and 1.0 multiplied where time() skips them (exact either way), and a
+        sequential sum as numpy's cumsum."""
+        f0, e0, c0, w, bw = self.f0, self.e0, self.c0 or 0.0, self.w, self.bw
+        d, q = self.d or 1, self.q or 1.0
+        a0, a1, a2, a3 = self.adds + (0.0,) * (4 - len(self.adds))  # at most 4 terms (decode_pricer)
+        out = []
+        acc = 0.0
+        last = k - 1
+        if win is None:
+            for j in range(k):
+                s = s0 + n * j
+                c = ((f0 + af * s) / e0 + c0) / d * q
+                m = (w + kf * s) / bw
+                t = (c if c > m else m) + a0 + a1 + a2 + a3
+                if cpu:
+                    t = (t if t >= cpu else cpu) if overlap else t + cpu
+                acc = acc + t
+                out.append(acc)
+                if acc >= h and j < last:
+                    break
+            return out
+        sw0, ln, ks, aw = win
+        for j in range(k):
+            s = s0 + n * j
+            sw = sw0 + ln * j
+            c = ((f0 + (af * s + aw * sw)) / e0 + c0) / d * q
+            m = (w + (kf * s + ks * sw)) / bw
+            t = (c if c > m else m) + a0 + a1 + a2 + a3
+            if cpu:
+                t = (t if t >= cpu else cpu) if overlap else t + cpu
+            acc = acc + t
+            out.append(acc)
+            if acc >= h and j < last:
+                break
+        return out
+
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
         c = attn + self.f0
         c /= self.e0

@@ -33,7 +33,7 @@ from .workload import Requests, make_requests
 IDLE, WAIT, STEP, RUN = range(4)
 URGENT, NORMAL = 0, 1  # event priorities at the same time (simpy's)
 RUN_CAP = 8192  # most decode steps priced in one run
-SHORT_RUN = 48  # runs of at most this many steps are priced step by step (numpy costs more there)
+SHORT_RUN = 40  # runs of at most this many steps are priced step by step (numpy costs more there)
 NAN = float("nan")
 REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
                    "output_tokens", "preemptions", "replica", "rejected", "reason")
@@ -506,13 +506,16 @@ class Continuous:
         ends at or after h (the next arrival, relative to now)."""
         p = self.pad[n] if n <= self.gmax else n
         pr = self._pricer(p)
-        price = pr.time if pr is not None else (lambda kv, attn: self.sys.step_time_agg(p, p, kv, attn))
         kf, af, w = self.kf, self.af, self.w
         c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
         overlap = self.cpu_overlap
         if w:
             ks, aw, ln = self.ks, self.aw, self.lin_n
             sw0 = self.lin_off + ln * (self.G + 1) + (n - ln) * w
+        self.pending = self.sim.now
+        if pr is not None:
+            return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
+        price = lambda kv, attn: self.sys.step_time_agg(p, p, kv, attn)  # noqa: E731
         cum = []
         acc = 0.0
         last = k - 1
@@ -530,7 +533,6 @@ class Continuous:
             cum.append(acc)
             if acc >= h and j < last:
                 break
-        self.pending = self.sim.now
         return cum
 
     def commit_run(self, k: int, cum, now: float) -> None:
