@@ -357,27 +357,37 @@ class Continuous:
         return -(-(c0 + min(n - c0, self.budget)) // self.B) - c0 // self.B <= free
 
     def plan(self, now: float, horizon: float):
-        if not self.admitted and not self.waiting:
+        waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
+        if not admitted and not waiting:
             return IDLE, None
-        if self.n_dec and not self.prefill:
-            free = self.cap - self.used - self.phase[-self.G % self.B]
-            if free >= 0 and not self._head_admissible(free):
-                run = self._plan_run(now, horizon, free)
-                if run is not None:
-                    return RUN, run
         B, sim = self.B, self.sim
+        if self.n_dec and not prefill:
+            free = self.cap - self.used - self.phase[-self.G % B]
+            if free >= 0:
+                admissible = False  # can the head of the queue start now?
+                if waiting and len(admitted) < self.max_seqs:
+                    rid = waiting[0]
+                    n = sim.prompt[rid] + sim.generated[rid]
+                    c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0
+                    admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
+                if not admissible:
+                    run = self._plan_run(now, horizon, free)
+                    if run is not None:
+                        return RUN, run
+        cap = self.cap
         need = self.phase[-self.G % B] if self.n_dec else 0
-        preempted = need > self.cap - self.used
-        while need > self.cap - self.used:
+        preempted = need > cap - self.used
+        while need > cap - self.used:
             self._preempt_last()
             need = self.phase[-self.G % B] if self.n_dec else 0
-        free = self.cap - self.used - need
+        free = cap - self.used - need
         self.used += need
-        budget = self.budget - self.n_dec
-        n_seqs = tokens = self.n_dec
-        kv, attn = self._decode_terms(self.G) if self.n_dec else (0.0, 0.0)
+        n_dec = self.n_dec
+        budget = self.budget - n_dec
+        n_seqs = tokens = n_dec
+        kv, attn = self._decode_terms(self.G) if n_dec else (0.0, 0.0)
         chunks = []
-        for rid, (done, target) in self.prefill.items():  # sequences part way through their prefill
+        for rid, (done, target) in prefill.items():  # sequences part way through their prefill
             if budget <= 0:
                 break
             c = min(target - done, budget)
@@ -387,45 +397,54 @@ class Continuous:
                 break
             free -= -(-(done + c) // B) - held
             chunks.append((rid, c))
-        waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
-        while (waiting and budget > 0 and len(admitted) < self.max_seqs and len(chunks) == len(prefill)
-               and not preempted):
-            rid = waiting[0]
-            n = sim.prompt[rid] + sim.generated[rid]
-            c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
-            c = min(n - c0, budget) if self.chunked else n - c0
-            if c > budget and (chunks or self.n_dec):  # chunked prefill off: the whole prompt in one step
-                break
-            blocks = -(-(c0 + c) // B) - c0 // B
-            if blocks > free:
-                break
-            waiting.popleft()
-            admitted[rid] = None
-            prefill[rid] = [self._cached_for(rid, n), n]
-            sim.admit(rid, now)
-            free -= blocks
-            budget -= c
-            chunks.append((rid, c))
-        if not chunks and not self.n_dec:
-            if self.prefill:  # partial prefills stuck for KV: free the latest one and retry
+        if waiting and budget > 0 and not preempted:
+            prompt, generated, chunked, max_seqs = sim.prompt, sim.generated, self.chunked, self.max_seqs
+            while (waiting and budget > 0 and len(admitted) < max_seqs and len(chunks) == len(prefill)):
+                rid = waiting[0]
+                n = prompt[rid] + generated[rid]
+                c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
+                c = min(n - c0, budget) if chunked else n - c0
+                if c > budget and (chunks or n_dec):  # chunked prefill off: the whole prompt in one step
+                    break
+                blocks = -(-(c0 + c) // B) - c0 // B
+                if blocks > free:
+                    break
+                waiting.popleft()
+                admitted[rid] = None
+                prefill[rid] = [self._cached_for(rid, n) if self.prefix_ready else 0, n]
+                if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
+                    sim.admitted[rid] = now
+                free -= blocks
+                budget -= c
+                chunks.append((rid, c))
+        if not chunks and not n_dec:
+            if prefill:  # partial prefills stuck for KV: free the latest one and retry
                 self._preempt_last()
                 return self.plan(now, horizon)
             return IDLE, None
-        seq_terms = self.sys.seq_terms
-        for rid, c in chunks:
-            st = prefill[rid]
-            self.used += -(-(st[0] + c) // B) - (-(-st[0] // B))
-            r, a = seq_terms(c, st[0])
-            kv += r
-            attn += a
-            tokens += c
-            n_seqs += 1
-        dur = self._step_time(n_seqs, tokens, kv, attn, not chunks)
+        if chunks:
+            seq_terms = self.sys.seq_terms
+            used = self.used
+            for rid, c in chunks:
+                done = prefill[rid][0]
+                used += -(-(done + c) // B) - (-(-done // B))
+                r, a = seq_terms(c, done)
+                kv += r
+                attn += a
+                tokens += c
+                n_seqs += 1
+            self.used = used
+            dur = self._step_time(n_seqs, tokens, kv, attn, False)
+        else:
+            dur = self._step_time(n_seqs, tokens, kv, attn, True)
         if n_seqs > self.max_running:
             self.max_running = n_seqs
         self.pending = chunks
-        self.sim.record(self.idx, now, 1, dur, n_seqs, tokens, self.used / self.kv_total, len(waiting),
-                        self.in_system)
+        nw = len(waiting)  # Sim.record, inline
+        sim.area += (nw + len(admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, self.used / self.kv_total, nw))
         if self.used > self.peak:
             self.peak = self.used
         return STEP, dur
@@ -471,8 +490,23 @@ class Continuous:
                 k = min(k, key - g)
         if k < 2:
             return None
-        kv0, attn0 = self._decode_terms(g)
-        t0 = self._step_time(n, n, kv0, attn0, True)
+        p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
+        pr = self.pricers.get(p, False)
+        if pr is False:
+            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        kf, af, w = self.kf, self.af, self.w
+        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
+        overlap = self.cpu_overlap
+        s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
+        kv0, attn0 = kf * s0, af * s0  # _decode_terms(g)
+        if w:
+            ks, aw, ln = self.ks, self.aw, self.lin_n
+            sw0 = self.lin_off + ln * (g + 1) + (n - ln) * w
+            kv0 += ks * sw0
+            attn0 += aw * sw0
+        t0 = pr.time(kv0, attn0) if pr is not None else self.sys.step_time_agg(p, p, kv0, attn0)
+        if c:
+            t0 = (t0 if t0 >= c else c) if overlap else t0 + c
         if now + t0 >= horizon:
             return None
         if horizon != math.inf:
@@ -484,38 +518,35 @@ class Continuous:
             k = min(k, self._steps_affordable(g, n, free))
         if k < 2:
             return None
-        s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
-        if k <= SHORT_RUN:
-            return self._short_run(n, k, s0, horizon - now if horizon != math.inf else math.inf)
+        self.pending = now
+        if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
+            h = horizon - now if horizon != math.inf else math.inf
+            if pr is not None:
+                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
+            return self._short_run(p, n, k, s0, h)
         s = s0 + n * np.arange(k, dtype=float)
-        kv, attn = self.kf * s, self.af * s
-        if self.w:
-            sw = (self.lin_off + self.lin_n * (g + 1) + (n - self.lin_n) * self.w) + self.lin_n * np.arange(k, dtype=float)
-            kv = kv + self.ks * sw
-            attn = attn + self.aw * sw
+        kv, attn = kf * s, af * s
+        if w:
+            sw = sw0 + ln * np.arange(k, dtype=float)
+            kv = kv + ks * sw
+            attn = attn + aw * sw
         cum = np.cumsum(self._step_times(n, kv, attn))
         if horizon != math.inf:
             k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
             cum = cum[:k]
-        self.pending = now
         return cum
 
-    def _short_run(self, n: int, k: int, s0: int, h: float) -> list[float]:
-        """_plan_run's pricing of at most k steps one by one: the same step times and cumulative
-        sums as the vectorised form (same operations, same order), stopped at the first step that
-        ends at or after h (the next arrival, relative to now)."""
-        p = self.pad[n] if n <= self.gmax else n
-        pr = self._pricer(p)
+    def _short_run(self, p: int, n: int, k: int, s0: int, h: float) -> list[float]:
+        """A short run priced one step at a time with the general step time (where the folded
+        DecodePricer does not apply): the same step times and cumulative sums as the vectorised
+        form (same operations, same order), stopped after the first step ending at or after h."""
         kf, af, w = self.kf, self.af, self.w
         c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
         overlap = self.cpu_overlap
         if w:
             ks, aw, ln = self.ks, self.aw, self.lin_n
             sw0 = self.lin_off + ln * (self.G + 1) + (n - ln) * w
-        self.pending = self.sim.now
-        if pr is not None:
-            return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
-        price = lambda kv, attn: self.sys.step_time_agg(p, p, kv, attn)  # noqa: E731
+        price = self.sys.step_time_agg
         cum = []
         acc = 0.0
         last = k - 1
@@ -526,7 +557,7 @@ class Continuous:
                 swj = sw0 + ln * j
                 kv = kv + ks * swj
                 attn = attn + aw * swj
-            t = price(kv, attn)
+            t = price(p, p, kv, attn)
             if c:
                 t = (t if t >= c else c) if overlap else t + c
             acc = acc + t
@@ -541,8 +572,11 @@ class Continuous:
         self.used += q * n + (self._cycle_sum(g, r) if r else 0)
         if self.used > self.peak:
             self.peak = self.used
-        self.sim.record(self.idx, start, k, float(cum[k - 1]), n, n * k, self.used / self.kv_total,
-                        len(self.waiting), self.in_system)
+        sim, nw, dur = self.sim, len(self.waiting), float(cum[k - 1])  # Sim.record, inline
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((start, self.idx, k, dur, n, n * k, self.used / self.kv_total, nw))
         self.G += k
         self.pending = None
         self._after_step(now)
@@ -704,18 +738,20 @@ class Replica:
             self.sim.schedule(0, self._interrupted, self.run_id, URGENT)
 
     def resume(self, _arg=None) -> None:
-        sim, eng = self.sim, self.engine
+        sim = self.sim
         now = sim.now
-        kind, val = eng.plan(now, sim.horizon())
+        arr = sim.arr_list  # the next arrival (Sim.horizon, inline)
+        horizon = arr[sim.next_arrival] if arr is not None and sim.next_arrival < len(arr) else math.inf
+        kind, val = self.engine.plan(now, horizon)
         if kind == STEP:
             self.busy += val
-            sim.schedule(val, self._stepped, None)
+            heapq.heappush(sim.queue, (now + val, NORMAL, next(sim.eid), self._stepped, None))
         elif kind == RUN:
             k = len(val)
             self.last_start = now + float(val[-2]) if k > 1 else -math.inf
             self.run = (now, val)
             self.run_id += 1
-            sim.schedule(float(val[-1]), self._ran, self.run_id)
+            heapq.heappush(sim.queue, (now + float(val[-1]), NORMAL, next(sim.eid), self._ran, self.run_id))
         else:
             sim.wait_id += 1
             self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
@@ -727,9 +763,8 @@ class Replica:
         self.resume()
 
     def _ran(self, run_id) -> None:
-        if run_id != self.run_id:
-            return  # interrupted: this completion was superseded
-        self._end_run(len(self.run[1]))
+        if run_id == self.run_id:  # else interrupted: this completion was superseded
+            self._end_run(len(self.run[1]))
 
     def _end_run(self, k: int) -> None:
         val = self.run[1]
