@@ -59,6 +59,11 @@ def add_sim_commands(sub) -> None:
     b.add_argument("--repeat", type=_int("--repeat"), default=1, help="--suite: runs per workload (the slowest "
                    "is reported)")
     b.add_argument("--workload", action="append", metavar="NAME", help="--suite: only this workload (repeatable)")
+    b.add_argument("--scale", action="store_true", help="sweep points on a local Dask cluster of --workers "
+                   "workers, and the time of a --target-point sweep extrapolated to N workers")
+    b.add_argument("--points", type=_int("--points"), default=60, help="--scale: points measured")
+    b.add_argument("--workers", type=_int("--workers"), default=2, help="--scale: local Dask workers")
+    b.add_argument("--target", type=_int("--target"), default=10_000, help="--scale: sweep size extrapolated to")
     b.add_argument("--json", action="store_true")
     _profiles(b)
 
@@ -184,11 +189,40 @@ def _bench_suite(catalog, args) -> int:
     return EXIT_OK
 
 
+def _bench_scale(args) -> int:
+    from .simbench import scale_estimate
+
+    for name, v, lo, hi in (("--points", args.points, 1, 100_000), ("--workers", args.workers, 1, 64),
+                            ("--target", args.target, 1, 100_000_000)):
+        if not lo <= v <= hi:
+            raise ValueError(f"{name} must be from {lo:,} to {hi:,}, got {v}")
+    req = args.requests or 1000
+    if not 1 <= req <= MAX_REQUESTS:
+        raise ValueError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {req}")
+    out = scale_estimate(args.points, req, args.workers, args.target)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    print(f"{out['points']} sweep points (simulations of the suite's workloads, {out['requests_per_point']:,} "
+          f"requests each), CPU per point: serial {out['serial_cpu_ms_per_point']:.1f} ms; on a local Dask cluster "
+          f"of {out['workers']} workers {out['dask_worker_cpu_ms_per_point']:.1f} ms in the workers, "
+          f"{out['dask_scheduler_cpu_ms_per_point']:.2f} ms in the scheduler, {out['dask_client_cpu_ms_per_point']:.2f} "
+          f"ms in the client (empty points: {out['noop_worker_cpu_ms_per_point']:.2f} / "
+          f"{out['noop_scheduler_cpu_ms_per_point']:.2f} / {out['noop_client_cpu_ms_per_point']:.2f} ms); wall "
+          f"{out['dask_wall_s']:.2f} s; cluster start {out['cluster_startup_s']:.1f} s")
+    for e in out["estimate"].values():
+        print(f"  {out['target_points']:,} points on {e['workers']:>4} workers: about {e['seconds']:,.0f} s "
+              f"({e['bound']}-bound)")
+    return EXIT_OK
+
+
 def _bench(catalog, args) -> int:
     from .sim import simulate_scenario
 
     if args.suite:
         return _bench_suite(catalog, args)
+    if args.scale:
+        return _bench_scale(args)
     if args.requests is None:
         args.requests = 100_000
     if not 1 <= args.requests <= MAX_REQUESTS:

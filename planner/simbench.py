@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 
 from .scenario import Scenario, parse_scenario
 
@@ -105,3 +106,111 @@ def run_suite(catalog, requests: int | None = None, repeat: int = 1, names=None,
         if on_result:
             on_result(name, out[name])
     return out
+
+
+# --------------------------------------------------------------------------- sweeps at scale (on paper)
+
+@dataclass
+class SimPoint:
+    """One simulation as a sweep point (picklable; ``run`` returns the summary)."""
+
+    scenario: dict
+    profiles: str | None = None
+
+    def run(self) -> dict:
+        from .catalog import load_catalog
+        from .sim import simulate_scenario
+
+        return simulate_scenario(load_catalog(self.profiles), parse_scenario(self.scenario)).summary
+
+
+@dataclass
+class NoopPoint:
+    """A sweep point that does nothing: what a cluster costs per point beyond the work."""
+
+    i: int
+
+    def run(self) -> int:
+        return self.i
+
+
+def sweep_points(count: int, requests: int = 1000) -> list[SimPoint]:
+    """`count` simulations cycling through the suite's workloads, `requests` each, seeds 0, 1, ..."""
+    names = list(SUITE)
+    out = []
+    for i in range(count):
+        _, data, _ = SUITE[names[i % len(names)]]
+        data = copy.deepcopy(data)
+        data["workload"].update(requests=requests, seed=i)
+        out.append(SimPoint(data))
+    return out
+
+
+def _cpu() -> float:
+    """CPU seconds of the calling process (run on Dask workers and the scheduler)."""
+    return time.process_time()
+
+
+def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, target: int = 10_000,
+                   noop: int = 1000, cluster_sizes=(1, 2, 8, 32, 128, 512), idle_s: float = 3.0) -> dict:
+    """Measure sweep points on this machine, serially and on a local Dask cluster of `workers` worker
+    processes (one thread each), and extrapolate a `target`-point sweep to N workers.
+
+    Costs are CPU seconds (read in every worker, the scheduler and this client), so they do not
+    depend on how busy the machine is: per point on a worker (the simulation plus Dask's per-task
+    work there), per point in the scheduler and in the client (submitting, collecting), both also
+    measured with points that do nothing; the CPU the processes burn while idle (measured over
+    `idle_s` seconds) is taken off.  T(N) = cluster start + max(target x worker CPU per point
+    / N, target x max(scheduler, client) CPU per point): the workers share the points, the scheduler
+    and the client handle every one.  Assumes points of the same cost, one free core per worker and
+    for the scheduler and client, and no network limit (results are small summaries)."""
+    from .sweep import run_sweep
+
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ValueError("--scale needs Dask: pip install 'inference-planner[cluster]'") from None
+    pts = sweep_points(points, requests)
+    run_sweep(pts[:len(SUITE)], executor="serial")  # warm: catalog loaded, code paths imported
+    c0, t0 = time.process_time(), time.perf_counter()
+    run_sweep(pts, executor="serial")
+    serial_cpu, serial_wall = time.process_time() - c0, time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        startup = time.perf_counter() - t0
+        ex = client.get_executor(pure=False)
+        run_sweep(sweep_points(2 * workers, requests), executor=ex)  # warm the workers
+
+        def measured(batch):
+            w0, s0, c0, t0 = sum(client.run(_cpu).values()), client.run_on_scheduler(_cpu), _cpu(), time.perf_counter()
+            run_sweep(batch, executor=ex)
+            wall = time.perf_counter() - t0
+            return (sum(client.run(_cpu).values()) - w0, client.run_on_scheduler(_cpu) - s0, _cpu() - c0, wall)
+
+        # what the processes spend while idle (heartbeats, event loops), taken off below
+        w0, s0, c0, t0 = sum(client.run(_cpu).values()), client.run_on_scheduler(_cpu), _cpu(), time.perf_counter()
+        time.sleep(idle_s)
+        idle_wall = time.perf_counter() - t0
+        idle = [(sum(client.run(_cpu).values()) - w0) / idle_wall, (client.run_on_scheduler(_cpu) - s0) / idle_wall,
+                (_cpu() - c0) / idle_wall]
+        w_cpu, s_cpu, c_cpu, dask_wall = measured(pts)
+        nw_cpu, ns_cpu, nc_cpu, noop_wall = measured([NoopPoint(i) for i in range(noop)])
+    w_cpu, s_cpu, c_cpu = (max(0.0, x - r * dask_wall) for x, r in zip((w_cpu, s_cpu, c_cpu), idle))
+    nw_cpu, ns_cpu, nc_cpu = (max(0.0, x - r * noop_wall) for x, r in zip((nw_cpu, ns_cpu, nc_cpu), idle))
+    worker = w_cpu / points
+    per_task = max(s_cpu, c_cpu) / points
+    est = {}
+    for n in cluster_sizes:
+        compute, bound = target * worker / n, target * per_task
+        est[str(n)] = {"workers": n, "seconds": round(startup + max(compute, bound), 1),
+                       "bound": "workers" if compute >= bound else "scheduler/client"}
+    ms = lambda x: round(x * 1e3, 3)  # noqa: E731
+    return {"points": points, "requests_per_point": requests, "workers": workers, "target_points": target,
+            "serial_cpu_ms_per_point": ms(serial_cpu / points), "serial_wall_ms_per_point": ms(serial_wall / points),
+            "dask_worker_cpu_ms_per_point": ms(worker), "dask_scheduler_cpu_ms_per_point": ms(s_cpu / points),
+            "dask_client_cpu_ms_per_point": ms(c_cpu / points), "dask_wall_s": round(dask_wall, 3),
+            "noop_worker_cpu_ms_per_point": ms(nw_cpu / noop), "noop_scheduler_cpu_ms_per_point": ms(ns_cpu / noop),
+            "noop_client_cpu_ms_per_point": ms(nc_cpu / noop), "noop_wall_s": round(noop_wall, 3),
+            "idle_cpu_share": {"workers": round(idle[0], 4), "scheduler": round(idle[1], 4), "client": round(idle[2], 4)},
+            "cluster_startup_s": round(startup, 2), "estimate": est}
