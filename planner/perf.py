@@ -166,7 +166,9 @@ class DecodePricer:
         f0, e0, c0, w, bw = self.f0, self.e0, self.c0 or 0.0, self.w, self.bw
         d, q = self.d or 1, self.q or 1.0
         a0, a1, a2, a3 = self.adds + (0.0,) * (4 - len(self.adds))  # at most 4 terms (decode_pricer)
+        add, floor = (0.0, cpu) if overlap else (cpu, 0.0)  # t + 0.0 and max(t, 0.0) leave t as it is
         out = []
+        append = out.append
         acc = 0.0
         last = k - 1
         if win is None:
@@ -174,11 +176,11 @@ class DecodePricer:
                 s = s0 + n * j
                 c = ((f0 + af * s) / e0 + c0) / d * q
                 m = (w + kf * s) / bw
-                t = (c if c > m else m) + a0 + a1 + a2 + a3
-                if cpu:
-                    t = (t if t >= cpu else cpu) if overlap else t + cpu
+                t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
+                if t < floor:
+                    t = floor
                 acc = acc + t
-                out.append(acc)
+                append(acc)
                 if acc >= h and j < last:
                     break
             return out
@@ -188,11 +190,11 @@ class DecodePricer:
             sw = sw0 + ln * j
             c = ((f0 + (af * s + aw * sw)) / e0 + c0) / d * q
             m = (w + (kf * s + ks * sw)) / bw
-            t = (c if c > m else m) + a0 + a1 + a2 + a3
-            if cpu:
-                t = (t if t >= cpu else cpu) if overlap else t + cpu
+            t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
+            if t < floor:
+                t = floor
             acc = acc + t
-            out.append(acc)
+            append(acc)
             if acc >= h and j < last:
                 break
         return out

@@ -882,7 +882,7 @@ class Sim:
             t = arr[i]
             if t > self.now:
                 self.src_i = i
-                self.schedule(t - self.now, self.source, True)
+                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source, True))
                 return
             self.next_arrival = i + 1
             self.dispatch(i)
