@@ -200,6 +200,7 @@ class DecodePricer:
         return out
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
+        """time() over arrays (a new array; kv and attn are left as they are)."""
         c = attn + self.f0
         c /= self.e0
         if self.c0 is not None:

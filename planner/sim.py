@@ -250,7 +250,10 @@ class Continuous:
         t = pr.times(kv, attn) if pr is not None else self.sys.step_times_vec(p, p, kv, attn)
         if self.cpu_seq and n > 1:
             c = self.cpu_seq * (n - 1)
-            t = np.maximum(t, c) if self.cpu_overlap else t + c
+            if self.cpu_overlap:
+                np.maximum(t, c, out=t)
+            else:
+                t += c
         return t
 
     def _cached_for(self, rid: int, n: int) -> int:
@@ -524,13 +527,17 @@ class Continuous:
             if pr is not None:
                 return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
             return self._short_run(p, n, k, s0, h)
-        s = s0 + n * np.arange(k, dtype=float)
-        kv, attn = kf * s, af * s
+        s = np.arange(k, dtype=float)
+        s *= n
+        s += s0  # s0 + n j
+        kv, attn = s * kf, s * af
         if w:
-            sw = sw0 + ln * np.arange(k, dtype=float)
-            kv = kv + ks * sw
-            attn = attn + aw * sw
-        cum = np.cumsum(self._step_times(n, kv, attn))
+            sw = np.arange(k, dtype=float)
+            sw *= ln
+            sw += sw0
+            kv += sw * ks
+            attn += sw * aw
+        cum = self._step_times(n, kv, attn).cumsum()
         if horizon != math.inf:
             k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
             cum = cum[:k]
