@@ -206,9 +206,11 @@ def _bench_scale(args) -> int:
     print(f"{out['points']} sweep points (simulations of the suite's workloads, {out['requests_per_point']:,} "
           f"requests each), CPU per point: serial {out['serial_cpu_ms_per_point']:.1f} ms; on a local Dask cluster "
           f"of {out['workers']} workers {out['dask_worker_cpu_ms_per_point']:.1f} ms in the workers, "
-          f"{out['dask_scheduler_cpu_ms_per_point']:.2f} ms in the scheduler, {out['dask_client_cpu_ms_per_point']:.2f} "
-          f"ms in the client (empty points: {out['noop_worker_cpu_ms_per_point']:.2f} / "
-          f"{out['noop_scheduler_cpu_ms_per_point']:.2f} / {out['noop_client_cpu_ms_per_point']:.2f} ms); wall "
+          f"{out['dask_scheduler_cpu_ms_per_point']:.2f} ms in the scheduler"
+          f"{' and client (one process)' if out['scheduler_in_client_process'] else ''}, "
+          f"{out['dask_client_cpu_ms_per_point']:.2f} ms in the client (empty points: "
+          f"{out['noop_worker_cpu_ms_per_point']:.2f} / {out['noop_scheduler_cpu_ms_per_point']:.2f} / "
+          f"{out['noop_client_cpu_ms_per_point']:.2f} ms); wall "
           f"{out['dask_wall_s']:.2f} s; cluster start {out['cluster_startup_s']:.1f} s")
     for e in out["estimate"].values():
         print(f"  {out['target_points']:,} points on {e['workers']:>4} workers: about {e['seconds']:,.0f} s "

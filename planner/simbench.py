@@ -13,6 +13,7 @@ simulator must reproduce them bit for bit.
 from __future__ import annotations
 
 import copy
+import os
 import time
 from dataclasses import dataclass
 
@@ -161,8 +162,9 @@ def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, tar
     work there), per point in the scheduler and in the client (submitting, collecting), both also
     measured with points that do nothing; the CPU the processes burn while idle (measured over
     `idle_s` seconds) is taken off.  T(N) = cluster start + max(target x worker CPU per point
-    / N, target x max(scheduler, client) CPU per point): the workers share the points, the scheduler
-    and the client handle every one.  Assumes points of the same cost, one free core per worker and
+    / N, target x scheduler-and-client CPU per point): the workers share the points, the scheduler
+    and the client handle every one (a LocalCluster runs its scheduler in the client's process, so
+    there the two are one figure; on a cluster with its own scheduler the larger of the two).  Assumes points of the same cost, one free core per worker and
     for the scheduler and client, and no network limit (results are small summaries)."""
     from .sweep import run_sweep
 
@@ -194,12 +196,14 @@ def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, tar
         idle_wall = time.perf_counter() - t0
         idle = [(sum(client.run(_cpu).values()) - w0) / idle_wall, (client.run_on_scheduler(_cpu) - s0) / idle_wall,
                 (_cpu() - c0) / idle_wall]
+        shared = client.run_on_scheduler(os.getpid) == os.getpid()  # LocalCluster: the scheduler runs here
         w_cpu, s_cpu, c_cpu, dask_wall = measured(pts)
         nw_cpu, ns_cpu, nc_cpu, noop_wall = measured([NoopPoint(i) for i in range(noop)])
     w_cpu, s_cpu, c_cpu = (max(0.0, x - r * dask_wall) for x, r in zip((w_cpu, s_cpu, c_cpu), idle))
     nw_cpu, ns_cpu, nc_cpu = (max(0.0, x - r * noop_wall) for x, r in zip((nw_cpu, ns_cpu, nc_cpu), idle))
     worker = w_cpu / points
-    per_task = max(s_cpu, c_cpu) / points
+    # every point passes the scheduler and the client; in one process (as here) their CPU is one figure
+    per_task = (s_cpu if shared else max(s_cpu, c_cpu)) / points
     est = {}
     for n in cluster_sizes:
         compute, bound = target * worker / n, target * per_task
@@ -213,4 +217,4 @@ def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, tar
             "noop_worker_cpu_ms_per_point": ms(nw_cpu / noop), "noop_scheduler_cpu_ms_per_point": ms(ns_cpu / noop),
             "noop_client_cpu_ms_per_point": ms(nc_cpu / noop), "noop_wall_s": round(noop_wall, 3),
             "idle_cpu_share": {"workers": round(idle[0], 4), "scheduler": round(idle[1], 4), "client": round(idle[2], 4)},
-            "cluster_startup_s": round(startup, 2), "estimate": est}
+            "scheduler_in_client_process": shared, "cluster_startup_s": round(startup, 2), "estimate": est}
