@@ -351,14 +351,6 @@ class Continuous:
 
     # -- scheduling ---------------------------------------------------------
 
-    def _head_admissible(self, free: int) -> bool:
-        if not self.waiting or len(self.admitted) >= self.max_seqs:
-            return False
-        rid = self.waiting[0]
-        n = self.sim.prompt[rid] + self.sim.generated[rid]
-        c0 = min(self.prefix, ((n - 1) // self.B) * self.B) if self.prefix_ready else 0
-        return -(-(c0 + min(n - c0, self.budget)) // self.B) - c0 // self.B <= free
-
     def plan(self, now: float, horizon: float):
         waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
         if not admitted and not waiting:
@@ -868,12 +860,6 @@ class Sim:
         self.router = sc.router
 
     # -- arrivals -----------------------------------------------------------
-
-    def horizon(self) -> float:
-        a = self.arr_list
-        if a is None:
-            return math.inf
-        return a[self.next_arrival] if self.next_arrival < len(a) else math.inf
 
     def schedule(self, delay: float, fn, arg, priority: int = NORMAL) -> None:
         heapq.heappush(self.queue, (self.now + delay, priority, next(self.eid), fn, arg))
