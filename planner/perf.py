@@ -171,9 +171,10 @@ class DecodePricer:
         append = out.append
         acc = 0.0
         last = k - 1
+        s = s0 - n  # s0 + n j, kept exact as an integer sum
         if win is None:
             for j in range(k):
-                s = s0 + n * j
+                s += n
                 c = ((f0 + af * s) / e0 + c0) / d * q
                 m = (w + kf * s) / bw
                 t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
@@ -185,9 +186,10 @@ class DecodePricer:
                     break
             return out
         sw0, ln, ks, aw = win
+        sw = sw0 - ln
         for j in range(k):
-            s = s0 + n * j
-            sw = sw0 + ln * j
+            s += n
+            sw += ln
             c = ((f0 + (af * s + aw * sw)) / e0 + c0) / d * q
             m = (w + (kf * s + ks * sw)) / bw
             t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
