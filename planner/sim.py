@@ -1082,25 +1082,25 @@ def _itl(sim: Sim) -> dict:
 
 def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
     """(step durations, sequences waiting on each) in the order the steps were recorded; a run's
-    durations are the differences of its cumulative times (as the run priced them)."""
-    xs, ws, one, one_n = [], [], [], []
-    for e, c in zip(sim.gap_steps, sim.gap_counts):
-        if type(e) is not tuple:
-            one.append(e)
-            one_n.append(c)
-            continue
-        if one:
-            xs.append(np.asarray(one, dtype=float))
-            ws.append(np.asarray(one_n, dtype=float))
-            one, one_n = [], []
-        cum, k, start = e
-        a = np.diff(np.asarray(cum[:k], dtype=float), prepend=start)
-        xs.append(a)
-        ws.append(np.full(len(a), c, dtype=float))
-    if one:
-        xs.append(np.asarray(one, dtype=float))
-        ws.append(np.asarray(one_n, dtype=float))
-    return np.concatenate(xs), np.concatenate(ws)
+    durations are the differences of its cumulative times (as the run priced them), taken with one
+    vectorised subtraction over all runs (a single step is a run of one from 0.0)."""
+    vals, lens, starts = [], [], []
+    for e in sim.gap_steps:
+        if type(e) is tuple:
+            cum, k, start = e
+            vals.extend(cum[:k].tolist() if isinstance(cum, np.ndarray) else cum[:k])
+            lens.append(k)
+            starts.append(start)
+        else:
+            vals.append(e)
+            lens.append(1)
+            starts.append(0.0)
+    cum = np.asarray(vals, dtype=float)
+    n = np.asarray(lens)
+    prev = np.empty_like(cum)
+    prev[1:] = cum[:-1]
+    prev[np.cumsum(n) - n] = starts  # each run's first step starts from its own start
+    return cum - prev, np.repeat(np.asarray(sim.gap_counts, dtype=float), n)
 
 
 def _summary(sim: Sim) -> dict:

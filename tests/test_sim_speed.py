@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from planner.kernels import use_provider
 from planner.perf import build_system
 from planner.scenario import parse_scenario
 from planner.sim import resolve
@@ -24,7 +25,8 @@ SYSTEMS = [  # dense, GQA + sliding window + MoE, MLA MoE with TP and EP, expert
 
 @pytest.mark.parametrize("kw", SYSTEMS, ids=lambda kw: f"{kw['model']}-{kw['engine']}")
 def test_folded_decode_step_is_the_step_function(cat, kw):
-    sys = build_system(cat, **kw)
+    with use_provider("roofline"):  # the folded step is the roofline's; measured kernels price their own
+        sys = build_system(cat, **kw)
     rng = np.random.default_rng(1)
     for n in (1, 2, 5, 64, 300):
         pr = sys.decode_pricer(n)
@@ -57,16 +59,25 @@ def test_folded_decode_step_is_the_step_function(cat, kw):
 
 def test_no_folded_step_where_it_does_not_apply(cat):
     kw = dict(hardware="nvidia-h100-sxm", model="llama-3.1-70b", quant="fp8", engine="vllm", devices=8)
-    assert build_system(cat, parallel="tp=4,pp=2", **kw).decode_pricer(8) is None  # pipeline stages
-    assert build_system(cat, parallel="tp=8", **kw).decode_pricer(8) is not None
+    with use_provider("roofline"):
+        assert build_system(cat, parallel="tp=4,pp=2", **kw).decode_pricer(8) is None  # pipeline stages
+        assert build_system(cat, parallel="tp=8", **kw).decode_pricer(8) is not None
+    with use_provider("measured"):  # NVIDIA's measured kernels price the steps: no folded roofline
+        sys = build_system(cat, parallel="tp=8", **kw)
+    if sys.kernels is not None:  # the optional tables are installed (make installs them)
+        assert sys.decode_pricer(8) is None
 
 
 @pytest.mark.parametrize("name", list(SUITE))
 def test_suite_workloads_use_the_folded_step(cat, name):
     """The speed of `bench --suite` rests on the folded step time: a step-function change it does
     not reproduce bit for bit switches it off (correct, but slow), and this test says so."""
-    sys, _ = resolve(cat, suite_scenario(name, 10))
+    sc = suite_scenario(name, 10)
+    with use_provider("roofline"):
+        sys, _ = resolve(cat, sc)
     assert sys.decode_pricer(1) is not None and sys.decode_pricer(256) is not None
+    sys, _ = resolve(cat, sc)  # by default NVIDIA's measured kernels price some (their own step time)
+    assert (sys.decode_pricer(1) is None) == (sys.kernels is not None)
 
 
 def test_suite_scenarios_are_valid(cat):
