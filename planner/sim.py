@@ -1002,12 +1002,47 @@ def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
     """_stats of a sample where value x[i] occurs w[i] times (percentiles as numpy's 'inverted_cdf')."""
     if not len(x) or w.sum() <= 0:
         return _stats(np.zeros(0))
-    order = np.argsort(x, kind="stable")
-    xs, cw = x[order], np.cumsum(w[order])
-    idx = np.searchsorted(cw, np.asarray([0.5, 0.9, 0.95, 0.99]) * cw[-1], "left")
-    q = xs[np.minimum(idx, len(xs) - 1)] * scale
+    q = _weighted_quantiles(x, w, (0.5, 0.9, 0.95, 0.99)) * scale
     return {"mean": round(float((x * w).sum() / w.sum()) * scale, 6), "p50": round(float(q[0]), 6),
             "p90": round(float(q[1]), 6), "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
+
+
+def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs) -> np.ndarray:
+    """numpy's 'inverted_cdf' percentiles of x with integer weights w: for each q, the first value in
+    sorted order at which the cumulative weight reaches q * sum(w), i.e. the smallest x whose weight
+    at or below it reaches that (the same value whatever the order of ties: the sums are exact
+    integers).  Large samples (inter-token gaps: one per decode step) are not sorted whole: a sorted
+    subsample brackets each percentile, two passes check the bracket, and only the values inside
+    it are sorted."""
+    n = len(x)
+    total = w.sum()
+    if n <= 50_000:
+        order = np.argsort(x, kind="stable")
+        cw = np.cumsum(w[order])
+        return x[order][np.minimum(np.searchsorted(cw, np.asarray(qs) * cw[-1], "left"), n - 1)]
+    step = n // 4096
+    sx = x[::step]
+    o = np.argsort(sx, kind="stable")
+    sx, scw = sx[o], np.cumsum(w[::step][o])
+    m = len(sx)
+    out = []
+    for q in qs:
+        target = q * total
+        i = int(np.searchsorted(scw, q * scw[-1], "left"))
+        span = 4
+        while True:  # widen until the bracket (lo, hi] holds the answer
+            lo = sx[i - span] if i - span >= 0 else -math.inf
+            hi = sx[i + span] if i + span < m else math.inf
+            below = w[x <= lo].sum() if lo != -math.inf else 0.0
+            if below < target and (hi == math.inf or w[x <= hi].sum() >= target):
+                break
+            span *= 4
+        inside = (x > lo) & (x <= hi)
+        xc, wc = x[inside], w[inside]
+        o = np.argsort(xc, kind="stable")
+        cw = below + np.cumsum(wc[o])
+        out.append(xc[o][min(int(np.searchsorted(cw, target, "left")), len(xc) - 1)])
+    return np.asarray(out)
 
 
 @dataclass
@@ -1084,18 +1119,26 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
     """(step durations, sequences waiting on each) in the order the steps were recorded; a run's
     durations are the differences of its cumulative times (as the run priced them), taken with one
     vectorised subtraction over all runs (a single step is a run of one from 0.0)."""
-    vals, lens, starts = [], [], []
+    pieces, vals, lens, starts = [], [], [], []
     for e in sim.gap_steps:
         if type(e) is tuple:
-            cum, k, start = e
-            vals.extend(cum[:k].tolist() if isinstance(cum, np.ndarray) else cum[:k])
+            c, k, start = e
+            if isinstance(c, np.ndarray):  # a long (vectorised) run: its times as they are
+                if vals:
+                    pieces.append(np.asarray(vals, dtype=float))
+                    vals = []
+                pieces.append(c[:k])
+            else:
+                vals.extend(c[:k])
             lens.append(k)
             starts.append(start)
         else:
             vals.append(e)
             lens.append(1)
             starts.append(0.0)
-    cum = np.asarray(vals, dtype=float)
+    if vals:
+        pieces.append(np.asarray(vals, dtype=float))
+    cum = np.concatenate(pieces) if len(pieces) > 1 else np.asarray(pieces[0], dtype=float)
     n = np.asarray(lens)
     prev = np.empty_like(cum)
     prev[1:] = cum[:-1]

@@ -84,3 +84,29 @@ def test_suite_scenarios_are_valid(cat):
     for name, (desc, data, n) in SUITE.items():
         sc = parse_scenario({**data, "workload": {**data["workload"], "requests": n}})
         assert sc.workload.requests == 100_000 and desc
+
+
+def _sorted_quantiles(x, w, qs):
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    return x[order][np.minimum(np.searchsorted(cw, np.asarray(qs) * cw[-1], "left"), len(x) - 1)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_weighted_quantiles_without_a_full_sort_equal_the_sorted_ones(seed):
+    """The inter-token-latency percentiles bracket each quantile instead of sorting every gap: the
+    same values as the full stable sort (ties, skewed weights, a few distinct values, outliers)."""
+    from planner.sim import _weighted_quantiles
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50_001, 300_000))
+    kind = seed % 3
+    if kind == 0:  # runs of slowly growing step times, batch sizes as weights
+        x = np.concatenate([rng.uniform(0.005, 0.05) + np.cumsum(rng.uniform(0, 1e-6, 500)) for _ in range(n // 500)])
+    elif kind == 1:  # few distinct values: many ties
+        x = rng.choice([0.01, 0.02, 0.025, 0.5], n)
+    else:  # heavy tail
+        x = rng.lognormal(-4, 2, n)
+    w = rng.choice([1.0, 2.0, 3.0, 256.0], len(x), p=[0.7, 0.2, 0.09, 0.01])
+    qs = (0.5, 0.9, 0.95, 0.99, 0.999, 1e-6)
+    assert _weighted_quantiles(x, w, qs).tolist() == _sorted_quantiles(x, w, qs).tolist()
