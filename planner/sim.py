@@ -999,11 +999,14 @@ def _stats(x: np.ndarray, scale: float = 1.0) -> dict:
 
 
 def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
-    """_stats of a sample where value x[i] occurs w[i] times (percentiles as numpy's 'inverted_cdf')."""
+    """_stats of a sample where value x[i] occurs w[i] times (percentiles as numpy's 'inverted_cdf').
+    Overwrites w (the samples are large: one per decode step)."""
     if not len(x) or w.sum() <= 0:
         return _stats(np.zeros(0))
     q = _weighted_quantiles(x, w, (0.5, 0.9, 0.95, 0.99)) * scale
-    return {"mean": round(float((x * w).sum() / w.sum()) * scale, 6), "p50": round(float(q[0]), 6),
+    total = w.sum()
+    mean = np.multiply(x, w, out=w).sum() / total  # (x * w).sum() / w.sum(), in w's memory (w is spent)
+    return {"mean": round(float(mean) * scale, 6), "p50": round(float(q[0]), 6),
             "p90": round(float(q[1]), 6), "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
 
 
@@ -1033,8 +1036,8 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs) -> np.ndarray:
         while True:  # widen until the bracket (lo, hi] holds the answer
             lo = sx[i - span] if i - span >= 0 else -math.inf
             hi = sx[i + span] if i + span < m else math.inf
-            below = w[x <= lo].sum() if lo != -math.inf else 0.0
-            if below < target and (hi == math.inf or w[x <= hi].sum() >= target):
+            below = w.sum(where=x <= lo) if lo != -math.inf else 0.0
+            if below < target and (hi == math.inf or w.sum(where=x <= hi) >= target):
                 break
             span *= 4
         inside = (x > lo) & (x <= hi)
@@ -1138,12 +1141,17 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
             starts.append(0.0)
     if vals:
         pieces.append(np.asarray(vals, dtype=float))
+    fresh = len(pieces) > 1 or not any(type(e) is tuple and isinstance(e[0], np.ndarray) for e in sim.gap_steps[-1:])
     cum = np.concatenate(pieces) if len(pieces) > 1 else np.asarray(pieces[0], dtype=float)
     n = np.asarray(lens)
-    prev = np.empty_like(cum)
-    prev[1:] = cum[:-1]
-    prev[np.cumsum(n) - n] = starts  # each run's first step starts from its own start
-    return cum - prev, np.repeat(np.asarray(sim.gap_counts, dtype=float), n)
+    first = np.cumsum(n) - n  # where each run starts
+    x = np.empty_like(cum)
+    np.subtract(cum[1:], cum[:-1], out=x[1:])
+    x[first] = cum[first] - np.asarray(starts, dtype=float)  # each run's first step from its own start
+    w = cum if fresh else np.empty_like(cum)  # (cum's memory reused: it is not needed any more)
+    w.fill(0.0)  # each run's count from its first step on (exact: integer sums)
+    w[first] = np.diff(np.asarray(sim.gap_counts, dtype=float), prepend=0.0)
+    return x, np.cumsum(w, out=w)
 
 
 def _summary(sim: Sim) -> dict:
