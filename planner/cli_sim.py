@@ -169,12 +169,12 @@ def _bench_suite(catalog, args) -> int:
     from .simbench import SUITE, run_suite
 
     if args.requests is not None and not 1 <= args.requests <= MAX_REQUESTS:
-        raise ValueError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
+        raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
     if not 1 <= args.repeat <= 100:
-        raise ValueError(f"--repeat must be from 1 to 100, got {args.repeat}")
+        raise UsageError(f"--repeat must be from 1 to 100, got {args.repeat}")
     bad = [w for w in args.workload or [] if w not in SUITE]
     if bad:
-        raise ValueError(f"--workload: unknown workload '{bad[0]}' (one of {', '.join(SUITE)})")
+        raise UsageError(f"--workload: unknown workload '{bad[0]}' (one of {', '.join(SUITE)})")
 
     def show(name, r):
         if not args.json:
@@ -197,10 +197,10 @@ def _bench_scale(args) -> int:
     for name, v, lo, hi in (("--points", args.points, 1, 100_000), ("--workers", args.workers, 1, 64),
                             ("--target", args.target, 1, 100_000_000)):
         if not lo <= v <= hi:
-            raise ValueError(f"{name} must be from {lo:,} to {hi:,}, got {v}")
+            raise UsageError(f"{name} must be from {lo:,} to {hi:,}, got {v}")
     req = args.requests or 1000
     if not 1 <= req <= MAX_REQUESTS:
-        raise ValueError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {req}")
+        raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {req}")
     out = scale_estimate(args.points, req, args.workers, args.target)
     if args.json:
         print(json.dumps(out, indent=2))

@@ -17,6 +17,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from .errors import SweepError
 from .scenario import Scenario, parse_scenario
 
 H100_8B = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}}
@@ -171,7 +172,7 @@ def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, tar
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ValueError("--scale needs Dask: pip install 'inference-planner[cluster]'") from None
+        raise SweepError("--scale needs Dask: pip install 'inference-planner[cluster]'") from None
     pts = sweep_points(points, requests)
     run_sweep(pts[:len(SUITE)], executor="serial")  # warm: catalog loaded, code paths imported
     c0, t0 = time.process_time(), time.perf_counter()
