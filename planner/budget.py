@@ -215,6 +215,11 @@ def deadline(seconds: float | None, stop: Callable[[], bool] | None = None, what
 _tick = [0]
 
 
+def active() -> bool:
+    """Whether a :func:`deadline` encloses this call (the simulator then calls :func:`check` every step)."""
+    return _LIMIT.get() is not None
+
+
 def check() -> None:
     """Raise BudgetError when the enclosing :func:`deadline` has passed or Stop was pressed.
     Cheap (a context-variable read); the simulator calls it once per engine step."""

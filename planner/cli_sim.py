@@ -51,8 +51,21 @@ def add_sim_commands(sub) -> None:
     _profiles(s)
     k = sub.add_parser("schema", help="JSON schema of simulation scenarios")
     _profiles(k)
-    b = sub.add_parser("bench", help="simulator speed: 100,000 requests, Llama-3.1-8B FP8 on one H100 SXM")
-    b.add_argument("--requests", type=_int("--requests"), default=100_000)
+    b = sub.add_parser("bench", help="simulator speed: 100,000 requests, Llama-3.1-8B FP8 on one H100 SXM "
+                                     "(--suite: varied workloads)")
+    b.add_argument("--requests", type=_int("--requests"), default=None,
+                   help="requests per simulation (default 100,000; with --suite each workload's own count)")
+    b.add_argument("--suite", action="store_true", help="time the suite of workloads (planner/simbench.py): "
+                   "light, heavy, long prompts, closed loop, MoE, replicas; each one's simulated requests per "
+                   "CPU second")
+    b.add_argument("--repeat", type=_int("--repeat"), default=1, help="--suite: runs per workload (the slowest "
+                   "is reported)")
+    b.add_argument("--workload", action="append", metavar="NAME", help="--suite: only this workload (repeatable)")
+    b.add_argument("--scale", action="store_true", help="sweep points on a local Dask cluster of --workers "
+                   "workers, and the time of a --target-point sweep extrapolated to N workers")
+    b.add_argument("--points", type=_int("--points"), default=60, help="--scale: points measured")
+    b.add_argument("--workers", type=_int("--workers"), default=2, help="--scale: local Dask workers")
+    b.add_argument("--target", type=_int("--target"), default=10_000, help="--scale: sweep size extrapolated to")
     b.add_argument("--json", action="store_true")
     _profiles(b)
 
@@ -152,9 +165,70 @@ def saturation_rps(catalog, prompt: int = 512, gen: int = 256) -> float:
     return (b - a) / (fin[b] - fin[a])
 
 
+def _bench_suite(catalog, args) -> int:
+    from .simbench import SUITE, run_suite
+
+    if args.requests is not None and not 1 <= args.requests <= MAX_REQUESTS:
+        raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
+    if not 1 <= args.repeat <= 100:
+        raise UsageError(f"--repeat must be from 1 to 100, got {args.repeat}")
+    bad = [w for w in args.workload or [] if w not in SUITE]
+    if bad:
+        raise UsageError(f"--workload: unknown workload '{bad[0]}' (one of {', '.join(SUITE)})")
+
+    def show(name, r):
+        if not args.json:
+            print(f"{name:<13} {r['requests']:>9,} requests  {r['simulated_requests_per_s']:>10,.0f} simulated req/s "
+                  f"(CPU; wall {min(r['wall_rates']):,.0f})  {SUITE[name][0]}", flush=True)
+
+    out = run_suite(catalog, args.requests, args.repeat, args.workload, on_result=show)
+    if args.json:
+        print(json.dumps({"repeat": args.repeat, "workloads": out}, indent=2))
+    else:
+        slow = min(out, key=lambda k: out[k]["simulated_requests_per_s"])
+        print(f"slowest: {slow}, {out[slow]['simulated_requests_per_s']:,.0f} simulated requests per CPU second "
+              f"(minimum over {args.repeat} run(s))")
+    return EXIT_OK
+
+
+def _bench_scale(args) -> int:
+    from .simbench import scale_estimate
+
+    for name, v, lo, hi in (("--points", args.points, 1, 100_000), ("--workers", args.workers, 1, 64),
+                            ("--target", args.target, 1, 100_000_000)):
+        if not lo <= v <= hi:
+            raise UsageError(f"{name} must be from {lo:,} to {hi:,}, got {v}")
+    req = args.requests or 1000
+    if not 1 <= req <= MAX_REQUESTS:
+        raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {req}")
+    out = scale_estimate(args.points, req, args.workers, args.target)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    print(f"{out['points']} sweep points (simulations of the suite's workloads, {out['requests_per_point']:,} "
+          f"requests each), CPU per point: serial {out['serial_cpu_ms_per_point']:.1f} ms; on a local Dask cluster "
+          f"of {out['workers']} workers {out['dask_worker_cpu_ms_per_point']:.1f} ms in the workers, "
+          f"{out['dask_scheduler_cpu_ms_per_point']:.2f} ms in the scheduler"
+          f"{' and client (one process)' if out['scheduler_in_client_process'] else ''}, "
+          f"{out['dask_client_cpu_ms_per_point']:.2f} ms in the client (empty points: "
+          f"{out['noop_worker_cpu_ms_per_point']:.2f} / {out['noop_scheduler_cpu_ms_per_point']:.2f} / "
+          f"{out['noop_client_cpu_ms_per_point']:.2f} ms); wall "
+          f"{out['dask_wall_s']:.2f} s; cluster start {out['cluster_startup_s']:.1f} s")
+    for e in out["estimate"].values():
+        print(f"  {out['target_points']:,} points on {e['workers']:>4} workers: about {e['seconds']:,.0f} s "
+              f"({e['bound']}-bound)")
+    return EXIT_OK
+
+
 def _bench(catalog, args) -> int:
     from .sim import simulate_scenario
 
+    if args.suite:
+        return _bench_suite(catalog, args)
+    if args.scale:
+        return _bench_scale(args)
+    if args.requests is None:
+        args.requests = 100_000
     if not 1 <= args.requests <= MAX_REQUESTS:
         raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
     sat = saturation_rps(catalog)

@@ -151,6 +151,97 @@ class MemoryBreakdown:
                 "other": round(self.other, 3), "total": round(self.total, 3), "usable": round(self.usable, 3)}
 
 
+class DecodePricer:
+    """System._step of a pure decode batch with its batch-size terms folded (System.decode_pricer):
+    the same IEEE operations in the same order, so the same bits, in fewer Python operations.
+    Additions of 0.0, divisions by 1 and products with 1.0 are dropped (exact either way)."""
+
+    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds")
+
+    def __init__(self, f0, e0, c0, d, q, w, bw, adds):
+        self.f0, self.e0, self.c0, self.w, self.bw = f0, e0, c0, w, bw
+        self.d = d if d != 1 else None
+        self.q = q if q != 1.0 else None
+        self.adds = tuple(a for a in adds if a != 0.0)
+
+    def time(self, kv: float, attn: float) -> float:
+        c = (self.f0 + attn) / self.e0
+        if self.c0 is not None:
+            c = c + self.c0
+        if self.d is not None:
+            c = c / self.d
+        if self.q is not None:
+            c = c * self.q
+        m = (self.w + kv) / self.bw
+        t = c if c > m else m
+        for a in self.adds:
+            t = t + a
+        return t
+
+    def run(self, k: int, s0: int, n: int, kf: float, af: float, h: float, cpu: float = 0.0,
+            overlap: bool = False, win: tuple | None = None) -> list[float]:
+        """Cumulative times of up to k decode steps, step j reading kf x s and attending af x s for
+        s = s0 + n j (plus ks x sw and aw x sw, sw = sw0 + ln j, for windowed layers: win = (sw0, ln,
+        ks, aw)), each step plus `cpu` seconds of CPU work (or at least `cpu` when overlapped); stops
+        after the first step ending at or after h.  The same operations as time() per step, with
+        0.0 added, 1 divided and 1.0 multiplied where time() skips them (exact either way), and a
+        sequential sum as numpy's cumsum."""
+        f0, e0, c0, w, bw = self.f0, self.e0, self.c0 or 0.0, self.w, self.bw
+        d, q = self.d or 1, self.q or 1.0
+        a0, a1, a2, a3 = self.adds + (0.0,) * (4 - len(self.adds))  # at most 4 terms (decode_pricer)
+        add, floor = (0.0, cpu) if overlap else (cpu, 0.0)  # t + 0.0 and max(t, 0.0) leave t as it is
+        out = []
+        append = out.append
+        acc = 0.0
+        last = k - 1
+        s = s0 - n  # s0 + n j, kept exact as an integer sum
+        if win is None:
+            for j in range(k):
+                s += n
+                c = ((f0 + af * s) / e0 + c0) / d * q
+                m = (w + kf * s) / bw
+                t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
+                if t < floor:
+                    t = floor
+                acc = acc + t
+                append(acc)
+                if acc >= h and j < last:
+                    break
+            return out
+        sw0, ln, ks, aw = win
+        sw = sw0 - ln
+        for j in range(k):
+            s += n
+            sw += ln
+            c = ((f0 + (af * s + aw * sw)) / e0 + c0) / d * q
+            m = (w + (kf * s + ks * sw)) / bw
+            t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
+            if t < floor:
+                t = floor
+            acc = acc + t
+            append(acc)
+            if acc >= h and j < last:
+                break
+        return out
+
+    def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
+        """time() over arrays (a new array; kv and attn are left as they are)."""
+        c = attn + self.f0
+        c /= self.e0
+        if self.c0 is not None:
+            c += self.c0
+        if self.d is not None:
+            c /= self.d
+        if self.q is not None:
+            c *= self.q
+        m = kv + self.w
+        m /= self.bw
+        t = np.maximum(c, m, out=c)
+        for a in self.adds:
+            t += a
+        return t
+
+
 @dataclass
 class System:
     """A resolved (hardware, memory size, devices, model, quant, engine, KV dtype) with its
@@ -471,6 +562,44 @@ class System:
             sent = tokens / self.ep * self.k_experts * (self.ep - 1) / self.ep * self.model.hidden_size * 2.0
             t = t + self.moe_layers / self.pp * 2 * (sent / self.ep_bw + self.ep_lat)
         return t
+
+    def decode_pricer(self, n: int) -> "DecodePricer | None":
+        """_step(n, n, kv, attn) of a pure decode batch of n sequences with its (n, tokens) terms
+        folded into constants, for the simulator's runs of decode steps; None where the step is not
+        one plain stage (pipeline stages, offloaded layers, another step-time provider) or where the
+        folded arithmetic does not reproduce _step bit for bit on sample points."""
+        if self.pp != 1 or self.offload_layers or getattr(self, "kernels", None) is not None:
+            return None
+        tokens = n
+        f0 = self.body_flops_per_token * tokens + self.head_flops_per_seq * n
+        e0 = self._eff_flops_at(tokens)
+        w = self.dense_stream_bytes
+        c0 = cpu = 0.0
+        if self.moe_layers:
+            distinct = self.distinct_experts(tokens)
+            e_bytes = distinct * self.expert_bytes * self.moe_layers
+            e_flops = self.expert_flops_per_token * tokens
+            if self.offload_experts:
+                cpu = max(e_bytes / self.host_bw, e_flops / self.cpu_flops)
+            else:
+                w = w + e_bytes
+                c0 = e_flops / self._eff_flops_at(tokens * self.k_experts / distinct)
+        d = self.tp * self.pp
+        adds = [self.overhead_s / self.pp, cpu / self.pp]
+        layers = self.model.num_layers / self.pp
+        if self.tp > 1 and self.tp_bw:
+            msg = tokens * self.model.hidden_size * 2.0
+            per = 2.0 * (self.tp - 1) / self.tp * msg / self.tp_bw + self.tp_lat
+            adds.append(2 * layers * per)
+        if self.ep > 1 and self.moe_layers and self.ep_bw:
+            sent = tokens / self.ep * self.k_experts * (self.ep - 1) / self.ep * self.model.hidden_size * 2.0
+            adds.append(self.moe_layers / self.pp * 2 * (sent / self.ep_bw + self.ep_lat))
+        pr = DecodePricer(f0, e0, c0 if self.moe_layers and not self.offload_experts else None, d,
+                          1.0 + self.quant_penalty, w, self._eff_bw * d, tuple(adds))
+        for kv, attn in ((1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)):
+            if pr.time(kv, attn) != self._step(n, n, kv, attn):
+                return None
+        return pr
 
     def step_time(self, batch: Iterable[tuple[float, float]]) -> float:
         """Time of one engine step for a batch of (new_tokens, context_tokens) per sequence."""

@@ -1,4 +1,4 @@
-"""Discrete-event serving simulator (simpy).
+"""Discrete-event serving simulator (a heap of events in simpy's order).
 
 Events are per request, not per token: arrivals, admissions, completions, preemptions and
 the engine steps that change the batch.  Between such events a run of decode steps is priced
@@ -19,12 +19,13 @@ import dataclasses
 import heapq
 import itertools
 import math
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-import simpy
 
+from .budget import active as _budget_active
 from .budget import check as _budget_check
 from .catalog import Catalog
 from .perf import ScenarioError, System, build_system, largest
@@ -32,7 +33,9 @@ from .scenario import Scenario
 from .workload import Requests, make_requests
 
 IDLE, WAIT, STEP, RUN = range(4)
+URGENT, NORMAL = 0, 1  # event priorities at the same time (simpy's)
 RUN_CAP = 8192  # most decode steps priced in one run
+SHORT_RUN = 40  # runs of at most this many steps are priced step by step (numpy costs more there)
 NAN = float("nan")
 REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
                    "output_tokens", "preemptions", "replica", "rejected", "reason")
@@ -198,6 +201,7 @@ class Continuous:
         self.used = 0  # KV blocks (tokens for slots)
         self.pending = None
         self.peak = 0
+        self.pricers: dict = {}  # padded batch size -> DecodePricer (or None: the general step time)
 
     def reject_reason(self, p: int, o: int) -> str | None:
         if self.slot_ctx is not None:
@@ -221,27 +225,39 @@ class Continuous:
 
     # -- step time ----------------------------------------------------------
 
+    def _pricer(self, p: int):
+        """The folded step time of a pure decode batch of p (padded) sequences, or None."""
+        pr = self.pricers.get(p, False)
+        if pr is False:
+            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        return pr
+
     def _step_time(self, n: int, tokens: float, kv: float, attn: float, decode: bool) -> float:
         """predict's step time plus the serving mechanisms: a pure decode batch of n sequences
-        padded to the next captured CUDA-graph size, and per-sequence CPU work beyond the first
-        (hidden behind the GPU step when the engine overlaps them)."""
-        if decode and n <= self.gmax:
-            p = self.pad[n]
-            t = self.sys.step_time_agg(p, p, kv, attn)
+        padded to the next captured CUDA-graph size, and per-step CPU work per sequence beyond
+        the first (hidden behind the GPU step when the engine overlaps them)."""
+        if decode:
+            p = self.pad[n] if n <= self.gmax else n
+            pr = self._pricer(p)
+            t = pr.time(kv, attn) if pr is not None else self.sys.step_time_agg(p, p, kv, attn)
         else:
             t = self.sys.step_time_agg(n, tokens, kv, attn)
         if self.cpu_seq and n > 1:
             c = self.cpu_seq * (n - 1)
-            t = max(t, c) if self.cpu_overlap else t + c
+            t = (t if t >= c else c) if self.cpu_overlap else t + c
         return t
 
     def _step_times(self, n: int, kv, attn):
         """Vectorised _step_time over a run of pure decode steps of n sequences."""
         p = self.pad[n] if n <= self.gmax else n
-        t = self.sys.step_times_vec(p, p, kv, attn)
+        pr = self._pricer(p)
+        t = pr.times(kv, attn) if pr is not None else self.sys.step_times_vec(p, p, kv, attn)
         if self.cpu_seq and n > 1:
             c = self.cpu_seq * (n - 1)
-            t = np.maximum(t, c) if self.cpu_overlap else t + c
+            if self.cpu_overlap:
+                np.maximum(t, c, out=t)
+            else:
+                t += c
         return t
 
     def _cached_for(self, rid: int, n: int) -> int:
@@ -339,36 +355,38 @@ class Continuous:
 
     # -- scheduling ---------------------------------------------------------
 
-    def _head_admissible(self, free: int) -> bool:
-        if not self.waiting or len(self.admitted) >= self.max_seqs:
-            return False
-        rid = self.waiting[0]
-        n = self.sim.prompt[rid] + self.sim.generated[rid]
-        c0 = min(self.prefix, ((n - 1) // self.B) * self.B) if self.prefix_ready else 0
-        return -(-(c0 + min(n - c0, self.budget)) // self.B) - c0 // self.B <= free
-
     def plan(self, now: float, horizon: float):
-        if not self.admitted and not self.waiting:
+        waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
+        if not admitted and not waiting:
             return IDLE, None
-        if self.n_dec and not self.prefill:
-            free = self.cap - self.used - self.phase[-self.G % self.B]
-            if free >= 0 and not self._head_admissible(free):
-                run = self._plan_run(now, horizon, free)
-                if run is not None:
-                    return RUN, run
         B, sim = self.B, self.sim
+        if self.n_dec and not prefill:
+            free = self.cap - self.used - self.phase[-self.G % B]
+            if free >= 0:
+                admissible = False  # can the head of the queue start now?
+                if waiting and len(admitted) < self.max_seqs:
+                    rid = waiting[0]
+                    n = sim.prompt[rid] + sim.generated[rid]
+                    c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0
+                    admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
+                if not admissible:
+                    run = self._plan_run(now, horizon, free)
+                    if run is not None:
+                        return RUN, run
+        cap = self.cap
         need = self.phase[-self.G % B] if self.n_dec else 0
-        preempted = need > self.cap - self.used
-        while need > self.cap - self.used:
+        preempted = need > cap - self.used
+        while need > cap - self.used:
             self._preempt_last()
             need = self.phase[-self.G % B] if self.n_dec else 0
-        free = self.cap - self.used - need
+        free = cap - self.used - need
         self.used += need
-        budget = self.budget - self.n_dec
-        n_seqs = tokens = self.n_dec
-        kv, attn = self._decode_terms(self.G) if self.n_dec else (0.0, 0.0)
+        n_dec = self.n_dec
+        budget = self.budget - n_dec
+        n_seqs = tokens = n_dec
+        kv, attn = self._decode_terms(self.G) if n_dec else (0.0, 0.0)
         chunks = []
-        for rid, (done, target) in self.prefill.items():  # sequences part way through their prefill
+        for rid, (done, target) in prefill.items():  # sequences part way through their prefill
             if budget <= 0:
                 break
             c = min(target - done, budget)
@@ -378,47 +396,59 @@ class Continuous:
                 break
             free -= -(-(done + c) // B) - held
             chunks.append((rid, c))
-        waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
-        while (waiting and budget > 0 and len(admitted) < self.max_seqs and len(chunks) == len(prefill)
-               and not preempted):
-            rid = waiting[0]
-            n = sim.prompt[rid] + sim.generated[rid]
-            c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
-            c = min(n - c0, budget) if self.chunked else n - c0
-            if c > budget and (chunks or self.n_dec):  # chunked prefill off: the whole prompt in one step
-                break
-            blocks = -(-(c0 + c) // B) - c0 // B
-            if blocks > free:
-                break
-            waiting.popleft()
-            admitted[rid] = None
-            prefill[rid] = [self._cached_for(rid, n), n]
-            sim.admit(rid, now)
-            free -= blocks
-            budget -= c
-            chunks.append((rid, c))
-        if not chunks and not self.n_dec:
-            if self.prefill:  # partial prefills stuck for KV: free the latest one and retry
+        if waiting and budget > 0 and not preempted:
+            prompt, generated, chunked, max_seqs = sim.prompt, sim.generated, self.chunked, self.max_seqs
+            while (waiting and budget > 0 and len(admitted) < max_seqs and len(chunks) == len(prefill)):
+                rid = waiting[0]
+                n = prompt[rid] + generated[rid]
+                c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
+                c = min(n - c0, budget) if chunked else n - c0
+                if c > budget and (chunks or n_dec):  # chunked prefill off: the whole prompt in one step
+                    break
+                blocks = -(-(c0 + c) // B) - c0 // B
+                if blocks > free:
+                    break
+                waiting.popleft()
+                admitted[rid] = None
+                prefill[rid] = [self._cached_for(rid, n) if self.prefix_ready else 0, n]
+                if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
+                    sim.admitted[rid] = now
+                free -= blocks
+                budget -= c
+                chunks.append((rid, c))
+        if not chunks and not n_dec:
+            if prefill:  # partial prefills stuck for KV: free the latest one and retry
                 self._preempt_last()
                 return self.plan(now, horizon)
             return IDLE, None
-        seq_terms = self.sys.seq_terms
-        for rid, c in chunks:
-            st = prefill[rid]
-            self.used += -(-(st[0] + c) // B) - (-(-st[0] // B))
-            r, a = seq_terms(c, st[0])
-            kv += r
-            attn += a
-            tokens += c
-            n_seqs += 1
-        dur = self._step_time(n_seqs, tokens, kv, attn, not chunks)
+        if chunks:
+            seq_terms = self.sys.seq_terms
+            used = self.used
+            for rid, c in chunks:
+                done = prefill[rid][0]
+                used += -(-(done + c) // B) - (-(-done // B))
+                r, a = seq_terms(c, done)
+                kv += r
+                attn += a
+                tokens += c
+                n_seqs += 1
+            self.used = used
+            dur = self._step_time(n_seqs, tokens, kv, attn, False)
+        else:
+            dur = self._step_time(n_seqs, tokens, kv, attn, True)
         if n_seqs > self.max_running:
             self.max_running = n_seqs
         self.pending = chunks
-        self.sim.record(self.idx, now, 1, dur, n_seqs, tokens, self.used / self.kv_total, len(waiting),
-                        self.in_system)
-        if self.n_dec:  # every decoding sequence waits this step for its next token
-            self.sim.gaps(np.asarray([dur]), self.n_dec)
+        if sim.check is not None:  # Sim.record, inline: the wall-clock limit and Stop (planner.budget)
+            sim.check()
+        nw = len(waiting)
+        sim.area += (nw + len(admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, self.used / self.kv_total, nw))
+        if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
+            sim.gap_steps.append(dur)
+            sim.gap_counts.append(n_dec)
         if self.used > self.peak:
             self.peak = self.used
         return STEP, dur
@@ -450,17 +480,37 @@ class Continuous:
         """A run of >= 2 pure decode steps with an unchanged batch, or None."""
         g, n, B, sim = self.G, self.n_dec, self.B, self.sim
         k = RUN_CAP
-        key = self._next_key(self.fin, lambda key, rid: sim.prompt[rid] + sim.output[rid] - 1 - key)
-        if key is not None:
-            k = min(k, key - g)
+        fin, off, prompt, output = self.fin, self.off, sim.prompt, sim.output
+        while fin:  # the first valid key of the lazily-deleted heap of completions
+            key, rid = fin[0]
+            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                if key - g < k:
+                    k = key - g
+                break
+            heapq.heappop(fin)
         if self.w:
             key = self._next_key(self.cross, lambda key, rid: self.w - 1 - key)
             if key is not None:
                 k = min(k, key - g)
         if k < 2:
             return None
-        kv0, attn0 = self._decode_terms(g)
-        t0 = self._step_time(n, n, kv0, attn0, True)
+        p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
+        pr = self.pricers.get(p, False)
+        if pr is False:
+            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        kf, af, w = self.kf, self.af, self.w
+        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
+        overlap = self.cpu_overlap
+        s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
+        kv0, attn0 = kf * s0, af * s0  # _decode_terms(g)
+        if w:
+            ks, aw, ln = self.ks, self.aw, self.lin_n
+            sw0 = self.lin_off + ln * (g + 1) + (n - ln) * w
+            kv0 += ks * sw0
+            attn0 += aw * sw0
+        t0 = pr.time(kv0, attn0) if pr is not None else self.sys.step_time_agg(p, p, kv0, attn0)
+        if c:
+            t0 = (t0 if t0 >= c else c) if overlap else t0 + c
         if now + t0 >= horizon:
             return None
         if horizon != math.inf:
@@ -469,35 +519,102 @@ class Continuous:
         if B == 1:
             k = min(k, free // n)
         elif n * -(-k // B) > free:  # blocks may run out: count the steps they last
-            need = np.cumsum(np.take(self.phase, (-(g + np.arange(k))) % B))
-            k = min(k, int(np.searchsorted(need, free, "right")))
+            k = min(k, self._steps_affordable(g, n, free))
         if k < 2:
             return None
-        s = (self.off_sum + n * (g + 1)) + n * np.arange(k, dtype=float)
-        kv, attn = self.kf * s, self.af * s
-        if self.w:
-            sw = (self.lin_off + self.lin_n * (g + 1) + (n - self.lin_n) * self.w) + self.lin_n * np.arange(k, dtype=float)
-            kv = kv + self.ks * sw
-            attn = attn + self.aw * sw
-        cum = np.cumsum(self._step_times(n, kv, attn))
+        self.pending = now
+        if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
+            h = horizon - now if horizon != math.inf else math.inf
+            if pr is not None:
+                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
+            return self._short_run(p, n, k, s0, h)
+        s = np.arange(k, dtype=float)
+        s *= n
+        s += s0  # s0 + n j
+        kv, attn = s * kf, s * af
+        if w:
+            sw = np.arange(k, dtype=float)
+            sw *= ln
+            sw += sw0
+            kv += sw * ks
+            attn += sw * aw
+        cum = self._step_times(n, kv, attn).cumsum()
         if horizon != math.inf:
             k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
             cum = cum[:k]
-        self.pending = now
+        return cum
+
+    def _short_run(self, p: int, n: int, k: int, s0: int, h: float) -> list[float]:
+        """A short run priced one step at a time with the general step time (where the folded
+        DecodePricer does not apply): the same step times and cumulative sums as the vectorised
+        form (same operations, same order), stopped after the first step ending at or after h."""
+        kf, af, w = self.kf, self.af, self.w
+        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
+        overlap = self.cpu_overlap
+        if w:
+            ks, aw, ln = self.ks, self.aw, self.lin_n
+            sw0 = self.lin_off + ln * (self.G + 1) + (n - ln) * w
+        price = self.sys.step_time_agg
+        cum = []
+        acc = 0.0
+        last = k - 1
+        for j in range(k):
+            sj = s0 + n * j
+            kv, attn = kf * sj, af * sj
+            if w:
+                swj = sw0 + ln * j
+                kv = kv + ks * swj
+                attn = attn + aw * swj
+            t = price(p, p, kv, attn)
+            if c:
+                t = (t if t >= c else c) if overlap else t + c
+            acc = acc + t
+            cum.append(acc)
+            if acc >= h and j < last:
+                break
         return cum
 
     def commit_run(self, k: int, cum, now: float) -> None:
         start, n, g, B = self.pending, self.n_dec, self.G, self.B
         q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
-        self.used += q * n + sum(self.phase[(-(g + j)) % B] for j in range(r))
+        self.used += q * n + (self._cycle_sum(g, r) if r else 0)
         if self.used > self.peak:
             self.peak = self.used
-        self.sim.record(self.idx, start, k, float(cum[k - 1]), n, n * k, self.used / self.kv_total,
-                        len(self.waiting), self.in_system)
-        self.sim.gaps(np.diff(cum[:k], prepend=0.0), n)
+        sim, nw, dur = self.sim, len(self.waiting), float(cum[k - 1])  # Sim.record, inline
+        if sim.check is not None:
+            sim.check()
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((start, self.idx, k, dur, n, n * k, self.used / self.kv_total, nw))
+        sim.gap_steps.append((cum, k, 0.0))  # Sim.gaps, inline: the run's step times, taken apart at the end
+        sim.gap_counts.append(n)
         self.G += k
         self.pending = None
         self._after_step(now)
+
+    def _steps_affordable(self, g: int, n: int, free: int) -> int:
+        """How many decode steps from step g the free blocks last: the largest k with
+        sum(phase[(-(g + j)) % B] for j < k) <= free (every B steps need n blocks)."""
+        B, ph = self.B, self.phase
+        cycles, rem = divmod(free, n)
+        k, need = cycles * B, 0
+        j = -g % B  # phase index of step g (cycles of B steps come back to it)
+        while True:
+            need += ph[j]
+            if need > rem:
+                return k
+            k += 1
+            j = j - 1 if j else B - 1
+
+    def _cycle_sum(self, g: int, r: int) -> int:
+        """sum(phase[(-(g + j)) % B] for j in range(r)), r <= B: blocks due in the r steps from step g
+        (the phase indices fall by one per step, wrapping around)."""
+        ph, i0 = self.phase, -g % self.B
+        lo = i0 - r + 1
+        if lo >= 0:
+            return sum(ph[lo:i0 + 1])
+        return sum(ph[:i0 + 1]) + sum(ph[self.B + lo:])
 
     def kv_peak_fraction(self) -> float:
         return self.peak / self.kv_total if self.kv_total else 0.0
@@ -586,13 +703,13 @@ class Batch:
                 sim.first[rid] = now + firsts[i]
             end = now + (firsts[i] if outs[i] == 1 else float(cum[outs[i] - 2]))
             sim.generated[rid] = outs[i]
-            sim.env.timeout(end - now).callbacks.append(lambda _ev, r=rid, e=end: sim.finished(r, e))
+            sim.schedule(end - now, sim.batch_finished, (rid, end))
         kv_end = sum(sys.kv_bytes(x + k + 1) for x in lens) / self.cap
         self.peak = max(self.peak, kv_end)
         self.running = n
         sim.record(self.idx, now, steps + k, total, n, sum(lens) + n * k, kv_end, len(self.waiting), self.in_system)
         if k > 0:  # decode steps of the static batch (members that finished early counted too)
-            sim.gaps(np.diff(cum, prepend=t), n)
+            sim.gaps(cum, len(cum), t, n)
         return total
 
     def commit(self, now: float) -> None:
@@ -605,58 +722,130 @@ class Batch:
 # --------------------------------------------------------------------------- replicas and the run
 
 class Replica:
+    """One engine instance driven by the event loop: plan a step (or a run of decode steps), wait
+    for it, commit it, plan again; idle until a request arrives; a request arriving during a run
+    whose arrival was not known when it was planned interrupts it at the step in flight."""
+
     def __init__(self, sim: "Sim", idx: int, engine):
         self.sim, self.idx, self.engine = sim, idx, engine
         engine.idx = idx
-        self.wake = None
+        self.wait = 0  # > 0 while idle or waiting: the id of that wait
+        self.woken = False  # the wait's wake-up is already scheduled
+        self.cond = False  # the wait is WAIT (a wake-up or a timeout), not IDLE (a wake-up)
+        self.fired = False  # WAIT: its wake-up or timeout fired (the resume is scheduled)
         self.last_start = -math.inf  # start of the last step of the run in flight (interrupt before it)
+        self.run = None  # (start, cum) of the run in flight
+        self.run_id = 0  # the run's completion is stale when the run was interrupted
         self.outstanding = 0
         self.busy = 0.0
-        self.proc = sim.env.process(self.loop())
+        sim.schedule(0, self.resume, None, URGENT)  # as a simpy process starts
 
     def enqueue(self, rid: int) -> None:
         self.outstanding += 1
         self.engine.enqueue(rid)
-        if self.wake is not None:
-            if not self.wake.triggered:
-                self.wake.succeed()
-        elif self.sim.env.now < self.last_start:
+        if self.wait:
+            if not self.woken:
+                self.woken = True
+                self.sim.schedule(0, self._woken, self.wait)
+        elif self.sim.now < self.last_start:
             self.last_start = -math.inf
-            self.proc.interrupt()
+            self.sim.schedule(0, self._interrupted, self.run_id, URGENT)
 
-    def loop(self):
-        env, eng, sim = self.sim.env, self.engine, self.sim
-        while True:
-            kind, val = eng.plan(env.now, sim.horizon())
-            if kind == STEP:
-                self.busy += val
-                yield env.timeout(val)
-                eng.commit(env.now)
-            elif kind == RUN:
-                start, k = env.now, len(val)
-                self.last_start = start + float(val[-2]) if k > 1 else -math.inf
-                try:
-                    yield env.timeout(float(val[-1]))
-                except simpy.Interrupt:  # a request arrived: finish the step in flight, then re-plan
-                    el = env.now - start
-                    k = min(k, 1 + int(np.searchsorted(val, el, "left")))
-                    if val[k - 1] > el:
-                        yield env.timeout(float(val[k - 1]) - el)
-                self.last_start = -math.inf
-                self.busy += float(val[k - 1])
-                eng.commit_run(k, val, env.now)
-            else:
-                self.wake = env.event()
-                if kind == WAIT:
-                    yield self.wake | env.timeout(val)
-                else:
-                    yield self.wake
-                self.wake = None
+    def resume(self, _arg=None) -> None:
+        sim = self.sim
+        now = sim.now
+        arr = sim.arr_list  # the next arrival (Sim.horizon, inline)
+        horizon = arr[sim.next_arrival] if arr is not None and sim.next_arrival < len(arr) else math.inf
+        kind, val = self.engine.plan(now, horizon)
+        if kind == STEP:
+            self.busy += val
+            heapq.heappush(sim.queue, (now + val, NORMAL, next(sim.eid), self._stepped, None))
+        elif kind == RUN:
+            k = len(val)
+            self.last_start = now + float(val[-2]) if k > 1 else -math.inf
+            self.run = (now, val)
+            self.run_id += 1
+            heapq.heappush(sim.queue, (now + float(val[-1]), NORMAL, next(sim.eid), self._ran, self.run_id))
+        else:
+            sim.wait_id += 1
+            self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
+            if kind == WAIT:
+                sim.schedule(val, self._waited, self.wait)
+
+    def _stepped(self, _arg) -> None:
+        self.engine.commit(self.sim.now)
+        self.resume()
+
+    def _ran(self, run_id) -> None:
+        if run_id == self.run_id:  # else interrupted: this completion was superseded
+            self._end_run(len(self.run[1]))
+
+    def _end_run(self, k: int) -> None:
+        val = self.run[1]
+        self.last_start = -math.inf
+        self.run_id += 1
+        self.busy += float(val[k - 1])
+        self.engine.commit_run(k, val, self.sim.now)
+        self.resume()
+
+    def _interrupted(self, run_id) -> None:
+        """A request arrived: finish the step in flight, then re-plan."""
+        if run_id != self.run_id:
+            return
+        self.run_id += 1  # the run's own completion is stale now
+        start, val = self.run
+        now = self.sim.now
+        el = now - start
+        k = min(len(val), 1 + bisect_left(val, el))
+        if val[k - 1] > el:
+            self.sim.schedule(float(val[k - 1]) - el, self._remainder, (self.run_id, k))
+        else:
+            self._end_run(k)
+
+    def _remainder(self, arg) -> None:
+        run_id, k = arg
+        if run_id == self.run_id:
+            self._end_run(k)
+
+    def _woken(self, wait) -> None:
+        if wait != self.wait:
+            return
+        if self.cond:
+            self._fire()
+        else:
+            self.wait = 0
+            self.resume()
+
+    def _waited(self, wait) -> None:
+        if wait == self.wait:
+            self._fire()
+
+    def _fire(self) -> None:
+        """WAIT (a wake-up or a timeout, whichever first): resume one event later, as a simpy
+        condition event does."""
+        if not self.fired:
+            self.fired = True
+            self.sim.schedule(0, self._condition, self.wait)
+
+    def _condition(self, wait) -> None:
+        if wait == self.wait:
+            self.wait = 0
+            self.resume()
 
 
 class Sim:
+    """The run: requests, replicas, router and the event loop.
+
+    The event loop is a heap of (time, priority, sequence number, callback, argument), the order
+    simpy gives its events (urgent before normal at the same time, then first scheduled first);
+    the simulator kept simpy's event order when it moved off simpy for speed, so results did not
+    change (tests/golden)."""
+
     def __init__(self, sys: System, cfg: SchedConfig, sc: Scenario, reqs: Requests):
-        self.env = simpy.Environment()
+        self.now = 0  # an int until the first timeout, as in simpy (arrivals at 0 are recorded as 0)
+        self.queue: list = []
+        self.eid = itertools.count()
+        self.wait_id = 0
         self.sys, self.cfg, self.sc, self.reqs = sys, cfg, sc, reqs
         n = reqs.n
         self.prompt, self.output = reqs.prompt.tolist(), reqs.output.tolist()
@@ -664,8 +853,12 @@ class Sim:
         self.generated, self.preemptions, self.replica = [0] * n, [0] * n, [-1] * n
         self.reason: list[str] = [""] * n
         self.timeline: list[tuple] = []
-        self.gap_steps: list[np.ndarray] = []  # decode step durations, each a gap between two tokens
-        self.gap_counts: list[int] = []  # of how many sequences (inter-token latency, ITL)
+        # decode step durations, each a gap between two tokens (inter-token latency, ITL): one step's
+        # duration, or (cum, k, start) for k steps ending at cum[:k] (taken apart by _gap_samples)
+        self.gap_steps: list = []
+        self.gap_counts: list[int] = []  # of how many sequences
+        # planner.budget.check per engine step inside a wall-clock limit (planner.budget.deadline), else None
+        self.check = _budget_check if _budget_active() else None
         self.peak_waiting = 0
         self.area = 0.0  # integral of requests in the system (sampled at step starts) over busy time
         self.rr = 0
@@ -674,6 +867,8 @@ class Sim:
         self.ended = 0
         self.end_time = 0.0
         self.max_ctx = sys.model.max_context
+        self.arr_list = reqs.arrival.tolist() if reqs.arrival is not None else None
+        self.src_i = 0
         self.rng_route = reqs.rngs["routing"]
         self.rng_think = reqs.rngs["think"]
         if cfg.batching in ("continuous", "slots"):
@@ -687,22 +882,29 @@ class Sim:
 
     # -- arrivals -----------------------------------------------------------
 
-    def horizon(self) -> float:
-        a = self.reqs.arrival
-        if a is None:
-            return math.inf
-        return float(a[self.next_arrival]) if self.next_arrival < len(a) else math.inf
+    def schedule(self, delay: float, fn, arg, priority: int = NORMAL) -> None:
+        heapq.heappush(self.queue, (self.now + delay, priority, next(self.eid), fn, arg))
 
-    def source(self):
-        env, arr = self.env, self.reqs.arrival.tolist()
-        for rid, t in enumerate(arr):
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self.next_arrival = rid + 1
-            self.dispatch(rid)
+    def source(self, resumed: bool) -> None:
+        """Open-loop arrivals, in order: each dispatched at its time (after a wait when it is later)."""
+        arr, i, n = self.arr_list, self.src_i, len(self.arr_list)
+        if resumed:
+            self.next_arrival = i + 1
+            self.dispatch(i)
+            i += 1
+        while i < n:
+            t = arr[i]
+            if t > self.now:
+                self.src_i = i
+                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source, True))
+                return
+            self.next_arrival = i + 1
+            self.dispatch(i)
+            i += 1
+        self.src_i = i
 
     def dispatch(self, rid: int) -> None:
-        now = self.env.now
+        now = self.now
         self.arrival[rid] = now
         p, o = self.prompt[rid], self.output[rid]
         reason = None
@@ -740,7 +942,7 @@ class Sim:
             rid = self.issued
             self.issued += 1
             think = self.rng_think.exponential(self.reqs.think_time_s) if self.reqs.think_time_s else 0.0
-            self.env.timeout(think).callbacks.append(lambda _ev: self.dispatch(rid))
+            self.schedule(think, self.dispatch, rid)
 
     # -- engine callbacks ---------------------------------------------------
 
@@ -763,19 +965,27 @@ class Sim:
             self.peak_waiting = waiting
         self.timeline.append((t, replica, steps, dur, batch, tokens, kv_frac, waiting))
 
-    def gaps(self, step_s: np.ndarray, n: int) -> None:
-        self.gap_steps.append(step_s)
+    def gaps(self, cum, k: int, start: float, n: int) -> None:
+        """n sequences each wait the k steps ending at cum[:k] (cumulative, from `start`) for a token."""
+        self.gap_steps.append((cum, k, start))
         self.gap_counts.append(n)
+
+    def batch_finished(self, arg) -> None:
+        self.finished(*arg)
 
     def run(self) -> None:
         if self.reqs.arrival is not None:
-            self.env.process(self.source())
+            self.schedule(0, self.source, False, URGENT)  # as a simpy process starts
         else:
             c = min(self.reqs.concurrency, self.reqs.n)
             self.issued = c
             for rid in range(c):
-                self.env.timeout(0).callbacks.append(lambda _ev, r=rid: self.dispatch(r))
-        self.env.run()
+                self.schedule(0, self.dispatch, rid)
+        queue, pop = self.queue, heapq.heappop
+        while queue:
+            t, _, _, fn, arg = pop(queue)
+            self.now = t
+            fn(arg)
 
 
 # --------------------------------------------------------------------------- results
@@ -789,15 +999,53 @@ def _stats(x: np.ndarray, scale: float = 1.0) -> dict:
 
 
 def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
-    """_stats of a sample where value x[i] occurs w[i] times (percentiles as numpy's 'inverted_cdf')."""
+    """_stats of a sample where value x[i] occurs w[i] times (percentiles as numpy's 'inverted_cdf').
+    Overwrites w (the samples are large: one per decode step)."""
     if not len(x) or w.sum() <= 0:
         return _stats(np.zeros(0))
-    order = np.argsort(x, kind="stable")
-    xs, cw = x[order], np.cumsum(w[order])
-    idx = np.searchsorted(cw, np.asarray([0.5, 0.9, 0.95, 0.99]) * cw[-1], "left")
-    q = xs[np.minimum(idx, len(xs) - 1)] * scale
-    return {"mean": round(float((x * w).sum() / w.sum()) * scale, 6), "p50": round(float(q[0]), 6),
+    q = _weighted_quantiles(x, w, (0.5, 0.9, 0.95, 0.99)) * scale
+    total = w.sum()
+    mean = np.multiply(x, w, out=w).sum() / total  # (x * w).sum() / w.sum(), in w's memory (w is spent)
+    return {"mean": round(float(mean) * scale, 6), "p50": round(float(q[0]), 6),
             "p90": round(float(q[1]), 6), "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
+
+
+def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs) -> np.ndarray:
+    """numpy's 'inverted_cdf' percentiles of x with integer weights w: for each q, the first value in
+    sorted order at which the cumulative weight reaches q * sum(w), i.e. the smallest x whose weight
+    at or below it reaches that (the same value whatever the order of ties: the sums are exact
+    integers).  Large samples (inter-token gaps: one per decode step) are not sorted whole: a sorted
+    subsample brackets each percentile, two passes check the bracket, and only the values inside
+    it are sorted."""
+    n = len(x)
+    total = w.sum()
+    if n <= 50_000:
+        order = np.argsort(x, kind="stable")
+        cw = np.cumsum(w[order])
+        return x[order][np.minimum(np.searchsorted(cw, np.asarray(qs) * cw[-1], "left"), n - 1)]
+    step = n // 4096
+    sx = x[::step]
+    o = np.argsort(sx, kind="stable")
+    sx, scw = sx[o], np.cumsum(w[::step][o])
+    m = len(sx)
+    out = []
+    for q in qs:
+        target = q * total
+        i = int(np.searchsorted(scw, q * scw[-1], "left"))
+        span = 4
+        while True:  # widen until the bracket (lo, hi] holds the answer
+            lo = sx[i - span] if i - span >= 0 else -math.inf
+            hi = sx[i + span] if i + span < m else math.inf
+            below = w.sum(where=x <= lo) if lo != -math.inf else 0.0
+            if below < target and (hi == math.inf or w.sum(where=x <= hi) >= target):
+                break
+            span *= 4
+        inside = (x > lo) & (x <= hi)
+        xc, wc = x[inside], w[inside]
+        o = np.argsort(xc, kind="stable")
+        cw = below + np.cumsum(wc[o])
+        out.append(xc[o][min(int(np.searchsorted(cw, target, "left")), len(xc) - 1)])
+    return np.asarray(out)
 
 
 @dataclass
@@ -867,9 +1115,43 @@ def _itl(sim: Sim) -> dict:
     `itls`, whose median is its Median ITL): each decode step's duration, once per decoding sequence."""
     if not sim.gap_steps:
         return _stats(np.zeros(0))
-    x = np.concatenate(sim.gap_steps)
-    w = np.concatenate([np.full(len(a), c, dtype=float) for a, c in zip(sim.gap_steps, sim.gap_counts)])
-    return _weighted_stats(x, w, 1e3)
+    return _weighted_stats(*_gap_samples(sim), 1e3)
+
+
+def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
+    """(step durations, sequences waiting on each) in the order the steps were recorded; a run's
+    durations are the differences of its cumulative times (as the run priced them), taken with one
+    vectorised subtraction over all runs (a single step is a run of one from 0.0)."""
+    pieces, vals, lens, starts = [], [], [], []
+    for e in sim.gap_steps:
+        if type(e) is tuple:
+            c, k, start = e
+            if isinstance(c, np.ndarray):  # a long (vectorised) run: its times as they are
+                if vals:
+                    pieces.append(np.asarray(vals, dtype=float))
+                    vals = []
+                pieces.append(c[:k])
+            else:
+                vals.extend(c[:k])
+            lens.append(k)
+            starts.append(start)
+        else:
+            vals.append(e)
+            lens.append(1)
+            starts.append(0.0)
+    if vals:
+        pieces.append(np.asarray(vals, dtype=float))
+    fresh = len(pieces) > 1 or not any(type(e) is tuple and isinstance(e[0], np.ndarray) for e in sim.gap_steps[-1:])
+    cum = np.concatenate(pieces) if len(pieces) > 1 else np.asarray(pieces[0], dtype=float)
+    n = np.asarray(lens)
+    first = np.cumsum(n) - n  # where each run starts
+    x = np.empty_like(cum)
+    np.subtract(cum[1:], cum[:-1], out=x[1:])
+    x[first] = cum[first] - np.asarray(starts, dtype=float)  # each run's first step from its own start
+    w = cum if fresh else np.empty_like(cum)  # (cum's memory reused: it is not needed any more)
+    w.fill(0.0)  # each run's count from its first step on (exact: integer sums)
+    w[first] = np.diff(np.asarray(sim.gap_counts, dtype=float), prepend=0.0)
+    return x, np.cumsum(w, out=w)
 
 
 def _summary(sim: Sim) -> dict:

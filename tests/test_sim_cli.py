@@ -124,3 +124,22 @@ def test_parsers_use_the_callers_parser_class():
     assert all(isinstance(p, cli._Parser) for p in sub.choices.values())
     assert {"simulate", "schema", "bench"} <= set(sub.choices)
     assert isinstance(ap.parse_args(["bench", "--requests", "10"]), argparse.Namespace)
+
+
+def test_bench_suite_runs_every_workload(run):
+    """`bench --suite` as a correctness check (small counts; no timing asserted): every workload
+    completes its requests and reports a rate; the text form names each workload and the slowest."""
+    from planner.simbench import SUITE
+
+    code, out, err = run(["bench", "--suite", "--requests", "60", "--json"])
+    assert code == 0, err
+    res = json.loads(out)["workloads"]
+    assert list(res) == list(SUITE)
+    for name, r in res.items():
+        assert r["requests"] == 60 and r["completed"] == 60, name
+        assert r["simulated_requests_per_s"] > 0 and len(r["rates"]) == 1
+    code, out, err = run(["bench", "--suite", "--requests", "20", "--workload", "closed_r1", "--repeat", "2"])
+    assert code == 0, err
+    assert "closed_r1" in out and "slowest: closed_r1" in out and "light" not in out
+    code, _, err = run(["bench", "--suite", "--workload", "nope"])
+    assert code == 2 and "--workload" in err and "light" in err

@@ -77,3 +77,21 @@ def test_dask_cluster_gives_the_same_plan(cat, serial):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=40) as cluster:
         assert _same(plan(cat, SPEC, executor=cluster.scheduler_address)) == serial
+
+
+def test_scale_estimate_on_a_local_cluster():
+    """bench --scale's measurement: sweep points (simulations) on a local Dask cluster; costs in CPU
+    seconds, the estimate falls with workers until the scheduler/client bound."""
+    pytest.importorskip("distributed")
+    from planner.simbench import SimPoint, scale_estimate, sweep_points
+
+    pts = sweep_points(3, requests=20)
+    assert [p.scenario["workload"]["seed"] for p in pts] == [0, 1, 2]
+    assert run_sweep(pts, executor="serial") == run_sweep(pts, executor=2)
+    assert isinstance(SimPoint(pts[0].scenario).run()["completed"], int)
+    out = scale_estimate(points=4, requests=20, workers=1, target=1000, noop=20, cluster_sizes=(1, 4, 10**6),
+                         idle_s=0.2)
+    est = out["estimate"]
+    assert out["serial_cpu_ms_per_point"] > 0 and out["dask_worker_cpu_ms_per_point"] >= 0
+    assert est["1"]["seconds"] >= est["4"]["seconds"] >= est[str(10**6)]["seconds"] >= out["cluster_startup_s"]
+    assert {e["bound"] for e in est.values()} <= {"workers", "scheduler/client"}

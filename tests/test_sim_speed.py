@@ -1,0 +1,112 @@
+"""The simulator's fast paths give the general step function's numbers bit for bit: the folded
+decode-step time (perf.DecodePricer) against System._step, its runs against a cumulative sum,
+and the event loop's results against the golden files (tests/test_golden.py)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from planner.kernels import use_provider
+from planner.perf import build_system
+from planner.scenario import parse_scenario
+from planner.sim import resolve
+from planner.simbench import SUITE, suite_scenario
+
+SYSTEMS = [  # dense, GQA + sliding window + MoE, MLA MoE with TP and EP, experts offloaded to a host
+    dict(hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm"),
+    dict(hardware="nvidia-h100-sxm", model="gpt-oss-120b", quant="mxfp4", engine="vllm"),
+    dict(hardware="nvidia-h200-sxm", model="deepseek-r1", quant="fp8", engine="sglang", devices=8, parallel="tp=8,ep=8"),
+    dict(hardware="nvidia-rtx-pro-6000", model="deepseek-r1", quant="q4_k_m", engine="llama.cpp",
+         host="amd-epyc-9004-genoa", offload="experts"),
+    dict(hardware="apple-m2-ultra-76c", model="llama-3.1-8b", quant="q4_k_m", engine="llama.cpp"),
+]
+
+
+@pytest.mark.parametrize("kw", SYSTEMS, ids=lambda kw: f"{kw['model']}-{kw['engine']}")
+def test_folded_decode_step_is_the_step_function(cat, kw):
+    with use_provider("roofline"):  # the folded step is the roofline's; measured kernels price their own
+        sys = build_system(cat, **kw)
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 5, 64, 300):
+        pr = sys.decode_pricer(n)
+        assert pr is not None
+        kv = rng.uniform(0, 2e11, 200) * rng.choice([1e-6, 1e-3, 1.0], 200)
+        attn = rng.uniform(0, 1e16, 200) * rng.choice([1e-6, 1e-3, 1.0], 200)
+        ref = [sys.step_time_agg(n, n, a, b) for a, b in zip(kv, attn)]
+        assert [pr.time(a, b) for a, b in zip(kv, attn)] == ref
+        assert pr.times(kv, attn).tolist() == sys.step_times_vec(n, n, kv, attn).tolist() == ref
+        # a run: summed context s0 + n j, sequential cumulative sums, with and without CPU cost
+        kf, af = sys.kv_full_per_token, sys.attn_full_coef
+        for cpu, overlap in ((0.0, False), (3e-4, False), (3e-4, True), (1.0, True)):
+            steps = []
+            for j in range(30):
+                s = 1000 * n + n * j
+                kv_j, attn_j = kf * s, af * s
+                if sys.window:
+                    sw = 50 * n + n * j
+                    kv_j, attn_j = kv_j + sys.kv_swa_per_token * sw, attn_j + sys.attn_swa_coef * sw
+                t = sys.step_time_agg(n, n, kv_j, attn_j)
+                if cpu:
+                    t = max(t, cpu) if overlap else t + cpu
+                steps.append(t)
+            win = (50 * n, n, sys.kv_swa_per_token, sys.attn_swa_coef) if sys.window else None
+            got = pr.run(30, 1000 * n, n, kf, af, math.inf, cpu, overlap, win)
+            assert got == np.cumsum(steps).tolist()
+            h = got[11] - 1e-9  # stops after the first step ending at or after h
+            assert pr.run(30, 1000 * n, n, kf, af, h, cpu, overlap, win) == got[:12]
+
+
+def test_no_folded_step_where_it_does_not_apply(cat):
+    kw = dict(hardware="nvidia-h100-sxm", model="llama-3.1-70b", quant="fp8", engine="vllm", devices=8)
+    with use_provider("roofline"):
+        assert build_system(cat, parallel="tp=4,pp=2", **kw).decode_pricer(8) is None  # pipeline stages
+        assert build_system(cat, parallel="tp=8", **kw).decode_pricer(8) is not None
+    with use_provider("measured"):  # NVIDIA's measured kernels price the steps: no folded roofline
+        sys = build_system(cat, parallel="tp=8", **kw)
+    if sys.kernels is not None:  # the optional tables are installed (make installs them)
+        assert sys.decode_pricer(8) is None
+
+
+@pytest.mark.parametrize("name", list(SUITE))
+def test_suite_workloads_use_the_folded_step(cat, name):
+    """The speed of `bench --suite` rests on the folded step time: a step-function change it does
+    not reproduce bit for bit switches it off (correct, but slow), and this test says so."""
+    sc = suite_scenario(name, 10)
+    with use_provider("roofline"):
+        sys, _ = resolve(cat, sc)
+    assert sys.decode_pricer(1) is not None and sys.decode_pricer(256) is not None
+    sys, _ = resolve(cat, sc)  # by default NVIDIA's measured kernels price some (their own step time)
+    assert (sys.decode_pricer(1) is None) == (sys.kernels is not None)
+
+
+def test_suite_scenarios_are_valid(cat):
+    for name, (desc, data, n) in SUITE.items():
+        sc = parse_scenario({**data, "workload": {**data["workload"], "requests": n}})
+        assert sc.workload.requests == 100_000 and desc
+
+
+def _sorted_quantiles(x, w, qs):
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    return x[order][np.minimum(np.searchsorted(cw, np.asarray(qs) * cw[-1], "left"), len(x) - 1)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_weighted_quantiles_without_a_full_sort_equal_the_sorted_ones(seed):
+    """The inter-token-latency percentiles bracket each quantile instead of sorting every gap: the
+    same values as the full stable sort (ties, skewed weights, a few distinct values, outliers)."""
+    from planner.sim import _weighted_quantiles
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50_001, 300_000))
+    kind = seed % 3
+    if kind == 0:  # runs of slowly growing step times, batch sizes as weights
+        x = np.concatenate([rng.uniform(0.005, 0.05) + np.cumsum(rng.uniform(0, 1e-6, 500)) for _ in range(n // 500)])
+    elif kind == 1:  # few distinct values: many ties
+        x = rng.choice([0.01, 0.02, 0.025, 0.5], n)
+    else:  # heavy tail
+        x = rng.lognormal(-4, 2, n)
+    w = rng.choice([1.0, 2.0, 3.0, 256.0], len(x), p=[0.7, 0.2, 0.09, 0.01])
+    qs = (0.5, 0.9, 0.95, 0.99, 0.999, 1e-6)
+    assert _weighted_quantiles(x, w, qs).tolist() == _sorted_quantiles(x, w, qs).tolist()
