@@ -305,11 +305,14 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
     })
     out["format"] = format_note(cat, pr["quant"], pr.get("support"))  # quality note; "(emulated)" per the matrix
     cap = econ.capex(cat, m.hardware, mem_opt, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
-                     host=m.host, offload=m.offload)
+                     host=m.host, offload=m.offload, quote_usd=m.price_usd)
     out["price"] = econ.device_price(cat, m.hardware, mem_opt)
     out["price_usd"] = cap.usd
     out["capex_parts"] = cap.parts
     out["capex_note"] = cap.note
+    out["bare_cards"] = cap.bare_cards
+    out["chassis"] = cap.chassis
+    out["price_is_quote"] = m.price_usd is not None
     if pr["fits"]:
         try:
             from .sim import simulate_scenario
@@ -354,9 +357,9 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     hw = cat.hardware[m.hardware]
     mem = m.memory_gb if m.memory_gb is not None else max(hw.memory_gb)
     cap = econ.capex(cat, m.hardware, mem, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
-                     host=m.host, offload=m.offload)
+                     host=m.host, offload=m.offload, quote_usd=m.price_usd)
     pw = econ.power(cat, m.hardware, m.devices * m.nodes, s.get("utilization") or 0.0, replicas=m.replicas,
-                    host=m.host, offload=m.offload)
+                    host=m.host, offload=m.offload, nodes=m.nodes)
     c = one.cost
     t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], tok_s, c.utilization, c.pue, c.usd_per_kwh,
                  c.amortize_years)

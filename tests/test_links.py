@@ -229,3 +229,24 @@ def test_version_1_link_is_migrated(cat):
     again, w2 = decode(encode(sc), cat)
     assert again == sc and w2 == []
     assert decode_strict("v=1&quant=q8_0", cat).quant == "q8_0"  # a migration is not an error
+
+
+def test_a_price_quote_travels_in_the_link_and_the_csv_and_sets_the_cost(cat):
+    """A machine with no sourced price (H100 PCIe) is compared with the user's quote, carried by the
+    share link and the CSV, and used as its capex."""
+    from planner.compare import evaluate_option
+    from planner.csvio import read_scenario_csv, scenario_csv
+    from planner.scenario import Machine
+
+    d = default_scenario()
+    quoted = Machine(hardware="nvidia-h100-pcie", devices=2, quant="fp8", engine="vllm", price_usd=61_500)
+    sc = d.model_copy(update={"compare": [*d.compare[:2], quoted]})
+    params = encode_params(sc)
+    assert params["compare.2.price_usd"] == "61500"
+    back, warnings = decode(encode(sc), cat)
+    assert back == sc and warnings == [] and back.compare[2].price_usd == 61_500
+    assert read_scenario_csv(scenario_csv(sc).encode(), cat).compare[2].price_usd == 61_500
+    o = evaluate_option(cat, sc, 3)
+    assert o["price_usd"] == 61_500 and o["price_is_quote"] and not o["bare_cards"]
+    bad, warnings = decode("v=2&compare.0.hardware=nvidia-h100-pcie&compare.0.price_usd=-5", cat)
+    assert any(w.field == "compare.0.price_usd" for w in warnings) and bad.compare[0].price_usd is None

@@ -113,7 +113,8 @@ def test_user_price_replaces_catalog_and_cloud_comparison(cat):
     res = plan(cat, spec(costs={"price_usd": {"nvidia-l40s": 1.0}, "cloud_usd_per_device_hour": {"nvidia-l40s": 2}}),
                executor="serial")
     row = next(c for c in res["candidates"] if c["hardware"] == "nvidia-l40s")
-    assert row["price"]["kind"] == "user" and row["capex_usd"] == row["replicas"] * 1.0
+    ws = cat.chassis["workstation-4-pcie"].prices[0].usd  # the machine around the card
+    assert row["price"]["kind"] == "user" and row["capex_usd"] == row["replicas"] * (1.0 + ws)
     assert row["cloud"]["usd_total"] == pytest.approx(row["replicas"] * 2 * 8766 * 3)
 
 
