@@ -348,7 +348,7 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     its capex and energy shares), output tokens per joule."""
     res = {"avg_power_w": None, "power_idle_w": None, "usd_per_mtok": None, "usd_per_mtok_capex": None,
            "usd_per_mtok_energy": None, "tokens_per_joule": None, "tco_usd": None, "energy_kwh_per_year": None,
-           "served_output_tok_s": None, "cost_note": None}
+           "served_output_tok_s": None, "cost_note": None, "usd_per_month": None, "usd_per_user_month": None}
     tok_s = served_output_tok_s(s, one.workload)
     if tok_s is None:
         res["cost_note"] = "no simulated throughput"
@@ -368,7 +368,11 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
                usd_per_mtok_capex=t["usd_per_m_output_tokens_capex"],
                usd_per_mtok_energy=t["usd_per_m_output_tokens_energy"],
                tokens_per_joule=t["output_tokens_per_joule"], tco_usd=t["tco_usd"],
-               energy_kwh_per_year=t["energy_kwh_per_year"], served_output_tok_s=tok_s)
+               energy_kwh_per_year=t["energy_kwh_per_year"], served_output_tok_s=tok_s,
+               usd_per_month=t["usd_per_month"])
+    wl = one.workload
+    if wl.arrival == "closed" and wl.concurrency and t["usd_per_month"] is not None:
+        res["usd_per_user_month"] = t["usd_per_month"] / wl.concurrency
     if cap.usd is None:
         res["cost_note"] = "no sourced price for this configuration: energy only"
         res["usd_per_mtok"] = t["usd_per_m_output_tokens_energy"]
@@ -417,8 +421,11 @@ def _offload(o: dict) -> str | None:
     return f"{what} -> {o.get('host')}{gb}"
 
 
-def summary_rows(results: list[dict]) -> list[dict]:
-    """The summary table, one flat row per option (what the app shows and the CSV holds)."""
+def summary_rows(results: list[dict], slo=None) -> list[dict]:
+    """The summary table, one flat row per option (what the app shows and the CSV holds); with the
+    scenario's `slo`, each row says whether the option meets the target and why not (planner.verdict)."""
+    from .verdict import classify, tight
+
     rows = []
     for o in results:
         s = o.get("sim") or {}
@@ -443,7 +450,12 @@ def summary_rows(results: list[dict]) -> list[dict]:
             "price_usd": o.get("price_usd"), "usd_per_mtok": _r(o.get("usd_per_mtok"), 2),
             "tokens_per_joule": _r(o.get("tokens_per_joule"), 3),
             "calibration": o.get("calibration"),
+            "usd_per_month": _r(o.get("usd_per_month"), 0), "usd_per_user_month": _r(o.get("usd_per_user_month"), 0),
+            "price_is_quote": o.get("price_is_quote"), "bare_cards": o.get("bare_cards"),
         })
+        if slo is not None:
+            ok, why = classify(o, slo)
+            rows[-1].update(meets_target=ok, verdict=why, tight=tight(o))
     return rows
 
 

@@ -189,6 +189,7 @@ def tco(capex_usd: float | None, power_load_w: float, power_idle_w: float, outpu
         "energy_kwh_per_year": kwh_year,
         "energy_usd_per_year": energy_usd_year,
         "tco_usd": total if capex_usd is not None else None,
+        "usd_per_month": total / (years * 12) if capex_usd is not None else None,
         "usd_per_m_output_tokens": per_m(total) if capex_usd is not None else None,
         "usd_per_m_output_tokens_capex": per_m(capex_usd) if capex_usd is not None else None,
         "usd_per_m_output_tokens_energy": per_m(energy_total),
