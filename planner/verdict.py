@@ -47,6 +47,18 @@ def team_load_text(people: int, every_min: float) -> str:
             "request, so a slow machine also slows the requests down, as a real team would.")
 
 
+def load_text(wl) -> str:
+    """The scenario's load in words, for the verdict sentence."""
+    if wl.arrival == "closed":
+        n = wl.concurrency or 1
+        if wl.think_time_s:
+            return f"{n} {'people' if n != 1 else 'person'} each sending a request every {wl.think_time_s / 60:g} min"
+        return f"{n} busy user{'s' if n != 1 else ''} (no think time)"
+    if wl.rate_rps:
+        return f"{wl.rate_rps:g} requests/s ({wl.arrival})"
+    return f"the scenario's {wl.arrival} load"
+
+
 def _slo_text(slo) -> str:
     parts = []
     if slo.ttft_p95_s:

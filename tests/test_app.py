@@ -31,7 +31,11 @@ def test_compare_default_page():
     assert list(df["fits"]) == [True, True, True, True]
     assert (df["throughput_tok_s"] > 0).all() and (df["usd_per_mtok"] > 0).all()
     assert dict(at.query_params) in ({"v": ["2"]}, {"v": "2"})
-    assert not at.error and not at.warning
+    # the answer first: one sentence naming who meets the target at this load; the only warnings are tight fits
+    sentence = (at.success or at.error)[0].value
+    assert sentence.startswith("At 4 busy users") and "meet" in sentence
+    assert all(w.value.split(": ", 1)[1].startswith("tight:") for w in at.warning)
+    assert any("DeepSeek" not in w.value and "M3 Ultra" in w.value for w in at.warning)  # R1 on one 512 GB Mac
 
 
 def test_link_restores_every_widget():
