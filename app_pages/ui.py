@@ -52,6 +52,8 @@ def init_state() -> Scenario:
         ss[WARN] = [(NOTE if w.note else "") + str(w) for w in warnings]
         inp, pw = decode_plan(st.query_params.to_dict(), catalog())
         ss[PLAN] = inp
+        # the plan fields the link carried: kept when the scenario first sets the plan's shared inputs
+        ss["_plan_link_fields"] = {k[5:] for k in st.query_params.to_dict() if k.startswith("plan.")}
         ss[PLAN_WARN] = [str(w) for w in pw]
     return ss[KEY]
 

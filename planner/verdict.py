@@ -158,3 +158,23 @@ def _name(o: dict) -> str:
     lab = o.get("label") or f"option {o.get('option')}"
     head, sep, rest = lab.partition(": ")
     return rest if sep and head.isdigit() else lab
+
+
+def plan_sentence(result: dict, rows: list[dict], load_text: str) -> str:
+    """The Capacity plan's answer in one sentence: how many candidates meet the SLO at this load, the
+    cheapest (the winner) and why the others were excluded, by reason."""
+    from .plan_report import REASONS, excluded_groups
+
+    n = len(rows)
+    if not rows:
+        return f"At {load_text}, no candidate meets the target."
+    win = rows[0]
+    reps = f"{win['replicas']} x " if win["replicas"] > 1 else ""
+    names = ", ".join(r["candidate"] for r in rows[:3]) + (", ..." if n > 3 else "")
+    out = (f"At {load_text}, {n} configuration{'s' if n != 1 else ''} meet{'s' if n == 1 else ''} the target "
+           f"({names}). Cheapest: {reps}{win['candidate']}, ${win['capex_usd']:,.0f} to buy, "
+           f"${win['usd_per_m_output_tokens']:,.2f} per million output tokens")
+    groups = excluded_groups(result)
+    if groups:
+        out += "; excluded: " + ", ".join(f"{len(g['rows'])} {REASONS.get(g['code'], g['code'])}" for g in groups)
+    return out + "."
