@@ -190,14 +190,12 @@ def sweep_chart(df: pd.DataFrame, y: str, title: str, x_title: str, labels: list
     kn = d[d["knee"]]
     if not kn.empty:
         layers.append(alt.Chart(kn).mark_point(shape="diamond", size=160, filled=True, color="black").encode(
-            x="load:Q", y=f"{y}:Q", tooltip=tip))
-        layers.append(alt.Chart(kn).mark_text(dy=-12, fontSize=10).encode(x="load:Q", y=f"{y}:Q",
-                                                                           text=alt.value("knee")))
+            x="load:Q", y=f"{y}:Q", tooltip=tip))  # the diamond is the knee (the caption says so; text overlaps)
     if slo:
         s = pd.DataFrame({"v": [slo], "label": [f"SLO {slo:g}"]})
         layers.append(alt.Chart(s).mark_rule(color="red", strokeDash=[5, 3]).encode(y="v:Q", tooltip=["label:N"]))
         layers.append(alt.Chart(s).mark_text(color="red", align="left", x=4, dy=-6).encode(y="v:Q", text="label:N"))
-    return alt.layer(*layers).properties(height=280, title=title)
+    return alt.layer(*layers).properties(height=340, title=title)
 
 
 def tradeoff_chart(df: pd.DataFrame, labels: list[str], slo_ms: float | None) -> alt.Chart:
