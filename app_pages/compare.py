@@ -122,8 +122,10 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
     "offload": st.column_config.TextColumn("offload", width="medium"),
     "fits": st.column_config.CheckboxColumn("fits"),
-    "memory_total_gb": st.column_config.NumberColumn("needs GB"),
-    "memory_usable_gb": st.column_config.NumberColumn("usable GB"),
+    "memory_total_gb": st.column_config.NumberColumn("needs GB", help="all devices together, GB = 10^9 bytes"),
+    "memory_usable_gb": st.column_config.NumberColumn(
+        "usable GB", help="all devices together, in GB of 10^9 bytes: memory is sold in GiB, so a '96 GB' card holds "
+                          "96 GiB = 96 x 1.074 = 103.1 GB, less the runtime's reserve (or the macOS GPU limit)"),
     "prefill_tok_s": st.column_config.NumberColumn("prefill tok/s"),
     "decode_tok_s": st.column_config.NumberColumn("decode tok/s"),
     "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
