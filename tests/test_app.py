@@ -6,7 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["app_pages/sweep.py", "app_pages/catalog.py", "app_pages/measurements.py", "app_pages/accuracy.py", "app_pages/claims.py"]
+PAGES = ["app_pages/sweep.py", "app_pages/catalog.py", "app_pages/measurements.py", "app_pages/accuracy.py", "app_pages/claims.py",
+         "app_pages/glossary.py"]
 
 
 def run(query: dict | None = None) -> AppTest:
