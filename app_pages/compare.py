@@ -88,6 +88,8 @@ df = pd.DataFrame(rows)
 for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
     df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and x == x else "—" for x in df[c]]
 df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
+for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
+    df[c] = pd.to_numeric(df[c], errors="coerce")
 st.subheader("Summary")
 st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
            "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "

@@ -407,6 +407,13 @@ class Screen:
     support: dict | None = None  # the support matrix's verdict (native / emulated / unchecked)
 
 
+def _short_name(catalog: Catalog, hardware: str) -> str:
+    """The hardware's short human name ('RTX 5090', 'M3 Ultra 80c'): ids stay in the Catalog and the CLI."""
+    from .compare import short_hardware
+
+    return short_hardware(catalog.hardware[hardware])
+
+
 def _price(catalog: Catalog, c: Candidate) -> dict | None:
     if c.price_usd is not None:
         return {"usd": c.price_usd, "date": None, "kind": "user", "source": "your input"}
@@ -860,7 +867,8 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     feasible, excluded = [], []
     sims = 0
     for i, (c, s) in enumerate(zip(cands, screens)):
-        row = {"id": c.id, "hardware": c.hardware, "memory_gb": c.memory_gb, "quant": c.quant, "engine": c.engine,
+        row = {"id": c.id, "hardware": c.hardware, "name": _short_name(catalog, c.hardware),
+               "memory_gb": c.memory_gb, "quant": c.quant, "engine": c.engine,
                "devices": c.units, "nodes": c.nodes, "link": c.link, "price": s.price,
                "single_request": ({"ttft_s": round(s.single_ttft_s, 4), "tpot_ms": round(s.single_tpot_ms, 3)}
                                   if s.single_ttft_s is not None else None),
