@@ -20,13 +20,13 @@ ui.show_link_warnings()
 cols = st.columns(len(cmp.PRESETS))
 for col, (name, p) in zip(cols, cmp.PRESETS.items()):
     if col.button(p["title"], key=f"preset:{name}", icon=":material/hub:", width="stretch",
-                  help=p["caption"] + " (replaces the scenario; the address bar keeps a link to it)"):
+                  help=cmp.preset_caption(name) + " (replaces the scenario; the address bar keeps a link to it)"):
         ui.set_scenario(cmp.preset_scenario(name))
         st.session_state[ui.WARN] = []
         st.rerun()
 preset = cmp.preset_of(sc)
 if preset:
-    st.info(f"**{cmp.PRESETS[preset]['caption']}.** {cmp.PRESETS[preset]['note']}", icon=":material/info:")
+    st.info(f"**{cmp.preset_caption(preset)}.** {cmp.PRESETS[preset]['note']}", icon=":material/info:")
 
 bar = st.empty()
 

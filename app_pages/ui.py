@@ -293,7 +293,8 @@ def editor(sc: Scenario, page: str) -> Scenario:
         with sb.expander(cmp.option_label(i, m, cat, sc if not new_opt else None), expanded=False):
             hw = st.selectbox("Hardware", hw_ids, key=_init(f"{W}opt{i}:hw", m.hardware if m.hardware in cat.hardware
                                                               else hw_ids[0]),
-                              format_func=lambda h: f"{h} ({cat.hardware[h].name})")
+                              format_func=lambda h: cmp.short_hardware(cat.hardware[h]),
+                              help="the machine or card; its full name and sources are on the Catalog page")
             sizes = cat.hardware[hw].memory_gb
             mem = None
             if len(sizes) > 1:

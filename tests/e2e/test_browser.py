@@ -225,7 +225,9 @@ def test_screenshots_default_and_presets(browser, app_url):
         assert [sc.stack(i) for i in range(len(sc.options()))] == [want.stack(i) for i in range(len(want.options()))]
         assert not p.get_by_test_id("stException").count()
         text = p.get_by_test_id("stMain").inner_text()
-        assert "does not fit" not in text and pre["caption"] in text
+        from planner.compare import preset_caption
+
+        assert "does not fit" not in text and preset_caption(name) in text
         p.get_by_test_id("stSidebar").get_by_test_id("stExpander").first.get_by_text("1: ").first.click()
         p.wait_for_timeout(800)
         out = ARTIFACTS / f"compare-preset-{name}.png"
