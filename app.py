@@ -20,6 +20,7 @@ pages = [
             url_path="measurements"),
     st.Page("app_pages/accuracy.py", title="Accuracy", icon=":material/target:", url_path="accuracy"),
     st.Page("app_pages/claims.py", title="Claims", icon=":material/fact_check:", url_path="claims"),
+    st.Page("app_pages/glossary.py", title="Glossary", icon=":material/dictionary:", url_path="glossary"),
 ]
 pg = st.navigation(pages)
 pg.run()

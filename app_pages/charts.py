@@ -190,31 +190,30 @@ def sweep_chart(df: pd.DataFrame, y: str, title: str, x_title: str, labels: list
     kn = d[d["knee"]]
     if not kn.empty:
         layers.append(alt.Chart(kn).mark_point(shape="diamond", size=160, filled=True, color="black").encode(
-            x="load:Q", y=f"{y}:Q", tooltip=tip))
-        layers.append(alt.Chart(kn).mark_text(dy=-12, fontSize=10).encode(x="load:Q", y=f"{y}:Q",
-                                                                           text=alt.value("knee")))
+            x="load:Q", y=f"{y}:Q", tooltip=tip))  # the diamond is the knee (the caption says so; text overlaps)
     if slo:
         s = pd.DataFrame({"v": [slo], "label": [f"SLO {slo:g}"]})
         layers.append(alt.Chart(s).mark_rule(color="red", strokeDash=[5, 3]).encode(y="v:Q", tooltip=["label:N"]))
         layers.append(alt.Chart(s).mark_text(color="red", align="left", x=4, dy=-6).encode(y="v:Q", text="label:N"))
-    return alt.layer(*layers).properties(height=280, title=title)
+    return alt.layer(*layers).properties(height=460, title=title)  # room for the legend above the plot
 
 
 def tradeoff_chart(df: pd.DataFrame, labels: list[str], slo_ms: float | None) -> alt.Chart:
     """Throughput-latency curve: p95 TTFT against achieved throughput."""
-    d = df.dropna(subset=["ttft_p95_ms"])
+    d = df.dropna(subset=["ttft_p95_ms"]).copy()
     if d.empty:
         return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    d["ttft_p95_s"] = d["ttft_p95_ms"] / 1000.0  # seconds read better than 1,000,000 ms
     enc = dict(x=alt.X("throughput_tok_s:Q", title="throughput, output tok/s"),
-               y=alt.Y("ttft_p95_ms:Q", title="p95 TTFT, ms", scale=alt.Scale(type="log")), color=_color(labels),
-               order="load:Q",
+               y=alt.Y("ttft_p95_s:Q", title="p95 wait for the first token, s", scale=alt.Scale(type="log")),
+               color=_color(labels), order="load:Q",
                tooltip=["machine:N", alt.Tooltip("load:Q", format=",.3f"), alt.Tooltip("throughput_tok_s:Q", format=",.1f"),
-                        alt.Tooltip("ttft_p95_ms:Q", format=",.0f")])
+                        alt.Tooltip("ttft_p95_s:Q", format=",.2f")])
     layers = [alt.Chart(d).mark_line(point=True).encode(**enc)]
     if slo_ms:
-        s = pd.DataFrame({"v": [slo_ms], "label": [f"SLO p95 TTFT {slo_ms / 1000:g} s"]})
+        s = pd.DataFrame({"v": [slo_ms / 1000.0], "label": [f"SLO p95 TTFT {slo_ms / 1000:g} s"]})
         layers.append(alt.Chart(s).mark_rule(color="red", strokeDash=[5, 3]).encode(y="v:Q", tooltip=["label:N"]))
-    return alt.layer(*layers).properties(height=300, title="Throughput against latency")
+    return alt.layer(*layers).properties(height=460, title="Throughput against latency")
 
 
 def accuracy_chart(df: pd.DataFrame, color: str = "vendor") -> alt.Chart:

@@ -5,6 +5,8 @@ import streamlit as st
 
 from app_pages import charts, ui
 from planner import compare as cmp
+from planner import verdict as vd
+from planner.glossary import HELP
 from planner.csvio import CSVError, read_scenario_csv, scenario_csv, write_table
 
 sc = ui.editor(ui.init_state(), "compare")
@@ -18,13 +20,13 @@ ui.show_link_warnings()
 cols = st.columns(len(cmp.PRESETS))
 for col, (name, p) in zip(cols, cmp.PRESETS.items()):
     if col.button(p["title"], key=f"preset:{name}", icon=":material/hub:", width="stretch",
-                  help=p["caption"] + " (replaces the scenario; the address bar keeps a link to it)"):
+                  help=cmp.preset_caption(name) + " (replaces the scenario; the address bar keeps a link to it)"):
         ui.set_scenario(cmp.preset_scenario(name))
         st.session_state[ui.WARN] = []
         st.rerun()
 preset = cmp.preset_of(sc)
 if preset:
-    st.info(f"**{cmp.PRESETS[preset]['caption']}.** {cmp.PRESETS[preset]['note']}", icon=":material/info:")
+    st.info(f"**{cmp.preset_caption(preset)}.** {cmp.PRESETS[preset]['note']}", icon=":material/info:")
 
 bar = st.empty()
 
@@ -37,6 +39,12 @@ def _progress(k, n):
 results = ui.evaluate(sc, _progress)
 bar.empty()
 labels = [r["label"] for r in results]
+wl = sc.workload
+load = vd.load_text(wl)
+verdict = vd.verdict(results, sc.slo, load, wl.concurrency if wl.arrival == "closed" else None)
+(st.success if verdict["ok"] else st.error)(verdict["sentence"], icon=":material/gavel:")
+for name, t in verdict["tight"]:
+    st.warning(f"{name}: {t}", icon=":material/warning:")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -75,47 +83,58 @@ for r in results:  # each option's format with its quality note, "(emulated)" wh
     if r.get("format"):
         st.caption(f"{r['label']}: {r['format']['text']}")
 
-rows = cmp.summary_rows(results)
+rows = cmp.summary_rows(results, sc.slo)
 df = pd.DataFrame(rows)
+for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
+    df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and x == x else "—" for x in df[c]]
+df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
+for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
+    df[c] = pd.to_numeric(df[c], errors="coerce")
 st.subheader("Summary")
-wl = sc.workload
-load = f"{wl.concurrency} user{'s' if wl.concurrency != 1 else ''} (closed loop)" if wl.arrival == "closed" else (
-    f"{wl.rate_rps:g} requests/s ({wl.arrival})" if wl.rate_rps else wl.arrival)
 st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
            "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
            "$/Mtok is **derived** (see the cost assumptions in the sidebar). An empty cell (—) has no value: not "
            "simulated, or no sourced figure.")
-show = ["machine", "nodes", "link", "parallel", "offload", "fits", "memory_total_gb", "memory_usable_gb", "prefill_tok_s", "decode_tok_s",
-        "throughput_tok_s", "ttft_p50_ms", "ttft_p95_ms", "tpot_p50_ms", "tpot_p95_ms", "goodput", "power_max_w",
-        "price_usd", "usd_per_mtok", "tokens_per_joule"]
+show = ["machine", "meets", "verdict", "ttft_p95", "tpot_p95", "goodput", "price_usd", "usd_per_month",
+        "usd_per_user_month", "usd_per_mtok", "fits", "memory_total_gb", "memory_usable_gb", "nodes", "link",
+        "parallel", "offload", "prefill_tok_s", "decode_tok_s", "throughput_tok_s", "ttft_p50", "tpot_p50",
+        "power_max_w", "tokens_per_joule"]
 FORMATS = {"nodes": "{:.0f}", "memory_total_gb": "{:,.1f}", "memory_usable_gb": "{:,.1f}", "prefill_tok_s": "{:,.0f}",
            "decode_tok_s": "{:,.1f}", "throughput_tok_s": "{:,.1f}", "ttft_p50_ms": "{:,.0f}", "ttft_p95_ms": "{:,.0f}",
            "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "power_max_w": "{:,.0f}",
-           "price_usd": "${:,.0f}", "usd_per_mtok": "${:,.2f}", "tokens_per_joule": "{:.3f}"}
+           "price_usd": "${:,.0f}", "usd_per_mtok": "${:,.2f}", "tokens_per_joule": "{:.3f}",
+           "usd_per_month": "${:,.0f}", "usd_per_user_month": "${:,.0f}"}
 shown = df[show].copy()
-for c in ("machine", "link", "parallel", "offload"):  # text columns: an empty cell reads —
+for c in ("machine", "link", "parallel", "offload", "verdict"):  # text columns: an empty cell reads —
     shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
 table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
     na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"])
 st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "machine": st.column_config.TextColumn("machine option · engine · quantization", width="large"),
+    "machine": st.column_config.TextColumn("machine option · engine · quantization", width="medium"),
+    "meets": st.column_config.TextColumn("meets target", help=HELP["meets"]),
+    "verdict": st.column_config.TextColumn("why", width="medium"),
+    "ttft_p95": st.column_config.TextColumn("first token p95", help=HELP["ttft"]),
+    "tpot_p95": st.column_config.TextColumn("per token p95", help=HELP["tpot"]),
+    "ttft_p50": st.column_config.TextColumn("first token p50", help=HELP["ttft"]),
+    "tpot_p50": st.column_config.TextColumn("per token p50", help=HELP["tpot"]),
+    "usd_per_month": st.column_config.NumberColumn("$/month", help="(price + energy over the years) / months"),
+    "usd_per_user_month": st.column_config.NumberColumn("$/person/month", help="$/month / people (closed loop)"),
     "nodes": st.column_config.NumberColumn("nodes", help="machines per replica joined by the link"),
     "link": st.column_config.TextColumn("link"),
     "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
     "offload": st.column_config.TextColumn("offload", width="medium"),
     "fits": st.column_config.CheckboxColumn("fits"),
-    "memory_total_gb": st.column_config.NumberColumn("needs GB"),
-    "memory_usable_gb": st.column_config.NumberColumn("usable GB"),
+    "memory_total_gb": st.column_config.NumberColumn("needs GB", help="all devices together, GB = 10^9 bytes"),
+    "memory_usable_gb": st.column_config.NumberColumn(
+        "usable GB", help="all devices together, in GB of 10^9 bytes: memory is sold in GiB, so a '96 GB' card holds "
+                          "96 GiB = 96 x 1.074 = 103.1 GB, less the runtime's reserve (or the macOS GPU limit)"),
     "prefill_tok_s": st.column_config.NumberColumn("prefill tok/s"),
     "decode_tok_s": st.column_config.NumberColumn("decode tok/s"),
     "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
-    "ttft_p50_ms": st.column_config.NumberColumn("TTFT p50 ms"),
-    "ttft_p95_ms": st.column_config.NumberColumn("TTFT p95 ms"),
-    "tpot_p50_ms": st.column_config.NumberColumn("TPOT p50 ms"),
-    "tpot_p95_ms": st.column_config.NumberColumn("TPOT p95 ms"),
-    "goodput": st.column_config.NumberColumn("goodput (SLO)"),
+    "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"]),
     "power_max_w": st.column_config.NumberColumn("max power W"),
-    "price_usd": st.column_config.NumberColumn("price $"),
+    "price_usd": st.column_config.NumberColumn("price $", help="whole machine: cards + chassis (CPU, RAM, PSU, "
+                                               "networking), or your quote"),
     "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
     "tokens_per_joule": st.column_config.NumberColumn("tokens/J", help="output tokens per joule at the load "
                                                       "(device power, before PUE)"),
@@ -125,7 +144,8 @@ c1, c2 = st.columns(2)
 with c1:
     st.subheader("Memory against the usable limit")
     st.vega_lite_chart(specs["memory"], width="stretch")
-    st.caption(f"One sequence of {results[0].get('prompt', '')} + {results[0].get('gen', '')} tokens; the KV cache "
+    ok0 = next((r for r in results if r.get("prompt")), {})
+    st.caption(f"One sequence of {ok0.get('prompt', '?')} + {ok0.get('gen', '?')} tokens; the KV cache "
                "grows with each concurrent sequence. Black tick: usable memory (GPU runtime reserve, or the macOS "
                "GPU limit on a Mac).")
 with c2:
@@ -133,8 +153,8 @@ with c2:
     st.vega_lite_chart(specs["cost"], width="stretch")
     st.caption(f"{cmp.COST_FORMULA[0].upper()}{cmp.COST_FORMULA[1:]}; at ${sc.cost.usd_per_kwh:g}/kWh, PUE "
                f"{sc.cost.pue:g}, {sc.cost.amortize_years:g} years, serving this load {sc.cost.utilization:.0%} of "
-               "the time (the same cost model as the Capacity plan). GPU prices are per card unless the catalog "
-               "prices the system: the host server is not included.")
+               "the time (the same cost model as the Capacity plan). GPU cards are priced with the machine around "
+               "them (a workstation or 8-GPU server chassis from the catalog, see Sources) or your quote.")
 
 st.subheader("Single-stream speed")
 st.vega_lite_chart(specs["speed"], width="content")
@@ -161,6 +181,10 @@ with st.expander("Sources and accuracy of each option"):
                  f"- max power {r['power_max_w']:g} W (all devices): {ui.linkify(r['power_source'])}",
                  (f"- price ${price['usd']:,.0f} per device ({price['kind']}, {price['date']}): "
                   f"{ui.linkify(price['source'])}") if price else "- price: no sourced price for this configuration",
+                 *(f"- {p['what']}: ${p['usd']:,.0f} ({p['kind']}" + (f", {p['date']}" if p.get("date") else "")
+                   + f"): {ui.linkify(p['source'])}" + (" — low confidence" if p.get("confidence") == "low" else "")
+                   for p in r.get("capex_parts") or []),
+                 *([f"- ⚠ {r['capex_note']}"] if r.get("capex_note") else []),
                  f"- calibration `{r.get('calibration')}`: see the Accuracy page for how predictions of this "
                  "hardware and engine compare with public measurements"]
         st.markdown("\n".join(lines))

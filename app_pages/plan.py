@@ -7,16 +7,27 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app_pages import charts, ui
+from planner import compare as cmp
 from planner import plan_report as rep
+from planner import verdict as vd
 from planner.csvio import write_table
-from planner.links import PlanInputs
+from planner.glossary import HELP
+from planner.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
 from planner.errors import PlannerError
 from planner.plan import csv_rows
 
-ui.init_state()
+sc = ui.init_state()
 cat = ui.catalog()
-inp: PlanInputs = st.session_state[ui.PLAN]
 P = "p:"  # widget keys
+# Compare, Load sweep and Capacity plan share one workload, SLO and cost assumptions: a scenario changed on
+# another page (or carried by the link) sets the plan's shared inputs; the default scenario leaves the plan's own
+if st.session_state.get("_plan_synced") != sc and sc != cmp.default_scenario():
+    st.session_state[ui.PLAN] = plan_inputs_from_scenario(sc, st.session_state[ui.PLAN],
+                                                          st.session_state.pop("_plan_link_fields", set()))
+    for key in [x for x in st.session_state if isinstance(x, str) and x.startswith(P)]:
+        del st.session_state[key]
+st.session_state["_plan_synced"] = sc
+inp: PlanInputs = st.session_state[ui.PLAN]
 
 
 def k(name: str, value) -> str:
@@ -42,8 +53,15 @@ with sb.form("plan_form", border=False):
                          help="min_quality: formats below it are not considered (default 4bit); the table shows each "
                               "format's quality note")
     st.subheader("Load")
-    load = st.radio("Peak load from", ["rate", "daily"], key=k("load", inp.load), horizontal=True,
-                    format_func=lambda x: {"rate": "peak rate", "daily": "daily tokens x peak factor"}[x])
+    load = st.radio("Peak load from", ["team", "rate", "daily"], key=k("load", inp.load), horizontal=True,
+                    format_func=lambda x: {"team": "a team", "rate": "peak rate",
+                                           "daily": "daily tokens x peak factor"}[x])
+    c1, c2 = st.columns(2)
+    people = c1.number_input("People", 1, 1_000_000, step=1, key=k("people", int(inp.people)),
+                             help="used with 'a team'")
+    every = c2.number_input("A request every, min", 0.1, 1440.0, step=0.5, format="%.1f",
+                            key=k("every", float(inp.every_min)),
+                            help="used with 'a team': per person, at busy times (" + HELP["think"] + ")")
     rate = st.number_input("Peak requests per second", 0.001, 1e5, step=0.5, format="%.3f",
                            key=k("rate", float(inp.rate_rps)), help="used with 'peak rate'")
     c1, c2 = st.columns(2)
@@ -56,19 +74,21 @@ with sb.form("plan_form", border=False):
     output = c2.number_input("Output tokens", 1, 1_000_000, step=100, key=k("output", inp.output))
     st.subheader("SLO (p95, 0 = none)")
     c1, c2, c3 = st.columns(3)
-    ttft = c1.number_input("TTFT, s", 0.0, 1e6, step=0.5, key=k("ttft", float(inp.ttft_p95_s or 0)))
-    tpot = c2.number_input("TPOT, ms", 0.0, 1e6, step=10.0, key=k("tpot", float(inp.tpot_p95_ms or 0)))
-    e2e = c3.number_input("E2E, s", 0.0, 1e6, step=5.0, key=k("e2e", float(inp.e2e_p95_s or 0)))
+    ttft = c1.number_input("TTFT, s", 0.0, 1e6, step=0.5, key=k("ttft", float(inp.ttft_p95_s or 0)),
+                           help=HELP["ttft"])
+    tpot = c2.number_input("TPOT, ms", 0.0, 1e6, step=10.0, key=k("tpot", float(inp.tpot_p95_ms or 0)),
+                           help=HELP["tpot"])
+    e2e = c3.number_input("E2E, s", 0.0, 1e6, step=5.0, key=k("e2e", float(inp.e2e_p95_s or 0)),
+                          help="p95 time from sending the request to the end of the answer")
     st.subheader("Candidates")
     hw_ids = sorted(cat.hardware)
     cands = st.multiselect("Hardware (empty: the whole catalog)", hw_ids, key=k("cands", list(inp.candidates or [])),
-                           format_func=lambda h: f"{h} ({cat.hardware[h].name})")
+                           format_func=lambda h: cat.hardware[h].name)
     st.subheader("Cost assumptions")
     c1, c2 = st.columns(2)
     kwh = c1.number_input("Electricity, $/kWh", 0.0, 10.0, step=0.01, format="%.3f",
                           key=k("kwh", float(inp.electricity_usd_per_kwh)))
-    pue = c2.number_input("PUE", 1.0, 5.0, step=0.05, key=k("pue", float(inp.pue)),
-                          help="data-centre power usage effectiveness (cooling, power delivery)")
+    pue = c2.number_input("PUE", 1.0, 5.0, step=0.05, key=k("pue", float(inp.pue)), help=HELP["pue"])
     c1, c2 = st.columns(2)
     years = c1.number_input("Years", 0.5, 20.0, step=0.5, key=k("years", float(inp.years)))
     util = c2.number_input("Utilization, % (0 = default)", 0.0, 100.0, step=5.0,
@@ -80,7 +100,7 @@ with sb.form("plan_form", border=False):
 if submitted:
     try:
         new = PlanInputs(model=model, quant=None if quant == "all" else quant, min_quality=min_q, load=load,
-                         rate_rps=rate,
+                         rate_rps=rate, people=int(people), every_min=float(every),
                          daily_tokens=daily, peak_factor=peak, prompt=int(prompt), output=int(output),
                          ttft_p95_s=ttft or None, tpot_p95_ms=tpot or None, e2e_p95_s=e2e or None,
                          candidates=list(cands) or None, electricity_usd_per_kwh=kwh, pue=pue, years=years,
@@ -92,11 +112,20 @@ if submitted:
         if new != inp:
             st.session_state[ui.PLAN] = inp = new
             st.session_state[ui.PLAN_WARN] = []
+            try:  # the shared workload, SLO and costs go back to Compare and the Load sweep
+                sc = scenario_from_plan_inputs(sc, new)
+            except ValidationError:
+                pass
+            else:
+                ui.set_scenario(sc)
+                st.session_state["_plan_synced"] = sc
 
 # ------------------------------------------------------------------ plan
 m = cat.models.get(inp.model)
 st.title("Capacity plan")
 load_text = (f"{inp.rate_rps:g} req/s peak" if inp.load == "rate" else
+             f"{inp.people} people each sending a request every {inp.every_min:g} min "
+             f"(at most {inp.team_rate_rps():.3g} req/s)" if inp.load == "team" else
              f"{inp.daily_tokens:,.0f} tokens/day x peak factor {inp.peak_factor:g}")
 slo = ", ".join(t for t in (f"p95 TTFT <= {inp.ttft_p95_s:g} s" if inp.ttft_p95_s else "",
                             f"TPOT <= {inp.tpot_p95_ms:g} ms" if inp.tpot_p95_ms else "",
@@ -106,14 +135,19 @@ st.caption(f"How many of which machine serve **{m.name if m else inp.model}** "
            f"{inp.output:,}-token outputs, within {slo}, and at what cost — "
            f"{'the whole catalog' if not inp.candidates else ', '.join(inp.candidates)}. Each candidate's maximum "
            "rate per replica and replica count come from the serving simulator (`python -m planner plan`).")
+if inp.load == "team":
+    st.caption(f"A team's load as arrivals: {inp.people} people / ({inp.every_min:g} min x 60 s) = "
+               f"{inp.team_rate_rps():.3g} requests/s at busy times, planned as random (Poisson) arrivals at that "
+               "rate: an upper bound, since people also wait for each answer (Compare simulates that closed loop).")
 for w in st.session_state.get(ui.PLAN_WARN, []):
     st.warning(f"Share link: {w}", icon="⚠️")
+verdict_box = st.empty()
 
 bar = st.progress(0.0, text="planning: screening the candidates")
 
 
 def _progress(done: int, total: int) -> None:
-    bar.progress(done / max(total, 1), text=f"simulating candidate {done} of {total}")
+    bar.progress(done / max(total, 1), text=f"simulating candidate {min(done + 1, total)} of {total}")
 
 
 try:
@@ -132,6 +166,7 @@ st.caption(f"{stats['candidates']:,} candidates, {stats['meets_slo']} meet the S
 
 win = rows[0]
 reps = f"{win['replicas']} replica{'s' if win['replicas'] > 1 else ''} of "
+verdict_box.markdown(f"**{vd.plan_sentence(result, rows, load_text)}**")
 st.success(f"**Winner: {reps}{win['candidate']}** — {win['why']}", icon=":material/trophy:")
 c = st.columns(5)
 c[0].metric("replicas", win["replicas"])
@@ -179,8 +214,9 @@ st.caption("Each point a candidate that meets the SLO at the peak rate with its 
 st.subheader("Cost assumptions")
 ci = result["cost_inputs"]
 st.markdown(f"Used: electricity **${ci['electricity_usd_per_kwh']:g}/kWh**, PUE **{ci['pue']:g}**, "
-            f"**{ci['years']:g} years**, utilization **{ci['utilization']:.0%}**, host/server "
-            f"**${ci['host_usd_per_replica']:,.0f}** per replica (edit them in the sidebar). Inputs, not facts:\n\n"
+            f"**{ci['years']:g} years**, utilization **{ci['utilization']:.0%}** (edit them in the sidebar); GPU "
+            "cards are priced with the machine around them (the catalog's workstation or 8-GPU server chassis). "
+            "Inputs, not facts:\n\n"
             + "\n".join(f"- {a}" for a in result["assumptions"]))
 st.caption("The same cost model as the Compare page and the Load sweep (`planner.econ`): set Compare's cost "
            "assumptions to these and its load to the peak rate, and it shows the same $ per million output tokens.")

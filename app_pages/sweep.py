@@ -4,6 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import charts, ui
+from planner import verdict as vd
+from planner.glossary import HELP
 
 sc = ui.editor(ui.init_state(), "sweep")
 st.title("Load sweep")
@@ -14,8 +16,12 @@ st.caption("Each point is one simulation of the scenario's workload at that load
            f"({sc.workload.requests or 1000:,} requests). "
            + ("Closed loop: the sweep varies the number of users." if closed else
               "Poisson arrivals up to 1.5x each option's saturated request rate.")
-           + " Knee (◆): the lowest load reaching 90% of the option's peak throughput.")
+           + " Knee (◆): the lowest load reaching 90% of the option's peak throughput.", help=HELP["knee"])
 results = ui.evaluate(sc)
+wl = sc.workload
+_v = vd.verdict(results, sc.slo, vd.load_text(wl), wl.concurrency if closed else None)
+(st.success if _v["ok"] else st.error)(_v["sentence"] + " The sweep below shows how each option fares as the "
+                                       "load grows.", icon=":material/gavel:")
 fits = [r for r in results if r.get("fits") and not r["error"]]
 skipped = [r["label"] for r in results if r not in fits]
 if skipped:
@@ -43,9 +49,9 @@ c1.altair_chart(charts.sweep_chart(df, "throughput_tok_s", "throughput, output t
 c2.altair_chart(charts.tradeoff_chart(df, labels, sc.slo.ttft_p95_s * 1000 if sc.slo.ttft_p95_s else None),
                 width="stretch")
 c1, c2 = st.columns(2)
-c1.altair_chart(charts.sweep_chart(df, "ttft_p95_ms", "p95 TTFT, ms", x_title, labels,
-                                   slo=sc.slo.ttft_p95_s * 1000 if sc.slo.ttft_p95_s else None, log_y=True,
-                                   log_x=closed),
+df["ttft_p95_s"] = df["ttft_p95_ms"] / 1000.0
+c1.altair_chart(charts.sweep_chart(df, "ttft_p95_s", "p95 wait for the first token, s", x_title, labels,
+                                   slo=sc.slo.ttft_p95_s or None, log_y=True, log_x=closed),
                 width="stretch")
 c2.altair_chart(charts.sweep_chart(df, "tpot_p95_ms", "p95 TPOT, ms", x_title, labels, slo=sc.slo.tpot_p95_ms,
                                    log_x=closed),

@@ -14,6 +14,7 @@ from planner import budget as bud
 from planner import compare as cmp
 from planner.catalog import load_catalog
 from planner import plan as plan_mod
+from planner import verdict
 from planner.links import PlanInputs, decode, decode_plan, encode, encode_params, encode_plan_params
 from planner.perf import ScenarioError
 from planner.scenario import MAX_COMPARE, MAX_REQUESTS, MAX_TOKENS, Machine, Scenario, parse_scenario, \
@@ -51,6 +52,8 @@ def init_state() -> Scenario:
         ss[WARN] = [(NOTE if w.note else "") + str(w) for w in warnings]
         inp, pw = decode_plan(st.query_params.to_dict(), catalog())
         ss[PLAN] = inp
+        # the plan fields the link carried: kept when the scenario first sets the plan's shared inputs
+        ss["_plan_link_fields"] = {k[5:] for k in st.query_params.to_dict() if k.startswith("plan.")}
         ss[PLAN_WARN] = [str(w) for w in pw]
     return ss[KEY]
 
@@ -224,21 +227,40 @@ def editor(sc: Scenario, page: str) -> Scenario:
     data.update(model=model)
     w = data["workload"]
     sb.subheader("Workload")
-    kinds = ["concurrency", "rate"]
-    cur = {"closed": "concurrency", "poisson": "rate"}.get(wl.arrival, wl.arrival)
+    kinds = ["team", "concurrency", "rate"]
+    cur = {"poisson": "rate"}.get(wl.arrival, wl.arrival)
+    if wl.arrival == "closed":
+        cur = "team" if wl.think_time_s > 0 else "concurrency"
     if cur not in kinds:
         kinds.append(cur)
     kind = sb.radio("Load", kinds, key=_init(W + "load", cur), horizontal=True,
-                    format_func=lambda k: {"concurrency": "users (closed loop)", "rate": "rate (Poisson)"}.get(
-                        k, f"{k} (from the scenario)"))
-    if kind == "concurrency":
+                    format_func=lambda k: {"team": "a team", "concurrency": "busy users",
+                                           "rate": "requests/s"}.get(k, f"{k} (from the scenario)"),
+                    help="a team: N people, each sending a request every T minutes at busy times (think time); "
+                         "busy users: each sends the next request as soon as the answer ends (closed loop, no "
+                         "think time); requests/s: random arrivals at a mean rate (Poisson)")
+    if kind == "team":
+        c1, c2 = sb.columns(2)
         w["arrival"] = "closed"
-        w["concurrency"] = sb.number_input("Concurrent users", 1, 100_000, step=1,
-                                           key=_init(W + "concurrency", wl.concurrency or 4))
+        people = c1.number_input("People", 1, 100_000, step=1, key=_init(W + "people", wl.concurrency or 30))
+        every = c2.number_input("A request every, min", 0.1, 1440.0, step=0.5, format="%.1f",
+                                key=_init(W + "every", round(wl.think_time_s / 60, 2) if wl.think_time_s else 2.0),
+                                help="at busy times, per person: the mean think time between reading an answer "
+                                     "and sending the next request")
+        w["concurrency"], w["think_time_s"] = int(people), float(every) * 60.0
+        sb.caption(verdict.team_load_text(int(people), float(every)))
+    elif kind == "concurrency":
+        w["arrival"] = "closed"
+        w["think_time_s"] = 0.0
+        w["concurrency"] = sb.number_input("Busy users", 1, 100_000, step=1,
+                                           key=_init(W + "concurrency", wl.concurrency or 4),
+                                           help="closed loop with no think time: each user sends the next request "
+                                                "the moment the previous answer ends")
     elif kind == "rate":
         w["arrival"] = "poisson"
         w["rate_rps"] = sb.number_input("Requests per second", 0.001, 1e6, step=0.05, format="%.3f",
-                                        key=_init(W + "rate", float(wl.rate_rps or 0.1)))
+                                        key=_init(W + "rate", float(wl.rate_rps or 0.1)),
+                                        help="random (Poisson) arrivals at this mean rate")
     c1, c2 = sb.columns(2)
     for col, name, label in ((c1, "prompt", "Prompt tokens"), (c2, "output", "Output tokens")):
         ln = getattr(wl, name)
@@ -271,7 +293,8 @@ def editor(sc: Scenario, page: str) -> Scenario:
         with sb.expander(cmp.option_label(i, m, cat, sc if not new_opt else None), expanded=False):
             hw = st.selectbox("Hardware", hw_ids, key=_init(f"{W}opt{i}:hw", m.hardware if m.hardware in cat.hardware
                                                               else hw_ids[0]),
-                              format_func=lambda h: f"{h} ({cat.hardware[h].name})")
+                              format_func=lambda h: cmp.short_hardware(cat.hardware[h]),
+                              help="the machine or card; its full name and sources are on the Catalog page")
             sizes = cat.hardware[hw].memory_gb
             mem = None
             if len(sizes) > 1:
@@ -284,8 +307,14 @@ def editor(sc: Scenario, page: str) -> Scenario:
             dev = c1.number_input("Devices", 1, 1024, step=1, key=_init(f"{W}opt{i}:dev", m.devices),
                                   help="per replica: tensor parallel (llama.cpp: layer split)")
             rep = c2.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
+            quote = st.number_input("Your quote, $ (0 = catalog prices)", 0.0, 1e9, step=500.0, format="%.0f",
+                                    key=_init(f"{W}opt{i}:quote", float(m.price_usd or 0.0)),
+                                    help="price of ONE replica as a working machine (cards, chassis, CPU, RAM, "
+                                         "networking, all its nodes); replaces the catalog's prices and travels "
+                                         "in the link and the CSV")
             keep = m.model_dump(mode="json") if hw == m.hardware else {}  # fields the editor does not show
             keep.update(hardware=hw, memory_gb=mem, devices=int(dev), replicas=int(rep), **_scale_out(i, m, cat))
+            keep["price_usd"] = float(quote) or None
             keep.update(_stack(i, m, hw, sc, cat, new_opt))
             machines.append(keep)  # validated with the scenario below (a bad field is named there)
     data["machine"], data["compare"] = machines[0], machines[1:]

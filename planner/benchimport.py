@@ -560,7 +560,7 @@ def _with_class(cat: Catalog, eng_id: str, key: str, eff) -> Catalog:
     cal[key] = eff
     engines[eng_id] = engines[eng_id].model_copy(update={"calibration": cal})
     return Catalog(cat.hardware, cat.models, cat.quants, engines, cat.platforms, cat.kv_dtypes, cat.origins,
-                   cat.interconnects, cat.hosts, cat.systems)
+                   cat.interconnects, cat.hosts, cat.systems, cat.support, chassis=cat.chassis)
 
 
 def _predict_row(cat: Catalog, hardware: str, r: BenchRow, devices: int, memory_gb) -> float:

@@ -24,7 +24,7 @@ from .paths import builtin as _builtin  # noqa: E402
 
 BUILTIN_DIR = _builtin("profiles")  # package data (planner.paths)
 ENV_VAR = "PLANNER_PROFILES"
-KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems")
+KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems", "chassis")
 SUPPORT_LEVELS = ("native", "emulated", "unsupported")
 
 
@@ -211,6 +211,24 @@ class SystemProfile(_Strict):
     host_memory_gb: float | None = None
     system_power_w: Figure | None = None
     prices: list[SystemPrice] = []
+    notes: str | None = None
+
+
+class Chassis(_Strict):
+    """The machine around discrete cards (profiles/chassis): a workstation or server with CPU, RAM, PSU and
+    networking, priced without its cards.  A discrete-GPU option is bought as cards + chassis."""
+
+    id: str
+    aliases: list[str] = []
+    name: str
+    kind: Literal["workstation", "server"]
+    max_devices: int = Field(ge=1, le=64)
+    hardware: list[str] = Field(min_length=1, description="device ids this chassis holds")
+    includes: str
+    power_w: Figure  # the chassis without its cards, at load
+    power_idle_w: Figure | None = None
+    prices: list[SystemPrice] = Field(min_length=1)
+    confidence: Literal["high", "medium", "low"] = "medium"
     notes: str | None = None
 
 
@@ -475,7 +493,8 @@ class Catalog:
     """Loaded, validated profiles, with id/alias resolution."""
 
     def __init__(self, hardware, models, quants, engines, platforms, kv_dtypes, origins, interconnects=None,
-                 hosts=None, systems=None, support=None):
+                 hosts=None, systems=None, support=None, chassis=None):
+        self.chassis: dict[str, Chassis] = chassis or {}
         self.support: dict[str, SupportMatrix] = support or {}
         self.interconnects: dict[str, Link] = interconnects or {}
         self.hosts: dict[str, Host] = hosts or {}
@@ -524,6 +543,7 @@ _SCHEMAS = {
     "interconnects": Link,
     "hosts": Host,
     "systems": SystemProfile,
+    "chassis": Chassis,
     "support": SupportMatrix,
 }
 
@@ -602,7 +622,8 @@ def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
         engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes),
                                                                      "calibrated_versions": list(cal.engine_versions)})
     cat = Catalog(out["hardware"], out["models"], out["quants"], engines, out["platforms"],
-                  out["kv_dtypes"], origins, out["interconnects"], out["hosts"], out["systems"], out["support"])
+                  out["kv_dtypes"], origins, out["interconnects"], out["hosts"], out["systems"], out["support"],
+                  chassis=out["chassis"])
     _check_references(cat)
     return cat
 
@@ -641,6 +662,10 @@ def _check_references(cat: Catalog) -> None:
             bad("systems", sp.id, "link", sp.link, cat.interconnects)
         if sp.host and sp.host not in cat.hosts:
             bad("systems", sp.id, "host", sp.host, cat.hosts)
+    for ch in cat.chassis.values():
+        for h in ch.hardware:
+            if h not in cat.hardware:
+                bad("chassis", ch.id, "hardware", h, cat.hardware)
     for sm in cat.support.values():
         if sm.engine not in cat.engines:
             bad("support", sm.engine, "engine", sm.engine, cat.engines)

@@ -97,6 +97,20 @@ PRESETS = {
 }
 
 
+def preset_caption(name: str) -> str:
+    """The preset's caption, generated from its scenario (so it always names the machines it loads):
+    'Llama 3.1 70B: M3 Ultra 60c 96 GB (MLX 4-bit), RTX PRO 6000 (vLLM FP8), ...'."""
+    sc = preset_scenario(name)
+    cat = _base_catalog()
+    m = cat.models.get(sc.model)
+    opts = []
+    for i, o in enumerate(sc.options()):
+        lab = option_label(i, o, cat, sc).split(": ", 1)[1]
+        machine, _, stack = lab.partition(" · ")
+        opts.append(f"{machine} ({stack.replace(' · ', ' ')})" if stack else machine)
+    return f"{m.name.split(' (')[0] if m else sc.model}: " + ", ".join(opts)
+
+
 def preset_scenario(name: str) -> Scenario:
     return parse_scenario(PRESETS[name]["scenario"])
 
@@ -305,11 +319,14 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
     })
     out["format"] = format_note(cat, pr["quant"], pr.get("support"))  # quality note; "(emulated)" per the matrix
     cap = econ.capex(cat, m.hardware, mem_opt, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
-                     host=m.host, offload=m.offload)
+                     host=m.host, offload=m.offload, quote_usd=m.price_usd)
     out["price"] = econ.device_price(cat, m.hardware, mem_opt)
     out["price_usd"] = cap.usd
     out["capex_parts"] = cap.parts
     out["capex_note"] = cap.note
+    out["bare_cards"] = cap.bare_cards
+    out["chassis"] = cap.chassis
+    out["price_is_quote"] = m.price_usd is not None
     if pr["fits"]:
         try:
             from .sim import simulate_scenario
@@ -345,7 +362,7 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     its capex and energy shares), output tokens per joule."""
     res = {"avg_power_w": None, "power_idle_w": None, "usd_per_mtok": None, "usd_per_mtok_capex": None,
            "usd_per_mtok_energy": None, "tokens_per_joule": None, "tco_usd": None, "energy_kwh_per_year": None,
-           "served_output_tok_s": None, "cost_note": None}
+           "served_output_tok_s": None, "cost_note": None, "usd_per_month": None, "usd_per_user_month": None}
     tok_s = served_output_tok_s(s, one.workload)
     if tok_s is None:
         res["cost_note"] = "no simulated throughput"
@@ -354,9 +371,9 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     hw = cat.hardware[m.hardware]
     mem = m.memory_gb if m.memory_gb is not None else max(hw.memory_gb)
     cap = econ.capex(cat, m.hardware, mem, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
-                     host=m.host, offload=m.offload)
+                     host=m.host, offload=m.offload, quote_usd=m.price_usd)
     pw = econ.power(cat, m.hardware, m.devices * m.nodes, s.get("utilization") or 0.0, replicas=m.replicas,
-                    host=m.host, offload=m.offload)
+                    host=m.host, offload=m.offload, nodes=m.nodes)
     c = one.cost
     t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], tok_s, c.utilization, c.pue, c.usd_per_kwh,
                  c.amortize_years)
@@ -365,7 +382,11 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
                usd_per_mtok_capex=t["usd_per_m_output_tokens_capex"],
                usd_per_mtok_energy=t["usd_per_m_output_tokens_energy"],
                tokens_per_joule=t["output_tokens_per_joule"], tco_usd=t["tco_usd"],
-               energy_kwh_per_year=t["energy_kwh_per_year"], served_output_tok_s=tok_s)
+               energy_kwh_per_year=t["energy_kwh_per_year"], served_output_tok_s=tok_s,
+               usd_per_month=t["usd_per_month"])
+    wl = one.workload
+    if wl.arrival == "closed" and wl.concurrency and t["usd_per_month"] is not None:
+        res["usd_per_user_month"] = t["usd_per_month"] / wl.concurrency
     if cap.usd is None:
         res["cost_note"] = "no sourced price for this configuration: energy only"
         res["usd_per_mtok"] = t["usd_per_m_output_tokens_energy"]
@@ -414,8 +435,11 @@ def _offload(o: dict) -> str | None:
     return f"{what} -> {o.get('host')}{gb}"
 
 
-def summary_rows(results: list[dict]) -> list[dict]:
-    """The summary table, one flat row per option (what the app shows and the CSV holds)."""
+def summary_rows(results: list[dict], slo=None) -> list[dict]:
+    """The summary table, one flat row per option (what the app shows and the CSV holds); with the
+    scenario's `slo`, each row says whether the option meets the target and why not (planner.verdict)."""
+    from .verdict import classify, tight
+
     rows = []
     for o in results:
         s = o.get("sim") or {}
@@ -440,7 +464,12 @@ def summary_rows(results: list[dict]) -> list[dict]:
             "price_usd": o.get("price_usd"), "usd_per_mtok": _r(o.get("usd_per_mtok"), 2),
             "tokens_per_joule": _r(o.get("tokens_per_joule"), 3),
             "calibration": o.get("calibration"),
+            "usd_per_month": _r(o.get("usd_per_month"), 0), "usd_per_user_month": _r(o.get("usd_per_user_month"), 0),
+            "price_is_quote": o.get("price_is_quote"), "bare_cards": o.get("bare_cards"),
         })
+        if slo is not None:
+            ok, why = classify(o, slo)
+            rows[-1].update(meets_target=ok, verdict=why, tight=tight(o))
     return rows
 
 

@@ -4,12 +4,17 @@ Used by the Compare page (`compare.evaluate_option`), the Load sweep (`compare.s
 Capacity plan (`plan.plan`), so the same machine, stack and load get the same $ per million output
 tokens everywhere.
 
-- **capex**: devices x the catalog's price for the memory option (or the user's price), plus the CPU
-  host where an option offloads to one and the catalog prices it, plus cluster extras (cables,
+- **capex**: the user's quote for one replica as a working machine (`Machine.price_usd`) where given;
+  else devices x the catalog's price for the memory option (or the user's per-device price), plus, for
+  discrete cards, the machine around them: a chassis (`profiles/chassis/`: workstation or 8-GPU server
+  with CPU, RAM, PSU, networking, each price sourced or derived from sourced figures) per node, or the
+  CPU host where an option offloads to one and the catalog prices it, plus cluster extras (cables,
   switches) where a catalog system of the same shape (`profiles/systems/`) prices the whole cluster
-  above its devices, plus a per-replica host/server cost the user gives (default 0).
-- **power**: at load = devices x (idle + (max - idle) x busy share) (+ the offload host's power x busy
-  share), at idle = devices x idle (0 W where the catalog has no idle figure: said in `power_note`).
+  above its devices, plus a per-replica host/server cost the user gives (default 0).  Cards with no
+  chassis in the catalog are priced as bare cards and `Capex.bare_cards` / `note` say so.
+- **power**: at load = devices x (idle + (max - idle) x busy share) + the chassis per node (+ the offload
+  host's power x busy share), at idle = devices x idle + the chassis (0 W per device where the catalog
+  has no idle figure; the chassis at its load figure where it has none: both said in `power_note`).
 - **energy** per year = (utilization x load + (1 - utilization) x idle) x 8,766 h x PUE.
 - **TCO** = capex + years x energy cost; **$ per million output tokens** = TCO / output tokens served
   over the years at `utilization` x the served output rate; **output tokens per joule** at load
@@ -32,7 +37,8 @@ COST_DEFAULTS = {
     "pue": (1.3, "PUE 1.3 (cooling and power delivery overhead)"),
     "years": (3.0, "amortized over 3 years, no resale value"),
     "utilization": (0.5, "the fleet serves the peak rate 50% of the time and idles the rest"),
-    "host_usd_per_replica": (0.0, "no host server, networking or rack cost added to GPU prices"),
+    "host_usd_per_replica": (0.0, "GPU cards are priced with the catalog's chassis (profiles/chassis); no rack, "
+                                  "switch or other extra per replica unless given"),
 }
 
 FORMULA = ("derived: TCO / output tokens served; TCO = capex + years x energy; energy = (utilization x power at "
@@ -45,6 +51,15 @@ class Capex:
     usd: float | None  # None: no price for the devices
     parts: list[dict] = field(default_factory=list)  # {"what", "usd", "kind", "date", "source"}
     note: str | None = None
+    bare_cards: bool = False  # discrete cards priced without the machine around them (said in `note`)
+    chassis: str | None = None  # the chassis id priced around the cards
+
+
+def chassis_for(cat: Catalog, hardware: str, devices_per_node: int):
+    """The cheapest catalog chassis (profiles/chassis) that holds `devices_per_node` of `hardware`, or None."""
+    fits = [c for c in getattr(cat, "chassis", {}).values()
+            if hardware in c.hardware and c.max_devices >= devices_per_node]
+    return min(fits, key=lambda c: (c.prices[0].usd, c.id)) if fits else None
 
 
 def device_price(cat: Catalog, hardware: str, memory_gb: float | None) -> dict | None:
@@ -76,25 +91,45 @@ def _system_extra(cat: Catalog, hardware: str, memory_gb: float, devices: int, n
 
 def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1, nodes: int = 1,
           replicas: int = 1, link: str | None = None, host: str | None = None, offload: str | None = None,
-          price_usd: float | None = None, host_usd_per_replica: float = 0.0) -> Capex:
-    """What the machines cost to buy: devices, host, cluster extras; `price_usd` replaces the catalog's
-    per-device price."""
+          price_usd: float | None = None, host_usd_per_replica: float = 0.0,
+          quote_usd: float | None = None) -> Capex:
+    """What the machines cost to buy: devices, the chassis or host around discrete cards, cluster extras;
+    `price_usd` replaces the catalog's per-device price; `quote_usd` (the user's quote for one replica as a
+    working machine) replaces everything."""
     hw = cat.hardware[hardware]
     mem = memory_gb if memory_gb is not None else max(hw.memory_gb)
     units = devices * nodes
+    if quote_usd is not None:
+        parts = [{"what": "your quote for one replica (whole machine)", "usd": float(quote_usd), "kind": "quote",
+                  "date": None, "source": "your input"}]
+        if host_usd_per_replica:
+            parts.append({"what": "host/server per replica", "usd": host_usd_per_replica, "kind": "user",
+                          "date": None, "source": "your input"})
+        return Capex(sum(p["usd"] for p in parts) * replicas, parts, None)
     if price_usd is not None:
         dp = {"usd": price_usd, "kind": "user", "date": None, "source": "your input"}
     else:
         dp = device_price(cat, hardware, mem)
     if dp is None:
         return Capex(None, [], f"no sourced price for {hardware} at {mem:g} GB")
-    parts = [{"what": f"{units} x {hardware}", **dp, "usd": dp["usd"] * units}]
+    parts = [{"what": f"{units} x {hw.name}", **dp, "usd": dp["usd"] * units}]
     if host and offload:
         h = cat.hosts.get(host)
         if h is not None and h.prices:
             hp = h.prices[0]
             parts.append({"what": f"host {host}", "usd": hp.usd * nodes, "kind": hp.kind, "date": hp.date,
                           "source": hp.source})
+    ch_id, bare = None, False
+    if hw.memory == "discrete" and not any(p["what"].startswith("host ") for p in parts):
+        ch = chassis_for(cat, hardware, devices)
+        if ch is not None:
+            cp = ch.prices[0]
+            ch_id = ch.id
+            parts.append({"what": f"{nodes} x {ch.name}", "usd": cp.usd * nodes, "kind": cp.kind, "date": cp.date,
+                          "source": cp.source or f"derived: {cp.derived}", "chassis": ch.id,
+                          "confidence": ch.confidence})
+        else:
+            bare = True
     if price_usd is None:
         extra = _system_extra(cat, hardware, mem, devices, nodes, link, dp["usd"])
         if extra:
@@ -106,22 +141,39 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
     note = None
     if host and offload and not any(p["what"].startswith("host ") for p in parts):
         note = f"host {host} has no sourced price: not included"
-    return Capex(per_replica * replicas, parts, note)
+    if bare:
+        note = ((note + "; ") if note else "") + (
+            f"bare cards: no catalog chassis holds {devices} x {hw.name}, so the machine around them (CPU, RAM, "
+            f"PSU, networking) is not included; enter a quote for the whole machine as the option's price")
+    return Capex(per_replica * replicas, parts, note, bare_cards=bare, chassis=ch_id)
 
 
 def power(cat: Catalog, hardware: str, units: int, busy: float, replicas: int = 1, host: str | None = None,
-          offload: str | None = None) -> dict:
-    """Average power at a busy share (0-1) and at idle, all replicas, W."""
+          offload: str | None = None, nodes: int = 1) -> dict:
+    """Average power at a busy share (0-1) and at idle, all replicas, W; discrete cards include their
+    chassis (`chassis_for`) per node."""
     hw = cat.hardware[hardware]
     idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
     pmax = hw.power_max_w.value
     p_load = replicas * units * (idle + (pmax - idle) * busy)
+    p_idle = replicas * units * idle
     h = cat.hosts.get(host) if host and offload else None
     if h is not None:
         p_load += replicas * h.power_w.value * busy
-    note = (f"{hw.id}: max {pmax:g} W, idle " + (f"{idle:g} W" if hw.power_idle_w else "not in the catalog (0 W assumed)")
-            + ("; device power only (no host)" if hw.memory == "discrete" and h is None else ""))
-    return {"power_load_w": p_load, "power_idle_w": replicas * units * idle, "power_note": note}
+    ch = chassis_for(cat, hardware, max(1, units // max(1, nodes))) if hw.memory == "discrete" and h is None else None
+    extra = ""
+    if ch is not None:
+        c_load = ch.power_w.value
+        c_idle = ch.power_idle_w.value if ch.power_idle_w else c_load
+        p_load += replicas * nodes * c_load
+        p_idle += replicas * nodes * c_idle
+        extra = (f"; chassis {c_load:g} W per machine at load, "
+                 + (f"{c_idle:g} W idle" if ch.power_idle_w else "idle not sourced (counted at the load figure)"))
+    elif hw.memory == "discrete" and h is None:
+        extra = "; device power only (no chassis in the catalog)"
+    note = (f"{hw.name}: max {pmax:g} W per device, idle "
+            + (f"{idle:g} W" if hw.power_idle_w else "not sourced (0 W assumed: an underestimate)") + extra)
+    return {"power_load_w": p_load, "power_idle_w": p_idle, "power_note": note}
 
 
 def tco(capex_usd: float | None, power_load_w: float, power_idle_w: float, output_tok_s: float,
@@ -137,6 +189,7 @@ def tco(capex_usd: float | None, power_load_w: float, power_idle_w: float, outpu
         "energy_kwh_per_year": kwh_year,
         "energy_usd_per_year": energy_usd_year,
         "tco_usd": total if capex_usd is not None else None,
+        "usd_per_month": total / (years * 12) if capex_usd is not None else None,
         "usd_per_m_output_tokens": per_m(total) if capex_usd is not None else None,
         "usd_per_m_output_tokens_capex": per_m(capex_usd) if capex_usd is not None else None,
         "usd_per_m_output_tokens_energy": per_m(energy_total),

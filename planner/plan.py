@@ -106,8 +106,8 @@ class Costs(_Part):
     years: float | None = Field(None, gt=0, le=20, description="amortization period")
     utilization: float | None = Field(None, gt=0, le=1, description="share of the time the fleet serves the "
                                       "peak load (the rest it idles); sets tokens served and energy")
-    host_usd_per_replica: float | None = Field(None, ge=0, description="server, CPU, networking per replica "
-                                               "(discrete GPUs: catalog prices are per GPU only)")
+    host_usd_per_replica: float | None = Field(None, ge=0, description="extra cost per replica (rack, switch, "
+                                               "support); discrete GPUs already include the catalog's chassis")
     price_usd: dict[str, float] = Field({}, description="your price per device, by hardware id or "
                                         "hardware@memory_gb; replaces the catalog's")
     cloud_usd_per_device_hour: dict[str, float] = Field({}, description="cloud price per device-hour by "
@@ -407,6 +407,13 @@ class Screen:
     support: dict | None = None  # the support matrix's verdict (native / emulated / unchecked)
 
 
+def _short_name(catalog: Catalog, hardware: str) -> str:
+    """The hardware's short human name ('RTX 5090', 'M3 Ultra 80c'): ids stay in the Catalog and the CLI."""
+    from .compare import short_hardware
+
+    return short_hardware(catalog.hardware[hardware])
+
+
 def _price(catalog: Catalog, c: Candidate) -> dict | None:
     if c.price_usd is not None:
         return {"usd": c.price_usd, "date": None, "kind": "user", "source": "your input"}
@@ -492,7 +499,8 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
         scr.reason = (f"no sourced price for {hw.id} ({c.memory_gb:g} GB) in the catalog: give one with "
                       f"costs.price_usd {{\"{hw.id}@{c.memory_gb:g}\": USD}} (or --price {hw.id}=USD)")
         return scr
-    unit = price["usd"] * c.units + (spec.costs.host_usd_per_replica or 0.0)
+    unit = econ.capex(catalog, c.hardware, c.memory_gb, devices=c.devices, nodes=c.nodes, link=c.link,
+                      price_usd=c.price_usd, host_usd_per_replica=spec.costs.host_usd_per_replica or 0.0).usd or 0.0
     scr.replicas_lo = max(1, math.ceil(spec_rate(wl) / scr.capacity_rps))
     scr.replicas_est = max(1, math.ceil(spec_rate(wl) / (0.8 * scr.slo_rate_rps)))
     scr.cost_lo = scr.replicas_lo * unit
@@ -725,7 +733,7 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, 
     n, d = ev["replicas"], c.units
     cap = econ.capex(catalog, c.hardware, c.memory_gb, devices=c.devices, nodes=c.nodes, replicas=n, link=c.link,
                      price_usd=c.price_usd, host_usd_per_replica=ci["host_usd_per_replica"])
-    pw = econ.power(catalog, c.hardware, d, ev["metrics"]["utilization"], replicas=n)
+    pw = econ.power(catalog, c.hardware, d, ev["metrics"]["utilization"], replicas=n, nodes=c.nodes)
     years = ci["years"]
     t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], wl.rate_rps * wl.output_mean, ci["utilization"],
                  ci["pue"], ci["electricity_usd_per_kwh"], years)
@@ -733,6 +741,9 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, 
     r = lambda x, nd: None if x is None else round(x, nd)  # noqa: E731
     out = {
         "capex_usd": r(cap.usd, 2),
+        "capex_parts": cap.parts,
+        "bare_cards": cap.bare_cards,
+        "capex_note": cap.note,
         "power_load_w": round(pw["power_load_w"], 1),
         "power_idle_w": round(pw["power_idle_w"], 1),
         "power_note": pw["power_note"],
@@ -856,7 +867,8 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     feasible, excluded = [], []
     sims = 0
     for i, (c, s) in enumerate(zip(cands, screens)):
-        row = {"id": c.id, "hardware": c.hardware, "memory_gb": c.memory_gb, "quant": c.quant, "engine": c.engine,
+        row = {"id": c.id, "hardware": c.hardware, "name": _short_name(catalog, c.hardware),
+               "memory_gb": c.memory_gb, "quant": c.quant, "engine": c.engine,
                "devices": c.units, "nodes": c.nodes, "link": c.link, "price": s.price,
                "single_request": ({"ttft_s": round(s.single_ttft_s, 4), "tpot_ms": round(s.single_tpot_ms, 3)}
                                   if s.single_ttft_s is not None else None),

@@ -18,11 +18,14 @@ LATENCIES = {"e2e_p95_s": "p95 end-to-end, s", "ttft_p95_s": "p95 TTFT, s", "tpo
 
 
 def label(r: dict) -> str:
-    """'2x amd-mi325x 256 GB, mxfp4, vllm' (plus nodes)."""
+    """'2x MI325X 256 GB, mxfp4, vllm' (plus nodes; the short human name where the row has one); bare cards
+    (no machine around them in the price) are marked."""
     dev = f"{r['devices']}x " if r.get("devices", 1) > 1 else ""
     nodes = f"{r['nodes']} nodes x " if (r.get("nodes") or 1) > 1 else ""
     emu = " (emulated)" if r.get("emulated") else ""
-    return f"{nodes}{dev}{r['hardware']} {r['memory_gb']:g} GB, {r['quant']}{emu}, {r['engine']}"
+    bare = " [bare cards: machine not priced]" if r.get("bare_cards") else ""
+    return (f"{nodes}{dev}{r.get('name') or r['hardware']} {r['memory_gb']:g} GB, {r['quant']}{emu}, "
+            f"{r['engine']}{bare}")
 
 
 def ranked_rows(result: dict) -> list[dict]:

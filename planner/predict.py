@@ -37,19 +37,29 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
              f"{_fmt(mem.other)} other) but only {_fmt(mem.usable)} GB is usable"]
     fixes = []
     if hw.platform and sys.usable_override_gb is None:
+        # per machine, never mixed with the cluster's totals: the limit and the sysctl are set on each Mac
         plat = sys.catalog.platforms[hw.platform]
-        ceiling = sys.capacity_gb() - plat.os_reserve_gb.value * GIB / GB
-        parts[0] += (f": the default GPU limit of this {sys.memory_gb:g} GB Mac is {_fmt(mem.usable)} GB "
-                     f"(macOS lets the GPU wire only part of unified memory)")
-        if need <= ceiling:
-            mb = int(math.ceil(need * GB / 2**20))
-            fixes.append(f"raise the GPU limit to at least {mb} MB with `sudo sysctl {plat.override_setting}={mb}` "
-                         f"(leaves {_fmt(sys.capacity_gb() - need)} GB to macOS; resets at reboot)")
+        n = max(1, sys.total_devices)
+        per_cap, per_usable, per_need = sys.capacity_gb() / n, mem.usable / n, need / n
+        ceiling = per_cap - plat.os_reserve_gb.value * GIB / GB
+        if n == 1:
+            parts[0] += (f": the default GPU limit of this {sys.memory_gb:g} GB Mac is {_fmt(per_usable)} GB "
+                         f"(macOS lets the GPU wire only part of unified memory)")
+        else:
+            parts[0] += (f": the default GPU limit of each {sys.memory_gb:g} GB Mac is {_fmt(per_usable)} GB, "
+                         f"{_fmt(mem.usable)} GB for the {n} Macs together (macOS lets the GPU wire only part of "
+                         f"unified memory)")
+        if per_need <= ceiling:
+            mb = int(math.ceil(per_need * GB / 2**20))
+            each = "" if n == 1 else " on each Mac"
+            fixes.append(f"raise the GPU limit{each} to at least {mb} MB with `sudo sysctl "
+                         f"{plat.override_setting}={mb}` (leaves {_fmt(per_cap - per_need)} GB to macOS"
+                         f"{' on each' if n > 1 else ''}; resets at reboot)")
     bigger = [s for s in hw.memory_gb if s > sys.memory_gb]
     for s in bigger:
         alt = dataclasses.replace(sys, memory_gb=float(s), usable_override_gb=None)
         if alt.memory(batch, context).fits:
-            fixes.append(f"buy the {s:g} GB configuration")
+            fixes.append(f"buy the {s:g} GB configuration" + (" of each machine" if sys.total_devices > 1 else ""))
             break
     smaller = _smaller_quant_that_fits(sys, batch, context)
     if smaller:

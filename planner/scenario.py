@@ -45,6 +45,10 @@ class Machine(_Part):
     offload: str | None = Field(None, pattern=r"^(experts|layers:\d+)$",
                                 description="'experts' (MoE experts in host RAM) or 'layers:N'")
     host_memory_gb: float | None = Field(None, gt=0, description="host RAM configuration, GB")
+    price_usd: float | None = Field(None, gt=0, le=1e9,
+                                    description="your quote for ONE replica as a working machine (cards, chassis, "
+                                                "CPU, RAM, networking; all its nodes), USD: replaces the catalog's "
+                                                "prices, so a machine without a sourced price can be compared")
     # the option's own stack (None: the scenario-level value), so each machine runs what its owner would
     quant: str | None = Field(None, description="this option's quantization (default: the scenario's `quant`)")
     engine: str | None = Field(None, description="this option's engine (default: the scenario's `engine`)")
@@ -326,7 +330,8 @@ def scenario_catalog(base: Catalog, sc: Scenario) -> Catalog:
                                 "choose another id")
         hardware[h.id] = h.to_hardware()
     return Catalog(hardware, base.models, base.quants, base.engines, base.platforms, base.kv_dtypes,
-                   base.origins, base.interconnects, base.hosts, base.systems)
+                   base.origins, base.interconnects, base.hosts, base.systems, base.support,
+                   chassis=base.chassis)
 
 
 def json_schema() -> dict:

@@ -56,10 +56,57 @@ def test_capex_includes_cluster_extras_and_priced_hosts(cat):
     tr = cat.hosts["amd-threadripper-pro-7000"]
     gpu = econ.capex(cat, "nvidia-rtx-pro-6000", None)
     off = econ.capex(cat, "nvidia-rtx-pro-6000", None, host="amd-threadripper-pro-7000", offload="experts")
-    assert off.usd == pytest.approx(gpu.usd + tr.prices[0].usd)
+    card = cat.hardware["nvidia-rtx-pro-6000"].price_for(96).usd
+    ws = cat.chassis["workstation-4-pcie"].prices[0].usd
+    assert gpu.usd == pytest.approx(card + ws) and gpu.chassis == "workstation-4-pcie" and not gpu.bare_cards
+    # a priced offload host is the machine around the card: no chassis on top
+    assert off.usd == pytest.approx(card + tr.prices[0].usd) and off.chassis is None
     unpriced = econ.capex(cat, "nvidia-rtx-pro-6000", None, host="amd-epyc-9004-genoa", offload="experts")
     assert unpriced.usd == gpu.usd and "no sourced price" in unpriced.note
-    assert econ.capex(cat, "nvidia-l40s", None, replicas=3, price_usd=100.0).usd == 300.0
+    assert econ.capex(cat, "nvidia-l40s", None, replicas=3, price_usd=100.0).usd == 3 * (100.0 + ws)
+
+
+def test_no_gpu_option_is_priced_as_bare_cards_without_saying_so(cat):
+    """Every discrete-GPU option is priced with the machine around its cards (a catalog chassis with a
+    sourced or derived price, or a priced offload host), or its capex says it is bare cards."""
+    checked = 0
+    for hw in cat.hardware.values():
+        if hw.memory != "discrete":
+            continue
+        for devices in (1, 2, 4, 8):
+            cap = econ.capex(cat, hw.id, None, devices=devices)
+            if cap.usd is None:
+                continue  # no price at all: said by the caller ("no sourced price")
+            checked += 1
+            if cap.chassis:
+                ch = cat.chassis[cap.chassis]
+                part = next(p for p in cap.parts if p.get("chassis") == ch.id)
+                assert part["usd"] > 0 and part["date"] and part["source"], (hw.id, devices)
+                assert ch.prices[0].source or ch.prices[0].derived
+                assert devices <= ch.max_devices
+            else:
+                assert cap.bare_cards and "bare cards" in cap.note and "quote" in cap.note, (hw.id, devices)
+    assert checked > 20
+    # the two classes the buyer compares: a 2-card workstation and an 8-GPU server
+    assert econ.capex(cat, "nvidia-rtx-5090", None, devices=2).chassis == "workstation-4-pcie"
+    assert econ.capex(cat, "nvidia-h100-sxm", None, devices=1).chassis == "server-8-hgx-oam"
+    assert econ.capex(cat, "amd-mi325x", None, devices=8).chassis == "server-8-hgx-oam"
+    # five PCIe cards fit no catalog workstation: bare cards, and the note says so
+    five = econ.capex(cat, "nvidia-rtx-5090", None, devices=5)
+    assert five.bare_cards and "enter a quote" in five.note
+    # whole computers are not given a chassis
+    assert econ.capex(cat, "apple-m3-ultra-80c", 512).chassis is None
+
+
+def test_a_quote_replaces_every_catalog_price(cat):
+    q = econ.capex(cat, "nvidia-h100-pcie", None, devices=2, replicas=3, quote_usd=50_000)
+    assert q.usd == 150_000 and q.parts[0]["kind"] == "quote" and q.note is None
+    # the chassis' power is counted with the cards, per machine
+    bare = cat.hardware["nvidia-h100-sxm"].power_max_w.value * 8
+    pw = econ.power(cat, "nvidia-h100-sxm", 8, 1.0)
+    assert pw["power_load_w"] == pytest.approx(bare + cat.chassis["server-8-hgx-oam"].power_w.value)
+    assert pw["power_idle_w"] >= cat.chassis["server-8-hgx-oam"].power_w.value
+    assert "chassis" in pw["power_note"]
 
 
 def test_sweep_points_carry_the_same_cost(cat):

@@ -3,6 +3,7 @@
 import json
 from urllib.parse import parse_qsl
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -229,3 +230,51 @@ def test_version_1_link_is_migrated(cat):
     again, w2 = decode(encode(sc), cat)
     assert again == sc and w2 == []
     assert decode_strict("v=1&quant=q8_0", cat).quant == "q8_0"  # a migration is not an error
+
+
+def test_a_price_quote_travels_in_the_link_and_the_csv_and_sets_the_cost(cat):
+    """A machine with no sourced price (H100 PCIe) is compared with the user's quote, carried by the
+    share link and the CSV, and used as its capex."""
+    from planner.compare import evaluate_option
+    from planner.csvio import read_scenario_csv, scenario_csv
+    from planner.scenario import Machine
+
+    d = default_scenario()
+    quoted = Machine(hardware="nvidia-h100-pcie", devices=2, quant="fp8", engine="vllm", price_usd=61_500)
+    sc = d.model_copy(update={"compare": [*d.compare[:2], quoted]})
+    params = encode_params(sc)
+    assert params["compare.2.price_usd"] == "61500"
+    back, warnings = decode(encode(sc), cat)
+    assert back == sc and warnings == [] and back.compare[2].price_usd == 61_500
+    assert read_scenario_csv(scenario_csv(sc).encode(), cat).compare[2].price_usd == 61_500
+    o = evaluate_option(cat, sc, 3)
+    assert o["price_usd"] == 61_500 and o["price_is_quote"] and not o["bare_cards"]
+    bad, warnings = decode("v=2&compare.0.hardware=nvidia-h100-pcie&compare.0.price_usd=-5", cat)
+    assert any(w.field == "compare.0.price_usd" for w in warnings) and bad.compare[0].price_usd is None
+
+
+def test_compare_and_capacity_plan_share_one_workload_slo_and_costs(cat):
+    """A team's load on Compare (people with think time) becomes the plan's team load; the plan's inputs
+    go back to the scenario unchanged."""
+    from planner.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
+    from planner.scenario import parse_scenario
+
+    sc = parse_scenario({"model": "llama-3.1-70b", "quant": "q4_k_m", "engine": "llama.cpp",
+                         "machine": {"hardware": "apple-m3-ultra-80c"},
+                         "compare": [{"hardware": "nvidia-rtx-5090", "devices": 2}],
+                         "workload": {"arrival": "closed", "concurrency": 30, "think_time_s": 120,
+                                      "prompt": {"mean": 2000}, "output": {"mean": 500}},
+                         "slo": {"ttft_p95_s": 3}, "cost": {"usd_per_kwh": 0.31}})
+    inp = plan_inputs_from_scenario(sc, PlanInputs())
+    assert (inp.model, inp.load, inp.people, inp.every_min, inp.prompt, inp.output) == (
+        "llama-3.1-70b", "team", 30, 2.0, 2000, 500)
+    assert inp.ttft_p95_s == 3 and inp.tpot_p95_ms is None and inp.electricity_usd_per_kwh == 0.31
+    assert inp.candidates == ["apple-m3-ultra-80c", "nvidia-rtx-5090"]
+    assert inp.spec()["workload"]["rate_rps"] == pytest.approx(30 / 120)
+    back = scenario_from_plan_inputs(sc, inp)
+    assert back.workload == sc.workload and back.slo == sc.slo and back.cost == sc.cost and back.model == sc.model
+    # the team travels in the plan's link fields too
+    from planner.links import decode_plan, encode_plan_params
+
+    again, warnings = decode_plan(encode_plan_params(inp), cat)
+    assert again == inp and warnings == []

@@ -113,7 +113,8 @@ def test_user_price_replaces_catalog_and_cloud_comparison(cat):
     res = plan(cat, spec(costs={"price_usd": {"nvidia-l40s": 1.0}, "cloud_usd_per_device_hour": {"nvidia-l40s": 2}}),
                executor="serial")
     row = next(c for c in res["candidates"] if c["hardware"] == "nvidia-l40s")
-    assert row["price"]["kind"] == "user" and row["capex_usd"] == row["replicas"] * 1.0
+    ws = cat.chassis["workstation-4-pcie"].prices[0].usd  # the machine around the card
+    assert row["price"]["kind"] == "user" and row["capex_usd"] == row["replicas"] * (1.0 + ws)
     assert row["cloud"]["usd_total"] == pytest.approx(row["replicas"] * 2 * 8766 * 3)
 
 
@@ -313,3 +314,4 @@ def test_cli_min_quality_flag(capsys):
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["spec"]["min_quality"] == "8bit"
     assert {c["quant"] for c in out["candidates"]} <= {"bf16", "fp8", "q8_0", "mlx-8bit"}
+

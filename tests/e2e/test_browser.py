@@ -35,7 +35,7 @@ def scenario_of(page):
 
 def test_share_link_restores_the_scenario(page, app_url):
     open_(page, f"{app_url}/?{LINK}")
-    assert page.get_by_label("Concurrent users", exact=True).input_value() == "12"
+    assert page.get_by_label("Busy users", exact=True).input_value() == "12"
     assert page.get_by_label("Output tokens", exact=True).input_value() == "500"
     assert page.get_by_text("2: 4x B200 · vLLM · FP8").first.is_visible()
     assert page.get_by_label("How many (1-6)", exact=True).input_value() == "2"
@@ -45,7 +45,7 @@ def test_share_link_restores_the_scenario(page, app_url):
 
 def test_an_edit_updates_the_url(page, app_url):
     open_(page, f"{app_url}/")
-    box = page.get_by_label("Concurrent users", exact=True)
+    box = page.get_by_label("Busy users", exact=True)
     box.fill("7")
     box.press("Enter")
     page.wait_for_url("**workload.concurrency=7**")
@@ -53,7 +53,7 @@ def test_an_edit_updates_the_url(page, app_url):
     assert scenario_of(page).workload.concurrency == 7
     page.reload()  # the URL alone restores it
     settle(page)
-    assert page.get_by_label("Concurrent users", exact=True).input_value() == "7"
+    assert page.get_by_label("Busy users", exact=True).input_value() == "7"
 
 
 def test_csv_download_parses_and_upload_restores(page, app_url):
@@ -76,7 +76,7 @@ def test_csv_download_parses_and_upload_restores(page, app_url):
     page.wait_for_url("**workload.concurrency=12**")
     settle(page)
     assert scenario_of(page) == want
-    assert page.get_by_label("Concurrent users", exact=True).input_value() == "12"
+    assert page.get_by_label("Busy users", exact=True).input_value() == "12"
 
 
 def test_bad_csv_changes_nothing(page, app_url, tmp_path):
@@ -96,8 +96,8 @@ def test_malformed_link_warns_and_the_page_works(page, app_url):
     text = page.get_by_test_id("stMain").inner_text()
     assert "Share link: workload.concurrency" in text and "Share link: model" in text
     assert page.get_by_test_id("stDataFrame").count() >= 1
-    assert page.get_by_label("Concurrent users", exact=True).input_value() == "4"
-    box = page.get_by_label("Concurrent users", exact=True)
+    assert page.get_by_label("Busy users", exact=True).input_value() == "4"
+    box = page.get_by_label("Busy users", exact=True)
     box.fill("9")
     box.press("Enter")
     page.wait_for_url("**workload.concurrency=9**")
@@ -225,7 +225,9 @@ def test_screenshots_default_and_presets(browser, app_url):
         assert [sc.stack(i) for i in range(len(sc.options()))] == [want.stack(i) for i in range(len(want.options()))]
         assert not p.get_by_test_id("stException").count()
         text = p.get_by_test_id("stMain").inner_text()
-        assert "does not fit" not in text and pre["caption"] in text
+        from planner.compare import preset_caption
+
+        assert "does not fit" not in text and preset_caption(name) in text
         p.get_by_test_id("stSidebar").get_by_test_id("stExpander").first.get_by_text("1: ").first.click()
         p.wait_for_timeout(800)
         out = ARTIFACTS / f"compare-preset-{name}.png"
