@@ -674,7 +674,7 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
                 passing = mid
             else:
                 lo_fail = mid
-        if sim(rate, passing - 1)[0]:  # the analytic bound was wrong: search below it
+        if passing > 1 and sim(rate, passing - 1)[0]:  # the analytic bound was wrong: search below it
             passing, lo_fail = passing - 1, 0
             continue
         break

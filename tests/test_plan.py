@@ -315,3 +315,14 @@ def test_cli_min_quality_flag(capsys):
     assert rc == 0 and out["spec"]["min_quality"] == "8bit"
     assert {c["quant"] for c in out["candidates"]} <= {"bf16", "fp8", "q8_0", "mlx-8bit"}
 
+
+def test_replica_search_never_asks_for_zero_replicas(cat):
+    """Regression: when the bisection below the analytic throughput bound reached one replica, the search then
+    simulated zero replicas (a defect reported as 'machine.replicas: >= 1'). R1 at 3 req/s on 4-8 MI300X/H200."""
+    s = {"model": "deepseek-r1", "candidates": [{"hardware": "amd-mi300x", "devices": 4, "quant": "fp8"},
+                                                {"hardware": "amd-mi300x", "devices": 4, "quant": "mxfp4"}],
+         "workload": {"rate_rps": 3, "prompt": {"mean": 512}, "output": {"mean": 256}},
+         "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 60}}
+    res = plan(cat, s, executor="serial")
+    ok = [c for c in res["candidates"] if c["verdict"] != "excluded"]
+    assert ok and all(c["replicas"] >= 1 and c["headroom"] >= 0 for c in ok)
