@@ -149,20 +149,27 @@ def test_changing_option_2s_engine_changes_only_option_2(page, app_url):
     before, before_sc, q_before = _summary(page), scenario_of(page), dict(parse_qsl(urlparse(page.url).query))
     panel = page.get_by_test_id("stSidebar").get_by_test_id("stExpander").filter(has_text="2: RTX 5090")
     box = panel.get_by_test_id("stSelectbox").filter(has_text="Engine").locator("input")
-    for _ in range(4):  # open the panel, type into the engine box, pick vLLM (retried: a rerun may close the list)
-        if not box.is_visible():
-            panel.get_by_text("2: RTX 5090").first.click()
-            box.wait_for(state="visible", timeout=20_000)
-        box.click()
-        box.fill("vLLM")
-        option = page.get_by_role("option", name="vLLM", exact=True)
+    for _ in range(8):  # open the panel, type into the engine box, pick vLLM (retried: a rerun may close the list,
+        # even between the option showing and the click, so every step has a short timeout and the page settles)
         try:
+            if not box.is_visible():
+                panel.get_by_text("2: RTX 5090").first.click(timeout=10_000)
+                box.wait_for(state="visible", timeout=20_000)
+            box.click(timeout=10_000)
+            box.fill("vLLM", timeout=10_000)
+            option = page.get_by_role("option", name="vLLM", exact=True)
             option.wait_for(state="visible", timeout=10_000)
-        except Exception:  # noqa: BLE001 - the list did not open: try again
-            box.press("Escape")
+            option.click(timeout=10_000)
+        except Exception:  # noqa: BLE001 - the list closed or never opened: let the rerun finish, try again
+            try:
+                box.press("Escape", timeout=5_000)
+            except Exception:  # noqa: BLE001
+                pass
+            settle(page)
             continue
-        option.click()
         break
+    else:
+        raise AssertionError("could not pick vLLM in option 2's engine box in 8 tries")
     page.wait_for_url("**compare.0.engine=vllm**", timeout=120_000)
     settle(page)
     after, after_sc = _summary(page), scenario_of(page)
