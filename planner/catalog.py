@@ -428,6 +428,16 @@ class CpuOverhead(_Strict):
     source: str
 
 
+class EagerPrefill(_Strict):
+    """Prefill (extend) steps the engine runs eagerly, outside CUDA graphs: the host dispatches
+    every operator of every layer, so a step that carries prompt tokens takes at least
+    layers x layer_us (the GPU work runs under that dispatch; the longer of the two sets the
+    step). Decode steps replay captured graphs and are not affected."""
+
+    layer_us: Figure
+    source: str
+
+
 class MemoryDefaults(_Strict):
     """Scheduler defaults an engine picks from the GPU's memory (per device, GiB as sold):
     applies when min_gib <= memory < max_gib and the hardware id contains none of except_ids."""
@@ -447,6 +457,7 @@ class Serving(_Strict):
     by_memory: list[MemoryDefaults] = []  # first match wins; the top-level values otherwise
     cpu: CpuOverhead | None = None
     cuda_graphs: CudaGraphs | None = None
+    eager_prefill: EagerPrefill | None = None
     prefix_caching: bool = False
     prefix_caching_source: str | None = None
     # how a DeepSeek MLA cache is stored: the compressed latent (kv_lora_rank + rope dims per

@@ -298,6 +298,9 @@ class System:
         self.head_flops_per_seq = 2.0 * head
         kvb = self.catalog.kv_dtypes[self.kv_dtype].bytes_per_element.value
         self.kv_bytes_per_element = kvb
+        # a step with prompt tokens takes at least the engine's eager per-layer dispatch time
+        ep = self.engine.serving.eager_prefill
+        self.eager_floor_s = m.num_layers * ep.layer_us.value * 1e-6 if ep else 0.0
         full, swa = kv_elements_per_token(m)
         # MLA cache stored expanded per head (engines/versions without latent MLA caching):
         # K (qk_nope + rope) and V per head and layer, sharded over tp like MHA heads
@@ -625,7 +628,7 @@ class System:
         done = 0  # tokens processed per sequence so far
         while done < prompt:
             per_seq = max(1, min(prompt - done, budget // max(batch, 1)))
-            total += self.step_time([(per_seq, done)] * batch)
+            total += max(self.step_time([(per_seq, done)] * batch), self.eager_floor_s)
             done += per_seq
         return total
 

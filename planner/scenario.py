@@ -146,6 +146,8 @@ class SchedulerOverrides(_Part):
                                       "profile's serving.cpu); false switches it off")
     cuda_graphs: bool | None = Field(None, description="pad decode batches to the engine's captured CUDA-graph "
                                      "sizes; false switches it off")
+    eager_prefill: bool | None = Field(None, description="steps with prompt tokens take at least the engine's "
+                                       "eager per-layer dispatch time (serving.eager_prefill); false switches it off")
     prefix_caching: bool | None = Field(None, description="reuse the KV of workload.shared_prefix_tokens across "
                                         "requests (engine default); false switches it off")
     mla_cache: Literal["latent", "expanded"] | None = Field(None, description="DeepSeek MLA KV cache stored as "

@@ -58,6 +58,7 @@ class SchedConfig:
     graph_sizes: tuple[int, ...] = ()  # captured decode batch sizes, padded up to (empty: no padding)
     prefix_caching: bool = False
     sizing: str = "engine"
+    eager_floor_s: float = 0.0  # least time of a step with prompt tokens (eager prefill dispatch)
 
 
 def trtllm_bench_sizing(sys: System, prompt: float, output: float) -> tuple[int, int]:
@@ -139,10 +140,11 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     sizes = tuple(sorted(x for x in set(graphs.sizes) if graph_max is None or x <= graph_max)) if (
         graphs is not None and graphs.padding) else ()
     prefix = sv.prefix_caching if o.prefix_caching is None else o.prefix_caching
+    eager = sys.eager_floor_s if o.eager_prefill is not False else 0.0
     cfg = SchedConfig(e.batching, e.max_num_seqs, e.max_num_batched_tokens, e.chunked_prefill, e.n_parallel,
                       e.kv_block_size, e.paged_kv, o.static_batch, o.static_timeout_s,
                       cpu.per_seq_us.value * 1e-6 if cpu else 0.0, bool(cpu and cpu.overlap), sizes,
-                      bool(prefix and e.paged_kv), o.sizing)
+                      bool(prefix and e.paged_kv), o.sizing, eager)
     if sys.kv_capacity_bytes() <= 0:
         from .predict import fit_reason
         raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
@@ -180,6 +182,7 @@ class Continuous:
         self.chunked = cfg.chunked_prefill or cfg.batching == "slots"
         # serving mechanisms: per-step CPU cost, CUDA-graph padding of decode batches, prefix caching
         self.cpu_seq, self.cpu_overlap = cfg.cpu_per_seq_s, cfg.cpu_overlap
+        self.eager_floor = cfg.eager_floor_s
         gs = cfg.graph_sizes
         self.gmax = gs[-1] if gs else 0
         self.pad = np.searchsorted(np.asarray(gs), np.arange(self.gmax + 1)) if gs else None
@@ -242,6 +245,8 @@ class Continuous:
             t = pr.time(kv, attn) if pr is not None else self.sys.step_time_agg(p, p, kv, attn)
         else:
             t = self.sys.step_time_agg(n, tokens, kv, attn)
+            if t < self.eager_floor:  # prompt tokens run eagerly: the host's dispatch sets the pace
+                t = self.eager_floor
         if self.cpu_seq and n > 1:
             c = self.cpu_seq * (n - 1)
             t = (t if t >= c else c) if self.cpu_overlap else t + c
@@ -1221,7 +1226,10 @@ def _summary(sim: Sim) -> dict:
                        "cpu_overlap": sim.cfg.cpu_overlap, "cuda_graph_padding": bool(sim.cfg.graph_sizes),
                        "prefix_caching": sim.cfg.prefix_caching,
                        "mla_cache": ("expanded" if sys.mla_expanded else "latent") if sys.model.attention == "mla"
-                       else None},
+                       else None,
+                       # only for engines that run prefill eagerly (serving.eager_prefill)
+                       **({"eager_prefill_floor_ms": round(sim.cfg.eager_floor_s * 1e3, 3)}
+                          if sim.cfg.eager_floor_s else {})},
         "warnings": starvation_warnings(sim),
         "emulated": bool(sys.support and sys.support.emulated),  # support matrix: dequantized, priced at 16-bit
         "step_time_provider": sys.provider_note,

@@ -294,3 +294,23 @@ def test_itl_stats_weight_every_gap(cat):
     one = run(cat, workload={"arrival": "closed", "concurrency": 1, "requests": 2,
                              "prompt": {"dist": "fixed", "mean": 256}, "output": {"dist": "fixed", "mean": 1}})
     assert one["itl_ms"]["p50"] is None  # no request produced a second token
+
+
+def test_eager_prefill_floor_sets_short_prompts_ttft_not_decode(cat):
+    """SGLang runs prefill outside CUDA graphs: a short prompt's step takes layers x the
+    profile's per-layer dispatch time (predict and the simulator alike); decode steps do not,
+    and scheduler.eager_prefill = false removes it."""
+    one = dict(engine="sglang", workload={"arrival": "closed", "concurrency": 1, "requests": 1,
+                                          "prompt": {"dist": "fixed", "mean": 16}, "output": {"dist": "fixed", "mean": 64}})
+    on, off = run(cat, **one), run(cat, **one, scheduler={"eager_prefill": False})
+    sys = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "sglang")
+    floor_ms = sys.model.num_layers * cat.engines["sglang"].serving.eager_prefill.layer_us.value * 1e-3
+    assert on["mechanisms"]["eager_prefill_floor_ms"] == pytest.approx(floor_ms, rel=1e-6)
+    assert "eager_prefill_floor_ms" not in off["mechanisms"]
+    assert off["ttft_ms"]["mean"] < floor_ms <= on["ttft_ms"]["mean"] <= floor_ms * 1.01
+    assert on["tpot_ms"]["mean"] == off["tpot_ms"]["mean"]
+    from planner.predict import predict_system
+
+    assert predict_system(sys, prompt=16, gen=64)["ttft_s"] * 1e3 == pytest.approx(on["ttft_ms"]["mean"], rel=0.01)
+    # engines that capture prefill (vLLM's piecewise graphs) or compile it (TensorRT-LLM) have no floor
+    assert "eager_prefill_floor_ms" not in run(cat)["mechanisms"]
