@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true")
     v.add_argument("--all-confidence", action="store_true", help="include confidence=low rows")
     v.add_argument("--no-serve", action="store_true", help="skip simulating the mode=serve rows")
+    v.add_argument("--explain", action="store_true", help="for each simulated serve row: batch sizes, prefill vs "
+                   "decode time share, queue share, step-time provider and calibration")
     v.add_argument("--providers", action="store_true", help="roofline against NVIDIA's measured kernels on the "
                    "NVIDIA datacenter rows (leave-one-source-out), per metric and class")
     v.add_argument("--write", action="store_true", help="with --providers: write the per-class choice to "
@@ -380,7 +382,7 @@ def _cmd_validate(cat, args) -> int:
     if not args.no_serve:
         from .serve_validation import validate_serve
 
-        result["serve"] = validate_serve(cat, rows)
+        result["serve"] = validate_serve(cat, rows, with_explain=args.explain)
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -402,6 +404,20 @@ def _cmd_validate(cat, args) -> int:
             print(f"{r['id']:<16} {r['devices']}x {r['hardware']:<20} {r['model']:<15} {lens:>11} "
                   f"load {r['load'][:12]:<12} {r['metric']:<24} {r['measured']:>10.1f} {r['predicted']:>10.1f} "
                   f"{r['error_pct']:>+7.1f}%")
+        if args.explain:
+            print(f"\n{'id':<16} {'metric':<18} {'error':>7} {'batch mean':>10} {'p50':>5} {'max':>5} "
+                  f"{'prefill':>8} {'decode':>7} {'queue/e2e':>9} {'queue/ttft':>10}  provider; calibration")
+            for r in sv["rows"]:
+                x = r["explain"]
+                q1 = "-" if x["queue_share_of_e2e"] is None else f"{x['queue_share_of_e2e']:.0%}"
+                q2 = "-" if x["queue_share_of_ttft"] is None else f"{x['queue_share_of_ttft']:.0%}"
+                print(f"{r['id']:<16} {r['metric'][:18]:<18} {r['error_pct']:>+6.0f}% {x['batch_mean_by_time']:>10.1f} "
+                      f"{x['batch_p50_by_step']:>5.0f} {x['batch_max']:>5} {x['prefill_step_time_share']:>8.0%} "
+                      f"{x['decode_step_time_share']:>7.0%} {q1:>9} {q2:>10}  {x['step_time_provider'][:60]}; "
+                      f"{x['calibration']}")
+            print("(batch: sequences per step, mean weighted by step time, median over steps; prefill / decode: "
+                  "share of the run in steps with / without prompt tokens; queue: mean wait before admission "
+                  "over the mean end-to-end latency and the mean TTFT)")
         for sk in sv["skipped"]:
             print(f"  skipped {sk['id']}: {sk['reason']}")
         for metric, by in sv["summary"].get("by_metric", {}).items():

@@ -27,7 +27,7 @@ from .catalog import Catalog, CatalogError
 from .kernels import BACKENDS, CHOICE_RULE, CHOICES_FILE, use_provider
 from .perf import ScenarioError
 
-METRICS = ("throughput", "tpot", "single_stream_decode", "ttft")
+METRICS = ("throughput", "tpot", "single_stream_decode", "ttft", "ttft_under_load")
 
 
 def nvidia_datacenter_rows(catalog: Catalog, rows: list[Row]) -> list[Row]:
@@ -42,13 +42,19 @@ def nvidia_datacenter_rows(catalog: Catalog, rows: list[Row]) -> list[Row]:
     return out
 
 
+def _concurrency_one(r: Row) -> bool:
+    """One request at a time: batch '1', or bench_serving's 'concurrency 1 (random ...)'."""
+    b = r.batch.strip()
+    return b == "1" or b.startswith("concurrency 1 ")
+
+
 def metric_of(r: Row) -> str | None:
     if r.metric == "throughput_tok_s":
         return "throughput"
     if r.metric == "tpot_ms":
-        return "single_stream_decode" if r.batch == "1" else "tpot"
-    if r.metric == "ttft_ms" and r.batch == "1":
-        return "ttft"
+        return "single_stream_decode" if _concurrency_one(r) else "tpot"
+    if r.metric == "ttft_ms":
+        return "ttft" if _concurrency_one(r) else "ttft_under_load"
     return None
 
 
@@ -57,14 +63,20 @@ def _source_key(r: Row) -> str:
 
 
 def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
-    """The row's metric under the current provider, or None where the row cannot be reproduced."""
+    """The row's metric under the current provider, or None where the row cannot be reproduced.
+
+    Rows at concurrency 1 with fixed lengths are `predict`ed (TTFT, TPOT); every other row is
+    simulated as `serve_validation` reads it (bench_serving's random lengths included) and
+    compared in the row's own statistic (mean or median; per-request TPOT or inter-token
+    latency), as `serve_validation.simulated_value` does."""
     from .predict import predict
-    from .serve_validation import row_scenario, simulated_value
+    from .serve_validation import LOAD_RANDOM, row_scenario, simulated_value
 
     kind = metric_of(r)
-    if kind is None or r.prompt is None:
+    random_lengths = bool(LOAD_RANDOM.match(r.batch.strip()))
+    if kind is None or (r.prompt is None and not random_lengths):
         return None
-    if kind in ("single_stream_decode", "ttft"):
+    if kind in ("single_stream_decode", "ttft") and r.batch.strip() == "1":
         gen = r.gen if kind == "single_stream_decode" else 1
         if gen is None or (kind == "single_stream_decode" and gen < 2):
             return None
@@ -74,13 +86,14 @@ def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
     from .scenario import parse_scenario
     from .sim import simulate_scenario
 
-    sc, _how = row_scenario(r if kind == "throughput" else _as_throughput(r), requests)
+    as_load = r if kind == "throughput" or random_lengths else _as_throughput(r)
+    sc, _how = row_scenario(as_load, requests)
     if sc is None:
         return None
     res = simulate_scenario(catalog, parse_scenario(sc))
-    if kind == "tpot":
-        return float(res.summary["tpot_ms"]["p50"])
-    return simulated_value(_as_throughput(r), res.summary)  # per GPU / total tokens as the row's unit says
+    if not res.summary["completed"]:
+        return None
+    return simulated_value(r, res.summary)  # per GPU / total tokens / mean or median / ITL as the row's unit says
 
 
 def _as_throughput(r: Row) -> Row:

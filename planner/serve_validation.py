@@ -227,16 +227,65 @@ def itl_unit(row: Row) -> bool:
     return bool(re.search(r"inter-token latency|\bitl\b", row.unit, re.I))
 
 
+def explain(sim) -> dict:
+    """Where a simulated row's time went (`validate --explain`): the batch sizes the steps ran,
+    the share of the run spent in steps that carry prompt tokens (prefill or mixed) against pure
+    decode steps, the queue's share of the mean end-to-end latency and of the mean TTFT, and which
+    step-time provider and calibration priced it. `sim` is a finished `planner.sim.Sim`."""
+    import numpy as np
+
+    tl = sim.timeline  # (t, replica, steps, duration, batch, tokens, kv_fraction, waiting), every step or run
+    steps = np.array([r[2] for r in tl], dtype=float)
+    dur = np.array([r[3] for r in tl], dtype=float)
+    batch = np.array([r[4] for r in tl], dtype=float)
+    tokens = np.array([r[5] for r in tl], dtype=float)
+    prefill = tokens > batch * steps  # steps with prompt tokens (decode runs carry one token per sequence and step)
+    total = float(dur.sum()) or 1.0
+    arr, adm = np.asarray(sim.arrival, float), np.asarray(sim.admitted, float)
+    first, fin = np.asarray(sim.first, float), np.asarray(sim.finish, float)
+    ok = np.isfinite(fin) & np.isfinite(adm)
+    queue = adm[ok] - arr[ok]
+    e2e, ttft = fin[ok] - arr[ok], first[ok] - arr[ok]
+    order = np.argsort(batch)
+    cum = np.cumsum(steps[order])
+    p50 = float(batch[order][np.searchsorted(cum, cum[-1] / 2)]) if len(cum) else 0.0
+    sys = sim.sys
+    return {"steps": int(steps.sum()), "batch_mean_by_time": round(float((batch * dur).sum() / total), 2),
+            "batch_p50_by_step": p50, "batch_max": int(batch.max()) if len(batch) else 0,
+            "prefill_step_time_share": round(float(dur[prefill].sum() / total), 4),
+            "decode_step_time_share": round(float(dur[~prefill].sum() / total), 4),
+            "queue_share_of_e2e": round(float(queue.mean() / e2e.mean()), 4) if ok.any() and e2e.mean() > 0 else None,
+            "queue_share_of_ttft": round(float(queue.mean() / ttft.mean()), 4) if ok.any() and ttft.mean() > 0 else None,
+            "step_time_provider": sys.provider_note, "calibration": sys.eff_label}
+
+
+def _simulate(catalog: Catalog, sc: dict, with_explain: bool):
+    """(summary, explain dict or None) of a row's scenario."""
+    from .scenario import parse_scenario
+    from .sim import simulate_scenario
+
+    scenario = parse_scenario(sc)
+    if not with_explain:
+        return simulate_scenario(catalog, scenario).summary, None
+    from .sim import Sim, _summary, make_requests, resolve
+
+    scenario = scenario.for_option(0)
+    sys, cfg = resolve(catalog, scenario)
+    wl = scenario.workload
+    if wl.prompt.lowest() + wl.output.lowest() > sys.model.max_context:  # as simulate_scenario refuses it
+        raise ScenarioError("workload", f"prompt + output exceeds {sys.model.id}'s context window")
+    sim = Sim(sys, cfg, scenario, make_requests(scenario.workload))
+    sim.run()
+    return _summary(sim), explain(sim)
+
+
 def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_REQUESTS,
-                   overrides: dict | None = None) -> dict:
+                   overrides: dict | None = None, with_explain: bool = False) -> dict:
     """Simulate every reproducible serve row. `overrides` (scheduler fields, e.g.
     {"cpu_overhead": False}) switch mechanisms off to measure their effect.
 
     summary: throughput rows of confidence=normal (the accuracy target); by_metric: each metric
     over normal rows and over all rows."""
-    from .scenario import parse_scenario
-    from .sim import simulate_scenario
-
     out, skipped = [], []
     for r in rows:
         if r.mode != "serve":
@@ -249,20 +298,20 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
         if overrides:
             sc["scheduler"] = {**sc.get("scheduler", {}), **overrides}
         try:
-            res = simulate_scenario(catalog, parse_scenario(sc))
+            summ, why = _simulate(catalog, sc, with_explain)
         except (CatalogError, ScenarioError) as exc:
             skipped.append({"id": r.id, "reason": str(exc)})
             continue
-        if not res.summary["completed"]:
-            skipped.append({"id": r.id, "reason": "; ".join(res.summary["rejection_reasons"]) or "nothing completed"})
+        if not summ["completed"]:
+            skipped.append({"id": r.id, "reason": "; ".join(summ["rejection_reasons"]) or "nothing completed"})
             continue
-        pred = simulated_value(r, res.summary)
+        pred = simulated_value(r, summ)
         metric = r.metric + ("_per_gpu" if r.metric == "throughput_tok_s" and per_gpu(r) else "")
         out.append({"id": r.id, "hardware": r.hardware_id, "devices": r.devices, "model": r.model_id,
                     "quant": r.quant_id, "engine": r.engine_id, "load": r.batch, "prompt": r.prompt, "gen": r.gen,
                     "metric": metric, "confidence": r.confidence, "how": how, "measured": r.value,
                     "predicted": round(pred, 2), "error_pct": round(100.0 * (pred - r.value) / r.value, 2),
-                    "warnings": res.summary.get("warnings", [])})
+                    "warnings": summ.get("warnings", []), **({"explain": why} if why else {})})
     by_metric = {}
     for met in METRICS:
         sel = [x for x in out if x["metric"].startswith(met)]
