@@ -458,6 +458,10 @@ class Serving(_Strict):
     cpu: CpuOverhead | None = None
     cuda_graphs: CudaGraphs | None = None
     eager_prefill: EagerPrefill | None = None
+    # prefill chunks share a step with the running decodes (vLLM, TensorRT-LLM); false: a prefill
+    # batch runs on its own and the decode batch after it (SGLang without --enable-mixed-chunk)
+    mixed_batches: bool = True
+    mixed_batches_source: str | None = None
     prefix_caching: bool = False
     prefix_caching_source: str | None = None
     # how a DeepSeek MLA cache is stored: the compressed latent (kv_lora_rank + rope dims per

@@ -148,6 +148,8 @@ class SchedulerOverrides(_Part):
                                      "sizes; false switches it off")
     eager_prefill: bool | None = Field(None, description="steps with prompt tokens take at least the engine's "
                                        "eager per-layer dispatch time (serving.eager_prefill); false switches it off")
+    mixed_batches: bool | None = Field(None, description="prefill chunks share a step with the decoding "
+                                       "sequences (engine default: SGLang keeps them apart)")
     prefix_caching: bool | None = Field(None, description="reuse the KV of workload.shared_prefix_tokens across "
                                         "requests (engine default); false switches it off")
     mla_cache: Literal["latent", "expanded"] | None = Field(None, description="DeepSeek MLA KV cache stored as "

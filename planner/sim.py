@@ -59,6 +59,7 @@ class SchedConfig:
     prefix_caching: bool = False
     sizing: str = "engine"
     eager_floor_s: float = 0.0  # least time of a step with prompt tokens (eager prefill dispatch)
+    mixed_batches: bool = True  # prefill chunks share a step with the decoding sequences
 
 
 def trtllm_bench_sizing(sys: System, prompt: float, output: float) -> tuple[int, int]:
@@ -141,10 +142,11 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
         graphs is not None and graphs.padding) else ()
     prefix = sv.prefix_caching if o.prefix_caching is None else o.prefix_caching
     eager = sys.eager_floor_s if o.eager_prefill is not False else 0.0
+    mixed = sv.mixed_batches if o.mixed_batches is None else o.mixed_batches
     cfg = SchedConfig(e.batching, e.max_num_seqs, e.max_num_batched_tokens, e.chunked_prefill, e.n_parallel,
                       e.kv_block_size, e.paged_kv, o.static_batch, o.static_timeout_s,
                       cpu.per_seq_us.value * 1e-6 if cpu else 0.0, bool(cpu and cpu.overlap), sizes,
-                      bool(prefix and e.paged_kv), o.sizing, eager)
+                      bool(prefix and e.paged_kv), o.sizing, eager, mixed)
     if sys.kv_capacity_bytes() <= 0:
         from .predict import fit_reason
         raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
@@ -183,6 +185,7 @@ class Continuous:
         # serving mechanisms: per-step CPU cost, CUDA-graph padding of decode batches, prefix caching
         self.cpu_seq, self.cpu_overlap = cfg.cpu_per_seq_s, cfg.cpu_overlap
         self.eager_floor = cfg.eager_floor_s
+        self.mixed = cfg.mixed_batches
         gs = cfg.graph_sizes
         self.gmax = gs[-1] if gs else 0
         self.pad = np.searchsorted(np.asarray(gs), np.arange(self.gmax + 1)) if gs else None
@@ -429,16 +432,23 @@ class Continuous:
         if chunks:
             seq_terms = self.sys.seq_terms
             used = self.used
+            kv_p = attn_p = 0.0
             for rid, c in chunks:
                 done = prefill[rid][0]
                 used += -(-(done + c) // B) - (-(-done // B))
                 r, a = seq_terms(c, done)
                 kv += r
                 attn += a
+                kv_p += r
+                attn_p += a
                 tokens += c
                 n_seqs += 1
             self.used = used
-            dur = self._step_time(n_seqs, tokens, kv, attn, False)
+            if n_dec and not self.mixed:  # the prefill batch runs on its own, then the decode batch
+                dur = (self._step_time(n_seqs - n_dec, tokens - n_dec, kv_p, attn_p, False)
+                       + self._step_time(n_dec, n_dec, kv - kv_p, attn - attn_p, True))
+            else:
+                dur = self._step_time(n_seqs, tokens, kv, attn, False)
         else:
             dur = self._step_time(n_seqs, tokens, kv, attn, True)
         if n_seqs > self.max_running:
@@ -1227,7 +1237,8 @@ def _summary(sim: Sim) -> dict:
                        "prefix_caching": sim.cfg.prefix_caching,
                        "mla_cache": ("expanded" if sys.mla_expanded else "latent") if sys.model.attention == "mla"
                        else None,
-                       # only for engines that run prefill eagerly (serving.eager_prefill)
+                       # only for engines that keep prefill and decode batches apart / run prefill eagerly
+                       **({"mixed_batches": False} if not sim.cfg.mixed_batches else {}),
                        **({"eager_prefill_floor_ms": round(sim.cfg.eager_floor_s * 1e3, 3)}
                           if sim.cfg.eager_floor_s else {})},
         "warnings": starvation_warnings(sim),

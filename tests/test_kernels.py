@@ -277,3 +277,30 @@ def test_validate_providers_reports_both_on_nvidia_rows(cat, tmp_path):
                                                                 abs=0.01)
     assert set(res["choices"]) == {"tensorrt-llm:nvidia-hopper", "tensorrt-llm:nvidia-ampere"}
     assert set(res["by_metric"]) == {"throughput", "ttft"}
+
+
+@needs_tables
+def test_compare_simulates_random_length_rows_in_their_own_statistic(cat, tmp_path):
+    """bench_serving rows with random lengths (no prompt_tokens column) are simulated, not dropped;
+    concurrency 1 counts as single-stream, TTFT under load is its own metric, and an ITL-median row
+    is compared with the simulated median inter-token latency (as serve_validation does)."""
+    from planner.calibration import DEFAULT_DATA, read_rows
+    from planner.kernel_validation import compare, predict_row
+    from planner.kernels import use_provider
+    from planner.serve_validation import validate_serve
+
+    wanted = ("P5-071", "P5-073", "P5-002")
+    lines = DEFAULT_DATA.read_text(encoding="utf-8").splitlines(keepends=True)
+    keep = [ln for ln in lines[1:] if ln.split(",")[0] in wanted]
+    data = tmp_path / "rows.csv"
+    data.write_text(lines[0] + "".join(keep), encoding="utf-8")
+    res = compare(cat, data, loso=False)
+    ids = {r["id"]: r for r in res["rows"]}
+    assert set(ids) == set(wanted)
+    assert ids["P5-071"]["metric"] == "single_stream_decode" and ids["P5-073"]["metric"] == "ttft_under_load"
+    assert ids["P5-002"]["metric"] == "tpot" and ids["P5-002"]["covered"]
+    rows = {r.id: r for r in read_rows(data)}
+    served = {x["id"]: x["predicted"] for x in validate_serve(cat, list(rows.values()))["rows"]}
+    with use_provider("auto"):
+        for rid in wanted:
+            assert predict_row(cat, rows[rid]) == pytest.approx(served[rid], rel=1e-3)

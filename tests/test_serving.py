@@ -314,3 +314,19 @@ def test_eager_prefill_floor_sets_short_prompts_ttft_not_decode(cat):
     assert predict_system(sys, prompt=16, gen=64)["ttft_s"] * 1e3 == pytest.approx(on["ttft_ms"]["mean"], rel=0.01)
     # engines that capture prefill (vLLM's piecewise graphs) or compile it (TensorRT-LLM) have no floor
     assert "eager_prefill_floor_ms" not in run(cat)["mechanisms"]
+
+
+def test_sglang_keeps_prefill_and_decode_batches_apart(cat):
+    """SGLang's enable_mixed_chunk is off by default: a step that prefills new prompts while others
+    decode costs the prefill batch plus the decode batch, so decoders wait longer per token than
+    when the chunks ride along (scheduler.mixed_batches = true, vLLM's way)."""
+    wl = {"arrival": "poisson", "rate_rps": 8, "requests": 200, "seed": 1,
+          "prompt": {"dist": "fixed", "mean": 1024}, "output": {"dist": "fixed", "mean": 256}}
+    apart = run(cat, engine="sglang", workload=wl, scheduler={"eager_prefill": False})
+    mixed = run(cat, engine="sglang", workload=wl, scheduler={"eager_prefill": False, "mixed_batches": True})
+    assert apart["mechanisms"]["mixed_batches"] is False and "mixed_batches" not in mixed["mechanisms"]
+    assert apart["tpot_ms"]["mean"] > mixed["tpot_ms"]["mean"]
+    assert "mixed_batches" not in run(cat)["mechanisms"]  # vLLM mixes them
+    one = dict(engine="sglang", workload={"arrival": "closed", "concurrency": 1, "requests": 2,
+                                          "prompt": {"dist": "fixed", "mean": 256}, "output": {"dist": "fixed", "mean": 32}})
+    assert run(cat, **one)["tpot_ms"] == run(cat, **one, scheduler={"mixed_batches": True})["tpot_ms"]  # nothing to mix
