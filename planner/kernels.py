@@ -223,13 +223,20 @@ class Uncovered(Exception):
     """The tables do not cover this system (the note says what is missing)."""
 
 
+# the table a version directory must hold to count for an operation (some versions hold only
+# other tables, e.g. SGLang 0.5.16's DeepSeek-V4 MoE module or 0.5.10's wide-EP MLA)
+_NEEDS = {"moe": "moe_perf.parquet", "mla": "generation_mla_perf.parquet", "mla_bmm": "mla_bmm_perf.parquet"}
+
+
 @functools.lru_cache(maxsize=64)
 def _versions(system: str, op: str, backend: str) -> tuple[str, ...]:
     root = data_root()
     d = root / system / op / backend if root else None
     if d is None or not d.is_dir():
         return ()
-    return tuple(sorted((p.name for p in d.iterdir() if p.is_dir() and any(p.glob("*.parquet"))), key=_vkey))
+    need = _NEEDS.get(op)
+    return tuple(sorted((p.name for p in d.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
+                         and (need is None or (p / need).is_file())), key=_vkey))
 
 
 @functools.lru_cache(maxsize=32)
@@ -256,6 +263,24 @@ def _attn_table(system: str, backend: str, version: str, phase: str):
     df = _read(path, ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype",
                       "window_size", "step", "latency"])
     return df[df["window_size"] == 0]
+
+
+@functools.lru_cache(maxsize=32)
+def _mla_table(system: str, backend: str, version: str, phase: str):
+    """SGLang's MLA attention tables (DeepSeek): latency by local heads, batch and context."""
+    name = "context_mla_perf.parquet" if phase == "context" else "generation_mla_perf.parquet"
+    path = data_root() / system / "mla" / backend / version / name
+    if not path.is_file():
+        return None
+    return _read(path, ["batch_size", "isl", "num_heads", "kv_cache_dtype", "step", "latency"])
+
+
+@functools.lru_cache(maxsize=32)
+def _mla_bmm_table(system: str, backend: str, version: str):
+    path = data_root() / system / "mla_bmm" / backend / version / "mla_bmm_perf.parquet"
+    if not path.is_file():
+        return None
+    return _read(path, ["op_name", "bmm_dtype", "num_tokens", "num_heads", "latency"])
 
 
 @functools.lru_cache(maxsize=32)
@@ -352,6 +377,35 @@ def attn_grid(system, backend, version, phase, hd, kvdt, h_loc, kv_loc):
 
 
 @functools.lru_cache(maxsize=256)
+def mla_grid(system, backend, version, phase, kvdt, h_loc):
+    """(batch grid, length grid, latency ms) of MLA attention for this rank's query heads (the
+    tables are keyed by the heads one rank holds)."""
+    df = _mla_table(system, backend, version, phase)
+    if df is None:
+        raise Uncovered(f"no {phase} MLA table")
+    col = "step" if phase == "generation" else "isl"
+    sel = df[(df["num_heads"] == h_loc) & (df["kv_cache_dtype"] == kvdt)]
+    piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
+    if piv.empty:
+        raise Uncovered(f"{phase} MLA attention with {h_loc} heads per rank, {kvdt} cache, not measured")
+    return _valid_rows(piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float))
+
+
+@functools.lru_cache(maxsize=64)
+def mla_bmm_curve(system, backend, version, op, dtype, h_loc):
+    """(tokens grid, latency ms) of the absorbed-MLA batched matmul before ('mla_gen_pre': the
+    query through W_UK) or after ('mla_gen_post': the output through W_UV) the attention."""
+    df = _mla_bmm_table(system, backend, version)
+    if df is None:
+        raise Uncovered("no MLA bmm table")
+    sel = df[(df["op_name"] == op) & (df["bmm_dtype"] == dtype) & (df["num_heads"] == h_loc)]
+    if sel.empty:
+        raise Uncovered(f"no {dtype} MLA bmm table for {h_loc} heads per rank")
+    g = sel.groupby("num_tokens")["latency"].min()
+    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+
+
+@functools.lru_cache(maxsize=256)
 def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp):
     """(tokens grid, latency ms) of the fused MoE layer for this shape (power-law routing where
     measured, else balanced)."""
@@ -396,8 +450,9 @@ class MeasuredKernels:
         self.layers = m.num_layers / pp
         self.tp = tp
         self.hidden = m.hidden_size
-        if m.attention == "mla":
-            raise Uncovered("MLA (DeepSeek) attention is not mapped onto the MLA module tables yet")
+        self.mla = m.attention == "mla"
+        if self.mla and getattr(sys, "mla_expanded", False):
+            raise Uncovered("an MLA cache stored expanded per head is not what the MLA tables measured (latent)")
         if m.sliding_window:
             raise Uncovered("sliding-window attention layers are not mapped yet")
         if sys.ep > 1:
@@ -422,8 +477,16 @@ class MeasuredKernels:
             raise Uncovered(f"{H} heads not divisible by tp={tp}")
         self.h_loc = H // tp
         self.kv_loc = max(1, KV // tp)
+        if self.mla and q.family == "fp8" and _gemm_table(system, backend, gver, "fp8_block"):
+            gdt = mdt = "fp8_block"  # DeepSeek's FP8 checkpoints are block-scaled (DeepGEMM in SGLang)
         # per-layer GEMMs (n, k), each over the step's tokens
-        shapes = [((self.h_loc + 2 * self.kv_loc) * hd, m.hidden_size), (m.hidden_size, self.h_loc * hd)]
+        if self.mla:  # absorbed MLA (SGLang's DeepseekV2 attention with tp): a replicated fused down-projection
+            # of q and kv, q's up-projection and the output projection sharded over the heads
+            qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+            shapes = [(m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim, m.hidden_size),
+                      (self.h_loc * qk, m.q_lora_rank), (m.hidden_size, self.h_loc * m.v_head_dim)]
+        else:
+            shapes = [((self.h_loc + 2 * self.kv_loc) * hd, m.hidden_size), (m.hidden_size, self.h_loc * hd)]
         self.moe = m.arch == "moe"
         dense_layers = m.first_dense_layers if self.moe else m.num_layers
         ffn = []
@@ -441,10 +504,19 @@ class MeasuredKernels:
         self.head_curve = gemm_curve(system, backend, gver, gdt, m.vocab_size / tp, m.hidden_size)
         self.gemm_version = gver
         # attention tables
-        aver = self._version("attention")
         kvdt = "fp8" if sys.kv_dtype == "fp8" else "bfloat16"
-        self.gen = self._attn_grid(system, backend, aver, "generation", hd, kvdt)
-        self.ctx = self._attn_grid(system, backend, aver, "context", hd, kvdt)
+        if self.mla:
+            aver = self._version("mla")
+            self.gen = mla_grid(system, backend, aver, "generation", kvdt, self.h_loc)
+            self.ctx = mla_grid(system, backend, aver, "context", kvdt, self.h_loc)
+            bver = self._version("mla_bmm")
+            bdt = "fp8" if q.family == "fp8" else "bfloat16"
+            curves += [mla_bmm_curve(system, backend, bver, op, bdt, self.h_loc)
+                       for op in ("mla_gen_pre", "mla_gen_post")]
+        else:
+            aver = self._version("attention")
+            self.gen = self._attn_grid(system, backend, aver, "generation", hd, kvdt)
+            self.ctx = self._attn_grid(system, backend, aver, "context", hd, kvdt)
         if not self.gen[1] or not self.ctx[1]:
             raise Uncovered("attention tables have too few points for these heads")
         self.ctx_max = float(max(v[1][-1] for v in self.ctx[1]))
@@ -458,8 +530,13 @@ class MeasuredKernels:
         self.moe_curve = None
         if self.moe:
             mver = self._version("moe")
-            self.moe_curve = moe_curve(system, backend, mver, mdt, m.hidden_size, m.moe_intermediate_size,
-                                       m.experts_per_token, m.num_experts, tp)
+            shape = (m.hidden_size, m.moe_intermediate_size, m.experts_per_token, m.num_experts, tp)
+            try:
+                self.moe_curve = moe_curve(system, backend, mver, mdt, *shape)
+            except Uncovered:
+                if mdt != "fp8_block":
+                    raise
+                self.moe_curve = moe_curve(system, backend, mver, "fp8", *shape)  # per-tensor FP8 experts
         # all-reduce
         self.ar_curve = None
         if tp > 1:

@@ -92,13 +92,18 @@ def serve_result():
     return validate_serve(load_catalog(), read_rows(DEFAULT_DATA))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9's serving target is not met yet: the normal-row throughput median is "
-                   "25% (SGLang DeepSeek-R1/V3 on MI300X and H200 (v0.4.1), vLLM ROCm Qwen3-30B-A3B offline rows; "
-                   "README, serve rows); "
-                   "strict, so the day it is met this test fails and the marker must go")
 def test_serve_rows_simulated_within_target(serve_result):
-    """The calibration set's serving load tests, run as simulations: median throughput error <= 20%."""
+    """The calibration set's serving load tests, run as simulations (confidence=normal rows): issue 9's
+    medians, throughput and TPOT <= 20%, TTFT <= 30%. (With NVIDIA's tables, the nvidia-data extra that
+    `make test` installs: without them the DeepSeek rows fall back to the roofline.)"""
+    from planner.kernels import data_root
+
+    if data_root() is None:
+        pytest.skip("the nvidia-data extra is not installed")
     assert serve_result["summary"]["median_abs_pct"] <= 20.0
+    by = serve_result["summary"]["by_metric"]
+    assert by["tpot_ms"]["normal"]["median_abs_pct"] <= 20.0
+    assert by["ttft_ms"]["normal"]["median_abs_pct"] <= 30.0
 
 
 def test_serve_rows_simulated(serve_result):

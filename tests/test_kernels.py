@@ -200,8 +200,28 @@ def test_uncovered_machines_fall_back_with_a_note(cat, hw, model, quant, engine,
 @needs_tables
 def test_uncovered_shapes_fall_back_with_a_note(cat):
     with use_provider("measured"):
-        s = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "sglang", devices=8)
-    assert s.kernels is None and "do not cover it: MLA" in s.provider_note
+        s = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "vllm", devices=8)
+        x = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "sglang", devices=8, mla_cache="expanded")
+    assert s.kernels is None and "no mla tables for vllm" in s.provider_note  # vLLM's are module-level tables
+    assert x.kernels is None and "expanded" in x.provider_note
+
+
+@needs_tables
+def test_deepseek_mla_is_priced_from_sglangs_mla_tables(cat):
+    """DeepSeek R1 with SGLang on H200/B200: MLA attention from the MLA tables (generation at the
+    batch and context), the absorbed-MLA bmm tables, block-FP8 GEMMs and the fused MoE table."""
+    from planner.kernels import mla_grid
+
+    with use_provider("measured"):
+        s = build_system(cat, "nvidia-b200", "deepseek-r1", "fp8", "sglang", devices=8)
+    k = s.kernels
+    assert k is not None and k.mla and k.gemm_version and "measured NVIDIA kernels, sglang" in s.provider_note
+    bs, rows = mla_grid(k.system, k.backend, k._version("mla"), "generation", "fp8", 16)
+    b1 = rows[0]
+    assert bs[0] == 1 and k._gen_ms(1.0, float(b1[1][3])) == pytest.approx(float(b1[2][3]))
+    # one decode step costs more than its MLA attention alone and grows with the batch
+    one, many = k.stage(1, 1, s.kv_full_per_token * 1000, 0.0), k.stage(64, 64, 64 * s.kv_full_per_token * 1000, 0.0)
+    assert one > k.layers * float(b1[2][3]) * 1e-3 and many > one
 
 
 def test_without_the_extra_everything_uses_the_roofline(cat, no_extra):
