@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "NVIDIA datacenter rows (leave-one-source-out), per metric and class")
     v.add_argument("--write", action="store_true", help="with --providers: write the per-class choice to "
                    "profiles/step_providers.toml")
+    v.add_argument("--derive-priors", action="store_true", help="with --providers: the GEMM compute and "
+                   "weight-streaming bandwidth efficiencies NVIDIA's measured kernels reach per system, and the "
+                   "CUDA serving engines' priors derived from them (issue 13 item 4)")
     _add_profiles(v)
     from .cli_sim import add_sim_commands
 
@@ -382,7 +385,9 @@ def _cmd_validate(cat, args) -> int:
     if not args.no_serve:
         from .serve_validation import validate_serve
 
-        result["serve"] = validate_serve(cat, rows, with_explain=args.explain)
+        # with --loo, serve rows whose source is also in the fit are simulated with a fit made without it
+        result["serve"] = validate_serve(cat, rows, with_explain=args.explain,
+                                         loso_data=Path(data) if args.loo else None)
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -398,7 +403,8 @@ def _cmd_validate(cat, args) -> int:
         print(f"{metric}: {s['rows']} rows, median |error| {s['median_abs_pct']:.1f}%, max {s['max_abs_pct']:.1f}%")
     if "serve" in result:
         sv = result["serve"]
-        print("serve rows, simulated (load tests; throughput in output tokens/s):")
+        print("serve rows, simulated (load tests; throughput in output tokens/s"
+              + ("; leave-one-source-out" if sv["summary"].get("leave_one_source_out") else "") + "):")
         for r in sv["rows"]:
             lens = f"{r['prompt'] or '-'}/{r['gen'] or '-'}"
             print(f"{r['id']:<16} {r['devices']}x {r['hardware']:<20} {r['model']:<15} {lens:>11} "

@@ -231,6 +231,20 @@ def print_report(catalog: Catalog, args) -> int:
         print("NVIDIA's tables are not installed: pip install 'inference-planner[nvidia-data]' "
               "(every prediction uses the calibrated roofline)")
         return 0
+    if getattr(args, "derive_priors", False):
+        d = derive_priors(catalog)
+        if args.json:
+            print(json.dumps(d, indent=2))
+            return 0
+        print(f"{'hardware':<24} {'system':<22} {'compute (large GEMMs)':<26} {'bandwidth (GEMV)':>16}")
+        for hw, v in d["systems"].items():
+            comp = ", ".join(f"{k} {x:.3f}" for k, x in v["compute_efficiency"].items())
+            print(f"{hw:<24} {v['system']:<22} {comp:<26} {v['bandwidth_efficiency']:>16.3f}")
+        print(f"CUDA serving engines' priors (median over systems; profiles/calibration_priors/priors.toml): "
+              f"compute_efficiency {d['compute_efficiency']}, bandwidth_efficiency {d['bandwidth_efficiency']}"
+              + (" (clamped into the physical range)" if d["compute_efficiency_clamped"]
+                 or d["bandwidth_efficiency_clamped"] else ""))
+        return 0
     data = Path(args.data) if args.data else DEFAULT_DATA
     res = compare(catalog, data)
     res["tables"] = f"aiconfigurator-core {package_version()}"
@@ -259,3 +273,83 @@ def print_report(catalog: Catalog, args) -> int:
     if "written" in res:
         print(f"wrote {res['written']}")
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 13 item 4: our physical parameters derived from NVIDIA's measured kernels
+
+EFFICIENCY_FILE_NAME = "kernel_efficiency.toml"
+
+
+def table_efficiencies(catalog: Catalog) -> dict:
+    """Per mapped NVIDIA system, the shares of the datasheet figures NVIDIA's measured GEMMs reach:
+
+    - compute: median achieved FLOP rate of the large GEMMs (m >= 4096 tokens, n and k >= 8192) of
+      each engine's table over the profile's dense peak, per dtype (bf16, fp8);
+    - bandwidth: median weight-streaming rate of the GEMV-like GEMMs (m <= 4 tokens, n x k >= 64M
+      weights: the decode case, memory bound) over the profile's memory bandwidth.
+
+    These are the quantities our roofline's compute_efficiency and bandwidth_efficiency stand for,
+    measured kernel by kernel instead of fitted to end-to-end rows."""
+    from .kernels import _gemm_table, _versions, data_root
+
+    if data_root() is None:
+        return {}
+    out: dict = {}
+    for hw in sorted(catalog.hardware.values(), key=lambda h: h.id):
+        system = getattr(hw, "aiconfigurator_system", None)
+        if system is None:
+            continue
+        system = system.value
+        comp: dict[str, list[float]] = {}
+        bw: list[float] = []
+        for backend in ("trtllm", "vllm", "sglang"):
+            vs = _versions(system, "gemm", backend)
+            if not vs:
+                continue
+            for dtype, peak_key, bytes_per in (("bfloat16", "bf16", 2.0), ("fp8", "fp8", 1.0)):
+                peak = hw.tflops.get(peak_key)
+                table = _gemm_table(system, backend, vs[-1], dtype)
+                if not table or peak is None:
+                    continue
+                for (n, k), (ms, lat) in table.items():
+                    if n >= 8192 and k >= 8192:
+                        big = ms >= 4096
+                        comp.setdefault(peak_key, []).extend(
+                            (2.0 * ms[big] * n * k / (lat[big] * 1e-3) / (peak.value * 1e12)).tolist())
+                    if n * k >= 64e6:
+                        small = ms <= 4
+                        bw.extend((bytes_per * n * k / (lat[small] * 1e-3)
+                                   / (hw.memory_bandwidth_gbs.value * 1e9)).tolist())
+        if not comp and not bw:
+            continue
+        out[hw.id] = {"system": system, "family": hw.family,
+                      "compute_efficiency": {k: round(median(v), 4) for k, v in comp.items() if v},
+                      "bandwidth_efficiency": round(median(bw), 4) if bw else None,
+                      "gemm_points": sum(len(v) for v in comp.values()), "gemv_points": len(bw)}
+    return out
+
+
+def derive_priors(catalog: Catalog) -> dict:
+    """The CUDA backend's priors from the measured kernels: the median over the mapped systems of
+    their measured GEMM efficiencies (bf16 and fp8 pooled per system by their mean), clamped into
+    the physical ranges of profiles/calibration_priors/priors.toml."""
+    from .priors import PARAMS, bounds_for
+
+    eff = table_efficiencies(catalog)
+    if not eff:
+        return {}
+    b = bounds_for("vllm", "cuda")
+    comp = [sum(v["compute_efficiency"].values()) / len(v["compute_efficiency"])
+            for v in eff.values() if v["compute_efficiency"]]
+    bw = [v["bandwidth_efficiency"] for v in eff.values() if v["bandwidth_efficiency"]]
+
+    def clamp(x, name):
+        i = PARAMS.index(name)
+        lo, hi = float(b.low[i]), float(b.high[i])
+        return round(min(max(x, lo), hi), 4), x < lo or x > hi
+
+    c, c_clamped = clamp(median(comp), "compute_efficiency")
+    w, w_clamped = clamp(median(bw), "bandwidth_efficiency")
+    return {"systems": eff, "compute_efficiency": c, "compute_efficiency_clamped": c_clamped,
+            "bandwidth_efficiency": w, "bandwidth_efficiency_clamped": w_clamped}

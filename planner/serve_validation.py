@@ -280,12 +280,24 @@ def _simulate(catalog: Catalog, sc: dict, with_explain: bool):
 
 
 def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_REQUESTS,
-                   overrides: dict | None = None, with_explain: bool = False) -> dict:
+                   overrides: dict | None = None, with_explain: bool = False, loso_data=None) -> dict:
     """Simulate every reproducible serve row. `overrides` (scheduler fields, e.g.
     {"cpu_overhead": False}) switch mechanisms off to measure their effect.
 
     summary: throughput rows of confidence=normal (the accuracy target); by_metric: each metric
-    over normal rows and over all rows."""
+    over normal rows and over all rows.
+
+    loso_data (the calibration CSV's path): leave-one-source-out, i.e. a row whose source also has
+    rows in the calibration fit is simulated with every engine refitted without that source
+    (`kernel_validation._refit_catalog`); serve rows themselves are never fitted."""
+    cats: dict[str, Catalog] = {}
+    fitted_sources: set[str] = set()
+    if loso_data is not None:
+        from .calibration import bind_rows, read_rows
+        from .kernel_validation import _refit_catalog, _source_key
+
+        fitted, _ = bind_rows(catalog, read_rows(loso_data))
+        fitted_sources = {_source_key(m.row) for m in fitted}
     out, skipped = [], []
     for r in rows:
         if r.mode != "serve":
@@ -297,8 +309,14 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
             continue
         if overrides:
             sc["scheduler"] = {**sc.get("scheduler", {}), **overrides}
+        cat = catalog
+        if fitted_sources and _source_key(r) in fitted_sources:
+            src = _source_key(r)
+            if src not in cats:
+                cats[src] = _refit_catalog(catalog, loso_data, src)
+            cat = cats[src]
         try:
-            summ, why = _simulate(catalog, sc, with_explain)
+            summ, why = _simulate(cat, sc, with_explain)
         except (CatalogError, ScenarioError) as exc:
             skipped.append({"id": r.id, "reason": str(exc)})
             continue
@@ -320,4 +338,5 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
                               "all": _summary(sel)}
     summary = _summary([x for x in out if x["metric"].startswith("throughput") and x["confidence"] == "normal"])
     summary["by_metric"] = by_metric
-    return {"rows": out, "summary": summary, "skipped": skipped}
+    summary["leave_one_source_out"] = loso_data is not None
+    return {"rows": out, "summary": summary, "skipped": skipped, "refitted_without": sorted(cats)}

@@ -324,3 +324,23 @@ def test_compare_simulates_random_length_rows_in_their_own_statistic(cat, tmp_pa
     with use_provider("auto"):
         for rid in wanted:
             assert predict_row(cat, rows[rid]) == pytest.approx(served[rid], rel=1e-3)
+
+
+@needs_tables
+def test_cuda_serving_priors_are_derived_from_the_measured_kernels(cat):
+    """Issue 13 item 4: the CUDA serving engines' compute and bandwidth priors in priors.toml are what
+    `validate --providers --derive-priors` computes from NVIDIA's GEMM tables, inside the physical
+    ranges; llama.cpp on CUDA (its own kernels) keeps the generic prior."""
+    from planner.kernel_validation import derive_priors
+    from planner.priors import PARAMS, bounds_for
+
+    d = derive_priors(cat)
+    assert len(d["systems"]) >= 5 and not d["compute_efficiency_clamped"] and not d["bandwidth_efficiency_clamped"]
+    for eng in ("vllm", "sglang", "tensorrt-llm"):
+        b = bounds_for(eng, "cuda")
+        for name in ("compute_efficiency", "bandwidth_efficiency"):
+            i = PARAMS.index(name)
+            assert float(b.prior[i]) == pytest.approx(d[name], abs=1e-4)
+            assert float(b.low[i]) <= float(b.prior[i]) <= float(b.high[i])
+    assert float(bounds_for("llama.cpp", "cuda").prior[PARAMS.index("compute_efficiency")]) != pytest.approx(
+        d["compute_efficiency"], abs=1e-4)
