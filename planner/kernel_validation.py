@@ -236,10 +236,11 @@ def print_report(catalog: Catalog, args) -> int:
         if args.json:
             print(json.dumps(d, indent=2))
             return 0
-        print(f"{'hardware':<24} {'system':<22} {'compute (large GEMMs)':<26} {'bandwidth (GEMV)':>16}")
+        print(f"{'hardware':<24} {'system':<22} {'quant':<6} {'prefill 4096 (ms)':>18} {'compute eff':>12} "
+              f"{'bandwidth eff (GEMV)':>21}")
         for hw, v in d["systems"].items():
-            comp = ", ".join(f"{k} {x:.3f}" for k, x in v["compute_efficiency"].items())
-            print(f"{hw:<24} {v['system']:<22} {comp:<26} {v['bandwidth_efficiency']:>16.3f}")
+            print(f"{hw:<24} {v['system']:<22} {v['quant']:<6} {v['prefill_ms']:>18.2f} "
+                  f"{v['compute_efficiency']:>12.3f} {v['bandwidth_efficiency']:>21.3f}")
         print(f"CUDA serving engines' priors (median over systems; profiles/calibration_priors/priors.toml): "
               f"compute_efficiency {d['compute_efficiency']}, bandwidth_efficiency {d['bandwidth_efficiency']}"
               + (" (clamped into the physical range)" if d["compute_efficiency_clamped"]
@@ -281,68 +282,80 @@ def print_report(catalog: Catalog, args) -> int:
 EFFICIENCY_FILE_NAME = "kernel_efficiency.toml"
 
 
+REFERENCE = ("llama-3.1-8b", "tensorrt-llm", 4096)  # model, engine whose tables price it, prompt tokens
+
+
 def table_efficiencies(catalog: Catalog) -> dict:
-    """Per mapped NVIDIA system, the shares of the datasheet figures NVIDIA's measured GEMMs reach:
+    """Per mapped NVIDIA system, the roofline efficiencies that reproduce NVIDIA's measured kernels
+    on a reference model (Llama-3.1-8B, FP8 where the GPU has FP8 tensor cores, else BF16; one GPU;
+    TensorRT-LLM's tables):
 
-    - compute: median achieved FLOP rate of the large GEMMs (m >= 4096 tokens, n and k >= 8192) of
-      each engine's table over the profile's dense peak, per dtype (bf16, fp8);
-    - bandwidth: median weight-streaming rate of the GEMV-like GEMMs (m <= 4 tokens, n x k >= 64M
-      weights: the decode case, memory bound) over the profile's memory bandwidth.
+    - compute_efficiency: the roofline's compute-bound time of a 4,096-token prefill step at full
+      peak (no overheads) over the measured provider's GPU time for the same step (its GEMMs,
+      attention and other operators summed, the per-step overhead left out);
+    - bandwidth_efficiency: the median weight-streaming rate of the GEMV-like GEMMs in the system's
+      newest TensorRT-LLM, vLLM and SGLang tables (m <= 4 tokens, n x k >= 64M weights: the decode
+      case, memory bound) over the profile's memory bandwidth. (A whole measured decode step is not
+      used: at batch 1 it is mostly each kernel's fixed latency, which our roofline keeps in its
+      per-layer overhead, not in the bandwidth share.)
 
-    These are the quantities our roofline's compute_efficiency and bandwidth_efficiency stand for,
-    measured kernel by kernel instead of fitted to end-to-end rows."""
-    from .kernels import _gemm_table, _versions, data_root
+    These are what our roofline's two efficiency parameters stand for, measured kernel by kernel
+    instead of fitted to end-to-end rows (the per-step and per-layer overheads stay fitted)."""
+    from .catalog import Efficiency
+    from .kernels import _gemm_table, _versions, data_root, use_provider
+    from .perf import build_system
 
     if data_root() is None:
         return {}
+    model, engine, prompt = REFERENCE
     out: dict = {}
     for hw in sorted(catalog.hardware.values(), key=lambda h: h.id):
         system = getattr(hw, "aiconfigurator_system", None)
         if system is None:
             continue
-        system = system.value
-        comp: dict[str, list[float]] = {}
+        quant = "fp8" if "fp8" in hw.tflops else "bf16"
+        try:
+            with use_provider("measured"):
+                sys = build_system(catalog, hw.id, model, quant, engine)
+        except (CatalogError, ScenarioError):
+            continue
+        k = sys.kernels
+        if k is None:
+            continue
+        kv_p, attn_p = sys.seq_terms(prompt, 0)
+        meas_p = k.stage(1, prompt, kv_p, attn_p) - k.overhead_s
+        ideal = Efficiency(bandwidth_efficiency=1.0, compute_efficiency=1.0, step_overhead_ms=0.0,
+                           layer_overhead_us=0.0, provenance="ideal roofline")
+        sys.set_efficiency(ideal, "ideal")
+        roof_p = sys.step_time_agg(1, prompt, kv_p, attn_p)
         bw: list[float] = []
         for backend in ("trtllm", "vllm", "sglang"):
-            vs = _versions(system, "gemm", backend)
-            if not vs:
-                continue
-            for dtype, peak_key, bytes_per in (("bfloat16", "bf16", 2.0), ("fp8", "fp8", 1.0)):
-                peak = hw.tflops.get(peak_key)
-                table = _gemm_table(system, backend, vs[-1], dtype)
-                if not table or peak is None:
-                    continue
-                for (n, k), (ms, lat) in table.items():
-                    if n >= 8192 and k >= 8192:
-                        big = ms >= 4096
-                        comp.setdefault(peak_key, []).extend(
-                            (2.0 * ms[big] * n * k / (lat[big] * 1e-3) / (peak.value * 1e12)).tolist())
-                    if n * k >= 64e6:
+            vs = _versions(system.value, "gemm", backend)
+            for dtype, bytes_per in (("bfloat16", 2.0), ("fp8", 1.0)):
+                for (n, kk), (ms, lat) in (_gemm_table(system.value, backend, vs[-1], dtype) if vs else {}).items():
+                    if n * kk >= 64e6:
                         small = ms <= 4
-                        bw.extend((bytes_per * n * k / (lat[small] * 1e-3)
+                        bw.extend((bytes_per * n * kk / (lat[small] * 1e-3)
                                    / (hw.memory_bandwidth_gbs.value * 1e9)).tolist())
-        if not comp and not bw:
-            continue
-        out[hw.id] = {"system": system, "family": hw.family,
-                      "compute_efficiency": {k: round(median(v), 4) for k, v in comp.items() if v},
-                      "bandwidth_efficiency": round(median(bw), 4) if bw else None,
-                      "gemm_points": sum(len(v) for v in comp.values()), "gemv_points": len(bw)}
+        out[hw.id] = {"system": system.value, "family": hw.family, "quant": quant, "tables": k.label(),
+                      "compute_efficiency": round(roof_p / meas_p, 4), "prefill_ms": round(meas_p * 1e3, 3),
+                      "bandwidth_efficiency": round(median(bw), 4) if bw else None, "gemv_points": len(bw)}
     return out
 
 
 def derive_priors(catalog: Catalog) -> dict:
-    """The CUDA backend's priors from the measured kernels: the median over the mapped systems of
-    their measured GEMM efficiencies (bf16 and fp8 pooled per system by their mean), clamped into
-    the physical ranges of profiles/calibration_priors/priors.toml."""
+    """The CUDA serving engines' priors from the measured kernels: the median over the mapped
+    systems of `table_efficiencies`, clamped into the physical ranges of
+    profiles/calibration_priors/priors.toml."""
     from .priors import PARAMS, bounds_for
 
     eff = table_efficiencies(catalog)
     if not eff:
         return {}
     b = bounds_for("vllm", "cuda")
-    comp = [sum(v["compute_efficiency"].values()) / len(v["compute_efficiency"])
-            for v in eff.values() if v["compute_efficiency"]]
+    comp = [v["compute_efficiency"] for v in eff.values()]
     bw = [v["bandwidth_efficiency"] for v in eff.values() if v["bandwidth_efficiency"]]
+    comp = [c for c in comp if c]
 
     def clamp(x, name):
         i = PARAMS.index(name)
