@@ -73,7 +73,12 @@ else:
         table.append(rec)
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     hdf = pd.DataFrame(ho["rows"])
-    loso_df = hdf[hdf["kind"] == "leave-one-source-out"]
+    loso_df = hdf[hdf["kind"] == "leave-one-source-out"].copy()
+    if "band80" in loso_df:  # each held-out prediction's 80% band, as an error bar
+        loso_df["band_lo"] = [b[0] if isinstance(b, list) else None for b in loso_df["band80"]]
+        loso_df["band_hi"] = [b[1] if isinstance(b, list) else None for b in loso_df["band80"]]
+    st.caption("Vertical bars: each prediction's 80% band (where the measurement should lie); a bar that "
+               "crosses the dashed line holds its measurement.")
     st.altair_chart(charts.accuracy_chart(loso_df, "engine"), width="stretch")
     with st.expander("every held-out prediction"):
         st.dataframe(hdf.sort_values("error_pct", key=abs, ascending=False), hide_index=True, width="stretch")
