@@ -150,3 +150,22 @@ def test_compare_summary_carries_the_bands(cat):
     assert rows_
     for r in rows_:
         assert r["decode_tok_s_low"] is not None and r["decode_tok_s_low"] < r["decode_tok_s"] < r["decode_tok_s_high"]
+
+
+def test_accuracy_chart_draws_each_band_as_an_error_bar(held_out):
+    import pandas as pd
+
+    from app_pages.charts import accuracy_chart
+
+    df = pd.DataFrame([r for r in held_out["rows"] if r["kind"] == "leave-one-source-out"])
+    df["band_lo"] = [b[0] for b in df["band80"]]
+    df["band_hi"] = [b[1] for b in df["band80"]]
+    spec = accuracy_chart(df, "engine").to_dict()
+    rules = [lay for lay in spec["layer"] if lay["mark"] == "rule" or
+             (isinstance(lay["mark"], dict) and lay["mark"].get("type") == "rule")]
+    assert len(rules) == 1
+    enc = rules[0]["encoding"]
+    assert enc["x"]["field"] == "measured" and enc["y"]["field"] == "band_lo" and enc["y2"]["field"] == "band_hi"
+    # without bands, no bars
+    plain = accuracy_chart(df.drop(columns=["band_lo", "band_hi"]), "engine").to_dict()
+    assert not [lay for lay in plain["layer"] if "y2" in lay.get("encoding", {})]
