@@ -60,7 +60,8 @@ def test_over_threshold_flags_a_row_without_a_reason(rows):
     from types import SimpleNamespace
 
     r0, r1 = rows[0], rows[1]
-    recs = [{"model": SimpleNamespace(row=r0), "error_pct": 50.0}, {"model": SimpleNamespace(row=r1), "error_pct": -80.0},
+    recs = [{"model": SimpleNamespace(row=r0), "error_pct": 50.0},
+            {"model": SimpleNamespace(row=r1), "error_pct": -80.0},
             {"model": SimpleNamespace(row=r1), "error_pct": 10.0}]
     out = C.over_threshold(recs, "leave-one-source-out", reasons={r0.id: "known"})
     assert [(o["id"], o["reason"]) for o in out] == [(r1.id, ""), (r0.id, "known")]
