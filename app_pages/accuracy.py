@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import charts, ui
-from planner.calibration import DEFAULT_DATA, REPO, bind_rows, errors, file_digest, read_rows
+from planner.calibration import (DEFAULT_DATA, OUTLIER_PCT, REPO, bind_rows, errors, file_digest, read_rows,
+                                 stated_reasons)
 from planner.serve_validation import validate_serve
 
 SERVE_REQUESTS = 500  # per row; the CLI's `validate` uses 2000
@@ -73,8 +74,19 @@ else:
         table.append(rec)
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     hdf = pd.DataFrame(ho["rows"])
-    loso_df = hdf[hdf["kind"] == "leave-one-source-out"]
+    loso_df = hdf[hdf["kind"] == "leave-one-source-out"].copy()
+    if "band80" in loso_df:  # each held-out prediction's 80% band, as an error bar
+        loso_df["band_lo"] = [b[0] if isinstance(b, list) else None for b in loso_df["band80"]]
+        loso_df["band_hi"] = [b[1] if isinstance(b, list) else None for b in loso_df["band80"]]
+    st.caption("Vertical bars: each prediction's 80% band (where the measurement should lie); a bar that "
+               "crosses the dashed line holds its measurement.")
     st.altair_chart(charts.accuracy_chart(loso_df, "engine"), width="stretch")
+    reasons = stated_reasons()
+    over = loso_df[loso_df["error_pct"].abs() > OUTLIER_PCT]
+    with st.expander(f"{len(over)} held-out rows off by more than {OUTLIER_PCT:.0f}%, each with its stated reason"):
+        st.dataframe(over.assign(reason=[reasons.get(i, "") for i in over["id"]])[
+            ["id", "source", "hardware", "model", "metric", "measured", "predicted", "error_pct", "reason"]]
+            .sort_values("error_pct", key=abs, ascending=False), hide_index=True, width="stretch")
     with st.expander("every held-out prediction"):
         st.dataframe(hdf.sort_values("error_pct", key=abs, ascending=False), hide_index=True, width="stretch")
 

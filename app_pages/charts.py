@@ -50,23 +50,39 @@ def memory_chart(results: list[dict]) -> alt.Chart:
 
 
 def speed_chart(results: list[dict]) -> alt.Chart:
+    """Single-stream prefill and decode per option, each with its 80% band as an error bar."""
     rows = []
     for o in results:
         for k, name in (("prefill_tok_s", "prefill (tok/s)"), ("decode_tok_s", "decode (tok/s)")):
             if o.get(k):
-                rows.append({"machine": o["label"], "metric": name, "tok/s": o[k]})
+                band = o.get(f"{k}_band80") or [None, None]
+                rows.append({"machine": o["label"], "metric": name, "tok/s": o[k], "low": band[0], "high": band[1],
+                             "end": band[1] if band[1] is not None else o[k], "range": band_text(o[k], band)})
     df = pd.DataFrame(rows)
     if df.empty:
         return alt.Chart(pd.DataFrame({"x": []})).mark_point()
     labels = list(dict.fromkeys(df["machine"]))
     base = alt.Chart(df).encode(
         y=alt.Y("machine:N", sort=labels, title=None, axis=alt.Axis(labelLimit=260)),
-        x=alt.X("tok/s:Q", title="tokens/s, single stream (predict)"),
-        tooltip=["machine:N", "metric:N", alt.Tooltip("tok/s:Q", format=",.1f")])
+        x=alt.X("tok/s:Q", title="tokens/s, single stream (predict); bar: 80% band"),
+        tooltip=["machine:N", "metric:N", alt.Tooltip("range:N", title="tok/s (80% band)")])
     bars = base.mark_bar().encode(color=_color(labels, legend=False))
-    text = base.mark_text(align="left", dx=3).encode(text=alt.Text("tok/s:Q", format=",.0f"))
-    return alt.layer(bars, text).properties(height=34 * len(labels), width=300).facet(
+    err = base.mark_rule(color="black", strokeWidth=2).encode(x="low:Q", x2="high:Q")
+    text = base.mark_text(align="left", dx=3, fontSize=10).encode(x="end:Q", text="range:N")
+    return alt.layer(bars, err, text).properties(height=40 * len(labels), width=300).facet(
         column=alt.Column("metric:N", title=None)).resolve_scale(x="independent")
+
+
+def band_text(value: float | None, band: list | None, fmt: str = ",.0f") -> str:
+    """'52 (44-61)': a figure with its 80% band, or the figure alone where it has no band."""
+    def ok(x) -> bool:
+        return x is not None and x == x  # None and NaN (a missing band in a table) have no band
+
+    if not ok(value):
+        return "—"
+    if not band or not ok(band[0]) or not ok(band[1]):
+        return format(value, fmt)
+    return f"{format(value, fmt)} ({format(band[0], fmt)}-{format(band[1], fmt)})"
 
 
 def latency_frame(results: list[dict], points: int = 80) -> pd.DataFrame:
@@ -233,7 +249,17 @@ def accuracy_chart(df: pd.DataFrame, color: str = "vendor") -> alt.Chart:
     diag = alt.Chart(line).mark_line(color="gray", strokeDash=[4, 4]).encode(x="measured:Q", y="predicted:Q")
     lab = alt.Chart(line.tail(1)).mark_text(align="right", dx=-4, dy=-8, color="gray").encode(
         x="measured:Q", y="predicted:Q", text=alt.value("y = x (perfect)"))
-    return (diag + lab + pts).properties(height=420)
+    layers = [diag, lab]
+    if {"band_lo", "band_hi"} <= set(df.columns) and df["band_lo"].notna().any():
+        # the 80% band of each prediction (where the measurement should lie): a bar that crosses the
+        # dashed line holds its measurement
+        bars = alt.Chart(df[df["band_lo"].notna()]).mark_rule(opacity=0.45).encode(
+            x=alt.X("measured:Q", scale=sc), y=alt.Y("band_lo:Q", scale=sc), y2="band_hi:Q",
+            color=alt.Color(f"{color}:N", legend=None),
+            tooltip=["id:N", alt.Tooltip("band_lo:Q", format=",.1f", title="80% band low"),
+                     alt.Tooltip("band_hi:Q", format=",.1f", title="80% band high")])
+        layers.append(bars)
+    return alt.layer(*layers, pts).properties(height=420)
 
 
 def pareto_chart(points: list[dict], latency_title: str) -> alt.Chart:

@@ -88,6 +88,9 @@ df = pd.DataFrame(rows)
 for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
     df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and x == x else "—" for x in df[c]]
 df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
+for c, fmt in (("prefill_tok_s", ",.0f"), ("decode_tok_s", ",.1f")):  # a speed with its 80% band: "52 (44-61)"
+    df[c] = [charts.band_text(v, [lo, hi], fmt) if v is not None and v == v else "—"
+             for v, lo, hi in zip(df[c], df[f"{c}_low"], df[f"{c}_high"])]
 for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
     df[c] = pd.to_numeric(df[c], errors="coerce")
 st.subheader("Summary")
@@ -99,8 +102,8 @@ show = ["machine", "meets", "verdict", "ttft_p95", "tpot_p95", "goodput", "price
         "usd_per_user_month", "usd_per_mtok", "fits", "memory_total_gb", "memory_usable_gb", "nodes", "link",
         "parallel", "offload", "prefill_tok_s", "decode_tok_s", "throughput_tok_s", "ttft_p50", "tpot_p50",
         "power_max_w", "tokens_per_joule"]
-FORMATS = {"nodes": "{:.0f}", "memory_total_gb": "{:,.1f}", "memory_usable_gb": "{:,.1f}", "prefill_tok_s": "{:,.0f}",
-           "decode_tok_s": "{:,.1f}", "throughput_tok_s": "{:,.1f}", "ttft_p50_ms": "{:,.0f}", "ttft_p95_ms": "{:,.0f}",
+FORMATS = {"nodes": "{:.0f}", "memory_total_gb": "{:,.1f}", "memory_usable_gb": "{:,.1f}",
+           "throughput_tok_s": "{:,.1f}", "ttft_p50_ms": "{:,.0f}", "ttft_p95_ms": "{:,.0f}",
            "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "power_max_w": "{:,.0f}",
            "price_usd": "${:,.0f}", "usd_per_mtok": "${:,.2f}", "tokens_per_joule": "{:.3f}",
            "usd_per_month": "${:,.0f}", "usd_per_user_month": "${:,.0f}"}
@@ -128,8 +131,8 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "memory_usable_gb": st.column_config.NumberColumn(
         "usable GB", help="all devices together, in GB of 10^9 bytes: memory is sold in GiB, so a '96 GB' card holds "
                           "96 GiB = 96 x 1.074 = 103.1 GB, less the runtime's reserve (or the macOS GPU limit)"),
-    "prefill_tok_s": st.column_config.NumberColumn("prefill tok/s"),
-    "decode_tok_s": st.column_config.NumberColumn("decode tok/s"),
+    "prefill_tok_s": st.column_config.TextColumn("prefill tok/s", help="single stream (predict), with its 80% band"),
+    "decode_tok_s": st.column_config.TextColumn("decode tok/s", help="single stream (predict), with its 80% band"),
     "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
     "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"]),
     "power_max_w": st.column_config.NumberColumn("max power W"),

@@ -54,14 +54,15 @@ def calibration_info(sys) -> dict:
 def bands(sys, *, batch: int, prompt: int, gen: int, prefill: float | None, decode: float | None,
           ttft: float | None, tpot: float | None) -> dict:
     """`*_band80` fields ([low, high], None where the figure is None or no band exists)."""
-    from .calibration import band_entry, widen
+    from .calibration import band_entry, band_kind, widen
 
     table = load_bands()
     out = {"decode_tok_s_band80": None, "prefill_tok_s_band80": None, "ttft_s_band80": None,
            "tpot_s_band80": None, "band": {}}
     for kind, speed, time_key, t in (("decode", decode, "tpot_s_band80", tpot),
                                      ("prefill", prefill, "ttft_s_band80", ttft)):
-        entry, key = band_entry(table, sys.engine.id, sys.hw.vendor, kind)
+        cls_kind = band_kind("decode_tok_s", batch) if kind == "decode" else kind  # batched decode: own class
+        entry, key = band_entry(table, sys.engine.id, sys.hw.vendor, cls_kind)
         if entry is None:
             continue
         lo, hi, why = widen(entry, key, sys.hw.family, batch, prompt + gen,

@@ -322,14 +322,25 @@ def _held_out(cat, data, models, write: bool) -> dict:
     from .calibration import (REPO, band_coverage, band_table, fit_all, leave_one_family_out_records,
                               leave_one_source_out, summarize_records, write_bands, write_held_out)
 
-    from .calibration import contradicting_pairs, superseded
+    from .calibration import contradicting_pairs
+
+    from .calibration import left_out_of_fit, old_build, predict_with
 
     rows = [m.row for m in models]
-    drop = superseded(rows)
+    drop = left_out_of_fit(rows)
     normal = [m for m in models if m.row.confidence == "normal" and m.row.id not in drop]
     full = fit_all(normal)
+    # older-build rows (their own class, not fitted): predicted by the current builds' fit
+    old = []
+    for m in models:
+        if old_build(m.row):
+            pred, label = predict_with(cat, m, full)
+            old.append({"id": m.row.id, "class": old_build(m.row), "engine_version": m.row.engine_version,
+                        "metric": m.row.metric, "measured": m.row.value, "predicted": round(pred, 3),
+                        "error_pct": round(100.0 * (pred - m.row.value) / m.row.value, 2), "calibration": label})
     loso = leave_one_source_out(cat, normal, full)
     lofo = leave_one_family_out_records(cat, normal, full)
+    coverage = band_coverage(loso, loso + lofo)  # also gives each held-out row its 80% band
     out = {"leave_one_source_out": {
         "summary": summarize_records(loso),
         "by_source": [dict({"source": g}, **summarize_records([r for r in loso if r["group"] == g]))
@@ -338,7 +349,8 @@ def _held_out(cat, data, models, write: bool) -> dict:
                   "family": r["model"].sys.hw.family, "engine": r["model"].row.engine_id,
                   "model": r["model"].row.model_id, "quant": r["model"].row.quant_id, "metric": r["model"].row.metric,
                   "measured": r["model"].row.value, "predicted": round(r["predicted"], 3),
-                  "error_pct": round(r["error_pct"], 2), "calibration": r["label"]} for r in loso]}}
+                  "error_pct": round(r["error_pct"], 2), "calibration": r["label"], "band80": r.get("band80")}
+                 for r in loso]}}
     out["leave_one_family_out_summary"] = summarize_records(lofo)
     fam = []
     for f in sorted({r["group"] for r in lofo}):
@@ -346,11 +358,18 @@ def _held_out(cat, data, models, write: bool) -> dict:
             rs = [r for r in lofo if r["group"] == f and r["model"].sys.engine.id == eng]
             fam.append(dict({"family": f, "engine": eng, "rows": len(rs)}, **summarize_records(rs)))
     out["leave_one_family_out"] = fam
-    out["band_coverage"] = band_coverage(loso, loso + lofo)
-    out["superseded"] = drop
+    out["band_coverage"] = coverage
+    out["superseded"] = {k: v for k, v in drop.items() if not v.startswith("older build")}
+    out["older_builds"] = old
     out["contradicting_pairs"] = [[a.id, b.id] for a, b in contradicting_pairs(rows)]
-    out["calibration_set_summary"] = summarize_records(
-        [{"model": m, "error_pct": e} for m, _, e in errors(normal)])
+    in_sample = [{"model": m, "error_pct": e} for m, _, e in errors(normal)]
+    out["calibration_set_summary"] = summarize_records(in_sample)
+    from .calibration import documented_pairs, over_threshold
+
+    out["over_35pct"] = over_threshold(loso, "leave-one-source-out") + over_threshold(in_sample, "calibration set")
+    known = documented_pairs()
+    out["contradicting_pairs_documented"] = [
+        {"rows": [a.id, b.id], "why": known.get(frozenset((a.id, b.id)), "")} for a, b in contradicting_pairs(rows)]
     if write:
         path = write_bands(band_table(loso + lofo), REPO / "profiles" / "calibration_bands" / "bands.toml", data)
         out["bands_written"] = str(path)
@@ -457,9 +476,18 @@ def _cmd_validate(cat, args) -> int:
             parts = [f"{m}: median {e[m]['median_abs_pct']:.1f}% max {e[m]['max_abs_pct']:.1f}% ({e[m]['rows']} rows)"
                      for m in ("decode_tok_s", "prefill_tok_s", "e2e_latency_s", "ttft_ms") if m in e]
             print(f"  {e['family']:<16} {e['engine']:<12} " + ("; ".join(parts) or e.get("note", "")))
-        pairs = result["contradicting_pairs"]
-        print(f"contradicting pairs (same configuration, values > 1.5x apart): "
-              + (", ".join("/".join(p) for p in pairs) or "none"))
+        over = result["over_35pct"]
+        print(f"rows off by more than 35% ({len(over)}), each with its stated reason (data/outliers.toml):")
+        for o in over:
+            print(f"  {o['id']:<16} {o['metric']:<14} {o['error_pct']:>+8.1f}% ({o['kind']}): "
+                  + (o["reason"] or "NO STATED REASON"))
+        pairs = result["contradicting_pairs_documented"]
+        print("contradicting pairs (same configuration, values > 1.5x apart):" + ("" if pairs else " none"))
+        for p in pairs:
+            print(f"  {'/'.join(p['rows'])}: " + (p["why"] or "NOT DOCUMENTED"))
+        print(f"older builds (class <engine>-old, left out of the fit; versions.toml): {len(result['older_builds'])}"
+              " predict rows" + "".join(f"\n  {o['id']} {o['class']} {o['engine_version']}: {o['error_pct']:+.1f}%"
+                                        for o in result["older_builds"]))
         print("superseded (dropped from the fit, older build): "
               + (", ".join(f"{k} ({v})" for k, v in result["superseded"].items()) or "none"))
         if "bands_written" in result:

@@ -310,6 +310,7 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
         "name": hw.name, "vendor": hw.vendor, "memory_gb_option": mem_opt, "fits": pr["fits"],
         "reason": pr["reason"], "memory": pr["memory_gb"], "prompt": prompt, "gen": gen,
         "prefill_tok_s": pr["prefill_tok_s"], "decode_tok_s": pr["decode_tok_s"], "ttft_s": pr["ttft_s"],
+        "prefill_tok_s_band80": pr.get("prefill_tok_s_band80"), "decode_tok_s_band80": pr.get("decode_tok_s_band80"),
         "tpot_s": pr["tpot_s"], "max_concurrent_sequences": pr["max_concurrent_sequences"],
         "calibration": pr["calibration"],
         "bandwidth_gbs": hw.memory_bandwidth_gbs.value,
@@ -419,6 +420,12 @@ def _r(x, nd=1):
     return None if x is None else round(x, nd)
 
 
+def _band(o: dict, key: str, i: int) -> float | None:
+    """One end of a speed's 80% band ([low, high] in `<key>_band80`), None where there is none."""
+    b = o.get(f"{key}_band80")
+    return _r(b[i]) if b else None
+
+
 def _split(p: dict | None) -> str | None:
     """{'tp': 1, 'pp': 8, 'ep': 1} -> 'pp=8' (the split predict used; None for one device)."""
     if not p:
@@ -456,6 +463,9 @@ def summary_rows(results: list[dict], slo=None) -> list[dict]:
             "weights_gb": _r(mem.get("weights")), "kv_cache_gb": _r(mem.get("kv_cache"), 2),
             "other_gb": _r(mem.get("other"), 2),
             "prefill_tok_s": _r(o.get("prefill_tok_s")), "decode_tok_s": _r(o.get("decode_tok_s")),
+            # the 80% bands of the two speeds (planner.bands), flat for the CSV export
+            "prefill_tok_s_low": _band(o, "prefill_tok_s", 0), "prefill_tok_s_high": _band(o, "prefill_tok_s", 1),
+            "decode_tok_s_low": _band(o, "decode_tok_s", 0), "decode_tok_s_high": _band(o, "decode_tok_s", 1),
             "throughput_tok_s": _r(s.get("throughput_tok_s")), "requests_per_s": _r(s.get("request_throughput_rps"), 3),
             "ttft_p50_ms": _r(ttft.get("p50")), "ttft_p95_ms": _r(ttft.get("p95")), "ttft_p99_ms": _r(ttft.get("p99")),
             "tpot_p50_ms": _r(tpot.get("p50")), "tpot_p95_ms": _r(tpot.get("p95")), "tpot_p99_ms": _r(tpot.get("p99")),
