@@ -68,7 +68,8 @@ def device_price(cat: Catalog, hardware: str, memory_gb: float | None) -> dict |
     p = hw.price_for(mem)
     if p is None:
         return None
-    return {"usd": p.usd, "kind": p.kind, "date": p.date, "source": p.source}
+    return {"usd": p.usd, "kind": p.kind, "date": p.date, "source": p.source, "confidence": p.confidence,
+            "confidence_note": p.confidence_note}
 
 
 def _system_extra(cat: Catalog, hardware: str, memory_gb: float, devices: int, nodes: int,
@@ -127,7 +128,9 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
             ch_id = ch.id
             parts.append({"what": f"{nodes} x {ch.name}", "usd": cp.usd * nodes, "kind": cp.kind, "date": cp.date,
                           "source": cp.source or f"derived: {cp.derived}", "chassis": ch.id,
-                          "confidence": ch.confidence})
+                          "confidence": ch.confidence,
+                          "confidence_note": "derived from one public system price less its cards"
+                          if ch.confidence == "low" else None})
         else:
             bare = True
     if price_usd is None:
