@@ -8,6 +8,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from planner.compare import capacity_as_sold
+
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 MEM_COLORS = {"weights": "#4c78a8", "KV cache": "#f58518", "other": "#9d9d9d"}
 
@@ -27,8 +29,9 @@ def memory_chart(results: list[dict]) -> alt.Chart:
             continue
         for part, key in (("weights", "weights"), ("KV cache", "kv_cache"), ("other", "other")):
             rows.append({"machine": o["label"], "part": part, "GB": m[key], "total": m["total"], "usable": m["usable"]})
-        limits.append({"machine": o["label"], "usable": m["usable"], "total": m["total"],
-                       "label": f"usable {m['usable']:,.0f} GB" + ("" if o.get("fits") else "  (does not fit)")})
+        sold = capacity_as_sold(o) or ""
+        limits.append({"machine": o["label"], "usable": m["usable"], "total": m["total"],  # as sold, never "102 GB"
+                       "label": f"{sold}: {m['total'] / m['usable']:.0%} used" if m["usable"] else sold})
     df, lim = pd.DataFrame(rows), pd.DataFrame(limits)
     if df.empty:
         return alt.Chart(pd.DataFrame({"x": []})).mark_point()
@@ -43,7 +46,7 @@ def memory_chart(results: list[dict]) -> alt.Chart:
         tooltip=["machine:N", "part:N", alt.Tooltip("GB:Q", format=",.2f"), alt.Tooltip("total:Q", format=",.1f"),
                  alt.Tooltip("usable:Q", format=",.1f")])
     tick = alt.Chart(lim).mark_tick(color="black", thickness=3, size=26).encode(
-        y=y, x="usable:Q", tooltip=["machine:N", alt.Tooltip("usable:Q", format=",.1f", title="usable GB")])
+        y=y, x="usable:Q", tooltip=["machine:N", alt.Tooltip("usable:Q", format=",.1f", title="usable GB (10^9 bytes)")])
     text = alt.Chart(lim).mark_text(align="left", dx=6, fontSize=11).encode(
         y=y, x="usable:Q", text="label:N")
     return (bars + tick + text).properties(height=48 * len(order) + 30)

@@ -95,17 +95,18 @@ st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, s
            "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
            "$/Mtok is **derived** (see the cost assumptions in the sidebar). An empty cell (—) has no value: not "
            "simulated, or no sourced figure.")
-show = ["machine", "meets", "verdict", "ttft_p95", "tpot_p95", "goodput", "price_usd", "usd_per_month",
-        "usd_per_user_month", "usd_per_mtok", "fits", "memory_total_gb", "memory_usable_gb", "nodes", "link",
+df["price_flag"] = ["⚠ low confidence" if x else "" for x in df["price_low_confidence"]]  # weak price source
+show = ["machine", "meets", "verdict", "ttft_p95", "tpot_p95", "goodput", "price_usd", "price_flag", "usd_per_month",
+        "usd_per_user_month", "usd_per_mtok", "fits", "capacity", "memory_used_share", "nodes", "link",
         "parallel", "offload", "prefill_tok_s", "decode_tok_s", "throughput_tok_s", "ttft_p50", "tpot_p50",
         "power_max_w", "tokens_per_joule"]
 FORMATS = {"nodes": "{:.0f}", "memory_total_gb": "{:,.1f}", "memory_usable_gb": "{:,.1f}", "prefill_tok_s": "{:,.0f}",
            "decode_tok_s": "{:,.1f}", "throughput_tok_s": "{:,.1f}", "ttft_p50_ms": "{:,.0f}", "ttft_p95_ms": "{:,.0f}",
-           "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "power_max_w": "{:,.0f}",
+           "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "memory_used_share": "{:.0%}", "power_max_w": "{:,.0f}",
            "price_usd": "${:,.0f}", "usd_per_mtok": "${:,.2f}", "tokens_per_joule": "{:.3f}",
            "usd_per_month": "${:,.0f}", "usd_per_user_month": "${:,.0f}"}
 shown = df[show].copy()
-for c in ("machine", "link", "parallel", "offload", "verdict"):  # text columns: an empty cell reads —
+for c in ("machine", "link", "parallel", "offload", "verdict", "capacity"):  # text columns: an empty cell reads —
     shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
 table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
     na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"])
@@ -124,10 +125,14 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
     "offload": st.column_config.TextColumn("offload", width="medium"),
     "fits": st.column_config.CheckboxColumn("fits"),
-    "memory_total_gb": st.column_config.NumberColumn("needs GB", help="all devices together, GB = 10^9 bytes"),
-    "memory_usable_gb": st.column_config.NumberColumn(
-        "usable GB", help="all devices together, in GB of 10^9 bytes: memory is sold in GiB, so a '96 GB' card holds "
-                          "96 GiB = 96 x 1.074 = 103.1 GB, less the runtime's reserve (or the macOS GPU limit)"),
+    "capacity": st.column_config.TextColumn("memory", help=cmp.CAPACITY_HELP),
+    "memory_used_share": st.column_config.NumberColumn(
+        "memory used", help="memory the option needs (weights, KV cache, other) / the memory it may use (all devices "
+                            "together, less the runtime's reserve or the macOS GPU limit)"),
+    "price_flag": st.column_config.TextColumn(
+        "price source", help="⚠ low confidence: a part of this price rests on a weak source (no vendor list price, "
+                             "a third-party estimate); the reason is under 'Sources and accuracy of each option'. "
+                             "Enter your quote to replace it."),
     "prefill_tok_s": st.column_config.NumberColumn("prefill tok/s"),
     "decode_tok_s": st.column_config.NumberColumn("decode tok/s"),
     "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
@@ -182,7 +187,9 @@ with st.expander("Sources and accuracy of each option"):
                  (f"- price ${price['usd']:,.0f} per device ({price['kind']}, {price['date']}): "
                   f"{ui.linkify(price['source'])}") if price else "- price: no sourced price for this configuration",
                  *(f"- {p['what']}: ${p['usd']:,.0f} ({p['kind']}" + (f", {p['date']}" if p.get("date") else "")
-                   + f"): {ui.linkify(p['source'])}" + (" — low confidence" if p.get("confidence") == "low" else "")
+                   + f"): {ui.linkify(p['source'])}"
+                   + (f" — ⚠ low confidence: {p.get('confidence_note') or 'weak source'}"
+                      if p.get("confidence") == "low" else "")
                    for p in r.get("capex_parts") or []),
                  *([f"- ⚠ {r['capex_note']}"] if r.get("capex_note") else []),
                  f"- calibration `{r.get('calibration')}`: see the Accuracy page for how predictions of this "

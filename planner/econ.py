@@ -13,8 +13,9 @@ tokens everywhere.
   above its devices, plus a per-replica host/server cost the user gives (default 0).  Cards with no
   chassis in the catalog are priced as bare cards and `Capex.bare_cards` / `note` say so.
 - **power**: at load = devices x (idle + (max - idle) x busy share) + the chassis per node (+ the offload
-  host's power x busy share), at idle = devices x idle + the chassis (0 W per device where the catalog
-  has no idle figure; the chassis at its load figure where it has none: both said in `power_note`).
+  host's power x busy share), at idle = devices x idle + the chassis.  Every catalog device has an idle
+  figure, sourced or a stated estimate (`derived`, confidence low); 0 W only for a user's device without one;
+  the chassis at its load figure where it has no idle one: both said in `power_note`.
 - **energy** per year = (utilization x load + (1 - utilization) x idle) x 8,766 h x PUE.
 - **TCO** = capex + years x energy cost; **$ per million output tokens** = TCO / output tokens served
   over the years at `utilization` x the served output rate; **output tokens per joule** at load
@@ -174,8 +175,11 @@ def power(cat: Catalog, hardware: str, units: int, busy: float, replicas: int = 
                  + (f"{c_idle:g} W idle" if ch.power_idle_w else "idle not sourced (counted at the load figure)"))
     elif hw.memory == "discrete" and h is None:
         extra = "; device power only (no chassis in the catalog)"
+    fig = hw.power_idle_w
     note = (f"{hw.name}: max {pmax:g} W per device, idle "
-            + (f"{idle:g} W" if hw.power_idle_w else "not sourced (0 W assumed: an underestimate)") + extra)
+            + ((f"{idle:g} W" + (" (a stated estimate, not measured: see the catalog)"
+                                 if fig.derived and not fig.source else ""))
+               if fig else "not in the catalog (0 W assumed: an underestimate)") + extra)
     return {"power_load_w": p_load, "power_idle_w": p_idle, "power_note": note}
 
 
