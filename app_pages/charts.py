@@ -16,7 +16,8 @@ MEM_COLORS = {"weights": "#4c78a8", "KV cache": "#f58518", "other": "#9d9d9d"}
 
 def _color(labels: list[str], legend: bool = True) -> alt.Color:
     """One colour per machine option, the same on every chart; the legend sits on top of the plot."""
-    lg = alt.Legend(orient="top", title=None, labelLimit=320, symbolStrokeWidth=4, columns=2) if legend else None
+    # one label a row: two columns cut the longer labels in a half-width chart
+    lg = alt.Legend(orient="top", title=None, labelLimit=330, symbolStrokeWidth=4, columns=1) if legend else None
     return alt.Color("machine:N", scale=alt.Scale(domain=labels, range=PALETTE[:len(labels)]), legend=lg)
 
 
@@ -68,7 +69,7 @@ def speed_chart(results: list[dict]) -> alt.Chart:
         tooltip=["machine:N", "metric:N", alt.Tooltip("tok/s:Q", format=",.1f")])
     bars = base.mark_bar().encode(color=_color(labels, legend=False))
     text = base.mark_text(align="left", dx=3).encode(text=alt.Text("tok/s:Q", format=",.0f"))
-    return alt.layer(bars, text).properties(height=34 * len(labels), width=300).facet(
+    return alt.layer(bars, text).properties(height=34 * len(labels), width=210).facet(  # fits 1280 px
         column=alt.Column("metric:N", title=None)).resolve_scale(x="independent")
 
 
@@ -111,7 +112,7 @@ def cdf_chart(df: pd.DataFrame, metric: str, slo: float | None, labels: list[str
             x="latency:Q", text="label:N"))
         p95 = pd.DataFrame({"fraction": [0.95]})
         layers.append(alt.Chart(p95).mark_rule(color="gray", strokeDash=[2, 2]).encode(y="fraction:Q"))
-    return alt.layer(*layers).properties(height=280, title=f"{metric}: cumulative distribution per option")
+    return alt.layer(*layers).properties(height=420, title=f"{metric}: cumulative distribution per option")  # legend + plot
 
 
 def timeline_frame(results: list[dict], points: int = 160) -> pd.DataFrame:
@@ -142,7 +143,7 @@ def timeline_chart(df: pd.DataFrame, field: str, labels: list[str], title: str, 
         x=alt.X("time_s:Q", title=None), y=y, color=_color(labels, legend=False),
         tooltip=["machine:N", alt.Tooltip("time_s:Q", format=",.1f"), alt.Tooltip(f"{field}:Q", format=fmt or ",.0f"),
                  alt.Tooltip("waiting:Q", title="queued requests")])
-    return line.properties(height=55, width=400).facet(
+    return line.properties(height=55, width=330).facet(  # two side by side fit 1280 px
         row=alt.Row("machine:N", sort=labels, title=None, header=alt.Header(labelAngle=0, labelAlign="left",
                                                                             labelAnchor="start", labelOrient="top",
                                                                             labelFontSize=12))

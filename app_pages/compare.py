@@ -145,7 +145,7 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
                                                       "(device power, before PUE)"),
 })
 
-c1, c2 = st.columns(2)
+c1 = c2 = st.container()  # one above the other: side by side, 1280 px squashed them and cut their labels
 with c1:
     st.subheader("Memory against the usable limit")
     st.vega_lite_chart(specs["memory"], width="stretch")
@@ -162,7 +162,7 @@ with c2:
                "them (a workstation or 8-GPU server chassis from the catalog, see Sources) or your quote.")
 
 st.subheader("Single-stream speed")
-st.vega_lite_chart(specs["speed"], width="content")
+st.vega_lite_chart(specs["speed"], width="stretch")
 
 c1, c2 = st.columns(2)
 with c1:
@@ -172,9 +172,9 @@ with c2:
 
 c1, c2 = st.columns(2)
 with c1:
-    st.vega_lite_chart(specs["batch"], width="content")
+    st.vega_lite_chart(specs["batch"], width="stretch")
 with c2:
-    st.vega_lite_chart(specs["kv"], width="content")
+    st.vega_lite_chart(specs["kv"], width="stretch")
 
 with st.expander("Sources and accuracy of each option"):
     for r in results:
