@@ -17,7 +17,7 @@ MEM_COLORS = {"weights": "#4c78a8", "KV cache": "#f58518", "other": "#9d9d9d"}
 def _color(labels: list[str], legend: bool = True) -> alt.Color:
     """One colour per machine option, the same on every chart; the legend sits on top of the plot."""
     # one label a row: two columns cut the longer labels in a half-width chart
-    lg = alt.Legend(orient="top", title=None, labelLimit=330, symbolStrokeWidth=4, columns=1) if legend else None
+    lg = alt.Legend(orient="top", title=None, labelLimit=280, symbolStrokeWidth=4, columns=1) if legend else None
     return alt.Color("machine:N", scale=alt.Scale(domain=labels, range=PALETTE[:len(labels)]), legend=lg)
 
 
@@ -47,7 +47,8 @@ def memory_chart(results: list[dict]) -> alt.Chart:
         tooltip=["machine:N", "part:N", alt.Tooltip("GB:Q", format=",.2f"), alt.Tooltip("total:Q", format=",.1f"),
                  alt.Tooltip("usable:Q", format=",.1f")])
     tick = alt.Chart(lim).mark_tick(color="black", thickness=3, size=26).encode(
-        y=y, x="usable:Q", tooltip=["machine:N", alt.Tooltip("usable:Q", format=",.1f", title="usable GB (10^9 bytes)")])
+        y=y, x="usable:Q",
+        tooltip=["machine:N", alt.Tooltip("usable:Q", format=",.1f", title="usable GB (10^9 bytes)")])
     text = alt.Chart(lim).mark_text(align="left", dx=6, fontSize=11).encode(
         y=y, x="usable:Q", text="label:N")
     return (bars + tick + text).properties(height=48 * len(order) + 30)
@@ -112,7 +113,8 @@ def cdf_chart(df: pd.DataFrame, metric: str, slo: float | None, labels: list[str
             x="latency:Q", text="label:N"))
         p95 = pd.DataFrame({"fraction": [0.95]})
         layers.append(alt.Chart(p95).mark_rule(color="gray", strokeDash=[2, 2]).encode(y="fraction:Q"))
-    return alt.layer(*layers).properties(height=420, title=f"{metric}: cumulative distribution per option")  # legend + plot
+    # the height holds the legend (one option a row) and the plot
+    return alt.layer(*layers).properties(height=420, title=f"{metric}: cumulative distribution per option")
 
 
 def timeline_frame(results: list[dict], points: int = 160) -> pd.DataFrame:

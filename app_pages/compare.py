@@ -95,7 +95,8 @@ st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, s
            "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
            "$/Mtok is **derived** (see the cost assumptions in the sidebar). An empty cell (—) has no value: not "
            "simulated, or no sourced figure.")
-df["price_flag"] = ["⚠ low confidence" if x else "" for x in df["price_low_confidence"]]  # weak price source
+df["price_flag"] = ["⚠ low confidence" if isinstance(x, str) and x else ""  # NaN: no weak part
+                    for x in df["price_low_confidence"]]
 show = ["machine", "meets", "verdict", "ttft_p95", "tpot_p95", "goodput", "price_usd", "price_flag", "usd_per_month",
         "usd_per_user_month", "usd_per_mtok", "fits", "capacity", "memory_used_share", "nodes", "link",
         "parallel", "offload", "prefill_tok_s", "decode_tok_s", "throughput_tok_s", "ttft_p50", "tpot_p50",

@@ -457,9 +457,9 @@ def run_plan(spec: dict, progress=None) -> dict:
 
 CSS = """<style>
 /* long hardware names in a multiselect wrap instead of being cut ("NVIDIA GeForce RTX…") */
-[data-baseweb="tag"] { height: auto !important; max-width: 100% !important; }
-[data-baseweb="tag"] span[title] { white-space: normal !important; overflow: visible !important;
-  text-overflow: clip !important; max-width: none !important; }
+[data-testid="stMultiSelectTagsContainer"] [data-tag] { height: auto !important; max-width: 100% !important; }
+[data-testid="stMultiSelectTagsContainer"] [data-tag] > span[title] { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; max-width: none !important; }
 /* the share link and other code boxes wrap long unbroken text inside their box */
 [data-testid="stCode"] pre, [data-testid="stCode"] code { white-space: pre-wrap !important;
   overflow-wrap: anywhere !important; word-break: break-all; }

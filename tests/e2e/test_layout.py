@@ -30,11 +30,12 @@ def _overflow(p) -> list[str]:
     """Elements of the main area whose right edge runs past the viewport (boxes that overflow the page)."""
     return p.evaluate("""() => {
         const w = document.documentElement.clientWidth, bad = [];
-        for (const el of document.querySelectorAll('[data-testid="stMain"] [data-testid="stCode"], '
-                 + '[data-testid="stMain"] [data-testid="stAlert"], [data-testid="stMain"] [data-testid="stMarkdown"], '
-                 + '[data-testid="stMain"] [data-testid="stVegaLiteChart"], [data-testid="stMain"] [data-testid="stDataFrame"]')) {
+        const kinds = ['stCode', 'stAlert', 'stMarkdown', 'stVegaLiteChart', 'stDataFrame'];
+        const sel = kinds.map(k => '[data-testid="stMain"] [data-testid="' + k + '"]').join(', ');
+        for (const el of document.querySelectorAll(sel)) {
             const r = el.getBoundingClientRect();
-            if (r.width > 0 && r.right > w + 1) bad.push(el.getAttribute('data-testid') + ' ' + Math.round(r.right) + '>' + w);
+            if (r.width > 0 && r.right > w + 1)
+                bad.push(el.getAttribute('data-testid') + ' ' + Math.round(r.right) + '>' + w);
         }
         return bad; }""")
 
@@ -117,3 +118,20 @@ def test_tab_moves_focus_into_the_page_inputs(page, app_url):
     assert any("stNumberInput" in s for s in seen), seen
     assert any("stSelectbox" in s for s in seen), seen
     assert len(set(seen)) > 10, seen  # it moves on, it does not stick on one element
+
+
+def test_long_hardware_names_are_not_cut_in_the_sidebar(browser, app_url):
+    """The Capacity plan's hardware chips show the whole name (they wrap) at 1280x800."""
+    q = urlencode(encode_params(parse_scenario(BUYER)))
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    p = ctx.new_page()
+    p.set_default_timeout(300_000)
+    p.goto(f"{app_url}/capacity_plan?{q}")
+    settle(p)
+    cut = p.evaluate("""() => [...document.querySelectorAll('[data-testid="stSidebar"] [data-tag] > span[title]')]
+        .filter(s => s.scrollWidth > s.clientWidth + 1).map(s => s.title)""")
+    names = p.evaluate("""() => [...document.querySelectorAll('[data-testid="stSidebar"] [data-tag] > span[title]')]
+        .map(s => s.title)""")
+    assert any(n.startswith("Apple M3 Ultra (32-core CPU") for n in names), names
+    assert not cut, cut
+    ctx.close()
