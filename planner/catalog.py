@@ -156,9 +156,20 @@ class Hardware(_Strict):
     prices: list[Price] = []
     notes: str | None = None
 
+    @field_validator("memory_bandwidth_gbs")
+    @classmethod
+    def _real_bandwidth(cls, v: Figure) -> Figure:
+        # below 0.1 GB/s no device runs a model; a denormal like 5e-324 made every time infinite
+        if not 0.1 <= v.value <= 1e6:
+            raise ValueError(f"memory bandwidth must be between 0.1 and 1,000,000 GB/s, got {v.value:g}")
+        return v
+
     @field_validator("tflops")
     @classmethod
     def _known_dtypes(cls, v: dict[str, Figure]) -> dict[str, Figure]:
+        tiny = sorted(k for k, f in v.items() if not 1e-3 <= f.value <= 1e6)
+        if tiny:
+            raise ValueError(f"TFLOPS of {tiny} must be between 0.001 and 1,000,000")
         bad = sorted(set(v) - set(DTYPES))
         if bad:
             raise ValueError(f"unknown dtype(s) {bad}; expected some of {list(DTYPES)}")
