@@ -127,6 +127,8 @@ def test_env_var_profiles(tmp_path, monkeypatch):
     (GOOD_GPU.replace("memory_gb = [48]", "memory_gb = [-48]"), "memory_gb", "> 0"),
     (GOOD_GPU.replace("fp16 = {", "fp17 = {"), "tflops", "fp17"),
     (GOOD_GPU.replace("[tflops]", "bogus_field = 1\n[tflops]"), "bogus_field", "not permitted"),
+    (GOOD_GPU.replace('memory_bandwidth_gbs = { value = 900,', 'memory_bandwidth_gbs = { value = 5e-324,'),
+     "memory_bandwidth_gbs", "between 0.1 and"),  # a denormal made every predicted time infinite
 ])
 def test_bad_profile_names_file_and_field(tmp_path, bad, field, expect):
     d = _user_dir(tmp_path, "hardware", "broken.toml", bad)
