@@ -10,6 +10,7 @@ from app_pages import ui
 
 st.set_page_config(page_title="Inference Planner", page_icon=":material/calculate:", layout="wide")
 
+ui.css()
 sc = ui.init_state()
 pages = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/balance:", default=True),

@@ -20,17 +20,31 @@ def src(fig):
     return fig.source or f"derived: {fig.derived}" if fig is not None else ""
 
 
+def weak(h) -> list[str]:
+    """The hardware's low-confidence figures (profiles mark them confidence = "low", with why)."""
+    figs = [("bandwidth", h.memory_bandwidth_gbs), ("max power", h.power_max_w), ("idle power", h.power_idle_w),
+            *((f"{k} TFLOPS", v) for k, v in h.tflops.items()), *(("price", p) for p in h.prices)]
+    return [what for what, f in figs if f is not None and f.confidence == "low"]
+
+
+def flag(fig) -> str:
+    return f" ⚠ **low confidence**: {fig.confidence_note}" if fig is not None and fig.confidence == "low" else ""
+
+
 LINK = st.column_config.LinkColumn("source link", display_text="open", width="small")
 hw_rows = []
 for h in cat.hardware.values():
     price = h.prices[0] if h.prices else None
     hw_rows.append({
-        "id": h.id, "name": h.name, "vendor": h.vendor, "arch": h.arch.id if h.arch else "",
+        "id": h.id, "name": h.name,
+        "low confidence": ("⚠ " + ", ".join(dict.fromkeys(weak(h)))) if weak(h) else "",
+        "vendor": h.vendor, "arch": h.arch.id if h.arch else "",
         "memory GB": ", ".join(f"{s:g}" for s in h.memory_gb),
         "bandwidth GB/s": h.memory_bandwidth_gbs.value, "bandwidth source": ui.first_url(src(h.memory_bandwidth_gbs)),
         "FP16 TFLOPS": (h.tflops.get("fp16") or h.tflops.get("bf16") or h.tflops.get("fp32")).value,
         "FP8 TFLOPS": h.tflops["fp8"].value if "fp8" in h.tflops else None,
-        "max power W": h.power_max_w.value, "interconnect": h.interconnect.name if h.interconnect else "",
+        "max power W": h.power_max_w.value, "idle power W": h.power_idle_w.value if h.power_idle_w else None,
+        "interconnect": h.interconnect.name if h.interconnect else "",
         "price $": price.usd if price else None, "price source": ui.first_url(price.source) if price else None,
         "sources (full text)": f"bandwidth: {src(h.memory_bandwidth_gbs)} | power: {src(h.power_max_w)}",
     })
@@ -39,20 +53,31 @@ with tabs[0]:
     st.dataframe(pd.DataFrame(hw_rows).sort_values("id"), hide_index=True, width="stretch", column_config={
         "bandwidth source": st.column_config.LinkColumn("bandwidth source", display_text="source"),
         "price source": st.column_config.LinkColumn("price source", display_text="source"),
-        "price $": st.column_config.NumberColumn(format="dollar")})
+        "price $": st.column_config.NumberColumn(format="dollar"),
+        "low confidence": st.column_config.TextColumn(
+            "low confidence", help="⚠ figures whose only sources are weak (a third-party estimate, an aggregator "
+                                   "page, no vendor figure); the details below say why for each one"),
+        "idle power W": st.column_config.NumberColumn(
+            "idle power W", help="sourced where the vendor publishes it (Apple); otherwise a stated estimate "
+                                 "(derived, see the details)")})
     pick = st.selectbox("Details of", sorted(cat.hardware), key="cat_hw")
     h = cat.hardware[pick]
     lines = [f"**{h.name}** ({h.vendor}, {h.family}, {h.memory} memory)",
              *([f"- architecture {h.arch.name} (`{h.arch.id}`): {ui.linkify(h.arch.source)}"] if h.arch else []),
              f"- memory {', '.join(f'{s:g}' for s in h.memory_gb)} GB: {ui.linkify(h.memory_source)}",
-             f"- bandwidth {h.memory_bandwidth_gbs.value:g} GB/s: {ui.linkify(src(h.memory_bandwidth_gbs))}"]
-    lines += [f"- {k} {v.value:g} TFLOPS: {ui.linkify(src(v))}" for k, v in h.tflops.items()]
-    lines.append(f"- max power {h.power_max_w.value:g} W: {ui.linkify(src(h.power_max_w))}")
+             f"- bandwidth {h.memory_bandwidth_gbs.value:g} GB/s: {ui.linkify(src(h.memory_bandwidth_gbs))}"
+             + flag(h.memory_bandwidth_gbs)]
+    lines += [f"- {k} {v.value:g} TFLOPS: {ui.linkify(src(v))}{flag(v)}" for k, v in h.tflops.items()]
+    lines.append(f"- max power {h.power_max_w.value:g} W: {ui.linkify(src(h.power_max_w))}{flag(h.power_max_w)}")
+    if h.power_idle_w:
+        f = h.power_idle_w
+        lines.append(f"- idle power {f.value:g} W: " + (ui.linkify(f.source) if f.source else
+                                                         f"**estimate** — {ui.linkify(f.derived)}") + flag(f))
     if h.interconnect:
         lines.append(f"- {h.interconnect.name} {h.interconnect.bandwidth_gbs.value:g} GB/s: "
                      f"{ui.linkify(src(h.interconnect.bandwidth_gbs))}")
     lines += [f"- price ${p.usd:,.0f} ({p.kind}, {p.date}{', ' + f'{p.memory_gb:g} GB' if p.memory_gb else ''}): "
-              f"{ui.linkify(p.source)}" for p in h.prices]
+              f"{ui.linkify(p.source)}{flag(p)}" for p in h.prices]
     if h.notes:
         lines.append(f"- notes: {h.notes}")
     st.markdown("\n".join(lines))

@@ -8,13 +8,16 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from planner.compare import capacity_as_sold
+
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 MEM_COLORS = {"weights": "#4c78a8", "KV cache": "#f58518", "other": "#9d9d9d"}
 
 
 def _color(labels: list[str], legend: bool = True) -> alt.Color:
     """One colour per machine option, the same on every chart; the legend sits on top of the plot."""
-    lg = alt.Legend(orient="top", title=None, labelLimit=320, symbolStrokeWidth=4, columns=2) if legend else None
+    # one label a row: two columns cut the longer labels in a half-width chart
+    lg = alt.Legend(orient="top", title=None, labelLimit=280, symbolStrokeWidth=4, columns=1) if legend else None
     return alt.Color("machine:N", scale=alt.Scale(domain=labels, range=PALETTE[:len(labels)]), legend=lg)
 
 
@@ -27,8 +30,9 @@ def memory_chart(results: list[dict]) -> alt.Chart:
             continue
         for part, key in (("weights", "weights"), ("KV cache", "kv_cache"), ("other", "other")):
             rows.append({"machine": o["label"], "part": part, "GB": m[key], "total": m["total"], "usable": m["usable"]})
-        limits.append({"machine": o["label"], "usable": m["usable"], "total": m["total"],
-                       "label": f"usable {m['usable']:,.0f} GB" + ("" if o.get("fits") else "  (does not fit)")})
+        sold = capacity_as_sold(o) or ""
+        limits.append({"machine": o["label"], "usable": m["usable"], "total": m["total"],  # as sold, never "102 GB"
+                       "label": f"{sold}: {m['total'] / m['usable']:.0%} used" if m["usable"] else sold})
     df, lim = pd.DataFrame(rows), pd.DataFrame(limits)
     if df.empty:
         return alt.Chart(pd.DataFrame({"x": []})).mark_point()
@@ -43,7 +47,8 @@ def memory_chart(results: list[dict]) -> alt.Chart:
         tooltip=["machine:N", "part:N", alt.Tooltip("GB:Q", format=",.2f"), alt.Tooltip("total:Q", format=",.1f"),
                  alt.Tooltip("usable:Q", format=",.1f")])
     tick = alt.Chart(lim).mark_tick(color="black", thickness=3, size=26).encode(
-        y=y, x="usable:Q", tooltip=["machine:N", alt.Tooltip("usable:Q", format=",.1f", title="usable GB")])
+        y=y, x="usable:Q",
+        tooltip=["machine:N", alt.Tooltip("usable:Q", format=",.1f", title="usable GB (10^9 bytes)")])
     text = alt.Chart(lim).mark_text(align="left", dx=6, fontSize=11).encode(
         y=y, x="usable:Q", text="label:N")
     return (bars + tick + text).properties(height=48 * len(order) + 30)
@@ -69,7 +74,7 @@ def speed_chart(results: list[dict]) -> alt.Chart:
     bars = base.mark_bar().encode(color=_color(labels, legend=False))
     err = base.mark_rule(color="black", strokeWidth=2).encode(x="low:Q", x2="high:Q")
     text = base.mark_text(align="left", dx=3, fontSize=10).encode(x="end:Q", text="range:N")
-    return alt.layer(bars, err, text).properties(height=40 * len(labels), width=300).facet(
+    return alt.layer(bars, err, text).properties(height=34 * len(labels), width=210).facet(  # fits 1280 px
         column=alt.Column("metric:N", title=None)).resolve_scale(x="independent")
 
 
@@ -124,7 +129,8 @@ def cdf_chart(df: pd.DataFrame, metric: str, slo: float | None, labels: list[str
             x="latency:Q", text="label:N"))
         p95 = pd.DataFrame({"fraction": [0.95]})
         layers.append(alt.Chart(p95).mark_rule(color="gray", strokeDash=[2, 2]).encode(y="fraction:Q"))
-    return alt.layer(*layers).properties(height=280, title=f"{metric}: cumulative distribution per option")
+    # the height holds the legend (one option a row) and the plot
+    return alt.layer(*layers).properties(height=420, title=f"{metric}: cumulative distribution per option")
 
 
 def timeline_frame(results: list[dict], points: int = 160) -> pd.DataFrame:
@@ -155,7 +161,7 @@ def timeline_chart(df: pd.DataFrame, field: str, labels: list[str], title: str, 
         x=alt.X("time_s:Q", title=None), y=y, color=_color(labels, legend=False),
         tooltip=["machine:N", alt.Tooltip("time_s:Q", format=",.1f"), alt.Tooltip(f"{field}:Q", format=fmt or ",.0f"),
                  alt.Tooltip("waiting:Q", title="queued requests")])
-    return line.properties(height=55, width=400).facet(
+    return line.properties(height=55, width=330).facet(  # two side by side fit 1280 px
         row=alt.Row("machine:N", sort=labels, title=None, header=alt.Header(labelAngle=0, labelAlign="left",
                                                                             labelAnchor="start", labelOrient="top",
                                                                             labelFontSize=12))

@@ -98,17 +98,19 @@ st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, s
            "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
            "$/Mtok is **derived** (see the cost assumptions in the sidebar). An empty cell (—) has no value: not "
            "simulated, or no sourced figure.")
-show = ["machine", "meets", "verdict", "ttft_p95", "tpot_p95", "goodput", "price_usd", "usd_per_month",
-        "usd_per_user_month", "usd_per_mtok", "fits", "memory_total_gb", "memory_usable_gb", "nodes", "link",
+df["price_flag"] = ["⚠ low confidence" if isinstance(x, str) and x else ""  # NaN: no weak part
+                    for x in df["price_low_confidence"]]
+show = ["machine", "meets", "verdict", "ttft_p95", "tpot_p95", "goodput", "price_usd", "price_flag", "usd_per_month",
+        "usd_per_user_month", "usd_per_mtok", "fits", "capacity", "memory_used_share", "nodes", "link",
         "parallel", "offload", "prefill_tok_s", "decode_tok_s", "throughput_tok_s", "ttft_p50", "tpot_p50",
         "power_max_w", "tokens_per_joule"]
 FORMATS = {"nodes": "{:.0f}", "memory_total_gb": "{:,.1f}", "memory_usable_gb": "{:,.1f}",
            "throughput_tok_s": "{:,.1f}", "ttft_p50_ms": "{:,.0f}", "ttft_p95_ms": "{:,.0f}",
-           "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "power_max_w": "{:,.0f}",
+           "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "memory_used_share": "{:.0%}", "power_max_w": "{:,.0f}",
            "price_usd": "${:,.0f}", "usd_per_mtok": "${:,.2f}", "tokens_per_joule": "{:.3f}",
            "usd_per_month": "${:,.0f}", "usd_per_user_month": "${:,.0f}"}
 shown = df[show].copy()
-for c in ("machine", "link", "parallel", "offload", "verdict"):  # text columns: an empty cell reads —
+for c in ("machine", "link", "parallel", "offload", "verdict", "capacity"):  # text columns: an empty cell reads —
     shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
 table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
     na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"])
@@ -127,10 +129,14 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
     "offload": st.column_config.TextColumn("offload", width="medium"),
     "fits": st.column_config.CheckboxColumn("fits"),
-    "memory_total_gb": st.column_config.NumberColumn("needs GB", help="all devices together, GB = 10^9 bytes"),
-    "memory_usable_gb": st.column_config.NumberColumn(
-        "usable GB", help="all devices together, in GB of 10^9 bytes: memory is sold in GiB, so a '96 GB' card holds "
-                          "96 GiB = 96 x 1.074 = 103.1 GB, less the runtime's reserve (or the macOS GPU limit)"),
+    "capacity": st.column_config.TextColumn("memory", help=cmp.CAPACITY_HELP),
+    "memory_used_share": st.column_config.NumberColumn(
+        "memory used", help="memory the option needs (weights, KV cache, other) / the memory it may use (all devices "
+                            "together, less the runtime's reserve or the macOS GPU limit)"),
+    "price_flag": st.column_config.TextColumn(
+        "price source", help="⚠ low confidence: a part of this price rests on a weak source (no vendor list price, "
+                             "a third-party estimate); the reason is under 'Sources and accuracy of each option'. "
+                             "Enter your quote to replace it."),
     "prefill_tok_s": st.column_config.TextColumn("prefill tok/s", help="single stream (predict), with its 80% band"),
     "decode_tok_s": st.column_config.TextColumn("decode tok/s", help="single stream (predict), with its 80% band"),
     "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
@@ -143,7 +149,7 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
                                                       "(device power, before PUE)"),
 })
 
-c1, c2 = st.columns(2)
+c1 = c2 = st.container()  # one above the other: side by side, 1280 px squashed them and cut their labels
 with c1:
     st.subheader("Memory against the usable limit")
     st.vega_lite_chart(specs["memory"], width="stretch")
@@ -160,7 +166,7 @@ with c2:
                "them (a workstation or 8-GPU server chassis from the catalog, see Sources) or your quote.")
 
 st.subheader("Single-stream speed")
-st.vega_lite_chart(specs["speed"], width="content")
+st.vega_lite_chart(specs["speed"], width="stretch")
 
 c1, c2 = st.columns(2)
 with c1:
@@ -170,9 +176,9 @@ with c2:
 
 c1, c2 = st.columns(2)
 with c1:
-    st.vega_lite_chart(specs["batch"], width="content")
+    st.vega_lite_chart(specs["batch"], width="stretch")
 with c2:
-    st.vega_lite_chart(specs["kv"], width="content")
+    st.vega_lite_chart(specs["kv"], width="stretch")
 
 with st.expander("Sources and accuracy of each option"):
     for r in results:
@@ -185,7 +191,9 @@ with st.expander("Sources and accuracy of each option"):
                  (f"- price ${price['usd']:,.0f} per device ({price['kind']}, {price['date']}): "
                   f"{ui.linkify(price['source'])}") if price else "- price: no sourced price for this configuration",
                  *(f"- {p['what']}: ${p['usd']:,.0f} ({p['kind']}" + (f", {p['date']}" if p.get("date") else "")
-                   + f"): {ui.linkify(p['source'])}" + (" — low confidence" if p.get("confidence") == "low" else "")
+                   + f"): {ui.linkify(p['source'])}"
+                   + (f" — ⚠ low confidence: {p.get('confidence_note') or 'weak source'}"
+                      if p.get("confidence") == "low" else "")
                    for p in r.get("capex_parts") or []),
                  *([f"- ⚠ {r['capex_note']}"] if r.get("capex_note") else []),
                  f"- calibration `{r.get('calibration')}`: see the Accuracy page for how predictions of this "

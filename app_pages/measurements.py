@@ -20,7 +20,7 @@ cat = ui.catalog()
 hw_ids = sorted(cat.hardware)
 c1, c2, c3 = st.columns([2, 1, 1])
 hw = c1.selectbox("Machine it ran on", hw_ids, index=hw_ids.index("apple-m3-ultra-80c"), key="mb_hw",
-                  format_func=lambda h: f"{h} ({cat.hardware[h].name})")
+                  format_func=lambda h: cat.hardware[h].name)  # human names; ids in the Catalog
 devices = c2.number_input("Devices", 1, 64, 1, key="mb_dev")
 sizes = cat.hardware[hw].memory_gb
 mem = c3.selectbox("Memory, GB", sizes, index=len(sizes) - 1, key=f"mb_mem:{hw}", format_func=lambda s: f"{s:g}")

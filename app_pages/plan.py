@@ -133,7 +133,9 @@ slo = ", ".join(t for t in (f"p95 TTFT <= {inp.ttft_p95_s:g} s" if inp.ttft_p95_
 st.caption(f"How many of which machine serve **{m.name if m else inp.model}** "
            f"({inp.quant or 'every sensible quantization'}) at {load_text}, {inp.prompt:,}-token prompts and "
            f"{inp.output:,}-token outputs, within {slo}, and at what cost — "
-           f"{'the whole catalog' if not inp.candidates else ', '.join(inp.candidates)}. Each candidate's maximum "
+           + ("the whole catalog" if not inp.candidates else ", ".join(
+               cat.hardware[h].name if h in cat.hardware else h for h in inp.candidates))  # human names
+           + ". Each candidate's maximum "
            "rate per replica and replica count come from the serving simulator (`python -m planner plan`).")
 if inp.load == "team":
     st.caption(f"A team's load as arrivals: {inp.people} people / ({inp.every_min:g} min x 60 s) = "

@@ -66,6 +66,11 @@ if "usd_per_mtok" in df and df["usd_per_mtok"].notna().any():
 knees = df[df["knee"]][["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput"]].round(
     {"throughput_tok_s": 1, "ttft_p95_ms": 0, "tpot_p95_ms": 1, "goodput": 3})
 st.subheader("Saturation knee per option")
-st.dataframe(knees.rename(columns={"load": x_title}), hide_index=True, width="stretch")
+knees["ttft_p95_ms"] = [vd.fmt_duration(x / 1e3) for x in knees["ttft_p95_ms"]]  # the unit that reads best
+st.dataframe(knees.rename(columns={"load": x_title}), hide_index=True, width="stretch", column_config={
+    "throughput_tok_s": st.column_config.NumberColumn("output tok/s"),
+    "ttft_p95_ms": st.column_config.TextColumn("first token p95", help=HELP["ttft"]),
+    "tpot_p95_ms": st.column_config.NumberColumn("per token p95, ms", help=HELP["tpot"]),
+    "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"], format="percent")})
 with st.expander("All sweep points"):
     st.dataframe(df, hide_index=True, width="stretch")

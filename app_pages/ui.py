@@ -453,3 +453,19 @@ def run_plan(spec: dict, progress=None) -> dict:
         ctx = contextvars.copy_context()
         cb = lambda done, total: ctx.run(progress, done, total)  # noqa: E731
     return _plan(json.dumps(spec, sort_keys=True), cb)
+
+
+CSS = """<style>
+/* long hardware names in a multiselect wrap instead of being cut ("NVIDIA GeForce RTX…") */
+[data-testid="stMultiSelectTagsContainer"] [data-tag] { height: auto !important; max-width: 100% !important; }
+[data-testid="stMultiSelectTagsContainer"] [data-tag] > span[title] { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; max-width: none !important; }
+/* the share link and other code boxes wrap long unbroken text inside their box */
+[data-testid="stCode"] pre, [data-testid="stCode"] code { white-space: pre-wrap !important;
+  overflow-wrap: anywhere !important; word-break: break-all; }
+</style>"""
+
+
+def css() -> None:
+    """Layout fixes Streamlit has no option for (called once per run by app.py)."""
+    st.markdown(CSS, unsafe_allow_html=True)

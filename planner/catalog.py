@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -35,18 +36,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+# Sites that copy figures from elsewhere (aggregators, RSS readers, proxies, bare IP addresses): a figure
+# or price citing one must say confidence = "low" with the reason (tests/test_catalog.py checks it)
+AGGREGATOR_DOMAINS = ("awesomeagents.ai", "willitrunai.com", "voozh.deno.dev", "inforeader.com", "unanswered.io",
+                      "aiwiki.ai", "grokipedia.com", "gpu.blog", "runlocalai.co")
+_BARE_IP = r"https?://\d{1,3}(?:\.\d{1,3}){3}"
+
+Confidence = Literal["high", "medium", "low"]
+
+
+def cites_aggregator(text: str | None) -> str | None:
+    """The aggregator domain (or bare-IP address) that `text` cites, or None."""
+    if not text:
+        return None
+    low = text.lower()
+    hit = next((d for d in AGGREGATOR_DOMAINS if d in low), None)
+    if hit:
+        return hit
+    m = re.search(_BARE_IP, low)
+    return m.group(0) if m else None
+
+
+def _check_confidence(obj) -> None:
+    if obj.confidence == "low" and not obj.confidence_note:
+        raise ValueError("confidence = 'low' needs confidence_note (why the figure is weak)")
+
+
 class Figure(_Strict):
-    """A number with its provenance."""
+    """A number with its provenance; `confidence` = "low" (with `confidence_note`) marks a weak source."""
 
     value: float
     source: str | None = None
     derived: str | None = None
     note: str | None = None
+    confidence: Confidence | None = None
+    confidence_note: str | None = None
 
     @model_validator(mode="after")
     def _needs_provenance(self) -> "Figure":
         if not (self.source or self.derived):
             raise ValueError("every figure needs 'source' (URL or document) or 'derived' (how it was computed)")
+        _check_confidence(self)
         if not math.isfinite(self.value) or self.value < 0:
             raise ValueError(f"value must be a finite number >= 0, got {self.value}")
         return self
@@ -66,6 +96,13 @@ class Price(_Strict):
     kind: Literal["list", "street", "estimate"]
     source: str
     note: str | None = None
+    confidence: Confidence | None = None
+    confidence_note: str | None = None
+
+    @model_validator(mode="after")
+    def _why_low(self) -> "Price":
+        _check_confidence(self)
+        return self
 
 
 class Interconnect(_Strict):
@@ -119,9 +156,20 @@ class Hardware(_Strict):
     prices: list[Price] = []
     notes: str | None = None
 
+    @field_validator("memory_bandwidth_gbs")
+    @classmethod
+    def _real_bandwidth(cls, v: Figure) -> Figure:
+        # below 0.1 GB/s no device runs a model; a denormal like 5e-324 made every time infinite
+        if not 0.1 <= v.value <= 1e6:
+            raise ValueError(f"memory bandwidth must be between 0.1 and 1,000,000 GB/s, got {v.value:g}")
+        return v
+
     @field_validator("tflops")
     @classmethod
     def _known_dtypes(cls, v: dict[str, Figure]) -> dict[str, Figure]:
+        tiny = sorted(k for k, f in v.items() if not 1e-3 <= f.value <= 1e6)
+        if tiny:
+            raise ValueError(f"TFLOPS of {tiny} must be between 0.001 and 1,000,000")
         bad = sorted(set(v) - set(DTYPES))
         if bad:
             raise ValueError(f"unknown dtype(s) {bad}; expected some of {list(DTYPES)}")

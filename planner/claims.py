@@ -67,6 +67,7 @@ def _c1(cat):
     ctx = cat.models[R1].max_context
     full = sys.memory(1, ctx)
     m = r["memory_gb"]
+    _lim = round(cat.platforms["macos"].default_limit_gb(512), 1)  # GiB, as the Mac's memory is sold
     return {
         "verdict": "partly supported",
         "explanation": (f"R1 at Q4_K_M fits a 512 GB M3 Ultra, but the model predicts {m['total']:.0f} GB for one "
@@ -76,8 +77,9 @@ def _c1(cat):
         "numbers": [_n("weights, Q4_K_M", round(m["weights"], 1), "GB", "predict (catalog quant bits x parameters)"),
                     _n("total, 512 + 256 tokens", round(m["total"], 1), "GB", "predict"),
                     _n(f"total at {ctx:,} tokens", round(full.total, 1), "GB", "planner memory model"),
-                    _n("usable (macOS default GPU limit)", round(m["usable"], 1), "GB",
-                       _src(cat.platforms["macos"].os_reserve_gb)),
+                    _n(f"usable (macOS default GPU limit: {_lim:g} GiB of the 512 GB Mac, in GB of 10^9 bytes)",
+                       round(m["usable"], 1), "GB",
+                       cat.platforms["macos"].source),  # the limit's own source, not the reserve's
                     _n("claimed", 448, "GB", "article")],
         "query": _mac_scenario(),
     }

@@ -221,8 +221,10 @@ def _cmd_predict(cat, args) -> int:
             where += f", {res['offload']} offloaded to {res['host']}"
         print(f"{res['model']} {res['quant']} on {where} with {res['engine']} "
               f"(tp={par['tp']} pp={par['pp']} ep={par['ep']})")
-        print(f"  memory: weights {m['weights']:.1f} + KV {m['kv_cache']:.1f} + other {m['other']:.1f} = "
-              f"{m['total']:.1f} GB of {m['usable']:.1f} GB usable -> {'fits' if res['fits'] else 'DOES NOT FIT'}")
+        g = 1e9 / 2**30  # GB (10^9 bytes, the JSON's unit) -> GiB, the unit memory is sold in
+        print(f"  memory (GiB, as sold): weights {m['weights'] * g:.1f} + KV {m['kv_cache'] * g:.1f} + other "
+              f"{m['other'] * g:.1f} = {m['total'] * g:.1f} GiB of {m['usable'] * g:.1f} GiB usable -> "
+              f"{'fits' if res['fits'] else 'DOES NOT FIT'}")
         if res["host_memory_gb"]:
             h = res["host_memory_gb"]
             print(f"  host RAM: offloaded weights {h['weights']:.1f} GB of {h['usable']:.1f} GB")

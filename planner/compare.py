@@ -307,7 +307,8 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
     out.update({
         "nodes": m.nodes, "link": m.link, "parallel": pr["parallel"], "host": m.host, "offload": m.offload,
         "host_memory": pr["host_memory_gb"],
-        "name": hw.name, "vendor": hw.vendor, "memory_gb_option": mem_opt, "fits": pr["fits"],
+        "name": hw.name, "vendor": hw.vendor, "memory_gb_option": mem_opt, "memory_kind": hw.memory,
+        "fits": pr["fits"],
         "reason": pr["reason"], "memory": pr["memory_gb"], "prompt": prompt, "gen": gen,
         "prefill_tok_s": pr["prefill_tok_s"], "decode_tok_s": pr["decode_tok_s"], "ttft_s": pr["ttft_s"],
         "prefill_tok_s_band80": pr.get("prefill_tok_s_band80"), "decode_tok_s_band80": pr.get("decode_tok_s_band80"),
@@ -426,6 +427,32 @@ def _band(o: dict, key: str, i: int) -> float | None:
     return _r(b[i]) if b else None
 
 
+def capacity_as_sold(o: dict) -> str | None:
+    """The option's memory as the vendor sells it: "96 GB card", "2 x 96 GB cards", "512 GB Mac" (GB as sold =
+    GiB, 2^30 bytes); None when unknown."""
+    mem = o.get("memory_gb_option")
+    if not mem:
+        return None
+    n = (o.get("devices") or 1) * (o.get("nodes") or 1)
+    unit = ("card" if o.get("memory_kind") == "discrete" else
+            "Mac" if o.get("vendor") == "apple" else "machine")
+    return f"{mem:g} GB {unit}" if n == 1 else f"{n} x {mem:g} GB {unit}s"
+
+
+CAPACITY_HELP = ("memory as sold, in the vendor's GB: memory is sold in binary GB (GiB, 2^30 bytes), so a '96 GB' "
+                 "card holds 96 GiB = 96 x 1.074 = 103.1 GB of 10^9 bytes; the runtime keeps about 1 GiB of it "
+                 "(a Mac's GPU may use only part of its memory by default)")
+
+
+def price_confidence(o: dict) -> str | None:
+    """Why the option's price is weak (a part priced from a low-confidence source), or None; a quote is the user's."""
+    if o.get("price_is_quote"):
+        return None
+    notes = [f"{p['what']}: {p.get('confidence_note') or 'low confidence'}" for p in o.get("capex_parts") or []
+             if p.get("confidence") == "low"]
+    return "; ".join(notes) or None
+
+
 def _split(p: dict | None) -> str | None:
     """{'tp': 1, 'pp': 8, 'ep': 1} -> 'pp=8' (the split predict used; None for one device)."""
     if not p:
@@ -476,6 +503,10 @@ def summary_rows(results: list[dict], slo=None) -> list[dict]:
             "calibration": o.get("calibration"),
             "usd_per_month": _r(o.get("usd_per_month"), 0), "usd_per_user_month": _r(o.get("usd_per_user_month"), 0),
             "price_is_quote": o.get("price_is_quote"), "bare_cards": o.get("bare_cards"),
+            "capacity": capacity_as_sold(o),
+            "memory_used_share": _r(mem["total"] / mem["usable"], 3) if mem.get("total") and mem.get("usable")
+            else None,
+            "price_low_confidence": price_confidence(o),
         })
         if slo is not None:
             ok, why = classify(o, slo)

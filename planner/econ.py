@@ -13,8 +13,9 @@ tokens everywhere.
   above its devices, plus a per-replica host/server cost the user gives (default 0).  Cards with no
   chassis in the catalog are priced as bare cards and `Capex.bare_cards` / `note` say so.
 - **power**: at load = devices x (idle + (max - idle) x busy share) + the chassis per node (+ the offload
-  host's power x busy share), at idle = devices x idle + the chassis (0 W per device where the catalog
-  has no idle figure; the chassis at its load figure where it has none: both said in `power_note`).
+  host's power x busy share), at idle = devices x idle + the chassis.  Every catalog device has an idle
+  figure, sourced or a stated estimate (`derived`, confidence low); 0 W only for a user's device without one;
+  the chassis at its load figure where it has no idle one: both said in `power_note`.
 - **energy** per year = (utilization x load + (1 - utilization) x idle) x 8,766 h x PUE.
 - **TCO** = capex + years x energy cost; **$ per million output tokens** = TCO / output tokens served
   over the years at `utilization` x the served output rate; **output tokens per joule** at load
@@ -68,7 +69,8 @@ def device_price(cat: Catalog, hardware: str, memory_gb: float | None) -> dict |
     p = hw.price_for(mem)
     if p is None:
         return None
-    return {"usd": p.usd, "kind": p.kind, "date": p.date, "source": p.source}
+    return {"usd": p.usd, "kind": p.kind, "date": p.date, "source": p.source, "confidence": p.confidence,
+            "confidence_note": p.confidence_note}
 
 
 def _system_extra(cat: Catalog, hardware: str, memory_gb: float, devices: int, nodes: int,
@@ -127,7 +129,9 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
             ch_id = ch.id
             parts.append({"what": f"{nodes} x {ch.name}", "usd": cp.usd * nodes, "kind": cp.kind, "date": cp.date,
                           "source": cp.source or f"derived: {cp.derived}", "chassis": ch.id,
-                          "confidence": ch.confidence})
+                          "confidence": ch.confidence,
+                          "confidence_note": "derived from one public system price less its cards"
+                          if ch.confidence == "low" else None})
         else:
             bare = True
     if price_usd is None:
@@ -171,8 +175,11 @@ def power(cat: Catalog, hardware: str, units: int, busy: float, replicas: int = 
                  + (f"{c_idle:g} W idle" if ch.power_idle_w else "idle not sourced (counted at the load figure)"))
     elif hw.memory == "discrete" and h is None:
         extra = "; device power only (no chassis in the catalog)"
+    fig = hw.power_idle_w
     note = (f"{hw.name}: max {pmax:g} W per device, idle "
-            + (f"{idle:g} W" if hw.power_idle_w else "not sourced (0 W assumed: an underestimate)") + extra)
+            + ((f"{idle:g} W" + (" (a stated estimate, not measured: see the catalog)"
+                                 if fig.derived and not fig.source else ""))
+               if fig else "not in the catalog (0 W assumed: an underestimate)") + extra)
     return {"power_load_w": p_load, "power_idle_w": p_idle, "power_note": note}
 
 

@@ -780,7 +780,7 @@ def _pareto(rows: list[dict]) -> None:
 
 
 def _why(r: dict, best: dict | None) -> str:
-    rep = f"{r['replicas']} x {r['devices']} {r['hardware']} ({r['quant']}, {r['engine']})"
+    rep = f"{r['replicas']} x {r['devices']} {r.get('name') or r['hardware']} ({r['quant']}, {r['engine']})"
     per = f"one replica sustains {r['max_rate_per_replica_rps']:.3g} req/s within the SLO"
     pr = r["price"]
     price = f"price ${pr['usd']:,.0f} per device ({pr['kind']}" + (f", {pr['date']})" if pr["date"] else ")")

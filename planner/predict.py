@@ -16,6 +16,11 @@ def _fmt(x: float) -> str:
     return f"{x:,.1f}"
 
 
+def _gib(x_gb: float) -> str:
+    """A size in GB (10^9 bytes) written in GiB, the unit memory is sold in (a "96 GB" card is 96 GiB)."""
+    return _fmt(x_gb * GB / GIB)
+
+
 def fit_reason(sys: System, batch: int, context: int) -> str | None:
     """Why the scenario does not fit, and the fix, in a buyer's words (None when it fits)."""
     mem = sys.memory(batch, context)
@@ -33,8 +38,13 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
         return None
     need = mem.total
     hw = sys.hw
-    parts = [f"needs {_fmt(need)} GB ({_fmt(mem.weights)} weights + {_fmt(mem.kv_cache)} KV cache + "
-             f"{_fmt(mem.other)} other) but only {_fmt(mem.usable)} GB is usable"]
+    # memory in the unit it is sold in (a "96 GB" card holds 96 GiB): never "102 GB usable" for a 96 GB card
+    what = (f"this {sys.memory_gb:g} GB Mac" if hw.platform and sys.total_devices == 1 else
+            f"these {sys.total_devices} x {sys.memory_gb:g} GB " + ("Macs" if hw.platform else "devices")
+            if sys.total_devices > 1 else f"this {sys.memory_gb:g} GB " + ("card" if hw.memory == "discrete" else
+                                                                            "machine"))
+    parts = [f"needs {_gib(need)} GiB ({_gib(mem.weights)} weights + {_gib(mem.kv_cache)} KV cache + "
+             f"{_gib(mem.other)} other) but only {_gib(mem.usable)} GiB of {what} is usable"]
     fixes = []
     if hw.platform and sys.usable_override_gb is None:
         # per machine, never mixed with the cluster's totals: the limit and the sysctl are set on each Mac
@@ -43,17 +53,17 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
         per_cap, per_usable, per_need = sys.capacity_gb() / n, mem.usable / n, need / n
         ceiling = per_cap - plat.os_reserve_gb.value * GIB / GB
         if n == 1:
-            parts[0] += (f": the default GPU limit of this {sys.memory_gb:g} GB Mac is {_fmt(per_usable)} GB "
+            parts[0] += (f": the default GPU limit of this {sys.memory_gb:g} GB Mac is {_gib(per_usable)} GiB "
                          f"(macOS lets the GPU wire only part of unified memory)")
         else:
-            parts[0] += (f": the default GPU limit of each {sys.memory_gb:g} GB Mac is {_fmt(per_usable)} GB, "
-                         f"{_fmt(mem.usable)} GB for the {n} Macs together (macOS lets the GPU wire only part of "
+            parts[0] += (f": the default GPU limit of each {sys.memory_gb:g} GB Mac is {_gib(per_usable)} GiB, "
+                         f"{_gib(mem.usable)} GiB for the {n} Macs together (macOS lets the GPU wire only part of "
                          f"unified memory)")
         if per_need <= ceiling:
             mb = int(math.ceil(per_need * GB / 2**20))
             each = "" if n == 1 else " on each Mac"
             fixes.append(f"raise the GPU limit{each} to at least {mb} MB with `sudo sysctl "
-                         f"{plat.override_setting}={mb}` (leaves {_fmt(per_cap - per_need)} GB to macOS"
+                         f"{plat.override_setting}={mb}` (leaves {_gib(per_cap - per_need)} GiB to macOS"
                          f"{' on each' if n > 1 else ''}; resets at reboot)")
     bigger = [s for s in hw.memory_gb if s > sys.memory_gb]
     for s in bigger:

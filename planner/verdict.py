@@ -85,8 +85,8 @@ def tight(o: dict, concurrency: int | None = None) -> str | None:
         return None
     m = memory_margin(o)
     if m is not None and m < TIGHT_MARGIN:
-        mem = o["memory"]
-        return (f"tight: {mem['usable'] - mem['total']:.1f} of {mem['usable']:.1f} GB usable memory left "
+        mem, g = o["memory"], 1e9 / 2**30  # GiB: the unit memory is sold in ("96 GB" card = 96 GiB)
+        return (f"tight: {(mem['usable'] - mem['total']) * g:.1f} of {mem['usable'] * g:.1f} GiB usable memory left "
                 f"({m:.1%}); use a smaller quantization, a shorter context, or more memory or devices")
     seqs = o.get("max_concurrent_sequences")
     if concurrency and seqs is not None and seqs < concurrency:

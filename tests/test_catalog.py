@@ -127,6 +127,8 @@ def test_env_var_profiles(tmp_path, monkeypatch):
     (GOOD_GPU.replace("memory_gb = [48]", "memory_gb = [-48]"), "memory_gb", "> 0"),
     (GOOD_GPU.replace("fp16 = {", "fp17 = {"), "tflops", "fp17"),
     (GOOD_GPU.replace("[tflops]", "bogus_field = 1\n[tflops]"), "bogus_field", "not permitted"),
+    (GOOD_GPU.replace('memory_bandwidth_gbs = { value = 900,', 'memory_bandwidth_gbs = { value = 5e-324,'),
+     "memory_bandwidth_gbs", "between 0.1 and"),  # a denormal made every predicted time infinite
 ])
 def test_bad_profile_names_file_and_field(tmp_path, bad, field, expect):
     d = _user_dir(tmp_path, "hardware", "broken.toml", bad)
@@ -147,3 +149,66 @@ def test_missing_profiles_dir():
     with pytest.raises(CatalogError) as e:
         load_catalog("/nonexistent/profiles")
     assert "does not exist" in str(e.value)
+
+
+def _walk(obj, path):
+    """Every pydantic model under `obj`, with a dotted path."""
+    from pydantic import BaseModel
+
+    if isinstance(obj, BaseModel):
+        yield path, obj
+        for name in type(obj).model_fields:
+            yield from _walk(getattr(obj, name), f"{path}.{name}")
+    elif isinstance(obj, (list, tuple)):
+        for i, x in enumerate(obj):
+            yield from _walk(x, f"{path}[{i}]")
+    elif isinstance(obj, dict):
+        for k, x in obj.items():
+            yield from _walk(x, f"{path}[{k}]")
+
+
+def _cited(m):
+    """Aggregator hits in the model's own source-like text fields (not in its children)."""
+    from planner.catalog import cites_aggregator
+
+    for name in type(m).model_fields:
+        v = getattr(m, name)
+        if isinstance(v, str) and ("source" in name or name in ("derived", "note")):
+            hit = cites_aggregator(v)
+            if hit:
+                yield name, hit
+
+
+def test_aggregator_citations_are_low_confidence(cat):
+    """A figure or price citing an aggregator, RSS reader, proxy or bare IP address says confidence = "low" with
+    the reason; a model with no confidence field may not cite one at all (issue 11)."""
+    from planner.catalog import cites_aggregator
+
+    assert cites_aggregator("see https://awesomeagents.ai/hardware/x") == "awesomeagents.ai"
+    assert cites_aggregator("copy at http://45.77.220.82:5123/p/i/") == "http://45.77.220.82"
+    assert cites_aggregator("https://www.amd.com/en/products/accelerators/instinct/mi300/mi325x.html") is None
+    bad, low = [], 0
+    for kind in ("hardware", "chassis", "hosts", "systems", "interconnects", "platforms"):
+        for pid, prof in getattr(cat, kind).items():
+            for path, m in _walk(prof, f"{kind}/{pid}"):
+                hits = list(_cited(m))
+                if not hits:
+                    continue
+                if "confidence" not in type(m).model_fields:
+                    bad.append(f"{path}: cites {hits} and has no confidence field")
+                elif m.confidence != "low" or not m.confidence_note:
+                    bad.append(f"{path}: cites {hits} but is not marked confidence = 'low' with a note")
+                else:
+                    low += 1
+    assert not bad, "\n".join(bad)
+    assert low >= 1  # the rule is exercised by the built-in profiles
+
+
+def test_low_confidence_needs_a_reason():
+    from pydantic import ValidationError
+
+    from planner.catalog import Figure
+
+    with pytest.raises(ValidationError, match="confidence_note"):
+        Figure(value=1, source="x", confidence="low")
+    assert Figure(value=1, source="x", confidence="low", confidence_note="aggregator").confidence == "low"

@@ -120,3 +120,32 @@ def test_sweep_points_carry_the_same_cost(cat):
     o = evaluate_option(cat, sc, 0)
     assert p["usd_per_mtok"] == pytest.approx(o["usd_per_mtok"]) and p["usd_per_mtok"] > 0
     assert option_costs(cat, sc.for_option(0), o["sim"])["usd_per_mtok"] == pytest.approx(o["usd_per_mtok"])
+
+
+def test_every_device_has_an_idle_power_with_a_source_or_a_stated_estimate(cat):
+    """No option idles at 0 W: every catalog device has an idle figure > 0 below its max, sourced or derived; a
+    derived one says it is an estimate and is marked low-confidence (issue 11)."""
+    for h in cat.hardware.values():
+        f = h.power_idle_w
+        assert f is not None and 0 < f.value < h.power_max_w.value, h.id
+        assert f.source or f.derived, h.id
+        if not f.source:
+            assert f.confidence == "low" and f.confidence_note, h.id
+            assert any(w in f.derived.lower() for w in ("estimate", "proxy")), h.id
+        p = econ.power(cat, h.id, 2, busy=0.0)
+        assert p["power_idle_w"] >= 2 * f.value > 0, h.id
+        assert "0 W assumed" not in p["power_note"], h.id
+
+
+def test_idle_power_changes_energy(cat):
+    """Energy counts the idle hours at the idle figure: with it, a year costs more than with 0 W at idle, and the
+    load power at a low busy share includes the idle floor (host + devices)."""
+    busy = 0.2
+    p = econ.power(cat, "nvidia-h100-sxm", 2, busy=busy)
+    idle = cat.hardware["nvidia-h100-sxm"].power_idle_w.value
+    assert p["power_load_w"] > 2 * 700 * busy  # the idle floor under the busy share
+    with_idle = econ.tco(100_000, p["power_load_w"], p["power_idle_w"], 500.0, 0.5, 1.3, 0.15, 3)
+    without = econ.tco(100_000, p["power_load_w"] - 2 * idle * (1 - busy), p["power_idle_w"] - 2 * idle, 500.0, 0.5,
+                       1.3, 0.15, 3)
+    assert with_idle["energy_kwh_per_year"] > without["energy_kwh_per_year"]
+    assert with_idle["usd_per_m_output_tokens"] > without["usd_per_m_output_tokens"]

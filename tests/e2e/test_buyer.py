@@ -1,7 +1,7 @@
 """The buyer's path in Chromium (issue 11): five machines for Llama 3.3 70B (catalog id llama-3.1-70b, the
 same architecture) and a team of 30 people with think time.  The verdict sentence names the options that meet
 the target; the same workload appears on the Capacity plan; a price quote entered in the app travels in the
-link.  Screenshots of every page at 1280x800 and 1920x1080 go to test-artifacts/."""
+link.  (Screenshots of every page at 1280x800 and 1920x1080: tests/e2e/test_layout.py.)"""
 
 from urllib.parse import urlencode, urlparse
 
@@ -94,21 +94,3 @@ def test_buyers_path(page, app_url):
     main = page.get_by_test_id("stMain").inner_text()
     assert "30 people" in main and "Llama" in main
     page.screenshot(path=str(ARTIFACTS / "buyer-capacity_plan.png"), full_page=True)
-
-
-def test_screenshots_at_two_sizes(browser, app_url):
-    """Every page at 1280x800 and 1920x1080 (the viewport; full page captured), no exception."""
-    q = urlencode(encode_params(parse_scenario(BUYER)))
-    for w, h in ((1280, 800), (1920, 1080)):
-        ctx = browser.new_context(viewport={"width": w, "height": h})
-        p = ctx.new_page()
-        p.set_default_timeout(300_000)
-        for path, name in [("", "compare"), ("load_sweep", "load_sweep"), ("capacity_plan", "capacity_plan"),
-                           ("catalog", "catalog"), ("glossary", "glossary"), ("claims", "claims")]:
-            _open(p, f"{app_url}/{path}?{q}")
-            p.wait_for_timeout(1500)
-            assert not p.get_by_test_id("stException").count(), f"{name}: exception on the page"
-            out = ARTIFACTS / f"size-{w}x{h}-{name}.png"
-            p.screenshot(path=str(out))
-            assert out.stat().st_size > 5_000
-        ctx.close()
