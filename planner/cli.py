@@ -13,60 +13,28 @@ import sys
 from pathlib import Path
 
 from .catalog import CatalogError, load_catalog
-from .errors import PlannerError, one_line
-
-EXIT_OK, EXIT_BAD, EXIT_NOFIT = 0, 2, 3
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2
-        self.exit(EXIT_BAD, f"{self.prog}: error: {message}\n")
-
-
-from .errors import UsageError  # noqa: E402,F401  (re-exported: defined in planner.errors)
-
-
-def arg_int(name):
-    """argparse type: a whole number, with a one-line message naming the option."""
-    def conv(text):
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got '{text}'") from None
-    return conv
-
-
-def arg_float(name):
-    """argparse type: a number, with a one-line message naming the option."""
-    def conv(text):
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got '{text}'") from None
-    return conv
-
-
-def _add_scale_out(p):
-    """Options for more than one device: shared by predict and simulate."""
-    p.add_argument("--system", help="a whole machine or cluster from `catalog systems` (e.g. dgx-h100, "
-                   "mac-studio-m3-ultra-512-x2): sets hardware, memory, devices, nodes, link and host; "
-                   "flags given explicitly win")
-    p.add_argument("--nodes", type=arg_int("--nodes"), default=1, help="machines joined by --link (e.g. Mac Studios)")
-    p.add_argument("--link", help="interconnect id between machines (`catalog interconnects`)")
-    p.add_argument("--parallel", help="e.g. tp=8 or tp=4,pp=2 or tp=8,ep=8 (default: the engine's usual split)")
-    p.add_argument("--host", help="CPU host platform id for offload (`catalog hosts`)")
-    p.add_argument("--offload", help="experts (MoE experts in host RAM, llama.cpp -ot exps=CPU) or layers:N")
-    p.add_argument("--host-memory-gb", type=arg_float("--host-memory-gb"))
-
-
-def _add_profiles(p):
-    p.add_argument("--profiles", metavar="DIR", help="extra profile directory loaded on top of the built-ins "
-                   "(also $PLANNER_PROFILES)")
+from .cli_args import (EXIT_BAD, EXIT_NOFIT, EXIT_OK, Parser, add_profiles, add_scale_out, apply_system, arg_float,
+                       arg_int)
+from .errors import PlannerError, UsageError, one_line
+from .arch import active_params, params
+from .calibration import (
+    band_coverage, band_table, bind_rows, calibrate, calibration_report, contradicting_pairs, DEFAULT_DATA, errors,
+    fit_all, leave_one_family_out_records, leave_one_source_out, read_rows, REPO, summarize, summarize_records,
+    superseded, write_bands, write_calibration_files, write_held_out,
+)
+from .cli_bench import add_bench_commands, run_bench_command
+from .cli_link import add_link_commands, run_link_command
+from .cli_plan import add_plan_commands, run_plan_command
+from .cli_sim import add_sim_commands, run_sim_command
+from .kernel_validation import print_report
+from .kernels import use_provider
+from .predict import predict
+from .serve_validation import validate_serve
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m planner", description="Inference Planner: memory, speed and cost of LLM serving")
-    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    ap = Parser(prog="python -m planner", description="Inference Planner: memory, speed and cost of LLM serving")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     p = sub.add_parser("predict", help="memory fit and single-run speed for one configuration")
     p.add_argument("--hardware", help="hardware id (or give --system)")
@@ -80,24 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine-version", help="engine release to model (NVIDIA measured kernels: nearest measured)")
     p.add_argument("--step-provider", choices=["auto", "roofline", "measured"], default=None,
                    help="step-time provider (default auto, or $PLANNER_STEP_PROVIDER)")
-    _add_scale_out(p)
+    add_scale_out(p)
     p.add_argument("--batch", type=arg_int("--batch"), default=1)
     p.add_argument("--prompt", type=arg_int("--prompt"), default=512)
     p.add_argument("--gen", type=arg_int("--gen"), default=128)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_profiles(p)
+    add_profiles(p)
 
     c = sub.add_parser("catalog", help="list ids with their key figures")
     c.add_argument("kind", nargs="?", choices=["hardware", "models", "quants", "engines", "interconnects", "hosts",
                                                 "systems"])
     c.add_argument("--json", action="store_true")
-    _add_profiles(c)
+    add_profiles(c)
 
     k = sub.add_parser("calibrate", help="fit engine efficiency parameters from measurements")
     k.add_argument("--data", default=None, help="measurements CSV (default data/calibration.csv)")
     k.add_argument("--out", default=None, help="directory for calibration profiles (default profiles/calibration)")
     k.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
-    _add_profiles(k)
+    add_profiles(k)
 
     v = sub.add_parser("validate", help="predict measured rows and report the errors")
     v.add_argument("--data", default=None)
@@ -112,18 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "NVIDIA datacenter rows (leave-one-source-out), per metric and class")
     v.add_argument("--write", action="store_true", help="with --providers: write the per-class choice to "
                    "profiles/step_providers.toml")
-    _add_profiles(v)
-    from .cli_sim import add_sim_commands
-
+    add_profiles(v)
     add_sim_commands(sub)
-    from .cli_plan import add_plan_commands
-
     add_plan_commands(sub)
-    from .cli_link import add_link_commands
-
     add_link_commands(sub)
-    from .cli_bench import add_bench_commands
-
     add_bench_commands(sub)
     return ap
 
@@ -150,8 +110,6 @@ def _dispatch(args) -> int:
     cat = load_catalog(args.profiles)
     if args.cmd == "predict":
         if args.step_provider:
-            from .kernels import use_provider
-
             with use_provider(args.step_provider):
                 return _cmd_predict(cat, args)
         return _cmd_predict(cat, args)
@@ -162,40 +120,17 @@ def _dispatch(args) -> int:
     if args.cmd == "validate":
         return _cmd_validate(cat, args)
     if args.cmd in ("simulate", "schema", "bench"):
-        from .cli_sim import run_sim_command
-
         return run_sim_command(cat, args)
     if args.cmd in ("plan", "plan-bench"):
-        from .cli_plan import run_plan_command
-
         return run_plan_command(cat, args)
     if args.cmd == "link":
-        from .cli_link import run_link_command
-
         return run_link_command(cat, args)
     if args.cmd == "import-bench":
-        from .cli_bench import run_bench_command
-
         return run_bench_command(cat, args)
     raise UsageError(f"unknown command {args.cmd}")
 
 
-def apply_system(cat, args) -> None:
-    """Fill the machine options of `args` from --system (explicitly given flags win)."""
-    if not getattr(args, "system", None):
-        return
-    sp = cat.get("systems", args.system, "system")
-    defaults = {"hardware": None, "memory_gb": None, "devices": 1, "nodes": 1, "link": None, "host": None,
-                "host_memory_gb": None}
-    for name, default in defaults.items():
-        if getattr(args, name) == default:
-            value = getattr(sp, name)
-            setattr(args, name, value if value not in ("", None) else default)
-
-
 def _cmd_predict(cat, args) -> int:
-    from .predict import predict
-
     apply_system(cat, args)
     if not args.hardware:
         raise UsageError("give --hardware ID or --system ID")
@@ -238,8 +173,6 @@ def _cmd_predict(cat, args) -> int:
 
 
 def _catalog_rows(cat, kind):
-    from .arch import active_params, params
-
     if kind == "hardware":
         for h in cat.hardware.values():
             price = h.prices[0].usd if h.prices else None
@@ -297,8 +230,6 @@ def _cmd_catalog(cat, args) -> int:
 
 
 def _cmd_calibrate(cat, args) -> int:
-    from .calibration import DEFAULT_DATA, REPO, calibrate, calibration_report, write_calibration_files
-
     data = args.data or DEFAULT_DATA
     fits = calibrate(cat, data)
     for line in calibration_report(fits):
@@ -311,14 +242,7 @@ def _cmd_calibrate(cat, args) -> int:
 
 
 def _held_out(cat, data, models, write: bool) -> dict:
-    from .calibration import errors
-
     """Leave-one-source-out, leave-one-family-out and the coverage of the 80% bands."""
-    from .calibration import (REPO, band_coverage, band_table, fit_all, leave_one_family_out_records,
-                              leave_one_source_out, summarize_records, write_bands, write_held_out)
-
-    from .calibration import contradicting_pairs, superseded
-
     rows = [m.row for m in models]
     drop = superseded(rows)
     normal = [m for m in models if m.row.confidence == "normal" and m.row.id not in drop]
@@ -355,11 +279,7 @@ def _held_out(cat, data, models, write: bool) -> dict:
 
 def _cmd_validate(cat, args) -> int:
     if args.providers:
-        from .kernel_validation import print_report
-
         return print_report(cat, args)
-    from .calibration import DEFAULT_DATA, bind_rows, errors, read_rows, summarize
-
     data = args.data or DEFAULT_DATA
     rows = read_rows(data)
     models, skipped = bind_rows(cat, rows, normal_only=not args.all_confidence)
@@ -378,8 +298,6 @@ def _cmd_validate(cat, args) -> int:
     if args.loo:
         result.update(_held_out(cat, data, models, args.write_bands))
     if not args.no_serve:
-        from .serve_validation import validate_serve
-
         result["serve"] = validate_serve(cat, rows)
     if args.json:
         print(json.dumps(result, indent=2))
