@@ -6,8 +6,9 @@ import streamlit as st
 from app_pages import charts, ui
 from planner import compare as cmp
 from planner import verdict as vd
+from planner.csvio import read_scenario_csv, scenario_csv, write_table
+from planner.errors import CSVError
 from planner.glossary import HELP
-from planner.csvio import CSVError, read_scenario_csv, scenario_csv, write_table
 
 sc = ui.editor(ui.init_state(), "compare")
 cat = ui.scenario_cat(sc)

@@ -29,9 +29,12 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .catalog import Catalog, CatalogError
-from .errors import BenchImportError
-from .perf import ScenarioError
+from .catalog import Catalog
+from .errors import BenchImportError, CatalogError, ScenarioError
+from .perf import calibration_for
+from .predict import predict
+from .scenario import parse_scenario
+from .sim import simulate_scenario
 
 MAX_BYTES = 5_000_000
 MAX_ROWS = 2000
@@ -443,8 +446,6 @@ def compare_rows(cat: Catalog, hardware: str, rows: list[BenchRow], model: str |
                  quant: str | None = None, engine: str | None = None, devices: int = 1,
                  memory_gb: float | None = None) -> list[BenchRow]:
     """Fill in each row's catalog ids (the arguments override the guesses) and its prediction."""
-    from .predict import predict
-
     hardware = cat.resolve("hardware", hardware, "--hardware")
     if model:
         model = cat.resolve("models", model, "--model")
@@ -489,9 +490,6 @@ _SERVE_CACHE: dict = {}
 
 
 def _serve_prediction(cat: Catalog, hardware: str, r: BenchRow, devices: int, memory_gb) -> float | None:
-    from .scenario import parse_scenario
-    from .sim import simulate_scenario
-
     s = r.serve
     n = min(int(s.get("completed") or 200), 400)
     wl: dict = {"requests": n, "prompt": {"mean": max(1, r.prompt)}, "output": {"mean": max(1, r.gen)}}
@@ -520,8 +518,6 @@ def fit_overlay(cat: Catalog, hardware: str, rows: list[BenchRow], devices: int 
                 memory_gb: float | None = None) -> dict:
     """Per engine: this machine's current parameters with bandwidth efficiency (decode rows) and compute
     efficiency (prefill rows) rescaled to the user's single-run measurements."""
-    from .perf import calibration_for
-
     hardware = cat.resolve("hardware", hardware, "--hardware")
     hw = cat.hardware[hardware]
     usable = [r for r in rows if r.predicted and r.measured and r.metric in ("prefill_tok_s", "decode_tok_s")]
@@ -564,8 +560,6 @@ def _with_class(cat: Catalog, eng_id: str, key: str, eff) -> Catalog:
 
 
 def _predict_row(cat: Catalog, hardware: str, r: BenchRow, devices: int, memory_gb) -> float:
-    from .predict import predict
-
     prompt = r.prompt if r.metric == "prefill_tok_s" else (r.prompt or r.depth)
     gen = 0 if r.metric == "prefill_tok_s" else r.gen
     return predict(cat, hardware=hardware, model=r.model, quant=r.quant, engine=r.engine, devices=devices,

@@ -15,17 +15,16 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from statistics import median
 
 import numpy as np
 
-from .catalog import Catalog, CatalogError, Efficiency
-from .perf import ScenarioError, System, build_system
+from .catalog import Catalog, Efficiency
+from .errors import CatalogError, DataError, ScenarioError
+from .paths import builtin as _builtin
+from .perf import System, build_system, calibration_chain, calibration_for, lookup_calibration
 from .priors import BACKEND, OFF, PARAMS, PRIORS_PATH, Bounds, bounds_for  # noqa: F401
-
-from .paths import builtin as _builtin  # noqa: E402
 
 REPO = _builtin()  # the data root (planner.paths): profiles/ and data/ are package data
 DEFAULT_DATA = _builtin("data", "calibration.csv")
@@ -40,9 +39,6 @@ KIND = {"prefill_tok_s": "prefill", "ttft_ms": "prefill", "decode_tok_s": "decod
 
 # llama-bench's defaults (-p 512 -n 128), used where a row does not state its lengths
 DEFAULT_PP, DEFAULT_TG = 512, 128
-
-
-from .errors import DataError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 @dataclass(frozen=True)
@@ -396,8 +392,6 @@ def errors(models: list[RowModel], effs: dict[str, Efficiency] | None = None) ->
 
 
 def _profile_eff(m: RowModel):
-    from .perf import calibration_for
-
     return calibration_for(m.sys.engine, m.sys.hw, m.sys.catalog)
 
 
@@ -450,8 +444,6 @@ def fit_all(models: list[RowModel], provenance: str = "held out") -> dict[str, d
 
 def predict_with(catalog: Catalog, m: RowModel, fits: dict[str, dict[str, Efficiency]]) -> tuple[float, str]:
     """Predict a row as `predict` would if `fits` were the committed calibration."""
-    from .perf import calibration_chain, lookup_calibration
-
     chain = calibration_chain(m.sys.engine, catalog)
     eff, label = lookup_calibration([(e.id, fits.get(e.id, {})) for e in chain], m.sys.engine.id, m.sys.hw)
     return m.predict(eff), label

@@ -12,20 +12,45 @@ import json
 import sys
 from pathlib import Path
 
-from .catalog import CatalogError, load_catalog
-from .cli_args import (EXIT_BAD, EXIT_NOFIT, EXIT_OK, Parser, add_profiles, add_scale_out, apply_system, arg_float,
-                       arg_int)
-from .errors import PlannerError, UsageError, one_line
 from .arch import active_params, params
 from .calibration import (
-    band_coverage, band_table, bind_rows, calibrate, calibration_report, contradicting_pairs, DEFAULT_DATA, errors,
-    fit_all, leave_one_family_out_records, leave_one_source_out, read_rows, REPO, summarize, summarize_records,
-    superseded, write_bands, write_calibration_files, write_held_out,
+    DEFAULT_DATA,
+    REPO,
+    band_coverage,
+    band_table,
+    bind_rows,
+    calibrate,
+    calibration_report,
+    contradicting_pairs,
+    errors,
+    fit_all,
+    leave_one_family_out_records,
+    leave_one_source_out,
+    read_rows,
+    summarize,
+    summarize_records,
+    superseded,
+    write_bands,
+    write_calibration_files,
+    write_held_out,
+)
+from .catalog import load_catalog
+from .cli_args import (
+    EXIT_BAD,
+    EXIT_NOFIT,
+    EXIT_OK,
+    Parser,
+    add_profiles,
+    add_scale_out,
+    apply_system,
+    arg_float,
+    arg_int,
 )
 from .cli_bench import add_bench_commands, run_bench_command
 from .cli_link import add_link_commands, run_link_command
 from .cli_plan import add_plan_commands, run_plan_command
 from .cli_sim import add_sim_commands, run_sim_command
+from .errors import CatalogError, PlannerError, UsageError, one_line
 from .kernel_validation import print_report
 from .kernels import use_provider
 from .predict import predict
@@ -354,7 +379,7 @@ def _cmd_validate(cat, args) -> int:
                      for m in ("decode_tok_s", "prefill_tok_s", "e2e_latency_s", "ttft_ms") if m in e]
             print(f"  {e['family']:<16} {e['engine']:<12} " + ("; ".join(parts) or e.get("note", "")))
         pairs = result["contradicting_pairs"]
-        print(f"contradicting pairs (same configuration, values > 1.5x apart): "
+        print("contradicting pairs (same configuration, values > 1.5x apart): "
               + (", ".join("/".join(p) for p in pairs) or "none"))
         print("superseded (dropped from the fit, older build): "
               + (", ".join(f"{k} ({v})" for k, v in result["superseded"].items()) or "none"))

@@ -11,11 +11,13 @@ import re
 from typing import Callable
 
 from . import econ
-from .catalog import Catalog, CatalogError
-from .perf import ScenarioError
+from .catalog import Catalog, load_catalog, short_hardware
+from .errors import CatalogError, ScenarioError
 from .predict import predict
 from .scenario import Lengths, Machine, Scenario, parse_scenario, scenario_catalog
+from .sim import simulate_scenario
 from .support import format_note
+from .verdict import classify, tight
 
 # The app opens on DeepSeek R1 671B on the machines a buyer would weigh, each with the stack its owner
 # would run: a Mac Studio M3 Ultra 512 GB and two of them over Thunderbolt 5 with llama.cpp Q4_K_M, an
@@ -215,25 +217,6 @@ def scale_out_text(m: Machine) -> str:
     return ", ".join(parts)
 
 
-def short_hardware(hw) -> str:
-    """'NVIDIA H200 SXM 141GB' -> 'H200 SXM', 'Apple M3 Ultra (32-core CPU, 80-core GPU)' -> 'M3 Ultra 80c',
-    'AMD Instinct MI300X (192GB HBM3, OAM)' -> 'MI300X'."""
-    name = hw.name
-    inner = name.split(" (", 1)[1].rstrip(")") if " (" in name else ""
-    base = name.split(" (", 1)[0]
-    for pre in ("NVIDIA GeForce ", "NVIDIA ", "AMD Instinct ", "AMD Radeon ", "AMD ", "Apple "):
-        if base.startswith(pre):
-            base = base[len(pre):]
-            break
-    base = re.sub(r"\s+\d+GB$", "", base)
-    base = base.replace(" Blackwell Workstation Edition", "").replace(" Generation", "")
-    if hw.vendor == "apple" and hw.gpu_cores:
-        base += f" {hw.gpu_cores}c"
-    if "Strix Halo" in inner:
-        base = "Strix Halo (Ryzen AI Max+ 395)"
-    return base
-
-
 def quant_label(q: str) -> str:
     """'fp8' -> 'FP8', 'q4_k_m' -> 'Q4_K_M', 'mlx-4bit' -> 'MLX 4-bit'."""
     m = re.fullmatch(r"mlx-(\d+)bit", q)
@@ -329,8 +312,6 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
     out["price_is_quote"] = m.price_usd is not None
     if pr["fits"]:
         try:
-            from .sim import simulate_scenario
-
             res = simulate_scenario(cat, sc.for_option(i))
             out["sim"] = res.summary
             out["requests"] = {k: list(v) for k, v in res.columns.items() if k != "reason"}
@@ -400,8 +381,6 @@ def cost(o: dict, sc: Scenario, cat: Catalog | None = None) -> dict:
 
 
 def _base_catalog() -> Catalog:
-    from .catalog import load_catalog
-
     return load_catalog()
 
 
@@ -438,8 +417,6 @@ def _offload(o: dict) -> str | None:
 def summary_rows(results: list[dict], slo=None) -> list[dict]:
     """The summary table, one flat row per option (what the app shows and the CSV holds); with the
     scenario's `slo`, each row says whether the option meets the target and why not (planner.verdict)."""
-    from .verdict import classify, tight
-
     rows = []
     for o in results:
         s = o.get("sim") or {}
@@ -498,8 +475,6 @@ def sweep_loads(base: Catalog, sc: Scenario, i: int, points: int = 8) -> tuple[s
         grid = sorted({1, 2, 4, 8, 16, 32, 64, wl.concurrency or 1})
         return "concurrency", [float(c) for c in grid]
     cat = scenario_catalog(base, sc)
-    from .sim import simulate_scenario
-
     one = sc.for_option(i)
     e = cat.get("engines", one.engine, "engine")
     width = e.n_parallel if e.batching == "slots" else e.max_num_seqs
@@ -514,8 +489,6 @@ def sweep_loads(base: Catalog, sc: Scenario, i: int, points: int = 8) -> tuple[s
 
 
 def sweep_point(base: Catalog, sc: Scenario, i: int, kind: str, load: float) -> dict:
-    from .sim import simulate_scenario
-
     cat = scenario_catalog(base, sc)
     one = sc.for_option(i)
     wl = one.workload

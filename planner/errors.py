@@ -40,6 +40,16 @@ class ScenarioError(PlannerError):
         return type(self), (self.field, self.message)
 
 
+class UnsupportedError(ScenarioError):
+    """The engine does not run this format (or KV dtype) on this GPU architecture (profiles/support): the
+    message gives the reason, its source and the nearest supported combination (CLI exit 2).  `verdict` is
+    the planner.support.Verdict that failed (its `field` and `message()`)."""
+
+    def __init__(self, verdict):
+        super().__init__(verdict.field or "quant", verdict.message())
+        self.verdict = verdict
+
+
 class LinkError(ScenarioError):
     """A share link (query string) that cannot be read (strict decoding only)."""
 

@@ -18,14 +18,20 @@ follows ``kernels.CHOICE_RULE``.
 from __future__ import annotations
 
 import copy
+import json
 import tempfile
 from pathlib import Path
 from statistics import median
 
-from .calibration import DEFAULT_DATA, Row, calibrate, parse_rows, read_rows
-from .catalog import Catalog, CatalogError
-from .kernels import BACKENDS, CHOICE_RULE, CHOICES_FILE, use_provider
-from .perf import ScenarioError
+from .calibration import DEFAULT_DATA, Row, bind_rows, calibrate, parse_rows, read_rows
+from .catalog import Catalog
+from .errors import CatalogError, ScenarioError
+from .kernels import BACKENDS, CHOICE_RULE, CHOICES_FILE, class_choices, data_root, package_version, use_provider
+from .perf import build_system
+from .predict import predict
+from .scenario import parse_scenario
+from .serve_validation import row_scenario, simulated_value
+from .sim import simulate_scenario
 
 METRICS = ("throughput", "tpot", "single_stream_decode", "ttft")
 
@@ -58,9 +64,6 @@ def _source_key(r: Row) -> str:
 
 def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
     """The row's metric under the current provider, or None where the row cannot be reproduced."""
-    from .predict import predict
-    from .serve_validation import row_scenario, simulated_value
-
     kind = metric_of(r)
     if kind is None or r.prompt is None:
         return None
@@ -71,9 +74,6 @@ def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
         res = predict(catalog, hardware=r.hardware_id, model=r.model_id, quant=r.quant_id, engine=r.engine_id,
                       devices=r.devices, batch=1, prompt=r.prompt, gen=max(gen, 2) if kind == "single_stream_decode" else 0)
         return 1000.0 * (res["tpot_s"] if kind == "single_stream_decode" else res["ttft_s"])
-    from .scenario import parse_scenario
-    from .sim import simulate_scenario
-
     sc, _how = row_scenario(r if kind == "throughput" else _as_throughput(r), requests)
     if sc is None:
         return None
@@ -111,8 +111,6 @@ def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 6
     all_rows = read_rows(data)
     rows = nvidia_datacenter_rows(catalog, all_rows)
     # a source whose rows the roofline is fitted on gets a refit without it; others use the full fit
-    from .calibration import bind_rows
-
     fitted, _ = bind_rows(catalog, all_rows)
     fitted_sources = {_source_key(m.row) for m in fitted}
     cats: dict[str, Catalog] = {}
@@ -130,8 +128,6 @@ def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 6
             for mode in ("roofline", "measured"):
                 with use_provider(mode):
                     preds[mode] = predict_row(cat, r, requests)
-                    from .perf import build_system
-
                     notes[mode] = build_system(cat, r.hardware_id, r.model_id, r.quant_id, r.engine_id,
                                                devices=r.devices).provider_note
         except (CatalogError, ScenarioError) as exc:
@@ -210,10 +206,6 @@ def write_choices(result: dict, path: Path = CHOICES_FILE, data_name: str = "cal
 
 def print_report(catalog: Catalog, args) -> int:
     """`python -m planner validate --providers [--write] [--json]`."""
-    import json
-
-    from .kernels import data_root, package_version
-
     if data_root() is None:
         print("NVIDIA's tables are not installed: pip install 'inference-planner[nvidia-data]' "
               "(every prediction uses the calibrated roofline)")
@@ -223,8 +215,6 @@ def print_report(catalog: Catalog, args) -> int:
     res["tables"] = f"aiconfigurator-core {package_version()}"
     if args.write:
         res["written"] = str(write_choices(res, data_name=data.name))
-        from .kernels import class_choices
-
         class_choices.cache_clear()
     if args.json:
         print(json.dumps(res, indent=2))

@@ -40,6 +40,7 @@ import math
 import os
 import tomllib
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +92,6 @@ def data_root() -> Path | None:
 
 def package_version() -> str | None:
     try:
-        from importlib.metadata import version
-
         return version(PACKAGE)
     except Exception:
         return None
@@ -605,7 +604,7 @@ def attach(sys) -> tuple[MeasuredKernels | None, str]:
     elif backend is None:
         why = f"{sys.engine.id} has no NVIDIA measured-kernel tables"
     elif data_root() is None:
-        why = f"NVIDIA's tables are not installed (pip install 'inference-planner[nvidia-data]')"
+        why = "NVIDIA's tables are not installed (pip install 'inference-planner[nvidia-data]')"
     if why is None and mode == "auto":
         verdict = class_choices().get(f"{sys.engine.id}:{sys.hw.family}")
         if verdict == "roofline":

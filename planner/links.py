@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .catalog import Catalog, CatalogError
-from .perf import ScenarioError
-from .scenario import VERSION, Cost, CustomHardware, Machine, Scenario, scenario_catalog
+from .catalog import Catalog
+from .compare import default_scenario, default_scenario_v1
+from .errors import CatalogError, ScenarioError
+from .scenario import VERSION, Cost, CustomHardware, Machine, Scenario, SchedulerOverrides, scenario_catalog
 
 VERSION_KEY = "v"
 MODEL_LISTS = {"compare": Machine, "custom_hardware": CustomHardware}  # lists of objects, written per index
@@ -67,8 +68,6 @@ def compact(v: Any) -> Any:
     """An object-valued field (scheduler overrides) without its unset (None) and default entries."""
     if not isinstance(v, dict):
         return v
-    from .scenario import SchedulerOverrides
-
     defaults = {k: f.default for k, f in SchedulerOverrides.model_fields.items()}
     return {k: x for k, x in v.items() if x is not None and x != defaults.get(k, object())}
 
@@ -107,8 +106,6 @@ def _element_fields(model: type[BaseModel], item: dict) -> dict[str, Any]:
 
 def encode_params(sc: Scenario, default: Scenario | None = None) -> dict[str, str]:
     """The query parameters of a scenario: v=1 plus every field that differs from `default`."""
-    from .compare import default_scenario
-
     default = default or default_scenario()
     params = {VERSION_KEY: str(VERSION)}
     mine, theirs = flatten(sc), flatten(default)
@@ -176,8 +173,6 @@ def _leaf(raw: str, default_value, json_leaf: bool = False):
 def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
            default: Scenario | None = None) -> tuple[Scenario, list[LinkWarning]]:
     """Scenario from a query; never raises.  Bad fields fall back to the default, one warning each."""
-    from .compare import default_scenario, default_scenario_v1
-
     params = {k: v for k, v in _parse_query(query).items() if not k.startswith(PLAN_PREFIX)}  # decode_plan's
     warnings: list[LinkWarning] = []
     version = params.pop(VERSION_KEY, None)

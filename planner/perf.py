@@ -22,7 +22,10 @@ from typing import Iterable
 import numpy as np
 
 from .arch import active_params, attention_dims, kv_elements_per_token, params
-from .catalog import Catalog, CatalogError, Efficiency, Engine, Hardware, Host, Link, Model, Quant
+from .catalog import Catalog, Efficiency, Engine, Hardware, Host, Link, Model, Quant
+from .errors import ScenarioError, UnsupportedError
+from .kernels import attach
+from .priors import achievable_tflops, prior_efficiency
 from .support import SIXTEEN_BIT, Verdict, default_kv_dtype
 from .support import check as support_check
 
@@ -45,18 +48,6 @@ def largest(ok, lo: int, hi: int) -> int:
         else:
             hi = mid - 1
     return lo
-
-
-from .errors import ScenarioError  # noqa: E402,F401  (re-exported: defined in planner.errors)
-
-
-class UnsupportedError(ScenarioError):
-    """The engine does not run this format (or KV dtype) on this GPU architecture (profiles/support): the
-    message gives the reason, its source and the nearest supported combination (CLI exit 2)."""
-
-    def __init__(self, verdict: Verdict):
-        super().__init__(verdict.field or "quant", verdict.message())
-        self.verdict = verdict
 
 
 def calibration_chain(engine: Engine, catalog: Catalog) -> list[Engine]:
@@ -83,8 +74,6 @@ def lookup_calibration(chain_classes: list[tuple[str, dict[str, Efficiency]]], e
                     if eid != engine_id:
                         label += f" (borrowed by {engine_id})"
                     return classes[key], label
-    from .priors import prior_efficiency
-
     return prior_efficiency(engine_id, hw.vendor), f"{engine_id}:prior"
 
 
@@ -327,8 +316,6 @@ class System:
             self.compute_dtype = "fp16_acc16"
         self.peak_flops = self.hw.peak_tflops(self.compute_dtype) * 1e12
         # a sourced measured-GEMM figure caps the achieved rate where the peak is not reached
-        from .priors import achievable_tflops
-
         ach = achievable_tflops(self.hw.id, self.compute_dtype)
         self.achievable_flops, self.achievable_note = (ach[0] * 1e12, ach[1]) if ach else (None, None)
         self.bandwidth = self.hw.memory_bandwidth_gbs.value * GB
@@ -367,7 +354,6 @@ class System:
                 self.host_weight_bytes = (self.weight_bytes - (p.embedding + (p.lm_head or 0)) * other_bpb) * self.offload_frac
         self.gpu_weight_bytes = self.weight_bytes - self.host_weight_bytes
         # step-time provider: NVIDIA's measured kernels where they cover this system, else the roofline
-        from .kernels import attach
         self.kernels, self.provider_note = attach(self)
 
     def set_efficiency(self, eff: Efficiency, label: str) -> None:

@@ -24,19 +24,28 @@ are compared on the same requests and the same spec gives the same plan on every
 
 from __future__ import annotations
 
+import json
 import math
 import time
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import econ
-from .catalog import Catalog, CatalogError, load_catalog
-from .perf import ScenarioError, System, build_system, largest
+from .catalog import Catalog, load_catalog, short_hardware
+from .errors import CatalogError, PlanError, ScenarioError
+from .perf import System, build_system, largest
+from .predict import fit_reason
 from .scenario import Lengths, parse_scenario
+from .scenario import Workload as SimWorkload
+from .sim import simulate_scenario
 from .support import ENGINE_ORDER, QUALITY_LEVELS, format_note, meets_quality, quality_tier, supported_engines
+from .sweep import run_sweep
+from .workload import make_requests
 
 HOURS_PER_YEAR = econ.HOURS_PER_YEAR  # 365.25 days
 DEVICE_COUNTS = (1, 2, 4, 8)
@@ -49,9 +58,6 @@ HEADROOM_NOTE = ("headroom = the largest peak rate the chosen replicas sustain w
                  "every N-th request, arrivals far more regular than a Poisson stream of the same rate (inter-arrival "
                  "CV 1/sqrt(N) instead of 1), so queues and latency tails are shorter at the same load per replica")
 MAX_REPLICAS = 1024
-
-
-from .errors import PlanError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 class _Part(BaseModel):
@@ -188,10 +194,6 @@ def parse_plan(data: dict) -> PlanSpec:
 
 
 def load_plan(path) -> PlanSpec:
-    import json
-    import tomllib
-    from pathlib import Path
-
     p = Path(path)
     try:
         text = p.read_bytes()
@@ -247,9 +249,6 @@ class Workload:
 
 
 def resolve_workload(spec: PlanSpec) -> Workload:
-    from .scenario import Workload as SimWorkload
-    from .workload import make_requests
-
     wl = spec.workload
     notes = []
     # sample the lengths once (same seed as the simulations) for the analytic figures
@@ -409,8 +408,6 @@ class Screen:
 
 def _short_name(catalog: Catalog, hardware: str) -> str:
     """The hardware's short human name ('RTX 5090', 'M3 Ultra 80c'): ids stay in the Catalog and the CLI."""
-    from .compare import short_hardware
-
     return short_hardware(catalog.hardware[hardware])
 
 
@@ -441,8 +438,6 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
         return Screen(False, "does_not_fit", f"prompt + output up to {ctx:,} tokens exceeds the model's context "
                       f"window of {s.model.max_context:,}")
     if s.max_sequences(ctx) < 1:
-        from .predict import fit_reason
-
         return Screen(False, "does_not_fit", "does not fit: " + (fit_reason(s, 1, ctx) or "no room for the KV cache"),
                       support=s.support.as_dict() if s.support else None)
     price = _price(catalog, c)
@@ -599,8 +594,6 @@ class CandidatePoint:
 
 def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float, capacity: float,
                      slo_rate: float, slo_batch: int) -> dict:
-    from .sim import simulate_scenario
-
     cache: dict[tuple[float, int], tuple[bool, dict]] = {}
     sims = 0
 
@@ -830,8 +823,6 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     """Plan capacity for a spec; returns the JSON-ready result (``candidates`` ranked, winner first).
 
     ``executor``: see ``planner.sweep.run_sweep``; ``progress(done, total)`` is called as candidates finish."""
-    from .sweep import run_sweep
-
     t0 = time.perf_counter()
     if isinstance(spec, dict):
         spec = parse_plan(spec)

@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from .catalog import Efficiency
 from .paths import builtin
 
 PRIORS_PATH = builtin("profiles", "calibration_priors", "priors.toml")
@@ -39,8 +42,6 @@ class Bounds:
 
 @lru_cache(maxsize=4)
 def _load_priors(path: str) -> dict:
-    import tomllib
-
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
@@ -82,8 +83,6 @@ def bounds_for(engine: str, backend: str | None, path: str | Path = PRIORS_PATH)
 
 def prior_efficiency(engine: str, vendor: str):
     """Efficiency parameters at their physical priors, for an engine x backend with no measurements."""
-    from .catalog import Efficiency
-
     backend = BACKEND.get(vendor)
     b = bounds_for(engine, backend)
     v = dict(zip(PARAMS, (float(x) for x in b.prior)))

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .catalog import Catalog, Figure, Hardware, Interconnect, Price
-from .perf import ScenarioError
+from .errors import ScenarioError
 
 VERSION = 2  # 2: each machine option may carry its own quant/engine/kv_dtype/scheduler (links.py migrates v=1)
 MAX_REQUESTS = 1_000_000  # per simulation: bounds memory (a few hundred bytes per request) and run time

@@ -56,8 +56,10 @@ import re
 from statistics import median
 
 from .calibration import Row
-from .catalog import Catalog, CatalogError
-from .perf import ScenarioError
+from .catalog import Catalog
+from .errors import CatalogError, ScenarioError
+from .scenario import parse_scenario
+from .sim import simulate_scenario
 
 OFFLINE_RATE = 1e6  # requests/s: "infinite rate" (all requests queued at once)
 DEFAULT_REQUESTS = 2000
@@ -105,7 +107,7 @@ LOAD_RATE = re.compile(r"rate ([\d.]+) req/s$")
 
 def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | None, str]:
     """(scenario dict, how the row was read) for a serve row, or (None, why it cannot be reproduced)."""
-    unit, notes, load = row.unit.lower(), row.notes, row.batch.strip()
+    notes, load = row.notes, row.batch.strip()
     sched: dict = {}
     m = LOAD_RANDOM.match(load)
     rate = LOAD_RATE.match(load)
@@ -234,9 +236,6 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
 
     summary: throughput rows of confidence=normal (the accuracy target); by_metric: each metric
     over normal rows and over all rows."""
-    from .scenario import parse_scenario
-    from .sim import simulate_scenario
-
     out, skipped = [], []
     for r in rows:
         if r.mode != "serve":

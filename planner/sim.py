@@ -28,7 +28,9 @@ import numpy as np
 from .budget import active as _budget_active
 from .budget import check as _budget_check
 from .catalog import Catalog
-from .perf import ScenarioError, System, build_system, largest
+from .errors import ScenarioError
+from .perf import System, build_system, largest
+from .predict import fit_reason
 from .scenario import Scenario
 from .workload import Requests, make_requests
 
@@ -144,7 +146,6 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
                       cpu.per_seq_us.value * 1e-6 if cpu else 0.0, bool(cpu and cpu.overlap), sizes,
                       bool(prefix and e.paged_kv), o.sizing)
     if sys.kv_capacity_bytes() <= 0:
-        from .predict import fit_reason
         raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
     return sys, cfg
 
