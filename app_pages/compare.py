@@ -1,5 +1,7 @@
 """Compare (default page): 1-6 machine options for one model, quantization, engine and workload."""
 
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -87,7 +89,7 @@ for r in results:  # each option's format with its quality note, "(emulated)" wh
 rows = cmp.summary_rows(results, sc.slo)
 df = pd.DataFrame(rows)
 for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
-    df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and x == x else "—" for x in df[c]]
+    df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and not math.isnan(x) else "—" for x in df[c]]
 df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
 for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
     df[c] = pd.to_numeric(df[c], errors="coerce")

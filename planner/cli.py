@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .arch import active_params, params
 from .calibration import (
@@ -274,7 +275,7 @@ def _held_out(cat, data, models, write: bool) -> dict:
     full = fit_all(normal)
     loso = leave_one_source_out(cat, normal, full)
     lofo = leave_one_family_out_records(cat, normal, full)
-    out = {"leave_one_source_out": {
+    out: dict[str, Any] = {"leave_one_source_out": {
         "summary": summarize_records(loso),
         "by_source": [dict({"source": g}, **summarize_records([r for r in loso if r["group"] == g]))
                       for g in sorted({r["group"] for r in loso})],

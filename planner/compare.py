@@ -460,7 +460,7 @@ def request_rows(results: list[dict]) -> list[dict]:
         keys = list(cols)
         for vals in zip(*(cols[k] for k in keys)):
             r = {"option": o["option"]}
-            r.update({k: (None if isinstance(v, float) and v != v else v) for k, v in zip(keys, vals)})
+            r.update({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in zip(keys, vals)})
             rows.append(r)
     return rows
 

@@ -72,7 +72,10 @@ def bounds_for(engine: str, backend: str | None, path: str | Path = PRIORS_PATH)
             raise PriorsError(f"{path}: [{k}] for {engine}@{backend}: needs low <= prior <= high and sd > 0 "
                             f"(missing {missing})" if missing else f"{path}: [{k}] for {engine}@{backend}: "
                             f"needs low <= prior <= high and sd > 0")
-        lo.append(vals["low"]); hi.append(vals["high"]); pr.append(vals["prior"]); sd.append(vals["sd"])
+        lo.append(vals["low"])
+        hi.append(vals["high"])
+        pr.append(vals["prior"])
+        sd.append(vals["sd"])
         src.append(" | ".join(w for w in why if w))
     weight = float(data.get("regularisation", {}).get("weight", 0.1))
     return Bounds(np.array(lo, float), np.array(hi, float), np.array(pr, float), np.array(sd, float), weight,

@@ -1066,7 +1066,7 @@ class SimResult:
             w = csv.writer(fh)
             w.writerow(REQUEST_COLUMNS)
             for row in zip(*(c[k] for k in REQUEST_COLUMNS)):
-                w.writerow(["" if isinstance(v, float) and v != v else (repr(v) if isinstance(v, float) else v)
+                w.writerow(["" if isinstance(v, float) and math.isnan(v) else (repr(v) if isinstance(v, float) else v)
                             for v in row])
 
     def write_timeline_csv(self, path) -> None:
