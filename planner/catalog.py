@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import CatalogError
+from .errors import CatalogError, validation_field
 from .paths import builtin as _builtin
 
 BUILTIN_DIR = _builtin("profiles")  # package data (planner.paths)
@@ -551,8 +551,7 @@ _SCHEMAS = {
 def _format_validation(path: Path, err: ValidationError) -> str:
     lines = [f"bad profile file {path}:"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(file)"
-        lines.append(f"  field '{loc}': {e['msg']}")
+        lines.append(f"  field '{validation_field(e['loc'], '(file)', indices=True)}': {e['msg']}")
     return "\n".join(lines)
 
 

@@ -135,7 +135,6 @@ def preset_of(sc: Scenario) -> str | None:
 SPARE_OPTIONS = [{"hardware": "nvidia-b200", "devices": 4}, {"hardware": "nvidia-h100-sxm", "devices": 8},
                  {"hardware": "nvidia-rtx-pro-6000", "devices": 8}, {"hardware": "amd-mi300x", "devices": 4},
                  {"hardware": "apple-m3-ultra-80c", "memory_gb": 256}]
-HOURS_PER_YEAR = econ.HOURS_PER_YEAR
 COST_FORMULA = econ.FORMULA
 
 
@@ -297,7 +296,7 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
         "calibration": pr["calibration"],
         "bandwidth_gbs": hw.memory_bandwidth_gbs.value,
         "bandwidth_source": hw.memory_bandwidth_gbs.source or hw.memory_bandwidth_gbs.derived,
-        "power_max_w": hw.power_max_w.value * boxes + (host.power_w.value * m.replicas if host and m.offload else 0),
+        "power_max_w": econ.max_power_w(hw, boxes, host if m.offload else None, m.replicas),
         "power_source": hw.power_max_w.source or hw.power_max_w.derived,
     })
     out["format"] = format_note(cat, pr["quant"], pr.get("support"))  # quality note; "(emulated)" per the matrix

@@ -176,6 +176,12 @@ def power(cat: Catalog, hardware: str, units: int, busy: float, replicas: int = 
     return {"power_load_w": p_load, "power_idle_w": p_idle, "power_note": note}
 
 
+def max_power_w(hw, devices: int, host=None, replicas: int = 1) -> float:
+    """The devices' maximum (board/package) power, W, plus each replica's offload host when it has one: the
+    figure shown as "max power" (the sourced maximum; :func:`power` gives power at a busy share)."""
+    return hw.power_max_w.value * devices + (host.power_w.value * replicas if host else 0)
+
+
 def tco(capex_usd: float | None, power_load_w: float, power_idle_w: float, output_tok_s: float,
         utilization: float, pue: float, usd_per_kwh: float, years: float) -> dict:
     """Energy, TCO, $ per million output tokens (and its capex and energy shares), tokens per joule."""
@@ -195,3 +201,9 @@ def tco(capex_usd: float | None, power_load_w: float, power_idle_w: float, outpu
         "usd_per_m_output_tokens_energy": per_m(energy_total),
         "output_tokens_per_joule": output_tok_s / power_load_w if power_load_w else None,
     }
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """For each (a, b) point, both lower-is-better (e.g. $ per M tokens and p95 latency): whether it is on
+    the Pareto front, i.e. no other point is at least as good on both and better on one."""
+    return [not any(a2 <= a and b2 <= b and (a2 < a or b2 < b) for a2, b2 in points) for a, b in points]

@@ -83,3 +83,24 @@ def one_line(exc: BaseException) -> str:
     """The first line of an error's message (its class name when it has none)."""
     text = str(exc)
     return text.splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def validation_field(loc, default: str, indices: bool = False) -> str:
+    """A pydantic error location as the dotted field name users see (list indices dropped unless `indices`)."""
+    return ".".join(str(p) for p in loc if indices or not isinstance(p, int)) or default
+
+
+def validation_message(err: dict, unknown: str | None = "unknown field") -> str:
+    """A pydantic error's message without pydantic's 'Value error, ' prefix; an extra (forbidden) field says
+    `unknown` (None: pydantic's own words)."""
+    if err["type"] == "extra_forbidden" and unknown is not None:
+        return unknown
+    return err["msg"].removeprefix("Value error, ")
+
+
+def first_validation_error(exc, default: str, unknown: str | None = "unknown field",
+                           indices: bool = False) -> tuple[str, str]:
+    """(dotted field, message) of a pydantic ValidationError's first error: the one formatting of validation
+    errors shared by scenarios, plans, share links, the catalog and the app's forms."""
+    err = exc.errors()[0]
+    return validation_field(err["loc"], default, indices), validation_message(err, unknown)

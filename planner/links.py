@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .catalog import Catalog
 from .compare import default_scenario, default_scenario_v1
-from .errors import CatalogError, ScenarioError
+from .errors import CatalogError, ScenarioError, validation_field, validation_message
 from .scenario import VERSION, Cost, CustomHardware, Machine, Scenario, SchedulerOverrides, scenario_catalog
 
 VERSION_KEY = "v"
@@ -244,10 +244,8 @@ def _validate(data: dict, base: dict, set_paths: list[tuple], warnings: list[Lin
         except ValidationError as exc:
             err = exc.errors()[0]
         loc = tuple(err["loc"])
-        field = ".".join(str(p) for p in loc) or "scenario"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+        field = validation_field(loc, "scenario", indices=True)
+        msg = validation_message(err)
         if err["type"] == "missing" and loc and loc[0] in MODEL_LISTS and len(loc) == 3:
             data[loc[0]].pop(loc[1])  # an element without its required field: drop it
             set_paths[:] = [p for p in set_paths if p[:2] != loc[:2]]
@@ -518,7 +516,7 @@ def decode_plan(query: str | Mapping[str, Any], catalog: Catalog | None = None
         try:
             PlanInputs.model_validate({**data, key: value})
         except ValidationError as exc:
-            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            msg = validation_message(exc.errors()[0], unknown=None)
             warnings.append(LinkWarning(name, f"'{raw}': {msg}; using the default "
                                               f"({_plan_value(getattr(default, key)) or 'none'})"))
             continue

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import econ
 from .catalog import Catalog, load_catalog, short_hardware
-from .errors import CatalogError, PlanError, ScenarioError
+from .errors import CatalogError, PlanError, ScenarioError, first_validation_error
 from .perf import System, build_system, largest
 from .predict import fit_reason
 from .scenario import Lengths, parse_scenario
@@ -47,7 +47,6 @@ from .support import ENGINE_ORDER, QUALITY_LEVELS, format_note, meets_quality, q
 from .sweep import run_sweep
 from .workload import make_requests
 
-HOURS_PER_YEAR = econ.HOURS_PER_YEAR  # 365.25 days
 DEVICE_COUNTS = (1, 2, 4, 8)
 DEFAULT_QUANTS = ("bf16", "fp8", "q8_0", "q4_k_m", "mlx-8bit", "mlx-4bit")
 MOE_QUANTS = ("mxfp4",)  # formats that only make sense for mixture-of-experts models (they quantize the experts)
@@ -185,11 +184,7 @@ def parse_plan(data: dict) -> PlanSpec:
     try:
         return PlanSpec.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        loc = ".".join(str(p) for p in e["loc"] if not isinstance(p, int)) or "plan"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
+        loc, msg = first_validation_error(exc, "plan")
         raise PlanError(f"{loc}: {msg}" if msg.startswith("is ") is False else f"{loc} {msg}") from None
 
 
@@ -730,7 +725,7 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, 
     years = ci["years"]
     t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], wl.rate_rps * wl.output_mean, ci["utilization"],
                  ci["pue"], ci["electricity_usd_per_kwh"], years)
-    tokens = wl.rate_rps * wl.output_mean * ci["utilization"] * HOURS_PER_YEAR * 3600 * years
+    tokens = wl.rate_rps * wl.output_mean * ci["utilization"] * econ.HOURS_PER_YEAR * 3600 * years
     r = lambda x, nd: None if x is None else round(x, nd)  # noqa: E731
     out = {
         "capex_usd": r(cap.usd, 2),
@@ -748,7 +743,7 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, 
         "headroom": round(n * ev["max_rate_per_replica_rps"] / wl.rate_rps - 1.0, 3),
     }
     if c.cloud_usd_per_hour:
-        cloud = n * c.cloud_usd_per_hour * HOURS_PER_YEAR * years
+        cloud = n * c.cloud_usd_per_hour * econ.HOURS_PER_YEAR * years
         out["cloud"] = {"usd_per_hour_per_replica": c.cloud_usd_per_hour, "usd_total": round(cloud, 2),
                         "usd_per_m_output_tokens": round(cloud / tokens * 1e6, 4) if tokens else None,
                         "note": "always on for the whole period, your price"}
@@ -766,10 +761,9 @@ def _headroom(ev: dict, wl: Workload) -> dict:
 
 def _pareto(rows: list[dict]) -> None:
     """Mark rows on the cost / latency front (lower $ per M tokens and lower p95 end-to-end both better)."""
-    for r in rows:
-        x, y = r["usd_per_m_output_tokens"], r["sim"]["e2e_p95_s"]
-        r["pareto"] = not any((o["usd_per_m_output_tokens"] <= x and o["sim"]["e2e_p95_s"] <= y)
-                              and (o["usd_per_m_output_tokens"] < x or o["sim"]["e2e_p95_s"] < y) for o in rows)
+    front = econ.pareto_front([(r["usd_per_m_output_tokens"], r["sim"]["e2e_p95_s"]) for r in rows])
+    for r, on in zip(rows, front):
+        r["pareto"] = on
 
 
 def _why(r: dict, best: dict | None) -> str:
