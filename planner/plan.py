@@ -509,14 +509,9 @@ def _meets(cols: dict, slo: PlanSLO) -> tuple[bool, dict]:
     """Whether a simulation meets the SLO: on all requests and on the later half by arrival (so a queue
     still growing at the end of a short run does not pass)."""
     arr = np.asarray(cols["arrival_s"], float)
-    first = np.asarray(cols["first_token_s"], float)
-    fin = np.asarray(cols["finish_s"], float)
-    out = np.asarray(cols["output_tokens"], float)
     n = len(arr)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ttft = np.nan_to_num(first - arr, nan=np.inf)
-        tpot = np.where(out > 1, np.nan_to_num((fin - first) / np.maximum(out - 1, 1), nan=np.inf), 0.0) * 1e3
-        e2e = np.nan_to_num(fin - arr, nan=np.inf)
+    ttft, tpot, e2e = econ.request_latencies(arr, cols["first_token_s"], cols["finish_s"],
+                                             np.asarray(cols["output_tokens"], float))
 
     def pct(x, q):
         return float(np.percentile(x, q)) if len(x) else math.inf
@@ -525,13 +520,8 @@ def _meets(cols: dict, slo: PlanSLO) -> tuple[bool, dict]:
         t, p, e = ttft[idx], tpot[idx], e2e[idx]
         m = {"ttft_p95_s": pct(t, 95), "ttft_p99_s": pct(t, 99), "tpot_p95_ms": pct(p, 95),
              "tpot_p99_ms": pct(p, 99), "e2e_p95_s": pct(e, 95), "e2e_p99_s": pct(e, 99)}
-        good = np.isfinite(e)
-        if slo.ttft_p95_s or slo.ttft_p99_s:
-            good &= t <= (slo.ttft_p95_s or slo.ttft_p99_s)
-        if slo.tpot_p95_ms or slo.tpot_p99_ms:
-            good &= p <= (slo.tpot_p95_ms or slo.tpot_p99_ms)
-        if slo.e2e_p95_s or slo.e2e_p99_s:
-            good &= e <= (slo.e2e_p95_s or slo.e2e_p99_s)
+        good = econ.slo_good(t, p, e, slo.ttft_p95_s or slo.ttft_p99_s, slo.tpot_p95_ms or slo.tpot_p99_ms,
+                             slo.e2e_p95_s or slo.e2e_p99_s)
         m["goodput"] = float(good.mean()) if len(good) else 0.0
         ok = all(getattr(slo, k) is None or m[k] <= getattr(slo, k) for k in
                  ("ttft_p95_s", "ttft_p99_s", "tpot_p95_ms", "tpot_p99_ms", "e2e_p95_s", "e2e_p99_s"))

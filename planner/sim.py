@@ -27,6 +27,7 @@ import numpy as np
 
 from .budget import active as _budget_active
 from .budget import check as _budget_check
+from .econ import request_latencies, slo_good
 from .catalog import Catalog
 from .errors import ScenarioError
 from .perf import System, build_system, largest
@@ -1169,15 +1170,7 @@ def _summary(sim: Sim) -> dict:
     queue = (adm - arr)[ok]
     tokens = int(out[ok].sum())
     slo = sc.slo
-    good = ok.copy()
-    if slo.ttft_p95_s is not None:
-        good &= np.nan_to_num(first - arr, nan=np.inf) <= slo.ttft_p95_s
-    if slo.tpot_p95_ms is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tp = np.where(out > 1, (fin - first) / np.maximum(out - 1, 1), 0.0)
-        good &= np.nan_to_num(tp, nan=np.inf) * 1e3 <= slo.tpot_p95_ms
-    if slo.e2e_p95_s is not None:
-        good &= np.nan_to_num(fin - arr, nan=np.inf) <= slo.e2e_p95_s
+    good = slo_good(*request_latencies(arr, first, fin, out), slo.ttft_p95_s, slo.tpot_p95_ms, slo.e2e_p95_s)
     hw = sys.hw
     idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
     pmax = hw.power_max_w.value

@@ -66,7 +66,7 @@ LAYERS: list[tuple[str, str, dict[str, str]]] = [
         "catalog": "loader", "support": "support"}),
 ]
 # Independent siblings within one contract layer (neither imports the other).
-SIBLINGS = [("webapp", "validate"), ("sim", "econ")]
+SIBLINGS = [("webapp", "validate")]
 BASE = ["errors", "paths", "glossary"]  # stay at planner/ top: imported by every layer
 TOP = ["__main__"]
 
@@ -301,7 +301,7 @@ def contract(layered: bool) -> str:
         f"root_package = {PKG}\n"
         "include_external_packages = False\n\n"
         "[importlinter:contract:layers]\n"
-        "name = planner layers (cli > webapp | validate > plan > sim | econ > model > catalog > base)\n"
+        "name = planner layers (cli > webapp | validate > plan > sim > econ > model > catalog > base)\n"
         "type = layers\n"
         f"layers =\n    {layers}\n"
     )
