@@ -272,7 +272,7 @@ def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None
     pull them. With a `parent` (the backend's fit), the group is a chip family: its parameters are
     shrunk towards the parent's values instead of the physical priors (plain least squares, since a
     family's rows differ from its backend's systematically, not by outliers)."""
-    from scipy.optimize import least_squares
+    from scipy.optimize import least_squares  # lazy: a heavy import (5x numpy's), only `calibrate` fits
 
     b = bounds or bounds_for(models[0].sys.engine.id, None)
     meas = np.array([m.row.value for m in models])

@@ -107,7 +107,7 @@ def class_choices() -> dict[str, str]:
 
 
 def _vkey(v: str):
-    from packaging.version import InvalidVersion, Version
+    from packaging.version import InvalidVersion, Version  # lazy: only with the optional nvidia-data extra
 
     try:
         return Version(v)
@@ -136,7 +136,7 @@ def _vnum(v) -> float:
 
 def _read(path: Path, columns: list[str] | None = None):
     """A table's columns (older tables lack some: window_size defaults to 0, none)."""
-    import pandas as pd
+    import pandas as pd  # lazy: a heavy import (7x numpy's), only for the optional NVIDIA tables
 
     df = pd.read_parquet(path)
     if columns is None:
