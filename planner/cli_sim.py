@@ -155,7 +155,7 @@ BENCH = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {
 def saturation_rps(catalog, prompt: int = 512, gen: int = 256) -> float:
     """Steady-state request throughput of the bench system when always full (closed loop, 2 x max_num_seqs
     users), over the middle half of the completions."""
-    sys_, cfg = resolve(catalog, parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": 1}}))
+    _, cfg = resolve(catalog, parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": 1}}))
     users = 2 * cfg.max_num_seqs
     sc = parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": users, "requests": 8 * users,
                                                "prompt": {"mean": prompt}, "output": {"mean": gen}}})

@@ -529,10 +529,6 @@ def sweep(base: Catalog, sc: Scenario, i: int, points: int = 8,
     return {"kind": kind, "rows": rows, "knee": kn}
 
 
-def finite(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
-
-
 # --------------------------------------------------------------------------- one-page Markdown summary
 
 def _md(v, fmt: str = "{:,.1f}") -> str:

@@ -32,11 +32,6 @@ from .support import check as support_check
 GB = 1e9  # every memory figure the planner prints is in GB = 10^9 bytes
 GIB = 2**30  # device memory sizes as sold (and the macOS GPU limit) are binary
 
-# Used only when an engine has no calibration for a hardware class and borrows none:
-# a neutral roofline (full bandwidth and compute, no overheads), flagged in every result.
-UNCALIBRATED = Efficiency(bandwidth_efficiency=1.0, compute_efficiency=1.0, step_overhead_ms=0.0,
-                          layer_overhead_us=0.0, provenance="uncalibrated: ideal roofline, no measurements")
-
 
 def largest(ok, lo: int, hi: int) -> int:
     """Largest n in [lo, hi] with ok(n), for ok true up to some point and false after it
