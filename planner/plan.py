@@ -41,7 +41,7 @@ from .errors import CatalogError, PlanError, ScenarioError, first_validation_err
 from .perf import System, build_system, largest
 from .predict import fit_reason
 from .scenario import Lengths, parse_scenario
-from .scenario import Workload as SimWorkload
+from .scenario import Workload
 from .sim import simulate_scenario
 from .support import ENGINE_ORDER, QUALITY_LEVELS, format_note, meets_quality, quality_tier, supported_engines
 from .sweep import run_sweep
@@ -231,8 +231,9 @@ class Candidate:
 
 
 @dataclass
-class Workload:
-    """The resolved load: peak rate and the lengths the analytic screen uses."""
+class ResolvedLoad:
+    """The resolved load: peak rate and the lengths the analytic screen uses (from the spec's
+    PlanWorkload; the simulations themselves run a scenario.Workload)."""
 
     rate_rps: float
     prompt_mean: float
@@ -243,11 +244,11 @@ class Workload:
     assumptions: list[str]
 
 
-def resolve_workload(spec: PlanSpec) -> Workload:
+def resolve_workload(spec: PlanSpec) -> ResolvedLoad:
     wl = spec.workload
     notes = []
     # sample the lengths once (same seed as the simulations) for the analytic figures
-    probe = make_requests(SimWorkload(arrival="constant", rate_rps=1.0, requests=2000, prompt=wl.prompt,
+    probe = make_requests(Workload(arrival="constant", rate_rps=1.0, requests=2000, prompt=wl.prompt,
                                       output=wl.output, seed=spec.search.seed))
     p, o = probe.prompt, probe.output
     if wl.rate_rps is not None:
@@ -257,7 +258,7 @@ def resolve_workload(spec: PlanSpec) -> Workload:
         rate = wl.daily_tokens / 86_400.0 / per_req * wl.peak_factor
         notes.append(f"peak rate {rate:.4g} req/s = {wl.daily_tokens:,.0f} tokens/day / 86,400 s / "
                      f"{per_req:,.0f} tokens per request x peak factor {wl.peak_factor:g}")
-    return Workload(rate, float(p.mean()), float(o.mean()), int(np.percentile(p, 95)), int(p.max()),
+    return ResolvedLoad(rate, float(p.mean()), float(o.mean()), int(np.percentile(p, 95)), int(p.max()),
                     int(o.max()), notes)
 
 
@@ -288,7 +289,7 @@ def _engines_for(spec: PlanSpec, catalog: Catalog, hw, model, quant: str, engine
     return ok[:1]
 
 
-def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: Workload) -> list[Candidate]:
+def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad) -> list[Candidate]:
     """Every option the spec allows (see the module docstring); a device count is kept only when the smallest
     in {1, 2, 4, 8} that fits is known, plus the next one."""
     model = catalog.resolve("models", spec.model, "model")
@@ -421,7 +422,7 @@ def _decode_step(s: System, b: int, ctx: float) -> float:
     return s.step_time_agg(b, b, b * kv, b * attn)
 
 
-def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Screen:
+def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> Screen:
     try:
         s = build_system(catalog, c.hardware, spec.model, c.quant, c.engine, memory_gb=c.memory_gb,
                          **machine_fields(c))
@@ -498,7 +499,7 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
     return scr
 
 
-def spec_rate(wl: Workload) -> float:
+def spec_rate(wl: ResolvedLoad) -> float:
     return wl.rate_rps
 
 
@@ -706,7 +707,7 @@ def _cost_inputs(spec: PlanSpec) -> tuple[dict, list[str]]:
     return out, notes
 
 
-def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, ci: dict) -> dict:
+def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: ResolvedLoad, ci: dict) -> dict:
     """The candidate's costs from the one cost model (planner.econ), at the peak rate it serves."""
     n, d = ev["replicas"], c.units
     cap = econ.capex(catalog, c.hardware, c.memory_gb, devices=c.devices, nodes=c.nodes, replicas=n, link=c.link,
@@ -740,7 +741,7 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, 
     return out
 
 
-def _headroom(ev: dict, wl: Workload) -> dict:
+def _headroom(ev: dict, wl: ResolvedLoad) -> dict:
     """Headroom of the fleet as chosen (replaces replicas x single-replica max / peak - 1, which understates a
     round-robin fleet; see HEADROOM_NOTE): never negative for a candidate that meets the SLO."""
     return {"headroom": round(ev["max_rate_fleet_rps"] / wl.rate_rps - 1.0, 3),

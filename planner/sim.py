@@ -22,6 +22,8 @@ import math
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -35,7 +37,20 @@ from .predict import fit_reason
 from .scenario import Scenario
 from .workload import Requests, make_requests
 
-IDLE, WAIT, STEP, RUN = range(4)
+
+
+class EngineState(IntEnum):
+    """What an engine's `plan` asks of its replica: IDLE (nothing to do: sleep until a request arrives),
+    WAIT (wait until a request arrives or `val` seconds pass, whichever first), STEP (one step of `val`
+    seconds), RUN (a run of decode steps, `val` their cumulative end times)."""
+
+    IDLE = 0
+    WAIT = 1
+    STEP = 2
+    RUN = 3
+
+
+IDLE, WAIT, STEP, RUN = EngineState  # the event loop compares plain ints (IntEnum members are ints)
 URGENT, NORMAL = 0, 1  # event priorities at the same time (simpy's)
 RUN_CAP = 8192  # most decode steps priced in one run
 SHORT_RUN = 40  # runs of at most this many steps are priced step by step (numpy costs more there)
@@ -43,6 +58,37 @@ NAN = float("nan")
 REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
                    "output_tokens", "preemptions", "replica", "rejected", "reason")
 TIMELINE_COLUMNS = ("time_s", "replica", "steps", "duration_s", "batch", "tokens", "kv_fraction", "waiting")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The contract between a replica's event loop (Replica) and a scheduler (Continuous, Batch): the
+    replica enqueues requests, asks `plan` what to do next, and commits what it planned once its time
+    has passed."""
+
+    idx: int  # the replica's index (set by Replica)
+
+    def reject_reason(self, p: int, o: int) -> str | None:
+        """Why a request of p prompt and o output tokens can never run here (None: it can)."""
+
+    def enqueue(self, rid: int) -> None:
+        """A request arrives at this replica."""
+
+    @property
+    def in_system(self) -> int:
+        """Requests waiting or running."""
+
+    def plan(self, now: float, horizon: float) -> tuple[EngineState, Any]:
+        """The next thing to do (an EngineState and its value), knowing no request arrives before `horizon`."""
+
+    def commit(self, now: float) -> None:
+        """The planned STEP has ended at `now`."""
+
+    def commit_run(self, k: int, cum, now: float) -> None:
+        """The first k steps of the planned RUN have ended at `now` (only engines that plan runs)."""
+
+    def kv_peak_fraction(self) -> float:
+        """The largest share of the KV cache in use so far."""
 
 
 @dataclass(frozen=True)
@@ -717,6 +763,9 @@ class Batch:
     def commit(self, now: float) -> None:
         self.running = 0
 
+    def commit_run(self, k: int, cum, now: float) -> None:
+        raise AssertionError("static batching plans single steps, never a RUN")
+
     def kv_peak_fraction(self) -> float:
         return self.peak
 
@@ -728,7 +777,7 @@ class Replica:
     for it, commit it, plan again; idle until a request arrives; a request arriving during a run
     whose arrival was not known when it was planned interrupts it at the step in flight."""
 
-    def __init__(self, sim: "Sim", idx: int, engine):
+    def __init__(self, sim: "Sim", idx: int, engine: Engine):
         self.sim, self.idx, self.engine = sim, idx, engine
         engine.idx = idx
         self.wait = 0  # > 0 while idle or waiting: the id of that wait
