@@ -43,7 +43,7 @@ PKG = "planner"
 # (under planner/), its one-line description, and the flat modules it receives (old name -> new name).
 LAYERS: list[tuple[str, str, dict[str, str]]] = [
     ("cli", "the command line: one module per command and the shared arguments", {
-        "cli": "main", "cli_args": "args", "cli_sim": "sim", "cli_plan": "plan", "cli_link": "link",
+        "cli": "commands", "cli_args": "args", "cli_sim": "sim", "cli_plan": "plan", "cli_link": "link",
         "cli_bench": "bench"}),
     ("webapp", "the Streamlit-free side of the app pages: defaults and options (compare), share links, CSV, "
                "the budget clamps, verdicts, claims, your own measurements", {
@@ -69,6 +69,11 @@ LAYERS: list[tuple[str, str, dict[str, str]]] = [
 SIBLINGS = [("webapp", "validate")]
 BASE = ["errors", "paths", "glossary"]  # stay at planner/ top: imported by every layer
 TOP = ["__main__"]
+
+# Symbols renamed so that each name means one thing ("sweep" is the Load sweep; the executors run points)
+RENAMES = {"run_sweep": "run_points", "SweepError": "ExecutorError"}
+# Test files renamed with their module
+TEST_MOVES = {"tests/test_sweep.py": "tests/test_executors.py"}
 
 MOVES: dict[str, str] = {old: f"{pkg}.{new}" for pkg, _, mods in LAYERS for old, new in mods.items()}
 PACKAGES = {pkg: doc for pkg, doc, _ in LAYERS}
@@ -122,8 +127,34 @@ def _slashed_sub(m: re.Match) -> str:
     return f"{PKG}/{MOVES[head].replace('.', '/')}.py" if head in MOVES else m.group(0)
 
 
+RENAMED = re.compile(r"\b(" + "|".join(map(re.escape, RENAMES)) + r")\b")
+
+
 def rewrite_text(text: str) -> str:
+    text = RENAMED.sub(lambda m: RENAMES[m.group(1)], text)
     return SLASHED.sub(_slashed_sub, DOTTED.sub(_dotted_sub, text))
+
+
+def collisions() -> list[str]:
+    """A new package named like the old module must not have a sub-module named like one of the old
+    module's top-level names (`from planner.cli import main` would then be ambiguous)."""
+    out = []
+    for pkg, subs in SUBMODULES.items():
+        path = ROOT / PKG / f"{pkg}.py"
+        if pkg not in MOVES or not path.exists():
+            continue
+        names = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names |= {x.id for t in targets for x in ast.walk(t) if isinstance(x, ast.Name)}
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names |= {a.asname or a.name.split(".")[0] for a in node.names}
+        out += [f"planner/{pkg}.py defines '{n}', also the name of the sub-module planner.{pkg}.{n}"
+                for n in sorted(subs & names)]
+    return out
 
 
 # ------------------------------------------------------------------------------------------- import statements
@@ -229,6 +260,11 @@ def move_files(moves: dict[Path, Path], dry: bool) -> dict[Path, str]:
         if not dry:
             git("mv", str(src.relative_to(ROOT)), str(dst.relative_to(ROOT)))
         origins[dst] = f"{PKG}.{src.stem}"
+    for old, new in TEST_MOVES.items():
+        if (ROOT / old).exists() and not (ROOT / new).exists():
+            print(f"  git mv {old} {new}")
+            if not dry:
+                git("mv", old, new)
     return origins
 
 
@@ -375,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         write_docs(layered=False, dry=args.dry_run)
         print("wrote .importlinter (flat layers) and README layout section")
         return 0
+    clash = collisions()
+    if clash:
+        print("rename these sub-modules in LAYERS first:\n  " + "\n  ".join(clash), file=sys.stderr)
+        return 2
     moves = pending_moves()
     print(f"{len(moves)} module(s) to move")
     origins = move_files(moves, args.dry_run)
