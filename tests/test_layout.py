@@ -28,15 +28,17 @@ def function_level_imports() -> list[tuple[str, int, str]]:
         if "profiles" in path.parts:
             continue
 
-        def walk(node, inside):
+        where = str(path.relative_to(PLANNER.parent))
+
+        def walk(node, inside, where=where):
             for ch in ast.iter_child_nodes(node):
                 fn = inside or isinstance(ch, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
                 if inside and isinstance(ch, (ast.Import, ast.ImportFrom)):
                     mods = [a.name for a in ch.names] if isinstance(ch, ast.Import) else [ch.module or "."]
                     for m in mods:
                         top = m.split(".")[0] if not getattr(ch, "level", 0) else "planner"
-                        out.append((str(path.relative_to(PLANNER.parent)), ch.lineno, top))
-                walk(ch, fn)
+                        out.append((where, ch.lineno, top))
+                walk(ch, fn, where)
 
         walk(ast.parse(path.read_text()), False)
     return out
