@@ -14,6 +14,9 @@ classes defined here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class PlannerError(ValueError):
     """Bad input: the message names the field and the fix.  (A ValueError for code that caught
@@ -90,7 +93,7 @@ def validation_field(loc, default: str, indices: bool = False) -> str:
     return ".".join(str(p) for p in loc if indices or not isinstance(p, int)) or default
 
 
-def validation_message(err: dict, unknown: str | None = "unknown field") -> str:
+def validation_message(err: Mapping[str, Any], unknown: str | None = "unknown field") -> str:
     """A pydantic error's message without pydantic's 'Value error, ' prefix; an extra (forbidden) field says
     `unknown` (None: pydantic's own words)."""
     if err["type"] == "extra_forbidden" and unknown is not None:

@@ -67,6 +67,7 @@ class Engine(Protocol):
     has passed."""
 
     idx: int  # the replica's index (set by Replica)
+    waiting: deque[int]  # requests not admitted yet, in order (the shortest-queue router reads its length)
 
     def reject_reason(self, p: int, o: int) -> str | None:
         """Why a request of p prompt and o output tokens can never run here (None: it can)."""
@@ -206,6 +207,8 @@ class Continuous:
     recompute (the latest admitted sequence frees its KV and re-queues at the front).
     slots (llama.cpp server): n_parallel slots with a fixed share of the context each; no paging.
     """
+
+    idx: int  # set by its Replica (sim.Engine)
 
     def __init__(self, sim: "Sim", sys: System, cfg: SchedConfig):
         self.sim, self.sys = sim, sys
@@ -671,6 +674,8 @@ class Continuous:
 class Batch:
     """Static batching: wait for `size` requests or `timeout` after the first, run the batch to its
     longest member (finished members stay in the batch as padding). Serial is size 1."""
+
+    idx: int  # set by its Replica (sim.Engine)
 
     def __init__(self, sim: "Sim", sys: System, size: int, timeout: float, budget: int):
         self.sim, self.sys, self.size, self.timeout, self.budget = sim, sys, size, timeout, budget
