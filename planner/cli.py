@@ -311,7 +311,7 @@ def _cmd_validate(cat, args) -> int:
     models, skipped = bind_rows(cat, rows, normal_only=not args.all_confidence)
     errs = errors(models)
     summary = summarize(errs)
-    result = {
+    result: dict[str, Any] = {
         "data": str(data),
         "rows": [{"id": m.row.id, "hardware": m.row.hardware_id, "model": m.row.model_id, "quant": m.row.quant_id,
                   "engine": m.row.engine_id, "devices": m.row.devices, "batch": m.batch, "prompt": m.prompt,

@@ -26,6 +26,7 @@ Every default is an assumption the caller lists (`COST_DEFAULTS`), not a fact.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -102,14 +103,14 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
     mem = memory_gb if memory_gb is not None else max(hw.memory_gb)
     units = devices * nodes
     if quote_usd is not None:
-        parts = [{"what": "your quote for one replica (whole machine)", "usd": float(quote_usd), "kind": "quote",
+        parts: list[dict[str, Any]] = [{"what": "your quote for one replica (whole machine)", "usd": float(quote_usd), "kind": "quote",
                   "date": None, "source": "your input"}]
         if host_usd_per_replica:
             parts.append({"what": "host/server per replica", "usd": host_usd_per_replica, "kind": "user",
                           "date": None, "source": "your input"})
         return Capex(sum(p["usd"] for p in parts) * replicas, parts, None)
     if price_usd is not None:
-        dp = {"usd": price_usd, "kind": "user", "date": None, "source": "your input"}
+        dp: dict[str, Any] | None = {"usd": price_usd, "kind": "user", "date": None, "source": "your input"}
     else:
         dp = device_price(cat, hardware, mem)
     if dp is None:
