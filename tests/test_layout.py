@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grimp
 
-from scripts import mypy_baseline
+from scripts import mypy_baseline, restructure
 
 PLANNER = Path(__file__).resolve().parent.parent / "planner"
 
@@ -76,3 +76,19 @@ def test_mypy_baseline_counts_new_errors_not_moved_lines():
 def test_mypy_baseline_file_parses():
     base = mypy_baseline.read_baseline()
     assert base and all(k.startswith("planner/") and n > 0 for k, n in base.items())
+
+
+def test_readme_layout_and_contract_match_the_tree():
+    """README's layout section and .importlinter are what scripts/restructure.py writes from the tree."""
+    layered = (PLANNER / "sim" / "engine.py").exists()
+    readme = (PLANNER.parent / "README.md").read_text()
+    a, b = readme.index(restructure.LAYOUT_START), readme.index(restructure.LAYOUT_END)
+    assert readme[a:b + len(restructure.LAYOUT_END)] == restructure.layout_section(layered), \
+        "run `python scripts/restructure.py --contract-only` (flat tree) to rewrite the layout section"
+    assert (PLANNER.parent / ".importlinter").read_text() == restructure.contract(layered)
+    listed = {m for _, _, mods in restructure.LAYERS for m in mods} | set(restructure.BASE) | {"__init__", "__main__"}
+    top = {p.stem for p in PLANNER.glob("*.py")}
+    if layered:
+        assert top <= set(restructure.BASE) | {"__init__", "__main__"}, "a flat module left: add it to LAYERS"
+    else:
+        assert top <= listed, "a module missing from restructure.LAYERS"
