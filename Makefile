@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo validate calibrate clean chromium bench-render fuzz bench-concurrency
+.PHONY: run test lint format demo validate calibrate clean chromium bench-render fuzz bench-concurrency
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,18 @@ run: $(STAMP)
 	$(BIN)/python -m streamlit run app.py
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
+
+# Lint (README "Code quality"): ruff's rules, mypy against its baseline (may only shrink), the layers
+# contract (import-linter); about a minute
+lint: $(STAMP)
+	$(BIN)/python -m ruff check planner tests app_pages app.py scripts
+	$(BIN)/python scripts/mypy_baseline.py
+	$(BIN)/lint-imports
+
+# The formatter (ruff format, line length 120); `make lint` does not require it yet
+format: $(STAMP)
+	$(BIN)/python -m ruff format planner tests app_pages app.py scripts
 
 # The browser tests need Debian's Chromium (`playwright install` cannot download browsers here).
 # As root (CI) it is installed when missing; otherwise say how, and the tests skip (fail when CI=true).

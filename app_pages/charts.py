@@ -4,6 +4,8 @@ without a legend hunt."""
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -78,10 +80,15 @@ def speed_chart(results: list[dict]) -> alt.Chart:
         column=alt.Column("metric:N", title=None)).resolve_scale(x="independent")
 
 
+def ok_number(x) -> bool:
+    """A number to show: not None and not NaN (a missing cell in a table)."""
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
 def band_text(value: float | None, band: list | None, fmt: str = ",.0f") -> str:
     """'52 (44-61)': a figure with its 80% band, or the figure alone where it has no band."""
     def ok(x) -> bool:
-        return x is not None and x == x  # None and NaN (a missing band in a table) have no band
+        return x is not None and not (isinstance(x, float) and math.isnan(x))  # None and NaN (a missing band in a table) have no band
 
     if not ok(value):
         return "—"

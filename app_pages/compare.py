@@ -1,13 +1,16 @@
 """Compare (default page): 1-6 machine options for one model, quantization, engine and workload."""
 
+import math
+
 import pandas as pd
 import streamlit as st
 
 from app_pages import charts, ui
 from planner import compare as cmp
 from planner import verdict as vd
+from planner.csvio import read_scenario_csv, scenario_csv, write_table
+from planner.errors import CSVError
 from planner.glossary import HELP
-from planner.csvio import CSVError, read_scenario_csv, scenario_csv, write_table
 
 sc = ui.editor(ui.init_state(), "compare")
 cat = ui.scenario_cat(sc)
@@ -86,10 +89,10 @@ for r in results:  # each option's format with its quality note, "(emulated)" wh
 rows = cmp.summary_rows(results, sc.slo)
 df = pd.DataFrame(rows)
 for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
-    df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and x == x else "—" for x in df[c]]
+    df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and not math.isnan(x) else "—" for x in df[c]]
 df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
 for c, fmt in (("prefill_tok_s", ",.0f"), ("decode_tok_s", ",.1f")):  # a speed with its 80% band: "52 (44-61)"
-    df[c] = [charts.band_text(v, [lo, hi], fmt) if v is not None and v == v else "—"
+    df[c] = [charts.band_text(v, [lo, hi], fmt) if charts.ok_number(v) else "—"
              for v, lo, hi in zip(df[c], df[f"{c}_low"], df[f"{c}_high"])]
 for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
     df[c] = pd.to_numeric(df[c], errors="coerce")

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import ui
-from planner.benchimport import BenchImportError, TOOLS, import_bench, overlay_files
-from planner.perf import ScenarioError
+from planner.benchimport import TOOLS, BenchImportError, import_bench, overlay_files
+from planner.errors import ScenarioError
 
 st.title("Your measurements")
 st.caption("Paste or upload the output of " + ", ".join(f"`{t}`" for t in TOOLS)

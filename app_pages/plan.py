@@ -13,7 +13,7 @@ from planner import verdict as vd
 from planner.csvio import write_table
 from planner.glossary import HELP
 from planner.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
-from planner.errors import PlannerError
+from planner.errors import PlannerError, first_validation_error
 from planner.plan import csv_rows
 
 sc = ui.init_state()
@@ -106,8 +106,8 @@ if submitted:
                          candidates=list(cands) or None, electricity_usd_per_kwh=kwh, pue=pue, years=years,
                          utilization=(util / 100) or None)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        sb.error(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']} (the previous inputs are kept)")
+        field, msg = first_validation_error(exc, "plan", unknown=None, indices=True)
+        sb.error(f"{field}: {msg} (the previous inputs are kept)")
     else:
         if new != inp:
             st.session_state[ui.PLAN] = inp = new

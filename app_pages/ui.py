@@ -12,13 +12,13 @@ import streamlit as st
 
 from planner import budget as bud
 from planner import compare as cmp
-from planner.catalog import load_catalog
 from planner import plan as plan_mod
 from planner import verdict
+from planner.catalog import load_catalog
+from planner.clamps import clamp, sweep_plan
+from planner.errors import ScenarioError
 from planner.links import PlanInputs, decode, decode_plan, encode, encode_params, encode_plan_params
-from planner.perf import ScenarioError
-from planner.scenario import MAX_COMPARE, MAX_REQUESTS, MAX_TOKENS, Machine, Scenario, parse_scenario, \
-    scenario_catalog
+from planner.scenario import MAX_COMPARE, MAX_REQUESTS, MAX_TOKENS, Machine, Scenario, parse_scenario, scenario_catalog
 
 KEY = "scenario"
 WARN = "link_warnings"
@@ -363,7 +363,7 @@ def _stopped() -> bool:
 def within_budget(sc: Scenario) -> Scenario:
     """The scenario the page may compute: fields over the server's budget are lowered to it, each with
     a warning naming the field and the budget.  The URL keeps what the link asked for."""
-    run, clamps = bud.clamp(sc, server_budget())
+    run, clamps = clamp(sc, server_budget())
     for c in clamps:
         st.warning(f"Compute budget: {c}", icon="⏱️")
     return run
@@ -425,8 +425,8 @@ def _sweep(one_json: str, points: int) -> dict:
 def sweep(sc: Scenario, i: int, points: int = 8) -> dict | None:
     """The load sweep of option i, within the budget: `sc` should come from `within_budget`; the points
     per option are lowered so that all options together stay within the budget's sweep points."""
-    sc, _ = bud.clamp(sc, server_budget())  # its warnings were shown by `evaluate`
-    pts, req, clamps = bud.sweep_plan(len(sc.options()), points, sc.workload.requests, server_budget())
+    sc, _ = clamp(sc, server_budget())  # its warnings were shown by `evaluate`
+    pts, req, clamps = sweep_plan(len(sc.options()), points, sc.workload.requests, server_budget())
     for c in clamps if i == 0 else []:
         st.warning(f"Compute budget: {c}", icon="⏱️")
     one = sc.for_option(i)

@@ -29,10 +29,6 @@ class ParamBreakdown:
                 + self.router + self.routed_experts)
 
     @property
-    def non_expert(self) -> int:
-        return self.total - self.routed_experts
-
-    @property
     def streamed_dense(self) -> int:
         """Weights every step reads regardless of routing (excludes the embedding lookup table
         unless it doubles as the output projection)."""
@@ -91,13 +87,6 @@ def kv_elements_per_token(m: Model) -> tuple[int, int]:
         per_layer = 2 * m.num_kv_heads * m.head_dim
     swa = m.sliding_window_layers if m.sliding_window else 0
     return per_layer * (m.num_layers - swa), per_layer * swa
-
-
-def kv_bytes_for_context(m: Model, tokens: float, bytes_per_element: float) -> float:
-    """KV bytes held by one sequence of `tokens` tokens (window-bounded layers capped)."""
-    full, swa = kv_elements_per_token(m)
-    swa_tokens = min(tokens, m.sliding_window) if swa else 0
-    return (full * tokens + swa * swa_tokens) * bytes_per_element
 
 
 def attention_dims(m: Model) -> tuple[int, int]:

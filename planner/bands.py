@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 import tomllib
 from functools import lru_cache
-from pathlib import Path
 
-from .priors import BACKEND
+from .calibration import band_entry, band_kind, widen
 from .paths import builtin
+from .priors import BACKEND
 
 BANDS_PATH = builtin("profiles", "calibration_bands", "bands.toml")
 
@@ -54,8 +54,6 @@ def calibration_info(sys) -> dict:
 def bands(sys, *, batch: int, prompt: int, gen: int, prefill: float | None, decode: float | None,
           ttft: float | None, tpot: float | None) -> dict:
     """`*_band80` fields ([low, high], None where the figure is None or no band exists)."""
-    from .calibration import band_entry, band_kind, widen
-
     table = load_bands()
     out = {"decode_tok_s_band80": None, "prefill_tok_s_band80": None, "ttft_s_band80": None,
            "tpot_s_band80": None, "band": {}}

@@ -26,12 +26,16 @@ import json
 import math
 import re
 import statistics
+from typing import Any
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .catalog import Catalog, CatalogError
-from .errors import BenchImportError
-from .perf import ScenarioError
+from .catalog import Catalog
+from .errors import BenchImportError, CatalogError, ScenarioError
+from .perf import calibration_for
+from .predict import predict
+from .scenario import parse_scenario
+from .sim import simulate_scenario
 
 MAX_BYTES = 5_000_000
 MAX_ROWS = 2000
@@ -142,7 +146,7 @@ def _llama_test_row(obj: dict, line: int) -> list[BenchRow]:
     ts = _num(obj["avg_ts"], line, "avg_ts")
     size = obj.get("model_size")
     params = obj.get("model_n_params")
-    common = dict(tool="llama-bench", line=line, depth=depth, measured=ts,
+    common: dict[str, Any] = dict(tool="llama-bench", line=line, depth=depth, measured=ts,
                   model_text=obj.get("model_filename") or obj.get("model_type"),
                   size_gib=_num(size, line, "model_size") / 2**30 if size not in (None, "") else None,
                   params_b=_num(params, line, "model_n_params") / 1e9 if params not in (None, "") else None,
@@ -174,7 +178,7 @@ def _parse_json(text: str, lines: list[str], first: int) -> tuple[str, list[Benc
             if all(isinstance(o, dict) and "avg_ts" in o for _, o in objs):
                 return "llama-bench", _cap([r for n, o in objs for r in _llama_test_row(o, n)])
             n = next(n for n, o in objs if not (isinstance(o, dict) and "avg_ts" in o))
-            raise BenchImportError(f"line {n}: JSON lines that are not llama-bench results (no 'avg_ts')")
+            raise BenchImportError(f"line {n}: JSON lines that are not llama-bench results (no 'avg_ts')") from None
         raise BenchImportError(f"line {exc.lineno}: not valid JSON ({exc.msg}); the file may be truncated") from None
     if isinstance(data, list):
         if not data:
@@ -265,7 +269,7 @@ def _llama_bench_md(lines: list[str]) -> list[BenchRow]:
         if "params" in idx and (pm := re.match(r"([\d.]+)\s*([BM])", cells[idx["params"]])):
             params = float(pm.group(1)) * (1 if pm.group(2) == "B" else 1e-3)
         kind, a, b, d = m.group(1), int(m.group(2)), m.group(3), int(m.group(4) or 0)
-        common = dict(tool="llama-bench", line=n, depth=d, measured=ts, model_text=cells[idx["model"]],
+        common: dict[str, Any] = dict(tool="llama-bench", line=n, depth=d, measured=ts, model_text=cells[idx["model"]],
                       size_gib=size, params_b=params, quant_text=cells[idx["model"]])
         if b:
             out.append(BenchRow(metric="e2e_tok_s", prompt=a, gen=int(b), test=test, **common,
@@ -293,7 +297,7 @@ def _batched_bench(lines: list[str]) -> list[BenchRow]:
         pp = int(_num(cells[idx["PP"]], n, "PP"))
         tg = int(_num(cells[idx["TG"]], n, "TG"))
         b = int(_num(cells[idx["B"]], n, "B")) if "B" in idx else 1
-        common = dict(tool="llama-batched-bench", line=n, batch=max(b, 1), model_text=model, quant_text=model)
+        common: dict[str, Any] = dict(tool="llama-batched-bench", line=n, batch=max(b, 1), model_text=model, quant_text=model)
         if pp:
             out.append(BenchRow(metric="prefill_tok_s", prompt=pp, gen=tg, test=f"PP {pp}, B {b}",
                                 measured=_num(cells[idx["S_PP t/s"]], n, "S_PP t/s"), **common))
@@ -321,7 +325,7 @@ def _mlx_generate(lines: list[str]) -> list[BenchRow]:
                                        " (truncated?)")
             continue
         toks, rate = int(m.group(2)), _num(m.group(3), n, "tokens-per-sec")
-        common = dict(tool="mlx_lm.generate", line=n, measured=rate, model_text=model, quant_text=model)
+        common: dict[str, Any] = dict(tool="mlx_lm.generate", line=n, measured=rate, model_text=model, quant_text=model)
         if m.group(1) == "Prompt":
             prompt = toks
             out.append(BenchRow(metric="prefill_tok_s", prompt=toks, test=f"prompt {toks}", **common))
@@ -349,7 +353,7 @@ def _mlx_benchmark(lines: list[str]) -> list[BenchRow]:
             if pp is None:
                 raise BenchImportError(f"line {n}: no 'Timing with prompt_tokens=P and generation_tokens=G' line "
                                        "before the averages")
-            common = dict(tool="mlx_lm.benchmark", line=n, batch=batch, model_text=model, quant_text=model)
+            common: dict[str, Any] = dict(tool="mlx_lm.benchmark", line=n, batch=batch, model_text=model, quant_text=model)
             out.append(BenchRow(metric="prefill_tok_s", prompt=pp, gen=tg, test=f"prompt {pp}",
                                 measured=_num(m.group(1), n, "prompt_tps"), **common))
             out.append(BenchRow(metric="decode_tok_s", prompt=pp, gen=tg, test=f"generation {tg} after {pp}",
@@ -376,7 +380,7 @@ def _vllm(d: dict, lines: list[str]) -> list[BenchRow]:
     serve = {"request_rate": rate, "max_concurrency": d.get("max_concurrency"), "completed": int(completed),
              "num_prompts": d.get("num_prompts"), "prompt_mean": round(prompt, 1), "output_mean": round(output, 1)}
     model = d.get("model_id") or d.get("model")
-    common = dict(tool="vllm bench serve", line=n, prompt=round(prompt), gen=round(output), model_text=model,
+    common: dict[str, Any] = dict(tool="vllm bench serve", line=n, prompt=round(prompt), gen=round(output), model_text=model,
                   quant_text=model, serve=serve)
     out = [BenchRow(metric="output_tok_s", test="output throughput", measured=_num(d["output_throughput"], n,
                                                                                    "output_throughput"), **common)]
@@ -443,8 +447,6 @@ def compare_rows(cat: Catalog, hardware: str, rows: list[BenchRow], model: str |
                  quant: str | None = None, engine: str | None = None, devices: int = 1,
                  memory_gb: float | None = None) -> list[BenchRow]:
     """Fill in each row's catalog ids (the arguments override the guesses) and its prediction."""
-    from .predict import predict
-
     hardware = cat.resolve("hardware", hardware, "--hardware")
     if model:
         model = cat.resolve("models", model, "--model")
@@ -489,9 +491,6 @@ _SERVE_CACHE: dict = {}
 
 
 def _serve_prediction(cat: Catalog, hardware: str, r: BenchRow, devices: int, memory_gb) -> float | None:
-    from .scenario import parse_scenario
-    from .sim import simulate_scenario
-
     s = r.serve
     n = min(int(s.get("completed") or 200), 400)
     wl: dict = {"requests": n, "prompt": {"mean": max(1, r.prompt)}, "output": {"mean": max(1, r.gen)}}
@@ -520,8 +519,6 @@ def fit_overlay(cat: Catalog, hardware: str, rows: list[BenchRow], devices: int 
                 memory_gb: float | None = None) -> dict:
     """Per engine: this machine's current parameters with bandwidth efficiency (decode rows) and compute
     efficiency (prefill rows) rescaled to the user's single-run measurements."""
-    from .perf import calibration_for
-
     hardware = cat.resolve("hardware", hardware, "--hardware")
     hw = cat.hardware[hardware]
     usable = [r for r in rows if r.predicted and r.measured and r.metric in ("prefill_tok_s", "decode_tok_s")]
@@ -564,8 +561,6 @@ def _with_class(cat: Catalog, eng_id: str, key: str, eff) -> Catalog:
 
 
 def _predict_row(cat: Catalog, hardware: str, r: BenchRow, devices: int, memory_gb) -> float:
-    from .predict import predict
-
     prompt = r.prompt if r.metric == "prefill_tok_s" else (r.prompt or r.depth)
     gen = 0 if r.metric == "prefill_tok_s" else r.gen
     return predict(cat, hardware=hardware, model=r.model, quant=r.quant, engine=r.engine, devices=devices,

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import re
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,11 +22,11 @@ from statistics import median
 
 import numpy as np
 
-from .catalog import Catalog, CatalogError, Efficiency
-from .perf import ScenarioError, System, build_system
+from .catalog import Catalog, Efficiency
+from .errors import CatalogError, DataError, ScenarioError
+from .paths import builtin as _builtin
+from .perf import System, build_system, calibration_chain, calibration_for, lookup_calibration
 from .priors import BACKEND, OFF, PARAMS, PRIORS_PATH, Bounds, bounds_for  # noqa: F401
-
-from .paths import builtin as _builtin  # noqa: E402
 
 REPO = _builtin()  # the data root (planner.paths): profiles/ and data/ are package data
 DEFAULT_DATA = _builtin("data", "calibration.csv")
@@ -40,9 +41,6 @@ KIND = {"prefill_tok_s": "prefill", "ttft_ms": "prefill", "decode_tok_s": "decod
 
 # llama-bench's defaults (-p 512 -n 128), used where a row does not state its lengths
 DEFAULT_PP, DEFAULT_TG = 512, 128
-
-
-from .errors import DataError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 @dataclass(frozen=True)
@@ -184,8 +182,6 @@ OUTLIER_PCT = 35.0  # a row predicted further off than this needs a stated reaso
 
 @lru_cache(maxsize=4)
 def _outliers(path: str) -> dict:
-    import tomllib
-
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
@@ -338,7 +334,7 @@ def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None
     pull them. With a `parent` (the backend's fit), the group is a chip family: its parameters are
     shrunk towards the parent's values instead of the physical priors (plain least squares, since a
     family's rows differ from its backend's systematically, not by outliers)."""
-    from scipy.optimize import least_squares
+    from scipy.optimize import least_squares  # lazy: a heavy import (5x numpy's), only `calibrate` fits
 
     b = bounds or bounds_for(models[0].sys.engine.id, None)
     meas = np.array([m.row.value for m in models])
@@ -460,8 +456,6 @@ def errors(models: list[RowModel], effs: dict[str, Efficiency] | None = None) ->
 
 
 def _profile_eff(m: RowModel):
-    from .perf import calibration_for
-
     return calibration_for(m.sys.engine, m.sys.hw, m.sys.catalog)
 
 
@@ -514,8 +508,6 @@ def fit_all(models: list[RowModel], provenance: str = "held out") -> dict[str, d
 
 def predict_with(catalog: Catalog, m: RowModel, fits: dict[str, dict[str, Efficiency]]) -> tuple[float, str]:
     """Predict a row as `predict` would if `fits` were the committed calibration."""
-    from .perf import calibration_chain, lookup_calibration
-
     chain = calibration_chain(m.sys.engine, catalog)
     eff, label = lookup_calibration([(e.id, fits.get(e.id, {})) for e in chain], m.sys.engine.id, m.sys.hw)
     return m.predict(eff), label

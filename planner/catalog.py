@@ -21,15 +21,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .paths import builtin as _builtin  # noqa: E402
+from .errors import CatalogError, validation_field
+from .paths import builtin as _builtin
 
 BUILTIN_DIR = _builtin("profiles")  # package data (planner.paths)
 ENV_VAR = "PLANNER_PROFILES"
 KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems", "chassis")
 SUPPORT_LEVELS = ("native", "emulated", "unsupported")
 
-
-from .errors import CatalogError  # noqa: E402,F401  (re-exported: the one definition is in planner.errors)
 
 
 class _Strict(BaseModel):
@@ -614,8 +613,7 @@ _SCHEMAS = {
 def _format_validation(path: Path, err: ValidationError) -> str:
     lines = [f"bad profile file {path}:"]
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(file)"
-        lines.append(f"  field '{loc}': {e['msg']}")
+        lines.append(f"  field '{validation_field(e['loc'], '(file)', indices=True)}': {e['msg']}")
     return "\n".join(lines)
 
 
@@ -750,3 +748,22 @@ def _check_references(cat: Catalog) -> None:
             if dt not in DTYPES:
                 path = cat.origins.get(("quants", q.id))
                 raise CatalogError(f"bad profile file {path}: field 'compute_dtypes': unknown dtype '{dt}'")
+
+
+def short_hardware(hw) -> str:
+    """'NVIDIA H200 SXM 141GB' -> 'H200 SXM', 'Apple M3 Ultra (32-core CPU, 80-core GPU)' -> 'M3 Ultra 80c',
+    'AMD Instinct MI300X (192GB HBM3, OAM)' -> 'MI300X'."""
+    name = hw.name
+    inner = name.split(" (", 1)[1].rstrip(")") if " (" in name else ""
+    base = name.split(" (", 1)[0]
+    for pre in ("NVIDIA GeForce ", "NVIDIA ", "AMD Instinct ", "AMD Radeon ", "AMD ", "Apple "):
+        if base.startswith(pre):
+            base = base[len(pre):]
+            break
+    base = re.sub(r"\s+\d+GB$", "", base)
+    base = base.replace(" Blackwell Workstation Edition", "").replace(" Generation", "")
+    if hw.vendor == "apple" and hw.gpu_cores:
+        base += f" {hw.gpu_cores}c"
+    if "Strix Halo" in inner:
+        base = "Strix Halo (Ryzen AI Max+ 395)"
+    return base

@@ -10,13 +10,15 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from .arch import params
 from .catalog import Catalog
+from .compare import DEFAULT
 from .links import encode
+from .paths import builtin as _builtin
 from .perf import GB, build_system
 from .predict import predict
 from .scenario import parse_scenario
-
-from .paths import builtin as _builtin  # noqa: E402
+from .sim import simulate_scenario
 
 CLAIMS_FILE = _builtin("data", "claims.toml")
 MAC, R1, Q4, LCPP = "apple-m3-ultra-80c", "deepseek-r1", "q4_k_m", "llama.cpp"
@@ -38,8 +40,6 @@ def _src(fig) -> str:
 
 
 def _mac_scenario(**extra) -> str:
-    from .compare import DEFAULT
-
     data = {**DEFAULT, "compare": [], **extra}
     return encode(parse_scenario(data))
 
@@ -110,8 +110,6 @@ def _c3(cat):
 
 
 def _c4(cat):
-    from .arch import params
-
     p = params(cat.models[R1]).total
     f32 = p * 4 / GB
     q4 = _r1_weights_gb(cat, Q4)
@@ -147,8 +145,6 @@ def _c5(cat):
 
 
 def _params(cat) -> float:
-    from .arch import params
-
     return params(cat.models[R1]).total
 
 
@@ -170,8 +166,6 @@ def _c6(cat):
 
 
 def _c7(cat):
-    from .sim import simulate_scenario
-
     extra = {"workload": {"arrival": "closed", "concurrency": 1, "requests": 50, "prompt": {"mean": 512},
                           "output": {"mean": 256}},
              "scheduler": {"batching": "serial"}}
@@ -194,8 +188,6 @@ def _c7(cat):
 
 
 def _default() -> dict:
-    from .compare import DEFAULT
-
     return DEFAULT
 
 

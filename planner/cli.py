@@ -11,62 +11,60 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from .catalog import CatalogError, load_catalog
-from .errors import PlannerError, one_line
-
-EXIT_OK, EXIT_BAD, EXIT_NOFIT = 0, 2, 3
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2
-        self.exit(EXIT_BAD, f"{self.prog}: error: {message}\n")
-
-
-from .errors import UsageError  # noqa: E402,F401  (re-exported: defined in planner.errors)
-
-
-def arg_int(name):
-    """argparse type: a whole number, with a one-line message naming the option."""
-    def conv(text):
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got '{text}'") from None
-    return conv
-
-
-def arg_float(name):
-    """argparse type: a number, with a one-line message naming the option."""
-    def conv(text):
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got '{text}'") from None
-    return conv
-
-
-def _add_scale_out(p):
-    """Options for more than one device: shared by predict and simulate."""
-    p.add_argument("--system", help="a whole machine or cluster from `catalog systems` (e.g. dgx-h100, "
-                   "mac-studio-m3-ultra-512-x2): sets hardware, memory, devices, nodes, link and host; "
-                   "flags given explicitly win")
-    p.add_argument("--nodes", type=arg_int("--nodes"), default=1, help="machines joined by --link (e.g. Mac Studios)")
-    p.add_argument("--link", help="interconnect id between machines (`catalog interconnects`)")
-    p.add_argument("--parallel", help="e.g. tp=8 or tp=4,pp=2 or tp=8,ep=8 (default: the engine's usual split)")
-    p.add_argument("--host", help="CPU host platform id for offload (`catalog hosts`)")
-    p.add_argument("--offload", help="experts (MoE experts in host RAM, llama.cpp -ot exps=CPU) or layers:N")
-    p.add_argument("--host-memory-gb", type=arg_float("--host-memory-gb"))
-
-
-def _add_profiles(p):
-    p.add_argument("--profiles", metavar="DIR", help="extra profile directory loaded on top of the built-ins "
-                   "(also $PLANNER_PROFILES)")
+from .arch import active_params, params
+from .calibration import (
+    DEFAULT_DATA,
+    REPO,
+    band_coverage,
+    band_table,
+    bind_rows,
+    calibrate,
+    calibration_report,
+    contradicting_pairs,
+    documented_pairs,
+    errors,
+    fit_all,
+    left_out_of_fit,
+    leave_one_family_out_records,
+    leave_one_source_out,
+    old_build,
+    over_threshold,
+    predict_with,
+    read_rows,
+    summarize,
+    summarize_records,
+    write_bands,
+    write_calibration_files,
+    write_held_out,
+)
+from .catalog import load_catalog
+from .cli_args import (
+    EXIT_BAD,
+    EXIT_NOFIT,
+    EXIT_OK,
+    Parser,
+    add_profiles,
+    add_scale_out,
+    apply_system,
+    arg_float,
+    arg_int,
+)
+from .cli_bench import add_bench_commands, run_bench_command
+from .cli_link import add_link_commands, run_link_command
+from .cli_plan import add_plan_commands, run_plan_command
+from .cli_sim import add_sim_commands, run_sim_command
+from .errors import CatalogError, PlannerError, UsageError, one_line
+from .kernel_validation import print_report
+from .kernels import use_provider
+from .predict import predict
+from .serve_validation import validate_serve
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m planner", description="Inference Planner: memory, speed and cost of LLM serving")
-    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    ap = Parser(prog="python -m planner", description="Inference Planner: memory, speed and cost of LLM serving")
+    sub = ap.add_subparsers(dest="cmd", required=True, parser_class=Parser)
 
     p = sub.add_parser("predict", help="memory fit and single-run speed for one configuration")
     p.add_argument("--hardware", help="hardware id (or give --system)")
@@ -80,24 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine-version", help="engine release to model (NVIDIA measured kernels: nearest measured)")
     p.add_argument("--step-provider", choices=["auto", "roofline", "measured"], default=None,
                    help="step-time provider (default auto, or $PLANNER_STEP_PROVIDER)")
-    _add_scale_out(p)
+    add_scale_out(p)
     p.add_argument("--batch", type=arg_int("--batch"), default=1)
     p.add_argument("--prompt", type=arg_int("--prompt"), default=512)
     p.add_argument("--gen", type=arg_int("--gen"), default=128)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_profiles(p)
+    add_profiles(p)
 
     c = sub.add_parser("catalog", help="list ids with their key figures")
     c.add_argument("kind", nargs="?", choices=["hardware", "models", "quants", "engines", "interconnects", "hosts",
                                                 "systems"])
     c.add_argument("--json", action="store_true")
-    _add_profiles(c)
+    add_profiles(c)
 
     k = sub.add_parser("calibrate", help="fit engine efficiency parameters from measurements")
     k.add_argument("--data", default=None, help="measurements CSV (default data/calibration.csv)")
     k.add_argument("--out", default=None, help="directory for calibration profiles (default profiles/calibration)")
     k.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
-    _add_profiles(k)
+    add_profiles(k)
 
     v = sub.add_parser("validate", help="predict measured rows and report the errors")
     v.add_argument("--data", default=None)
@@ -117,18 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--derive-priors", action="store_true", help="with --providers: the GEMM compute and "
                    "weight-streaming bandwidth efficiencies NVIDIA's measured kernels reach per system, and the "
                    "CUDA serving engines' priors derived from them (issue 13 item 4)")
-    _add_profiles(v)
-    from .cli_sim import add_sim_commands
+    add_profiles(v)
 
     add_sim_commands(sub)
-    from .cli_plan import add_plan_commands
-
     add_plan_commands(sub)
-    from .cli_link import add_link_commands
-
     add_link_commands(sub)
-    from .cli_bench import add_bench_commands
-
     add_bench_commands(sub)
     return ap
 
@@ -155,8 +146,6 @@ def _dispatch(args) -> int:
     cat = load_catalog(args.profiles)
     if args.cmd == "predict":
         if args.step_provider:
-            from .kernels import use_provider
-
             with use_provider(args.step_provider):
                 return _cmd_predict(cat, args)
         return _cmd_predict(cat, args)
@@ -167,40 +156,17 @@ def _dispatch(args) -> int:
     if args.cmd == "validate":
         return _cmd_validate(cat, args)
     if args.cmd in ("simulate", "schema", "bench"):
-        from .cli_sim import run_sim_command
-
         return run_sim_command(cat, args)
     if args.cmd in ("plan", "plan-bench"):
-        from .cli_plan import run_plan_command
-
         return run_plan_command(cat, args)
     if args.cmd == "link":
-        from .cli_link import run_link_command
-
         return run_link_command(cat, args)
     if args.cmd == "import-bench":
-        from .cli_bench import run_bench_command
-
         return run_bench_command(cat, args)
     raise UsageError(f"unknown command {args.cmd}")
 
 
-def apply_system(cat, args) -> None:
-    """Fill the machine options of `args` from --system (explicitly given flags win)."""
-    if not getattr(args, "system", None):
-        return
-    sp = cat.get("systems", args.system, "system")
-    defaults = {"hardware": None, "memory_gb": None, "devices": 1, "nodes": 1, "link": None, "host": None,
-                "host_memory_gb": None}
-    for name, default in defaults.items():
-        if getattr(args, name) == default:
-            value = getattr(sp, name)
-            setattr(args, name, value if value not in ("", None) else default)
-
-
 def _cmd_predict(cat, args) -> int:
-    from .predict import predict
-
     apply_system(cat, args)
     if not args.hardware:
         raise UsageError("give --hardware ID or --system ID")
@@ -245,8 +211,6 @@ def _cmd_predict(cat, args) -> int:
 
 
 def _catalog_rows(cat, kind):
-    from .arch import active_params, params
-
     if kind == "hardware":
         for h in cat.hardware.values():
             price = h.prices[0].usd if h.prices else None
@@ -304,8 +268,6 @@ def _cmd_catalog(cat, args) -> int:
 
 
 def _cmd_calibrate(cat, args) -> int:
-    from .calibration import DEFAULT_DATA, REPO, calibrate, calibration_report, write_calibration_files
-
     data = args.data or DEFAULT_DATA
     fits = calibrate(cat, data)
     for line in calibration_report(fits):
@@ -318,16 +280,7 @@ def _cmd_calibrate(cat, args) -> int:
 
 
 def _held_out(cat, data, models, write: bool) -> dict:
-    from .calibration import errors
-
     """Leave-one-source-out, leave-one-family-out and the coverage of the 80% bands."""
-    from .calibration import (REPO, band_coverage, band_table, fit_all, leave_one_family_out_records,
-                              leave_one_source_out, summarize_records, write_bands, write_held_out)
-
-    from .calibration import contradicting_pairs
-
-    from .calibration import left_out_of_fit, old_build, predict_with
-
     rows = [m.row for m in models]
     drop = left_out_of_fit(rows)
     normal = [m for m in models if m.row.confidence == "normal" and m.row.id not in drop]
@@ -343,7 +296,7 @@ def _held_out(cat, data, models, write: bool) -> dict:
     loso = leave_one_source_out(cat, normal, full)
     lofo = leave_one_family_out_records(cat, normal, full)
     coverage = band_coverage(loso, loso + lofo)  # also gives each held-out row its 80% band
-    out = {"leave_one_source_out": {
+    out: dict[str, Any] = {"leave_one_source_out": {
         "summary": summarize_records(loso),
         "by_source": [dict({"source": g}, **summarize_records([r for r in loso if r["group"] == g]))
                       for g in sorted({r["group"] for r in loso})],
@@ -366,8 +319,6 @@ def _held_out(cat, data, models, write: bool) -> dict:
     out["contradicting_pairs"] = [[a.id, b.id] for a, b in contradicting_pairs(rows)]
     in_sample = [{"model": m, "error_pct": e} for m, _, e in errors(normal)]
     out["calibration_set_summary"] = summarize_records(in_sample)
-    from .calibration import documented_pairs, over_threshold
-
     out["over_35pct"] = over_threshold(loso, "leave-one-source-out") + over_threshold(in_sample, "calibration set")
     known = documented_pairs()
     out["contradicting_pairs_documented"] = [
@@ -381,17 +332,13 @@ def _held_out(cat, data, models, write: bool) -> dict:
 
 def _cmd_validate(cat, args) -> int:
     if args.providers:
-        from .kernel_validation import print_report
-
         return print_report(cat, args)
-    from .calibration import DEFAULT_DATA, bind_rows, errors, read_rows, summarize
-
     data = args.data or DEFAULT_DATA
     rows = read_rows(data)
     models, skipped = bind_rows(cat, rows, normal_only=not args.all_confidence)
     errs = errors(models)
     summary = summarize(errs)
-    result = {
+    result: dict[str, Any] = {
         "data": str(data),
         "rows": [{"id": m.row.id, "hardware": m.row.hardware_id, "model": m.row.model_id, "quant": m.row.quant_id,
                   "engine": m.row.engine_id, "devices": m.row.devices, "batch": m.batch, "prompt": m.prompt,
@@ -404,8 +351,6 @@ def _cmd_validate(cat, args) -> int:
     if args.loo:
         result.update(_held_out(cat, data, models, args.write_bands))
     if not args.no_serve:
-        from .serve_validation import validate_serve
-
         # with --loo, serve rows whose source is also in the fit are simulated with a fit made without it
         result["serve"] = validate_serve(cat, rows, with_explain=args.explain,
                                          loso_data=Path(data) if args.loo else None)

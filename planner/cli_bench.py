@@ -8,14 +8,16 @@ Parses a benchmark tool's output (llama-bench markdown/json/jsonl/csv, llama-bat
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+from .benchimport import BenchImportError, import_bench, write_overlay
+from .cli_args import arg_float, arg_int
 
 COMMANDS = ("import-bench",)
 
 
 def add_bench_commands(sub) -> None:
-    from .cli import arg_float, arg_int
-
     p = sub.add_parser("import-bench", help="your benchmark output against the predictions; a calibration overlay",
                        description="Reads llama-bench (markdown, -o json/jsonl/csv), llama-batched-bench, "
                                    "mlx_lm.generate --verbose, mlx_lm.benchmark or vllm bench serve JSON output.")
@@ -34,10 +36,6 @@ def add_bench_commands(sub) -> None:
 
 
 def run_bench_command(catalog, args) -> int:
-    import sys
-
-    from .benchimport import BenchImportError, import_bench, write_overlay
-
     if args.file == "-":
         data = sys.stdin.buffer.read()
     else:

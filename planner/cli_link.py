@@ -6,6 +6,8 @@ from __future__ import annotations
 from .errors import UsageError
 
 import json
+from .links import decode, decode_strict, encode
+from .scenario import load_scenario, scenario_catalog
 
 COMMANDS = ("link",)
 
@@ -21,9 +23,6 @@ def add_link_commands(sub) -> None:
 
 
 def run_link_command(catalog, args) -> int:
-    from .links import decode_strict, encode
-    from .scenario import load_scenario, scenario_catalog
-
     if (args.scenario is None) == (args.decode is None):
         raise UsageError("give a scenario file to encode, or --decode QUERY (one of them)")
     if args.decode is not None:
@@ -35,8 +34,6 @@ def run_link_command(catalog, args) -> int:
         return 0
     sc = load_scenario(args.scenario)
     scenario_catalog(catalog, sc)  # custom hardware ids must not shadow the catalog
-    from .links import decode
-
     _, warnings = decode(encode(sc), catalog)
     if warnings:  # e.g. an unknown hardware id: the link would not restore this scenario
         w = warnings[0]

@@ -13,8 +13,10 @@ import json
 import sys
 import time
 
-from .cli import arg_float as _float
-from .cli import arg_int as _int
+from .cli_args import arg_float as _float
+from .cli_args import arg_int as _int
+from .plan import CSV_COLUMNS, csv_rows, load_plan, plan
+from .sweep import stderr_progress
 
 COMMANDS = ("plan", "plan-bench")
 EXIT_OK, EXIT_BAD = 0, 2
@@ -102,8 +104,6 @@ def _candidate_entry(text: str) -> dict:
 
 
 def spec_from_args(args) -> dict:
-    from .plan import load_plan
-
     quick = [n for n in ("model", "rate") if getattr(args, n) is not None]
     if args.spec:
         if quick:
@@ -202,9 +202,6 @@ def _print_text(res: dict) -> None:
 
 
 def _plan(catalog, args) -> int:
-    from .plan import CSV_COLUMNS, csv_rows, plan
-    from .sweep import stderr_progress
-
     spec = spec_from_args(args)
     state = {"open": False}
     bar = stderr_progress("simulating candidates")
@@ -240,8 +237,6 @@ def _plan(catalog, args) -> int:
 
 
 def _bench(catalog, args) -> int:
-    from .plan import plan
-
     walls = []
     res = None
     for _ in range(max(1, args.runs)):

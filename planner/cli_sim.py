@@ -11,10 +11,15 @@ from .errors import UsageError
 import json
 import time
 
-from .cli import _add_scale_out, apply_system
-from .cli import arg_float as _float
-from .cli import arg_int as _int
+import numpy as np
+
+from .cli_args import add_scale_out as _add_scale_out
+from .cli_args import apply_system
+from .cli_args import arg_float as _float
+from .cli_args import arg_int as _int
 from .scenario import MAX_REQUESTS, json_schema, load_scenario, parse_scenario
+from .sim import resolve, simulate_scenario
+from .simbench import run_suite, scale_estimate, SUITE
 
 COMMANDS = ("simulate", "schema", "bench")
 EXIT_OK, EXIT_BAD = 0, 2
@@ -129,8 +134,6 @@ def _print_text(s: dict) -> None:
 
 
 def _simulate(catalog, args) -> int:
-    from .sim import simulate_scenario
-
     res = simulate_scenario(catalog, scenario_from_args(args, catalog))
     try:
         if args.requests_csv:
@@ -152,11 +155,7 @@ BENCH = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {
 def saturation_rps(catalog, prompt: int = 512, gen: int = 256) -> float:
     """Steady-state request throughput of the bench system when always full (closed loop, 2 x max_num_seqs
     users), over the middle half of the completions."""
-    import numpy as np
-
-    from .sim import resolve, simulate_scenario
-
-    sys_, cfg = resolve(catalog, parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": 1}}))
+    _, cfg = resolve(catalog, parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": 1}}))
     users = 2 * cfg.max_num_seqs
     sc = parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": users, "requests": 8 * users,
                                                "prompt": {"mean": prompt}, "output": {"mean": gen}}})
@@ -166,8 +165,6 @@ def saturation_rps(catalog, prompt: int = 512, gen: int = 256) -> float:
 
 
 def _bench_suite(catalog, args) -> int:
-    from .simbench import SUITE, run_suite
-
     if args.requests is not None and not 1 <= args.requests <= MAX_REQUESTS:
         raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
     if not 1 <= args.repeat <= 100:
@@ -192,8 +189,6 @@ def _bench_suite(catalog, args) -> int:
 
 
 def _bench_scale(args) -> int:
-    from .simbench import scale_estimate
-
     for name, v, lo, hi in (("--points", args.points, 1, 100_000), ("--workers", args.workers, 1, 64),
                             ("--target", args.target, 1, 100_000_000)):
         if not lo <= v <= hi:
@@ -221,8 +216,6 @@ def _bench_scale(args) -> int:
 
 
 def _bench(catalog, args) -> int:
-    from .sim import simulate_scenario
-
     if args.suite:
         return _bench_suite(catalog, args)
     if args.scale:

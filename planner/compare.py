@@ -11,11 +11,13 @@ import re
 from typing import Callable
 
 from . import econ
-from .catalog import Catalog, CatalogError
-from .perf import ScenarioError
+from .catalog import Catalog, load_catalog, short_hardware
+from .errors import CatalogError, ScenarioError
 from .predict import predict
 from .scenario import Lengths, Machine, Scenario, parse_scenario, scenario_catalog
+from .sim import simulate_scenario
 from .support import format_note
+from .verdict import classify, tight
 
 # The app opens on DeepSeek R1 671B on the machines a buyer would weigh, each with the stack its owner
 # would run: a Mac Studio M3 Ultra 512 GB and two of them over Thunderbolt 5 with llama.cpp Q4_K_M, an
@@ -133,7 +135,6 @@ def preset_of(sc: Scenario) -> str | None:
 SPARE_OPTIONS = [{"hardware": "nvidia-b200", "devices": 4}, {"hardware": "nvidia-h100-sxm", "devices": 8},
                  {"hardware": "nvidia-rtx-pro-6000", "devices": 8}, {"hardware": "amd-mi300x", "devices": 4},
                  {"hardware": "apple-m3-ultra-80c", "memory_gb": 256}]
-HOURS_PER_YEAR = econ.HOURS_PER_YEAR
 COST_FORMULA = econ.FORMULA
 
 
@@ -213,25 +214,6 @@ def scale_out_text(m: Machine) -> str:
     if m.offload:
         parts.append(("experts" if m.offload == "experts" else f"{m.offload[7:]} layers") + " in host RAM")
     return ", ".join(parts)
-
-
-def short_hardware(hw) -> str:
-    """'NVIDIA H200 SXM 141GB' -> 'H200 SXM', 'Apple M3 Ultra (32-core CPU, 80-core GPU)' -> 'M3 Ultra 80c',
-    'AMD Instinct MI300X (192GB HBM3, OAM)' -> 'MI300X'."""
-    name = hw.name
-    inner = name.split(" (", 1)[1].rstrip(")") if " (" in name else ""
-    base = name.split(" (", 1)[0]
-    for pre in ("NVIDIA GeForce ", "NVIDIA ", "AMD Instinct ", "AMD Radeon ", "AMD ", "Apple "):
-        if base.startswith(pre):
-            base = base[len(pre):]
-            break
-    base = re.sub(r"\s+\d+GB$", "", base)
-    base = base.replace(" Blackwell Workstation Edition", "").replace(" Generation", "")
-    if hw.vendor == "apple" and hw.gpu_cores:
-        base += f" {hw.gpu_cores}c"
-    if "Strix Halo" in inner:
-        base = "Strix Halo (Ryzen AI Max+ 395)"
-    return base
 
 
 def quant_label(q: str) -> str:
@@ -316,7 +298,7 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
         "calibration": pr["calibration"],
         "bandwidth_gbs": hw.memory_bandwidth_gbs.value,
         "bandwidth_source": hw.memory_bandwidth_gbs.source or hw.memory_bandwidth_gbs.derived,
-        "power_max_w": hw.power_max_w.value * boxes + (host.power_w.value * m.replicas if host and m.offload else 0),
+        "power_max_w": econ.max_power_w(hw, boxes, host if m.offload else None, m.replicas),
         "power_source": hw.power_max_w.source or hw.power_max_w.derived,
     })
     out["format"] = format_note(cat, pr["quant"], pr.get("support"))  # quality note; "(emulated)" per the matrix
@@ -331,8 +313,6 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
     out["price_is_quote"] = m.price_usd is not None
     if pr["fits"]:
         try:
-            from .sim import simulate_scenario
-
             res = simulate_scenario(cat, sc.for_option(i))
             out["sim"] = res.summary
             out["requests"] = {k: list(v) for k, v in res.columns.items() if k != "reason"}
@@ -402,8 +382,6 @@ def cost(o: dict, sc: Scenario, cat: Catalog | None = None) -> dict:
 
 
 def _base_catalog() -> Catalog:
-    from .catalog import load_catalog
-
     return load_catalog()
 
 
@@ -472,8 +450,6 @@ def _offload(o: dict) -> str | None:
 def summary_rows(results: list[dict], slo=None) -> list[dict]:
     """The summary table, one flat row per option (what the app shows and the CSV holds); with the
     scenario's `slo`, each row says whether the option meets the target and why not (planner.verdict)."""
-    from .verdict import classify, tight
-
     rows = []
     for o in results:
         s = o.get("sim") or {}
@@ -524,7 +500,7 @@ def request_rows(results: list[dict]) -> list[dict]:
         keys = list(cols)
         for vals in zip(*(cols[k] for k in keys)):
             r = {"option": o["option"]}
-            r.update({k: (None if isinstance(v, float) and v != v else v) for k, v in zip(keys, vals)})
+            r.update({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in zip(keys, vals)})
             rows.append(r)
     return rows
 
@@ -539,8 +515,6 @@ def sweep_loads(base: Catalog, sc: Scenario, i: int, points: int = 8) -> tuple[s
         grid = sorted({1, 2, 4, 8, 16, 32, 64, wl.concurrency or 1})
         return "concurrency", [float(c) for c in grid]
     cat = scenario_catalog(base, sc)
-    from .sim import simulate_scenario
-
     one = sc.for_option(i)
     e = cat.get("engines", one.engine, "engine")
     width = e.n_parallel if e.batching == "slots" else e.max_num_seqs
@@ -555,8 +529,6 @@ def sweep_loads(base: Catalog, sc: Scenario, i: int, points: int = 8) -> tuple[s
 
 
 def sweep_point(base: Catalog, sc: Scenario, i: int, kind: str, load: float) -> dict:
-    from .sim import simulate_scenario
-
     cat = scenario_catalog(base, sc)
     one = sc.for_option(i)
     wl = one.workload
@@ -596,10 +568,6 @@ def sweep(base: Catalog, sc: Scenario, i: int, points: int = 8,
     for r in rows:
         r["knee"] = kn is not None and r["load"] == kn["load"]
     return {"kind": kind, "rows": rows, "knee": kn}
-
-
-def finite(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 # --------------------------------------------------------------------------- one-page Markdown summary

@@ -17,14 +17,13 @@ import io
 from typing import Iterable
 
 from .catalog import Catalog
+from .errors import CSVError
 from .links import MODEL_LISTS, compact, decode, flatten, fmt_value
 from .scenario import MAX_COMPARE, Machine, Scenario
 
 MACHINE_COLUMNS = tuple(f"machine.{f}" for f in Machine.model_fields)
 MAX_BYTES = 1_000_000
 
-
-from .errors import CSVError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 def scenario_columns(sc: Scenario) -> list[str]:

@@ -27,6 +27,9 @@ Every default is an assumption the caller lists (`COST_DEFAULTS`), not a fact.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from .catalog import Catalog
 
@@ -102,14 +105,14 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
     mem = memory_gb if memory_gb is not None else max(hw.memory_gb)
     units = devices * nodes
     if quote_usd is not None:
-        parts = [{"what": "your quote for one replica (whole machine)", "usd": float(quote_usd), "kind": "quote",
+        parts: list[dict[str, Any]] = [{"what": "your quote for one replica (whole machine)", "usd": float(quote_usd), "kind": "quote",
                   "date": None, "source": "your input"}]
         if host_usd_per_replica:
             parts.append({"what": "host/server per replica", "usd": host_usd_per_replica, "kind": "user",
                           "date": None, "source": "your input"})
         return Capex(sum(p["usd"] for p in parts) * replicas, parts, None)
     if price_usd is not None:
-        dp = {"usd": price_usd, "kind": "user", "date": None, "source": "your input"}
+        dp: dict[str, Any] | None = {"usd": price_usd, "kind": "user", "date": None, "source": "your input"}
     else:
         dp = device_price(cat, hardware, mem)
     if dp is None:
@@ -183,6 +186,12 @@ def power(cat: Catalog, hardware: str, units: int, busy: float, replicas: int = 
     return {"power_load_w": p_load, "power_idle_w": p_idle, "power_note": note}
 
 
+def max_power_w(hw, devices: int, host=None, replicas: int = 1) -> float:
+    """The devices' maximum (board/package) power, W, plus each replica's offload host when it has one: the
+    figure shown as "max power" (the sourced maximum; :func:`power` gives power at a busy share)."""
+    return hw.power_max_w.value * devices + (host.power_w.value * replicas if host else 0)
+
+
 def tco(capex_usd: float | None, power_load_w: float, power_idle_w: float, output_tok_s: float,
         utilization: float, pue: float, usd_per_kwh: float, years: float) -> dict:
     """Energy, TCO, $ per million output tokens (and its capex and energy shares), tokens per joule."""
@@ -202,3 +211,37 @@ def tco(capex_usd: float | None, power_load_w: float, power_idle_w: float, outpu
         "usd_per_m_output_tokens_energy": per_m(energy_total),
         "output_tokens_per_joule": output_tok_s / power_load_w if power_load_w else None,
     }
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """For each (a, b) point, both lower-is-better (e.g. $ per M tokens and p95 latency): whether it is on
+    the Pareto front, i.e. no other point is at least as good on both and better on one."""
+    return [not any(a2 <= a and b2 <= b and (a2 < a or b2 < b) for a2, b2 in points) for a, b in points]
+
+
+# --------------------------------------------------------------------------- SLO: the one reading of its limits
+
+def request_latencies(arrival, first, finish, output) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per request: TTFT (s), mean time per output token after the first (ms; 0 for a one-token output) and
+    end-to-end latency (s), each inf where the request never got that far (rejected or unfinished)."""
+    arrival, first, finish = (np.asarray(x, float) for x in (arrival, first, finish))
+    output = np.asarray(output)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ttft = np.nan_to_num(first - arrival, nan=np.inf)
+        tpot = np.where(output > 1, np.nan_to_num((finish - first) / np.maximum(output - 1, 1), nan=np.inf), 0.0)
+        e2e = np.nan_to_num(finish - arrival, nan=np.inf)
+    return ttft, tpot * 1e3, e2e
+
+
+def slo_good(ttft_s, tpot_ms, e2e_s, ttft_limit_s: float | None = None, tpot_limit_ms: float | None = None,
+             e2e_limit_s: float | None = None) -> np.ndarray:
+    """Which requests meet every limit that is set (a finished request; TTFT, TPOT, end-to-end each within its
+    limit).  The share of them is the goodput that simulate, the app and the plan report (README, "SLO")."""
+    good = np.isfinite(e2e_s)
+    if ttft_limit_s is not None:
+        good &= ttft_s <= ttft_limit_s
+    if tpot_limit_ms is not None:
+        good &= tpot_ms <= tpot_limit_ms
+    if e2e_limit_s is not None:
+        good &= e2e_s <= e2e_limit_s
+    return good

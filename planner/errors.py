@@ -14,6 +14,9 @@ classes defined here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class PlannerError(ValueError):
     """Bad input: the message names the field and the fix.  (A ValueError for code that caught
@@ -38,6 +41,16 @@ class ScenarioError(PlannerError):
 
     def __reduce__(self):  # picklable (process pools, Dask, Ray hand errors back)
         return type(self), (self.field, self.message)
+
+
+class UnsupportedError(ScenarioError):
+    """The engine does not run this format (or KV dtype) on this GPU architecture (profiles/support): the
+    message gives the reason, its source and the nearest supported combination (CLI exit 2).  `verdict` is
+    the planner.support.Verdict that failed (its `field` and `message()`)."""
+
+    def __init__(self, verdict):
+        super().__init__(verdict.field or "quant", verdict.message())
+        self.verdict = verdict
 
 
 class LinkError(ScenarioError):
@@ -73,3 +86,24 @@ def one_line(exc: BaseException) -> str:
     """The first line of an error's message (its class name when it has none)."""
     text = str(exc)
     return text.splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def validation_field(loc, default: str, indices: bool = False) -> str:
+    """A pydantic error location as the dotted field name users see (list indices dropped unless `indices`)."""
+    return ".".join(str(p) for p in loc if indices or not isinstance(p, int)) or default
+
+
+def validation_message(err: Mapping[str, Any], unknown: str | None = "unknown field") -> str:
+    """A pydantic error's message without pydantic's 'Value error, ' prefix; an extra (forbidden) field says
+    `unknown` (None: pydantic's own words)."""
+    if err["type"] == "extra_forbidden" and unknown is not None:
+        return unknown
+    return err["msg"].removeprefix("Value error, ")
+
+
+def first_validation_error(exc, default: str, unknown: str | None = "unknown field",
+                           indices: bool = False) -> tuple[str, str]:
+    """(dotted field, message) of a pydantic ValidationError's first error: the one formatting of validation
+    errors shared by scenarios, plans, share links, the catalog and the app's forms."""
+    err = exc.errors()[0]
+    return validation_field(err["loc"], default, indices), validation_message(err, unknown)

@@ -17,15 +17,20 @@ follows ``kernels.CHOICE_RULE``.
 
 from __future__ import annotations
 
-import copy
-import tempfile
+import json
 from pathlib import Path
 from statistics import median
 
-from .calibration import DEFAULT_DATA, Row, calibrate, parse_rows, read_rows
-from .catalog import Catalog, CatalogError
-from .kernels import BACKENDS, CHOICE_RULE, CHOICES_FILE, use_provider
-from .perf import ScenarioError
+from .calibration import DEFAULT_DATA, Row, bind_rows, read_rows
+from .catalog import Catalog, Efficiency
+from .errors import CatalogError, ScenarioError
+from .kernels import _gemm_table, _versions, BACKENDS, CHOICE_RULE, CHOICES_FILE, class_choices, data_root, package_version, use_provider
+from .perf import build_system
+from .predict import predict
+from .priors import PARAMS, bounds_for
+from .scenario import parse_scenario
+from .serve_validation import LOAD_RANDOM, refit_catalog, row_scenario, simulated_value, source_key
+from .sim import simulate_scenario
 
 METRICS = ("throughput", "tpot", "single_stream_decode", "ttft", "ttft_under_load")
 
@@ -58,10 +63,6 @@ def metric_of(r: Row) -> str | None:
     return None
 
 
-def _source_key(r: Row) -> str:
-    return r.source.split(" (")[0].strip()
-
-
 def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
     """The row's metric under the current provider, or None where the row cannot be reproduced.
 
@@ -69,8 +70,6 @@ def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
     simulated as `serve_validation` reads it (bench_serving's random lengths included) and
     compared in the row's own statistic (mean or median; per-request TPOT or inter-token
     latency), as `serve_validation.simulated_value` does."""
-    from .predict import predict
-    from .serve_validation import LOAD_RANDOM, row_scenario, simulated_value
 
     kind = metric_of(r)
     random_lengths = bool(LOAD_RANDOM.match(r.batch.strip()))
@@ -83,8 +82,6 @@ def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
         res = predict(catalog, hardware=r.hardware_id, model=r.model_id, quant=r.quant_id, engine=r.engine_id,
                       devices=r.devices, batch=1, prompt=r.prompt, gen=max(gen, 2) if kind == "single_stream_decode" else 0)
         return 1000.0 * (res["tpot_s"] if kind == "single_stream_decode" else res["ttft_s"])
-    from .scenario import parse_scenario
-    from .sim import simulate_scenario
 
     as_load = r if kind == "throughput" or random_lengths else _as_throughput(r)
     sc, _how = row_scenario(as_load, requests)
@@ -100,51 +97,29 @@ def _as_throughput(r: Row) -> Row:
     return Row(**{**r.__dict__, "metric": "throughput_tok_s"})
 
 
-def _refit_catalog(catalog: Catalog, data: Path, drop_source: str) -> Catalog:
-    """The catalog with every engine's calibration refitted without one source's rows."""
-    text = data.read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
-    rows = parse_rows(text, str(data))
-    keep = [lines[0]] + [ln for ln, r in zip(lines[1:], rows) if _source_key(r) != drop_source]
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "calibration.csv"
-        p.write_text("".join(keep), encoding="utf-8")
-        fits = calibrate(catalog, p)
-    cat = copy.copy(catalog)
-    cat.engines = dict(catalog.engines)
-    for eng, classes in fits.items():
-        if eng in cat.engines:
-            cat.engines[eng] = cat.engines[eng].model_copy(update={"calibration": classes})
-    return cat
-
-
 def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 600, loso: bool = True) -> dict:
     """Both providers on every reproducible NVIDIA datacenter row, leave-one-source-out."""
     data = Path(data)
     all_rows = read_rows(data)
     rows = nvidia_datacenter_rows(catalog, all_rows)
     # a source whose rows the roofline is fitted on gets a refit without it; others use the full fit
-    from .calibration import bind_rows
-
     fitted, _ = bind_rows(catalog, all_rows)
-    fitted_sources = {_source_key(m.row) for m in fitted}
+    fitted_sources = {source_key(m.row) for m in fitted}
     cats: dict[str, Catalog] = {}
     out, skipped = [], []
     for r in rows:
         kind = metric_of(r)
-        src = _source_key(r)
+        src = source_key(r)
         cat = catalog
         if loso and src in fitted_sources:
             if src not in cats:
-                cats[src] = _refit_catalog(catalog, data, src)
+                cats[src] = refit_catalog(catalog, data, src)
             cat = cats[src]
         preds, notes = {}, {}
         try:
             for mode in ("roofline", "measured"):
                 with use_provider(mode):
                     preds[mode] = predict_row(cat, r, requests)
-                    from .perf import build_system
-
                     notes[mode] = build_system(cat, r.hardware_id, r.model_id, r.quant_id, r.engine_id,
                                                devices=r.devices).provider_note
         except (CatalogError, ScenarioError) as exc:
@@ -223,10 +198,6 @@ def write_choices(result: dict, path: Path = CHOICES_FILE, data_name: str = "cal
 
 def print_report(catalog: Catalog, args) -> int:
     """`python -m planner validate --providers [--write] [--json]`."""
-    import json
-
-    from .kernels import data_root, package_version
-
     if data_root() is None:
         print("NVIDIA's tables are not installed: pip install 'inference-planner[nvidia-data]' "
               "(every prediction uses the calibrated roofline)")
@@ -251,8 +222,6 @@ def print_report(catalog: Catalog, args) -> int:
     res["tables"] = f"aiconfigurator-core {package_version()}"
     if args.write:
         res["written"] = str(write_choices(res, data_name=data.name))
-        from .kernels import class_choices
-
         class_choices.cache_clear()
     if args.json:
         print(json.dumps(res, indent=2))
@@ -301,9 +270,6 @@ def table_efficiencies(catalog: Catalog) -> dict:
 
     These are what our roofline's two efficiency parameters stand for, measured kernel by kernel
     instead of fitted to end-to-end rows (the per-step and per-layer overheads stay fitted)."""
-    from .catalog import Efficiency
-    from .kernels import _gemm_table, _versions, data_root, use_provider
-    from .perf import build_system
 
     if data_root() is None:
         return {}
@@ -347,8 +313,6 @@ def derive_priors(catalog: Catalog) -> dict:
     """The CUDA serving engines' priors from the measured kernels: the median over the mapped
     systems of `table_efficiencies`, clamped into the physical ranges of
     profiles/calibration_priors/priors.toml."""
-    from .priors import PARAMS, bounds_for
-
     eff = table_efficiencies(catalog)
     if not eff:
         return {}

@@ -40,6 +40,7 @@ import math
 import os
 import tomllib
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +92,6 @@ def data_root() -> Path | None:
 
 def package_version() -> str | None:
     try:
-        from importlib.metadata import version
-
         return version(PACKAGE)
     except Exception:
         return None
@@ -108,7 +107,7 @@ def class_choices() -> dict[str, str]:
 
 
 def _vkey(v: str):
-    from packaging.version import InvalidVersion, Version
+    from packaging.version import InvalidVersion, Version  # lazy: only with the optional nvidia-data extra
 
     try:
         return Version(v)
@@ -137,7 +136,7 @@ def _vnum(v) -> float:
 
 def _read(path: Path, columns: list[str] | None = None):
     """A table's columns (older tables lack some: window_size defaults to 0, none)."""
-    import pandas as pd
+    import pandas as pd  # lazy: a heavy import (7x numpy's), only for the optional NVIDIA tables
 
     df = pd.read_parquet(path)
     if columns is None:
@@ -682,7 +681,7 @@ def attach(sys) -> tuple[MeasuredKernels | None, str]:
     elif backend is None:
         why = f"{sys.engine.id} has no NVIDIA measured-kernel tables"
     elif data_root() is None:
-        why = f"NVIDIA's tables are not installed (pip install 'inference-planner[nvidia-data]')"
+        why = "NVIDIA's tables are not installed (pip install 'inference-planner[nvidia-data]')"
     if why is None and mode == "auto":
         verdict = class_choices().get(f"{sys.engine.id}:{sys.hw.family}")
         if verdict == "roofline":

@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .catalog import Catalog, CatalogError
-from .perf import ScenarioError
-from .scenario import VERSION, Cost, CustomHardware, Machine, Scenario, scenario_catalog
+from .catalog import Catalog
+from .compare import default_scenario, default_scenario_v1
+from .errors import CatalogError, ScenarioError, validation_field, validation_message
+from .scenario import VERSION, Cost, CustomHardware, Machine, Scenario, SchedulerOverrides, scenario_catalog
 
 VERSION_KEY = "v"
 MODEL_LISTS = {"compare": Machine, "custom_hardware": CustomHardware}  # lists of objects, written per index
@@ -67,8 +68,6 @@ def compact(v: Any) -> Any:
     """An object-valued field (scheduler overrides) without its unset (None) and default entries."""
     if not isinstance(v, dict):
         return v
-    from .scenario import SchedulerOverrides
-
     defaults = {k: f.default for k, f in SchedulerOverrides.model_fields.items()}
     return {k: x for k, x in v.items() if x is not None and x != defaults.get(k, object())}
 
@@ -107,8 +106,6 @@ def _element_fields(model: type[BaseModel], item: dict) -> dict[str, Any]:
 
 def encode_params(sc: Scenario, default: Scenario | None = None) -> dict[str, str]:
     """The query parameters of a scenario: v=1 plus every field that differs from `default`."""
-    from .compare import default_scenario
-
     default = default or default_scenario()
     params = {VERSION_KEY: str(VERSION)}
     mine, theirs = flatten(sc), flatten(default)
@@ -176,8 +173,6 @@ def _leaf(raw: str, default_value, json_leaf: bool = False):
 def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
            default: Scenario | None = None) -> tuple[Scenario, list[LinkWarning]]:
     """Scenario from a query; never raises.  Bad fields fall back to the default, one warning each."""
-    from .compare import default_scenario, default_scenario_v1
-
     params = {k: v for k, v in _parse_query(query).items() if not k.startswith(PLAN_PREFIX)}  # decode_plan's
     warnings: list[LinkWarning] = []
     version = params.pop(VERSION_KEY, None)
@@ -249,10 +244,8 @@ def _validate(data: dict, base: dict, set_paths: list[tuple], warnings: list[Lin
         except ValidationError as exc:
             err = exc.errors()[0]
         loc = tuple(err["loc"])
-        field = ".".join(str(p) for p in loc) or "scenario"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
+        field = validation_field(loc, "scenario", indices=True)
+        msg = validation_message(err)
         if err["type"] == "missing" and loc and loc[0] in MODEL_LISTS and len(loc) == 3:
             data[loc[0]].pop(loc[1])  # an element without its required field: drop it
             set_paths[:] = [p for p in set_paths if p[:2] != loc[:2]]
@@ -523,7 +516,7 @@ def decode_plan(query: str | Mapping[str, Any], catalog: Catalog | None = None
         try:
             PlanInputs.model_validate({**data, key: value})
         except ValidationError as exc:
-            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            msg = validation_message(exc.errors()[0], unknown=None)
             warnings.append(LinkWarning(name, f"'{raw}': {msg}; using the default "
                                               f"({_plan_value(getattr(default, key)) or 'none'})"))
             continue

@@ -22,17 +22,15 @@ from typing import Iterable
 import numpy as np
 
 from .arch import active_params, attention_dims, kv_elements_per_token, params
-from .catalog import Catalog, CatalogError, Efficiency, Engine, Hardware, Host, Link, Model, Quant
+from .catalog import Catalog, Efficiency, Engine, Hardware, Host, Link, Model, Quant
+from .errors import ScenarioError, UnsupportedError
+from .kernels import attach
+from .priors import achievable_tflops, prior_efficiency
 from .support import SIXTEEN_BIT, Verdict, default_kv_dtype
 from .support import check as support_check
 
 GB = 1e9  # every memory figure the planner prints is in GB = 10^9 bytes
 GIB = 2**30  # device memory sizes as sold (and the macOS GPU limit) are binary
-
-# Used only when an engine has no calibration for a hardware class and borrows none:
-# a neutral roofline (full bandwidth and compute, no overheads), flagged in every result.
-UNCALIBRATED = Efficiency(bandwidth_efficiency=1.0, compute_efficiency=1.0, step_overhead_ms=0.0,
-                          layer_overhead_us=0.0, provenance="uncalibrated: ideal roofline, no measurements")
 
 
 def largest(ok, lo: int, hi: int) -> int:
@@ -45,18 +43,6 @@ def largest(ok, lo: int, hi: int) -> int:
         else:
             hi = mid - 1
     return lo
-
-
-from .errors import ScenarioError  # noqa: E402,F401  (re-exported: defined in planner.errors)
-
-
-class UnsupportedError(ScenarioError):
-    """The engine does not run this format (or KV dtype) on this GPU architecture (profiles/support): the
-    message gives the reason, its source and the nearest supported combination (CLI exit 2)."""
-
-    def __init__(self, verdict: Verdict):
-        super().__init__(verdict.field or "quant", verdict.message())
-        self.verdict = verdict
 
 
 def calibration_chain(engine: Engine, catalog: Catalog) -> list[Engine]:
@@ -83,8 +69,6 @@ def lookup_calibration(chain_classes: list[tuple[str, dict[str, Efficiency]]], e
                     if eid != engine_id:
                         label += f" (borrowed by {engine_id})"
                     return classes[key], label
-    from .priors import prior_efficiency
-
     return prior_efficiency(engine_id, hw.vendor), f"{engine_id}:prior"
 
 
@@ -330,8 +314,6 @@ class System:
             self.compute_dtype = "fp16_acc16"
         self.peak_flops = self.hw.peak_tflops(self.compute_dtype) * 1e12
         # a sourced measured-GEMM figure caps the achieved rate where the peak is not reached
-        from .priors import achievable_tflops
-
         ach = achievable_tflops(self.hw.id, self.compute_dtype)
         self.achievable_flops, self.achievable_note = (ach[0] * 1e12, ach[1]) if ach else (None, None)
         self.bandwidth = self.hw.memory_bandwidth_gbs.value * GB
@@ -370,7 +352,6 @@ class System:
                 self.host_weight_bytes = (self.weight_bytes - (p.embedding + (p.lm_head or 0)) * other_bpb) * self.offload_frac
         self.gpu_weight_bytes = self.weight_bytes - self.host_weight_bytes
         # step-time provider: NVIDIA's measured kernels where they cover this system, else the roofline
-        from .kernels import attach
         self.kernels, self.provider_note = attach(self)
 
     def set_efficiency(self, eff: Efficiency, label: str) -> None:

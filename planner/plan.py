@@ -24,21 +24,29 @@ are compared on the same requests and the same spec gives the same plan on every
 
 from __future__ import annotations
 
+import json
 import math
 import time
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import econ
-from .catalog import Catalog, CatalogError, load_catalog
-from .perf import ScenarioError, System, build_system, largest
+from .catalog import Catalog, load_catalog, short_hardware
+from .errors import CatalogError, PlanError, ScenarioError, first_validation_error
+from .perf import System, build_system, largest
+from .predict import fit_reason
 from .scenario import Lengths, parse_scenario
+from .scenario import Workload
+from .sim import simulate_scenario
 from .support import ENGINE_ORDER, QUALITY_LEVELS, format_note, meets_quality, quality_tier, supported_engines
+from .sweep import run_sweep
+from .workload import make_requests
 
-HOURS_PER_YEAR = econ.HOURS_PER_YEAR  # 365.25 days
 DEVICE_COUNTS = (1, 2, 4, 8)
 DEFAULT_QUANTS = ("bf16", "fp8", "q8_0", "q4_k_m", "mlx-8bit", "mlx-4bit")
 MOE_QUANTS = ("mxfp4",)  # formats that only make sense for mixture-of-experts models (they quantize the experts)
@@ -49,9 +57,6 @@ HEADROOM_NOTE = ("headroom = the largest peak rate the chosen replicas sustain w
                  "every N-th request, arrivals far more regular than a Poisson stream of the same rate (inter-arrival "
                  "CV 1/sqrt(N) instead of 1), so queues and latency tails are shorter at the same load per replica")
 MAX_REPLICAS = 1024
-
-
-from .errors import PlanError  # noqa: E402,F401  (re-exported: defined in planner.errors)
 
 
 class _Part(BaseModel):
@@ -179,19 +184,11 @@ def parse_plan(data: dict) -> PlanSpec:
     try:
         return PlanSpec.model_validate(data)
     except ValidationError as exc:
-        e = exc.errors()[0]
-        loc = ".".join(str(p) for p in e["loc"] if not isinstance(p, int)) or "plan"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown field"
+        loc, msg = first_validation_error(exc, "plan")
         raise PlanError(f"{loc}: {msg}" if msg.startswith("is ") is False else f"{loc} {msg}") from None
 
 
 def load_plan(path) -> PlanSpec:
-    import json
-    import tomllib
-    from pathlib import Path
-
     p = Path(path)
     try:
         text = p.read_bytes()
@@ -234,8 +231,9 @@ class Candidate:
 
 
 @dataclass
-class Workload:
-    """The resolved load: peak rate and the lengths the analytic screen uses."""
+class ResolvedLoad:
+    """The resolved load: peak rate and the lengths the analytic screen uses (from the spec's
+    PlanWorkload; the simulations themselves run a scenario.Workload)."""
 
     rate_rps: float
     prompt_mean: float
@@ -246,14 +244,11 @@ class Workload:
     assumptions: list[str]
 
 
-def resolve_workload(spec: PlanSpec) -> Workload:
-    from .scenario import Workload as SimWorkload
-    from .workload import make_requests
-
+def resolve_workload(spec: PlanSpec) -> ResolvedLoad:
     wl = spec.workload
     notes = []
     # sample the lengths once (same seed as the simulations) for the analytic figures
-    probe = make_requests(SimWorkload(arrival="constant", rate_rps=1.0, requests=2000, prompt=wl.prompt,
+    probe = make_requests(Workload(arrival="constant", rate_rps=1.0, requests=2000, prompt=wl.prompt,
                                       output=wl.output, seed=spec.search.seed))
     p, o = probe.prompt, probe.output
     if wl.rate_rps is not None:
@@ -263,7 +258,7 @@ def resolve_workload(spec: PlanSpec) -> Workload:
         rate = wl.daily_tokens / 86_400.0 / per_req * wl.peak_factor
         notes.append(f"peak rate {rate:.4g} req/s = {wl.daily_tokens:,.0f} tokens/day / 86,400 s / "
                      f"{per_req:,.0f} tokens per request x peak factor {wl.peak_factor:g}")
-    return Workload(rate, float(p.mean()), float(o.mean()), int(np.percentile(p, 95)), int(p.max()),
+    return ResolvedLoad(rate, float(p.mean()), float(o.mean()), int(np.percentile(p, 95)), int(p.max()),
                     int(o.max()), notes)
 
 
@@ -294,7 +289,7 @@ def _engines_for(spec: PlanSpec, catalog: Catalog, hw, model, quant: str, engine
     return ok[:1]
 
 
-def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: Workload) -> list[Candidate]:
+def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad) -> list[Candidate]:
     """Every option the spec allows (see the module docstring); a device count is kept only when the smallest
     in {1, 2, 4, 8} that fits is known, plus the next one."""
     model = catalog.resolve("models", spec.model, "model")
@@ -409,8 +404,6 @@ class Screen:
 
 def _short_name(catalog: Catalog, hardware: str) -> str:
     """The hardware's short human name ('RTX 5090', 'M3 Ultra 80c'): ids stay in the Catalog and the CLI."""
-    from .compare import short_hardware
-
     return short_hardware(catalog.hardware[hardware])
 
 
@@ -429,7 +422,7 @@ def _decode_step(s: System, b: int, ctx: float) -> float:
     return s.step_time_agg(b, b, b * kv, b * attn)
 
 
-def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Screen:
+def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> Screen:
     try:
         s = build_system(catalog, c.hardware, spec.model, c.quant, c.engine, memory_gb=c.memory_gb,
                          **machine_fields(c))
@@ -441,8 +434,6 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
         return Screen(False, "does_not_fit", f"prompt + output up to {ctx:,} tokens exceeds the model's context "
                       f"window of {s.model.max_context:,}")
     if s.max_sequences(ctx) < 1:
-        from .predict import fit_reason
-
         return Screen(False, "does_not_fit", "does not fit: " + (fit_reason(s, 1, ctx) or "no room for the KV cache"),
                       support=s.support.as_dict() if s.support else None)
     price = _price(catalog, c)
@@ -508,7 +499,7 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: Workload, c: Candidate) -> Scre
     return scr
 
 
-def spec_rate(wl: Workload) -> float:
+def spec_rate(wl: ResolvedLoad) -> float:
     return wl.rate_rps
 
 
@@ -519,14 +510,9 @@ def _meets(cols: dict, slo: PlanSLO) -> tuple[bool, dict]:
     """Whether a simulation meets the SLO: on all requests and on the later half by arrival (so a queue
     still growing at the end of a short run does not pass)."""
     arr = np.asarray(cols["arrival_s"], float)
-    first = np.asarray(cols["first_token_s"], float)
-    fin = np.asarray(cols["finish_s"], float)
-    out = np.asarray(cols["output_tokens"], float)
     n = len(arr)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ttft = np.nan_to_num(first - arr, nan=np.inf)
-        tpot = np.where(out > 1, np.nan_to_num((fin - first) / np.maximum(out - 1, 1), nan=np.inf), 0.0) * 1e3
-        e2e = np.nan_to_num(fin - arr, nan=np.inf)
+    ttft, tpot, e2e = econ.request_latencies(arr, cols["first_token_s"], cols["finish_s"],
+                                             np.asarray(cols["output_tokens"], float))
 
     def pct(x, q):
         return float(np.percentile(x, q)) if len(x) else math.inf
@@ -535,13 +521,8 @@ def _meets(cols: dict, slo: PlanSLO) -> tuple[bool, dict]:
         t, p, e = ttft[idx], tpot[idx], e2e[idx]
         m = {"ttft_p95_s": pct(t, 95), "ttft_p99_s": pct(t, 99), "tpot_p95_ms": pct(p, 95),
              "tpot_p99_ms": pct(p, 99), "e2e_p95_s": pct(e, 95), "e2e_p99_s": pct(e, 99)}
-        good = np.isfinite(e)
-        if slo.ttft_p95_s or slo.ttft_p99_s:
-            good &= t <= (slo.ttft_p95_s or slo.ttft_p99_s)
-        if slo.tpot_p95_ms or slo.tpot_p99_ms:
-            good &= p <= (slo.tpot_p95_ms or slo.tpot_p99_ms)
-        if slo.e2e_p95_s or slo.e2e_p99_s:
-            good &= e <= (slo.e2e_p95_s or slo.e2e_p99_s)
+        good = econ.slo_good(t, p, e, slo.ttft_p95_s or slo.ttft_p99_s, slo.tpot_p95_ms or slo.tpot_p99_ms,
+                             slo.e2e_p95_s or slo.e2e_p99_s)
         m["goodput"] = float(good.mean()) if len(good) else 0.0
         ok = all(getattr(slo, k) is None or m[k] <= getattr(slo, k) for k in
                  ("ttft_p95_s", "ttft_p99_s", "tpot_p95_ms", "tpot_p99_ms", "e2e_p95_s", "e2e_p99_s"))
@@ -599,8 +580,6 @@ class CandidatePoint:
 
 def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float, capacity: float,
                      slo_rate: float, slo_batch: int) -> dict:
-    from .sim import simulate_scenario
-
     cache: dict[tuple[float, int], tuple[bool, dict]] = {}
     sims = 0
 
@@ -728,7 +707,7 @@ def _cost_inputs(spec: PlanSpec) -> tuple[dict, list[str]]:
     return out, notes
 
 
-def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, ci: dict) -> dict:
+def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: ResolvedLoad, ci: dict) -> dict:
     """The candidate's costs from the one cost model (planner.econ), at the peak rate it serves."""
     n, d = ev["replicas"], c.units
     cap = econ.capex(catalog, c.hardware, c.memory_gb, devices=c.devices, nodes=c.nodes, replicas=n, link=c.link,
@@ -737,7 +716,7 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, 
     years = ci["years"]
     t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], wl.rate_rps * wl.output_mean, ci["utilization"],
                  ci["pue"], ci["electricity_usd_per_kwh"], years)
-    tokens = wl.rate_rps * wl.output_mean * ci["utilization"] * HOURS_PER_YEAR * 3600 * years
+    tokens = wl.rate_rps * wl.output_mean * ci["utilization"] * econ.HOURS_PER_YEAR * 3600 * years
     r = lambda x, nd: None if x is None else round(x, nd)  # noqa: E731
     out = {
         "capex_usd": r(cap.usd, 2),
@@ -755,14 +734,14 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: Workload, 
         "headroom": round(n * ev["max_rate_per_replica_rps"] / wl.rate_rps - 1.0, 3),
     }
     if c.cloud_usd_per_hour:
-        cloud = n * c.cloud_usd_per_hour * HOURS_PER_YEAR * years
+        cloud = n * c.cloud_usd_per_hour * econ.HOURS_PER_YEAR * years
         out["cloud"] = {"usd_per_hour_per_replica": c.cloud_usd_per_hour, "usd_total": round(cloud, 2),
                         "usd_per_m_output_tokens": round(cloud / tokens * 1e6, 4) if tokens else None,
                         "note": "always on for the whole period, your price"}
     return out
 
 
-def _headroom(ev: dict, wl: Workload) -> dict:
+def _headroom(ev: dict, wl: ResolvedLoad) -> dict:
     """Headroom of the fleet as chosen (replaces replicas x single-replica max / peak - 1, which understates a
     round-robin fleet; see HEADROOM_NOTE): never negative for a candidate that meets the SLO."""
     return {"headroom": round(ev["max_rate_fleet_rps"] / wl.rate_rps - 1.0, 3),
@@ -773,10 +752,9 @@ def _headroom(ev: dict, wl: Workload) -> dict:
 
 def _pareto(rows: list[dict]) -> None:
     """Mark rows on the cost / latency front (lower $ per M tokens and lower p95 end-to-end both better)."""
-    for r in rows:
-        x, y = r["usd_per_m_output_tokens"], r["sim"]["e2e_p95_s"]
-        r["pareto"] = not any((o["usd_per_m_output_tokens"] <= x and o["sim"]["e2e_p95_s"] <= y)
-                              and (o["usd_per_m_output_tokens"] < x or o["sim"]["e2e_p95_s"] < y) for o in rows)
+    front = econ.pareto_front([(r["usd_per_m_output_tokens"], r["sim"]["e2e_p95_s"]) for r in rows])
+    for r, on in zip(rows, front):
+        r["pareto"] = on
 
 
 def _why(r: dict, best: dict | None) -> str:
@@ -830,8 +808,6 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     """Plan capacity for a spec; returns the JSON-ready result (``candidates`` ranked, winner first).
 
     ``executor``: see ``planner.sweep.run_sweep``; ``progress(done, total)`` is called as candidates finish."""
-    from .sweep import run_sweep
-
     t0 = time.perf_counter()
     if isinstance(spec, dict):
         spec = parse_plan(spec)

@@ -3,6 +3,7 @@ the cost/latency points with their Pareto front, and the excluded candidates gro
 
 from __future__ import annotations
 
+from .econ import pareto_front
 from .errors import UsageError
 
 REASONS = {  # reason_code -> heading (plan.py's codes, in its order)
@@ -59,10 +60,8 @@ def pareto_points(result: dict, latency: str = "e2e_p95_s") -> list[dict]:
             "latency": (r.get("sim") or {}).get(latency), "winner": r["verdict"] == "winner"}
            for r in result["candidates"] if r["verdict"] in ("winner", "meets")]
     pts = [p for p in pts if p["latency"] is not None and p["usd_per_m_output_tokens"] is not None]
-    for p in pts:
-        x, y = p["latency"], p["usd_per_m_output_tokens"]
-        p["on_front"] = not any(o["latency"] <= x and o["usd_per_m_output_tokens"] <= y
-                                and (o["latency"] < x or o["usd_per_m_output_tokens"] < y) for o in pts)
+    for p, on in zip(pts, pareto_front([(p["latency"], p["usd_per_m_output_tokens"]) for p in pts])):
+        p["on_front"] = on
     return pts
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from .bands import bands, calibration_info
 from .catalog import Catalog
+from .errors import ScenarioError
 from .perf import GB, GIB, System, build_system
+from .support import check, default_kv_dtype
 
 MAX_TOKENS = 10_000_000  # prompt/gen cap: far beyond any model's context, catches typos
 MAX_BATCH = 100_000
@@ -93,8 +96,6 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
 
 
 def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | None:
-    from .support import check, default_kv_dtype
-
     cands = sorted((q for q in sys.catalog.quants.values()
                     if sys.engine.id in q.engines and q.bits_per_weight.value < sys.quant.bits_per_weight.value),
                    key=lambda q: -q.bits_per_weight.value)
@@ -115,8 +116,6 @@ def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: 
             link: str | None = None, parallel=None, host: str | None = None, offload: str | None = None,
             host_memory_gb: float | None = None, engine_version: str | None = None) -> dict:
     """Single-run prediction (what llama-bench / a batch benchmark measures)."""
-    from .perf import ScenarioError
-
     for name, v, hi in (("batch", batch, MAX_BATCH), ("prompt", prompt, MAX_TOKENS), ("gen", gen, MAX_TOKENS)):
         if v is None or v < 0 or v > hi or (name == "batch" and v < 1):
             lo = 1 if name == "batch" else 0
@@ -143,8 +142,6 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
     # TPOT: mean time between output tokens after the first. Serving: the prefill yields token 1,
     # then decode step j (context P + j - 1) yields token j + 1, i.e. steps[0 .. G-2].
     tpot = float(steps[:gen - 1].mean()) if gen > 1 else None
-    from .bands import bands, calibration_info
-
     prefill_tok_s = round(batch * prompt / t_prefill, 3) if prompt and t_prefill > 0 else None
     decode_tok_s = round(batch * gen / t_decode, 3) if gen and t_decode > 0 else None
     out = {

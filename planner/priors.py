@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from .catalog import Efficiency
 from .paths import builtin
 
 PRIORS_PATH = builtin("profiles", "calibration_priors", "priors.toml")
@@ -39,8 +42,6 @@ class Bounds:
 
 @lru_cache(maxsize=4)
 def _load_priors(path: str) -> dict:
-    import tomllib
-
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
@@ -71,7 +72,10 @@ def bounds_for(engine: str, backend: str | None, path: str | Path = PRIORS_PATH)
             raise PriorsError(f"{path}: [{k}] for {engine}@{backend}: needs low <= prior <= high and sd > 0 "
                             f"(missing {missing})" if missing else f"{path}: [{k}] for {engine}@{backend}: "
                             f"needs low <= prior <= high and sd > 0")
-        lo.append(vals["low"]); hi.append(vals["high"]); pr.append(vals["prior"]); sd.append(vals["sd"])
+        lo.append(vals["low"])
+        hi.append(vals["high"])
+        pr.append(vals["prior"])
+        sd.append(vals["sd"])
         src.append(" | ".join(w for w in why if w))
     weight = float(data.get("regularisation", {}).get("weight", 0.1))
     return Bounds(np.array(lo, float), np.array(hi, float), np.array(pr, float), np.array(sd, float), weight,
@@ -82,8 +86,6 @@ def bounds_for(engine: str, backend: str | None, path: str | Path = PRIORS_PATH)
 
 def prior_efficiency(engine: str, vendor: str):
     """Efficiency parameters at their physical priors, for an engine x backend with no measurements."""
-    from .catalog import Efficiency
-
     backend = BACKEND.get(vendor)
     b = bounds_for(engine, backend)
     v = dict(zip(PARAMS, (float(x) for x in b.prior)))

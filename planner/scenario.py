@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .catalog import Catalog, Figure, Hardware, Interconnect, Price
-from .perf import ScenarioError
+from .errors import ScenarioError, first_validation_error
 
 VERSION = 2  # 2: each machine option may carry its own quant/engine/kv_dtype/scheduler (links.py migrates v=1)
 MAX_REQUESTS = 1_000_000  # per simulation: bounds memory (a few hundred bytes per request) and run time
@@ -276,11 +276,7 @@ class Scenario(_Part):
 
 
 def _first_error(err: ValidationError) -> ScenarioError:
-    e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"] if not isinstance(p, int)) or "scenario"
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        msg = "unknown field (see `python -m planner schema`)"
+    loc, msg = first_validation_error(err, "scenario", unknown="unknown field (see `python -m planner schema`)")
     return ScenarioError(loc, msg)
 
 

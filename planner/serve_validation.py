@@ -52,12 +52,20 @@ with the measured one.  Mapping (from the rows' load column, unit and notes):
 
 from __future__ import annotations
 
+import copy
 import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
 from statistics import median
 
-from .calibration import Row
-from .catalog import Catalog, CatalogError
-from .perf import ScenarioError
+from .calibration import Row, bind_rows, calibrate, parse_rows, read_rows
+from .catalog import Catalog
+from .errors import CatalogError, ScenarioError
+from .scenario import parse_scenario
+from .sim import Sim, make_requests, resolve, simulate_scenario
+from .sim import _summary as sim_summary
 
 OFFLINE_RATE = 1e6  # requests/s: "infinite rate" (all requests queued at once)
 DEFAULT_REQUESTS = 2000
@@ -105,7 +113,7 @@ LOAD_RATE = re.compile(r"rate ([\d.]+) req/s$")
 
 def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | None, str]:
     """(scenario dict, how the row was read) for a serve row, or (None, why it cannot be reproduced)."""
-    unit, notes, load = row.unit.lower(), row.notes, row.batch.strip()
+    notes, load = row.notes, row.batch.strip()
     sched: dict = {}
     m = LOAD_RANDOM.match(load)
     rate = LOAD_RATE.match(load)
@@ -232,8 +240,6 @@ def explain(sim) -> dict:
     the share of the run spent in steps that carry prompt tokens (prefill or mixed) against pure
     decode steps, the queue's share of the mean end-to-end latency and of the mean TTFT, and which
     step-time provider and calibration priced it. `sim` is a finished `planner.sim.Sim`."""
-    import numpy as np
-
     tl = sim.timeline  # (t, replica, steps, duration, batch, tokens, kv_fraction, waiting), every step or run
     steps = np.array([r[2] for r in tl], dtype=float)
     dur = np.array([r[3] for r in tl], dtype=float)
@@ -261,14 +267,9 @@ def explain(sim) -> dict:
 
 def _simulate(catalog: Catalog, sc: dict, with_explain: bool):
     """(summary, explain dict or None) of a row's scenario."""
-    from .scenario import parse_scenario
-    from .sim import simulate_scenario
-
     scenario = parse_scenario(sc)
     if not with_explain:
         return simulate_scenario(catalog, scenario).summary, None
-    from .sim import Sim, _summary, make_requests, resolve
-
     scenario = scenario.for_option(0)
     sys, cfg = resolve(catalog, scenario)
     wl = scenario.workload
@@ -276,7 +277,7 @@ def _simulate(catalog: Catalog, sc: dict, with_explain: bool):
         raise ScenarioError("workload", f"prompt + output exceeds {sys.model.id}'s context window")
     sim = Sim(sys, cfg, scenario, make_requests(scenario.workload))
     sim.run()
-    return _summary(sim), explain(sim)
+    return sim_summary(sim), explain(sim)
 
 
 def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_REQUESTS,
@@ -289,15 +290,13 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
 
     loso_data (the calibration CSV's path): leave-one-source-out, i.e. a row whose source also has
     rows in the calibration fit is simulated with every engine refitted without that source
-    (`kernel_validation._refit_catalog`); serve rows themselves are never fitted."""
+    (`refit_catalog`); serve rows themselves are never fitted."""
     cats: dict[str, Catalog] = {}
     fitted_sources: set[str] = set()
     if loso_data is not None:
-        from .calibration import bind_rows, read_rows
-        from .kernel_validation import _refit_catalog, _source_key
 
         fitted, _ = bind_rows(catalog, read_rows(loso_data))
-        fitted_sources = {_source_key(m.row) for m in fitted}
+        fitted_sources = {source_key(m.row) for m in fitted}
     out, skipped = [], []
     for r in rows:
         if r.mode != "serve":
@@ -310,10 +309,10 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
         if overrides:
             sc["scheduler"] = {**sc.get("scheduler", {}), **overrides}
         cat = catalog
-        if fitted_sources and _source_key(r) in fitted_sources:
-            src = _source_key(r)
+        if fitted_sources and source_key(r) in fitted_sources:
+            src = source_key(r)
             if src not in cats:
-                cats[src] = _refit_catalog(catalog, loso_data, src)
+                cats[src] = refit_catalog(catalog, loso_data, src)
             cat = cats[src]
         try:
             summ, why = _simulate(cat, sc, with_explain)
@@ -340,3 +339,25 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
     summary["by_metric"] = by_metric
     summary["leave_one_source_out"] = loso_data is not None
     return {"rows": out, "summary": summary, "skipped": skipped, "refitted_without": sorted(cats)}
+
+
+def source_key(r: Row) -> str:
+    return r.source.split(" (")[0].strip()
+
+
+def refit_catalog(catalog: Catalog, data: Path, drop_source: str) -> Catalog:
+    """The catalog with every engine's calibration refitted without one source's rows."""
+    text = data.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    rows = parse_rows(text, str(data))
+    keep = [lines[0]] + [ln for ln, r in zip(lines[1:], rows) if source_key(r) != drop_source]
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "calibration.csv"
+        p.write_text("".join(keep), encoding="utf-8")
+        fits = calibrate(catalog, p)
+    cat = copy.copy(catalog)
+    cat.engines = dict(catalog.engines)
+    for eng, classes in fits.items():
+        if eng in cat.engines:
+            cat.engines[eng] = cat.engines[eng].model_copy(update={"calibration": classes})
+    return cat

@@ -22,17 +22,35 @@ import math
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .budget import active as _budget_active
 from .budget import check as _budget_check
+from .econ import request_latencies, slo_good
 from .catalog import Catalog
-from .perf import ScenarioError, System, build_system, largest
+from .errors import ScenarioError
+from .perf import System, build_system, largest
+from .predict import fit_reason
 from .scenario import Scenario
 from .workload import Requests, make_requests
 
-IDLE, WAIT, STEP, RUN = range(4)
+
+
+class EngineState(IntEnum):
+    """What an engine's `plan` asks of its replica: IDLE (nothing to do: sleep until a request arrives),
+    WAIT (wait until a request arrives or `val` seconds pass, whichever first), STEP (one step of `val`
+    seconds), RUN (a run of decode steps, `val` their cumulative end times)."""
+
+    IDLE = 0
+    WAIT = 1
+    STEP = 2
+    RUN = 3
+
+
+IDLE, WAIT, STEP, RUN = EngineState  # the event loop compares plain ints (IntEnum members are ints)
 URGENT, NORMAL = 0, 1  # event priorities at the same time (simpy's)
 RUN_CAP = 8192  # most decode steps priced in one run
 SHORT_RUN = 40  # runs of at most this many steps are priced step by step (numpy costs more there)
@@ -40,6 +58,38 @@ NAN = float("nan")
 REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
                    "output_tokens", "preemptions", "replica", "rejected", "reason")
 TIMELINE_COLUMNS = ("time_s", "replica", "steps", "duration_s", "batch", "tokens", "kv_fraction", "waiting")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The contract between a replica's event loop (Replica) and a scheduler (Continuous, Batch): the
+    replica enqueues requests, asks `plan` what to do next, and commits what it planned once its time
+    has passed."""
+
+    idx: int  # the replica's index (set by Replica)
+    waiting: deque[int]  # requests not admitted yet, in order (the shortest-queue router reads its length)
+
+    def reject_reason(self, p: int, o: int) -> str | None:
+        """Why a request of p prompt and o output tokens can never run here (None: it can)."""
+
+    def enqueue(self, rid: int) -> None:
+        """A request arrives at this replica."""
+
+    @property
+    def in_system(self) -> int:
+        """Requests waiting or running."""
+
+    def plan(self, now: float, horizon: float) -> tuple[EngineState, Any]:
+        """The next thing to do (an EngineState and its value), knowing no request arrives before `horizon`."""
+
+    def commit(self, now: float) -> None:
+        """The planned STEP has ended at `now`."""
+
+    def commit_run(self, k: int, cum, now: float) -> None:
+        """The first k steps of the planned RUN have ended at `now` (only engines that plan runs)."""
+
+    def kv_peak_fraction(self) -> float:
+        """The largest share of the KV cache in use so far."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +198,6 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
                       cpu.per_seq_us.value * 1e-6 if cpu else 0.0, bool(cpu and cpu.overlap), sizes,
                       bool(prefix and e.paged_kv), o.sizing, eager, mixed)
     if sys.kv_capacity_bytes() <= 0:
-        from .predict import fit_reason
         raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
     return sys, cfg
 
@@ -162,6 +211,8 @@ class Continuous:
     recompute (the latest admitted sequence frees its KV and re-queues at the front).
     slots (llama.cpp server): n_parallel slots with a fixed share of the context each; no paging.
     """
+
+    idx: int  # set by its Replica (sim.Engine)
 
     def __init__(self, sim: "Sim", sys: System, cfg: SchedConfig):
         self.sim, self.sys = sim, sys
@@ -639,6 +690,8 @@ class Batch:
     """Static batching: wait for `size` requests or `timeout` after the first, run the batch to its
     longest member (finished members stay in the batch as padding). Serial is size 1."""
 
+    idx: int  # set by its Replica (sim.Engine)
+
     def __init__(self, sim: "Sim", sys: System, size: int, timeout: float, budget: int):
         self.sim, self.sys, self.size, self.timeout, self.budget = sim, sys, size, timeout, budget
         self.cap = sys.kv_capacity_bytes()
@@ -730,6 +783,9 @@ class Batch:
     def commit(self, now: float) -> None:
         self.running = 0
 
+    def commit_run(self, k: int, cum, now: float) -> None:
+        raise AssertionError("static batching plans single steps, never a RUN")
+
     def kv_peak_fraction(self) -> float:
         return self.peak
 
@@ -741,7 +797,7 @@ class Replica:
     for it, commit it, plan again; idle until a request arrives; a request arriving during a run
     whose arrival was not known when it was planned interrupts it at the step in flight."""
 
-    def __init__(self, sim: "Sim", idx: int, engine):
+    def __init__(self, sim: "Sim", idx: int, engine: Engine):
         self.sim, self.idx, self.engine = sim, idx, engine
         engine.idx = idx
         self.wait = 0  # > 0 while idle or waiting: the id of that wait
@@ -1080,7 +1136,7 @@ class SimResult:
             w = csv.writer(fh)
             w.writerow(REQUEST_COLUMNS)
             for row in zip(*(c[k] for k in REQUEST_COLUMNS)):
-                w.writerow(["" if isinstance(v, float) and v != v else (repr(v) if isinstance(v, float) else v)
+                w.writerow(["" if isinstance(v, float) and math.isnan(v) else (repr(v) if isinstance(v, float) else v)
                             for v in row])
 
     def write_timeline_csv(self, path) -> None:
@@ -1183,15 +1239,7 @@ def _summary(sim: Sim) -> dict:
     queue = (adm - arr)[ok]
     tokens = int(out[ok].sum())
     slo = sc.slo
-    good = ok.copy()
-    if slo.ttft_p95_s is not None:
-        good &= np.nan_to_num(first - arr, nan=np.inf) <= slo.ttft_p95_s
-    if slo.tpot_p95_ms is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tp = np.where(out > 1, (fin - first) / np.maximum(out - 1, 1), 0.0)
-        good &= np.nan_to_num(tp, nan=np.inf) * 1e3 <= slo.tpot_p95_ms
-    if slo.e2e_p95_s is not None:
-        good &= np.nan_to_num(fin - arr, nan=np.inf) <= slo.e2e_p95_s
+    good = slo_good(*request_latencies(arr, first, fin, out), slo.ttft_p95_s, slo.tpot_p95_ms, slo.e2e_p95_s)
     hw = sys.hw
     idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
     pmax = hw.power_max_w.value

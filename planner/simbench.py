@@ -17,8 +17,11 @@ import os
 import time
 from dataclasses import dataclass
 
+from .catalog import load_catalog
 from .errors import SweepError
 from .scenario import Scenario, parse_scenario
+from .sim import simulate_scenario
+from .sweep import run_sweep
 
 H100_8B = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}}
 
@@ -78,8 +81,6 @@ def suite_scenario(name: str, requests: int | None = None, **extra) -> Scenario:
 
 def time_workload(catalog, sc: Scenario) -> dict:
     """Simulate once; CPU and wall seconds and the rates they give."""
-    from .sim import simulate_scenario
-
     c0, t0 = time.process_time(), time.perf_counter()
     res = simulate_scenario(catalog, sc)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
@@ -120,9 +121,6 @@ class SimPoint:
     profiles: str | None = None
 
     def run(self) -> dict:
-        from .catalog import load_catalog
-        from .sim import simulate_scenario
-
         return simulate_scenario(load_catalog(self.profiles), parse_scenario(self.scenario)).summary
 
 
@@ -167,8 +165,6 @@ def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, tar
     and the client handle every one (a LocalCluster runs its scheduler in the client's process, so
     there the two are one figure; on a cluster with its own scheduler the larger of the two).  Assumes points of the same cost, one free core per worker and
     for the scheduler and client, and no network limit (results are small summaries)."""
-    from .sweep import run_sweep
-
     try:
         from distributed import Client, LocalCluster
     except ImportError:

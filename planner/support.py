@@ -113,11 +113,6 @@ def runs_on(catalog: Catalog, engine: str, arch: str):
     return next((r for r in sm.runs_on if arch in r.archs), None)
 
 
-def weight_support(catalog: Catalog, engine: str, arch: str, quant: str, kind: str) -> SupportRule | None:
-    sm = catalog.support.get(engine)
-    return _match(sm.weights, arch, quant, kind) if sm else None
-
-
 def check(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: str, kv_dtype: str | None = None,
           alternatives: bool = True) -> Verdict:
     """What the matrix says about running `quant` weights (and a `kv_dtype` cache) of `model` with `engine`

@@ -26,8 +26,7 @@ import sys
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Protocol, Sequence
 
-
-from .errors import SweepError  # noqa: E402,F401  (re-exported: defined in planner.errors)
+from .errors import SweepError
 
 
 class Point(Protocol):

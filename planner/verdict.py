@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from .plan_report import REASONS, excluded_groups
+
 MEET_SHARE = 0.95
 TIGHT_MARGIN = 0.05
 
@@ -163,8 +165,6 @@ def _name(o: dict) -> str:
 def plan_sentence(result: dict, rows: list[dict], load_text: str) -> str:
     """The Capacity plan's answer in one sentence: how many candidates meet the SLO at this load, the
     cheapest (the winner) and why the others were excluded, by reason."""
-    from .plan_report import REASONS, excluded_groups
-
     n = len(rows)
     if not rows:
         return f"At {load_text}, no candidate meets the target."

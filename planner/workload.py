@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .perf import ScenarioError
+from .errors import ScenarioError
 from .scenario import MAX_REQUESTS, Lengths, Workload
 
 DEFAULT_REQUESTS = 1000

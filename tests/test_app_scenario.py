@@ -2,7 +2,7 @@
 
 import pytest
 
-from planner.perf import ScenarioError
+from planner.errors import ScenarioError
 from planner.predict import predict
 from planner.scenario import MAX_COMPARE, Scenario, parse_scenario, scenario_catalog
 

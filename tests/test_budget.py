@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from planner import budget as bud
 from planner.catalog import load_catalog
+from planner.clamps import clamp, sweep_plan
 from planner.compare import default_scenario
 from planner.errors import BudgetError, PlannerError
 from planner.links import decode
@@ -27,9 +28,9 @@ LINKS = {
 
 def test_default_scenario_is_within_the_default_budget():
     sc = default_scenario()
-    run, clamps = bud.clamp(sc, bud.Budget())
+    run, clamps = clamp(sc, bud.Budget())
     assert clamps == [] and run is sc
-    points, requests, clamps = bud.sweep_plan(len(sc.options()), 8, sc.workload.requests, bud.Budget())
+    points, requests, clamps = sweep_plan(len(sc.options()), 8, sc.workload.requests, bud.Budget())
     assert (points, requests, clamps) == (8, sc.workload.requests, [])
 
 
@@ -39,7 +40,7 @@ def test_each_costly_link_is_clamped_naming_the_field(name):
     sc, warnings = decode(query, CAT)
     assert not [w for w in warnings if not w.note]  # only the note that a v=1 link was migrated
     b = bud.Budget()
-    run, clamps = bud.clamp(sc, b)
+    run, clamps = clamp(sc, b)
     assert [c.field for c in clamps] == [field]
     text = str(clamps[0])
     assert field in text and "budget" in text
@@ -54,7 +55,7 @@ def test_each_costly_link_is_clamped_naming_the_field(name):
 
 def test_links_naming_server_files_are_refused():
     sc, _ = decode({"v": "1", "workload.arrival": "trace", "workload.trace_csv": "/etc/passwd"}, CAT)
-    run, clamps = bud.clamp(sc, bud.Budget())
+    run, clamps = clamp(sc, bud.Budget())
     assert clamps[0].field == "workload.trace_csv"
     assert run.workload.trace_csv is None and run.workload.arrival == default_scenario().workload.arrival
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from planner.calibration import (DEFAULT_DATA, PARAMS, DataError, bind_rows, calibrate, errors, parse_rows, read_rows,
-                                 summarize)
+from planner.calibration import DEFAULT_DATA, PARAMS, bind_rows, calibrate, errors, parse_rows, read_rows, summarize
 from planner.cli import main
+from planner.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,12 @@
 """The catalog: required ids, provenance, parameter counts, user profiles, bad files."""
 
-import os
-import shutil
 import textwrap
 
 import pytest
 
 from planner.arch import active_params, params
-from planner.catalog import CatalogError, load_catalog
+from planner.catalog import load_catalog
+from planner.errors import CatalogError
 
 HARDWARE = """apple-m1-7c apple-m1-8c apple-m1-pro-14c apple-m1-pro-16c apple-m1-max-24c apple-m1-max-32c
 apple-m1-ultra-48c apple-m1-ultra-64c apple-m2-8c apple-m2-10c apple-m2-pro-16c apple-m2-pro-19c apple-m2-max-30c

@@ -6,7 +6,8 @@ import io
 import pytest
 
 from planner.compare import DEFAULT, compare, default_scenario, request_rows, summary_rows
-from planner.csvio import CSVError, read_scenario_csv, scenario_csv, write_table
+from planner.csvio import read_scenario_csv, scenario_csv, write_table
+from planner.errors import CSVError
 from planner.scenario import parse_scenario
 
 
@@ -24,7 +25,7 @@ def test_round_trip_default(cat):
 
 
 def test_round_trip_keeps_each_options_stack_and_scheduler(cat):
-    from planner.scenario import Machine, SchedulerOverrides
+    from planner.scenario import SchedulerOverrides
 
     d = default_scenario()
     opts = [d.machine, *d.compare]

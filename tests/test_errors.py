@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from planner import cli as cli_module
 from planner import errors
 from planner.cli import main
 
@@ -44,12 +45,10 @@ def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
 
 def test_a_planted_defect_is_not_reported_as_bad_input(monkeypatch):
     """A ValueError from a bug deep in the code (here: in numpy's hands) used to become 'error: ...', exit 2."""
-    import planner.predict
-
     def broken(*a, **k):
         raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
 
-    monkeypatch.setattr(planner.predict, "predict", broken)
+    monkeypatch.setattr(cli_module, "predict", broken)  # the name the predict command calls
     with pytest.raises(ValueError, match="broadcast"):
         main(PREDICT)
 

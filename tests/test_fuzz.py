@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from planner import budget as bud
 from planner.catalog import load_catalog
+from planner.clamps import clamp
 from planner.compare import PRESETS, default_scenario, preset_scenario
 from planner.csvio import read_scenario_csv, scenario_csv
 from planner.errors import CatalogError, CSVError, PlannerError, ScenarioError
@@ -183,7 +184,7 @@ def _link_case(q):
     keys = set(_parse_query(q))
     for w in warnings:
         check_warning(w, keys)
-    run, clamps = bud.clamp(sc, bud.Budget())
+    run, clamps = clamp(sc, bud.Budget())
     assert all(c.field for c in clamps)
     predicts_finite(run)
 
@@ -359,6 +360,7 @@ def test_fuzz_profile_overlays(tmp_path):
 # ------------------------------------------------------------------ benchmark-import files
 
 import bench_outputs as _bench_outputs  # noqa: E402  (real tool outputs, each with its source)
+
 from planner.benchimport import parse as _parse_bench  # noqa: E402
 
 REAL_BENCH = [v for k, v in sorted(vars(_bench_outputs).items()) if k.isupper() and isinstance(v, str)]

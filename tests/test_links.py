@@ -130,7 +130,7 @@ def test_cli_link_bad_input_one_line(capsys):
 def test_decode_strict_raises_named_field(cat):
     import pytest
 
-    from planner.perf import ScenarioError
+    from planner.errors import ScenarioError
 
     with pytest.raises(ScenarioError) as exc:
         decode_strict("machine.devices=0", cat)

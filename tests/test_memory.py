@@ -3,7 +3,8 @@
 import pytest
 
 from planner.arch import kv_elements_per_token
-from planner.perf import ScenarioError, build_system
+from planner.errors import ScenarioError
+from planner.perf import build_system
 from planner.predict import predict
 
 

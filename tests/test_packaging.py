@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_builtin_data_is_package_data():
     """Every built-in file is found through planner.paths, inside the planner package."""
-    pkg = Path(catalog_mod.__file__).resolve().parent
+    pkg = Path(paths.__file__).resolve().parent  # the planner package (paths.py sits at its top)
     for parts in (("profiles", "hardware"), ("data", "calibration.csv"), ("data", "claims.toml")):
         p = paths.require(*parts)
         assert pkg in p.resolve().parents, p

@@ -2,7 +2,8 @@
 
 import pytest
 
-from planner.perf import Parallel, ScenarioError, build_system
+from planner.errors import ScenarioError
+from planner.perf import Parallel, build_system
 from planner.predict import predict
 
 R1 = dict(model="deepseek-r1")

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from planner import cli
-from planner.plan import PlanError, parse_plan, plan
-from planner.sim import simulate_scenario
+from planner.errors import PlanError
+from planner.plan import parse_plan, plan
 from planner.scenario import parse_scenario
+from planner.sim import simulate_scenario
 
 # small and quick: an 8B model on three machines of very different capacity
 CANDS = [{"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "devices": 1},

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from planner.perf import ScenarioError
+from planner.errors import ScenarioError
 from planner.scenario import MAX_REQUESTS, Scenario, json_schema, load_scenario, parse_scenario
 from planner.workload import make_requests
 

@@ -268,3 +268,16 @@ def test_arrivals_interrupt_a_decode_run(cat):
     longest_step = max(t["duration_s"] / t["steps"] for t in res.timeline)
     assert max(t["steps"] for t in res.timeline) > 50  # decode runs were priced in bulk
     assert res.summary["queue_s"]["p99"] <= longest_step * 1.0001
+
+
+def test_engines_follow_the_engine_contract(cat):
+    """Continuous and Batch both satisfy sim.Engine, and plan() answers with an EngineState."""
+    for sched in ({}, {"batching": "static", "static_batch": 4}):
+        sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "scheduler": sched,
+                             "machine": {"hardware": "nvidia-h100-sxm", "replicas": 2},
+                             "workload": {"arrival": "poisson", "rate_rps": 5, "requests": 20}})
+        sys_, cfg = S.resolve(cat, sc)
+        sim = S.Sim(sys_, cfg, sc, S.make_requests(sc.workload))
+        assert sim.replicas and all(isinstance(r.engine, S.Engine) for r in sim.replicas)
+        kind, _ = sim.replicas[0].engine.plan(0.0, 1.0)
+        assert kind in set(S.EngineState) and S.EngineState(kind).name in ("IDLE", "WAIT", "STEP", "RUN")

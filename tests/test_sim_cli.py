@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from planner import cli, cli_sim  # noqa: F401 (cli_sim: parser registration test)
+from planner import cli, cli_args, cli_sim
 
 QUICK = ["simulate", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine", "vllm"]
 KEYS = {"completed", "rejected", "duration_s", "throughput_tok_s", "request_throughput_rps", "ttft_ms", "tpot_ms",
@@ -118,10 +118,10 @@ def test_trace_request_beyond_context_is_rejected_not_fatal(run, tmp_path):
 
 
 def test_parsers_use_the_callers_parser_class():
-    ap = cli._Parser(prog="x")
-    sub = ap.add_subparsers(dest="cmd", parser_class=cli._Parser)
+    ap = cli_args.Parser(prog="x")
+    sub = ap.add_subparsers(dest="cmd", parser_class=cli_args.Parser)
     cli_sim.add_sim_commands(sub)
-    assert all(isinstance(p, cli._Parser) for p in sub.choices.values())
+    assert all(isinstance(p, cli_args.Parser) for p in sub.choices.values())
     assert {"simulate", "schema", "bench"} <= set(sub.choices)
     assert isinstance(ap.parse_args(["bench", "--requests", "10"]), argparse.Namespace)
 

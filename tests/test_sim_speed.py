@@ -81,7 +81,7 @@ def test_suite_workloads_use_the_folded_step(cat, name):
 
 
 def test_suite_scenarios_are_valid(cat):
-    for name, (desc, data, n) in SUITE.items():
+    for desc, data, n in SUITE.values():
         sc = parse_scenario({**data, "workload": {**data["workload"], "requests": n}})
         assert sc.workload.requests == 100_000 and desc
 

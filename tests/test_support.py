@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from planner.catalog import CatalogError, load_catalog
+from planner.catalog import load_catalog
+from planner.errors import CatalogError, UnsupportedError
 from planner.kernels import use_provider
-from planner.perf import UnsupportedError, build_system
+from planner.perf import build_system
 from planner.predict import predict
 from planner.support import check, format_note, quality_tier
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from planner.errors import SweepError
 from planner.plan import plan
-from planner.sweep import SweepError, resolve_executor, run_sweep
+from planner.sweep import resolve_executor, run_sweep
 
 
 @dataclass
