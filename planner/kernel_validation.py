@@ -75,7 +75,7 @@ def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
     random_lengths = bool(LOAD_RANDOM.match(r.batch.strip()))
     if kind is None or (r.prompt is None and not random_lengths):
         return None
-    if kind in ("single_stream_decode", "ttft") and r.batch.strip() == "1":
+    if kind in ("single_stream_decode", "ttft") and r.batch.strip() == "1" and r.prompt is not None:
         gen = r.gen if kind == "single_stream_decode" else 1
         if gen is None or (kind == "single_stream_decode" and gen < 2):
             return None

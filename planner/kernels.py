@@ -238,10 +238,18 @@ def _versions(system: str, op: str, backend: str) -> tuple[str, ...]:
                          and (need is None or (p / need).is_file())), key=_vkey))
 
 
+def _tables() -> Path:
+    """The installed tables' root; only called where the provider was chosen, i.e. the extra is there."""
+    root = data_root()
+    if root is None:
+        raise RuntimeError("NVIDIA's kernel tables are not installed (pip install 'inference-planner[nvidia-data]')")
+    return root
+
+
 @functools.lru_cache(maxsize=32)
 def _gemm_table(system: str, backend: str, version: str, dtype: str):
     """{(n, k): (m grid, latency ms)} for one dtype, the fastest kernel at each point."""
-    df = _read(data_root() / system / "gemm" / backend / version / "gemm_perf.parquet",
+    df = _read(_tables() / system / "gemm" / backend / version / "gemm_perf.parquet",
                ["gemm_dtype", "m", "n", "k", "latency"])
     df = df[df["gemm_dtype"] == dtype]
     if df.empty:
@@ -256,7 +264,7 @@ def _gemm_table(system: str, backend: str, version: str, dtype: str):
 @functools.lru_cache(maxsize=32)
 def _attn_table(system: str, backend: str, version: str, phase: str):
     name = "context_attention_perf.parquet" if phase == "context" else "generation_attention_perf.parquet"
-    path = data_root() / system / "attention" / backend / version / name
+    path = _tables() / system / "attention" / backend / version / name
     if not path.is_file():
         return None
     df = _read(path, ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype",
@@ -268,7 +276,7 @@ def _attn_table(system: str, backend: str, version: str, phase: str):
 def _mla_table(system: str, backend: str, version: str, phase: str):
     """SGLang's MLA attention tables (DeepSeek): latency by local heads, batch and context."""
     name = "context_mla_perf.parquet" if phase == "context" else "generation_mla_perf.parquet"
-    path = data_root() / system / "mla" / backend / version / name
+    path = _tables() / system / "mla" / backend / version / name
     if not path.is_file():
         return None
     return _read(path, ["batch_size", "isl", "num_heads", "kv_cache_dtype", "step", "latency"])
@@ -276,7 +284,7 @@ def _mla_table(system: str, backend: str, version: str, phase: str):
 
 @functools.lru_cache(maxsize=32)
 def _mla_bmm_table(system: str, backend: str, version: str):
-    path = data_root() / system / "mla_bmm" / backend / version / "mla_bmm_perf.parquet"
+    path = _tables() / system / "mla_bmm" / backend / version / "mla_bmm_perf.parquet"
     if not path.is_file():
         return None
     return _read(path, ["op_name", "bmm_dtype", "num_tokens", "num_heads", "latency"])
@@ -284,7 +292,7 @@ def _mla_bmm_table(system: str, backend: str, version: str):
 
 @functools.lru_cache(maxsize=32)
 def _moe_table(system: str, backend: str, version: str):
-    path = data_root() / system / "moe" / backend / version / "moe_perf.parquet"
+    path = _tables() / system / "moe" / backend / version / "moe_perf.parquet"
     if not path.is_file():
         return None
     return _read(path, ["moe_dtype", "num_tokens", "hidden_size", "inter_size", "topk", "num_experts",
@@ -293,7 +301,7 @@ def _moe_table(system: str, backend: str, version: str):
 
 @functools.lru_cache(maxsize=32)
 def _allreduce_table(system: str, backend: str, version: str):
-    path = data_root() / system / "comm" / backend / version / "custom_allreduce_perf.parquet"
+    path = _tables() / system / "comm" / backend / version / "custom_allreduce_perf.parquet"
     if not path.is_file():
         return None
     return _read(path, ["num_gpus", "message_size", "latency"] + (["backend"] if backend == "vllm" else []))
@@ -301,7 +309,7 @@ def _allreduce_table(system: str, backend: str, version: str):
 
 @functools.lru_cache(maxsize=8)
 def _nccl_table(system: str):
-    base = data_root() / system / "comm" / "nccl"
+    base = _tables() / system / "comm" / "nccl"
     vs = _versions(system, "comm", "nccl")
     if not vs:
         return None
