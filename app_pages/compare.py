@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from app_pages import charts, ui
+from app_pages import compare_charts, ui
 from planner import compare as cmp
 from planner import verdict as vd
 from planner.glossary import HELP
@@ -49,19 +49,9 @@ for name, t in verdict["tight"]:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def chart_specs(key: str, _results: list[dict]) -> dict:
-    """Vega-Lite specs of the page's charts, cached by the scenario (`key`): a widget change back to
-    a scenario seen before redraws without rebuilding them."""
-    lat, tl = charts.latency_frame(_results), charts.timeline_frame(_results)
-    built = {
-        "memory": charts.memory_chart(_results),
-        "cost": charts.cost_chart(_results, sc.cost.amortize_years, sc.cost.usd_per_kwh),
-        "speed": charts.speed_chart(_results),
-        "ttft": charts.cdf_chart(lat, "TTFT (s)", sc.slo.ttft_p95_s, labels),
-        "tpot": charts.cdf_chart(lat, "TPOT (ms)", sc.slo.tpot_p95_ms, labels),
-        "batch": charts.timeline_chart(tl, "batch", labels, "batch size"),
-        "kv": charts.timeline_chart(tl, "KV use", labels, "KV cache use", fmt="%"),
-    }
-    return {k: c.to_dict(validate=False) for k, c in built.items()}
+    """Vega-Lite specs of the page's charts (compare_charts: plain dicts, the same spec when only the data
+    changes, so the browser swaps the data in place), cached by the scenario (`key`)."""
+    return compare_charts.page_charts(_results, sc.slo.ttft_p95_s, sc.slo.tpot_p95_ms)
 
 
 specs = chart_specs(sc.model_dump_json(), results)

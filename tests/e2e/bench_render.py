@@ -3,7 +3,7 @@
     python -m tests.e2e.bench_render [--runs 5]
 
 Starts `streamlit run app.py` on a free port, opens the default page in Debian's Chromium, then
-changes the number of concurrent users (4 -> 5 -> 4 ...) and times from the key press until the
+changes the number of busy users (closed loop) (4 -> 5 -> 4 ...) and times from the key press until the
 script run is over and the browser has painted.  The first change of each value is a cache miss
 (4 simulations); later ones hit st.cache_data.
 """
@@ -46,8 +46,8 @@ def main() -> None:
             miss, hit = [], []
             for k in range(args.runs):
                 v = 5 + k  # new value: cache miss
-                miss.append(set_number(page, "Concurrent users", v))
-                hit.append(set_number(page, "Concurrent users", 4))  # back to the default: cache hit
+                miss.append(set_number(page, "Busy users", v))
+                hit.append(set_number(page, "Busy users", 4))  # back to the default: cache hit
             print(f"re-render after a change, cache miss (4 options simulated): median {statistics.median(miss):.2f} s, "
                   f"max {max(miss):.2f} s over {len(miss)}")
             print(f"re-render after a change, cached: median {statistics.median(hit):.2f} s, max {max(hit):.2f} s "
