@@ -8,7 +8,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from app_pages.compare_charts import PALETTE  # the Compare page's charts are plain Vega-Lite specs there
+# the palette's home; the Compare page's charts are plain Vega-Lite specs there
+from app_pages.compare_charts import PALETTE
 
 
 def _color(labels: list[str], legend: bool = True) -> alt.Color:
