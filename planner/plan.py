@@ -651,9 +651,10 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
     r_max = lo
     # 2. smallest replica count at the peak rate, between the throughput bound (analytic: fewer replicas cannot
     # carry the rate) and the rate search's estimate (rate / r_max: N round-robin replicas carry more than N x
-    # r_max, so it is high): up from the bound by 25% steps until one passes (the cheap, small fleets first; the
-    # estimate can be 4x the answer and a fleet costs its replica count in simulated requests), then bisect
-    # between the last failing and the passing count and confirm that one replica fewer fails
+    # r_max, so it is high, up to 4x the answer): start at the count the analytic SLO rate gives (round-robin
+    # fleets come close to it) and go up by 1, 2, 4, ... until one passes (a fleet costs its replica count in
+    # simulated requests: small fleets first), then bisect between the last failing and the passing count and
+    # confirm that one replica fewer fails
     cap = spec.search.max_replicas
     n_est = max(1, math.ceil(rate / r_max))
     if n_est > cap:
@@ -661,14 +662,15 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
                 "reason": f"needs about {n_est} replicas (one sustains {r_max:.3g} req/s), more than max_replicas = "
                           f"{cap}"}
     lo_fail = max(0, math.ceil(rate / capacity) - 1)
-    n = min(lo_fail + 1, n_est)
+    n = min(max(lo_fail + 1, math.ceil(rate / slo_rate) if slo_rate > 0 else n_est), n_est)
     passing = None
+    step = 1
     while n <= cap:  # up until one passes
         if sim(rate, n)[0]:
             passing = n
             break
         lo_fail = n
-        n = n + max(1, n // 4)
+        n, step = n + step, 2 * step
     if passing is None:
         return {"ok": False, "code": "too_many_replicas", "sims": sims, "max_rate_per_replica_rps": r_max,
                 "reason": f"does not meet the SLO with max_replicas = {cap} replicas"}
