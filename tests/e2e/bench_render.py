@@ -28,7 +28,7 @@ WATCH = """() => { window._states = []; const app = document.querySelector('[dat
 # ... or, where the browser drew the whole run at once, the page's verdict names the new value and no run is on
 RAN = """(v) => (window._states.includes('running') && window._states.at(-1) === 'notRunning')
   || (document.querySelector('[data-testid="stApp"]').getAttribute('data-test-script-state') === 'notRunning'
-      && document.querySelector('[data-testid="stMain"]').innerText.includes(`At ${v} busy users`))"""
+      && document.querySelector('[data-testid="stMain"]').textContent.includes(`At ${v} busy users`))"""
 
 
 def set_number(page, label: str, value: int) -> float:
