@@ -185,15 +185,14 @@ url = ui.absolute_url(q)
 st.markdown("Link to this scenario (the address bar holds the same; copy it with the button at the right of the "
             "box):")
 st.code(url, language=None, wrap_lines=True)
-# the files are built when their button is clicked (a callable), not on every re-run of the page
-st.download_button("One-page summary (Markdown)", lambda: cmp.markdown_summary(cat, sc, results, url), "summary.md",
+st.download_button("One-page summary (Markdown)", cmp.markdown_summary(cat, sc, results, url), "summary.md",
                    "text/markdown", key="dl_markdown", icon=":material/description:",
                    help="the scenario, the table, the assumptions, and each option's sources and accuracy")
 c1, c2, c3 = st.columns(3)
 c1.download_button("Scenario CSV", scenario_csv(sc), "scenario.csv", "text/csv", key="dl_scenario",
                    help="one row per machine option, columns named as in the share link")
-c2.download_button("Summary CSV", lambda: write_table(rows), "summary.csv", "text/csv", key="dl_summary")
-c3.download_button("Per-request CSV", lambda: write_table(cmp.request_rows(results)), "requests.csv", "text/csv",
+c2.download_button("Summary CSV", write_table(rows), "summary.csv", "text/csv", key="dl_summary")
+c3.download_button("Per-request CSV", write_table(cmp.request_rows(results)), "requests.csv", "text/csv",
                    key="dl_requests")
 up = st.file_uploader("Restore a scenario from a scenario CSV", type=["csv"], key="upload")
 if up is not None and st.session_state.get("_uploaded") != up.file_id:
