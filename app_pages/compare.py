@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from app_pages import charts, ui
+from app_pages import compare_charts, ui
 from planner import compare as cmp
 from planner import verdict as vd
 from planner.csvio import read_scenario_csv, scenario_csv, write_table
@@ -52,19 +52,9 @@ for name, t in verdict["tight"]:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def chart_specs(key: str, _results: list[dict]) -> dict:
-    """Vega-Lite specs of the page's charts, cached by the scenario (`key`): a widget change back to
-    a scenario seen before redraws without rebuilding them."""
-    lat, tl = charts.latency_frame(_results), charts.timeline_frame(_results)
-    built = {
-        "memory": charts.memory_chart(_results),
-        "cost": charts.cost_chart(_results, sc.cost.amortize_years, sc.cost.usd_per_kwh),
-        "speed": charts.speed_chart(_results),
-        "ttft": charts.cdf_chart(lat, "TTFT (s)", sc.slo.ttft_p95_s, labels),
-        "tpot": charts.cdf_chart(lat, "TPOT (ms)", sc.slo.tpot_p95_ms, labels),
-        "batch": charts.timeline_chart(tl, "batch", labels, "batch size"),
-        "kv": charts.timeline_chart(tl, "KV use", labels, "KV cache use", fmt="%"),
-    }
-    return {k: c.to_dict(validate=False) for k, c in built.items()}
+    """Vega-Lite specs of the page's charts (compare_charts: plain dicts, the same spec when only the data
+    changes, so the browser swaps the data in place), cached by the scenario (`key`)."""
+    return compare_charts.page_charts(_results, sc.slo.ttft_p95_s, sc.slo.tpot_p95_ms)
 
 
 specs = chart_specs(sc.model_dump_json(), results)
@@ -92,7 +82,7 @@ for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e
     df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and not math.isnan(x) else "—" for x in df[c]]
 df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
 for c, fmt in (("prefill_tok_s", ",.0f"), ("decode_tok_s", ",.1f")):  # a speed with its 80% band: "52 (44-61)"
-    df[c] = [charts.band_text(v, [lo, hi], fmt) if charts.ok_number(v) else "—"
+    df[c] = [compare_charts.band_text(v, [lo, hi], fmt) if compare_charts.ok_number(v) else "—"
              for v, lo, hi in zip(df[c], df[f"{c}_low"], df[f"{c}_high"])]
 for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
     df[c] = pd.to_numeric(df[c], errors="coerce")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import json
 import re
+import time
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -29,8 +30,16 @@ W = "w:"  # prefix of the editor's widget keys
 URL_RE = re.compile(r"https?://[^\s)\],;]+")
 
 
+_CATALOG: dict = {}
+
+
 def catalog():
-    return load_catalog()
+    """planner's catalog.  load_catalog checks the profile files' times on every call (it re-reads an edited
+    profile); a page run asks for the catalog several times, so the check is done at most once a second."""
+    now = time.monotonic()
+    if _CATALOG.get("cat") is None or now - _CATALOG["at"] > 1.0:
+        _CATALOG.update(cat=load_catalog(), at=now)
+    return _CATALOG["cat"]
 
 
 def scenario_cat(sc: Scenario):

@@ -102,15 +102,23 @@ PRESETS = {
 def preset_caption(name: str) -> str:
     """The preset's caption, generated from its scenario (so it always names the machines it loads):
     'Llama 3.1 70B: M3 Ultra 60c 96 GB (MLX 4-bit), RTX PRO 6000 (vLLM FP8), ...'."""
-    sc = preset_scenario(name)
     cat = _base_catalog()
+    hit = _CAPTIONS.get(name)
+    if hit and hit[0] is cat:  # the app shows every preset's caption on each re-run
+        return hit[1]
+    sc = preset_scenario(name)
     m = cat.models.get(sc.model)
     opts = []
     for i, o in enumerate(sc.options()):
         lab = option_label(i, o, cat, sc).split(": ", 1)[1]
         machine, _, stack = lab.partition(" · ")
         opts.append(f"{machine} ({stack.replace(' · ', ' ')})" if stack else machine)
-    return f"{m.name.split(' (')[0] if m else sc.model}: " + ", ".join(opts)
+    text = f"{m.name.split(' (')[0] if m else sc.model}: " + ", ".join(opts)
+    _CAPTIONS[name] = (cat, text)
+    return text
+
+
+_CAPTIONS: dict[str, tuple[Catalog, str]] = {}  # preset -> (the catalog it was made from, caption)
 
 
 def preset_scenario(name: str) -> Scenario:

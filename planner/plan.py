@@ -628,24 +628,32 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
         else:
             hi = mid
     r_max = lo
-    # 2. smallest replica count at the peak rate: start at the rate search's estimate, confirm n and n - 1
+    # 2. smallest replica count at the peak rate, between the throughput bound (analytic: fewer replicas cannot
+    # carry the rate) and the rate search's estimate (rate / r_max: N round-robin replicas carry more than N x
+    # r_max, so it is high, up to 4x the answer): start at the count the analytic SLO rate gives (round-robin
+    # fleets come close to it) and go up by 1, 2, 4, ... until one passes (a fleet costs its replica count in
+    # simulated requests: small fleets first), then bisect between the last failing and the passing count and
+    # confirm that one replica fewer fails
     cap = spec.search.max_replicas
-    n = max(1, math.ceil(rate / r_max))
-    if n > cap:
+    n_est = max(1, math.ceil(rate / r_max))
+    if n_est > cap:
         return {"ok": False, "code": "too_many_replicas", "sims": sims, "max_rate_per_replica_rps": r_max,
-                "reason": f"needs about {n} replicas (one sustains {r_max:.3g} req/s), more than max_replicas = {cap}"}
+                "reason": f"needs about {n_est} replicas (one sustains {r_max:.3g} req/s), more than max_replicas = "
+                          f"{cap}"}
+    lo_fail = max(0, math.ceil(rate / capacity) - 1)
+    n = min(max(lo_fail + 1, math.ceil(rate / slo_rate) if slo_rate > 0 else n_est), n_est)
     passing = None
+    step = 1
     while n <= cap:  # up until one passes
         if sim(rate, n)[0]:
             passing = n
             break
-        n = n + max(1, n // 4)
+        lo_fail = n
+        n, step = n + step, 2 * step
     if passing is None:
         return {"ok": False, "code": "too_many_replicas", "sims": sims, "max_rate_per_replica_rps": r_max,
                 "reason": f"does not meet the SLO with max_replicas = {cap} replicas"}
-    # down: bisect between the throughput bound (analytic: fewer replicas cannot carry the rate) and the passing
-    # count, then confirm that one replica fewer fails (continuing down if it does not)
-    lo_fail = min(passing - 1, max(0, math.ceil(rate / capacity) - 1))
+    lo_fail = min(passing - 1, lo_fail)
     while passing > 1:
         while passing - lo_fail > 1:
             mid = (lo_fail + passing) // 2
@@ -839,7 +847,11 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     spec_dict = spec.model_dump(mode="json")
     points = [CandidatePoint(spec_dict, cands[i], wl.rate_rps, screens[i].capacity_rps, screens[i].slo_rate_rps,
                              screens[i].slo_batch, profiles) for i in alive]
-    evals = dict(zip(alive, run_sweep(points, executor=executor, progress=progress)))
+    # the longest searches first (the most replicas at the throughput bound: a fleet costs its replica count in
+    # simulated requests), so that a pool does not wait on one long search started last; same results in any order
+    heavy = sorted(range(len(alive)), key=lambda k: -screens[alive[k]].replicas_lo)
+    done = run_sweep([points[k] for k in heavy], executor=executor, progress=progress)
+    evals = {alive[k]: r for k, r in zip(heavy, done)}
     feasible, excluded = [], []
     sims = 0
     for i, (c, s) in enumerate(zip(cands, screens)):

@@ -129,13 +129,13 @@ def test_held_out_rows_carry_the_band_that_coverage_counted(held_out):
 
 
 def test_speed_shown_with_its_band():
-    from app_pages.charts import band_text, speed_chart
+    from app_pages.compare_charts import band_text, speed_chart
 
     assert band_text(52.3, [44.1, 61.2]) == "52 (44-61)"
     assert band_text(52.3, None) == "52" and band_text(52.3, [float("nan"), 3.0]) == "52"
     assert band_text(None, [1, 2]) == "—" and band_text(float("nan"), None) == "—"
     spec = speed_chart([{"label": "A", "decode_tok_s": 50.0, "decode_tok_s_band80": [40.0, 60.0],
-                         "prefill_tok_s": 900.0, "prefill_tok_s_band80": None}]).to_dict()
+                         "prefill_tok_s": 900.0, "prefill_tok_s_band80": None}])
     layers = spec["spec"]["layer"]
     rule = [lay for lay in layers if (lay["mark"]["type"] if isinstance(lay["mark"], dict) else lay["mark"]) == "rule"]
     assert rule and rule[0]["encoding"]["x"]["field"] == "low" and rule[0]["encoding"]["x2"]["field"] == "high"
