@@ -16,6 +16,7 @@ hardware (fitted by ``python -m planner calibrate``).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -240,6 +241,93 @@ class DecodePricer:
         for a in self.adds:
             t += a
         return t
+
+
+class KernelDecodePricer:
+    """System._step of a pure decode batch of n sequences under the measured-kernel provider
+    (planner/kernels.py MeasuredKernels.stage with tokens = n, one plain stage), its (n, tokens)
+    terms folded into constants: the GEMM and head look-ups once, then per step one look-up of the
+    generation-attention curve at the mean context (the same scalar interpolation, the same IEEE
+    operations in the same order).  Arrays (long runs) take the provider's own vectorised path."""
+
+    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope")
+
+    def __init__(self, sys: "System", n: int):
+        mk = sys.kernels
+        nf = float(n)
+        xl, yl = mk.layer_curve_l
+        hx, hy = mk.head_curve_l
+        from .kernels import _interpl
+
+        self.sys, self.n = sys, n
+        self.g = _interpl(nf, xl, yl) * mk.layers + _interpl(nf, hx, hy)
+        self.den = nf * mk.kv_per_token if mk.kv_per_token else None
+        self.layers, self.ov = mk.layers, mk.overhead_s
+        c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
+        self.xs, self.ys = c[2], c[3]
+        xs, ys = self.xs, self.ys
+        self.top, self.ytop = xs[-1], ys[-1]
+        self.slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else None
+
+    def _a(self, ctx: float) -> float:
+        xs, ys = self.xs, self.ys
+        if self.slope is None or ctx <= xs[0]:
+            return ys[0]
+        i = bisect_left(xs, ctx)
+        if i >= len(xs):
+            return self.ytop + self.slope * (ctx - self.top)
+        x0 = xs[i - 1]
+        return ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+
+    def time(self, kv: float, attn: float) -> float:
+        a = self._a(float(kv) / self.den if self.den is not None else 1.0)
+        return (self.g + a * self.layers) * 1e-3 + self.ov
+
+    def run(self, k: int, s0: int, n: int, kf: float, af: float, h: float, cpu: float = 0.0,
+            overlap: bool = False, win: tuple | None = None) -> list[float]:
+        """DecodePricer.run's contract: the cumulative times of up to k steps (step j reads
+        kf x s (+ ks x sw) for s = s0 + n j), each plus `cpu` (or at least `cpu` when overlapped),
+        stopping after the first step ending at or after h."""
+        g, den, L, ov = self.g, self.den, self.layers, self.ov
+        xs, ys, top, ytop, slope = self.xs, self.ys, self.top, self.ytop, self.slope
+        nx = len(xs)
+        x_lo = xs[0]
+        add, floor = (0.0, cpu) if overlap else (cpu, 0.0)
+        if win is not None:
+            sw0, ln, ks, _ = win
+            sw = sw0 - ln
+        out = []
+        append = out.append
+        acc = 0.0
+        last = k - 1
+        s = s0 - n
+        for j in range(k):
+            s += n
+            kv = kf * s
+            if win is not None:
+                sw += ln
+                kv = kv + ks * sw
+            ctx = kv / den if den is not None else 1.0
+            if slope is None or ctx <= x_lo:
+                a = ys[0]
+            else:
+                i = bisect_left(xs, ctx)
+                if i >= nx:
+                    a = ytop + slope * (ctx - top)
+                else:
+                    x0 = xs[i - 1]
+                    a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+            t = (g + a * L) * 1e-3 + ov + add
+            if t < floor:
+                t = floor
+            acc = acc + t
+            append(acc)
+            if acc >= h and j < last:
+                break
+        return out
+
+    def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
+        return self.sys.step_times_vec(self.n, self.n, kv, attn)
 
 
 @dataclass
@@ -568,8 +656,17 @@ class System:
         folded into constants, for the simulator's runs of decode steps; None where the step is not
         one plain stage (pipeline stages, offloaded layers, another step-time provider) or where the
         folded arithmetic does not reproduce _step bit for bit on sample points."""
-        if self.pp != 1 or self.offload_layers or getattr(self, "kernels", None) is not None:
+        if self.pp != 1 or self.offload_layers:
             return None
+        if getattr(self, "kernels", None) is not None:  # the measured-kernel provider's own folding
+            kp = KernelDecodePricer(self, n)
+            pts = [(1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)]
+            if kp.den is not None:  # and contexts across the attention curve's grid
+                pts += [(x * 1.37 * kp.den, 1e12) for x in kp.xs[::max(1, len(kp.xs) // 6)]]
+            for kv, attn in pts:
+                if kp.time(kv, attn) != self._step(n, n, kv, attn):
+                    return None
+            return kp
         tokens = n
         f0 = self.body_flops_per_token * tokens + self.head_flops_per_seq * n
         e0 = self._eff_flops_at(tokens)
