@@ -330,6 +330,59 @@ class KernelDecodePricer:
         return self.sys.step_times_vec(self.n, self.n, kv, attn)
 
 
+class KernelStepPricer:
+    """System.step_time_agg of any (mixed prefill/decode) step under the measured-kernel provider
+    with one plain stage: MeasuredKernels.stage's scalar path, the same operations in the same
+    order, with its (n, tokens) GEMM and head look-ups cached.  The first `checks` calls are also
+    priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
+
+    __slots__ = ("sys", "mk", "gs", "checks")
+
+    def __init__(self, sys: "System", checks: int = 16):
+        self.sys, self.mk, self.gs, self.checks = sys, sys.kernels, {}, checks
+
+    def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
+        if self.checks:
+            ref = self.sys.step_time_agg(n, tokens, kv, attn)
+            if self.checks > 0:
+                self.checks = self.checks - 1 if self._price(n, tokens, kv, attn) == ref else -1
+            return ref
+        return self._price(n, tokens, kv, attn)
+
+    def _price(self, n, tokens, kv, attn):
+        if tokens <= 0:
+            return 0.0
+        mk = self.mk
+        n = float(n)
+        if n < 1.0:
+            n = 1.0
+        tokens = float(tokens)
+        key = (n, tokens)
+        g = self.gs.get(key)
+        if g is None:
+            from .kernels import _interpl
+
+            xl, yl = mk.layer_curve_l
+            hx, hy = mk.head_curve_l
+            g = self.gs[key] = _interpl(tokens, xl, yl) * mk.layers + _interpl(n, hx, hy)
+        kpt = mk.kv_per_token
+        ctx = float(kv) / (n * kpt) if kpt else 1.0
+        c = mk._gen_cache.get(n) or mk._gen_curve(n)
+        xs, ys = c[2], c[3]
+        if len(xs) < 2 or ctx <= xs[0]:
+            a = ys[0]
+        else:
+            i = bisect_left(xs, ctx)
+            if i >= len(xs):
+                a = ys[-1] + max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) * (ctx - xs[-1])
+            else:
+                x0 = xs[i - 1]
+                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+        if tokens > n + 1e-9:
+            a += mk._ctx_equiv_ms(float(attn))
+        return (g + a * mk.layers) * 1e-3 + mk.overhead_s
+
+
 @dataclass
 class System:
     """A resolved (hardware, memory size, devices, model, quant, engine, KV dtype) with its
@@ -650,6 +703,12 @@ class System:
             sent = tokens / self.ep * self.k_experts * (self.ep - 1) / self.ep * self.model.hidden_size * 2.0
             t = t + self.moe_layers / self.pp * 2 * (sent / self.ep_bw + self.ep_lat)
         return t
+
+    def step_pricer(self) -> "KernelStepPricer | None":
+        """A faster step_time_agg for the simulator's single steps, or None (use step_time_agg)."""
+        if self.pp != 1 or getattr(self, "kernels", None) is None:
+            return None
+        return KernelStepPricer(self)
 
     def decode_pricer(self, n: int) -> "DecodePricer | None":
         """_step(n, n, kv, attn) of a pure decode batch of n sequences with its (n, tokens) terms

@@ -202,6 +202,8 @@ class Continuous:
         self.pending = None
         self.peak = 0
         self.pricers: dict = {}  # padded batch size -> DecodePricer (or None: the general step time)
+        self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
+        self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
 
     def reject_reason(self, p: int, o: int) -> str | None:
         if self.slot_ctx is not None:
@@ -241,7 +243,7 @@ class Continuous:
             pr = self._pricer(p)
             t = pr.time(kv, attn) if pr is not None else self.sys.step_time_agg(p, p, kv, attn)
         else:
-            t = self.sys.step_time_agg(n, tokens, kv, attn)
+            t = self.mixed(n, tokens, kv, attn)
         if self.cpu_seq and n > 1:
             c = self.cpu_seq * (n - 1)
             t = (t if t >= c else c) if self.cpu_overlap else t + c
@@ -528,17 +530,22 @@ class Continuous:
             if pr is not None:
                 return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
             return self._short_run(p, n, k, s0, h)
-        s = np.arange(k, dtype=float)
-        s *= n
-        s += s0  # s0 + n j
-        kv, attn = s * kf, s * af
-        if w:
-            sw = np.arange(k, dtype=float)
-            sw *= ln
-            sw += sw0
-            kv += sw * ks
-            attn += sw * aw
-        cum = self._step_times(n, kv, attn).cumsum()
+        key = (n, k, s0, sw0, ln) if w else (n, k, s0)  # the same run again (closed loops in step):
+        cum = self.runs.get(key)  # its cached times (read-only: gap samples and the run keep them)
+        if cum is None:
+            s = np.arange(k, dtype=float)
+            s *= n
+            s += s0  # s0 + n j
+            kv, attn = s * kf, s * af
+            if w:
+                sw = np.arange(k, dtype=float)
+                sw *= ln
+                sw += sw0
+                kv += sw * ks
+                attn += sw * aw
+            cum = self._step_times(n, kv, attn).cumsum()
+            if len(self.runs) < 256:
+                self.runs[key] = cum
         if horizon != math.inf:
             k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
             cum = cum[:k]
