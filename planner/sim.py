@@ -759,25 +759,45 @@ class Replica:
             self.sim.schedule(0, self._interrupted, self.run_id, URGENT)
 
     def resume(self, _arg=None) -> None:
+        """Plan the next step or run and schedule its end.  When that end comes before every
+        other scheduled event (a later push at the same time would come after them), the event
+        loop would pop it next: it is handled here at once, as the loop would (same time, same
+        order), without the round trip through the heap."""
         sim = self.sim
-        now = sim.now
-        arr = sim.arr_list  # the next arrival (Sim.horizon, inline)
-        horizon = arr[sim.next_arrival] if arr is not None and sim.next_arrival < len(arr) else math.inf
-        kind, val = self.engine.plan(now, horizon)
-        if kind == STEP:
-            self.busy += val
-            heapq.heappush(sim.queue, (now + val, NORMAL, next(sim.eid), self._stepped, None))
-        elif kind == RUN:
-            k = len(val)
-            self.last_start = now + float(val[-2]) if k > 1 else -math.inf
-            self.run = (now, val)
-            self.run_id += 1
-            heapq.heappush(sim.queue, (now + float(val[-1]), NORMAL, next(sim.eid), self._ran, self.run_id))
-        else:
-            sim.wait_id += 1
-            self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
-            if kind == WAIT:
-                sim.schedule(val, self._waited, self.wait)
+        queue, engine, arr = sim.queue, self.engine, sim.arr_list
+        n_arr = len(arr) if arr is not None else 0
+        while True:
+            now = sim.now
+            i = sim.next_arrival  # the next arrival (Sim.horizon, inline)
+            horizon = arr[i] if i < n_arr else math.inf
+            kind, val = engine.plan(now, horizon)
+            if kind == STEP:
+                self.busy += val
+                t = now + val
+                if queue and t >= queue[0][0]:
+                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._stepped, None))
+                    return
+                sim.now = t  # _stepped, inline
+                engine.commit(t)
+                continue
+            if kind == RUN:
+                k = len(val)
+                t = now + float(val[-1])
+                if queue and t >= queue[0][0]:
+                    self.last_start = now + float(val[-2]) if k > 1 else -math.inf
+                    self.run = (now, val)
+                    self.run_id += 1
+                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._ran, self.run_id))
+                    return
+                sim.now = t  # _ran and _end_run, inline (nothing can interrupt it)
+                self.busy += float(val[k - 1])
+                engine.commit_run(k, val, t)
+                continue
+            break
+        sim.wait_id += 1
+        self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
+        if kind == WAIT:
+            sim.schedule(val, self._waited, self.wait)
 
     def _stepped(self, _arg) -> None:
         self.engine.commit(self.sim.now)
