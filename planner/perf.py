@@ -152,6 +152,54 @@ class MemoryBreakdown:
                 "other": round(self.other, 3), "total": round(self.total, 3), "usable": round(self.usable, 3)}
 
 
+_RUN_LOOPS: dict = {}
+
+
+def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
+    """DecodePricer.run's loop for one combination of terms, compiled once: only the operations
+    that are there (an addition of 0.0, a division by 1, a product with 1.0 or a max with 0.0 leaves
+    a positive time as it is, so dropping them changes no bit); s and sw as floats (integers below
+    2^53: exact, and what int x float converts them to)."""
+    key = (win, c0, d, q, adds, floor)
+    fn = _RUN_LOOPS.get(key)
+    if fn is None:
+        x_a, x_m = ("(af * s + aw * sw)", "(kf * s + ks * sw)") if win else ("af * s", "kf * s")
+        c = f"(f0 + {x_a}) / e0"
+        if c0:
+            c = f"({c} + c0)"
+        if d:
+            c = f"{c} / d"
+        if q:
+            c = f"{c} * q"
+        names = ", ".join(f"a{i}" for i in range(adds))
+        lines = [
+            "def loop(k, s0, n, kf, af, h, f0, e0, c0, d, q, w, bw, adds, floor, win):",
+            f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
+            "    sw0, ln, ks, aw = win" if win else "    pass",
+            "    sw = float(sw0 - ln)" if win else "    pass",
+            "    out = []",
+            "    append = out.append",
+            "    acc = 0.0",
+            "    s = float(s0 - n)",
+            "    for _ in range(k):",
+            "        s += n",
+            "        sw += ln" if win else "        pass",
+            f"        c = {c}",
+            f"        m = (w + {x_m}) / bw",
+            "        t = (c if c > m else m)" + "".join(f" + a{i}" for i in range(adds)),
+            "        if t < floor: t = floor" if floor else "        pass",
+            "        acc = acc + t",
+            "        append(acc)",
+            "        if acc >= h:",
+            "            break",
+            "    return out",
+        ]
+        ns: dict = {}
+        exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)
+        fn = _RUN_LOOPS[key] = ns["loop"]
+    return fn
+
+
 class DecodePricer:
     """System._step of a pure decode batch with its batch-size terms folded (System.decode_pricer):
     the same IEEE operations in the same order, so the same bits, in fewer Python operations.
@@ -184,46 +232,14 @@ class DecodePricer:
         """Cumulative times of up to k decode steps, step j reading kf x s and attending af x s for
         s = s0 + n j (plus ks x sw and aw x sw, sw = sw0 + ln j, for windowed layers: win = (sw0, ln,
         ks, aw)), each step plus `cpu` seconds of CPU work (or at least `cpu` when overlapped); stops
-        after the first step ending at or after h.  The same operations as time() per step, with
-        0.0 added, 1 divided and 1.0 multiplied where time() skips them (exact either way), and a
-        sequential sum as numpy's cumsum."""
-        f0, e0, c0, w, bw = self.f0, self.e0, self.c0 or 0.0, self.w, self.bw
-        d, q = self.d or 1, self.q or 1.0
-        a0, a1, a2, a3 = self.adds + (0.0,) * (4 - len(self.adds))  # at most 4 terms (decode_pricer)
-        add, floor = (0.0, cpu) if overlap else (cpu, 0.0)  # t + 0.0 and max(t, 0.0) leave t as it is
-        out = []
-        append = out.append
-        acc = 0.0
-        last = k - 1
-        s = s0 - n  # s0 + n j, kept exact as an integer sum
-        if win is None:
-            for j in range(k):
-                s += n
-                c = ((f0 + af * s) / e0 + c0) / d * q
-                m = (w + kf * s) / bw
-                t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
-                if t < floor:
-                    t = floor
-                acc = acc + t
-                append(acc)
-                if acc >= h and j < last:
-                    break
-            return out
-        sw0, ln, ks, aw = win
-        sw = sw0 - ln
-        for j in range(k):
-            s += n
-            sw += ln
-            c = ((f0 + (af * s + aw * sw)) / e0 + c0) / d * q
-            m = (w + (kf * s + ks * sw)) / bw
-            t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
-            if t < floor:
-                t = floor
-            acc = acc + t
-            append(acc)
-            if acc >= h and j < last:
-                break
-        return out
+        after the first step ending at or after h.  The same operations as time() per step (and
+        the caller's CPU term), and a sequential sum as numpy's cumsum, in a loop compiled for this
+        pricer's terms (_run_loop)."""
+        adds = self.adds + (cpu,) if cpu and not overlap else self.adds
+        floor = cpu if cpu and overlap else None
+        fn = _run_loop(win is not None, self.c0 is not None, self.d is not None, self.q is not None, len(adds),
+                       floor is not None)
+        return fn(k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, adds, floor, win)
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
         """time() over arrays (a new array; kv and attn are left as they are)."""

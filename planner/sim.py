@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import heapq
 import itertools
 import math
@@ -375,18 +376,27 @@ class Continuous:
                     run = self._plan_run(now, horizon, free)
                     if run is not None:
                         return RUN, run
-        cap = self.cap
-        need = self.phase[-self.G % B] if self.n_dec else 0
+        cap, G, n_dec = self.cap, self.G, self.n_dec
+        need = self.phase[-G % B] if n_dec else 0
         preempted = need > cap - self.used
-        while need > cap - self.used:
-            self._preempt_last()
-            need = self.phase[-self.G % B] if self.n_dec else 0
+        if preempted:
+            while need > cap - self.used:
+                self._preempt_last()
+                need = self.phase[-G % B] if self.n_dec else 0
+            n_dec = self.n_dec
         free = cap - self.used - need
         self.used += need
-        n_dec = self.n_dec
         budget = self.budget - n_dec
         n_seqs = tokens = n_dec
-        kv, attn = self._decode_terms(self.G) if n_dec else (0.0, 0.0)
+        if n_dec:  # _decode_terms(G), inline
+            s = self.off_sum + n_dec * (G + 1)
+            kv, attn = self.kf * s, self.af * s
+            if self.w:
+                sw = self.lin_off + self.lin_n * (G + 1) + (n_dec - self.lin_n) * self.w
+                kv += self.ks * sw
+                attn += self.aw * sw
+        else:
+            kv, attn = 0.0, 0.0
         chunks = []
         for rid, (done, target) in prefill.items():  # sequences part way through their prefill
             if budget <= 0:
@@ -435,7 +445,10 @@ class Continuous:
                 tokens += c
                 n_seqs += 1
             self.used = used
-            dur = self._step_time(n_seqs, tokens, kv, attn, False)
+            dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+            if self.cpu_seq and n_seqs > 1:
+                c = self.cpu_seq * (n_seqs - 1)
+                dur = (dur if dur >= c else c) if self.cpu_overlap else dur + c
         else:
             dur = self._step_time(n_seqs, tokens, kv, attn, True)
         if n_seqs > self.max_running:
@@ -1009,10 +1022,16 @@ class Sim:
             for rid in range(c):
                 self.schedule(0, self.dispatch, rid)
         queue, pop = self.queue, heapq.heappop
-        while queue:
-            t, _, _, fn, arg = pop(queue)
-            self.now = t
-            fn(arg)
+        collect = gc.isenabled()  # no reference cycles are made per event: the cyclic collector
+        gc.disable()  # would only walk the growing records again and again (about 10% of a run)
+        try:
+            while queue:
+                t, _, _, fn, arg = pop(queue)
+                self.now = t
+                fn(arg)
+        finally:
+            if collect:
+                gc.enable()
 
 
 # --------------------------------------------------------------------------- results
