@@ -462,7 +462,8 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, self.used / self.kv_total, nw))
         if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
-            sim.gap_steps.append(dur)
+            sim.gap_vals.append(dur)
+            sim.gap_lens.append(1)
             sim.gap_counts.append(n_dec)
         if self.used > self.peak:
             self.peak = self.used
@@ -607,7 +608,11 @@ class Continuous:
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
         sim.timeline.append((start, self.idx, k, dur, n, n * k, self.used / self.kv_total, nw))
-        sim.gap_steps.append((cum, k, 0.0))  # Sim.gaps, inline: the run's step times, taken apart at the end
+        if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
+            sim.gap_vals.extend(cum if k == len(cum) else cum[:k])
+        else:
+            sim.gap_array(cum[:k])
+        sim.gap_lens.append(k)
         sim.gap_counts.append(n)
         self.G += k
         self.pending = None
@@ -893,10 +898,15 @@ class Sim:
         self.generated, self.preemptions, self.replica = [0] * n, [0] * n, [-1] * n
         self.reason: list[str] = [""] * n
         self.timeline: list[tuple] = []
-        # decode step durations, each a gap between two tokens (inter-token latency, ITL): one step's
-        # duration, or (cum, k, start) for k steps ending at cum[:k] (taken apart by _gap_samples)
-        self.gap_steps: list = []
-        self.gap_counts: list[int] = []  # of how many sequences
+        # decode step durations, each a gap between two tokens (inter-token latency, ITL), as entries
+        # of k steps (a single step: k = 1) with their cumulative times from the entry's start (0.0
+        # unless in gap_starts), in order: in gap_vals (floats), or in gap_pieces where a long run's
+        # array came (gap_vals so far moved there before it); taken apart by _gap_samples
+        self.gap_vals: list[float] = []
+        self.gap_pieces: list = []
+        self.gap_lens: list[int] = []  # steps per entry
+        self.gap_counts: list[int] = []  # sequences waiting on each of its steps
+        self.gap_starts: dict[int, float] = {}  # entry index -> start time of its cumulative times
         # planner.budget.check per engine step inside a wall-clock limit (planner.budget.deadline), else None
         self.check = _budget_check if _budget_active() else None
         self.peak_waiting = 0
@@ -1007,8 +1017,18 @@ class Sim:
 
     def gaps(self, cum, k: int, start: float, n: int) -> None:
         """n sequences each wait the k steps ending at cum[:k] (cumulative, from `start`) for a token."""
-        self.gap_steps.append((cum, k, start))
+        self.gap_array(cum[:k])
+        if start != 0.0:
+            self.gap_starts[len(self.gap_lens)] = start
+        self.gap_lens.append(k)
         self.gap_counts.append(n)
+
+    def gap_array(self, cum: np.ndarray) -> None:
+        """An entry's cumulative times as an array (after the floats recorded so far)."""
+        if self.gap_vals:
+            self.gap_pieces.append(self.gap_vals)
+            self.gap_vals = []
+        self.gap_pieces.append(cum)
 
     def batch_finished(self, arg) -> None:
         self.finished(*arg)
@@ -1159,7 +1179,7 @@ def starvation_warnings(sim: Sim) -> list[str]:
 def _itl(sim: Sim) -> dict:
     """Inter-token latency over every gap between two tokens of a request (sglang.bench_serving's
     `itls`, whose median is its Median ITL): each decode step's duration, once per decoding sequence."""
-    if not sim.gap_steps:
+    if not sim.gap_lens:
         return _stats(np.zeros(0))
     return _weighted_stats(*_gap_samples(sim), 1e3)
 
@@ -1168,32 +1188,18 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
     """(step durations, sequences waiting on each) in the order the steps were recorded; a run's
     durations are the differences of its cumulative times (as the run priced them), taken with one
     vectorised subtraction over all runs (a single step is a run of one from 0.0)."""
-    pieces, vals, lens, starts = [], [], [], []
-    for e in sim.gap_steps:
-        if type(e) is tuple:
-            c, k, start = e
-            if isinstance(c, np.ndarray):  # a long (vectorised) run: its times as they are
-                if vals:
-                    pieces.append(np.asarray(vals, dtype=float))
-                    vals = []
-                pieces.append(c[:k])
-            else:
-                vals.extend(c[:k])
-            lens.append(k)
-            starts.append(start)
-        else:
-            vals.append(e)
-            lens.append(1)
-            starts.append(0.0)
-    if vals:
-        pieces.append(np.asarray(vals, dtype=float))
-    fresh = len(pieces) > 1 or not any(type(e) is tuple and isinstance(e[0], np.ndarray) for e in sim.gap_steps[-1:])
+    pieces = sim.gap_pieces + [sim.gap_vals] if sim.gap_vals else sim.gap_pieces
+    fresh = len(pieces) > 1 or type(pieces[0]) is list  # cum below is a new array
     cum = np.concatenate(pieces) if len(pieces) > 1 else np.asarray(pieces[0], dtype=float)
+    lens = sim.gap_lens
+    starts = np.zeros(len(lens))
+    for i, start in sim.gap_starts.items():
+        starts[i] = start
     n = np.asarray(lens)
     first = np.cumsum(n) - n  # where each run starts
     x = np.empty_like(cum)
     np.subtract(cum[1:], cum[:-1], out=x[1:])
-    x[first] = cum[first] - np.asarray(starts, dtype=float)  # each run's first step from its own start
+    x[first] = cum[first] - starts  # each run's first step from its own start
     w = cum if fresh else np.empty_like(cum)  # (cum's memory reused: it is not needed any more)
     w.fill(0.0)  # each run's count from its first step on (exact: integer sums)
     w[first] = np.diff(np.asarray(sim.gap_counts, dtype=float), prepend=0.0)
