@@ -349,13 +349,15 @@ class KernelDecodePricer:
 class KernelStepPricer:
     """System.step_time_agg of any (mixed prefill/decode) step under the measured-kernel provider
     with one plain stage: MeasuredKernels.stage's scalar path, the same operations in the same
-    order, with its (n, tokens) GEMM and head look-ups cached.  The first `checks` calls are also
+    order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
     priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
 
-    __slots__ = ("sys", "mk", "gs", "checks")
+    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks")
 
     def __init__(self, sys: "System", checks: int = 16):
-        self.sys, self.mk, self.gs, self.checks = sys, sys.kernels, {}, checks
+        from .kernels import _interpl
+
+        self.sys, self.mk, self.ga, self.gh, self.interp, self.checks = sys, sys.kernels, {}, {}, _interpl, checks
 
     def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
         if self.checks:
@@ -373,14 +375,15 @@ class KernelStepPricer:
         if n < 1.0:
             n = 1.0
         tokens = float(tokens)
-        key = (n, tokens)
-        g = self.gs.get(key)
-        if g is None:
-            from .kernels import _interpl
-
-            xl, yl = mk.layer_curve_l
-            hx, hy = mk.head_curve_l
-            g = self.gs[key] = _interpl(tokens, xl, yl) * mk.layers + _interpl(n, hx, hy)
+        ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
+        if ga is None:
+            ga = self.interp(tokens, *mk.layer_curve_l) * mk.layers
+            if len(self.ga) < 65536:
+                self.ga[tokens] = ga
+        gh = self.gh.get(n)  # the head's, by sequences
+        if gh is None:
+            gh = self.gh[n] = self.interp(n, *mk.head_curve_l)
+        g = ga + gh
         kpt = mk.kv_per_token
         ctx = float(kv) / (n * kpt) if kpt else 1.0
         c = mk._gen_cache.get(n) or mk._gen_curve(n)
