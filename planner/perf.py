@@ -723,10 +723,14 @@ class System:
             t = t + self.moe_layers / self.pp * 2 * (sent / self.ep_bw + self.ep_lat)
         return t
 
-    def step_pricer(self) -> "KernelStepPricer | None":
-        """A faster step_time_agg for the simulator's single steps, or None (use step_time_agg)."""
-        if self.pp != 1 or getattr(self, "kernels", None) is None:
+    def step_pricer(self):
+        """A faster step_time_agg for the simulator's steps with new tokens (tokens > 0): the
+        measured-kernel provider's KernelStepPricer, or one plain stage (pp = 1: _step is _stage),
+        else None (use step_time_agg)."""
+        if self.pp != 1:
             return None
+        if getattr(self, "kernels", None) is None:
+            return self._stage
         return KernelStepPricer(self)
 
     def decode_pricer(self, n: int) -> "DecodePricer | None":

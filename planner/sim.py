@@ -918,6 +918,7 @@ class Sim:
         self.end_time = 0.0
         self.max_ctx = sys.model.max_context
         self.arr_list = reqs.arrival.tolist() if reqs.arrival is not None else None
+        self.closed = reqs.arrival is None
         self.src_i = 0
         self.rng_route = reqs.rngs["routing"]
         self.rng_think = reqs.rngs["think"]
@@ -987,8 +988,9 @@ class Sim:
 
     def _ended(self, now: float) -> None:
         self.ended += 1
-        self.end_time = max(self.end_time, now)
-        if self.reqs.arrival is None and self.issued < self.reqs.n:  # closed loop: this user sends the next
+        if now > self.end_time:  # max(end_time, now)
+            self.end_time = now
+        if self.closed and self.issued < self.reqs.n:  # closed loop: this user sends the next
             rid = self.issued
             self.issued += 1
             think = self.rng_think.exponential(self.reqs.think_time_s) if self.reqs.think_time_s else 0.0
