@@ -1052,7 +1052,9 @@ class Sim:
                 self.now = t
                 fn(arg)
         finally:
-            if collect:
+            if collect:  # the records are long-lived: straight to the oldest generation (no young
+                gc.freeze()  # pass over them all at the next allocation; collectable as before)
+                gc.unfreeze()
                 gc.enable()
 
 
