@@ -195,7 +195,7 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             "    return out",
         ]
         ns: dict = {}
-        exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)
+        exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
         fn = _RUN_LOOPS[key] = ns["loop"]
     return fn
 
@@ -205,10 +205,11 @@ class DecodePricer:
     the same IEEE operations in the same order, so the same bits, in fewer Python operations.
     Additions of 0.0, divisions by 1 and products with 1.0 are dropped (exact either way)."""
 
-    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds")
+    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loop")
 
     def __init__(self, f0, e0, c0, d, q, w, bw, adds):
         self.f0, self.e0, self.c0, self.w, self.bw = f0, e0, c0, w, bw
+        self.loop = None
         self.d = d if d != 1 else None
         self.q = q if q != 1.0 else None
         self.adds = tuple(a for a in adds if a != 0.0)
@@ -235,11 +236,16 @@ class DecodePricer:
         after the first step ending at or after h.  The same operations as time() per step (and
         the caller's CPU term), and a sequential sum as numpy's cumsum, in a loop compiled for this
         pricer's terms (_run_loop)."""
-        adds = self.adds + (cpu,) if cpu and not overlap else self.adds
-        floor = cpu if cpu and overlap else None
-        fn = _run_loop(win is not None, self.c0 is not None, self.d is not None, self.q is not None, len(adds),
-                       floor is not None)
-        return fn(k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, adds, floor, win)
+        key = (cpu, overlap, win is not None)
+        hit = self.loop  # the loop of the last call's terms (a pricer serves one batch size: the same)
+        if hit is None or hit[0] != key:
+            adds = self.adds + (cpu,) if cpu and not overlap else self.adds
+            floor = cpu if cpu and overlap else None
+            fn = _run_loop(win is not None, self.c0 is not None, self.d is not None, self.q is not None,
+                           len(adds), floor is not None)
+            hit = self.loop = (key, fn, adds, floor)
+        return hit[1](k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3],
+                      win)
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
         """time() over arrays (a new array; kv and attn are left as they are)."""

@@ -274,16 +274,6 @@ class Continuous:
 
     # -- aggregates ---------------------------------------------------------
 
-    def _decode_terms(self, g: int) -> tuple[float, float]:
-        """KV bytes read and attention FLOPs of the decoders at step g (before any change)."""
-        s = self.off_sum + self.n_dec * (g + 1)  # sum of (t + 1)
-        kv, attn = self.kf * s, self.af * s
-        if self.w:
-            sw = self.lin_off + self.lin_n * (g + 1) + (self.n_dec - self.lin_n) * self.w
-            kv += self.ks * sw
-            attn += self.aw * sw
-        return kv, attn
-
     def _join(self, rid: int, t: int) -> None:
         sim, g = self.sim, self.G
         off = t - g
@@ -346,16 +336,6 @@ class Continuous:
             if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
                 self._finish(rid, now)
 
-    def _next_key(self, heap: list, target) -> int | None:
-        """The first valid key of a lazily-deleted heap."""
-        off = self.off
-        while heap:
-            key, rid = heap[0]
-            if off.get(rid) == target(key, rid):
-                return key
-            heapq.heappop(heap)
-        return None
-
     # -- scheduling ---------------------------------------------------------
 
     def plan(self, now: float, horizon: float):
@@ -388,7 +368,7 @@ class Continuous:
         self.used += need
         budget = self.budget - n_dec
         n_seqs = tokens = n_dec
-        if n_dec:  # _decode_terms(G), inline
+        if n_dec:  # KV bytes read and attention FLOPs of the decoders at step G
             s = self.off_sum + n_dec * (G + 1)
             kv, attn = self.kf * s, self.af * s
             if self.w:
@@ -504,21 +484,27 @@ class Continuous:
                     k = key - g
                 break
             heapq.heappop(fin)
-        if self.w:
-            key = self._next_key(self.cross, lambda key, rid: self.w - 1 - key)
-            if key is not None:
-                k = min(k, key - g)
+        w = self.w
+        if w:  # the first valid key of the lazily-deleted heap of window crossings
+            cross = self.cross
+            while cross:
+                key, rid = cross[0]
+                if off.get(rid) == w - 1 - key:
+                    if key - g < k:
+                        k = key - g
+                    break
+                heapq.heappop(cross)
         if k < 2:
             return None
         p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
         pr = self.pricers.get(p, False)
         if pr is False:
             pr = self.pricers[p] = self.sys.decode_pricer(p)
-        kf, af, w = self.kf, self.af, self.w
+        kf, af = self.kf, self.af
         c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
         overlap = self.cpu_overlap
         s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
-        kv0, attn0 = kf * s0, af * s0  # _decode_terms(g)
+        kv0, attn0 = kf * s0, af * s0  # the decoders' terms at step g (as in plan())
         if w:
             ks, aw, ln = self.ks, self.aw, self.lin_n
             sw0 = self.lin_off + ln * (g + 1) + (n - ln) * w
