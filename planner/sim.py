@@ -274,6 +274,17 @@ class Continuous:
 
     # -- aggregates ---------------------------------------------------------
 
+    def _decode_terms(self, g: int) -> tuple[float, float]:
+        """KV bytes read and attention FLOPs of the decoders at step g (before any change; plan()
+        and _plan_run() compute the same inline)."""
+        s = self.off_sum + self.n_dec * (g + 1)  # sum of (t + 1)
+        kv, attn = self.kf * s, self.af * s
+        if self.w:
+            sw = self.lin_off + self.lin_n * (g + 1) + (self.n_dec - self.lin_n) * self.w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        return kv, attn
+
     def _join(self, rid: int, t: int) -> None:
         sim, g = self.sim, self.G
         off = t - g
