@@ -16,6 +16,7 @@ hardware (fitted by ``python -m planner calibrate``).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -135,15 +136,64 @@ class MemoryBreakdown:
                 "other": round(self.other, 3), "total": round(self.total, 3), "usable": round(self.usable, 3)}
 
 
+_RUN_LOOPS: dict = {}
+
+
+def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
+    """DecodePricer.run's loop for one combination of terms, compiled once: only the operations
+    that are there (an addition of 0.0, a division by 1, a product with 1.0 or a max with 0.0 leaves
+    a positive time as it is, so dropping them changes no bit); s and sw as floats (integers below
+    2^53: exact, and what int x float converts them to)."""
+    key = (win, c0, d, q, adds, floor)
+    fn = _RUN_LOOPS.get(key)
+    if fn is None:
+        x_a, x_m = ("(af * s + aw * sw)", "(kf * s + ks * sw)") if win else ("af * s", "kf * s")
+        c = f"(f0 + {x_a}) / e0"
+        if c0:
+            c = f"({c} + c0)"
+        if d:
+            c = f"{c} / d"
+        if q:
+            c = f"{c} * q"
+        names = ", ".join(f"a{i}" for i in range(adds))
+        lines = [
+            "def loop(k, s0, n, kf, af, h, f0, e0, c0, d, q, w, bw, adds, floor, win):",
+            f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
+            "    sw0, ln, ks, aw = win" if win else "    pass",
+            "    sw = float(sw0 - ln)" if win else "    pass",
+            "    out = []",
+            "    append = out.append",
+            "    acc = 0.0",
+            "    s = float(s0 - n)",
+            "    for _ in range(k):",
+            "        s += n",
+            "        sw += ln" if win else "        pass",
+            f"        c = {c}",
+            f"        m = (w + {x_m}) / bw",
+            "        t = (c if c > m else m)" + "".join(f" + a{i}" for i in range(adds)),
+            "        if t < floor: t = floor" if floor else "        pass",
+            "        acc = acc + t",
+            "        append(acc)",
+            "        if acc >= h:",
+            "            break",
+            "    return out",
+        ]
+        ns: dict = {}
+        exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
+        fn = _RUN_LOOPS[key] = ns["loop"]
+    return fn
+
+
 class DecodePricer:
     """System._step of a pure decode batch with its batch-size terms folded (System.decode_pricer):
     the same IEEE operations in the same order, so the same bits, in fewer Python operations.
     Additions of 0.0, divisions by 1 and products with 1.0 are dropped (exact either way)."""
 
-    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds")
+    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loop")
 
     def __init__(self, f0, e0, c0, d, q, w, bw, adds):
         self.f0, self.e0, self.c0, self.w, self.bw = f0, e0, c0, w, bw
+        self.loop = None
         self.d = d if d != 1 else None
         self.q = q if q != 1.0 else None
         self.adds = tuple(a for a in adds if a != 0.0)
@@ -167,46 +217,19 @@ class DecodePricer:
         """Cumulative times of up to k decode steps, step j reading kf x s and attending af x s for
         s = s0 + n j (plus ks x sw and aw x sw, sw = sw0 + ln j, for windowed layers: win = (sw0, ln,
         ks, aw)), each step plus `cpu` seconds of CPU work (or at least `cpu` when overlapped); stops
-        after the first step ending at or after h.  The same operations as time() per step, with
-        0.0 added, 1 divided and 1.0 multiplied where time() skips them (exact either way), and a
-        sequential sum as numpy's cumsum."""
-        f0, e0, c0, w, bw = self.f0, self.e0, self.c0 or 0.0, self.w, self.bw
-        d, q = self.d or 1, self.q or 1.0
-        a0, a1, a2, a3 = self.adds + (0.0,) * (4 - len(self.adds))  # at most 4 terms (decode_pricer)
-        add, floor = (0.0, cpu) if overlap else (cpu, 0.0)  # t + 0.0 and max(t, 0.0) leave t as it is
-        out = []
-        append = out.append
-        acc = 0.0
-        last = k - 1
-        s = s0 - n  # s0 + n j, kept exact as an integer sum
-        if win is None:
-            for j in range(k):
-                s += n
-                c = ((f0 + af * s) / e0 + c0) / d * q
-                m = (w + kf * s) / bw
-                t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
-                if t < floor:
-                    t = floor
-                acc = acc + t
-                append(acc)
-                if acc >= h and j < last:
-                    break
-            return out
-        sw0, ln, ks, aw = win
-        sw = sw0 - ln
-        for j in range(k):
-            s += n
-            sw += ln
-            c = ((f0 + (af * s + aw * sw)) / e0 + c0) / d * q
-            m = (w + (kf * s + ks * sw)) / bw
-            t = (c if c > m else m) + a0 + a1 + a2 + a3 + add
-            if t < floor:
-                t = floor
-            acc = acc + t
-            append(acc)
-            if acc >= h and j < last:
-                break
-        return out
+        after the first step ending at or after h.  The same operations as time() per step (and
+        the caller's CPU term), and a sequential sum as numpy's cumsum, in a loop compiled for this
+        pricer's terms (_run_loop)."""
+        key = (cpu, overlap, win is not None)
+        hit = self.loop  # the loop of the last call's terms (a pricer serves one batch size: the same)
+        if hit is None or hit[0] != key:
+            adds = self.adds + (cpu,) if cpu and not overlap else self.adds
+            floor = cpu if cpu and overlap else None
+            fn = _run_loop(win is not None, self.c0 is not None, self.d is not None, self.q is not None,
+                           len(adds), floor is not None)
+            hit = self.loop = (key, fn, adds, floor)
+        return hit[1](k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3],
+                      win)
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
         """time() over arrays (a new array; kv and attn are left as they are)."""
@@ -224,6 +247,149 @@ class DecodePricer:
         for a in self.adds:
             t += a
         return t
+
+
+class KernelDecodePricer:
+    """System._step of a pure decode batch of n sequences under the measured-kernel provider
+    (planner/kernels.py MeasuredKernels.stage with tokens = n, one plain stage), its (n, tokens)
+    terms folded into constants: the GEMM and head look-ups once, then per step one look-up of the
+    generation-attention curve at the mean context (the same scalar interpolation, the same IEEE
+    operations in the same order).  Arrays (long runs) take the provider's own vectorised path."""
+
+    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope")
+
+    def __init__(self, sys: "System", n: int):
+        mk = sys.kernels
+        nf = float(n)
+        xl, yl = mk.layer_curve_l
+        hx, hy = mk.head_curve_l
+        from .kernels import _interpl
+
+        self.sys, self.n = sys, n
+        self.g = _interpl(nf, xl, yl) * mk.layers + _interpl(nf, hx, hy)
+        self.den = nf * mk.kv_per_token if mk.kv_per_token else None
+        self.layers, self.ov = mk.layers, mk.overhead_s
+        c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
+        self.xs, self.ys = c[2], c[3]
+        xs, ys = self.xs, self.ys
+        self.top, self.ytop = xs[-1], ys[-1]
+        self.slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else None
+
+    def _a(self, ctx: float) -> float:
+        xs, ys = self.xs, self.ys
+        if self.slope is None or ctx <= xs[0]:
+            return ys[0]
+        i = bisect_left(xs, ctx)
+        if i >= len(xs):
+            return self.ytop + self.slope * (ctx - self.top)
+        x0 = xs[i - 1]
+        return ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+
+    def time(self, kv: float, attn: float) -> float:
+        a = self._a(float(kv) / self.den if self.den is not None else 1.0)
+        return (self.g + a * self.layers) * 1e-3 + self.ov
+
+    def run(self, k: int, s0: int, n: int, kf: float, af: float, h: float, cpu: float = 0.0,
+            overlap: bool = False, win: tuple | None = None) -> list[float]:
+        """DecodePricer.run's contract: the cumulative times of up to k steps (step j reads
+        kf x s (+ ks x sw) for s = s0 + n j), each plus `cpu` (or at least `cpu` when overlapped),
+        stopping after the first step ending at or after h."""
+        g, den, L, ov = self.g, self.den, self.layers, self.ov
+        xs, ys, top, ytop, slope = self.xs, self.ys, self.top, self.ytop, self.slope
+        nx = len(xs)
+        x_lo = xs[0]
+        add, floor = (0.0, cpu) if overlap else (cpu, 0.0)
+        if win is not None:
+            sw0, ln, ks, _ = win
+            sw = sw0 - ln
+        out = []
+        append = out.append
+        acc = 0.0
+        last = k - 1
+        s = s0 - n
+        for j in range(k):
+            s += n
+            kv = kf * s
+            if win is not None:
+                sw += ln
+                kv = kv + ks * sw
+            ctx = kv / den if den is not None else 1.0
+            if slope is None or ctx <= x_lo:
+                a = ys[0]
+            else:
+                i = bisect_left(xs, ctx)
+                if i >= nx:
+                    a = ytop + slope * (ctx - top)
+                else:
+                    x0 = xs[i - 1]
+                    a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+            t = (g + a * L) * 1e-3 + ov + add
+            if t < floor:
+                t = floor
+            acc = acc + t
+            append(acc)
+            if acc >= h and j < last:
+                break
+        return out
+
+    def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
+        return self.sys.step_times_vec(self.n, self.n, kv, attn)
+
+
+class KernelStepPricer:
+    """System.step_time_agg of any (mixed prefill/decode) step under the measured-kernel provider
+    with one plain stage: MeasuredKernels.stage's scalar path, the same operations in the same
+    order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
+    priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
+
+    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks")
+
+    def __init__(self, sys: "System", checks: int = 16):
+        from .kernels import _interpl
+
+        self.sys, self.mk, self.ga, self.gh, self.interp, self.checks = sys, sys.kernels, {}, {}, _interpl, checks
+
+    def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
+        if self.checks:
+            ref = self.sys.step_time_agg(n, tokens, kv, attn)
+            if self.checks > 0:
+                self.checks = self.checks - 1 if self._price(n, tokens, kv, attn) == ref else -1
+            return ref
+        return self._price(n, tokens, kv, attn)
+
+    def _price(self, n, tokens, kv, attn):
+        if tokens <= 0:
+            return 0.0
+        mk = self.mk
+        n = float(n)
+        if n < 1.0:
+            n = 1.0
+        tokens = float(tokens)
+        ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
+        if ga is None:
+            ga = self.interp(tokens, *mk.layer_curve_l) * mk.layers
+            if len(self.ga) < 65536:
+                self.ga[tokens] = ga
+        gh = self.gh.get(n)  # the head's, by sequences
+        if gh is None:
+            gh = self.gh[n] = self.interp(n, *mk.head_curve_l)
+        g = ga + gh
+        kpt = mk.kv_per_token
+        ctx = float(kv) / (n * kpt) if kpt else 1.0
+        c = mk._gen_cache.get(n) or mk._gen_curve(n)
+        xs, ys = c[2], c[3]
+        if len(xs) < 2 or ctx <= xs[0]:
+            a = ys[0]
+        else:
+            i = bisect_left(xs, ctx)
+            if i >= len(xs):
+                a = ys[-1] + max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) * (ctx - xs[-1])
+            else:
+                x0 = xs[i - 1]
+                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+        if tokens > n + 1e-9:
+            a += mk._ctx_equiv_ms(float(attn))
+        return (g + a * mk.layers) * 1e-3 + mk.overhead_s
 
 
 @dataclass
@@ -547,13 +713,32 @@ class System:
             t = t + self.moe_layers / self.pp * 2 * (sent / self.ep_bw + self.ep_lat)
         return t
 
+    def step_pricer(self):
+        """A faster step_time_agg for the simulator's steps with new tokens (tokens > 0): the
+        measured-kernel provider's KernelStepPricer, or one plain stage (pp = 1: _step is _stage),
+        else None (use step_time_agg)."""
+        if self.pp != 1:
+            return None
+        if getattr(self, "kernels", None) is None:
+            return self._stage
+        return KernelStepPricer(self)
+
     def decode_pricer(self, n: int) -> "DecodePricer | None":
         """_step(n, n, kv, attn) of a pure decode batch of n sequences with its (n, tokens) terms
         folded into constants, for the simulator's runs of decode steps; None where the step is not
         one plain stage (pipeline stages, offloaded layers, another step-time provider) or where the
         folded arithmetic does not reproduce _step bit for bit on sample points."""
-        if self.pp != 1 or self.offload_layers or getattr(self, "kernels", None) is not None:
+        if self.pp != 1 or self.offload_layers:
             return None
+        if getattr(self, "kernels", None) is not None:  # the measured-kernel provider's own folding
+            kp = KernelDecodePricer(self, n)
+            pts = [(1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)]
+            if kp.den is not None:  # and contexts across the attention curve's grid
+                pts += [(x * 1.37 * kp.den, 1e12) for x in kp.xs[::max(1, len(kp.xs) // 6)]]
+            for kv, attn in pts:
+                if kp.time(kv, attn) != self._step(n, n, kv, attn):
+                    return None
+            return kp
         tokens = n
         f0 = self.body_flops_per_token * tokens + self.head_flops_per_seq * n
         e0 = self._eff_flops_at(tokens)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import heapq
 import itertools
 import math
@@ -236,7 +237,7 @@ class Continuous:
         # serving mechanisms: per-step CPU cost, CUDA-graph padding of decode batches, prefix caching
         self.cpu_seq, self.cpu_overlap = cfg.cpu_per_seq_s, cfg.cpu_overlap
         self.eager_floor = cfg.eager_floor_s
-        self.mixed = cfg.mixed_batches
+        self.mixed_batches = cfg.mixed_batches
         gs = cfg.graph_sizes
         self.gmax = gs[-1] if gs else 0
         self.pad = np.searchsorted(np.asarray(gs), np.arange(self.gmax + 1)) if gs else None
@@ -259,6 +260,8 @@ class Continuous:
         self.pending = None
         self.peak = 0
         self.pricers: dict = {}  # padded batch size -> DecodePricer (or None: the general step time)
+        self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
+        self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
 
     def reject_reason(self, p: int, o: int) -> str | None:
         if self.slot_ctx is not None:
@@ -298,7 +301,7 @@ class Continuous:
             pr = self._pricer(p)
             t = pr.time(kv, attn) if pr is not None else self.sys.step_time_agg(p, p, kv, attn)
         else:
-            t = self.sys.step_time_agg(n, tokens, kv, attn)
+            t = self.mixed(n, tokens, kv, attn)
             if t < self.eager_floor:  # prompt tokens run eagerly: the host's dispatch sets the pace
                 t = self.eager_floor
         if self.cpu_seq and n > 1:
@@ -331,7 +334,8 @@ class Continuous:
     # -- aggregates ---------------------------------------------------------
 
     def _decode_terms(self, g: int) -> tuple[float, float]:
-        """KV bytes read and attention FLOPs of the decoders at step g (before any change)."""
+        """KV bytes read and attention FLOPs of the decoders at step g (before any change; plan()
+        and _plan_run() compute the same inline)."""
         s = self.off_sum + self.n_dec * (g + 1)  # sum of (t + 1)
         kv, attn = self.kf * s, self.af * s
         if self.w:
@@ -402,16 +406,6 @@ class Continuous:
             if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
                 self._finish(rid, now)
 
-    def _next_key(self, heap: list, target) -> int | None:
-        """The first valid key of a lazily-deleted heap."""
-        off = self.off
-        while heap:
-            key, rid = heap[0]
-            if off.get(rid) == target(key, rid):
-                return key
-            heapq.heappop(heap)
-        return None
-
     # -- scheduling ---------------------------------------------------------
 
     def plan(self, now: float, horizon: float):
@@ -432,18 +426,27 @@ class Continuous:
                     run = self._plan_run(now, horizon, free)
                     if run is not None:
                         return RUN, run
-        cap = self.cap
-        need = self.phase[-self.G % B] if self.n_dec else 0
+        cap, G, n_dec = self.cap, self.G, self.n_dec
+        need = self.phase[-G % B] if n_dec else 0
         preempted = need > cap - self.used
-        while need > cap - self.used:
-            self._preempt_last()
-            need = self.phase[-self.G % B] if self.n_dec else 0
+        if preempted:
+            while need > cap - self.used:
+                self._preempt_last()
+                need = self.phase[-G % B] if self.n_dec else 0
+            n_dec = self.n_dec
         free = cap - self.used - need
         self.used += need
-        n_dec = self.n_dec
         budget = self.budget - n_dec
         n_seqs = tokens = n_dec
-        kv, attn = self._decode_terms(self.G) if n_dec else (0.0, 0.0)
+        if n_dec:  # KV bytes read and attention FLOPs of the decoders at step G
+            s = self.off_sum + n_dec * (G + 1)
+            kv, attn = self.kf * s, self.af * s
+            if self.w:
+                sw = self.lin_off + self.lin_n * (G + 1) + (n_dec - self.lin_n) * self.w
+                kv += self.ks * sw
+                attn += self.aw * sw
+        else:
+            kv, attn = 0.0, 0.0
         chunks = []
         for rid, (done, target) in prefill.items():  # sequences part way through their prefill
             if budget <= 0:
@@ -495,11 +498,16 @@ class Continuous:
                 tokens += c
                 n_seqs += 1
             self.used = used
-            if n_dec and not self.mixed:  # the prefill batch runs on its own, then the decode batch
+            if n_dec and not self.mixed_batches:  # the prefill batch runs on its own, then the decode batch
                 dur = (self._step_time(n_seqs - n_dec, tokens - n_dec, kv_p, attn_p, False)
                        + self._step_time(n_dec, n_dec, kv - kv_p, attn - attn_p, True))
             else:
-                dur = self._step_time(n_seqs, tokens, kv, attn, False)
+                dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+                if dur < self.eager_floor:
+                    dur = self.eager_floor
+                if self.cpu_seq and n_seqs > 1:
+                    c = self.cpu_seq * (n_seqs - 1)
+                    dur = (dur if dur >= c else c) if self.cpu_overlap else dur + c
         else:
             dur = self._step_time(n_seqs, tokens, kv, attn, True)
         if n_seqs > self.max_running:
@@ -513,7 +521,8 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, self.used / self.kv_total, nw))
         if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
-            sim.gap_steps.append(dur)
+            sim.gap_vals.append(dur)
+            sim.gap_lens.append(1)
             sim.gap_counts.append(n_dec)
         if self.used > self.peak:
             self.peak = self.used
@@ -554,21 +563,27 @@ class Continuous:
                     k = key - g
                 break
             heapq.heappop(fin)
-        if self.w:
-            key = self._next_key(self.cross, lambda key, rid: self.w - 1 - key)
-            if key is not None:
-                k = min(k, key - g)
+        w = self.w
+        if w:  # the first valid key of the lazily-deleted heap of window crossings
+            cross = self.cross
+            while cross:
+                key, rid = cross[0]
+                if off.get(rid) == w - 1 - key:
+                    if key - g < k:
+                        k = key - g
+                    break
+                heapq.heappop(cross)
         if k < 2:
             return None
         p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
         pr = self.pricers.get(p, False)
         if pr is False:
             pr = self.pricers[p] = self.sys.decode_pricer(p)
-        kf, af, w = self.kf, self.af, self.w
+        kf, af = self.kf, self.af
         c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
         overlap = self.cpu_overlap
         s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
-        kv0, attn0 = kf * s0, af * s0  # _decode_terms(g)
+        kv0, attn0 = kf * s0, af * s0  # the decoders' terms at step g (as in plan())
         if w:
             ks, aw, ln = self.ks, self.aw, self.lin_n
             sw0 = self.lin_off + ln * (g + 1) + (n - ln) * w
@@ -594,17 +609,22 @@ class Continuous:
             if pr is not None:
                 return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
             return self._short_run(p, n, k, s0, h)
-        s = np.arange(k, dtype=float)
-        s *= n
-        s += s0  # s0 + n j
-        kv, attn = s * kf, s * af
-        if w:
-            sw = np.arange(k, dtype=float)
-            sw *= ln
-            sw += sw0
-            kv += sw * ks
-            attn += sw * aw
-        cum = self._step_times(n, kv, attn).cumsum()
+        key = (n, k, s0, sw0, ln) if w else (n, k, s0)  # the same run again (closed loops in step):
+        cum = self.runs.get(key)  # its cached times (read-only: gap samples and the run keep them)
+        if cum is None:
+            s = np.arange(k, dtype=float)
+            s *= n
+            s += s0  # s0 + n j
+            kv, attn = s * kf, s * af
+            if w:
+                sw = np.arange(k, dtype=float)
+                sw *= ln
+                sw += sw0
+                kv += sw * ks
+                attn += sw * aw
+            cum = self._step_times(n, kv, attn).cumsum()
+            if len(self.runs) < 256:
+                self.runs[key] = cum
         if horizon != math.inf:
             k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
             cum = cum[:k]
@@ -653,7 +673,11 @@ class Continuous:
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
         sim.timeline.append((start, self.idx, k, dur, n, n * k, self.used / self.kv_total, nw))
-        sim.gap_steps.append((cum, k, 0.0))  # Sim.gaps, inline: the run's step times, taken apart at the end
+        if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
+            sim.gap_vals.extend(cum if k == len(cum) else cum[:k])
+        else:
+            sim.gap_array(cum[:k])
+        sim.gap_lens.append(k)
         sim.gap_counts.append(n)
         self.G += k
         self.pending = None
@@ -823,25 +847,45 @@ class Replica:
             self.sim.schedule(0, self._interrupted, self.run_id, URGENT)
 
     def resume(self, _arg=None) -> None:
+        """Plan the next step or run and schedule its end.  When that end comes before every
+        other scheduled event (a later push at the same time would come after them), the event
+        loop would pop it next: it is handled here at once, as the loop would (same time, same
+        order), without the round trip through the heap."""
         sim = self.sim
-        now = sim.now
-        arr = sim.arr_list  # the next arrival (Sim.horizon, inline)
-        horizon = arr[sim.next_arrival] if arr is not None and sim.next_arrival < len(arr) else math.inf
-        kind, val = self.engine.plan(now, horizon)
-        if kind == STEP:
-            self.busy += val
-            heapq.heappush(sim.queue, (now + val, NORMAL, next(sim.eid), self._stepped, None))
-        elif kind == RUN:
-            k = len(val)
-            self.last_start = now + float(val[-2]) if k > 1 else -math.inf
-            self.run = (now, val)
-            self.run_id += 1
-            heapq.heappush(sim.queue, (now + float(val[-1]), NORMAL, next(sim.eid), self._ran, self.run_id))
-        else:
-            sim.wait_id += 1
-            self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
-            if kind == WAIT:
-                sim.schedule(val, self._waited, self.wait)
+        queue, engine, arr = sim.queue, self.engine, sim.arr_list
+        n_arr = len(arr) if arr is not None else 0
+        while True:
+            now = sim.now
+            i = sim.next_arrival  # the next arrival (Sim.horizon, inline)
+            horizon = arr[i] if i < n_arr else math.inf
+            kind, val = engine.plan(now, horizon)
+            if kind == STEP:
+                self.busy += val
+                t = now + val
+                if queue and t >= queue[0][0]:
+                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._stepped, None))
+                    return
+                sim.now = t  # _stepped, inline
+                engine.commit(t)
+                continue
+            if kind == RUN:
+                k = len(val)
+                t = now + float(val[-1])
+                if queue and t >= queue[0][0]:
+                    self.last_start = now + float(val[-2]) if k > 1 else -math.inf
+                    self.run = (now, val)
+                    self.run_id += 1
+                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._ran, self.run_id))
+                    return
+                sim.now = t  # _ran and _end_run, inline (nothing can interrupt it)
+                self.busy += float(val[k - 1])
+                engine.commit_run(k, val, t)
+                continue
+            break
+        sim.wait_id += 1
+        self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
+        if kind == WAIT:
+            sim.schedule(val, self._waited, self.wait)
 
     def _stepped(self, _arg) -> None:
         self.engine.commit(self.sim.now)
@@ -924,10 +968,15 @@ class Sim:
         self.generated, self.preemptions, self.replica = [0] * n, [0] * n, [-1] * n
         self.reason: list[str] = [""] * n
         self.timeline: list[tuple] = []
-        # decode step durations, each a gap between two tokens (inter-token latency, ITL): one step's
-        # duration, or (cum, k, start) for k steps ending at cum[:k] (taken apart by _gap_samples)
-        self.gap_steps: list = []
-        self.gap_counts: list[int] = []  # of how many sequences
+        # decode step durations, each a gap between two tokens (inter-token latency, ITL), as entries
+        # of k steps (a single step: k = 1) with their cumulative times from the entry's start (0.0
+        # unless in gap_starts), in order: in gap_vals (floats), or in gap_pieces where a long run's
+        # array came (gap_vals so far moved there before it); taken apart by _gap_samples
+        self.gap_vals: list[float] = []
+        self.gap_pieces: list = []
+        self.gap_lens: list[int] = []  # steps per entry
+        self.gap_counts: list[int] = []  # sequences waiting on each of its steps
+        self.gap_starts: dict[int, float] = {}  # entry index -> start time of its cumulative times
         # planner.budget.check per engine step inside a wall-clock limit (planner.budget.deadline), else None
         self.check = _budget_check if _budget_active() else None
         self.peak_waiting = 0
@@ -939,6 +988,7 @@ class Sim:
         self.end_time = 0.0
         self.max_ctx = sys.model.max_context
         self.arr_list = reqs.arrival.tolist() if reqs.arrival is not None else None
+        self.closed = reqs.arrival is None
         self.src_i = 0
         self.rng_route = reqs.rngs["routing"]
         self.rng_think = reqs.rngs["think"]
@@ -1008,8 +1058,9 @@ class Sim:
 
     def _ended(self, now: float) -> None:
         self.ended += 1
-        self.end_time = max(self.end_time, now)
-        if self.reqs.arrival is None and self.issued < self.reqs.n:  # closed loop: this user sends the next
+        if now > self.end_time:  # max(end_time, now)
+            self.end_time = now
+        if self.closed and self.issued < self.reqs.n:  # closed loop: this user sends the next
             rid = self.issued
             self.issued += 1
             think = self.rng_think.exponential(self.reqs.think_time_s) if self.reqs.think_time_s else 0.0
@@ -1038,8 +1089,18 @@ class Sim:
 
     def gaps(self, cum, k: int, start: float, n: int) -> None:
         """n sequences each wait the k steps ending at cum[:k] (cumulative, from `start`) for a token."""
-        self.gap_steps.append((cum, k, start))
+        self.gap_array(cum[:k])
+        if start != 0.0:
+            self.gap_starts[len(self.gap_lens)] = start
+        self.gap_lens.append(k)
         self.gap_counts.append(n)
+
+    def gap_array(self, cum: np.ndarray) -> None:
+        """An entry's cumulative times as an array (after the floats recorded so far)."""
+        if self.gap_vals:
+            self.gap_pieces.append(self.gap_vals)
+            self.gap_vals = []
+        self.gap_pieces.append(cum)
 
     def batch_finished(self, arg) -> None:
         self.finished(*arg)
@@ -1053,10 +1114,18 @@ class Sim:
             for rid in range(c):
                 self.schedule(0, self.dispatch, rid)
         queue, pop = self.queue, heapq.heappop
-        while queue:
-            t, _, _, fn, arg = pop(queue)
-            self.now = t
-            fn(arg)
+        collect = gc.isenabled()  # no reference cycles are made per event: the cyclic collector
+        gc.disable()  # would only walk the growing records again and again (about 10% of a run)
+        try:
+            while queue:
+                t, _, _, fn, arg = pop(queue)
+                self.now = t
+                fn(arg)
+        finally:
+            if collect:  # the records are long-lived: straight to the oldest generation (no young
+                gc.freeze()  # pass over them all at the next allocation; collectable as before)
+                gc.unfreeze()
+                gc.enable()
 
 
 # --------------------------------------------------------------------------- results
@@ -1184,7 +1253,7 @@ def starvation_warnings(sim: Sim) -> list[str]:
 def _itl(sim: Sim) -> dict:
     """Inter-token latency over every gap between two tokens of a request (sglang.bench_serving's
     `itls`, whose median is its Median ITL): each decode step's duration, once per decoding sequence."""
-    if not sim.gap_steps:
+    if not sim.gap_lens:
         return _stats(np.zeros(0))
     return _weighted_stats(*_gap_samples(sim), 1e3)
 
@@ -1193,32 +1262,18 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
     """(step durations, sequences waiting on each) in the order the steps were recorded; a run's
     durations are the differences of its cumulative times (as the run priced them), taken with one
     vectorised subtraction over all runs (a single step is a run of one from 0.0)."""
-    pieces, vals, lens, starts = [], [], [], []
-    for e in sim.gap_steps:
-        if type(e) is tuple:
-            c, k, start = e
-            if isinstance(c, np.ndarray):  # a long (vectorised) run: its times as they are
-                if vals:
-                    pieces.append(np.asarray(vals, dtype=float))
-                    vals = []
-                pieces.append(c[:k])
-            else:
-                vals.extend(c[:k])
-            lens.append(k)
-            starts.append(start)
-        else:
-            vals.append(e)
-            lens.append(1)
-            starts.append(0.0)
-    if vals:
-        pieces.append(np.asarray(vals, dtype=float))
-    fresh = len(pieces) > 1 or not any(type(e) is tuple and isinstance(e[0], np.ndarray) for e in sim.gap_steps[-1:])
+    pieces = sim.gap_pieces + [sim.gap_vals] if sim.gap_vals else sim.gap_pieces
+    fresh = len(pieces) > 1 or type(pieces[0]) is list  # cum below is a new array
     cum = np.concatenate(pieces) if len(pieces) > 1 else np.asarray(pieces[0], dtype=float)
+    lens = sim.gap_lens
+    starts = np.zeros(len(lens))
+    for i, start in sim.gap_starts.items():
+        starts[i] = start
     n = np.asarray(lens)
     first = np.cumsum(n) - n  # where each run starts
     x = np.empty_like(cum)
     np.subtract(cum[1:], cum[:-1], out=x[1:])
-    x[first] = cum[first] - np.asarray(starts, dtype=float)  # each run's first step from its own start
+    x[first] = cum[first] - starts  # each run's first step from its own start
     w = cum if fresh else np.empty_like(cum)  # (cum's memory reused: it is not needed any more)
     w.fill(0.0)  # each run's count from its first step on (exact: integer sums)
     w[first] = np.diff(np.asarray(sim.gap_counts, dtype=float), prepend=0.0)

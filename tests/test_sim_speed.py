@@ -1,5 +1,6 @@
 """The simulator's fast paths give the general step function's numbers bit for bit: the folded
-decode-step time (perf.DecodePricer) against System._step, its runs against a cumulative sum,
+decode-step times (perf.DecodePricer, and perf.KernelDecodePricer / KernelStepPricer under the
+measured kernels) against System._step, their runs against a cumulative sum,
 and the event loop's results against the golden files (tests/test_golden.py)."""
 
 import math
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from planner.kernels import use_provider
-from planner.perf import build_system
+from planner.perf import KernelDecodePricer, KernelStepPricer, build_system
 from planner.scenario import parse_scenario
 from planner.sim import resolve
 from planner.simbench import SUITE, suite_scenario
@@ -62,10 +63,62 @@ def test_no_folded_step_where_it_does_not_apply(cat):
     with use_provider("roofline"):
         assert build_system(cat, parallel="tp=4,pp=2", **kw).decode_pricer(8) is None  # pipeline stages
         assert build_system(cat, parallel="tp=8", **kw).decode_pricer(8) is not None
-    with use_provider("measured"):  # NVIDIA's measured kernels price the steps: no folded roofline
+    with use_provider("measured"):  # NVIDIA's measured kernels price the steps: their own folded step
         sys = build_system(cat, parallel="tp=8", **kw)
+        piped = build_system(cat, parallel="tp=4,pp=2", **kw)
     if sys.kernels is not None:  # the optional tables are installed (make installs them)
-        assert sys.decode_pricer(8) is None
+        assert isinstance(sys.decode_pricer(8), KernelDecodePricer)
+        assert piped.decode_pricer(8) is None and piped.step_pricer() is None
+
+
+KERNEL_SYSTEMS = [  # measured-kernel provider: the suite's (A100 and H100 with vLLM) and TP 8
+    dict(hardware="nvidia-a100-80gb-sxm", model="llama-2-7b", quant="f16", engine="vllm"),
+    dict(hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm"),
+    dict(hardware="nvidia-h100-sxm", model="llama-3.1-70b", quant="fp8", engine="vllm", devices=8, parallel="tp=8"),
+]
+
+
+@pytest.mark.parametrize("kw", KERNEL_SYSTEMS, ids=lambda kw: f"{kw['model']}-{kw['hardware']}")
+def test_folded_kernel_steps_are_the_step_function(cat, kw):
+    """Under NVIDIA's measured kernels the folded decode step (KernelDecodePricer: time, runs,
+    arrays) and the cached mixed step (KernelStepPricer) give step_time_agg's numbers bit for bit,
+    inside and beyond the tables' grids."""
+    with use_provider("measured"):
+        sys = build_system(cat, **kw)
+    if sys.kernels is None:
+        pytest.skip("NVIDIA's tables are not installed")
+    rng = np.random.default_rng(2)
+    kf, af = sys.kv_full_per_token, sys.attn_full_coef
+    for n in (1, 2, 5, 64, 300):
+        pr = sys.decode_pricer(n)
+        assert isinstance(pr, KernelDecodePricer)
+        kv = kf * n * rng.uniform(1, 3e5, 200) * rng.choice([1e-4, 1e-2, 1.0], 200)  # contexts 0 to 300k
+        attn = rng.uniform(0, 1e16, 200)
+        ref = [sys.step_time_agg(n, n, a, b) for a, b in zip(kv, attn)]
+        assert [pr.time(a, b) for a, b in zip(kv, attn)] == ref
+        assert pr.times(kv, attn).tolist() == sys.step_times_vec(n, n, kv, attn).tolist()
+        for cpu, overlap in ((0.0, False), (3e-4, False), (3e-4, True), (1.0, True)):
+            for s0 in (10 * n, 1000 * n, 200_000 * n):
+                steps = []
+                for j in range(30):
+                    s = s0 + n * j
+                    t = sys.step_time_agg(n, n, kf * s, af * s)
+                    if cpu:
+                        t = max(t, cpu) if overlap else t + cpu
+                    steps.append(t)
+                got = pr.run(30, s0, n, kf, af, math.inf, cpu, overlap, None)
+                assert got == np.cumsum(steps).tolist()
+                h = got[11] - 1e-9
+                assert pr.run(30, s0, n, kf, af, h, cpu, overlap, None) == got[:12]
+    mixed = KernelStepPricer(sys, checks=0)  # no self-check: every call the folded way
+    for _ in range(500):
+        n = int(rng.integers(1, 600))
+        tokens = n + int(rng.choice([0, 1, 100, 2048, 8192, 40_000]))
+        kv = kf * n * float(rng.uniform(1, 2e5))
+        attn = float(rng.uniform(0, 1e17)) * float(rng.choice([0.0, 1e-6, 1.0]))
+        assert mixed(n, tokens, kv, attn) == sys.step_time_agg(n, tokens, kv, attn)
+    checked = KernelStepPricer(sys)
+    assert checked(4, 2000, kf * 4000, 1e13) == sys.step_time_agg(4, 2000, kf * 4000, 1e13) and checked.checks == 15
 
 
 @pytest.mark.parametrize("name", list(SUITE))
@@ -76,8 +129,10 @@ def test_suite_workloads_use_the_folded_step(cat, name):
     with use_provider("roofline"):
         sys, _ = resolve(cat, sc)
     assert sys.decode_pricer(1) is not None and sys.decode_pricer(256) is not None
-    sys, _ = resolve(cat, sc)  # by default NVIDIA's measured kernels price some (their own step time)
-    assert (sys.decode_pricer(1) is None) == (sys.kernels is not None)
+    sys, _ = resolve(cat, sc)  # by default NVIDIA's measured kernels price some (their own folded step)
+    for n in (1, 256):
+        pr = sys.decode_pricer(n)
+        assert pr is not None and isinstance(pr, KernelDecodePricer) == (sys.kernels is not None)
 
 
 def test_suite_scenarios_are_valid(cat):
