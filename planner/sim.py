@@ -457,6 +457,7 @@ class Continuous:
             if c <= 0:
                 break
             free -= -(-(done + c) // B) - held
+            budget -= c  # these chunks count against max_num_batched_tokens too
             chunks.append((rid, c))
         if waiting and budget > 0 and not preempted:
             prompt, generated, chunked, max_seqs = sim.prompt, sim.generated, self.chunked, self.max_seqs

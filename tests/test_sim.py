@@ -281,3 +281,14 @@ def test_engines_follow_the_engine_contract(cat):
         assert sim.replicas and all(isinstance(r.engine, S.Engine) for r in sim.replicas)
         kind, _ = sim.replicas[0].engine.plan(0.0, 1.0)
         assert kind in set(S.EngineState) and S.EngineState(kind).name in ("IDLE", "WAIT", "STEP", "RUN")
+
+
+def test_a_step_never_exceeds_the_token_budget(cat):
+    """max_num_batched_tokens bounds every step, prompts part way through their prefill included
+    (their chunks were once left out of the count: steps of up to 4x the budget)."""
+    sc = scenario(arrival="poisson", rate_rps=20.0, requests=200, prompt={"mean": 6000}, output={"mean": 50}, seed=3,
+                  scheduler={"max_num_batched_tokens": 2048, "chunked_prefill": True}, timeline_points=10**6)
+    res = simulate_scenario(cat, sc)
+    per_step = [t["tokens"] / t["steps"] for t in res.timeline]
+    assert sum(1 for x in per_step if x == 2048) > 10  # the budget binds: full chunked steps
+    assert max(per_step) <= 2048
