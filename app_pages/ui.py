@@ -450,7 +450,7 @@ def sweep(sc: Scenario, i: int, points: int = 8) -> dict | None:
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def _plan(spec_json: str, _progress=None) -> dict:
     # serial: a process pool forked from Streamlit's threaded server is not reliable (and a spawned one
-    # re-imports the app); R1 on the whole catalog takes about 10 s on 2 cores
+    # re-imports the app); R1 on the whole catalog takes about 13-15 s on a shared 2-core machine
     return plan_mod.plan(catalog(), json.loads(spec_json), executor="serial", progress=_progress)
 
 
