@@ -1,6 +1,6 @@
 """Inference Planner web app: `streamlit run app.py` (or `make run`).
 
-Thin: the scenario lives in the URL (planner.links), widgets edit it, planner computes, Altair
+Thin: the scenario lives in the URL (planner.webapp.links), widgets edit it, planner computes, Altair
 draws.  Pages are declared with st.navigation; Compare is the default.
 """
 

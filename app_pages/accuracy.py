@@ -6,9 +6,17 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import charts, ui
-from planner.calibration import (DEFAULT_DATA, OUTLIER_PCT, REPO, bind_rows, errors, file_digest, read_rows,
-                                 stated_reasons)
-from planner.serve_validation import validate_serve
+from planner.model.calibration import (
+    DEFAULT_DATA,
+    OUTLIER_PCT,
+    REPO,
+    bind_rows,
+    errors,
+    file_digest,
+    read_rows,
+    stated_reasons,
+)
+from planner.validate.serve import validate_serve
 
 SERVE_REQUESTS = 500  # per row; the CLI's `validate` uses 2000
 

@@ -5,9 +5,9 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app_pages import ui
-from planner.arch import active_params, params
 from planner.errors import PlannerError
-from planner.scenario import CustomHardware, parse_scenario, scenario_catalog
+from planner.model.arch import active_params, params
+from planner.sim.scenario import CustomHardware, parse_scenario, scenario_catalog
 
 sc = ui.init_state()
 cat = ui.scenario_cat(sc)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages import ui
-from planner.claims import check_claims
+from planner.webapp.claims import check_claims
 
 ICON = {"supported": ":green[:material/check_circle:]", "partly supported": ":orange[:material/contrast:]",
         "contradicted": ":red[:material/cancel:]", "not verifiable": ":gray[:material/help:]",

@@ -6,11 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import compare_charts, ui
-from planner import compare as cmp
-from planner import verdict as vd
-from planner.csvio import read_scenario_csv, scenario_csv, write_table
 from planner.errors import CSVError
 from planner.glossary import HELP
+from planner.webapp import compare as cmp
+from planner.webapp import verdict as vd
+from planner.webapp.csvio import read_scenario_csv, scenario_csv, write_table
 
 sc = ui.editor(ui.init_state(), "compare")
 cat = ui.scenario_cat(sc)

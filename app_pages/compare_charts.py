@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from planner.compare import capacity_as_sold
+from planner.webapp.compare import capacity_as_sold
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]  # machine options, on every page
 MEM_COLORS = {"weights": "#4c78a8", "KV cache": "#f58518", "other": "#9d9d9d"}

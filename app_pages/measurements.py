@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import ui
-from planner.benchimport import TOOLS, BenchImportError, import_bench, overlay_files
 from planner.errors import ScenarioError
+from planner.webapp.benchimport import TOOLS, BenchImportError, import_bench, overlay_files
 
 st.title("Your measurements")
 st.caption("Paste or upload the output of " + ", ".join(f"`{t}`" for t in TOOLS)

@@ -1,5 +1,5 @@
 """Capacity plan: how many of which machine serve a peak load within the SLOs, and at what cost
-(planner.plan.plan).  Inputs in the sidebar (and in the URL under plan.*), the ranked table, the cost /
+(planner.plan.search.plan).  Inputs in the sidebar (and in the URL under plan.*), the ranked table, the cost /
 latency Pareto chart, the winner explained and the excluded candidates grouped by reason."""
 
 import pandas as pd
@@ -7,14 +7,14 @@ import streamlit as st
 from pydantic import ValidationError
 
 from app_pages import charts, ui
-from planner import compare as cmp
-from planner import plan_report as rep
-from planner import verdict as vd
-from planner.csvio import write_table
-from planner.glossary import HELP
-from planner.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
 from planner.errors import PlannerError, first_validation_error
-from planner.plan import csv_rows
+from planner.glossary import HELP
+from planner.plan import report as rep
+from planner.plan.search import csv_rows
+from planner.webapp import compare as cmp
+from planner.webapp import verdict as vd
+from planner.webapp.csvio import write_table
+from planner.webapp.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
 
 sc = ui.init_state()
 cat = ui.catalog()
@@ -220,7 +220,7 @@ st.markdown(f"Used: electricity **${ci['electricity_usd_per_kwh']:g}/kWh**, PUE 
             "cards are priced with the machine around them (the catalog's workstation or 8-GPU server chassis). "
             "Inputs, not facts:\n\n"
             + "\n".join(f"- {a}" for a in result["assumptions"]))
-st.caption("The same cost model as the Compare page and the Load sweep (`planner.econ`): set Compare's cost "
+st.caption("The same cost model as the Compare page and the Load sweep (`planner.econ.costs`): set Compare's cost "
            "assumptions to these and its load to the peak rate, and it shows the same $ per million output tokens.")
 
 st.subheader("Excluded candidates")

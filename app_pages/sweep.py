@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import charts, ui
-from planner import verdict as vd
 from planner.glossary import HELP
+from planner.webapp import verdict as vd
 
 sc = ui.editor(ui.init_state(), "sweep")
 st.title("Load sweep")
@@ -60,7 +60,7 @@ if "usd_per_mtok" in df and df["usd_per_mtok"].notna().any():
     st.subheader("Cost per million output tokens against load")
     st.altair_chart(charts.sweep_chart(df.dropna(subset=["usd_per_mtok"]), "usd_per_mtok", "$ per million output tokens",
                                        x_title, labels, log_y=True, log_x=closed), width="stretch")
-    st.caption("The same cost model as Compare and the Capacity plan (planner.econ): capex amortised over "
+    st.caption("The same cost model as Compare and the Capacity plan (planner.econ.costs): capex amortised over "
                f"{sc.cost.amortize_years:g} years + energy at ${sc.cost.usd_per_kwh:g}/kWh, PUE {sc.cost.pue:g}, "
                f"serving this load {sc.cost.utilization:.0%} of the time. A machine at low load costs more per token.")
 knees = df[df["knee"]][["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput"]].round(

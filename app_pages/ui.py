@@ -11,15 +11,23 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from planner import budget as bud
-from planner import compare as cmp
-from planner import plan as plan_mod
-from planner import verdict
-from planner.catalog import load_catalog
-from planner.clamps import clamp, sweep_plan
+from planner.catalog.loader import load_catalog
 from planner.errors import ScenarioError
-from planner.links import PlanInputs, decode, decode_plan, encode, encode_params, encode_plan_params
-from planner.scenario import MAX_COMPARE, MAX_REQUESTS, MAX_TOKENS, Machine, Scenario, parse_scenario, scenario_catalog
+from planner.plan import search as plan_mod
+from planner.sim import budget as bud
+from planner.sim.scenario import (
+    MAX_COMPARE,
+    MAX_REQUESTS,
+    MAX_TOKENS,
+    Machine,
+    Scenario,
+    parse_scenario,
+    scenario_catalog,
+)
+from planner.webapp import compare as cmp
+from planner.webapp import verdict
+from planner.webapp.clamps import clamp, sweep_plan
+from planner.webapp.links import PlanInputs, decode, decode_plan, encode, encode_params, encode_plan_params
 
 KEY = "scenario"
 WARN = "link_warnings"
@@ -353,7 +361,7 @@ def editor(sc: Scenario, page: str) -> Scenario:
 
 
 def server_budget() -> bud.Budget:
-    """The server's compute budget (planner.budget: $PLANNER_BUDGET / $PLANNER_BUDGET_FILE)."""
+    """The server's compute budget (planner.sim.budget: $PLANNER_BUDGET / $PLANNER_BUDGET_FILE)."""
     return bud.load_budget()
 
 
@@ -387,7 +395,7 @@ def stop_button() -> bool:
 
 @st.cache_data(max_entries=256, ttl=3600, show_spinner=False)
 def _evaluate(one_json: str) -> dict:
-    # runs under the caller's planner.budget.deadline: the wall-clock limit and Stop raise BudgetError,
+    # runs under the caller's planner.sim.budget.deadline: the wall-clock limit and Stop raise BudgetError,
     # which is not cached (options finished before it are; a re-run continues from there)
     return cmp.evaluate_option(catalog(), Scenario.model_validate_json(one_json), 0)
 
@@ -455,7 +463,7 @@ def _plan(spec_json: str, _progress=None) -> dict:
 
 
 def run_plan(spec: dict, progress=None) -> dict:
-    """planner.plan.plan, cached by the spec.  `progress(done, total)` runs in the caller's context, outside
+    """planner.plan.search.plan, cached by the spec.  `progress(done, total)` runs in the caller's context, outside
     the cache's element recording (a progress bar is not part of the cached result)."""
     cb = None
     if progress:

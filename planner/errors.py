@@ -7,8 +7,8 @@ web app catch exactly this class: one line on stderr and exit 2, or ``st.error``
 Anything else that escapes is a defect in the planner and is shown as such (a traceback and
 exit 1; Streamlit's exception box), never dressed up as bad input.
 
-The old names stay importable from the modules that defined them before (``planner.catalog.
-CatalogError``, ``planner.perf.ScenarioError``, ``planner.csvio.CSVError``, ...): they are the
+The old names stay importable from the modules that defined them before (``planner.catalog.loader.
+CatalogError``, ``planner.model.perf.ScenarioError``, ``planner.webapp.csvio.CSVError``, ...): they are the
 classes defined here.
 """
 
@@ -46,7 +46,7 @@ class ScenarioError(PlannerError):
 class UnsupportedError(ScenarioError):
     """The engine does not run this format (or KV dtype) on this GPU architecture (profiles/support): the
     message gives the reason, its source and the nearest supported combination (CLI exit 2).  `verdict` is
-    the planner.support.Verdict that failed (its `field` and `message()`)."""
+    the planner.catalog.support.Verdict that failed (its `field` and `message()`)."""
 
     def __init__(self, verdict):
         super().__init__(verdict.field or "quant", verdict.message())
@@ -74,7 +74,7 @@ class PlanError(PlannerError):
     """A capacity-plan request that cannot be answered (bad spec, nothing meets the SLO)."""
 
 
-class SweepError(PlannerError):
+class ExecutorError(PlannerError):
     """A sweep that cannot run (missing optional dependency, unreachable cluster)."""
 
 

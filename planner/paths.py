@@ -4,7 +4,7 @@ The profiles (``profiles/``: hardware, models, quantizations, engines, fitted ca
 data files (``data/``: the calibration measurements, the article's claims, the offload measurements)
 ship inside the ``planner`` package as package data and are found with :mod:`importlib.resources`,
 so a normal ``pip install .`` or wheel works from any directory.  User overlays (``--profiles DIR``,
-``$PLANNER_PROFILES``) are added on top by :mod:`planner.catalog`.
+``$PLANNER_PROFILES``) are added on top by :mod:`planner.catalog.loader`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from .errors import CatalogError
+from planner.errors import CatalogError
 
 # The package's data root: planner/ itself (its profiles/ and data/ folders are package data).
 DATA_ROOT = Path(__file__).resolve().parent

@@ -1,4 +1,4 @@
-"""Real outputs of the benchmark tools `planner.benchimport` reads, copied verbatim (whitespace as published)
+"""Real outputs of the benchmark tools `planner.webapp.benchimport` reads, copied verbatim (whitespace as published)
 from public READMEs, pull requests and issues; each with its source.  Test data only: nothing here is a
 calibration figure."""
 

@@ -1,6 +1,6 @@
 import pytest
 
-from planner.catalog import load_catalog
+from planner.catalog.loader import load_catalog
 
 
 @pytest.fixture(scope="session")

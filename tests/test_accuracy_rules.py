@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from planner import calibration as C
-from planner.bands import BANDS_PATH
+from planner.model import calibration as C
+from planner.model.bands import BANDS_PATH
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_speed_shown_with_its_band():
 
 
 def test_compare_summary_carries_the_bands(cat):
-    from planner.compare import compare, default_scenario, summary_rows
+    from planner.webapp.compare import compare, default_scenario, summary_rows
 
     res = compare(cat, default_scenario())
     rows_ = [r for r in summary_rows(res) if r["decode_tok_s"]]

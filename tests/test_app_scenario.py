@@ -3,8 +3,8 @@
 import pytest
 
 from planner.errors import ScenarioError
-from planner.predict import predict
-from planner.scenario import MAX_COMPARE, Scenario, parse_scenario, scenario_catalog
+from planner.model.predict import predict
+from planner.sim.scenario import MAX_COMPARE, Scenario, parse_scenario, scenario_catalog
 
 BASE = {"model": "deepseek-r1", "quant": "q4_k_m", "engine": "llama.cpp",
         "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 512},

@@ -4,14 +4,13 @@ changes predictions for that machine only."""
 
 import json
 
+import bench_outputs as B  # tests/ is on sys.path (pytest rootdir, no __init__.py)
 import pytest
 
-from planner import cli
-from planner.benchimport import BenchImportError, import_bench, parse, write_overlay
-from planner.catalog import load_catalog
-from planner.predict import predict
-
-import bench_outputs as B  # tests/ is on sys.path (pytest rootdir, no __init__.py)
+from planner.catalog.loader import load_catalog
+from planner.cli import commands as cli
+from planner.model.predict import predict
+from planner.webapp.benchimport import BenchImportError, import_bench, parse, write_overlay
 
 
 @pytest.mark.parametrize("text,tool,n,first", [

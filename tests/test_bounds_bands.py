@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from planner import calibration as C
-from planner.bands import BANDS_PATH, load_bands
-from planner.predict import predict
-from planner.priors import PARAMS, _load_priors, bounds_for
+from planner.model import calibration as C
+from planner.model.bands import BANDS_PATH, load_bands
+from planner.model.predict import predict
+from planner.model.priors import PARAMS, _load_priors, bounds_for
 
 
 def test_every_range_and_prior_has_a_source():
@@ -138,7 +138,7 @@ def test_predict_carries_bands_that_widen_when_extrapolating(cat):
 def test_measured_gemm_figure_caps_a_peak_that_is_not_reached(cat):
     """The Radeon 8060S's derived 59.4 TFLOPS WMMA peak is not reached (37 measured): a long
     prefill cannot run faster than the measured GEMM rate."""
-    from planner.arch import active_params
+    from planner.model.arch import active_params
 
     r = predict(cat, hardware="amd-ryzen-ai-max-395", model="llama-3.1-8b", quant="f16", engine="llama.cpp",
                 prompt=4096, gen=0)

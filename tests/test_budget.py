@@ -1,4 +1,4 @@
-"""Compute budgets for the web app (planner.budget) and the three costly links of issue 14."""
+"""Compute budgets for the web app (planner.sim.budget) and the three costly links of issue 14."""
 
 import time
 from pathlib import Path
@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from planner import budget as bud
-from planner.catalog import load_catalog
-from planner.clamps import clamp, sweep_plan
-from planner.compare import default_scenario
+from planner.catalog.loader import load_catalog
 from planner.errors import BudgetError, PlannerError
-from planner.links import decode
-from planner.sim import simulate_scenario
+from planner.sim import budget as bud
+from planner.sim.engine import simulate_scenario
+from planner.webapp.clamps import clamp, sweep_plan
+from planner.webapp.compare import default_scenario
+from planner.webapp.links import decode
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CAT = load_catalog()

@@ -4,9 +4,18 @@ import json
 
 import pytest
 
-from planner.calibration import DEFAULT_DATA, PARAMS, bind_rows, calibrate, errors, parse_rows, read_rows, summarize
-from planner.cli import main
+from planner.cli.commands import main
 from planner.errors import DataError
+from planner.model.calibration import (
+    DEFAULT_DATA,
+    PARAMS,
+    bind_rows,
+    calibrate,
+    errors,
+    parse_rows,
+    read_rows,
+    summarize,
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +95,8 @@ def test_validate_cli_bad_file(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def serve_result():
-    from planner.catalog import load_catalog
-    from planner.serve_validation import validate_serve
+    from planner.catalog.loader import load_catalog
+    from planner.validate.serve import validate_serve
 
     return validate_serve(load_catalog(), read_rows(DEFAULT_DATA))
 
@@ -96,7 +105,7 @@ def test_serve_rows_simulated_within_target(serve_result):
     """The calibration set's serving load tests, run as simulations (confidence=normal rows): issue 9's
     medians, throughput and TPOT <= 20%, TTFT <= 30%. (With NVIDIA's tables, the nvidia-data extra that
     `make test` installs: without them the DeepSeek rows fall back to the roofline.)"""
-    from planner.kernels import data_root
+    from planner.model.kernels import data_root
 
     if data_root() is None:
         pytest.skip("the nvidia-data extra is not installed")

@@ -4,9 +4,9 @@ import textwrap
 
 import pytest
 
-from planner.arch import active_params, params
-from planner.catalog import load_catalog
+from planner.catalog.loader import load_catalog
 from planner.errors import CatalogError
+from planner.model.arch import active_params, params
 
 HARDWARE = """apple-m1-7c apple-m1-8c apple-m1-pro-14c apple-m1-pro-16c apple-m1-max-24c apple-m1-max-32c
 apple-m1-ultra-48c apple-m1-ultra-64c apple-m2-8c apple-m2-10c apple-m2-pro-16c apple-m2-pro-19c apple-m2-max-30c
@@ -168,7 +168,7 @@ def _walk(obj, path):
 
 def _cited(m):
     """Aggregator hits in the model's own source-like text fields (not in its children)."""
-    from planner.catalog import cites_aggregator
+    from planner.catalog.loader import cites_aggregator
 
     for name in type(m).model_fields:
         v = getattr(m, name)
@@ -181,7 +181,7 @@ def _cited(m):
 def test_aggregator_citations_are_low_confidence(cat):
     """A figure or price citing an aggregator, RSS reader, proxy or bare IP address says confidence = "low" with
     the reason; a model with no confidence field may not cite one at all (issue 11)."""
-    from planner.catalog import cites_aggregator
+    from planner.catalog.loader import cites_aggregator
 
     assert cites_aggregator("see https://awesomeagents.ai/hardware/x") == "awesomeagents.ai"
     assert cites_aggregator("copy at http://45.77.220.82:5123/p/i/") == "http://45.77.220.82"
@@ -206,7 +206,7 @@ def test_aggregator_citations_are_low_confidence(cat):
 def test_low_confidence_needs_a_reason():
     from pydantic import ValidationError
 
-    from planner.catalog import Figure
+    from planner.catalog.loader import Figure
 
     with pytest.raises(ValidationError, match="confidence_note"):
         Figure(value=1, source="x", confidence="low")

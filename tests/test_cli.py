@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from planner.cli import main
+from planner.cli.commands import main
 
 KEYS = {"fits", "reason", "memory_gb", "prefill_tok_s", "decode_tok_s", "ttft_s", "tpot_s",
         "max_concurrent_sequences"}
@@ -102,9 +102,8 @@ def test_predict_answers_every_combination(cat):
     and finite positive speeds; never an exception."""
     import math
 
-    from planner.predict import predict
-
-    from planner.support import supported_engines
+    from planner.catalog.support import supported_engines
+    from planner.model.predict import predict
 
     answered = fitting = 0
     for hw in cat.hardware.values():

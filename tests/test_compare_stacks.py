@@ -2,9 +2,9 @@
 
 import pytest
 
-from planner.compare import default_stack, evaluate_option, option_label, preset_scenario, spare_option
-from planner.scenario import Machine, parse_scenario
-from planner.sim import simulate_scenario
+from planner.sim.engine import simulate_scenario
+from planner.sim.scenario import Machine, parse_scenario
+from planner.webapp.compare import default_stack, evaluate_option, option_label, preset_scenario, spare_option
 
 
 @pytest.mark.parametrize("model,hw,devices,want", [
@@ -64,7 +64,7 @@ def test_option_scheduler_overrides_merge_over_the_scenarios(cat):
 
 
 def test_markdown_summary_holds_scenario_table_assumptions_and_sources(cat):
-    from planner.compare import compare, markdown_summary, summary_rows
+    from planner.webapp.compare import compare, markdown_summary, summary_rows
 
     sc = preset_scenario("one-developer")
     res = compare(cat, sc)

@@ -5,10 +5,10 @@ import io
 
 import pytest
 
-from planner.compare import DEFAULT, compare, default_scenario, request_rows, summary_rows
-from planner.csvio import read_scenario_csv, scenario_csv, write_table
 from planner.errors import CSVError
-from planner.scenario import parse_scenario
+from planner.sim.scenario import parse_scenario
+from planner.webapp.compare import DEFAULT, compare, default_scenario, request_rows, summary_rows
+from planner.webapp.csvio import read_scenario_csv, scenario_csv, write_table
 
 
 def test_round_trip_default(cat):
@@ -25,7 +25,7 @@ def test_round_trip_default(cat):
 
 
 def test_round_trip_keeps_each_options_stack_and_scheduler(cat):
-    from planner.scenario import SchedulerOverrides
+    from planner.sim.scenario import SchedulerOverrides
 
     d = default_scenario()
     opts = [d.machine, *d.compare]
@@ -93,8 +93,8 @@ def test_result_tables(cat):
 
 
 def test_round_trip_scale_out(cat):
-    from planner.compare import default_scenario
-    from planner.scenario import Machine
+    from planner.sim.scenario import Machine
+    from planner.webapp.compare import default_scenario
 
     d = default_scenario()
     sc = d.model_copy(update={"compare": [*d.compare, Machine(hardware="nvidia-rtx-pro-6000", quant="q4_k_m",

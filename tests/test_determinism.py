@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from planner.compare import summary_rows
-from planner.csvio import read_scenario_csv, scenario_csv
-from planner.plan import plan
-from planner.sim import simulate_scenario
+from planner.plan.search import plan
+from planner.sim.engine import simulate_scenario
+from planner.webapp.compare import summary_rows
+from planner.webapp.csvio import read_scenario_csv, scenario_csv
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = {"model": "llama-3.1-8b",
@@ -36,7 +36,7 @@ def serial(cat):
 
 def test_two_runs_are_byte_identical(cat, serial):
     assert plan_bytes(cat, "serial") == serial
-    from planner.compare import default_scenario
+    from planner.webapp.compare import default_scenario
 
     sc = default_scenario().for_option(1)
     a, b = simulate_scenario(cat, sc), simulate_scenario(cat, sc)
@@ -55,7 +55,7 @@ def test_dask_is_byte_identical(cat, serial):
 
 
 def test_ray_is_byte_identical(cat, serial):
-    """A local Ray (ray.init(num_cpus=2)) through run_sweep's Ray executor; about 10-20 s, mostly Ray's start."""
+    """A local Ray (ray.init(num_cpus=2)) through run_points's Ray executor; about 10-20 s, mostly Ray's start."""
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})  # the workers import this checkout's planner
@@ -91,11 +91,11 @@ def test_cli_and_the_app_csv_give_the_same_json(tmp_path, cat):
         row = summary_rows([{"option": i + 1, "label": "", "error": None, "sim": summary}])[0]
         for col in ("throughput_tok_s", "goodput"):
             assert shown[col][i] == row[col], (i, col)
-        from planner.verdict import fmt_duration  # the app shows times in the unit that reads best
+        from planner.webapp.verdict import fmt_duration  # the app shows times in the unit that reads best
 
         for col in ("ttft_p95_ms", "tpot_p95_ms"):
             assert shown[col.replace("_ms", "")][i] == fmt_duration(row[col] / 1e3), (i, col)
         # the app's own result for that option holds the same JSON
-        from planner.compare import evaluate_option
+        from planner.webapp.compare import evaluate_option
 
         assert json.dumps(evaluate_option(cat, sc.for_option(i), 0)["sim"], indent=2).encode() + b"\n" == outs[-1]

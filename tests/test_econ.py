@@ -1,12 +1,12 @@
-"""The one cost model (planner.econ): Compare and the Capacity plan give the same $ per million output tokens
+"""The one cost model (planner.econ.costs): Compare and the Capacity plan give the same $ per million output tokens
 for the same machine, stack and load; capex includes hosts and cluster extras the catalog prices."""
 
 import pytest
 
-from planner import econ
-from planner.compare import evaluate_option, option_costs
-from planner.plan import plan
-from planner.scenario import parse_scenario
+from planner.econ import costs as econ
+from planner.plan.search import plan
+from planner.sim.scenario import parse_scenario
+from planner.webapp.compare import evaluate_option, option_costs
 
 
 @pytest.mark.parametrize("cand,rate", [
@@ -110,7 +110,7 @@ def test_a_quote_replaces_every_catalog_price(cat):
 
 
 def test_sweep_points_carry_the_same_cost(cat):
-    from planner.compare import sweep_point
+    from planner.webapp.compare import sweep_point
 
     sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
                          "machine": {"hardware": "nvidia-l40s"},

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from planner import cli as cli_module
 from planner import errors
-from planner.cli import main
+from planner.cli import commands as cli_module
+from planner.cli.commands import main
 
 REPO = Path(__file__).resolve().parent.parent
 PREDICT = ["predict", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine",
@@ -18,15 +18,15 @@ PREDICT = ["predict", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b"
 
 
 def test_old_names_are_the_one_hierarchy():
-    from planner.calibration import DataError
-    from planner.catalog import CatalogError
-    from planner.cli import UsageError
-    from planner.csvio import CSVError
-    from planner.perf import ScenarioError
-    from planner.plan import PlanError
-    from planner.sweep import SweepError
+    from planner.catalog.loader import CatalogError
+    from planner.cli.commands import UsageError
+    from planner.model.calibration import DataError
+    from planner.model.perf import ScenarioError
+    from planner.plan.search import PlanError
+    from planner.sim.executors import ExecutorError
+    from planner.webapp.csvio import CSVError
 
-    for cls in (DataError, CatalogError, UsageError, CSVError, ScenarioError, PlanError, SweepError):
+    for cls in (DataError, CatalogError, UsageError, CSVError, ScenarioError, PlanError, ExecutorError):
         assert cls is getattr(errors, cls.__name__) and issubclass(cls, errors.PlannerError)
     e = pickle.loads(pickle.dumps(ScenarioError("workload.requests", "too many")))  # crosses process pools
     assert e.field == "workload.requests" and str(e) == "workload.requests: too many"
@@ -54,10 +54,10 @@ def test_a_planted_defect_is_not_reported_as_bad_input(monkeypatch):
 
 
 def test_a_planted_defect_shows_its_traceback_and_exits_1():
-    code = ("import sys, planner.predict as p\n"
+    code = ("import sys, planner.model.predict as p\n"
             "def broken(*a, **k):\n    raise ValueError('operands could not be broadcast together')\n"
             "p.predict = broken\n"
-            "from planner.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+            "from planner.cli.commands import main\nsys.exit(main(sys.argv[1:]))\n")
     res = subprocess.run([sys.executable, "-c", code, *PREDICT], cwd=REPO, capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 1
@@ -65,12 +65,12 @@ def test_a_planted_defect_shows_its_traceback_and_exits_1():
 
 
 def test_app_shows_a_defect_in_the_exception_box_not_as_an_input_error(monkeypatch):
-    import planner.compare
+    import planner.webapp.compare
 
     def broken(*a, **k):
         raise ZeroDivisionError("planted defect")
 
-    monkeypatch.setattr(planner.compare, "evaluate_option", broken)
+    monkeypatch.setattr(planner.webapp.compare, "evaluate_option", broken)
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
     at.query_params["v"] = "1"
     at.query_params["workload.seed"] = "31337"  # not cached by another test

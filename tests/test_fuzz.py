@@ -18,15 +18,15 @@ from urllib.parse import urlencode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner import budget as bud
-from planner.catalog import load_catalog
-from planner.clamps import clamp
-from planner.compare import PRESETS, default_scenario, preset_scenario
-from planner.csvio import read_scenario_csv, scenario_csv
+from planner.catalog.loader import load_catalog
 from planner.errors import CatalogError, CSVError, PlannerError, ScenarioError
-from planner.links import LinkWarning, _parse_query, decode, flatten
-from planner.predict import predict
-from planner.scenario import Scenario, load_scenario, scenario_catalog
+from planner.model.predict import predict
+from planner.sim import budget as bud
+from planner.sim.scenario import Scenario, load_scenario, scenario_catalog
+from planner.webapp.clamps import clamp
+from planner.webapp.compare import PRESETS, default_scenario, preset_scenario
+from planner.webapp.csvio import read_scenario_csv, scenario_csv
+from planner.webapp.links import LinkWarning, _parse_query, decode, flatten
 
 FUZZ_EXAMPLES = int(os.environ.get("PLANNER_FUZZ_EXAMPLES", "2000"))
 REPO = Path(__file__).resolve().parent.parent
@@ -361,7 +361,7 @@ def test_fuzz_profile_overlays(tmp_path):
 
 import bench_outputs as _bench_outputs  # noqa: E402  (real tool outputs, each with its source)
 
-from planner.benchimport import parse as _parse_bench  # noqa: E402
+from planner.webapp.benchimport import parse as _parse_bench  # noqa: E402
 
 REAL_BENCH = [v for k, v in sorted(vars(_bench_outputs).items()) if k.isupper() and isinstance(v, str)]
 BENCH_MESSAGE = re.compile(r"line \d+|bytes|characters|UTF-8|empty", re.I)

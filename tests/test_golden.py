@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.scenario import parse_scenario
+from planner.sim.scenario import parse_scenario
 from tests.golden.cases import HERE, all_cases, fingerprint
 
 FILES = sorted(HERE.glob("*.json"))

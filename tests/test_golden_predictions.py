@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from planner.arch import active_params, params
+from planner.model.arch import active_params, params
 from tests.golden.predictions import CASES, HERE, run
 
 FILES = {p.stem: json.loads(p.read_text()) for p in sorted(HERE.glob("*.json"))}

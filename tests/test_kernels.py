@@ -1,4 +1,4 @@
-"""The NVIDIA measured-kernel step-time provider (planner/kernels.py) and its fallback.
+"""The NVIDIA measured-kernel step-time provider (planner/model/kernels.py) and its fallback.
 
 CI installs the `nvidia-data` extra (`make test`); without it the provider tests skip, except
 with CI=true, where they fail (the fallback tests run either way)."""
@@ -9,14 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from planner import kernels
-from planner.arch import params
-from planner.catalog import load_catalog
-from planner.kernels import pick_version, use_provider
-from planner.perf import build_system
-from planner.predict import predict
-from planner.scenario import parse_scenario
-from planner.sim import simulate_scenario
+from planner.catalog.loader import load_catalog
+from planner.model import kernels
+from planner.model.arch import params
+from planner.model.kernels import pick_version, use_provider
+from planner.model.perf import build_system
+from planner.model.predict import predict
+from planner.sim.engine import simulate_scenario
+from planner.sim.scenario import parse_scenario
 
 HAVE = kernels.data_root() is not None
 needs_tables = pytest.mark.skipif(not HAVE and os.environ.get("CI") != "true",
@@ -210,7 +210,7 @@ def test_uncovered_shapes_fall_back_with_a_note(cat):
 def test_deepseek_mla_is_priced_from_sglangs_mla_tables(cat):
     """DeepSeek R1 with SGLang on H200/B200: MLA attention from the MLA tables (generation at the
     batch and context), the absorbed-MLA bmm tables, block-FP8 GEMMs and the fused MoE table."""
-    from planner.kernels import mla_grid
+    from planner.model.kernels import mla_grid
 
     with use_provider("measured"):
         s = build_system(cat, "nvidia-b200", "deepseek-r1", "fp8", "sglang", devices=8)
@@ -240,7 +240,7 @@ def test_without_the_extra_everything_uses_the_roofline(cat, no_extra):
 
 
 def test_without_the_extra_cli(no_extra, capsys):
-    from planner.cli import main
+    from planner.cli.commands import main
 
     rc = main(["predict", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8",
                "--engine", "vllm", "--step-provider", "measured"])
@@ -258,7 +258,7 @@ def test_calibration_fits_price_steps_on_the_roofline(cat):
 
 
 def test_choice_rule():
-    from planner.kernel_validation import choices
+    from planner.validate.kernels import choices
 
     rows = [{"class": "a", "covered": True, "roofline_error_pct": 10.0, "measured_kernels_error_pct": -5.0},
             {"class": "a", "covered": True, "roofline_error_pct": -30.0, "measured_kernels_error_pct": 8.0},
@@ -279,8 +279,8 @@ def test_vectorised_and_scalar_look_ups_agree():
 def test_validate_providers_reports_both_on_nvidia_rows(cat, tmp_path):
     """`validate --providers` predicts each NVIDIA datacenter row with both providers (a load test
     simulated, batch-1 first-token rows with predict) and applies the rule per class."""
-    from planner.calibration import DEFAULT_DATA
-    from planner.kernel_validation import compare
+    from planner.model.calibration import DEFAULT_DATA
+    from planner.validate.kernels import compare
 
     lines = DEFAULT_DATA.read_text(encoding="utf-8").splitlines(keepends=True)
     keep = [ln for ln in lines[1:] if ln.split(",")[0] in ("I-TRT-017", "I-TRT-023", "I-TRT-025", "A4167-001")]
@@ -304,10 +304,10 @@ def test_compare_simulates_random_length_rows_in_their_own_statistic(cat, tmp_pa
     """bench_serving rows with random lengths (no prompt_tokens column) are simulated, not dropped;
     concurrency 1 counts as single-stream, TTFT under load is its own metric, and an ITL-median row
     is compared with the simulated median inter-token latency (as serve_validation does)."""
-    from planner.calibration import DEFAULT_DATA, read_rows
-    from planner.kernel_validation import compare, predict_row
-    from planner.kernels import use_provider
-    from planner.serve_validation import validate_serve
+    from planner.model.calibration import DEFAULT_DATA, read_rows
+    from planner.model.kernels import use_provider
+    from planner.validate.kernels import compare, predict_row
+    from planner.validate.serve import validate_serve
 
     wanted = ("P5-071", "P5-073", "P5-002")
     lines = DEFAULT_DATA.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -331,8 +331,8 @@ def test_cuda_serving_priors_are_derived_from_the_measured_kernels(cat):
     """Issue 13 item 4: the CUDA serving engines' compute and bandwidth priors in priors.toml are what
     `validate --providers --derive-priors` computes from NVIDIA's GEMM tables, inside the physical
     ranges; llama.cpp on CUDA (its own kernels) keeps the generic prior."""
-    from planner.kernel_validation import derive_priors
-    from planner.priors import PARAMS, bounds_for
+    from planner.model.priors import PARAMS, bounds_for
+    from planner.validate.kernels import derive_priors
 
     d = derive_priors(cat)
     assert len(d["systems"]) >= 5 and not d["compute_efficiency_clamped"] and not d["bandwidth_efficiency_clamped"]

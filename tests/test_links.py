@@ -1,4 +1,4 @@
-"""Share links (planner.links) and the `link` command."""
+"""Share links (planner.webapp.links) and the `link` command."""
 
 import json
 from urllib.parse import parse_qsl
@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.cli import main
-from planner.compare import DEFAULT, default_scenario
-from planner.links import decode, decode_strict, encode, encode_params
-from planner.scenario import parse_scenario
+from planner.cli.commands import main
+from planner.sim.scenario import parse_scenario
+from planner.webapp.compare import DEFAULT, default_scenario
+from planner.webapp.links import decode, decode_strict, encode, encode_params
 
 HW = ["apple-m3-ultra-80c", "nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-rtx-pro-6000", "nvidia-b200"]
 
@@ -138,7 +138,7 @@ def test_decode_strict_raises_named_field(cat):
 
 
 def test_scale_out_fields_round_trip_and_bad_ids_warn(cat):
-    from planner.scenario import Machine
+    from planner.sim.scenario import Machine
 
     d = default_scenario()
     sc = d.model_copy(update={"compare": [*d.compare, Machine(hardware="nvidia-rtx-pro-6000", quant="q4_k_m",
@@ -159,7 +159,7 @@ def test_scale_out_fields_round_trip_and_bad_ids_warn(cat):
 
 
 def test_plan_inputs_round_trip_only_non_defaults(cat):
-    from planner.links import PlanInputs, decode_plan, encode_plan_params
+    from planner.webapp.links import PlanInputs, decode_plan, encode_plan_params
 
     assert encode_plan_params(PlanInputs()) == {}
     inp = PlanInputs(rate_rps=4, quant="fp8", candidates=["nvidia-h200-sxm", "amd-mi300x"], e2e_p95_s=60,
@@ -179,7 +179,7 @@ def test_plan_inputs_round_trip_only_non_defaults(cat):
 
 
 def test_plan_link_bad_fields_warn_and_fall_back_per_field(cat):
-    from planner.links import PlanInputs, decode_plan
+    from planner.webapp.links import PlanInputs, decode_plan
 
     inp, warnings = decode_plan("v=2&plan.rate_rps=-3&plan.prompt=abc&plan.model=nope&plan.quant=zz&"
                                 "plan.candidates=nvidia-h200-sxm,warp9&plan.colour=red&plan.output=800", cat)
@@ -194,7 +194,7 @@ def test_plan_link_bad_fields_warn_and_fall_back_per_field(cat):
 
 
 def test_each_options_stack_round_trips_and_bad_stack_ids_warn(cat):
-    from planner.scenario import SchedulerOverrides
+    from planner.sim.scenario import SchedulerOverrides
 
     d = default_scenario()
     c = list(d.compare)
@@ -215,7 +215,7 @@ def test_each_options_stack_round_trips_and_bad_stack_ids_warn(cat):
 
 def test_version_1_link_is_migrated(cat):
     """A v=1 link is read against version 1's default (one stack for every option) and said to be migrated."""
-    from planner.compare import default_scenario_v1
+    from planner.webapp.compare import default_scenario_v1
 
     sc, warnings = decode("v=1", cat)
     assert sc == default_scenario_v1()
@@ -235,9 +235,9 @@ def test_version_1_link_is_migrated(cat):
 def test_a_price_quote_travels_in_the_link_and_the_csv_and_sets_the_cost(cat):
     """A machine with no sourced price (H100 PCIe) is compared with the user's quote, carried by the
     share link and the CSV, and used as its capex."""
-    from planner.compare import evaluate_option
-    from planner.csvio import read_scenario_csv, scenario_csv
-    from planner.scenario import Machine
+    from planner.sim.scenario import Machine
+    from planner.webapp.compare import evaluate_option
+    from planner.webapp.csvio import read_scenario_csv, scenario_csv
 
     d = default_scenario()
     quoted = Machine(hardware="nvidia-h100-pcie", devices=2, quant="fp8", engine="vllm", price_usd=61_500)
@@ -256,8 +256,8 @@ def test_a_price_quote_travels_in_the_link_and_the_csv_and_sets_the_cost(cat):
 def test_compare_and_capacity_plan_share_one_workload_slo_and_costs(cat):
     """A team's load on Compare (people with think time) becomes the plan's team load; the plan's inputs
     go back to the scenario unchanged."""
-    from planner.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
-    from planner.scenario import parse_scenario
+    from planner.sim.scenario import parse_scenario
+    from planner.webapp.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
 
     sc = parse_scenario({"model": "llama-3.1-70b", "quant": "q4_k_m", "engine": "llama.cpp",
                          "machine": {"hardware": "apple-m3-ultra-80c"},
@@ -274,7 +274,7 @@ def test_compare_and_capacity_plan_share_one_workload_slo_and_costs(cat):
     back = scenario_from_plan_inputs(sc, inp)
     assert back.workload == sc.workload and back.slo == sc.slo and back.cost == sc.cost and back.model == sc.model
     # the team travels in the plan's link fields too
-    from planner.links import decode_plan, encode_plan_params
+    from planner.webapp.links import decode_plan, encode_plan_params
 
     again, warnings = decode_plan(encode_plan_params(inp), cat)
     assert again == inp and warnings == []

@@ -2,10 +2,10 @@
 
 import pytest
 
-from planner.arch import kv_elements_per_token
 from planner.errors import ScenarioError
-from planner.perf import build_system
-from planner.predict import predict
+from planner.model.arch import kv_elements_per_token
+from planner.model.perf import build_system
+from planner.model.predict import predict
 
 
 @pytest.mark.parametrize("model,published_gb", [

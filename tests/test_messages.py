@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from planner.perf import GB, GIB
-from planner.predict import predict
+from planner.model.perf import GB, GIB
+from planner.model.predict import predict
 
 CASES = [  # (hardware, memory GB per machine, nodes, model, quant): Macs and Mac clusters that do not fit
     ("apple-m4-10c", 16, 4, "llama-3.1-70b", "q5_k_m"),  # the issue's four 16 GB Macs
@@ -47,8 +47,8 @@ def test_the_single_mac_sysctl_is_within_that_mac(cat):
 def test_capacities_are_shown_as_sold(cat):
     """A 96 GB card is a "96 GB card" (GiB), never "102 GB usable": the fit reason, the CLI text, the tight note
     and the summary table speak the vendor's GB (issue 11)."""
-    from planner.compare import capacity_as_sold, summary_rows
-    from planner.verdict import tight
+    from planner.webapp.compare import capacity_as_sold, summary_rows
+    from planner.webapp.verdict import tight
 
     r = predict(cat, hardware="nvidia-rtx-pro-6000", model="llama-3.1-70b", quant="f16", engine="llama.cpp",
                 prompt=512, gen=256)

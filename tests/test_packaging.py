@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from planner import catalog as catalog_mod
 from planner import paths
+from planner.catalog import loader as catalog_mod
 from planner.errors import CatalogError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,8 +3,8 @@
 import pytest
 
 from planner.errors import ScenarioError
-from planner.perf import Parallel, build_system
-from planner.predict import predict
+from planner.model.perf import Parallel, build_system
+from planner.model.predict import predict
 
 R1 = dict(model="deepseek-r1")
 
@@ -109,7 +109,7 @@ def test_parallel_parse():
 def test_system_shortcut_sets_the_machine(capsys):
     import json
 
-    from planner.cli import main
+    from planner.cli.commands import main
 
     assert main(["predict", "--system", "mac-studio-m3-ultra-512-x2", "--model", "deepseek-r1", "--quant", "q8_0",
                  "--engine", "llama.cpp", "--json"]) == 0

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.kernels import use_provider
-from planner.perf import build_system
+from planner.model.kernels import use_provider
+from planner.model.perf import build_system
 
 
 @pytest.fixture(scope="module")

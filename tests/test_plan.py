@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from planner import cli
+from planner.cli import commands as cli
 from planner.errors import PlanError
-from planner.plan import parse_plan, plan
-from planner.scenario import parse_scenario
-from planner.sim import simulate_scenario
+from planner.plan.search import parse_plan, plan
+from planner.sim.engine import simulate_scenario
+from planner.sim.scenario import parse_scenario
 
 # small and quick: an 8B model on three machines of very different capacity
 CANDS = [{"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "devices": 1},
@@ -138,7 +138,7 @@ def test_excluded_reasons(cat):
 
 
 def test_default_candidates_cover_the_catalog(cat):
-    from planner.plan import enumerate_candidates, resolve_workload
+    from planner.plan.search import enumerate_candidates, resolve_workload
 
     sp = parse_plan({k: v for k, v in spec().items() if k != "candidates"})
     cands = enumerate_candidates(cat, sp, resolve_workload(sp))
@@ -217,7 +217,7 @@ def test_cli_bad_input_one_line_exit_2(capsys, extra, needle):
 def test_headroom_rate_is_sustained_and_never_negative(cat, base):
     """Every candidate that meets the SLO: headroom >= 0, and its fleet, simulated at the peak rate the
     headroom claims, still meets the SLO (the search's own criterion)."""
-    from planner.plan import _meets, candidate_scenario, enumerate_candidates, resolve_workload, sim_requests
+    from planner.plan.search import _meets, candidate_scenario, enumerate_candidates, resolve_workload, sim_requests
 
     sp = parse_plan(spec())
     cands = {c.id: c for c in enumerate_candidates(cat, sp, resolve_workload(sp))}
@@ -243,8 +243,8 @@ def _issue_spec(**kw):
 def test_candidates_come_from_the_support_matrix(cat):
     """The issue's plan (python -m planner plan --model llama-3.1-8b --rate 5 --prompt 500 --gen 200
     --slo-ttft-p95-s 2 --slo-tpot-ms 50) and a MoE model: no candidate the matrix refuses."""
-    from planner.plan import enumerate_candidates, resolve_workload
-    from planner.support import check
+    from planner.catalog.support import check
+    from planner.plan.search import enumerate_candidates, resolve_workload
 
     for model in ("llama-3.1-8b", "mixtral-8x7b"):
         sp = _issue_spec(model=model)
@@ -285,8 +285,8 @@ def test_issue_plan_recommends_only_supported(cat):
 
 
 def test_min_quality_filters_candidates(cat):
-    from planner.plan import enumerate_candidates, resolve_workload
-    from planner.support import quality_tier
+    from planner.catalog.support import quality_tier
+    from planner.plan.search import enumerate_candidates, resolve_workload
 
     def quants(**kw):
         sp = _issue_spec(**kw)

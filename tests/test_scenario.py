@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from planner.errors import ScenarioError
-from planner.scenario import MAX_REQUESTS, Scenario, json_schema, load_scenario, parse_scenario
-from planner.workload import make_requests
+from planner.sim.scenario import MAX_REQUESTS, Scenario, json_schema, load_scenario, parse_scenario
+from planner.sim.workload import make_requests
 
 BASE = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"},
         "workload": {"rate_rps": 5}}

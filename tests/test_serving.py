@@ -5,11 +5,11 @@ import math
 
 import pytest
 
-from planner.calibration import parse_rows
-from planner.perf import build_system
-from planner.scenario import parse_scenario
-from planner.serve_validation import row_scenario, simulated_value
-from planner.sim import resolve, simulate_scenario, trtllm_bench_sizing
+from planner.model.calibration import parse_rows
+from planner.model.perf import build_system
+from planner.sim.engine import resolve, simulate_scenario, trtllm_bench_sizing
+from planner.sim.scenario import parse_scenario
+from planner.validate.serve import row_scenario, simulated_value
 
 
 def run(cat, **kw):
@@ -136,7 +136,7 @@ def test_prefix_caching_under_kv_pressure_keeps_invariants(cat):
 def test_mla_cache_latent_vs_expanded(cat):
     """(On the roofline: NVIDIA's MLA tables measured the latent cache only, so an expanded cache
     falls back to the roofline and the two would be priced by different providers.)"""
-    from planner.kernels import use_provider
+    from planner.model.kernels import use_provider
 
     with use_provider("roofline"):
         _mla_latent_vs_expanded(cat)
@@ -211,7 +211,7 @@ def test_serve_row_mapping():
 
 
 def test_serve_rows_run_end_to_end(cat):
-    from planner.serve_validation import validate_serve
+    from planner.validate.serve import validate_serve
 
     r = rows('B,nvidia-h100-sxm,1,llama-3.1-8b,fp8,tensorrt-llm,serve,"max (offline, infinite rate)",128,128,'
              'throughput_tok_s,28312,output tok/s (all GPUs),normal,x,trtllm-bench throughput',
@@ -318,7 +318,7 @@ def test_eager_prefill_floor_sets_short_prompts_ttft_not_decode(cat):
     assert "eager_prefill_floor_ms" not in off["mechanisms"]
     assert off["ttft_ms"]["mean"] < floor_ms <= on["ttft_ms"]["mean"] <= floor_ms * 1.01
     assert on["tpot_ms"]["mean"] == off["tpot_ms"]["mean"]
-    from planner.predict import predict_system
+    from planner.model.predict import predict_system
 
     assert predict_system(sys, prompt=16, gen=64)["ttft_s"] * 1e3 == pytest.approx(on["ttft_ms"]["mean"], rel=0.01)
     # engines that capture prefill (vLLM's piecewise graphs) or compile it (TensorRT-LLM) have no floor

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner import sim as S
-from planner.predict import predict
-from planner.scenario import parse_scenario
-from planner.sim import simulate_scenario
+from planner.model.predict import predict
+from planner.sim import engine as S
+from planner.sim.engine import simulate_scenario
+from planner.sim.scenario import parse_scenario
 
 H100 = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}}
 # little KV left beside bf16 weights on a 24 GB card: admission waits and preemptions happen
@@ -231,7 +231,7 @@ def test_same_seed_same_csv(cat, tmp_path):
 
 
 def test_latency_does_not_fall_as_load_rises(cat):
-    from planner.kernels import use_provider
+    from planner.model.kernels import use_provider
 
     prev = None
     for rate in (5, 20, 40, 60, 75, 90):  # up to the roofline's saturation (89 req/s); far beyond it

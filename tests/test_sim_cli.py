@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from planner import cli, cli_args, cli_sim
+from planner.cli import args as cli_args
+from planner.cli import commands as cli
+from planner.cli import sim as cli_sim
 
 QUICK = ["simulate", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine", "vllm"]
 KEYS = {"completed", "rejected", "duration_s", "throughput_tok_s", "request_throughput_rps", "ttft_ms", "tpot_ms",
@@ -129,7 +131,7 @@ def test_parsers_use_the_callers_parser_class():
 def test_bench_suite_runs_every_workload(run):
     """`bench --suite` as a correctness check (small counts; no timing asserted): every workload
     completes its requests and reports a rate; the text form names each workload and the slowest."""
-    from planner.simbench import SUITE
+    from planner.sim.bench import SUITE
 
     code, out, err = run(["bench", "--suite", "--requests", "60", "--json"])
     assert code == 0, err

@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from planner.kernels import use_provider
-from planner.perf import KernelDecodePricer, KernelStepPricer, build_system
-from planner.scenario import parse_scenario
-from planner.sim import resolve
-from planner.simbench import SUITE, suite_scenario
+from planner.model.kernels import use_provider
+from planner.model.perf import KernelDecodePricer, KernelStepPricer, build_system
+from planner.sim.bench import SUITE, suite_scenario
+from planner.sim.engine import resolve
+from planner.sim.scenario import parse_scenario
 
 SYSTEMS = [  # dense, GQA + sliding window + MoE, MLA MoE with TP and EP, experts offloaded to a host
     dict(hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm"),
@@ -151,7 +151,7 @@ def _sorted_quantiles(x, w, qs):
 def test_weighted_quantiles_without_a_full_sort_equal_the_sorted_ones(seed):
     """The inter-token-latency percentiles bracket each quantile instead of sorting every gap: the
     same values as the full stable sort (ties, skewed weights, a few distinct values, outliers)."""
-    from planner.sim import _weighted_quantiles
+    from planner.sim.engine import _weighted_quantiles
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(50_001, 300_000))

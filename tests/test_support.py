@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from planner.catalog import load_catalog
+from planner.catalog.loader import load_catalog
+from planner.catalog.support import check, format_note, quality_tier
 from planner.errors import CatalogError, UnsupportedError
-from planner.kernels import use_provider
-from planner.perf import build_system
-from planner.predict import predict
-from planner.support import check, format_note, quality_tier
+from planner.model.kernels import use_provider
+from planner.model.perf import build_system
+from planner.model.predict import predict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,9 +125,9 @@ def test_cli_unsupported_is_one_line_exit_2_and_no_fit_stays_3():
 
 
 def test_simulate_and_compare_refuse_the_same(cat):
-    from planner.compare import evaluate_option
-    from planner.scenario import parse_scenario
-    from planner.sim import simulate_scenario
+    from planner.sim.engine import simulate_scenario
+    from planner.sim.scenario import parse_scenario
+    from planner.webapp.compare import evaluate_option
 
     sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
                          "machine": {"hardware": "amd-rx-7900-xtx"},
@@ -185,8 +185,8 @@ def test_quality_notes_and_tiers(cat):
 
 
 def test_compare_shows_each_options_format_with_its_note(cat):
-    from planner.compare import evaluate_option
-    from planner.scenario import parse_scenario
+    from planner.sim.scenario import parse_scenario
+    from planner.webapp.compare import evaluate_option
 
     sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
                          "machine": {"hardware": "nvidia-rtx-3090"},
@@ -199,7 +199,7 @@ def test_compare_shows_each_options_format_with_its_note(cat):
 
 
 def test_min_quality_travels_in_the_plan_link():
-    from planner.links import PlanInputs, decode_plan, encode_plan_params
+    from planner.webapp.links import PlanInputs, decode_plan, encode_plan_params
 
     assert PlanInputs().min_quality == "4bit" and "min_quality" not in PlanInputs().spec()
     q = encode_plan_params(PlanInputs(min_quality="8bit"))
@@ -246,7 +246,7 @@ def test_nearest_alternative_prefers_equal_or_higher_quality(cat, tmp_path):
                 for aq, ae in v.alternatives:
                     if order.index(quality_tier(cat.quants[aq])) < want:
                         # no same-engine (or other-engine) format of equal or higher tier runs there
-                        from planner.support import supported_engines
+                        from planner.catalog.support import supported_engines
                         better = [(x.id, en) for x in cat.quants.values()
                                   if order.index(quality_tier(x)) >= want
                                   for en, _ in supported_engines(cat, hw, model, x, list(cat.engines))

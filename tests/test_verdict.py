@@ -1,10 +1,10 @@
-"""The verdict sentence (planner.verdict): who meets the target at this load, who fails and why, the cheapest."""
+"""The verdict sentence (planner.webapp.verdict): who meets the target at this load, who fails and why, the cheapest."""
 
 import pytest
 
-from planner.compare import compare, summary_rows
-from planner.scenario import parse_scenario
-from planner.verdict import fmt_duration, team_load_text, tight, verdict
+from planner.sim.scenario import parse_scenario
+from planner.webapp.compare import compare, summary_rows
+from planner.webapp.verdict import fmt_duration, team_load_text, tight, verdict
 
 BUYER = {"model": "llama-3.1-70b", "quant": "q4_k_m", "engine": "llama.cpp",
          "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 256},

@@ -5,8 +5,8 @@ import csv
 import io
 from urllib.parse import parse_qsl, urlparse
 
-from planner.catalog import load_catalog
-from planner.links import decode
+from planner.catalog.loader import load_catalog
+from planner.webapp.links import decode
 from tests.e2e.helpers import ARTIFACTS, settle
 
 LINK = ("v=2&workload.concurrency=12&workload.output.mean=500&compare.0.hardware=nvidia-b200&compare.0.devices=4"
@@ -213,7 +213,7 @@ def test_a_version_1_link_still_opens(page, app_url):
 
 def test_screenshots_default_and_presets(browser, app_url):
     """The default page and each preset: every option labelled with its stack, all fit, no error."""
-    from planner.compare import PRESETS, preset_scenario
+    from planner.webapp.compare import PRESETS, preset_scenario
 
     ctx = browser.new_context(viewport={"width": 1400, "height": 2600})
     p = ctx.new_page()
@@ -232,7 +232,7 @@ def test_screenshots_default_and_presets(browser, app_url):
         assert [sc.stack(i) for i in range(len(sc.options()))] == [want.stack(i) for i in range(len(want.options()))]
         assert not p.get_by_test_id("stException").count()
         text = p.get_by_test_id("stMain").inner_text()
-        from planner.compare import preset_caption
+        from planner.webapp.compare import preset_caption
 
         assert "does not fit" not in text and preset_caption(name) in text
         p.get_by_test_id("stSidebar").get_by_test_id("stExpander").first.get_by_text("1: ").first.click()

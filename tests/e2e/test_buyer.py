@@ -5,11 +5,11 @@ link.  (Screenshots of every page at 1280x800 and 1920x1080: tests/e2e/test_layo
 
 from urllib.parse import urlencode, urlparse
 
-from planner.catalog import load_catalog
-from planner.compare import compare
-from planner.links import decode, encode_params
-from planner.scenario import parse_scenario
-from planner.verdict import verdict
+from planner.catalog.loader import load_catalog
+from planner.sim.scenario import parse_scenario
+from planner.webapp.compare import compare
+from planner.webapp.links import decode, encode_params
+from planner.webapp.verdict import verdict
 from tests.e2e.helpers import ARTIFACTS, settle
 
 BUYER = {"model": "llama-3.1-70b", "quant": "q4_k_m", "engine": "llama.cpp",

@@ -6,8 +6,8 @@ size-<w>x<h>-<page>-full.png (the whole page)."""
 import re
 from urllib.parse import urlencode
 
-from planner.links import encode_params
-from planner.scenario import parse_scenario
+from planner.sim.scenario import parse_scenario
+from planner.webapp.links import encode_params
 from tests.e2e.helpers import ARTIFACTS, REPO, settle
 from tests.e2e.test_buyer import BUYER
 

@@ -6,7 +6,7 @@ per-request record and every step of the timeline (all floats as Python's exact 
 bit, so speed work on the simulator cannot change a result unnoticed.  Regenerate only when a
 result is meant to change (a model or catalog change), and say why in the commit.
 
-Cases: the `bench --suite` workloads at small request counts (planner/simbench.py) and scenarios
+Cases: the `bench --suite` workloads at small request counts (planner/sim/bench.py) and scenarios
 covering the other paths of the simulator (preemption, slots, static and serial batching, sliding
 windows, routers, closed loops with think time, prefix caching, pipeline/tensor parallel, offload,
 trtllm-bench sizing, other arrival processes, SGLang, MLA expanded, block size 1).
@@ -132,7 +132,7 @@ def digest(obj) -> str:
 
 def fingerprint(catalog, scenario) -> dict:
     """What a golden file holds for one scenario: summary and hashes of every record and step."""
-    from planner.sim import REQUEST_COLUMNS, TIMELINE_COLUMNS, simulate_scenario
+    from planner.sim.engine import REQUEST_COLUMNS, TIMELINE_COLUMNS, simulate_scenario
 
     res = simulate_scenario(catalog, scenario)
     steps = [[r[k] for k in TIMELINE_COLUMNS] for r in res.timeline]
@@ -143,8 +143,8 @@ def fingerprint(catalog, scenario) -> dict:
 
 def all_cases() -> dict:
     """name -> scenario (validated), the suite's workloads first."""
-    from planner.scenario import parse_scenario
-    from planner.simbench import SUITE, suite_scenario
+    from planner.sim.bench import SUITE, suite_scenario
+    from planner.sim.scenario import parse_scenario
 
     out = {f"suite_{name}": suite_scenario(name, SUITE_REQUESTS, timeline_points=1_000_000) for name in SUITE}
     for name, data in CASES.items():
@@ -154,7 +154,7 @@ def all_cases() -> dict:
 
 def write(directory: Path = HERE) -> list[str]:
     """Simulate every case and write its golden file (old files removed); returns one line per case."""
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
 
     cat = load_catalog()
     for old in directory.glob("*.json"):

@@ -15,7 +15,7 @@ import io
 import json
 from pathlib import Path
 
-from planner.cli import main
+from planner.cli.commands import main
 
 HERE = Path(__file__).resolve().parent / "predictions"
 

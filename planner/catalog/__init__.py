@@ -1,0 +1,1 @@
+"""Sourced data: profile schema and loader, the engine support matrix."""

@@ -1,0 +1,1 @@
+"""The one cost model: power, TCO, $ per million tokens."""

@@ -1,0 +1,711 @@
+"""Step-time providers: our calibrated roofline, or NVIDIA's measured operator tables.
+
+The simulator, the scheduler, KV paging, replicas and the planner are ours whatever the
+provider; only the GPU time of one engine step changes.
+
+- ``roofline`` (always available): ``System._stage`` in ``perf.py``, the calibrated roofline.
+- ``measured`` (optional extra ``inference-planner[nvidia-data]``, i.e. the pinned
+  ``aiconfigurator-core`` wheel, Apache-2.0): the per-system operator tables NVIDIA's
+  AIConfigurator ships (``aiconfigurator_core/systems/data/<system>/<op>/<backend>/<version>/
+  *.parquet``: GEMM latency by (m, n, k, dtype); context and generation attention by batch,
+  sequence length, heads, head size and KV dtype; fused MoE by tokens, shape, top-k, experts,
+  TP/EP; custom all-reduce by GPUs and message size). We read the tables, not their Python
+  modelling API: the table layout is the part that has stayed put across releases.
+
+One step's GPU time on the measured provider, per pipeline stage (layers / pp):
+
+    layers x (GEMMs(qkv, o, gate/up, down at the step's token count)
+              + attention  [decode steps: generation table at (batch, mean context); prefill
+                            chunks: context table for one sequence of equal attention FLOPs, plus
+                            the batch's KV reads at the generation table's speed]
+              + MoE(tokens) + router GEMM + 2 all-reduces(tokens x hidden x 2 bytes) under TP)
+    + lm-head GEMM (one row per sequence) + the engine's per-step overhead (ours, calibrated)
+
+Look-ups are linear interpolations on the measured grids (GEMM and MoE in the token count,
+attention in batch and context; latency never falls as work grows: suffix minimum), tabulated
+once per System on the union of the grids (exact) and cached, so a step costs two or three
+interpolations.
+
+Which provider a prediction uses (``System.provider_note`` names it):
+``PLANNER_STEP_PROVIDER`` = ``roofline`` | ``measured`` | ``auto`` (default). ``auto`` applies
+the one rule in ``CHOICE_RULE`` with the per-class verdicts in ``profiles/step_providers.toml``
+(written by ``python -m planner validate --providers --write``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+import os
+import tomllib
+from contextlib import contextmanager
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from planner.paths import builtin
+
+PACKAGE = "aiconfigurator-core"
+PINNED = "0.12.0"
+MODES = ("auto", "roofline", "measured")
+CHOICE_RULE = ("a class (engine x chip family) uses NVIDIA's measured kernels where their tables cover the "
+               "hardware, engine and model shapes, unless on that class's NVIDIA datacenter rows of the "
+               "calibration set the measured provider's median absolute error (leave-one-source-out) is "
+               "higher than the calibrated roofline's; classes without such rows use the measured kernels")
+BACKENDS = {"vllm": "vllm", "sglang": "sglang", "tensorrt-llm": "trtllm"}
+CHOICES_FILE = builtin("profiles", "step_providers.toml")
+
+_forced: list[str] = []
+
+
+@contextmanager
+def use_provider(mode: str):
+    """Force a provider for Systems built inside the block (validation compares both)."""
+    if mode not in MODES:
+        raise ValueError(f"step provider must be one of {', '.join(MODES)}, got '{mode}'")
+    _forced.append(mode)
+    try:
+        yield
+    finally:
+        _forced.pop()
+
+
+def requested_mode() -> str:
+    if _forced:
+        return _forced[-1]
+    mode = os.environ.get("PLANNER_STEP_PROVIDER", "auto").strip().lower() or "auto"
+    return mode if mode in MODES else "auto"
+
+
+@functools.lru_cache(maxsize=1)
+def data_root() -> Path | None:
+    """The installed tables (None without the extra)."""
+    try:
+        import aiconfigurator_core  # noqa: F401  (the optional extra)
+    except Exception:  # not installed, or a broken install: the roofline is used, as before
+        return None
+    root = Path(aiconfigurator_core.__file__).resolve().parent / "systems" / "data"
+    return root if root.is_dir() else None
+
+
+def package_version() -> str | None:
+    try:
+        return version(PACKAGE)
+    except Exception:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def class_choices() -> dict[str, str]:
+    """Per-class verdicts of the choice rule ({"vllm:nvidia-hopper": "roofline", ...})."""
+    if not CHOICES_FILE.is_file():
+        return {}
+    data = tomllib.loads(CHOICES_FILE.read_text(encoding="utf-8"))
+    return {k: v["provider"] for k, v in data.get("classes", {}).items() if isinstance(v, dict) and "provider" in v}
+
+
+def _vkey(v: str):
+    from packaging.version import InvalidVersion, Version  # lazy: only with the optional nvidia-data extra
+
+    try:
+        return Version(v)
+    except InvalidVersion:
+        return Version("0")
+
+
+def pick_version(available: list[str], wanted: str | None) -> tuple[str, str | None]:
+    """(version used, note): the one asked for, else the nearest (by release order), else the newest."""
+    vs = sorted(available, key=_vkey)
+    if wanted is None:
+        return vs[-1], None
+    if wanted in vs:
+        return wanted, None
+    w = _vkey(wanted)
+    best = min(vs, key=lambda v: (abs(_vnum(_vkey(v)) - _vnum(w)), -_vnum(_vkey(v))))
+    return best, f"NVIDIA's tables have no {wanted}; nearest measured version {best} used"
+
+
+def _vnum(v) -> float:
+    r = (list(v.release) + [0, 0, 0])[:3]
+    return r[0] * 1e6 + r[1] * 1e3 + r[2]
+
+
+# ---------------------------------------------------------------------------- tables
+
+def _read(path: Path, columns: list[str] | None = None):
+    """A table's columns (older tables lack some: window_size defaults to 0, none)."""
+    import pandas as pd  # lazy: a heavy import (7x numpy's), only for the optional NVIDIA tables
+
+    df = pd.read_parquet(path)
+    if columns is None:
+        return df
+    if "window_size" in columns and "window_size" not in df:
+        df = df.assign(window_size=0)
+    return df[[c for c in columns if c in df]]
+
+
+def _interp(x, xs: np.ndarray, ys: np.ndarray):
+    """Linear interpolation on a measured grid; below it the smallest value, above it the line
+    through the last two measured points (work grows linearly beyond the largest measured size)."""
+    if not isinstance(x, np.ndarray):  # scalar fast path (the simulator's single steps)
+        return _interp1(float(x), xs, ys)
+    out = np.interp(x, xs, ys)
+    if len(xs) < 2:
+        return out if isinstance(x, np.ndarray) else float(out)
+    top, slope = xs[-1], max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0)
+    if isinstance(x, np.ndarray):
+        return np.where(x > top, ys[-1] + slope * (x - top), out)
+    return float(ys[-1] + slope * (x - top)) if x > top else float(out)
+
+
+def _monotone(ys: np.ndarray) -> np.ndarray:
+    """Latency never falls as the work grows: where a larger measured shape ran faster, the engine
+    can pad to it (suffix minimum over the grid)."""
+    return np.minimum.accumulate(np.asarray(ys, dtype=float)[::-1])[::-1]
+
+
+_LISTS: dict[int, tuple[np.ndarray, list]] = {}
+
+
+def _aslist(a: np.ndarray) -> list:
+    """A grid as a Python list (cached: bisect and float arithmetic on lists are several times
+    faster than numpy for one scalar look-up)."""
+    hit = _LISTS.get(id(a))
+    if hit is None or hit[0] is not a:
+        hit = (a, a.tolist())
+        if len(_LISTS) < 100_000:
+            _LISTS[id(a)] = hit
+    return hit[1]
+
+
+def _interp1(x: float, xs_a: np.ndarray, ys_a: np.ndarray) -> float:
+    return _interpl(x, _aslist(xs_a), _aslist(ys_a))
+
+
+def _interpl(x: float, xs: list, ys: list) -> float:
+    """_interp for one scalar on grids held as lists."""
+    n = len(xs)
+    if n < 2 or x <= xs[0]:
+        return ys[0]
+    i = bisect.bisect_left(xs, x)
+    if i >= n:  # beyond the grid: the line through the last two points
+        slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0)
+        return ys[-1] + slope * (x - xs[-1])
+    x0 = xs[i - 1]
+    return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - x0) / (xs[i] - x0)
+
+
+def _valid_rows(grid_b, cols, lat):
+    """Each measured batch row's points (large batches at long contexts were not measured)."""
+    valid = [(b, cols[~np.isnan(lat[i])], _monotone(lat[i][~np.isnan(lat[i])])) for i, b in enumerate(grid_b)]
+    valid = [v for v in valid if len(v[1]) >= 2]
+    return np.array([v[0] for v in valid]), valid
+
+
+def _rows_at(table, n):
+    """Blend of the measured batch rows around n: [(weight, scale, row's valid (x, y))]."""
+    bs, valid = table
+    if not valid:
+        return []
+    if n >= bs[-1]:
+        return [(1.0, n / bs[-1], valid[-1][1:])]
+    if n <= bs[0]:
+        return [(1.0, 1.0, valid[0][1:])]
+    i = int(np.searchsorted(bs, n))
+    f = (n - bs[i - 1]) / (bs[i] - bs[i - 1])
+    return [(1.0 - f, 1.0, valid[i - 1][1:]), (f, 1.0, valid[i][1:])]
+
+
+class Uncovered(Exception):
+    """The tables do not cover this system (the note says what is missing)."""
+
+
+# the table a version directory must hold to count for an operation (some versions hold only
+# other tables, e.g. SGLang 0.5.16's DeepSeek-V4 MoE module or 0.5.10's wide-EP MLA)
+_NEEDS = {"moe": "moe_perf.parquet", "mla": "generation_mla_perf.parquet", "mla_bmm": "mla_bmm_perf.parquet"}
+
+
+@functools.lru_cache(maxsize=64)
+def _versions(system: str, op: str, backend: str) -> tuple[str, ...]:
+    root = data_root()
+    d = root / system / op / backend if root else None
+    if d is None or not d.is_dir():
+        return ()
+    need = _NEEDS.get(op)
+    return tuple(sorted((p.name for p in d.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
+                         and (need is None or (p / need).is_file())), key=_vkey))
+
+
+def _tables() -> Path:
+    """The installed tables' root; only called where the provider was chosen, i.e. the extra is there."""
+    root = data_root()
+    if root is None:
+        raise RuntimeError("NVIDIA's kernel tables are not installed (pip install 'inference-planner[nvidia-data]')")
+    return root
+
+
+@functools.lru_cache(maxsize=32)
+def _gemm_table(system: str, backend: str, version: str, dtype: str):
+    """{(n, k): (m grid, latency ms)} for one dtype, the fastest kernel at each point."""
+    df = _read(_tables() / system / "gemm" / backend / version / "gemm_perf.parquet",
+               ["gemm_dtype", "m", "n", "k", "latency"])
+    df = df[df["gemm_dtype"] == dtype]
+    if df.empty:
+        return {}
+    df = df.groupby(["n", "k", "m"], as_index=False)["latency"].min().sort_values(["n", "k", "m"])
+    out = {}
+    for (n, k), g in df.groupby(["n", "k"]):
+        out[(int(n), int(k))] = (g["m"].to_numpy(float), _monotone(g["latency"].to_numpy(float)))
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _attn_table(system: str, backend: str, version: str, phase: str):
+    name = "context_attention_perf.parquet" if phase == "context" else "generation_attention_perf.parquet"
+    path = _tables() / system / "attention" / backend / version / name
+    if not path.is_file():
+        return None
+    df = _read(path, ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype",
+                      "window_size", "step", "latency"])
+    return df[df["window_size"] == 0]
+
+
+@functools.lru_cache(maxsize=32)
+def _mla_table(system: str, backend: str, version: str, phase: str):
+    """SGLang's MLA attention tables (DeepSeek): latency by local heads, batch and context."""
+    name = "context_mla_perf.parquet" if phase == "context" else "generation_mla_perf.parquet"
+    path = _tables() / system / "mla" / backend / version / name
+    if not path.is_file():
+        return None
+    return _read(path, ["batch_size", "isl", "num_heads", "kv_cache_dtype", "step", "latency"])
+
+
+@functools.lru_cache(maxsize=32)
+def _mla_bmm_table(system: str, backend: str, version: str):
+    path = _tables() / system / "mla_bmm" / backend / version / "mla_bmm_perf.parquet"
+    if not path.is_file():
+        return None
+    return _read(path, ["op_name", "bmm_dtype", "num_tokens", "num_heads", "latency"])
+
+
+@functools.lru_cache(maxsize=32)
+def _moe_table(system: str, backend: str, version: str):
+    path = _tables() / system / "moe" / backend / version / "moe_perf.parquet"
+    if not path.is_file():
+        return None
+    return _read(path, ["moe_dtype", "num_tokens", "hidden_size", "inter_size", "topk", "num_experts",
+                        "moe_tp_size", "moe_ep_size", "distribution", "latency"])
+
+
+@functools.lru_cache(maxsize=32)
+def _allreduce_table(system: str, backend: str, version: str):
+    path = _tables() / system / "comm" / backend / version / "custom_allreduce_perf.parquet"
+    if not path.is_file():
+        return None
+    return _read(path, ["num_gpus", "message_size", "latency"] + (["backend"] if backend == "vllm" else []))
+
+
+@functools.lru_cache(maxsize=8)
+def _nccl_table(system: str):
+    base = _tables() / system / "comm" / "nccl"
+    vs = _versions(system, "comm", "nccl")
+    if not vs:
+        return None
+    df = _read(base / vs[-1] / "nccl_perf.parquet")
+    return df[(df["op_name"] == "all_reduce") & (df["nccl_dtype"] == "half")] if "op_name" in df else None
+
+
+@functools.lru_cache(maxsize=4096)
+def gemm_curve(system: str, backend: str, version: str, dtype: str, n: float, k: float):
+    """(m grid, latency ms) for an (n, k) GEMM: bilinear over the measured (n, k) grid around it,
+    latency scaled by n x k beyond the grid's largest sizes."""
+    table = _gemm_table(system, backend, version, dtype)
+    if not table:
+        raise Uncovered(f"no {dtype} GEMM table")
+    ns = np.array(sorted({a for a, _ in table}), float)
+    ks = np.array(sorted({b for _, b in table}), float)
+
+    def bracket(x, grid):
+        if x <= grid[0]:
+            return grid[0], grid[0], 0.0, x / grid[0]
+        if x >= grid[-1]:
+            return grid[-1], grid[-1], 0.0, x / grid[-1]
+        i = int(np.searchsorted(grid, x))
+        lo, hi = grid[i - 1], grid[i]
+        return lo, hi, (x - lo) / (hi - lo), 1.0
+
+    n0, n1, fn, sn = bracket(float(n), ns)
+    k0, k1, fk, sk = bracket(float(k), ks)
+    corners = [((n0, k0), (1 - fn) * (1 - fk)), ((n1, k0), fn * (1 - fk)), ((n0, k1), (1 - fn) * fk),
+               ((n1, k1), fn * fk)]
+    ms = None
+    for (a, b), w in corners:
+        if w > 0 and (int(a), int(b)) not in table:
+            raise Uncovered(f"GEMM n={a:g} k={b:g} not measured")
+        if ms is None or w > 0:
+            grid = table[(int(a), int(b))][0]
+            ms = grid if ms is None else np.intersect1d(ms, grid)
+    lat = np.zeros_like(ms)
+    for (a, b), w in corners:
+        if w > 0:
+            g, y = table[(int(a), int(b))]
+            lat = lat + w * np.interp(ms, g, y)
+    # beyond the grid: below the smallest measured n/k the kernel does not get faster (floor at 1)
+    return ms, lat * max(sn, 1.0) * max(sk, 1.0) if (sn > 1 or sk > 1) else lat
+
+
+@functools.lru_cache(maxsize=256)
+def attn_grid(system, backend, version, phase, hd, kvdt, h_loc, kv_loc):
+    """(batch grid, length grid, latency ms [batch x length]) for this rank's heads; MHA
+    beyond the measured KV-head counts scales from the largest measured group (latency
+    proportional to heads: attention reads each head's keys and values)."""
+    df = _attn_table(system, backend, version, phase)
+    if df is None:
+        raise Uncovered(f"no {phase} attention table")
+    col = "step" if phase == "generation" else "isl"
+    df = df[(df["head_dim"] == hd) & (df["kv_cache_dtype"] == kvdt)]
+    h, kv, scale = h_loc, kv_loc, 1.0
+    have = set(zip(df["num_heads"], df["num_key_value_heads"]))
+    if (h, kv) not in have:
+        # same query/KV ratio, fewer heads, scaled up
+        cands = [(a, b) for a, b in have if b <= kv and a * kv == b * h]
+        if not cands:
+            raise Uncovered(f"{phase} attention with {h} query / {kv} KV heads of size {hd} not measured")
+        a, b = max(cands)
+        scale = h / a
+        h, kv = a, b
+    sel = df[(df["num_heads"] == h) & (df["num_key_value_heads"] == kv)]
+    piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
+    if piv.empty:
+        raise Uncovered(f"{phase} attention grid incomplete")
+    return _valid_rows(piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float) * scale)
+
+
+@functools.lru_cache(maxsize=256)
+def mla_grid(system, backend, version, phase, kvdt, h_loc):
+    """(batch grid, length grid, latency ms) of MLA attention for this rank's query heads (the
+    tables are keyed by the heads one rank holds)."""
+    df = _mla_table(system, backend, version, phase)
+    if df is None:
+        raise Uncovered(f"no {phase} MLA table")
+    col = "step" if phase == "generation" else "isl"
+    sel = df[(df["num_heads"] == h_loc) & (df["kv_cache_dtype"] == kvdt)]
+    piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
+    if piv.empty:
+        raise Uncovered(f"{phase} MLA attention with {h_loc} heads per rank, {kvdt} cache, not measured")
+    return _valid_rows(piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float))
+
+
+@functools.lru_cache(maxsize=64)
+def mla_bmm_curve(system, backend, version, op, dtype, h_loc):
+    """(tokens grid, latency ms) of the absorbed-MLA batched matmul before ('mla_gen_pre': the
+    query through W_UK) or after ('mla_gen_post': the output through W_UV) the attention."""
+    df = _mla_bmm_table(system, backend, version)
+    if df is None:
+        raise Uncovered("no MLA bmm table")
+    sel = df[(df["op_name"] == op) & (df["bmm_dtype"] == dtype) & (df["num_heads"] == h_loc)]
+    if sel.empty:
+        raise Uncovered(f"no {dtype} MLA bmm table for {h_loc} heads per rank")
+    g = sel.groupby("num_tokens")["latency"].min()
+    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+
+
+@functools.lru_cache(maxsize=256)
+def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp):
+    """(tokens grid, latency ms) of the fused MoE layer for this shape (power-law routing where
+    measured, else balanced)."""
+    df = _moe_table(system, backend, version)
+    if df is None:
+        raise Uncovered("no MoE table")
+    sel = df[(df["moe_dtype"] == mdt) & (df["hidden_size"] == hidden) & (df["inter_size"] == inter)
+             & (df["topk"] == topk) & (df["num_experts"] == experts) & (df["moe_tp_size"] == tp)
+             & (df["moe_ep_size"] == 1)]
+    dist = "power_law_1.01" if (sel["distribution"] == "power_law_1.01").any() else "balanced"
+    sel = sel[sel["distribution"] == dist]
+    if sel.empty:
+        raise Uncovered(f"no {mdt} MoE table for hidden {hidden}, expert width {inter}, top-{topk} of "
+                        f"{experts}, tp={tp}")
+    g = sel.groupby("num_tokens")["latency"].min()
+    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+
+
+@functools.lru_cache(maxsize=256)
+def allreduce_curve(system, backend, version, tp):
+    """(message bytes grid, latency ms) of one all-reduce over tp GPUs: the engine's custom
+    all-reduce (vLLM: the CUDA-graph variant), else NCCL's."""
+    df = _allreduce_table(system, backend, version) if version else None
+    if df is not None and "backend" in df:
+        df = df[df["backend"] == "vllm_graph"]
+    if df is None or not (df["num_gpus"] == tp).any():
+        df = _nccl_table(system)
+        if df is None or not (df["num_gpus"] == tp).any():
+            raise Uncovered(f"no all-reduce table for {tp} GPUs")
+    g = df[df["num_gpus"] == tp].groupby("message_size")["latency"].min()
+    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+
+
+class MeasuredKernels:
+    """The measured provider for one System; built once, then each step costs a few look-ups."""
+
+    def __init__(self, sys, system: str, backend: str, version: str, notes: list[str]):
+        self.system, self.backend, self.version = system, backend, version
+        self.notes = notes
+        m, q = sys.model, sys.quant
+        tp, pp = sys.tp, sys.pp
+        self.layers = m.num_layers / pp
+        self.tp = tp
+        self.hidden = m.hidden_size
+        self.mla = m.attention == "mla"
+        if self.mla and getattr(sys, "mla_expanded", False):
+            raise Uncovered("an MLA cache stored expanded per head is not what the MLA tables measured (latent)")
+        if m.sliding_window:
+            raise Uncovered("sliding-window attention layers are not mapped yet")
+        if sys.ep > 1:
+            raise Uncovered("expert parallel (all-to-all tables) is not mapped yet")
+        if sys.offload:
+            raise Uncovered("host offload is not in NVIDIA's tables")
+        if sys.nodes > 1:
+            raise Uncovered("multi-node runs are not mapped yet")
+        if getattr(sys, "support", None) is not None and sys.support.emulated:
+            raise Uncovered(f"{q.id} is emulated here (support matrix): its weight-only kernels are not in the tables")
+        if q.family == "fp8":
+            gdt, mdt = "fp8", "fp8"
+        elif q.family == "float":
+            gdt, mdt = "bfloat16", "bfloat16"
+        elif q.family == "mxfp4":
+            gdt, mdt = "bfloat16", "w4a16_mxfp4"
+        else:
+            raise Uncovered(f"{q.id} weights ({q.family}) have no measured kernels")
+        gver = self._version("gemm")
+        H, KV, hd = m.num_heads, m.num_kv_heads, m.head_dim
+        if H % tp:
+            raise Uncovered(f"{H} heads not divisible by tp={tp}")
+        self.h_loc = H // tp
+        self.kv_loc = max(1, KV // tp)
+        if self.mla and q.family == "fp8" and _gemm_table(system, backend, gver, "fp8_block"):
+            gdt = mdt = "fp8_block"  # DeepSeek's FP8 checkpoints are block-scaled (DeepGEMM in SGLang)
+        # per-layer GEMMs (n, k), each over the step's tokens
+        if self.mla:  # absorbed MLA (SGLang's DeepseekV2 attention with tp): a replicated fused down-projection
+            # of q and kv, q's up-projection and the output projection sharded over the heads
+            qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+            shapes = [(m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim, m.hidden_size),
+                      (self.h_loc * qk, m.q_lora_rank), (m.hidden_size, self.h_loc * m.v_head_dim)]
+        else:
+            shapes = [((self.h_loc + 2 * self.kv_loc) * hd, m.hidden_size), (m.hidden_size, self.h_loc * hd)]
+        self.moe = m.arch == "moe"
+        dense_layers = m.first_dense_layers if self.moe else m.num_layers
+        ffn = []
+        if m.intermediate_size and dense_layers:
+            mult = 2 if m.gated_ffn else 1
+            ffn = [(mult * m.intermediate_size // tp, m.hidden_size), (m.hidden_size, m.intermediate_size // tp)]
+        self.dense_frac = dense_layers / m.num_layers
+        curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in shapes]
+        self.ffn_curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in ffn]
+        if m.num_shared_experts and self.moe:
+            si = m.num_shared_experts * m.moe_intermediate_size
+            curves += [gemm_curve(system, backend, gver, gdt, 2 * si // tp, m.hidden_size),
+                       gemm_curve(system, backend, gver, gdt, m.hidden_size, si // tp)]
+        self.layer_curves = curves
+        self.head_curve = gemm_curve(system, backend, gver, gdt, m.vocab_size / tp, m.hidden_size)
+        self.gemm_version = gver
+        # attention tables
+        kvdt = "fp8" if sys.kv_dtype == "fp8" else "bfloat16"
+        if self.mla:
+            aver = self._version("mla")
+            self.gen = mla_grid(system, backend, aver, "generation", kvdt, self.h_loc)
+            self.ctx = mla_grid(system, backend, aver, "context", kvdt, self.h_loc)
+            bver = self._version("mla_bmm")
+            bdt = "fp8" if q.family == "fp8" else "bfloat16"
+            curves += [mla_bmm_curve(system, backend, bver, op, bdt, self.h_loc)
+                       for op in ("mla_gen_pre", "mla_gen_post")]
+        else:
+            aver = self._version("attention")
+            self.gen = self._attn_grid(system, backend, aver, "generation", hd, kvdt)
+            self.ctx = self._attn_grid(system, backend, aver, "context", hd, kvdt)
+        if not self.gen[1] or not self.ctx[1]:
+            raise Uncovered("attention tables have too few points for these heads")
+        self.ctx_max = float(max(v[1][-1] for v in self.ctx[1]))
+        # one sequence's context attention against its length, tabulated on the measured lengths
+        xs = np.unique(np.concatenate([v[1] for v in self.ctx[1]]))
+        xs = xs[xs <= self.ctx_max]
+        self._ctx1 = (xs.tolist(), [self._ctx_ms(1.0, float(x)) for x in xs])
+        self.attn_coef = sys.attn_full_coef / tp  # FLOPs per (query, key) pair, this rank's heads
+        self.kv_per_token = sys.kv_full_per_token
+        # MoE
+        self.moe_curve = None
+        if self.moe:
+            mver = self._version("moe")
+            shape = (m.hidden_size, m.moe_intermediate_size, m.experts_per_token, m.num_experts, tp)
+            try:
+                self.moe_curve = moe_curve(system, backend, mver, mdt, *shape)
+            except Uncovered:
+                if mdt != "fp8_block":
+                    raise
+                self.moe_curve = moe_curve(system, backend, mver, "fp8", *shape)  # per-tensor FP8 experts
+        # all-reduce
+        self.ar_curve = None
+        if tp > 1:
+            cver = self._version("comm", required=False)
+            self.ar_curve = allreduce_curve(system, backend, cver, tp)
+        if self.moe:  # the router: a small GEMM onto the experts' logits
+            self.layer_curves.append(gemm_curve(system, backend, gver, "bfloat16", m.num_experts, m.hidden_size))
+        self.overhead_s = sys.eff.step_overhead_ms * 1e-3 / pp  # ours: the engine's per-step cost
+        self._build_layer_curve()
+        self._gen_cache: dict = {}
+
+    def _version(self, op: str, required: bool = True) -> str | None:
+        vs = _versions(self.system, op, self.backend)
+        if not vs:
+            if required:
+                raise Uncovered(f"no {op} tables for {self.backend} on {self.system}")
+            return None
+        v, note = pick_version(list(vs), self.version)
+        if note and op == "gemm":
+            self.notes.append(note)
+        return v
+
+    def _attn_grid(self, system, backend, version, phase, hd, kvdt):
+        return attn_grid(system, backend, version, phase, hd, kvdt, self.h_loc, self.kv_loc)
+
+    # ------------------------------------------------------------------ look-ups (ms)
+
+    def _layer_ms_exact(self, tokens):
+        """One layer's token-count-dependent work, ms: GEMMs, MoE, all-reduces (each table
+        interpolated on its own grid)."""
+        per_layer = sum(_interp(tokens, ms, lat) for ms, lat in self.layer_curves)
+        per_layer = per_layer + self.dense_frac * sum(_interp(tokens, ms, lat) for ms, lat in self.ffn_curves)
+        if self.moe_curve is not None:
+            per_layer = per_layer + (1 - self.dense_frac) * _interp(tokens, *self.moe_curve)
+        if self.ar_curve is not None:
+            per_layer = per_layer + 2 * _interp(tokens * self.hidden * 2.0, *self.ar_curve)
+        return per_layer
+
+    def _build_layer_curve(self) -> None:
+        """The sum of piecewise-linear look-ups is piecewise linear on the union of their grids:
+        tabulate it once there, so a step costs one interpolation (exact inside the grids)."""
+        grids = [ms for ms, _ in self.layer_curves + self.ffn_curves]
+        if self.moe_curve is not None:
+            grids.append(self.moe_curve[0])
+        if self.ar_curve is not None:
+            grids.append(self.ar_curve[0] / (self.hidden * 2.0))
+        xs = np.unique(np.concatenate(grids))
+        xs = xs[xs >= 1.0]
+        self.layer_curve = (xs, np.asarray(self._layer_ms_exact(xs), dtype=float))
+        self.layer_curve_l = (xs.tolist(), self.layer_curve[1].tolist())
+        self.head_curve_l = (self.head_curve[0].tolist(), self.head_curve[1].tolist())
+
+    def _gemm_ms(self, tokens: float, n_seqs: float) -> float:
+        return (_interpl(tokens, *self.layer_curve_l) * self.layers + _interpl(n_seqs, *self.head_curve_l))
+
+    def _gen_curve(self, n: float):
+        """Generation attention against context for a batch of n: the blend of the measured batch
+        rows around n, tabulated on the union of their context grids (exact: a blend of piecewise
+        linear look-ups is piecewise linear there). Cached per n."""
+        c = self._gen_cache.get(n)
+        if c is None:
+            rows = [(w * sc, xs, ys) for w, sc, (xs, ys) in _rows_at(self.gen, n)]
+            grid = np.unique(np.concatenate([xs for _, xs, _ in rows]))
+            val = sum(w * _interp(grid, xs, ys) for w, xs, ys in rows)
+            c = (grid, np.asarray(val, dtype=float), grid.tolist(), np.asarray(val, dtype=float).tolist())
+            if len(self._gen_cache) < 10_000:
+                self._gen_cache[n] = c
+        return c
+
+    def _gen_ms(self, n: float, ctx):
+        xs, ys, xl, yl = self._gen_curve(n)
+        if isinstance(ctx, np.ndarray):
+            return _interp(ctx, xs, ys)
+        return _interpl(ctx, xl, yl)
+
+    def _ctx_equiv_ms(self, attn: float) -> float:
+        """Context attention of one fresh sequence doing `attn` FLOPs (whole model): length
+        s = sqrt(2 attn / coef); beyond the measured lengths the time grows with the FLOPs (s^2)."""
+        coef = self.attn_coef * self.tp
+        if attn <= 0 or coef <= 0:
+            return 0.0
+        s = math.sqrt(2.0 * attn / coef)
+        xs, ys = self._ctx1
+        if s > self.ctx_max:
+            return _interpl(self.ctx_max, xs, ys) * (s / self.ctx_max) ** 2
+        return _interpl(s, xs, ys)
+
+    def _ctx_ms(self, n: float, s: float) -> float:
+        return float(sum(w * sc * _interp1(s, xs, ys) for w, sc, (xs, ys) in _rows_at(self.ctx, n)))
+
+    def stage(self, n, tokens, kv, attn):
+        """GPU time of one (micro-)batch through one pipeline stage, seconds (numpy-aware).
+
+        Decode steps (one new token per sequence): the generation table at the batch and mean
+        context. Prefill chunks, possibly mixed with decodes: the context table's time for one
+        fresh sequence with the same attention FLOPs, plus the batch's KV reads at the generation
+        table's speed (the decodes' part)."""
+        if isinstance(kv, np.ndarray) or isinstance(attn, np.ndarray):
+            return self._stage_vec(n, tokens, kv, attn)
+        n = float(n)
+        if n < 1.0:
+            n = 1.0
+        tokens = float(tokens)
+        xl, yl = self.layer_curve_l
+        hx, hy = self.head_curve_l
+        g = _interpl(tokens, xl, yl) * self.layers + _interpl(n, hx, hy)
+        ctx = float(kv) / (n * self.kv_per_token) if self.kv_per_token else 1.0
+        c = self._gen_cache.get(n) or self._gen_curve(n)
+        a = _interpl(ctx, c[2], c[3])
+        if tokens > n + 1e-9:
+            a += self._ctx_equiv_ms(float(attn))
+        return (g + a * self.layers) * 1e-3 + self.overhead_s
+
+    def _stage_vec(self, n, tokens, kv, attn) -> np.ndarray:
+        if isinstance(tokens, np.ndarray) or isinstance(n, np.ndarray):
+            return np.array([self.stage(float(a), float(b), float(c), float(d)) for a, b, c, d in
+                             np.broadcast(n, tokens, kv, attn)])
+        n = max(float(n), 1.0)
+        tokens = float(tokens)
+        g = self._gemm_ms(tokens, n)
+        ctx = np.asarray(kv, dtype=float) / (n * self.kv_per_token) if self.kv_per_token else np.ones_like(kv)
+        a = self._gen_ms(n, ctx)
+        if tokens > n + 1e-9:
+            a = a + np.vectorize(self._ctx_equiv_ms, otypes=[float])(attn)
+        return np.asarray((g + a * self.layers) * 1e-3 + self.overhead_s, dtype=float) + np.zeros(np.shape(kv))
+
+    def label(self) -> str:
+        return f"measured NVIDIA kernels, {self.backend} {self.gemm_version}, {self.system}"
+
+
+def attach(sys) -> tuple[MeasuredKernels | None, str]:
+    """The provider a System uses and the note naming it (called from System.__post_init__)."""
+    mode = requested_mode()
+    roof = f"calibrated roofline ({sys.eff_label})"
+    if mode == "roofline":
+        return None, roof
+    mapping = getattr(sys.hw, "aiconfigurator_system", None)
+    system = mapping.value if mapping is not None else None
+    backend = BACKENDS.get(sys.engine.id)
+    why = None
+    if system is None:
+        why = f"{sys.hw.id} is not mapped to an NVIDIA AIConfigurator system"
+    elif backend is None:
+        why = f"{sys.engine.id} has no NVIDIA measured-kernel tables"
+    elif data_root() is None:
+        why = "NVIDIA's tables are not installed (pip install 'inference-planner[nvidia-data]')"
+    if why is None and mode == "auto":
+        verdict = class_choices().get(f"{sys.engine.id}:{sys.hw.family}")
+        if verdict == "roofline":
+            why = f"the roofline wins on this class's measurements ({CHOICES_FILE.name})"
+    if why is None:
+        notes: list[str] = []
+        wanted = getattr(sys, "engine_version", None)
+        try:
+            mk = MeasuredKernels(sys, system, backend, wanted, notes)
+        except Uncovered as exc:
+            why = f"NVIDIA's {system} tables do not cover it: {exc}"
+        except (OSError, KeyError, ValueError) as exc:  # an unreadable or reshaped table: say so, use ours
+            why = f"NVIDIA's {system} tables could not be read ({type(exc).__name__}: {exc})"
+        else:
+            label = mk.label()
+            if wanted is None:
+                label += " (newest measured version; ask for one with --engine-version)"
+            return mk, label + ("; " + "; ".join(notes) if notes else "")
+    return None, f"{roof}; {why}"

@@ -1,0 +1,1 @@
+"""Capacity planning: candidates, screening, the replica search, the report."""

@@ -1,0 +1,1373 @@
+"""Discrete-event serving simulator (a heap of events in simpy's order).
+
+Events are per request, not per token: arrivals, admissions, completions, preemptions and
+the engine steps that change the batch.  Between such events a run of decode steps is priced
+in one go with ``System.step_times_vec`` (the per-step time grows with the context), and every
+single step with ``System.step_time_agg``: the same step model as ``predict``, so one request
+alone reproduces predict's TTFT and TPOT.
+
+Continuous batching keeps the decoding sequences as aggregates: sequence i holds
+``t_i = off_i + G`` KV tokens at global decode step ``G`` of its replica, so a step's KV read and
+attention work are linear in sum(off_i) and a sequence's next KV block is due when
+``(off_i + G) % block == 0``: per-step block demand is a table lookup by ``G % block``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gc
+import heapq
+import itertools
+import math
+from bisect import bisect_left
+from collections import deque
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from planner.catalog.loader import Catalog
+from planner.econ.costs import request_latencies, slo_good
+from planner.errors import ScenarioError
+from planner.model.perf import System, build_system, largest
+from planner.model.predict import fit_reason
+from planner.sim.budget import active as _budget_active
+from planner.sim.budget import check as _budget_check
+from planner.sim.scenario import Scenario
+from planner.sim.workload import Requests, make_requests
+
+
+class EngineState(IntEnum):
+    """What an engine's `plan` asks of its replica: IDLE (nothing to do: sleep until a request arrives),
+    WAIT (wait until a request arrives or `val` seconds pass, whichever first), STEP (one step of `val`
+    seconds), RUN (a run of decode steps, `val` their cumulative end times)."""
+
+    IDLE = 0
+    WAIT = 1
+    STEP = 2
+    RUN = 3
+
+
+IDLE, WAIT, STEP, RUN = EngineState  # the event loop compares plain ints (IntEnum members are ints)
+URGENT, NORMAL = 0, 1  # event priorities at the same time (simpy's)
+RUN_CAP = 8192  # most decode steps priced in one run
+SHORT_RUN = 40  # runs of at most this many steps are priced step by step (numpy costs more there)
+NAN = float("nan")
+REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
+                   "output_tokens", "preemptions", "replica", "rejected", "reason")
+TIMELINE_COLUMNS = ("time_s", "replica", "steps", "duration_s", "batch", "tokens", "kv_fraction", "waiting")
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The contract between a replica's event loop (Replica) and a scheduler (Continuous, Batch): the
+    replica enqueues requests, asks `plan` what to do next, and commits what it planned once its time
+    has passed."""
+
+    idx: int  # the replica's index (set by Replica)
+    waiting: deque[int]  # requests not admitted yet, in order (the shortest-queue router reads its length)
+
+    def reject_reason(self, p: int, o: int) -> str | None:
+        """Why a request of p prompt and o output tokens can never run here (None: it can)."""
+
+    def enqueue(self, rid: int) -> None:
+        """A request arrives at this replica."""
+
+    @property
+    def in_system(self) -> int:
+        """Requests waiting or running."""
+
+    def plan(self, now: float, horizon: float) -> tuple[EngineState, Any]:
+        """The next thing to do (an EngineState and its value), knowing no request arrives before `horizon`."""
+
+    def commit(self, now: float) -> None:
+        """The planned STEP has ended at `now`."""
+
+    def commit_run(self, k: int, cum, now: float) -> None:
+        """The first k steps of the planned RUN have ended at `now` (only engines that plan runs)."""
+
+    def kv_peak_fraction(self) -> float:
+        """The largest share of the KV cache in use so far."""
+
+
+@dataclass(frozen=True)
+class SchedConfig:
+    batching: str
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    chunked_prefill: bool
+    n_parallel: int
+    kv_block_size: int
+    paged_kv: bool
+    static_batch: int
+    static_timeout_s: float
+    cpu_per_seq_s: float = 0.0  # per-step CPU time per running sequence beyond the first
+    cpu_overlap: bool = False  # that CPU work overlaps the GPU step (costs only its excess)
+    graph_sizes: tuple[int, ...] = ()  # captured decode batch sizes, padded up to (empty: no padding)
+    prefix_caching: bool = False
+    sizing: str = "engine"
+    eager_floor_s: float = 0.0  # least time of a step with prompt tokens (eager prefill dispatch)
+    mixed_batches: bool = True  # prefill chunks share a step with the decoding sequences
+
+
+def trtllm_bench_sizing(sys: System, prompt: float, output: float) -> tuple[int, int]:
+    """(max_batch_size, max_num_tokens) as trtllm-bench sizes them for a workload of `prompt`-token
+    inputs and `output`-token outputs (NVIDIA/TensorRT-LLM tensorrt_llm/bench/build/tuning.py,
+    calc_engine_setting + finetune_setting): the requests of prompt + output tokens the KV cache
+    holds, capped at 4096 and divided by the pipeline stages, rounded up optimistically (to 32s
+    from 64 below 256, 128s below 1024, else 256s); tokens = that batch x (1 + prompt / output),
+    capped at 32768, rounded up (256s from 2048 below 4096, 512s below 8192, else 1024s). The KV
+    capacity is this planner's, not trtllm-bench's own estimate (0.95 x memory left by the weights)."""
+    per = sys.kv_bytes(prompt + output)
+    reqs = sys.kv_capacity_bytes() / per if per > 0 else 4096.0
+    raw_bs = min(reqs, 4096.0) / sys.pp
+    raw_tok = min(raw_bs * (1.0 + prompt / max(output, 1.0)), 32768.0)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tok < 4096:
+        tok = max(2048, 256 * math.ceil(raw_tok / 256))
+    elif raw_tok < 8192:
+        tok = 512 * math.ceil(raw_tok / 512)
+    else:
+        tok = 1024 * math.ceil(raw_tok / 1024)
+    return int(bs), int(tok)
+
+
+def _typical(lengths) -> float:
+    """A length distribution's typical value (its mean, or the middle of a uniform range)."""
+    if lengths.mean is not None:
+        return float(lengths.mean)
+    if lengths.dist == "uniform":
+        return (lengths.min + lengths.max) / 2.0
+    return float(lengths.min)
+
+
+def memory_defaults(sys: System):
+    """The engine's scheduler defaults for this GPU's memory size (engine profile
+    serving.by_memory, first match), or None."""
+    for d in sys.engine.serving.by_memory:
+        if sys.hw.memory != "discrete":
+            return None
+        if d.min_gib <= sys.memory_gb and (d.max_gib is None or sys.memory_gb < d.max_gib) and not any(
+                x in sys.hw.id for x in d.except_ids):
+            return d
+    return None
+
+
+def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
+    """The System (engine profile with the scenario's scheduler overrides) and the scheduler."""
+    sc = sc.for_option(0)  # option 1 runs its own stack (quant, engine, kv_dtype, scheduler)
+    m = sc.machine
+    o = sc.scheduler
+    sys = build_system(catalog, m.hardware, sc.model, sc.quant, sc.engine, memory_gb=m.memory_gb,
+                       devices=m.devices, usable_memory_gb=m.usable_memory_gb, kv_dtype=sc.kv_dtype,
+                       nodes=m.nodes, link=m.link, parallel=m.parallel, host=m.host, offload=m.offload,
+                       host_memory_gb=m.host_memory_gb, mla_cache=o.mla_cache,
+                       engine_version=sc.engine_version)
+    upd = {}
+    graph_max = None
+    dflt = memory_defaults(sys)
+    if dflt is not None:
+        upd = {k: v for k in ("max_num_seqs", "max_num_batched_tokens") if (v := getattr(dflt, k)) is not None}
+        graph_max = dflt.cuda_graph_max_bs
+    if o.sizing == "workload" and sys.engine.batching == "continuous" and sys.kv_capacity_bytes() > 0:
+        wl = sc.workload
+        bs, tok = trtllm_bench_sizing(sys, _typical(wl.prompt), _typical(wl.output))
+        upd = {"max_num_seqs": bs, "max_num_batched_tokens": tok, "chunked_prefill": True}
+    upd.update({k: v for k in ("batching", "max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "n_parallel",
+                               "kv_block_size") if (v := getattr(o, k)) is not None})
+    if upd:
+        sys = dataclasses.replace(sys, engine=sys.engine.model_copy(update=upd))
+    e = sys.engine
+    sv = e.serving
+    cpu = sv.cpu if o.cpu_overhead is not False else None
+    graphs = sv.cuda_graphs if o.cuda_graphs is not False else None
+    sizes = tuple(sorted(x for x in set(graphs.sizes) if graph_max is None or x <= graph_max)) if (
+        graphs is not None and graphs.padding) else ()
+    prefix = sv.prefix_caching if o.prefix_caching is None else o.prefix_caching
+    eager = sys.eager_floor_s if o.eager_prefill is not False else 0.0
+    mixed = sv.mixed_batches if o.mixed_batches is None else o.mixed_batches
+    cfg = SchedConfig(e.batching, e.max_num_seqs, e.max_num_batched_tokens, e.chunked_prefill, e.n_parallel,
+                      e.kv_block_size, e.paged_kv, o.static_batch, o.static_timeout_s,
+                      cpu.per_seq_us.value * 1e-6 if cpu else 0.0, bool(cpu and cpu.overlap), sizes,
+                      bool(prefix and e.paged_kv), o.sizing, eager, mixed)
+    if sys.kv_capacity_bytes() <= 0:
+        raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
+    return sys, cfg
+
+
+# --------------------------------------------------------------------------- engines
+
+class Continuous:
+    """Continuous batching, FCFS, mixed prefill/decode steps under a token budget.
+
+    paged: KV in blocks, admission when the first chunk's blocks are free, preemption by
+    recompute (the latest admitted sequence frees its KV and re-queues at the front).
+    slots (llama.cpp server): n_parallel slots with a fixed share of the context each; no paging.
+    """
+
+    idx: int  # set by its Replica (sim.Engine)
+
+    def __init__(self, sim: "Sim", sys: System, cfg: SchedConfig):
+        self.sim, self.sys = sim, sys
+        self.kf, self.ks, self.w = sys.kv_full_per_token, sys.kv_swa_per_token, sys.window
+        self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
+        cap = sys.kv_capacity_bytes()
+        if cfg.batching == "slots":
+            self.slot_ctx = largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.model.max_context)
+            self.B, self.cap = 1, 1 << 62  # every slot's context is reserved: KV never runs out
+            self.kv_total = cfg.n_parallel * self.slot_ctx
+            self.max_seqs = cfg.n_parallel
+        else:
+            self.slot_ctx = None
+            self.B = cfg.kv_block_size if cfg.paged_kv else 1
+            self.block_bytes = sys.kv_bytes(self.B) if not self.w else (self.kf + self.ks) * self.B
+            self.cap = self.kv_total = int(cap // self.block_bytes)
+            self.max_seqs = cfg.max_num_seqs
+        self.budget = cfg.max_num_batched_tokens
+        self.max_seqs = min(self.max_seqs, self.budget)  # every running sequence decodes every step
+        self.chunked = cfg.chunked_prefill or cfg.batching == "slots"
+        # serving mechanisms: per-step CPU cost, CUDA-graph padding of decode batches, prefix caching
+        self.cpu_seq, self.cpu_overlap = cfg.cpu_per_seq_s, cfg.cpu_overlap
+        self.eager_floor = cfg.eager_floor_s
+        self.mixed_batches = cfg.mixed_batches
+        gs = cfg.graph_sizes
+        self.gmax = gs[-1] if gs else 0
+        self.pad = np.searchsorted(np.asarray(gs), np.arange(self.gmax + 1)) if gs else None
+        if self.pad is not None:
+            self.pad = [gs[i] for i in self.pad]  # pad[n] = smallest captured size >= n
+        shared = sim.sc.workload.shared_prefix_tokens if self.slot_ctx is None and cfg.prefix_caching else 0
+        self.prefix = (shared // self.B) * self.B  # whole blocks of the shared prefix
+        self.prefix_ready = False  # the prefix's KV exists once one request has prefilled it
+        self.cached: dict[int, int] = {}  # rid -> prefix tokens it reuses (shared blocks)
+        self.max_running = 0
+        self.waiting: deque[int] = deque()
+        self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
+        self.prefill: dict[int, list[int]] = {}  # rid -> [done, target] for sequences still in prefill
+        self.off: dict[int, int] = {}  # decoding rid -> t - G
+        self.G = self.n_dec = self.off_sum = self.lin_n = self.lin_off = 0
+        self.phase = [0] * self.B  # decoders per (off mod B)
+        self.fin: list[tuple[int, int]] = []  # (G at which it is done, rid)
+        self.cross: list[tuple[int, int]] = []  # (G from which t + 1 >= window, rid)
+        self.used = 0  # KV blocks (tokens for slots)
+        self.pending = None
+        self.peak = 0
+        self.pricers: dict = {}  # padded batch size -> DecodePricer (or None: the general step time)
+        self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
+        self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
+
+    def reject_reason(self, p: int, o: int) -> str | None:
+        if self.slot_ctx is not None:
+            if p + o > self.slot_ctx:
+                return (f"prompt + output = {p + o} tokens exceeds the slot context of {self.slot_ctx} tokens "
+                        f"(n_ctx / n_parallel)")
+        elif -(-(p + o) // self.B) > self.cap:
+            return (f"prompt + output = {p + o} tokens needs more KV than the whole cache "
+                    f"({self.cap * self.B} tokens)")
+        if not self.chunked and p > self.budget:
+            return (f"prompt of {p} tokens exceeds max_num_batched_tokens = {self.budget} with chunked "
+                    f"prefill off")
+        return None
+
+    def enqueue(self, rid: int) -> None:
+        self.waiting.append(rid)
+
+    @property
+    def in_system(self) -> int:
+        return len(self.waiting) + len(self.admitted)
+
+    # -- step time ----------------------------------------------------------
+
+    def _pricer(self, p: int):
+        """The folded step time of a pure decode batch of p (padded) sequences, or None."""
+        pr = self.pricers.get(p, False)
+        if pr is False:
+            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        return pr
+
+    def _step_time(self, n: int, tokens: float, kv: float, attn: float, decode: bool) -> float:
+        """predict's step time plus the serving mechanisms: a pure decode batch of n sequences
+        padded to the next captured CUDA-graph size, and per-step CPU work per sequence beyond
+        the first (hidden behind the GPU step when the engine overlaps them)."""
+        if decode:
+            p = self.pad[n] if n <= self.gmax else n
+            pr = self._pricer(p)
+            t = pr.time(kv, attn) if pr is not None else self.sys.step_time_agg(p, p, kv, attn)
+        else:
+            t = self.mixed(n, tokens, kv, attn)
+            if t < self.eager_floor:  # prompt tokens run eagerly: the host's dispatch sets the pace
+                t = self.eager_floor
+        if self.cpu_seq and n > 1:
+            c = self.cpu_seq * (n - 1)
+            t = (t if t >= c else c) if self.cpu_overlap else t + c
+        return t
+
+    def _step_times(self, n: int, kv, attn):
+        """Vectorised _step_time over a run of pure decode steps of n sequences."""
+        p = self.pad[n] if n <= self.gmax else n
+        pr = self._pricer(p)
+        t = pr.times(kv, attn) if pr is not None else self.sys.step_times_vec(p, p, kv, attn)
+        if self.cpu_seq and n > 1:
+            c = self.cpu_seq * (n - 1)
+            if self.cpu_overlap:
+                np.maximum(t, c, out=t)
+            else:
+                t += c
+        return t
+
+    def _cached_for(self, rid: int, n: int) -> int:
+        """Prefix tokens a sequence of n prompt tokens reuses (whole blocks; at least one token is computed)."""
+        if not self.prefix_ready:
+            return 0
+        c = min(self.prefix, ((n - 1) // self.B) * self.B)
+        if c:
+            self.cached[rid] = c
+        return c
+
+    # -- aggregates ---------------------------------------------------------
+
+    def _decode_terms(self, g: int) -> tuple[float, float]:
+        """KV bytes read and attention FLOPs of the decoders at step g (before any change; plan()
+        and _plan_run() compute the same inline)."""
+        s = self.off_sum + self.n_dec * (g + 1)  # sum of (t + 1)
+        kv, attn = self.kf * s, self.af * s
+        if self.w:
+            sw = self.lin_off + self.lin_n * (g + 1) + (self.n_dec - self.lin_n) * self.w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        return kv, attn
+
+    def _join(self, rid: int, t: int) -> None:
+        sim, g = self.sim, self.G
+        off = t - g
+        self.off[rid] = off
+        self.n_dec += 1
+        self.off_sum += off
+        self.phase[off % self.B] += 1
+        heapq.heappush(self.fin, (sim.prompt[rid] + sim.output[rid] - 1 - off, rid))
+        if self.w and t + 1 < self.w:
+            self.lin_n += 1
+            self.lin_off += off
+            heapq.heappush(self.cross, (self.w - 1 - off, rid))
+
+    def _leave(self, rid: int) -> int:
+        """Remove a decoder; returns the KV tokens it held."""
+        off = self.off.pop(rid)
+        self.n_dec -= 1
+        self.off_sum -= off
+        self.phase[off % self.B] -= 1
+        t = off + self.G
+        if self.w and t + 1 < self.w:
+            self.lin_n -= 1
+            self.lin_off -= off
+        self.sim.generated[rid] = t - self.sim.prompt[rid] + 1  # t = prompt + generated - 1
+        return t
+
+    def _release(self, rid: int) -> None:
+        """Free a sequence's KV (decoding or prefilling) and drop it from the admitted set."""
+        if rid in self.off:
+            t = self._leave(rid)
+        else:
+            t = self.prefill.pop(rid)[0]
+        self.used -= -(-t // self.B) - (self.cached.pop(rid, 0) // self.B if self.cached else 0)
+        del self.admitted[rid]
+
+    def _preempt_last(self) -> None:
+        rid = next(reversed(self.admitted))
+        self._release(rid)
+        self.waiting.appendleft(rid)
+        self.sim.preempted(rid)
+
+    def _finish(self, rid: int, now: float) -> None:
+        self._release(rid)
+        self.sim.finished(rid, now)
+
+    def _after_step(self, now: float) -> None:
+        g, fin, off = self.G, self.fin, self.off
+        sim = self.sim
+        # window crossings first: a sequence that crosses and finishes at the same step must
+        # leave the linear (below-window) aggregate before it is removed
+        cross = self.cross
+        while cross and cross[0][0] <= g:
+            key, rid = heapq.heappop(cross)
+            o = off.get(rid)
+            if o == self.w - 1 - key:
+                self.lin_n -= 1
+                self.lin_off -= o
+        while fin and fin[0][0] <= g:
+            key, rid = heapq.heappop(fin)
+            if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
+                self._finish(rid, now)
+
+    # -- scheduling ---------------------------------------------------------
+
+    def plan(self, now: float, horizon: float):
+        waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
+        if not admitted and not waiting:
+            return IDLE, None
+        B, sim = self.B, self.sim
+        if self.n_dec and not prefill:
+            free = self.cap - self.used - self.phase[-self.G % B]
+            if free >= 0:
+                admissible = False  # can the head of the queue start now?
+                if waiting and len(admitted) < self.max_seqs:
+                    rid = waiting[0]
+                    n = sim.prompt[rid] + sim.generated[rid]
+                    c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0
+                    admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
+                if not admissible:
+                    run = self._plan_run(now, horizon, free)
+                    if run is not None:
+                        return RUN, run
+        cap, G, n_dec = self.cap, self.G, self.n_dec
+        need = self.phase[-G % B] if n_dec else 0
+        preempted = need > cap - self.used
+        if preempted:
+            while need > cap - self.used:
+                self._preempt_last()
+                need = self.phase[-G % B] if self.n_dec else 0
+            n_dec = self.n_dec
+        free = cap - self.used - need
+        self.used += need
+        budget = self.budget - n_dec
+        n_seqs = tokens = n_dec
+        if n_dec:  # KV bytes read and attention FLOPs of the decoders at step G
+            s = self.off_sum + n_dec * (G + 1)
+            kv, attn = self.kf * s, self.af * s
+            if self.w:
+                sw = self.lin_off + self.lin_n * (G + 1) + (n_dec - self.lin_n) * self.w
+                kv += self.ks * sw
+                attn += self.aw * sw
+        else:
+            kv, attn = 0.0, 0.0
+        chunks = []
+        for rid, (done, target) in prefill.items():  # sequences part way through their prefill
+            if budget <= 0:
+                break
+            c = min(target - done, budget)
+            held = -(-done // B)
+            c = min(c, (held + free) * B - done)  # what the free blocks allow
+            if c <= 0:
+                break
+            free -= -(-(done + c) // B) - held
+            budget -= c  # these chunks count against max_num_batched_tokens too
+            chunks.append((rid, c))
+        if waiting and budget > 0 and not preempted:
+            prompt, generated, chunked, max_seqs = sim.prompt, sim.generated, self.chunked, self.max_seqs
+            while (waiting and budget > 0 and len(admitted) < max_seqs and len(chunks) == len(prefill)):
+                rid = waiting[0]
+                n = prompt[rid] + generated[rid]
+                c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
+                c = min(n - c0, budget) if chunked else n - c0
+                if c > budget and (chunks or n_dec):  # chunked prefill off: the whole prompt in one step
+                    break
+                blocks = -(-(c0 + c) // B) - c0 // B
+                if blocks > free:
+                    break
+                waiting.popleft()
+                admitted[rid] = None
+                prefill[rid] = [self._cached_for(rid, n) if self.prefix_ready else 0, n]
+                if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
+                    sim.admitted[rid] = now
+                free -= blocks
+                budget -= c
+                chunks.append((rid, c))
+        if not chunks and not n_dec:
+            if prefill:  # partial prefills stuck for KV: free the latest one and retry
+                self._preempt_last()
+                return self.plan(now, horizon)
+            return IDLE, None
+        if chunks:
+            seq_terms = self.sys.seq_terms
+            used = self.used
+            kv_p = attn_p = 0.0
+            for rid, c in chunks:
+                done = prefill[rid][0]
+                used += -(-(done + c) // B) - (-(-done // B))
+                r, a = seq_terms(c, done)
+                kv += r
+                attn += a
+                kv_p += r
+                attn_p += a
+                tokens += c
+                n_seqs += 1
+            self.used = used
+            if n_dec and not self.mixed_batches:  # the prefill batch runs on its own, then the decode batch
+                dur = (self._step_time(n_seqs - n_dec, tokens - n_dec, kv_p, attn_p, False)
+                       + self._step_time(n_dec, n_dec, kv - kv_p, attn - attn_p, True))
+            else:
+                dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+                if dur < self.eager_floor:
+                    dur = self.eager_floor
+                if self.cpu_seq and n_seqs > 1:
+                    c = self.cpu_seq * (n_seqs - 1)
+                    dur = (dur if dur >= c else c) if self.cpu_overlap else dur + c
+        else:
+            dur = self._step_time(n_seqs, tokens, kv, attn, True)
+        if n_seqs > self.max_running:
+            self.max_running = n_seqs
+        self.pending = chunks
+        if sim.check is not None:  # Sim.record, inline: the wall-clock limit and Stop (planner.sim.budget)
+            sim.check()
+        nw = len(waiting)
+        sim.area += (nw + len(admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, self.used / self.kv_total, nw))
+        if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
+            sim.gap_vals.append(dur)
+            sim.gap_lens.append(1)
+            sim.gap_counts.append(n_dec)
+        if self.used > self.peak:
+            self.peak = self.used
+        return STEP, dur
+
+    def commit(self, now: float) -> None:
+        self.G += 1
+        sim, prefill = self.sim, self.prefill
+        for rid, c in self.pending:
+            st = prefill[rid]
+            st[0] += c
+            if st[0] == st[1]:  # the prefill's last chunk yields the next token
+                del prefill[rid]
+                if self.prefix and not self.prefix_ready and st[1] > self.prefix:
+                    self.prefix_ready = True  # its prefix blocks now stay cached (held once)
+                    self.used += self.prefix // self.B
+                g = sim.generated[rid] = sim.generated[rid] + 1
+                if sim.first[rid] != sim.first[rid]:
+                    sim.first[rid] = now
+                if g >= sim.output[rid]:
+                    self.used -= -(-st[1] // self.B) - (self.cached.pop(rid, 0) // self.B if self.cached else 0)
+                    del self.admitted[rid]
+                    sim.finished(rid, now)
+                else:
+                    self._join(rid, st[1])
+        self.pending = None
+        self._after_step(now)
+
+    def _plan_run(self, now: float, horizon: float, free: int):
+        """A run of >= 2 pure decode steps with an unchanged batch, or None."""
+        g, n, B, sim = self.G, self.n_dec, self.B, self.sim
+        k = RUN_CAP
+        fin, off, prompt, output = self.fin, self.off, sim.prompt, sim.output
+        while fin:  # the first valid key of the lazily-deleted heap of completions
+            key, rid = fin[0]
+            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                if key - g < k:
+                    k = key - g
+                break
+            heapq.heappop(fin)
+        w = self.w
+        if w:  # the first valid key of the lazily-deleted heap of window crossings
+            cross = self.cross
+            while cross:
+                key, rid = cross[0]
+                if off.get(rid) == w - 1 - key:
+                    if key - g < k:
+                        k = key - g
+                    break
+                heapq.heappop(cross)
+        if k < 2:
+            return None
+        p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
+        pr = self.pricers.get(p, False)
+        if pr is False:
+            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        kf, af = self.kf, self.af
+        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
+        overlap = self.cpu_overlap
+        s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
+        kv0, attn0 = kf * s0, af * s0  # the decoders' terms at step g (as in plan())
+        if w:
+            ks, aw, ln = self.ks, self.aw, self.lin_n
+            sw0 = self.lin_off + ln * (g + 1) + (n - ln) * w
+            kv0 += ks * sw0
+            attn0 += aw * sw0
+        t0 = pr.time(kv0, attn0) if pr is not None else self.sys.step_time_agg(p, p, kv0, attn0)
+        if c:
+            t0 = (t0 if t0 >= c else c) if overlap else t0 + c
+        if now + t0 >= horizon:
+            return None
+        if horizon != math.inf:
+            k = min(k, math.ceil((horizon - now) / t0) + 1)
+        free += self.phase[-g % B]  # plan() took the first step's demand off
+        if B == 1:
+            k = min(k, free // n)
+        elif n * -(-k // B) > free:  # blocks may run out: count the steps they last
+            k = min(k, self._steps_affordable(g, n, free))
+        if k < 2:
+            return None
+        self.pending = now
+        if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
+            h = horizon - now if horizon != math.inf else math.inf
+            if pr is not None:
+                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
+            return self._short_run(p, n, k, s0, h)
+        key = (n, k, s0, sw0, ln) if w else (n, k, s0)  # the same run again (closed loops in step):
+        cum = self.runs.get(key)  # its cached times (read-only: gap samples and the run keep them)
+        if cum is None:
+            s = np.arange(k, dtype=float)
+            s *= n
+            s += s0  # s0 + n j
+            kv, attn = s * kf, s * af
+            if w:
+                sw = np.arange(k, dtype=float)
+                sw *= ln
+                sw += sw0
+                kv += sw * ks
+                attn += sw * aw
+            cum = self._step_times(n, kv, attn).cumsum()
+            if len(self.runs) < 256:
+                self.runs[key] = cum
+        if horizon != math.inf:
+            k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
+            cum = cum[:k]
+        return cum
+
+    def _short_run(self, p: int, n: int, k: int, s0: int, h: float) -> list[float]:
+        """A short run priced one step at a time with the general step time (where the folded
+        DecodePricer does not apply): the same step times and cumulative sums as the vectorised
+        form (same operations, same order), stopped after the first step ending at or after h."""
+        kf, af, w = self.kf, self.af, self.w
+        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
+        overlap = self.cpu_overlap
+        if w:
+            ks, aw, ln = self.ks, self.aw, self.lin_n
+            sw0 = self.lin_off + ln * (self.G + 1) + (n - ln) * w
+        price = self.sys.step_time_agg
+        cum = []
+        acc = 0.0
+        last = k - 1
+        for j in range(k):
+            sj = s0 + n * j
+            kv, attn = kf * sj, af * sj
+            if w:
+                swj = sw0 + ln * j
+                kv = kv + ks * swj
+                attn = attn + aw * swj
+            t = price(p, p, kv, attn)
+            if c:
+                t = (t if t >= c else c) if overlap else t + c
+            acc = acc + t
+            cum.append(acc)
+            if acc >= h and j < last:
+                break
+        return cum
+
+    def commit_run(self, k: int, cum, now: float) -> None:
+        start, n, g, B = self.pending, self.n_dec, self.G, self.B
+        q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
+        self.used += q * n + (self._cycle_sum(g, r) if r else 0)
+        if self.used > self.peak:
+            self.peak = self.used
+        sim, nw, dur = self.sim, len(self.waiting), float(cum[k - 1])  # Sim.record, inline
+        if sim.check is not None:
+            sim.check()
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((start, self.idx, k, dur, n, n * k, self.used / self.kv_total, nw))
+        if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
+            sim.gap_vals.extend(cum if k == len(cum) else cum[:k])
+        else:
+            sim.gap_array(cum[:k])
+        sim.gap_lens.append(k)
+        sim.gap_counts.append(n)
+        self.G += k
+        self.pending = None
+        self._after_step(now)
+
+    def _steps_affordable(self, g: int, n: int, free: int) -> int:
+        """How many decode steps from step g the free blocks last: the largest k with
+        sum(phase[(-(g + j)) % B] for j < k) <= free (every B steps need n blocks)."""
+        B, ph = self.B, self.phase
+        cycles, rem = divmod(free, n)
+        k, need = cycles * B, 0
+        j = -g % B  # phase index of step g (cycles of B steps come back to it)
+        while True:
+            need += ph[j]
+            if need > rem:
+                return k
+            k += 1
+            j = j - 1 if j else B - 1
+
+    def _cycle_sum(self, g: int, r: int) -> int:
+        """sum(phase[(-(g + j)) % B] for j in range(r)), r <= B: blocks due in the r steps from step g
+        (the phase indices fall by one per step, wrapping around)."""
+        ph, i0 = self.phase, -g % self.B
+        lo = i0 - r + 1
+        if lo >= 0:
+            return sum(ph[lo:i0 + 1])
+        return sum(ph[:i0 + 1]) + sum(ph[self.B + lo:])
+
+    def kv_peak_fraction(self) -> float:
+        return self.peak / self.kv_total if self.kv_total else 0.0
+
+
+class Batch:
+    """Static batching: wait for `size` requests or `timeout` after the first, run the batch to its
+    longest member (finished members stay in the batch as padding). Serial is size 1."""
+
+    idx: int  # set by its Replica (sim.Engine)
+
+    def __init__(self, sim: "Sim", sys: System, size: int, timeout: float, budget: int):
+        self.sim, self.sys, self.size, self.timeout, self.budget = sim, sys, size, timeout, budget
+        self.cap = sys.kv_capacity_bytes()
+        self.waiting: deque[int] = deque()
+        self.running = 0
+        self.peak = 0.0
+
+    def reject_reason(self, p: int, o: int) -> str | None:
+        if self.sys.kv_bytes(p + o) > self.cap:
+            return f"prompt + output = {p + o} tokens needs more KV than the whole cache"
+        return None
+
+    def enqueue(self, rid: int) -> None:
+        self.waiting.append(rid)
+
+    @property
+    def in_system(self) -> int:
+        return len(self.waiting) + self.running
+
+    def plan(self, now: float, horizon: float):
+        sim, w = self.sim, self.waiting
+        if not w:
+            return IDLE, None
+        due = sim.arrival[w[0]] + self.timeout
+        if len(w) < self.size and now < due:
+            return WAIT, due - now
+        cand = list(itertools.islice(w, self.size))
+        p = np.array([sim.prompt[r] for r in cand], dtype=float)
+        o = np.maximum.accumulate(np.array([sim.output[r] for r in cand], dtype=float))
+        sys = self.sys
+
+        def fits(m: int) -> bool:  # the first m, each padded to the longest output among them
+            end = p[:m] + o[m - 1]
+            kv = sys.kv_full_per_token * end.sum()
+            if sys.window:
+                kv += sys.kv_swa_per_token * np.minimum(end, sys.window).sum()
+            return m == 0 or kv <= self.cap
+
+        members = [w.popleft() for _ in range(max(1, largest(fits, 0, len(cand))))]
+        return STEP, self._start(members, now)
+
+    def _start(self, members: list[int], now: float) -> float:
+        sim, sys = self.sim, self.sys
+        for rid in members:
+            sim.admit(rid, now)
+        lens = [sim.prompt[r] + sim.generated[r] for r in members]
+        outs = [sim.output[r] for r in members]
+        n = len(members)
+        done, t, steps = [0] * n, 0.0, 0
+        firsts = [0.0] * n
+        while True:  # prefill, chunked under the token budget shared by the sequences still in prefill
+            active = [i for i in range(n) if done[i] < lens[i]]
+            if not active:
+                break
+            per = max(1, self.budget // len(active))
+            step = [(min(lens[i] - done[i], per), done[i]) for i in active]
+            t += sys.step_time(step)
+            steps += 1
+            for i, (c, _) in zip(active, step):
+                done[i] += c
+                if done[i] == lens[i]:
+                    firsts[i] = t
+        k = max(outs) - 1
+        cum = np.zeros(0)
+        if k > 0:
+            j = np.arange(1, k + 1, dtype=float)
+            s = sum(lens) + n * j
+            kv, attn = sys.kv_full_per_token * s, sys.attn_full_coef * s
+            if sys.window:
+                sw = np.minimum(np.add.outer(np.asarray(lens, dtype=float), j), sys.window).sum(axis=0)
+                kv = kv + sys.kv_swa_per_token * sw
+                attn = attn + sys.attn_swa_coef * sw
+            cum = t + np.cumsum(sys.step_times_vec(n, n, kv, attn))
+        total = float(cum[-1]) if k > 0 else t
+        for i, rid in enumerate(members):
+            if sim.first[rid] != sim.first[rid]:
+                sim.first[rid] = now + firsts[i]
+            end = now + (firsts[i] if outs[i] == 1 else float(cum[outs[i] - 2]))
+            sim.generated[rid] = outs[i]
+            sim.schedule(end - now, sim.batch_finished, (rid, end))
+        kv_end = sum(sys.kv_bytes(x + k + 1) for x in lens) / self.cap
+        self.peak = max(self.peak, kv_end)
+        self.running = n
+        sim.record(self.idx, now, steps + k, total, n, sum(lens) + n * k, kv_end, len(self.waiting), self.in_system)
+        if k > 0:  # decode steps of the static batch (members that finished early counted too)
+            sim.gaps(cum, len(cum), t, n)
+        return total
+
+    def commit(self, now: float) -> None:
+        self.running = 0
+
+    def commit_run(self, k: int, cum, now: float) -> None:
+        raise AssertionError("static batching plans single steps, never a RUN")
+
+    def kv_peak_fraction(self) -> float:
+        return self.peak
+
+
+# --------------------------------------------------------------------------- replicas and the run
+
+class Replica:
+    """One engine instance driven by the event loop: plan a step (or a run of decode steps), wait
+    for it, commit it, plan again; idle until a request arrives; a request arriving during a run
+    whose arrival was not known when it was planned interrupts it at the step in flight."""
+
+    def __init__(self, sim: "Sim", idx: int, engine: Engine):
+        self.sim, self.idx, self.engine = sim, idx, engine
+        engine.idx = idx
+        self.wait = 0  # > 0 while idle or waiting: the id of that wait
+        self.woken = False  # the wait's wake-up is already scheduled
+        self.cond = False  # the wait is WAIT (a wake-up or a timeout), not IDLE (a wake-up)
+        self.fired = False  # WAIT: its wake-up or timeout fired (the resume is scheduled)
+        self.last_start = -math.inf  # start of the last step of the run in flight (interrupt before it)
+        self.run: Any = None  # (start, cum) of the run in flight
+        self.run_id = 0  # the run's completion is stale when the run was interrupted
+        self.outstanding = 0
+        self.busy = 0.0
+        sim.schedule(0, self.resume, None, URGENT)  # as a simpy process starts
+
+    def enqueue(self, rid: int) -> None:
+        self.outstanding += 1
+        self.engine.enqueue(rid)
+        if self.wait:
+            if not self.woken:
+                self.woken = True
+                self.sim.schedule(0, self._woken, self.wait)
+        elif self.sim.now < self.last_start:
+            self.last_start = -math.inf
+            self.sim.schedule(0, self._interrupted, self.run_id, URGENT)
+
+    def resume(self, _arg=None) -> None:
+        """Plan the next step or run and schedule its end.  When that end comes before every
+        other scheduled event (a later push at the same time would come after them), the event
+        loop would pop it next: it is handled here at once, as the loop would (same time, same
+        order), without the round trip through the heap."""
+        sim = self.sim
+        queue, engine, arr = sim.queue, self.engine, sim.arr_list
+        n_arr = len(arr) if arr is not None else 0
+        while True:
+            now = sim.now
+            i = sim.next_arrival  # the next arrival (Sim.horizon, inline)
+            horizon = arr[i] if i < n_arr else math.inf
+            kind, val = engine.plan(now, horizon)
+            if kind == STEP:
+                self.busy += val
+                t = now + val
+                if queue and t >= queue[0][0]:
+                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._stepped, None))
+                    return
+                sim.now = t  # _stepped, inline
+                engine.commit(t)
+                continue
+            if kind == RUN:
+                k = len(val)
+                t = now + float(val[-1])
+                if queue and t >= queue[0][0]:
+                    self.last_start = now + float(val[-2]) if k > 1 else -math.inf
+                    self.run = (now, val)
+                    self.run_id += 1
+                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._ran, self.run_id))
+                    return
+                sim.now = t  # _ran and _end_run, inline (nothing can interrupt it)
+                self.busy += float(val[k - 1])
+                engine.commit_run(k, val, t)
+                continue
+            break
+        sim.wait_id += 1
+        self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
+        if kind == WAIT:
+            sim.schedule(val, self._waited, self.wait)
+
+    def _stepped(self, _arg) -> None:
+        self.engine.commit(self.sim.now)
+        self.resume()
+
+    def _ran(self, run_id) -> None:
+        if run_id == self.run_id:  # else interrupted: this completion was superseded
+            self._end_run(len(self.run[1]))
+
+    def _end_run(self, k: int) -> None:
+        val = self.run[1]
+        self.last_start = -math.inf
+        self.run_id += 1
+        self.busy += float(val[k - 1])
+        self.engine.commit_run(k, val, self.sim.now)
+        self.resume()
+
+    def _interrupted(self, run_id) -> None:
+        """A request arrived: finish the step in flight, then re-plan."""
+        if run_id != self.run_id:
+            return
+        self.run_id += 1  # the run's own completion is stale now
+        start, val = self.run
+        now = self.sim.now
+        el = now - start
+        k = min(len(val), 1 + bisect_left(val, el))
+        if val[k - 1] > el:
+            self.sim.schedule(float(val[k - 1]) - el, self._remainder, (self.run_id, k))
+        else:
+            self._end_run(k)
+
+    def _remainder(self, arg) -> None:
+        run_id, k = arg
+        if run_id == self.run_id:
+            self._end_run(k)
+
+    def _woken(self, wait) -> None:
+        if wait != self.wait:
+            return
+        if self.cond:
+            self._fire()
+        else:
+            self.wait = 0
+            self.resume()
+
+    def _waited(self, wait) -> None:
+        if wait == self.wait:
+            self._fire()
+
+    def _fire(self) -> None:
+        """WAIT (a wake-up or a timeout, whichever first): resume one event later, as a simpy
+        condition event does."""
+        if not self.fired:
+            self.fired = True
+            self.sim.schedule(0, self._condition, self.wait)
+
+    def _condition(self, wait) -> None:
+        if wait == self.wait:
+            self.wait = 0
+            self.resume()
+
+
+class Sim:
+    """The run: requests, replicas, router and the event loop.
+
+    The event loop is a heap of (time, priority, sequence number, callback, argument), the order
+    simpy gives its events (urgent before normal at the same time, then first scheduled first);
+    the simulator kept simpy's event order when it moved off simpy for speed, so results did not
+    change (tests/golden)."""
+
+    def __init__(self, sys: System, cfg: SchedConfig, sc: Scenario, reqs: Requests):
+        self.now = 0  # an int until the first timeout, as in simpy (arrivals at 0 are recorded as 0)
+        self.queue: list = []
+        self.eid = itertools.count()
+        self.wait_id = 0
+        self.sys, self.cfg, self.sc, self.reqs = sys, cfg, sc, reqs
+        n = reqs.n
+        self.prompt, self.output = reqs.prompt.tolist(), reqs.output.tolist()
+        self.arrival, self.admitted, self.first, self.finish = [NAN] * n, [NAN] * n, [NAN] * n, [NAN] * n
+        self.generated, self.preemptions, self.replica = [0] * n, [0] * n, [-1] * n
+        self.reason: list[str] = [""] * n
+        self.timeline: list[tuple] = []
+        # decode step durations, each a gap between two tokens (inter-token latency, ITL), as entries
+        # of k steps (a single step: k = 1) with their cumulative times from the entry's start (0.0
+        # unless in gap_starts), in order: in gap_vals (floats), or in gap_pieces where a long run's
+        # array came (gap_vals so far moved there before it); taken apart by _gap_samples
+        self.gap_vals: list[float] = []
+        self.gap_pieces: list = []
+        self.gap_lens: list[int] = []  # steps per entry
+        self.gap_counts: list[int] = []  # sequences waiting on each of its steps
+        self.gap_starts: dict[int, float] = {}  # entry index -> start time of its cumulative times
+        # planner.sim.budget.check per engine step inside a wall-clock limit (planner.sim.budget.deadline), else None
+        self.check = _budget_check if _budget_active() else None
+        self.peak_waiting = 0
+        self.area = 0.0  # integral of requests in the system (sampled at step starts) over busy time
+        self.rr = 0
+        self.next_arrival = 0
+        self.issued = 0
+        self.ended = 0
+        self.end_time = 0.0
+        self.max_ctx = sys.model.max_context
+        self.arr_list = reqs.arrival.tolist() if reqs.arrival is not None else None
+        self.closed = reqs.arrival is None
+        self.src_i = 0
+        self.rng_route = reqs.rngs["routing"]
+        self.rng_think = reqs.rngs["think"]
+        if cfg.batching in ("continuous", "slots"):
+            make = lambda: Continuous(self, sys, cfg)  # noqa: E731
+        else:
+            size = 1 if cfg.batching == "serial" else cfg.static_batch
+            timeout = 0.0 if cfg.batching == "serial" else cfg.static_timeout_s
+            make = lambda: Batch(self, sys, size, timeout, cfg.max_num_batched_tokens)  # noqa: E731
+        self.replicas = [Replica(self, i, make()) for i in range(sc.machine.replicas)]
+        self.router = sc.router
+
+    # -- arrivals -----------------------------------------------------------
+
+    def schedule(self, delay: float, fn, arg, priority: int = NORMAL) -> None:
+        heapq.heappush(self.queue, (self.now + delay, priority, next(self.eid), fn, arg))
+
+    def source(self, resumed: bool) -> None:
+        """Open-loop arrivals, in order: each dispatched at its time (after a wait when it is later)."""
+        arr, i, n = self.arr_list, self.src_i, len(self.arr_list)
+        if resumed:
+            self.next_arrival = i + 1
+            self.dispatch(i)
+            i += 1
+        while i < n:
+            t = arr[i]
+            if t > self.now:
+                self.src_i = i
+                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source, True))
+                return
+            self.next_arrival = i + 1
+            self.dispatch(i)
+            i += 1
+        self.src_i = i
+
+    def dispatch(self, rid: int) -> None:
+        now = self.now
+        self.arrival[rid] = now
+        p, o = self.prompt[rid], self.output[rid]
+        reason = None
+        if p + o > self.max_ctx:
+            reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
+        else:
+            reason = self.replicas[0].engine.reject_reason(p, o)
+        if reason:
+            self.reason[rid] = reason
+            self._ended(now)
+            return
+        rep = self._route()
+        self.replica[rid] = rep.idx
+        rep.enqueue(rid)
+
+    def _route(self) -> Replica:
+        reps = self.replicas
+        if len(reps) == 1:
+            return reps[0]
+        if self.router == "round_robin":
+            self.rr += 1
+            return reps[(self.rr - 1) % len(reps)]
+        if self.router == "least_outstanding":
+            vals = [r.outstanding for r in reps]
+        else:
+            vals = [len(r.engine.waiting) for r in reps]
+        m = min(vals)
+        cands = [i for i, v in enumerate(vals) if v == m]
+        return reps[cands[0] if len(cands) == 1 else cands[int(self.rng_route.integers(len(cands)))]]
+
+    def _ended(self, now: float) -> None:
+        self.ended += 1
+        if now > self.end_time:  # max(end_time, now)
+            self.end_time = now
+        if self.closed and self.issued < self.reqs.n:  # closed loop: this user sends the next
+            rid = self.issued
+            self.issued += 1
+            think = self.rng_think.exponential(self.reqs.think_time_s) if self.reqs.think_time_s else 0.0
+            self.schedule(think, self.dispatch, rid)
+
+    # -- engine callbacks ---------------------------------------------------
+
+    def admit(self, rid: int, now: float) -> None:
+        if self.admitted[rid] != self.admitted[rid]:
+            self.admitted[rid] = now
+
+    def preempted(self, rid: int) -> None:
+        self.preemptions[rid] += 1
+
+    def finished(self, rid: int, now: float) -> None:
+        self.finish[rid] = now
+        self.replicas[self.replica[rid]].outstanding -= 1
+        self._ended(now)
+
+    def record(self, replica, t, steps, dur, batch, tokens, kv_frac, waiting, in_system) -> None:
+        _budget_check()  # the caller's wall-clock limit and Stop (planner.sim.budget.deadline); no-op by default
+        self.area += in_system * dur
+        if waiting > self.peak_waiting:
+            self.peak_waiting = waiting
+        self.timeline.append((t, replica, steps, dur, batch, tokens, kv_frac, waiting))
+
+    def gaps(self, cum, k: int, start: float, n: int) -> None:
+        """n sequences each wait the k steps ending at cum[:k] (cumulative, from `start`) for a token."""
+        self.gap_array(cum[:k])
+        if start != 0.0:
+            self.gap_starts[len(self.gap_lens)] = start
+        self.gap_lens.append(k)
+        self.gap_counts.append(n)
+
+    def gap_array(self, cum: np.ndarray) -> None:
+        """An entry's cumulative times as an array (after the floats recorded so far)."""
+        if self.gap_vals:
+            self.gap_pieces.append(self.gap_vals)
+            self.gap_vals = []
+        self.gap_pieces.append(cum)
+
+    def batch_finished(self, arg) -> None:
+        self.finished(*arg)
+
+    def run(self) -> None:
+        if self.reqs.arrival is not None:
+            self.schedule(0, self.source, False, URGENT)  # as a simpy process starts
+        else:
+            c = min(self.reqs.concurrency, self.reqs.n)
+            self.issued = c
+            for rid in range(c):
+                self.schedule(0, self.dispatch, rid)
+        queue, pop = self.queue, heapq.heappop
+        collect = gc.isenabled()  # no reference cycles are made per event: the cyclic collector
+        gc.disable()  # would only walk the growing records again and again (about 10% of a run)
+        try:
+            while queue:
+                t, _, _, fn, arg = pop(queue)
+                self.now = t
+                fn(arg)
+        finally:
+            if collect:  # the records are long-lived: straight to the oldest generation (no young
+                gc.freeze()  # pass over them all at the next allocation; collectable as before)
+                gc.unfreeze()
+                gc.enable()
+
+
+# --------------------------------------------------------------------------- results
+
+def _stats(x: np.ndarray, scale: float = 1.0) -> dict:
+    if not len(x):
+        return {k: None for k in ("mean", "p50", "p90", "p95", "p99")}
+    q = np.percentile(x, [50, 90, 95, 99]) * scale
+    return {"mean": round(float(x.mean()) * scale, 6), "p50": round(float(q[0]), 6), "p90": round(float(q[1]), 6),
+            "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
+
+
+def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
+    """_stats of a sample where value x[i] occurs w[i] times (percentiles as numpy's 'inverted_cdf').
+    Overwrites w (the samples are large: one per decode step)."""
+    if not len(x) or w.sum() <= 0:
+        return _stats(np.zeros(0))
+    q = _weighted_quantiles(x, w, (0.5, 0.9, 0.95, 0.99)) * scale
+    total = w.sum()
+    mean = np.multiply(x, w, out=w).sum() / total  # (x * w).sum() / w.sum(), in w's memory (w is spent)
+    return {"mean": round(float(mean) * scale, 6), "p50": round(float(q[0]), 6),
+            "p90": round(float(q[1]), 6), "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
+
+
+def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs) -> np.ndarray:
+    """numpy's 'inverted_cdf' percentiles of x with integer weights w: for each q, the first value in
+    sorted order at which the cumulative weight reaches q * sum(w), i.e. the smallest x whose weight
+    at or below it reaches that (the same value whatever the order of ties: the sums are exact
+    integers).  Large samples (inter-token gaps: one per decode step) are not sorted whole: a sorted
+    subsample brackets each percentile, two passes check the bracket, and only the values inside
+    it are sorted."""
+    n = len(x)
+    total = w.sum()
+    if n <= 50_000:
+        order = np.argsort(x, kind="stable")
+        cw = np.cumsum(w[order])
+        return x[order][np.minimum(np.searchsorted(cw, np.asarray(qs) * cw[-1], "left"), n - 1)]
+    step = n // 4096
+    sx = x[::step]
+    o = np.argsort(sx, kind="stable")
+    sx, scw = sx[o], np.cumsum(w[::step][o])
+    m = len(sx)
+    out = []
+    for q in qs:
+        target = q * total
+        i = int(np.searchsorted(scw, q * scw[-1], "left"))
+        span = 4
+        while True:  # widen until the bracket (lo, hi] holds the answer
+            lo = sx[i - span] if i - span >= 0 else -math.inf
+            hi = sx[i + span] if i + span < m else math.inf
+            below = w.sum(where=x <= lo) if lo != -math.inf else 0.0
+            if below < target and (hi == math.inf or w.sum(where=x <= hi) >= target):
+                break
+            span *= 4
+        inside = (x > lo) & (x <= hi)
+        xc, wc = x[inside], w[inside]
+        o = np.argsort(xc, kind="stable")
+        cw = below + np.cumsum(wc[o])
+        out.append(xc[o][min(int(np.searchsorted(cw, target, "left")), len(xc) - 1)])
+    return np.asarray(out)
+
+
+@dataclass
+class SimResult:
+    summary: dict
+    columns: dict  # per-request columns (REQUEST_COLUMNS)
+    timeline: list[dict]
+
+    @property
+    def requests(self) -> list[dict]:
+        c = self.columns
+        return [dict(zip(REQUEST_COLUMNS, row)) for row in zip(*(c[k] for k in REQUEST_COLUMNS))]
+
+    def write_requests_csv(self, path) -> None:
+        c = self.columns
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(REQUEST_COLUMNS)
+            for row in zip(*(c[k] for k in REQUEST_COLUMNS)):
+                w.writerow(["" if isinstance(v, float) and math.isnan(v) else (repr(v) if isinstance(v, float) else v)
+                            for v in row])
+
+    def write_timeline_csv(self, path) -> None:
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(TIMELINE_COLUMNS)
+            for r in self.timeline:
+                w.writerow([r[k] for k in TIMELINE_COLUMNS])
+
+
+def starvation_warnings(sim: Sim) -> list[str]:
+    """Settings that starve the workload: a prompt that can never share a step, a KV cache that
+    holds one request, or (seen in the run) one request at a time while others wait."""
+    eng = sim.replicas[0].engine
+    if not isinstance(eng, Continuous):
+        return []
+    out = []
+    p = np.asarray(sim.prompt)
+    o = np.asarray(sim.output)
+    ok = np.asarray([not r for r in sim.reason])
+    fix = ("turn chunked prefill on (scheduler.chunked_prefill = true) or size the limits for the workload "
+           "(scheduler.sizing = workload, as trtllm-bench does)")
+    if not eng.chunked and ok.any():
+        big = ok & (p >= eng.budget)
+        if big.any():
+            out.append(f"{int(big.sum()) / int(ok.sum()):.0%} of the prompts ({int(p[big].min()):,} tokens or more) "
+                       f"fill max_num_batched_tokens = {eng.budget:,} with chunked prefill off: such a prompt can "
+                       f"only start when no request is decoding, so these requests run one at a time; {fix}")
+    if ok.any() and eng.slot_ctx is None:
+        need = float(np.median((p + o)[ok]))
+        tokens = eng.kv_total * eng.B
+        if tokens < 2 * need:
+            out.append(f"the KV cache holds {tokens:,} tokens: only one request of {need:,.0f} tokens (prompt + "
+                       f"output) fits at a time; use more memory or devices, a smaller KV dtype or shorter requests")
+    if not out and eng.max_running == 1 and sim.peak_waiting > 0:
+        if eng.slot_ctx is not None:
+            out.append(f"only one request ran at a time although up to {sim.peak_waiting} waited: "
+                       f"{eng.max_seqs} server slot(s); raise n_parallel (llama-server --parallel, OLLAMA_NUM_PARALLEL)")
+        else:
+            out.append(f"only one request ran at a time although up to {sim.peak_waiting} waited "
+                       f"(max_num_seqs = {eng.max_seqs}, max_num_batched_tokens = {eng.budget:,}); {fix}")
+    return out
+
+
+def _itl(sim: Sim) -> dict:
+    """Inter-token latency over every gap between two tokens of a request (sglang.bench_serving's
+    `itls`, whose median is its Median ITL): each decode step's duration, once per decoding sequence."""
+    if not sim.gap_lens:
+        return _stats(np.zeros(0))
+    return _weighted_stats(*_gap_samples(sim), 1e3)
+
+
+def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
+    """(step durations, sequences waiting on each) in the order the steps were recorded; a run's
+    durations are the differences of its cumulative times (as the run priced them), taken with one
+    vectorised subtraction over all runs (a single step is a run of one from 0.0)."""
+    pieces = sim.gap_pieces + [sim.gap_vals] if sim.gap_vals else sim.gap_pieces
+    fresh = len(pieces) > 1 or type(pieces[0]) is list  # cum below is a new array
+    cum = np.concatenate(pieces) if len(pieces) > 1 else np.asarray(pieces[0], dtype=float)
+    lens = sim.gap_lens
+    starts = np.zeros(len(lens))
+    for i, start in sim.gap_starts.items():
+        starts[i] = start
+    n = np.asarray(lens)
+    first = np.cumsum(n) - n  # where each run starts
+    x = np.empty_like(cum)
+    np.subtract(cum[1:], cum[:-1], out=x[1:])
+    x[first] = cum[first] - starts  # each run's first step from its own start
+    w = cum if fresh else np.empty_like(cum)  # (cum's memory reused: it is not needed any more)
+    w.fill(0.0)  # each run's count from its first step on (exact: integer sums)
+    w[first] = np.diff(np.asarray(sim.gap_counts, dtype=float), prepend=0.0)
+    return x, np.cumsum(w, out=w)
+
+
+def _summary(sim: Sim) -> dict:
+    sys, sc = sim.sys, sim.sc
+    arr, adm, first, fin = (np.asarray(x) for x in (sim.arrival, sim.admitted, sim.first, sim.finish))
+    out = np.asarray(sim.output)
+    ok = ~np.isnan(fin)
+    rejected = np.asarray([bool(r) for r in sim.reason])
+    duration = sim.end_time
+    ttft = (first - arr)[ok]
+    e2e = (fin - arr)[ok]
+    multi = ok & (out > 1)
+    tpot = ((fin - first)[multi] / (out[multi] - 1))
+    queue = (adm - arr)[ok]
+    tokens = int(out[ok].sum())
+    slo = sc.slo
+    good = slo_good(*request_latencies(arr, first, fin, out), slo.ttft_p95_s, slo.tpot_p95_ms, slo.e2e_p95_s)
+    hw = sys.hw
+    idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
+    pmax = hw.power_max_w.value
+    busy = sum(r.busy for r in sim.replicas)
+    n_rep = len(sim.replicas)
+    energy = sys.total_devices * (idle * duration * n_rep + (pmax - idle) * busy)
+    if sys.host is not None and sys.offload:  # the host CPU works whenever the engine is busy
+        energy += sys.host.power_w.value * busy
+    n = len(out)
+    return {
+        "requests": n,
+        "completed": int(ok.sum()),
+        "rejected": int(rejected.sum()),
+        "rejection_reasons": sorted({r for r in sim.reason if r})[:5],
+        "duration_s": round(duration, 6),
+        "output_tokens": tokens,
+        "throughput_tok_s": round(tokens / duration, 6) if duration > 0 else 0.0,
+        "request_throughput_rps": round(int(ok.sum()) / duration, 6) if duration > 0 else 0.0,
+        "ttft_ms": _stats(ttft, 1e3),
+        "tpot_ms": _stats(tpot, 1e3),
+        "itl_ms": _itl(sim),
+        "e2e_s": _stats(e2e),
+        "queue_s": _stats(queue),
+        "goodput": round(float(good.sum()) / n, 6) if n else 0.0,
+        "goodput_rps": round(float(good.sum()) / duration, 6) if duration > 0 else 0.0,
+        "slo": slo.model_dump(),
+        "kv_peak_fraction": round(max(r.engine.kv_peak_fraction() for r in sim.replicas), 6),
+        "preemptions": int(sum(sim.preemptions)),
+        "mean_in_system": round(sim.area / duration, 6) if duration > 0 else 0.0,
+        "utilization": round(busy / (duration * n_rep), 6) if duration > 0 else 0.0,
+        "energy_j_per_token": round(energy / tokens, 6) if tokens else None,
+        "energy_note": ("device power = idle + (max - idle) x busy fraction"
+                        + ("" if hw.power_idle_w else f"; {hw.id} has no idle power in its profile: 0 W assumed")),
+        "replicas": n_rep,
+        "devices_per_replica": sys.devices,
+        "nodes_per_replica": sys.nodes,
+        "batching": sim.cfg.batching,
+        "calibration": sys.eff_label,
+        "scheduler": {"max_num_seqs": sys.engine.max_num_seqs, "max_num_batched_tokens": sys.engine.max_num_batched_tokens,
+                      "chunked_prefill": sys.engine.chunked_prefill, "sizing": sim.cfg.sizing},
+        "mechanisms": {"cpu_overhead_us_per_seq": round(sim.cfg.cpu_per_seq_s * 1e6, 3),
+                       "cpu_overlap": sim.cfg.cpu_overlap, "cuda_graph_padding": bool(sim.cfg.graph_sizes),
+                       "prefix_caching": sim.cfg.prefix_caching,
+                       "mla_cache": ("expanded" if sys.mla_expanded else "latent") if sys.model.attention == "mla"
+                       else None,
+                       # only for engines that keep prefill and decode batches apart / run prefill eagerly
+                       **({"mixed_batches": False} if not sim.cfg.mixed_batches else {}),
+                       **({"eager_prefill_floor_ms": round(sim.cfg.eager_floor_s * 1e3, 3)}
+                          if sim.cfg.eager_floor_s else {})},
+        "warnings": starvation_warnings(sim),
+        "emulated": bool(sys.support and sys.support.emulated),  # support matrix: dequantized, priced at 16-bit
+        "step_time_provider": sys.provider_note,
+    }
+
+
+def simulate_scenario(catalog: Catalog, scenario: Scenario) -> SimResult:
+    """Run one scenario (option 1, with its own stack); raises CatalogError / ScenarioError for impossible input."""
+    scenario = scenario.for_option(0)
+    sys, cfg = resolve(catalog, scenario)
+    wl = scenario.workload
+    if wl.arrival != "trace":
+        lo = wl.prompt.lowest() + wl.output.lowest()
+        if lo > sys.model.max_context:
+            raise ScenarioError("workload", f"prompt + output = {lo:,} tokens exceeds {sys.model.id}'s context "
+                                f"window of {sys.model.max_context:,} tokens: shorten the prompt or the output")
+    reqs = make_requests(wl)
+    sim = Sim(sys, cfg, scenario, reqs)
+    sim.run()
+    cols = {"id": list(range(reqs.n)), "arrival_s": sim.arrival, "admitted_s": sim.admitted,
+            "first_token_s": sim.first, "finish_s": sim.finish, "prompt_tokens": sim.prompt,
+            "output_tokens": sim.output, "preemptions": sim.preemptions, "replica": sim.replica,
+            "rejected": [bool(r) for r in sim.reason], "reason": sim.reason}
+    tl = sim.timeline
+    stride = max(1, math.ceil(len(tl) / scenario.timeline_points))
+    timeline = [dict(zip(TIMELINE_COLUMNS, r)) for r in tl[::stride]]
+    return SimResult(_summary(sim), cols, timeline)

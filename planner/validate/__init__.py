@@ -1,0 +1,1 @@
+"""The model and simulator against the calibration set's measurements."""

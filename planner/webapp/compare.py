@@ -1,0 +1,652 @@
+"""The Compare and Load sweep pages' engine side: the app's default scenario, one result per
+machine option (fit, memory, single-stream speed, simulated serving, power, price, derived cost)
+and load sweeps with their saturation knee.  No Streamlit here: the app calls these through
+its cache, the tests call them directly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Callable
+
+from planner.catalog.loader import Catalog, load_catalog, short_hardware
+from planner.catalog.support import format_note
+from planner.econ import costs as econ
+from planner.errors import CatalogError, ScenarioError
+from planner.model.predict import predict
+from planner.sim.engine import simulate_scenario
+from planner.sim.scenario import Lengths, Machine, Scenario, parse_scenario, scenario_catalog
+from planner.webapp.verdict import classify, tight
+
+# The app opens on DeepSeek R1 671B on the machines a buyer would weigh, each with the stack its owner
+# would run: a Mac Studio M3 Ultra 512 GB and two of them over Thunderbolt 5 with llama.cpp Q4_K_M, an
+# 8x H200 server with SGLang FP8 and an 8x MI300X server with vLLM FP8 (all four fit; `python -m planner
+# predict`).  The scenario-level quant/engine are option 1's; each option states its own stack.
+_R1 = {
+    "model": "deepseek-r1", "quant": "q4_k_m", "engine": "llama.cpp",
+    "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 512, "quant": "q4_k_m", "engine": "llama.cpp"},
+    "compare": [{"hardware": "apple-m3-ultra-80c", "memory_gb": 512, "nodes": 2, "link": "thunderbolt5",
+                 "quant": "q4_k_m", "engine": "llama.cpp"},
+                {"hardware": "nvidia-h200-sxm", "devices": 8, "quant": "fp8", "engine": "sglang"},
+                {"hardware": "amd-mi300x", "devices": 8, "quant": "fp8", "engine": "vllm"}],
+    "workload": {"arrival": "closed", "concurrency": 4, "requests": 400,
+                 "prompt": {"mean": 512}, "output": {"mean": 256}},
+    "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
+}
+DEFAULT = _R1
+# The default of version-1 links (one stack for every option): a v=1 link holds only its differences from
+# this, so links.decode reads v=1 links against it (and migrates them; see links.py).
+DEFAULT_V1 = {
+    "model": "deepseek-r1", "quant": "q4_k_m", "engine": "llama.cpp",
+    "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 512},
+    "compare": [{"hardware": "nvidia-h100-sxm", "devices": 8},
+                {"hardware": "nvidia-h200-sxm", "devices": 4},
+                {"hardware": "nvidia-rtx-pro-6000", "devices": 8}],
+    "workload": {"arrival": "closed", "concurrency": 4, "requests": 400,
+                 "prompt": {"mean": 512}, "output": {"mean": 256}},
+    "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
+    "cost": {"pue": 1.0, "utilization": 1.0},  # version 1 costed continuous use at the simulated load, no PUE
+}
+PRESETS = {
+    "r1": {
+        "title": "DeepSeek R1 671B",
+        "caption": ("DeepSeek R1 671B: Mac Studio M3 Ultra 512 GB (llama.cpp Q4_K_M), 2x Mac Studio over "
+                    "Thunderbolt 5, 8x H200 (SGLang FP8), 8x MI300X (vLLM FP8)"),
+        "note": ("Each machine runs the stack its owner would: the Macs a 4-bit GGUF with llama.cpp (two Macs split "
+                 "the layers over Thunderbolt 5), the GPU servers FP8 with tensor parallelism. Four users in a "
+                 "closed loop, 512-token prompts, 256-token answers."),
+        "scenario": _R1,
+    },
+    "llama70b-team": {
+        "title": "Llama 3.3 70B for a team of 20",
+        "caption": ("Llama 3.3 70B for a team of 20: Mac Studio M3 Ultra (MLX 4-bit), RTX PRO 6000 (vLLM FP8), "
+                    "2x RTX 5090 (llama.cpp Q4_K_M), DGX Spark"),
+        "note": ("Twenty people, each sending a 2,000-token prompt and reading a 400-token answer, then thinking "
+                 "for 30 s on average before the next (closed loop). Llama 3.3 70B has Llama 3.1 70B's "
+                 "architecture (same catalog profile). The DGX Spark runs what a buyer would choose for it "
+                 "(the option's default stack)."),
+        "scenario": {
+            "model": "llama-3.1-70b", "quant": "mlx-4bit", "engine": "mlx",
+            "machine": {"hardware": "apple-m3-ultra-60c", "memory_gb": 96, "quant": "mlx-4bit", "engine": "mlx"},
+            "compare": [{"hardware": "nvidia-rtx-pro-6000", "quant": "fp8", "engine": "vllm"},
+                        {"hardware": "nvidia-rtx-5090", "devices": 2, "quant": "q4_k_m", "engine": "llama.cpp"},
+                        {"hardware": "nvidia-dgx-spark", "quant": "fp8", "engine": "vllm"}],
+            "workload": {"arrival": "closed", "concurrency": 20, "think_time_s": 30, "requests": 400,
+                         "prompt": {"mean": 2000}, "output": {"mean": 400}},
+            "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
+        },
+    },
+    "one-developer": {
+        "title": "One developer, 8-32B models",
+        "caption": "One developer, 8-32B models: MacBook Pro M4 Max, RTX 5090, Strix Halo",
+        "note": ("One person coding against a local model: Qwen3 30B-A3B (a 30B mixture of experts), 4,000-token "
+                 "prompts, 500-token answers, one request at a time. MacBook Pro M4 Max 128 GB with MLX 4-bit (its "
+                 "scheduler override prefills the prompt in chunks, as mlx_lm does in 2,048-token steps), "
+                 "RTX 5090 and Strix Halo (Ryzen AI Max+ 395, 128 GB) with llama.cpp Q4_K_M."),
+        "scenario": {
+            "model": "qwen3-30b-a3b", "quant": "mlx-4bit", "engine": "mlx",
+            "machine": {"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "engine": "mlx",
+                        # mlx_lm prefills long prompts in steps of prefill_step_size (2048) tokens
+                        "scheduler": {"chunked_prefill": True}},
+            "compare": [{"hardware": "nvidia-rtx-5090", "quant": "q4_k_m", "engine": "llama.cpp"},
+                        {"hardware": "amd-ryzen-ai-max-395", "quant": "q4_k_m", "engine": "llama.cpp"}],
+            "workload": {"arrival": "closed", "concurrency": 1, "requests": 100,
+                         "prompt": {"mean": 4000}, "output": {"mean": 500}},
+            "slo": {"ttft_p95_s": 5, "tpot_p95_ms": 50},
+        },
+    },
+}
+
+
+def preset_caption(name: str) -> str:
+    """The preset's caption, generated from its scenario (so it always names the machines it loads):
+    'Llama 3.1 70B: M3 Ultra 60c 96 GB (MLX 4-bit), RTX PRO 6000 (vLLM FP8), ...'."""
+    cat = _base_catalog()
+    hit = _CAPTIONS.get(name)
+    if hit and hit[0] is cat:  # the app shows every preset's caption on each re-run
+        return hit[1]
+    sc = preset_scenario(name)
+    m = cat.models.get(sc.model)
+    opts = []
+    for i, o in enumerate(sc.options()):
+        lab = option_label(i, o, cat, sc).split(": ", 1)[1]
+        machine, _, stack = lab.partition(" · ")
+        opts.append(f"{machine} ({stack.replace(' · ', ' ')})" if stack else machine)
+    text = f"{m.name.split(' (')[0] if m else sc.model}: " + ", ".join(opts)
+    _CAPTIONS[name] = (cat, text)
+    return text
+
+
+_CAPTIONS: dict[str, tuple[Catalog, str]] = {}  # preset -> (the catalog it was made from, caption)
+
+
+def preset_scenario(name: str) -> Scenario:
+    return parse_scenario(PRESETS[name]["scenario"])
+
+
+def preset_of(sc: Scenario) -> str | None:
+    """The preset whose model, stacks and machine options `sc` has (None if none)."""
+    for name in PRESETS:
+        p = preset_scenario(name)
+        if sc.model == p.model and [sc.stack(i) for i in range(len(sc.options()))] == \
+                [p.stack(i) for i in range(len(p.options()))] and \
+                [m.hardware for m in sc.options()] == [m.hardware for m in p.options()] and \
+                [(m.devices, m.nodes, m.memory_gb) for m in sc.options()] == \
+                [(m.devices, m.nodes, m.memory_gb) for m in p.options()]:
+            return name
+    return None
+
+
+# hardware offered when the user adds an option (the first not already present); its stack is the
+# hardware's default (`default_stack`)
+SPARE_OPTIONS = [{"hardware": "nvidia-b200", "devices": 4}, {"hardware": "nvidia-h100-sxm", "devices": 8},
+                 {"hardware": "nvidia-rtx-pro-6000", "devices": 8}, {"hardware": "amd-mi300x", "devices": 4},
+                 {"hardware": "apple-m3-ultra-80c", "memory_gb": 256}]
+COST_FORMULA = econ.FORMULA
+
+
+def hardware_class(hw) -> str:
+    """'apple', 'datacenter' (NVIDIA/AMD data-centre parts) or 'desktop' (GeForce, workstation RTX, Radeon,
+    DGX Spark, Strix Halo): what decides the stack a buyer would run."""
+    if hw.vendor == "apple":
+        return "apple"
+    name = hw.name.lower()
+    if hw.memory == "unified" or any(k in name for k in ("rtx", "geforce", "radeon", "ryzen")):
+        return "desktop"
+    return "datacenter"
+
+
+def default_stack(cat: Catalog, sc: Scenario, m: Machine) -> dict:
+    """The stack a buyer would run on this hardware for the scenario's model: Apple, llama.cpp Q4_K_M;
+    data-centre GPUs, vLLM with FP8 where the chip has FP8 tensor cores (else BF16); GeForce and
+    workstation cards, vLLM FP8 where it loads the model (NVIDIA with FP8), else llama.cpp Q4_K_M."""
+    hw = cat.hardware.get(m.hardware)
+    if hw is None:
+        return {"quant": sc.quant, "engine": sc.engine}
+    cls = hardware_class(hw)
+    if cls == "apple":
+        return {"quant": "q4_k_m", "engine": "llama.cpp"}
+    fp8 = "fp8" in hw.tflops
+    if cls == "datacenter":
+        return {"quant": "fp8" if fp8 else "bf16", "engine": "vllm"}
+    if hw.vendor == "nvidia" and fp8:
+        try:
+            pr = predict(cat, hardware=m.hardware, model=sc.model, quant="fp8", engine="vllm",
+                         memory_gb=m.memory_gb, devices=m.devices, prompt=512, gen=1, nodes=m.nodes, link=m.link)
+            if pr["fits"]:
+                return {"quant": "fp8", "engine": "vllm"}
+        except (CatalogError, ScenarioError):
+            pass
+    return {"quant": "q4_k_m", "engine": "llama.cpp"}
+
+
+def default_scenario() -> Scenario:
+    return parse_scenario(DEFAULT)
+
+
+def default_scenario_v1() -> Scenario:
+    """Version 1's default (what v=1 links and CSVs are relative to), as a version 2 scenario."""
+    return parse_scenario(DEFAULT_V1)
+
+
+def spare_option(sc: Scenario, cat: Catalog | None = None) -> Machine:
+    """A new option: the first spare hardware not already present, with its default stack."""
+    have = {(m.hardware, m.devices) for m in sc.options()}
+    for o in SPARE_OPTIONS:
+        if (o["hardware"], o.get("devices", 1)) not in have:
+            m = Machine(**o)
+            if cat is not None:
+                m = m.model_copy(update=default_stack(cat, sc, m))
+            return m
+    return sc.options()[-1].model_copy()
+
+
+def typical_length(ln: Lengths, fallback: int) -> int:
+    """One representative length for a single-stream prediction."""
+    if ln.dist in ("fixed", "lognormal") and ln.mean:
+        return max(1, round(ln.mean))
+    if ln.dist == "uniform" and ln.max:
+        return max(1, round((ln.min + ln.max) / 2))
+    return fallback
+
+
+def scale_out_text(m: Machine) -> str:
+    """The option's scale-out fields in words ('' when it is one box with the engine's usual split), e.g.
+    'thunderbolt5', 'pp=2', 'experts in host RAM' (the host is in the results' offload column)."""
+    parts = []
+    if m.link:
+        parts.append(m.link)
+    if m.parallel:
+        parts.append(m.parallel.replace(" ", ""))
+    if m.offload:
+        parts.append(("experts" if m.offload == "experts" else f"{m.offload[7:]} layers") + " in host RAM")
+    return ", ".join(parts)
+
+
+def quant_label(q: str) -> str:
+    """'fp8' -> 'FP8', 'q4_k_m' -> 'Q4_K_M', 'mlx-4bit' -> 'MLX 4-bit'."""
+    m = re.fullmatch(r"mlx-(\d+)bit", q)
+    return f"MLX {m.group(1)}-bit" if m else q.upper()
+
+
+def engine_label(cat: Catalog | None, e: str) -> str:
+    if cat is not None and e in cat.engines:
+        return cat.engines[e].name.split(" (", 1)[0]
+    return e
+
+
+def stack_text(cat: Catalog | None, quant: str, engine: str, kv_dtype: str | None = None) -> str:
+    """'SGLang · FP8', 'MLX · 4-bit' (plus ' · KV fp8' when the KV cache dtype is set)."""
+    q = quant_label(quant)
+    if engine == "mlx" and q.startswith("MLX "):
+        q = q[4:]
+    return f"{engine_label(cat, engine)} · {q}" + (f" · KV {kv_dtype}" if kv_dtype else "")
+
+
+def option_label(i: int, m: Machine, cat: Catalog | None = None, sc: Scenario | None = None) -> str:
+    """Short label naming the machine and its stack, e.g. '3: 8x H200 SXM · SGLang · FP8',
+    '1: M3 Ultra 80c 512 GB · llama.cpp · Q4_K_M' or '2: 2 nodes x M3 Ultra 80c 512 GB, thunderbolt5 ·
+    llama.cpp · Q4_K_M'.  Without a scenario the option's own stack fields are used (if set)."""
+    mem = f" {m.memory_gb:g} GB" if m.memory_gb else ""
+    name = m.hardware
+    if cat is not None and m.hardware in cat.hardware:
+        hw = cat.hardware[m.hardware]
+        name = short_hardware(hw)
+        if m.memory_gb is None:
+            sizes = hw.memory_gb
+            mem = f" {max(sizes):g} GB" if len(sizes) > 1 else ""
+    dev = f"{m.devices}x " if m.devices > 1 else ""
+    nodes = getattr(m, "nodes", 1) or 1
+    if nodes > 1:
+        dev = f"{nodes} nodes x {dev}"
+    rep = f" x{m.replicas} replicas" if m.replicas > 1 else ""
+    extra = scale_out_text(m)
+    if sc is not None:
+        quant, engine, kv = sc.stack(i)
+    else:
+        quant, engine, kv = m.quant, m.engine, m.kv_dtype
+    stack = f" · {stack_text(cat, quant, engine, kv)}" if quant and engine else ""
+    return f"{i + 1}: {dev}{name}{mem}{rep}" + (f", {extra}" if extra else "") + stack
+
+
+def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
+    """Everything the Compare page shows for option i, run with the option's own stack. Never raises for a
+    bad option: the problem is returned in `error` (the field and the fix)."""
+    m = sc.options()[i]
+    quant, engine, kv = sc.stack(i)
+    out: dict = {"option": i + 1, "label": option_label(i, m, None, sc), "hardware": m.hardware,
+                 "devices": m.devices, "replicas": m.replicas, "quant": quant, "engine": engine, "kv_dtype": kv,
+                 "error": None, "sim_error": None, "sim": None}
+    try:
+        cat = scenario_catalog(base, sc)
+        out["label"] = option_label(i, m, cat, sc)
+        hw = cat.get("hardware", m.hardware, "hardware")
+        wl = sc.workload
+        prompt, gen = typical_length(wl.prompt, 512), typical_length(wl.output, 256)
+        pr = predict(cat, hardware=m.hardware, model=sc.model, quant=quant, engine=engine,
+                     memory_gb=m.memory_gb, usable_memory_gb=m.usable_memory_gb, devices=m.devices,
+                     prompt=prompt, gen=gen, kv_dtype=kv, nodes=m.nodes, link=m.link,
+                     parallel=m.parallel, host=m.host, offload=m.offload, host_memory_gb=m.host_memory_gb)
+    except (CatalogError, ScenarioError) as exc:
+        out["error"] = f"option {i + 1}: {exc}"
+        return out
+    mem_opt = pr["memory_gb_option"]
+    boxes = m.devices * m.nodes * m.replicas  # devices bought and powered
+    host = cat.hosts.get(m.host) if m.host else None
+    out.update({
+        "nodes": m.nodes, "link": m.link, "parallel": pr["parallel"], "host": m.host, "offload": m.offload,
+        "host_memory": pr["host_memory_gb"],
+        "name": hw.name, "vendor": hw.vendor, "memory_gb_option": mem_opt, "memory_kind": hw.memory,
+        "fits": pr["fits"],
+        "reason": pr["reason"], "memory": pr["memory_gb"], "prompt": prompt, "gen": gen,
+        "prefill_tok_s": pr["prefill_tok_s"], "decode_tok_s": pr["decode_tok_s"], "ttft_s": pr["ttft_s"],
+        "prefill_tok_s_band80": pr.get("prefill_tok_s_band80"), "decode_tok_s_band80": pr.get("decode_tok_s_band80"),
+        "tpot_s": pr["tpot_s"], "max_concurrent_sequences": pr["max_concurrent_sequences"],
+        "calibration": pr["calibration"],
+        "bandwidth_gbs": hw.memory_bandwidth_gbs.value,
+        "bandwidth_source": hw.memory_bandwidth_gbs.source or hw.memory_bandwidth_gbs.derived,
+        "power_max_w": econ.max_power_w(hw, boxes, host if m.offload else None, m.replicas),
+        "power_source": hw.power_max_w.source or hw.power_max_w.derived,
+    })
+    out["format"] = format_note(cat, pr["quant"], pr.get("support"))  # quality note; "(emulated)" per the matrix
+    cap = econ.capex(cat, m.hardware, mem_opt, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
+                     host=m.host, offload=m.offload, quote_usd=m.price_usd)
+    out["price"] = econ.device_price(cat, m.hardware, mem_opt)
+    out["price_usd"] = cap.usd
+    out["capex_parts"] = cap.parts
+    out["capex_note"] = cap.note
+    out["bare_cards"] = cap.bare_cards
+    out["chassis"] = cap.chassis
+    out["price_is_quote"] = m.price_usd is not None
+    if pr["fits"]:
+        try:
+            res = simulate_scenario(cat, sc.for_option(i))
+            out["sim"] = res.summary
+            out["requests"] = {k: list(v) for k, v in res.columns.items() if k != "reason"}
+            out["timeline"] = res.timeline
+        except (CatalogError, ScenarioError) as exc:
+            out["sim_error"] = f"option {i + 1}: {exc}"
+    else:
+        out["sim_error"] = "does not fit: not simulated"
+    out.update(cost(out, sc, cat))
+    return out
+
+
+def served_output_tok_s(s: dict, wl) -> float | None:
+    """Output tokens per second the option serves at the scenario's load.  Open-loop arrivals at a rate
+    that the simulation kept up with (nothing rejected, at least 90% of the offered requests per second
+    completed per second) serve the offered rate x the mean output length, as the Capacity plan counts
+    it; otherwise (closed loop, overload, other arrivals) the simulated throughput."""
+    if not s or not s.get("throughput_tok_s"):
+        return None
+    if wl.arrival in ("poisson", "gamma", "constant") and wl.rate_rps and wl.output.dist == "fixed" \
+            and not s.get("rejected") and (s.get("request_throughput_rps") or 0) >= 0.9 * wl.rate_rps:
+        return wl.rate_rps * wl.output.mean
+    return s["throughput_tok_s"]
+
+
+def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
+    """Costs of `one` (a one-option scenario, `Scenario.for_option`) at its simulated load, from the one cost
+    model (planner.econ.costs): capex, power at load and idle, energy with PUE, $ per million output tokens (with
+    its capex and energy shares), output tokens per joule."""
+    res = {"avg_power_w": None, "power_idle_w": None, "usd_per_mtok": None, "usd_per_mtok_capex": None,
+           "usd_per_mtok_energy": None, "tokens_per_joule": None, "tco_usd": None, "energy_kwh_per_year": None,
+           "served_output_tok_s": None, "cost_note": None, "usd_per_month": None, "usd_per_user_month": None}
+    tok_s = served_output_tok_s(s, one.workload)
+    if tok_s is None:
+        res["cost_note"] = "no simulated throughput"
+        return res
+    m = one.machine
+    hw = cat.hardware[m.hardware]
+    mem = m.memory_gb if m.memory_gb is not None else max(hw.memory_gb)
+    cap = econ.capex(cat, m.hardware, mem, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
+                     host=m.host, offload=m.offload, quote_usd=m.price_usd)
+    pw = econ.power(cat, m.hardware, m.devices * m.nodes, s.get("utilization") or 0.0, replicas=m.replicas,
+                    host=m.host, offload=m.offload, nodes=m.nodes)
+    c = one.cost
+    t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], tok_s, c.utilization, c.pue, c.usd_per_kwh,
+                 c.amortize_years)
+    res.update(avg_power_w=round(pw["power_load_w"], 1), power_idle_w=round(pw["power_idle_w"], 1),
+               power_note=pw["power_note"], usd_per_mtok=t["usd_per_m_output_tokens"],
+               usd_per_mtok_capex=t["usd_per_m_output_tokens_capex"],
+               usd_per_mtok_energy=t["usd_per_m_output_tokens_energy"],
+               tokens_per_joule=t["output_tokens_per_joule"], tco_usd=t["tco_usd"],
+               energy_kwh_per_year=t["energy_kwh_per_year"], served_output_tok_s=tok_s,
+               usd_per_month=t["usd_per_month"])
+    wl = one.workload
+    if wl.arrival == "closed" and wl.concurrency and t["usd_per_month"] is not None:
+        res["usd_per_user_month"] = t["usd_per_month"] / wl.concurrency
+    if cap.usd is None:
+        res["cost_note"] = "no sourced price for this configuration: energy only"
+        res["usd_per_mtok"] = t["usd_per_m_output_tokens_energy"]
+    return res
+
+
+def cost(o: dict, sc: Scenario, cat: Catalog | None = None) -> dict:
+    """Costs of option `o["option"]` of `sc` at its simulated load (see `option_costs`)."""
+    cat = cat or scenario_catalog(_base_catalog(), sc)
+    return option_costs(cat, sc.for_option((o.get("option") or 1) - 1), o.get("sim"))
+
+
+def _base_catalog() -> Catalog:
+    return load_catalog()
+
+
+def compare(base: Catalog, sc: Scenario, progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    n = len(sc.options())
+    out = []
+    for i in range(n):
+        out.append(evaluate_option(base, sc, i))
+        if progress:
+            progress(i + 1, n)
+    return out
+
+
+def _r(x, nd=1):
+    return None if x is None else round(x, nd)
+
+
+def _band(o: dict, key: str, i: int) -> float | None:
+    """One end of a speed's 80% band ([low, high] in `<key>_band80`), None where there is none."""
+    b = o.get(f"{key}_band80")
+    return _r(b[i]) if b else None
+
+
+def capacity_as_sold(o: dict) -> str | None:
+    """The option's memory as the vendor sells it: "96 GB card", "2 x 96 GB cards", "512 GB Mac" (GB as sold =
+    GiB, 2^30 bytes); None when unknown."""
+    mem = o.get("memory_gb_option")
+    if not mem:
+        return None
+    n = (o.get("devices") or 1) * (o.get("nodes") or 1)
+    unit = ("card" if o.get("memory_kind") == "discrete" else
+            "Mac" if o.get("vendor") == "apple" else "machine")
+    return f"{mem:g} GB {unit}" if n == 1 else f"{n} x {mem:g} GB {unit}s"
+
+
+CAPACITY_HELP = ("memory as sold, in the vendor's GB: memory is sold in binary GB (GiB, 2^30 bytes), so a '96 GB' "
+                 "card holds 96 GiB = 96 x 1.074 = 103.1 GB of 10^9 bytes; the runtime keeps about 1 GiB of it "
+                 "(a Mac's GPU may use only part of its memory by default)")
+
+
+def price_confidence(o: dict) -> str | None:
+    """Why the option's price is weak (a part priced from a low-confidence source), or None; a quote is the user's."""
+    if o.get("price_is_quote"):
+        return None
+    notes = [f"{p['what']}: {p.get('confidence_note') or 'low confidence'}" for p in o.get("capex_parts") or []
+             if p.get("confidence") == "low"]
+    return "; ".join(notes) or None
+
+
+def _split(p: dict | None) -> str | None:
+    """{'tp': 1, 'pp': 8, 'ep': 1} -> 'pp=8' (the split predict used; None for one device)."""
+    if not p:
+        return None
+    return ",".join(f"{k}={v}" for k, v in p.items() if v > 1) or None
+
+
+def _offload(o: dict) -> str | None:
+    if not o.get("offload"):
+        return None
+    hm = o.get("host_memory") or {}
+    what = "experts" if o["offload"] == "experts" else o["offload"]
+    gb = f", {hm['weights']:.0f} GB in host RAM" if hm.get("weights") else ""
+    return f"{what} -> {o.get('host')}{gb}"
+
+
+def summary_rows(results: list[dict], slo=None) -> list[dict]:
+    """The summary table, one flat row per option (what the app shows and the CSV holds); with the
+    scenario's `slo`, each row says whether the option meets the target and why not (planner.webapp.verdict)."""
+    rows = []
+    for o in results:
+        s = o.get("sim") or {}
+        mem = o.get("memory") or {}
+        ttft, tpot = s.get("ttft_ms") or {}, s.get("tpot_ms") or {}
+        rows.append({
+            "option": o["option"], "machine": o["label"], "hardware": o.get("hardware"),
+            "engine": o.get("engine"), "quant": o.get("quant"), "kv_dtype": o.get("kv_dtype"),
+            "nodes": o.get("nodes"), "link": o.get("link"),
+            "parallel": _split(o.get("parallel")), "offload": _offload(o),
+            "fits": o.get("fits") if not o["error"] else None,
+            "reason": o["error"] or o.get("reason") or "",
+            "memory_total_gb": _r(mem.get("total")), "memory_usable_gb": _r(mem.get("usable")),
+            "weights_gb": _r(mem.get("weights")), "kv_cache_gb": _r(mem.get("kv_cache"), 2),
+            "other_gb": _r(mem.get("other"), 2),
+            "prefill_tok_s": _r(o.get("prefill_tok_s")), "decode_tok_s": _r(o.get("decode_tok_s")),
+            # the 80% bands of the two speeds (planner.model.bands), flat for the CSV export
+            "prefill_tok_s_low": _band(o, "prefill_tok_s", 0), "prefill_tok_s_high": _band(o, "prefill_tok_s", 1),
+            "decode_tok_s_low": _band(o, "decode_tok_s", 0), "decode_tok_s_high": _band(o, "decode_tok_s", 1),
+            "throughput_tok_s": _r(s.get("throughput_tok_s")), "requests_per_s": _r(s.get("request_throughput_rps"), 3),
+            "ttft_p50_ms": _r(ttft.get("p50")), "ttft_p95_ms": _r(ttft.get("p95")), "ttft_p99_ms": _r(ttft.get("p99")),
+            "tpot_p50_ms": _r(tpot.get("p50")), "tpot_p95_ms": _r(tpot.get("p95")), "tpot_p99_ms": _r(tpot.get("p99")),
+            "goodput": _r(s.get("goodput"), 3), "rejected": s.get("rejected"),
+            "power_max_w": o.get("power_max_w"), "avg_power_w": o.get("avg_power_w"),
+            "price_usd": o.get("price_usd"), "usd_per_mtok": _r(o.get("usd_per_mtok"), 2),
+            "tokens_per_joule": _r(o.get("tokens_per_joule"), 3),
+            "calibration": o.get("calibration"),
+            "usd_per_month": _r(o.get("usd_per_month"), 0), "usd_per_user_month": _r(o.get("usd_per_user_month"), 0),
+            "price_is_quote": o.get("price_is_quote"), "bare_cards": o.get("bare_cards"),
+            "capacity": capacity_as_sold(o),
+            "memory_used_share": _r(mem["total"] / mem["usable"], 3) if mem.get("total") and mem.get("usable")
+            else None,
+            "price_low_confidence": price_confidence(o),
+        })
+        if slo is not None:
+            ok, why = classify(o, slo)
+            rows[-1].update(meets_target=ok, verdict=why, tight=tight(o))
+    return rows
+
+
+def request_rows(results: list[dict]) -> list[dict]:
+    """Per-request simulation records of every simulated option, with an `option` column."""
+    rows = []
+    for o in results:
+        cols = o.get("requests")
+        if not cols:
+            continue
+        keys = list(cols)
+        for vals in zip(*(cols[k] for k in keys)):
+            r = {"option": o["option"]}
+            r.update({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in zip(keys, vals)})
+            rows.append(r)
+    return rows
+
+
+# --------------------------------------------------------------------------- load sweep
+
+def sweep_loads(base: Catalog, sc: Scenario, i: int, points: int = 8) -> tuple[str, list[float]]:
+    """The offered loads to sweep for option i: concurrencies (closed loop) or Poisson rates
+    up to 1.5x the option's saturated request rate."""
+    wl = sc.workload
+    if wl.arrival == "closed":
+        grid = sorted({1, 2, 4, 8, 16, 32, 64, wl.concurrency or 1})
+        return "concurrency", [float(c) for c in grid]
+    cat = scenario_catalog(base, sc)
+    one = sc.for_option(i)
+    e = cat.get("engines", one.engine, "engine")
+    width = e.n_parallel if e.batching == "slots" else e.max_num_seqs
+    users = max(4, min(512, 2 * width)) * one.machine.replicas
+    probe = one.model_copy(update={"workload": wl.model_copy(update={
+        "arrival": "closed", "concurrency": users, "requests": min(wl.requests or 1000, 400), "rate_rps": None})})
+    cap = simulate_scenario(cat, probe).summary["request_throughput_rps"] or 0.01
+    fr = [0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.2, 1.5]
+    if points != len(fr):
+        fr = [0.1 + 1.4 * k / (points - 1) for k in range(points)]
+    return "rate_rps", [round(cap * f, 6) for f in fr]
+
+
+def sweep_point(base: Catalog, sc: Scenario, i: int, kind: str, load: float) -> dict:
+    cat = scenario_catalog(base, sc)
+    one = sc.for_option(i)
+    wl = one.workload
+    if kind == "concurrency":
+        upd = {"arrival": "closed", "concurrency": int(load)}
+    else:
+        upd = {"arrival": wl.arrival if wl.arrival in ("poisson", "gamma", "constant") else "poisson",
+               "rate_rps": load}
+    one = one.model_copy(update={"workload": wl.model_copy(update=upd)})
+    s = simulate_scenario(cat, one).summary
+    c = option_costs(cat, one, s)
+    return {"option": i + 1, "load": load, "throughput_tok_s": s["throughput_tok_s"],
+            "requests_per_s": s["request_throughput_rps"], "ttft_p95_ms": s["ttft_ms"]["p95"],
+            "tpot_p95_ms": s["tpot_ms"]["p95"], "goodput": s["goodput"], "rejected": s["rejected"],
+            "usd_per_mtok": c["usd_per_mtok"], "tokens_per_joule": c["tokens_per_joule"]}
+
+
+def knee(points: list[dict]) -> dict | None:
+    """Saturation knee: the lowest load reaching 90% of the sweep's peak throughput."""
+    pts = [p for p in points if p.get("throughput_tok_s")]
+    if not pts:
+        return None
+    peak = max(p["throughput_tok_s"] for p in pts)
+    return min((p for p in pts if p["throughput_tok_s"] >= 0.9 * peak), key=lambda p: p["load"])
+
+
+def sweep(base: Catalog, sc: Scenario, i: int, points: int = 8,
+          progress: Callable[[int, int], None] | None = None) -> dict:
+    """Throughput and p95 latencies against offered load for option i, with the knee."""
+    kind, loads = sweep_loads(base, sc, i, points)
+    rows = []
+    for k, load in enumerate(loads):
+        rows.append(sweep_point(base, sc, i, kind, load))
+        if progress:
+            progress(k + 1, len(loads))
+    kn = knee(rows)
+    for r in rows:
+        r["knee"] = kn is not None and r["load"] == kn["load"]
+    return {"kind": kind, "rows": rows, "knee": kn}
+
+
+# --------------------------------------------------------------------------- one-page Markdown summary
+
+def _md(v, fmt: str = "{:,.1f}") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        return fmt.format(v)
+    return str(v).replace("|", "/") or "—"
+
+
+def markdown_summary(cat: Catalog, sc: Scenario, results: list[dict], url: str | None = None) -> str:
+    """One page for a procurement thread: the scenario, the table, the assumptions, and each option's
+    sources and accuracy."""
+    m = cat.models.get(sc.model)
+    wl = sc.workload
+    load = (f"{wl.concurrency} users in a closed loop" + (f", {wl.think_time_s:g} s think time" if wl.think_time_s
+                                                           else "")) if wl.arrival == "closed" else (
+        f"{wl.rate_rps:g} requests/s ({wl.arrival})" if wl.rate_rps else wl.arrival)
+    ln = lambda x, d: typical_length(x, d)  # noqa: E731
+    slo = ", ".join(f"{k} {v:g}" for k, v in sc.slo.model_dump().items() if v is not None) or "none"
+    out = [f"# {m.name if m else sc.model}: {len(results)} machine options", ""]
+    if url:
+        out += [f"Scenario link: {url}", ""]
+    out += ["## Scenario", "",
+            f"- model: {m.name if m else sc.model} (`{sc.model}`)",
+            f"- workload: {load}; prompts {ln(wl.prompt, 512):,} tokens, answers {ln(wl.output, 256):,} tokens "
+            f"({wl.prompt.dist}/{wl.output.dist}); {wl.requests or 1000:,} requests simulated per option, seed {wl.seed}",
+            f"- SLO (p95): {slo}", ""]
+    out += ["## Results", "",
+            "| option | fits | prefill tok/s | decode tok/s | sim. tok/s | TTFT p95 ms | TPOT p95 ms | goodput | "
+            "price $ | $/M output tokens | tokens/J |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in summary_rows(results):
+        out.append("| " + " | ".join([
+            _md(r["machine"]), _md(r["fits"]), _md(r["prefill_tok_s"], "{:,.0f}"), _md(r["decode_tok_s"]),
+            _md(r["throughput_tok_s"]), _md(r["ttft_p95_ms"], "{:,.0f}"), _md(r["tpot_p95_ms"]),
+            _md(r["goodput"], "{:.0%}"), _md(r["price_usd"], "{:,.0f}"), _md(r["usd_per_mtok"], "{:,.2f}"),
+            _md(r["tokens_per_joule"], "{:.3f}")]) + " |")
+    c = sc.cost
+    out += ["", "## Assumptions", "",
+            f"- $ per million output tokens is **derived**: {econ.FORMULA}.",
+            f"- electricity {c.usd_per_kwh:g} $/kWh, PUE {c.pue:g}, amortised over {c.amortize_years:g} years (no "
+            f"resale), the machine serves this load {c.utilization:.0%} of the time and idles the rest.",
+            "- GPU prices are per card where the catalog has no system price: the host server is not included "
+            "unless the option offloads to a priced host.",
+            "- Speeds are predictions (`predict`) and simulations (`simulate`), not measurements; see each option's "
+            "calibration below.", ""]
+    out += ["## Each option's sources and accuracy", ""]
+    for r in results:
+        out.append(f"### {r['label']}")
+        if r.get("error"):
+            out += ["", f"- {r['error']}", ""]
+            continue
+        if not r.get("fits"):
+            out.append(f"- does not fit: {r.get('reason')}")
+        out.append(f"- hardware: {r.get('name')} — memory bandwidth {r.get('bandwidth_gbs'):g} GB/s "
+                   f"({r.get('bandwidth_source')})")
+        out.append(f"- max power {_md(r.get('power_max_w'), '{:,.0f}')} W: {r.get('power_source')}")
+        p = r.get("price")
+        out.append(f"- price: ${p['usd']:,.0f} per device ({p['kind']}, {p['date']}): {p['source']}" if p else
+                   "- price: no sourced price for this configuration")
+        for part in r.get("capex_parts") or []:
+            if not part["what"][0].isdigit():
+                out.append(f"- {part['what']}: ${part['usd']:,.0f} ({part.get('source')})")
+        out.append(f"- calibration `{r.get('calibration')}` (the Accuracy page and `python -m planner validate` "
+                   "show how predictions for this engine and hardware class compare with public measurements)")
+        if r.get("cost_note"):
+            out.append(f"- cost: {r['cost_note']}")
+        out.append("")
+    return "\n".join(out)
