@@ -17,8 +17,9 @@ pages = [
     st.Page("app_pages/sweep.py", title="Load sweep", icon=":material/show_chart:", url_path="load_sweep"),
     st.Page("app_pages/plan.py", title="Capacity plan", icon=":material/dns:", url_path="capacity_plan"),
     st.Page("app_pages/catalog.py", title="Catalog", icon=":material/menu_book:", url_path="catalog"),
-    st.Page("app_pages/measurements.py", title="Your measurements", icon=":material/upload_file:",
-            url_path="measurements"),
+    st.Page(
+        "app_pages/measurements.py", title="Your measurements", icon=":material/upload_file:", url_path="measurements"
+    ),
     st.Page("app_pages/accuracy.py", title="Accuracy", icon=":material/target:", url_path="accuracy"),
     st.Page("app_pages/claims.py", title="Claims", icon=":material/fact_check:", url_path="claims"),
     st.Page("app_pages/glossary.py", title="Glossary", icon=":material/dictionary:", url_path="glossary"),

@@ -28,11 +28,25 @@ def predict_rows() -> pd.DataFrame:
     out = []
     for m, pred, err in errors(models):
         r = m.row
-        out.append({"id": r.id, "hardware": r.hardware_id, "vendor": m.sys.hw.vendor, "family": m.sys.hw.family,
-                    "devices": r.devices, "model": r.model_id, "quant": r.quant_id, "engine": r.engine_id,
-                    "metric": r.metric + (" *" if m.assumed else ""), "batch": r.batch, "measured": r.value,
-                    "predicted": round(pred, 2), "error_pct": round(err, 1), "source": ui.first_url(r.source),
-                    "source text": r.source})
+        out.append(
+            {
+                "id": r.id,
+                "hardware": r.hardware_id,
+                "vendor": m.sys.hw.vendor,
+                "family": m.sys.hw.family,
+                "devices": r.devices,
+                "model": r.model_id,
+                "quant": r.quant_id,
+                "engine": r.engine_id,
+                "metric": r.metric + (" *" if m.assumed else ""),
+                "batch": r.batch,
+                "measured": r.value,
+                "predicted": round(pred, 2),
+                "error_pct": round(err, 1),
+                "source": ui.first_url(r.source),
+                "source text": r.source,
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -63,12 +77,17 @@ ho = held_out()
 if ho is None:
     st.info("No held-out results yet: run `python -m planner validate --loo --write-bands`.")
 else:
-    st.caption("Each public source's rows predicted by a calibration fitted without that source: the nearest "
-               "thing to a question the calibration set never saw. Leave-one-family-out does the same per chip "
-               "family; band coverage is the share of rows whose measurement lies inside the 80% band built "
-               "from the other sources' held-out errors (target 75-85%). "
-               + ("" if ho["data"].endswith(file_digest(DEFAULT_DATA)) else
-                  "**These results are from an older data file: re-run the command.**"))
+    st.caption(
+        "Each public source's rows predicted by a calibration fitted without that source: the nearest "
+        "thing to a question the calibration set never saw. Leave-one-family-out does the same per chip "
+        "family; band coverage is the share of rows whose measurement lies inside the 80% band built "
+        "from the other sources' held-out errors (target 75-85%). "
+        + (
+            ""
+            if ho["data"].endswith(file_digest(DEFAULT_DATA))
+            else "**These results are from an older data file: re-run the command.**"
+        )
+    )
     summ = ho["summary"]
     table = []
     for metric in ("decode_tok_s", "prefill_tok_s", "e2e_latency_s", "ttft_ms"):
@@ -86,22 +105,30 @@ else:
     if "band80" in loso_df:  # each held-out prediction's 80% band, as an error bar
         loso_df["band_lo"] = [b[0] if isinstance(b, list) else None for b in loso_df["band80"]]
         loso_df["band_hi"] = [b[1] if isinstance(b, list) else None for b in loso_df["band80"]]
-    st.caption("Vertical bars: each prediction's 80% band (where the measurement should lie); a bar that "
-               "crosses the dashed line holds its measurement.")
+    st.caption(
+        "Vertical bars: each prediction's 80% band (where the measurement should lie); a bar that "
+        "crosses the dashed line holds its measurement."
+    )
     st.altair_chart(charts.accuracy_chart(loso_df, "engine"), width="stretch")
     reasons = stated_reasons()
     over = loso_df[loso_df["error_pct"].abs() > OUTLIER_PCT]
     with st.expander(f"{len(over)} held-out rows off by more than {OUTLIER_PCT:.0f}%, each with its stated reason"):
-        st.dataframe(over.assign(reason=[reasons.get(i, "") for i in over["id"]])[
-            ["id", "source", "hardware", "model", "metric", "measured", "predicted", "error_pct", "reason"]]
-            .sort_values("error_pct", key=abs, ascending=False), hide_index=True, width="stretch")
+        st.dataframe(
+            over.assign(reason=[reasons.get(i, "") for i in over["id"]])[
+                ["id", "source", "hardware", "model", "metric", "measured", "predicted", "error_pct", "reason"]
+            ].sort_values("error_pct", key=abs, ascending=False),
+            hide_index=True,
+            width="stretch",
+        )
     with st.expander("every held-out prediction"):
         st.dataframe(hdf.sort_values("error_pct", key=abs, ascending=False), hide_index=True, width="stretch")
 
 st.subheader("On the calibration set")
-st.caption("Each point is one public measurement (data/calibration.csv, confidence=normal) and the model's "
-           "prediction of it with the committed calibration. On the dashed line the prediction is exact. "
-           "`*`: the source gives no lengths, llama-bench's pp512/tg128 are assumed.")
+st.caption(
+    "Each point is one public measurement (data/calibration.csv, confidence=normal) and the model's "
+    "prediction of it with the committed calibration. On the dashed line the prediction is exact. "
+    "`*`: the source gives no lengths, llama-bench's pp512/tg128 are assumed."
+)
 df = predict_rows()
 c1, c2, c3 = st.columns(3)
 vendors = c1.multiselect("vendor", sorted(df["vendor"].unique()), key="acc_vendor")
@@ -120,19 +147,31 @@ k2.metric("median |error|", f"{d['error_pct'].abs().median():.1f}%" if len(d) el
 k3.metric("within ±25%", f"{(d['error_pct'].abs() <= 25).mean():.0%}" if len(d) else "–")
 color = st.radio("colour by", ["vendor", "engine", "metric", "family"], horizontal=True, key="acc_color")
 st.altair_chart(charts.accuracy_chart(d, color), width="stretch")
-summ = (d.assign(abs_err=d["error_pct"].abs()).groupby(["engine", "family", "metric"])
-        .agg(rows=("abs_err", "size"), median_abs_pct=("abs_err", "median"), max_abs_pct=("abs_err", "max"))
-        .reset_index().round(1))
+summ = (
+    d.assign(abs_err=d["error_pct"].abs())
+    .groupby(["engine", "family", "metric"])
+    .agg(rows=("abs_err", "size"), median_abs_pct=("abs_err", "median"), max_abs_pct=("abs_err", "max"))
+    .reset_index()
+    .round(1)
+)
 st.subheader("Error by engine, chip family and metric")
 st.dataframe(summ, hide_index=True, width="stretch")
 st.subheader("Every row")
-st.dataframe(d.sort_values("error_pct", key=abs, ascending=False), hide_index=True, width="stretch",
-             column_config={"source": st.column_config.LinkColumn("source", display_text="source"),
-                            "error_pct": st.column_config.NumberColumn("error %", format="%+.1f")})
+st.dataframe(
+    d.sort_values("error_pct", key=abs, ascending=False),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "source": st.column_config.LinkColumn("source", display_text="source"),
+        "error_pct": st.column_config.NumberColumn("error %", format="%+.1f"),
+    },
+)
 
 st.subheader("Serving load tests, simulated")
-st.caption(f"The mode=serve rows run through the simulator ({SERVE_REQUESTS} requests each; "
-           "`python -m planner validate` uses 2000).")
+st.caption(
+    f"The mode=serve rows run through the simulator ({SERVE_REQUESTS} requests each; "
+    "`python -m planner validate` uses 2000)."
+)
 sv = serve_rows()
 if sv.empty:
     st.info("No serving rows could be simulated.")

@@ -5,9 +5,13 @@ import streamlit as st
 from app_pages import ui
 from planner.webapp.claims import check_claims
 
-ICON = {"supported": ":green[:material/check_circle:]", "partly supported": ":orange[:material/contrast:]",
-        "contradicted": ":red[:material/cancel:]", "not verifiable": ":gray[:material/help:]",
-        "not modelled yet": ":gray[:material/construction:]"}
+ICON = {
+    "supported": ":green[:material/check_circle:]",
+    "partly supported": ":orange[:material/contrast:]",
+    "contradicted": ":red[:material/cancel:]",
+    "not verifiable": ":gray[:material/help:]",
+    "not modelled yet": ":gray[:material/construction:]",
+}
 
 
 @st.cache_data(show_spinner="checking the claims")
@@ -22,8 +26,10 @@ def fmt(v) -> str:
 ui.init_state()
 st.title("The article's claims, checked")
 cs = claims()
-st.caption(f"Source: {cs[0]['source']}. Every number below comes from the catalog (with its source) or from "
-           "the model; the link opens the scenario that checks the claim.")
+st.caption(
+    f"Source: {cs[0]['source']}. Every number below comes from the catalog (with its source) or from "
+    "the model; the link opens the scenario that checks the claim."
+)
 counts = {}
 for c in cs:
     counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
@@ -33,8 +39,11 @@ for c in cs:
         st.markdown(f"**{c['id']}. {c['text']}**")
         st.markdown(f"{ICON[c['verdict']]} **{c['verdict']}** — {c['explanation']}")
         if c["numbers"]:
-            lines = [f"- {n['label']}: **{fmt(n['value'])} {n['unit']}**"
-                     + (f" — {ui.linkify(n['source'])}" if n["source"] else "") for n in c["numbers"]]
+            lines = [
+                f"- {n['label']}: **{fmt(n['value'])} {n['unit']}**"
+                + (f" — {ui.linkify(n['source'])}" if n["source"] else "")
+                for n in c["numbers"]
+            ]
             st.markdown("\n".join(lines))
         page = c["page"]
         st.markdown(f"[Open the scenario that checks it](/{page}?{c['query']})")

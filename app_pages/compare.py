@@ -16,14 +16,21 @@ sc = ui.editor(ui.init_state(), "compare")
 cat = ui.scenario_cat(sc)
 m = cat.models.get(sc.model)
 st.title("Compare machines")
-st.caption(f"{m.name if m else sc.model}, each machine with its own engine and quantization — does it fit, how "
-           "fast, at what cost. Edit the scenario in the sidebar; the address bar always holds a link to it.")
+st.caption(
+    f"{m.name if m else sc.model}, each machine with its own engine and quantization — does it fit, how "
+    "fast, at what cost. Edit the scenario in the sidebar; the address bar always holds a link to it."
+)
 ui.show_link_warnings()
 
 cols = st.columns(len(cmp.PRESETS))
 for col, (name, p) in zip(cols, cmp.PRESETS.items()):
-    if col.button(p["title"], key=f"preset:{name}", icon=":material/hub:", width="stretch",
-                  help=cmp.preset_caption(name) + " (replaces the scenario; the address bar keeps a link to it)"):
+    if col.button(
+        p["title"],
+        key=f"preset:{name}",
+        icon=":material/hub:",
+        width="stretch",
+        help=cmp.preset_caption(name) + " (replaces the scenario; the address bar keeps a link to it)",
+    ):
         ui.set_scenario(cmp.preset_scenario(name))
         st.session_state[ui.WARN] = []
         st.rerun()
@@ -68,8 +75,10 @@ for r in results:
         st.warning(f"{r['label']}: {r['sim_error']}")
     elif (r.get("sim") or {}).get("rejected"):
         s_ = r["sim"]
-        st.warning(f"{r['label']}: {s_['rejected']:,} of {s_['requests']:,} requests rejected: "
-                   + "; ".join(s_.get("rejection_reasons") or []))
+        st.warning(
+            f"{r['label']}: {s_['rejected']:,} of {s_['requests']:,} requests rejected: "
+            + "; ".join(s_.get("rejection_reasons") or [])
+        )
     for w in (r.get("sim") or {}).get("warnings", []):  # settings that starve the workload
         st.warning(f"{r['label']}: {w}")
 for r in results:  # each option's format with its quality note, "(emulated)" where the support matrix says so
@@ -79,84 +88,146 @@ for r in results:  # each option's format with its quality note, "(emulated)" wh
 rows = cmp.summary_rows(results, sc.slo)
 df = pd.DataFrame(rows)
 for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
-    df[c.replace("_ms", "")] = [vd.fmt_duration(x * unit) if x is not None and not math.isnan(x) else "—" for x in df[c]]
+    df[c.replace("_ms", "")] = [
+        vd.fmt_duration(x * unit) if x is not None and not math.isnan(x) else "—" for x in df[c]
+    ]
 df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
 for c, fmt in (("prefill_tok_s", ",.0f"), ("decode_tok_s", ",.1f")):  # a speed with its 80% band: "52 (44-61)"
-    df[c] = [compare_charts.band_text(v, [lo, hi], fmt) if compare_charts.ok_number(v) else "—"
-             for v, lo, hi in zip(df[c], df[f"{c}_low"], df[f"{c}_high"])]
+    df[c] = [
+        compare_charts.band_text(v, [lo, hi], fmt) if compare_charts.ok_number(v) else "—"
+        for v, lo, hi in zip(df[c], df[f"{c}_low"], df[f"{c}_high"])
+    ]
 for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
     df[c] = pd.to_numeric(df[c], errors="coerce")
 st.subheader("Summary")
-st.caption(f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
-           "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
-           "$/Mtok is **derived** (see the cost assumptions in the sidebar). An empty cell (—) has no value: not "
-           "simulated, or no sourced figure.")
-df["price_flag"] = ["⚠ low confidence" if isinstance(x, str) and x else ""  # NaN: no weak part
-                    for x in df["price_low_confidence"]]
-show = ["machine", "meets", "verdict", "ttft_p95", "tpot_p95", "goodput", "price_usd", "price_flag", "usd_per_month",
-        "usd_per_user_month", "usd_per_mtok", "fits", "capacity", "memory_used_share", "nodes", "link",
-        "parallel", "offload", "prefill_tok_s", "decode_tok_s", "throughput_tok_s", "ttft_p50", "tpot_p50",
-        "power_max_w", "tokens_per_joule"]
-FORMATS = {"nodes": "{:.0f}", "memory_total_gb": "{:,.1f}", "memory_usable_gb": "{:,.1f}",
-           "throughput_tok_s": "{:,.1f}", "ttft_p50_ms": "{:,.0f}", "ttft_p95_ms": "{:,.0f}",
-           "tpot_p50_ms": "{:,.1f}", "tpot_p95_ms": "{:,.1f}", "goodput": "{:.0%}", "memory_used_share": "{:.0%}", "power_max_w": "{:,.0f}",
-           "price_usd": "${:,.0f}", "usd_per_mtok": "${:,.2f}", "tokens_per_joule": "{:.3f}",
-           "usd_per_month": "${:,.0f}", "usd_per_user_month": "${:,.0f}"}
+st.caption(
+    f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
+    "Single-stream prefill and decode from `predict`; throughput and percentiles from the simulator; "
+    "$/Mtok is **derived** (see the cost assumptions in the sidebar). An empty cell (—) has no value: not "
+    "simulated, or no sourced figure."
+)
+df["price_flag"] = [
+    "⚠ low confidence" if isinstance(x, str) and x else ""  # NaN: no weak part
+    for x in df["price_low_confidence"]
+]
+show = [
+    "machine",
+    "meets",
+    "verdict",
+    "ttft_p95",
+    "tpot_p95",
+    "goodput",
+    "price_usd",
+    "price_flag",
+    "usd_per_month",
+    "usd_per_user_month",
+    "usd_per_mtok",
+    "fits",
+    "capacity",
+    "memory_used_share",
+    "nodes",
+    "link",
+    "parallel",
+    "offload",
+    "prefill_tok_s",
+    "decode_tok_s",
+    "throughput_tok_s",
+    "ttft_p50",
+    "tpot_p50",
+    "power_max_w",
+    "tokens_per_joule",
+]
+FORMATS = {
+    "nodes": "{:.0f}",
+    "memory_total_gb": "{:,.1f}",
+    "memory_usable_gb": "{:,.1f}",
+    "throughput_tok_s": "{:,.1f}",
+    "ttft_p50_ms": "{:,.0f}",
+    "ttft_p95_ms": "{:,.0f}",
+    "tpot_p50_ms": "{:,.1f}",
+    "tpot_p95_ms": "{:,.1f}",
+    "goodput": "{:.0%}",
+    "memory_used_share": "{:.0%}",
+    "power_max_w": "{:,.0f}",
+    "price_usd": "${:,.0f}",
+    "usd_per_mtok": "${:,.2f}",
+    "tokens_per_joule": "{:.3f}",
+    "usd_per_month": "${:,.0f}",
+    "usd_per_user_month": "${:,.0f}",
+}
 shown = df[show].copy()
 for c in ("machine", "link", "parallel", "offload", "verdict", "capacity"):  # text columns: an empty cell reads —
     shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
 table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
-    na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"])
-st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "machine": st.column_config.TextColumn("machine option · engine · quantization", width="medium"),
-    "meets": st.column_config.TextColumn("meets target", help=HELP["meets"]),
-    "verdict": st.column_config.TextColumn("why", width="medium"),
-    "ttft_p95": st.column_config.TextColumn("first token p95", help=HELP["ttft"]),
-    "tpot_p95": st.column_config.TextColumn("per token p95", help=HELP["tpot"]),
-    "ttft_p50": st.column_config.TextColumn("first token p50", help=HELP["ttft"]),
-    "tpot_p50": st.column_config.TextColumn("per token p50", help=HELP["tpot"]),
-    "usd_per_month": st.column_config.NumberColumn("$/month", help="(price + energy over the years) / months"),
-    "usd_per_user_month": st.column_config.NumberColumn("$/person/month", help="$/month / people (closed loop)"),
-    "nodes": st.column_config.NumberColumn("nodes", help="machines per replica joined by the link"),
-    "link": st.column_config.TextColumn("link"),
-    "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
-    "offload": st.column_config.TextColumn("offload", width="medium"),
-    "fits": st.column_config.CheckboxColumn("fits"),
-    "capacity": st.column_config.TextColumn("memory", help=cmp.CAPACITY_HELP),
-    "memory_used_share": st.column_config.NumberColumn(
-        "memory used", help="memory the option needs (weights, KV cache, other) / the memory it may use (all devices "
-                            "together, less the runtime's reserve or the macOS GPU limit)"),
-    "price_flag": st.column_config.TextColumn(
-        "price source", help="⚠ low confidence: a part of this price rests on a weak source (no vendor list price, "
-                             "a third-party estimate); the reason is under 'Sources and accuracy of each option'. "
-                             "Enter your quote to replace it."),
-    "prefill_tok_s": st.column_config.TextColumn("prefill tok/s", help="single stream (predict), with its 80% band"),
-    "decode_tok_s": st.column_config.TextColumn("decode tok/s", help="single stream (predict), with its 80% band"),
-    "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
-    "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"]),
-    "power_max_w": st.column_config.NumberColumn("max power W"),
-    "price_usd": st.column_config.NumberColumn("price $", help="whole machine: cards + chassis (CPU, RAM, PSU, "
-                                               "networking), or your quote"),
-    "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
-    "tokens_per_joule": st.column_config.NumberColumn("tokens/J", help="output tokens per joule at the load "
-                                                      "(device power, before PUE)"),
-})
+    na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"]
+)
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "machine": st.column_config.TextColumn("machine option · engine · quantization", width="medium"),
+        "meets": st.column_config.TextColumn("meets target", help=HELP["meets"]),
+        "verdict": st.column_config.TextColumn("why", width="medium"),
+        "ttft_p95": st.column_config.TextColumn("first token p95", help=HELP["ttft"]),
+        "tpot_p95": st.column_config.TextColumn("per token p95", help=HELP["tpot"]),
+        "ttft_p50": st.column_config.TextColumn("first token p50", help=HELP["ttft"]),
+        "tpot_p50": st.column_config.TextColumn("per token p50", help=HELP["tpot"]),
+        "usd_per_month": st.column_config.NumberColumn("$/month", help="(price + energy over the years) / months"),
+        "usd_per_user_month": st.column_config.NumberColumn("$/person/month", help="$/month / people (closed loop)"),
+        "nodes": st.column_config.NumberColumn("nodes", help="machines per replica joined by the link"),
+        "link": st.column_config.TextColumn("link"),
+        "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
+        "offload": st.column_config.TextColumn("offload", width="medium"),
+        "fits": st.column_config.CheckboxColumn("fits"),
+        "capacity": st.column_config.TextColumn("memory", help=cmp.CAPACITY_HELP),
+        "memory_used_share": st.column_config.NumberColumn(
+            "memory used",
+            help="memory the option needs (weights, KV cache, other) / the memory it may use (all devices "
+            "together, less the runtime's reserve or the macOS GPU limit)",
+        ),
+        "price_flag": st.column_config.TextColumn(
+            "price source",
+            help="⚠ low confidence: a part of this price rests on a weak source (no vendor list price, "
+            "a third-party estimate); the reason is under 'Sources and accuracy of each option'. "
+            "Enter your quote to replace it.",
+        ),
+        "prefill_tok_s": st.column_config.TextColumn(
+            "prefill tok/s", help="single stream (predict), with its 80% band"
+        ),
+        "decode_tok_s": st.column_config.TextColumn("decode tok/s", help="single stream (predict), with its 80% band"),
+        "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
+        "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"]),
+        "power_max_w": st.column_config.NumberColumn("max power W"),
+        "price_usd": st.column_config.NumberColumn(
+            "price $", help="whole machine: cards + chassis (CPU, RAM, PSU, networking), or your quote"
+        ),
+        "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
+        "tokens_per_joule": st.column_config.NumberColumn(
+            "tokens/J", help="output tokens per joule at the load (device power, before PUE)"
+        ),
+    },
+)
 
 c1 = c2 = st.container()  # one above the other: side by side, 1280 px squashed them and cut their labels
 with c1:
     st.subheader("Memory against the usable limit")
     st.vega_lite_chart(specs["memory"], width="stretch")
     ok0 = next((r for r in results if r.get("prompt")), {})
-    st.caption(f"One sequence of {ok0.get('prompt', '?')} + {ok0.get('gen', '?')} tokens; the KV cache "
-               "grows with each concurrent sequence. Black tick: usable memory (GPU runtime reserve, or the macOS "
-               "GPU limit on a Mac).")
+    st.caption(
+        f"One sequence of {ok0.get('prompt', '?')} + {ok0.get('gen', '?')} tokens; the KV cache "
+        "grows with each concurrent sequence. Black tick: usable memory (GPU runtime reserve, or the macOS "
+        "GPU limit on a Mac)."
+    )
 with c2:
     st.subheader("Cost per million output tokens")
     st.vega_lite_chart(specs["cost"], width="stretch")
-    st.caption(f"{cmp.COST_FORMULA[0].upper()}{cmp.COST_FORMULA[1:]}; at ${sc.cost.usd_per_kwh:g}/kWh, PUE "
-               f"{sc.cost.pue:g}, {sc.cost.amortize_years:g} years, serving this load {sc.cost.utilization:.0%} of "
-               "the time (the same cost model as the Capacity plan). GPU cards are priced with the machine around "
-               "them (a workstation or 8-GPU server chassis from the catalog, see Sources) or your quote.")
+    st.caption(
+        f"{cmp.COST_FORMULA[0].upper()}{cmp.COST_FORMULA[1:]}; at ${sc.cost.usd_per_kwh:g}/kWh, PUE "
+        f"{sc.cost.pue:g}, {sc.cost.amortize_years:g} years, serving this load {sc.cost.utilization:.0%} of "
+        "the time (the same cost model as the Capacity plan). GPU cards are priced with the machine around "
+        "them (a workstation or 8-GPU server chassis from the catalog, see Sources) or your quote."
+    )
 
 st.subheader("Single-stream speed")
 st.vega_lite_chart(specs["speed"], width="stretch")
@@ -179,35 +250,59 @@ with st.expander("Sources and accuracy of each option"):
             continue
         st.markdown(f"**{r['label']}** — {r.get('name', '')}")
         price = r.get("price")
-        lines = [f"- memory bandwidth {r['bandwidth_gbs']:g} GB/s: {ui.linkify(r['bandwidth_source'])}",
-                 f"- max power {r['power_max_w']:g} W (all devices): {ui.linkify(r['power_source'])}",
-                 (f"- price ${price['usd']:,.0f} per device ({price['kind']}, {price['date']}): "
-                  f"{ui.linkify(price['source'])}") if price else "- price: no sourced price for this configuration",
-                 *(f"- {p['what']}: ${p['usd']:,.0f} ({p['kind']}" + (f", {p['date']}" if p.get("date") else "")
-                   + f"): {ui.linkify(p['source'])}"
-                   + (f" — ⚠ low confidence: {p.get('confidence_note') or 'weak source'}"
-                      if p.get("confidence") == "low" else "")
-                   for p in r.get("capex_parts") or []),
-                 *([f"- ⚠ {r['capex_note']}"] if r.get("capex_note") else []),
-                 f"- calibration `{r.get('calibration')}`: see the Accuracy page for how predictions of this "
-                 "hardware and engine compare with public measurements"]
+        lines = [
+            f"- memory bandwidth {r['bandwidth_gbs']:g} GB/s: {ui.linkify(r['bandwidth_source'])}",
+            f"- max power {r['power_max_w']:g} W (all devices): {ui.linkify(r['power_source'])}",
+            (
+                f"- price ${price['usd']:,.0f} per device ({price['kind']}, {price['date']}): "
+                f"{ui.linkify(price['source'])}"
+            )
+            if price
+            else "- price: no sourced price for this configuration",
+            *(
+                f"- {p['what']}: ${p['usd']:,.0f} ({p['kind']}"
+                + (f", {p['date']}" if p.get("date") else "")
+                + f"): {ui.linkify(p['source'])}"
+                + (
+                    f" — ⚠ low confidence: {p.get('confidence_note') or 'weak source'}"
+                    if p.get("confidence") == "low"
+                    else ""
+                )
+                for p in r.get("capex_parts") or []
+            ),
+            *([f"- ⚠ {r['capex_note']}"] if r.get("capex_note") else []),
+            f"- calibration `{r.get('calibration')}`: see the Accuracy page for how predictions of this "
+            "hardware and engine compare with public measurements",
+        ]
         st.markdown("\n".join(lines))
 
 st.subheader("Share and files")
 q = ui.share_query(sc)
 url = ui.absolute_url(q)
-st.markdown("Link to this scenario (the address bar holds the same; copy it with the button at the right of the "
-            "box):")
+st.markdown("Link to this scenario (the address bar holds the same; copy it with the button at the right of the box):")
 st.code(url, language=None, wrap_lines=True)
-st.download_button("One-page summary (Markdown)", cmp.markdown_summary(cat, sc, results, url), "summary.md",
-                   "text/markdown", key="dl_markdown", icon=":material/description:",
-                   help="the scenario, the table, the assumptions, and each option's sources and accuracy")
+st.download_button(
+    "One-page summary (Markdown)",
+    cmp.markdown_summary(cat, sc, results, url),
+    "summary.md",
+    "text/markdown",
+    key="dl_markdown",
+    icon=":material/description:",
+    help="the scenario, the table, the assumptions, and each option's sources and accuracy",
+)
 c1, c2, c3 = st.columns(3)
-c1.download_button("Scenario CSV", scenario_csv(sc), "scenario.csv", "text/csv", key="dl_scenario",
-                   help="one row per machine option, columns named as in the share link")
+c1.download_button(
+    "Scenario CSV",
+    scenario_csv(sc),
+    "scenario.csv",
+    "text/csv",
+    key="dl_scenario",
+    help="one row per machine option, columns named as in the share link",
+)
 c2.download_button("Summary CSV", write_table(rows), "summary.csv", "text/csv", key="dl_summary")
-c3.download_button("Per-request CSV", write_table(cmp.request_rows(results)), "requests.csv", "text/csv",
-                   key="dl_requests")
+c3.download_button(
+    "Per-request CSV", write_table(cmp.request_rows(results)), "requests.csv", "text/csv", key="dl_requests"
+)
 up = st.file_uploader("Restore a scenario from a scenario CSV", type=["csv"], key="upload")
 if up is not None and st.session_state.get("_uploaded") != up.file_id:
     st.session_state["_uploaded"] = up.file_id

@@ -86,7 +86,7 @@ def set_scenario(sc: Scenario, clear_widgets: bool = True) -> None:
 def show_link_warnings() -> None:
     for w in st.session_state.get(WARN, []):
         if w.startswith(NOTE):
-            st.info(f"Share link: {w[len(NOTE):]}", icon=":material/info:")
+            st.info(f"Share link: {w[len(NOTE) :]}", icon=":material/info:")
         else:
             st.warning(f"Share link: {w}", icon="⚠️")
 
@@ -143,7 +143,7 @@ def linkify(text: str | None) -> str:
         return ""
     out, last = [], 0
     for m in URL_RE.finditer(text):
-        out.append(text[last:m.start()].replace("[", "(").replace("]", ")"))
+        out.append(text[last : m.start()].replace("[", "(").replace("]", ")"))
         url = m.group(0).rstrip(".")
         out.append(f"[{url}]({url})")
         last = m.start() + len(url)
@@ -170,28 +170,55 @@ def _scale_out(i: int, m: Machine, cat) -> dict:
     holding offloaded weights); returns them as Machine fields."""
     st.caption("Scale-out: machines joined by a link, the split, offload to host RAM")
     c1, c2 = st.columns(2)
-    nodes = c1.number_input("Nodes", 1, 256, step=1, key=_init(f"{W}opt{i}:nodes", m.nodes),
-                            help="machines per replica, joined by the link (e.g. Mac Studios over Thunderbolt 5)")
-    par = c2.text_input("Parallel", key=_init(f"{W}opt{i}:par", m.parallel or ""), placeholder="default",
-                        help="split over all devices, e.g. tp=8, pp=2, tp=4,pp=2 or tp=8,ep=8; empty: the "
-                             "engine's usual split (llama.cpp: layers, pp)")
+    nodes = c1.number_input(
+        "Nodes",
+        1,
+        256,
+        step=1,
+        key=_init(f"{W}opt{i}:nodes", m.nodes),
+        help="machines per replica, joined by the link (e.g. Mac Studios over Thunderbolt 5)",
+    )
+    par = c2.text_input(
+        "Parallel",
+        key=_init(f"{W}opt{i}:par", m.parallel or ""),
+        placeholder="default",
+        help="split over all devices, e.g. tp=8, pp=2, tp=4,pp=2 or tp=8,ep=8; empty: the "
+        "engine's usual split (llama.cpp: layers, pp)",
+    )
     links = ["none", *sorted(cat.interconnects)]
-    link = st.selectbox("Link", links, key=_init(f"{W}opt{i}:link", m.link if m.link in links else "none"),
-                        help="interconnect between the nodes")
+    link = st.selectbox(
+        "Link",
+        links,
+        key=_init(f"{W}opt{i}:link", m.link if m.link in links else "none"),
+        help="interconnect between the nodes",
+    )
     hosts = ["none", *sorted(cat.hosts)]
-    host = st.selectbox("Host", hosts, key=_init(f"{W}opt{i}:host", m.host if m.host in hosts else "none"),
-                        help="CPU host whose RAM holds offloaded weights")
+    host = st.selectbox(
+        "Host",
+        hosts,
+        key=_init(f"{W}opt{i}:host", m.host if m.host in hosts else "none"),
+        help="CPU host whose RAM holds offloaded weights",
+    )
     modes = ["none", "experts", "layers"]
     cur = "none" if not m.offload else ("experts" if m.offload == "experts" else "layers")
     c1, c2 = st.columns(2)
-    mode = c1.selectbox("Offload", modes, key=_init(f"{W}opt{i}:off", cur),
-                        help="llama.cpp: MoE experts (-ot exps=CPU) or N layers in host RAM, computed by the CPU")
+    mode = c1.selectbox(
+        "Offload",
+        modes,
+        key=_init(f"{W}opt{i}:off", cur),
+        help="llama.cpp: MoE experts (-ot exps=CPU) or N layers in host RAM, computed by the CPU",
+    )
     off = None if mode == "none" else mode
     if mode == "layers":
         n0 = int(m.offload[7:]) if m.offload and m.offload.startswith("layers:") else 8
         off = f"layers:{int(c2.number_input('Layers', 1, 1000, step=1, key=_init(f'{W}opt{i}:offn', n0)))}"
-    return {"nodes": int(nodes), "link": None if link == "none" else link, "parallel": par.strip() or None,
-            "host": None if host == "none" else host, "offload": off}
+    return {
+        "nodes": int(nodes),
+        "link": None if link == "none" else link,
+        "parallel": par.strip() or None,
+        "host": None if host == "none" else host,
+        "offload": off,
+    }
 
 
 ENGINE_QUANT = {"vllm": "fp8", "sglang": "fp8", "tensorrt-llm": "fp8", "llama.cpp": "q4_k_m", "mlx": "mlx-4bit"}
@@ -207,17 +234,27 @@ def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool) -> dic
         cur_q, cur_e, cur_kv = d["quant"], d["engine"], None
     engines = sorted(cat.engines)
     c1, c2 = st.columns(2)
-    engine = c1.selectbox("Engine", engines, key=_init(f"{W}opt{i}:engine:{hw}", cur_e if cur_e in engines
-                                                       else engines[0]),
-                          format_func=lambda e: cmp.engine_label(cat, e))
+    engine = c1.selectbox(
+        "Engine",
+        engines,
+        key=_init(f"{W}opt{i}:engine:{hw}", cur_e if cur_e in engines else engines[0]),
+        format_func=lambda e: cmp.engine_label(cat, e),
+    )
     quants = [q for q in sorted(cat.quants) if engine in cat.quants[q].engines] or sorted(cat.quants)
     q0 = cur_q if cur_q in quants else ENGINE_QUANT.get(engine, quants[0])
-    quant = c2.selectbox("Quantization", quants, key=_init(f"{W}opt{i}:quant:{hw}:{engine}",
-                                                           q0 if q0 in quants else quants[0]),
-                         format_func=cmp.quant_label)
+    quant = c2.selectbox(
+        "Quantization",
+        quants,
+        key=_init(f"{W}opt{i}:quant:{hw}:{engine}", q0 if q0 in quants else quants[0]),
+        format_func=cmp.quant_label,
+    )
     kvs = ["default", *sorted(cat.kv_dtypes)]
-    kv = st.selectbox("KV cache", kvs, key=_init(f"{W}opt{i}:kv", cur_kv if cur_kv in kvs else "default"),
-                      help="KV-cache dtype (default: the engine's)")
+    kv = st.selectbox(
+        "KV cache",
+        kvs,
+        key=_init(f"{W}opt{i}:kv", cur_kv if cur_kv in kvs else "default"),
+        help="KV-cache dtype (default: the engine's)",
+    )
     kv = None if kv == "default" else kv
     out = {}
     own = m.model_dump(mode="json") if hw == m.hardware and not new_opt else {}
@@ -250,52 +287,83 @@ def editor(sc: Scenario, page: str) -> Scenario:
         cur = "team" if wl.think_time_s > 0 else "concurrency"
     if cur not in kinds:
         kinds.append(cur)
-    kind = sb.radio("Load", kinds, key=_init(W + "load", cur), horizontal=True,
-                    format_func=lambda k: {"team": "a team", "concurrency": "busy users",
-                                           "rate": "requests/s"}.get(k, f"{k} (from the scenario)"),
-                    help="a team: N people, each sending a request every T minutes at busy times (think time); "
-                         "busy users: each sends the next request as soon as the answer ends (closed loop, no "
-                         "think time); requests/s: random arrivals at a mean rate (Poisson)")
+    kind = sb.radio(
+        "Load",
+        kinds,
+        key=_init(W + "load", cur),
+        horizontal=True,
+        format_func=lambda k: {"team": "a team", "concurrency": "busy users", "rate": "requests/s"}.get(
+            k, f"{k} (from the scenario)"
+        ),
+        help="a team: N people, each sending a request every T minutes at busy times (think time); "
+        "busy users: each sends the next request as soon as the answer ends (closed loop, no "
+        "think time); requests/s: random arrivals at a mean rate (Poisson)",
+    )
     if kind == "team":
         c1, c2 = sb.columns(2)
         w["arrival"] = "closed"
         people = c1.number_input("People", 1, 100_000, step=1, key=_init(W + "people", wl.concurrency or 30))
-        every = c2.number_input("A request every, min", 0.1, 1440.0, step=0.5, format="%.1f",
-                                key=_init(W + "every", round(wl.think_time_s / 60, 2) if wl.think_time_s else 2.0),
-                                help="at busy times, per person: the mean think time between reading an answer "
-                                     "and sending the next request")
+        every = c2.number_input(
+            "A request every, min",
+            0.1,
+            1440.0,
+            step=0.5,
+            format="%.1f",
+            key=_init(W + "every", round(wl.think_time_s / 60, 2) if wl.think_time_s else 2.0),
+            help="at busy times, per person: the mean think time between reading an answer "
+            "and sending the next request",
+        )
         w["concurrency"], w["think_time_s"] = int(people), float(every) * 60.0
         sb.caption(verdict.team_load_text(int(people), float(every)))
     elif kind == "concurrency":
         w["arrival"] = "closed"
         w["think_time_s"] = 0.0
-        w["concurrency"] = sb.number_input("Busy users", 1, 100_000, step=1,
-                                           key=_init(W + "concurrency", wl.concurrency or 4),
-                                           help="closed loop with no think time: each user sends the next request "
-                                                "the moment the previous answer ends")
+        w["concurrency"] = sb.number_input(
+            "Busy users",
+            1,
+            100_000,
+            step=1,
+            key=_init(W + "concurrency", wl.concurrency or 4),
+            help="closed loop with no think time: each user sends the next request the moment the previous answer ends",
+        )
     elif kind == "rate":
         w["arrival"] = "poisson"
-        w["rate_rps"] = sb.number_input("Requests per second", 0.001, 1e6, step=0.05, format="%.3f",
-                                        key=_init(W + "rate", float(wl.rate_rps or 0.1)),
-                                        help="random (Poisson) arrivals at this mean rate")
+        w["rate_rps"] = sb.number_input(
+            "Requests per second",
+            0.001,
+            1e6,
+            step=0.05,
+            format="%.3f",
+            key=_init(W + "rate", float(wl.rate_rps or 0.1)),
+            help="random (Poisson) arrivals at this mean rate",
+        )
     c1, c2 = sb.columns(2)
     for col, name, label in ((c1, "prompt", "Prompt tokens"), (c2, "output", "Output tokens")):
         ln = getattr(wl, name)
         if ln.dist == "fixed":
-            w[name]["mean"] = col.number_input(label, 1, MAX_TOKENS, step=64,
-                                               key=_init(W + name, int(round(ln.mean or 1))))
+            w[name]["mean"] = col.number_input(
+                label, 1, MAX_TOKENS, step=64, key=_init(W + name, int(round(ln.mean or 1)))
+            )
         else:
             col.caption(f"{label}: {ln.dist} distribution (from the scenario)")
     c1, c2 = sb.columns(2)
-    w["requests"] = c1.number_input("Requests simulated", 1, MAX_REQUESTS, step=100,
-                                    key=_init(W + "requests", wl.requests or 1000),
-                                    help="per machine option; more = smoother percentiles, slower")
+    w["requests"] = c1.number_input(
+        "Requests simulated",
+        1,
+        MAX_REQUESTS,
+        step=100,
+        key=_init(W + "requests", wl.requests or 1000),
+        help="per machine option; more = smoother percentiles, slower",
+    )
     w["seed"] = c2.number_input("Seed", 0, 2**31 - 1, step=1, key=_init(W + "seed", wl.seed))
     sb.subheader("SLO (p95)")
     c1, c2 = sb.columns(2)
-    ttft = c1.number_input("TTFT, s (0 = none)", 0.0, 1e6, step=1.0, key=_init(W + "slo_ttft", sc.slo.ttft_p95_s or 0.0))
-    tpot = c2.number_input("TPOT, ms (0 = none)", 0.0, 1e6, step=10.0,
-                           key=_init(W + "slo_tpot", sc.slo.tpot_p95_ms or 0.0))
+    ttft = c1.number_input(
+        "TTFT, s (0 = none)", 0.0, 1e6, step=1.0, key=_init(W + "slo_ttft", sc.slo.ttft_p95_s or 0.0)
+    )
+    tpot = c2.number_input(
+        "TPOT, ms (0 = none)", 0.0, 1e6, step=10.0, key=_init(W + "slo_tpot", sc.slo.tpot_p95_ms or 0.0)
+    )
     data["slo"]["ttft_p95_s"] = ttft or None
     data["slo"]["tpot_p95_ms"] = tpot or None
 
@@ -308,27 +376,43 @@ def editor(sc: Scenario, page: str) -> Scenario:
         new_opt = i >= len(opts)
         m = opts[i] if not new_opt else cmp.spare_option(sc, cat)
         with sb.expander(cmp.option_label(i, m, cat, sc if not new_opt else None), expanded=False):
-            hw = st.selectbox("Hardware", hw_ids, key=_init(f"{W}opt{i}:hw", m.hardware if m.hardware in cat.hardware
-                                                              else hw_ids[0]),
-                              format_func=lambda h: cmp.short_hardware(cat.hardware[h]),
-                              help="the machine or card; its full name and sources are on the Catalog page")
+            hw = st.selectbox(
+                "Hardware",
+                hw_ids,
+                key=_init(f"{W}opt{i}:hw", m.hardware if m.hardware in cat.hardware else hw_ids[0]),
+                format_func=lambda h: cmp.short_hardware(cat.hardware[h]),
+                help="the machine or card; its full name and sources are on the Catalog page",
+            )
             sizes = cat.hardware[hw].memory_gb
             mem = None
             if len(sizes) > 1:
                 start = m.memory_gb if hw == m.hardware and m.memory_gb in sizes else max(sizes)
-                mem = st.selectbox("Memory, GB", sizes, key=_init(f"{W}opt{i}:mem:{hw}", start),
-                                   format_func=lambda s: f"{s:g} GB")
+                mem = st.selectbox(
+                    "Memory, GB", sizes, key=_init(f"{W}opt{i}:mem:{hw}", start), format_func=lambda s: f"{s:g} GB"
+                )
             else:
                 st.caption(f"{sizes[0]:g} GB per device")
             c1, c2 = st.columns(2)
-            dev = c1.number_input("Devices", 1, 1024, step=1, key=_init(f"{W}opt{i}:dev", m.devices),
-                                  help="per replica: tensor parallel (llama.cpp: layer split)")
+            dev = c1.number_input(
+                "Devices",
+                1,
+                1024,
+                step=1,
+                key=_init(f"{W}opt{i}:dev", m.devices),
+                help="per replica: tensor parallel (llama.cpp: layer split)",
+            )
             rep = c2.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
-            quote = st.number_input("Your quote, $ (0 = catalog prices)", 0.0, 1e9, step=500.0, format="%.0f",
-                                    key=_init(f"{W}opt{i}:quote", float(m.price_usd or 0.0)),
-                                    help="price of ONE replica as a working machine (cards, chassis, CPU, RAM, "
-                                         "networking, all its nodes); replaces the catalog's prices and travels "
-                                         "in the link and the CSV")
+            quote = st.number_input(
+                "Your quote, $ (0 = catalog prices)",
+                0.0,
+                1e9,
+                step=500.0,
+                format="%.0f",
+                key=_init(f"{W}opt{i}:quote", float(m.price_usd or 0.0)),
+                help="price of ONE replica as a working machine (cards, chassis, CPU, RAM, "
+                "networking, all its nodes); replaces the catalog's prices and travels "
+                "in the link and the CSV",
+            )
             keep = m.model_dump(mode="json") if hw == m.hardware else {}  # fields the editor does not show
             keep.update(hardware=hw, memory_gb=mem, devices=int(dev), replicas=int(rep), **_scale_out(i, m, cat))
             keep["price_usd"] = float(quote) or None
@@ -336,16 +420,29 @@ def editor(sc: Scenario, page: str) -> Scenario:
             machines.append(keep)  # validated with the scenario below (a bad field is named there)
     data["machine"], data["compare"] = machines[0], machines[1:]
     with sb.expander("Cost assumptions"):
-        data["cost"]["usd_per_kwh"] = st.number_input("Electricity, $/kWh", 0.0, 10.0, step=0.01, format="%.3f",
-                                                      key=_init(W + "kwh", sc.cost.usd_per_kwh))
-        data["cost"]["amortize_years"] = st.number_input("Amortise hardware over, years", 0.5, 20.0, step=0.5,
-                                                         key=_init(W + "years", sc.cost.amortize_years))
-        data["cost"]["pue"] = st.number_input("PUE", 1.0, 5.0, step=0.05, key=_init(W + "pue", sc.cost.pue),
-                                              help="energy x PUE (cooling, power delivery); 1.0 at home")
+        data["cost"]["usd_per_kwh"] = st.number_input(
+            "Electricity, $/kWh", 0.0, 10.0, step=0.01, format="%.3f", key=_init(W + "kwh", sc.cost.usd_per_kwh)
+        )
+        data["cost"]["amortize_years"] = st.number_input(
+            "Amortise hardware over, years", 0.5, 20.0, step=0.5, key=_init(W + "years", sc.cost.amortize_years)
+        )
+        data["cost"]["pue"] = st.number_input(
+            "PUE",
+            1.0,
+            5.0,
+            step=0.05,
+            key=_init(W + "pue", sc.cost.pue),
+            help="energy x PUE (cooling, power delivery); 1.0 at home",
+        )
         data["cost"]["utilization"] = st.number_input(
-            "Share of the time at this load", 0.01, 1.0, step=0.05, key=_init(W + "util", sc.cost.utilization),
+            "Share of the time at this load",
+            0.01,
+            1.0,
+            step=0.05,
+            key=_init(W + "util", sc.cost.utilization),
             help="the machine serves the simulated load this share of the time and idles the rest (as in the "
-                 "Capacity plan)")
+            "Capacity plan)",
+        )
     try:
         new = parse_scenario(data)
     except ScenarioError as exc:
@@ -389,8 +486,15 @@ def within_budget(sc: Scenario) -> Scenario:
 def stop_button() -> bool:
     """The Stop button (clickable while the page computes); True on the run its click caused, when
     nothing new is simulated.  Streamlit's own Stop (top right while running) works too."""
-    return bool(st.button("Stop", key="_stop", icon=":material/stop_circle:", type="tertiary",
-                          help="stop the simulations in flight; results computed before stay cached"))
+    return bool(
+        st.button(
+            "Stop",
+            key="_stop",
+            icon=":material/stop_circle:",
+            type="tertiary",
+            help="stop the simulations in flight; results computed before stay cached",
+        )
+    )
 
 
 @st.cache_data(max_entries=256, ttl=3600, show_spinner=False)
@@ -401,8 +505,15 @@ def _evaluate(one_json: str) -> dict:
 
 
 def _stopped_result(i: int, m: Machine, message: str) -> dict:
-    return {"option": i + 1, "hardware": m.hardware, "devices": m.devices, "replicas": m.replicas,
-            "error": f"option {i + 1}: {message}", "sim_error": None, "sim": None}
+    return {
+        "option": i + 1,
+        "hardware": m.hardware,
+        "devices": m.devices,
+        "replicas": m.replicas,
+        "error": f"option {i + 1}: {message}",
+        "sim_error": None,
+        "sim": None,
+    }
 
 
 def evaluate(sc: Scenario, progress=None) -> list[dict]:

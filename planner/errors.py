@@ -101,8 +101,9 @@ def validation_message(err: Mapping[str, Any], unknown: str | None = "unknown fi
     return err["msg"].removeprefix("Value error, ")
 
 
-def first_validation_error(exc, default: str, unknown: str | None = "unknown field",
-                           indices: bool = False) -> tuple[str, str]:
+def first_validation_error(
+    exc, default: str, unknown: str | None = "unknown field", indices: bool = False
+) -> tuple[str, str]:
     """(dotted field, message) of a pydantic ValidationError's first error: the one formatting of validation
     errors shared by scenarios, plans, share links, the catalog and the app's forms."""
     err = exc.errors()[0]

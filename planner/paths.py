@@ -23,8 +23,10 @@ def _root() -> Path:
     if root == Path(__file__).resolve().parent:  # package data: resolved through importlib.resources
         res = files(__package__)
         if not isinstance(res, Path):
-            raise CatalogError("the planner package is installed in a zip file; install it as a directory "
-                               "(pip install inference-planner) so that its built-in profiles can be read")
+            raise CatalogError(
+                "the planner package is installed in a zip file; install it as a directory "
+                "(pip install inference-planner) so that its built-in profiles can be read"
+            )
         root = res
     return root
 
@@ -38,6 +40,8 @@ def require(*parts: str) -> Path:
     """Like :func:`builtin`, but a missing file or folder is a clear CatalogError (an incomplete install)."""
     p = builtin(*parts)
     if not p.exists():
-        raise CatalogError(f"built-in {'/'.join(parts)} not found at {p}: the planner package is incomplete "
-                           "(reinstall it: pip install . from a full source checkout)")
+        raise CatalogError(
+            f"built-in {'/'.join(parts)} not found at {p}: the planner package is incomplete "
+            "(reinstall it: pip install . from a full source checkout)"
+        )
     return p

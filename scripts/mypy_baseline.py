@@ -21,8 +21,9 @@ LINE = re.compile(r"^(?P<file>[^:]+):\d+(?::\d+)?: error: (?P<msg>.*?)\s+\[(?P<c
 
 
 def run_mypy() -> Counter:
-    res = subprocess.run([sys.executable, "-m", "mypy", "--no-pretty", "--no-error-summary"], cwd=ROOT,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-pretty", "--no-error-summary"], cwd=ROOT, capture_output=True, text=True
+    )
     if res.returncode not in (0, 1):  # 2: mypy itself failed (bad config, crash)
         sys.exit(f"mypy failed (exit {res.returncode}):\n{res.stdout}{res.stderr}")
     return parse(res.stdout)
@@ -48,14 +49,18 @@ def read_baseline(path: Path = BASELINE) -> Counter:
 
 
 def write_baseline(keys: Counter, path: Path = BASELINE) -> None:
-    lines = ["# mypy errors on planner/ accepted for now (count, file, code, message); may only shrink.",
-             "# Regenerate after fixing some: python scripts/mypy_baseline.py --write"]
+    lines = [
+        "# mypy errors on planner/ accepted for now (count, file, code, message); may only shrink.",
+        "# Regenerate after fixing some: python scripts/mypy_baseline.py --write",
+    ]
     lines += [f"{n} {k}" for k, n in sorted(keys.items())]
     path.write_text("\n".join(lines) + "\n")
 
 
 def new_errors(current: Counter, baseline: Counter) -> list[str]:
-    return [f"{k} (now {n}, baseline {baseline.get(k, 0)})" for k, n in sorted(current.items()) if n > baseline.get(k, 0)]
+    return [
+        f"{k} (now {n}, baseline {baseline.get(k, 0)})" for k, n in sorted(current.items()) if n > baseline.get(k, 0)
+    ]
 
 
 def main(argv: list[str]) -> int:
@@ -72,8 +77,10 @@ def main(argv: list[str]) -> int:
         print("\n".join(f"  {e}" for e in new))
         return 1
     fixed = base_total - total
-    print(f"mypy: {total} known errors, none new" + (f"; {fixed} fixed: shrink the baseline with "
-                                                     "`python scripts/mypy_baseline.py --write`" if fixed else ""))
+    print(
+        f"mypy: {total} known errors, none new"
+        + (f"; {fixed} fixed: shrink the baseline with `python scripts/mypy_baseline.py --write`" if fixed else "")
+    )
     return 0
 
 

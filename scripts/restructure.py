@@ -42,28 +42,75 @@ PKG = "planner"
 # The layers, highest first: a layer may import the layers below it, never above.  Each entry: package
 # (under planner/), its one-line description, and the flat modules it receives (old name -> new name).
 LAYERS: list[tuple[str, str, dict[str, str]]] = [
-    ("cli", "the command line: one module per command and the shared arguments", {
-        "cli": "commands", "cli_args": "args", "cli_sim": "sim", "cli_plan": "plan", "cli_link": "link",
-        "cli_bench": "bench"}),
-    ("webapp", "the Streamlit-free side of the app pages: defaults and options (compare), share links, CSV, "
-               "the budget clamps, verdicts, claims, your own measurements", {
-        "compare": "compare", "links": "links", "csvio": "csvio", "clamps": "clamps", "verdict": "verdict",
-        "claims": "claims", "benchimport": "benchimport"}),
-    ("validate", "the model and simulator against the calibration set's measurements", {
-        "serve_validation": "serve", "kernel_validation": "kernels"}),
-    ("plan", "capacity planning: candidates, screening, the replica search, the report", {
-        "plan": "search", "plan_report": "report"}),
-    ("sim", "serving simulation: the Scenario schema, workloads, the engines and runner, compute budgets, "
-            "executors, the speed suite", {
-        "scenario": "scenario", "workload": "workload", "sim": "engine", "budget": "budget",
-        "sweep": "executors", "simbench": "bench"}),
+    (
+        "cli",
+        "the command line: one module per command and the shared arguments",
+        {
+            "cli": "commands",
+            "cli_args": "args",
+            "cli_sim": "sim",
+            "cli_plan": "plan",
+            "cli_link": "link",
+            "cli_bench": "bench",
+        },
+    ),
+    (
+        "webapp",
+        "the Streamlit-free side of the app pages: defaults and options (compare), share links, CSV, "
+        "the budget clamps, verdicts, claims, your own measurements",
+        {
+            "compare": "compare",
+            "links": "links",
+            "csvio": "csvio",
+            "clamps": "clamps",
+            "verdict": "verdict",
+            "claims": "claims",
+            "benchimport": "benchimport",
+        },
+    ),
+    (
+        "validate",
+        "the model and simulator against the calibration set's measurements",
+        {"serve_validation": "serve", "kernel_validation": "kernels"},
+    ),
+    (
+        "plan",
+        "capacity planning: candidates, screening, the replica search, the report",
+        {"plan": "search", "plan_report": "report"},
+    ),
+    (
+        "sim",
+        "serving simulation: the Scenario schema, workloads, the engines and runner, compute budgets, "
+        "executors, the speed suite",
+        {
+            "scenario": "scenario",
+            "workload": "workload",
+            "sim": "engine",
+            "budget": "budget",
+            "sweep": "executors",
+            "simbench": "bench",
+        },
+    ),
     ("econ", "the one cost model: power, TCO, $ per million tokens", {"econ": "costs"}),
-    ("model", "single-run model: architecture arithmetic, memory and step time, calibration, priors, bands, "
-              "step-time providers, predict", {
-        "arch": "arch", "perf": "perf", "predict": "predict", "calibration": "calibration", "priors": "priors",
-        "bands": "bands", "kernels": "kernels"}),
-    ("catalog", "sourced data: profile schema and loader, the engine support matrix", {
-        "catalog": "loader", "support": "support"}),
+    (
+        "model",
+        "single-run model: architecture arithmetic, memory and step time, calibration, priors, bands, "
+        "step-time providers, predict",
+        {
+            "arch": "arch",
+            "perf": "perf",
+            "predict": "predict",
+            "calibration": "calibration",
+            "priors": "priors",
+            "bands": "bands",
+            "kernels": "kernels",
+        },
+    ),
+    (
+        "catalog",
+        "sourced data: profile schema and loader, the engine support matrix",
+        {"catalog": "loader", "support": "support"},
+    ),
 ]
 # Independent siblings within one contract layer (neither imports the other).
 SIBLINGS = [("webapp", "validate")]
@@ -94,6 +141,7 @@ def git(*args: str, check: bool = True) -> str:
 
 
 # ------------------------------------------------------------------------------------------- name mapping
+
 
 def map_module(dotted: str) -> str:
     """'planner.sim' -> 'planner.sim.engine', 'planner.sim.engine' -> itself, 'planner.errors' -> itself."""
@@ -152,12 +200,15 @@ def collisions() -> list[str]:
                 names |= {x.id for t in targets for x in ast.walk(t) if isinstance(x, ast.Name)}
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 names |= {a.asname or a.name.split(".")[0] for a in node.names}
-        out += [f"planner/{pkg}.py defines '{n}', also the name of the sub-module planner.{pkg}.{n}"
-                for n in sorted(subs & names)]
+        out += [
+            f"planner/{pkg}.py defines '{n}', also the name of the sub-module planner.{pkg}.{n}"
+            for n in sorted(subs & names)
+        ]
     return out
 
 
 # ------------------------------------------------------------------------------------------- import statements
+
 
 def _module_of(path: Path) -> str:
     rel = path.relative_to(ROOT).with_suffix("")
@@ -211,7 +262,7 @@ def rewrite_imports(src: str, origin: str, is_pkg: bool) -> str:
         comment = ""
         last = lines[node.end_lineno - 1].rstrip("\n")
         if "#" in last and node.lineno == node.end_lineno:
-            comment = "  " + last[last.index("#"):]
+            comment = "  " + last[last.index("#") :]
         if target == PKG or node.module is None:
             new = _import_lines(node, map_module(target), indent)
         else:
@@ -220,21 +271,22 @@ def rewrite_imports(src: str, origin: str, is_pkg: bool) -> str:
             head = re.match(r"from\s+\.*[\w.]*\s+import\s+", body.lstrip())
             if not head:
                 continue
-            new = [indent + f"from {new_target} import " + body.lstrip()[head.end():].rstrip("\n")]
+            new = [indent + f"from {new_target} import " + body.lstrip()[head.end() :].rstrip("\n")]
             comment = ""
         if comment and new:
             new[-1] += comment
         edits.append((node.lineno, node.end_lineno, new))
     for start, end, new in sorted(edits, reverse=True):
-        lines[start - 1: end] = [ln + "\n" for ln in new]
+        lines[start - 1 : end] = [ln + "\n" for ln in new]
     return "".join(lines)
 
 
 def src_segment(lines: list[str], node: ast.AST) -> str:
-    return "".join(lines[node.lineno - 1: node.end_lineno])
+    return "".join(lines[node.lineno - 1 : node.end_lineno])
 
 
 # ------------------------------------------------------------------------------------------- the steps
+
 
 def pending_moves() -> dict[Path, Path]:
     out = {}
@@ -309,8 +361,10 @@ def unplaced() -> list[str]:
 
 # ------------------------------------------------------------------------------------------- contract and docs
 
+
 def contract(layered: bool) -> str:
     """The import-linter configuration: layers, highest first (flat tree: the same layers as module lists)."""
+
     def name(pkg: str) -> str:
         if layered:
             return f"{PKG}.{pkg}"
@@ -353,9 +407,13 @@ def _doc_line(path: Path) -> str:
 
 
 def layout_section(layered: bool) -> str:
-    lines = [LAYOUT_START, "",
-             "`planner/` (the engine, no Streamlit import) in layers, highest first; a layer imports only the "
-             "layers below it (`.importlinter`, checked by `make lint`):", ""]
+    lines = [
+        LAYOUT_START,
+        "",
+        "`planner/` (the engine, no Streamlit import) in layers, highest first; a layer imports only the "
+        "layers below it (`.importlinter`, checked by `make lint`):",
+        "",
+    ]
     for pkg, doc, mods in LAYERS:
         if layered:
             entries = [(f"{pkg}/{new}.py", ROOT / PKG / pkg / f"{new}.py") for new in mods.values()]
@@ -396,8 +454,12 @@ def sort_imports() -> None:
     if sel in text:
         pyproject.write_text(text.replace(sel, 'select = ["E", "W", "F", "B", "C90", "PLR0124", "I"]'))
     targets = [d for d in CODE_DIRS + CODE_FILES if (ROOT / d).exists()]
-    res = subprocess.run([sys.executable, "-m", "ruff", "check", "--select", "I", "--fix", "--quiet", *targets],
-                         cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--select", "I", "--fix", "--quiet", *targets],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if res.returncode not in (0, 1):
         print(f"  ruff could not sort the imports: {res.stderr.strip()}", file=sys.stderr)
 
@@ -423,13 +485,22 @@ def main(argv: list[str] | None = None) -> int:
     write_docs(layered=True, dry=args.dry_run)
     left = unplaced()
     if left:
-        print("not placed (add them to LAYERS and run again): " + ", ".join(f"planner/{m}.py" for m in left),
-              file=sys.stderr)
+        print(
+            "not placed (add them to LAYERS and run again): " + ", ".join(f"planner/{m}.py" for m in left),
+            file=sys.stderr,
+        )
         return 1
     if not args.dry_run:
         sort_imports()
-        git("add", "-A", PKG, "tests", "app_pages", "scripts", *[f for f in CODE_FILES + TEXT_FILES
-                                                                  if (ROOT / f).exists()])
+        git(
+            "add",
+            "-A",
+            PKG,
+            "tests",
+            "app_pages",
+            "scripts",
+            *[f for f in CODE_FILES + TEXT_FILES if (ROOT / f).exists()],
+        )
     print("done: now run the tests, `lint-imports` and `python scripts/mypy_baseline.py`")
     return 0
 

@@ -60,9 +60,11 @@ def test_over_threshold_flags_a_row_without_a_reason(rows):
     from types import SimpleNamespace
 
     r0, r1 = rows[0], rows[1]
-    recs = [{"model": SimpleNamespace(row=r0), "error_pct": 50.0},
-            {"model": SimpleNamespace(row=r1), "error_pct": -80.0},
-            {"model": SimpleNamespace(row=r1), "error_pct": 10.0}]
+    recs = [
+        {"model": SimpleNamespace(row=r0), "error_pct": 50.0},
+        {"model": SimpleNamespace(row=r1), "error_pct": -80.0},
+        {"model": SimpleNamespace(row=r1), "error_pct": 10.0},
+    ]
     out = C.over_threshold(recs, "leave-one-source-out", reasons={r0.id: "known"})
     assert [(o["id"], o["reason"]) for o in out] == [(r1.id, ""), (r0.id, "known")]
 
@@ -83,8 +85,11 @@ def test_older_build_rule(rows):
 def test_calibrate_leaves_older_builds_out_of_the_fit(cat, rows, tmp_path):
     """An older-build copy of a row, however far off, does not move the fit."""
     vllm = [r for r in rows if r.engine_id == "vllm" and r.mode == "predict" and r.confidence == "normal"]
-    text = (C.DEFAULT_DATA.read_text(encoding="utf-8") if hasattr(C.DEFAULT_DATA, "read_text")
-            else open(C.DEFAULT_DATA, encoding="utf-8").read())
+    text = (
+        C.DEFAULT_DATA.read_text(encoding="utf-8")
+        if hasattr(C.DEFAULT_DATA, "read_text")
+        else open(C.DEFAULT_DATA, encoding="utf-8").read()
+    )
     header = text.splitlines()[0]
     src = [line for line in text.splitlines()[1:] if line.split(",")[0] in {r.id for r in vllm}]
     plain = tmp_path / "plain.csv"
@@ -124,7 +129,8 @@ def test_held_out_rows_carry_the_band_that_coverage_counted(held_out):
     assert len(loso) == held_out["summary"]["band_coverage"]["all"]["rows"]
     inside = sum(r["band80"][0] <= r["measured"] <= r["band80"][1] for r in loso)
     assert round(100.0 * inside / len(loso), 1) == pytest.approx(
-        held_out["summary"]["band_coverage"]["all"]["coverage_pct"], abs=0.11)
+        held_out["summary"]["band_coverage"]["all"]["coverage_pct"], abs=0.11
+    )
     assert all(r["band80"][0] < r["band80"][1] for r in loso)
 
 
@@ -134,8 +140,17 @@ def test_speed_shown_with_its_band():
     assert band_text(52.3, [44.1, 61.2]) == "52 (44-61)"
     assert band_text(52.3, None) == "52" and band_text(52.3, [float("nan"), 3.0]) == "52"
     assert band_text(None, [1, 2]) == "—" and band_text(float("nan"), None) == "—"
-    spec = speed_chart([{"label": "A", "decode_tok_s": 50.0, "decode_tok_s_band80": [40.0, 60.0],
-                         "prefill_tok_s": 900.0, "prefill_tok_s_band80": None}])
+    spec = speed_chart(
+        [
+            {
+                "label": "A",
+                "decode_tok_s": 50.0,
+                "decode_tok_s_band80": [40.0, 60.0],
+                "prefill_tok_s": 900.0,
+                "prefill_tok_s_band80": None,
+            }
+        ]
+    )
     layers = spec["spec"]["layer"]
     rule = [lay for lay in layers if (lay["mark"]["type"] if isinstance(lay["mark"], dict) else lay["mark"]) == "rule"]
     assert rule and rule[0]["encoding"]["x"]["field"] == "low" and rule[0]["encoding"]["x2"]["field"] == "high"
@@ -162,8 +177,11 @@ def test_accuracy_chart_draws_each_band_as_an_error_bar(held_out):
     df["band_lo"] = [b[0] for b in df["band80"]]
     df["band_hi"] = [b[1] for b in df["band80"]]
     spec = accuracy_chart(df, "engine").to_dict()
-    rules = [lay for lay in spec["layer"] if lay["mark"] == "rule" or
-             (isinstance(lay["mark"], dict) and lay["mark"].get("type") == "rule")]
+    rules = [
+        lay
+        for lay in spec["layer"]
+        if lay["mark"] == "rule" or (isinstance(lay["mark"], dict) and lay["mark"].get("type") == "rule")
+    ]
     assert len(rules) == 1
     enc = rules[0]["encoding"]
     assert enc["x"]["field"] == "measured" and enc["y"]["field"] == "band_lo" and enc["y2"]["field"] == "band_hi"

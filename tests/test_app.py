@@ -6,8 +6,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["app_pages/sweep.py", "app_pages/catalog.py", "app_pages/measurements.py", "app_pages/accuracy.py", "app_pages/claims.py",
-         "app_pages/glossary.py"]
+PAGES = [
+    "app_pages/sweep.py",
+    "app_pages/catalog.py",
+    "app_pages/measurements.py",
+    "app_pages/accuracy.py",
+    "app_pages/claims.py",
+    "app_pages/glossary.py",
+]
 
 
 def run(query: dict | None = None) -> AppTest:
@@ -40,9 +46,18 @@ def test_compare_default_page():
 
 
 def test_link_restores_every_widget():
-    at = run({"v": "1", "workload.arrival": "poisson", "workload.rate_rps": "0.3", "workload.prompt.mean": "1000",
-              "slo.ttft_p95_s": "5", "compare.0.hardware": "nvidia-b200", "compare.0.devices": "4",
-              "machine.memory_gb": "256"})
+    at = run(
+        {
+            "v": "1",
+            "workload.arrival": "poisson",
+            "workload.rate_rps": "0.3",
+            "workload.prompt.mean": "1000",
+            "slo.ttft_p95_s": "5",
+            "compare.0.hardware": "nvidia-b200",
+            "compare.0.devices": "4",
+            "machine.memory_gb": "256",
+        }
+    )
     assert not at.exception
     assert not [w for w in at.warning if "Share link" in w.value]
     assert any("migrated" in i.value for i in at.info)  # a v=1 link: read against version 1's default, said so
@@ -138,11 +153,14 @@ def test_claims_page_checks_all_eleven():
     assert "contradicted" in md and "Thunderbolt 5" in md
 
 
-@pytest.mark.parametrize("name,stacks", [
-    ("r1", [("q4_k_m", "llama.cpp"), ("q4_k_m", "llama.cpp"), ("fp8", "sglang"), ("fp8", "vllm")]),
-    ("llama70b-team", [("mlx-4bit", "mlx"), ("fp8", "vllm"), ("q4_k_m", "llama.cpp"), ("fp8", "vllm")]),
-    ("one-developer", [("mlx-4bit", "mlx"), ("q4_k_m", "llama.cpp"), ("q4_k_m", "llama.cpp")]),
-])
+@pytest.mark.parametrize(
+    "name,stacks",
+    [
+        ("r1", [("q4_k_m", "llama.cpp"), ("q4_k_m", "llama.cpp"), ("fp8", "sglang"), ("fp8", "vllm")]),
+        ("llama70b-team", [("mlx-4bit", "mlx"), ("fp8", "vllm"), ("q4_k_m", "llama.cpp"), ("fp8", "vllm")]),
+        ("one-developer", [("mlx-4bit", "mlx"), ("q4_k_m", "llama.cpp"), ("q4_k_m", "llama.cpp")]),
+    ],
+)
 def test_presets_load_real_comparisons(name, stacks):
     """Each preset sets each machine's own stack; every option fits, is simulated and labelled with its stack."""
     at = run({"v": "2", "workload.concurrency": "2"})  # start elsewhere so the preset visibly changes it
@@ -153,11 +171,20 @@ def test_presets_load_real_comparisons(name, stacks):
     df = at.dataframe[0].value
     assert list(df["fits"]) == [True] * len(stacks) and (df["throughput_tok_s"] > 0).all()
     for label, (q, e) in zip(df["machine"], stacks):
-        assert label.endswith(" · " + " · ".join([{"llama.cpp": "llama.cpp", "mlx": "MLX", "vllm": "vLLM",
-                                                   "sglang": "SGLang"}[e], {"q4_k_m": "Q4_K_M", "fp8": "FP8",
-                                                                            "mlx-4bit": "4-bit"}[q]]))
-    assert any("each machine" in i.value.lower() or "one person" in i.value.lower() or "twenty" in i.value.lower()
-               for i in at.info)
+        assert label.endswith(
+            " · "
+            + " · ".join(
+                [
+                    {"llama.cpp": "llama.cpp", "mlx": "MLX", "vllm": "vLLM", "sglang": "SGLang"}[e],
+                    {"q4_k_m": "Q4_K_M", "fp8": "FP8", "mlx-4bit": "4-bit"}[q],
+                ]
+            )
+        )
+    assert any(
+        "each machine" in i.value.lower() or "one person" in i.value.lower() or "twenty" in i.value.lower()
+        for i in at.info
+    )
+
 
 def test_scale_out_edit_goes_to_the_url():
     at = run()
@@ -173,8 +200,15 @@ def test_scale_out_edit_goes_to_the_url():
     at.sidebar.text_input(key="w:opt1:par").set_value("tp=banana").run()
     assert any("parallel" in e.value for e in at.sidebar.error)  # the previous value is kept
     assert state(at).compare[0].parallel == "tp=8"
-    at2 = run({"v": "1", "compare.0.offload": "layers:20", "compare.0.host": "amd-epyc-9005-turin",
-               "compare.0.hardware": "nvidia-rtx-pro-6000", "compare.0.devices": "1"})
+    at2 = run(
+        {
+            "v": "1",
+            "compare.0.offload": "layers:20",
+            "compare.0.host": "amd-epyc-9005-turin",
+            "compare.0.hardware": "nvidia-rtx-pro-6000",
+            "compare.0.devices": "1",
+        }
+    )
     assert not at2.exception
     assert at2.sidebar.selectbox(key="w:opt1:off").value == "layers"
     assert at2.sidebar.number_input(key="w:opt1:offn").value == 20
@@ -188,8 +222,17 @@ def test_capacity_plan_page_default():
     assert at.success and "Winner" in at.success[0].value
     ranked = at.dataframe[0].value
     assert list(ranked["rank"])[:3] == [1, 2, 3] and (ranked["tco_usd"].diff().dropna() >= 0).all()
-    for col in ("replicas", "capex_usd", "power_load_w", "power_idle_w", "energy_kwh_per_year", "tco_usd",
-                "usd_per_m_output_tokens", "output_tokens_per_joule", "headroom"):
+    for col in (
+        "replicas",
+        "capex_usd",
+        "power_load_w",
+        "power_idle_w",
+        "energy_kwh_per_year",
+        "tco_usd",
+        "usd_per_m_output_tokens",
+        "output_tokens_per_joule",
+        "headroom",
+    ):
         assert col in ranked.columns
     groups = at.dataframe[1].value
     assert "does not fit" in list(groups["reason"]) and groups["candidates"].sum() > 100
@@ -216,8 +259,7 @@ def test_capacity_plan_inputs_go_to_the_url_and_back():
 
 
 def test_capacity_plan_bad_link_and_impossible_slo():
-    at = run({"v": "1", "plan.rate_rps": "fast", "plan.candidates": "nvidia-h200-sxm",
-              "plan.ttft_p95_s": "0.001"})
+    at = run({"v": "1", "plan.rate_rps": "fast", "plan.candidates": "nvidia-h200-sxm", "plan.ttft_p95_s": "0.001"})
     at.switch_page("app_pages/plan.py").run()
     assert not at.exception
     assert any("plan.rate_rps" in w.value for w in at.warning)
@@ -226,10 +268,22 @@ def test_capacity_plan_bad_link_and_impossible_slo():
 
 def test_starving_scheduler_setting_is_warned():
     """TensorRT-LLM's defaults with 8,192-token prompts run one request at a time: the page says so."""
-    at = run({"v": "1", "model": "llama-3.1-70b", "quant": "fp8", "engine": "tensorrt-llm",
-              "machine.hardware": "nvidia-h200-sxm", "machine.devices": "2", "compare": "",
-              "workload.arrival": "closed", "workload.concurrency": "16", "workload.requests": "48",
-              "workload.prompt.mean": "8192", "workload.output.mean": "128"})
+    at = run(
+        {
+            "v": "1",
+            "model": "llama-3.1-70b",
+            "quant": "fp8",
+            "engine": "tensorrt-llm",
+            "machine.hardware": "nvidia-h200-sxm",
+            "machine.devices": "2",
+            "compare": "",
+            "workload.arrival": "closed",
+            "workload.concurrency": "16",
+            "workload.requests": "48",
+            "workload.prompt.mean": "8192",
+            "workload.output.mean": "128",
+        }
+    )
     assert not at.exception
     assert any("one at a time" in w.value and "chunked prefill" in w.value for w in at.warning)
 
@@ -242,7 +296,10 @@ def test_changing_option_2s_engine_changes_only_option_2():
     assert not at.exception
     sc = state(at)
     assert sc.stack(1)[:2] == ("mlx-4bit", "mlx") and [sc.stack(i) for i in (0, 2, 3)] == [
-        ("q4_k_m", "llama.cpp", None), ("fp8", "sglang", None), ("fp8", "vllm", None)]
+        ("q4_k_m", "llama.cpp", None),
+        ("fp8", "sglang", None),
+        ("fp8", "vllm", None),
+    ]
     q = {k: (v[0] if isinstance(v, list) else v) for k, v in dict(at.query_params).items()}
     assert q["compare.0.engine"] == "mlx" and q["compare.0.quant"] == "mlx-4bit"
     assert q["compare.1.engine"] == "sglang" and q["compare.2.engine"] == "vllm" and "machine.engine" not in q

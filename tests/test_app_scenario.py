@@ -6,11 +6,23 @@ from planner.errors import ScenarioError
 from planner.model.predict import predict
 from planner.sim.scenario import MAX_COMPARE, Scenario, parse_scenario, scenario_catalog
 
-BASE = {"model": "deepseek-r1", "quant": "q4_k_m", "engine": "llama.cpp",
-        "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 512},
-        "workload": {"arrival": "closed", "concurrency": 4}}
-CUSTOM = {"id": "my-box", "name": "My box", "vendor": "nvidia", "memory_gb": 96, "bandwidth_gbs": 1800,
-          "fp16_tflops": 500, "power_w": 600, "price_usd": 9000}
+BASE = {
+    "model": "deepseek-r1",
+    "quant": "q4_k_m",
+    "engine": "llama.cpp",
+    "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 512},
+    "workload": {"arrival": "closed", "concurrency": 4},
+}
+CUSTOM = {
+    "id": "my-box",
+    "name": "My box",
+    "vendor": "nvidia",
+    "memory_gb": 96,
+    "bandwidth_gbs": 1800,
+    "fp16_tflops": 500,
+    "power_w": 600,
+    "price_usd": 9000,
+}
 
 
 def test_old_scenarios_still_parse_with_empty_extras():
@@ -41,11 +53,14 @@ def test_custom_hardware_joins_the_catalog(cat):
     assert Scenario.model_validate_json(sc.model_dump_json()) == sc
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"id": "Bad Id"}, "custom_hardware.id"),
-    ({"memory_gb": 0}, "custom_hardware.memory_gb"),
-    ({"vendor": "intel"}, "custom_hardware.vendor"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"id": "Bad Id"}, "custom_hardware.id"),
+        ({"memory_gb": 0}, "custom_hardware.memory_gb"),
+        ({"vendor": "intel"}, "custom_hardware.vendor"),
+    ],
+)
 def test_bad_custom_hardware_names_the_field(change, field):
     with pytest.raises(ScenarioError) as exc:
         parse_scenario({**BASE, "custom_hardware": [{**CUSTOM, **change}]})

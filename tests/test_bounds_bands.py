@@ -116,8 +116,9 @@ def test_bands_file_matches_the_data():
 
 
 def test_predict_carries_bands_that_widen_when_extrapolating(cat):
-    r1 = predict(cat, hardware="apple-m2-ultra-76c", model="llama-2-7b", quant="q4_0", engine="llama.cpp",
-                 prompt=512, gen=128)
+    r1 = predict(
+        cat, hardware="apple-m2-ultra-76c", model="llama-2-7b", quant="q4_0", engine="llama.cpp", prompt=512, gen=128
+    )
     lo, hi = r1["decode_tok_s_band80"]
     assert lo < r1["decode_tok_s"] < hi
     lo_p, hi_p = r1["prefill_tok_s_band80"]
@@ -125,13 +126,22 @@ def test_predict_carries_bands_that_widen_when_extrapolating(cat):
     t_lo, t_hi = r1["tpot_s_band80"]
     assert t_lo < r1["tpot_s"] < t_hi
     assert r1["calibration_class"].startswith("llama.cpp x metal") and r1["calibration_rows"] > 0
-    r2 = predict(cat, hardware="apple-m2-ultra-76c", model="llama-2-7b", quant="q4_0", engine="llama.cpp",
-                 prompt=60000, gen=128, batch=1)
+    r2 = predict(
+        cat,
+        hardware="apple-m2-ultra-76c",
+        model="llama-2-7b",
+        quant="q4_0",
+        engine="llama.cpp",
+        prompt=60000,
+        gen=128,
+        batch=1,
+    )
     w1 = math.log(hi / lo)
     lo2, hi2 = r2["decode_tok_s_band80"]
     assert math.log(hi2 / lo2) > w1  # context beyond what was measured
-    r3 = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="sglang",
-                 prompt=128, gen=128)
+    r3 = predict(
+        cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="sglang", prompt=128, gen=128
+    )
     assert r3["calibration_fallback"] and "borrows tensorrt-llm" in r3["calibration_fallback"]
 
 
@@ -140,13 +150,15 @@ def test_measured_gemm_figure_caps_a_peak_that_is_not_reached(cat):
     prefill cannot run faster than the measured GEMM rate."""
     from planner.model.arch import active_params
 
-    r = predict(cat, hardware="amd-ryzen-ai-max-395", model="llama-3.1-8b", quant="f16", engine="llama.cpp",
-                prompt=4096, gen=0)
+    r = predict(
+        cat, hardware="amd-ryzen-ai-max-395", model="llama-3.1-8b", quant="f16", engine="llama.cpp", prompt=4096, gen=0
+    )
     assert r["compute_achievable_tflops"] == 37.0
     flops_per_s = r["prefill_tok_s"] * 2 * active_params(cat.models["llama-3.1-8b"])
     assert flops_per_s <= 37.0e12
-    r2 = predict(cat, hardware="apple-m2-ultra-76c", model="llama-3.1-8b", quant="f16", engine="llama.cpp",
-                 prompt=4096, gen=0)
+    r2 = predict(
+        cat, hardware="apple-m2-ultra-76c", model="llama-3.1-8b", quant="f16", engine="llama.cpp", prompt=4096, gen=0
+    )
     assert r2["compute_achievable_tflops"] is None
 
 

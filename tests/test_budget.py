@@ -49,8 +49,17 @@ def test_each_costly_link_is_clamped_naming_the_field(name):
     assert run.timeline_points <= b.timeline_points
     assert all(m.replicas <= b.replicas for m in run.options())
     # everything else is what the link asked for
-    assert run.model_copy(update={"workload": sc.workload, "timeline_points": sc.timeline_points,
-                                  "machine": sc.machine, "compare": sc.compare}) == sc
+    assert (
+        run.model_copy(
+            update={
+                "workload": sc.workload,
+                "timeline_points": sc.timeline_points,
+                "machine": sc.machine,
+                "compare": sc.compare,
+            }
+        )
+        == sc
+    )
 
 
 def test_links_naming_server_files_are_refused():
@@ -130,8 +139,11 @@ def test_app_answers_each_costly_link_within_the_budget_with_a_warning(name):
 
 
 def test_app_wall_clock_limit_is_a_message(monkeypatch):
-    at = _run({"v": "1", "workload.seed": "424242", "workload.requests": "1000"},
-              {bud.ENV: "sim_seconds=0.000001"}, monkeypatch)
+    at = _run(
+        {"v": "1", "workload.seed": "424242", "workload.requests": "1000"},
+        {bud.ENV: "sim_seconds=0.000001"},
+        monkeypatch,
+    )
     assert not at.exception
     errors = " ".join(e.value for e in at.error)
     assert "wall-clock limit" in errors and "workload.requests" in errors

@@ -29,8 +29,9 @@ def test_every_normal_predict_row_is_predicted(report):
     models, skipped, errs = report
     assert len(errs) == len(models) > 150
     for row, why in skipped:
-        assert row.mode != "predict" or row.confidence != "normal" or row.metric not in (
-            "prefill_tok_s", "decode_tok_s"), (row.id, why)
+        assert (
+            row.mode != "predict" or row.confidence != "normal" or row.metric not in ("prefill_tok_s", "decode_tok_s")
+        ), (row.id, why)
 
 
 def test_accuracy_targets(report):
@@ -52,21 +53,32 @@ def test_committed_calibration_is_what_the_command_fits(cat):
                 assert getattr(stored[cls], k) == pytest.approx(getattr(eff, k), rel=1e-3, abs=1e-4), (engine, cls, k)
 
 
-HEADER = ("id,hardware_id,devices,model_id,quant_id,engine_id,mode,batch_or_concurrency,prompt_tokens,"
-          "gen_tokens,metric,value\n")
+HEADER = (
+    "id,hardware_id,devices,model_id,quant_id,engine_id,mode,batch_or_concurrency,prompt_tokens,"
+    "gen_tokens,metric,value\n"
+)
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("", "missing column"),
-    ("id,value\nx,1\n", "missing column"),
-    (HEADER, "no data rows"),
-    (HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,512,0,prefill_tok_s,fast\n",
-     "line 2: column 'value'"),
-    (HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,-512,0,prefill_tok_s,100\n",
-     "prompt_tokens"),
-    (HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,abc,0,prefill_tok_s,100\n",
-     "prompt_tokens"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("", "missing column"),
+        ("id,value\nx,1\n", "missing column"),
+        (HEADER, "no data rows"),
+        (
+            HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,512,0,prefill_tok_s,fast\n",
+            "line 2: column 'value'",
+        ),
+        (
+            HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,-512,0,prefill_tok_s,100\n",
+            "prompt_tokens",
+        ),
+        (
+            HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,abc,0,prefill_tok_s,100\n",
+            "prompt_tokens",
+        ),
+    ],
+)
 def test_malformed_measurement_files(text, needle):
     with pytest.raises(DataError) as e:
         parse_rows(text, "bad.csv")
@@ -75,9 +87,11 @@ def test_malformed_measurement_files(text, needle):
 
 def test_validate_cli_on_user_file(tmp_path, capsys):
     f = tmp_path / "mine.csv"
-    f.write_text(HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,512,0,prefill_tok_s,1200\n"
-                 "r2,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,0,128,decode_tok_s,94\n"
-                 "r3,no-such-gpu,1,llama-2-7b,q4_0,llama.cpp,predict,1,0,128,decode_tok_s,94\n")
+    f.write_text(
+        HEADER + "r1,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,512,0,prefill_tok_s,1200\n"
+        "r2,apple-m2-ultra-76c,1,llama-2-7b,q4_0,llama.cpp,predict,1,0,128,decode_tok_s,94\n"
+        "r3,no-such-gpu,1,llama-2-7b,q4_0,llama.cpp,predict,1,0,128,decode_tok_s,94\n"
+    )
     assert main(["validate", "--data", str(f), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in res["rows"]] == ["r1", "r2"]
@@ -126,5 +140,6 @@ def test_serve_rows_simulated(serve_result):
     ids = {r["id"] for r in res["rows"]}
     assert {"I-TRT-001", "I-TRT-016", "I-TRT-020"} <= ids  # TP1, TP8, per-GPU table
     for sk in res["skipped"]:  # only rows whose workload the data cannot reproduce, each with its reason
-        assert any(k in sk["reason"] for k in ("MLPerf", "ShareGPT", "lengths not given", "disaggregated",
-                                               "context window")), sk
+        assert any(
+            k in sk["reason"] for k in ("MLPerf", "ShareGPT", "lengths not given", "disaggregated", "context window")
+        ), sk

@@ -16,10 +16,21 @@ apple-m4-max-40c nvidia-rtx-3090 nvidia-rtx-4090 nvidia-rtx-5090 nvidia-rtx-6000
 nvidia-a100-40gb-pcie nvidia-a100-80gb-pcie nvidia-a100-80gb-sxm nvidia-h100-pcie nvidia-h100-sxm nvidia-h100-nvl
 nvidia-h200-sxm nvidia-b200 nvidia-gh200 nvidia-dgx-spark amd-mi300x amd-mi325x amd-rx-7900-xtx
 amd-ryzen-ai-max-395""".split()
-MODELS = {"llama-2-7b": [], "llama-2-70b": [], "llama-3.1-8b": ["llama-3-8b"],
-          "llama-3.1-70b": ["llama-3-70b", "llama-3.3-70b", "deepseek-r1-distill-llama-70b"],
-          "llama-3.1-405b": [], "mistral-7b": [], "qwen2.5-7b": [], "qwen2.5-72b": [], "qwen3-30b-a3b": [],
-          "qwen3-235b-a22b": [], "mixtral-8x7b": [], "gpt-oss-120b": [], "deepseek-r1": ["deepseek-v3"]}
+MODELS = {
+    "llama-2-7b": [],
+    "llama-2-70b": [],
+    "llama-3.1-8b": ["llama-3-8b"],
+    "llama-3.1-70b": ["llama-3-70b", "llama-3.3-70b", "deepseek-r1-distill-llama-70b"],
+    "llama-3.1-405b": [],
+    "mistral-7b": [],
+    "qwen2.5-7b": [],
+    "qwen2.5-72b": [],
+    "qwen3-30b-a3b": [],
+    "qwen3-235b-a22b": [],
+    "mixtral-8x7b": [],
+    "gpt-oss-120b": [],
+    "deepseek-r1": ["deepseek-v3"],
+}
 QUANTS = "f16 bf16 fp8 q8_0 q6_k q5_k_m q4_k_m q4_0 iq2_xxs iq1_s mlx-4bit mlx-8bit mxfp4".split()
 ENGINES = {"llama.cpp": ["ollama"], "mlx": [], "vllm": [], "sglang": [], "tensorrt-llm": []}
 
@@ -119,16 +130,28 @@ def test_env_var_profiles(tmp_path, monkeypatch):
     assert "my-gpu" in load_catalog().hardware
 
 
-@pytest.mark.parametrize("bad,field,expect", [
-    (GOOD_GPU.replace('memory_bandwidth_gbs = { value = 900, source = "my datasheet" }',
-                      'memory_bandwidth_gbs = { value = 900 }'), "memory_bandwidth_gbs", "source"),
-    (GOOD_GPU.replace('vendor = "nvidia"', 'vendor = "intel"'), "vendor", "apple"),
-    (GOOD_GPU.replace("memory_gb = [48]", "memory_gb = [-48]"), "memory_gb", "> 0"),
-    (GOOD_GPU.replace("fp16 = {", "fp17 = {"), "tflops", "fp17"),
-    (GOOD_GPU.replace("[tflops]", "bogus_field = 1\n[tflops]"), "bogus_field", "not permitted"),
-    (GOOD_GPU.replace('memory_bandwidth_gbs = { value = 900,', 'memory_bandwidth_gbs = { value = 5e-324,'),
-     "memory_bandwidth_gbs", "between 0.1 and"),  # a denormal made every predicted time infinite
-])
+@pytest.mark.parametrize(
+    "bad,field,expect",
+    [
+        (
+            GOOD_GPU.replace(
+                'memory_bandwidth_gbs = { value = 900, source = "my datasheet" }',
+                "memory_bandwidth_gbs = { value = 900 }",
+            ),
+            "memory_bandwidth_gbs",
+            "source",
+        ),
+        (GOOD_GPU.replace('vendor = "nvidia"', 'vendor = "intel"'), "vendor", "apple"),
+        (GOOD_GPU.replace("memory_gb = [48]", "memory_gb = [-48]"), "memory_gb", "> 0"),
+        (GOOD_GPU.replace("fp16 = {", "fp17 = {"), "tflops", "fp17"),
+        (GOOD_GPU.replace("[tflops]", "bogus_field = 1\n[tflops]"), "bogus_field", "not permitted"),
+        (
+            GOOD_GPU.replace("memory_bandwidth_gbs = { value = 900,", "memory_bandwidth_gbs = { value = 5e-324,"),
+            "memory_bandwidth_gbs",
+            "between 0.1 and",
+        ),  # a denormal made every predicted time infinite
+    ],
+)
 def test_bad_profile_names_file_and_field(tmp_path, bad, field, expect):
     d = _user_dir(tmp_path, "hardware", "broken.toml", bad)
     with pytest.raises(CatalogError) as e:

@@ -8,8 +8,7 @@ import pytest
 
 from planner.cli.commands import main
 
-KEYS = {"fits", "reason", "memory_gb", "prefill_tok_s", "decode_tok_s", "ttft_s", "tpot_s",
-        "max_concurrent_sequences"}
+KEYS = {"fits", "reason", "memory_gb", "prefill_tok_s", "decode_tok_s", "ttft_s", "tpot_s", "max_concurrent_sequences"}
 
 
 def run(args, capsys):
@@ -19,8 +18,21 @@ def run(args, capsys):
 
 
 def test_predict_json_contract(capsys):
-    code, out, err = run(["predict", "--hardware", "apple-m2-ultra-76c", "--model", "llama-3.1-8b", "--quant",
-                          "q4_k_m", "--engine", "llama.cpp", "--json"], capsys)
+    code, out, err = run(
+        [
+            "predict",
+            "--hardware",
+            "apple-m2-ultra-76c",
+            "--model",
+            "llama-3.1-8b",
+            "--quant",
+            "q4_k_m",
+            "--engine",
+            "llama.cpp",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0, err
     res = json.loads(out)
     assert KEYS <= set(res)
@@ -30,8 +42,18 @@ def test_predict_json_contract(capsys):
 
 
 def test_pp512_and_tg128_forms(capsys):
-    base = ["predict", "--hardware", "apple-m2-ultra-76c", "--model", "llama-2-7b", "--quant", "q4_0", "--engine",
-            "llama.cpp", "--json"]
+    base = [
+        "predict",
+        "--hardware",
+        "apple-m2-ultra-76c",
+        "--model",
+        "llama-2-7b",
+        "--quant",
+        "q4_0",
+        "--engine",
+        "llama.cpp",
+        "--json",
+    ]
     code, out, _ = run(base + ["--prompt", "512", "--gen", "0"], capsys)
     pp = json.loads(out)
     assert code == 0 and pp["decode_tok_s"] is None and pp["prefill_tok_s"] > 0
@@ -43,25 +65,41 @@ def test_pp512_and_tg128_forms(capsys):
 
 
 def test_not_fitting_exits_3_with_json(capsys):
-    code, out, _ = run(["predict", "--hardware", "apple-m4-10c", "--model", "llama-3.1-70b", "--quant", "f16",
-                        "--engine", "llama.cpp", "--json"], capsys)
+    code, out, _ = run(
+        [
+            "predict",
+            "--hardware",
+            "apple-m4-10c",
+            "--model",
+            "llama-3.1-70b",
+            "--quant",
+            "f16",
+            "--engine",
+            "llama.cpp",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 3
     res = json.loads(out)
     assert res["fits"] is False and res["reason"]
     assert res["decode_tok_s"] > 0  # speeds still computed
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--hardware", "nvidia-h100-sxn"], "nvidia-h100-sxm"),
-    (["--model", "llama-9"], "unknown model id"),
-    (["--batch", "0"], "batch"),
-    (["--prompt", "-5"], "prompt"),
-    (["--memory-gb", "abc"], "--memory-gb"),
-    (["--memory-gb", "-1"], "memory_gb"),
-    (["--devices", "0"], "devices"),
-    (["--prompt", "0", "--gen", "0"], "nothing to predict"),
-    (["--gen", "99999999999"], "gen"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--hardware", "nvidia-h100-sxn"], "nvidia-h100-sxm"),
+        (["--model", "llama-9"], "unknown model id"),
+        (["--batch", "0"], "batch"),
+        (["--prompt", "-5"], "prompt"),
+        (["--memory-gb", "abc"], "--memory-gb"),
+        (["--memory-gb", "-1"], "memory_gb"),
+        (["--devices", "0"], "devices"),
+        (["--prompt", "0", "--gen", "0"], "nothing to predict"),
+        (["--gen", "99999999999"], "gen"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(capsys, args, needle):
     base = {"--hardware": "nvidia-h100-sxm", "--model": "llama-3.1-8b", "--quant": "fp8", "--engine": "vllm"}
     argv = ["predict"]
@@ -91,8 +129,9 @@ def test_catalog_json(capsys, kind):
 
 
 def test_module_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "planner", "catalog", "engines", "--json"], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "planner", "catalog", "engines", "--json"], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0
     assert {r["id"] for r in json.loads(proc.stdout)} >= {"llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm"}
 

@@ -7,20 +7,30 @@ from planner.sim.scenario import Machine, parse_scenario
 from planner.webapp.compare import default_stack, evaluate_option, option_label, preset_scenario, spare_option
 
 
-@pytest.mark.parametrize("model,hw,devices,want", [
-    ("llama-3.1-70b", "apple-m3-ultra-80c", 1, ("q4_k_m", "llama.cpp")),
-    ("deepseek-r1", "nvidia-h200-sxm", 8, ("fp8", "vllm")),
-    ("deepseek-r1", "amd-mi300x", 8, ("fp8", "vllm")),
-    ("llama-3.1-70b", "nvidia-a100-80gb-sxm", 2, ("bf16", "vllm")),  # no FP8 tensor cores
-    ("llama-3.1-70b", "nvidia-dgx-spark", 1, ("fp8", "vllm")),  # FP8 loads into 128 GB
-    ("llama-3.1-70b", "nvidia-rtx-5090", 2, ("q4_k_m", "llama.cpp")),  # FP8 does not fit 2 x 32 GB
-    ("llama-3.1-8b", "nvidia-rtx-5090", 1, ("fp8", "vllm")),
-    ("llama-3.1-8b", "amd-rx-7900-xtx", 1, ("q4_k_m", "llama.cpp")),
-    ("qwen3-30b-a3b", "amd-ryzen-ai-max-395", 1, ("q4_k_m", "llama.cpp")),
-])
+@pytest.mark.parametrize(
+    "model,hw,devices,want",
+    [
+        ("llama-3.1-70b", "apple-m3-ultra-80c", 1, ("q4_k_m", "llama.cpp")),
+        ("deepseek-r1", "nvidia-h200-sxm", 8, ("fp8", "vllm")),
+        ("deepseek-r1", "amd-mi300x", 8, ("fp8", "vllm")),
+        ("llama-3.1-70b", "nvidia-a100-80gb-sxm", 2, ("bf16", "vllm")),  # no FP8 tensor cores
+        ("llama-3.1-70b", "nvidia-dgx-spark", 1, ("fp8", "vllm")),  # FP8 loads into 128 GB
+        ("llama-3.1-70b", "nvidia-rtx-5090", 2, ("q4_k_m", "llama.cpp")),  # FP8 does not fit 2 x 32 GB
+        ("llama-3.1-8b", "nvidia-rtx-5090", 1, ("fp8", "vllm")),
+        ("llama-3.1-8b", "amd-rx-7900-xtx", 1, ("q4_k_m", "llama.cpp")),
+        ("qwen3-30b-a3b", "amd-ryzen-ai-max-395", 1, ("q4_k_m", "llama.cpp")),
+    ],
+)
 def test_default_stack_by_hardware_class(cat, model, hw, devices, want):
-    sc = parse_scenario({"model": model, "quant": "q8_0", "engine": "llama.cpp", "machine": {"hardware": hw},
-                         "workload": {"rate_rps": 1}})
+    sc = parse_scenario(
+        {
+            "model": model,
+            "quant": "q8_0",
+            "engine": "llama.cpp",
+            "machine": {"hardware": hw},
+            "workload": {"rate_rps": 1},
+        }
+    )
     d = default_stack(cat, sc, Machine(hardware=hw, devices=devices))
     assert (d["quant"], d["engine"]) == want
 
@@ -36,13 +46,19 @@ def test_labels_name_the_stack(cat):
     labels = [option_label(i, m, cat, sc) for i, m in enumerate(sc.options())]
     assert labels[2] == "3: 8x H200 SXM · SGLang · FP8" and labels[3] == "4: 8x MI300X · vLLM · FP8"
     assert labels[0] == "1: M3 Ultra 80c 512 GB · llama.cpp · Q4_K_M"
-    assert option_label(0, Machine(hardware="apple-m4-max-40c", memory_gb=128, quant="mlx-4bit", engine="mlx"),
-                        cat) == "1: M4 Max 40c 128 GB · MLX · 4-bit"
+    assert (
+        option_label(0, Machine(hardware="apple-m4-max-40c", memory_gb=128, quant="mlx-4bit", engine="mlx"), cat)
+        == "1: M4 Max 40c 128 GB · MLX · 4-bit"
+    )
 
 
 def test_simulate_runs_option_1_with_its_own_stack(cat):
-    base = {"model": "llama-3.1-8b", "quant": "q4_k_m", "engine": "llama.cpp",
-            "workload": {"arrival": "closed", "concurrency": 4, "requests": 100}}
+    base = {
+        "model": "llama-3.1-8b",
+        "quant": "q4_k_m",
+        "engine": "llama.cpp",
+        "workload": {"arrival": "closed", "concurrency": 4, "requests": 100},
+    }
     own = parse_scenario({**base, "machine": {"hardware": "nvidia-h100-sxm", "quant": "fp8", "engine": "vllm"}})
     flat = parse_scenario({**base, "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}})
     assert simulate_scenario(cat, own).summary == simulate_scenario(cat, flat).summary
@@ -51,11 +67,17 @@ def test_simulate_runs_option_1_with_its_own_stack(cat):
 
 
 def test_option_scheduler_overrides_merge_over_the_scenarios(cat):
-    sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
-                         "scheduler": {"max_num_seqs": 64, "chunked_prefill": False},
-                         "machine": {"hardware": "nvidia-h100-sxm", "scheduler": {"max_num_seqs": 8}},
-                         "compare": [{"hardware": "nvidia-l40s"}],
-                         "workload": {"arrival": "closed", "concurrency": 16, "requests": 100}})
+    sc = parse_scenario(
+        {
+            "model": "llama-3.1-8b",
+            "quant": "fp8",
+            "engine": "vllm",
+            "scheduler": {"max_num_seqs": 64, "chunked_prefill": False},
+            "machine": {"hardware": "nvidia-h100-sxm", "scheduler": {"max_num_seqs": 8}},
+            "compare": [{"hardware": "nvidia-l40s"}],
+            "workload": {"arrival": "closed", "concurrency": 16, "requests": 100},
+        }
+    )
     one, two = sc.for_option(0), sc.for_option(1)
     assert (one.scheduler.max_num_seqs, one.scheduler.chunked_prefill) == (8, False)
     assert (two.scheduler.max_num_seqs, two.scheduler.chunked_prefill) == (64, False)

@@ -19,7 +19,11 @@ def test_round_trip_default(cat):
     assert rows[0]["workload.concurrency"] == "4" and rows[3]["model"] == "deepseek-r1"
     # each option's stack is a machine column
     assert [(r["machine.engine"], r["machine.quant"]) for r in rows] == [
-        ("llama.cpp", "q4_k_m"), ("llama.cpp", "q4_k_m"), ("sglang", "fp8"), ("vllm", "fp8")]
+        ("llama.cpp", "q4_k_m"),
+        ("llama.cpp", "q4_k_m"),
+        ("sglang", "fp8"),
+        ("vllm", "fp8"),
+    ]
     back = read_scenario_csv(text.encode(), cat)
     assert back == sc and [back.stack(i) for i in range(4)] == [sc.stack(i) for i in range(4)]
 
@@ -41,10 +45,12 @@ def test_round_trip_keeps_each_options_stack_and_scheduler(cat):
 def test_version_1_csv_is_migrated(cat):
     """A CSV written by version 1 (no per-option stack columns, version 1): every option runs the scenario's
     quantization and engine, as it did then."""
-    v1 = ("option,machine.hardware,machine.memory_gb,machine.devices,machine.replicas,machine.usable_memory_gb,"
-          "version,model,quant,engine,workload.arrival,workload.concurrency,workload.requests\n"
-          "1,apple-m3-ultra-80c,512,1,1,,1,deepseek-r1,q4_k_m,llama.cpp,closed,4,400\n"
-          "2,nvidia-h100-sxm,,8,1,,1,deepseek-r1,q4_k_m,llama.cpp,closed,4,400\n")
+    v1 = (
+        "option,machine.hardware,machine.memory_gb,machine.devices,machine.replicas,machine.usable_memory_gb,"
+        "version,model,quant,engine,workload.arrival,workload.concurrency,workload.requests\n"
+        "1,apple-m3-ultra-80c,512,1,1,,1,deepseek-r1,q4_k_m,llama.cpp,closed,4,400\n"
+        "2,nvidia-h100-sxm,,8,1,,1,deepseek-r1,q4_k_m,llama.cpp,closed,4,400\n"
+    )
     notes = []
     sc = read_scenario_csv(v1.encode(), cat, notes)
     assert len(notes) == 1 and "migrated" in notes[0]
@@ -54,10 +60,19 @@ def test_version_1_csv_is_migrated(cat):
 
 
 def test_round_trip_custom_and_single_option(cat):
-    custom = {"id": "my-box", "name": "My, box", "vendor": "amd", "memory_gb": 192, "bandwidth_gbs": 5300,
-              "fp16_tflops": 1300, "power_w": 750, "price_usd": 12000}
-    sc = parse_scenario({**DEFAULT, "machine": {"hardware": "my-box", "devices": 4}, "compare": [],
-                         "custom_hardware": [custom]})
+    custom = {
+        "id": "my-box",
+        "name": "My, box",
+        "vendor": "amd",
+        "memory_gb": 192,
+        "bandwidth_gbs": 5300,
+        "fp16_tflops": 1300,
+        "power_w": 750,
+        "price_usd": 12000,
+    }
+    sc = parse_scenario(
+        {**DEFAULT, "machine": {"hardware": "my-box", "devices": 4}, "compare": [], "custom_hardware": [custom]}
+    )
     assert read_scenario_csv(scenario_csv(sc), cat) == sc
 
 
@@ -67,17 +82,32 @@ def _edit(text, row, col, value):
     return write_table(rows, list(rows[0]))
 
 
-@pytest.mark.parametrize("edit,words", [
-    (lambda t: b"\xff\xfe\x00", "not UTF-8"),
-    (lambda t: "a,b\n1,2\n", "column 'machine.hardware' is missing"),
-    (lambda t: t.splitlines()[0] + "\n", "no rows"),
-    (lambda t: _edit(t, 1, "machine.devices", "0"), "option 2, column 'machine.devices'"),
-    (lambda t: _edit(t, 0, "machine.hardware", "nvidia-h999"), "option 1, column 'machine.hardware'"),
-    (lambda t: _edit(t, 2, "model", "llama-3.1-8b"), "option 3: column 'model'"),
-    (lambda t: _edit(_edit(_edit(_edit(t, 0, "workload.rate_rps", "x"), 1, "workload.rate_rps", "x"), 2,
-                           "workload.rate_rps", "x"), 3, "workload.rate_rps", "x"), "column 'workload.rate_rps'"),
-    (lambda t: _edit(t, 0, "option", "7"), "column 'option'"),
-])
+@pytest.mark.parametrize(
+    "edit,words",
+    [
+        (lambda t: b"\xff\xfe\x00", "not UTF-8"),
+        (lambda t: "a,b\n1,2\n", "column 'machine.hardware' is missing"),
+        (lambda t: t.splitlines()[0] + "\n", "no rows"),
+        (lambda t: _edit(t, 1, "machine.devices", "0"), "option 2, column 'machine.devices'"),
+        (lambda t: _edit(t, 0, "machine.hardware", "nvidia-h999"), "option 1, column 'machine.hardware'"),
+        (lambda t: _edit(t, 2, "model", "llama-3.1-8b"), "option 3: column 'model'"),
+        (
+            lambda t: _edit(
+                _edit(
+                    _edit(_edit(t, 0, "workload.rate_rps", "x"), 1, "workload.rate_rps", "x"),
+                    2,
+                    "workload.rate_rps",
+                    "x",
+                ),
+                3,
+                "workload.rate_rps",
+                "x",
+            ),
+            "column 'workload.rate_rps'",
+        ),
+        (lambda t: _edit(t, 0, "option", "7"), "column 'option'"),
+    ],
+)
 def test_bad_csv_names_the_place(cat, edit, words):
     with pytest.raises(CSVError) as exc:
         read_scenario_csv(edit(scenario_csv(default_scenario())), cat)
@@ -97,9 +127,20 @@ def test_round_trip_scale_out(cat):
     from planner.webapp.compare import default_scenario
 
     d = default_scenario()
-    sc = d.model_copy(update={"compare": [*d.compare, Machine(hardware="nvidia-rtx-pro-6000", quant="q4_k_m",
-                                                               engine="llama.cpp", host="amd-epyc-9004-genoa",
-                                                               offload="experts")]})
+    sc = d.model_copy(
+        update={
+            "compare": [
+                *d.compare,
+                Machine(
+                    hardware="nvidia-rtx-pro-6000",
+                    quant="q4_k_m",
+                    engine="llama.cpp",
+                    host="amd-epyc-9004-genoa",
+                    offload="experts",
+                ),
+            ]
+        }
+    )
     text = scenario_csv(sc)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[1]["machine.nodes"] == "2" and rows[1]["machine.link"] == "thunderbolt5"

@@ -15,12 +15,22 @@ from planner.webapp.compare import summary_rows
 from planner.webapp.csvio import read_scenario_csv, scenario_csv
 
 REPO = Path(__file__).resolve().parent.parent
-SPEC = {"model": "llama-3.1-8b",
-        "candidates": [{"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "devices": 1},
-                       {"hardware": "nvidia-l40s", "quant": "fp8", "devices": 1}],
-        "workload": {"rate_rps": 3, "arrival": "gamma", "cv": 1.5, "prompt": {"dist": "lognormal", "mean": 400},
-                     "output": {"dist": "uniform", "min": 50, "max": 300}},
-        "slo": {"ttft_p95_s": 2, "tpot_p95_ms": 60}, "search": {"requests": 150, "seed": 7}}
+SPEC = {
+    "model": "llama-3.1-8b",
+    "candidates": [
+        {"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "devices": 1},
+        {"hardware": "nvidia-l40s", "quant": "fp8", "devices": 1},
+    ],
+    "workload": {
+        "rate_rps": 3,
+        "arrival": "gamma",
+        "cv": 1.5,
+        "prompt": {"dist": "lognormal", "mean": 400},
+        "output": {"dist": "uniform", "min": 50, "max": 300},
+    },
+    "slo": {"ttft_p95_s": 2, "tpot_p95_ms": 60},
+    "search": {"requests": 150, "seed": 7},
+}
 
 
 def plan_bytes(cat, executor) -> bytes:
@@ -49,16 +59,22 @@ def test_process_pool_is_byte_identical(cat, serial):
 
 def test_dask_is_byte_identical(cat, serial):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    ) as cluster:
         assert plan_bytes(cat, cluster.scheduler_address) == serial
 
 
 def test_ray_is_byte_identical(cat, serial):
     """A local Ray (ray.init(num_cpus=2)) through run_points's Ray executor; about 10-20 s, mostly Ray's start."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})  # the workers import this checkout's planner
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
+    )  # the workers import this checkout's planner
     try:
         assert plan_bytes(cat, "ray:auto") == serial
     finally:
@@ -82,8 +98,12 @@ def test_cli_and_the_app_csv_give_the_same_json(tmp_path, cat):
         for name, s in (("app", sc), ("csv", restored)):
             path = tmp_path / f"{name}{i}.json"
             path.write_text(s.for_option(i).model_dump_json())
-            res = subprocess.run([sys.executable, "-m", "planner", "simulate", str(path), "--json"], cwd=REPO,
-                                 capture_output=True, timeout=300)
+            res = subprocess.run(
+                [sys.executable, "-m", "planner", "simulate", str(path), "--json"],
+                cwd=REPO,
+                capture_output=True,
+                timeout=300,
+            )
             assert res.returncode == 0, res.stderr
             outs.append(res.stdout)
         assert outs[-1] == outs[-2]  # byte-identical

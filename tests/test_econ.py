@@ -9,24 +9,35 @@ from planner.sim.scenario import parse_scenario
 from planner.webapp.compare import evaluate_option, option_costs
 
 
-@pytest.mark.parametrize("cand,rate", [
-    ({"hardware": "nvidia-l40s", "quant": "fp8", "engine": "vllm", "devices": 1}, 3.0),
-    ({"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "engine": "mlx"}, 0.5),
-    ({"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "engine": "llama.cpp", "devices": 1}, 2.0),
-])
+@pytest.mark.parametrize(
+    "cand,rate",
+    [
+        ({"hardware": "nvidia-l40s", "quant": "fp8", "engine": "vllm", "devices": 1}, 3.0),
+        ({"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "engine": "mlx"}, 0.5),
+        ({"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "engine": "llama.cpp", "devices": 1}, 2.0),
+    ],
+)
 def test_compare_and_plan_agree_on_usd_per_m_output_tokens(cat, cand, rate):
-    spec = {"model": "llama-3.1-8b", "candidates": [cand],
-            "workload": {"rate_rps": rate, "prompt": {"mean": 500}, "output": {"mean": 200}},
-            "slo": {"ttft_p95_s": 5.0, "tpot_p95_ms": 100.0}, "search": {"requests": 200, "screen_factor": None},
-            "costs": {"electricity_usd_per_kwh": 0.2, "pue": 1.2, "years": 4, "utilization": 0.6}}
+    spec = {
+        "model": "llama-3.1-8b",
+        "candidates": [cand],
+        "workload": {"rate_rps": rate, "prompt": {"mean": 500}, "output": {"mean": 200}},
+        "slo": {"ttft_p95_s": 5.0, "tpot_p95_ms": 100.0},
+        "search": {"requests": 200, "screen_factor": None},
+        "costs": {"electricity_usd_per_kwh": 0.2, "pue": 1.2, "years": 4, "utilization": 0.6},
+    }
     res = plan(cat, spec, executor="serial")
     row = res["candidates"][0]
     assert row["verdict"] == "winner", row.get("reason")
     # the same machine, stack and load on the Compare page, with the same cost inputs
     data = dict(row["scenario"])
     ci = res["cost_inputs"]
-    data["cost"] = {"usd_per_kwh": ci["electricity_usd_per_kwh"], "pue": ci["pue"], "amortize_years": ci["years"],
-                    "utilization": ci["utilization"]}
+    data["cost"] = {
+        "usd_per_kwh": ci["electricity_usd_per_kwh"],
+        "pue": ci["pue"],
+        "amortize_years": ci["years"],
+        "utilization": ci["utilization"],
+    }
     sc = parse_scenario(data)
     o = evaluate_option(cat, sc, 0)
     assert o["fits"] and o["sim"]["rejected"] == 0
@@ -41,8 +52,9 @@ def test_tco_arithmetic():
     assert t["energy_kwh_per_year"] == pytest.approx(kwh)
     tokens = 500 * 0.5 * econ.HOURS_PER_YEAR * 3600 * 2
     assert t["usd_per_m_output_tokens"] == pytest.approx((10_000 + 2 * kwh * 0.2) / tokens * 1e6)
-    assert t["usd_per_m_output_tokens"] == pytest.approx(t["usd_per_m_output_tokens_capex"]
-                                                         + t["usd_per_m_output_tokens_energy"])
+    assert t["usd_per_m_output_tokens"] == pytest.approx(
+        t["usd_per_m_output_tokens_capex"] + t["usd_per_m_output_tokens_energy"]
+    )
     assert t["output_tokens_per_joule"] == pytest.approx(0.5)
     assert econ.tco(None, 1000.0, 0.0, 500.0, 1, 1, 0.2, 1)["usd_per_m_output_tokens"] is None
 
@@ -112,10 +124,15 @@ def test_a_quote_replaces_every_catalog_price(cat):
 def test_sweep_points_carry_the_same_cost(cat):
     from planner.webapp.compare import sweep_point
 
-    sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
-                         "machine": {"hardware": "nvidia-l40s"},
-                         "workload": {"rate_rps": 2.0, "requests": 200, "prompt": {"mean": 500},
-                                      "output": {"mean": 200}}})
+    sc = parse_scenario(
+        {
+            "model": "llama-3.1-8b",
+            "quant": "fp8",
+            "engine": "vllm",
+            "machine": {"hardware": "nvidia-l40s"},
+            "workload": {"rate_rps": 2.0, "requests": 200, "prompt": {"mean": 500}, "output": {"mean": 200}},
+        }
+    )
     p = sweep_point(cat, sc, 0, "rate_rps", 2.0)
     o = evaluate_option(cat, sc, 0)
     assert p["usd_per_mtok"] == pytest.approx(o["usd_per_mtok"]) and p["usd_per_mtok"] > 0
@@ -145,7 +162,8 @@ def test_idle_power_changes_energy(cat):
     idle = cat.hardware["nvidia-h100-sxm"].power_idle_w.value
     assert p["power_load_w"] > 2 * 700 * busy  # the idle floor under the busy share
     with_idle = econ.tco(100_000, p["power_load_w"], p["power_idle_w"], 500.0, 0.5, 1.3, 0.15, 3)
-    without = econ.tco(100_000, p["power_load_w"] - 2 * idle * (1 - busy), p["power_idle_w"] - 2 * idle, 500.0, 0.5,
-                       1.3, 0.15, 3)
+    without = econ.tco(
+        100_000, p["power_load_w"] - 2 * idle * (1 - busy), p["power_idle_w"] - 2 * idle, 500.0, 0.5, 1.3, 0.15, 3
+    )
     assert with_idle["energy_kwh_per_year"] > without["energy_kwh_per_year"]
     assert with_idle["usd_per_m_output_tokens"] > without["usd_per_m_output_tokens"]

@@ -13,8 +13,18 @@ from planner.cli import commands as cli_module
 from planner.cli.commands import main
 
 REPO = Path(__file__).resolve().parent.parent
-PREDICT = ["predict", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine",
-           "vllm", "--json"]
+PREDICT = [
+    "predict",
+    "--hardware",
+    "nvidia-h100-sxm",
+    "--model",
+    "llama-3.1-8b",
+    "--quant",
+    "fp8",
+    "--engine",
+    "vllm",
+    "--json",
+]
 
 
 def test_old_names_are_the_one_hierarchy():
@@ -32,11 +42,17 @@ def test_old_names_are_the_one_hierarchy():
     assert e.field == "workload.requests" and str(e) == "workload.requests: too many"
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["predict", "--hardware", "nope", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine", "vllm"], "hardware"),
-    (["simulate", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b"], "missing"),
-    (["link", "--decode", "v=1&workload.requests=-5"], "workload.requests"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (
+            ["predict", "--hardware", "nope", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine", "vllm"],
+            "hardware",
+        ),
+        (["simulate", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b"], "missing"),
+        (["link", "--decode", "v=1&workload.requests=-5"], "workload.requests"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -45,6 +61,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys):
 
 def test_a_planted_defect_is_not_reported_as_bad_input(monkeypatch):
     """A ValueError from a bug deep in the code (here: in numpy's hands) used to become 'error: ...', exit 2."""
+
     def broken(*a, **k):
         raise ValueError("operands could not be broadcast together with shapes (3,) (4,)")
 
@@ -54,12 +71,13 @@ def test_a_planted_defect_is_not_reported_as_bad_input(monkeypatch):
 
 
 def test_a_planted_defect_shows_its_traceback_and_exits_1():
-    code = ("import sys, planner.model.predict as p\n"
-            "def broken(*a, **k):\n    raise ValueError('operands could not be broadcast together')\n"
-            "p.predict = broken\n"
-            "from planner.cli.commands import main\nsys.exit(main(sys.argv[1:]))\n")
-    res = subprocess.run([sys.executable, "-c", code, *PREDICT], cwd=REPO, capture_output=True, text=True,
-                         timeout=120)
+    code = (
+        "import sys, planner.model.predict as p\n"
+        "def broken(*a, **k):\n    raise ValueError('operands could not be broadcast together')\n"
+        "p.predict = broken\n"
+        "from planner.cli.commands import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code, *PREDICT], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 1
     assert "Traceback" in res.stderr and "broadcast" in res.stderr and not res.stderr.startswith("error:")
 

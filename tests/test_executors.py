@@ -49,12 +49,22 @@ def test_bad_executors_have_clear_messages():
             resolve_executor("ray:auto")
 
 
-SPEC = {"model": "llama-3.1-8b",
-        "candidates": [{"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "devices": 1},
-                       {"hardware": "nvidia-l40s", "quant": "fp8", "devices": 1}],
-        "workload": {"rate_rps": 3, "arrival": "gamma", "cv": 1.5, "prompt": {"dist": "lognormal", "mean": 400},
-                     "output": {"dist": "uniform", "min": 50, "max": 300}},
-        "slo": {"ttft_p95_s": 2, "tpot_p95_ms": 60}, "search": {"requests": 150, "seed": 7}}
+SPEC = {
+    "model": "llama-3.1-8b",
+    "candidates": [
+        {"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "devices": 1},
+        {"hardware": "nvidia-l40s", "quant": "fp8", "devices": 1},
+    ],
+    "workload": {
+        "rate_rps": 3,
+        "arrival": "gamma",
+        "cv": 1.5,
+        "prompt": {"dist": "lognormal", "mean": 400},
+        "output": {"dist": "uniform", "min": 50, "max": 300},
+    },
+    "slo": {"ttft_p95_s": 2, "tpot_p95_ms": 60},
+    "search": {"requests": 150, "seed": 7},
+}
 
 
 def _same(res):
@@ -75,8 +85,9 @@ def test_process_pool_gives_the_same_plan(cat, serial):
 
 def test_dask_cluster_gives_the_same_plan(cat, serial):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    ) as cluster:
         assert _same(plan(cat, SPEC, executor=cluster.scheduler_address)) == serial
 
 
@@ -90,8 +101,9 @@ def test_scale_estimate_on_a_local_cluster():
     assert [p.scenario["workload"]["seed"] for p in pts] == [0, 1, 2]
     assert run_points(pts, executor="serial") == run_points(pts, executor=2)
     assert isinstance(SimPoint(pts[0].scenario).run()["completed"], int)
-    out = scale_estimate(points=4, requests=20, workers=1, target=1000, noop=20, cluster_sizes=(1, 4, 10**6),
-                         idle_s=0.2)
+    out = scale_estimate(
+        points=4, requests=20, workers=1, target=1000, noop=20, cluster_sizes=(1, 4, 10**6), idle_s=0.2
+    )
     est = out["estimate"]
     assert out["serial_cpu_ms_per_point"] > 0 and out["dask_worker_cpu_ms_per_point"] >= 0
     assert est["1"]["seconds"] >= est["4"]["seconds"] >= est[str(10**6)]["seconds"] >= out["cluster_startup_s"]

@@ -49,27 +49,70 @@ def run_fuzz(name, strategy, check):
     print(f"{name}: {COUNTS[name]} cases")
 
 
-SETTINGS = settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 # ------------------------------------------------------------------ values a hostile input may hold
 
 NASTY_FLOATS = st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1e308, 5e-324, 0.0, -0.0, -1.0, 1e30])
-NASTY_INTS = st.sampled_from([0, -1, 2**63, 2**64 + 1, 10**30, -10**30, 10**6, 1024, 1_000_000_000])
-NASTY_TEXT = st.sampled_from(["", " ", "nan", "NaN", "inf", "-inf", "1e999", "-0", "0x10", "1_000", "None", "null",
-                              "true", "[]", "{}", "[1, 2]", "𝟙𝟚", "ｈ１００", "h100\x00", "é" * 300, "a" * 5000,
-                              "../../etc/passwd", "/etc/passwd", "1,2,3", "tp=0", "tp=99999", "layers:-1",
-                              "experts", "poisson", "closed", "trace", "csv", "lognormal", "uniform", "fixed"])
-SCALARS = st.one_of(NASTY_FLOATS, NASTY_INTS, NASTY_TEXT, st.booleans(), st.none(),
-                    st.floats(allow_nan=True, allow_infinity=True), st.integers(), st.text(max_size=30))
-VALUES = st.recursive(SCALARS, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                      st.dictionaries(st.text(max_size=8), kids, max_size=4)),
-                      max_leaves=8)
+NASTY_INTS = st.sampled_from([0, -1, 2**63, 2**64 + 1, 10**30, -(10**30), 10**6, 1024, 1_000_000_000])
+NASTY_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "1e999",
+        "-0",
+        "0x10",
+        "1_000",
+        "None",
+        "null",
+        "true",
+        "[]",
+        "{}",
+        "[1, 2]",
+        "𝟙𝟚",
+        "ｈ１００",
+        "h100\x00",
+        "é" * 300,
+        "a" * 5000,
+        "../../etc/passwd",
+        "/etc/passwd",
+        "1,2,3",
+        "tp=0",
+        "tp=99999",
+        "layers:-1",
+        "experts",
+        "poisson",
+        "closed",
+        "trace",
+        "csv",
+        "lognormal",
+        "uniform",
+        "fixed",
+    ]
+)
+SCALARS = st.one_of(
+    NASTY_FLOATS,
+    NASTY_INTS,
+    NASTY_TEXT,
+    st.booleans(),
+    st.none(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(),
+    st.text(max_size=30),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=8), kids, max_size=4)),
+    max_leaves=8,
+)
 
 
 def scenario_dicts():
-    return [default_scenario().model_dump(mode="json")] + [preset_scenario(p).model_dump(mode="json")
-                                                           for p in PRESETS]
+    return [default_scenario().model_dump(mode="json")] + [preset_scenario(p).model_dump(mode="json") for p in PRESETS]
 
 
 def paths_of(d, prefix=()):
@@ -132,12 +175,25 @@ def predicts_finite(sc: Scenario) -> None:
         return
     for m in sc.options()[:2]:
         try:
-            res = predict(cat, hardware=m.hardware, model=sc.model, quant=sc.quant, engine=sc.engine,
-                          memory_gb=m.memory_gb, usable_memory_gb=m.usable_memory_gb, devices=m.devices,
-                          prompt=min(int(sc.workload.prompt.mean or 512), 4096),
-                          gen=min(int(sc.workload.output.mean or 128), 1024), kv_dtype=sc.kv_dtype, nodes=m.nodes,
-                          link=m.link, parallel=m.parallel, host=m.host, offload=m.offload,
-                          host_memory_gb=m.host_memory_gb)
+            res = predict(
+                cat,
+                hardware=m.hardware,
+                model=sc.model,
+                quant=sc.quant,
+                engine=sc.engine,
+                memory_gb=m.memory_gb,
+                usable_memory_gb=m.usable_memory_gb,
+                devices=m.devices,
+                prompt=min(int(sc.workload.prompt.mean or 512), 4096),
+                gen=min(int(sc.workload.output.mean or 128), 1024),
+                kv_dtype=sc.kv_dtype,
+                nodes=m.nodes,
+                link=m.link,
+                parallel=m.parallel,
+                host=m.host,
+                offload=m.offload,
+                host_memory_gb=m.host_memory_gb,
+            )
         except PlannerError as exc:
             assert str(exc).strip()
             continue
@@ -153,24 +209,40 @@ def check_warning(w: LinkWarning, query_keys) -> None:
         return
     head = w.field.split(" ")[0]
     top = head.split(".")[0]
-    assert (head in KNOWN_FIELDS or head in query_keys or top in ("compare", "custom_hardware", "workload",
-                                                                    "machine", "scenario", "slo", "scheduler",
-                                                                    "cost", "v", "version")
-            or any(head.startswith(k) for k in query_keys)), w
+    assert (
+        head in KNOWN_FIELDS
+        or head in query_keys
+        or top
+        in ("compare", "custom_hardware", "workload", "machine", "scenario", "slo", "scheduler", "cost", "v", "version")
+        or any(head.startswith(k) for k in query_keys)
+    ), w
 
 
 # ------------------------------------------------------------------ share links
 
-LINK_KEYS = st.one_of(st.sampled_from(sorted(KNOWN_FIELDS | {"v", "compare", "custom_hardware"})),
-                      st.builds(lambda i, f: f"compare.{i}.{f}", st.sampled_from([0, 1, 2, 4, 5, 9, 99999]),
-                                st.sampled_from(["hardware", "devices", "replicas", "memory_gb", "nodes", "link",
-                                                 "parallel", "host", "offload", "nope"])),
-                      st.builds(lambda i, f: f"custom_hardware.{i}.{f}", st.sampled_from([0, 1, 8, 9]),
-                                st.sampled_from(["id", "name", "vendor", "memory_gb", "bandwidth_gbs", "fp16_tflops",
-                                                 "power_w", "price_usd"])),
-                      st.text(max_size=20))
-LINK_VALUES = st.one_of(NASTY_TEXT, st.text(max_size=40), NASTY_FLOATS.map(str), NASTY_INTS.map(str),
-                        st.sampled_from(["nvidia-h100-sxm", "h100", "deepseek-r1", "vllm", "fp8", "4", "0.5"]))
+LINK_KEYS = st.one_of(
+    st.sampled_from(sorted(KNOWN_FIELDS | {"v", "compare", "custom_hardware"})),
+    st.builds(
+        lambda i, f: f"compare.{i}.{f}",
+        st.sampled_from([0, 1, 2, 4, 5, 9, 99999]),
+        st.sampled_from(
+            ["hardware", "devices", "replicas", "memory_gb", "nodes", "link", "parallel", "host", "offload", "nope"]
+        ),
+    ),
+    st.builds(
+        lambda i, f: f"custom_hardware.{i}.{f}",
+        st.sampled_from([0, 1, 8, 9]),
+        st.sampled_from(["id", "name", "vendor", "memory_gb", "bandwidth_gbs", "fp16_tflops", "power_w", "price_usd"]),
+    ),
+    st.text(max_size=20),
+)
+LINK_VALUES = st.one_of(
+    NASTY_TEXT,
+    st.text(max_size=40),
+    NASTY_FLOATS.map(str),
+    NASTY_INTS.map(str),
+    st.sampled_from(["nvidia-h100-sxm", "h100", "deepseek-r1", "vllm", "fp8", "4", "0.5"]),
+)
 QUERIES = st.one_of(
     st.text(max_size=300),  # any query string
     st.lists(st.tuples(LINK_KEYS, LINK_VALUES), max_size=12).map(lambda kv: urlencode(kv)),
@@ -210,13 +282,13 @@ def csv_mutants(draw):
             rows[r][draw(st.integers(0, len(rows[r]) - 1))] = draw(LINK_VALUES).replace(",", ";").replace("\n", " ")
         elif op == "drop_col" and rows[0]:
             c = draw(st.integers(0, len(rows[0]) - 1))
-            rows = [row[:c] + row[c + 1:] for row in rows]
+            rows = [row[:c] + row[c + 1 :] for row in rows]
         elif op == "dup_row":
             rows.insert(r, list(rows[r]))
         elif op == "drop_row" and len(rows) > 1:
             rows.pop(r)
         elif op == "truncate" and rows[r]:
-            rows[r] = rows[r][:draw(st.integers(0, len(rows[r])))]
+            rows[r] = rows[r][: draw(st.integers(0, len(rows[r])))]
         elif op == "quote" and rows[r]:
             rows[r][0] = '"' + rows[r][0]
     out = "\n".join(",".join(row) for row in rows)
@@ -259,7 +331,7 @@ def toml_value(v) -> str | None:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
-        return str(v) if -2**63 <= v < 2**63 else json.dumps(str(v))  # TOML integers are 64-bit
+        return str(v) if -(2**63) <= v < 2**63 else json.dumps(str(v))  # TOML integers are 64-bit
     if isinstance(v, float):
         return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
     if isinstance(v, str):
@@ -267,14 +339,19 @@ def toml_value(v) -> str | None:
     if isinstance(v, list):
         return "[" + ", ".join(x for x in map(toml_value, v) if x is not None) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{_key(str(k))} = {x}" for k, x in ((k, toml_value(x)) for k, x in v.items())
-                               if x is not None) + "}"
+        return (
+            "{"
+            + ", ".join(f"{_key(str(k))} = {x}" for k, x in ((k, toml_value(x)) for k, x in v.items()) if x is not None)
+            + "}"
+        )
     raise TypeError(type(v))
 
 
 def to_toml(doc: dict) -> str:
-    return "\n".join(f"{_key(str(k))} = {x}" for k, x in ((k, toml_value(v)) for k, v in doc.items())
-                     if x is not None) + "\n"
+    return (
+        "\n".join(f"{_key(str(k))} = {x}" for k, x in ((k, toml_value(v)) for k, v in doc.items()) if x is not None)
+        + "\n"
+    )
 
 
 SCENARIO_FILES = st.one_of(
@@ -307,9 +384,21 @@ def test_fuzz_scenario_files(tmp_path):
 
 # ------------------------------------------------------------------ profile overlay directories
 
-PROFILE_FILES = {kind: sorted((CAT.origins[(k2, pid)] for (k2, pid) in CAT.origins if k2 == kind), key=str)[:6]
-                 for kind in ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems",
-                              "platforms", "kv_dtypes", "calibration")}
+PROFILE_FILES = {
+    kind: sorted((CAT.origins[(k2, pid)] for (k2, pid) in CAT.origins if k2 == kind), key=str)[:6]
+    for kind in (
+        "hardware",
+        "models",
+        "quants",
+        "engines",
+        "interconnects",
+        "hosts",
+        "systems",
+        "platforms",
+        "kv_dtypes",
+        "calibration",
+    )
+}
 PROFILE_DOCS = [(kind, p.name, tomllib.loads(p.read_text())) for kind, files in PROFILE_FILES.items() for p in files]
 
 
@@ -374,7 +463,7 @@ def bench_mutants(draw):
     text = draw(st.sampled_from(REAL_BENCH))
     how = draw(st.sampled_from(["truncate", "replace", "lines", "bytes", "numbers"]))
     if how == "truncate":
-        return text[:draw(st.integers(0, len(text)))]
+        return text[: draw(st.integers(0, len(text)))]
     if how == "replace":
         i = draw(st.integers(0, len(text)))
         j = draw(st.integers(i, min(len(text), i + 40)))
@@ -383,8 +472,9 @@ def bench_mutants(draw):
         lines = text.splitlines()
         return "\n".join(draw(st.lists(st.sampled_from(lines), max_size=len(lines) + 3))) if lines else text
     if how == "numbers":  # every number replaced by a hostile one
-        return re.sub(r"\d+(\.\d+)?", lambda m: draw(st.sampled_from(["nan", "inf", "-1", "0", "1e999", "99999999999"])),
-                      text)
+        return re.sub(
+            r"\d+(\.\d+)?", lambda m: draw(st.sampled_from(["nan", "inf", "-1", "0", "1e999", "99999999999"])), text
+        )
     return draw(st.binary(max_size=400))
 
 

@@ -19,8 +19,9 @@ from planner.sim.engine import simulate_scenario
 from planner.sim.scenario import parse_scenario
 
 HAVE = kernels.data_root() is not None
-needs_tables = pytest.mark.skipif(not HAVE and os.environ.get("CI") != "true",
-                                  reason="aiconfigurator-core (extra nvidia-data) not installed")
+needs_tables = pytest.mark.skipif(
+    not HAVE and os.environ.get("CI") != "true", reason="aiconfigurator-core (extra nvidia-data) not installed"
+)
 
 
 @pytest.fixture
@@ -74,8 +75,15 @@ def test_decode_step_equals_the_tables(grid_cat, batch):
     g = _table("gemm", "gemm_perf.parquet")
     g = g[g["gemm_dtype"] == "bfloat16"]
     a = _table("attention", "generation_attention_perf.parquet")
-    a = a[(a["batch_size"] == batch) & (a["step"] >= 1023) & (a["num_heads"] == 32) & (a["num_key_value_heads"] == 8)
-          & (a["head_dim"] == 128) & (a["kv_cache_dtype"] == "bfloat16") & (a["window_size"] == 0)]
+    a = a[
+        (a["batch_size"] == batch)
+        & (a["step"] >= 1023)
+        & (a["num_heads"] == 32)
+        & (a["num_key_value_heads"] == 8)
+        & (a["head_dim"] == 128)
+        & (a["kv_cache_dtype"] == "bfloat16")
+        & (a["window_size"] == 0)
+    ]
     assert (a["step"] == 1023).any()
 
     # the provider reads the fastest kernel at each point, and never lets a smaller shape take longer
@@ -85,8 +93,13 @@ def test_decode_step_equals_the_tables(grid_cat, batch):
         assert (sel["m"] == m).any(), (m, n, k)
         return sel["latency"].min()
 
-    per_layer = (gemm(batch, 6144, 4096) + gemm(batch, 4096, 4096) + gemm(batch, 16384, 4096)
-                 + gemm(batch, 4096, 8192) + a["latency"].min())
+    per_layer = (
+        gemm(batch, 6144, 4096)
+        + gemm(batch, 4096, 4096)
+        + gemm(batch, 16384, 4096)
+        + gemm(batch, 4096, 8192)
+        + a["latency"].min()
+    )
     with use_provider("measured"):
         s = build_system(grid_cat, "nvidia-h100-sxm", "grid-test-model", "bf16", "vllm", engine_version="0.24.0")
     assert s.kernels is not None, s.provider_note
@@ -125,9 +138,17 @@ def test_moe_layer_from_the_table(cat):
     k = s.kernels
     assert k is not None, s.provider_note
     t = _table("moe", "moe_perf.parquet")
-    t = t[(t["moe_dtype"] == "bfloat16") & (t["hidden_size"] == 2048) & (t["inter_size"] == 768) & (t["topk"] == 8)
-          & (t["num_experts"] == 128) & (t["moe_tp_size"] == 1) & (t["moe_ep_size"] == 1)
-          & (t["distribution"] == "power_law_1.01") & (t["num_tokens"] >= 64)]
+    t = t[
+        (t["moe_dtype"] == "bfloat16")
+        & (t["hidden_size"] == 2048)
+        & (t["inter_size"] == 768)
+        & (t["topk"] == 8)
+        & (t["num_experts"] == 128)
+        & (t["moe_tp_size"] == 1)
+        & (t["moe_ep_size"] == 1)
+        & (t["distribution"] == "power_law_1.01")
+        & (t["num_tokens"] >= 64)
+    ]
     assert (t["num_tokens"] == 64).any()
     xs, ys = k.moe_curve
     assert ys[list(xs).index(64.0)] == pytest.approx(t["latency"].min())  # fastest at >= 64 tokens
@@ -136,13 +157,24 @@ def test_moe_layer_from_the_table(cat):
 @needs_tables
 @pytest.mark.parametrize("prompt,gen", [(512, 256), (20000, 64)])
 def test_single_request_reproduces_predict_with_measured_kernels(cat, prompt, gen):
-    base = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"},
-            "workload": {"arrival": "closed", "concurrency": 1, "requests": 1, "prompt": {"mean": prompt},
-                         "output": {"mean": gen}}}
+    base = {
+        "model": "llama-3.1-8b",
+        "quant": "fp8",
+        "engine": "vllm",
+        "machine": {"hardware": "nvidia-h100-sxm"},
+        "workload": {
+            "arrival": "closed",
+            "concurrency": 1,
+            "requests": 1,
+            "prompt": {"mean": prompt},
+            "output": {"mean": gen},
+        },
+    }
     with use_provider("measured"):
         res = simulate_scenario(cat, parse_scenario(base))
-        p = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm",
-                    prompt=prompt, gen=gen)
+        p = predict(
+            cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=prompt, gen=gen
+        )
     assert p["step_time_provider"].startswith("measured NVIDIA kernels, vllm 0.24.0, h100_sxm")
     assert res.summary["step_time_provider"] == p["step_time_provider"]
     s = res.summary
@@ -155,9 +187,13 @@ def test_measured_differs_from_roofline_and_is_physical(cat):
     """The provider really prices steps (not the roofline), and its decode of an 8B bf16 model
     on one H100 cannot beat reading the weights at the full HBM bandwidth."""
     with use_provider("measured"):
-        m = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="bf16", engine="vllm", prompt=128, gen=64)
+        m = predict(
+            cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="bf16", engine="vllm", prompt=128, gen=64
+        )
     with use_provider("roofline"):
-        r = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="bf16", engine="vllm", prompt=128, gen=64)
+        r = predict(
+            cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="bf16", engine="vllm", prompt=128, gen=64
+        )
     assert m["tpot_s"] != r["tpot_s"]
     assert m["tpot_s"] > 16.06e9 / 3.35e12
 
@@ -181,11 +217,14 @@ def test_pick_version():
     assert v == "1.0.0" and "nearest" in note
 
 
-@pytest.mark.parametrize("hw,model,quant,engine,devices,why", [
-    ("apple-m2-ultra-76c", "llama-3.1-8b", "q4_k_m", "llama.cpp", 1, "not mapped"),
-    ("amd-mi300x", "llama-3.1-8b", "fp8", "vllm", 1, "not mapped"),
-    ("nvidia-h100-sxm", "llama-3.1-8b", "q4_k_m", "llama.cpp", 1, "no NVIDIA measured-kernel tables"),
-])
+@pytest.mark.parametrize(
+    "hw,model,quant,engine,devices,why",
+    [
+        ("apple-m2-ultra-76c", "llama-3.1-8b", "q4_k_m", "llama.cpp", 1, "not mapped"),
+        ("amd-mi300x", "llama-3.1-8b", "fp8", "vllm", 1, "not mapped"),
+        ("nvidia-h100-sxm", "llama-3.1-8b", "q4_k_m", "llama.cpp", 1, "no NVIDIA measured-kernel tables"),
+    ],
+)
 def test_uncovered_machines_fall_back_with_a_note(cat, hw, model, quant, engine, devices, why):
     with use_provider("measured"):
         s = build_system(cat, hw, model, quant, engine, devices=devices)
@@ -230,20 +269,45 @@ def test_without_the_extra_everything_uses_the_roofline(cat, no_extra):
     assert s.kernels is None and "not installed" in s.provider_note
     p = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=512, gen=64)
     with use_provider("roofline"):
-        r = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=512, gen=64)
-    assert {k: v for k, v in p.items() if k != "step_time_provider"} == \
-        {k: v for k, v in r.items() if k != "step_time_provider"}
-    res = simulate_scenario(cat, parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
-                                                 "machine": {"hardware": "nvidia-h100-sxm"},
-                                                 "workload": {"arrival": "poisson", "rate_rps": 5, "requests": 50}}))
+        r = predict(
+            cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=512, gen=64
+        )
+    assert {k: v for k, v in p.items() if k != "step_time_provider"} == {
+        k: v for k, v in r.items() if k != "step_time_provider"
+    }
+    res = simulate_scenario(
+        cat,
+        parse_scenario(
+            {
+                "model": "llama-3.1-8b",
+                "quant": "fp8",
+                "engine": "vllm",
+                "machine": {"hardware": "nvidia-h100-sxm"},
+                "workload": {"arrival": "poisson", "rate_rps": 5, "requests": 50},
+            }
+        ),
+    )
     assert res.summary["completed"] == 50 and "not installed" in res.summary["step_time_provider"]
 
 
 def test_without_the_extra_cli(no_extra, capsys):
     from planner.cli.commands import main
 
-    rc = main(["predict", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8",
-               "--engine", "vllm", "--step-provider", "measured"])
+    rc = main(
+        [
+            "predict",
+            "--hardware",
+            "nvidia-h100-sxm",
+            "--model",
+            "llama-3.1-8b",
+            "--quant",
+            "fp8",
+            "--engine",
+            "vllm",
+            "--step-provider",
+            "measured",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "step time: calibrated roofline" in out and "not installed" in out
     rc = main(["validate", "--providers"])
@@ -260,10 +324,12 @@ def test_calibration_fits_price_steps_on_the_roofline(cat):
 def test_choice_rule():
     from planner.validate.kernels import choices
 
-    rows = [{"class": "a", "covered": True, "roofline_error_pct": 10.0, "measured_kernels_error_pct": -5.0},
-            {"class": "a", "covered": True, "roofline_error_pct": -30.0, "measured_kernels_error_pct": 8.0},
-            {"class": "b", "covered": True, "roofline_error_pct": 5.0, "measured_kernels_error_pct": 20.0},
-            {"class": "b", "covered": False, "roofline_error_pct": 50.0, "measured_kernels_error_pct": 50.0}]
+    rows = [
+        {"class": "a", "covered": True, "roofline_error_pct": 10.0, "measured_kernels_error_pct": -5.0},
+        {"class": "a", "covered": True, "roofline_error_pct": -30.0, "measured_kernels_error_pct": 8.0},
+        {"class": "b", "covered": True, "roofline_error_pct": 5.0, "measured_kernels_error_pct": 20.0},
+        {"class": "b", "covered": False, "roofline_error_pct": 50.0, "measured_kernels_error_pct": 50.0},
+    ]
     c = choices(rows)
     assert c["a"]["provider"] == "measured" and c["b"]["provider"] == "roofline" and c["b"]["rows"] == 1
 
@@ -293,8 +359,9 @@ def test_validate_providers_reports_both_on_nvidia_rows(cat, tmp_path):
     assert ids["I-TRT-017"]["metric"] == "throughput" and ids["I-TRT-023"]["metric"] == "ttft"
     for r in ids.values():
         assert r["covered"] and r["roofline"] != r["measured_kernels"]
-        assert r["measured_kernels_error_pct"] == pytest.approx(100 * (r["measured_kernels"] - r["measured"]) / r["measured"],
-                                                                abs=0.01)
+        assert r["measured_kernels_error_pct"] == pytest.approx(
+            100 * (r["measured_kernels"] - r["measured"]) / r["measured"], abs=0.01
+        )
     assert set(res["choices"]) == {"tensorrt-llm:nvidia-hopper", "tensorrt-llm:nvidia-ampere"}
     assert set(res["by_metric"]) == {"throughput", "ttft"}
 
@@ -343,4 +410,5 @@ def test_cuda_serving_priors_are_derived_from_the_measured_kernels(cat):
             assert float(b.prior[i]) == pytest.approx(d[name], abs=1e-4)
             assert float(b.low[i]) <= float(b.prior[i]) <= float(b.high[i])
     assert float(bounds_for("llama.cpp", "cuda").prior[PARAMS.index("compute_efficiency")]) != pytest.approx(
-        d["compute_efficiency"], abs=1e-4)
+        d["compute_efficiency"], abs=1e-4
+    )

@@ -60,17 +60,24 @@ def test_no_import_cycles_between_planner_modules():
 
 
 def test_mypy_baseline_counts_new_errors_not_moved_lines():
-    out = ("planner/a.py:10: error: Incompatible types in assignment  [assignment]\n"
-           "planner/a.py:99: error: Incompatible types in assignment  [assignment]\n"
-           "planner/b.py:3:5: error: Name \"x\" is not defined  [name-defined]\n")
+    out = (
+        "planner/a.py:10: error: Incompatible types in assignment  [assignment]\n"
+        "planner/a.py:99: error: Incompatible types in assignment  [assignment]\n"
+        'planner/b.py:3:5: error: Name "x" is not defined  [name-defined]\n'
+    )
     keys = mypy_baseline.parse(out)
-    assert keys == Counter({"planner/a.py: [assignment] Incompatible types in assignment": 2,
-                            'planner/b.py: [name-defined] Name "x" is not defined': 1})
+    assert keys == Counter(
+        {
+            "planner/a.py: [assignment] Incompatible types in assignment": 2,
+            'planner/b.py: [name-defined] Name "x" is not defined': 1,
+        }
+    )
     moved = mypy_baseline.parse(out.replace(":10:", ":12:"))  # an edit above the error moves its line
     assert mypy_baseline.new_errors(moved, keys) == []
     more = keys + Counter({"planner/a.py: [assignment] Incompatible types in assignment": 1})
     assert mypy_baseline.new_errors(more, keys) == [
-        "planner/a.py: [assignment] Incompatible types in assignment (now 3, baseline 2)"]
+        "planner/a.py: [assignment] Incompatible types in assignment (now 3, baseline 2)"
+    ]
 
 
 def test_mypy_baseline_file_parses():
@@ -83,8 +90,9 @@ def test_readme_layout_and_contract_match_the_tree():
     layered = (PLANNER / "sim" / "engine.py").exists()
     readme = (PLANNER.parent / "README.md").read_text()
     a, b = readme.index(restructure.LAYOUT_START), readme.index(restructure.LAYOUT_END)
-    assert readme[a:b + len(restructure.LAYOUT_END)] == restructure.layout_section(layered), \
+    assert readme[a : b + len(restructure.LAYOUT_END)] == restructure.layout_section(layered), (
         "run `python scripts/restructure.py --contract-only` (flat tree) to rewrite the layout section"
+    )
     assert (PLANNER.parent / ".importlinter").read_text() == restructure.contract(layered)
     listed = {m for _, _, mods in restructure.LAYERS for m in mods} | set(restructure.BASE) | {"__init__", "__main__"}
     top = {p.stem for p in PLANNER.glob("*.py")}

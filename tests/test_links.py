@@ -30,19 +30,30 @@ def test_dotted_names_only_for_changes(cat):
     assert back == sc and warnings == []
 
 
-machines = st.builds(dict, hardware=st.sampled_from(HW), devices=st.sampled_from([1, 2, 4, 8]),
-                     replicas=st.integers(1, 4))
+machines = st.builds(
+    dict, hardware=st.sampled_from(HW), devices=st.sampled_from([1, 2, 4, 8]), replicas=st.integers(1, 4)
+)
 
 
 @settings(max_examples=40, deadline=None)
-@given(opts=st.lists(machines, min_size=1, max_size=6), users=st.integers(1, 64),
-       prompt=st.integers(1, 8000), out=st.integers(1, 4000), rate=st.none() | st.floats(0.01, 100),
-       ttft=st.none() | st.floats(0.1, 60), seed=st.integers(0, 2**31))
+@given(
+    opts=st.lists(machines, min_size=1, max_size=6),
+    users=st.integers(1, 64),
+    prompt=st.integers(1, 8000),
+    out=st.integers(1, 4000),
+    rate=st.none() | st.floats(0.01, 100),
+    ttft=st.none() | st.floats(0.1, 60),
+    seed=st.integers(0, 2**31),
+)
 def test_round_trip(cat, opts, users, prompt, out, rate, ttft, seed):
     wl = {"arrival": "closed", "concurrency": users} if rate is None else {"arrival": "poisson", "rate_rps": rate}
-    data = {**DEFAULT, "machine": opts[0], "compare": opts[1:],
-            "workload": {**wl, "requests": 300, "seed": seed, "prompt": {"mean": prompt}, "output": {"mean": out}},
-            "slo": {"ttft_p95_s": ttft}}
+    data = {
+        **DEFAULT,
+        "machine": opts[0],
+        "compare": opts[1:],
+        "workload": {**wl, "requests": 300, "seed": seed, "prompt": {"mean": prompt}, "output": {"mean": out}},
+        "slo": {"ttft_p95_s": ttft},
+    }
     sc = parse_scenario(data)
     q = encode(sc)
     back, warnings = decode(q, cat)
@@ -51,12 +62,25 @@ def test_round_trip(cat, opts, users, prompt, out, rate, ttft, seed):
 
 
 def test_typical_links_are_short(cat):
-    data = {**DEFAULT, "workload": {**DEFAULT["workload"], "arrival": "poisson", "rate_rps": 0.25, "requests": 500,
-                                    "prompt": {"mean": 2000}, "output": {"mean": 1000}},
-            "slo": {"ttft_p95_s": 5, "tpot_p95_ms": 100},
-            "compare": [{"hardware": "nvidia-h100-sxm", "devices": 8}, {"hardware": "nvidia-b200", "devices": 4},
-                        {"hardware": "nvidia-rtx-pro-6000", "devices": 8, "replicas": 2},
-                        {"hardware": "amd-mi300x", "devices": 4}, {"hardware": "apple-m3-ultra-80c", "memory_gb": 256}]}
+    data = {
+        **DEFAULT,
+        "workload": {
+            **DEFAULT["workload"],
+            "arrival": "poisson",
+            "rate_rps": 0.25,
+            "requests": 500,
+            "prompt": {"mean": 2000},
+            "output": {"mean": 1000},
+        },
+        "slo": {"ttft_p95_s": 5, "tpot_p95_ms": 100},
+        "compare": [
+            {"hardware": "nvidia-h100-sxm", "devices": 8},
+            {"hardware": "nvidia-b200", "devices": 4},
+            {"hardware": "nvidia-rtx-pro-6000", "devices": 8, "replicas": 2},
+            {"hardware": "amd-mi300x", "devices": 4},
+            {"hardware": "apple-m3-ultra-80c", "memory_gb": 256},
+        ],
+    }
     q = encode(parse_scenario(data))
     assert len(q) < 500, len(q)
 
@@ -88,8 +112,15 @@ def test_unknown_ids_fields_and_versions(cat):
 
 
 def test_garbage_never_raises(cat):
-    for q in ["%%%", "=&=&", "compare.x.hardware=1", "compare=5", "workload.piecewise=[[", "a.b.c.d=1",
-              "compare." + "&compare.".join(f"{i}.hardware=nvidia-h100-sxm" for i in range(9))]:
+    for q in [
+        "%%%",
+        "=&=&",
+        "compare.x.hardware=1",
+        "compare=5",
+        "workload.piecewise=[[",
+        "a.b.c.d=1",
+        "compare." + "&compare.".join(f"{i}.hardware=nvidia-h100-sxm" for i in range(9)),
+    ]:
         sc, warnings = decode(q, cat)
         assert sc.model == "deepseek-r1"
 
@@ -101,8 +132,15 @@ def test_too_many_options_keep_the_first_five(cat):
 
 
 def test_custom_hardware_travels(cat):
-    custom = {"id": "my-box", "name": "My box", "vendor": "nvidia", "memory_gb": 96, "bandwidth_gbs": 1800,
-              "fp16_tflops": 500, "power_w": 600}
+    custom = {
+        "id": "my-box",
+        "name": "My box",
+        "vendor": "nvidia",
+        "memory_gb": 96,
+        "bandwidth_gbs": 1800,
+        "fp16_tflops": 500,
+        "power_w": 600,
+    }
     sc = parse_scenario({**DEFAULT, "custom_hardware": [custom], "compare": [{"hardware": "my-box", "devices": 8}]})
     back, warnings = decode(encode(sc), cat)
     assert warnings == [] and back == sc
@@ -141,9 +179,20 @@ def test_scale_out_fields_round_trip_and_bad_ids_warn(cat):
     from planner.sim.scenario import Machine
 
     d = default_scenario()
-    sc = d.model_copy(update={"compare": [*d.compare, Machine(hardware="nvidia-rtx-pro-6000", quant="q4_k_m",
-                                                               engine="llama.cpp", host="amd-epyc-9004-genoa",
-                                                               offload="experts")]})
+    sc = d.model_copy(
+        update={
+            "compare": [
+                *d.compare,
+                Machine(
+                    hardware="nvidia-rtx-pro-6000",
+                    quant="q4_k_m",
+                    engine="llama.cpp",
+                    host="amd-epyc-9004-genoa",
+                    offload="experts",
+                ),
+            ]
+        }
+    )
     params = encode_params(sc)
     assert params["compare.0.nodes"] == "2" and params["compare.0.link"] == "thunderbolt5"
     assert params["compare.3.offload"] == "experts" and params["compare.3.host"] == "amd-epyc-9004-genoa"
@@ -151,8 +200,10 @@ def test_scale_out_fields_round_trip_and_bad_ids_warn(cat):
     assert params["compare.1.engine"] == "sglang" and params["compare.3.engine"] == "llama.cpp"
     back, warnings = decode(encode(sc), cat)
     assert back == sc and warnings == []
-    bad, warnings = decode("v=2&compare.0.hardware=nvidia-h100-sxm&compare.0.link=warp-drive&"
-                           "compare.0.host=zzz&compare.0.parallel=tp%3Dx", cat)
+    bad, warnings = decode(
+        "v=2&compare.0.hardware=nvidia-h100-sxm&compare.0.link=warp-drive&compare.0.host=zzz&compare.0.parallel=tp%3Dx",
+        cat,
+    )
     fields = {w.field for w in warnings}
     assert {"compare.0.link", "compare.0.host", "compare.0.parallel"} <= fields
     assert bad.compare[0].link is None and bad.compare[0].host is None and bad.compare[0].parallel is None
@@ -162,11 +213,23 @@ def test_plan_inputs_round_trip_only_non_defaults(cat):
     from planner.webapp.links import PlanInputs, decode_plan, encode_plan_params
 
     assert encode_plan_params(PlanInputs()) == {}
-    inp = PlanInputs(rate_rps=4, quant="fp8", candidates=["nvidia-h200-sxm", "amd-mi300x"], e2e_p95_s=60,
-                     tpot_p95_ms=None, utilization=0.3)
+    inp = PlanInputs(
+        rate_rps=4,
+        quant="fp8",
+        candidates=["nvidia-h200-sxm", "amd-mi300x"],
+        e2e_p95_s=60,
+        tpot_p95_ms=None,
+        utilization=0.3,
+    )
     params = encode_plan_params(inp)
-    assert params == {"plan.quant": "fp8", "plan.rate_rps": "4", "plan.tpot_p95_ms": "", "plan.e2e_p95_s": "60",
-                      "plan.candidates": "nvidia-h200-sxm,amd-mi300x", "plan.utilization": "0.3"}
+    assert params == {
+        "plan.quant": "fp8",
+        "plan.rate_rps": "4",
+        "plan.tpot_p95_ms": "",
+        "plan.e2e_p95_s": "60",
+        "plan.candidates": "nvidia-h200-sxm,amd-mi300x",
+        "plan.utilization": "0.3",
+    }
     back, warnings = decode_plan({"v": "2", **params, "workload.rate_rps": "9"}, cat)
     assert back == inp and warnings == []
     # the scenario decoder ignores plan.* and the plan decoder ignores the scenario's fields
@@ -181,8 +244,11 @@ def test_plan_inputs_round_trip_only_non_defaults(cat):
 def test_plan_link_bad_fields_warn_and_fall_back_per_field(cat):
     from planner.webapp.links import PlanInputs, decode_plan
 
-    inp, warnings = decode_plan("v=2&plan.rate_rps=-3&plan.prompt=abc&plan.model=nope&plan.quant=zz&"
-                                "plan.candidates=nvidia-h200-sxm,warp9&plan.colour=red&plan.output=800", cat)
+    inp, warnings = decode_plan(
+        "v=2&plan.rate_rps=-3&plan.prompt=abc&plan.model=nope&plan.quant=zz&"
+        "plan.candidates=nvidia-h200-sxm,warp9&plan.colour=red&plan.output=800",
+        cat,
+    )
     fields = [w.field for w in warnings]
     for f in ("plan.rate_rps", "plan.prompt", "plan.model", "plan.quant", "plan.candidates", "plan.colour"):
         assert f in fields, (f, fields)
@@ -198,16 +264,25 @@ def test_each_options_stack_round_trips_and_bad_stack_ids_warn(cat):
 
     d = default_scenario()
     c = list(d.compare)
-    c[0] = c[0].model_copy(update={"engine": "mlx", "quant": "mlx-4bit", "kv_dtype": "q8_0",
-                                   "scheduler": SchedulerOverrides(max_num_seqs=8, chunked_prefill=False)})
+    c[0] = c[0].model_copy(
+        update={
+            "engine": "mlx",
+            "quant": "mlx-4bit",
+            "kv_dtype": "q8_0",
+            "scheduler": SchedulerOverrides(max_num_seqs=8, chunked_prefill=False),
+        }
+    )
     sc = d.model_copy(update={"compare": c})
     q = encode(sc)
     assert "compare.0.engine=mlx" in q and "compare.0.scheduler=" in q
     back, warnings = decode(q, cat)
     assert back == sc and warnings == []
     assert back.for_option(1).scheduler.max_num_seqs == 8 and back.for_option(1).engine == "mlx"
-    bad, warnings = decode("v=2&compare.0.hardware=nvidia-h100-sxm&compare.0.engine=warp&compare.0.quant=q9"
-                           "&compare.0.kv_dtype=fp3&machine.scheduler=%7Bbad", cat)
+    bad, warnings = decode(
+        "v=2&compare.0.hardware=nvidia-h100-sxm&compare.0.engine=warp&compare.0.quant=q9"
+        "&compare.0.kv_dtype=fp3&machine.scheduler=%7Bbad",
+        cat,
+    )
     fields = {w.field for w in warnings}
     assert {"compare.0.engine", "compare.0.quant", "compare.0.kv_dtype", "machine.scheduler"} <= fields
     assert bad.stack(1) == (bad.quant, bad.engine, bad.kv_dtype)  # falls back to the scenario's stack
@@ -219,8 +294,12 @@ def test_version_1_link_is_migrated(cat):
 
     sc, warnings = decode("v=1", cat)
     assert sc == default_scenario_v1()
-    assert [m.hardware for m in sc.options()] == ["apple-m3-ultra-80c", "nvidia-h100-sxm", "nvidia-h200-sxm",
-                                                  "nvidia-rtx-pro-6000"]
+    assert [m.hardware for m in sc.options()] == [
+        "apple-m3-ultra-80c",
+        "nvidia-h100-sxm",
+        "nvidia-h200-sxm",
+        "nvidia-rtx-pro-6000",
+    ]
     assert all(sc.stack(i) == ("q4_k_m", "llama.cpp", None) for i in range(4))
     assert [w.note for w in warnings] == [True] and "migrated" in warnings[0].message
     sc, warnings = decode("v=1&quant=q8_0&compare.0.hardware=nvidia-b200&compare.0.devices=4", cat)
@@ -259,15 +338,33 @@ def test_compare_and_capacity_plan_share_one_workload_slo_and_costs(cat):
     from planner.sim.scenario import parse_scenario
     from planner.webapp.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
 
-    sc = parse_scenario({"model": "llama-3.1-70b", "quant": "q4_k_m", "engine": "llama.cpp",
-                         "machine": {"hardware": "apple-m3-ultra-80c"},
-                         "compare": [{"hardware": "nvidia-rtx-5090", "devices": 2}],
-                         "workload": {"arrival": "closed", "concurrency": 30, "think_time_s": 120,
-                                      "prompt": {"mean": 2000}, "output": {"mean": 500}},
-                         "slo": {"ttft_p95_s": 3}, "cost": {"usd_per_kwh": 0.31}})
+    sc = parse_scenario(
+        {
+            "model": "llama-3.1-70b",
+            "quant": "q4_k_m",
+            "engine": "llama.cpp",
+            "machine": {"hardware": "apple-m3-ultra-80c"},
+            "compare": [{"hardware": "nvidia-rtx-5090", "devices": 2}],
+            "workload": {
+                "arrival": "closed",
+                "concurrency": 30,
+                "think_time_s": 120,
+                "prompt": {"mean": 2000},
+                "output": {"mean": 500},
+            },
+            "slo": {"ttft_p95_s": 3},
+            "cost": {"usd_per_kwh": 0.31},
+        }
+    )
     inp = plan_inputs_from_scenario(sc, PlanInputs())
     assert (inp.model, inp.load, inp.people, inp.every_min, inp.prompt, inp.output) == (
-        "llama-3.1-70b", "team", 30, 2.0, 2000, 500)
+        "llama-3.1-70b",
+        "team",
+        30,
+        2.0,
+        2000,
+        500,
+    )
     assert inp.ttft_p95_s == 3 and inp.tpot_p95_ms is None and inp.electricity_usd_per_kwh == 0.31
     assert inp.candidates == ["apple-m3-ultra-80c", "nvidia-rtx-5090"]
     assert inp.spec()["workload"]["rate_rps"] == pytest.approx(30 / 120)

@@ -8,8 +8,10 @@ from planner.model.perf import build_system
 from planner.model.predict import predict
 
 
-@pytest.mark.parametrize("model,published_gb", [
-    ("llama-3.1-8b", 4.9), ("llama-3.1-70b", 43.1), ("llama-3.1-405b", 249.1), ("deepseek-r1", 404.0)])
+@pytest.mark.parametrize(
+    "model,published_gb",
+    [("llama-3.1-8b", 4.9), ("llama-3.1-70b", 43.1), ("llama-3.1-405b", 249.1), ("deepseek-r1", 404.0)],
+)
 def test_q4_k_m_weights_match_published_files(cat, model, published_gb):
     sys = build_system(cat, "nvidia-h100-sxm", model, "q4_k_m", "llama.cpp")
     got = sys.weight_bytes / 1e9
@@ -52,24 +54,50 @@ def test_mac_default_gpu_limit_and_override(cat):
     assert plat.default_limit_gb(16) == pytest.approx(16 * 0.6667)
     assert sys.usable_gb() == pytest.approx(384 * gib)
     assert sys.capacity_gb() == pytest.approx(512 * gib)
-    raised = build_system(cat, "apple-m3-ultra-80c", "deepseek-r1", "q4_k_m", "llama.cpp", memory_gb=512,
-                          usable_memory_gb=480)
+    raised = build_system(
+        cat, "apple-m3-ultra-80c", "deepseek-r1", "q4_k_m", "llama.cpp", memory_gb=512, usable_memory_gb=480
+    )
     assert raised.usable_gb() == pytest.approx(480 * gib)
 
 
 def test_r1_on_512gb_mac_reason_names_the_sysctl_or_fits(cat):
-    res = predict(cat, hardware="apple-m3-ultra-80c", memory_gb=512, model="deepseek-r1", quant="q4_k_m",
-                  engine="llama.cpp", prompt=512, gen=128)
+    res = predict(
+        cat,
+        hardware="apple-m3-ultra-80c",
+        memory_gb=512,
+        model="deepseek-r1",
+        quant="q4_k_m",
+        engine="llama.cpp",
+        prompt=512,
+        gen=128,
+    )
     if not res["fits"]:
         assert "iogpu.wired_limit_mb" in res["reason"]
-        raised = predict(cat, hardware="apple-m3-ultra-80c", memory_gb=512, usable_memory_gb=490,
-                         model="deepseek-r1", quant="q4_k_m", engine="llama.cpp", prompt=512, gen=128)
+        raised = predict(
+            cat,
+            hardware="apple-m3-ultra-80c",
+            memory_gb=512,
+            usable_memory_gb=490,
+            model="deepseek-r1",
+            quant="q4_k_m",
+            engine="llama.cpp",
+            prompt=512,
+            gen=128,
+        )
         assert raised["fits"]
 
 
 def test_does_not_fit_reason_suggests_smaller_quant_or_more_memory(cat):
-    res = predict(cat, hardware="apple-m4-max-40c", memory_gb=128, model="llama-3.1-70b", quant="f16",
-                  engine="llama.cpp", prompt=512, gen=128)
+    res = predict(
+        cat,
+        hardware="apple-m4-max-40c",
+        memory_gb=128,
+        model="llama-3.1-70b",
+        quant="f16",
+        engine="llama.cpp",
+        prompt=512,
+        gen=128,
+    )
     assert res["fits"] is False
     assert "needs" in res["reason"] and "GB" in res["reason"]
     assert "smaller quantization" in res["reason"]
@@ -93,11 +121,17 @@ def test_max_context_and_sequences_are_consistent(cat):
     assert sys.memory(n, 4096).fits and not sys.memory(n + 1, 4096).fits
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    (dict(memory_gb=-5), "memory_gb"), (dict(memory_gb=1e9), "memory_gb"), (dict(devices=0), "devices"),
-    (dict(usable_memory_gb=-1), "usable_memory_gb"), (dict(usable_memory_gb=9999), "usable_memory_gb"),
-    (dict(kv_dtype="q4_0"), "kv_dtype"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        (dict(memory_gb=-5), "memory_gb"),
+        (dict(memory_gb=1e9), "memory_gb"),
+        (dict(devices=0), "devices"),
+        (dict(usable_memory_gb=-1), "usable_memory_gb"),
+        (dict(usable_memory_gb=9999), "usable_memory_gb"),
+        (dict(kv_dtype="q4_0"), "kv_dtype"),
+    ],
+)
 def test_absurd_sizes_are_rejected_with_the_field(cat, kwargs, field):
     with pytest.raises(ScenarioError) as e:
         build_system(cat, "apple-m2-ultra-76c", "llama-3.1-8b", "q4_k_m", "llama.cpp", **kwargs)
@@ -118,8 +152,15 @@ def test_mac_limit_reason_gives_a_sysctl_value_that_works(cat):
     sysctl and a value; raising the limit to that value makes it fit."""
     import re
 
-    kw = dict(hardware="apple-m4-max-40c", memory_gb=64, model="llama-3.1-70b", quant="q6_k", engine="llama.cpp",
-              prompt=512, gen=128)
+    kw = dict(
+        hardware="apple-m4-max-40c",
+        memory_gb=64,
+        model="llama-3.1-70b",
+        quant="q6_k",
+        engine="llama.cpp",
+        prompt=512,
+        gen=128,
+    )
     res = predict(cat, **kw)
     assert res["fits"] is False
     m = re.search(r"sudo sysctl iogpu\.wired_limit_mb=(\d+)", res["reason"])

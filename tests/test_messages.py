@@ -21,8 +21,18 @@ CASES = [  # (hardware, memory GB per machine, nodes, model, quant): Macs and Ma
 
 @pytest.mark.parametrize("hw,mem,nodes,model,quant", CASES)
 def test_mac_cluster_messages_use_per_machine_figures(cat, hw, mem, nodes, model, quant):
-    r = predict(cat, hardware=hw, model=model, quant=quant, engine="llama.cpp", memory_gb=mem, nodes=nodes,
-                link="thunderbolt5" if nodes > 1 else None, prompt=512, gen=256)
+    r = predict(
+        cat,
+        hardware=hw,
+        model=model,
+        quant=quant,
+        engine="llama.cpp",
+        memory_gb=mem,
+        nodes=nodes,
+        link="thunderbolt5" if nodes > 1 else None,
+        prompt=512,
+        gen=256,
+    )
     reason = r["reason"] or ""
     assert not r["fits"]
     one_machine_gb = mem * GIB / GB
@@ -39,8 +49,16 @@ def test_mac_cluster_messages_use_per_machine_figures(cat, hw, mem, nodes, model
 
 
 def test_the_single_mac_sysctl_is_within_that_mac(cat):
-    r = predict(cat, hardware="apple-m4-max-40c", model="llama-3.1-70b", quant="q6_k", engine="llama.cpp",
-                memory_gb=64, prompt=512, gen=256)
+    r = predict(
+        cat,
+        hardware="apple-m4-max-40c",
+        model="llama-3.1-70b",
+        quant="q6_k",
+        engine="llama.cpp",
+        memory_gb=64,
+        prompt=512,
+        gen=256,
+    )
     assert "sudo sysctl iogpu.wired_limit_mb=" in r["reason"] and "on each Mac" not in r["reason"]
 
 
@@ -50,20 +68,32 @@ def test_capacities_are_shown_as_sold(cat):
     from planner.webapp.compare import capacity_as_sold, summary_rows
     from planner.webapp.verdict import tight
 
-    r = predict(cat, hardware="nvidia-rtx-pro-6000", model="llama-3.1-70b", quant="f16", engine="llama.cpp",
-                prompt=512, gen=256)
+    r = predict(
+        cat, hardware="nvidia-rtx-pro-6000", model="llama-3.1-70b", quant="f16", engine="llama.cpp", prompt=512, gen=256
+    )
     assert not r["fits"] and "of this 96 GB card is usable" in r["reason"]
     usable = [float(x) for x in re.findall(r"([\d.,]+) GiB of this 96 GB card is usable", r["reason"])]
     assert usable and all(u <= 96 for u in usable), r["reason"]
     assert r["memory_gb"]["usable"] > 96  # the model's own unit is 10^9 bytes: the message converts it
     assert not re.search(r"\b10[0-9](\.\d)? GB\b", r["reason"]), r["reason"]
-    o = {"memory_gb_option": 96, "memory_kind": "discrete", "vendor": "nvidia", "devices": 2, "nodes": 1,
-         "fits": True, "error": None, "memory": {"total": 200.0, "usable": r["memory_gb"]["usable"] * 2},
-         "option": 1, "label": "2x RTX PRO 6000"}
+    o = {
+        "memory_gb_option": 96,
+        "memory_kind": "discrete",
+        "vendor": "nvidia",
+        "devices": 2,
+        "nodes": 1,
+        "fits": True,
+        "error": None,
+        "memory": {"total": 200.0, "usable": r["memory_gb"]["usable"] * 2},
+        "option": 1,
+        "label": "2x RTX PRO 6000",
+    }
     assert capacity_as_sold(o) == "2 x 96 GB cards"
     assert capacity_as_sold({**o, "devices": 1}) == "96 GB card"
-    assert capacity_as_sold({**o, "memory_gb_option": 512, "memory_kind": "unified", "vendor": "apple",
-                             "devices": 1}) == "512 GB Mac"
+    assert (
+        capacity_as_sold({**o, "memory_gb_option": 512, "memory_kind": "unified", "vendor": "apple", "devices": 1})
+        == "512 GB Mac"
+    )
     row = summary_rows([o])[0]
     assert row["capacity"] == "2 x 96 GB cards" and 0.9 < row["memory_used_share"] < 1
     t = tight(o)

@@ -41,17 +41,28 @@ def installed(tmp_path_factory):
     build backend is downloaded."""
     tmp = tmp_path_factory.mktemp("wheel")
     dist = tmp / "dist"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(dist)],
-                           capture_output=True, text=True, timeout=600)
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(dist)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stdout + build.stderr
     wheel = next(dist.glob("inference_planner-*.whl"))
     env_dir = tmp / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
-    site = Path(subprocess.check_output([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                        text=True).strip())
-    inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q",
-                           str(wheel)], capture_output=True, text=True, timeout=600)
+    site = Path(
+        subprocess.check_output(
+            [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
+    inst = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert inst.returncode == 0, inst.stdout + inst.stderr
     # the dependencies (numpy, pydantic, simpy, ...) from the test interpreter; its .pth files (an
     # editable install of the source tree) are not processed for a path listed in a .pth file
@@ -62,8 +73,9 @@ def installed(tmp_path_factory):
 def _run(py, cwd, *args, env=None):
     e = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PLANNER_PROFILES")}
     e.update(env or {})
-    return subprocess.run([str(py), "-m", "planner", *args], cwd=cwd, capture_output=True, text=True, env=e,
-                          timeout=300)
+    return subprocess.run(
+        [str(py), "-m", "planner", *args], cwd=cwd, capture_output=True, text=True, env=e, timeout=300
+    )
 
 
 def test_wheel_holds_the_catalog_and_data(installed):
@@ -71,8 +83,12 @@ def test_wheel_holds_the_catalog_and_data(installed):
 
     _, wheel, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    for rel in ("planner/profiles/hardware/apple-m3-ultra-80c.toml", "planner/data/calibration.csv",
-                "planner/data/claims.toml", "planner/profiles/calibration/llama.cpp.toml"):
+    for rel in (
+        "planner/profiles/hardware/apple-m3-ultra-80c.toml",
+        "planner/data/calibration.csv",
+        "planner/data/claims.toml",
+        "planner/profiles/calibration/llama.cpp.toml",
+    ):
         assert rel in names, rel
     ours = {p.relative_to(REPO / "planner").as_posix() for p in (REPO / "planner" / "profiles").rglob("*.toml")}
     assert {f"planner/{r}" for r in ours} <= names
@@ -82,17 +98,52 @@ def test_installed_wheel_predicts_and_lists_the_catalog_from_another_directory(i
     py, _, tmp = installed
     elsewhere = tmp / "elsewhere"
     elsewhere.mkdir()
-    where = subprocess.check_output([str(py), "-c", "import planner, sys; print(planner.__file__)"], cwd=elsewhere,
-                                    text=True).strip()
+    where = subprocess.check_output(
+        [str(py), "-c", "import planner, sys; print(planner.__file__)"], cwd=elsewhere, text=True
+    ).strip()
     assert str(tmp / "venv") in where and str(REPO) not in where
-    res = _run(py, elsewhere, "predict", "--hardware", "apple-m3-ultra-80c", "--memory-gb", "512", "--model",
-               "deepseek-r1", "--quant", "q4_k_m", "--engine", "llama.cpp", "--json")
+    res = _run(
+        py,
+        elsewhere,
+        "predict",
+        "--hardware",
+        "apple-m3-ultra-80c",
+        "--memory-gb",
+        "512",
+        "--model",
+        "deepseek-r1",
+        "--quant",
+        "q4_k_m",
+        "--engine",
+        "llama.cpp",
+        "--json",
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["fits"] and out["decode_tok_s"] > 0
-    local = subprocess.run([sys.executable, "-m", "planner", "predict", "--hardware", "apple-m3-ultra-80c",
-                            "--memory-gb", "512", "--model", "deepseek-r1", "--quant", "q4_k_m", "--engine",
-                            "llama.cpp", "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    local = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "planner",
+            "predict",
+            "--hardware",
+            "apple-m3-ultra-80c",
+            "--memory-gb",
+            "512",
+            "--model",
+            "deepseek-r1",
+            "--quant",
+            "q4_k_m",
+            "--engine",
+            "llama.cpp",
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert json.loads(local.stdout) == out  # the installed package computes what the source tree does
     cat = _run(py, elsewhere, "catalog", "hardware", "--json")
     assert cat.returncode == 0, cat.stderr

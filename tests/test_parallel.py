@@ -12,8 +12,16 @@ R1 = dict(model="deepseek-r1")
 def test_mac_cluster_holds_what_one_mac_cannot(cat):
     one = predict(cat, hardware="apple-m3-ultra-80c", memory_gb=512, quant="q8_0", engine="llama.cpp", **R1)
     assert not one["fits"] and "--nodes 2" in one["reason"]
-    two = predict(cat, hardware="apple-m3-ultra-80c", memory_gb=512, quant="q8_0", engine="llama.cpp", nodes=2,
-                  link="thunderbolt5", **R1)
+    two = predict(
+        cat,
+        hardware="apple-m3-ultra-80c",
+        memory_gb=512,
+        quant="q8_0",
+        engine="llama.cpp",
+        nodes=2,
+        link="thunderbolt5",
+        **R1,
+    )
     assert two["fits"], two["reason"]
     assert two["parallel"] == {"tp": 1, "pp": 2, "ep": 1}
     assert two["memory_gb"]["usable"] == pytest.approx(2 * one["memory_gb"]["usable"])
@@ -22,8 +30,7 @@ def test_mac_cluster_holds_what_one_mac_cannot(cat):
 def test_pipeline_over_a_link_gives_no_single_stream_speedup(cat):
     """Two pipeline stages run one after the other for a single sequence: decode time is the same
     weights read at one machine's bandwidth, plus the hop over the link."""
-    kw = dict(hardware="apple-m3-ultra-80c", memory_gb=512, model="llama-3.1-70b", quant="q4_k_m",
-              engine="llama.cpp")
+    kw = dict(hardware="apple-m3-ultra-80c", memory_gb=512, model="llama-3.1-70b", quant="q4_k_m", engine="llama.cpp")
     one = build_system(cat, **kw)
     two = build_system(cat, nodes=2, link="thunderbolt5", **kw)
     t1, t2 = one.step_time([(1, 1000)]), two.step_time([(1, 1000)])
@@ -74,15 +81,18 @@ def test_offloaded_experts_live_in_host_ram_and_set_the_pace(cat):
     assert not without["fits"]
 
 
-@pytest.mark.parametrize("kw,field", [
-    (dict(nodes=2), "link"),
-    (dict(nodes=2, link="no-such-link"), "link"),
-    (dict(devices=2), "devices"),
-    (dict(nodes=2, link="thunderbolt5", parallel="tp=2"), "parallel"),
-    (dict(parallel="tp=3"), "parallel"),
-    (dict(parallel="pp=two"), "parallel"),
-    (dict(offload="experts"), "host"),
-])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        (dict(nodes=2), "link"),
+        (dict(nodes=2, link="no-such-link"), "link"),
+        (dict(devices=2), "devices"),
+        (dict(nodes=2, link="thunderbolt5", parallel="tp=2"), "parallel"),
+        (dict(parallel="tp=3"), "parallel"),
+        (dict(parallel="pp=two"), "parallel"),
+        (dict(offload="experts"), "host"),
+    ],
+)
 def test_bad_scale_out_input(cat, kw, field):
     with pytest.raises(Exception) as e:
         build_system(cat, "apple-m3-ultra-80c", "deepseek-r1", "q4_k_m", "llama.cpp", memory_gb=512, **kw)
@@ -111,17 +121,54 @@ def test_system_shortcut_sets_the_machine(capsys):
 
     from planner.cli.commands import main
 
-    assert main(["predict", "--system", "mac-studio-m3-ultra-512-x2", "--model", "deepseek-r1", "--quant", "q8_0",
-                 "--engine", "llama.cpp", "--json"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--system",
+                "mac-studio-m3-ultra-512-x2",
+                "--model",
+                "deepseek-r1",
+                "--quant",
+                "q8_0",
+                "--engine",
+                "llama.cpp",
+                "--json",
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     assert (res["hardware"], res["memory_gb_option"], res["nodes"], res["link"]) == (
-        "apple-m3-ultra-80c", 512, 2, "thunderbolt5")
+        "apple-m3-ultra-80c",
+        512,
+        2,
+        "thunderbolt5",
+    )
     # explicit flags win over the system's
-    assert main(["predict", "--system", "dgx-h100", "--devices", "4", "--model", "llama-3.1-70b", "--quant", "fp8",
-                 "--engine", "vllm", "--json"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--system",
+                "dgx-h100",
+                "--devices",
+                "4",
+                "--model",
+                "llama-3.1-70b",
+                "--quant",
+                "fp8",
+                "--engine",
+                "vllm",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["devices"] == 4
-    assert main(["predict", "--system", "dgx-h10", "--model", "llama-3.1-70b", "--quant", "fp8",
-                 "--engine", "vllm"]) == 2
+    assert (
+        main(["predict", "--system", "dgx-h10", "--model", "llama-3.1-70b", "--quant", "fp8", "--engine", "vllm"]) == 2
+    )
     assert "dgx-h100" in capsys.readouterr().err
     assert main(["predict", "--model", "llama-3.1-70b", "--quant", "fp8", "--engine", "vllm"]) == 2
     assert "--hardware ID or --system ID" in capsys.readouterr().err
@@ -129,7 +176,17 @@ def test_system_shortcut_sets_the_machine(capsys):
 
 def test_every_system_profile_builds(cat):
     for sp in cat.systems.values():
-        sys = build_system(cat, sp.hardware, "llama-3.1-8b", "q4_k_m", "llama.cpp", memory_gb=sp.memory_gb,
-                           devices=sp.devices, nodes=sp.nodes, link=sp.link, host=sp.host or None,
-                           host_memory_gb=sp.host_memory_gb)
+        sys = build_system(
+            cat,
+            sp.hardware,
+            "llama-3.1-8b",
+            "q4_k_m",
+            "llama.cpp",
+            memory_gb=sp.memory_gb,
+            devices=sp.devices,
+            nodes=sp.nodes,
+            link=sp.link,
+            host=sp.host or None,
+            host_memory_gb=sp.host_memory_gb,
+        )
         assert sys.total_devices == sp.devices * sp.nodes

@@ -13,15 +13,21 @@ from planner.sim.engine import simulate_scenario
 from planner.sim.scenario import parse_scenario
 
 # small and quick: an 8B model on three machines of very different capacity
-CANDS = [{"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "devices": 1},
-         {"hardware": "nvidia-l40s", "quant": "fp8", "devices": 1},
-         {"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit"}]
+CANDS = [
+    {"hardware": "nvidia-rtx-4090", "quant": "q4_k_m", "devices": 1},
+    {"hardware": "nvidia-l40s", "quant": "fp8", "devices": 1},
+    {"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit"},
+]
 
 
 def spec(rate=4.0, ttft=2.0, tpot=60.0, **kw):
-    s = {"model": "llama-3.1-8b", "candidates": CANDS,
-         "workload": {"rate_rps": rate, "prompt": {"mean": 500}, "output": {"mean": 200}},
-         "slo": {"ttft_p95_s": ttft, "tpot_p95_ms": tpot}, "search": {"requests": 200, "screen_factor": None}}
+    s = {
+        "model": "llama-3.1-8b",
+        "candidates": CANDS,
+        "workload": {"rate_rps": rate, "prompt": {"mean": 500}, "output": {"mean": 200}},
+        "slo": {"ttft_p95_s": ttft, "tpot_p95_ms": tpot},
+        "search": {"requests": 200, "screen_factor": None},
+    }
     s.update(kw)
     return s
 
@@ -48,7 +54,7 @@ def test_winner_first_every_candidate_has_a_verdict(base):
         # the replica count is the smallest that passes: one fewer was simulated and failed
         if r["replicas"] > 1:
             below = r["one_fewer_replica"]
-            assert (below["ttft_p95_s"] > 2.0 or below["tpot_p95_ms"] > 60.0)
+            assert below["ttft_p95_s"] > 2.0 or below["tpot_p95_ms"] > 60.0
         # headroom: the largest peak rate this fleet sustains within the SLO over the planned 4 req/s
         assert r["headroom"] >= 0.0 and r["max_rate_fleet_rps"] >= 4.0
         assert r["headroom"] == pytest.approx(r["max_rate_fleet_rps"] / 4.0 - 1, abs=2e-3)
@@ -104,15 +110,23 @@ def test_cost_inputs_are_assumptions_and_change_the_result(cat, base):
 
 def test_daily_tokens_with_peak_factor(cat):
     # 500 + 200 tokens per request: 2 req/s mean = 120,960,000 tokens/day; peak factor 2 -> 4 req/s
-    res = plan(cat, spec(workload={"daily_tokens": 120_960_000, "peak_factor": 2,
-                                   "prompt": {"mean": 500}, "output": {"mean": 200}}), executor="serial")
+    res = plan(
+        cat,
+        spec(
+            workload={"daily_tokens": 120_960_000, "peak_factor": 2, "prompt": {"mean": 500}, "output": {"mean": 200}}
+        ),
+        executor="serial",
+    )
     assert res["workload"]["rate_rps"] == pytest.approx(4.0)
     assert res["cost_inputs"]["utilization"] == pytest.approx(0.5)
 
 
 def test_user_price_replaces_catalog_and_cloud_comparison(cat):
-    res = plan(cat, spec(costs={"price_usd": {"nvidia-l40s": 1.0}, "cloud_usd_per_device_hour": {"nvidia-l40s": 2}}),
-               executor="serial")
+    res = plan(
+        cat,
+        spec(costs={"price_usd": {"nvidia-l40s": 1.0}, "cloud_usd_per_device_hour": {"nvidia-l40s": 2}}),
+        executor="serial",
+    )
     row = next(c for c in res["candidates"] if c["hardware"] == "nvidia-l40s")
     ws = cat.chassis["workstation-4-pcie"].prices[0].usd  # the machine around the card
     assert row["price"]["kind"] == "user" and row["capex_usd"] == row["replicas"] * (1.0 + ws)
@@ -120,11 +134,16 @@ def test_user_price_replaces_catalog_and_cloud_comparison(cat):
 
 
 def test_excluded_reasons(cat):
-    s = spec(candidates=[{"hardware": "nvidia-rtx-4090", "quant": "bf16", "devices": 1},  # 16 GB + KV > 24 GB?
-                         {"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "devices": 2},
-                         {"hardware": "nvidia-h100-pcie", "quant": "fp8", "devices": 1},  # no sourced price
-                         {"hardware": "nvidia-l40s", "quant": "fp8"}],
-             model="llama-3.1-70b", slo={"ttft_p95_s": 5, "tpot_p95_ms": 200})
+    s = spec(
+        candidates=[
+            {"hardware": "nvidia-rtx-4090", "quant": "bf16", "devices": 1},  # 16 GB + KV > 24 GB?
+            {"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "devices": 2},
+            {"hardware": "nvidia-h100-pcie", "quant": "fp8", "devices": 1},  # no sourced price
+            {"hardware": "nvidia-l40s", "quant": "fp8"},
+        ],
+        model="llama-3.1-70b",
+        slo={"ttft_p95_s": 5, "tpot_p95_ms": 200},
+    )
     res = plan(cat, s, executor="serial")
     codes = {c["id"]: c.get("reason_code") for c in res["candidates"]}
     assert codes["nvidia-rtx-4090@24/bf16/vllm/x1"] == "does_not_fit"
@@ -149,12 +168,15 @@ def test_default_candidates_cover_the_catalog(cat):
         assert c.devices in (1, 2, 4, 8)
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"candidates": []}, "candidates"),
-    ({"costs": {"price_usd": {"nvidia-l40s": -5}}}, "costs"),
-    ({"slo": {}}, "slo"),
-    ({"workload": {"daily_tokens": 1e9}}, "workload"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"candidates": []}, "candidates"),
+        ({"costs": {"price_usd": {"nvidia-l40s": -5}}}, "costs"),
+        ({"slo": {}}, "slo"),
+        ({"workload": {"daily_tokens": 1e9}}, "workload"),
+    ],
+)
 def test_bad_specs_name_the_field(data, field):
     with pytest.raises(PlanError, match=f"^{field}"):
         parse_plan(spec(**data))
@@ -167,9 +189,28 @@ def test_slo_tighter_than_physics(cat):
 
 # ----------------------------------------------------------------------------------------------- CLI
 
-QUICK = ["plan", "--model", "llama-3.1-8b", "--rate", "4", "--prompt", "500", "--gen", "200",
-         "--slo-ttft-p95-s", "2", "--slo-tpot-ms", "60", "--candidates", "nvidia-rtx-4090/q4_k_m//x1,nvidia-l40s/fp8//x1",
-         "--requests", "200", "--workers", "1", "--quiet"]
+QUICK = [
+    "plan",
+    "--model",
+    "llama-3.1-8b",
+    "--rate",
+    "4",
+    "--prompt",
+    "500",
+    "--gen",
+    "200",
+    "--slo-ttft-p95-s",
+    "2",
+    "--slo-tpot-ms",
+    "60",
+    "--candidates",
+    "nvidia-rtx-4090/q4_k_m//x1,nvidia-l40s/fp8//x1",
+    "--requests",
+    "200",
+    "--workers",
+    "1",
+    "--quiet",
+]
 
 
 def run(capsys, args):
@@ -197,16 +238,19 @@ def test_cli_plan_file_and_text(capsys, tmp_path):
     assert "winner:" in out and "ASSUMPTION" in out
 
 
-@pytest.mark.parametrize("extra, needle", [
-    (["--slo-tpot-ms", "0.01"], "tighter than physics"),
-    (["--price", "nvidia-l40s=-3"], "price_usd"),
-    (["--price", "nvidia-l40s"], "--price"),
-    (["--candidates", ""], "candidates"),
-    (["--candidates", "nvidia-h100-pcie/fp8//x1"], "no price"),
-    (["--candidates", "nvidia-l40"], "unknown hardware"),
-    (["--workers", "0"], "--workers"),
-    (["--cluster", "nonsense"], "unknown executor"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--slo-tpot-ms", "0.01"], "tighter than physics"),
+        (["--price", "nvidia-l40s=-3"], "price_usd"),
+        (["--price", "nvidia-l40s"], "--price"),
+        (["--candidates", ""], "candidates"),
+        (["--candidates", "nvidia-h100-pcie/fp8//x1"], "no price"),
+        (["--candidates", "nvidia-l40"], "unknown hardware"),
+        (["--workers", "0"], "--workers"),
+        (["--cluster", "nonsense"], "unknown executor"),
+    ],
+)
 def test_cli_bad_input_one_line_exit_2(capsys, extra, needle):
     code, out, err = run(capsys, QUICK + extra)
     assert code == 2
@@ -225,8 +269,13 @@ def test_headroom_rate_is_sustained_and_never_negative(cat, base):
     assert ok and any(r["headroom"] > 0 for r in ok)
     for r in ok:
         assert r["headroom"] >= 0
-        sc = candidate_scenario(sp, cands[r["id"]], r["max_rate_fleet_rps"], r["replicas"],
-                                sim_requests(sp, r["replicas"], r["analytic"]["max_batch"]))
+        sc = candidate_scenario(
+            sp,
+            cands[r["id"]],
+            r["max_rate_fleet_rps"],
+            r["replicas"],
+            sim_requests(sp, r["replicas"], r["analytic"]["max_batch"]),
+        )
         sc["workload"]["requests"] = r["scenario"]["workload"]["requests"]
         res = simulate_scenario(cat, parse_scenario(sc))
         assert _meets(res.columns, sp.slo)[0], r["id"]
@@ -234,8 +283,11 @@ def test_headroom_rate_is_sustained_and_never_negative(cat, base):
 
 
 def _issue_spec(**kw):
-    s = {"model": "llama-3.1-8b", "workload": {"rate_rps": 5, "prompt": {"mean": 500}, "output": {"mean": 200}},
-         "slo": {"ttft_p95_s": 2, "tpot_p95_ms": 50}}
+    s = {
+        "model": "llama-3.1-8b",
+        "workload": {"rate_rps": 5, "prompt": {"mean": 500}, "output": {"mean": 200}},
+        "slo": {"ttft_p95_s": 2, "tpot_p95_ms": 50},
+    }
     s.update(kw)
     return parse_plan(s)
 
@@ -260,18 +312,26 @@ def test_candidates_come_from_the_support_matrix(cat):
     # MoE FP8 on Ampere: only vLLM runs it (weight-only Marlin MoE, emulated); SGLang's Ampere FP8 path is
     # documented for dense layers only and TensorRT-LLM has no FP8 before Ada, so neither is a candidate
     sp = _issue_spec(model="mixtral-8x7b")
-    amp = [c for c in enumerate_candidates(cat, sp, resolve_workload(sp))
-           if c.quant == "fp8" and cat.hardware[c.hardware].arch.id in ("sm80", "sm86")]
+    amp = [
+        c
+        for c in enumerate_candidates(cat, sp, resolve_workload(sp))
+        if c.quant == "fp8" and cat.hardware[c.hardware].arch.id in ("sm80", "sm86")
+    ]
     assert amp and {c.engine for c in amp} == {"vllm"}
-    assert all(check(cat, cat.hardware[c.hardware], cat.models["mixtral-8x7b"], cat.quants["fp8"],
-                     "vllm").status == "emulated" for c in amp)
+    assert all(
+        check(cat, cat.hardware[c.hardware], cat.models["mixtral-8x7b"], cat.quants["fp8"], "vllm").status == "emulated"
+        for c in amp
+    )
 
 
 def test_issue_plan_recommends_only_supported(cat):
     """The issue's plan on the machines it went wrong on (RDNA3, Strix Halo) and two GeForce cards."""
-    sp = _issue_spec(candidates=[{"hardware": h} for h in ("amd-rx-7900-xtx", "amd-ryzen-ai-max-395",
-                                                              "nvidia-rtx-4090", "nvidia-rtx-3090")],
-                     search={"requests": 200})
+    sp = _issue_spec(
+        candidates=[
+            {"hardware": h} for h in ("amd-rx-7900-xtx", "amd-ryzen-ai-max-395", "nvidia-rtx-4090", "nvidia-rtx-3090")
+        ],
+        search={"requests": 200},
+    )
     res = plan(cat, sp, executor="serial")
     ok = [r for r in res["candidates"] if r["verdict"] != "excluded"]
     assert ok and res["winner"] == ok[0]["id"]
@@ -309,9 +369,31 @@ def test_min_quality_filters_candidates(cat):
 
 
 def test_cli_min_quality_flag(capsys):
-    rc = cli.main(["plan", "--model", "llama-3.1-8b", "--rate", "1", "--prompt", "200", "--gen", "50",
-                   "--slo-tpot-ms", "200", "--candidates", "nvidia-rtx-4090", "--min-quality", "8bit",
-                   "--requests", "100", "--workers", "1", "--quiet", "--json"])
+    rc = cli.main(
+        [
+            "plan",
+            "--model",
+            "llama-3.1-8b",
+            "--rate",
+            "1",
+            "--prompt",
+            "200",
+            "--gen",
+            "50",
+            "--slo-tpot-ms",
+            "200",
+            "--candidates",
+            "nvidia-rtx-4090",
+            "--min-quality",
+            "8bit",
+            "--requests",
+            "100",
+            "--workers",
+            "1",
+            "--quiet",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["spec"]["min_quality"] == "8bit"
     assert {c["quant"] for c in out["candidates"]} <= {"bf16", "fp8", "q8_0", "mlx-8bit"}
@@ -320,10 +402,15 @@ def test_cli_min_quality_flag(capsys):
 def test_replica_search_never_asks_for_zero_replicas(cat):
     """Regression: when the bisection below the analytic throughput bound reached one replica, the search then
     simulated zero replicas (a defect reported as 'machine.replicas: >= 1'). R1 at 3 req/s on 4-8 MI300X/H200."""
-    s = {"model": "deepseek-r1", "candidates": [{"hardware": "amd-mi300x", "devices": 4, "quant": "fp8"},
-                                                {"hardware": "amd-mi300x", "devices": 4, "quant": "mxfp4"}],
-         "workload": {"rate_rps": 3, "prompt": {"mean": 512}, "output": {"mean": 256}},
-         "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 60}}
+    s = {
+        "model": "deepseek-r1",
+        "candidates": [
+            {"hardware": "amd-mi300x", "devices": 4, "quant": "fp8"},
+            {"hardware": "amd-mi300x", "devices": 4, "quant": "mxfp4"},
+        ],
+        "workload": {"rate_rps": 3, "prompt": {"mean": 512}, "output": {"mean": 256}},
+        "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 60},
+    }
     res = plan(cat, s, executor="serial")
     ok = [c for c in res["candidates"] if c["verdict"] != "excluded"]
     assert ok and all(c["replicas"] >= 1 and c["headroom"] >= 0 for c in ok)

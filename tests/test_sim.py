@@ -65,21 +65,50 @@ def checked_kv():
 
 # --------------------------------------------------------------------------- one request = predict
 
-@pytest.mark.parametrize("base,prompt,gen", [
-    (H100, 512, 256),
-    (H100, 20000, 64),  # several prefill chunks
-    ({"model": "gpt-oss-120b", "quant": "mxfp4", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}},
-     1000, 300),  # MoE with a sliding window: the windowed aggregates
-    ({"model": "llama-3.1-8b", "quant": "q4_k_m", "engine": "llama.cpp", "machine": {"hardware": "apple-m2-ultra-76c"}},
-     512, 128),
-])
+
+@pytest.mark.parametrize(
+    "base,prompt,gen",
+    [
+        (H100, 512, 256),
+        (H100, 20000, 64),  # several prefill chunks
+        (
+            {"model": "gpt-oss-120b", "quant": "mxfp4", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}},
+            1000,
+            300,
+        ),  # MoE with a sliding window: the windowed aggregates
+        (
+            {
+                "model": "llama-3.1-8b",
+                "quant": "q4_k_m",
+                "engine": "llama.cpp",
+                "machine": {"hardware": "apple-m2-ultra-76c"},
+            },
+            512,
+            128,
+        ),
+    ],
+)
 @pytest.mark.parametrize("batching", ["continuous", "slots", "static", "serial"])
 def test_single_request_reproduces_predict(cat, base, prompt, gen, batching):
-    sc = scenario(base, arrival="closed", concurrency=1, requests=1, prompt={"mean": prompt}, output={"mean": gen},
-                  scheduler={"batching": batching, "static_batch": 1})
+    sc = scenario(
+        base,
+        arrival="closed",
+        concurrency=1,
+        requests=1,
+        prompt={"mean": prompt},
+        output={"mean": gen},
+        scheduler={"batching": batching, "static_batch": 1},
+    )
     res = simulate_scenario(cat, sc)
-    p = predict(cat, hardware=base["machine"]["hardware"], model=base["model"], quant=base["quant"],
-                engine=base["engine"], prompt=prompt, gen=gen)
+    p = predict(
+        cat,
+        hardware=base["machine"]["hardware"],
+        model=base["model"],
+        quant=base["quant"],
+        engine=base["engine"],
+        prompt=prompt,
+        gen=gen,
+    )
     s = res.summary
     assert s["completed"] == 1
     assert s["ttft_ms"]["mean"] == pytest.approx(p["ttft_s"] * 1e3, rel=0.01)
@@ -99,29 +128,54 @@ def test_lone_requests_spread_out_match_predict(cat):
 
 # --------------------------------------------------------------------------- invariants
 
-workloads = st.fixed_dictionaries({
-    "rate_rps": st.sampled_from([0.5, 4.0, 30.0, 300.0]),
-    "requests": st.integers(20, 600),
-    "prompt": st.sampled_from([{"mean": 300}, {"dist": "lognormal", "mean": 1500, "cv": 1.0, "max": 20000},
-                               {"dist": "uniform", "min": 1, "max": 4000}]),
-    "output": st.sampled_from([{"mean": 1}, {"mean": 200}, {"dist": "lognormal", "mean": 400, "cv": 1.5}]),
-    "seed": st.integers(0, 2**32),
-})
-configs = st.sampled_from([
-    (H100, {}), (TIGHT, {}), (TIGHT, {"kv_block_size": 1}), (TIGHT, {"chunked_prefill": False}),
-    (TIGHT, {"max_num_batched_tokens": 512}), (TIGHT, {"batching": "slots", "n_parallel": 4}),
-    (TIGHT, {"batching": "static", "static_batch": 4, "static_timeout_s": 0.2}), (TIGHT, {"batching": "serial"}),
-    ({"model": "mistral-7b", "quant": "bf16", "engine": "vllm", "machine": {"hardware": "nvidia-rtx-4090"}}, {}),
-])
+workloads = st.fixed_dictionaries(
+    {
+        "rate_rps": st.sampled_from([0.5, 4.0, 30.0, 300.0]),
+        "requests": st.integers(20, 600),
+        "prompt": st.sampled_from(
+            [
+                {"mean": 300},
+                {"dist": "lognormal", "mean": 1500, "cv": 1.0, "max": 20000},
+                {"dist": "uniform", "min": 1, "max": 4000},
+            ]
+        ),
+        "output": st.sampled_from([{"mean": 1}, {"mean": 200}, {"dist": "lognormal", "mean": 400, "cv": 1.5}]),
+        "seed": st.integers(0, 2**32),
+    }
+)
+configs = st.sampled_from(
+    [
+        (H100, {}),
+        (TIGHT, {}),
+        (TIGHT, {"kv_block_size": 1}),
+        (TIGHT, {"chunked_prefill": False}),
+        (TIGHT, {"max_num_batched_tokens": 512}),
+        (TIGHT, {"batching": "slots", "n_parallel": 4}),
+        (TIGHT, {"batching": "static", "static_batch": 4, "static_timeout_s": 0.2}),
+        (TIGHT, {"batching": "serial"}),
+        ({"model": "mistral-7b", "quant": "bf16", "engine": "vllm", "machine": {"hardware": "nvidia-rtx-4090"}}, {}),
+    ]
+)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(wl=workloads, cfg=configs, replicas=st.integers(1, 3),
-       router=st.sampled_from(["round_robin", "least_outstanding", "shortest_queue"]))
+@given(
+    wl=workloads,
+    cfg=configs,
+    replicas=st.integers(1, 3),
+    router=st.sampled_from(["round_robin", "least_outstanding", "shortest_queue"]),
+)
 def test_invariants(cat, wl, cfg, replicas, router):
     base, sched = cfg
-    sc = scenario(base, arrival="poisson", **wl, scheduler=sched, router=router, machine={"replicas": replicas},
-                  timeline_points=10**6)
+    sc = scenario(
+        base,
+        arrival="poisson",
+        **wl,
+        scheduler=sched,
+        router=router,
+        machine={"replicas": replicas},
+        timeline_points=10**6,
+    )
     with checked_kv():
         res = simulate_scenario(cat, sc)
     rows, s = res.requests, res.summary
@@ -155,8 +209,15 @@ def test_invariants(cat, wl, cfg, replicas, router):
 
 
 def test_preemption_by_recompute(cat):
-    sc = scenario(TIGHT, arrival="poisson", rate_rps=50, requests=300, prompt={"mean": 2000},
-                  output={"mean": 1500}, timeline_points=10**6)
+    sc = scenario(
+        TIGHT,
+        arrival="poisson",
+        rate_rps=50,
+        requests=300,
+        prompt={"mean": 2000},
+        output={"mean": 1500},
+        timeline_points=10**6,
+    )
     with checked_kv() as calls:
         res = simulate_scenario(cat, sc)
     s = res.summary
@@ -167,8 +228,15 @@ def test_preemption_by_recompute(cat):
 
 
 def test_slots_reject_what_does_not_fit_a_slot(cat):
-    sc = scenario(TIGHT, arrival="poisson", rate_rps=1, requests=50, prompt={"dist": "uniform", "min": 100,
-                  "max": 12000}, output={"mean": 100}, scheduler={"batching": "slots", "n_parallel": 4})
+    sc = scenario(
+        TIGHT,
+        arrival="poisson",
+        rate_rps=1,
+        requests=50,
+        prompt={"dist": "uniform", "min": 100, "max": 12000},
+        output={"mean": 100},
+        scheduler={"batching": "slots", "n_parallel": 4},
+    )
     res = simulate_scenario(cat, sc)
     bad = [r for r in res.requests if r["rejected"]]
     assert bad and all("slot context" in r["reason"] for r in bad)
@@ -178,8 +246,13 @@ def test_slots_reject_what_does_not_fit_a_slot(cat):
 
 
 def test_static_batches(cat):
-    sc = scenario(arrival="poisson", rate_rps=40, requests=200, output={"dist": "uniform", "min": 10, "max": 300},
-                  scheduler={"batching": "static", "static_batch": 8, "static_timeout_s": 0.05})
+    sc = scenario(
+        arrival="poisson",
+        rate_rps=40,
+        requests=200,
+        output={"dist": "uniform", "min": 10, "max": 300},
+        scheduler={"batching": "static", "static_batch": 8, "static_timeout_s": 0.05},
+    )
     res = simulate_scenario(cat, sc)
     starts = {}
     for r in res.requests:
@@ -203,8 +276,9 @@ def test_closed_loop_holds_concurrency(cat):
 
 def test_routers_balance(cat):
     for router in ("round_robin", "least_outstanding", "shortest_queue"):
-        res = simulate_scenario(cat, scenario(arrival="poisson", rate_rps=60, requests=900, router=router,
-                                              machine={"replicas": 3}))
+        res = simulate_scenario(
+            cat, scenario(arrival="poisson", rate_rps=60, requests=900, router=router, machine={"replicas": 3})
+        )
         counts = np.bincount([r["replica"] for r in res.requests], minlength=3)
         assert counts.min() > 250, (router, counts)
         if router == "round_robin":
@@ -221,9 +295,18 @@ def test_littles_law(cat):
 def test_same_seed_same_csv(cat, tmp_path):
     files = []
     for i, seed in enumerate((11, 11, 12)):
-        sc = scenario(TIGHT, arrival="gamma", rate_rps=20, cv=2, requests=300, seed=seed,
-                      prompt={"dist": "lognormal", "mean": 1000, "cv": 1}, output={"dist": "lognormal", "mean": 300},
-                      router="least_outstanding", machine={"replicas": 2})
+        sc = scenario(
+            TIGHT,
+            arrival="gamma",
+            rate_rps=20,
+            cv=2,
+            requests=300,
+            seed=seed,
+            prompt={"dist": "lognormal", "mean": 1000, "cv": 1},
+            output={"dist": "lognormal", "mean": 300},
+            router="least_outstanding",
+            machine={"replicas": 2},
+        )
         p = tmp_path / f"r{i}.csv"
         simulate_scenario(cat, sc).write_requests_csv(p)
         files.append(p.read_bytes())
@@ -247,8 +330,9 @@ def test_latency_does_not_fall_as_load_rises(cat):
 def test_goodput_and_energy(cat):
     s2 = simulate_scenario(cat, scenario(arrival="poisson", rate_rps=60, requests=2000)).summary
     assert s2["goodput"] == 1.0  # no SLO set
-    s = simulate_scenario(cat, scenario(arrival="poisson", rate_rps=60, requests=2000,
-                                        slo={"tpot_p95_ms": s2["tpot_ms"]["p50"]})).summary
+    s = simulate_scenario(
+        cat, scenario(arrival="poisson", rate_rps=60, requests=2000, slo={"tpot_p95_ms": s2["tpot_ms"]["p50"]})
+    ).summary
     assert s["goodput"] == pytest.approx(0.5, abs=0.01)
     assert s["energy_j_per_token"] > 0 and "idle" in s["energy_note"]
 
@@ -263,8 +347,17 @@ def test_summary_is_json(cat):
 def test_arrivals_interrupt_a_decode_run(cat):
     """Closed loop with think time: arrival times are not known when a decode run is priced, so an
     arrival interrupts the run and is admitted at the next step boundary, not when the run would end."""
-    res = simulate_scenario(cat, scenario(arrival="closed", concurrency=4, think_time_s=2.0, requests=200,
-                                          output={"mean": 2000}, timeline_points=10**6))
+    res = simulate_scenario(
+        cat,
+        scenario(
+            arrival="closed",
+            concurrency=4,
+            think_time_s=2.0,
+            requests=200,
+            output={"mean": 2000},
+            timeline_points=10**6,
+        ),
+    )
     longest_step = max(t["duration_s"] / t["steps"] for t in res.timeline)
     assert max(t["steps"] for t in res.timeline) > 50  # decode runs were priced in bulk
     assert res.summary["queue_s"]["p99"] <= longest_step * 1.0001
@@ -273,9 +366,16 @@ def test_arrivals_interrupt_a_decode_run(cat):
 def test_engines_follow_the_engine_contract(cat):
     """Continuous and Batch both satisfy sim.Engine, and plan() answers with an EngineState."""
     for sched in ({}, {"batching": "static", "static_batch": 4}):
-        sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "scheduler": sched,
-                             "machine": {"hardware": "nvidia-h100-sxm", "replicas": 2},
-                             "workload": {"arrival": "poisson", "rate_rps": 5, "requests": 20}})
+        sc = parse_scenario(
+            {
+                "model": "llama-3.1-8b",
+                "quant": "fp8",
+                "engine": "vllm",
+                "scheduler": sched,
+                "machine": {"hardware": "nvidia-h100-sxm", "replicas": 2},
+                "workload": {"arrival": "poisson", "rate_rps": 5, "requests": 20},
+            }
+        )
         sys_, cfg = S.resolve(cat, sc)
         sim = S.Sim(sys_, cfg, sc, S.make_requests(sc.workload))
         assert sim.replicas and all(isinstance(r.engine, S.Engine) for r in sim.replicas)
@@ -286,8 +386,16 @@ def test_engines_follow_the_engine_contract(cat):
 def test_a_step_never_exceeds_the_token_budget(cat):
     """max_num_batched_tokens bounds every step, prompts part way through their prefill included
     (their chunks were once left out of the count: steps of up to 4x the budget)."""
-    sc = scenario(arrival="poisson", rate_rps=20.0, requests=200, prompt={"mean": 6000}, output={"mean": 50}, seed=3,
-                  scheduler={"max_num_batched_tokens": 2048, "chunked_prefill": True}, timeline_points=10**6)
+    sc = scenario(
+        arrival="poisson",
+        rate_rps=20.0,
+        requests=200,
+        prompt={"mean": 6000},
+        output={"mean": 50},
+        seed=3,
+        scheduler={"max_num_batched_tokens": 2048, "chunked_prefill": True},
+        timeline_points=10**6,
+    )
     res = simulate_scenario(cat, sc)
     per_step = [t["tokens"] / t["steps"] for t in res.timeline]
     assert sum(1 for x in per_step if x == 2048) > 10  # the budget binds: full chunked steps

@@ -11,8 +11,20 @@ from planner.cli import commands as cli
 from planner.cli import sim as cli_sim
 
 QUICK = ["simulate", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine", "vllm"]
-KEYS = {"completed", "rejected", "duration_s", "throughput_tok_s", "request_throughput_rps", "ttft_ms", "tpot_ms",
-        "e2e_s", "goodput", "kv_peak_fraction", "preemptions", "energy_j_per_token"}
+KEYS = {
+    "completed",
+    "rejected",
+    "duration_s",
+    "throughput_tok_s",
+    "request_throughput_rps",
+    "ttft_ms",
+    "tpot_ms",
+    "e2e_s",
+    "goodput",
+    "kv_peak_fraction",
+    "preemptions",
+    "energy_j_per_token",
+}
 
 
 MAINS = [cli.main]
@@ -27,6 +39,7 @@ def run(request, capsys):
             code = exc.code
         out = capsys.readouterr()
         return code, out.out, out.err
+
     return go
 
 
@@ -40,20 +53,27 @@ def test_quick_form_json(run):
 
 
 def test_closed_loop_replicas_and_text(run):
-    code, out, err = run(QUICK + ["--concurrency", "8", "--replicas", "2", "--router", "least_outstanding",
-                                  "--requests", "100"])
+    code, out, err = run(
+        QUICK + ["--concurrency", "8", "--replicas", "2", "--router", "least_outstanding", "--requests", "100"]
+    )
     assert code == 0, err
     assert "completed 100 / 100" in out
 
 
 def test_scenario_file_and_csvs(run, tmp_path):
-    sc = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"},
-          "workload": {"arrival": "trace", "trace_csv": "trace.csv"}}
+    sc = {
+        "model": "llama-3.1-8b",
+        "quant": "fp8",
+        "engine": "vllm",
+        "machine": {"hardware": "nvidia-h100-sxm"},
+        "workload": {"arrival": "trace", "trace_csv": "trace.csv"},
+    }
     (tmp_path / "trace.csv").write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\n0.01,200,20\n5,300,1\n")
     (tmp_path / "s.json").write_text(json.dumps(sc))
     req, tl = tmp_path / "req.csv", tmp_path / "tl.csv"
-    code, out, err = run(["simulate", str(tmp_path / "s.json"), "--requests-csv", str(req),
-                          "--timeline-csv", str(tl), "--json"])
+    code, out, err = run(
+        ["simulate", str(tmp_path / "s.json"), "--requests-csv", str(req), "--timeline-csv", str(tl), "--json"]
+    )
     assert code == 0, err
     rows = list(csv.DictReader(req.open()))
     assert [r["prompt_tokens"] for r in rows] == ["100", "200", "300"]
@@ -70,28 +90,61 @@ def test_schema(run):
 
 def _trace(tmp_path, text):
     (tmp_path / "t.csv").write_text(text)
-    (tmp_path / "s.toml").write_text('model = "llama-3.1-8b"\nquant = "fp8"\nengine = "vllm"\n[machine]\n'
-                                     'hardware = "nvidia-h100-sxm"\n[workload]\narrival = "trace"\n'
-                                     'trace_csv = "t.csv"\n')
+    (tmp_path / "s.toml").write_text(
+        'model = "llama-3.1-8b"\nquant = "fp8"\nengine = "vllm"\n[machine]\n'
+        'hardware = "nvidia-h100-sxm"\n[workload]\narrival = "trace"\n'
+        'trace_csv = "t.csv"\n'
+    )
     return ["simulate", str(tmp_path / "s.toml")]
 
 
-@pytest.mark.parametrize("args,words", [
-    (QUICK + ["--rate", "0"], "rate_rps"),
-    (QUICK + ["--rate", "-1"], "rate_rps"),
-    (QUICK + ["--concurrency", "0"], "concurrency"),
-    (QUICK + ["--rate", "1", "--prompt", "130000", "--gen", "2000"], "context window"),
-    (QUICK + ["--rate", "1", "--requests", "1000001"], "requests"),
-    (QUICK + ["--rate", "1", "--gen", "0"], "--gen"),
-    (QUICK + ["--rate", "abc"], "--rate must be a number"),
-    (QUICK, "--rate"),
-    (QUICK + ["--rate", "1", "--concurrency", "2"], "not allowed"),
-    (["simulate", "--hardware", "nvidia-h100-sxm", "--model", "llama-9", "--quant", "fp8", "--engine", "vllm",
-      "--rate", "1"], "unknown model id"),
-    (["simulate", "--hardware", "nvidia-h100-sxm", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine", "vlm",
-      "--rate", "1"], "unknown engine id"),
-    (["simulate", "/nonexistent/s.json"], "cannot read"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (QUICK + ["--rate", "0"], "rate_rps"),
+        (QUICK + ["--rate", "-1"], "rate_rps"),
+        (QUICK + ["--concurrency", "0"], "concurrency"),
+        (QUICK + ["--rate", "1", "--prompt", "130000", "--gen", "2000"], "context window"),
+        (QUICK + ["--rate", "1", "--requests", "1000001"], "requests"),
+        (QUICK + ["--rate", "1", "--gen", "0"], "--gen"),
+        (QUICK + ["--rate", "abc"], "--rate must be a number"),
+        (QUICK, "--rate"),
+        (QUICK + ["--rate", "1", "--concurrency", "2"], "not allowed"),
+        (
+            [
+                "simulate",
+                "--hardware",
+                "nvidia-h100-sxm",
+                "--model",
+                "llama-9",
+                "--quant",
+                "fp8",
+                "--engine",
+                "vllm",
+                "--rate",
+                "1",
+            ],
+            "unknown model id",
+        ),
+        (
+            [
+                "simulate",
+                "--hardware",
+                "nvidia-h100-sxm",
+                "--model",
+                "llama-3.1-8b",
+                "--quant",
+                "fp8",
+                "--engine",
+                "vlm",
+                "--rate",
+                "1",
+            ],
+            "unknown engine id",
+        ),
+        (["simulate", "/nonexistent/s.json"], "cannot read"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(run, args, words):
     code, out, err = run(args)
     assert code == 2
@@ -99,21 +152,26 @@ def test_bad_input_exits_2_with_one_line(run, args, words):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-@pytest.mark.parametrize("text,words", [
-    ("", "lacks column"),
-    ("arrival_s,prompt_tokens,output_tokens\n", "no requests"),
-    ("arrival_s,prompt_tokens\n0,5\n", "lacks column(s) output_tokens"),
-    ("arrival_s,prompt_tokens,output_tokens\n0,5,x\n", "line 2: output_tokens = 'x' is not a number"),
-    ("arrival_s,prompt_tokens,output_tokens\n-1,5,5\n", "must be a finite number >= 0"),
-    ("arrival_s,prompt_tokens,output_tokens\n0,5.5,5\n", "must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("", "lacks column"),
+        ("arrival_s,prompt_tokens,output_tokens\n", "no requests"),
+        ("arrival_s,prompt_tokens\n0,5\n", "lacks column(s) output_tokens"),
+        ("arrival_s,prompt_tokens,output_tokens\n0,5,x\n", "line 2: output_tokens = 'x' is not a number"),
+        ("arrival_s,prompt_tokens,output_tokens\n-1,5,5\n", "must be a finite number >= 0"),
+        ("arrival_s,prompt_tokens,output_tokens\n0,5.5,5\n", "must be a whole number"),
+    ],
+)
 def test_bad_traces(run, tmp_path, text, words):
     code, _, err = run(_trace(tmp_path, text))
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1
 
 
 def test_trace_request_beyond_context_is_rejected_not_fatal(run, tmp_path):
-    code, out, err = run(_trace(tmp_path, "arrival_s,prompt_tokens,output_tokens\n0,131000,500\n1,10,10\n") + ["--json"])
+    code, out, err = run(
+        _trace(tmp_path, "arrival_s,prompt_tokens,output_tokens\n0,131000,500\n1,10,10\n") + ["--json"]
+    )
     s = json.loads(out)
     assert code == 0 and s["completed"] == 1 and s["rejected"] == 1
     assert "context window" in s["rejection_reasons"][0]

@@ -17,9 +17,17 @@ from planner.sim.scenario import parse_scenario
 SYSTEMS = [  # dense, GQA + sliding window + MoE, MLA MoE with TP and EP, experts offloaded to a host
     dict(hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm"),
     dict(hardware="nvidia-h100-sxm", model="gpt-oss-120b", quant="mxfp4", engine="vllm"),
-    dict(hardware="nvidia-h200-sxm", model="deepseek-r1", quant="fp8", engine="sglang", devices=8, parallel="tp=8,ep=8"),
-    dict(hardware="nvidia-rtx-pro-6000", model="deepseek-r1", quant="q4_k_m", engine="llama.cpp",
-         host="amd-epyc-9004-genoa", offload="experts"),
+    dict(
+        hardware="nvidia-h200-sxm", model="deepseek-r1", quant="fp8", engine="sglang", devices=8, parallel="tp=8,ep=8"
+    ),
+    dict(
+        hardware="nvidia-rtx-pro-6000",
+        model="deepseek-r1",
+        quant="q4_k_m",
+        engine="llama.cpp",
+        host="amd-epyc-9004-genoa",
+        offload="experts",
+    ),
     dict(hardware="apple-m2-ultra-76c", model="llama-3.1-8b", quant="q4_k_m", engine="llama.cpp"),
 ]
 

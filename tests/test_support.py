@@ -43,9 +43,11 @@ def test_every_matrix_entry_has_a_source(cat):
 def test_a_rule_without_a_source_is_a_bad_profile(tmp_path):
     d = tmp_path / "support"
     d.mkdir()
-    (d / "vllm.toml").write_text('engine = "vllm"\nchecked_version = "1"\nversion_source = "x"\n'
-                                 '[[runs_on]]\narchs = ["sm90"]\nsource = "x"\n'
-                                 '[[weights]]\narchs = ["sm90"]\nformats = ["fp8"]\nsupport = "native"\n')
+    (d / "vllm.toml").write_text(
+        'engine = "vllm"\nchecked_version = "1"\nversion_source = "x"\n'
+        '[[runs_on]]\narchs = ["sm90"]\nsource = "x"\n'
+        '[[weights]]\narchs = ["sm90"]\nformats = ["fp8"]\nsupport = "native"\n'
+    )
     with pytest.raises(CatalogError, match=r"(?s)support.*weights\.0\.source"):
         load_catalog(tmp_path)
 
@@ -79,19 +81,21 @@ def test_reviewed_rules(cat):
     # SGLang: MXFP4 on Hopper and MI300X (no MX hardware on CDNA3), and DGX Spark is a platform it documents
     assert check(cat, h100, gpt, mx, "sglang").status == "emulated"
     assert check(cat, cat.hardware["amd-mi300x"], gpt, mx, "sglang").status == "emulated"
-    assert check(cat, cat.hardware["nvidia-dgx-spark"], cat.models["llama-3.1-8b"], cat.quants["bf16"],
-                 "sglang").ok
+    assert check(cat, cat.hardware["nvidia-dgx-spark"], cat.models["llama-3.1-8b"], cat.quants["bf16"], "sglang").ok
     # vLLM FP8 KV cache: refused on Ampere (issue 26431) and RDNA3 (custom paged attention needs 'auto')
     for hw in ("nvidia-a100-80gb-sxm", "amd-rx-7900-xtx"):
         v = check(cat, cat.hardware[hw], cat.models["llama-3.1-8b"], cat.quants["bf16"], "vllm", kv_dtype="fp8")
         assert v.status == "unsupported" and v.field == "kv_dtype", hw
 
 
-@pytest.mark.parametrize("hw, quant, engine, why", [
-    ("amd-rx-7900-xtx", "fp8", "vllm", "gfx1100"),          # RDNA3 has no FP8 path in vLLM
-    ("nvidia-a100-80gb-sxm", "fp8", "tensorrt-llm", "SM89"),  # TensorRT-LLM: FP8 from Ada on
-    ("nvidia-h100-sxm", "nvfp4", "tensorrt-llm", "Blackwell"),  # TensorRT-LLM: FP4 only on Blackwell
-])
+@pytest.mark.parametrize(
+    "hw, quant, engine, why",
+    [
+        ("amd-rx-7900-xtx", "fp8", "vllm", "gfx1100"),  # RDNA3 has no FP8 path in vLLM
+        ("nvidia-a100-80gb-sxm", "fp8", "tensorrt-llm", "SM89"),  # TensorRT-LLM: FP8 from Ada on
+        ("nvidia-h100-sxm", "nvfp4", "tensorrt-llm", "Blackwell"),  # TensorRT-LLM: FP4 only on Blackwell
+    ],
+)
 def test_unsupported_gives_reason_source_and_a_working_alternative(cat, hw, quant, engine, why):
     with pytest.raises(UnsupportedError) as exc:
         build_system(cat, hw, "llama-3.1-8b", quant, engine)
@@ -112,15 +116,18 @@ def test_unsupported_gives_reason_source_and_a_working_alternative(cat, hw, quan
 
 def test_cli_unsupported_is_one_line_exit_2_and_no_fit_stays_3():
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "planner", "predict", *args], cwd=ROOT, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "planner", "predict", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+
     p = run("--hardware", "amd-rx-7900-xtx", "--model", "llama-3.1-8b", "--quant", "fp8", "--engine", "vllm")
     assert p.returncode == 2 and p.stdout == ""
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "nearest supported" in lines[0] and "Traceback" not in p.stderr
     # a supported configuration that does not fit keeps exit 3
-    p = run("--hardware", "nvidia-rtx-4090", "--model", "llama-3.1-70b", "--quant", "bf16", "--engine", "vllm",
-            "--json")
+    p = run(
+        "--hardware", "nvidia-rtx-4090", "--model", "llama-3.1-70b", "--quant", "bf16", "--engine", "vllm", "--json"
+    )
     assert p.returncode == 3 and json.loads(p.stdout)["fits"] is False
 
 
@@ -129,9 +136,15 @@ def test_simulate_and_compare_refuse_the_same(cat):
     from planner.sim.scenario import parse_scenario
     from planner.webapp.compare import evaluate_option
 
-    sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
-                         "machine": {"hardware": "amd-rx-7900-xtx"},
-                         "workload": {"arrival": "closed", "concurrency": 2, "requests": 20}})
+    sc = parse_scenario(
+        {
+            "model": "llama-3.1-8b",
+            "quant": "fp8",
+            "engine": "vllm",
+            "machine": {"hardware": "amd-rx-7900-xtx"},
+            "workload": {"arrival": "closed", "concurrency": 2, "requests": 20},
+        }
+    )
     with pytest.raises(UnsupportedError):
         simulate_scenario(cat, sc)
     out = evaluate_option(cat, sc, 0)
@@ -148,24 +161,35 @@ def roofline():
 
 def test_emulated_is_priced_at_16_bit_and_labelled(cat, tmp_path, roofline):
     # vLLM runs FP8 on an A100 as weight-only W8A16: labelled, 16-bit compute
-    r = predict(cat, hardware="nvidia-a100-80gb-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm",
-                prompt=2048, gen=64)
+    r = predict(
+        cat, hardware="nvidia-a100-80gb-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=2048, gen=64
+    )
     assert r["emulated"] is True and r["support"]["status"] == "emulated" and r["compute_dtype"] == "fp16"
-    native = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm",
-                     prompt=2048, gen=64)
+    native = predict(
+        cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=2048, gen=64
+    )
     assert native["emulated"] is False and native["compute_dtype"] == "fp8"
     # the same hardware with a matrix that says 'emulated': FP8 tensor cores are not used, so compute-bound
     # prefill slows to the 16-bit rate while memory-bound decode stays put
     d = tmp_path / "support"
     d.mkdir()
     text = (ROOT / "planner" / "profiles" / "support" / "vllm.toml").read_text()
-    text = text.replace('archs = ["sm89", "sm90", "sm100", "sm120", "sm121"]\nformats = ["fp8"]\nsupport = "native"',
-                        'archs = ["sm89", "sm90", "sm100", "sm120", "sm121"]\nformats = ["fp8"]\nsupport = "emulated"\n'
-                        'compute = "fp16"')
+    text = text.replace(
+        'archs = ["sm89", "sm90", "sm100", "sm120", "sm121"]\nformats = ["fp8"]\nsupport = "native"',
+        'archs = ["sm89", "sm90", "sm100", "sm120", "sm121"]\nformats = ["fp8"]\nsupport = "emulated"\n'
+        'compute = "fp16"',
+    )
     assert 'support = "emulated"\ncompute = "fp16"' in text
     (d / "vllm.toml").write_text(text)
-    emu = predict(load_catalog(tmp_path), hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8",
-                  engine="vllm", prompt=2048, gen=64)
+    emu = predict(
+        load_catalog(tmp_path),
+        hardware="nvidia-h100-sxm",
+        model="llama-3.1-8b",
+        quant="fp8",
+        engine="vllm",
+        prompt=2048,
+        gen=64,
+    )
     assert emu["emulated"] is True and emu["compute_dtype"] == "fp16"
     assert emu["prefill_tok_s"] < 0.8 * native["prefill_tok_s"]
     assert emu["decode_tok_s"] == pytest.approx(native["decode_tok_s"], rel=0.05)
@@ -188,10 +212,16 @@ def test_compare_shows_each_options_format_with_its_note(cat):
     from planner.sim.scenario import parse_scenario
     from planner.webapp.compare import evaluate_option
 
-    sc = parse_scenario({"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm",
-                         "machine": {"hardware": "nvidia-rtx-3090"},
-                         "compare": [{"hardware": "nvidia-rtx-4090"}],
-                         "workload": {"arrival": "closed", "concurrency": 2, "requests": 20}})
+    sc = parse_scenario(
+        {
+            "model": "llama-3.1-8b",
+            "quant": "fp8",
+            "engine": "vllm",
+            "machine": {"hardware": "nvidia-rtx-3090"},
+            "compare": [{"hardware": "nvidia-rtx-4090"}],
+            "workload": {"arrival": "closed", "concurrency": 2, "requests": 20},
+        }
+    )
     ampere, ada = evaluate_option(cat, sc, 0), evaluate_option(cat, sc, 1)
     assert ampere["format"]["support"] == "emulated" and "(emulated)" in ampere["format"]["text"]
     assert ada["format"]["support"] == "native" and "(emulated)" not in ada["format"]["text"]
@@ -219,8 +249,9 @@ def test_nearest_alternative_prefers_equal_or_higher_quality(cat, tmp_path):
     text = (ROOT / "planner" / "profiles" / "support" / "vllm.toml").read_text()
     marker = 'archs = ["sm80", "sm86"]\nformats = ["fp8"]\nmodels = "moe"\nsupport = "emulated"\ncompute = "fp16"'
     assert marker in text
-    (d / "vllm.toml").write_text(text.replace(marker, 'archs = ["sm80", "sm86"]\nformats = ["fp8"]\n'
-                                                      'models = "moe"\nsupport = "unsupported"'))
+    (d / "vllm.toml").write_text(
+        text.replace(marker, 'archs = ["sm80", "sm86"]\nformats = ["fp8"]\nmodels = "moe"\nsupport = "unsupported"')
+    )
     c2 = load_catalog(tmp_path)
     a100, moe = c2.hardware["nvidia-a100-80gb-sxm"], c2.models["mixtral-8x7b"]
     # NVFP4 does run there (Marlin W4A16), so it is a candidate the old order picked
@@ -247,8 +278,12 @@ def test_nearest_alternative_prefers_equal_or_higher_quality(cat, tmp_path):
                     if order.index(quality_tier(cat.quants[aq])) < want:
                         # no same-engine (or other-engine) format of equal or higher tier runs there
                         from planner.catalog.support import supported_engines
-                        better = [(x.id, en) for x in cat.quants.values()
-                                  if order.index(quality_tier(x)) >= want
-                                  for en, _ in supported_engines(cat, hw, model, x, list(cat.engines))
-                                  if (en == e) == (ae == e)]
+
+                        better = [
+                            (x.id, en)
+                            for x in cat.quants.values()
+                            if order.index(quality_tier(x)) >= want
+                            for en, _ in supported_engines(cat, hw, model, x, list(cat.engines))
+                            if (en == e) == (ae == e)
+                        ]
                         assert not better, (hw_id, q.id, e, aq, ae, better[:3])

@@ -6,16 +6,27 @@ from planner.sim.scenario import parse_scenario
 from planner.webapp.compare import compare, summary_rows
 from planner.webapp.verdict import fmt_duration, team_load_text, tight, verdict
 
-BUYER = {"model": "llama-3.1-70b", "quant": "q4_k_m", "engine": "llama.cpp",
-         "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 256},
-         "compare": [{"hardware": "nvidia-dgx-spark"},
-                     {"hardware": "nvidia-rtx-5090", "devices": 2},
-                     {"hardware": "nvidia-h100-sxm", "devices": 2, "quant": "fp8", "engine": "vllm"},
-                     {"hardware": "nvidia-h100-pcie", "devices": 2, "quant": "fp8", "engine": "vllm",
-                      "price_usd": 70000}],
-         "workload": {"arrival": "closed", "concurrency": 30, "think_time_s": 120, "requests": 300,
-                      "prompt": {"mean": 2000}, "output": {"mean": 500}},
-         "slo": {"ttft_p95_s": 3}}
+BUYER = {
+    "model": "llama-3.1-70b",
+    "quant": "q4_k_m",
+    "engine": "llama.cpp",
+    "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 256},
+    "compare": [
+        {"hardware": "nvidia-dgx-spark"},
+        {"hardware": "nvidia-rtx-5090", "devices": 2},
+        {"hardware": "nvidia-h100-sxm", "devices": 2, "quant": "fp8", "engine": "vllm"},
+        {"hardware": "nvidia-h100-pcie", "devices": 2, "quant": "fp8", "engine": "vllm", "price_usd": 70000},
+    ],
+    "workload": {
+        "arrival": "closed",
+        "concurrency": 30,
+        "think_time_s": 120,
+        "requests": 300,
+        "prompt": {"mean": 2000},
+        "output": {"mean": 500},
+    },
+    "slo": {"ttft_p95_s": 3},
+}
 
 
 def test_fmt_duration_picks_the_unit_that_reads_best():
@@ -40,8 +51,10 @@ def test_buyer_verdict_names_who_meets_the_target_and_why_the_others_fail(cat):
         assert name in v["sentence"]
         if not r["meets_target"]:
             assert f"{name} fails: {r['verdict']}" in v["sentence"]
-            assert any(k in r["verdict"] for k in ("prefill too slow", "queueing", "does not fit", "decode too slow",
-                                                   "rejects"))
+            assert any(
+                k in r["verdict"]
+                for k in ("prefill too slow", "queueing", "does not fit", "decode too slow", "rejects")
+            )
     # the Mac alone takes longer than 3 s to read a 2,000-token prompt: it fails for that reason, not queueing
     assert rows[0]["verdict"].startswith("prefill too slow")
     # the cheapest that meets it has the lowest $ per million tokens among those that meet it
@@ -57,5 +70,6 @@ def test_tight_fit_says_what_to_change():
     t = tight(o)
     assert t.startswith("tight: 1.1 of 384.0 GiB") and "smaller quantization" in t  # GiB: as the 512 GB Mac is sold
     assert tight({"fits": True, "memory": {"total": 300, "usable": 412.3}}) is None
-    assert "fewer than the 30" in tight({"fits": True, "memory": {"total": 1, "usable": 10},
-                                         "max_concurrent_sequences": 4}, 30)
+    assert "fewer than the 30" in tight(
+        {"fits": True, "memory": {"total": 1, "usable": 10}, "max_concurrent_sequences": 4}, 30
+    )

@@ -30,15 +30,23 @@ KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "s
 SUPPORT_LEVELS = ("native", "emulated", "unsupported")
 
 
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # Sites that copy figures from elsewhere (aggregators, RSS readers, proxies, bare IP addresses): a figure
 # or price citing one must say confidence = "low" with the reason (tests/test_catalog.py checks it)
-AGGREGATOR_DOMAINS = ("awesomeagents.ai", "willitrunai.com", "voozh.deno.dev", "inforeader.com", "unanswered.io",
-                      "aiwiki.ai", "grokipedia.com", "gpu.blog", "runlocalai.co")
+AGGREGATOR_DOMAINS = (
+    "awesomeagents.ai",
+    "willitrunai.com",
+    "voozh.deno.dev",
+    "inforeader.com",
+    "unanswered.io",
+    "aiwiki.ai",
+    "grokipedia.com",
+    "gpu.blog",
+    "runlocalai.co",
+)
 _BARE_IP = r"https?://\d{1,3}(?:\.\d{1,3}){3}"
 
 Confidence = Literal["high", "medium", "low"]
@@ -554,8 +562,21 @@ class CalibrationFile(_Strict):
 class Catalog:
     """Loaded, validated profiles, with id/alias resolution."""
 
-    def __init__(self, hardware, models, quants, engines, platforms, kv_dtypes, origins, interconnects=None,
-                 hosts=None, systems=None, support=None, chassis=None):
+    def __init__(
+        self,
+        hardware,
+        models,
+        quants,
+        engines,
+        platforms,
+        kv_dtypes,
+        origins,
+        interconnects=None,
+        hosts=None,
+        systems=None,
+        support=None,
+        chassis=None,
+    ):
         self.chassis: dict[str, Chassis] = chassis or {}
         self.support: dict[str, SupportMatrix] = support or {}
         self.interconnects: dict[str, Link] = interconnects or {}
@@ -586,9 +607,7 @@ class Catalog:
         ids = list(dict.fromkeys(table[c] for c in close))[:3]  # aliases of one id count once
         hint = f" Did you mean: {', '.join(ids)}?" if ids else ""
         name = field or kind
-        raise CatalogError(
-            f"unknown {name} id '{ident}'.{hint} (`python -m planner catalog {kind}` lists them)"
-        )
+        raise CatalogError(f"unknown {name} id '{ident}'.{hint} (`python -m planner catalog {kind}` lists them)")
 
     def get(self, kind: str, ident: str, field: str | None = None):
         return getattr(self, kind)[self.resolve(kind, ident, field)]
@@ -629,8 +648,9 @@ def _load_dir(root: Path, out: dict, origins: dict) -> None:
             except tomllib.TOMLDecodeError as exc:
                 raise CatalogError(f"bad profile file {path}: not valid TOML ({exc})") from None
             except UnicodeDecodeError as exc:
-                raise CatalogError(f"bad profile file {path}: not valid TOML (not UTF-8 text: {exc.reason} at "
-                                   f"byte {exc.start})") from None
+                raise CatalogError(
+                    f"bad profile file {path}: not valid TOML (not UTF-8 text: {exc.reason} at byte {exc.start})"
+                ) from None
             except OSError as exc:
                 raise CatalogError(f"cannot read profile file {path}: {exc}") from None
             try:
@@ -644,8 +664,10 @@ def _load_dir(root: Path, out: dict, origins: dict) -> None:
 
 def profile_dirs(extra: str | os.PathLike | None = None) -> list[Path]:
     if not (BUILTIN_DIR / "hardware").is_dir():
-        raise CatalogError(f"the built-in catalog is missing: no profiles at {BUILTIN_DIR} (the planner package is "
-                           "incomplete; reinstall it from a full source checkout: pip install .)")
+        raise CatalogError(
+            f"the built-in catalog is missing: no profiles at {BUILTIN_DIR} (the planner package is "
+            "incomplete; reinstall it from a full source checkout: pip install .)"
+        )
     dirs = [BUILTIN_DIR]
     env = os.environ.get(ENV_VAR)
     for d in (env, extra):
@@ -680,11 +702,23 @@ def _load_cached(dirs: tuple[Path, ...], stamp: tuple) -> Catalog:
         if cal.engine not in engines:
             path = origins.get(("calibration", cal.engine))
             raise CatalogError(f"bad profile file {path}: field 'engine': unknown engine '{cal.engine}'")
-        engines[cal.engine] = engines[cal.engine].model_copy(update={"calibration": dict(cal.classes),
-                                                                     "calibrated_versions": list(cal.engine_versions)})
-    cat = Catalog(out["hardware"], out["models"], out["quants"], engines, out["platforms"],
-                  out["kv_dtypes"], origins, out["interconnects"], out["hosts"], out["systems"], out["support"],
-                  chassis=out["chassis"])
+        engines[cal.engine] = engines[cal.engine].model_copy(
+            update={"calibration": dict(cal.classes), "calibrated_versions": list(cal.engine_versions)}
+        )
+    cat = Catalog(
+        out["hardware"],
+        out["models"],
+        out["quants"],
+        engines,
+        out["platforms"],
+        out["kv_dtypes"],
+        origins,
+        out["interconnects"],
+        out["hosts"],
+        out["systems"],
+        out["support"],
+        chassis=out["chassis"],
+    )
     _check_references(cat)
     return cat
 
@@ -707,11 +741,16 @@ def _check_references(cat: Catalog) -> None:
     for hw in cat.hardware.values():
         if hw.platform and hw.platform not in cat.platforms:
             path = cat.origins.get(("hardware", hw.id))
-            raise CatalogError(f"bad profile file {path}: field 'platform': unknown platform '{hw.platform}' "
-                               f"(known: {', '.join(sorted(cat.platforms))})")
+            raise CatalogError(
+                f"bad profile file {path}: field 'platform': unknown platform '{hw.platform}' "
+                f"(known: {', '.join(sorted(cat.platforms))})"
+            )
+
     def bad(kind, pid, field, value, known):
-        raise CatalogError(f"bad profile file {cat.origins.get((kind, pid))}: field '{field}': unknown id "
-                           f"'{value}' (known: {', '.join(sorted(known))})")
+        raise CatalogError(
+            f"bad profile file {cat.origins.get((kind, pid))}: field '{field}': unknown id "
+            f"'{value}' (known: {', '.join(sorted(known))})"
+        )
 
     for hw in cat.hardware.values():
         if hw.link and hw.link not in cat.interconnects:
@@ -736,14 +775,18 @@ def _check_references(cat: Catalog) -> None:
                     if f not in known:
                         bad("support", sm.engine, f"{table}.{i}.formats", f, known)
                 if rule.support == "emulated" and table == "weights" and rule.compute is None:
-                    raise CatalogError(f"bad profile file {cat.origins.get(('support', sm.engine))}: field "
-                                       f"'{table}.{i}.compute': an emulated rule needs the 16-bit dtype it computes in")
+                    raise CatalogError(
+                        f"bad profile file {cat.origins.get(('support', sm.engine))}: field "
+                        f"'{table}.{i}.compute': an emulated rule needs the 16-bit dtype it computes in"
+                    )
     for q in cat.quants.values():
         for kv in q.kv_cache_dtypes:
             if kv not in cat.kv_dtypes:
                 path = cat.origins.get(("quants", q.id))
-                raise CatalogError(f"bad profile file {path}: field 'kv_cache_dtypes': unknown KV dtype '{kv}' "
-                                   f"(known: {', '.join(sorted(cat.kv_dtypes))})")
+                raise CatalogError(
+                    f"bad profile file {path}: field 'kv_cache_dtypes': unknown KV dtype '{kv}' "
+                    f"(known: {', '.join(sorted(cat.kv_dtypes))})"
+                )
         for dt in q.compute_dtypes:
             if dt not in DTYPES:
                 path = cat.origins.get(("quants", q.id))
@@ -758,7 +801,7 @@ def short_hardware(hw) -> str:
     base = name.split(" (", 1)[0]
     for pre in ("NVIDIA GeForce ", "NVIDIA ", "AMD Instinct ", "AMD Radeon ", "AMD ", "Apple "):
         if base.startswith(pre):
-            base = base[len(pre):]
+            base = base[len(pre) :]
             break
     base = re.sub(r"\s+\d+GB$", "", base)
     base = base.replace(" Blackwell Workstation Edition", "").replace(" Generation", "")

@@ -113,14 +113,24 @@ def runs_on(catalog: Catalog, engine: str, arch: str):
     return next((r for r in sm.runs_on if arch in r.archs), None)
 
 
-def check(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: str, kv_dtype: str | None = None,
-          alternatives: bool = True) -> Verdict:
+def check(
+    catalog: Catalog,
+    hw: Hardware,
+    model: Model,
+    quant: Quant,
+    engine: str,
+    kv_dtype: str | None = None,
+    alternatives: bool = True,
+) -> Verdict:
     """What the matrix says about running `quant` weights (and a `kv_dtype` cache) of `model` with `engine`
     on `hw`. Vendor and 'engine loads the format' checks stay in build_system; this adds the architecture."""
     sm = catalog.support.get(engine)
     if hw.arch is None or sm is None:
-        why = ("the hardware profile names no GPU architecture" if hw.arch is None
-               else f"no support matrix for {engine} (profiles/support)")
+        why = (
+            "the hardware profile names no GPU architecture"
+            if hw.arch is None
+            else f"no support matrix for {engine} (profiles/support)"
+        )
         return Verdict("unchecked", reason=f"support not checked: {why}")
     arch, kind = hw.arch.id, model.arch
     eng = catalog.engines[engine].name if engine in catalog.engines else engine
@@ -129,9 +139,15 @@ def check(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: st
     if ro is None:
         srcs = " | ".join(r.source for r in sm.runs_on)
         alt, pairs = _alternative(catalog, hw, model, quant, engine) if alternatives else (None, ())
-        return Verdict("unsupported", arch=arch, field="engine",
-                       reason=f"{eng} does not run on {where}: its documentation lists other architectures",
-                       source=srcs, alternative=alt, alternatives=pairs)
+        return Verdict(
+            "unsupported",
+            arch=arch,
+            field="engine",
+            reason=f"{eng} does not run on {where}: its documentation lists other architectures",
+            source=srcs,
+            alternative=alt,
+            alternatives=pairs,
+        )
     rule = _match(sm.weights, arch, quant.id, kind)
     if rule is None or rule.support == "unsupported":
         if rule is None:
@@ -142,28 +158,58 @@ def check(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: st
             reason = f"{eng} does not run {quant.id} weights{' of MoE models' if rule.models == 'moe' else ''} on {where}: {why}"
             src = rule.source
         alt, pairs = _alternative(catalog, hw, model, quant, engine) if alternatives else (None, ())
-        return Verdict("unsupported", weights="unsupported", arch=arch, field="quant", reason=reason, source=src,
-                       alternative=alt, alternatives=pairs)
+        return Verdict(
+            "unsupported",
+            weights="unsupported",
+            arch=arch,
+            field="quant",
+            reason=reason,
+            source=src,
+            alternative=alt,
+            alternatives=pairs,
+        )
     kv_status, kv_rule = None, None
     if kv_dtype is not None:
         kv_rule = _match(sm.kv_cache, arch, kv_dtype, kind)
         if kv_rule is None or kv_rule.support == "unsupported":
-            ok = [k for k in quant.kv_cache_dtypes if k != kv_dtype and
-                  (r := _match(sm.kv_cache, arch, k, kind)) is not None and r.support != "unsupported"]
-            return Verdict("unsupported", weights=rule.support, kv_cache="unsupported", arch=arch, field="kv_dtype",
-                           reason=f"{eng} has no {kv_dtype} KV cache on {where}"
-                                  + (f": {kv_rule.note}" if kv_rule and kv_rule.note else ""),
-                           source=(kv_rule.source if kv_rule else sm.version_source),
-                           alternative=(f"kv_dtype {ok[0]}" if ok else None),
-                           alternatives=((quant.id, engine),) if ok else ())
+            ok = [
+                k
+                for k in quant.kv_cache_dtypes
+                if k != kv_dtype
+                and (r := _match(sm.kv_cache, arch, k, kind)) is not None
+                and r.support != "unsupported"
+            ]
+            return Verdict(
+                "unsupported",
+                weights=rule.support,
+                kv_cache="unsupported",
+                arch=arch,
+                field="kv_dtype",
+                reason=f"{eng} has no {kv_dtype} KV cache on {where}"
+                + (f": {kv_rule.note}" if kv_rule and kv_rule.note else ""),
+                source=(kv_rule.source if kv_rule else sm.version_source),
+                alternative=(f"kv_dtype {ok[0]}" if ok else None),
+                alternatives=((quant.id, engine),) if ok else (),
+            )
         kv_status = kv_rule.support
     status = "emulated" if rule.support == "emulated" else "native"
     reason = None
     if rule.support == "emulated":
-        reason = (f"{quant.id} is emulated by {eng} on {where}: " + (rule.note or "weights dequantized and "
-                  f"multiplied at {rule.compute}") + f"; priced at the {rule.compute} rate")
-    return Verdict(status, weights=rule.support, kv_cache=kv_status, compute=rule.compute, arch=arch,
-                   reason=reason, source=rule.source, min_version=rule.min_version)
+        reason = (
+            f"{quant.id} is emulated by {eng} on {where}: "
+            + (rule.note or f"weights dequantized and multiplied at {rule.compute}")
+            + f"; priced at the {rule.compute} rate"
+        )
+    return Verdict(
+        status,
+        weights=rule.support,
+        kv_cache=kv_status,
+        compute=rule.compute,
+        arch=arch,
+        reason=reason,
+        source=rule.source,
+        min_version=rule.min_version,
+    )
 
 
 def default_kv_dtype(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: str) -> str:
@@ -202,8 +248,13 @@ def _distance(a: Quant, b: Quant) -> tuple:
     |log2 of the bits ratio| (to 0.01), then the same family first, then the higher precision first."""
     lower = _TIER_ORDER.index(quality_tier(b)) < _TIER_ORDER.index(quality_tier(a))
     d = abs(math.log2(a.bits_per_weight.value / b.bits_per_weight.value))
-    return (1 if lower else 0, round(d, 2), 0 if a.id == b.id else 1, 0 if a.family == b.family else 1,
-            -b.bits_per_weight.value)
+    return (
+        1 if lower else 0,
+        round(d, 2),
+        0 if a.id == b.id else 1,
+        0 if a.family == b.family else 1,
+        -b.bits_per_weight.value,
+    )
 
 
 def _alternative(catalog: Catalog, hw: Hardware, model: Model, quant: Quant, engine: str) -> tuple[str | None, tuple]:
@@ -236,5 +287,12 @@ def format_note(catalog: Catalog, quant: str, verdict: dict | None = None) -> di
     src = (q.quality.source or q.quality.derived) if q.quality else None
     status = (verdict or {}).get("status")
     how = " (emulated)" if status == "emulated" else ""
-    return {"quant": q.id, "name": q.name, "tier": quality_tier(q), "quality": note, "quality_source": src,
-            "support": status, "text": f"{q.name}{how}: quality {note}"}
+    return {
+        "quant": q.id,
+        "name": q.name,
+        "tier": quality_tier(q),
+        "quality": note,
+        "quality_source": src,
+        "support": status,
+        "text": f"{q.name}{how}: quality {note}",
+    }

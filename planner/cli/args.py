@@ -15,29 +15,36 @@ class Parser(argparse.ArgumentParser):
 
 def arg_int(name):
     """argparse type: a whole number, with a one-line message naming the option."""
+
     def conv(text):
         try:
             return int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a whole number, got '{text}'") from None
+
     return conv
 
 
 def arg_float(name):
     """argparse type: a number, with a one-line message naming the option."""
+
     def conv(text):
         try:
             return float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got '{text}'") from None
+
     return conv
 
 
 def add_scale_out(p):
     """Options for more than one device: shared by predict and simulate."""
-    p.add_argument("--system", help="a whole machine or cluster from `catalog systems` (e.g. dgx-h100, "
-                   "mac-studio-m3-ultra-512-x2): sets hardware, memory, devices, nodes, link and host; "
-                   "flags given explicitly win")
+    p.add_argument(
+        "--system",
+        help="a whole machine or cluster from `catalog systems` (e.g. dgx-h100, "
+        "mac-studio-m3-ultra-512-x2): sets hardware, memory, devices, nodes, link and host; "
+        "flags given explicitly win",
+    )
     p.add_argument("--nodes", type=arg_int("--nodes"), default=1, help="machines joined by --link (e.g. Mac Studios)")
     p.add_argument("--link", help="interconnect id between machines (`catalog interconnects`)")
     p.add_argument("--parallel", help="e.g. tp=8 or tp=4,pp=2 or tp=8,ep=8 (default: the engine's usual split)")
@@ -47,8 +54,11 @@ def add_scale_out(p):
 
 
 def add_profiles(p):
-    p.add_argument("--profiles", metavar="DIR", help="extra profile directory loaded on top of the built-ins "
-                   "(also $PLANNER_PROFILES)")
+    p.add_argument(
+        "--profiles",
+        metavar="DIR",
+        help="extra profile directory loaded on top of the built-ins (also $PLANNER_PROFILES)",
+    )
 
 
 def apply_system(cat, args) -> None:
@@ -56,8 +66,15 @@ def apply_system(cat, args) -> None:
     if not getattr(args, "system", None):
         return
     sp = cat.get("systems", args.system, "system")
-    defaults = {"hardware": None, "memory_gb": None, "devices": 1, "nodes": 1, "link": None, "host": None,
-                "host_memory_gb": None}
+    defaults = {
+        "hardware": None,
+        "memory_gb": None,
+        "devices": 1,
+        "nodes": 1,
+        "link": None,
+        "host": None,
+        "host_memory_gb": None,
+    }
     for name, default in defaults.items():
         if getattr(args, name) == default:
             value = getattr(sp, name)

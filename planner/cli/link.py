@@ -13,9 +13,12 @@ COMMANDS = ("link",)
 
 
 def add_link_commands(sub) -> None:
-    p = sub.add_parser("link", help="share link of a scenario (the web app's URL query), or decode one",
-                       description="Only fields that differ from the app's default scenario are written, "
-                                   "under the Scenario's dotted field names, plus v=2 (v=1 links are migrated).")
+    p = sub.add_parser(
+        "link",
+        help="share link of a scenario (the web app's URL query), or decode one",
+        description="Only fields that differ from the app's default scenario are written, "
+        "under the Scenario's dotted field names, plus v=2 (v=1 links are migrated).",
+    )
     p.add_argument("scenario", nargs="?", help="scenario file (.json or .toml)")
     p.add_argument("--decode", metavar="QUERY", help="a link's query string (with or without '?', or a whole URL)")
     if not any("--profiles" in a.option_strings for a in p._actions):

@@ -26,10 +26,13 @@ EXIT_OK, EXIT_BAD = 0, 2
 
 def add_sim_commands(sub) -> None:
     """Register simulate, schema and bench on an argparse subparsers object."""
-    s = sub.add_parser("simulate", help="simulate serving a workload (queueing, batching, replicas)",
-                       description="Either a scenario file (JSON or TOML; `python -m planner schema`) or the "
-                                   "quick form: --hardware --model --quant --engine (--rate | --concurrency) "
-                                   "--prompt --gen.")
+    s = sub.add_parser(
+        "simulate",
+        help="simulate serving a workload (queueing, batching, replicas)",
+        description="Either a scenario file (JSON or TOML; `python -m planner schema`) or the "
+        "quick form: --hardware --model --quant --engine (--rate | --concurrency) "
+        "--prompt --gen.",
+    )
     s.add_argument("scenario", nargs="?", help="scenario file (.json or .toml)")
     s.add_argument("--hardware")
     s.add_argument("--memory-gb", type=_float("--memory-gb"))
@@ -55,18 +58,32 @@ def add_sim_commands(sub) -> None:
     _profiles(s)
     k = sub.add_parser("schema", help="JSON schema of simulation scenarios")
     _profiles(k)
-    b = sub.add_parser("bench", help="simulator speed: 100,000 requests, Llama-3.1-8B FP8 on one H100 SXM "
-                                     "(--suite: varied workloads)")
-    b.add_argument("--requests", type=_int("--requests"), default=None,
-                   help="requests per simulation (default 100,000; with --suite each workload's own count)")
-    b.add_argument("--suite", action="store_true", help="time the suite of workloads (planner/sim/bench.py): "
-                   "light, heavy, long prompts, closed loop, MoE, replicas; each one's simulated requests per "
-                   "CPU second")
-    b.add_argument("--repeat", type=_int("--repeat"), default=1, help="--suite: runs per workload (the slowest "
-                   "is reported)")
+    b = sub.add_parser(
+        "bench", help="simulator speed: 100,000 requests, Llama-3.1-8B FP8 on one H100 SXM (--suite: varied workloads)"
+    )
+    b.add_argument(
+        "--requests",
+        type=_int("--requests"),
+        default=None,
+        help="requests per simulation (default 100,000; with --suite each workload's own count)",
+    )
+    b.add_argument(
+        "--suite",
+        action="store_true",
+        help="time the suite of workloads (planner/sim/bench.py): "
+        "light, heavy, long prompts, closed loop, MoE, replicas; each one's simulated requests per "
+        "CPU second",
+    )
+    b.add_argument(
+        "--repeat", type=_int("--repeat"), default=1, help="--suite: runs per workload (the slowest is reported)"
+    )
     b.add_argument("--workload", action="append", metavar="NAME", help="--suite: only this workload (repeatable)")
-    b.add_argument("--scale", action="store_true", help="sweep points on a local Dask cluster of --workers "
-                   "workers, and the time of a --target-point sweep extrapolated to N workers")
+    b.add_argument(
+        "--scale",
+        action="store_true",
+        help="sweep points on a local Dask cluster of --workers "
+        "workers, and the time of a --target-point sweep extrapolated to N workers",
+    )
     b.add_argument("--points", type=_int("--points"), default=60, help="--scale: points measured")
     b.add_argument("--workers", type=_int("--workers"), default=2, help="--scale: local Dask workers")
     b.add_argument("--target", type=_int("--target"), default=10_000, help="--scale: sweep size extrapolated to")
@@ -83,8 +100,11 @@ def scenario_from_args(args, catalog=None):
     if catalog is not None:
         apply_system(catalog, args)
     if args.scenario:
-        quick = [f"--{n.replace('_', '-')}" for n in ("hardware", "model", "quant", "engine", "rate", "concurrency")
-                 if getattr(args, n) is not None]
+        quick = [
+            f"--{n.replace('_', '-')}"
+            for n in ("hardware", "model", "quant", "engine", "rate", "concurrency")
+            if getattr(args, n) is not None
+        ]
         if quick:
             raise UsageError(f"give a scenario file or the quick form, not both ({', '.join(quick)})")
         return load_scenario(args.scenario)
@@ -101,11 +121,25 @@ def scenario_from_args(args, catalog=None):
     for name, v in (("prompt", args.prompt), ("gen", args.gen)):
         if v < 1:
             raise UsageError(f"--{name} must be at least 1 token, got {v}")
-    data = {"model": args.model, "quant": args.quant, "engine": args.engine, "kv_dtype": args.kv_dtype,
-            "machine": {"hardware": args.hardware, "memory_gb": args.memory_gb, "devices": args.devices,
-                        "replicas": args.replicas, "nodes": args.nodes, "link": args.link, "parallel": args.parallel,
-                        "host": args.host, "offload": args.offload, "host_memory_gb": args.host_memory_gb},
-            "workload": wl}
+    data = {
+        "model": args.model,
+        "quant": args.quant,
+        "engine": args.engine,
+        "kv_dtype": args.kv_dtype,
+        "machine": {
+            "hardware": args.hardware,
+            "memory_gb": args.memory_gb,
+            "devices": args.devices,
+            "replicas": args.replicas,
+            "nodes": args.nodes,
+            "link": args.link,
+            "parallel": args.parallel,
+            "host": args.host,
+            "offload": args.offload,
+            "host_memory_gb": args.host_memory_gb,
+        },
+        "workload": wl,
+    }
     if args.router:
         data["router"] = args.router
     if args.batching:
@@ -114,15 +148,21 @@ def scenario_from_args(args, catalog=None):
 
 
 def _print_text(s: dict) -> None:
-    print(f"completed {s['completed']:,} / {s['requests']:,} requests ({s['rejected']:,} rejected) in "
-          f"{s['duration_s']:.1f} s simulated ({s['batching']}, {s['replicas']} replica(s))")
-    print(f"  throughput {s['throughput_tok_s']:,.0f} output tok/s, {s['request_throughput_rps']:.2f} req/s, "
-          f"utilization {s['utilization']:.0%}")
+    print(
+        f"completed {s['completed']:,} / {s['requests']:,} requests ({s['rejected']:,} rejected) in "
+        f"{s['duration_s']:.1f} s simulated ({s['batching']}, {s['replicas']} replica(s))"
+    )
+    print(
+        f"  throughput {s['throughput_tok_s']:,.0f} output tok/s, {s['request_throughput_rps']:.2f} req/s, "
+        f"utilization {s['utilization']:.0%}"
+    )
     for key, unit in (("ttft_ms", "ms"), ("tpot_ms", "ms"), ("itl_ms", "ms"), ("e2e_s", "s"), ("queue_s", "s")):
         v = s.get(key) or {"mean": None}
         if v["mean"] is not None:
-            print(f"  {key:<8} mean {v['mean']:.3f} p50 {v['p50']:.3f} p90 {v['p90']:.3f} p95 {v['p95']:.3f} "
-                  f"p99 {v['p99']:.3f} {unit}")
+            print(
+                f"  {key:<8} mean {v['mean']:.3f} p50 {v['p50']:.3f} p90 {v['p90']:.3f} p95 {v['p95']:.3f} "
+                f"p99 {v['p99']:.3f} {unit}"
+            )
     print(f"  goodput {s['goodput']:.1%}, KV peak {s['kv_peak_fraction']:.1%}, preemptions {s['preemptions']:,}")
     if s["energy_j_per_token"] is not None:
         print(f"  energy {s['energy_j_per_token']:.4f} J/token ({s['energy_note']})")
@@ -156,8 +196,18 @@ def saturation_rps(catalog, prompt: int = 512, gen: int = 256) -> float:
     users), over the middle half of the completions."""
     _, cfg = resolve(catalog, parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": 1}}))
     users = 2 * cfg.max_num_seqs
-    sc = parse_scenario({**BENCH, "workload": {"arrival": "closed", "concurrency": users, "requests": 8 * users,
-                                               "prompt": {"mean": prompt}, "output": {"mean": gen}}})
+    sc = parse_scenario(
+        {
+            **BENCH,
+            "workload": {
+                "arrival": "closed",
+                "concurrency": users,
+                "requests": 8 * users,
+                "prompt": {"mean": prompt},
+                "output": {"mean": gen},
+            },
+        }
+    )
     fin = np.sort(np.asarray(simulate_scenario(catalog, sc).columns["finish_s"]))
     a, b = len(fin) // 4, 3 * len(fin) // 4
     return (b - a) / (fin[b] - fin[a])
@@ -174,22 +224,30 @@ def _bench_suite(catalog, args) -> int:
 
     def show(name, r):
         if not args.json:
-            print(f"{name:<13} {r['requests']:>9,} requests  {r['simulated_requests_per_s']:>10,.0f} simulated req/s "
-                  f"(CPU; wall {min(r['wall_rates']):,.0f})  {SUITE[name][0]}", flush=True)
+            print(
+                f"{name:<13} {r['requests']:>9,} requests  {r['simulated_requests_per_s']:>10,.0f} simulated req/s "
+                f"(CPU; wall {min(r['wall_rates']):,.0f})  {SUITE[name][0]}",
+                flush=True,
+            )
 
     out = run_suite(catalog, args.requests, args.repeat, args.workload, on_result=show)
     if args.json:
         print(json.dumps({"repeat": args.repeat, "workloads": out}, indent=2))
     else:
         slow = min(out, key=lambda k: out[k]["simulated_requests_per_s"])
-        print(f"slowest: {slow}, {out[slow]['simulated_requests_per_s']:,.0f} simulated requests per CPU second "
-              f"(minimum over {args.repeat} run(s))")
+        print(
+            f"slowest: {slow}, {out[slow]['simulated_requests_per_s']:,.0f} simulated requests per CPU second "
+            f"(minimum over {args.repeat} run(s))"
+        )
     return EXIT_OK
 
 
 def _bench_scale(args) -> int:
-    for name, v, lo, hi in (("--points", args.points, 1, 100_000), ("--workers", args.workers, 1, 64),
-                            ("--target", args.target, 1, 100_000_000)):
+    for name, v, lo, hi in (
+        ("--points", args.points, 1, 100_000),
+        ("--workers", args.workers, 1, 64),
+        ("--target", args.target, 1, 100_000_000),
+    ):
         if not lo <= v <= hi:
             raise UsageError(f"{name} must be from {lo:,} to {hi:,}, got {v}")
     req = args.requests or 1000
@@ -199,18 +257,22 @@ def _bench_scale(args) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
         return EXIT_OK
-    print(f"{out['points']} sweep points (simulations of the suite's workloads, {out['requests_per_point']:,} "
-          f"requests each), CPU per point: serial {out['serial_cpu_ms_per_point']:.1f} ms; on a local Dask cluster "
-          f"of {out['workers']} workers {out['dask_worker_cpu_ms_per_point']:.1f} ms in the workers, "
-          f"{out['dask_scheduler_cpu_ms_per_point']:.2f} ms in the scheduler"
-          f"{' and client (one process)' if out['scheduler_in_client_process'] else ''}, "
-          f"{out['dask_client_cpu_ms_per_point']:.2f} ms in the client (empty points: "
-          f"{out['noop_worker_cpu_ms_per_point']:.2f} / {out['noop_scheduler_cpu_ms_per_point']:.2f} / "
-          f"{out['noop_client_cpu_ms_per_point']:.2f} ms); wall "
-          f"{out['dask_wall_s']:.2f} s; cluster start {out['cluster_startup_s']:.1f} s")
+    print(
+        f"{out['points']} sweep points (simulations of the suite's workloads, {out['requests_per_point']:,} "
+        f"requests each), CPU per point: serial {out['serial_cpu_ms_per_point']:.1f} ms; on a local Dask cluster "
+        f"of {out['workers']} workers {out['dask_worker_cpu_ms_per_point']:.1f} ms in the workers, "
+        f"{out['dask_scheduler_cpu_ms_per_point']:.2f} ms in the scheduler"
+        f"{' and client (one process)' if out['scheduler_in_client_process'] else ''}, "
+        f"{out['dask_client_cpu_ms_per_point']:.2f} ms in the client (empty points: "
+        f"{out['noop_worker_cpu_ms_per_point']:.2f} / {out['noop_scheduler_cpu_ms_per_point']:.2f} / "
+        f"{out['noop_client_cpu_ms_per_point']:.2f} ms); wall "
+        f"{out['dask_wall_s']:.2f} s; cluster start {out['cluster_startup_s']:.1f} s"
+    )
     for e in out["estimate"].values():
-        print(f"  {out['target_points']:,} points on {e['workers']:>4} workers: about {e['seconds']:,.0f} s "
-              f"({e['bound']}-bound)")
+        print(
+            f"  {out['target_points']:,} points on {e['workers']:>4} workers: about {e['seconds']:,.0f} s "
+            f"({e['bound']}-bound)"
+        )
     return EXIT_OK
 
 
@@ -225,21 +287,41 @@ def _bench(catalog, args) -> int:
         raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
     sat = saturation_rps(catalog)
     rate = round(0.8 * sat, 3)
-    sc = parse_scenario({**BENCH, "workload": {"arrival": "poisson", "rate_rps": rate, "requests": args.requests,
-                                               "prompt": {"mean": 512}, "output": {"mean": 256}}})
+    sc = parse_scenario(
+        {
+            **BENCH,
+            "workload": {
+                "arrival": "poisson",
+                "rate_rps": rate,
+                "requests": args.requests,
+                "prompt": {"mean": 512},
+                "output": {"mean": 256},
+            },
+        }
+    )
     t0 = time.perf_counter()
     res = simulate_scenario(catalog, sc)
     wall = time.perf_counter() - t0
-    out = {"requests": args.requests, "rate_rps": rate, "saturation_rps": round(sat, 3), "wall_s": round(wall, 3),
-           "simulated_requests_per_s": round(args.requests / wall, 1), "summary": res.summary}
+    out = {
+        "requests": args.requests,
+        "rate_rps": rate,
+        "saturation_rps": round(sat, 3),
+        "wall_s": round(wall, 3),
+        "simulated_requests_per_s": round(args.requests / wall, 1),
+        "summary": res.summary,
+    }
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         s = res.summary
-        print(f"{args.requests:,} requests, Llama-3.1-8B FP8 on 1x H100 SXM (vllm, continuous batching), "
-              f"prompt 512 / output 256, Poisson at {rate:.1f} req/s = 80% of saturation ({sat:.1f} req/s)")
-        print(f"  simulated {s['duration_s']:.0f} s: {s['throughput_tok_s']:,.0f} tok/s, "
-              f"p50 e2e {s['e2e_s']['p50']:.2f} s, KV peak {s['kv_peak_fraction']:.0%}")
+        print(
+            f"{args.requests:,} requests, Llama-3.1-8B FP8 on 1x H100 SXM (vllm, continuous batching), "
+            f"prompt 512 / output 256, Poisson at {rate:.1f} req/s = 80% of saturation ({sat:.1f} req/s)"
+        )
+        print(
+            f"  simulated {s['duration_s']:.0f} s: {s['throughput_tok_s']:,.0f} tok/s, "
+            f"p50 e2e {s['e2e_s']['p50']:.2f} s, KV peak {s['kv_peak_fraction']:.0%}"
+        )
         print(f"wall {wall:.2f} s, {args.requests / wall:,.0f} simulated requests per wall second")
     return EXIT_OK
 

@@ -41,13 +41,18 @@ COST_DEFAULTS = {
     "pue": (1.3, "PUE 1.3 (cooling and power delivery overhead)"),
     "years": (3.0, "amortized over 3 years, no resale value"),
     "utilization": (0.5, "the fleet serves the peak rate 50% of the time and idles the rest"),
-    "host_usd_per_replica": (0.0, "GPU cards are priced with the catalog's chassis (profiles/chassis); no rack, "
-                                  "switch or other extra per replica unless given"),
+    "host_usd_per_replica": (
+        0.0,
+        "GPU cards are priced with the catalog's chassis (profiles/chassis); no rack, "
+        "switch or other extra per replica unless given",
+    ),
 }
 
-FORMULA = ("derived: TCO / output tokens served; TCO = capex + years x energy; energy = (utilization x power at "
-           "load + (1 - utilization) x idle power) x 8,766 h/year x PUE x $/kWh; tokens = utilization x served "
-           "output tok/s x years")
+FORMULA = (
+    "derived: TCO / output tokens served; TCO = capex + years x energy; energy = (utilization x power at "
+    "load + (1 - utilization) x idle power) x 8,766 h/year x PUE x $/kWh; tokens = utilization x served "
+    "output tok/s x years"
+)
 
 
 @dataclass
@@ -61,8 +66,9 @@ class Capex:
 
 def chassis_for(cat: Catalog, hardware: str, devices_per_node: int):
     """The cheapest catalog chassis (profiles/chassis) that holds `devices_per_node` of `hardware`, or None."""
-    fits = [c for c in getattr(cat, "chassis", {}).values()
-            if hardware in c.hardware and c.max_devices >= devices_per_node]
+    fits = [
+        c for c in getattr(cat, "chassis", {}).values() if hardware in c.hardware and c.max_devices >= devices_per_node
+    ]
     return min(fits, key=lambda c: (c.prices[0].usd, c.id)) if fits else None
 
 
@@ -72,32 +78,59 @@ def device_price(cat: Catalog, hardware: str, memory_gb: float | None) -> dict |
     p = hw.price_for(mem)
     if p is None:
         return None
-    return {"usd": p.usd, "kind": p.kind, "date": p.date, "source": p.source, "confidence": p.confidence,
-            "confidence_note": p.confidence_note}
+    return {
+        "usd": p.usd,
+        "kind": p.kind,
+        "date": p.date,
+        "source": p.source,
+        "confidence": p.confidence,
+        "confidence_note": p.confidence_note,
+    }
 
 
-def _system_extra(cat: Catalog, hardware: str, memory_gb: float, devices: int, nodes: int,
-                  link: str | None, device_usd: float) -> dict | None:
+def _system_extra(
+    cat: Catalog, hardware: str, memory_gb: float, devices: int, nodes: int, link: str | None, device_usd: float
+) -> dict | None:
     """Cluster extras: a catalog system of this exact shape priced above its devices (e.g. the
     Thunderbolt 5 cable between two Mac Studios)."""
     if nodes <= 1:
         return None
     for s in sorted(getattr(cat, "systems", {}).values(), key=lambda s: s.id):
-        if (s.hardware, s.memory_gb, s.devices, s.nodes, s.link or None) != (hardware, memory_gb, devices, nodes,
-                                                                              link or None):
+        if (s.hardware, s.memory_gb, s.devices, s.nodes, s.link or None) != (
+            hardware,
+            memory_gb,
+            devices,
+            nodes,
+            link or None,
+        ):
             continue
         for p in s.prices:
             extra = p.usd - device_usd * devices * nodes
             if extra > 0:
-                return {"what": f"cluster extras ({s.id})", "usd": round(extra, 2), "kind": p.kind,
-                        "date": p.date, "source": p.source or p.derived}
+                return {
+                    "what": f"cluster extras ({s.id})",
+                    "usd": round(extra, 2),
+                    "kind": p.kind,
+                    "date": p.date,
+                    "source": p.source or p.derived,
+                }
     return None
 
 
-def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1, nodes: int = 1,
-          replicas: int = 1, link: str | None = None, host: str | None = None, offload: str | None = None,
-          price_usd: float | None = None, host_usd_per_replica: float = 0.0,
-          quote_usd: float | None = None) -> Capex:
+def capex(
+    cat: Catalog,
+    hardware: str,
+    memory_gb: float | None,
+    devices: int = 1,
+    nodes: int = 1,
+    replicas: int = 1,
+    link: str | None = None,
+    host: str | None = None,
+    offload: str | None = None,
+    price_usd: float | None = None,
+    host_usd_per_replica: float = 0.0,
+    quote_usd: float | None = None,
+) -> Capex:
     """What the machines cost to buy: devices, the chassis or host around discrete cards, cluster extras;
     `price_usd` replaces the catalog's per-device price; `quote_usd` (the user's quote for one replica as a
     working machine) replaces everything."""
@@ -105,11 +138,25 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
     mem = memory_gb if memory_gb is not None else max(hw.memory_gb)
     units = devices * nodes
     if quote_usd is not None:
-        parts: list[dict[str, Any]] = [{"what": "your quote for one replica (whole machine)", "usd": float(quote_usd), "kind": "quote",
-                  "date": None, "source": "your input"}]
+        parts: list[dict[str, Any]] = [
+            {
+                "what": "your quote for one replica (whole machine)",
+                "usd": float(quote_usd),
+                "kind": "quote",
+                "date": None,
+                "source": "your input",
+            }
+        ]
         if host_usd_per_replica:
-            parts.append({"what": "host/server per replica", "usd": host_usd_per_replica, "kind": "user",
-                          "date": None, "source": "your input"})
+            parts.append(
+                {
+                    "what": "host/server per replica",
+                    "usd": host_usd_per_replica,
+                    "kind": "user",
+                    "date": None,
+                    "source": "your input",
+                }
+            )
         return Capex(sum(p["usd"] for p in parts) * replicas, parts, None)
     if price_usd is not None:
         dp: dict[str, Any] | None = {"usd": price_usd, "kind": "user", "date": None, "source": "your input"}
@@ -122,19 +169,29 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
         h = cat.hosts.get(host)
         if h is not None and h.prices:
             hp = h.prices[0]
-            parts.append({"what": f"host {host}", "usd": hp.usd * nodes, "kind": hp.kind, "date": hp.date,
-                          "source": hp.source})
+            parts.append(
+                {"what": f"host {host}", "usd": hp.usd * nodes, "kind": hp.kind, "date": hp.date, "source": hp.source}
+            )
     ch_id, bare = None, False
     if hw.memory == "discrete" and not any(p["what"].startswith("host ") for p in parts):
         ch = chassis_for(cat, hardware, devices)
         if ch is not None:
             cp = ch.prices[0]
             ch_id = ch.id
-            parts.append({"what": f"{nodes} x {ch.name}", "usd": cp.usd * nodes, "kind": cp.kind, "date": cp.date,
-                          "source": cp.source or f"derived: {cp.derived}", "chassis": ch.id,
-                          "confidence": ch.confidence,
-                          "confidence_note": "derived from one public system price less its cards"
-                          if ch.confidence == "low" else None})
+            parts.append(
+                {
+                    "what": f"{nodes} x {ch.name}",
+                    "usd": cp.usd * nodes,
+                    "kind": cp.kind,
+                    "date": cp.date,
+                    "source": cp.source or f"derived: {cp.derived}",
+                    "chassis": ch.id,
+                    "confidence": ch.confidence,
+                    "confidence_note": "derived from one public system price less its cards"
+                    if ch.confidence == "low"
+                    else None,
+                }
+            )
         else:
             bare = True
     if price_usd is None:
@@ -142,8 +199,15 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
         if extra:
             parts.append(extra)
     if host_usd_per_replica:
-        parts.append({"what": "host/server per replica", "usd": host_usd_per_replica, "kind": "user",
-                      "date": None, "source": "your input"})
+        parts.append(
+            {
+                "what": "host/server per replica",
+                "usd": host_usd_per_replica,
+                "kind": "user",
+                "date": None,
+                "source": "your input",
+            }
+        )
     per_replica = sum(p["usd"] for p in parts)
     note = None
     if host and offload and not any(p["what"].startswith("host ") for p in parts):
@@ -151,12 +215,21 @@ def capex(cat: Catalog, hardware: str, memory_gb: float | None, devices: int = 1
     if bare:
         note = ((note + "; ") if note else "") + (
             f"bare cards: no catalog chassis holds {devices} x {hw.name}, so the machine around them (CPU, RAM, "
-            f"PSU, networking) is not included; enter a quote for the whole machine as the option's price")
+            f"PSU, networking) is not included; enter a quote for the whole machine as the option's price"
+        )
     return Capex(per_replica * replicas, parts, note, bare_cards=bare, chassis=ch_id)
 
 
-def power(cat: Catalog, hardware: str, units: int, busy: float, replicas: int = 1, host: str | None = None,
-          offload: str | None = None, nodes: int = 1) -> dict:
+def power(
+    cat: Catalog,
+    hardware: str,
+    units: int,
+    busy: float,
+    replicas: int = 1,
+    host: str | None = None,
+    offload: str | None = None,
+    nodes: int = 1,
+) -> dict:
     """Average power at a busy share (0-1) and at idle, all replicas, W; discrete cards include their
     chassis (`chassis_for`) per node."""
     hw = cat.hardware[hardware]
@@ -174,15 +247,24 @@ def power(cat: Catalog, hardware: str, units: int, busy: float, replicas: int = 
         c_idle = ch.power_idle_w.value if ch.power_idle_w else c_load
         p_load += replicas * nodes * c_load
         p_idle += replicas * nodes * c_idle
-        extra = (f"; chassis {c_load:g} W per machine at load, "
-                 + (f"{c_idle:g} W idle" if ch.power_idle_w else "idle not sourced (counted at the load figure)"))
+        extra = f"; chassis {c_load:g} W per machine at load, " + (
+            f"{c_idle:g} W idle" if ch.power_idle_w else "idle not sourced (counted at the load figure)"
+        )
     elif hw.memory == "discrete" and h is None:
         extra = "; device power only (no chassis in the catalog)"
     fig = hw.power_idle_w
-    note = (f"{hw.name}: max {pmax:g} W per device, idle "
-            + ((f"{idle:g} W" + (" (a stated estimate, not measured: see the catalog)"
-                                 if fig.derived and not fig.source else ""))
-               if fig else "not in the catalog (0 W assumed: an underestimate)") + extra)
+    note = (
+        f"{hw.name}: max {pmax:g} W per device, idle "
+        + (
+            (
+                f"{idle:g} W"
+                + (" (a stated estimate, not measured: see the catalog)" if fig.derived and not fig.source else "")
+            )
+            if fig
+            else "not in the catalog (0 W assumed: an underestimate)"
+        )
+        + extra
+    )
     return {"power_load_w": p_load, "power_idle_w": p_idle, "power_note": note}
 
 
@@ -192,8 +274,16 @@ def max_power_w(hw, devices: int, host=None, replicas: int = 1) -> float:
     return hw.power_max_w.value * devices + (host.power_w.value * replicas if host else 0)
 
 
-def tco(capex_usd: float | None, power_load_w: float, power_idle_w: float, output_tok_s: float,
-        utilization: float, pue: float, usd_per_kwh: float, years: float) -> dict:
+def tco(
+    capex_usd: float | None,
+    power_load_w: float,
+    power_idle_w: float,
+    output_tok_s: float,
+    utilization: float,
+    pue: float,
+    usd_per_kwh: float,
+    years: float,
+) -> dict:
     """Energy, TCO, $ per million output tokens (and its capex and energy shares), tokens per joule."""
     kwh_year = (utilization * power_load_w + (1 - utilization) * power_idle_w) * HOURS_PER_YEAR / 1000.0 * pue
     energy_usd_year = kwh_year * usd_per_kwh
@@ -221,6 +311,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
 
 # --------------------------------------------------------------------------- SLO: the one reading of its limits
 
+
 def request_latencies(arrival, first, finish, output) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per request: TTFT (s), mean time per output token after the first (ms; 0 for a one-token output) and
     end-to-end latency (s), each inf where the request never got that far (rejected or unfinished)."""
@@ -233,8 +324,14 @@ def request_latencies(arrival, first, finish, output) -> tuple[np.ndarray, np.nd
     return ttft, tpot * 1e3, e2e
 
 
-def slo_good(ttft_s, tpot_ms, e2e_s, ttft_limit_s: float | None = None, tpot_limit_ms: float | None = None,
-             e2e_limit_s: float | None = None) -> np.ndarray:
+def slo_good(
+    ttft_s,
+    tpot_ms,
+    e2e_s,
+    ttft_limit_s: float | None = None,
+    tpot_limit_ms: float | None = None,
+    e2e_limit_s: float | None = None,
+) -> np.ndarray:
     """Which requests meet every limit that is set (a finished request; TTFT, TPOT, end-to-end each within its
     limit).  The share of them is the goodput that simulate, the app and the plan report (README, "SLO")."""
     good = np.isfinite(e2e_s)

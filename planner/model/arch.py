@@ -25,8 +25,15 @@ class ParamBreakdown:
 
     @property
     def total(self) -> int:
-        return (self.embedding + self.lm_head + self.attention + self.dense_ffn + self.shared_experts
-                + self.router + self.routed_experts)
+        return (
+            self.embedding
+            + self.lm_head
+            + self.attention
+            + self.dense_ffn
+            + self.shared_experts
+            + self.router
+            + self.routed_experts
+        )
 
     @property
     def streamed_dense(self) -> int:

@@ -37,8 +37,10 @@ def calibration_info(sys) -> dict:
     fallback = None
     if key == "prior":
         cls = f"{engine} x {backend} (priors only)"
-        fallback = (f"no measurements of {engine} on {backend} nor of an engine it borrows from: the physical "
-                    "priors of profiles/calibration_priors/priors.toml")
+        fallback = (
+            f"no measurements of {engine} on {backend} nor of an engine it borrows from: the physical "
+            "priors of profiles/calibration_priors/priors.toml"
+        )
     else:
         scope = "all backends" if key == "default" else (backend if key == vendor else f"{backend}, {key} family")
         cls = f"{src_engine} x {scope}"
@@ -47,24 +49,43 @@ def calibration_info(sys) -> dict:
         elif key == "default":
             fallback = f"too few {engine} x {backend} rows for a class of its own: the pooled {engine} fit"
     src = sys.catalog.engines.get(src_engine) if key != "prior" else None
-    return {"calibration_class": cls, "calibration_rows": sys.eff.fitted_on_rows, "calibration_fallback": fallback,
-            "calibration_engine_versions": list(src.calibrated_versions) if src is not None else []}
+    return {
+        "calibration_class": cls,
+        "calibration_rows": sys.eff.fitted_on_rows,
+        "calibration_fallback": fallback,
+        "calibration_engine_versions": list(src.calibrated_versions) if src is not None else [],
+    }
 
 
-def bands(sys, *, batch: int, prompt: int, gen: int, prefill: float | None, decode: float | None,
-          ttft: float | None, tpot: float | None) -> dict:
+def bands(
+    sys,
+    *,
+    batch: int,
+    prompt: int,
+    gen: int,
+    prefill: float | None,
+    decode: float | None,
+    ttft: float | None,
+    tpot: float | None,
+) -> dict:
     """`*_band80` fields ([low, high], None where the figure is None or no band exists)."""
     table = load_bands()
-    out = {"decode_tok_s_band80": None, "prefill_tok_s_band80": None, "ttft_s_band80": None,
-           "tpot_s_band80": None, "band": {}}
-    for kind, speed, time_key, t in (("decode", decode, "tpot_s_band80", tpot),
-                                     ("prefill", prefill, "ttft_s_band80", ttft)):
+    out = {
+        "decode_tok_s_band80": None,
+        "prefill_tok_s_band80": None,
+        "ttft_s_band80": None,
+        "tpot_s_band80": None,
+        "band": {},
+    }
+    for kind, speed, time_key, t in (
+        ("decode", decode, "tpot_s_band80", tpot),
+        ("prefill", prefill, "ttft_s_band80", ttft),
+    ):
         cls_kind = band_kind("decode_tok_s", batch) if kind == "decode" else kind  # batched decode: own class
         entry, key = band_entry(table, sys.engine.id, sys.hw.vendor, cls_kind)
         if entry is None:
             continue
-        lo, hi, why = widen(entry, key, sys.hw.family, batch, prompt + gen,
-                            prior_only=sys.eff_label.endswith(":prior"))
+        lo, hi, why = widen(entry, key, sys.hw.family, batch, prompt + gen, prior_only=sys.eff_label.endswith(":prior"))
         if speed:
             # lo/hi bound log(predicted / measured speed): measured = predicted x exp(-err)
             out[f"{kind}_tok_s_band80"] = [round(speed * math.exp(-hi), 3), round(speed * math.exp(-lo), 3)]

@@ -30,8 +30,20 @@ from planner.paths import builtin as _builtin
 
 REPO = _builtin()  # the data root (planner.paths): profiles/ and data/ are package data
 DEFAULT_DATA = _builtin("data", "calibration.csv")
-REQUIRED_COLUMNS = ("id", "hardware_id", "devices", "model_id", "quant_id", "engine_id", "mode",
-                    "batch_or_concurrency", "prompt_tokens", "gen_tokens", "metric", "value")
+REQUIRED_COLUMNS = (
+    "id",
+    "hardware_id",
+    "devices",
+    "model_id",
+    "quant_id",
+    "engine_id",
+    "mode",
+    "batch_or_concurrency",
+    "prompt_tokens",
+    "gen_tokens",
+    "metric",
+    "value",
+)
 PREDICT_METRICS = ("prefill_tok_s", "decode_tok_s", "e2e_latency_s")
 SUMMARY_METRICS = PREDICT_METRICS + ("ttft_ms",)
 LATENCY_METRICS = ("ttft_ms", "e2e_latency_s")  # lower is faster
@@ -105,8 +117,9 @@ def parse_rows(text: str, name: str = "<data>") -> list[Row]:
     cols = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in cols]
     if missing:
-        raise DataError(f"{name}: missing column(s) {', '.join(missing)}; the header must include "
-                        f"{', '.join(REQUIRED_COLUMNS)}")
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)}; the header must include {', '.join(REQUIRED_COLUMNS)}"
+        )
     rows = []
     for i, r in enumerate(reader, start=2):
         try:
@@ -116,15 +129,27 @@ def parse_rows(text: str, name: str = "<data>") -> list[Row]:
         if not math.isfinite(value) or value <= 0:
             raise DataError(f"{name} line {i}: column 'value' must be a positive number, got '{r['value']}'")
         devices = _int_or_none(r["devices"], "devices", i) or 1
-        rows.append(Row(
-            id=r["id"], hardware_id=r["hardware_id"], devices=devices, model_id=r["model_id"],
-            quant_id=r["quant_id"], engine_id=r["engine_id"], mode=(r["mode"] or "").strip(),
-            batch=(r["batch_or_concurrency"] or "").strip(),
-            prompt=_int_or_none(r["prompt_tokens"], "prompt_tokens", i),
-            gen=_int_or_none(r["gen_tokens"], "gen_tokens", i), metric=r["metric"].strip(), value=value,
-            confidence=(r.get("confidence") or "normal").strip(), source=r.get("source") or "",
-            notes=r.get("notes") or "", unit=r.get("unit") or "",
-            engine_version=(r.get("engine_version") or "").strip()))
+        rows.append(
+            Row(
+                id=r["id"],
+                hardware_id=r["hardware_id"],
+                devices=devices,
+                model_id=r["model_id"],
+                quant_id=r["quant_id"],
+                engine_id=r["engine_id"],
+                mode=(r["mode"] or "").strip(),
+                batch=(r["batch_or_concurrency"] or "").strip(),
+                prompt=_int_or_none(r["prompt_tokens"], "prompt_tokens", i),
+                gen=_int_or_none(r["gen_tokens"], "gen_tokens", i),
+                metric=r["metric"].strip(),
+                value=value,
+                confidence=(r.get("confidence") or "normal").strip(),
+                source=r.get("source") or "",
+                notes=r.get("notes") or "",
+                unit=r.get("unit") or "",
+                engine_version=(r.get("engine_version") or "").strip(),
+            )
+        )
     if not rows:
         raise DataError(f"{name}: no data rows")
     return rows
@@ -149,12 +174,13 @@ def contradicting_pairs(rows: list[Row]) -> list[tuple[Row, Row]]:
         if r.mode != "predict" or r.confidence != "normal":
             continue
         b, p, g, _ = r.lengths()
-        groups.setdefault((r.hardware_id, r.devices, r.model_id, r.quant_id, r.engine_id, b, p, g, r.metric),
-                          []).append(r)
+        groups.setdefault(
+            (r.hardware_id, r.devices, r.model_id, r.quant_id, r.engine_id, b, p, g, r.metric), []
+        ).append(r)
     out = []
     for rs in groups.values():
         for i, a in enumerate(rs):
-            for c in rs[i + 1:]:
+            for c in rs[i + 1 :]:
                 if max(a.value, c.value) / min(a.value, c.value) > CONTRADICTION:
                     out.append((a, c))
     return out
@@ -208,9 +234,17 @@ def over_threshold(records: list[dict], kind: str, reasons: dict[str, str] | Non
     """Rows (records with 'model' and 'error_pct') off by more than OUTLIER_PCT, each with its stated
     reason ('' when none is stated: a test fails on that)."""
     reasons = stated_reasons() if reasons is None else reasons
-    return [{"id": r["model"].row.id, "metric": r["model"].row.metric, "error_pct": round(r["error_pct"], 2),
-             "kind": kind, "reason": reasons.get(r["model"].row.id, "")}
-            for r in sorted(records, key=lambda r: -abs(r["error_pct"])) if abs(r["error_pct"]) > OUTLIER_PCT]
+    return [
+        {
+            "id": r["model"].row.id,
+            "metric": r["model"].row.metric,
+            "error_pct": round(r["error_pct"], 2),
+            "kind": kind,
+            "reason": reasons.get(r["model"].row.id, ""),
+        }
+        for r in sorted(records, key=lambda r: -abs(r["error_pct"]))
+        if abs(r["error_pct"]) > OUTLIER_PCT
+    ]
 
 
 VERSIONS_PATH = PRIORS_PATH.parent / "versions.toml"
@@ -243,8 +277,9 @@ class RowModel:
     def __init__(self, catalog: Catalog, row: Row):
         self.row = row
         self.batch, self.prompt, self.gen, self.assumed = row.lengths()
-        self.sys: System = build_system(catalog, row.hardware_id, row.model_id, row.quant_id, row.engine_id,
-                                        devices=row.devices)
+        self.sys: System = build_system(
+            catalog, row.hardware_id, row.model_id, row.quant_id, row.engine_id, devices=row.devices
+        )
 
     def predict(self, eff: Efficiency | None = None) -> float:
         if eff is not None:
@@ -295,12 +330,18 @@ def bind_rows(catalog: Catalog, rows: list[Row], *, normal_only: bool = False):
 
 
 def _eff(x: np.ndarray, provenance: str, n: int) -> Efficiency:
-    return Efficiency(bandwidth_efficiency=round(float(x[0]), 5), compute_efficiency=round(float(x[1]), 5),
-                      step_overhead_ms=round(float(x[2]), 5), layer_overhead_us=round(float(x[3]), 4),
-                      quantized_compute_penalty=round(float(x[4]), 5),
-                      small_batch_efficiency_ratio=round(float(x[5]), 5),
-                      small_batch_knee_tokens=round(float(x[6]), 3), request_overhead_ms=round(float(x[7]), 5),
-                      fitted_on_rows=n, provenance=provenance)
+    return Efficiency(
+        bandwidth_efficiency=round(float(x[0]), 5),
+        compute_efficiency=round(float(x[1]), 5),
+        step_overhead_ms=round(float(x[2]), 5),
+        layer_overhead_us=round(float(x[3]), 4),
+        quantized_compute_penalty=round(float(x[4]), 5),
+        small_batch_efficiency_ratio=round(float(x[5]), 5),
+        small_batch_knee_tokens=round(float(x[6]), 3),
+        request_overhead_ms=round(float(x[7]), 5),
+        fitted_on_rows=n,
+        provenance=provenance,
+    )
 
 
 def at_bounds(eff: Efficiency, b: Bounds, tol: float = 1e-3) -> list[str]:
@@ -324,8 +365,9 @@ PRIOR_WEIGHT = 0.3  # a chip family's pull towards its backend's fit
 MIN_SOURCES = 2
 
 
-def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None = None,
-              bounds: Bounds | None = None) -> Efficiency:
+def fit_group(
+    models: list[RowModel], provenance: str, parent: Efficiency | None = None, bounds: Bounds | None = None
+) -> Efficiency:
     """Least squares on log(predicted / measured), bounded to each parameter's physical range and
     regularised towards its prior (a Gaussian penalty, `bounds.weight` per standard deviation), so
     rows that cannot identify a parameter leave it at its prior; deterministic (fixed start).
@@ -360,17 +402,23 @@ def fit_group(models: list[RowModel], provenance: str, parent: Efficiency | None
 
     def resid(x: np.ndarray) -> np.ndarray:
         v = full(x)
-        eff = Efficiency(bandwidth_efficiency=v[0], compute_efficiency=v[1], step_overhead_ms=v[2],
-                         layer_overhead_us=v[3], quantized_compute_penalty=v[4],
-                         small_batch_efficiency_ratio=v[5], small_batch_knee_tokens=v[6],
-                         request_overhead_ms=v[7], provenance="fit")
+        eff = Efficiency(
+            bandwidth_efficiency=v[0],
+            compute_efficiency=v[1],
+            step_overhead_ms=v[2],
+            layer_overhead_us=v[3],
+            quantized_compute_penalty=v[4],
+            small_batch_efficiency_ratio=v[5],
+            small_batch_knee_tokens=v[6],
+            request_overhead_ms=v[7],
+            provenance="fit",
+        )
         r = np.log(np.array([m.predict(eff) for m in models]) / meas)
         return np.concatenate([r, weight * ((x - centre) / b.sd)[free]])
 
     start = np.clip(centre, b.low + 1e-9, b.high - 1e-9)
     loss = "linear" if parent is not None else "soft_l1"
-    res = least_squares(resid, start, bounds=(b.low, b.high), loss=loss, f_scale=0.1, x_scale=b.sd,
-                        max_nfev=600)
+    res = least_squares(resid, start, bounds=(b.low, b.high), loss=loss, f_scale=0.1, x_scale=b.sd, max_nfev=600)
     x = np.clip(full(res.x), b.low, b.high)
     return _eff(x, provenance, len(models))
 
@@ -399,15 +447,22 @@ def fit_engine(models: list[RowModel], provenance: str, min_rows: int = 6) -> di
         if len(by_family) > 1:
             for fam, fms in sorted(by_family.items()):
                 if len(fms) >= min_rows and len({source_key(m.row) for m in fms}) >= MIN_SOURCES:
-                    out[fam] = fit_group(fms, f"{provenance}; {engine} x {backend}: {len(fms)} {fam} rows, "
-                                         f"shrunk towards the {backend} fit", parent=out[vendor], bounds=b)
+                    out[fam] = fit_group(
+                        fms,
+                        f"{provenance}; {engine} x {backend}: {len(fms)} {fam} rows, shrunk towards the {backend} fit",
+                        parent=out[vendor],
+                        bounds=b,
+                    )
     if len(by_vendor) > 1 or not out:
         # a pooled fit over backends; an engine measured on one backend only has none, so another
         # backend falls back to the engine it borrows from (same backend) or to the priors
         # rows of one backend only (too few for its own class): that backend's priors and ranges
         only = BACKEND[next(iter(by_vendor))] if len(by_vendor) == 1 else None
-        out["default"] = fit_group(models, f"{provenance}; {engine}: {len(models)} rows, all hardware"
-                                   + (f" (all {only})" if only else ""), bounds=bounds_for(engine, only))
+        out["default"] = fit_group(
+            models,
+            f"{provenance}; {engine}: {len(models)} rows, all hardware" + (f" (all {only})" if only else ""),
+            bounds=bounds_for(engine, only),
+        )
     return out
 
 
@@ -433,8 +488,10 @@ def calibration_report(fits: dict[str, dict[str, Efficiency]]) -> list[str]:
             for i, k in enumerate(PARAMS):
                 u = UNITS.get(k, "")
                 flag = f"  <-- AT {flags[k].upper()} BOUND" if k in flags else ""
-                lines.append(f"    {k:<30} {getattr(eff, k):>10.4g}{u:<4} range [{b.low[i]:g}, {b.high[i]:g}]"
-                             f"  prior {b.prior[i]:g} +- {b.sd[i]:g}{flag}")
+                lines.append(
+                    f"    {k:<30} {getattr(eff, k):>10.4g}{u:<4} range [{b.low[i]:g}, {b.high[i]:g}]"
+                    f"  prior {b.prior[i]:g} +- {b.sd[i]:g}{flag}"
+                )
     return lines
 
 
@@ -529,9 +586,16 @@ def held_out(catalog: Catalog, models: list[RowModel], group_of, full: dict | No
             fits[eng] = fit_engine(train, "held out") if train else {}
         for m in test:
             pred, label = predict_with(catalog, m, fits)
-            out.append({"model": m, "group": g, "predicted": pred, "label": label,
-                        "error_pct": 100.0 * (pred - m.row.value) / m.row.value,
-                        "log_err": m.speed_log_error(pred)})
+            out.append(
+                {
+                    "model": m,
+                    "group": g,
+                    "predicted": pred,
+                    "label": label,
+                    "error_pct": 100.0 * (pred - m.row.value) / m.row.value,
+                    "log_err": m.speed_log_error(pred),
+                }
+            )
     return out
 
 
@@ -540,8 +604,12 @@ def summarize_records(recs: list[dict]) -> dict[str, dict]:
     for metric in SUMMARY_METRICS:
         e = [abs(r["error_pct"]) for r in recs if r["model"].row.metric == metric]
         if e:
-            out[metric] = {"rows": len(e), "median_abs_pct": round(median(e), 2),
-                           "p90_abs_pct": round(float(np.percentile(e, 90)), 2), "max_abs_pct": round(max(e), 2)}
+            out[metric] = {
+                "rows": len(e),
+                "median_abs_pct": round(median(e), 2),
+                "p90_abs_pct": round(float(np.percentile(e, 90)), 2),
+                "max_abs_pct": round(max(e), 2),
+            }
     return out
 
 
@@ -604,19 +672,24 @@ def band_table(recs: list[dict]) -> dict[str, dict]:
             continue  # errors of prior-only predictions say nothing about a fitted class
         m = r["model"]
         kind = band_kind(m.row.metric, m.batch)
-        for key in (band_class(m.sys.engine.id, m.sys.hw.vendor, kind), f"{m.sys.engine.id}@*@{kind}",
-                    f"*@*@{kind}"):
+        for key in (band_class(m.sys.engine.id, m.sys.hw.vendor, kind), f"{m.sys.engine.id}@*@{kind}", f"*@*@{kind}"):
             pools.setdefault(key, []).append(r)
     out = {}
     for key, rs in sorted(pools.items()):
         q10, q50, q90 = _quantiles([r["log_err"] for r in rs])
         q80abs = float(np.percentile(np.abs([r["log_err"] for r in rs]), 80))
         ms = [r["model"] for r in rs]
-        out[key] = {"q80abs": round(q80abs, 5), "q10": round(q10, 5), "q50": round(q50, 5), "q90": round(q90, 5),
-                    "rows": len(rs),
-                    "sources": len({source_key(m.row) for m in ms}),
-                    "families": sorted({m.sys.hw.family for m in ms}),
-                    "max_batch": max(m.batch for m in ms), "max_context": max(m.prompt + m.gen for m in ms)}
+        out[key] = {
+            "q80abs": round(q80abs, 5),
+            "q10": round(q10, 5),
+            "q50": round(q50, 5),
+            "q90": round(q90, 5),
+            "rows": len(rs),
+            "sources": len({source_key(m.row) for m in ms}),
+            "families": sorted({m.sys.hw.family for m in ms}),
+            "max_batch": max(m.batch for m in ms),
+            "max_context": max(m.prompt + m.gen for m in ms),
+        }
     return out
 
 
@@ -631,8 +704,9 @@ def band_entry(table: dict[str, dict], engine: str, vendor: str, kind: str) -> t
     return None, ""
 
 
-def widen(entry: dict, key: str, family: str, batch: int, context: int,
-          prior_only: bool = False) -> tuple[float, float, list[str]]:
+def widen(
+    entry: dict, key: str, family: str, batch: int, context: int, prior_only: bool = False
+) -> tuple[float, float, list[str]]:
     """The band's log limits (on log(predicted / measured speed)): +-(80th percentile of the class's
     absolute held-out log errors) x BAND_SCALE, so the band always holds the prediction, widened by
     sqrt(1 + 8 / rows) for a class with few rows, x2 for a fallback pool (the engine x backend has
@@ -673,14 +747,18 @@ def band_coverage(los_recs: list[dict], pool_recs: list[dict]) -> dict[str, dict
         entry, key = band_entry(table, m.sys.engine.id, m.sys.hw.vendor, kind)
         if entry is None:
             continue
-        lo, hi, _ = widen(entry, key, m.sys.hw.family, m.batch, m.prompt + m.gen,
-                          prior_only=r.get("label", "").endswith(":prior"))
+        lo, hi, _ = widen(
+            entry, key, m.sys.hw.family, m.batch, m.prompt + m.gen, prior_only=r.get("label", "").endswith(":prior")
+        )
         inside = lo <= r["log_err"] <= hi
         # the band in the row's own units: where the measurement should lie, given the prediction
         p = r.get("predicted")
         if p is not None:
-            r["band80"] = ([round(p * math.exp(lo), 4), round(p * math.exp(hi), 4)] if m.row.metric in LATENCY_METRICS
-                           else [round(p * math.exp(-hi), 4), round(p * math.exp(-lo), 4)])
+            r["band80"] = (
+                [round(p * math.exp(lo), 4), round(p * math.exp(hi), 4)]
+                if m.row.metric in LATENCY_METRICS
+                else [round(p * math.exp(-hi), 4), round(p * math.exp(-lo), 4)]
+            )
         by_kind.setdefault(m.row.metric, []).append(inside)
         by_kind.setdefault("all", []).append(inside)
     return {k: {"rows": len(v), "coverage_pct": round(100.0 * sum(v) / len(v), 1)} for k, v in sorted(by_kind.items())}
@@ -689,19 +767,35 @@ def band_coverage(los_recs: list[dict], pool_recs: list[dict]) -> dict[str, dict
 def write_held_out(path: Path, data: str | Path, result: dict, lofo: list[dict]) -> Path:
     """The held-out predictions and summaries, for the app's Accuracy page (which cannot refit)."""
     rows = [dict(r, kind="leave-one-source-out") for r in result["leave_one_source_out"]["rows"]]
-    rows += [{"id": r["model"].row.id, "source": source_key(r["model"].row), "family": r["group"],
-              "hardware": r["model"].row.hardware_id, "engine": r["model"].row.engine_id,
-              "model": r["model"].row.model_id, "quant": r["model"].row.quant_id,
-              "metric": r["model"].row.metric, "measured": r["model"].row.value,
-              "predicted": round(r["predicted"], 3), "error_pct": round(r["error_pct"], 2),
-              "calibration": r["label"], "kind": "leave-one-family-out"} for r in lofo]
-    doc = {"data": f"{Path(data).name} sha256:{file_digest(data)}",
-           "generated_by": "python -m planner validate --loo --write-bands",
-           "summary": {"calibration_set": result.get("calibration_set_summary", {}),
-                       "leave_one_source_out": result["leave_one_source_out"]["summary"],
-                       "leave_one_family_out": result["leave_one_family_out_summary"],
-                       "band_coverage": result["band_coverage"]},
-           "rows": rows}
+    rows += [
+        {
+            "id": r["model"].row.id,
+            "source": source_key(r["model"].row),
+            "family": r["group"],
+            "hardware": r["model"].row.hardware_id,
+            "engine": r["model"].row.engine_id,
+            "model": r["model"].row.model_id,
+            "quant": r["model"].row.quant_id,
+            "metric": r["model"].row.metric,
+            "measured": r["model"].row.value,
+            "predicted": round(r["predicted"], 3),
+            "error_pct": round(r["error_pct"], 2),
+            "calibration": r["label"],
+            "kind": "leave-one-family-out",
+        }
+        for r in lofo
+    ]
+    doc = {
+        "data": f"{Path(data).name} sha256:{file_digest(data)}",
+        "generated_by": "python -m planner validate --loo --write-bands",
+        "summary": {
+            "calibration_set": result.get("calibration_set_summary", {}),
+            "leave_one_source_out": result["leave_one_source_out"]["summary"],
+            "leave_one_family_out": result["leave_one_family_out_summary"],
+            "band_coverage": result["band_coverage"],
+        },
+        "rows": rows,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return path
@@ -709,10 +803,13 @@ def write_held_out(path: Path, data: str | Path, result: dict, lofo: list[dict])
 
 def write_bands(table: dict[str, dict], path: Path, data: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Written by `python -m planner validate --loo --write-bands`; do not edit by hand.",
-             "# 80% bands: percentiles of log(predicted / measured speed) of held-out predictions",
-             "# (leave-one-source-out and leave-one-family-out), pooled by engine@backend@kind.",
-             f'data = "{Path(data).name} sha256:{file_digest(data)}"', ""]
+    lines = [
+        "# Written by `python -m planner validate --loo --write-bands`; do not edit by hand.",
+        "# 80% bands: percentiles of log(predicted / measured speed) of held-out predictions",
+        "# (leave-one-source-out and leave-one-family-out), pooled by engine@backend@kind.",
+        f'data = "{Path(data).name} sha256:{file_digest(data)}"',
+        "",
+    ]
     for key, e in table.items():
         lines.append(f"[classes.{_toml_str(key)}]")
         for k, v in e.items():
@@ -727,8 +824,9 @@ def write_calibration_files(fits: dict[str, dict[str, Efficiency]], out_dir: Pat
     written = []
     rows = read_rows(data)
     for engine, classes in fits.items():
-        versions = sorted({r.engine_version for r in rows if r.engine_id == engine and r.confidence == "normal"
-                           and r.engine_version})
+        versions = sorted(
+            {r.engine_version for r in rows if r.engine_id == engine and r.confidence == "normal" and r.engine_version}
+        )
         lines = [
             "# Written by `python -m planner calibrate`; do not edit by hand, re-run the command.",
             f'engine = "{engine}"',

@@ -50,10 +50,12 @@ from planner.paths import builtin
 PACKAGE = "aiconfigurator-core"
 PINNED = "0.12.0"
 MODES = ("auto", "roofline", "measured")
-CHOICE_RULE = ("a class (engine x chip family) uses NVIDIA's measured kernels where their tables cover the "
-               "hardware, engine and model shapes, unless on that class's NVIDIA datacenter rows of the "
-               "calibration set the measured provider's median absolute error (leave-one-source-out) is "
-               "higher than the calibrated roofline's; classes without such rows use the measured kernels")
+CHOICE_RULE = (
+    "a class (engine x chip family) uses NVIDIA's measured kernels where their tables cover the "
+    "hardware, engine and model shapes, unless on that class's NVIDIA datacenter rows of the "
+    "calibration set the measured provider's median absolute error (leave-one-source-out) is "
+    "higher than the calibrated roofline's; classes without such rows use the measured kernels"
+)
 BACKENDS = {"vllm": "vllm", "sglang": "sglang", "tensorrt-llm": "trtllm"}
 CHOICES_FILE = builtin("profiles", "step_providers.toml")
 
@@ -133,6 +135,7 @@ def _vnum(v) -> float:
 
 
 # ---------------------------------------------------------------------------- tables
+
 
 def _read(path: Path, columns: list[str] | None = None):
     """A table's columns (older tables lack some: window_size defaults to 0, none)."""
@@ -234,8 +237,16 @@ def _versions(system: str, op: str, backend: str) -> tuple[str, ...]:
     if d is None or not d.is_dir():
         return ()
     need = _NEEDS.get(op)
-    return tuple(sorted((p.name for p in d.iterdir() if p.is_dir() and any(p.glob("*.parquet"))
-                         and (need is None or (p / need).is_file())), key=_vkey))
+    return tuple(
+        sorted(
+            (
+                p.name
+                for p in d.iterdir()
+                if p.is_dir() and any(p.glob("*.parquet")) and (need is None or (p / need).is_file())
+            ),
+            key=_vkey,
+        )
+    )
 
 
 def _tables() -> Path:
@@ -249,8 +260,9 @@ def _tables() -> Path:
 @functools.lru_cache(maxsize=32)
 def _gemm_table(system: str, backend: str, version: str, dtype: str):
     """{(n, k): (m grid, latency ms)} for one dtype, the fastest kernel at each point."""
-    df = _read(_tables() / system / "gemm" / backend / version / "gemm_perf.parquet",
-               ["gemm_dtype", "m", "n", "k", "latency"])
+    df = _read(
+        _tables() / system / "gemm" / backend / version / "gemm_perf.parquet", ["gemm_dtype", "m", "n", "k", "latency"]
+    )
     df = df[df["gemm_dtype"] == dtype]
     if df.empty:
         return {}
@@ -267,8 +279,20 @@ def _attn_table(system: str, backend: str, version: str, phase: str):
     path = _tables() / system / "attention" / backend / version / name
     if not path.is_file():
         return None
-    df = _read(path, ["batch_size", "isl", "num_heads", "num_key_value_heads", "head_dim", "kv_cache_dtype",
-                      "window_size", "step", "latency"])
+    df = _read(
+        path,
+        [
+            "batch_size",
+            "isl",
+            "num_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "kv_cache_dtype",
+            "window_size",
+            "step",
+            "latency",
+        ],
+    )
     return df[df["window_size"] == 0]
 
 
@@ -295,8 +319,21 @@ def _moe_table(system: str, backend: str, version: str):
     path = _tables() / system / "moe" / backend / version / "moe_perf.parquet"
     if not path.is_file():
         return None
-    return _read(path, ["moe_dtype", "num_tokens", "hidden_size", "inter_size", "topk", "num_experts",
-                        "moe_tp_size", "moe_ep_size", "distribution", "latency"])
+    return _read(
+        path,
+        [
+            "moe_dtype",
+            "num_tokens",
+            "hidden_size",
+            "inter_size",
+            "topk",
+            "num_experts",
+            "moe_tp_size",
+            "moe_ep_size",
+            "distribution",
+            "latency",
+        ],
+    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -338,8 +375,12 @@ def gemm_curve(system: str, backend: str, version: str, dtype: str, n: float, k:
 
     n0, n1, fn, sn = bracket(float(n), ns)
     k0, k1, fk, sk = bracket(float(k), ks)
-    corners = [((n0, k0), (1 - fn) * (1 - fk)), ((n1, k0), fn * (1 - fk)), ((n0, k1), (1 - fn) * fk),
-               ((n1, k1), fn * fk)]
+    corners = [
+        ((n0, k0), (1 - fn) * (1 - fk)),
+        ((n1, k0), fn * (1 - fk)),
+        ((n0, k1), (1 - fn) * fk),
+        ((n1, k1), fn * fk),
+    ]
     ms = None
     for (a, b), w in corners:
         if w > 0 and (int(a), int(b)) not in table:
@@ -419,14 +460,21 @@ def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp):
     df = _moe_table(system, backend, version)
     if df is None:
         raise Uncovered("no MoE table")
-    sel = df[(df["moe_dtype"] == mdt) & (df["hidden_size"] == hidden) & (df["inter_size"] == inter)
-             & (df["topk"] == topk) & (df["num_experts"] == experts) & (df["moe_tp_size"] == tp)
-             & (df["moe_ep_size"] == 1)]
+    sel = df[
+        (df["moe_dtype"] == mdt)
+        & (df["hidden_size"] == hidden)
+        & (df["inter_size"] == inter)
+        & (df["topk"] == topk)
+        & (df["num_experts"] == experts)
+        & (df["moe_tp_size"] == tp)
+        & (df["moe_ep_size"] == 1)
+    ]
     dist = "power_law_1.01" if (sel["distribution"] == "power_law_1.01").any() else "balanced"
     sel = sel[sel["distribution"] == dist]
     if sel.empty:
-        raise Uncovered(f"no {mdt} MoE table for hidden {hidden}, expert width {inter}, top-{topk} of "
-                        f"{experts}, tp={tp}")
+        raise Uncovered(
+            f"no {mdt} MoE table for hidden {hidden}, expert width {inter}, top-{topk} of {experts}, tp={tp}"
+        )
     g = sel.groupby("num_tokens")["latency"].min()
     return g.index.to_numpy(float), _monotone(g.to_numpy(float))
 
@@ -490,8 +538,11 @@ class MeasuredKernels:
         if self.mla:  # absorbed MLA (SGLang's DeepseekV2 attention with tp): a replicated fused down-projection
             # of q and kv, q's up-projection and the output projection sharded over the heads
             qk = m.qk_nope_head_dim + m.qk_rope_head_dim
-            shapes = [(m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim, m.hidden_size),
-                      (self.h_loc * qk, m.q_lora_rank), (m.hidden_size, self.h_loc * m.v_head_dim)]
+            shapes = [
+                (m.q_lora_rank + m.kv_lora_rank + m.qk_rope_head_dim, m.hidden_size),
+                (self.h_loc * qk, m.q_lora_rank),
+                (m.hidden_size, self.h_loc * m.v_head_dim),
+            ]
         else:
             shapes = [((self.h_loc + 2 * self.kv_loc) * hd, m.hidden_size), (m.hidden_size, self.h_loc * hd)]
         self.moe = m.arch == "moe"
@@ -505,8 +556,10 @@ class MeasuredKernels:
         self.ffn_curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in ffn]
         if m.num_shared_experts and self.moe:
             si = m.num_shared_experts * m.moe_intermediate_size
-            curves += [gemm_curve(system, backend, gver, gdt, 2 * si // tp, m.hidden_size),
-                       gemm_curve(system, backend, gver, gdt, m.hidden_size, si // tp)]
+            curves += [
+                gemm_curve(system, backend, gver, gdt, 2 * si // tp, m.hidden_size),
+                gemm_curve(system, backend, gver, gdt, m.hidden_size, si // tp),
+            ]
         self.layer_curves = curves
         self.head_curve = gemm_curve(system, backend, gver, gdt, m.vocab_size / tp, m.hidden_size)
         self.gemm_version = gver
@@ -518,8 +571,9 @@ class MeasuredKernels:
             self.ctx = mla_grid(system, backend, aver, "context", kvdt, self.h_loc)
             bver = self._version("mla_bmm")
             bdt = "fp8" if q.family == "fp8" else "bfloat16"
-            curves += [mla_bmm_curve(system, backend, bver, op, bdt, self.h_loc)
-                       for op in ("mla_gen_pre", "mla_gen_post")]
+            curves += [
+                mla_bmm_curve(system, backend, bver, op, bdt, self.h_loc) for op in ("mla_gen_pre", "mla_gen_post")
+            ]
         else:
             aver = self._version("attention")
             self.gen = self._attn_grid(system, backend, aver, "generation", hd, kvdt)
@@ -597,7 +651,7 @@ class MeasuredKernels:
         self.head_curve_l = (self.head_curve[0].tolist(), self.head_curve[1].tolist())
 
     def _gemm_ms(self, tokens: float, n_seqs: float) -> float:
-        return (_interpl(tokens, *self.layer_curve_l) * self.layers + _interpl(n_seqs, *self.head_curve_l))
+        return _interpl(tokens, *self.layer_curve_l) * self.layers + _interpl(n_seqs, *self.head_curve_l)
 
     def _gen_curve(self, n: float):
         """Generation attention against context for a batch of n: the blend of the measured batch
@@ -659,8 +713,9 @@ class MeasuredKernels:
 
     def _stage_vec(self, n, tokens, kv, attn) -> np.ndarray:
         if isinstance(tokens, np.ndarray) or isinstance(n, np.ndarray):
-            return np.array([self.stage(float(a), float(b), float(c), float(d)) for a, b, c, d in
-                             np.broadcast(n, tokens, kv, attn)])
+            return np.array(
+                [self.stage(float(a), float(b), float(c), float(d)) for a, b, c, d in np.broadcast(n, tokens, kv, attn)]
+            )
         n = max(float(n), 1.0)
         tokens = float(tokens)
         g = self._gemm_ms(tokens, n)

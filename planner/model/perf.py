@@ -27,7 +27,7 @@ from planner.catalog.support import SIXTEEN_BIT, Verdict, default_kv_dtype
 from planner.catalog.support import check as support_check
 from planner.errors import ScenarioError, UnsupportedError
 from planner.model.arch import active_params, attention_dims, kv_elements_per_token, params
-from planner.model.kernels import attach
+from planner.model.kernels import _interpl, attach
 from planner.model.priors import achievable_tflops, prior_efficiency
 
 GB = 1e9  # every memory figure the planner prints is in GB = 10^9 bytes
@@ -56,8 +56,9 @@ def calibration_chain(engine: Engine, catalog: Catalog) -> list[Engine]:
     return chain
 
 
-def lookup_calibration(chain_classes: list[tuple[str, dict[str, Efficiency]]], engine_id: str,
-                       hw: Hardware) -> tuple[Efficiency, str]:
+def lookup_calibration(
+    chain_classes: list[tuple[str, dict[str, Efficiency]]], engine_id: str, hw: Hardware
+) -> tuple[Efficiency, str]:
     """Pick the class for `hw` from (engine id, classes) pairs of an engine and the engines it borrows
     from: this machine's own fit (a user's measurements, `python -m planner import-bench --out`), the chip family's fit, else the engine x backend (vendor) fit, first of the engine itself,
     then of the engines it borrows from (same backend); else a pooled fit over backends; else the
@@ -132,8 +133,13 @@ class MemoryBreakdown:
         return self.total <= self.usable + 1e-9
 
     def as_dict(self) -> dict:
-        return {"weights": round(self.weights, 3), "kv_cache": round(self.kv_cache, 3),
-                "other": round(self.other, 3), "total": round(self.total, 3), "usable": round(self.usable, 3)}
+        return {
+            "weights": round(self.weights, 3),
+            "kv_cache": round(self.kv_cache, 3),
+            "other": round(self.other, 3),
+            "total": round(self.total, 3),
+            "usable": round(self.usable, 3),
+        }
 
 
 _RUN_LOOPS: dict = {}
@@ -212,8 +218,18 @@ class DecodePricer:
             t = t + a
         return t
 
-    def run(self, k: int, s0: int, n: int, kf: float, af: float, h: float, cpu: float = 0.0,
-            overlap: bool = False, win: tuple | None = None) -> list[float]:
+    def run(
+        self,
+        k: int,
+        s0: int,
+        n: int,
+        kf: float,
+        af: float,
+        h: float,
+        cpu: float = 0.0,
+        overlap: bool = False,
+        win: tuple | None = None,
+    ) -> list[float]:
         """Cumulative times of up to k decode steps, step j reading kf x s and attending af x s for
         s = s0 + n j (plus ks x sw and aw x sw, sw = sw0 + ln j, for windowed layers: win = (sw0, ln,
         ks, aw)), each step plus `cpu` seconds of CPU work (or at least `cpu` when overlapped); stops
@@ -225,11 +241,18 @@ class DecodePricer:
         if hit is None or hit[0] != key:
             adds = self.adds + (cpu,) if cpu and not overlap else self.adds
             floor = cpu if cpu and overlap else None
-            fn = _run_loop(win is not None, self.c0 is not None, self.d is not None, self.q is not None,
-                           len(adds), floor is not None)
+            fn = _run_loop(
+                win is not None,
+                self.c0 is not None,
+                self.d is not None,
+                self.q is not None,
+                len(adds),
+                floor is not None,
+            )
             hit = self.loop = (key, fn, adds, floor)
-        return hit[1](k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3],
-                      win)
+        return hit[1](
+            k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3], win
+        )
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
         """time() over arrays (a new array; kv and attn are left as they are)."""
@@ -264,8 +287,6 @@ class KernelDecodePricer:
         nf = float(n)
         xl, yl = mk.layer_curve_l
         hx, hy = mk.head_curve_l
-        from planner.model.kernels import _interpl
-
         self.sys, self.n = sys, n
         self.g = _interpl(nf, xl, yl) * mk.layers + _interpl(nf, hx, hy)
         self.den = nf * mk.kv_per_token if mk.kv_per_token else None
@@ -290,8 +311,18 @@ class KernelDecodePricer:
         a = self._a(float(kv) / self.den if self.den is not None else 1.0)
         return (self.g + a * self.layers) * 1e-3 + self.ov
 
-    def run(self, k: int, s0: int, n: int, kf: float, af: float, h: float, cpu: float = 0.0,
-            overlap: bool = False, win: tuple | None = None) -> list[float]:
+    def run(
+        self,
+        k: int,
+        s0: int,
+        n: int,
+        kf: float,
+        af: float,
+        h: float,
+        cpu: float = 0.0,
+        overlap: bool = False,
+        win: tuple | None = None,
+    ) -> list[float]:
         """DecodePricer.run's contract: the cumulative times of up to k steps (step j reads
         kf x s (+ ks x sw) for s = s0 + n j), each plus `cpu` (or at least `cpu` when overlapped),
         stopping after the first step ending at or after h."""
@@ -346,8 +377,6 @@ class KernelStepPricer:
     __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks")
 
     def __init__(self, sys: "System", checks: int = 16):
-        from planner.model.kernels import _interpl
-
         self.ga: dict = {}
         self.gh: dict = {}
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
@@ -437,10 +466,9 @@ class System:
         other_bpb = q.other_bits_per_weight / 8.0 if q.applies_to == "experts" else bpb
         expert_bpb = bpb
         routed_shared = p.routed_experts + p.shared_experts
-        self.weight_bytes = (routed_shared * expert_bpb + (p.total - routed_shared) * other_bpb)
+        self.weight_bytes = routed_shared * expert_bpb + (p.total - routed_shared) * other_bpb
         # bytes read every step regardless of routing
-        self.dense_stream_bytes = ((p.streamed_dense - p.shared_experts) * other_bpb
-                                   + p.shared_experts * expert_bpb)
+        self.dense_stream_bytes = (p.streamed_dense - p.shared_experts) * other_bpb + p.shared_experts * expert_bpb
         self.expert_bytes = p.expert_size * expert_bpb  # one routed expert, one layer
         self.moe_layers = p.moe_layers
         self.n_experts = m.num_experts
@@ -503,11 +531,14 @@ class System:
         self.tp_bw, self.tp_lat = (self.inter_bw, self.inter_lat) if spans_nodes else (self.intra_bw, self.intra_lat)
         self.inter_hops = min(self.nodes - 1, self.pp - 1) if not spans_nodes else 0
         self.intra_hops = self.pp - 1 - self.inter_hops
-        self.ep_bw, self.ep_lat = (self.inter_bw, self.inter_lat) if self.ep > self.devices else (
-            self.intra_bw, self.intra_lat)
+        self.ep_bw, self.ep_lat = (
+            (self.inter_bw, self.inter_lat) if self.ep > self.devices else (self.intra_bw, self.intra_lat)
+        )
         # offload to host RAM (llama.cpp -ot exps=CPU, or the first N layers on the CPU)
         self.offload_experts = self.offload == "experts"
-        self.offload_layers = int(self.offload.split(":")[1]) if self.offload and self.offload.startswith("layers:") else 0
+        self.offload_layers = (
+            int(self.offload.split(":")[1]) if self.offload and self.offload.startswith("layers:") else 0
+        )
         self.offload_frac = self.offload_layers / m.num_layers
         self.host_weight_bytes = 0.0
         if self.host is not None and self.offload:
@@ -518,7 +549,9 @@ class System:
             if self.offload_experts:
                 self.host_weight_bytes = p.routed_experts * expert_bpb
             else:
-                self.host_weight_bytes = (self.weight_bytes - (p.embedding + (p.lm_head or 0)) * other_bpb) * self.offload_frac
+                self.host_weight_bytes = (
+                    self.weight_bytes - (p.embedding + (p.lm_head or 0)) * other_bpb
+                ) * self.offload_frac
         self.gpu_weight_bytes = self.weight_bytes - self.host_weight_bytes
         # step-time provider: NVIDIA's measured kernels where they cover this system, else the roofline
         self.kernels, self.provider_note = attach(self)
@@ -584,8 +617,9 @@ class System:
     def memory(self, sequences: int, context_tokens: int) -> MemoryBreakdown:
         """Device memory (weights sharded evenly over all devices; offloaded weights excluded)."""
         kv = sequences * self.kv_bytes(context_tokens) / GB
-        return MemoryBreakdown(self.gpu_weight_bytes / GB, kv, self.other_gb(), self.usable_gb(),
-                               self.capacity_gb(), self.total_devices)
+        return MemoryBreakdown(
+            self.gpu_weight_bytes / GB, kv, self.other_gb(), self.usable_gb(), self.capacity_gb(), self.total_devices
+        )
 
     def host_memory(self) -> dict | None:
         """Host RAM holding offloaded weights: {"weights", "usable"} in GB, or None."""
@@ -684,8 +718,11 @@ class System:
             e_bytes = distinct * self.expert_bytes * self.moe_layers
             e_flops = self.expert_flops_per_token * tokens
             if self.offload_experts:
-                cpu = np.maximum(e_bytes / self.host_bw, e_flops / self.cpu_flops) if isinstance(
-                    tokens, np.ndarray) else max(e_bytes / self.host_bw, e_flops / self.cpu_flops)
+                cpu = (
+                    np.maximum(e_bytes / self.host_bw, e_flops / self.cpu_flops)
+                    if isinstance(tokens, np.ndarray)
+                    else max(e_bytes / self.host_bw, e_flops / self.cpu_flops)
+                )
             else:
                 w = w + e_bytes
                 # each routed expert multiplies only the tokens routed to it
@@ -700,8 +737,11 @@ class System:
             mem_bytes = mem_bytes * (1 - f)
         compute = compute / d * (1.0 + self.quant_penalty)
         mem = mem_bytes / (self._eff_bw * d)
-        t = (np.maximum(compute, mem) if isinstance(mem, np.ndarray) or isinstance(compute, np.ndarray)
-             else (compute if compute > mem else mem))
+        t = (
+            np.maximum(compute, mem)
+            if isinstance(mem, np.ndarray) or isinstance(compute, np.ndarray)
+            else (compute if compute > mem else mem)
+        )
         t = t + self.overhead_s / self.pp + cpu / self.pp
         layers = self.model.num_layers / self.pp
         if self.tp > 1 and self.tp_bw:
@@ -737,7 +777,7 @@ class System:
             kp = KernelDecodePricer(self, n)
             pts = [(1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)]
             if kp.den is not None:  # and contexts across the attention curve's grid
-                pts += [(x * 1.37 * kp.den, 1e12) for x in kp.xs[::max(1, len(kp.xs) // 6)]]
+                pts += [(x * 1.37 * kp.den, 1e12) for x in kp.xs[:: max(1, len(kp.xs) // 6)]]
             for kv, attn in pts:
                 if kp.time(kv, attn) != self._step(n, n, kv, attn):
                     return None
@@ -766,8 +806,16 @@ class System:
         if self.ep > 1 and self.moe_layers and self.ep_bw:
             sent = tokens / self.ep * self.k_experts * (self.ep - 1) / self.ep * self.model.hidden_size * 2.0
             adds.append(self.moe_layers / self.pp * 2 * (sent / self.ep_bw + self.ep_lat))
-        pr = DecodePricer(f0, e0, c0 if self.moe_layers and not self.offload_experts else None, d,
-                          1.0 + self.quant_penalty, w, self._eff_bw * d, tuple(adds))
+        pr = DecodePricer(
+            f0,
+            e0,
+            c0 if self.moe_layers and not self.offload_experts else None,
+            d,
+            1.0 + self.quant_penalty,
+            w,
+            self._eff_bw * d,
+            tuple(adds),
+        )
         for kv, attn in ((1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)):
             if pr.time(kv, attn) != self._step(n, n, kv, attn):
                 return None
@@ -815,12 +863,26 @@ class System:
         return self.step_times_vec(batch, float(batch), kv * batch, attn * batch)
 
 
-def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine: str, *,
-                 memory_gb: float | None = None, devices: int = 1, usable_memory_gb: float | None = None,
-                 kv_dtype: str | None = None, nodes: int = 1, link: str | None = None,
-                 parallel: Parallel | str | None = None, host: str | None = None, offload: str | None = None,
-                 host_memory_gb: float | None = None, mla_cache: str | None = None,
-                 engine_version: str | None = None) -> System:
+def build_system(
+    catalog: Catalog,
+    hardware: str,
+    model: str,
+    quant: str,
+    engine: str,
+    *,
+    memory_gb: float | None = None,
+    devices: int = 1,
+    usable_memory_gb: float | None = None,
+    kv_dtype: str | None = None,
+    nodes: int = 1,
+    link: str | None = None,
+    parallel: Parallel | str | None = None,
+    host: str | None = None,
+    offload: str | None = None,
+    host_memory_gb: float | None = None,
+    mla_cache: str | None = None,
+    engine_version: str | None = None,
+) -> System:
     """Resolve ids and check the combination is meaningful; raises CatalogError/ScenarioError."""
     hw = catalog.get("hardware", hardware, "hardware")
     m = catalog.get("models", model, "model")
@@ -833,8 +895,11 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
     link_p = None
     if nodes > 1:
         if not link:
-            raise ScenarioError("link", f"{nodes} nodes need a link between them, e.g. --link thunderbolt5 or "
-                                "ethernet-100g (`python -m planner catalog interconnects`)")
+            raise ScenarioError(
+                "link",
+                f"{nodes} nodes need a link between them, e.g. --link thunderbolt5 or "
+                "ethernet-100g (`python -m planner catalog interconnects`)",
+            )
         link_p = catalog.get("interconnects", link, "link")
     elif link:
         link_p = catalog.get("interconnects", link, "link")
@@ -843,31 +908,44 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
         parallel = Parallel.parse(parallel)
     if parallel is not None:
         if parallel.tp * parallel.pp != total:
-            raise ScenarioError("parallel", f"tp x pp = {parallel.tp} x {parallel.pp} must equal all devices "
-                                f"({devices} per node x {nodes} nodes = {total})")
+            raise ScenarioError(
+                "parallel",
+                f"tp x pp = {parallel.tp} x {parallel.pp} must equal all devices "
+                f"({devices} per node x {nodes} nodes = {total})",
+            )
         if m.num_heads % parallel.tp:
             raise ScenarioError("parallel", f"tp = {parallel.tp} must divide {m.id}'s {m.num_heads} attention heads")
         if parallel.pp > m.num_layers:
             raise ScenarioError("parallel", f"pp = {parallel.pp} exceeds {m.id}'s {m.num_layers} layers")
         if parallel.ep > 1:
             if m.arch != "moe":
-                raise ScenarioError("parallel", f"ep = {parallel.ep}: {m.id} is dense, expert parallel needs a MoE model")
+                raise ScenarioError(
+                    "parallel", f"ep = {parallel.ep}: {m.id} is dense, expert parallel needs a MoE model"
+                )
             if total % parallel.ep or parallel.ep > m.num_experts:
-                raise ScenarioError("parallel", f"ep = {parallel.ep} must divide the {total} devices and be at most "
-                                    f"the {m.num_experts} experts")
+                raise ScenarioError(
+                    "parallel",
+                    f"ep = {parallel.ep} must divide the {total} devices and be at most the {m.num_experts} experts",
+                )
         if e.batching == "slots" and parallel.tp > 1:
-            raise ScenarioError("parallel", f"{e.id} splits layers across devices (pp); tensor parallel is not "
-                                "modelled for it: use pp only")
+            raise ScenarioError(
+                "parallel",
+                f"{e.id} splits layers across devices (pp); tensor parallel is not modelled for it: use pp only",
+            )
     host_p = None
     if offload:
         if not (offload == "experts" or (offload.startswith("layers:") and offload[7:].isdigit())):
             raise ScenarioError("offload", f"expected 'experts' or 'layers:N', got '{offload}'")
         if not host:
-            raise ScenarioError("host", "offloading needs a host platform, e.g. --host amd-epyc-9004-genoa "
-                                "(`python -m planner catalog hosts`)")
+            raise ScenarioError(
+                "host",
+                "offloading needs a host platform, e.g. --host amd-epyc-9004-genoa (`python -m planner catalog hosts`)",
+            )
         host_p = catalog.get("hosts", host, "host")
         if e.id != "llama.cpp":
-            raise ScenarioError("offload", f"offload is modelled for llama.cpp (-ot exps=CPU / partial -ngl), not {e.id}")
+            raise ScenarioError(
+                "offload", f"offload is modelled for llama.cpp (-ot exps=CPU / partial -ngl), not {e.id}"
+            )
         if offload == "experts" and m.arch != "moe":
             raise ScenarioError("offload", f"{m.id} is dense: it has no MoE experts to offload; use layers:N")
         if offload.startswith("layers:") and not 0 < int(offload[7:]) < m.num_layers:
@@ -890,23 +968,50 @@ def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine
         if not math.isfinite(usable_memory_gb) or usable_memory_gb <= 0:
             raise ScenarioError("usable_memory_gb", f"must be a positive size in GB, got {usable_memory_gb}")
         if usable_memory_gb > memory_gb:
-            raise ScenarioError("usable_memory_gb",
-                                f"{usable_memory_gb:g} GB is more than the {memory_gb:g} GB the device has")
+            raise ScenarioError(
+                "usable_memory_gb", f"{usable_memory_gb:g} GB is more than the {memory_gb:g} GB the device has"
+            )
     if hw.vendor not in e.vendors:
-        raise ScenarioError("engine", f"{e.id} does not run on {hw.vendor} hardware; engines that do: "
-                            + ", ".join(sorted(x.id for x in catalog.engines.values() if hw.vendor in x.vendors)))
+        raise ScenarioError(
+            "engine",
+            f"{e.id} does not run on {hw.vendor} hardware; engines that do: "
+            + ", ".join(sorted(x.id for x in catalog.engines.values() if hw.vendor in x.vendors)),
+        )
     if e.id not in q.engines:
-        raise ScenarioError("quant", f"{e.id} does not load {q.id}; formats it loads: "
-                            + ", ".join(sorted(x.id for x in catalog.quants.values() if e.id in x.engines)))
+        raise ScenarioError(
+            "quant",
+            f"{e.id} does not load {q.id}; formats it loads: "
+            + ", ".join(sorted(x.id for x in catalog.quants.values() if e.id in x.engines)),
+        )
     if devices > 1 and hw.memory == "unified":
-        raise ScenarioError("devices", f"{hw.id} is one unified-memory machine: use devices = 1 and --nodes N "
-                            "--link ID for a cluster of such machines")
+        raise ScenarioError(
+            "devices",
+            f"{hw.id} is one unified-memory machine: use devices = 1 and --nodes N "
+            "--link ID for a cluster of such machines",
+        )
     kv = kv_dtype or default_kv_dtype(catalog, hw, m, q, e.id)
     if kv not in q.kv_cache_dtypes:
         raise ScenarioError("kv_dtype", f"{q.id} supports KV cache dtypes {', '.join(q.kv_cache_dtypes)}, not '{kv}'")
     verdict = support_check(catalog, hw, m, q, e.id, kv)
     if not verdict.ok:
         raise UnsupportedError(verdict)
-    return System(catalog, hw, m, q, e, float(memory_gb), int(devices), kv, usable_memory_gb, int(nodes), link_p,
-                  parallel, host_p, offload, host_memory_gb, mla_cache, verdict,
-                  engine_version)
+    return System(
+        catalog,
+        hw,
+        m,
+        q,
+        e,
+        float(memory_gb),
+        int(devices),
+        kv,
+        usable_memory_gb,
+        int(nodes),
+        link_p,
+        parallel,
+        host_p,
+        offload,
+        host_memory_gb,
+        mla_cache,
+        verdict,
+        engine_version,
+    )

@@ -28,26 +28,38 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
     """Why the scenario does not fit, and the fix, in a buyer's words (None when it fits)."""
     mem = sys.memory(batch, context)
     if context > sys.model.max_context:
-        return (f"prompt + output = {context:,} tokens exceeds {sys.model.id}'s context window of "
-                f"{sys.model.max_context:,} tokens: shorten the prompt or the output")
+        return (
+            f"prompt + output = {context:,} tokens exceeds {sys.model.id}'s context window of "
+            f"{sys.model.max_context:,} tokens: shorten the prompt or the output"
+        )
     host = sys.host_memory()
     if host and host["weights"] > host["usable"]:
         sizes = [x for x in sys.host.memory_gb_options if x * GIB / GB >= host["weights"]]
-        fix = (f"configure the host with {sizes[0]:g} GB" if sizes else
-               "offload fewer layers or pick a smaller quantization")
-        return (f"the offloaded weights need {_fmt(host['weights'])} GB of host RAM but the {sys.host.id} host has "
-                f"{_fmt(host['usable'])} GB; fix: {fix}")
+        fix = (
+            f"configure the host with {sizes[0]:g} GB"
+            if sizes
+            else "offload fewer layers or pick a smaller quantization"
+        )
+        return (
+            f"the offloaded weights need {_fmt(host['weights'])} GB of host RAM but the {sys.host.id} host has "
+            f"{_fmt(host['usable'])} GB; fix: {fix}"
+        )
     if mem.fits:
         return None
     need = mem.total
     hw = sys.hw
     # memory in the unit it is sold in (a "96 GB" card holds 96 GiB): never "102 GB usable" for a 96 GB card
-    what = (f"this {sys.memory_gb:g} GB Mac" if hw.platform and sys.total_devices == 1 else
-            f"these {sys.total_devices} x {sys.memory_gb:g} GB " + ("Macs" if hw.platform else "devices")
-            if sys.total_devices > 1 else f"this {sys.memory_gb:g} GB " + ("card" if hw.memory == "discrete" else
-                                                                            "machine"))
-    parts = [f"needs {_gib(need)} GiB ({_gib(mem.weights)} weights + {_gib(mem.kv_cache)} KV cache + "
-             f"{_gib(mem.other)} other) but only {_gib(mem.usable)} GiB of {what} is usable"]
+    what = (
+        f"this {sys.memory_gb:g} GB Mac"
+        if hw.platform and sys.total_devices == 1
+        else f"these {sys.total_devices} x {sys.memory_gb:g} GB " + ("Macs" if hw.platform else "devices")
+        if sys.total_devices > 1
+        else f"this {sys.memory_gb:g} GB " + ("card" if hw.memory == "discrete" else "machine")
+    )
+    parts = [
+        f"needs {_gib(need)} GiB ({_gib(mem.weights)} weights + {_gib(mem.kv_cache)} KV cache + "
+        f"{_gib(mem.other)} other) but only {_gib(mem.usable)} GiB of {what} is usable"
+    ]
     fixes = []
     if hw.platform and sys.usable_override_gb is None:
         # per machine, never mixed with the cluster's totals: the limit and the sysctl are set on each Mac
@@ -56,18 +68,24 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
         per_cap, per_usable, per_need = sys.capacity_gb() / n, mem.usable / n, need / n
         ceiling = per_cap - plat.os_reserve_gb.value * GIB / GB
         if n == 1:
-            parts[0] += (f": the default GPU limit of this {sys.memory_gb:g} GB Mac is {_gib(per_usable)} GiB "
-                         f"(macOS lets the GPU wire only part of unified memory)")
+            parts[0] += (
+                f": the default GPU limit of this {sys.memory_gb:g} GB Mac is {_gib(per_usable)} GiB "
+                f"(macOS lets the GPU wire only part of unified memory)"
+            )
         else:
-            parts[0] += (f": the default GPU limit of each {sys.memory_gb:g} GB Mac is {_gib(per_usable)} GiB, "
-                         f"{_gib(mem.usable)} GiB for the {n} Macs together (macOS lets the GPU wire only part of "
-                         f"unified memory)")
+            parts[0] += (
+                f": the default GPU limit of each {sys.memory_gb:g} GB Mac is {_gib(per_usable)} GiB, "
+                f"{_gib(mem.usable)} GiB for the {n} Macs together (macOS lets the GPU wire only part of "
+                f"unified memory)"
+            )
         if per_need <= ceiling:
             mb = int(math.ceil(per_need * GB / 2**20))
             each = "" if n == 1 else " on each Mac"
-            fixes.append(f"raise the GPU limit{each} to at least {mb} MB with `sudo sysctl "
-                         f"{plat.override_setting}={mb}` (leaves {_gib(per_cap - per_need)} GiB to macOS"
-                         f"{' on each' if n > 1 else ''}; resets at reboot)")
+            fixes.append(
+                f"raise the GPU limit{each} to at least {mb} MB with `sudo sysctl "
+                f"{plat.override_setting}={mb}` (leaves {_gib(per_cap - per_need)} GiB to macOS"
+                f"{' on each' if n > 1 else ''}; resets at reboot)"
+            )
     bigger = [s for s in hw.memory_gb if s > sys.memory_gb]
     for s in bigger:
         alt = dataclasses.replace(sys, memory_gb=float(s), usable_override_gb=None)
@@ -96,25 +114,50 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
 
 
 def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | None:
-    cands = sorted((q for q in sys.catalog.quants.values()
-                    if sys.engine.id in q.engines and q.bits_per_weight.value < sys.quant.bits_per_weight.value),
-                   key=lambda q: -q.bits_per_weight.value)
+    cands = sorted(
+        (
+            q
+            for q in sys.catalog.quants.values()
+            if sys.engine.id in q.engines and q.bits_per_weight.value < sys.quant.bits_per_weight.value
+        ),
+        key=lambda q: -q.bits_per_weight.value,
+    )
     for q in cands:
         if not check(sys.catalog, sys.hw, sys.model, q, sys.engine.id, alternatives=False).ok:
             continue  # the support matrix says this engine does not run it on this architecture
-        kv = (sys.kv_dtype if sys.kv_dtype in q.kv_cache_dtypes
-              else default_kv_dtype(sys.catalog, sys.hw, sys.model, q, sys.engine.id))
+        kv = (
+            sys.kv_dtype
+            if sys.kv_dtype in q.kv_cache_dtypes
+            else default_kv_dtype(sys.catalog, sys.hw, sys.model, q, sys.engine.id)
+        )
         alt = dataclasses.replace(sys, quant=q, kv_dtype=kv)
         if alt.memory(batch, context).fits:
             return q.id
     return None
 
 
-def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: str,
-            memory_gb: float | None = None, usable_memory_gb: float | None = None, devices: int = 1,
-            batch: int = 1, prompt: int = 512, gen: int = 128, kv_dtype: str | None = None, nodes: int = 1,
-            link: str | None = None, parallel=None, host: str | None = None, offload: str | None = None,
-            host_memory_gb: float | None = None, engine_version: str | None = None) -> dict:
+def predict(
+    catalog: Catalog,
+    *,
+    hardware: str,
+    model: str,
+    quant: str,
+    engine: str,
+    memory_gb: float | None = None,
+    usable_memory_gb: float | None = None,
+    devices: int = 1,
+    batch: int = 1,
+    prompt: int = 512,
+    gen: int = 128,
+    kv_dtype: str | None = None,
+    nodes: int = 1,
+    link: str | None = None,
+    parallel=None,
+    host: str | None = None,
+    offload: str | None = None,
+    host_memory_gb: float | None = None,
+    engine_version: str | None = None,
+) -> dict:
     """Single-run prediction (what llama-bench / a batch benchmark measures)."""
     for name, v, hi in (("batch", batch, MAX_BATCH), ("prompt", prompt, MAX_TOKENS), ("gen", gen, MAX_TOKENS)):
         if v is None or v < 0 or v > hi or (name == "batch" and v < 1):
@@ -122,10 +165,24 @@ def predict(catalog: Catalog, *, hardware: str, model: str, quant: str, engine: 
             raise ScenarioError(name, f"must be an integer from {lo} to {hi:,}, got {v}")
     if prompt == 0 and gen == 0:
         raise ScenarioError("prompt", "prompt and gen are both 0: nothing to predict")
-    sys = build_system(catalog, hardware, model, quant, engine, memory_gb=memory_gb, devices=devices,
-                       usable_memory_gb=usable_memory_gb, kv_dtype=kv_dtype, nodes=nodes, link=link,
-                       parallel=parallel, host=host, offload=offload, host_memory_gb=host_memory_gb,
-                       engine_version=engine_version)
+    sys = build_system(
+        catalog,
+        hardware,
+        model,
+        quant,
+        engine,
+        memory_gb=memory_gb,
+        devices=devices,
+        usable_memory_gb=usable_memory_gb,
+        kv_dtype=kv_dtype,
+        nodes=nodes,
+        link=link,
+        parallel=parallel,
+        host=host,
+        offload=offload,
+        host_memory_gb=host_memory_gb,
+        engine_version=engine_version,
+    )
     return predict_system(sys, batch=batch, prompt=prompt, gen=gen)
 
 
@@ -141,7 +198,7 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
     ttft = t_prefill if prompt > 0 else (float(steps[0]) if gen else 0.0)
     # TPOT: mean time between output tokens after the first. Serving: the prefill yields token 1,
     # then decode step j (context P + j - 1) yields token j + 1, i.e. steps[0 .. G-2].
-    tpot = float(steps[:gen - 1].mean()) if gen > 1 else None
+    tpot = float(steps[: gen - 1].mean()) if gen > 1 else None
     prefill_tok_s = round(batch * prompt / t_prefill, 3) if prompt and t_prefill > 0 else None
     decode_tok_s = round(batch * gen / t_decode, 3) if gen and t_decode > 0 else None
     out = {
@@ -183,6 +240,16 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
         "step_time_provider": sys.provider_note,
     }
     out.update(calibration_info(sys))
-    out.update(bands(sys, batch=batch, prompt=prompt, gen=gen, prefill=prefill_tok_s, decode=decode_tok_s,
-                     ttft=out["ttft_s"], tpot=out["tpot_s"]))
+    out.update(
+        bands(
+            sys,
+            batch=batch,
+            prompt=prompt,
+            gen=gen,
+            prefill=prefill_tok_s,
+            decode=decode_tok_s,
+            ttft=out["ttft_s"],
+            tpot=out["tpot_s"],
+        )
+    )
     return out

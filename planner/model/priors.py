@@ -15,9 +15,16 @@ from planner.catalog.loader import Efficiency
 from planner.paths import builtin
 
 PRIORS_PATH = builtin("profiles", "calibration_priors", "priors.toml")
-PARAMS = ("bandwidth_efficiency", "compute_efficiency", "step_overhead_ms", "layer_overhead_us",
-          "quantized_compute_penalty", "small_batch_efficiency_ratio", "small_batch_knee_tokens",
-          "request_overhead_ms")
+PARAMS = (
+    "bandwidth_efficiency",
+    "compute_efficiency",
+    "step_overhead_ms",
+    "layer_overhead_us",
+    "quantized_compute_penalty",
+    "small_batch_efficiency_ratio",
+    "small_batch_knee_tokens",
+    "request_overhead_ms",
+)
 BACKEND = {"apple": "metal", "nvidia": "cuda", "amd": "rocm"}  # the GPU software stack of a vendor's hardware
 ACHIEVABLE_PATH = PRIORS_PATH.parent / "achievable.toml"
 OFF = {5: 1.0, 6: 64.0}  # small-batch terms when no row can identify them: switched off
@@ -69,19 +76,20 @@ def bounds_for(engine: str, backend: str | None, path: str | Path = PRIORS_PATH)
                 why.append(over.get("source") or over.get("derived") or "")
         missing = [f for f in ("low", "high", "prior", "sd") if f not in vals]
         if missing or not vals["low"] <= vals["prior"] <= vals["high"] or vals["sd"] <= 0:
-            raise PriorsError(f"{path}: [{k}] for {engine}@{backend}: needs low <= prior <= high and sd > 0 "
-                            f"(missing {missing})" if missing else f"{path}: [{k}] for {engine}@{backend}: "
-                            f"needs low <= prior <= high and sd > 0")
+            raise PriorsError(
+                f"{path}: [{k}] for {engine}@{backend}: needs low <= prior <= high and sd > 0 (missing {missing})"
+                if missing
+                else f"{path}: [{k}] for {engine}@{backend}: needs low <= prior <= high and sd > 0"
+            )
         lo.append(vals["low"])
         hi.append(vals["high"])
         pr.append(vals["prior"])
         sd.append(vals["sd"])
         src.append(" | ".join(w for w in why if w))
     weight = float(data.get("regularisation", {}).get("weight", 0.1))
-    return Bounds(np.array(lo, float), np.array(hi, float), np.array(pr, float), np.array(sd, float), weight,
-                  tuple(src))
-
-
+    return Bounds(
+        np.array(lo, float), np.array(hi, float), np.array(pr, float), np.array(sd, float), weight, tuple(src)
+    )
 
 
 def prior_efficiency(engine: str, vendor: str):
@@ -91,9 +99,12 @@ def prior_efficiency(engine: str, vendor: str):
     v = dict(zip(PARAMS, (float(x) for x in b.prior)))
     v.update({PARAMS[i]: x for i, x in OFF.items()})
     v["request_overhead_ms"] = 0.0
-    return Efficiency(**v, fitted_on_rows=0,
-                      provenance=f"prior only: no measurements of {engine} x {backend}; the physical priors of "
-                                 f"profiles/calibration_priors/priors.toml")
+    return Efficiency(
+        **v,
+        fitted_on_rows=0,
+        provenance=f"prior only: no measurements of {engine} x {backend}; the physical priors of "
+        f"profiles/calibration_priors/priors.toml",
+    )
 
 
 def achievable_tflops(hardware: str, dtype: str) -> tuple[float, str] | None:

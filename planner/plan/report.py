@@ -25,8 +25,7 @@ def label(r: dict) -> str:
     nodes = f"{r['nodes']} nodes x " if (r.get("nodes") or 1) > 1 else ""
     emu = " (emulated)" if r.get("emulated") else ""
     bare = " [bare cards: machine not priced]" if r.get("bare_cards") else ""
-    return (f"{nodes}{dev}{r.get('name') or r['hardware']} {r['memory_gb']:g} GB, {r['quant']}{emu}, "
-            f"{r['engine']}{bare}")
+    return f"{nodes}{dev}{r.get('name') or r['hardware']} {r['memory_gb']:g} GB, {r['quant']}{emu}, {r['engine']}{bare}"
 
 
 def ranked_rows(result: dict) -> list[dict]:
@@ -36,17 +35,30 @@ def ranked_rows(result: dict) -> list[dict]:
         if r["verdict"] not in ("winner", "meets"):
             continue
         s, price = r.get("sim") or {}, r.get("price") or {}
-        rows.append({
-            "rank": r["rank"], "candidate": label(r), "id": r["id"], "replicas": r["replicas"],
-            "max_rps_per_replica": r["max_rate_per_replica_rps"], "capex_usd": r["capex_usd"],
-            "power_load_w": r["power_load_w"], "power_idle_w": r["power_idle_w"],
-            "energy_kwh_per_year": r["energy_kwh_per_year"], "tco_usd": r["tco_usd"],
-            "usd_per_m_output_tokens": r["usd_per_m_output_tokens"],
-            "output_tokens_per_joule": r["output_tokens_per_joule"], "headroom": r["headroom"],
-            "ttft_p95_s": s.get("ttft_p95_s"), "tpot_p95_ms": s.get("tpot_p95_ms"), "e2e_p95_s": s.get("e2e_p95_s"),
-            "price_kind": price.get("kind"), "quality": (r.get("format") or {}).get("quality"),
-            "single_replica_max_rps": r.get("single_replica_max_rps"), "why": r["why"],
-        })
+        rows.append(
+            {
+                "rank": r["rank"],
+                "candidate": label(r),
+                "id": r["id"],
+                "replicas": r["replicas"],
+                "max_rps_per_replica": r["max_rate_per_replica_rps"],
+                "capex_usd": r["capex_usd"],
+                "power_load_w": r["power_load_w"],
+                "power_idle_w": r["power_idle_w"],
+                "energy_kwh_per_year": r["energy_kwh_per_year"],
+                "tco_usd": r["tco_usd"],
+                "usd_per_m_output_tokens": r["usd_per_m_output_tokens"],
+                "output_tokens_per_joule": r["output_tokens_per_joule"],
+                "headroom": r["headroom"],
+                "ttft_p95_s": s.get("ttft_p95_s"),
+                "tpot_p95_ms": s.get("tpot_p95_ms"),
+                "e2e_p95_s": s.get("e2e_p95_s"),
+                "price_kind": price.get("kind"),
+                "quality": (r.get("format") or {}).get("quality"),
+                "single_replica_max_rps": r.get("single_replica_max_rps"),
+                "why": r["why"],
+            }
+        )
     return rows
 
 
@@ -55,10 +67,20 @@ def pareto_points(result: dict, latency: str = "e2e_p95_s") -> list[dict]:
     `on_front` (no other candidate is at least as cheap and as fast, and better in one)."""
     if latency not in LATENCIES:
         raise UsageError(f"latency must be one of {', '.join(LATENCIES)}")
-    pts = [{"candidate": label(r), "id": r["id"], "rank": r["rank"], "usd_per_m_output_tokens":
-            r["usd_per_m_output_tokens"], "tco_usd": r["tco_usd"], "replicas": r["replicas"],
-            "latency": (r.get("sim") or {}).get(latency), "winner": r["verdict"] == "winner"}
-           for r in result["candidates"] if r["verdict"] in ("winner", "meets")]
+    pts = [
+        {
+            "candidate": label(r),
+            "id": r["id"],
+            "rank": r["rank"],
+            "usd_per_m_output_tokens": r["usd_per_m_output_tokens"],
+            "tco_usd": r["tco_usd"],
+            "replicas": r["replicas"],
+            "latency": (r.get("sim") or {}).get(latency),
+            "winner": r["verdict"] == "winner",
+        }
+        for r in result["candidates"]
+        if r["verdict"] in ("winner", "meets")
+    ]
     pts = [p for p in pts if p["latency"] is not None and p["usd_per_m_output_tokens"] is not None]
     for p, on in zip(pts, pareto_front([(p["latency"], p["usd_per_m_output_tokens"]) for p in pts])):
         p["on_front"] = on
@@ -73,5 +95,7 @@ def excluded_groups(result: dict) -> list[dict]:
             continue
         groups.setdefault(r["reason_code"], []).append({"candidate": label(r), "id": r["id"], "reason": r["reason"]})
     order = list(REASONS)
-    return [{"code": c, "heading": REASONS.get(c, c), "rows": rows}
-            for c, rows in sorted(groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)]
+    return [
+        {"code": c, "heading": REASONS.get(c, c), "rows": rows}
+        for c, rows in sorted(groups.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)
+    ]

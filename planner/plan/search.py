@@ -57,11 +57,13 @@ DEVICE_COUNTS = (1, 2, 4, 8)
 DEFAULT_QUANTS = ("bf16", "fp8", "q8_0", "q4_k_m", "mlx-8bit", "mlx-4bit")
 MOE_QUANTS = ("mxfp4",)  # formats that only make sense for mixture-of-experts models (they quantize the experts)
 # default engine: the first of support.ENGINE_ORDER that the support matrix lets run the quant natively, else emulated
-HEADROOM_NOTE = ("headroom = the largest peak rate the chosen replicas sustain within the SLO (simulated, same search "
-                 "as the replica count) / the planned peak - 1; single_replica_max_rps is one replica facing the whole "
-                 "Poisson stream. N replicas can carry more than N x that: with round-robin routing each replica gets "
-                 "every N-th request, arrivals far more regular than a Poisson stream of the same rate (inter-arrival "
-                 "CV 1/sqrt(N) instead of 1), so queues and latency tails are shorter at the same load per replica")
+HEADROOM_NOTE = (
+    "headroom = the largest peak rate the chosen replicas sustain within the SLO (simulated, same search "
+    "as the replica count) / the planned peak - 1; single_replica_max_rps is one replica facing the whole "
+    "Poisson stream. N replicas can carry more than N x that: with round-robin routing each replica gets "
+    "every N-th request, arrivals far more regular than a Poisson stream of the same rate (inter-arrival "
+    "CV 1/sqrt(N) instead of 1), so queues and latency tails are shorter at the same load per replica"
+)
 MAX_REPLICAS = 1024
 
 
@@ -74,8 +76,9 @@ class PlanWorkload(_Part):
 
     rate_rps: float | None = Field(None, gt=0, le=1e5, description="peak arrival rate, requests/s")
     daily_tokens: float | None = Field(None, gt=0, description="prompt + output tokens per day (with peak_factor)")
-    peak_factor: float | None = Field(None, ge=1, le=1000, description="peak rate / mean daily rate "
-                                      "(needed with daily_tokens)")
+    peak_factor: float | None = Field(
+        None, ge=1, le=1000, description="peak rate / mean daily rate (needed with daily_tokens)"
+    )
     arrival: Literal["poisson", "gamma"] = "poisson"
     cv: float = Field(1.0, gt=0, le=100, description="gamma: coefficient of variation of inter-arrival times")
     prompt: Lengths = Lengths(mean=1000)
@@ -89,8 +92,9 @@ class PlanWorkload(_Part):
             raise ValueError("daily_tokens needs peak_factor (peak rate / mean rate over the day)")
         for k in ("prompt", "output"):
             if getattr(self, k).dist == "csv":
-                raise ValueError(f"{k}: csv lengths are not supported by the planner yet; use fixed, "
-                                 "uniform or lognormal")
+                raise ValueError(
+                    f"{k}: csv lengths are not supported by the planner yet; use fixed, uniform or lognormal"
+                )
         return self
 
 
@@ -101,8 +105,13 @@ class PlanSLO(_Part):
     tpot_p99_ms: float | None = Field(None, gt=0)
     e2e_p95_s: float | None = Field(None, gt=0)
     e2e_p99_s: float | None = Field(None, gt=0)
-    goodput_min: float | None = Field(None, gt=0, le=1, description="share of requests that must meet every "
-                                      "per-request limit set (the p95 values read as per-request limits)")
+    goodput_min: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="share of requests that must meet every "
+        "per-request limit set (the p95 values read as per-request limits)",
+    )
 
     @model_validator(mode="after")
     def _some(self) -> "PlanSLO":
@@ -115,14 +124,25 @@ class Costs(_Part):
     electricity_usd_per_kwh: float | None = Field(None, ge=0, le=10)
     pue: float | None = Field(None, ge=1, le=5, description="data-centre power usage effectiveness")
     years: float | None = Field(None, gt=0, le=20, description="amortization period")
-    utilization: float | None = Field(None, gt=0, le=1, description="share of the time the fleet serves the "
-                                      "peak load (the rest it idles); sets tokens served and energy")
-    host_usd_per_replica: float | None = Field(None, ge=0, description="extra cost per replica (rack, switch, "
-                                               "support); discrete GPUs already include the catalog's chassis")
-    price_usd: dict[str, float] = Field({}, description="your price per device, by hardware id or "
-                                        "hardware@memory_gb; replaces the catalog's")
-    cloud_usd_per_device_hour: dict[str, float] = Field({}, description="cloud price per device-hour by "
-                                                        "hardware id, for comparison")
+    utilization: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="share of the time the fleet serves the "
+        "peak load (the rest it idles); sets tokens served and energy",
+    )
+    host_usd_per_replica: float | None = Field(
+        None,
+        ge=0,
+        description="extra cost per replica (rack, switch, "
+        "support); discrete GPUs already include the catalog's chassis",
+    )
+    price_usd: dict[str, float] = Field(
+        {}, description="your price per device, by hardware id or hardware@memory_gb; replaces the catalog's"
+    )
+    cloud_usd_per_device_hour: dict[str, float] = Field(
+        {}, description="cloud price per device-hour by hardware id, for comparison"
+    )
 
     @model_validator(mode="after")
     def _prices(self) -> "Costs":
@@ -153,25 +173,38 @@ class Search(_Part):
     requests_per_replica: int = Field(60, ge=10, le=10_000, description="with N replicas at least N x this")
     seed: int = Field(0, ge=0, le=2**63 - 1)
     rate_tolerance: float = Field(0.05, gt=0.001, le=0.5, description="relative width of the max-rate bracket")
-    screen_factor: float | None = Field(4.0, ge=1, description="skip simulating candidates whose throughput-bound "
-                                        "cost exceeds this multiple of the cheapest analytic estimate; null: "
-                                        "simulate all")
+    screen_factor: float | None = Field(
+        4.0,
+        ge=1,
+        description="skip simulating candidates whose throughput-bound "
+        "cost exceeds this multiple of the cheapest analytic estimate; null: "
+        "simulate all",
+    )
     max_replicas: int = Field(256, ge=1, le=MAX_REPLICAS)
     router: Literal["round_robin", "least_outstanding", "shortest_queue"] = "round_robin"
 
 
 class PlanSpec(_Part):
     model: str
-    quants: list[str] | None = Field(None, description="quantizations to consider (default: "
-                                     + ", ".join(DEFAULT_QUANTS) + ", plus mxfp4 for MoE models)")
-    engines: list[str] | None = Field(None, description="engines to consider (default: the first of "
-                                      + ", ".join(ENGINE_ORDER) + " that the support matrix lets run each quant "
-                                      "on each machine, native before emulated)")
+    quants: list[str] | None = Field(
+        None,
+        description="quantizations to consider (default: " + ", ".join(DEFAULT_QUANTS) + ", plus mxfp4 for MoE models)",
+    )
+    engines: list[str] | None = Field(
+        None,
+        description="engines to consider (default: the first of "
+        + ", ".join(ENGINE_ORDER)
+        + " that the support matrix lets run each quant "
+        "on each machine, native before emulated)",
+    )
     min_quality: Literal["any", "4bit", "8bit", "16bit"] = Field(
-        "4bit", description="lowest weight precision to consider: any, 4bit (default: drops the 1-2 bit GGUF "
-        "formats), 8bit or 16bit; each format's quality note is in the output")
-    candidates: list[CandidateSpec] | None = Field(None, description="options to consider (default: every "
-                                                   "catalog machine)")
+        "4bit",
+        description="lowest weight precision to consider: any, 4bit (default: drops the 1-2 bit GGUF "
+        "formats), 8bit or 16bit; each format's quality note is in the output",
+    )
+    candidates: list[CandidateSpec] | None = Field(
+        None, description="options to consider (default: every catalog machine)"
+    )
     workload: PlanWorkload
     slo: PlanSLO
     costs: Costs = Costs()
@@ -203,8 +236,9 @@ def load_plan(path) -> PlanSpec:
     try:
         data = tomllib.loads(text.decode()) if p.suffix.lower() == ".toml" else json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise PlanError(f"plan: {p} is not valid {'TOML' if p.suffix.lower() == '.toml' else 'JSON'}: "
-                        f"{str(exc).splitlines()[0]}") from None
+        raise PlanError(
+            f"plan: {p} is not valid {'TOML' if p.suffix.lower() == '.toml' else 'JSON'}: {str(exc).splitlines()[0]}"
+        ) from None
     if not isinstance(data, dict):
         raise PlanError(f"plan: {p} must hold an object")
     return parse_plan(data)
@@ -254,18 +288,24 @@ def resolve_workload(spec: PlanSpec) -> ResolvedLoad:
     wl = spec.workload
     notes = []
     # sample the lengths once (same seed as the simulations) for the analytic figures
-    probe = make_requests(Workload(arrival="constant", rate_rps=1.0, requests=2000, prompt=wl.prompt,
-                                      output=wl.output, seed=spec.search.seed))
+    probe = make_requests(
+        Workload(
+            arrival="constant", rate_rps=1.0, requests=2000, prompt=wl.prompt, output=wl.output, seed=spec.search.seed
+        )
+    )
     p, o = probe.prompt, probe.output
     if wl.rate_rps is not None:
         rate = wl.rate_rps
     else:
         per_req = float(p.mean() + o.mean())
         rate = wl.daily_tokens / 86_400.0 / per_req * wl.peak_factor
-        notes.append(f"peak rate {rate:.4g} req/s = {wl.daily_tokens:,.0f} tokens/day / 86,400 s / "
-                     f"{per_req:,.0f} tokens per request x peak factor {wl.peak_factor:g}")
-    return ResolvedLoad(rate, float(p.mean()), float(o.mean()), int(np.percentile(p, 95)), int(p.max()),
-                    int(o.max()), notes)
+        notes.append(
+            f"peak rate {rate:.4g} req/s = {wl.daily_tokens:,.0f} tokens/day / 86,400 s / "
+            f"{per_req:,.0f} tokens per request x peak factor {wl.peak_factor:g}"
+        )
+    return ResolvedLoad(
+        rate, float(p.mean()), float(o.mean()), int(np.percentile(p, 95)), int(p.max()), int(o.max()), notes
+    )
 
 
 def _quants_for(spec: PlanSpec, catalog: Catalog) -> list[str]:
@@ -273,12 +313,16 @@ def _quants_for(spec: PlanSpec, catalog: Catalog) -> list[str]:
     if spec.quants is not None:
         qs = [catalog.resolve("quants", q, "quant") for q in spec.quants]
     else:
-        qs = [q for q in list(DEFAULT_QUANTS) + (list(MOE_QUANTS) if model.arch == "moe" else []) if q in catalog.quants]
+        qs = [
+            q for q in list(DEFAULT_QUANTS) + (list(MOE_QUANTS) if model.arch == "moe" else []) if q in catalog.quants
+        ]
     kept = [q for q in qs if meets_quality(catalog.quants[q], spec.min_quality)]
     if qs and not kept:
         tiers = ", ".join(f"{q} ({quality_tier(catalog.quants[q])})" for q in qs)
-        raise PlanError(f"min_quality: {spec.min_quality} excludes every quantization considered ({tiers}); "
-                        f"lower it (one of {', '.join(QUALITY_LEVELS)}) or list other quants")
+        raise PlanError(
+            f"min_quality: {spec.min_quality} excludes every quantization considered ({tiers}); "
+            f"lower it (one of {', '.join(QUALITY_LEVELS)}) or list other quants"
+        )
     return kept
 
 
@@ -358,7 +402,10 @@ def _unified_pairs(catalog: Catalog, model: str, cands: list[Candidate], ctx: in
         fits = False
         for c in cs:
             try:
-                fits = build_system(catalog, hw_id, model, c.quant, c.engine, memory_gb=c.memory_gb).max_sequences(ctx) >= 1
+                fits = (
+                    build_system(catalog, hw_id, model, c.quant, c.engine, memory_gb=c.memory_gb).max_sequences(ctx)
+                    >= 1
+                )
             except (ScenarioError, CatalogError):
                 continue
             if fits:
@@ -368,8 +415,9 @@ def _unified_pairs(catalog: Catalog, model: str, cands: list[Candidate], ctx: in
             for n in CLUSTER_SIZES:
                 for c in cs:
                     if c.memory_gb == top:
-                        extra.append(Candidate(hw_id, top, c.quant, c.engine, 1, c.price_usd, nodes=n,
-                                               link=CLUSTER_LINK))
+                        extra.append(
+                            Candidate(hw_id, top, c.quant, c.engine, 1, c.price_usd, nodes=n, link=CLUSTER_LINK)
+                        )
     return extra
 
 
@@ -380,7 +428,7 @@ def _device_counts(catalog, hw, mem, model, quant, engine, ctx) -> list[int]:
         except (ScenarioError, CatalogError):
             return [1]  # reported as unsupported by screening
         if s.max_sequences(ctx) >= 1:
-            return list(DEVICE_COUNTS[i:i + 2])
+            return list(DEVICE_COUNTS[i : i + 2])
     return [DEVICE_COUNTS[-1]]  # does not fit even on the largest count: reported
 
 
@@ -430,18 +478,24 @@ def _decode_step(s: System, b: int, ctx: float) -> float:
 
 def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> Screen:
     try:
-        s = build_system(catalog, c.hardware, spec.model, c.quant, c.engine, memory_gb=c.memory_gb,
-                         **machine_fields(c))
+        s = build_system(catalog, c.hardware, spec.model, c.quant, c.engine, memory_gb=c.memory_gb, **machine_fields(c))
     except ScenarioError as exc:
         v = getattr(exc, "verdict", None)
         return Screen(False, "unsupported", str(exc), support=v.as_dict() if v else None)
     ctx = wl.prompt_max + wl.output_max
     if ctx > s.model.max_context:
-        return Screen(False, "does_not_fit", f"prompt + output up to {ctx:,} tokens exceeds the model's context "
-                      f"window of {s.model.max_context:,}")
+        return Screen(
+            False,
+            "does_not_fit",
+            f"prompt + output up to {ctx:,} tokens exceeds the model's context window of {s.model.max_context:,}",
+        )
     if s.max_sequences(ctx) < 1:
-        return Screen(False, "does_not_fit", "does not fit: " + (fit_reason(s, 1, ctx) or "no room for the KV cache"),
-                      support=s.support.as_dict() if s.support else None)
+        return Screen(
+            False,
+            "does_not_fit",
+            "does not fit: " + (fit_reason(s, 1, ctx) or "no room for the KV cache"),
+            support=s.support.as_dict() if s.support else None,
+        )
     price = _price(catalog, c)
     slo = spec.slo
     # one request alone on an idle machine: the best any load can do
@@ -449,31 +503,41 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> 
     steps = s.decode_times(round(wl.prompt_mean), max(2, round(wl.output_mean)))
     tpot1 = float(steps[:-1].mean())
     e2e1 = ttft1 + tpot1 * max(wl.output_mean - 1, 0)
-    scr = Screen(True, price=price, single_ttft_s=ttft1, single_tpot_ms=tpot1 * 1e3,
-                 support=s.support.as_dict() if s.support else None)
+    scr = Screen(
+        True,
+        price=price,
+        single_ttft_s=ttft1,
+        single_tpot_ms=tpot1 * 1e3,
+        support=s.support.as_dict() if s.support else None,
+    )
     ttft_lim = min(x for x in (slo.ttft_p95_s, slo.ttft_p99_s, math.inf) if x is not None)
     tpot_lim = min(x for x in (slo.tpot_p95_ms, slo.tpot_p99_ms, math.inf) if x is not None) / 1e3
     e2e_lim = min(x for x in (slo.e2e_p95_s, slo.e2e_p99_s, math.inf) if x is not None)
     if ttft1 > ttft_lim:
         scr.ok, scr.code = False, "slo_physics"
-        scr.reason = (f"cannot meet TTFT at any load: a {wl.prompt_p95:,}-token prompt (p95) alone takes "
-                      f"{ttft1:.3g} s to prefill, above the {ttft_lim:g} s SLO")
+        scr.reason = (
+            f"cannot meet TTFT at any load: a {wl.prompt_p95:,}-token prompt (p95) alone takes "
+            f"{ttft1:.3g} s to prefill, above the {ttft_lim:g} s SLO"
+        )
         return scr
     if tpot1 > tpot_lim:
         scr.ok, scr.code = False, "slo_physics"
-        scr.reason = (f"cannot meet TPOT at any load: single-stream TPOT is already {tpot1 * 1e3:.1f} ms, "
-                      f"above the {tpot_lim * 1e3:g} ms SLO")
+        scr.reason = (
+            f"cannot meet TPOT at any load: single-stream TPOT is already {tpot1 * 1e3:.1f} ms, "
+            f"above the {tpot_lim * 1e3:g} ms SLO"
+        )
         return scr
     if e2e1 > e2e_lim:
         scr.ok, scr.code = False, "slo_physics"
-        scr.reason = (f"cannot meet end-to-end latency at any load: one request alone takes {e2e1:.3g} s, "
-                      f"above the {e2e_lim:g} s SLO")
+        scr.reason = (
+            f"cannot meet end-to-end latency at any load: one request alone takes {e2e1:.3g} s, "
+            f"above the {e2e_lim:g} s SLO"
+        )
         return scr
     # steady state with b sequences decoding: a cycle of G decode steps plus b prefills serves b requests
     e = s.engine
     kv_seqs = s.max_sequences(ctx)
-    b_cap = max(1, min(e.n_parallel if e.batching == "slots" else e.max_num_seqs, kv_seqs,
-                       e.max_num_batched_tokens))
+    b_cap = max(1, min(e.n_parallel if e.batching == "slots" else e.max_num_seqs, kv_seqs, e.max_num_batched_tokens))
     g = max(wl.output_mean, 1.0)
     mid = wl.prompt_mean + g / 2
     tpf = s.prefill_time(round(wl.prompt_mean))
@@ -493,11 +557,24 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> 
     if price is None:
         scr.ok, scr.code = False, "no_price"
         hw = catalog.hardware[c.hardware]
-        scr.reason = (f"no sourced price for {hw.id} ({c.memory_gb:g} GB) in the catalog: give one with "
-                      f"costs.price_usd {{\"{hw.id}@{c.memory_gb:g}\": USD}} (or --price {hw.id}=USD)")
+        scr.reason = (
+            f"no sourced price for {hw.id} ({c.memory_gb:g} GB) in the catalog: give one with "
+            f'costs.price_usd {{"{hw.id}@{c.memory_gb:g}": USD}} (or --price {hw.id}=USD)'
+        )
         return scr
-    unit = econ.capex(catalog, c.hardware, c.memory_gb, devices=c.devices, nodes=c.nodes, link=c.link,
-                      price_usd=c.price_usd, host_usd_per_replica=spec.costs.host_usd_per_replica or 0.0).usd or 0.0
+    unit = (
+        econ.capex(
+            catalog,
+            c.hardware,
+            c.memory_gb,
+            devices=c.devices,
+            nodes=c.nodes,
+            link=c.link,
+            price_usd=c.price_usd,
+            host_usd_per_replica=spec.costs.host_usd_per_replica or 0.0,
+        ).usd
+        or 0.0
+    )
     scr.replicas_lo = max(1, math.ceil(spec_rate(wl) / scr.capacity_rps))
     scr.replicas_est = max(1, math.ceil(spec_rate(wl) / (0.8 * scr.slo_rate_rps)))
     scr.cost_lo = scr.replicas_lo * unit
@@ -517,28 +594,43 @@ def _meets(cols: dict, slo: PlanSLO) -> tuple[bool, dict]:
     still growing at the end of a short run does not pass)."""
     arr = np.asarray(cols["arrival_s"], float)
     n = len(arr)
-    ttft, tpot, e2e = econ.request_latencies(arr, cols["first_token_s"], cols["finish_s"],
-                                             np.asarray(cols["output_tokens"], float))
+    ttft, tpot, e2e = econ.request_latencies(
+        arr, cols["first_token_s"], cols["finish_s"], np.asarray(cols["output_tokens"], float)
+    )
 
     def pct(x, q):
         return float(np.percentile(x, q)) if len(x) else math.inf
 
     def check(idx) -> tuple[bool, dict]:
         t, p, e = ttft[idx], tpot[idx], e2e[idx]
-        m = {"ttft_p95_s": pct(t, 95), "ttft_p99_s": pct(t, 99), "tpot_p95_ms": pct(p, 95),
-             "tpot_p99_ms": pct(p, 99), "e2e_p95_s": pct(e, 95), "e2e_p99_s": pct(e, 99)}
-        good = econ.slo_good(t, p, e, slo.ttft_p95_s or slo.ttft_p99_s, slo.tpot_p95_ms or slo.tpot_p99_ms,
-                             slo.e2e_p95_s or slo.e2e_p99_s)
+        m = {
+            "ttft_p95_s": pct(t, 95),
+            "ttft_p99_s": pct(t, 99),
+            "tpot_p95_ms": pct(p, 95),
+            "tpot_p99_ms": pct(p, 99),
+            "e2e_p95_s": pct(e, 95),
+            "e2e_p99_s": pct(e, 99),
+        }
+        good = econ.slo_good(
+            t,
+            p,
+            e,
+            slo.ttft_p95_s or slo.ttft_p99_s,
+            slo.tpot_p95_ms or slo.tpot_p99_ms,
+            slo.e2e_p95_s or slo.e2e_p99_s,
+        )
         m["goodput"] = float(good.mean()) if len(good) else 0.0
-        ok = all(getattr(slo, k) is None or m[k] <= getattr(slo, k) for k in
-                 ("ttft_p95_s", "ttft_p99_s", "tpot_p95_ms", "tpot_p99_ms", "e2e_p95_s", "e2e_p99_s"))
+        ok = all(
+            getattr(slo, k) is None or m[k] <= getattr(slo, k)
+            for k in ("ttft_p95_s", "ttft_p99_s", "tpot_p95_ms", "tpot_p99_ms", "e2e_p95_s", "e2e_p99_s")
+        )
         if slo.goodput_min is not None:
             ok = ok and m["goodput"] >= slo.goodput_min
         return ok, m
 
     ok_all, m = check(np.arange(n))
     order = np.argsort(arr, kind="stable")
-    ok_late, _ = check(order[n // 2:])
+    ok_late, _ = check(order[n // 2 :])
     m["rejected"] = int(sum(bool(x) for x in cols["rejected"]))
     return ok_all and ok_late and m["rejected"] == 0, m
 
@@ -557,14 +649,25 @@ def candidate_scenario(spec: PlanSpec, c: Candidate, rate_rps: float, replicas: 
     sr = spec.search
     n = requests
     slo = {k: getattr(spec.slo, k) for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s")}
-    w = {"arrival": wl.arrival, "rate_rps": rate_rps, "requests": n, "seed": sr.seed,
-         "prompt": wl.prompt.model_dump(exclude_none=True), "output": wl.output.model_dump(exclude_none=True)}
+    w = {
+        "arrival": wl.arrival,
+        "rate_rps": rate_rps,
+        "requests": n,
+        "seed": sr.seed,
+        "prompt": wl.prompt.model_dump(exclude_none=True),
+        "output": wl.output.model_dump(exclude_none=True),
+    }
     if wl.arrival == "gamma":
         w["cv"] = wl.cv
-    return {"model": spec.model, "quant": c.quant, "engine": c.engine,
-            "machine": {"hardware": c.hardware, "memory_gb": c.memory_gb, **machine_fields(c),
-                        "replicas": replicas},
-            "workload": w, "router": sr.router, "slo": slo}
+    return {
+        "model": spec.model,
+        "quant": c.quant,
+        "engine": c.engine,
+        "machine": {"hardware": c.hardware, "memory_gb": c.memory_gb, **machine_fields(c), "replicas": replicas},
+        "workload": w,
+        "router": sr.router,
+        "slo": slo,
+    }
 
 
 @dataclass
@@ -580,12 +683,20 @@ class CandidatePoint:
     profiles: str | None = None
 
     def run(self) -> dict:
-        return search_candidate(load_catalog(self.profiles), parse_plan(self.spec), self.candidate, self.rate_rps,
-                                self.capacity_rps, self.slo_rate_rps, self.slo_batch)
+        return search_candidate(
+            load_catalog(self.profiles),
+            parse_plan(self.spec),
+            self.candidate,
+            self.rate_rps,
+            self.capacity_rps,
+            self.slo_rate_rps,
+            self.slo_batch,
+        )
 
 
-def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float, capacity: float,
-                     slo_rate: float, slo_batch: int) -> dict:
+def search_candidate(
+    catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float, capacity: float, slo_rate: float, slo_batch: int
+) -> dict:
     cache: dict[tuple[float, int], tuple[bool, dict]] = {}
     sims = 0
 
@@ -624,9 +735,13 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
             if r < rate * 1e-4 or r < 1e-5:  # no useful load meets the SLO
                 break
     if lo is None:
-        return {"ok": False, "code": "slo_load", "sims": sims,
-                "reason": f"one replica misses the SLO even at {hi:.3g} req/s (queueing and batching on top "
-                          f"of the single-request latency)"}
+        return {
+            "ok": False,
+            "code": "slo_load",
+            "sims": sims,
+            "reason": f"one replica misses the SLO even at {hi:.3g} req/s (queueing and batching on top "
+            f"of the single-request latency)",
+        }
     while hi is not None and hi / lo > tol:
         mid = math.sqrt(lo * hi)
         if sim(mid, 1)[0]:
@@ -643,9 +758,13 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
     cap = spec.search.max_replicas
     n_est = max(1, math.ceil(rate / r_max))
     if n_est > cap:
-        return {"ok": False, "code": "too_many_replicas", "sims": sims, "max_rate_per_replica_rps": r_max,
-                "reason": f"needs about {n_est} replicas (one sustains {r_max:.3g} req/s), more than max_replicas = "
-                          f"{cap}"}
+        return {
+            "ok": False,
+            "code": "too_many_replicas",
+            "sims": sims,
+            "max_rate_per_replica_rps": r_max,
+            "reason": f"needs about {n_est} replicas (one sustains {r_max:.3g} req/s), more than max_replicas = {cap}",
+        }
     lo_fail = max(0, math.ceil(rate / capacity) - 1)
     n = min(max(lo_fail + 1, math.ceil(rate / slo_rate) if slo_rate > 0 else n_est), n_est)
     passing = None
@@ -657,8 +776,13 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
         lo_fail = n
         n, step = n + step, 2 * step
     if passing is None:
-        return {"ok": False, "code": "too_many_replicas", "sims": sims, "max_rate_per_replica_rps": r_max,
-                "reason": f"does not meet the SLO with max_replicas = {cap} replicas"}
+        return {
+            "ok": False,
+            "code": "too_many_replicas",
+            "sims": sims,
+            "max_rate_per_replica_rps": r_max,
+            "reason": f"does not meet the SLO with max_replicas = {cap} replicas",
+        }
     lo_fail = min(passing - 1, lo_fail)
     while passing > 1:
         while passing - lo_fail > 1:
@@ -696,9 +820,18 @@ def search_candidate(catalog: Catalog, spec: PlanSpec, c: Candidate, rate: float
             f_lo = mid
         else:
             f_hi = mid
-    return {"ok": True, "sims": sims, "replicas": passing, "max_rate_per_replica_rps": r_max, "metrics": m,
-            "below": below, "requests": sim_requests(spec, passing, slo_batch), "rate_capped": hi is None,
-            "max_rate_fleet_rps": f_lo, "fleet_rate_capped": f_hi is None}
+    return {
+        "ok": True,
+        "sims": sims,
+        "replicas": passing,
+        "max_rate_per_replica_rps": r_max,
+        "metrics": m,
+        "below": below,
+        "requests": sim_requests(spec, passing, slo_batch),
+        "rate_capped": hi is None,
+        "max_rate_fleet_rps": f_lo,
+        "fleet_rate_capped": f_hi is None,
+    }
 
 
 # --------------------------------------------------------------------------- costs and ranking
@@ -712,8 +845,7 @@ def _cost_inputs(spec: PlanSpec) -> tuple[dict, list[str]]:
         if v is None:
             if k == "utilization" and spec.workload.peak_factor:
                 v = 1.0 / spec.workload.peak_factor
-                notes.append(f"utilization {v:.3g} = 1 / peak factor (mean load / peak load; change "
-                             f"costs.utilization)")
+                notes.append(f"utilization {v:.3g} = 1 / peak factor (mean load / peak load; change costs.utilization)")
             else:
                 v = default
                 notes.append(f"ASSUMPTION (default, change costs.{k}): {text}")
@@ -724,12 +856,29 @@ def _cost_inputs(spec: PlanSpec) -> tuple[dict, list[str]]:
 def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: ResolvedLoad, ci: dict) -> dict:
     """The candidate's costs from the one cost model (planner.econ.costs), at the peak rate it serves."""
     n, d = ev["replicas"], c.units
-    cap = econ.capex(catalog, c.hardware, c.memory_gb, devices=c.devices, nodes=c.nodes, replicas=n, link=c.link,
-                     price_usd=c.price_usd, host_usd_per_replica=ci["host_usd_per_replica"])
+    cap = econ.capex(
+        catalog,
+        c.hardware,
+        c.memory_gb,
+        devices=c.devices,
+        nodes=c.nodes,
+        replicas=n,
+        link=c.link,
+        price_usd=c.price_usd,
+        host_usd_per_replica=ci["host_usd_per_replica"],
+    )
     pw = econ.power(catalog, c.hardware, d, ev["metrics"]["utilization"], replicas=n, nodes=c.nodes)
     years = ci["years"]
-    t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], wl.rate_rps * wl.output_mean, ci["utilization"],
-                 ci["pue"], ci["electricity_usd_per_kwh"], years)
+    t = econ.tco(
+        cap.usd,
+        pw["power_load_w"],
+        pw["power_idle_w"],
+        wl.rate_rps * wl.output_mean,
+        ci["utilization"],
+        ci["pue"],
+        ci["electricity_usd_per_kwh"],
+        years,
+    )
     tokens = wl.rate_rps * wl.output_mean * ci["utilization"] * econ.HOURS_PER_YEAR * 3600 * years
     r = lambda x, nd: None if x is None else round(x, nd)  # noqa: E731
     out = {
@@ -749,19 +898,24 @@ def _costs(catalog: Catalog, c: Candidate, scr: Screen, ev: dict, wl: ResolvedLo
     }
     if c.cloud_usd_per_hour:
         cloud = n * c.cloud_usd_per_hour * econ.HOURS_PER_YEAR * years
-        out["cloud"] = {"usd_per_hour_per_replica": c.cloud_usd_per_hour, "usd_total": round(cloud, 2),
-                        "usd_per_m_output_tokens": round(cloud / tokens * 1e6, 4) if tokens else None,
-                        "note": "always on for the whole period, your price"}
+        out["cloud"] = {
+            "usd_per_hour_per_replica": c.cloud_usd_per_hour,
+            "usd_total": round(cloud, 2),
+            "usd_per_m_output_tokens": round(cloud / tokens * 1e6, 4) if tokens else None,
+            "note": "always on for the whole period, your price",
+        }
     return out
 
 
 def _headroom(ev: dict, wl: ResolvedLoad) -> dict:
     """Headroom of the fleet as chosen (replaces replicas x single-replica max / peak - 1, which understates a
     round-robin fleet; see HEADROOM_NOTE): never negative for a candidate that meets the SLO."""
-    return {"headroom": round(ev["max_rate_fleet_rps"] / wl.rate_rps - 1.0, 3),
-            "max_rate_fleet_rps": round(ev["max_rate_fleet_rps"], 4),
-            "headroom_is_lower_bound": ev["fleet_rate_capped"],
-            "single_replica_max_rps": round(ev["max_rate_per_replica_rps"], 4)}
+    return {
+        "headroom": round(ev["max_rate_fleet_rps"] / wl.rate_rps - 1.0, 3),
+        "max_rate_fleet_rps": round(ev["max_rate_fleet_rps"], 4),
+        "headroom_is_lower_bound": ev["fleet_rate_capped"],
+        "single_replica_max_rps": round(ev["max_rate_per_replica_rps"], 4),
+    }
 
 
 def _pareto(rows: list[dict]) -> None:
@@ -776,8 +930,10 @@ def _why(r: dict, best: dict | None) -> str:
     per = f"one replica sustains {r['max_rate_per_replica_rps']:.3g} req/s within the SLO"
     pr = r["price"]
     price = f"price ${pr['usd']:,.0f} per device ({pr['kind']}" + (f", {pr['date']})" if pr["date"] else ")")
-    cost = (f"{price}; capex ${r['capex_usd']:,.0f} + energy ${r['energy_usd_per_year']:,.0f}/year "
-            f"= ${r['tco_usd']:,.0f}, ${r['usd_per_m_output_tokens']:.3g} per M output tokens")
+    cost = (
+        f"{price}; capex ${r['capex_usd']:,.0f} + energy ${r['energy_usd_per_year']:,.0f}/year "
+        f"= ${r['tco_usd']:,.0f}, ${r['usd_per_m_output_tokens']:.3g} per M output tokens"
+    )
     if best is None or best is r:
         return f"cheapest that meets the SLO: {rep}; {per}; {cost}"
     ratio = r["tco_usd"] / best["tco_usd"]
@@ -791,8 +947,9 @@ def _why(r: dict, best: dict | None) -> str:
     lat = ""
     if r["sim"]["e2e_p95_s"] < best["sim"]["e2e_p95_s"] * 0.95:
         lat = f"; faster: p95 end-to-end {r['sim']['e2e_p95_s']:.3g} s against {best['sim']['e2e_p95_s']:.3g} s"
-    return (f"{ratio:.2f}x the winner's total cost ({', '.join(drivers) or 'similar figures'}): {rep}; {per}; "
-            f"{cost}{lat}")
+    return (
+        f"{ratio:.2f}x the winner's total cost ({', '.join(drivers) or 'similar figures'}): {rep}; {per}; {cost}{lat}"
+    )
 
 
 def _nothing_to_simulate(spec: PlanSpec, cands: list[Candidate], screens: list[Screen]) -> str:
@@ -803,19 +960,25 @@ def _nothing_to_simulate(spec: PlanSpec, cands: list[Candidate], screens: list[S
     if "no_price" in by:
         ids = [cands[i].hardware for i in by["no_price"]]
         ids = list(dict.fromkeys(ids))
-        return (f"costs.price_usd: no price for the candidates that could meet the SLO ({', '.join(ids[:4])}"
-                f"{', ...' if len(ids) > 4 else ''}): give one with --price HW=USD or costs.price_usd")
+        return (
+            f"costs.price_usd: no price for the candidates that could meet the SLO ({', '.join(ids[:4])}"
+            f"{', ...' if len(ids) > 4 else ''}): give one with --price HW=USD or costs.price_usd"
+        )
     if "slo_physics" in by:
         slo = spec.slo
         best_ttft = min(by["slo_physics"], key=lambda i: screens[i].single_ttft_s)
         best_tpot = min(by["slo_physics"], key=lambda i: screens[i].single_tpot_ms)
-        return (f"slo: tighter than physics allows on every candidate that holds the model: the best single "
-                f"request alone takes {screens[best_ttft].single_ttft_s:.3g} s to first token "
-                f"({cands[best_ttft].id}) and {screens[best_tpot].single_tpot_ms:.3g} ms per output token "
-                f"({cands[best_tpot].id}); SLO {slo.model_dump(exclude_none=True)}")
+        return (
+            f"slo: tighter than physics allows on every candidate that holds the model: the best single "
+            f"request alone takes {screens[best_ttft].single_ttft_s:.3g} s to first token "
+            f"({cands[best_ttft].id}) and {screens[best_tpot].single_tpot_ms:.3g} ms per output token "
+            f"({cands[best_tpot].id}); SLO {slo.model_dump(exclude_none=True)}"
+        )
     first = next(iter(by.values()))[0]
-    return (f"candidates: none of the {len(cands)} candidates can run {spec.model}; e.g. {cands[first].id}: "
-            f"{screens[first].reason}")
+    return (
+        f"candidates: none of the {len(cands)} candidates can run {spec.model}; e.g. {cands[first].id}: "
+        f"{screens[first].reason}"
+    )
 
 
 def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, profiles: str | None = None) -> dict:
@@ -829,9 +992,11 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     wl = resolve_workload(spec)
     ci, notes = _cost_inputs(spec)
     notes = wl.assumptions + notes
-    notes.append(f"quantization changes output quality: formats below {spec.min_quality} are not considered "
-                 f"(min_quality; any, 4bit, 8bit, 16bit); each candidate lists its format's quality note "
-                 f"(perplexity delta against 16-bit where published, else none known)")
+    notes.append(
+        f"quantization changes output quality: formats below {spec.min_quality} are not considered "
+        f"(min_quality; any, 4bit, 8bit, 16bit); each candidate lists its format's quality note "
+        f"(perplexity delta against 16-bit where published, else none known)"
+    )
     notes.append(HEADROOM_NOTE)
     cands = enumerate_candidates(catalog, spec, wl)
     if not cands:
@@ -846,13 +1011,25 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
             s = screens[i]
             if s.cost_lo > spec.search.screen_factor * best:
                 s.ok, s.code = False, "dominated"
-                s.reason = (f"analytically dominated: even at full throughput it needs {s.replicas_lo} replica(s) "
-                            f"costing ${s.cost_lo:,.0f}, over {spec.search.screen_factor:g}x the cheapest analytic "
-                            f"estimate (${best:,.0f}); not simulated (search.screen_factor = null simulates it)")
+                s.reason = (
+                    f"analytically dominated: even at full throughput it needs {s.replicas_lo} replica(s) "
+                    f"costing ${s.cost_lo:,.0f}, over {spec.search.screen_factor:g}x the cheapest analytic "
+                    f"estimate (${best:,.0f}); not simulated (search.screen_factor = null simulates it)"
+                )
         alive = [i for i in alive if screens[i].ok]
     spec_dict = spec.model_dump(mode="json")
-    points = [CandidatePoint(spec_dict, cands[i], wl.rate_rps, screens[i].capacity_rps, screens[i].slo_rate_rps,
-                             screens[i].slo_batch, profiles) for i in alive]
+    points = [
+        CandidatePoint(
+            spec_dict,
+            cands[i],
+            wl.rate_rps,
+            screens[i].capacity_rps,
+            screens[i].slo_rate_rps,
+            screens[i].slo_batch,
+            profiles,
+        )
+        for i in alive
+    ]
     # the longest searches first (the most replicas at the throughput bound: a fleet costs its replica count in
     # simulated requests), so that a pool does not wait on one long search started last; same results in any order
     heavy = sorted(range(len(alive)), key=lambda k: -screens[alive[k]].replicas_lo)
@@ -861,41 +1038,76 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     feasible, excluded = [], []
     sims = 0
     for i, (c, s) in enumerate(zip(cands, screens)):
-        row = {"id": c.id, "hardware": c.hardware, "name": _short_name(catalog, c.hardware),
-               "memory_gb": c.memory_gb, "quant": c.quant, "engine": c.engine,
-               "devices": c.units, "nodes": c.nodes, "link": c.link, "price": s.price,
-               "single_request": ({"ttft_s": round(s.single_ttft_s, 4), "tpot_ms": round(s.single_tpot_ms, 3)}
-                                  if s.single_ttft_s is not None else None),
-               "analytic": ({"capacity_rps_per_replica": round(s.capacity_rps, 4),
-                             "slo_rate_rps_per_replica": round(s.slo_rate_rps, 4), "max_batch": s.max_batch}
-                            if s.capacity_rps else None),
-               # support matrix and quality note of the format (profiles/support, profiles/quants)
-               "emulated": bool(s.support and s.support.get("emulated")),
-               "support": s.support, "format": format_note(catalog, c.quant, s.support)}
+        row = {
+            "id": c.id,
+            "hardware": c.hardware,
+            "name": _short_name(catalog, c.hardware),
+            "memory_gb": c.memory_gb,
+            "quant": c.quant,
+            "engine": c.engine,
+            "devices": c.units,
+            "nodes": c.nodes,
+            "link": c.link,
+            "price": s.price,
+            "single_request": (
+                {"ttft_s": round(s.single_ttft_s, 4), "tpot_ms": round(s.single_tpot_ms, 3)}
+                if s.single_ttft_s is not None
+                else None
+            ),
+            "analytic": (
+                {
+                    "capacity_rps_per_replica": round(s.capacity_rps, 4),
+                    "slo_rate_rps_per_replica": round(s.slo_rate_rps, 4),
+                    "max_batch": s.max_batch,
+                }
+                if s.capacity_rps
+                else None
+            ),
+            # support matrix and quality note of the format (profiles/support, profiles/quants)
+            "emulated": bool(s.support and s.support.get("emulated")),
+            "support": s.support,
+            "format": format_note(catalog, c.quant, s.support),
+        }
         ev = evals.get(i)
         if ev is not None:
             sims += ev["sims"]
         if ev is None or not ev["ok"]:
-            row.update(verdict="excluded", reason_code=s.code if ev is None else ev["code"],
-                       reason=s.reason if ev is None else ev["reason"], replicas=None)
+            row.update(
+                verdict="excluded",
+                reason_code=s.code if ev is None else ev["code"],
+                reason=s.reason if ev is None else ev["reason"],
+                replicas=None,
+            )
             if ev is not None and "max_rate_per_replica_rps" in ev:
                 row["max_rate_per_replica_rps"] = round(ev["max_rate_per_replica_rps"], 4)
             excluded.append(row)
             continue
         m = ev["metrics"]
-        row.update(verdict="meets", replicas=ev["replicas"], max_rate_per_replica_rps=round(ev["max_rate_per_replica_rps"], 4),
-                   sim={k: (round(v, 5) if isinstance(v, float) else v) for k, v in m.items()},
-                   scenario=candidate_scenario(spec, c, wl.rate_rps, ev["replicas"], ev["requests"]))
+        row.update(
+            verdict="meets",
+            replicas=ev["replicas"],
+            max_rate_per_replica_rps=round(ev["max_rate_per_replica_rps"], 4),
+            sim={k: (round(v, 5) if isinstance(v, float) else v) for k, v in m.items()},
+            scenario=candidate_scenario(spec, c, wl.rate_rps, ev["replicas"], ev["requests"]),
+        )
         if ev["below"] is not None:
             b = ev["below"]
-            row["one_fewer_replica"] = {k: round(b[k], 4) for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s",
-                                                                      "goodput")}
+            row["one_fewer_replica"] = {
+                k: round(b[k], 4) for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s", "goodput")
+            }
         row.update(_costs(catalog, c, s, ev, wl, ci))
         row.update(_headroom(ev, wl))
         feasible.append(row)
     feasible.sort(key=lambda r: (r["tco_usd"], r["sim"]["e2e_p95_s"], r["id"]))
-    order = {"slo_load": 0, "too_many_replicas": 1, "dominated": 2, "slo_physics": 3, "no_price": 4,
-             "does_not_fit": 5, "unsupported": 6}
+    order = {
+        "slo_load": 0,
+        "too_many_replicas": 1,
+        "dominated": 2,
+        "slo_physics": 3,
+        "no_price": 4,
+        "does_not_fit": 5,
+        "unsupported": 6,
+    }
     excluded.sort(key=lambda r: (order.get(r["reason_code"], 9), r["id"]))
     best = feasible[0] if feasible else None
     for rank, r in enumerate(feasible, 1):
@@ -904,34 +1116,81 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
             r["verdict"] = "winner"
         r["why"] = _why(r, best)
     _pareto(feasible)
-    pareto = [{"id": r["id"], "usd_per_m_output_tokens": r["usd_per_m_output_tokens"], "tco_usd": r["tco_usd"],
-               "ttft_p95_s": r["sim"]["ttft_p95_s"], "tpot_p95_ms": r["sim"]["tpot_p95_ms"],
-               "e2e_p95_s": r["sim"]["e2e_p95_s"], "on_front": r["pareto"]} for r in feasible]
+    pareto = [
+        {
+            "id": r["id"],
+            "usd_per_m_output_tokens": r["usd_per_m_output_tokens"],
+            "tco_usd": r["tco_usd"],
+            "ttft_p95_s": r["sim"]["ttft_p95_s"],
+            "tpot_p95_ms": r["sim"]["tpot_p95_ms"],
+            "e2e_p95_s": r["sim"]["e2e_p95_s"],
+            "on_front": r["pareto"],
+        }
+        for r in feasible
+    ]
     counts: dict[str, int] = {}
     for r in excluded:
         counts[r["reason_code"]] = counts.get(r["reason_code"], 0) + 1
     return {
         "model": catalog.resolve("models", spec.model, "model"),
-        "workload": {"rate_rps": round(wl.rate_rps, 6), "prompt_mean": round(wl.prompt_mean, 2),
-                     "output_mean": round(wl.output_mean, 2), "prompt_p95": wl.prompt_p95,
-                     "output_tok_s_at_peak": round(wl.rate_rps * wl.output_mean, 3)},
+        "workload": {
+            "rate_rps": round(wl.rate_rps, 6),
+            "prompt_mean": round(wl.prompt_mean, 2),
+            "output_mean": round(wl.output_mean, 2),
+            "prompt_p95": wl.prompt_p95,
+            "output_tok_s_at_peak": round(wl.rate_rps * wl.output_mean, 3),
+        },
         "slo": spec.slo.model_dump(exclude_none=True),
         "cost_inputs": ci,
         "assumptions": notes,
         "winner": best["id"] if best else None,
         "candidates": feasible + excluded,
         "pareto": pareto,
-        "stats": {"candidates": len(cands), "meets_slo": len(feasible), "simulated": len(alive),
-                  "simulations": sims, "excluded": counts, "wall_s": round(time.perf_counter() - t0, 3)},
+        "stats": {
+            "candidates": len(cands),
+            "meets_slo": len(feasible),
+            "simulated": len(alive),
+            "simulations": sims,
+            "excluded": counts,
+            "wall_s": round(time.perf_counter() - t0, 3),
+        },
         "spec": spec_dict,
     }
 
 
-CSV_COLUMNS = ("rank", "verdict", "id", "hardware", "memory_gb", "quant", "engine", "devices", "replicas",
-               "max_rate_per_replica_rps", "capex_usd", "power_load_w", "power_idle_w", "energy_kwh_per_year",
-               "energy_usd_per_year", "tco_usd", "usd_per_m_output_tokens", "output_tokens_per_joule", "headroom",
-               "ttft_p95_s", "tpot_p95_ms", "e2e_p95_s", "goodput", "price_usd", "price_date", "reason_code",
-               "reason", "single_replica_max_rps", "max_rate_fleet_rps", "emulated", "quality")
+CSV_COLUMNS = (
+    "rank",
+    "verdict",
+    "id",
+    "hardware",
+    "memory_gb",
+    "quant",
+    "engine",
+    "devices",
+    "replicas",
+    "max_rate_per_replica_rps",
+    "capex_usd",
+    "power_load_w",
+    "power_idle_w",
+    "energy_kwh_per_year",
+    "energy_usd_per_year",
+    "tco_usd",
+    "usd_per_m_output_tokens",
+    "output_tokens_per_joule",
+    "headroom",
+    "ttft_p95_s",
+    "tpot_p95_ms",
+    "e2e_p95_s",
+    "goodput",
+    "price_usd",
+    "price_date",
+    "reason_code",
+    "reason",
+    "single_replica_max_rps",
+    "max_rate_fleet_rps",
+    "emulated",
+    "quality",
+)
 
 
 def csv_rows(result: dict):
@@ -945,5 +1204,17 @@ def csv_rows(result: dict):
         yield {k: ("" if v is None else v) for k, v in row.items()}
 
 
-__all__ = ["PlanSpec", "PlanError", "Candidate", "parse_plan", "load_plan", "plan", "enumerate_candidates", "screen",
-           "search_candidate", "candidate_scenario", "CandidatePoint", "csv_rows"]
+__all__ = [
+    "PlanSpec",
+    "PlanError",
+    "Candidate",
+    "parse_plan",
+    "load_plan",
+    "plan",
+    "enumerate_candidates",
+    "screen",
+    "search_candidate",
+    "candidate_scenario",
+    "CandidatePoint",
+    "csv_rows",
+]

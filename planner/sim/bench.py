@@ -30,43 +30,82 @@ SUITE: dict[str, tuple[str, dict, int]] = {
     "light": (
         "Vidur's reference: Llama-2-7B F16 on one A100 80GB SXM, vLLM, 1,000/250 tokens, Poisson 3.95 req/s "
         "(saturation 5.8 req/s at this commit)",
-        {"model": "llama-2-7b", "quant": "f16", "engine": "vllm", "machine": {"hardware": "nvidia-a100-80gb-sxm"},
-         "workload": {"arrival": "poisson", "rate_rps": 3.95, "prompt": {"mean": 1000}, "output": {"mean": 250}}},
-        100_000),
+        {
+            "model": "llama-2-7b",
+            "quant": "f16",
+            "engine": "vllm",
+            "machine": {"hardware": "nvidia-a100-80gb-sxm"},
+            "workload": {"arrival": "poisson", "rate_rps": 3.95, "prompt": {"mean": 1000}, "output": {"mean": 250}},
+        },
+        100_000,
+    ),
     "heavy": (
         "Llama-3.1-8B FP8 on one H100 SXM, vLLM, lognormal 1,000/250 tokens (cv 1), Poisson 30 req/s "
         "(saturation about 37 req/s at this commit)",
-        {**H100_8B, "workload": {"arrival": "poisson", "rate_rps": 30.0,
-                                 "prompt": {"dist": "lognormal", "mean": 1000, "cv": 1.0, "max": 16000},
-                                 "output": {"dist": "lognormal", "mean": 250, "cv": 1.0, "max": 4000}}},
-        100_000),
+        {
+            **H100_8B,
+            "workload": {
+                "arrival": "poisson",
+                "rate_rps": 30.0,
+                "prompt": {"dist": "lognormal", "mean": 1000, "cv": 1.0, "max": 16000},
+                "output": {"dist": "lognormal", "mean": 250, "cv": 1.0, "max": 4000},
+            },
+        },
+        100_000,
+    ),
     "long_prompts": (
         "Llama-3.1-8B FP8 on one H100 SXM, vLLM, uniform 8,000-32,000-token prompts, 250-token outputs, "
         "Poisson 1.6 req/s (prefill in chunks of 8,192 tokens; saturation 1.83 req/s at this commit)",
-        {**H100_8B, "workload": {"arrival": "poisson", "rate_rps": 1.6,
-                                 "prompt": {"dist": "uniform", "min": 8000, "max": 32000},
-                                 "output": {"mean": 250}}},
-        100_000),
+        {
+            **H100_8B,
+            "workload": {
+                "arrival": "poisson",
+                "rate_rps": 1.6,
+                "prompt": {"dist": "uniform", "min": 8000, "max": 32000},
+                "output": {"mean": 250},
+            },
+        },
+        100_000,
+    ),
     "closed_r1": (
         "DeepSeek R1 FP8 on 8x H200 SXM, vLLM, 4 closed-loop users, 1,000/500 tokens",
-        {"model": "deepseek-r1", "quant": "fp8", "engine": "vllm", "machine": {"hardware": "nvidia-h200-sxm",
-                                                                                "devices": 8},
-         "workload": {"arrival": "closed", "concurrency": 4, "prompt": {"mean": 1000}, "output": {"mean": 500}}},
-        100_000),
+        {
+            "model": "deepseek-r1",
+            "quant": "fp8",
+            "engine": "vllm",
+            "machine": {"hardware": "nvidia-h200-sxm", "devices": 8},
+            "workload": {"arrival": "closed", "concurrency": 4, "prompt": {"mean": 1000}, "output": {"mean": 500}},
+        },
+        100_000,
+    ),
     "moe": (
         "gpt-oss-120b MXFP4 (MoE, sliding-window layers) on one H100 SXM, vLLM, lognormal 2,000/500 tokens, "
         "Poisson 2.9 req/s (saturation 3.29 req/s at this commit)",
-        {"model": "gpt-oss-120b", "quant": "mxfp4", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"},
-         "workload": {"arrival": "poisson", "rate_rps": 2.9,
-                      "prompt": {"dist": "lognormal", "mean": 2000, "cv": 0.8, "max": 30000},
-                      "output": {"dist": "lognormal", "mean": 500, "cv": 0.8, "max": 8000}}},
-        100_000),
+        {
+            "model": "gpt-oss-120b",
+            "quant": "mxfp4",
+            "engine": "vllm",
+            "machine": {"hardware": "nvidia-h100-sxm"},
+            "workload": {
+                "arrival": "poisson",
+                "rate_rps": 2.9,
+                "prompt": {"dist": "lognormal", "mean": 2000, "cv": 0.8, "max": 30000},
+                "output": {"dist": "lognormal", "mean": 500, "cv": 0.8, "max": 8000},
+            },
+        },
+        100_000,
+    ),
     "replicas": (
         "Llama-3.1-8B FP8, 4 replicas of one H100 SXM behind a least-outstanding router, vLLM, 1,000/250 "
         "tokens, Poisson 125 req/s (saturation 168 req/s at this commit)",
-        {**H100_8B, "machine": {"hardware": "nvidia-h100-sxm", "replicas": 4}, "router": "least_outstanding",
-         "workload": {"arrival": "poisson", "rate_rps": 125.0, "prompt": {"mean": 1000}, "output": {"mean": 250}}},
-        100_000),
+        {
+            **H100_8B,
+            "machine": {"hardware": "nvidia-h100-sxm", "replicas": 4},
+            "router": "least_outstanding",
+            "workload": {"arrival": "poisson", "rate_rps": 125.0, "prompt": {"mean": 1000}, "output": {"mean": 250}},
+        },
+        100_000,
+    ),
 }
 
 
@@ -85,10 +124,14 @@ def time_workload(catalog, sc: Scenario) -> dict:
     res = simulate_scenario(catalog, sc)
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0
     n = res.summary["requests"]
-    return {"requests": n, "cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
-            "simulated_requests_per_s": round(n / cpu, 1) if cpu > 0 else None,
-            "simulated_requests_per_wall_s": round(n / wall, 1) if wall > 0 else None,
-            "summary": res.summary}
+    return {
+        "requests": n,
+        "cpu_s": round(cpu, 4),
+        "wall_s": round(wall, 4),
+        "simulated_requests_per_s": round(n / cpu, 1) if cpu > 0 else None,
+        "simulated_requests_per_wall_s": round(n / wall, 1) if wall > 0 else None,
+        "summary": res.summary,
+    }
 
 
 def run_suite(catalog, requests: int | None = None, repeat: int = 1, names=None, on_result=None) -> dict:
@@ -99,19 +142,26 @@ def run_suite(catalog, requests: int | None = None, repeat: int = 1, names=None,
         runs = [time_workload(catalog, sc) for _ in range(repeat)]
         worst = min(runs, key=lambda r: r["simulated_requests_per_s"] or 0.0)
         s = worst["summary"]
-        out[name] = {"description": SUITE[name][0], "requests": worst["requests"],
-                     "simulated_requests_per_s": worst["simulated_requests_per_s"],
-                     "rates": [r["simulated_requests_per_s"] for r in runs],
-                     "wall_rates": [r["simulated_requests_per_wall_s"] for r in runs],
-                     "cpu_s": [r["cpu_s"] for r in runs], "wall_s": [r["wall_s"] for r in runs],
-                     "completed": s["completed"], "utilization": s["utilization"],
-                     "request_throughput_rps": s["request_throughput_rps"], "mean_in_system": s["mean_in_system"]}
+        out[name] = {
+            "description": SUITE[name][0],
+            "requests": worst["requests"],
+            "simulated_requests_per_s": worst["simulated_requests_per_s"],
+            "rates": [r["simulated_requests_per_s"] for r in runs],
+            "wall_rates": [r["simulated_requests_per_wall_s"] for r in runs],
+            "cpu_s": [r["cpu_s"] for r in runs],
+            "wall_s": [r["wall_s"] for r in runs],
+            "completed": s["completed"],
+            "utilization": s["utilization"],
+            "request_throughput_rps": s["request_throughput_rps"],
+            "mean_in_system": s["mean_in_system"],
+        }
         if on_result:
             on_result(name, out[name])
     return out
 
 
 # --------------------------------------------------------------------------- sweeps at scale (on paper)
+
 
 @dataclass
 class SimPoint:
@@ -151,8 +201,15 @@ def _cpu() -> float:
     return time.process_time()
 
 
-def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, target: int = 10_000,
-                   noop: int = 1000, cluster_sizes=(1, 2, 8, 32, 128, 512), idle_s: float = 3.0) -> dict:
+def scale_estimate(
+    points: int = 60,
+    requests: int = 1000,
+    workers: int = 2,
+    target: int = 10_000,
+    noop: int = 1000,
+    cluster_sizes=(1, 2, 8, 32, 128, 512),
+    idle_s: float = 3.0,
+) -> dict:
     """Measure sweep points on this machine, serially and on a local Dask cluster of `workers` worker
     processes (one thread each), and extrapolate a `target`-point sweep to N workers.
 
@@ -170,13 +227,17 @@ def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, tar
     except ImportError:
         raise ExecutorError("--scale needs Dask: pip install 'inference-planner[cluster]'") from None
     pts = sweep_points(points, requests)
-    run_points(pts[:len(SUITE)], executor="serial")  # warm: catalog loaded, code paths imported
+    run_points(pts[: len(SUITE)], executor="serial")  # warm: catalog loaded, code paths imported
     c0, t0 = time.process_time(), time.perf_counter()
     run_points(pts, executor="serial")
     serial_cpu, serial_wall = time.process_time() - c0, time.perf_counter() - t0
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         startup = time.perf_counter() - t0
         ex = client.get_executor(pure=False)
         run_points(sweep_points(2 * workers, requests), executor=ex)  # warm the workers
@@ -191,8 +252,11 @@ def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, tar
         w0, s0, c0, t0 = sum(client.run(_cpu).values()), client.run_on_scheduler(_cpu), _cpu(), time.perf_counter()
         time.sleep(idle_s)
         idle_wall = time.perf_counter() - t0
-        idle = [(sum(client.run(_cpu).values()) - w0) / idle_wall, (client.run_on_scheduler(_cpu) - s0) / idle_wall,
-                (_cpu() - c0) / idle_wall]
+        idle = [
+            (sum(client.run(_cpu).values()) - w0) / idle_wall,
+            (client.run_on_scheduler(_cpu) - s0) / idle_wall,
+            (_cpu() - c0) / idle_wall,
+        ]
         shared = client.run_on_scheduler(os.getpid) == os.getpid()  # LocalCluster: the scheduler runs here
         w_cpu, s_cpu, c_cpu, dask_wall = measured(pts)
         nw_cpu, ns_cpu, nc_cpu, noop_wall = measured([NoopPoint(i) for i in range(noop)])
@@ -204,14 +268,29 @@ def scale_estimate(points: int = 60, requests: int = 1000, workers: int = 2, tar
     est = {}
     for n in cluster_sizes:
         compute, bound = target * worker / n, target * per_task
-        est[str(n)] = {"workers": n, "seconds": round(startup + max(compute, bound), 1),
-                       "bound": "workers" if compute >= bound else "scheduler/client"}
+        est[str(n)] = {
+            "workers": n,
+            "seconds": round(startup + max(compute, bound), 1),
+            "bound": "workers" if compute >= bound else "scheduler/client",
+        }
     ms = lambda x: round(x * 1e3, 3)  # noqa: E731
-    return {"points": points, "requests_per_point": requests, "workers": workers, "target_points": target,
-            "serial_cpu_ms_per_point": ms(serial_cpu / points), "serial_wall_ms_per_point": ms(serial_wall / points),
-            "dask_worker_cpu_ms_per_point": ms(worker), "dask_scheduler_cpu_ms_per_point": ms(s_cpu / points),
-            "dask_client_cpu_ms_per_point": ms(c_cpu / points), "dask_wall_s": round(dask_wall, 3),
-            "noop_worker_cpu_ms_per_point": ms(nw_cpu / noop), "noop_scheduler_cpu_ms_per_point": ms(ns_cpu / noop),
-            "noop_client_cpu_ms_per_point": ms(nc_cpu / noop), "noop_wall_s": round(noop_wall, 3),
-            "idle_cpu_share": {"workers": round(idle[0], 4), "scheduler": round(idle[1], 4), "client": round(idle[2], 4)},
-            "scheduler_in_client_process": shared, "cluster_startup_s": round(startup, 2), "estimate": est}
+    return {
+        "points": points,
+        "requests_per_point": requests,
+        "workers": workers,
+        "target_points": target,
+        "serial_cpu_ms_per_point": ms(serial_cpu / points),
+        "serial_wall_ms_per_point": ms(serial_wall / points),
+        "dask_worker_cpu_ms_per_point": ms(worker),
+        "dask_scheduler_cpu_ms_per_point": ms(s_cpu / points),
+        "dask_client_cpu_ms_per_point": ms(c_cpu / points),
+        "dask_wall_s": round(dask_wall, 3),
+        "noop_worker_cpu_ms_per_point": ms(nw_cpu / noop),
+        "noop_scheduler_cpu_ms_per_point": ms(ns_cpu / noop),
+        "noop_client_cpu_ms_per_point": ms(nc_cpu / noop),
+        "noop_wall_s": round(noop_wall, 3),
+        "idle_cpu_share": {"workers": round(idle[0], 4), "scheduler": round(idle[1], 4), "client": round(idle[2], 4)},
+        "scheduler_in_client_process": shared,
+        "cluster_startup_s": round(startup, 2),
+        "estimate": est,
+    }

@@ -106,8 +106,9 @@ _LIMIT: contextvars.ContextVar = contextvars.ContextVar("planner_deadline", defa
 
 
 @contextlib.contextmanager
-def deadline(seconds: float | None, stop: Callable[[], bool] | None = None, what: str = "the simulation"
-             ) -> Iterator[None]:
+def deadline(
+    seconds: float | None, stop: Callable[[], bool] | None = None, what: str = "the simulation"
+) -> Iterator[None]:
     """Within this block, :func:`check` raises BudgetError once `seconds` have passed (None: no
     limit; 0: stopped at once, e.g. after a click on Stop) or `stop()` returns true (Streamlit's own Stop
     or a re-run request).  Nested blocks keep the tighter limit."""
@@ -142,8 +143,10 @@ def check() -> None:
     if time.monotonic() > end:
         if not seconds:
             raise BudgetError(f"{what}: stopped (Stop pressed); change the scenario to run again")
-        raise BudgetError(f"{what}: stopped at the wall-clock limit of {seconds:g} s; lower workload.requests "
-                          "or the number of options, or run it with `python -m planner simulate` (no limit)")
+        raise BudgetError(
+            f"{what}: stopped at the wall-clock limit of {seconds:g} s; lower workload.requests "
+            "or the number of options, or run it with `python -m planner simulate` (no limit)"
+        )
     if stop is not None:
         _tick[0] += 1
         if _tick[0] % 64 == 0 and stop():

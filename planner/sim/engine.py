@@ -55,8 +55,19 @@ URGENT, NORMAL = 0, 1  # event priorities at the same time (simpy's)
 RUN_CAP = 8192  # most decode steps priced in one run
 SHORT_RUN = 40  # runs of at most this many steps are priced step by step (numpy costs more there)
 NAN = float("nan")
-REQUEST_COLUMNS = ("id", "arrival_s", "admitted_s", "first_token_s", "finish_s", "prompt_tokens",
-                   "output_tokens", "preemptions", "replica", "rejected", "reason")
+REQUEST_COLUMNS = (
+    "id",
+    "arrival_s",
+    "admitted_s",
+    "first_token_s",
+    "finish_s",
+    "prompt_tokens",
+    "output_tokens",
+    "preemptions",
+    "replica",
+    "rejected",
+    "reason",
+)
 TIMELINE_COLUMNS = ("time_s", "replica", "steps", "duration_s", "batch", "tokens", "kv_fraction", "waiting")
 
 
@@ -154,8 +165,11 @@ def memory_defaults(sys: System):
     for d in sys.engine.serving.by_memory:
         if sys.hw.memory != "discrete":
             return None
-        if d.min_gib <= sys.memory_gb and (d.max_gib is None or sys.memory_gb < d.max_gib) and not any(
-                x in sys.hw.id for x in d.except_ids):
+        if (
+            d.min_gib <= sys.memory_gb
+            and (d.max_gib is None or sys.memory_gb < d.max_gib)
+            and not any(x in sys.hw.id for x in d.except_ids)
+        ):
             return d
     return None
 
@@ -165,11 +179,25 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     sc = sc.for_option(0)  # option 1 runs its own stack (quant, engine, kv_dtype, scheduler)
     m = sc.machine
     o = sc.scheduler
-    sys = build_system(catalog, m.hardware, sc.model, sc.quant, sc.engine, memory_gb=m.memory_gb,
-                       devices=m.devices, usable_memory_gb=m.usable_memory_gb, kv_dtype=sc.kv_dtype,
-                       nodes=m.nodes, link=m.link, parallel=m.parallel, host=m.host, offload=m.offload,
-                       host_memory_gb=m.host_memory_gb, mla_cache=o.mla_cache,
-                       engine_version=sc.engine_version)
+    sys = build_system(
+        catalog,
+        m.hardware,
+        sc.model,
+        sc.quant,
+        sc.engine,
+        memory_gb=m.memory_gb,
+        devices=m.devices,
+        usable_memory_gb=m.usable_memory_gb,
+        kv_dtype=sc.kv_dtype,
+        nodes=m.nodes,
+        link=m.link,
+        parallel=m.parallel,
+        host=m.host,
+        offload=m.offload,
+        host_memory_gb=m.host_memory_gb,
+        mla_cache=o.mla_cache,
+        engine_version=sc.engine_version,
+    )
     upd = {}
     graph_max = None
     dflt = memory_defaults(sys)
@@ -180,29 +208,59 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
         wl = sc.workload
         bs, tok = trtllm_bench_sizing(sys, _typical(wl.prompt), _typical(wl.output))
         upd = {"max_num_seqs": bs, "max_num_batched_tokens": tok, "chunked_prefill": True}
-    upd.update({k: v for k in ("batching", "max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "n_parallel",
-                               "kv_block_size") if (v := getattr(o, k)) is not None})
+    upd.update(
+        {
+            k: v
+            for k in (
+                "batching",
+                "max_num_seqs",
+                "max_num_batched_tokens",
+                "chunked_prefill",
+                "n_parallel",
+                "kv_block_size",
+            )
+            if (v := getattr(o, k)) is not None
+        }
+    )
     if upd:
         sys = dataclasses.replace(sys, engine=sys.engine.model_copy(update=upd))
     e = sys.engine
     sv = e.serving
     cpu = sv.cpu if o.cpu_overhead is not False else None
     graphs = sv.cuda_graphs if o.cuda_graphs is not False else None
-    sizes = tuple(sorted(x for x in set(graphs.sizes) if graph_max is None or x <= graph_max)) if (
-        graphs is not None and graphs.padding) else ()
+    sizes = (
+        tuple(sorted(x for x in set(graphs.sizes) if graph_max is None or x <= graph_max))
+        if (graphs is not None and graphs.padding)
+        else ()
+    )
     prefix = sv.prefix_caching if o.prefix_caching is None else o.prefix_caching
     eager = sys.eager_floor_s if o.eager_prefill is not False else 0.0
     mixed = sv.mixed_batches if o.mixed_batches is None else o.mixed_batches
-    cfg = SchedConfig(e.batching, e.max_num_seqs, e.max_num_batched_tokens, e.chunked_prefill, e.n_parallel,
-                      e.kv_block_size, e.paged_kv, o.static_batch, o.static_timeout_s,
-                      cpu.per_seq_us.value * 1e-6 if cpu else 0.0, bool(cpu and cpu.overlap), sizes,
-                      bool(prefix and e.paged_kv), o.sizing, eager, mixed)
+    cfg = SchedConfig(
+        e.batching,
+        e.max_num_seqs,
+        e.max_num_batched_tokens,
+        e.chunked_prefill,
+        e.n_parallel,
+        e.kv_block_size,
+        e.paged_kv,
+        o.static_batch,
+        o.static_timeout_s,
+        cpu.per_seq_us.value * 1e-6 if cpu else 0.0,
+        bool(cpu and cpu.overlap),
+        sizes,
+        bool(prefix and e.paged_kv),
+        o.sizing,
+        eager,
+        mixed,
+    )
     if sys.kv_capacity_bytes() <= 0:
         raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
     return sys, cfg
 
 
 # --------------------------------------------------------------------------- engines
+
 
 class Continuous:
     """Continuous batching, FCFS, mixed prefill/decode steps under a token budget.
@@ -265,14 +323,14 @@ class Continuous:
     def reject_reason(self, p: int, o: int) -> str | None:
         if self.slot_ctx is not None:
             if p + o > self.slot_ctx:
-                return (f"prompt + output = {p + o} tokens exceeds the slot context of {self.slot_ctx} tokens "
-                        f"(n_ctx / n_parallel)")
+                return (
+                    f"prompt + output = {p + o} tokens exceeds the slot context of {self.slot_ctx} tokens "
+                    f"(n_ctx / n_parallel)"
+                )
         elif -(-(p + o) // self.B) > self.cap:
-            return (f"prompt + output = {p + o} tokens needs more KV than the whole cache "
-                    f"({self.cap * self.B} tokens)")
+            return f"prompt + output = {p + o} tokens needs more KV than the whole cache ({self.cap * self.B} tokens)"
         if not self.chunked and p > self.budget:
-            return (f"prompt of {p} tokens exceeds max_num_batched_tokens = {self.budget} with chunked "
-                    f"prefill off")
+            return f"prompt of {p} tokens exceeds max_num_batched_tokens = {self.budget} with chunked prefill off"
         return None
 
     def enqueue(self, rid: int) -> None:
@@ -460,7 +518,7 @@ class Continuous:
             chunks.append((rid, c))
         if waiting and budget > 0 and not preempted:
             prompt, generated, chunked, max_seqs = sim.prompt, sim.generated, self.chunked, self.max_seqs
-            while (waiting and budget > 0 and len(admitted) < max_seqs and len(chunks) == len(prefill)):
+            while waiting and budget > 0 and len(admitted) < max_seqs and len(chunks) == len(prefill):
                 rid = waiting[0]
                 n = prompt[rid] + generated[rid]
                 c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
@@ -499,8 +557,9 @@ class Continuous:
                 n_seqs += 1
             self.used = used
             if n_dec and not self.mixed_batches:  # the prefill batch runs on its own, then the decode batch
-                dur = (self._step_time(n_seqs - n_dec, tokens - n_dec, kv_p, attn_p, False)
-                       + self._step_time(n_dec, n_dec, kv - kv_p, attn - attn_p, True))
+                dur = self._step_time(n_seqs - n_dec, tokens - n_dec, kv_p, attn_p, False) + self._step_time(
+                    n_dec, n_dec, kv - kv_p, attn - attn_p, True
+                )
             else:
                 dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
                 if dur < self.eager_floor:
@@ -626,7 +685,7 @@ class Continuous:
             if len(self.runs) < 256:
                 self.runs[key] = cum
         if horizon != math.inf:
-            k = 1 + int(np.searchsorted(cum[:k - 1], horizon - now, "left"))
+            k = 1 + int(np.searchsorted(cum[: k - 1], horizon - now, "left"))
             cum = cum[:k]
         return cum
 
@@ -703,8 +762,8 @@ class Continuous:
         ph, i0 = self.phase, -g % self.B
         lo = i0 - r + 1
         if lo >= 0:
-            return sum(ph[lo:i0 + 1])
-        return sum(ph[:i0 + 1]) + sum(ph[self.B + lo:])
+            return sum(ph[lo : i0 + 1])
+        return sum(ph[: i0 + 1]) + sum(ph[self.B + lo :])
 
     def kv_peak_fraction(self) -> float:
         return self.peak / self.kv_total if self.kv_total else 0.0
@@ -815,6 +874,7 @@ class Batch:
 
 
 # --------------------------------------------------------------------------- replicas and the run
+
 
 class Replica:
     """One engine instance driven by the event loop: plan a step (or a run of decode steps), wait
@@ -1130,12 +1190,18 @@ class Sim:
 
 # --------------------------------------------------------------------------- results
 
+
 def _stats(x: np.ndarray, scale: float = 1.0) -> dict:
     if not len(x):
         return {k: None for k in ("mean", "p50", "p90", "p95", "p99")}
     q = np.percentile(x, [50, 90, 95, 99]) * scale
-    return {"mean": round(float(x.mean()) * scale, 6), "p50": round(float(q[0]), 6), "p90": round(float(q[1]), 6),
-            "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
+    return {
+        "mean": round(float(x.mean()) * scale, 6),
+        "p50": round(float(q[0]), 6),
+        "p90": round(float(q[1]), 6),
+        "p95": round(float(q[2]), 6),
+        "p99": round(float(q[3]), 6),
+    }
 
 
 def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
@@ -1146,8 +1212,13 @@ def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
     q = _weighted_quantiles(x, w, (0.5, 0.9, 0.95, 0.99)) * scale
     total = w.sum()
     mean = np.multiply(x, w, out=w).sum() / total  # (x * w).sum() / w.sum(), in w's memory (w is spent)
-    return {"mean": round(float(mean) * scale, 6), "p50": round(float(q[0]), 6),
-            "p90": round(float(q[1]), 6), "p95": round(float(q[2]), 6), "p99": round(float(q[3]), 6)}
+    return {
+        "mean": round(float(mean) * scale, 6),
+        "p50": round(float(q[0]), 6),
+        "p90": round(float(q[1]), 6),
+        "p95": round(float(q[2]), 6),
+        "p99": round(float(q[3]), 6),
+    }
 
 
 def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs) -> np.ndarray:
@@ -1205,8 +1276,12 @@ class SimResult:
             w = csv.writer(fh)
             w.writerow(REQUEST_COLUMNS)
             for row in zip(*(c[k] for k in REQUEST_COLUMNS)):
-                w.writerow(["" if isinstance(v, float) and math.isnan(v) else (repr(v) if isinstance(v, float) else v)
-                            for v in row])
+                w.writerow(
+                    [
+                        "" if isinstance(v, float) and math.isnan(v) else (repr(v) if isinstance(v, float) else v)
+                        for v in row
+                    ]
+                )
 
     def write_timeline_csv(self, path) -> None:
         with open(path, "w", newline="") as fh:
@@ -1226,27 +1301,37 @@ def starvation_warnings(sim: Sim) -> list[str]:
     p = np.asarray(sim.prompt)
     o = np.asarray(sim.output)
     ok = np.asarray([not r for r in sim.reason])
-    fix = ("turn chunked prefill on (scheduler.chunked_prefill = true) or size the limits for the workload "
-           "(scheduler.sizing = workload, as trtllm-bench does)")
+    fix = (
+        "turn chunked prefill on (scheduler.chunked_prefill = true) or size the limits for the workload "
+        "(scheduler.sizing = workload, as trtllm-bench does)"
+    )
     if not eng.chunked and ok.any():
         big = ok & (p >= eng.budget)
         if big.any():
-            out.append(f"{int(big.sum()) / int(ok.sum()):.0%} of the prompts ({int(p[big].min()):,} tokens or more) "
-                       f"fill max_num_batched_tokens = {eng.budget:,} with chunked prefill off: such a prompt can "
-                       f"only start when no request is decoding, so these requests run one at a time; {fix}")
+            out.append(
+                f"{int(big.sum()) / int(ok.sum()):.0%} of the prompts ({int(p[big].min()):,} tokens or more) "
+                f"fill max_num_batched_tokens = {eng.budget:,} with chunked prefill off: such a prompt can "
+                f"only start when no request is decoding, so these requests run one at a time; {fix}"
+            )
     if ok.any() and eng.slot_ctx is None:
         need = float(np.median((p + o)[ok]))
         tokens = eng.kv_total * eng.B
         if tokens < 2 * need:
-            out.append(f"the KV cache holds {tokens:,} tokens: only one request of {need:,.0f} tokens (prompt + "
-                       f"output) fits at a time; use more memory or devices, a smaller KV dtype or shorter requests")
+            out.append(
+                f"the KV cache holds {tokens:,} tokens: only one request of {need:,.0f} tokens (prompt + "
+                f"output) fits at a time; use more memory or devices, a smaller KV dtype or shorter requests"
+            )
     if not out and eng.max_running == 1 and sim.peak_waiting > 0:
         if eng.slot_ctx is not None:
-            out.append(f"only one request ran at a time although up to {sim.peak_waiting} waited: "
-                       f"{eng.max_seqs} server slot(s); raise n_parallel (llama-server --parallel, OLLAMA_NUM_PARALLEL)")
+            out.append(
+                f"only one request ran at a time although up to {sim.peak_waiting} waited: "
+                f"{eng.max_seqs} server slot(s); raise n_parallel (llama-server --parallel, OLLAMA_NUM_PARALLEL)"
+            )
         else:
-            out.append(f"only one request ran at a time although up to {sim.peak_waiting} waited "
-                       f"(max_num_seqs = {eng.max_seqs}, max_num_batched_tokens = {eng.budget:,}); {fix}")
+            out.append(
+                f"only one request ran at a time although up to {sim.peak_waiting} waited "
+                f"(max_num_seqs = {eng.max_seqs}, max_num_batched_tokens = {eng.budget:,}); {fix}"
+            )
     return out
 
 
@@ -1290,7 +1375,7 @@ def _summary(sim: Sim) -> dict:
     ttft = (first - arr)[ok]
     e2e = (fin - arr)[ok]
     multi = ok & (out > 1)
-    tpot = ((fin - first)[multi] / (out[multi] - 1))
+    tpot = (fin - first)[multi] / (out[multi] - 1)
     queue = (adm - arr)[ok]
     tokens = int(out[ok].sum())
     slo = sc.slo
@@ -1326,24 +1411,31 @@ def _summary(sim: Sim) -> dict:
         "mean_in_system": round(sim.area / duration, 6) if duration > 0 else 0.0,
         "utilization": round(busy / (duration * n_rep), 6) if duration > 0 else 0.0,
         "energy_j_per_token": round(energy / tokens, 6) if tokens else None,
-        "energy_note": ("device power = idle + (max - idle) x busy fraction"
-                        + ("" if hw.power_idle_w else f"; {hw.id} has no idle power in its profile: 0 W assumed")),
+        "energy_note": (
+            "device power = idle + (max - idle) x busy fraction"
+            + ("" if hw.power_idle_w else f"; {hw.id} has no idle power in its profile: 0 W assumed")
+        ),
         "replicas": n_rep,
         "devices_per_replica": sys.devices,
         "nodes_per_replica": sys.nodes,
         "batching": sim.cfg.batching,
         "calibration": sys.eff_label,
-        "scheduler": {"max_num_seqs": sys.engine.max_num_seqs, "max_num_batched_tokens": sys.engine.max_num_batched_tokens,
-                      "chunked_prefill": sys.engine.chunked_prefill, "sizing": sim.cfg.sizing},
-        "mechanisms": {"cpu_overhead_us_per_seq": round(sim.cfg.cpu_per_seq_s * 1e6, 3),
-                       "cpu_overlap": sim.cfg.cpu_overlap, "cuda_graph_padding": bool(sim.cfg.graph_sizes),
-                       "prefix_caching": sim.cfg.prefix_caching,
-                       "mla_cache": ("expanded" if sys.mla_expanded else "latent") if sys.model.attention == "mla"
-                       else None,
-                       # only for engines that keep prefill and decode batches apart / run prefill eagerly
-                       **({"mixed_batches": False} if not sim.cfg.mixed_batches else {}),
-                       **({"eager_prefill_floor_ms": round(sim.cfg.eager_floor_s * 1e3, 3)}
-                          if sim.cfg.eager_floor_s else {})},
+        "scheduler": {
+            "max_num_seqs": sys.engine.max_num_seqs,
+            "max_num_batched_tokens": sys.engine.max_num_batched_tokens,
+            "chunked_prefill": sys.engine.chunked_prefill,
+            "sizing": sim.cfg.sizing,
+        },
+        "mechanisms": {
+            "cpu_overhead_us_per_seq": round(sim.cfg.cpu_per_seq_s * 1e6, 3),
+            "cpu_overlap": sim.cfg.cpu_overlap,
+            "cuda_graph_padding": bool(sim.cfg.graph_sizes),
+            "prefix_caching": sim.cfg.prefix_caching,
+            "mla_cache": ("expanded" if sys.mla_expanded else "latent") if sys.model.attention == "mla" else None,
+            # only for engines that keep prefill and decode batches apart / run prefill eagerly
+            **({"mixed_batches": False} if not sim.cfg.mixed_batches else {}),
+            **({"eager_prefill_floor_ms": round(sim.cfg.eager_floor_s * 1e3, 3)} if sim.cfg.eager_floor_s else {}),
+        },
         "warnings": starvation_warnings(sim),
         "emulated": bool(sys.support and sys.support.emulated),  # support matrix: dequantized, priced at 16-bit
         "step_time_provider": sys.provider_note,
@@ -1358,15 +1450,27 @@ def simulate_scenario(catalog: Catalog, scenario: Scenario) -> SimResult:
     if wl.arrival != "trace":
         lo = wl.prompt.lowest() + wl.output.lowest()
         if lo > sys.model.max_context:
-            raise ScenarioError("workload", f"prompt + output = {lo:,} tokens exceeds {sys.model.id}'s context "
-                                f"window of {sys.model.max_context:,} tokens: shorten the prompt or the output")
+            raise ScenarioError(
+                "workload",
+                f"prompt + output = {lo:,} tokens exceeds {sys.model.id}'s context "
+                f"window of {sys.model.max_context:,} tokens: shorten the prompt or the output",
+            )
     reqs = make_requests(wl)
     sim = Sim(sys, cfg, scenario, reqs)
     sim.run()
-    cols = {"id": list(range(reqs.n)), "arrival_s": sim.arrival, "admitted_s": sim.admitted,
-            "first_token_s": sim.first, "finish_s": sim.finish, "prompt_tokens": sim.prompt,
-            "output_tokens": sim.output, "preemptions": sim.preemptions, "replica": sim.replica,
-            "rejected": [bool(r) for r in sim.reason], "reason": sim.reason}
+    cols = {
+        "id": list(range(reqs.n)),
+        "arrival_s": sim.arrival,
+        "admitted_s": sim.admitted,
+        "first_token_s": sim.first,
+        "finish_s": sim.finish,
+        "prompt_tokens": sim.prompt,
+        "output_tokens": sim.output,
+        "preemptions": sim.preemptions,
+        "replica": sim.replica,
+        "rejected": [bool(r) for r in sim.reason],
+        "reason": sim.reason,
+    }
     tl = sim.timeline
     stride = max(1, math.ceil(len(tl) / scenario.timeline_points))
     timeline = [dict(zip(TIMELINE_COLUMNS, r)) for r in tl[::stride]]

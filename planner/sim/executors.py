@@ -69,8 +69,9 @@ def _dask_executor(address: str):
     try:
         from distributed import Client
     except ImportError:
-        raise ExecutorError(f"--cluster {address} needs Dask: pip install 'inference-planner[cluster]' "
-                         "(dask[distributed])") from None
+        raise ExecutorError(
+            f"--cluster {address} needs Dask: pip install 'inference-planner[cluster]' (dask[distributed])"
+        ) from None
     addr = address.removeprefix("dask://")
     if "://" not in addr:
         addr = "tcp://" + addr
@@ -109,12 +110,16 @@ def resolve_executor(executor) -> tuple[Executor, Callable[[], None]]:
         if s.startswith(("dask://", "tcp://", "tls://")) or ":" in s:
             client, ex = _dask_executor(s)
             return ex, client.close
-        raise ExecutorError(f"unknown executor '{executor}': use serial, a worker count, dask://HOST:PORT, "
-                         "tcp://HOST:PORT, ray://HOST:PORT or ray:auto")
+        raise ExecutorError(
+            f"unknown executor '{executor}': use serial, a worker count, dask://HOST:PORT, "
+            "tcp://HOST:PORT, ray://HOST:PORT or ray:auto"
+        )
     if hasattr(executor, "submit"):
         return executor, lambda: None
-    raise ExecutorError(f"executor must be None, 'serial', a worker count, a cluster address or an Executor, "
-                     f"got {type(executor).__name__}")
+    raise ExecutorError(
+        f"executor must be None, 'serial', a worker count, a cluster address or an Executor, "
+        f"got {type(executor).__name__}"
+    )
 
 
 def run_points(points: Sequence[Point], executor=None, progress: Callable[[int, int], None] | None = None) -> list:

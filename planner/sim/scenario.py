@@ -36,25 +36,34 @@ class Machine(_Part):
     replicas: int = Field(1, ge=1, le=1024, description="identical machines behind the router")
     usable_memory_gb: float | None = Field(None, gt=0, description="override the usable memory per device")
     nodes: int = Field(1, ge=1, le=256, description="machines per replica, joined by `link` (e.g. Mac Studios)")
-    link: str | None = Field(None, description="interconnect id between nodes (`python -m planner catalog "
-                             "interconnects`)")
-    parallel: str | None = Field(None, pattern=r"^\s*((tp|pp|ep)=\d+\s*,?\s*)+$",
-                                 description="split over devices, e.g. 'tp=8' or 'tp=4,pp=2' or 'tp=8,ep=8' "
-                                             "(default: the engine's usual split)")
+    link: str | None = Field(
+        None, description="interconnect id between nodes (`python -m planner catalog interconnects`)"
+    )
+    parallel: str | None = Field(
+        None,
+        pattern=r"^\s*((tp|pp|ep)=\d+\s*,?\s*)+$",
+        description="split over devices, e.g. 'tp=8' or 'tp=4,pp=2' or 'tp=8,ep=8' (default: the engine's usual split)",
+    )
     host: str | None = Field(None, description="CPU host platform id holding offloaded weights (`catalog hosts`)")
-    offload: str | None = Field(None, pattern=r"^(experts|layers:\d+)$",
-                                description="'experts' (MoE experts in host RAM) or 'layers:N'")
+    offload: str | None = Field(
+        None, pattern=r"^(experts|layers:\d+)$", description="'experts' (MoE experts in host RAM) or 'layers:N'"
+    )
     host_memory_gb: float | None = Field(None, gt=0, description="host RAM configuration, GB")
-    price_usd: float | None = Field(None, gt=0, le=1e9,
-                                    description="your quote for ONE replica as a working machine (cards, chassis, "
-                                                "CPU, RAM, networking; all its nodes), USD: replaces the catalog's "
-                                                "prices, so a machine without a sourced price can be compared")
+    price_usd: float | None = Field(
+        None,
+        gt=0,
+        le=1e9,
+        description="your quote for ONE replica as a working machine (cards, chassis, "
+        "CPU, RAM, networking; all its nodes), USD: replaces the catalog's "
+        "prices, so a machine without a sourced price can be compared",
+    )
     # the option's own stack (None: the scenario-level value), so each machine runs what its owner would
     quant: str | None = Field(None, description="this option's quantization (default: the scenario's `quant`)")
     engine: str | None = Field(None, description="this option's engine (default: the scenario's `engine`)")
     kv_dtype: str | None = Field(None, description="this option's KV-cache dtype (default: the scenario's)")
-    scheduler: "SchedulerOverrides | None" = Field(None, description="this option's scheduler overrides, "
-                                                   "on top of the scenario's `scheduler`")
+    scheduler: "SchedulerOverrides | None" = Field(
+        None, description="this option's scheduler overrides, on top of the scenario's `scheduler`"
+    )
 
 
 class Lengths(_Part):
@@ -89,22 +98,36 @@ class Workload(_Part):
     arrival: Literal["poisson", "gamma", "constant", "piecewise", "closed", "trace"] = "poisson"
     rate_rps: float | None = Field(None, gt=0, le=1e6, description="mean arrival rate (poisson, gamma, constant)")
     cv: float = Field(1.0, gt=0, le=100, description="gamma: coefficient of variation of inter-arrival times")
-    concurrency: int | None = Field(None, ge=1, le=100_000, description="closed loop: users, each waits for its "
-                                    "previous request to end (plus think time) before the next")
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=100_000,
+        description="closed loop: users, each waits for its previous request to end (plus think time) before the next",
+    )
     think_time_s: float = Field(0.0, ge=0, le=86_400, description="closed loop: mean think time (exponential)")
     piecewise: list[tuple[float, float]] = Field(
-        [], description="piecewise-constant rate: [[t_s, rate_rps], ...], each rate held until the next t_s; "
-                        "repeats every period_s when set, else the last rate holds")
+        [],
+        description="piecewise-constant rate: [[t_s, rate_rps], ...], each rate held until the next t_s; "
+        "repeats every period_s when set, else the last rate holds",
+    )
     period_s: float | None = Field(None, gt=0, description="piecewise: repeat the curve (e.g. 86400 for a day)")
     trace_csv: str | None = Field(None, description="trace replay: CSV with arrival_s,prompt_tokens,output_tokens")
-    requests: int | None = Field(None, ge=1, le=MAX_REQUESTS,
-                                 description=f"requests to simulate (default 1000; trace: its rows; "
-                                             f"cap {MAX_REQUESTS:,})")
+    requests: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_REQUESTS,
+        description=f"requests to simulate (default 1000; trace: its rows; cap {MAX_REQUESTS:,})",
+    )
     prompt: Lengths = Lengths(mean=512)
     output: Lengths = Lengths(mean=256)
     seed: int = Field(0, ge=0, le=2**63 - 1)
-    shared_prefix_tokens: int = Field(0, ge=0, le=MAX_TOKENS, description="the first N tokens of every prompt "
-                                      "are the same (a system prompt): engines with prefix caching reuse their KV")
+    shared_prefix_tokens: int = Field(
+        0,
+        ge=0,
+        le=MAX_TOKENS,
+        description="the first N tokens of every prompt "
+        "are the same (a system prompt): engines with prefix caching reuse their KV",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> "Workload":
@@ -140,23 +163,41 @@ class SchedulerOverrides(_Part):
     n_parallel: int | None = Field(None, ge=1, le=4096, description="llama.cpp server slots")
     kv_block_size: int | None = Field(None, ge=1, le=4096)
     static_batch: int = Field(8, ge=1, le=100_000, description="static batching: batch size B")
-    static_timeout_s: float = Field(0.5, ge=0, le=3600, description="static batching: start a partial batch "
-                                    "this long after its first request arrived")
-    cpu_overhead: bool | None = Field(None, description="per-step CPU cost growing with the batch (engine "
-                                      "profile's serving.cpu); false switches it off")
-    cuda_graphs: bool | None = Field(None, description="pad decode batches to the engine's captured CUDA-graph "
-                                     "sizes; false switches it off")
-    eager_prefill: bool | None = Field(None, description="steps with prompt tokens take at least the engine's "
-                                       "eager per-layer dispatch time (serving.eager_prefill); false switches it off")
-    mixed_batches: bool | None = Field(None, description="prefill chunks share a step with the decoding "
-                                       "sequences (engine default: SGLang keeps them apart)")
-    prefix_caching: bool | None = Field(None, description="reuse the KV of workload.shared_prefix_tokens across "
-                                        "requests (engine default); false switches it off")
-    mla_cache: Literal["latent", "expanded"] | None = Field(None, description="DeepSeek MLA KV cache stored as "
-                                                             "the compressed latent or expanded per head")
+    static_timeout_s: float = Field(
+        0.5,
+        ge=0,
+        le=3600,
+        description="static batching: start a partial batch this long after its first request arrived",
+    )
+    cpu_overhead: bool | None = Field(
+        None,
+        description="per-step CPU cost growing with the batch (engine profile's serving.cpu); false switches it off",
+    )
+    cuda_graphs: bool | None = Field(
+        None, description="pad decode batches to the engine's captured CUDA-graph sizes; false switches it off"
+    )
+    eager_prefill: bool | None = Field(
+        None,
+        description="steps with prompt tokens take at least the engine's "
+        "eager per-layer dispatch time (serving.eager_prefill); false switches it off",
+    )
+    mixed_batches: bool | None = Field(
+        None,
+        description="prefill chunks share a step with the decoding sequences (engine default: SGLang keeps them apart)",
+    )
+    prefix_caching: bool | None = Field(
+        None,
+        description="reuse the KV of workload.shared_prefix_tokens across "
+        "requests (engine default); false switches it off",
+    )
+    mla_cache: Literal["latent", "expanded"] | None = Field(
+        None, description="DeepSeek MLA KV cache stored as the compressed latent or expanded per head"
+    )
     sizing: Literal["engine", "workload"] = Field(
-        "engine", description="engine: the profile's max_num_seqs / max_num_batched_tokens; workload: sized for "
-                              "the workload by trtllm-bench's rule (and chunked prefill on)")
+        "engine",
+        description="engine: the profile's max_num_seqs / max_num_batched_tokens; workload: sized for "
+        "the workload by trtllm-bench's rule (and chunked prefill on)",
+    )
 
 
 Machine.model_rebuild()
@@ -175,8 +216,10 @@ class CustomHardware(_Part):
     joins the catalog for that scenario only (see `scenario_catalog`).  Every figure it carries
     is sourced by `source` (default: entered by the user)."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
-                    description="new hardware id: lower-case letters, digits, '.', '_' or '-'")
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$",
+        description="new hardware id: lower-case letters, digits, '.', '_' or '-'",
+    )
     name: str = Field(min_length=1, max_length=100)
     vendor: Literal["apple", "nvidia", "amd"]
     memory: Literal["unified", "discrete"] = "discrete"
@@ -186,10 +229,10 @@ class CustomHardware(_Part):
     fp8_tflops: float | None = Field(None, gt=0, le=1_000_000, description="dense FP8 throughput, if any")
     power_w: float = Field(gt=0, le=100_000, description="maximum power per device, W")
     price_usd: float | None = Field(None, gt=0, le=1e9, description="price per device, USD")
-    interconnect_gbs: float | None = Field(None, gt=0, le=1_000_000,
-                                           description="device-to-device bandwidth (tensor parallel), GB/s")
-    source: str = Field("entered by the user", min_length=1, max_length=300,
-                        description="where the figures come from")
+    interconnect_gbs: float | None = Field(
+        None, gt=0, le=1_000_000, description="device-to-device bandwidth (tensor parallel), GB/s"
+    )
+    source: str = Field("entered by the user", min_length=1, max_length=300, description="where the figures come from")
 
     def to_hardware(self) -> Hardware:
         src = f"custom machine: {self.source}"
@@ -199,15 +242,25 @@ class CustomHardware(_Part):
             tflops["fp8"] = fig(self.fp8_tflops)
         unified_apple = self.vendor == "apple" and self.memory == "unified"
         return Hardware(
-            id=self.id, name=self.name, vendor=self.vendor, family=f"{self.vendor}-custom", memory=self.memory,
-            memory_gb=[self.memory_gb], memory_source=src, memory_bandwidth_gbs=fig(self.bandwidth_gbs),
-            tflops=tflops, power_max_w=fig(self.power_w),
-            interconnect=(Interconnect(name="custom", bandwidth_gbs=fig(self.interconnect_gbs))
-                          if self.interconnect_gbs else None),
+            id=self.id,
+            name=self.name,
+            vendor=self.vendor,
+            family=f"{self.vendor}-custom",
+            memory=self.memory,
+            memory_gb=[self.memory_gb],
+            memory_source=src,
+            memory_bandwidth_gbs=fig(self.bandwidth_gbs),
+            tflops=tflops,
+            power_max_w=fig(self.power_w),
+            interconnect=(
+                Interconnect(name="custom", bandwidth_gbs=fig(self.interconnect_gbs)) if self.interconnect_gbs else None
+            ),
             platform="macos" if unified_apple else None,
             prices=[Price(usd=self.price_usd, date="user-entered", kind="estimate", source=src)]
-            if self.price_usd else [],
-            notes="custom machine from the scenario (not a catalog profile)")
+            if self.price_usd
+            else [],
+            notes="custom machine from the scenario (not a catalog profile)",
+        )
 
 
 class Cost(_Part):
@@ -216,8 +269,13 @@ class Cost(_Part):
     usd_per_kwh: float = Field(0.15, ge=0, le=10, description="electricity price, USD per kWh")
     amortize_years: float = Field(3.0, gt=0, le=20, description="hardware price spread over this many years")
     pue: float = Field(1.3, ge=1, le=5, description="data-centre power usage effectiveness (energy x PUE)")
-    utilization: float = Field(0.5, gt=0, le=1, description="share of the time the machine serves the simulated "
-                               "load (it idles the rest); sets tokens served and energy, as in the Capacity plan")
+    utilization: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="share of the time the machine serves the simulated "
+        "load (it idles the rest); sets tokens served and energy, as in the Capacity plan",
+    )
 
 
 class Scenario(_Part):
@@ -226,21 +284,29 @@ class Scenario(_Part):
     quant: str
     engine: str
     kv_dtype: str | None = None
-    engine_version: str | None = Field(None, max_length=40, pattern=r"^[0-9A-Za-z.+_-]+$",
-                                       description="engine release to model (NVIDIA measured kernels use "
-                                                   "the nearest measured version and say so)")
+    engine_version: str | None = Field(
+        None,
+        max_length=40,
+        pattern=r"^[0-9A-Za-z.+_-]+$",
+        description="engine release to model (NVIDIA measured kernels use the nearest measured version and say so)",
+    )
     machine: Machine
     workload: Workload
     scheduler: SchedulerOverrides = SchedulerOverrides()
     router: Literal["round_robin", "least_outstanding", "shortest_queue"] = "round_robin"
     slo: SLO = SLO()
     timeline_points: int = Field(5000, ge=10, le=1_000_000, description="downsample the step timeline to this")
-    compare: list[Machine] = Field([], max_length=MAX_COMPARE,
-                                   description=f"up to {MAX_COMPARE} more machine options to compare with "
-                                               "`machine` (option 1, the one `simulate` runs)")
-    custom_hardware: list[CustomHardware] = Field([], max_length=MAX_CUSTOM_HARDWARE,
-                                                  description="machines described by the user, usable as "
-                                                              "hardware ids in this scenario")
+    compare: list[Machine] = Field(
+        [],
+        max_length=MAX_COMPARE,
+        description=f"up to {MAX_COMPARE} more machine options to compare with "
+        "`machine` (option 1, the one `simulate` runs)",
+    )
+    custom_hardware: list[CustomHardware] = Field(
+        [],
+        max_length=MAX_CUSTOM_HARDWARE,
+        description="machines described by the user, usable as hardware ids in this scenario",
+    )
     cost: Cost = Cost()
 
     @model_validator(mode="after")
@@ -258,8 +324,7 @@ class Scenario(_Part):
     def stack(self, i: int = 0) -> tuple[str, str, str | None]:
         """(quant, engine, kv_dtype) option i runs: its own where set, else the scenario's."""
         m = self.options()[i]
-        return (m.quant or self.quant, m.engine or self.engine,
-                m.kv_dtype if m.kv_dtype is not None else self.kv_dtype)
+        return (m.quant or self.quant, m.engine or self.engine, m.kv_dtype if m.kv_dtype is not None else self.kv_dtype)
 
     def for_option(self, i: int) -> "Scenario":
         """This scenario with option i as its machine (its stack moved to the scenario level: quant,
@@ -268,11 +333,24 @@ class Scenario(_Part):
         quant, engine, kv = self.stack(i)
         sched = self.scheduler
         if m.scheduler is not None:
-            sched = sched.model_copy(update={k: getattr(m.scheduler, k) for k in m.scheduler.model_fields_set
-                                             if getattr(m.scheduler, k) is not None})
+            sched = sched.model_copy(
+                update={
+                    k: getattr(m.scheduler, k)
+                    for k in m.scheduler.model_fields_set
+                    if getattr(m.scheduler, k) is not None
+                }
+            )
         bare = m.model_copy(update={"quant": None, "engine": None, "kv_dtype": None, "scheduler": None})
-        return self.model_copy(update={"machine": bare, "compare": [], "quant": quant, "engine": engine,
-                                       "kv_dtype": kv, "scheduler": sched})
+        return self.model_copy(
+            update={
+                "machine": bare,
+                "compare": [],
+                "quant": quant,
+                "engine": engine,
+                "kv_dtype": kv,
+                "scheduler": sched,
+            }
+        )
 
 
 def _first_error(err: ValidationError) -> ScenarioError:
@@ -326,12 +404,24 @@ def scenario_catalog(base: Catalog, sc: Scenario) -> Catalog:
     for i, h in enumerate(sc.custom_hardware):
         key = h.id.lower()
         if key in base._alias["hardware"]:
-            raise ScenarioError(f"custom_hardware.{i}.id", f"'{h.id}' is already a catalog hardware id; "
-                                "choose another id")
+            raise ScenarioError(
+                f"custom_hardware.{i}.id", f"'{h.id}' is already a catalog hardware id; choose another id"
+            )
         hardware[h.id] = h.to_hardware()
-    return Catalog(hardware, base.models, base.quants, base.engines, base.platforms, base.kv_dtypes,
-                   base.origins, base.interconnects, base.hosts, base.systems, base.support,
-                   chassis=base.chassis)
+    return Catalog(
+        hardware,
+        base.models,
+        base.quants,
+        base.engines,
+        base.platforms,
+        base.kv_dtypes,
+        base.origins,
+        base.interconnects,
+        base.hosts,
+        base.systems,
+        base.support,
+        chassis=base.chassis,
+    )
 
 
 def json_schema() -> dict:

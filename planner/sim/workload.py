@@ -37,7 +37,9 @@ class Requests:
 
 
 def streams(seed: int) -> dict[str, np.random.Generator]:
-    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, np.random.SeedSequence(seed).spawn(len(STREAMS)))}
+    return {
+        name: np.random.default_rng(s) for name, s in zip(STREAMS, np.random.SeedSequence(seed).spawn(len(STREAMS)))
+    }
 
 
 def _read_csv(path: str, field_name: str) -> tuple[list[str], list[dict]]:
@@ -75,7 +77,7 @@ def lengths(spec: Lengths, n: int, rng: np.random.Generator, field_name: str) ->
     if spec.dist == "uniform":
         return rng.integers(spec.min, spec.max, size=n, endpoint=True, dtype=np.int64)
     if spec.dist == "lognormal":
-        s2 = math.log1p(spec.cv ** 2)
+        s2 = math.log1p(spec.cv**2)
         x = rng.lognormal(math.log(spec.mean) - s2 / 2, math.sqrt(s2), size=n)
         return np.clip(np.rint(x), spec.min, hi).astype(np.int64)
     cols, rows = _read_csv(spec.csv, field_name)
@@ -112,14 +114,18 @@ def make_requests(wl: Workload) -> Requests:
         need = ("arrival_s", "prompt_tokens", "output_tokens")
         missing = [c for c in need if c not in cols]
         if missing:
-            raise ScenarioError("workload.trace_csv", f"{wl.trace_csv} lacks column(s) {', '.join(missing)} "
-                                f"(expected header {','.join(need)})")
+            raise ScenarioError(
+                "workload.trace_csv",
+                f"{wl.trace_csv} lacks column(s) {', '.join(missing)} (expected header {','.join(need)})",
+            )
         if not rows:
             raise ScenarioError("workload.trace_csv", f"{wl.trace_csv} has no requests")
         if len(rows) > MAX_REQUESTS:
-            raise ScenarioError("workload.trace_csv", f"{wl.trace_csv} has {len(rows):,} requests, more than "
-                                f"the cap of {MAX_REQUESTS:,}")
-        rows = rows[:wl.requests] if wl.requests else rows
+            raise ScenarioError(
+                "workload.trace_csv",
+                f"{wl.trace_csv} has {len(rows):,} requests, more than the cap of {MAX_REQUESTS:,}",
+            )
+        rows = rows[: wl.requests] if wl.requests else rows
         arr = _numbers(wl.trace_csv, rows, "arrival_s", "workload.trace_csv", integer=False)
         order = np.argsort(arr, kind="stable")
         p = _numbers(wl.trace_csv, rows, "prompt_tokens", "workload.trace_csv", integer=True)
@@ -131,7 +137,7 @@ def make_requests(wl: Workload) -> Requests:
     if wl.arrival == "poisson":
         arrival = np.cumsum(a.standard_exponential(n)) / wl.rate_rps
     elif wl.arrival == "gamma":
-        k = 1.0 / wl.cv ** 2
+        k = 1.0 / wl.cv**2
         arrival = np.cumsum(a.gamma(k, 1.0 / (k * wl.rate_rps), size=n))
     elif wl.arrival == "constant":
         arrival = np.arange(n, dtype=float) / wl.rate_rps
@@ -142,5 +148,4 @@ def make_requests(wl: Workload) -> Requests:
             raise ScenarioError("workload.piecewise", "the rate curve produces no requests")
     prompt = lengths(wl.prompt, n, rngs["prompt"], "workload.prompt")
     output = lengths(wl.output, n, rngs["output"], "workload.output")
-    return Requests(prompt, output, arrival, concurrency=wl.concurrency or 0, think_time_s=wl.think_time_s,
-                    rngs=rngs)
+    return Requests(prompt, output, arrival, concurrency=wl.concurrency or 0, think_time_s=wl.think_time_s, rngs=rngs)

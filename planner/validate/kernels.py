@@ -89,8 +89,17 @@ def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
         gen = r.gen if kind == "single_stream_decode" else 1
         if gen is None or (kind == "single_stream_decode" and gen < 2):
             return None
-        res = predict(catalog, hardware=r.hardware_id, model=r.model_id, quant=r.quant_id, engine=r.engine_id,
-                      devices=r.devices, batch=1, prompt=r.prompt, gen=max(gen, 2) if kind == "single_stream_decode" else 0)
+        res = predict(
+            catalog,
+            hardware=r.hardware_id,
+            model=r.model_id,
+            quant=r.quant_id,
+            engine=r.engine_id,
+            devices=r.devices,
+            batch=1,
+            prompt=r.prompt,
+            gen=max(gen, 2) if kind == "single_stream_decode" else 0,
+        )
         return 1000.0 * (res["tpot_s"] if kind == "single_stream_decode" else res["ttft_s"])
 
     as_load = r if kind == "throughput" or random_lengths else _as_throughput(r)
@@ -130,24 +139,42 @@ def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 6
             for mode in ("roofline", "measured"):
                 with use_provider(mode):
                     preds[mode] = predict_row(cat, r, requests)
-                    notes[mode] = build_system(cat, r.hardware_id, r.model_id, r.quant_id, r.engine_id,
-                                               devices=r.devices).provider_note
+                    notes[mode] = build_system(
+                        cat, r.hardware_id, r.model_id, r.quant_id, r.engine_id, devices=r.devices
+                    ).provider_note
         except (CatalogError, ScenarioError) as exc:
             skipped.append({"id": r.id, "reason": str(exc)})
             continue
         if kind is None or preds["roofline"] is None:
-            skipped.append({"id": r.id, "reason": f"{r.metric} at load '{r.batch}' without stated lengths: "
-                            "not reproducible"})
+            skipped.append(
+                {"id": r.id, "reason": f"{r.metric} at load '{r.batch}' without stated lengths: not reproducible"}
+            )
             continue
         covered = not notes["measured"].startswith("calibrated roofline")
         hw = catalog.hardware[r.hardware_id]
-        out.append({"id": r.id, "class": f"{r.engine_id}:{hw.family}", "hardware": r.hardware_id,
-                    "devices": r.devices, "model": r.model_id, "quant": r.quant_id, "engine": r.engine_id,
-                    "metric": kind, "load": r.batch, "prompt": r.prompt, "gen": r.gen, "measured": r.value,
-                    "roofline": round(preds["roofline"], 3), "measured_kernels": round(preds["measured"], 3),
-                    "roofline_error_pct": round(_err(preds["roofline"], r.value), 2),
-                    "measured_kernels_error_pct": round(_err(preds["measured"], r.value), 2),
-                    "confidence": r.confidence, "covered": covered, "provider": notes["measured"]})
+        out.append(
+            {
+                "id": r.id,
+                "class": f"{r.engine_id}:{hw.family}",
+                "hardware": r.hardware_id,
+                "devices": r.devices,
+                "model": r.model_id,
+                "quant": r.quant_id,
+                "engine": r.engine_id,
+                "metric": kind,
+                "load": r.batch,
+                "prompt": r.prompt,
+                "gen": r.gen,
+                "measured": r.value,
+                "roofline": round(preds["roofline"], 3),
+                "measured_kernels": round(preds["measured"], 3),
+                "roofline_error_pct": round(_err(preds["roofline"], r.value), 2),
+                "measured_kernels_error_pct": round(_err(preds["measured"], r.value), 2),
+                "confidence": r.confidence,
+                "covered": covered,
+                "provider": notes["measured"],
+            }
+        )
     chosen = choices(out)
     for x in out:  # what `auto` predicts: the class's verdict where the tables cover the row
         use = chosen.get(x["class"], {}).get("provider", "measured") if x["covered"] else "roofline"
@@ -156,9 +183,16 @@ def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 6
     by_metric = _summary(out, "metric")
     for m, s in by_metric.items():
         s["chosen_median_abs_pct"] = _med([x for x in out if x["metric"] == m], "chosen_error_pct")
-    return {"rule": CHOICE_RULE, "rows": out, "skipped": skipped, "by_metric": by_metric,
-            "by_class": _summary(out, "class"), "choices": chosen,
-            "refitted_without": sorted(cats), "requests_per_simulation": requests}
+    return {
+        "rule": CHOICE_RULE,
+        "rows": out,
+        "skipped": skipped,
+        "by_metric": by_metric,
+        "by_class": _summary(out, "class"),
+        "choices": chosen,
+        "refitted_without": sorted(cats),
+        "requests_per_simulation": requests,
+    }
 
 
 def _err(pred: float, meas: float) -> float:
@@ -172,10 +206,14 @@ def _summary(rows: list[dict], key: str) -> dict:
     out = {}
     for g, xs in sorted(groups.items()):
         cov = [x for x in xs if x["covered"]]
-        out[g] = {"rows": len(xs), "roofline_median_abs_pct": _med(xs, "roofline_error_pct"),
-                  "measured_kernels_median_abs_pct": _med(xs, "measured_kernels_error_pct"),
-                  "covered_rows": len(cov), "covered_roofline_median_abs_pct": _med(cov, "roofline_error_pct"),
-                  "covered_measured_kernels_median_abs_pct": _med(cov, "measured_kernels_error_pct")}
+        out[g] = {
+            "rows": len(xs),
+            "roofline_median_abs_pct": _med(xs, "roofline_error_pct"),
+            "measured_kernels_median_abs_pct": _med(xs, "measured_kernels_error_pct"),
+            "covered_rows": len(cov),
+            "covered_roofline_median_abs_pct": _med(cov, "roofline_error_pct"),
+            "covered_measured_kernels_median_abs_pct": _med(cov, "measured_kernels_error_pct"),
+        }
     return out
 
 
@@ -189,19 +227,31 @@ def choices(rows: list[dict]) -> dict[str, dict]:
     out = {}
     for cls, s in _summary([x for x in rows if x["covered"]], "class").items():
         roof, meas = s["roofline_median_abs_pct"], s["measured_kernels_median_abs_pct"]
-        out[cls] = {"provider": "roofline" if meas > roof else "measured", "rows": s["rows"],
-                    "roofline_median_abs_pct": roof, "measured_kernels_median_abs_pct": meas}
+        out[cls] = {
+            "provider": "roofline" if meas > roof else "measured",
+            "rows": s["rows"],
+            "roofline_median_abs_pct": roof,
+            "measured_kernels_median_abs_pct": meas,
+        }
     return out
 
 
 def write_choices(result: dict, path: Path = CHOICES_FILE, data_name: str = "calibration.csv") -> Path:
-    lines = ["# Written by `python -m planner validate --providers --write`; do not edit by hand.",
-             f"# Rule: {result['rule']}.",
-             f'data = "{data_name}"', ""]
+    lines = [
+        "# Written by `python -m planner validate --providers --write`; do not edit by hand.",
+        f"# Rule: {result['rule']}.",
+        f'data = "{data_name}"',
+        "",
+    ]
     for cls, c in sorted(result["choices"].items()):
-        lines += [f'[classes."{cls}"]', f'provider = "{c["provider"]}"', f'rows = {c["rows"]}',
-                  f'roofline_median_abs_pct = {c["roofline_median_abs_pct"]}',
-                  f'measured_kernels_median_abs_pct = {c["measured_kernels_median_abs_pct"]}', ""]
+        lines += [
+            f'[classes."{cls}"]',
+            f'provider = "{c["provider"]}"',
+            f"rows = {c['rows']}",
+            f"roofline_median_abs_pct = {c['roofline_median_abs_pct']}",
+            f"measured_kernels_median_abs_pct = {c['measured_kernels_median_abs_pct']}",
+            "",
+        ]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
@@ -209,23 +259,34 @@ def write_choices(result: dict, path: Path = CHOICES_FILE, data_name: str = "cal
 def print_report(catalog: Catalog, args) -> int:
     """`python -m planner validate --providers [--write] [--json]`."""
     if data_root() is None:
-        print("NVIDIA's tables are not installed: pip install 'inference-planner[nvidia-data]' "
-              "(every prediction uses the calibrated roofline)")
+        print(
+            "NVIDIA's tables are not installed: pip install 'inference-planner[nvidia-data]' "
+            "(every prediction uses the calibrated roofline)"
+        )
         return 0
     if getattr(args, "derive_priors", False):
         d = derive_priors(catalog)
         if args.json:
             print(json.dumps(d, indent=2))
             return 0
-        print(f"{'hardware':<24} {'system':<22} {'quant':<6} {'prefill 4096 (ms)':>18} {'compute eff':>12} "
-              f"{'bandwidth eff (GEMV)':>21}")
+        print(
+            f"{'hardware':<24} {'system':<22} {'quant':<6} {'prefill 4096 (ms)':>18} {'compute eff':>12} "
+            f"{'bandwidth eff (GEMV)':>21}"
+        )
         for hw, v in d["systems"].items():
-            print(f"{hw:<24} {v['system']:<22} {v['quant']:<6} {v['prefill_ms']:>18.2f} "
-                  f"{v['compute_efficiency']:>12.3f} {v['bandwidth_efficiency']:>21.3f}")
-        print(f"CUDA serving engines' priors (median over systems; profiles/calibration_priors/priors.toml): "
-              f"compute_efficiency {d['compute_efficiency']}, bandwidth_efficiency {d['bandwidth_efficiency']}"
-              + (" (clamped into the physical range)" if d["compute_efficiency_clamped"]
-                 or d["bandwidth_efficiency_clamped"] else ""))
+            print(
+                f"{hw:<24} {v['system']:<22} {v['quant']:<6} {v['prefill_ms']:>18.2f} "
+                f"{v['compute_efficiency']:>12.3f} {v['bandwidth_efficiency']:>21.3f}"
+            )
+        print(
+            f"CUDA serving engines' priors (median over systems; profiles/calibration_priors/priors.toml): "
+            f"compute_efficiency {d['compute_efficiency']}, bandwidth_efficiency {d['bandwidth_efficiency']}"
+            + (
+                " (clamped into the physical range)"
+                if d["compute_efficiency_clamped"] or d["bandwidth_efficiency_clamped"]
+                else ""
+            )
+        )
         return 0
     data = Path(args.data) if args.data else DEFAULT_DATA
     res = compare(catalog, data)
@@ -239,17 +300,23 @@ def print_report(catalog: Catalog, args) -> int:
     print(f"{'id':<16} {'class':<28} {'metric':<21} {'measured':>10} {'roofline':>9} {'kernels':>9}")
     for x in res["rows"]:
         flag = "" if x["covered"] else "  (not covered: roofline)"
-        print(f"{x['id']:<16} {x['class']:<28} {x['metric']:<21} {x['measured']:>10.1f} "
-              f"{x['roofline_error_pct']:>+8.1f}% {x['measured_kernels_error_pct']:>+8.1f}%{flag}")
+        print(
+            f"{x['id']:<16} {x['class']:<28} {x['metric']:<21} {x['measured']:>10.1f} "
+            f"{x['roofline_error_pct']:>+8.1f}% {x['measured_kernels_error_pct']:>+8.1f}%{flag}"
+        )
     print("median |error|, leave-one-source-out (roofline refitted without the row's source):")
     for m, s in res["by_metric"].items():
-        print(f"  {m:<21} {s['rows']:>3} rows: roofline {s['roofline_median_abs_pct']:.1f}%, measured kernels "
-              f"{s['measured_kernels_median_abs_pct']:.1f}%, by the rule {s['chosen_median_abs_pct']:.1f}% "
-              f"({s['covered_rows']} rows covered by the tables)")
+        print(
+            f"  {m:<21} {s['rows']:>3} rows: roofline {s['roofline_median_abs_pct']:.1f}%, measured kernels "
+            f"{s['measured_kernels_median_abs_pct']:.1f}%, by the rule {s['chosen_median_abs_pct']:.1f}% "
+            f"({s['covered_rows']} rows covered by the tables)"
+        )
     print(f"rule: {res['rule']}")
     for cls, c in res["choices"].items():
-        print(f"  {cls:<28} -> {c['provider']:<9} ({c['rows']} rows: roofline {c['roofline_median_abs_pct']:.1f}%, "
-              f"measured kernels {c['measured_kernels_median_abs_pct']:.1f}%)")
+        print(
+            f"  {cls:<28} -> {c['provider']:<9} ({c['rows']} rows: roofline {c['roofline_median_abs_pct']:.1f}%, "
+            f"measured kernels {c['measured_kernels_median_abs_pct']:.1f}%)"
+        )
     if "written" in res:
         print(f"wrote {res['written']}")
     return 0
@@ -300,8 +367,13 @@ def table_efficiencies(catalog: Catalog) -> dict:
             continue
         kv_p, attn_p = sys.seq_terms(prompt, 0)
         meas_p = k.stage(1, prompt, kv_p, attn_p) - k.overhead_s
-        ideal = Efficiency(bandwidth_efficiency=1.0, compute_efficiency=1.0, step_overhead_ms=0.0,
-                           layer_overhead_us=0.0, provenance="ideal roofline")
+        ideal = Efficiency(
+            bandwidth_efficiency=1.0,
+            compute_efficiency=1.0,
+            step_overhead_ms=0.0,
+            layer_overhead_us=0.0,
+            provenance="ideal roofline",
+        )
         sys.set_efficiency(ideal, "ideal")
         roof_p = sys.step_time_agg(1, prompt, kv_p, attn_p)
         bw: list[float] = []
@@ -311,11 +383,19 @@ def table_efficiencies(catalog: Catalog) -> dict:
                 for (n, kk), (ms, lat) in (_gemm_table(system.value, backend, vs[-1], dtype) if vs else {}).items():
                     if n * kk >= 64e6:
                         small = ms <= 4
-                        bw.extend((bytes_per * n * kk / (lat[small] * 1e-3)
-                                   / (hw.memory_bandwidth_gbs.value * 1e9)).tolist())
-        out[hw.id] = {"system": system.value, "family": hw.family, "quant": quant, "tables": k.label(),
-                      "compute_efficiency": round(roof_p / meas_p, 4), "prefill_ms": round(meas_p * 1e3, 3),
-                      "bandwidth_efficiency": round(median(bw), 4) if bw else None, "gemv_points": len(bw)}
+                        bw.extend(
+                            (bytes_per * n * kk / (lat[small] * 1e-3) / (hw.memory_bandwidth_gbs.value * 1e9)).tolist()
+                        )
+        out[hw.id] = {
+            "system": system.value,
+            "family": hw.family,
+            "quant": quant,
+            "tables": k.label(),
+            "compute_efficiency": round(roof_p / meas_p, 4),
+            "prefill_ms": round(meas_p * 1e3, 3),
+            "bandwidth_efficiency": round(median(bw), 4) if bw else None,
+            "gemv_points": len(bw),
+        }
     return out
 
 
@@ -338,5 +418,10 @@ def derive_priors(catalog: Catalog) -> dict:
 
     c, c_clamped = clamp(median(comp), "compute_efficiency")
     w, w_clamped = clamp(median(bw), "bandwidth_efficiency")
-    return {"systems": eff, "compute_efficiency": c, "compute_efficiency_clamped": c_clamped,
-            "bandwidth_efficiency": w, "bandwidth_efficiency_clamped": w_clamped}
+    return {
+        "systems": eff,
+        "compute_efficiency": c,
+        "compute_efficiency_clamped": c_clamped,
+        "bandwidth_efficiency": w,
+        "bandwidth_efficiency_clamped": w_clamped,
+    }

@@ -86,8 +86,11 @@ def deployed_scheduler(notes: str) -> dict:
     tok = _int(r"--max[-_]num[-_](?:batched[-_])?tokens[ =](\d+)", notes)
     if tok:
         out["max_num_batched_tokens"] = tok
-    seqs = _int(r"Max Num Seqs = (\d+)", notes) or _int(r"--max[-_]num[-_]seqs[ =](\d+)", notes) or _int(
-        r"--max_batch_size[ =](\d+)", notes)
+    seqs = (
+        _int(r"Max Num Seqs = (\d+)", notes)
+        or _int(r"--max[-_]num[-_]seqs[ =](\d+)", notes)
+        or _int(r"--max_batch_size[ =](\d+)", notes)
+    )
     if seqs:
         out["max_num_seqs"] = seqs
     m = re.search(r"--enable-chunked-prefill[ =](True|False)", notes)
@@ -118,15 +121,19 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
     m = LOAD_RANDOM.match(load)
     rate = LOAD_RATE.match(load)
     if (load.startswith("concurrency") or "random" in load or "req/" in load) and not (m or rate):
-        return None, (f"load '{row.batch}' not understood: expected 'rate N (random in<=X out<=Y)', "
-                      "'concurrency N (random in<=X out<=Y)' or 'rate N req/s'")
+        return None, (
+            f"load '{row.batch}' not understood: expected 'rate N (random in<=X out<=Y)', "
+            "'concurrency N (random in<=X out<=Y)' or 'rate N req/s'"
+        )
     if m:
         kind, x, pmax, omax = m.group(1), float(m.group(2)), int(m.group(3)), int(m.group(4))
         if x <= 0 or pmax < 1 or omax < 1 or (kind == "concurrency" and not x.is_integer()):
             return None, f"load '{row.batch}': rate, concurrency and lengths must be positive (whole concurrency)"
         n = stated_requests(notes) or requests
-        lengths = {"prompt": {"dist": "uniform", "min": 1, "max": pmax},
-                   "output": {"dist": "uniform", "min": 1, "max": omax}}
+        lengths = {
+            "prompt": {"dist": "uniform", "min": 1, "max": pmax},
+            "output": {"dist": "uniform", "min": 1, "max": omax},
+        }
         if kind == "rate":
             workload = {"arrival": "poisson", "rate_rps": x, "requests": n, **lengths}
             how = f"Poisson {m.group(2)} req/s, {n} requests, uniform lengths (bench_serving random, range ratio 0)"
@@ -184,11 +191,20 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
     if flags:
         sched.update(flags)
         how += ", " + ", ".join(f"{k}={v}" for k, v in flags.items())
-    sc = {"model": row.model_id, "quant": row.quant_id, "engine": row.engine_id,
-          "machine": {"hardware": row.hardware_id, "devices": row.devices}, "workload": workload}
+    sc = {
+        "model": row.model_id,
+        "quant": row.quant_id,
+        "engine": row.engine_id,
+        "machine": {"hardware": row.hardware_id, "devices": row.devices},
+        "workload": workload,
+    }
     if row.devices > 8 and row.devices % 8 == 0:  # two or more 8-GPU servers
-        sc["machine"] = {"hardware": row.hardware_id, "devices": 8, "nodes": row.devices // 8,
-                         "link": "infiniband-ndr-400g"}
+        sc["machine"] = {
+            "hardware": row.hardware_id,
+            "devices": 8,
+            "nodes": row.devices // 8,
+            "link": "infiniband-ndr-400g",
+        }
     if sched:
         sc["scheduler"] = sched
     return sc, how
@@ -197,8 +213,11 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
 def static_batch(row: Row) -> bool:
     """gptSessionBenchmark tables: one static batch (the unit or notes say so; TensorRT-LLM's
     docs/source/performance.md v0.5/v0.6.1 tables all are, as its rows P3-TRTPERF-* state)."""
-    return ("static batch" in row.unit.lower() or "static batch" in row.notes
-            or "docs/source/performance.md (stored commit 138f96d" in row.source)
+    return (
+        "static batch" in row.unit.lower()
+        or "static batch" in row.notes
+        or "docs/source/performance.md (stored commit 138f96d" in row.source
+    )
 
 
 def per_gpu(row: Row) -> bool:
@@ -211,8 +230,11 @@ def total_tokens(row: Row) -> bool:
 
 def _summary(rows: list[dict]) -> dict:
     errs = [abs(x["error_pct"]) for x in rows]
-    return {"rows": len(errs), "median_abs_pct": round(median(errs), 2) if errs else None,
-            "max_abs_pct": round(max(errs), 2) if errs else None}
+    return {
+        "rows": len(errs),
+        "median_abs_pct": round(median(errs), 2) if errs else None,
+        "max_abs_pct": round(max(errs), 2) if errs else None,
+    }
 
 
 def simulated_value(row: Row, summary: dict) -> float:
@@ -256,13 +278,18 @@ def explain(sim) -> dict:
     cum = np.cumsum(steps[order])
     p50 = float(batch[order][np.searchsorted(cum, cum[-1] / 2)]) if len(cum) else 0.0
     sys = sim.sys
-    return {"steps": int(steps.sum()), "batch_mean_by_time": round(float((batch * dur).sum() / total), 2),
-            "batch_p50_by_step": p50, "batch_max": int(batch.max()) if len(batch) else 0,
-            "prefill_step_time_share": round(float(dur[prefill].sum() / total), 4),
-            "decode_step_time_share": round(float(dur[~prefill].sum() / total), 4),
-            "queue_share_of_e2e": round(float(queue.mean() / e2e.mean()), 4) if ok.any() and e2e.mean() > 0 else None,
-            "queue_share_of_ttft": round(float(queue.mean() / ttft.mean()), 4) if ok.any() and ttft.mean() > 0 else None,
-            "step_time_provider": sys.provider_note, "calibration": sys.eff_label}
+    return {
+        "steps": int(steps.sum()),
+        "batch_mean_by_time": round(float((batch * dur).sum() / total), 2),
+        "batch_p50_by_step": p50,
+        "batch_max": int(batch.max()) if len(batch) else 0,
+        "prefill_step_time_share": round(float(dur[prefill].sum() / total), 4),
+        "decode_step_time_share": round(float(dur[~prefill].sum() / total), 4),
+        "queue_share_of_e2e": round(float(queue.mean() / e2e.mean()), 4) if ok.any() and e2e.mean() > 0 else None,
+        "queue_share_of_ttft": round(float(queue.mean() / ttft.mean()), 4) if ok.any() and ttft.mean() > 0 else None,
+        "step_time_provider": sys.provider_note,
+        "calibration": sys.eff_label,
+    }
 
 
 def _simulate(catalog: Catalog, sc: dict, with_explain: bool):
@@ -280,8 +307,14 @@ def _simulate(catalog: Catalog, sc: dict, with_explain: bool):
     return sim_summary(sim), explain(sim)
 
 
-def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_REQUESTS,
-                   overrides: dict | None = None, with_explain: bool = False, loso_data=None) -> dict:
+def validate_serve(
+    catalog: Catalog,
+    rows: list[Row],
+    requests: int = DEFAULT_REQUESTS,
+    overrides: dict | None = None,
+    with_explain: bool = False,
+    loso_data=None,
+) -> dict:
     """Simulate every reproducible serve row. `overrides` (scheduler fields, e.g.
     {"cpu_overhead": False}) switch mechanisms off to measure their effect.
 
@@ -294,7 +327,6 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
     cats: dict[str, Catalog] = {}
     fitted_sources: set[str] = set()
     if loso_data is not None:
-
         fitted, _ = bind_rows(catalog, read_rows(loso_data))
         fitted_sources = {source_key(m.row) for m in fitted}
     out, skipped = [], []
@@ -324,17 +356,32 @@ def validate_serve(catalog: Catalog, rows: list[Row], requests: int = DEFAULT_RE
             continue
         pred = simulated_value(r, summ)
         metric = r.metric + ("_per_gpu" if r.metric == "throughput_tok_s" and per_gpu(r) else "")
-        out.append({"id": r.id, "hardware": r.hardware_id, "devices": r.devices, "model": r.model_id,
-                    "quant": r.quant_id, "engine": r.engine_id, "load": r.batch, "prompt": r.prompt, "gen": r.gen,
-                    "metric": metric, "confidence": r.confidence, "how": how, "measured": r.value,
-                    "predicted": round(pred, 2), "error_pct": round(100.0 * (pred - r.value) / r.value, 2),
-                    "warnings": summ.get("warnings", []), **({"explain": why} if why else {})})
+        out.append(
+            {
+                "id": r.id,
+                "hardware": r.hardware_id,
+                "devices": r.devices,
+                "model": r.model_id,
+                "quant": r.quant_id,
+                "engine": r.engine_id,
+                "load": r.batch,
+                "prompt": r.prompt,
+                "gen": r.gen,
+                "metric": metric,
+                "confidence": r.confidence,
+                "how": how,
+                "measured": r.value,
+                "predicted": round(pred, 2),
+                "error_pct": round(100.0 * (pred - r.value) / r.value, 2),
+                "warnings": summ.get("warnings", []),
+                **({"explain": why} if why else {}),
+            }
+        )
     by_metric = {}
     for met in METRICS:
         sel = [x for x in out if x["metric"].startswith(met)]
         if sel:
-            by_metric[met] = {"normal": _summary([x for x in sel if x["confidence"] == "normal"]),
-                              "all": _summary(sel)}
+            by_metric[met] = {"normal": _summary([x for x in sel if x["confidence"] == "normal"]), "all": _summary(sel)}
     summary = _summary([x for x in out if x["metric"].startswith("throughput") and x["confidence"] == "normal"])
     summary["by_metric"] = by_metric
     summary["leave_one_source_out"] = loso_data is not None

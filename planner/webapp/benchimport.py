@@ -40,8 +40,13 @@ from planner.sim.scenario import parse_scenario
 MAX_BYTES = 5_000_000
 MAX_ROWS = 2000
 TOOLS = ("llama-bench", "llama-batched-bench", "mlx_lm.generate", "mlx_lm.benchmark", "vllm bench serve")
-ENGINE_OF = {"llama-bench": "llama.cpp", "llama-batched-bench": "llama.cpp", "mlx_lm.generate": "mlx",
-             "mlx_lm.benchmark": "mlx", "vllm bench serve": "vllm"}
+ENGINE_OF = {
+    "llama-bench": "llama.cpp",
+    "llama-batched-bench": "llama.cpp",
+    "mlx_lm.generate": "mlx",
+    "mlx_lm.benchmark": "mlx",
+    "vllm bench serve": "vllm",
+}
 
 
 @dataclass
@@ -87,8 +92,9 @@ def parse(text: str | bytes) -> tuple[str, list[BenchRow]]:
 def _parse_any(text: str | bytes) -> tuple[str, list[BenchRow]]:
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
-            raise BenchImportError(f"the file is {len(text):,} bytes; benchmark outputs are small (at most "
-                                   f"{MAX_BYTES:,})")
+            raise BenchImportError(
+                f"the file is {len(text):,} bytes; benchmark outputs are small (at most {MAX_BYTES:,})"
+            )
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -113,9 +119,11 @@ def _parse_any(text: str | bytes) -> tuple[str, list[BenchRow]]:
         return "mlx_lm.benchmark", _mlx_benchmark(lines)
     if re.search(r"^\s*(Prompt|Generation):\s*\d+\s+tokens,", text, re.M):
         return "mlx_lm.generate", _mlx_generate(lines)
-    raise BenchImportError(f"line {first + 1}: not a recognised benchmark output (supported: llama-bench markdown, "
-                           "-o json/jsonl/csv; llama-batched-bench; mlx_lm.generate --verbose; mlx_lm.benchmark; "
-                           "vllm bench serve --save-result JSON)")
+    raise BenchImportError(
+        f"line {first + 1}: not a recognised benchmark output (supported: llama-bench markdown, "
+        "-o json/jsonl/csv; llama-batched-bench; mlx_lm.generate --verbose; mlx_lm.benchmark; "
+        "vllm bench serve --save-result JSON)"
+    )
 
 
 def _num(text: str, line: int, what: str) -> float:
@@ -138,25 +146,40 @@ def _llama_test_row(obj: dict, line: int) -> list[BenchRow]:
     """One llama-bench result object (json, jsonl, csv): n_prompt / n_gen / n_depth and avg_ts."""
     for k in ("n_prompt", "n_gen", "avg_ts"):
         if k not in obj:
-            raise BenchImportError(f"line {line}: llama-bench result without '{k}' (truncated or not llama-bench "
-                                   "output?)")
+            raise BenchImportError(
+                f"line {line}: llama-bench result without '{k}' (truncated or not llama-bench output?)"
+            )
     pp = int(_num(obj["n_prompt"], line, "n_prompt"))
     tg = int(_num(obj["n_gen"], line, "n_gen"))
     depth = int(_num(obj.get("n_depth", 0) or 0, line, "n_depth"))
     ts = _num(obj["avg_ts"], line, "avg_ts")
     size = obj.get("model_size")
     params = obj.get("model_n_params")
-    common: dict[str, Any] = dict(tool="llama-bench", line=line, depth=depth, measured=ts,
-                  model_text=obj.get("model_filename") or obj.get("model_type"),
-                  size_gib=_num(size, line, "model_size") / 2**30 if size not in (None, "") else None,
-                  params_b=_num(params, line, "model_n_params") / 1e9 if params not in (None, "") else None,
-                  quant_text=f"{obj.get('model_type', '')} {obj.get('model_filename', '')}")
+    common: dict[str, Any] = dict(
+        tool="llama-bench",
+        line=line,
+        depth=depth,
+        measured=ts,
+        model_text=obj.get("model_filename") or obj.get("model_type"),
+        size_gib=_num(size, line, "model_size") / 2**30 if size not in (None, "") else None,
+        params_b=_num(params, line, "model_n_params") / 1e9 if params not in (None, "") else None,
+        quant_text=f"{obj.get('model_type', '')} {obj.get('model_filename', '')}",
+    )
     if pp and tg:
-        return [BenchRow(metric="e2e_tok_s", prompt=pp, gen=tg, test=f"pp{pp}+tg{tg}", **common,
-                         note="pp+tg tests mix both phases: not compared")]
+        return [
+            BenchRow(
+                metric="e2e_tok_s",
+                prompt=pp,
+                gen=tg,
+                test=f"pp{pp}+tg{tg}",
+                **common,
+                note="pp+tg tests mix both phases: not compared",
+            )
+        ]
     if pp:
-        return [BenchRow(metric="prefill_tok_s", prompt=pp, test=f"pp{pp}" + (f" @ d{depth}" if depth else ""),
-                         **common)]
+        return [
+            BenchRow(metric="prefill_tok_s", prompt=pp, test=f"pp{pp}" + (f" @ d{depth}" if depth else ""), **common)
+        ]
     return [BenchRow(metric="decode_tok_s", gen=tg, test=f"tg{tg}" + (f" @ d{depth}" if depth else ""), **common)]
 
 
@@ -173,8 +196,9 @@ def _parse_json(text: str, lines: list[str], first: int) -> tuple[str, list[Benc
                 try:
                     objs.append((n, json.loads(ln)))
                 except json.JSONDecodeError as e2:
-                    raise BenchImportError(f"line {n}: not a complete JSON object ({e2.msg}); the file may be "
-                                           "truncated") from None
+                    raise BenchImportError(
+                        f"line {n}: not a complete JSON object ({e2.msg}); the file may be truncated"
+                    ) from None
             if all(isinstance(o, dict) and "avg_ts" in o for _, o in objs):
                 return "llama-bench", _cap([r for n, o in objs for r in _llama_test_row(o, n)])
             n = next(n for n, o in objs if not (isinstance(o, dict) and "avg_ts" in o))
@@ -195,8 +219,10 @@ def _parse_json(text: str, lines: list[str], first: int) -> tuple[str, list[Benc
         return "llama-bench", _llama_test_row(data, first + 1)
     if isinstance(data, dict) and ("output_throughput" in data or "request_throughput" in data):
         return "vllm bench serve", _vllm(data, lines)
-    raise BenchImportError(f"line {first + 1}: JSON that is neither llama-bench output nor a vllm bench serve "
-                           "result (expected 'avg_ts' or 'output_throughput')")
+    raise BenchImportError(
+        f"line {first + 1}: JSON that is neither llama-bench output nor a vllm bench serve "
+        "result (expected 'avg_ts' or 'output_throughput')"
+    )
 
 
 def _llama_bench_csv(text: str) -> list[BenchRow]:
@@ -239,8 +265,9 @@ def _md_table(lines: list[str], header_re: str) -> tuple[int, list[str], list[tu
         if not ln.endswith("|"):
             raise BenchImportError(f"line {i + 1}: the table row does not end with '|' (truncated?)")
         if len(cells) != len(cols):
-            raise BenchImportError(f"line {i + 1}: {len(cells)} cells but the table header (line {start + 1}) has "
-                                   f"{len(cols)} (truncated?)")
+            raise BenchImportError(
+                f"line {i + 1}: {len(cells)} cells but the table header (line {start + 1}) has {len(cols)} (truncated?)"
+            )
         body.append((i + 1, cells))
     if not body:
         raise BenchImportError(f"line {start + 1}: a table header with no result rows")
@@ -269,11 +296,27 @@ def _llama_bench_md(lines: list[str]) -> list[BenchRow]:
         if "params" in idx and (pm := re.match(r"([\d.]+)\s*([BM])", cells[idx["params"]])):
             params = float(pm.group(1)) * (1 if pm.group(2) == "B" else 1e-3)
         kind, a, b, d = m.group(1), int(m.group(2)), m.group(3), int(m.group(4) or 0)
-        common: dict[str, Any] = dict(tool="llama-bench", line=n, depth=d, measured=ts, model_text=cells[idx["model"]],
-                      size_gib=size, params_b=params, quant_text=cells[idx["model"]])
+        common: dict[str, Any] = dict(
+            tool="llama-bench",
+            line=n,
+            depth=d,
+            measured=ts,
+            model_text=cells[idx["model"]],
+            size_gib=size,
+            params_b=params,
+            quant_text=cells[idx["model"]],
+        )
         if b:
-            out.append(BenchRow(metric="e2e_tok_s", prompt=a, gen=int(b), test=test, **common,
-                                note="pp+tg tests mix both phases: not compared"))
+            out.append(
+                BenchRow(
+                    metric="e2e_tok_s",
+                    prompt=a,
+                    gen=int(b),
+                    test=test,
+                    **common,
+                    note="pp+tg tests mix both phases: not compared",
+                )
+            )
         elif kind == "pp":
             out.append(BenchRow(metric="prefill_tok_s", prompt=a, test=test, **common))
         else:
@@ -289,7 +332,9 @@ def _batched_bench(lines: list[str]) -> list[BenchRow]:
             raise BenchImportError(f"line 1: the llama-batched-bench table has no '{need}' column")
     model = None
     for ln in lines:  # a pasted log may name the model file
-        if (mm := re.search(r"(?:-m|--model)\s+(\S+\.gguf)", ln)) or (mm := re.search(r"loaded meta data.*?from\s+(\S+\.gguf)", ln)):
+        if (mm := re.search(r"(?:-m|--model)\s+(\S+\.gguf)", ln)) or (
+            mm := re.search(r"loaded meta data.*?from\s+(\S+\.gguf)", ln)
+        ):
             model = mm.group(1)
             break
     out = []
@@ -297,13 +342,31 @@ def _batched_bench(lines: list[str]) -> list[BenchRow]:
         pp = int(_num(cells[idx["PP"]], n, "PP"))
         tg = int(_num(cells[idx["TG"]], n, "TG"))
         b = int(_num(cells[idx["B"]], n, "B")) if "B" in idx else 1
-        common: dict[str, Any] = dict(tool="llama-batched-bench", line=n, batch=max(b, 1), model_text=model, quant_text=model)
+        common: dict[str, Any] = dict(
+            tool="llama-batched-bench", line=n, batch=max(b, 1), model_text=model, quant_text=model
+        )
         if pp:
-            out.append(BenchRow(metric="prefill_tok_s", prompt=pp, gen=tg, test=f"PP {pp}, B {b}",
-                                measured=_num(cells[idx["S_PP t/s"]], n, "S_PP t/s"), **common))
+            out.append(
+                BenchRow(
+                    metric="prefill_tok_s",
+                    prompt=pp,
+                    gen=tg,
+                    test=f"PP {pp}, B {b}",
+                    measured=_num(cells[idx["S_PP t/s"]], n, "S_PP t/s"),
+                    **common,
+                )
+            )
         if tg:
-            out.append(BenchRow(metric="decode_tok_s", prompt=pp, gen=tg, test=f"TG {tg} after PP {pp}, B {b}",
-                                measured=_num(cells[idx["S_TG t/s"]], n, "S_TG t/s"), **common))
+            out.append(
+                BenchRow(
+                    metric="decode_tok_s",
+                    prompt=pp,
+                    gen=tg,
+                    test=f"TG {tg} after PP {pp}, B {b}",
+                    measured=_num(cells[idx["S_TG t/s"]], n, "S_TG t/s"),
+                    **common,
+                )
+            )
     return _cap(out)
 
 
@@ -321,8 +384,9 @@ def _mlx_generate(lines: list[str]) -> list[BenchRow]:
         m = re.match(r"\s*(Prompt|Generation):\s*(\d+)\s+tokens,\s*([\d.]+)\s+tokens-per-sec", ln)
         if not m:
             if re.match(r"\s*(Prompt|Generation):", ln):
-                raise BenchImportError(f"line {n}: expected '{ln.split(':')[0].strip()}: N tokens, X tokens-per-sec'"
-                                       " (truncated?)")
+                raise BenchImportError(
+                    f"line {n}: expected '{ln.split(':')[0].strip()}: N tokens, X tokens-per-sec' (truncated?)"
+                )
             continue
         toks, rate = int(m.group(2)), _num(m.group(3), n, "tokens-per-sec")
         common: dict[str, Any] = dict(tool="mlx_lm.generate", line=n, measured=rate, model_text=model, quant_text=model)
@@ -330,8 +394,15 @@ def _mlx_generate(lines: list[str]) -> list[BenchRow]:
             prompt = toks
             out.append(BenchRow(metric="prefill_tok_s", prompt=toks, test=f"prompt {toks}", **common))
         else:
-            out.append(BenchRow(metric="decode_tok_s", prompt=prompt or 0, gen=toks,
-                                test=f"generation {toks} after {prompt or 0}", **common))
+            out.append(
+                BenchRow(
+                    metric="decode_tok_s",
+                    prompt=prompt or 0,
+                    gen=toks,
+                    test=f"generation {toks} after {prompt or 0}",
+                    **common,
+                )
+            )
     if not out:
         raise BenchImportError("line 1: no 'Prompt:' or 'Generation:' lines with tokens-per-sec")
     return _cap(out)
@@ -351,24 +422,45 @@ def _mlx_benchmark(lines: list[str]) -> list[BenchRow]:
             if not m:
                 raise BenchImportError(f"line {n}: expected 'Averages: prompt_tps=X, generation_tps=Y' (truncated?)")
             if pp is None:
-                raise BenchImportError(f"line {n}: no 'Timing with prompt_tokens=P and generation_tokens=G' line "
-                                       "before the averages")
-            common: dict[str, Any] = dict(tool="mlx_lm.benchmark", line=n, batch=batch, model_text=model, quant_text=model)
-            out.append(BenchRow(metric="prefill_tok_s", prompt=pp, gen=tg, test=f"prompt {pp}",
-                                measured=_num(m.group(1), n, "prompt_tps"), **common))
-            out.append(BenchRow(metric="decode_tok_s", prompt=pp, gen=tg, test=f"generation {tg} after {pp}",
-                                measured=_num(m.group(2), n, "generation_tps"), **common))
+                raise BenchImportError(
+                    f"line {n}: no 'Timing with prompt_tokens=P and generation_tokens=G' line before the averages"
+                )
+            common: dict[str, Any] = dict(
+                tool="mlx_lm.benchmark", line=n, batch=batch, model_text=model, quant_text=model
+            )
+            out.append(
+                BenchRow(
+                    metric="prefill_tok_s",
+                    prompt=pp,
+                    gen=tg,
+                    test=f"prompt {pp}",
+                    measured=_num(m.group(1), n, "prompt_tps"),
+                    **common,
+                )
+            )
+            out.append(
+                BenchRow(
+                    metric="decode_tok_s",
+                    prompt=pp,
+                    gen=tg,
+                    test=f"generation {tg} after {pp}",
+                    measured=_num(m.group(2), n, "generation_tps"),
+                    **common,
+                )
+            )
     if not out:
-        raise BenchImportError(f"line {len(lines)}: no 'Averages: prompt_tps=..., generation_tps=...' line "
-                               "(truncated?)")
+        raise BenchImportError(
+            f"line {len(lines)}: no 'Averages: prompt_tps=..., generation_tps=...' line (truncated?)"
+        )
     return out
 
 
 def _vllm(d: dict, lines: list[str]) -> list[BenchRow]:
     n = next((k for k, ln in enumerate(lines, start=1) if "output_throughput" in ln), 1)
     if "output_throughput" not in d:
-        raise BenchImportError(f"line {n}: the result has no 'output_throughput' (truncated, or not vllm bench serve "
-                               "JSON?)")
+        raise BenchImportError(
+            f"line {n}: the result has no 'output_throughput' (truncated, or not vllm bench serve JSON?)"
+        )
     completed = d.get("completed") or d.get("num_prompts")
     if not completed:
         raise BenchImportError(f"line {n}: the result has no 'completed' request count")
@@ -377,13 +469,32 @@ def _vllm(d: dict, lines: list[str]) -> list[BenchRow]:
     output = _num(d.get("total_output_tokens", 0), n, "total_output_tokens") / completed if completed else 0
     rate = d.get("request_rate")
     rate = None if rate in (None, "inf", float("inf")) else _num(rate, n, "request_rate")
-    serve = {"request_rate": rate, "max_concurrency": d.get("max_concurrency"), "completed": int(completed),
-             "num_prompts": d.get("num_prompts"), "prompt_mean": round(prompt, 1), "output_mean": round(output, 1)}
+    serve = {
+        "request_rate": rate,
+        "max_concurrency": d.get("max_concurrency"),
+        "completed": int(completed),
+        "num_prompts": d.get("num_prompts"),
+        "prompt_mean": round(prompt, 1),
+        "output_mean": round(output, 1),
+    }
     model = d.get("model_id") or d.get("model")
-    common: dict[str, Any] = dict(tool="vllm bench serve", line=n, prompt=round(prompt), gen=round(output), model_text=model,
-                  quant_text=model, serve=serve)
-    out = [BenchRow(metric="output_tok_s", test="output throughput", measured=_num(d["output_throughput"], n,
-                                                                                   "output_throughput"), **common)]
+    common: dict[str, Any] = dict(
+        tool="vllm bench serve",
+        line=n,
+        prompt=round(prompt),
+        gen=round(output),
+        model_text=model,
+        quant_text=model,
+        serve=serve,
+    )
+    out = [
+        BenchRow(
+            metric="output_tok_s",
+            test="output throughput",
+            measured=_num(d["output_throughput"], n, "output_throughput"),
+            **common,
+        )
+    ]
     for key, metric, label in (("mean_ttft_ms", "ttft_ms", "mean TTFT"), ("mean_tpot_ms", "tpot_ms", "mean TPOT")):
         if d.get(key) is not None:
             out.append(BenchRow(metric=metric, test=label, measured=_num(d[key], n, key), **common))
@@ -394,10 +505,19 @@ def _vllm(d: dict, lines: list[str]) -> list[BenchRow]:
 
 
 _QUANT_PATTERNS = [  # (regex on the model type / file name, catalog quant id)
-    (r"q4_k(?:\s*-\s*medium|_m)", "q4_k_m"), (r"q5_k(?:\s*-\s*medium|_m)", "q5_k_m"), (r"q6_k", "q6_k"),
-    (r"q8_0", "q8_0"), (r"q4_0", "q4_0"), (r"iq2_xxs", "iq2_xxs"), (r"iq1_s", "iq1_s"), (r"mxfp4", "mxfp4"),
-    (r"\bbf16\b", "bf16"), (r"\bf16\b", "f16"), (r"(?:^|[-_/ ])fp8(?:$|[-_ ])", "fp8"),
-    (r"(?:^|[-_/ ])4bit", "mlx-4bit"), (r"(?:^|[-_/ ])8bit", "mlx-8bit"),
+    (r"q4_k(?:\s*-\s*medium|_m)", "q4_k_m"),
+    (r"q5_k(?:\s*-\s*medium|_m)", "q5_k_m"),
+    (r"q6_k", "q6_k"),
+    (r"q8_0", "q8_0"),
+    (r"q4_0", "q4_0"),
+    (r"iq2_xxs", "iq2_xxs"),
+    (r"iq1_s", "iq1_s"),
+    (r"mxfp4", "mxfp4"),
+    (r"\bbf16\b", "bf16"),
+    (r"\bf16\b", "f16"),
+    (r"(?:^|[-_/ ])fp8(?:$|[-_ ])", "fp8"),
+    (r"(?:^|[-_/ ])4bit", "mlx-4bit"),
+    (r"(?:^|[-_/ ])8bit", "mlx-8bit"),
 ]
 
 
@@ -433,8 +553,11 @@ def guess_model(row: BenchRow, cat: Catalog) -> str | None:
         # the architecture word of llama-bench's model type ("qwen2 7B Q4_K - Medium", "llama 7B mostly Q4_0")
         word = _norm((row.quant_text or base).split()[0] if (row.quant_text or "").strip() else base).split("-")[0]
         word = word.rstrip("0123456789.") or word
-        close = [mid for mid, m in cat.models.items()
-                 if mid.startswith(word) and abs(m.published_total_params_b.value / row.params_b - 1) < 0.05]
+        close = [
+            mid
+            for mid, m in cat.models.items()
+            if mid.startswith(word) and abs(m.published_total_params_b.value / row.params_b - 1) < 0.05
+        ]
         if len(close) == 1:
             return close[0]
     return None
@@ -443,9 +566,16 @@ def guess_model(row: BenchRow, cat: Catalog) -> str | None:
 # --------------------------------------------------------------------------- measured against predicted
 
 
-def compare_rows(cat: Catalog, hardware: str, rows: list[BenchRow], model: str | None = None,
-                 quant: str | None = None, engine: str | None = None, devices: int = 1,
-                 memory_gb: float | None = None) -> list[BenchRow]:
+def compare_rows(
+    cat: Catalog,
+    hardware: str,
+    rows: list[BenchRow],
+    model: str | None = None,
+    quant: str | None = None,
+    engine: str | None = None,
+    devices: int = 1,
+    memory_gb: float | None = None,
+) -> list[BenchRow]:
     """Fill in each row's catalog ids (the arguments override the guesses) and its prediction."""
     hardware = cat.resolve("hardware", hardware, "--hardware")
     if model:
@@ -461,8 +591,11 @@ def compare_rows(cat: Catalog, hardware: str, rows: list[BenchRow], model: str |
         if r.note:
             continue
         if r.model is None:
-            r.note = (f"model not identified from '{r.model_text or 'nothing'}'"
-                      + (f" ({r.params_b:g} B parameters)" if r.params_b else "") + ": give --model ID")
+            r.note = (
+                f"model not identified from '{r.model_text or 'nothing'}'"
+                + (f" ({r.params_b:g} B parameters)" if r.params_b else "")
+                + ": give --model ID"
+            )
             continue
         if r.quant is None:
             r.note = "quantization not identified: give --quant ID"
@@ -474,8 +607,18 @@ def compare_rows(cat: Catalog, hardware: str, rows: list[BenchRow], model: str |
                     continue
                 prompt = r.prompt if r.metric == "prefill_tok_s" else (r.prompt or r.depth)
                 gen = 0 if r.metric == "prefill_tok_s" else r.gen
-                pr = predict(cat, hardware=hardware, model=r.model, quant=r.quant, engine=r.engine, devices=devices,
-                             memory_gb=memory_gb, batch=r.batch, prompt=prompt, gen=gen)
+                pr = predict(
+                    cat,
+                    hardware=hardware,
+                    model=r.model,
+                    quant=r.quant,
+                    engine=r.engine,
+                    devices=devices,
+                    memory_gb=memory_gb,
+                    batch=r.batch,
+                    prompt=prompt,
+                    gen=gen,
+                )
                 r.predicted = pr[r.metric]
             else:
                 r.predicted = _serve_prediction(cat, hardware, r, devices, memory_gb)
@@ -502,9 +645,15 @@ def _serve_prediction(cat: Catalog, hardware: str, r: BenchRow, devices: int, me
         wl.update(arrival="closed", concurrency=n)
     key = (hardware, r.model, r.quant, r.engine, devices, memory_gb, json.dumps(wl, sort_keys=True))
     if key not in _SERVE_CACHE:
-        sc = parse_scenario({"model": r.model, "quant": r.quant, "engine": r.engine,
-                             "machine": {"hardware": hardware, "devices": devices, "memory_gb": memory_gb},
-                             "workload": wl})
+        sc = parse_scenario(
+            {
+                "model": r.model,
+                "quant": r.quant,
+                "engine": r.engine,
+                "machine": {"hardware": hardware, "devices": devices, "memory_gb": memory_gb},
+                "workload": wl,
+            }
+        )
         _SERVE_CACHE[key] = simulate_scenario(cat, sc).summary
     summ = _SERVE_CACHE[key]
     if r.metric == "output_tok_s":
@@ -515,8 +664,9 @@ def _serve_prediction(cat: Catalog, hardware: str, r: BenchRow, devices: int, me
 # --------------------------------------------------------------------------- calibration overlay
 
 
-def fit_overlay(cat: Catalog, hardware: str, rows: list[BenchRow], devices: int = 1,
-                memory_gb: float | None = None) -> dict:
+def fit_overlay(
+    cat: Catalog, hardware: str, rows: list[BenchRow], devices: int = 1, memory_gb: float | None = None
+) -> dict:
     """Per engine: this machine's current parameters with bandwidth efficiency (decode rows) and compute
     efficiency (prefill rows) rescaled to the user's single-run measurements."""
     hardware = cat.resolve("hardware", hardware, "--hardware")
@@ -540,13 +690,18 @@ def fit_overlay(cat: Catalog, hardware: str, rows: list[BenchRow], devices: int 
             eff = eff.model_copy(update=upd)
         n_dec = sum(r.metric == "decode_tok_s" for r in mine)
         n_pre = sum(r.metric == "prefill_tok_s" for r in mine)
-        eff = eff.model_copy(update={
-            "fitted_on_rows": len(mine),
-            "provenance": (f"your measurements on {hardware} ({n_dec} decode, {n_pre} prefill rows of "
-                           f"{', '.join(sorted({r.tool for r in mine}))}): {label} with bandwidth efficiency "
-                           f"{base.bandwidth_efficiency:.3g} -> {eff.bandwidth_efficiency:.3g} and compute efficiency "
-                           f"{base.compute_efficiency:.3g} -> {eff.compute_efficiency:.3g} "
-                           "(`python -m planner import-bench`)")})
+        eff = eff.model_copy(
+            update={
+                "fitted_on_rows": len(mine),
+                "provenance": (
+                    f"your measurements on {hardware} ({n_dec} decode, {n_pre} prefill rows of "
+                    f"{', '.join(sorted({r.tool for r in mine}))}): {label} with bandwidth efficiency "
+                    f"{base.bandwidth_efficiency:.3g} -> {eff.bandwidth_efficiency:.3g} and compute efficiency "
+                    f"{base.compute_efficiency:.3g} -> {eff.compute_efficiency:.3g} "
+                    "(`python -m planner import-bench`)"
+                ),
+            }
+        )
         out[eng_id] = {"base": label, "efficiency": eff, "rows": len(mine)}
     return out
 
@@ -556,15 +711,37 @@ def _with_class(cat: Catalog, eng_id: str, key: str, eff) -> Catalog:
     cal = dict(engines[eng_id].calibration)
     cal[key] = eff
     engines[eng_id] = engines[eng_id].model_copy(update={"calibration": cal})
-    return Catalog(cat.hardware, cat.models, cat.quants, engines, cat.platforms, cat.kv_dtypes, cat.origins,
-                   cat.interconnects, cat.hosts, cat.systems, cat.support, chassis=cat.chassis)
+    return Catalog(
+        cat.hardware,
+        cat.models,
+        cat.quants,
+        engines,
+        cat.platforms,
+        cat.kv_dtypes,
+        cat.origins,
+        cat.interconnects,
+        cat.hosts,
+        cat.systems,
+        cat.support,
+        chassis=cat.chassis,
+    )
 
 
 def _predict_row(cat: Catalog, hardware: str, r: BenchRow, devices: int, memory_gb) -> float:
     prompt = r.prompt if r.metric == "prefill_tok_s" else (r.prompt or r.depth)
     gen = 0 if r.metric == "prefill_tok_s" else r.gen
-    return predict(cat, hardware=hardware, model=r.model, quant=r.quant, engine=r.engine, devices=devices,
-                   memory_gb=memory_gb, batch=r.batch, prompt=prompt, gen=gen)[r.metric]
+    return predict(
+        cat,
+        hardware=hardware,
+        model=r.model,
+        quant=r.quant,
+        engine=r.engine,
+        devices=devices,
+        memory_gb=memory_gb,
+        batch=r.batch,
+        prompt=prompt,
+        gen=gen,
+    )[r.metric]
 
 
 def overlay_files(cat: Catalog, hardware: str, fits: dict) -> dict[str, str]:
@@ -575,11 +752,15 @@ def overlay_files(cat: Catalog, hardware: str, fits: dict) -> dict[str, str]:
     for eng_id, f in fits.items():
         classes = dict(cat.engines[eng_id].calibration)
         classes[hardware] = f["efficiency"]
-        lines = [f"# Calibration overlay for {hardware}: written by `python -m planner import-bench`. Use it with",
-                 "# `--profiles DIR` (or PLANNER_PROFILES=DIR); it replaces the built-in file of this engine and",
-                 "# adds one class keyed by the hardware id, so only predictions for this machine change.",
-                 f'engine = "{eng_id}"', 'generated_by = "python -m planner import-bench"',
-                 f'data = "your measurements on {hardware}"', ""]
+        lines = [
+            f"# Calibration overlay for {hardware}: written by `python -m planner import-bench`. Use it with",
+            "# `--profiles DIR` (or PLANNER_PROFILES=DIR); it replaces the built-in file of this engine and",
+            "# adds one class keyed by the hardware id, so only predictions for this machine change.",
+            f'engine = "{eng_id}"',
+            'generated_by = "python -m planner import-bench"',
+            f'data = "your measurements on {hardware}"',
+            "",
+        ]
         for key in sorted(classes):
             lines.append(f'[classes."{key}"]')
             for k, v in classes[key].model_dump().items():
@@ -600,8 +781,16 @@ def write_overlay(cat: Catalog, hardware: str, fits: dict, out_dir: str | Path) 
     return written
 
 
-def import_bench(cat: Catalog, text: str | bytes, hardware: str, model: str | None = None, quant: str | None = None,
-                 engine: str | None = None, devices: int = 1, memory_gb: float | None = None) -> dict:
+def import_bench(
+    cat: Catalog,
+    text: str | bytes,
+    hardware: str,
+    model: str | None = None,
+    quant: str | None = None,
+    engine: str | None = None,
+    devices: int = 1,
+    memory_gb: float | None = None,
+) -> dict:
     """Parse, identify, predict and fit: the JSON `python -m planner import-bench --json` prints (without the
     overlay's files)."""
     tool, rows = parse(text)
@@ -609,11 +798,20 @@ def import_bench(cat: Catalog, text: str | bytes, hardware: str, model: str | No
     fits = fit_overlay(cat, hardware, rows, devices, memory_gb)
     errs = [abs(r.error_pct) for r in rows if r.error_pct is not None]
     return {
-        "tool": tool, "hardware": cat.resolve("hardware", hardware, "--hardware"), "devices": devices,
+        "tool": tool,
+        "hardware": cat.resolve("hardware", hardware, "--hardware"),
+        "devices": devices,
         "rows": [r.to_dict() for r in rows],
-        "compared": len(errs), "median_abs_error_pct": round(statistics.median(errs), 1) if errs else None,
-        "overlay": {e: {"base": f["base"], "rows": f["rows"],
-                        "bandwidth_efficiency": round(f["efficiency"].bandwidth_efficiency, 5),
-                        "compute_efficiency": round(f["efficiency"].compute_efficiency, 5)} for e, f in fits.items()},
+        "compared": len(errs),
+        "median_abs_error_pct": round(statistics.median(errs), 1) if errs else None,
+        "overlay": {
+            e: {
+                "base": f["base"],
+                "rows": f["rows"],
+                "bandwidth_efficiency": round(f["efficiency"].bandwidth_efficiency, 5),
+                "compute_efficiency": round(f["efficiency"].compute_efficiency, 5),
+            }
+            for e, f in fits.items()
+        },
         "_fits": fits,
     }

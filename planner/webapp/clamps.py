@@ -26,8 +26,10 @@ class Clamp:
     def __str__(self) -> str:
         if math.isnan(self.asked):
             return f"{self.field}: {self.budget}"
-        return (f"{self.field}: {_n(self.asked)} is over this server's compute budget ({self.budget}); "
-                f"using {_n(self.used)} (the command line `python -m planner simulate` has no such budget)")
+        return (
+            f"{self.field}: {_n(self.asked)} is over this server's compute budget ({self.budget}); "
+            f"using {_n(self.used)} (the command line `python -m planner simulate` has no such budget)"
+        )
 
 
 def _n(x: float) -> str:
@@ -41,25 +43,44 @@ def clamp(sc, budget: Budget | None = None):
     out: list[Clamp] = []
     upd: dict = {}
     wl = sc.workload
-    files = [f for f, v in (("workload.trace_csv", wl.arrival == "trace" or wl.trace_csv),
-                            ("workload.prompt.csv", wl.prompt.dist == "csv" or wl.prompt.csv),
-                            ("workload.output.csv", wl.output.dist == "csv" or wl.output.csv)) if v]
+    files = [
+        f
+        for f, v in (
+            ("workload.trace_csv", wl.arrival == "trace" or wl.trace_csv),
+            ("workload.prompt.csv", wl.prompt.dist == "csv" or wl.prompt.csv),
+            ("workload.output.csv", wl.output.dist == "csv" or wl.output.csv),
+        )
+        if v
+    ]
     if files:  # a link must not make the server read its files
         wl = default_scenario().workload.model_copy(update={"seed": wl.seed})
         upd["workload"] = wl
-        out.append(Clamp(files[0], math.nan, math.nan, "the web app reads no server file named in a link or CSV; "
-                                                       "the default workload is used"))
+        out.append(
+            Clamp(
+                files[0],
+                math.nan,
+                math.nan,
+                "the web app reads no server file named in a link or CSV; the default workload is used",
+            )
+        )
     n_opt = len(sc.options())
     per = max(1, b.requests // n_opt)
     asked = wl.requests or DEFAULT_REQUESTS
     if asked > per:
         upd["workload"] = wl.model_copy(update={"requests": per})
-        out.append(Clamp("workload.requests", asked, per,
-                         f"{b.requests:,} simulated requests per page, i.e. {per:,} for each of {n_opt} options"))
+        out.append(
+            Clamp(
+                "workload.requests",
+                asked,
+                per,
+                f"{b.requests:,} simulated requests per page, i.e. {per:,} for each of {n_opt} options",
+            )
+        )
     if sc.timeline_points > b.timeline_points:
         upd["timeline_points"] = b.timeline_points
-        out.append(Clamp("timeline_points", sc.timeline_points, b.timeline_points,
-                         f"{b.timeline_points:,} timeline points"))
+        out.append(
+            Clamp("timeline_points", sc.timeline_points, b.timeline_points, f"{b.timeline_points:,} timeline points")
+        )
     machines = []
     changed = False
     for i, m in enumerate(sc.options()):
@@ -74,8 +95,9 @@ def clamp(sc, budget: Budget | None = None):
     return (sc.model_copy(update=upd) if upd else sc), out
 
 
-def sweep_plan(options: int, asked_points: int, asked_requests: int | None, budget: Budget | None = None
-               ) -> tuple[int, int, list[Clamp]]:
+def sweep_plan(
+    options: int, asked_points: int, asked_requests: int | None, budget: Budget | None = None
+) -> tuple[int, int, list[Clamp]]:
     """(points per option, requests per point, clamps) for a load sweep of `options` options."""
     b = budget or load_budget()
     out = []
@@ -83,14 +105,26 @@ def sweep_plan(options: int, asked_points: int, asked_requests: int | None, budg
     points = asked_points
     per = max(2, b.sweep_points // options)
     if points > per:
-        out.append(Clamp("sweep points", points, per,
-                         f"{b.sweep_points} sweep simulations per page, i.e. {per} for each of {options} options"))
+        out.append(
+            Clamp(
+                "sweep points",
+                points,
+                per,
+                f"{b.sweep_points} sweep simulations per page, i.e. {per} for each of {options} options",
+            )
+        )
         points = per
     requests = asked_requests or DEFAULT_REQUESTS
     per_req = max(1, b.sweep_requests // (points * options))
     if requests > per_req:
-        out.append(Clamp("workload.requests", requests, per_req,
-                         f"{b.sweep_requests:,} simulated requests per load sweep, i.e. {per_req:,} for each of "
-                         f"{points} points x {options} options"))
+        out.append(
+            Clamp(
+                "workload.requests",
+                requests,
+                per_req,
+                f"{b.sweep_requests:,} simulated requests per load sweep, i.e. {per_req:,} for each of "
+                f"{points} points x {options} options",
+            )
+        )
         requests = per_req
     return points, requests, out

@@ -24,75 +24,133 @@ from planner.webapp.verdict import classify, tight
 # 8x H200 server with SGLang FP8 and an 8x MI300X server with vLLM FP8 (all four fit; `python -m planner
 # predict`).  The scenario-level quant/engine are option 1's; each option states its own stack.
 _R1 = {
-    "model": "deepseek-r1", "quant": "q4_k_m", "engine": "llama.cpp",
+    "model": "deepseek-r1",
+    "quant": "q4_k_m",
+    "engine": "llama.cpp",
     "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 512, "quant": "q4_k_m", "engine": "llama.cpp"},
-    "compare": [{"hardware": "apple-m3-ultra-80c", "memory_gb": 512, "nodes": 2, "link": "thunderbolt5",
-                 "quant": "q4_k_m", "engine": "llama.cpp"},
-                {"hardware": "nvidia-h200-sxm", "devices": 8, "quant": "fp8", "engine": "sglang"},
-                {"hardware": "amd-mi300x", "devices": 8, "quant": "fp8", "engine": "vllm"}],
-    "workload": {"arrival": "closed", "concurrency": 4, "requests": 400,
-                 "prompt": {"mean": 512}, "output": {"mean": 256}},
+    "compare": [
+        {
+            "hardware": "apple-m3-ultra-80c",
+            "memory_gb": 512,
+            "nodes": 2,
+            "link": "thunderbolt5",
+            "quant": "q4_k_m",
+            "engine": "llama.cpp",
+        },
+        {"hardware": "nvidia-h200-sxm", "devices": 8, "quant": "fp8", "engine": "sglang"},
+        {"hardware": "amd-mi300x", "devices": 8, "quant": "fp8", "engine": "vllm"},
+    ],
+    "workload": {
+        "arrival": "closed",
+        "concurrency": 4,
+        "requests": 400,
+        "prompt": {"mean": 512},
+        "output": {"mean": 256},
+    },
     "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
 }
 DEFAULT = _R1
 # The default of version-1 links (one stack for every option): a v=1 link holds only its differences from
 # this, so links.decode reads v=1 links against it (and migrates them; see links.py).
 DEFAULT_V1 = {
-    "model": "deepseek-r1", "quant": "q4_k_m", "engine": "llama.cpp",
+    "model": "deepseek-r1",
+    "quant": "q4_k_m",
+    "engine": "llama.cpp",
     "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 512},
-    "compare": [{"hardware": "nvidia-h100-sxm", "devices": 8},
-                {"hardware": "nvidia-h200-sxm", "devices": 4},
-                {"hardware": "nvidia-rtx-pro-6000", "devices": 8}],
-    "workload": {"arrival": "closed", "concurrency": 4, "requests": 400,
-                 "prompt": {"mean": 512}, "output": {"mean": 256}},
+    "compare": [
+        {"hardware": "nvidia-h100-sxm", "devices": 8},
+        {"hardware": "nvidia-h200-sxm", "devices": 4},
+        {"hardware": "nvidia-rtx-pro-6000", "devices": 8},
+    ],
+    "workload": {
+        "arrival": "closed",
+        "concurrency": 4,
+        "requests": 400,
+        "prompt": {"mean": 512},
+        "output": {"mean": 256},
+    },
     "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
     "cost": {"pue": 1.0, "utilization": 1.0},  # version 1 costed continuous use at the simulated load, no PUE
 }
 PRESETS = {
     "r1": {
         "title": "DeepSeek R1 671B",
-        "caption": ("DeepSeek R1 671B: Mac Studio M3 Ultra 512 GB (llama.cpp Q4_K_M), 2x Mac Studio over "
-                    "Thunderbolt 5, 8x H200 (SGLang FP8), 8x MI300X (vLLM FP8)"),
-        "note": ("Each machine runs the stack its owner would: the Macs a 4-bit GGUF with llama.cpp (two Macs split "
-                 "the layers over Thunderbolt 5), the GPU servers FP8 with tensor parallelism. Four users in a "
-                 "closed loop, 512-token prompts, 256-token answers."),
+        "caption": (
+            "DeepSeek R1 671B: Mac Studio M3 Ultra 512 GB (llama.cpp Q4_K_M), 2x Mac Studio over "
+            "Thunderbolt 5, 8x H200 (SGLang FP8), 8x MI300X (vLLM FP8)"
+        ),
+        "note": (
+            "Each machine runs the stack its owner would: the Macs a 4-bit GGUF with llama.cpp (two Macs split "
+            "the layers over Thunderbolt 5), the GPU servers FP8 with tensor parallelism. Four users in a "
+            "closed loop, 512-token prompts, 256-token answers."
+        ),
         "scenario": _R1,
     },
     "llama70b-team": {
         "title": "Llama 3.3 70B for a team of 20",
-        "caption": ("Llama 3.3 70B for a team of 20: Mac Studio M3 Ultra (MLX 4-bit), RTX PRO 6000 (vLLM FP8), "
-                    "2x RTX 5090 (llama.cpp Q4_K_M), DGX Spark"),
-        "note": ("Twenty people, each sending a 2,000-token prompt and reading a 400-token answer, then thinking "
-                 "for 30 s on average before the next (closed loop). Llama 3.3 70B has Llama 3.1 70B's "
-                 "architecture (same catalog profile). The DGX Spark runs what a buyer would choose for it "
-                 "(the option's default stack)."),
+        "caption": (
+            "Llama 3.3 70B for a team of 20: Mac Studio M3 Ultra (MLX 4-bit), RTX PRO 6000 (vLLM FP8), "
+            "2x RTX 5090 (llama.cpp Q4_K_M), DGX Spark"
+        ),
+        "note": (
+            "Twenty people, each sending a 2,000-token prompt and reading a 400-token answer, then thinking "
+            "for 30 s on average before the next (closed loop). Llama 3.3 70B has Llama 3.1 70B's "
+            "architecture (same catalog profile). The DGX Spark runs what a buyer would choose for it "
+            "(the option's default stack)."
+        ),
         "scenario": {
-            "model": "llama-3.1-70b", "quant": "mlx-4bit", "engine": "mlx",
+            "model": "llama-3.1-70b",
+            "quant": "mlx-4bit",
+            "engine": "mlx",
             "machine": {"hardware": "apple-m3-ultra-60c", "memory_gb": 96, "quant": "mlx-4bit", "engine": "mlx"},
-            "compare": [{"hardware": "nvidia-rtx-pro-6000", "quant": "fp8", "engine": "vllm"},
-                        {"hardware": "nvidia-rtx-5090", "devices": 2, "quant": "q4_k_m", "engine": "llama.cpp"},
-                        {"hardware": "nvidia-dgx-spark", "quant": "fp8", "engine": "vllm"}],
-            "workload": {"arrival": "closed", "concurrency": 20, "think_time_s": 30, "requests": 400,
-                         "prompt": {"mean": 2000}, "output": {"mean": 400}},
+            "compare": [
+                {"hardware": "nvidia-rtx-pro-6000", "quant": "fp8", "engine": "vllm"},
+                {"hardware": "nvidia-rtx-5090", "devices": 2, "quant": "q4_k_m", "engine": "llama.cpp"},
+                {"hardware": "nvidia-dgx-spark", "quant": "fp8", "engine": "vllm"},
+            ],
+            "workload": {
+                "arrival": "closed",
+                "concurrency": 20,
+                "think_time_s": 30,
+                "requests": 400,
+                "prompt": {"mean": 2000},
+                "output": {"mean": 400},
+            },
             "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
         },
     },
     "one-developer": {
         "title": "One developer, 8-32B models",
         "caption": "One developer, 8-32B models: MacBook Pro M4 Max, RTX 5090, Strix Halo",
-        "note": ("One person coding against a local model: Qwen3 30B-A3B (a 30B mixture of experts), 4,000-token "
-                 "prompts, 500-token answers, one request at a time. MacBook Pro M4 Max 128 GB with MLX 4-bit (its "
-                 "scheduler override prefills the prompt in chunks, as mlx_lm does in 2,048-token steps), "
-                 "RTX 5090 and Strix Halo (Ryzen AI Max+ 395, 128 GB) with llama.cpp Q4_K_M."),
+        "note": (
+            "One person coding against a local model: Qwen3 30B-A3B (a 30B mixture of experts), 4,000-token "
+            "prompts, 500-token answers, one request at a time. MacBook Pro M4 Max 128 GB with MLX 4-bit (its "
+            "scheduler override prefills the prompt in chunks, as mlx_lm does in 2,048-token steps), "
+            "RTX 5090 and Strix Halo (Ryzen AI Max+ 395, 128 GB) with llama.cpp Q4_K_M."
+        ),
         "scenario": {
-            "model": "qwen3-30b-a3b", "quant": "mlx-4bit", "engine": "mlx",
-            "machine": {"hardware": "apple-m4-max-40c", "memory_gb": 128, "quant": "mlx-4bit", "engine": "mlx",
-                        # mlx_lm prefills long prompts in steps of prefill_step_size (2048) tokens
-                        "scheduler": {"chunked_prefill": True}},
-            "compare": [{"hardware": "nvidia-rtx-5090", "quant": "q4_k_m", "engine": "llama.cpp"},
-                        {"hardware": "amd-ryzen-ai-max-395", "quant": "q4_k_m", "engine": "llama.cpp"}],
-            "workload": {"arrival": "closed", "concurrency": 1, "requests": 100,
-                         "prompt": {"mean": 4000}, "output": {"mean": 500}},
+            "model": "qwen3-30b-a3b",
+            "quant": "mlx-4bit",
+            "engine": "mlx",
+            "machine": {
+                "hardware": "apple-m4-max-40c",
+                "memory_gb": 128,
+                "quant": "mlx-4bit",
+                "engine": "mlx",
+                # mlx_lm prefills long prompts in steps of prefill_step_size (2048) tokens
+                "scheduler": {"chunked_prefill": True},
+            },
+            "compare": [
+                {"hardware": "nvidia-rtx-5090", "quant": "q4_k_m", "engine": "llama.cpp"},
+                {"hardware": "amd-ryzen-ai-max-395", "quant": "q4_k_m", "engine": "llama.cpp"},
+            ],
+            "workload": {
+                "arrival": "closed",
+                "concurrency": 1,
+                "requests": 100,
+                "prompt": {"mean": 4000},
+                "output": {"mean": 500},
+            },
             "slo": {"ttft_p95_s": 5, "tpot_p95_ms": 50},
         },
     },
@@ -129,20 +187,26 @@ def preset_of(sc: Scenario) -> str | None:
     """The preset whose model, stacks and machine options `sc` has (None if none)."""
     for name in PRESETS:
         p = preset_scenario(name)
-        if sc.model == p.model and [sc.stack(i) for i in range(len(sc.options()))] == \
-                [p.stack(i) for i in range(len(p.options()))] and \
-                [m.hardware for m in sc.options()] == [m.hardware for m in p.options()] and \
-                [(m.devices, m.nodes, m.memory_gb) for m in sc.options()] == \
-                [(m.devices, m.nodes, m.memory_gb) for m in p.options()]:
+        if (
+            sc.model == p.model
+            and [sc.stack(i) for i in range(len(sc.options()))] == [p.stack(i) for i in range(len(p.options()))]
+            and [m.hardware for m in sc.options()] == [m.hardware for m in p.options()]
+            and [(m.devices, m.nodes, m.memory_gb) for m in sc.options()]
+            == [(m.devices, m.nodes, m.memory_gb) for m in p.options()]
+        ):
             return name
     return None
 
 
 # hardware offered when the user adds an option (the first not already present); its stack is the
 # hardware's default (`default_stack`)
-SPARE_OPTIONS = [{"hardware": "nvidia-b200", "devices": 4}, {"hardware": "nvidia-h100-sxm", "devices": 8},
-                 {"hardware": "nvidia-rtx-pro-6000", "devices": 8}, {"hardware": "amd-mi300x", "devices": 4},
-                 {"hardware": "apple-m3-ultra-80c", "memory_gb": 256}]
+SPARE_OPTIONS = [
+    {"hardware": "nvidia-b200", "devices": 4},
+    {"hardware": "nvidia-h100-sxm", "devices": 8},
+    {"hardware": "nvidia-rtx-pro-6000", "devices": 8},
+    {"hardware": "amd-mi300x", "devices": 4},
+    {"hardware": "apple-m3-ultra-80c", "memory_gb": 256},
+]
 COST_FORMULA = econ.FORMULA
 
 
@@ -172,8 +236,19 @@ def default_stack(cat: Catalog, sc: Scenario, m: Machine) -> dict:
         return {"quant": "fp8" if fp8 else "bf16", "engine": "vllm"}
     if hw.vendor == "nvidia" and fp8:
         try:
-            pr = predict(cat, hardware=m.hardware, model=sc.model, quant="fp8", engine="vllm",
-                         memory_gb=m.memory_gb, devices=m.devices, prompt=512, gen=1, nodes=m.nodes, link=m.link)
+            pr = predict(
+                cat,
+                hardware=m.hardware,
+                model=sc.model,
+                quant="fp8",
+                engine="vllm",
+                memory_gb=m.memory_gb,
+                devices=m.devices,
+                prompt=512,
+                gen=1,
+                nodes=m.nodes,
+                link=m.link,
+            )
             if pr["fits"]:
                 return {"quant": "fp8", "engine": "vllm"}
         except (CatalogError, ScenarioError):
@@ -275,43 +350,94 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
     bad option: the problem is returned in `error` (the field and the fix)."""
     m = sc.options()[i]
     quant, engine, kv = sc.stack(i)
-    out: dict = {"option": i + 1, "label": option_label(i, m, None, sc), "hardware": m.hardware,
-                 "devices": m.devices, "replicas": m.replicas, "quant": quant, "engine": engine, "kv_dtype": kv,
-                 "error": None, "sim_error": None, "sim": None}
+    out: dict = {
+        "option": i + 1,
+        "label": option_label(i, m, None, sc),
+        "hardware": m.hardware,
+        "devices": m.devices,
+        "replicas": m.replicas,
+        "quant": quant,
+        "engine": engine,
+        "kv_dtype": kv,
+        "error": None,
+        "sim_error": None,
+        "sim": None,
+    }
     try:
         cat = scenario_catalog(base, sc)
         out["label"] = option_label(i, m, cat, sc)
         hw = cat.get("hardware", m.hardware, "hardware")
         wl = sc.workload
         prompt, gen = typical_length(wl.prompt, 512), typical_length(wl.output, 256)
-        pr = predict(cat, hardware=m.hardware, model=sc.model, quant=quant, engine=engine,
-                     memory_gb=m.memory_gb, usable_memory_gb=m.usable_memory_gb, devices=m.devices,
-                     prompt=prompt, gen=gen, kv_dtype=kv, nodes=m.nodes, link=m.link,
-                     parallel=m.parallel, host=m.host, offload=m.offload, host_memory_gb=m.host_memory_gb)
+        pr = predict(
+            cat,
+            hardware=m.hardware,
+            model=sc.model,
+            quant=quant,
+            engine=engine,
+            memory_gb=m.memory_gb,
+            usable_memory_gb=m.usable_memory_gb,
+            devices=m.devices,
+            prompt=prompt,
+            gen=gen,
+            kv_dtype=kv,
+            nodes=m.nodes,
+            link=m.link,
+            parallel=m.parallel,
+            host=m.host,
+            offload=m.offload,
+            host_memory_gb=m.host_memory_gb,
+        )
     except (CatalogError, ScenarioError) as exc:
         out["error"] = f"option {i + 1}: {exc}"
         return out
     mem_opt = pr["memory_gb_option"]
     boxes = m.devices * m.nodes * m.replicas  # devices bought and powered
     host = cat.hosts.get(m.host) if m.host else None
-    out.update({
-        "nodes": m.nodes, "link": m.link, "parallel": pr["parallel"], "host": m.host, "offload": m.offload,
-        "host_memory": pr["host_memory_gb"],
-        "name": hw.name, "vendor": hw.vendor, "memory_gb_option": mem_opt, "memory_kind": hw.memory,
-        "fits": pr["fits"],
-        "reason": pr["reason"], "memory": pr["memory_gb"], "prompt": prompt, "gen": gen,
-        "prefill_tok_s": pr["prefill_tok_s"], "decode_tok_s": pr["decode_tok_s"], "ttft_s": pr["ttft_s"],
-        "prefill_tok_s_band80": pr.get("prefill_tok_s_band80"), "decode_tok_s_band80": pr.get("decode_tok_s_band80"),
-        "tpot_s": pr["tpot_s"], "max_concurrent_sequences": pr["max_concurrent_sequences"],
-        "calibration": pr["calibration"],
-        "bandwidth_gbs": hw.memory_bandwidth_gbs.value,
-        "bandwidth_source": hw.memory_bandwidth_gbs.source or hw.memory_bandwidth_gbs.derived,
-        "power_max_w": econ.max_power_w(hw, boxes, host if m.offload else None, m.replicas),
-        "power_source": hw.power_max_w.source or hw.power_max_w.derived,
-    })
+    out.update(
+        {
+            "nodes": m.nodes,
+            "link": m.link,
+            "parallel": pr["parallel"],
+            "host": m.host,
+            "offload": m.offload,
+            "host_memory": pr["host_memory_gb"],
+            "name": hw.name,
+            "vendor": hw.vendor,
+            "memory_gb_option": mem_opt,
+            "memory_kind": hw.memory,
+            "fits": pr["fits"],
+            "reason": pr["reason"],
+            "memory": pr["memory_gb"],
+            "prompt": prompt,
+            "gen": gen,
+            "prefill_tok_s": pr["prefill_tok_s"],
+            "decode_tok_s": pr["decode_tok_s"],
+            "ttft_s": pr["ttft_s"],
+            "prefill_tok_s_band80": pr.get("prefill_tok_s_band80"),
+            "decode_tok_s_band80": pr.get("decode_tok_s_band80"),
+            "tpot_s": pr["tpot_s"],
+            "max_concurrent_sequences": pr["max_concurrent_sequences"],
+            "calibration": pr["calibration"],
+            "bandwidth_gbs": hw.memory_bandwidth_gbs.value,
+            "bandwidth_source": hw.memory_bandwidth_gbs.source or hw.memory_bandwidth_gbs.derived,
+            "power_max_w": econ.max_power_w(hw, boxes, host if m.offload else None, m.replicas),
+            "power_source": hw.power_max_w.source or hw.power_max_w.derived,
+        }
+    )
     out["format"] = format_note(cat, pr["quant"], pr.get("support"))  # quality note; "(emulated)" per the matrix
-    cap = econ.capex(cat, m.hardware, mem_opt, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
-                     host=m.host, offload=m.offload, quote_usd=m.price_usd)
+    cap = econ.capex(
+        cat,
+        m.hardware,
+        mem_opt,
+        devices=m.devices,
+        nodes=m.nodes,
+        replicas=m.replicas,
+        link=m.link,
+        host=m.host,
+        offload=m.offload,
+        quote_usd=m.price_usd,
+    )
     out["price"] = econ.device_price(cat, m.hardware, mem_opt)
     out["price_usd"] = cap.usd
     out["capex_parts"] = cap.parts
@@ -340,8 +466,13 @@ def served_output_tok_s(s: dict, wl) -> float | None:
     it; otherwise (closed loop, overload, other arrivals) the simulated throughput."""
     if not s or not s.get("throughput_tok_s"):
         return None
-    if wl.arrival in ("poisson", "gamma", "constant") and wl.rate_rps and wl.output.dist == "fixed" \
-            and not s.get("rejected") and (s.get("request_throughput_rps") or 0) >= 0.9 * wl.rate_rps:
+    if (
+        wl.arrival in ("poisson", "gamma", "constant")
+        and wl.rate_rps
+        and wl.output.dist == "fixed"
+        and not s.get("rejected")
+        and (s.get("request_throughput_rps") or 0) >= 0.9 * wl.rate_rps
+    ):
         return wl.rate_rps * wl.output.mean
     return s["throughput_tok_s"]
 
@@ -350,9 +481,20 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     """Costs of `one` (a one-option scenario, `Scenario.for_option`) at its simulated load, from the one cost
     model (planner.econ.costs): capex, power at load and idle, energy with PUE, $ per million output tokens (with
     its capex and energy shares), output tokens per joule."""
-    res = {"avg_power_w": None, "power_idle_w": None, "usd_per_mtok": None, "usd_per_mtok_capex": None,
-           "usd_per_mtok_energy": None, "tokens_per_joule": None, "tco_usd": None, "energy_kwh_per_year": None,
-           "served_output_tok_s": None, "cost_note": None, "usd_per_month": None, "usd_per_user_month": None}
+    res = {
+        "avg_power_w": None,
+        "power_idle_w": None,
+        "usd_per_mtok": None,
+        "usd_per_mtok_capex": None,
+        "usd_per_mtok_energy": None,
+        "tokens_per_joule": None,
+        "tco_usd": None,
+        "energy_kwh_per_year": None,
+        "served_output_tok_s": None,
+        "cost_note": None,
+        "usd_per_month": None,
+        "usd_per_user_month": None,
+    }
     tok_s = served_output_tok_s(s, one.workload)
     if tok_s is None:
         res["cost_note"] = "no simulated throughput"
@@ -360,20 +502,45 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     m = one.machine
     hw = cat.hardware[m.hardware]
     mem = m.memory_gb if m.memory_gb is not None else max(hw.memory_gb)
-    cap = econ.capex(cat, m.hardware, mem, devices=m.devices, nodes=m.nodes, replicas=m.replicas, link=m.link,
-                     host=m.host, offload=m.offload, quote_usd=m.price_usd)
-    pw = econ.power(cat, m.hardware, m.devices * m.nodes, s.get("utilization") or 0.0, replicas=m.replicas,
-                    host=m.host, offload=m.offload, nodes=m.nodes)
+    cap = econ.capex(
+        cat,
+        m.hardware,
+        mem,
+        devices=m.devices,
+        nodes=m.nodes,
+        replicas=m.replicas,
+        link=m.link,
+        host=m.host,
+        offload=m.offload,
+        quote_usd=m.price_usd,
+    )
+    pw = econ.power(
+        cat,
+        m.hardware,
+        m.devices * m.nodes,
+        s.get("utilization") or 0.0,
+        replicas=m.replicas,
+        host=m.host,
+        offload=m.offload,
+        nodes=m.nodes,
+    )
     c = one.cost
-    t = econ.tco(cap.usd, pw["power_load_w"], pw["power_idle_w"], tok_s, c.utilization, c.pue, c.usd_per_kwh,
-                 c.amortize_years)
-    res.update(avg_power_w=round(pw["power_load_w"], 1), power_idle_w=round(pw["power_idle_w"], 1),
-               power_note=pw["power_note"], usd_per_mtok=t["usd_per_m_output_tokens"],
-               usd_per_mtok_capex=t["usd_per_m_output_tokens_capex"],
-               usd_per_mtok_energy=t["usd_per_m_output_tokens_energy"],
-               tokens_per_joule=t["output_tokens_per_joule"], tco_usd=t["tco_usd"],
-               energy_kwh_per_year=t["energy_kwh_per_year"], served_output_tok_s=tok_s,
-               usd_per_month=t["usd_per_month"])
+    t = econ.tco(
+        cap.usd, pw["power_load_w"], pw["power_idle_w"], tok_s, c.utilization, c.pue, c.usd_per_kwh, c.amortize_years
+    )
+    res.update(
+        avg_power_w=round(pw["power_load_w"], 1),
+        power_idle_w=round(pw["power_idle_w"], 1),
+        power_note=pw["power_note"],
+        usd_per_mtok=t["usd_per_m_output_tokens"],
+        usd_per_mtok_capex=t["usd_per_m_output_tokens_capex"],
+        usd_per_mtok_energy=t["usd_per_m_output_tokens_energy"],
+        tokens_per_joule=t["output_tokens_per_joule"],
+        tco_usd=t["tco_usd"],
+        energy_kwh_per_year=t["energy_kwh_per_year"],
+        served_output_tok_s=tok_s,
+        usd_per_month=t["usd_per_month"],
+    )
     wl = one.workload
     if wl.arrival == "closed" and wl.concurrency and t["usd_per_month"] is not None:
         res["usd_per_user_month"] = t["usd_per_month"] / wl.concurrency
@@ -420,22 +587,26 @@ def capacity_as_sold(o: dict) -> str | None:
     if not mem:
         return None
     n = (o.get("devices") or 1) * (o.get("nodes") or 1)
-    unit = ("card" if o.get("memory_kind") == "discrete" else
-            "Mac" if o.get("vendor") == "apple" else "machine")
+    unit = "card" if o.get("memory_kind") == "discrete" else "Mac" if o.get("vendor") == "apple" else "machine"
     return f"{mem:g} GB {unit}" if n == 1 else f"{n} x {mem:g} GB {unit}s"
 
 
-CAPACITY_HELP = ("memory as sold, in the vendor's GB: memory is sold in binary GB (GiB, 2^30 bytes), so a '96 GB' "
-                 "card holds 96 GiB = 96 x 1.074 = 103.1 GB of 10^9 bytes; the runtime keeps about 1 GiB of it "
-                 "(a Mac's GPU may use only part of its memory by default)")
+CAPACITY_HELP = (
+    "memory as sold, in the vendor's GB: memory is sold in binary GB (GiB, 2^30 bytes), so a '96 GB' "
+    "card holds 96 GiB = 96 x 1.074 = 103.1 GB of 10^9 bytes; the runtime keeps about 1 GiB of it "
+    "(a Mac's GPU may use only part of its memory by default)"
+)
 
 
 def price_confidence(o: dict) -> str | None:
     """Why the option's price is weak (a part priced from a low-confidence source), or None; a quote is the user's."""
     if o.get("price_is_quote"):
         return None
-    notes = [f"{p['what']}: {p.get('confidence_note') or 'low confidence'}" for p in o.get("capex_parts") or []
-             if p.get("confidence") == "low"]
+    notes = [
+        f"{p['what']}: {p.get('confidence_note') or 'low confidence'}"
+        for p in o.get("capex_parts") or []
+        if p.get("confidence") == "low"
+    ]
     return "; ".join(notes) or None
 
 
@@ -463,35 +634,59 @@ def summary_rows(results: list[dict], slo=None) -> list[dict]:
         s = o.get("sim") or {}
         mem = o.get("memory") or {}
         ttft, tpot = s.get("ttft_ms") or {}, s.get("tpot_ms") or {}
-        rows.append({
-            "option": o["option"], "machine": o["label"], "hardware": o.get("hardware"),
-            "engine": o.get("engine"), "quant": o.get("quant"), "kv_dtype": o.get("kv_dtype"),
-            "nodes": o.get("nodes"), "link": o.get("link"),
-            "parallel": _split(o.get("parallel")), "offload": _offload(o),
-            "fits": o.get("fits") if not o["error"] else None,
-            "reason": o["error"] or o.get("reason") or "",
-            "memory_total_gb": _r(mem.get("total")), "memory_usable_gb": _r(mem.get("usable")),
-            "weights_gb": _r(mem.get("weights")), "kv_cache_gb": _r(mem.get("kv_cache"), 2),
-            "other_gb": _r(mem.get("other"), 2),
-            "prefill_tok_s": _r(o.get("prefill_tok_s")), "decode_tok_s": _r(o.get("decode_tok_s")),
-            # the 80% bands of the two speeds (planner.model.bands), flat for the CSV export
-            "prefill_tok_s_low": _band(o, "prefill_tok_s", 0), "prefill_tok_s_high": _band(o, "prefill_tok_s", 1),
-            "decode_tok_s_low": _band(o, "decode_tok_s", 0), "decode_tok_s_high": _band(o, "decode_tok_s", 1),
-            "throughput_tok_s": _r(s.get("throughput_tok_s")), "requests_per_s": _r(s.get("request_throughput_rps"), 3),
-            "ttft_p50_ms": _r(ttft.get("p50")), "ttft_p95_ms": _r(ttft.get("p95")), "ttft_p99_ms": _r(ttft.get("p99")),
-            "tpot_p50_ms": _r(tpot.get("p50")), "tpot_p95_ms": _r(tpot.get("p95")), "tpot_p99_ms": _r(tpot.get("p99")),
-            "goodput": _r(s.get("goodput"), 3), "rejected": s.get("rejected"),
-            "power_max_w": o.get("power_max_w"), "avg_power_w": o.get("avg_power_w"),
-            "price_usd": o.get("price_usd"), "usd_per_mtok": _r(o.get("usd_per_mtok"), 2),
-            "tokens_per_joule": _r(o.get("tokens_per_joule"), 3),
-            "calibration": o.get("calibration"),
-            "usd_per_month": _r(o.get("usd_per_month"), 0), "usd_per_user_month": _r(o.get("usd_per_user_month"), 0),
-            "price_is_quote": o.get("price_is_quote"), "bare_cards": o.get("bare_cards"),
-            "capacity": capacity_as_sold(o),
-            "memory_used_share": _r(mem["total"] / mem["usable"], 3) if mem.get("total") and mem.get("usable")
-            else None,
-            "price_low_confidence": price_confidence(o),
-        })
+        rows.append(
+            {
+                "option": o["option"],
+                "machine": o["label"],
+                "hardware": o.get("hardware"),
+                "engine": o.get("engine"),
+                "quant": o.get("quant"),
+                "kv_dtype": o.get("kv_dtype"),
+                "nodes": o.get("nodes"),
+                "link": o.get("link"),
+                "parallel": _split(o.get("parallel")),
+                "offload": _offload(o),
+                "fits": o.get("fits") if not o["error"] else None,
+                "reason": o["error"] or o.get("reason") or "",
+                "memory_total_gb": _r(mem.get("total")),
+                "memory_usable_gb": _r(mem.get("usable")),
+                "weights_gb": _r(mem.get("weights")),
+                "kv_cache_gb": _r(mem.get("kv_cache"), 2),
+                "other_gb": _r(mem.get("other"), 2),
+                "prefill_tok_s": _r(o.get("prefill_tok_s")),
+                "decode_tok_s": _r(o.get("decode_tok_s")),
+                # the 80% bands of the two speeds (planner.model.bands), flat for the CSV export
+                "prefill_tok_s_low": _band(o, "prefill_tok_s", 0),
+                "prefill_tok_s_high": _band(o, "prefill_tok_s", 1),
+                "decode_tok_s_low": _band(o, "decode_tok_s", 0),
+                "decode_tok_s_high": _band(o, "decode_tok_s", 1),
+                "throughput_tok_s": _r(s.get("throughput_tok_s")),
+                "requests_per_s": _r(s.get("request_throughput_rps"), 3),
+                "ttft_p50_ms": _r(ttft.get("p50")),
+                "ttft_p95_ms": _r(ttft.get("p95")),
+                "ttft_p99_ms": _r(ttft.get("p99")),
+                "tpot_p50_ms": _r(tpot.get("p50")),
+                "tpot_p95_ms": _r(tpot.get("p95")),
+                "tpot_p99_ms": _r(tpot.get("p99")),
+                "goodput": _r(s.get("goodput"), 3),
+                "rejected": s.get("rejected"),
+                "power_max_w": o.get("power_max_w"),
+                "avg_power_w": o.get("avg_power_w"),
+                "price_usd": o.get("price_usd"),
+                "usd_per_mtok": _r(o.get("usd_per_mtok"), 2),
+                "tokens_per_joule": _r(o.get("tokens_per_joule"), 3),
+                "calibration": o.get("calibration"),
+                "usd_per_month": _r(o.get("usd_per_month"), 0),
+                "usd_per_user_month": _r(o.get("usd_per_user_month"), 0),
+                "price_is_quote": o.get("price_is_quote"),
+                "bare_cards": o.get("bare_cards"),
+                "capacity": capacity_as_sold(o),
+                "memory_used_share": _r(mem["total"] / mem["usable"], 3)
+                if mem.get("total") and mem.get("usable")
+                else None,
+                "price_low_confidence": price_confidence(o),
+            }
+        )
         if slo is not None:
             ok, why = classify(o, slo)
             rows[-1].update(meets_target=ok, verdict=why, tight=tight(o))
@@ -515,6 +710,7 @@ def request_rows(results: list[dict]) -> list[dict]:
 
 # --------------------------------------------------------------------------- load sweep
 
+
 def sweep_loads(base: Catalog, sc: Scenario, i: int, points: int = 8) -> tuple[str, list[float]]:
     """The offered loads to sweep for option i: concurrencies (closed loop) or Poisson rates
     up to 1.5x the option's saturated request rate."""
@@ -527,8 +723,18 @@ def sweep_loads(base: Catalog, sc: Scenario, i: int, points: int = 8) -> tuple[s
     e = cat.get("engines", one.engine, "engine")
     width = e.n_parallel if e.batching == "slots" else e.max_num_seqs
     users = max(4, min(512, 2 * width)) * one.machine.replicas
-    probe = one.model_copy(update={"workload": wl.model_copy(update={
-        "arrival": "closed", "concurrency": users, "requests": min(wl.requests or 1000, 400), "rate_rps": None})})
+    probe = one.model_copy(
+        update={
+            "workload": wl.model_copy(
+                update={
+                    "arrival": "closed",
+                    "concurrency": users,
+                    "requests": min(wl.requests or 1000, 400),
+                    "rate_rps": None,
+                }
+            )
+        }
+    )
     cap = simulate_scenario(cat, probe).summary["request_throughput_rps"] or 0.01
     fr = [0.1, 0.25, 0.5, 0.7, 0.85, 1.0, 1.2, 1.5]
     if points != len(fr):
@@ -543,15 +749,22 @@ def sweep_point(base: Catalog, sc: Scenario, i: int, kind: str, load: float) -> 
     if kind == "concurrency":
         upd = {"arrival": "closed", "concurrency": int(load)}
     else:
-        upd = {"arrival": wl.arrival if wl.arrival in ("poisson", "gamma", "constant") else "poisson",
-               "rate_rps": load}
+        upd = {"arrival": wl.arrival if wl.arrival in ("poisson", "gamma", "constant") else "poisson", "rate_rps": load}
     one = one.model_copy(update={"workload": wl.model_copy(update=upd)})
     s = simulate_scenario(cat, one).summary
     c = option_costs(cat, one, s)
-    return {"option": i + 1, "load": load, "throughput_tok_s": s["throughput_tok_s"],
-            "requests_per_s": s["request_throughput_rps"], "ttft_p95_ms": s["ttft_ms"]["p95"],
-            "tpot_p95_ms": s["tpot_ms"]["p95"], "goodput": s["goodput"], "rejected": s["rejected"],
-            "usd_per_mtok": c["usd_per_mtok"], "tokens_per_joule": c["tokens_per_joule"]}
+    return {
+        "option": i + 1,
+        "load": load,
+        "throughput_tok_s": s["throughput_tok_s"],
+        "requests_per_s": s["request_throughput_rps"],
+        "ttft_p95_ms": s["ttft_ms"]["p95"],
+        "tpot_p95_ms": s["tpot_ms"]["p95"],
+        "goodput": s["goodput"],
+        "rejected": s["rejected"],
+        "usd_per_mtok": c["usd_per_mtok"],
+        "tokens_per_joule": c["tokens_per_joule"],
+    }
 
 
 def knee(points: list[dict]) -> dict | None:
@@ -563,8 +776,9 @@ def knee(points: list[dict]) -> dict | None:
     return min((p for p in pts if p["throughput_tok_s"] >= 0.9 * peak), key=lambda p: p["load"])
 
 
-def sweep(base: Catalog, sc: Scenario, i: int, points: int = 8,
-          progress: Callable[[int, int], None] | None = None) -> dict:
+def sweep(
+    base: Catalog, sc: Scenario, i: int, points: int = 8, progress: Callable[[int, int], None] | None = None
+) -> dict:
     """Throughput and p95 latencies against offered load for option i, with the knee."""
     kind, loads = sweep_loads(base, sc, i, points)
     rows = []
@@ -579,6 +793,7 @@ def sweep(base: Catalog, sc: Scenario, i: int, points: int = 8,
 
 
 # --------------------------------------------------------------------------- one-page Markdown summary
+
 
 def _md(v, fmt: str = "{:,.1f}") -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
@@ -595,38 +810,69 @@ def markdown_summary(cat: Catalog, sc: Scenario, results: list[dict], url: str |
     sources and accuracy."""
     m = cat.models.get(sc.model)
     wl = sc.workload
-    load = (f"{wl.concurrency} users in a closed loop" + (f", {wl.think_time_s:g} s think time" if wl.think_time_s
-                                                           else "")) if wl.arrival == "closed" else (
-        f"{wl.rate_rps:g} requests/s ({wl.arrival})" if wl.rate_rps else wl.arrival)
+    load = (
+        (
+            f"{wl.concurrency} users in a closed loop"
+            + (f", {wl.think_time_s:g} s think time" if wl.think_time_s else "")
+        )
+        if wl.arrival == "closed"
+        else (f"{wl.rate_rps:g} requests/s ({wl.arrival})" if wl.rate_rps else wl.arrival)
+    )
     ln = lambda x, d: typical_length(x, d)  # noqa: E731
     slo = ", ".join(f"{k} {v:g}" for k, v in sc.slo.model_dump().items() if v is not None) or "none"
     out = [f"# {m.name if m else sc.model}: {len(results)} machine options", ""]
     if url:
         out += [f"Scenario link: {url}", ""]
-    out += ["## Scenario", "",
-            f"- model: {m.name if m else sc.model} (`{sc.model}`)",
-            f"- workload: {load}; prompts {ln(wl.prompt, 512):,} tokens, answers {ln(wl.output, 256):,} tokens "
-            f"({wl.prompt.dist}/{wl.output.dist}); {wl.requests or 1000:,} requests simulated per option, seed {wl.seed}",
-            f"- SLO (p95): {slo}", ""]
-    out += ["## Results", "",
-            "| option | fits | prefill tok/s | decode tok/s | sim. tok/s | TTFT p95 ms | TPOT p95 ms | goodput | "
-            "price $ | $/M output tokens | tokens/J |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    out += [
+        "## Scenario",
+        "",
+        f"- model: {m.name if m else sc.model} (`{sc.model}`)",
+        f"- workload: {load}; prompts {ln(wl.prompt, 512):,} tokens, answers {ln(wl.output, 256):,} tokens "
+        f"({wl.prompt.dist}/{wl.output.dist}); {wl.requests or 1000:,} requests simulated per option, seed {wl.seed}",
+        f"- SLO (p95): {slo}",
+        "",
+    ]
+    out += [
+        "## Results",
+        "",
+        "| option | fits | prefill tok/s | decode tok/s | sim. tok/s | TTFT p95 ms | TPOT p95 ms | goodput | "
+        "price $ | $/M output tokens | tokens/J |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in summary_rows(results):
-        out.append("| " + " | ".join([
-            _md(r["machine"]), _md(r["fits"]), _md(r["prefill_tok_s"], "{:,.0f}"), _md(r["decode_tok_s"]),
-            _md(r["throughput_tok_s"]), _md(r["ttft_p95_ms"], "{:,.0f}"), _md(r["tpot_p95_ms"]),
-            _md(r["goodput"], "{:.0%}"), _md(r["price_usd"], "{:,.0f}"), _md(r["usd_per_mtok"], "{:,.2f}"),
-            _md(r["tokens_per_joule"], "{:.3f}")]) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    _md(r["machine"]),
+                    _md(r["fits"]),
+                    _md(r["prefill_tok_s"], "{:,.0f}"),
+                    _md(r["decode_tok_s"]),
+                    _md(r["throughput_tok_s"]),
+                    _md(r["ttft_p95_ms"], "{:,.0f}"),
+                    _md(r["tpot_p95_ms"]),
+                    _md(r["goodput"], "{:.0%}"),
+                    _md(r["price_usd"], "{:,.0f}"),
+                    _md(r["usd_per_mtok"], "{:,.2f}"),
+                    _md(r["tokens_per_joule"], "{:.3f}"),
+                ]
+            )
+            + " |"
+        )
     c = sc.cost
-    out += ["", "## Assumptions", "",
-            f"- $ per million output tokens is **derived**: {econ.FORMULA}.",
-            f"- electricity {c.usd_per_kwh:g} $/kWh, PUE {c.pue:g}, amortised over {c.amortize_years:g} years (no "
-            f"resale), the machine serves this load {c.utilization:.0%} of the time and idles the rest.",
-            "- GPU prices are per card where the catalog has no system price: the host server is not included "
-            "unless the option offloads to a priced host.",
-            "- Speeds are predictions (`predict`) and simulations (`simulate`), not measurements; see each option's "
-            "calibration below.", ""]
+    out += [
+        "",
+        "## Assumptions",
+        "",
+        f"- $ per million output tokens is **derived**: {econ.FORMULA}.",
+        f"- electricity {c.usd_per_kwh:g} $/kWh, PUE {c.pue:g}, amortised over {c.amortize_years:g} years (no "
+        f"resale), the machine serves this load {c.utilization:.0%} of the time and idles the rest.",
+        "- GPU prices are per card where the catalog has no system price: the host server is not included "
+        "unless the option offloads to a priced host.",
+        "- Speeds are predictions (`predict`) and simulations (`simulate`), not measurements; see each option's "
+        "calibration below.",
+        "",
+    ]
     out += ["## Each option's sources and accuracy", ""]
     for r in results:
         out.append(f"### {r['label']}")
@@ -635,17 +881,24 @@ def markdown_summary(cat: Catalog, sc: Scenario, results: list[dict], url: str |
             continue
         if not r.get("fits"):
             out.append(f"- does not fit: {r.get('reason')}")
-        out.append(f"- hardware: {r.get('name')} — memory bandwidth {r.get('bandwidth_gbs'):g} GB/s "
-                   f"({r.get('bandwidth_source')})")
+        out.append(
+            f"- hardware: {r.get('name')} — memory bandwidth {r.get('bandwidth_gbs'):g} GB/s "
+            f"({r.get('bandwidth_source')})"
+        )
         out.append(f"- max power {_md(r.get('power_max_w'), '{:,.0f}')} W: {r.get('power_source')}")
         p = r.get("price")
-        out.append(f"- price: ${p['usd']:,.0f} per device ({p['kind']}, {p['date']}): {p['source']}" if p else
-                   "- price: no sourced price for this configuration")
+        out.append(
+            f"- price: ${p['usd']:,.0f} per device ({p['kind']}, {p['date']}): {p['source']}"
+            if p
+            else "- price: no sourced price for this configuration"
+        )
         for part in r.get("capex_parts") or []:
             if not part["what"][0].isdigit():
                 out.append(f"- {part['what']}: ${part['usd']:,.0f} ({part.get('source')})")
-        out.append(f"- calibration `{r.get('calibration')}` (the Accuracy page and `python -m planner validate` "
-                   "show how predictions for this engine and hardware class compare with public measurements)")
+        out.append(
+            f"- calibration `{r.get('calibration')}` (the Accuracy page and `python -m planner validate` "
+            "show how predictions for this engine and hardware class compare with public measurements)"
+        )
         if r.get("cost_note"):
             out.append(f"- cost: {r['cost_note']}")
         out.append("")

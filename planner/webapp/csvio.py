@@ -25,11 +25,13 @@ MACHINE_COLUMNS = tuple(f"machine.{f}" for f in Machine.model_fields)
 MAX_BYTES = 1_000_000
 
 
-
 def scenario_columns(sc: Scenario) -> list[str]:
     shared = [k for k in flatten(sc) if not k.startswith("machine.") and k != "version"]
-    custom = [f"custom_hardware.{i}.{f}" for i, _ in enumerate(sc.custom_hardware)
-              for f in MODEL_LISTS["custom_hardware"].model_fields]
+    custom = [
+        f"custom_hardware.{i}.{f}"
+        for i, _ in enumerate(sc.custom_hardware)
+        for f in MODEL_LISTS["custom_hardware"].model_fields
+    ]
     return ["option", *MACHINE_COLUMNS, "version", *shared, *custom]
 
 
@@ -42,8 +44,12 @@ def scenario_rows(sc: Scenario) -> list[dict[str, str]]:
     rows = []
     for i, m in enumerate(sc.options()):
         row = {"option": str(i + 1)}
-        row.update({f"machine.{k}": fmt_value(compact(v) if k == "scheduler" else v)
-                    for k, v in m.model_dump(mode="json").items()})
+        row.update(
+            {
+                f"machine.{k}": fmt_value(compact(v) if k == "scheduler" else v)
+                for k, v in m.model_dump(mode="json").items()
+            }
+        )
         row.update(shared)
         rows.append(row)
     return rows
@@ -88,8 +94,10 @@ def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None, notes: 
     except csv.Error as exc:
         raise CSVError(f"not a readable CSV ({exc})") from None
     if "machine.hardware" not in cols:
-        raise CSVError("column 'machine.hardware' is missing: the first line must be the header the app writes "
-                       "(option, machine.hardware, machine.memory_gb, ...)")
+        raise CSVError(
+            "column 'machine.hardware' is missing: the first line must be the header the app writes "
+            "(option, machine.hardware, machine.memory_gb, ...)"
+        )
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise CSVError(f"column '{dup[0]}' appears twice in the header")
@@ -115,8 +123,10 @@ def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None, notes: 
     for n, r in enumerate(rows[1:], start=2):
         for c in shared:
             if (r[c] or "") != (first[c] or ""):
-                raise CSVError(f"option {n}: column '{c}' is '{r[c]}' but option 1 has '{first[c]}'; only the "
-                               "machine.* columns may differ between rows")
+                raise CSVError(
+                    f"option {n}: column '{c}' is '{r[c]}' but option 1 has '{first[c]}'; only the "
+                    "machine.* columns may differ between rows"
+                )
     params: dict[str, str] = {"compare": "", "custom_hardware": ""}
     for c in shared:
         params[c] = (first[c] or "").strip()
@@ -133,8 +143,10 @@ def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None, notes: 
         raise CSVError(f"column 'version' is '{version}': this app reads versions 1 and 2")
     sc, warnings = decode(params, catalog)
     if notes is not None and any(w.note for w in warnings):
-        notes.append("a version 1 file, migrated to version 2: every option runs the scenario's quantization and "
-                     "engine, as in version 1")
+        notes.append(
+            "a version 1 file, migrated to version 2: every option runs the scenario's quantization and "
+            "engine, as in version 1"
+        )
     warnings = [w for w in warnings if not w.note]  # a version 1 file is migrated (the app says so)
     if warnings:
         w = warnings[0]

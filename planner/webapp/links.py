@@ -170,8 +170,9 @@ def _leaf(raw: str, default_value, json_leaf: bool = False):
     return raw
 
 
-def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
-           default: Scenario | None = None) -> tuple[Scenario, list[LinkWarning]]:
+def decode(
+    query: str | Mapping[str, Any], catalog: Catalog | None = None, default: Scenario | None = None
+) -> tuple[Scenario, list[LinkWarning]]:
     """Scenario from a query; never raises.  Bad fields fall back to the default, one warning each."""
     params = {k: v for k, v in _parse_query(query).items() if not k.startswith(PLAN_PREFIX)}  # decode_plan's
     warnings: list[LinkWarning] = []
@@ -179,13 +180,23 @@ def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
     if version == "1":  # one stack for every option, fields relative to version 1's default: migrate
         if default is None:
             default = default_scenario_v1()
-        warnings.append(LinkWarning(VERSION_KEY, "a version 1 link, migrated to version 2: every option runs the "
-                                                 "scenario's quantization and engine, as in version 1 (set each "
-                                                 "option's own stack in its panel); the address bar now holds the "
-                                                 f"v={VERSION} link", note=True))
+        warnings.append(
+            LinkWarning(
+                VERSION_KEY,
+                "a version 1 link, migrated to version 2: every option runs the "
+                "scenario's quantization and engine, as in version 1 (set each "
+                "option's own stack in its panel); the address bar now holds the "
+                f"v={VERSION} link",
+                note=True,
+            )
+        )
     elif version is not None and version != str(VERSION):
-        warnings.append(LinkWarning(VERSION_KEY, f"link version '{version}' is not supported (this app writes "
-                                                 f"v={VERSION}); read as version {VERSION}"))
+        warnings.append(
+            LinkWarning(
+                VERSION_KEY,
+                f"link version '{version}' is not supported (this app writes v={VERSION}); read as version {VERSION}",
+            )
+        )
     default = default or default_scenario()
     params.pop("version", None)
     base = default.model_dump(mode="json")
@@ -202,8 +213,13 @@ def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
                     warnings.append(LinkWarning(key, f"'{raw}' is not understood; write {head}.0.<field>=..."))
                 continue
             if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in MODEL_LISTS[head].model_fields:
-                warnings.append(LinkWarning(key, f"unknown field, ignored (expected {head}.<index>.<field> with "
-                                                 f"a field of {', '.join(MODEL_LISTS[head].model_fields)})"))
+                warnings.append(
+                    LinkWarning(
+                        key,
+                        f"unknown field, ignored (expected {head}.<index>.<field> with "
+                        f"a field of {', '.join(MODEL_LISTS[head].model_fields)})",
+                    )
+                )
                 continue
             lists[head].setdefault(int(parts[1]), {})[parts[2]] = _leaf(raw, None, parts[2] in JSON_LEAVES)
             continue
@@ -212,8 +228,9 @@ def decode(query: str | Mapping[str, Any], catalog: Catalog | None = None,
         except (KeyError, TypeError):
             dv = KeyError
         if dv is KeyError or (isinstance(dv, dict) and key not in JSON_LEAVES):
-            warnings.append(LinkWarning(key, "unknown field, ignored (see `python -m planner schema` for the "
-                                             "field names)"))
+            warnings.append(
+                LinkWarning(key, "unknown field, ignored (see `python -m planner schema` for the field names)")
+            )
             continue
         _set(data, parts, _leaf(raw, dv, key in JSON_LEAVES))
         set_paths.append(tuple(parts))
@@ -256,9 +273,9 @@ def _validate(data: dict, base: dict, set_paths: list[tuple], warnings: list[Lin
             del data[loc[0]][limit:]
             warnings.append(LinkWarning(field, f"{msg}; the extra entries were dropped"))
             continue
-        under = [p for p in set_paths if p[:len(loc)] == loc]
+        under = [p for p in set_paths if p[: len(loc)] == loc]
         if not under:
-            under = [p for p in set_paths if loc[:len(p)] == p]
+            under = [p for p in set_paths if loc[: len(p)] == p]
         fixed = None
         if len(under) > 1:  # an object-level rule (e.g. arrival = closed needs concurrency): revert one key
             for p in reversed(under):
@@ -269,7 +286,7 @@ def _validate(data: dict, base: dict, set_paths: list[tuple], warnings: list[Lin
                     fixed = [p]
                     break
                 except ValidationError as e2:
-                    if all(tuple(x["loc"])[:len(loc)] != loc for x in e2.errors()):
+                    if all(tuple(x["loc"])[: len(loc)] != loc for x in e2.errors()):
                         fixed = [p]
                         break
         fixed = fixed or under
@@ -303,8 +320,13 @@ def _check_ids(sc: Scenario, catalog: Catalog, default: Scenario, warnings: list
             warnings.append(LinkWarning(field, f"{exc}; using the default '{getattr(default, field)}'"))
             upd[field] = getattr(default, field)
     if sc.kv_dtype is not None and sc.kv_dtype not in cat.kv_dtypes:
-        warnings.append(LinkWarning("kv_dtype", f"unknown KV dtype '{sc.kv_dtype}' (known: "
-                                                f"{', '.join(sorted(cat.kv_dtypes))}); using the engine default"))
+        warnings.append(
+            LinkWarning(
+                "kv_dtype",
+                f"unknown KV dtype '{sc.kv_dtype}' (known: "
+                f"{', '.join(sorted(cat.kv_dtypes))}); using the engine default",
+            )
+        )
         upd["kv_dtype"] = None
     try:
         hw = cat.resolve("hardware", sc.machine.hardware, "machine.hardware")
@@ -315,8 +337,9 @@ def _check_ids(sc: Scenario, catalog: Catalog, default: Scenario, warnings: list
     compare = []
     for i, m in enumerate(sc.compare):
         try:
-            compare.append(m.model_copy(update={"hardware": cat.resolve("hardware", m.hardware,
-                                                                        f"compare.{i}.hardware")}))
+            compare.append(
+                m.model_copy(update={"hardware": cat.resolve("hardware", m.hardware, f"compare.{i}.hardware")})
+            )
         except CatalogError as exc:
             warnings.append(LinkWarning(f"compare.{i}.hardware", f"{exc}; option dropped"))
     upd["compare"] = compare
@@ -332,9 +355,14 @@ def _check_ids(sc: Scenario, catalog: Catalog, default: Scenario, warnings: list
                 warnings.append(LinkWarning(f"{prefix}.{field}", f"{exc}; using the scenario's '{upd[field]}'"))
                 fix[field] = None
         if m.kv_dtype is not None and m.kv_dtype not in cat.kv_dtypes:
-            warnings.append(LinkWarning(f"{prefix}.kv_dtype", f"unknown KV dtype '{m.kv_dtype}' (known: "
-                                                              f"{', '.join(sorted(cat.kv_dtypes))}); using the "
-                                                              "scenario's"))
+            warnings.append(
+                LinkWarning(
+                    f"{prefix}.kv_dtype",
+                    f"unknown KV dtype '{m.kv_dtype}' (known: "
+                    f"{', '.join(sorted(cat.kv_dtypes))}); using the "
+                    "scenario's",
+                )
+            )
             fix["kv_dtype"] = None
         for field, kind in (("link", "interconnects"), ("host", "hosts")):
             v = getattr(m, field)
@@ -385,11 +413,15 @@ class PlanInputs(BaseModel):
     model: str = Field("deepseek-r1", description="model id")
     quant: str | None = Field(None, description="one quantization, or none: every sensible one")
     min_quality: Literal["any", "4bit", "8bit", "16bit"] = Field("4bit", description="lowest weight precision")
-    load: Literal["rate", "daily", "team"] = Field("rate", description="peak rate, daily tokens x peak factor, or "
-                                                   "a team: people each sending a request every every_min minutes")
+    load: Literal["rate", "daily", "team"] = Field(
+        "rate",
+        description="peak rate, daily tokens x peak factor, or "
+        "a team: people each sending a request every every_min minutes",
+    )
     people: int = Field(30, ge=1, le=1_000_000, description="team: people")
-    every_min: float = Field(2.0, gt=0, le=1440, description="team: minutes between one person's requests at "
-                                                             "busy times")
+    every_min: float = Field(
+        2.0, gt=0, le=1440, description="team: minutes between one person's requests at busy times"
+    )
     rate_rps: float = Field(2.0, gt=0, le=1e5, description="peak requests per second")
     daily_tokens: float = Field(1e9, gt=0, le=1e15, description="prompt + output tokens per day")
     peak_factor: float = Field(3.0, ge=1, le=1000, description="peak rate / mean rate over the day")
@@ -402,8 +434,12 @@ class PlanInputs(BaseModel):
     electricity_usd_per_kwh: float = Field(0.15, ge=0, le=10)
     pue: float = Field(1.3, ge=1, le=5)
     years: float = Field(3.0, gt=0, le=20)
-    utilization: float | None = Field(None, gt=0, le=1, description="share of the time at peak load (none: "
-                                      "the planner's default, 50% or 1 / peak factor)")
+    utilization: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="share of the time at peak load (none: the planner's default, 50% or 1 / peak factor)",
+    )
 
     def spec(self) -> dict:
         wl: dict = {"prompt": {"mean": self.prompt}, "output": {"mean": self.output}}
@@ -415,11 +451,19 @@ class PlanInputs(BaseModel):
             wl.update(daily_tokens=self.daily_tokens, peak_factor=self.peak_factor)
         # only the changed ones: the planner lists the defaults it used as assumptions
         default = PlanInputs()
-        costs = {k: getattr(self, k) for k in ("electricity_usd_per_kwh", "pue", "years", "utilization")
-                 if getattr(self, k) is not None and getattr(self, k) != getattr(default, k)}
-        out: dict = {"model": self.model, "workload": wl, "costs": costs,
-                     "slo": {k: getattr(self, k) for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s")
-                             if getattr(self, k) is not None}}
+        costs = {
+            k: getattr(self, k)
+            for k in ("electricity_usd_per_kwh", "pue", "years", "utilization")
+            if getattr(self, k) is not None and getattr(self, k) != getattr(default, k)
+        }
+        out: dict = {
+            "model": self.model,
+            "workload": wl,
+            "costs": costs,
+            "slo": {
+                k: getattr(self, k) for k in ("ttft_p95_s", "tpot_p95_ms", "e2e_p95_s") if getattr(self, k) is not None
+            },
+        }
         if self.quant:
             out["quants"] = [self.quant]
         if self.min_quality != "4bit":
@@ -428,24 +472,28 @@ class PlanInputs(BaseModel):
             out["candidates"] = [{"hardware": h} for h in self.candidates]
         return out
 
-
     def team_rate_rps(self) -> float:
         """A team's peak arrivals: people / (minutes between one person's requests x 60), requests/s (an upper
         bound: with think time a person also waits for the answer, so sends a little less)."""
         return self.people / (self.every_min * 60.0)
 
 
-def plan_inputs_from_scenario(sc: Scenario, inp: PlanInputs, keep: frozenset[str] | set[str] = frozenset()
-                              ) -> PlanInputs:
+def plan_inputs_from_scenario(
+    sc: Scenario, inp: PlanInputs, keep: frozenset[str] | set[str] = frozenset()
+) -> PlanInputs:
     """The Capacity plan's inputs with the workload, SLO and cost assumptions the scenario shares with it
     (Compare, Load sweep and Capacity plan use one set): the model, fixed prompt and output lengths, the
     load (a team with think time, or a Poisson rate), the SLO where the scenario sets one, the costs, and the
     scenario's hardware as the candidates.  Fields in `keep` (those a share link carried as plan.*) stay
     as they are, and a load or SLO field kept keeps its whole group."""
     wl = sc.workload
-    upd: dict = {"model": sc.model, "electricity_usd_per_kwh": sc.cost.usd_per_kwh, "pue": sc.cost.pue,
-                 "years": sc.cost.amortize_years,
-                 "utilization": None if sc.cost.utilization == Cost().utilization else sc.cost.utilization}
+    upd: dict = {
+        "model": sc.model,
+        "electricity_usd_per_kwh": sc.cost.usd_per_kwh,
+        "pue": sc.cost.pue,
+        "years": sc.cost.amortize_years,
+        "utilization": None if sc.cost.utilization == Cost().utilization else sc.cost.utilization,
+    }
     for name in ("prompt", "output"):
         ln = getattr(wl, name)
         if ln.dist == "fixed" and ln.mean:
@@ -457,8 +505,10 @@ def plan_inputs_from_scenario(sc: Scenario, inp: PlanInputs, keep: frozenset[str
     if sc.slo.ttft_p95_s or sc.slo.tpot_p95_ms or sc.slo.e2e_p95_s:
         upd.update(ttft_p95_s=sc.slo.ttft_p95_s, tpot_p95_ms=sc.slo.tpot_p95_ms, e2e_p95_s=sc.slo.e2e_p95_s)
     upd["candidates"] = list(dict.fromkeys(m.hardware for m in sc.options() if not m.hardware.startswith("custom")))
-    groups = ({"load", "rate_rps", "people", "every_min", "daily_tokens", "peak_factor"},
-              {"ttft_p95_s", "tpot_p95_ms", "e2e_p95_s"})
+    groups = (
+        {"load", "rate_rps", "people", "every_min", "daily_tokens", "peak_factor"},
+        {"ttft_p95_s", "tpot_p95_ms", "e2e_p95_s"},
+    )
     for g in groups:
         if g & set(keep):
             keep = set(keep) | g
@@ -477,8 +527,12 @@ def scenario_from_plan_inputs(sc: Scenario, inp: PlanInputs) -> Scenario:
     elif inp.load == "rate":
         w.update(arrival="poisson", rate_rps=inp.rate_rps)
     data["slo"] = {"ttft_p95_s": inp.ttft_p95_s, "tpot_p95_ms": inp.tpot_p95_ms, "e2e_p95_s": inp.e2e_p95_s}
-    data["cost"] = {"usd_per_kwh": inp.electricity_usd_per_kwh, "pue": inp.pue, "amortize_years": inp.years,
-                    "utilization": inp.utilization or Cost().utilization}
+    data["cost"] = {
+        "usd_per_kwh": inp.electricity_usd_per_kwh,
+        "pue": inp.pue,
+        "amortize_years": inp.years,
+        "utilization": inp.utilization or Cost().utilization,
+    }
     return Scenario.model_validate(data)
 
 
@@ -491,15 +545,13 @@ def _plan_value(v: Any) -> str:
 def encode_plan_params(inp: PlanInputs) -> dict[str, str]:
     """``plan.<field>`` for every input that differs from the default (no version key: see encode_params)."""
     default = PlanInputs()
-    return {PLAN_PREFIX + k: _plan_value(v) for k, v in inp.model_dump(mode="json").items()
-            if v != getattr(default, k)}
+    return {PLAN_PREFIX + k: _plan_value(v) for k, v in inp.model_dump(mode="json").items() if v != getattr(default, k)}
 
 
-def decode_plan(query: str | Mapping[str, Any], catalog: Catalog | None = None
-                ) -> tuple[PlanInputs, list[LinkWarning]]:
+def decode_plan(query: str | Mapping[str, Any], catalog: Catalog | None = None) -> tuple[PlanInputs, list[LinkWarning]]:
     """Plan inputs from a query (keys without the ``plan.`` prefix are ignored); never raises.
     A malformed or unknown value warns, naming the field, and that field keeps its default."""
-    params = {k[len(PLAN_PREFIX):]: v for k, v in _parse_query(query).items() if k.startswith(PLAN_PREFIX)}
+    params = {k[len(PLAN_PREFIX) :]: v for k, v in _parse_query(query).items() if k.startswith(PLAN_PREFIX)}
     default = PlanInputs()
     data = default.model_dump()
     warnings: list[LinkWarning] = []
@@ -517,22 +569,26 @@ def decode_plan(query: str | Mapping[str, Any], catalog: Catalog | None = None
             PlanInputs.model_validate({**data, key: value})
         except ValidationError as exc:
             msg = validation_message(exc.errors()[0], unknown=None)
-            warnings.append(LinkWarning(name, f"'{raw}': {msg}; using the default "
-                                              f"({_plan_value(getattr(default, key)) or 'none'})"))
+            warnings.append(
+                LinkWarning(name, f"'{raw}': {msg}; using the default ({_plan_value(getattr(default, key)) or 'none'})")
+            )
             continue
         data[key] = value
     inp = PlanInputs.model_validate(data)
     if inp.ttft_p95_s is None and inp.tpot_p95_ms is None and inp.e2e_p95_s is None:
-        warnings.append(LinkWarning("plan.ttft_p95_s", "no SLO is set (the planner needs at least one); using the "
-                                                       "default TTFT and TPOT limits"))
+        warnings.append(
+            LinkWarning(
+                "plan.ttft_p95_s",
+                "no SLO is set (the planner needs at least one); using the default TTFT and TPOT limits",
+            )
+        )
         inp = inp.model_copy(update={"ttft_p95_s": default.ttft_p95_s, "tpot_p95_ms": default.tpot_p95_ms})
     if catalog is not None:
         inp = _check_plan_ids(inp, catalog, default, warnings)
     return inp, warnings
 
 
-def _check_plan_ids(inp: PlanInputs, catalog: Catalog, default: PlanInputs,
-                    warnings: list[LinkWarning]) -> PlanInputs:
+def _check_plan_ids(inp: PlanInputs, catalog: Catalog, default: PlanInputs, warnings: list[LinkWarning]) -> PlanInputs:
     upd: dict = {}
     for field, kind, fallback in (("model", "models", default.model), ("quant", "quants", None)):
         v = getattr(inp, field)

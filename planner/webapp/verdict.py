@@ -43,10 +43,12 @@ def fmt_duration(seconds: float | None) -> str:
 def team_load_text(people: int, every_min: float) -> str:
     """How a team's load maps to the simulation, in words (the page shows it)."""
     rate = people / (every_min * 60.0)
-    return (f"{people} people, each sending a request every {every_min:g} min at busy times: at most "
-            f"{rate:.3g} requests/s ({rate * 60:.3g} per minute). Simulated as a closed loop: each person "
-            f"waits for the answer, then thinks for {every_min:g} min on average (exponential) before the next "
-            "request, so a slow machine also slows the requests down, as a real team would.")
+    return (
+        f"{people} people, each sending a request every {every_min:g} min at busy times: at most "
+        f"{rate:.3g} requests/s ({rate * 60:.3g} per minute). Simulated as a closed loop: each person "
+        f"waits for the answer, then thinks for {every_min:g} min on average (exponential) before the next "
+        "request, so a slow machine also slows the requests down, as a real team would."
+    )
 
 
 def load_text(wl) -> str:
@@ -88,12 +90,16 @@ def tight(o: dict, concurrency: int | None = None) -> str | None:
     m = memory_margin(o)
     if m is not None and m < TIGHT_MARGIN:
         mem, g = o["memory"], 1e9 / 2**30  # GiB: the unit memory is sold in ("96 GB" card = 96 GiB)
-        return (f"tight: {(mem['usable'] - mem['total']) * g:.1f} of {mem['usable'] * g:.1f} GiB usable memory left "
-                f"({m:.1%}); use a smaller quantization, a shorter context, or more memory or devices")
+        return (
+            f"tight: {(mem['usable'] - mem['total']) * g:.1f} of {mem['usable'] * g:.1f} GiB usable memory left "
+            f"({m:.1%}); use a smaller quantization, a shorter context, or more memory or devices"
+        )
     seqs = o.get("max_concurrent_sequences")
     if concurrency and seqs is not None and seqs < concurrency:
-        return (f"tight: room for {seqs} concurrent sequences, fewer than the {concurrency} the load asks; use a "
-                "smaller quantization or KV cache, shorter requests, or more memory or devices")
+        return (
+            f"tight: room for {seqs} concurrent sequences, fewer than the {concurrency} the load asks; use a "
+            "smaller quantization or KV cache, shorter requests, or more memory or devices"
+        )
     return None
 
 
@@ -136,23 +142,36 @@ def verdict(results: list[dict], slo, load_text: str, concurrency: int | None = 
     head = f"At {load_text}" + (f", target {target}" if target else ", no latency target set") + ": "
     if meets:
         names = ", ".join(n for n, _ in meets)
-        head += (f"{len(meets)} of {len(results)} option{'s' if len(results) != 1 else ''} meet"
-                 f"{'s' if len(meets) == 1 else ''} it ({names})")
+        head += (
+            f"{len(meets)} of {len(results)} option{'s' if len(results) != 1 else ''} meet"
+            f"{'s' if len(meets) == 1 else ''} it ({names})"
+        )
     else:
         head += f"none of the {len(results)} options meets it"
     if fails:
         head += "; " + "; ".join(f"{n} fails: {why}" for n, why in fails)
     cheapest = None
-    priced = [(o.get("usd_per_mtok"), n, o) for n, o in meets if o.get("usd_per_mtok") is not None
-              and o.get("price_usd") is not None]
+    priced = [
+        (o.get("usd_per_mtok"), n, o)
+        for n, o in meets
+        if o.get("usd_per_mtok") is not None and o.get("price_usd") is not None
+    ]
     if priced:
         _, cheapest, o = min(priced, key=lambda t: (t[0], t[1]))
-        head += (f". Cheapest that meets it: {cheapest}, ${o['price_usd']:,.0f} to buy, "
-                 f"${o['usd_per_mtok']:,.2f} per million output tokens")
+        head += (
+            f". Cheapest that meets it: {cheapest}, ${o['price_usd']:,.0f} to buy, "
+            f"${o['usd_per_mtok']:,.2f} per million output tokens"
+        )
     elif meets:
         head += ". None of those has a price: enter a quote to rank them"
-    return {"sentence": head + ".", "meets": [n for n, _ in meets], "fails": fails, "cheapest": cheapest,
-            "tight": tights, "ok": bool(meets)}
+    return {
+        "sentence": head + ".",
+        "meets": [n for n, _ in meets],
+        "fails": fails,
+        "cheapest": cheapest,
+        "tight": tights,
+        "ok": bool(meets),
+    }
 
 
 def _name(o: dict) -> str:
@@ -171,9 +190,11 @@ def plan_sentence(result: dict, rows: list[dict], load_text: str) -> str:
     win = rows[0]
     reps = f"{win['replicas']} x " if win["replicas"] > 1 else ""
     names = ", ".join(r["candidate"] for r in rows[:3]) + (", ..." if n > 3 else "")
-    out = (f"At {load_text}, {n} configuration{'s' if n != 1 else ''} meet{'s' if n == 1 else ''} the target "
-           f"({names}). Cheapest: {reps}{win['candidate']}, ${win['capex_usd']:,.0f} to buy, "
-           f"${win['usd_per_m_output_tokens']:,.2f} per million output tokens")
+    out = (
+        f"At {load_text}, {n} configuration{'s' if n != 1 else ''} meet{'s' if n == 1 else ''} the target "
+        f"({names}). Cheapest: {reps}{win['candidate']}, ${win['capex_usd']:,.0f} to buy, "
+        f"${win['usd_per_m_output_tokens']:,.2f} per million output tokens"
+    )
     groups = excluded_groups(result)
     if groups:
         out += "; excluded: " + ", ".join(f"{len(g['rows'])} {REASONS.get(g['code'], g['code'])}" for g in groups)

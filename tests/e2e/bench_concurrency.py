@@ -94,16 +94,21 @@ async def ws_session(port: int, query: str, t0: float, timeout_s: float) -> tupl
 async def run_ws(port: int, n: int, timeout_s: float) -> list[tuple[float, float, bool]]:
     await ws_session(port, "v=1", time.perf_counter(), timeout_s)  # warm the server (imports, catalog)
     t0 = time.perf_counter()
-    return await asyncio.gather(*(ws_session(port, f"v=1&workload.concurrency={5 + k}", t0, timeout_s)
-                                  for k in range(n)))
+    return await asyncio.gather(
+        *(ws_session(port, f"v=1&workload.concurrency={5 + k}", t0, timeout_s) for k in range(n))
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--timeout", type=float, default=300, help="per session, seconds")
-    ap.add_argument("--clients", choices=["chromium", "ws"], default="chromium",
-                    help="Chromium pages (default) or websocket clients (the server alone)")
+    ap.add_argument(
+        "--clients",
+        choices=["chromium", "ws"],
+        default="chromium",
+        help="Chromium pages (default) or websocket clients (the server alone)",
+    )
     args = ap.parse_args()
     port = free_port()
     proc = start_server(port)
@@ -117,15 +122,22 @@ def main() -> None:
         stop_server(proc)
     first = [r[0] for r in res]
     done = [r[1] for r in res]
-    print(f"{args.sessions} concurrent {args.clients} sessions, each a different scenario "
-          f"(users 5-{4 + args.sessions}):")
-    print(f"  first result (summary table shown): median {statistics.median(first):.1f} s, "
-          f"min {min(first):.1f} s, max {max(first):.1f} s")
-    print(f"  page finished (all charts drawn):   median {statistics.median(done):.1f} s, "
-          f"min {min(done):.1f} s, max {max(done):.1f} s")
+    print(
+        f"{args.sessions} concurrent {args.clients} sessions, each a different scenario (users 5-{4 + args.sessions}):"
+    )
+    print(
+        f"  first result (summary table shown): median {statistics.median(first):.1f} s, "
+        f"min {min(first):.1f} s, max {max(first):.1f} s"
+    )
+    print(
+        f"  page finished (all charts drawn):   median {statistics.median(done):.1f} s, "
+        f"min {min(done):.1f} s, max {max(done):.1f} s"
+    )
     print(f"  sessions with an error: {sum(not r[2] for r in res)}")
-    print(f"  machine load average (1 min) before / after: {load0:.1f} / {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"  machine load average (1 min) before / after: {load0:.1f} / {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

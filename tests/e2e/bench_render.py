@@ -90,8 +90,10 @@ def main() -> None:
             t0 = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/")
             settle(page)
-            print(f"first load (cold caches): {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
-                  f"browser {_cpu_tree(os.getpid(), proc.pid) - b0:.2f} s")
+            print(
+                f"first load (cold caches): {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
+                f"browser {_cpu_tree(os.getpid(), proc.pid) - b0:.2f} s"
+            )
             runs: dict[str, list[tuple[float, float, float]]] = {"miss": [], "hit": []}
             for k in range(args.runs):
                 v = 5 + k  # new value: cache miss
@@ -100,9 +102,11 @@ def main() -> None:
             for kind, title in (("miss", "cache miss (4 options simulated)"), ("hit", "cached")):
                 r = runs[kind]
                 wall = [x[0] for x in r]
-                print(f"re-render after a change, {title}: median {statistics.median(wall):.2f} s, "
-                      f"max {max(wall):.2f} s over {len(wall)}; CPU median: server {statistics.median(x[1] for x in r):.2f} s, "
-                      f"browser {statistics.median(x[2] for x in r):.2f} s")
+                print(
+                    f"re-render after a change, {title}: median {statistics.median(wall):.2f} s, "
+                    f"max {max(wall):.2f} s over {len(wall)}; CPU median: server {statistics.median(x[1] for x in r):.2f} s, "
+                    f"browser {statistics.median(x[2] for x in r):.2f} s"
+                )
             browser.close()
     finally:
         stop_server(proc)

@@ -9,17 +9,25 @@ from planner.catalog.loader import load_catalog
 from planner.webapp.links import decode
 from tests.e2e.helpers import ARTIFACTS, settle
 
-LINK = ("v=2&workload.concurrency=12&workload.output.mean=500&compare.0.hardware=nvidia-b200&compare.0.devices=4"
-        "&compare.0.engine=vllm&compare.0.quant=fp8")
+LINK = (
+    "v=2&workload.concurrency=12&workload.output.mean=500&compare.0.hardware=nvidia-b200&compare.0.devices=4"
+    "&compare.0.engine=vllm&compare.0.quant=fp8"
+)
 V1_LINK = "v=1&workload.concurrency=12&workload.output.mean=500&compare.0.hardware=nvidia-b200&compare.0.devices=4"
 # four options on four different stacks (Llama 3.1 8B)
-FOUR = ("v=2&model=llama-3.1-8b&quant=mlx-4bit&engine=mlx"
-        "&machine.hardware=apple-m4-max-40c&machine.memory_gb=128&machine.quant=mlx-4bit&machine.engine=mlx"
-        "&compare.0.hardware=nvidia-rtx-5090&compare.0.quant=q4_k_m&compare.0.engine=llama.cpp"
-        "&compare.1.hardware=nvidia-h100-sxm&compare.1.devices=2&compare.1.quant=fp8&compare.1.engine=vllm"
-        "&compare.2.hardware=amd-mi300x&compare.2.quant=bf16&compare.2.engine=sglang")
-FOUR_LABELS = ["1: M4 Max 40c 128 GB · MLX · 4-bit", "2: RTX 5090 · llama.cpp · Q4_K_M",
-               "3: 2x H100 SXM5 · vLLM · FP8", "4: MI300X · SGLang · BF16"]
+FOUR = (
+    "v=2&model=llama-3.1-8b&quant=mlx-4bit&engine=mlx"
+    "&machine.hardware=apple-m4-max-40c&machine.memory_gb=128&machine.quant=mlx-4bit&machine.engine=mlx"
+    "&compare.0.hardware=nvidia-rtx-5090&compare.0.quant=q4_k_m&compare.0.engine=llama.cpp"
+    "&compare.1.hardware=nvidia-h100-sxm&compare.1.devices=2&compare.1.quant=fp8&compare.1.engine=vllm"
+    "&compare.2.hardware=amd-mi300x&compare.2.quant=bf16&compare.2.engine=sglang"
+)
+FOUR_LABELS = [
+    "1: M4 Max 40c 128 GB · MLX · 4-bit",
+    "2: RTX 5090 · llama.cpp · Q4_K_M",
+    "3: 2x H100 SXM5 · vLLM · FP8",
+    "4: MI300X · SGLang · BF16",
+]
 
 
 def open_(page, url):
@@ -107,9 +115,14 @@ def test_screenshot_every_page(browser, app_url):
     ctx = browser.new_context(viewport={"width": 1400, "height": 2600})
     p = ctx.new_page()
     p.set_default_timeout(90_000)
-    for path, name in [("", "compare"), ("load_sweep", "load_sweep"), ("catalog", "catalog"),
-                       ("accuracy", "accuracy"), ("claims", "claims"),
-                       ("measurements", "measurements")]:
+    for path, name in [
+        ("", "compare"),
+        ("load_sweep", "load_sweep"),
+        ("catalog", "catalog"),
+        ("accuracy", "accuracy"),
+        ("claims", "claims"),
+        ("measurements", "measurements"),
+    ]:
         p.goto(f"{app_url}/{path}")
         settle(p)
         p.wait_for_timeout(1500)  # let Vega finish drawing
@@ -129,15 +142,23 @@ def _summary(page) -> list[dict]:
 def test_four_options_on_four_stacks_restore_from_a_link(page, app_url):
     open_(page, f"{app_url}/?{FOUR}")
     sc = scenario_of(page)
-    assert [sc.stack(i)[:2] for i in range(4)] == [("mlx-4bit", "mlx"), ("q4_k_m", "llama.cpp"), ("fp8", "vllm"),
-                                                    ("bf16", "sglang")]
+    assert [sc.stack(i)[:2] for i in range(4)] == [
+        ("mlx-4bit", "mlx"),
+        ("q4_k_m", "llama.cpp"),
+        ("fp8", "vllm"),
+        ("bf16", "sglang"),
+    ]
     side = page.get_by_test_id("stSidebar")
     for label in FOUR_LABELS:  # every option's panel is labelled with its stack
         assert side.get_by_text(label).first.is_visible(), label
     rows = _summary(page)
     assert [r["machine"] for r in rows] == FOUR_LABELS
-    assert [(r["engine"], r["quant"]) for r in rows] == [("mlx", "mlx-4bit"), ("llama.cpp", "q4_k_m"),
-                                                         ("vllm", "fp8"), ("sglang", "bf16")]
+    assert [(r["engine"], r["quant"]) for r in rows] == [
+        ("mlx", "mlx-4bit"),
+        ("llama.cpp", "q4_k_m"),
+        ("vllm", "fp8"),
+        ("sglang", "bf16"),
+    ]
     assert all(float(r["throughput_tok_s"]) > 0 for r in rows)
     assert page.get_by_test_id("stAppDeployButton").count() == 0  # client.toolbarMode = "minimal"
     url = page.get_by_test_id("stCode").first.inner_text()
@@ -192,7 +213,11 @@ def test_csv_round_trip_keeps_each_options_stack(page, app_url):
     dl.value.save_as(path)
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     assert [(r["machine.engine"], r["machine.quant"]) for r in rows] == [
-        ("mlx", "mlx-4bit"), ("llama.cpp", "q4_k_m"), ("vllm", "fp8"), ("sglang", "bf16")]
+        ("mlx", "mlx-4bit"),
+        ("llama.cpp", "q4_k_m"),
+        ("vllm", "fp8"),
+        ("sglang", "bf16"),
+    ]
     open_(page, f"{app_url}/")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
     page.wait_for_url("**compare.2.engine=sglang**")

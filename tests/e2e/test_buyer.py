@@ -12,15 +12,27 @@ from planner.webapp.links import decode, encode_params
 from planner.webapp.verdict import verdict
 from tests.e2e.helpers import ARTIFACTS, settle
 
-BUYER = {"model": "llama-3.1-70b", "quant": "q4_k_m", "engine": "llama.cpp",
-         "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 256},
-         "compare": [{"hardware": "apple-m3-ultra-80c", "memory_gb": 96, "nodes": 2, "link": "thunderbolt5"},
-                     {"hardware": "nvidia-dgx-spark"},
-                     {"hardware": "nvidia-rtx-5090", "devices": 2},
-                     {"hardware": "nvidia-h100-sxm", "devices": 2, "quant": "fp8", "engine": "vllm"}],
-         "workload": {"arrival": "closed", "concurrency": 30, "think_time_s": 120, "requests": 400,
-                      "prompt": {"mean": 2000}, "output": {"mean": 500}},
-         "slo": {"ttft_p95_s": 3}}
+BUYER = {
+    "model": "llama-3.1-70b",
+    "quant": "q4_k_m",
+    "engine": "llama.cpp",
+    "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 256},
+    "compare": [
+        {"hardware": "apple-m3-ultra-80c", "memory_gb": 96, "nodes": 2, "link": "thunderbolt5"},
+        {"hardware": "nvidia-dgx-spark"},
+        {"hardware": "nvidia-rtx-5090", "devices": 2},
+        {"hardware": "nvidia-h100-sxm", "devices": 2, "quant": "fp8", "engine": "vllm"},
+    ],
+    "workload": {
+        "arrival": "closed",
+        "concurrency": 30,
+        "think_time_s": 120,
+        "requests": 400,
+        "prompt": {"mean": 2000},
+        "output": {"mean": 500},
+    },
+    "slo": {"ttft_p95_s": 3},
+}
 
 
 def _open(page, url):

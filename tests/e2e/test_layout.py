@@ -43,8 +43,9 @@ def _overflow(p) -> list[str]:
 def test_every_page_lists_in_navigation():
     names = [t for _, t in pages()]
     assert len(names) >= 8 and names[0] == "Compare"
-    assert {"Load sweep", "Capacity plan", "Catalog", "Accuracy", "Your measurements", "Claims",
-            "Glossary"} <= set(names)
+    assert {"Load sweep", "Capacity plan", "Catalog", "Accuracy", "Your measurements", "Claims", "Glossary"} <= set(
+        names
+    )
 
 
 def test_screenshots_of_every_page_at_two_sizes(browser, app_url):
@@ -109,10 +110,12 @@ def test_tab_moves_focus_into_the_page_inputs(page, app_url):
     seen: list[str] = []
     for _ in range(60):
         page.keyboard.press("Tab")
-        seen.append(page.evaluate("""() => { const a = document.activeElement; if (!a) return '';
+        seen.append(
+            page.evaluate("""() => { const a = document.activeElement; if (!a) return '';
             const w = a.closest('[data-testid^="st"]');
             return (a.tagName + ':' + (a.getAttribute('aria-label') || a.getAttribute('type') || '') + '@'
-                    + (w ? w.getAttribute('data-testid') : '')); }"""))
+                    + (w ? w.getAttribute('data-testid') : '')); }""")
+        )
     inputs = [s for s in seen if s.startswith("INPUT:")]
     assert len(set(inputs)) >= 3, seen  # focus moved through several different inputs
     assert any("stNumberInput" in s for s in seen), seen
