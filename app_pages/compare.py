@@ -156,6 +156,9 @@ FORMATS = {
     "usd_per_user_month": "${:,.0f}",
 }
 shown = df[show].copy()
+for c in FORMATS:  # number columns: None (no sourced figure) as NaN, which the table shows as —, not "None"
+    if c in shown:
+        shown[c] = pd.to_numeric(shown[c], errors="coerce")
 for c in ("machine", "link", "parallel", "offload", "verdict", "capacity"):  # text columns: an empty cell reads —
     shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
 table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
