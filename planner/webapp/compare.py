@@ -157,6 +157,22 @@ PRESETS = {
 }
 
 
+def _capex(cat: Catalog, m, memory_gb: float) -> econ.Capex:
+    """econ.capex of one option's machine (its devices, nodes, replicas, link, host, offload and quote)."""
+    return econ.capex(
+        cat,
+        m.hardware,
+        memory_gb,
+        devices=m.devices,
+        nodes=m.nodes,
+        replicas=m.replicas,
+        link=m.link,
+        host=m.host,
+        offload=m.offload,
+        quote_usd=m.price_usd,
+    )
+
+
 def preset_caption(name: str) -> str:
     """The preset's caption, generated from its scenario (so it always names the machines it loads):
     'Llama 3.1 70B: M3 Ultra 60c 96 GB (MLX 4-bit), RTX PRO 6000 (vLLM FP8), ...'."""
@@ -426,18 +442,7 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
         }
     )
     out["format"] = format_note(cat, pr["quant"], pr.get("support"))  # quality note; "(emulated)" per the matrix
-    cap = econ.capex(
-        cat,
-        m.hardware,
-        mem_opt,
-        devices=m.devices,
-        nodes=m.nodes,
-        replicas=m.replicas,
-        link=m.link,
-        host=m.host,
-        offload=m.offload,
-        quote_usd=m.price_usd,
-    )
+    cap = _capex(cat, m, mem_opt)
     out["price"] = econ.device_price(cat, m.hardware, mem_opt)
     out["price_usd"] = cap.usd
     out["capex_parts"] = cap.parts
@@ -502,18 +507,7 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     m = one.machine
     hw = cat.hardware[m.hardware]
     mem = m.memory_gb if m.memory_gb is not None else max(hw.memory_gb)
-    cap = econ.capex(
-        cat,
-        m.hardware,
-        mem,
-        devices=m.devices,
-        nodes=m.nodes,
-        replicas=m.replicas,
-        link=m.link,
-        host=m.host,
-        offload=m.offload,
-        quote_usd=m.price_usd,
-    )
+    cap = _capex(cat, m, mem)
     pw = econ.power(
         cat,
         m.hardware,
