@@ -96,9 +96,9 @@ if "usd_per_mtok" in df and df["usd_per_mtok"].notna().any():
         f"{sc.cost.amortize_years:g} years + energy at ${sc.cost.usd_per_kwh:g}/kWh, PUE {sc.cost.pue:g}, "
         f"serving this load {sc.cost.utilization:.0%} of the time. A machine at low load costs more per token."
     )
-knees = df[df["knee"]][["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput"]].round(
-    {"throughput_tok_s": 1, "ttft_p95_ms": 0, "tpot_p95_ms": 1, "goodput": 3}
-)
+knees = df[df["knee"]][
+    ["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput", "slo_met"]
+].round({"throughput_tok_s": 1, "ttft_p95_ms": 0, "tpot_p95_ms": 1, "goodput": 3})
 st.subheader("Saturation knee per option")
 knees["ttft_p95_ms"] = [vd.fmt_duration(x / 1e3) for x in knees["ttft_p95_ms"]]  # the unit that reads best
 st.dataframe(
@@ -110,6 +110,7 @@ st.dataframe(
         "ttft_p95_ms": st.column_config.TextColumn("first token p95", help=HELP["ttft"]),
         "tpot_p95_ms": st.column_config.NumberColumn("per token p95, ms", help=HELP["tpot"]),
         "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"], format="percent"),
+        "slo_met": st.column_config.CheckboxColumn("meets the target", help=HELP["meets"]),
     },
 )
 with st.expander("All sweep points"):

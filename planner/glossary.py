@@ -24,10 +24,13 @@ TERMS: dict[str, tuple[str, str]] = {
     ),
     "meets": (
         "meets the target",
-        "fits in memory, drops nothing, and at least 95% of requests meet every target "
-        "that is set (the target is a p95)",
+        "fits in memory, drops nothing, and the p95 of each metric with a target is within it, over all "
+        "requests and over the later half of the run (the same test as the Capacity plan's)",
     ),
-    "goodput": ("goodput (on target)", "the share of requests that met every target that is set"),
+    "goodput": (
+        "goodput (on target)",
+        "the share of requests that met every target that is set, each read as a limit per request",
+    ),
     "closed": (
         "closed loop",
         "a fixed number of people; each sends the next request only after the previous "

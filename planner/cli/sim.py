@@ -164,6 +164,9 @@ def _print_text(s: dict) -> None:
                 f"p99 {v['p99']:.3f} {unit}"
             )
     print(f"  goodput {s['goodput']:.1%}, KV peak {s['kv_peak_fraction']:.1%}, preemptions {s['preemptions']:,}")
+    if any(v is not None for v in s["slo"].values()):  # the SLO's one meaning (planner.econ.slo)
+        missed = s["slo_check"]["failed"]
+        print("  SLO met" if s["slo_met"] else f"  SLO missed: {', '.join(missed)}")
     if s["energy_j_per_token"] is not None:
         print(f"  energy {s['energy_j_per_token']:.4f} J/token ({s['energy_note']})")
     for r in s["rejection_reasons"]:

@@ -29,8 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from planner.catalog.loader import Catalog
 
 HOURS_PER_YEAR = 365.25 * 24
@@ -307,38 +305,3 @@ def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
     """For each (a, b) point, both lower-is-better (e.g. $ per M tokens and p95 latency): whether it is on
     the Pareto front, i.e. no other point is at least as good on both and better on one."""
     return [not any(a2 <= a and b2 <= b and (a2 < a or b2 < b) for a2, b2 in points) for a, b in points]
-
-
-# --------------------------------------------------------------------------- SLO: the one reading of its limits
-
-
-def request_latencies(arrival, first, finish, output) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per request: TTFT (s), mean time per output token after the first (ms; 0 for a one-token output) and
-    end-to-end latency (s), each inf where the request never got that far (rejected or unfinished)."""
-    arrival, first, finish = (np.asarray(x, float) for x in (arrival, first, finish))
-    output = np.asarray(output)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ttft = np.nan_to_num(first - arrival, nan=np.inf)
-        tpot = np.where(output > 1, np.nan_to_num((finish - first) / np.maximum(output - 1, 1), nan=np.inf), 0.0)
-        e2e = np.nan_to_num(finish - arrival, nan=np.inf)
-    return ttft, tpot * 1e3, e2e
-
-
-def slo_good(
-    ttft_s,
-    tpot_ms,
-    e2e_s,
-    ttft_limit_s: float | None = None,
-    tpot_limit_ms: float | None = None,
-    e2e_limit_s: float | None = None,
-) -> np.ndarray:
-    """Which requests meet every limit that is set (a finished request; TTFT, TPOT, end-to-end each within its
-    limit).  The share of them is the goodput that simulate, the app and the plan report (README, "SLO")."""
-    good = np.isfinite(e2e_s)
-    if ttft_limit_s is not None:
-        good &= ttft_s <= ttft_limit_s
-    if tpot_limit_ms is not None:
-        good &= tpot_ms <= tpot_limit_ms
-    if e2e_limit_s is not None:
-        good &= e2e_s <= e2e_limit_s
-    return good

@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from planner.catalog.loader import Catalog
-from planner.econ.costs import request_latencies, slo_good
+from planner.econ.slo import check_slo
 from planner.errors import ScenarioError
 from planner.model.perf import System, build_system, largest
 from planner.model.predict import fit_reason
@@ -1379,7 +1379,8 @@ def _summary(sim: Sim) -> dict:
     queue = (adm - arr)[ok]
     tokens = int(out[ok].sum())
     slo = sc.slo
-    good = slo_good(*request_latencies(arr, first, fin, out), slo.ttft_p95_s, slo.tpot_p95_ms, slo.e2e_p95_s)
+    chk = check_slo(slo, arr, first, fin, out, rejected)  # the SLO's one meaning (planner.econ.slo)
+    good = chk.good
     hw = sys.hw
     idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
     pmax = hw.power_max_w.value
@@ -1406,6 +1407,8 @@ def _summary(sim: Sim) -> dict:
         "goodput": round(float(good.sum()) / n, 6) if n else 0.0,
         "goodput_rps": round(float(good.sum()) / duration, 6) if duration > 0 else 0.0,
         "slo": slo.model_dump(),
+        "slo_met": chk.met,
+        "slo_check": chk.as_json(),
         "kv_peak_fraction": round(max(r.engine.kv_peak_fraction() for r in sim.replicas), 6),
         "preemptions": int(sum(sim.preemptions)),
         "mean_in_system": round(sim.area / duration, 6) if duration > 0 else 0.0,

@@ -755,6 +755,7 @@ def sweep_point(base: Catalog, sc: Scenario, i: int, kind: str, load: float) -> 
         "ttft_p95_ms": s["ttft_ms"]["p95"],
         "tpot_p95_ms": s["tpot_ms"]["p95"],
         "goodput": s["goodput"],
+        "slo_met": s["slo_met"],  # the SLO's one meaning (planner.econ.slo), as the verdict reads it
         "rejected": s["rejected"],
         "usd_per_mtok": c["usd_per_mtok"],
         "tokens_per_joule": c["tokens_per_joule"],

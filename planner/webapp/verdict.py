@@ -4,9 +4,10 @@ reads best, a team's load in words, "tight" memory fits).
 
 One home for these rules: the Compare page, the Load sweep and the Capacity plan import them.
 
-- **meets the target**: the option fits, was simulated, rejected nothing and at least `MEET_SHARE` (95%)
-  of its requests met every SLO that is set (the SLO is a p95 target, so 95% of requests within it).
-  Without an SLO an option that fits and keeps up (nothing rejected) meets it.
+- **meets the target**: the option fits, was simulated and its simulated requests meet the SLO in the one
+  meaning simulate and the plan use (`planner.econ.slo`: each p95 within its limit on all requests and on the
+  later half by arrival, nothing rejected).  Without an SLO an option that fits and keeps up (nothing
+  rejected) meets it.
 - **why an option fails**, the first that applies: an error; does not fit; prefill too slow (one request
   alone already misses the first-token target); decode too slow (one stream alone misses the per-token
   target); rejected requests; queueing (alone it would meet the target, at this load requests wait).
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 import math
 
+from planner.econ.slo import LATER_HALF, SLOCheck, check_columns
 from planner.plan.report import REASONS, excluded_groups
 
-MEET_SHARE = 0.95
 TIGHT_MARGIN = 0.05
 
 
@@ -103,28 +104,61 @@ def tight(o: dict, concurrency: int | None = None) -> str | None:
     return None
 
 
+def slo_check(o: dict, slo) -> SLOCheck | None:
+    """The option's simulated requests judged against `slo` (`econ.slo.check_slo`: the meaning simulate and the
+    plan use); None when it was not simulated."""
+    cols = o.get("requests")
+    return check_columns(slo, cols) if cols else None
+
+
+def _missed(chk: SLOCheck) -> str:
+    """The first limit the run missed, in words: 'p95 first token 12 s, above 10 s' (on the later half: 'by the
+    end of the run, ...')."""
+    for k in chk.failed:
+        late = k.startswith(LATER_HALF)
+        key = k.removeprefix(LATER_HALF)
+        if key not in LIMIT_WORDS:
+            continue
+        what, scale = LIMIT_WORDS[key]
+        fig = (chk.later_half if late else chk.figures)[key]
+        lim = chk.limits[key]
+        return (
+            "later requests: " if late else ""
+        ) + f"{key.split('_')[1]} {what} {fmt_duration(fig * scale)}, above {fmt_duration(lim * scale)}"
+    return "goodput below its minimum" if "goodput_min" in chk.failed else ""
+
+
+# a percentile limit in words: (what, factor to seconds)
+LIMIT_WORDS = {
+    "ttft_p95_s": ("first token", 1.0),
+    "ttft_p99_s": ("first token", 1.0),
+    "tpot_p95_ms": ("per output token", 1e-3),
+    "tpot_p99_ms": ("per output token", 1e-3),
+    "e2e_p95_s": ("whole answer", 1.0),
+    "e2e_p99_s": ("whole answer", 1.0),
+}
+
+
 def classify(o: dict, slo) -> tuple[bool, str]:
-    """(meets the target, why not / how well) for one evaluated option (compare.evaluate_option)."""
+    """(meets the target, why not / how well) for one evaluated option (compare.evaluate_option): it meets the
+    target exactly when its simulated requests meet the SLO (`econ.slo.check_slo`)."""
     if o.get("error"):
         return False, "error"
     if not o.get("fits"):
         return False, "does not fit"
-    s = o.get("sim") or {}
-    if not s:
+    chk = slo_check(o, slo)
+    if chk is None:
         return False, "not simulated"
+    has_slo = bool(chk.limits)
+    if chk.met:
+        return True, f"{chk.goodput:.0%} of requests on target" if has_slo else "keeps up"
     if slo.ttft_p95_s and o.get("ttft_s") is not None and o["ttft_s"] > slo.ttft_p95_s:
         return False, f"prefill too slow (one request alone waits {fmt_duration(o['ttft_s'])} for its first token)"
     if slo.tpot_p95_ms and o.get("tpot_s") is not None and o["tpot_s"] * 1e3 > slo.tpot_p95_ms:
         return False, f"decode too slow ({fmt_duration(o['tpot_s'])} per token for one stream alone)"
-    if s.get("rejected"):
-        return False, f"rejects {s['rejected']:,} of {s['requests']:,} requests"
-    has_slo = bool(slo.ttft_p95_s or slo.tpot_p95_ms or slo.e2e_p95_s)
-    good = s.get("goodput") if has_slo else 1.0
-    if good is not None and good >= MEET_SHARE:
-        return True, f"{good:.0%} of requests on target" if has_slo else "keeps up"
-    p95 = (s.get("ttft_ms") or {}).get("p95")
-    wait = f"; p95 wait for the first token {fmt_duration(p95 / 1e3)}" if p95 is not None else ""
-    return False, f"queueing ({good:.0%} of requests on target{wait})"
+    if chk.rejected:
+        return False, f"rejects {chk.rejected:,} of {len(chk.good):,} requests"
+    return False, f"queueing ({_missed(chk)}; {chk.goodput:.0%} of requests on target)"
 
 
 def verdict(results: list[dict], slo, load_text: str, concurrency: int | None = None) -> dict:
