@@ -14,7 +14,7 @@ from planner.plan.search import csv_rows
 from planner.webapp import compare as cmp
 from planner.webapp import verdict as vd
 from planner.webapp.csvio import write_table
-from planner.webapp.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
+from planner.webapp.plan_inputs import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
 
 sc = ui.init_state()
 cat = ui.catalog()

@@ -27,7 +27,8 @@ from planner.sim.scenario import (
 from planner.webapp import compare as cmp
 from planner.webapp import verdict
 from planner.webapp.clamps import clamp, sweep_plan
-from planner.webapp.links import PlanInputs, decode, decode_plan, encode, encode_params, encode_plan_params
+from planner.webapp.links import decode, decode_plan, encode, encode_params, encode_plan_params
+from planner.webapp.plan_inputs import PlanInputs
 
 KEY = "scenario"
 WARN = "link_warnings"

@@ -61,6 +61,7 @@ LAYERS: list[tuple[str, str, dict[str, str]]] = [
         {
             "compare": "compare",
             "links": "links",
+            "plan_inputs": "plan_inputs",
             "csvio": "csvio",
             "clamps": "clamps",
             "verdict": "verdict",
@@ -91,7 +92,11 @@ LAYERS: list[tuple[str, str, dict[str, str]]] = [
             "simbench": "bench",
         },
     ),
-    ("econ", "the one cost model: power, TCO, $ per million tokens", {"econ": "costs"}),
+    (
+        "econ",
+        "the one cost model (power, TCO, $ per million tokens) and the SLO's one meaning",
+        {"econ": "costs", "slo": "slo"},
+    ),
     (
         "model",
         "single-run model: architecture arithmetic, memory and step time, calibration, priors, bands, "

@@ -210,7 +210,8 @@ def test_scale_out_fields_round_trip_and_bad_ids_warn(cat):
 
 
 def test_plan_inputs_round_trip_only_non_defaults(cat):
-    from planner.webapp.links import PlanInputs, decode_plan, encode_plan_params
+    from planner.webapp.links import decode_plan, encode_plan_params
+    from planner.webapp.plan_inputs import PlanInputs
 
     assert encode_plan_params(PlanInputs()) == {}
     inp = PlanInputs(
@@ -242,7 +243,8 @@ def test_plan_inputs_round_trip_only_non_defaults(cat):
 
 
 def test_plan_link_bad_fields_warn_and_fall_back_per_field(cat):
-    from planner.webapp.links import PlanInputs, decode_plan
+    from planner.webapp.links import decode_plan
+    from planner.webapp.plan_inputs import PlanInputs
 
     inp, warnings = decode_plan(
         "v=2&plan.rate_rps=-3&plan.prompt=abc&plan.model=nope&plan.quant=zz&"
@@ -336,7 +338,7 @@ def test_compare_and_capacity_plan_share_one_workload_slo_and_costs(cat):
     """A team's load on Compare (people with think time) becomes the plan's team load; the plan's inputs
     go back to the scenario unchanged."""
     from planner.sim.scenario import parse_scenario
-    from planner.webapp.links import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
+    from planner.webapp.plan_inputs import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
 
     sc = parse_scenario(
         {

@@ -229,7 +229,8 @@ def test_compare_shows_each_options_format_with_its_note(cat):
 
 
 def test_min_quality_travels_in_the_plan_link():
-    from planner.webapp.links import PlanInputs, decode_plan, encode_plan_params
+    from planner.webapp.links import decode_plan, encode_plan_params
+    from planner.webapp.plan_inputs import PlanInputs
 
     assert PlanInputs().min_quality == "4bit" and "min_quality" not in PlanInputs().spec()
     q = encode_plan_params(PlanInputs(min_quality="8bit"))
