@@ -38,7 +38,6 @@ def flag(fig) -> str:
     return f" ⚠ **low confidence**: {fig.confidence_note}" if fig is not None and fig.confidence == "low" else ""
 
 
-LINK = st.column_config.LinkColumn("source link", display_text="open", width="small")
 hw_rows = []
 for h in cat.hardware.values():
     price = h.prices[0] if h.prices else None

@@ -53,10 +53,6 @@ class UnsupportedError(ScenarioError):
         self.verdict = verdict
 
 
-class LinkError(ScenarioError):
-    """A share link (query string) that cannot be read (strict decoding only)."""
-
-
 class CSVError(PlannerError):
     """A scenario CSV that cannot be read; the message names the row/column and the fix."""
 

@@ -27,7 +27,6 @@ from planner.paths import builtin as _builtin
 BUILTIN_DIR = _builtin("profiles")  # package data (planner.paths)
 ENV_VAR = "PLANNER_PROFILES"
 KINDS = ("hardware", "models", "quants", "engines", "interconnects", "hosts", "systems", "chassis")
-SUPPORT_LEVELS = ("native", "emulated", "unsupported")
 
 
 class _Strict(BaseModel):

@@ -25,9 +25,13 @@ from planner.cli.args import (
     arg_float,
     arg_int,
 )
+from planner.cli.bench import COMMANDS as BENCH_COMMANDS
 from planner.cli.bench import add_bench_commands, run_bench_command
+from planner.cli.link import COMMANDS as LINK_COMMANDS
 from planner.cli.link import add_link_commands, run_link_command
+from planner.cli.plan import COMMANDS as PLAN_COMMANDS
 from planner.cli.plan import add_plan_commands, run_plan_command
+from planner.cli.sim import COMMANDS as SIM_COMMANDS
 from planner.cli.sim import add_sim_commands, run_sim_command
 from planner.errors import CatalogError, PlannerError, UsageError, one_line
 from planner.model.arch import active_params, params
@@ -179,13 +183,13 @@ def _dispatch(args) -> int:
         return _cmd_calibrate(cat, args)
     if args.cmd == "validate":
         return _cmd_validate(cat, args)
-    if args.cmd in ("simulate", "schema", "bench"):
+    if args.cmd in SIM_COMMANDS:
         return run_sim_command(cat, args)
-    if args.cmd in ("plan", "plan-bench"):
+    if args.cmd in PLAN_COMMANDS:
         return run_plan_command(cat, args)
-    if args.cmd == "link":
+    if args.cmd in LINK_COMMANDS:
         return run_link_command(cat, args)
-    if args.cmd == "import-bench":
+    if args.cmd in BENCH_COMMANDS:
         return run_bench_command(cat, args)
     raise UsageError(f"unknown command {args.cmd}")
 

@@ -621,20 +621,6 @@ def leave_one_family_out_records(catalog: Catalog, models: list[RowModel], full:
     return held_out(catalog, models, lambda m: m.sys.hw.family, full)
 
 
-def leave_one_family_out(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> list[dict]:
-    """Per chip family and engine: the errors of the family's rows predicted by a fit without them."""
-    models, _ = bind_rows(catalog, read_rows(data), normal_only=True)
-    recs = leave_one_family_out_records(catalog, models)
-    report = []
-    for fam in sorted({r["group"] for r in recs}):
-        for eng in sorted({r["model"].sys.engine.id for r in recs if r["group"] == fam}):
-            rs = [r for r in recs if r["group"] == fam and r["model"].sys.engine.id == eng]
-            entry = {"family": fam, "engine": eng, "rows": len(rs)}
-            entry.update(summarize_records(rs))
-            report.append(entry)
-    return report
-
-
 # --------------------------------------------------------------------------- uncertainty bands
 BAND_MIN_ROWS = 8  # a class with fewer held-out residuals takes its engine's, then everybody's
 # one global factor on every band's width, chosen with the widening factors below so that the bands

@@ -22,7 +22,6 @@ from planner.webapp.links import encode
 
 CLAIMS_FILE = _builtin("data", "claims.toml")
 MAC, R1, Q4, LCPP = "apple-m3-ultra-80c", "deepseek-r1", "q4_k_m", "llama.cpp"
-VERDICTS = ("supported", "partly supported", "contradicted", "not verifiable", "not modelled yet")
 
 
 def load_claims(path: Path = CLAIMS_FILE) -> tuple[str, list[dict]]:
