@@ -155,7 +155,7 @@ def spec_from_args(args) -> dict:
     if getattr(args, "min_quality", None):
         data["min_quality"] = args.min_quality
     if args.candidates is not None:
-        data["candidates"] = [_candidate_entry(x) for x in _split(args.candidates)]
+        data["candidates"] = [_candidate_entry(x) for x in _split(args.candidates) or []]
     costs = data.setdefault("costs", {})
     for flag, key in (
         ("usd_per_kwh", "electricity_usd_per_kwh"),
@@ -280,7 +280,7 @@ def _plan(catalog, args) -> int:
 
 def _bench(catalog, args) -> int:
     walls = []
-    res = None
+    res: dict = {}
     for _ in range(max(1, args.runs)):
         t0 = time.perf_counter()
         res = plan(catalog, R1_PLAN, executor=_executor(args), profiles=args.profiles)

@@ -33,6 +33,7 @@ PERCENTILE_LIMITS = (
     ("e2e_p95_s", "e2e", 95),
     ("e2e_p99_s", "e2e", 99),
 )
+FIELDS = (*(f for f, _, _ in PERCENTILE_LIMITS), "goodput_min")  # every limit an SLO may set
 LATER_HALF = "later half: "  # prefix of a limit missed on the later half of the requests by arrival
 
 
@@ -70,8 +71,8 @@ def slo_good(
 
 def limits_of(slo: Any) -> dict[str, float]:
     """The limits an SLO sets ({field: limit}; the simulator's `SLO`, the plan's `PlanSLO` or a dict)."""
-    get = slo.get if isinstance(slo, dict) else (lambda k: getattr(slo, k, None))
-    return {k: get(k) for k in (*(f for f, _, _ in PERCENTILE_LIMITS), "goodput_min") if get(k) is not None}
+    data = slo if isinstance(slo, dict) else {k: getattr(slo, k, None) for k in FIELDS}
+    return {k: float(v) for k in FIELDS if (v := data.get(k)) is not None}
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -297,7 +297,8 @@ def resolve_workload(spec: PlanSpec) -> ResolvedLoad:
     p, o = probe.prompt, probe.output
     if wl.rate_rps is not None:
         rate = wl.rate_rps
-    else:
+    else:  # (PlanWorkload's validator: daily_tokens comes with peak_factor)
+        assert wl.daily_tokens is not None and wl.peak_factor is not None
         per_req = float(p.mean() + o.mean())
         rate = wl.daily_tokens / 86_400.0 / per_req * wl.peak_factor
         notes.append(
@@ -332,8 +333,8 @@ def _engines_for(spec: PlanSpec, catalog: Catalog, hw, model, quant: str, engine
     if engine is not None:
         return [catalog.resolve("engines", engine, "engine")]
     order = ENGINE_ORDER + tuple(sorted(set(catalog.engines) - set(ENGINE_ORDER)))
-    ok = supported_engines(catalog, hw, model, catalog.quants[quant], order)
-    ok = [e for e, st in ok if st != "emulated"] + [e for e, st in ok if st == "emulated"]
+    found = supported_engines(catalog, hw, model, catalog.quants[quant], order)
+    ok = [e for e, st in found if st != "emulated"] + [e for e, st in found if st == "emulated"]
     if spec.engines is not None:
         wanted = {catalog.resolve("engines", e, "engine") for e in spec.engines}
         return [e for e in ok if e in wanted]
@@ -581,6 +582,10 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> 
     scr.cost_lo = scr.replicas_lo * unit
     scr.cost_est = scr.replicas_est * unit
     return scr
+
+
+def _or_inf(x: float | None) -> float:
+    return math.inf if x is None else x
 
 
 def spec_rate(wl: ResolvedLoad) -> float:
@@ -928,8 +933,9 @@ def _nothing_to_simulate(spec: PlanSpec, cands: list[Candidate], screens: list[S
         )
     if "slo_physics" in by:
         slo = spec.slo
-        best_ttft = min(by["slo_physics"], key=lambda i: screens[i].single_ttft_s)
-        best_tpot = min(by["slo_physics"], key=lambda i: screens[i].single_tpot_ms)
+        # (a candidate excluded by physics always has its single-request figures)
+        best_ttft = min(by["slo_physics"], key=lambda i: _or_inf(screens[i].single_ttft_s))
+        best_tpot = min(by["slo_physics"], key=lambda i: _or_inf(screens[i].single_tpot_ms))
         return (
             f"slo: tighter than physics allows on every candidate that holds the model: the best single "
             f"request alone takes {screens[best_ttft].single_ttft_s:.3g} s to first token "
@@ -997,10 +1003,11 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
     heavy = sorted(range(len(alive)), key=lambda k: -screens[alive[k]].replicas_lo)
     done = run_points([points[k] for k in heavy], executor=executor, progress=progress)
     evals = {alive[k]: r for k, r in zip(heavy, done)}
-    feasible, excluded = [], []
+    feasible: list[dict[str, Any]] = []
+    excluded: list[dict[str, Any]] = []
     sims = 0
     for i, (c, s) in enumerate(zip(cands, screens)):
-        row = {
+        row: dict[str, Any] = {
             "id": c.id,
             "hardware": c.hardware,
             "name": _short_name(catalog, c.hardware),
@@ -1013,7 +1020,7 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
             "price": s.price,
             "single_request": (
                 {"ttft_s": round(s.single_ttft_s, 4), "tpot_ms": round(s.single_tpot_ms, 3)}
-                if s.single_ttft_s is not None
+                if s.single_ttft_s is not None and s.single_tpot_ms is not None
                 else None
             ),
             "analytic": (
@@ -1071,12 +1078,12 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
         "unsupported": 6,
     }
     excluded.sort(key=lambda r: (order.get(r["reason_code"], 9), r["id"]))
-    best = feasible[0] if feasible else None
+    top = feasible[0] if feasible else None
     for rank, r in enumerate(feasible, 1):
         r["rank"] = rank
         if rank == 1:
             r["verdict"] = "winner"
-        r["why"] = _why(r, best)
+        r["why"] = _why(r, top)
     _pareto(feasible)
     pareto = [
         {
@@ -1105,7 +1112,7 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
         "slo": spec.slo.model_dump(exclude_none=True),
         "cost_inputs": ci,
         "assumptions": notes,
-        "winner": best["id"] if best else None,
+        "winner": top["id"] if top else None,
         "candidates": feasible + excluded,
         "pareto": pareto,
         "stats": {

@@ -22,7 +22,7 @@ import os
 import time
 import tomllib
 from dataclasses import dataclass, fields, replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from planner.errors import BudgetError, UsageError
 
@@ -70,7 +70,7 @@ def _coerce(name: str, raw, where: str):
     return value
 
 
-def load_budget(env: dict | None = None) -> Budget:
+def load_budget(env: Mapping[str, str] | None = None) -> Budget:
     """The server's budget: defaults, then the file in $PLANNER_BUDGET_FILE, then $PLANNER_BUDGET."""
     env = os.environ if env is None else env
     values: dict = {}

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from planner.catalog.loader import Catalog, Figure, Hardware, Interconnect, Price
 from planner.errors import ScenarioError, first_validation_error
 
-VERSION = 2  # 2: each machine option may carry its own quant/engine/kv_dtype/scheduler (links.py migrates v=1)
+VERSION: Literal[2] = (
+    2  # 2: each machine option may carry its own quant/engine/kv_dtype/scheduler (links.py migrates v=1)
+)
 MAX_REQUESTS = 1_000_000  # per simulation: bounds memory (a few hundred bytes per request) and run time
 MAX_TOKENS = 10_000_000
 MAX_COMPARE = 5  # extra machine options next to `machine` (the app compares 2-6 in all)

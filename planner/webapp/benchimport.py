@@ -126,7 +126,7 @@ def _parse_any(text: str | bytes) -> tuple[str, list[BenchRow]]:
     )
 
 
-def _num(text: str, line: int, what: str) -> float:
+def _num(text: str | float, line: int, what: str) -> float:
     try:
         v = float(text)
     except (TypeError, ValueError):
@@ -252,7 +252,7 @@ def _md_table(lines: list[str], header_re: str) -> tuple[int, list[str], list[tu
     """(header line number, columns, [(line number, cells)]) of the first markdown table matching."""
     start = next(i for i, ln in enumerate(lines) if re.match(header_re, ln))
     cols = _md_cells(lines[start])
-    body = []
+    body: list[tuple[int, list[str]]] = []
     for i in range(start + 1, len(lines)):
         ln = lines[i].strip()
         if not ln.startswith("|"):
@@ -421,7 +421,7 @@ def _mlx_benchmark(lines: list[str]) -> list[BenchRow]:
             m = re.search(r"prompt_tps=([\d.]+),\s*generation_tps=([\d.]+)", ln)
             if not m:
                 raise BenchImportError(f"line {n}: expected 'Averages: prompt_tps=X, generation_tps=Y' (truncated?)")
-            if pp is None:
+            if pp is None or tg is None:
                 raise BenchImportError(
                     f"line {n}: no 'Timing with prompt_tokens=P and generation_tokens=G' line before the averages"
                 )
@@ -673,7 +673,7 @@ def fit_overlay(
     hw = cat.hardware[hardware]
     usable = [r for r in rows if r.predicted and r.measured and r.metric in ("prefill_tok_s", "decode_tok_s")]
     out = {}
-    for eng_id in sorted({r.engine for r in usable}):
+    for eng_id in sorted({r.engine for r in usable if r.engine is not None}):
         eng = cat.engines[eng_id]
         base, label = calibration_for(eng, hw, cat)
         mine = [r for r in usable if r.engine == eng_id]
@@ -728,6 +728,7 @@ def _with_class(cat: Catalog, eng_id: str, key: str, eff) -> Catalog:
 
 
 def _predict_row(cat: Catalog, hardware: str, r: BenchRow, devices: int, memory_gb) -> float:
+    assert r.model and r.quant and r.engine, "only a row with its catalog ids is predicted"
     prompt = r.prompt if r.metric == "prefill_tok_s" else (r.prompt or r.depth)
     gen = 0 if r.metric == "prefill_tok_s" else r.gen
     return predict(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable
+from typing import Any, Callable
 
 from planner.catalog.loader import Catalog, load_catalog, short_hardware
 from planner.catalog.support import format_note
@@ -72,7 +72,7 @@ DEFAULT_V1 = {
     "slo": {"ttft_p95_s": 10, "tpot_p95_ms": 150},
     "cost": {"pue": 1.0, "utilization": 1.0},  # version 1 costed continuous use at the simulated load, no PUE
 }
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "r1": {
         "title": "DeepSeek R1 671B",
         "caption": (
@@ -353,6 +353,8 @@ def option_label(i: int, m: Machine, cat: Catalog | None = None, sc: Scenario | 
         dev = f"{nodes} nodes x {dev}"
     rep = f" x{m.replicas} replicas" if m.replicas > 1 else ""
     extra = scale_out_text(m)
+    quant: str | None
+    engine: str | None
     if sc is not None:
         quant, engine, kv = sc.stack(i)
     else:
@@ -464,7 +466,7 @@ def evaluate_option(base: Catalog, sc: Scenario, i: int) -> dict:
     return out
 
 
-def served_output_tok_s(s: dict, wl) -> float | None:
+def served_output_tok_s(s: dict | None, wl) -> float | None:
     """Output tokens per second the option serves at the scenario's load.  Open-loop arrivals at a rate
     that the simulation kept up with (nothing rejected, at least 90% of the offered requests per second
     completed per second) serve the offered rate x the mean output length, as the Capacity plan counts
@@ -486,7 +488,7 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     """Costs of `one` (a one-option scenario, `Scenario.for_option`) at its simulated load, from the one cost
     model (planner.econ.costs): capex, power at load and idle, energy with PUE, $ per million output tokens (with
     its capex and energy shares), output tokens per joule."""
-    res = {
+    res: dict[str, Any] = {
         "avg_power_w": None,
         "power_idle_w": None,
         "usd_per_mtok": None,
@@ -501,7 +503,7 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
         "usd_per_user_month": None,
     }
     tok_s = served_output_tok_s(s, one.workload)
-    if tok_s is None:
+    if s is None or tok_s is None:
         res["cost_note"] = "no simulated throughput"
         return res
     m = one.machine

@@ -29,7 +29,10 @@ from planner.webapp.compare import default_scenario, default_scenario_v1
 from planner.webapp.plan_inputs import PlanInputs
 
 VERSION_KEY = "v"
-MODEL_LISTS = {"compare": Machine, "custom_hardware": CustomHardware}  # lists of objects, written per index
+MODEL_LISTS: dict[str, type[BaseModel]] = {
+    "compare": Machine,
+    "custom_hardware": CustomHardware,
+}  # lists of objects, written per index
 
 
 JSON_LEAVES = {"machine.scheduler", "scheduler"}  # object-valued fields written as compact JSON (scheduler
@@ -345,7 +348,7 @@ def _check_ids(sc: Scenario, catalog: Catalog, default: Scenario, warnings: list
             warnings.append(LinkWarning(f"compare.{i}.hardware", f"{exc}; option dropped"))
     upd["compare"] = compare
     for prefix, m in (("machine", upd["machine"]), *((f"compare.{i}", x) for i, x in enumerate(compare))):
-        fix = {}
+        fix: dict[str, str | None] = {}
         for field, kind in (("quant", "quants"), ("engine", "engines")):
             v = getattr(m, field)
             if v is None:
