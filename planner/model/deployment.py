@@ -1,9 +1,10 @@
-"""The deployment: what was asked for (hardware, memory size, devices, model, quant, engine, KV dtype, scale-out), resolved and checked.
+"""The deployment: what was asked for, resolved to profiles and checked.
 
-``resolve_deployment`` turns ids into catalog profiles and runs the checks in order, each a small
-function named after what it checks (``check_counts``, ``check_link``, ``check_parallel``,
-``check_offload``, ``check_memory_size``, ``check_stack``, ``check_kv_dtype``, ``check_support``); the
-first that fails raises its ScenarioError (or UnsupportedError, CatalogError for an unknown id)
+Hardware, memory size, devices, model, quant, engine, KV dtype and scale-out: ``resolve_deployment``
+turns ids into catalog profiles and runs the checks in order, each a small function named after what
+it checks (``check_counts``, ``check_link``, ``check_parallel``, ``check_offload``,
+``check_memory_size``, ``check_stack``, ``check_kv_dtype``, ``check_support``); the first that fails
+raises its ScenarioError (UnsupportedError for the support matrix, CatalogError for an unknown id)
 naming the field and the fix.  The result, a frozen :class:`Deployment`, is what the memory model
 (``planner.model.memory``) and the step-time model (``planner.model.perf``) are built from.
 """

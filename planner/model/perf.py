@@ -37,7 +37,9 @@ from planner.model.priors import achievable_tflops, prior_efficiency
 
 def calibration_chain(engine: Engine, catalog: Catalog) -> list[Engine]:
     """The engine, then the engines it borrows calibration from (calibration_from), in order."""
-    chain, seen, eng = [], set(), engine
+    chain: list[Engine] = []
+    seen: set[str] = set()
+    eng: Engine | None = engine
     while eng is not None and eng.id not in seen:
         seen.add(eng.id)
         chain.append(eng)
@@ -261,7 +263,7 @@ class KernelDecodePricer:
         if win is not None:
             sw0, ln, ks, _ = win
             sw = sw0 - ln
-        out = []
+        out: list[float] = []
         append = out.append
         acc = 0.0
         last = k - 1
@@ -710,7 +712,7 @@ class StepTimeModel:
         else None (use step_time_agg)."""
         if self.pp != 1:
             return None
-        if getattr(self, "kernels", None) is None:
+        if self.kernels is None:
             return self._stage
         return KernelStepPricer(self)
 
@@ -721,15 +723,8 @@ class StepTimeModel:
         folded arithmetic does not reproduce _step bit for bit on sample points."""
         if self.pp != 1 or self.offload_layers:
             return None
-        if getattr(self, "kernels", None) is not None:  # the measured-kernel provider's own folding
-            kp = KernelDecodePricer(self, n)
-            pts = [(1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)]
-            if kp.den is not None:  # and contexts across the attention curve's grid
-                pts += [(x * 1.37 * kp.den, 1e12) for x in kp.xs[:: max(1, len(kp.xs) // 6)]]
-            for kv, attn in pts:
-                if kp.time(kv, attn) != self._step(n, n, kv, attn):
-                    return None
-            return kp
+        if self.kernels is not None:  # the measured-kernel provider's own folding
+            return self._kernel_decode_pricer(n)
         tokens = n
         f0 = self.body_flops_per_token * tokens + self.head_flops_per_seq * n
         e0 = self._eff_flops_at(tokens)
@@ -740,6 +735,7 @@ class StepTimeModel:
             e_bytes = distinct * self.expert_bytes * self.moe_layers
             e_flops = self.expert_flops_per_token * tokens
             if self.offload_experts:
+                assert self.host_bw is not None and self.cpu_flops is not None  # offload needs a host
                 cpu = max(e_bytes / self.host_bw, e_flops / self.cpu_flops)
             else:
                 w = w + e_bytes
@@ -768,6 +764,18 @@ class StepTimeModel:
             if pr.time(kv, attn) != self._step(n, n, kv, attn):
                 return None
         return pr
+
+    def _kernel_decode_pricer(self, n: int) -> KernelDecodePricer | None:
+        """decode_pricer under the measured-kernel provider: its KernelDecodePricer, checked bit for bit
+        against _step on sample points and contexts across the attention curve's grid."""
+        kp = KernelDecodePricer(self, n)
+        pts = [(1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)]
+        if kp.den is not None:  # and contexts across the attention curve's grid
+            pts += [(x * 1.37 * kp.den, 1e12) for x in kp.xs[:: max(1, len(kp.xs) // 6)]]
+        for kv, attn in pts:
+            if kp.time(kv, attn) != self._step(n, n, kv, attn):
+                return None
+        return kp
 
     def step_time(self, batch: Iterable[tuple[float, float]]) -> float:
         """Time of one engine step for a batch of (new_tokens, context_tokens) per sequence."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 from planner.catalog.loader import Catalog
 from planner.catalog.support import check, default_kv_dtype
@@ -215,7 +216,7 @@ def predict_system(sys: System, *, batch: int = 1, prompt: int = 512, gen: int =
     tpot = float(steps[: gen - 1].mean()) if gen > 1 else None
     prefill_tok_s = round(batch * prompt / t_prefill, 3) if prompt and t_prefill > 0 else None
     decode_tok_s = round(batch * gen / t_decode, 3) if gen and t_decode > 0 else None
-    out = {
+    out: dict[str, Any] = {
         "hardware": sys.deployment.hw.id,
         "model": sys.deployment.model.id,
         "quant": sys.deployment.quant.id,
