@@ -1442,9 +1442,8 @@ def _summary(sim: Sim) -> dict:
             **({"eager_prefill_floor_ms": round(sim.cfg.eager_floor_s * 1e3, 3)} if sim.cfg.eager_floor_s else {}),
         },
         "warnings": starvation_warnings(sim),
-        "emulated": bool(
-            sys.deployment.support and sys.deployment.support.emulated
-        ),  # support matrix: dequantized, priced at 16-bit
+        # support matrix: dequantized, priced at 16-bit
+        "emulated": bool(sys.deployment.support and sys.deployment.support.emulated),
         "step_time_provider": sys.step.provider_note,
     }
 
