@@ -32,8 +32,8 @@ def predict_rows() -> pd.DataFrame:
             {
                 "id": r.id,
                 "hardware": r.hardware_id,
-                "vendor": m.sys.hw.vendor,
-                "family": m.sys.hw.family,
+                "vendor": m.sys.deployment.hw.vendor,
+                "family": m.sys.deployment.hw.family,
                 "devices": r.devices,
                 "model": r.model_id,
                 "quant": r.quant_id,

@@ -103,6 +103,8 @@ LAYERS: list[tuple[str, str, dict[str, str]]] = [
         "step-time providers, predict",
         {
             "arch": "arch",
+            "deployment": "deployment",
+            "memory": "memory",
             "perf": "perf",
             "predict": "predict",
             "calibration": "calibration",

@@ -115,7 +115,7 @@ def test_chip_family_classes_rest_on_two_sources(cat, rows):
     n = 0
     for eng in cat.engines.values():
         for cls in eng.calibration:
-            fam = [m for m in models if m.sys.engine.id == eng.id and m.sys.hw.family == cls]
+            fam = [m for m in models if m.sys.deployment.engine.id == eng.id and m.sys.deployment.hw.family == cls]
             if fam:
                 n += 1
                 assert len({C.source_key(m.row) for m in fam}) >= C.MIN_SOURCES, (eng.id, cls)

@@ -44,7 +44,7 @@ def test_cuda_graph_engines_have_microsecond_layer_overheads():
 @pytest.fixture(scope="module")
 def trt_models(cat):
     models, _ = C.bind_rows(cat, C.read_rows(C.DEFAULT_DATA), normal_only=True)
-    return [m for m in models if m.sys.engine.id == "tensorrt-llm"]
+    return [m for m in models if m.sys.deployment.engine.id == "tensorrt-llm"]
 
 
 def test_fit_cannot_leave_its_range(trt_models):
@@ -84,7 +84,7 @@ def test_held_out_fit_never_sees_its_group(cat, trt_models):
 def test_leave_one_source_out_on_a_subset(cat):
     """MLX rows come from three sources; each is predicted by a fit on the other two."""
     models, _ = C.bind_rows(cat, C.read_rows(C.DEFAULT_DATA), normal_only=True)
-    mlx = [m for m in models if m.sys.engine.id == "mlx"]
+    mlx = [m for m in models if m.sys.deployment.engine.id == "mlx"]
     recs = C.leave_one_source_out(cat, mlx, full={})
     assert {r["group"] for r in recs} == {C.source_key(m.row) for m in mlx}
     assert len({r["group"] for r in recs}) >= 2
@@ -95,7 +95,8 @@ def test_leave_one_source_out_on_a_subset(cat):
 
 def _fake(src: str, err: float, i: int):
     row = SimpleNamespace(source=f"owner{src}/repo path", metric="decode_tok_s", id=f"{src}-{i}")
-    sys = SimpleNamespace(engine=SimpleNamespace(id="llama.cpp"), hw=SimpleNamespace(vendor="apple", family="apple-m2"))
+    dep = SimpleNamespace(engine=SimpleNamespace(id="llama.cpp"), hw=SimpleNamespace(vendor="apple", family="apple-m2"))
+    sys = SimpleNamespace(deployment=dep)
     return {"model": SimpleNamespace(row=row, sys=sys, batch=1, prompt=0, gen=128), "log_err": err, "group": src}
 
 

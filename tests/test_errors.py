@@ -31,7 +31,7 @@ def test_old_names_are_the_one_hierarchy():
     from planner.catalog.loader import CatalogError
     from planner.cli.commands import UsageError
     from planner.model.calibration import DataError
-    from planner.model.perf import ScenarioError
+    from planner.model.deployment import ScenarioError
     from planner.plan.search import PlanError
     from planner.sim.executors import ExecutorError
     from planner.webapp.csvio import CSVError

@@ -102,13 +102,13 @@ def test_decode_step_equals_the_tables(grid_cat, batch):
     )
     with use_provider("measured"):
         s = build_system(grid_cat, "nvidia-h100-sxm", "grid-test-model", "bf16", "vllm", engine_version="0.24.0")
-    assert s.kernels is not None, s.provider_note
-    expected = (4 * per_layer + gemm(batch, 65536, 4096)) * 1e-3 + s.eff.step_overhead_ms * 1e-3
+    assert s.step.kernels is not None, s.step.provider_note
+    expected = (4 * per_layer + gemm(batch, 65536, 4096)) * 1e-3 + s.step.eff.step_overhead_ms * 1e-3
     # a decode step whose sequences each hold 1,022 tokens and add one: the table's step 1023
     step = s.step_time([(1, 1022)] * batch)
     assert step == pytest.approx(expected, rel=1e-9)
     # the vectorised decode path (the simulator's runs) prices it the same
-    assert s.decode_times(1022, 1, batch)[0] == pytest.approx(expected, rel=1e-9)
+    assert s.step.decode_times(1022, 1, batch)[0] == pytest.approx(expected, rel=1e-9)
 
 
 @needs_tables
@@ -117,8 +117,8 @@ def test_tp_all_reduce_from_the_table(cat):
     from the engine's custom all-reduce table at the message size."""
     with use_provider("measured"):
         s = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "bf16", "vllm", devices=4)
-    k = s.kernels
-    assert k is not None, s.provider_note
+    k = s.step.kernels
+    assert k is not None, s.step.provider_note
     t = _table("comm", "custom_allreduce_perf.parquet")
     t = t[(t["num_gpus"] == 4) & (t["backend"] == "vllm_graph")]
     tokens = 32768 / (8192 * 2)  # a 32 KiB message: bf16 hidden states of 2 tokens
@@ -135,8 +135,8 @@ def test_moe_layer_from_the_table(cat):
     """A MoE model's expert FFN is the fused-MoE table's latency at the step's token count."""
     with use_provider("measured"):
         s = build_system(cat, "nvidia-h100-sxm", "qwen3-30b-a3b", "bf16", "vllm")
-    k = s.kernels
-    assert k is not None, s.provider_note
+    k = s.step.kernels
+    assert k is not None, s.step.provider_note
     t = _table("moe", "moe_perf.parquet")
     t = t[
         (t["moe_dtype"] == "bfloat16")
@@ -202,10 +202,10 @@ def test_measured_differs_from_roofline_and_is_physical(cat):
 def test_engine_version_nearest_with_a_note(cat):
     with use_provider("measured"):
         s = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "bf16", "vllm", engine_version="0.20.0")
-    assert "vllm 0.24.0" in s.provider_note and "no 0.20.0" in s.provider_note
+    assert "vllm 0.24.0" in s.step.provider_note and "no 0.20.0" in s.step.provider_note
     with use_provider("measured"):
         s = build_system(cat, "nvidia-a100-80gb-sxm", "llama-3.1-8b", "bf16", "vllm")
-    assert "vllm 0.14.0, a100_sxm" in s.provider_note  # the A100 tables are older
+    assert "vllm 0.14.0, a100_sxm" in s.step.provider_note  # the A100 tables are older
 
 
 def test_pick_version():
@@ -229,8 +229,8 @@ def test_uncovered_machines_fall_back_with_a_note(cat, hw, model, quant, engine,
     with use_provider("measured"):
         s = build_system(cat, hw, model, quant, engine, devices=devices)
         p = predict(cat, hardware=hw, model=model, quant=quant, engine=engine, devices=devices, prompt=256, gen=32)
-    assert s.kernels is None
-    assert s.provider_note.startswith("calibrated roofline (") and why in s.provider_note
+    assert s.step.kernels is None
+    assert s.step.provider_note.startswith("calibrated roofline (") and why in s.step.provider_note
     with use_provider("roofline"):
         r = predict(cat, hardware=hw, model=model, quant=quant, engine=engine, devices=devices, prompt=256, gen=32)
     assert p["ttft_s"] == r["ttft_s"] and p["tpot_s"] == r["tpot_s"]
@@ -241,8 +241,8 @@ def test_uncovered_shapes_fall_back_with_a_note(cat):
     with use_provider("measured"):
         s = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "vllm", devices=8)
         x = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "sglang", devices=8, mla_cache="expanded")
-    assert s.kernels is None and "no mla tables for vllm" in s.provider_note  # vLLM's are module-level tables
-    assert x.kernels is None and "expanded" in x.provider_note
+    assert s.step.kernels is None and "no mla tables for vllm" in s.step.provider_note  # vLLM's are module-level tables
+    assert x.step.kernels is None and "expanded" in x.step.provider_note
 
 
 @needs_tables
@@ -253,8 +253,8 @@ def test_deepseek_mla_is_priced_from_sglangs_mla_tables(cat):
 
     with use_provider("measured"):
         s = build_system(cat, "nvidia-b200", "deepseek-r1", "fp8", "sglang", devices=8)
-    k = s.kernels
-    assert k is not None and k.mla and k.gemm_version and "measured NVIDIA kernels, sglang" in s.provider_note
+    k = s.step.kernels
+    assert k is not None and k.mla and k.gemm_version and "measured NVIDIA kernels, sglang" in s.step.provider_note
     bs, rows = mla_grid(k.system, k.backend, k._version("mla"), "generation", "fp8", 16)
     b1 = rows[0]
     assert bs[0] == 1 and k._gen_ms(1.0, float(b1[1][3])) == pytest.approx(float(b1[2][3]))
@@ -266,7 +266,7 @@ def test_deepseek_mla_is_priced_from_sglangs_mla_tables(cat):
 def test_without_the_extra_everything_uses_the_roofline(cat, no_extra):
     assert kernels.data_root() is None
     s = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "vllm")
-    assert s.kernels is None and "not installed" in s.provider_note
+    assert s.step.kernels is None and "not installed" in s.step.provider_note
     p = predict(cat, hardware="nvidia-h100-sxm", model="llama-3.1-8b", quant="fp8", engine="vllm", prompt=512, gen=64)
     with use_provider("roofline"):
         r = predict(
@@ -317,8 +317,8 @@ def test_without_the_extra_cli(no_extra, capsys):
 def test_calibration_fits_price_steps_on_the_roofline(cat):
     """Swapping roofline parameters (what `calibrate` does while fitting) always prices on the roofline."""
     s = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "vllm")
-    s.set_efficiency(s.eff, "fit")
-    assert s.kernels is None and s.provider_note.startswith("calibrated roofline")
+    s.step.set_efficiency(s.step.eff, "fit")
+    assert s.step.kernels is None and s.step.provider_note.startswith("calibrated roofline")
 
 
 def test_choice_rule():

@@ -14,7 +14,7 @@ from planner.model.predict import predict
 )
 def test_q4_k_m_weights_match_published_files(cat, model, published_gb):
     sys = build_system(cat, "nvidia-h100-sxm", model, "q4_k_m", "llama.cpp")
-    got = sys.weight_bytes / 1e9
+    got = sys.memory.weight_bytes / 1e9
     assert abs(got - published_gb) / published_gb <= 0.03, (model, got, published_gb)
 
 
@@ -32,7 +32,7 @@ def test_kv_per_token_gqa_and_mla(cat):
     assert tp8.kv_bytes(1) == 8 * 70_272
     # GQA heads are sharded instead: Llama 3.1 70B (8 KV heads) on TP8 holds one copy
     gqa = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "fp8", "vllm", devices=8)
-    assert gqa.kv_bytes(1) == 2 * 80 * 8 * 128 * gqa.kv_bytes_per_element
+    assert gqa.kv_bytes(1) == 2 * 80 * 8 * 128 * gqa.memory.kv_bytes_per_element
 
 
 def test_sliding_window_layers_are_bounded(cat):
@@ -42,7 +42,7 @@ def test_sliding_window_layers_are_bounded(cat):
     full, swa = kv_elements_per_token(m)
     assert swa > 0
     # growth beyond the window comes only from the full-attention layers
-    assert big - sys.kv_bytes(50_000) == pytest.approx(full * 50_000 * sys.kv_bytes_per_element)
+    assert big - sys.kv_bytes(50_000) == pytest.approx(full * 50_000 * sys.memory.kv_bytes_per_element)
     assert small < big
 
 
@@ -52,12 +52,12 @@ def test_mac_default_gpu_limit_and_override(cat):
     gib = 2**30 / 1e9  # sizes as sold are binary; the planner prints GB = 10^9 bytes
     assert plat.default_limit_gb(512) == pytest.approx(384)  # 75% above 32 GB
     assert plat.default_limit_gb(16) == pytest.approx(16 * 0.6667)
-    assert sys.usable_gb() == pytest.approx(384 * gib)
-    assert sys.capacity_gb() == pytest.approx(512 * gib)
+    assert sys.memory.usable_gb() == pytest.approx(384 * gib)
+    assert sys.memory.capacity_gb() == pytest.approx(512 * gib)
     raised = build_system(
         cat, "apple-m3-ultra-80c", "deepseek-r1", "q4_k_m", "llama.cpp", memory_gb=512, usable_memory_gb=480
     )
-    assert raised.usable_gb() == pytest.approx(480 * gib)
+    assert raised.memory.usable_gb() == pytest.approx(480 * gib)
 
 
 def test_r1_on_512gb_mac_reason_names_the_sysctl_or_fits(cat):
@@ -114,11 +114,11 @@ def test_gpu_not_fitting_suggests_devices(cat):
 
 def test_max_context_and_sequences_are_consistent(cat):
     sys = build_system(cat, "nvidia-rtx-4090", "llama-3.1-8b", "q4_k_m", "llama.cpp")
-    ctx = sys.max_context()
+    ctx = sys.memory.max_context()
     assert 0 < ctx <= cat.models["llama-3.1-8b"].max_context
-    n = sys.max_sequences(4096)
+    n = sys.memory.max_sequences(4096)
     assert n >= 1
-    assert sys.memory(n, 4096).fits and not sys.memory(n + 1, 4096).fits
+    assert sys.memory.breakdown(n, 4096).fits and not sys.memory.breakdown(n + 1, 4096).fits
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from planner.model.perf import GB, GIB
+from planner.model.memory import GB, GIB
 from planner.model.predict import predict
 
 CASES = [  # (hardware, memory GB per machine, nodes, model, quant): Macs and Mac clusters that do not fit

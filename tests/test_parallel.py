@@ -3,7 +3,8 @@
 import pytest
 
 from planner.errors import ScenarioError
-from planner.model.perf import Parallel, build_system
+from planner.model.deployment import Parallel
+from planner.model.perf import build_system
 from planner.model.predict import predict
 
 R1 = dict(model="deepseek-r1")
@@ -34,7 +35,7 @@ def test_pipeline_over_a_link_gives_no_single_stream_speedup(cat):
     one = build_system(cat, **kw)
     two = build_system(cat, nodes=2, link="thunderbolt5", **kw)
     t1, t2 = one.step_time([(1, 1000)]), two.step_time([(1, 1000)])
-    hop = two.link.latency_us.value * 1e-6
+    hop = two.deployment.link.latency_us.value * 1e-6
     assert t2 == pytest.approx(t1 + hop, rel=0.02)
     slow = build_system(cat, nodes=2, link="ethernet-10g", **kw)
     assert slow.step_time([(512, 0)]) > two.step_time([(512, 0)])
@@ -51,7 +52,7 @@ def test_microbatches_help_a_pipeline_only_when_compute_bound(cat):
     kw = dict(hardware="nvidia-h100-sxm", model="llama-3.1-70b", quant="fp8", engine="vllm", devices=4)
     pp = build_system(cat, parallel="tp=2,pp=2", **kw)
     big = [(256, 0)] * 16  # compute-bound prefill: interleaving 2 micro-batches hides the bubble
-    no_mb = 2 * pp._stage(16, 16 * 256, *map(sum, zip(*(pp.seq_terms(*b) for b in big)))) + pp._hops(16 * 256)
+    no_mb = 2 * pp.step._stage(16, 16 * 256, *map(sum, zip(*(pp.seq_terms(*b) for b in big)))) + pp.step._hops(16 * 256)
     assert pp.step_time(big) < no_mb
 
 
@@ -61,7 +62,7 @@ def test_expert_parallel_adds_all_to_all(cat):
     ep = build_system(cat, parallel="tp=8,ep=8", **kw)
     batch = [(1, 2000)] * 64
     assert ep.step_time(batch) > tp.step_time(batch)
-    assert ep.memory(1, 1000).weights == tp.memory(1, 1000).weights
+    assert ep.memory.breakdown(1, 1000).weights == tp.memory.breakdown(1, 1000).weights
 
 
 def test_offloaded_experts_live_in_host_ram_and_set_the_pace(cat):
@@ -70,13 +71,13 @@ def test_offloaded_experts_live_in_host_ram_and_set_the_pace(cat):
     res = predict(cat, host=host, offload="experts", prompt=512, gen=64, **kw)
     gpu, hostmem = res["memory_gb"], res["host_memory_gb"]
     sys = build_system(cat, host=host, offload="experts", **kw)
-    experts = sys.params.routed_experts * sys.quant.bits_per_weight.value / 8 / 1e9
+    experts = sys.step.params.routed_experts * sys.deployment.quant.bits_per_weight.value / 8 / 1e9
     assert hostmem["weights"] == pytest.approx(experts, abs=1e-3)
-    assert gpu["weights"] == pytest.approx(sys.weight_bytes / 1e9 - experts, abs=1e-3)
+    assert gpu["weights"] == pytest.approx(sys.memory.weight_bytes / 1e9 - experts, abs=1e-3)
     assert gpu["weights"] < 96  # what stays on the GPU fits a 96 GB card
     # decode reads the 8 routed experts of each MoE layer from host RAM: at most host bandwidth
-    touched = 8 * sys.expert_bytes * sys.moe_layers
-    assert sys.step_time([(1, 100)]) >= touched / sys.host_bw
+    touched = 8 * sys.step.expert_bytes * sys.step.moe_layers
+    assert sys.step_time([(1, 100)]) >= touched / sys.step.host_bw
     without = predict(cat, **kw)
     assert not without["fits"]
 
@@ -108,7 +109,7 @@ def test_offload_needs_llama_cpp_and_moe_for_experts(cat):
         build_system(cat, "nvidia-rtx-4090", "llama-3.1-70b", "q4_k_m", "llama.cpp", host=host, offload="experts")
     assert "dense" in str(e.value)
     ok = build_system(cat, "nvidia-rtx-4090", "llama-3.1-70b", "q4_k_m", "llama.cpp", host=host, offload="layers:40")
-    assert ok.host_weight_bytes > 0 and ok.gpu_weight_bytes < ok.weight_bytes
+    assert ok.memory.host_weight_bytes > 0 and ok.memory.gpu_weight_bytes < ok.memory.weight_bytes
 
 
 def test_parallel_parse():
@@ -189,4 +190,4 @@ def test_every_system_profile_builds(cat):
             host=sp.host or None,
             host_memory_gb=sp.host_memory_gb,
         )
-        assert sys.total_devices == sp.devices * sp.nodes
+        assert sys.deployment.total_devices == sp.devices * sp.nodes

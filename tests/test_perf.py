@@ -19,9 +19,9 @@ def r1(cat):
 
 
 def test_distinct_experts_between_k_and_all(r1):
-    assert r1.distinct_experts(1) == pytest.approx(8)  # one token touches exactly k experts
-    assert r1.distinct_experts(1_000_000) == pytest.approx(256)
-    d32 = r1.distinct_experts(32)
+    assert r1.step.distinct_experts(1) == pytest.approx(8)  # one token touches exactly k experts
+    assert r1.step.distinct_experts(1_000_000) == pytest.approx(256)
+    d32 = r1.step.distinct_experts(32)
     assert 8 < d32 < 256
     # E(1 - (1 - k/E)^T) for T = 32
     assert d32 == pytest.approx(256 * (1 - (1 - 8 / 256) ** 32))
@@ -31,7 +31,7 @@ def test_moe_decode_reads_far_less_than_all_weights(r1):
     one = r1.step_time([(1, 0)])
     big = r1.step_time([(1, 0)] * 64)
     # at batch 1 a MoE step reads ~37B params, not 671B: much faster than a full read
-    full_read = r1.weight_bytes / (r1.bandwidth * r1.eff.bandwidth_efficiency)
+    full_read = r1.memory.weight_bytes / (r1.step.bandwidth * r1.step.eff.bandwidth_efficiency)
     assert one < 0.2 * full_read
     assert big > one
 
@@ -71,7 +71,7 @@ def test_tensor_parallel_speeds_up_a_step(cat):
 
 
 def test_vectorised_decode_matches_scalar_steps(llama):
-    steps = llama.decode_times(300, 20, batch=4)
+    steps = llama.step.decode_times(300, 20, batch=4)
     for i, t in enumerate(steps):
         assert t == pytest.approx(llama.step_time([(1, 300 + i)] * 4), rel=1e-12)
 
@@ -79,24 +79,24 @@ def test_vectorised_decode_matches_scalar_steps(llama):
 def test_fp8_uses_fp8_tensor_cores_where_they_exist(cat):
     h100 = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "vllm")
     a100 = build_system(cat, "nvidia-a100-80gb-sxm", "llama-3.1-8b", "fp8", "vllm")
-    assert h100.compute_dtype == "fp8"
-    assert a100.compute_dtype in ("fp16", "bf16")
+    assert h100.step.compute_dtype == "fp8"
+    assert a100.step.compute_dtype in ("fp16", "bf16")
     mac = build_system(cat, "apple-m2-ultra-76c", "llama-3.1-8b", "q4_k_m", "llama.cpp")
-    assert mac.compute_dtype == "fp16"
+    assert mac.step.compute_dtype == "fp16"
 
 
 def test_small_batch_efficiency_slows_small_matmuls_only(cat):
     """Decode batches run GEMV-like kernels below peak: with a small-batch ratio < 1 a 16-sequence
     decode step gets slower, while a 4096-token prefill step is (nearly) unchanged."""
     sys = build_system(cat, "apple-m2-ultra-76c", "qwen2.5-7b", "q8_0", "llama.cpp")
-    base = sys.eff
+    base = sys.step.eff
     on = base.model_copy(update={"small_batch_efficiency_ratio": 0.2, "small_batch_knee_tokens": 40.0})
     off = base.model_copy(update={"small_batch_efficiency_ratio": 1.0})
-    sys.set_efficiency(off, "off")
+    sys.step.set_efficiency(off, "off")
     d_off, p_off = sys.step_time([(1, 512)] * 16), sys.step_time([(4096, 0)])
-    sys.set_efficiency(on, "on")
+    sys.step.set_efficiency(on, "on")
     d_on, p_on = sys.step_time([(1, 512)] * 16), sys.step_time([(4096, 0)])
-    sys.set_efficiency(base, "calibrated")
+    sys.step.set_efficiency(base, "calibrated")
     assert d_on > 1.2 * d_off
     assert p_on == pytest.approx(p_off, rel=0.01)
 

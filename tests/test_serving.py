@@ -86,7 +86,7 @@ def test_trtllm_bench_rule(cat):
         ),
     )
     bs, tok = trtllm_bench_sizing(sys, 8192, 256)
-    raw = min(sys.kv_capacity_bytes() / sys.kv_bytes(8192 + 256), 4096)
+    raw = min(sys.memory.kv_capacity_bytes() / sys.kv_bytes(8192 + 256), 4096)
     assert bs >= raw and (bs == 64 or bs - raw < 128) and bs % 32 == 0
     raw_tok = min(raw * (1 + 8192 / 256), 32768)
     assert tok >= raw_tok and tok - raw_tok < 1024 and tok >= 2048
@@ -222,13 +222,15 @@ def test_mla_cache_latent_vs_expanded(cat):
 def _mla_latent_vs_expanded(cat):
     lat = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "sglang", devices=8)
     exp = build_system(cat, "nvidia-h200-sxm", "deepseek-r1", "fp8", "sglang", devices=8, mla_cache="expanded")
-    m = lat.model
+    m = lat.deployment.model
     assert lat.kv_full_per_token == pytest.approx(
-        m.num_layers * (m.kv_lora_rank + m.qk_rope_head_dim) * lat.kv_bytes_per_element * 8
+        m.num_layers * (m.kv_lora_rank + m.qk_rope_head_dim) * lat.memory.kv_bytes_per_element * 8
     )  # latent replicated on 8 ranks
-    assert exp.kv_full_per_token == pytest.approx(m.num_layers * m.num_heads * (192 + 128) * exp.kv_bytes_per_element)
-    assert exp.max_sequences(4096) < lat.max_sequences(4096)
-    assert float(exp.decode_times(8192, 1)[0]) > float(lat.decode_times(8192, 1)[0])
+    assert exp.kv_full_per_token == pytest.approx(
+        m.num_layers * m.num_heads * (192 + 128) * exp.memory.kv_bytes_per_element
+    )
+    assert exp.memory.max_sequences(4096) < lat.memory.max_sequences(4096)
+    assert float(exp.step.decode_times(8192, 1)[0]) > float(lat.step.decode_times(8192, 1)[0])
     sc = dict(
         model="deepseek-r1",
         engine="sglang",
@@ -459,7 +461,7 @@ def test_eager_prefill_floor_sets_short_prompts_ttft_not_decode(cat):
     )
     on, off = run(cat, **one), run(cat, **one, scheduler={"eager_prefill": False})
     sys = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "sglang")
-    floor_ms = sys.model.num_layers * cat.engines["sglang"].serving.eager_prefill.layer_us.value * 1e-3
+    floor_ms = sys.deployment.model.num_layers * cat.engines["sglang"].serving.eager_prefill.layer_us.value * 1e-3
     assert on["mechanisms"]["eager_prefill_floor_ms"] == pytest.approx(floor_ms, rel=1e-6)
     assert "eager_prefill_floor_ms" not in off["mechanisms"]
     assert off["ttft_ms"]["mean"] < floor_ms <= on["ttft_ms"]["mean"] <= floor_ms * 1.01

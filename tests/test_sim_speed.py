@@ -1,6 +1,6 @@
 """The simulator's fast paths give the general step function's numbers bit for bit: the folded
 decode-step times (perf.DecodePricer, and perf.KernelDecodePricer / KernelStepPricer under the
-measured kernels) against System._step, their runs against a cumulative sum,
+measured kernels) against StepTimeModel._step, their runs against a cumulative sum,
 and the event loop's results against the golden files (tests/test_golden.py)."""
 
 import math
@@ -74,7 +74,7 @@ def test_no_folded_step_where_it_does_not_apply(cat):
     with use_provider("measured"):  # NVIDIA's measured kernels price the steps: their own folded step
         sys = build_system(cat, parallel="tp=8", **kw)
         piped = build_system(cat, parallel="tp=4,pp=2", **kw)
-    if sys.kernels is not None:  # the optional tables are installed (make installs them)
+    if sys.step.kernels is not None:  # the optional tables are installed (make installs them)
         assert isinstance(sys.decode_pricer(8), KernelDecodePricer)
         assert piped.decode_pricer(8) is None and piped.step_pricer() is None
 
@@ -93,7 +93,7 @@ def test_folded_kernel_steps_are_the_step_function(cat, kw):
     inside and beyond the tables' grids."""
     with use_provider("measured"):
         sys = build_system(cat, **kw)
-    if sys.kernels is None:
+    if sys.step.kernels is None:
         pytest.skip("NVIDIA's tables are not installed")
     rng = np.random.default_rng(2)
     kf, af = sys.kv_full_per_token, sys.attn_full_coef
@@ -118,14 +118,14 @@ def test_folded_kernel_steps_are_the_step_function(cat, kw):
                 assert got == np.cumsum(steps).tolist()
                 h = got[11] - 1e-9
                 assert pr.run(30, s0, n, kf, af, h, cpu, overlap, None) == got[:12]
-    mixed = KernelStepPricer(sys, checks=0)  # no self-check: every call the folded way
+    mixed = KernelStepPricer(sys.step, checks=0)  # no self-check: every call the folded way
     for _ in range(500):
         n = int(rng.integers(1, 600))
         tokens = n + int(rng.choice([0, 1, 100, 2048, 8192, 40_000]))
         kv = kf * n * float(rng.uniform(1, 2e5))
         attn = float(rng.uniform(0, 1e17)) * float(rng.choice([0.0, 1e-6, 1.0]))
         assert mixed(n, tokens, kv, attn) == sys.step_time_agg(n, tokens, kv, attn)
-    checked = KernelStepPricer(sys)
+    checked = KernelStepPricer(sys.step)
     assert checked(4, 2000, kf * 4000, 1e13) == sys.step_time_agg(4, 2000, kf * 4000, 1e13) and checked.checks == 15
 
 
@@ -140,7 +140,7 @@ def test_suite_workloads_use_the_folded_step(cat, name):
     sys, _ = resolve(cat, sc)  # by default NVIDIA's measured kernels price some (their own folded step)
     for n in (1, 256):
         pr = sys.decode_pricer(n)
-        assert pr is not None and isinstance(pr, KernelDecodePricer) == (sys.kernels is not None)
+        assert pr is not None and isinstance(pr, KernelDecodePricer) == (sys.step.kernels is not None)
 
 
 def test_suite_scenarios_are_valid(cat):

@@ -106,7 +106,7 @@ def test_unsupported_gives_reason_source_and_a_working_alternative(cat, hw, quan
     assert v.alternatives, msg
     for q, e in v.alternatives:  # every alternative offered really runs there
         sys_ = build_system(cat, hw, "llama-3.1-8b", q, e)
-        assert sys_.support.ok and f"{q} with {e}" in msg
+        assert sys_.deployment.support.ok and f"{q} with {e}" in msg
     # the other engine's alternative keeps the format when one runs it (FP8 on Ampere: vLLM's W8A16)
     if (hw, quant) == ("nvidia-a100-80gb-sxm", "fp8"):
         assert ("fp8", "vllm") in v.alternatives

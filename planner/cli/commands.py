@@ -420,7 +420,7 @@ def _held_out(cat, data, models, write: bool) -> dict:
                     "id": r["model"].row.id,
                     "source": r["group"],
                     "hardware": r["model"].row.hardware_id,
-                    "family": r["model"].sys.hw.family,
+                    "family": r["model"].sys.deployment.hw.family,
                     "engine": r["model"].row.engine_id,
                     "model": r["model"].row.model_id,
                     "quant": r["model"].row.quant_id,
@@ -438,8 +438,8 @@ def _held_out(cat, data, models, write: bool) -> dict:
     out["leave_one_family_out_summary"] = summarize_records(lofo)
     fam = []
     for f in sorted({r["group"] for r in lofo}):
-        for eng in sorted({r["model"].sys.engine.id for r in lofo if r["group"] == f}):
-            rs = [r for r in lofo if r["group"] == f and r["model"].sys.engine.id == eng]
+        for eng in sorted({r["model"].sys.deployment.engine.id for r in lofo if r["group"] == f}):
+            rs = [r for r in lofo if r["group"] == f and r["model"].sys.deployment.engine.id == eng]
             fam.append(dict({"family": f, "engine": eng, "rows": len(rs)}, **summarize_records(rs)))
     out["leave_one_family_out"] = fam
     out["band_coverage"] = coverage

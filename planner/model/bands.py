@@ -13,6 +13,7 @@ import tomllib
 from functools import lru_cache
 
 from planner.model.calibration import band_entry, band_kind, widen
+from planner.model.perf import System
 from planner.model.priors import BACKEND
 from planner.paths import builtin
 
@@ -28,11 +29,11 @@ def load_bands(path: str = str(BANDS_PATH)) -> dict:
         return {}  # no bands written yet: predictions carry none
 
 
-def calibration_info(sys) -> dict:
+def calibration_info(sys: System) -> dict:
     """Which calibration class a prediction used, how many rows stand behind it, and the fallback."""
-    engine, vendor = sys.engine.id, sys.hw.vendor
+    engine, vendor = sys.deployment.engine.id, sys.deployment.hw.vendor
     backend = BACKEND.get(vendor, vendor)
-    label = sys.eff_label
+    label = sys.step.eff_label
     src_engine, _, key = label.partition(" ")[0].partition(":")
     fallback = None
     if key == "prior":
@@ -48,17 +49,17 @@ def calibration_info(sys) -> dict:
             fallback = f"{engine} has no {backend} measurements of its own: borrows {src_engine}'s {scope} class"
         elif key == "default":
             fallback = f"too few {engine} x {backend} rows for a class of its own: the pooled {engine} fit"
-    src = sys.catalog.engines.get(src_engine) if key != "prior" else None
+    src = sys.deployment.catalog.engines.get(src_engine) if key != "prior" else None
     return {
         "calibration_class": cls,
-        "calibration_rows": sys.eff.fitted_on_rows,
+        "calibration_rows": sys.step.eff.fitted_on_rows,
         "calibration_fallback": fallback,
         "calibration_engine_versions": list(src.calibrated_versions) if src is not None else [],
     }
 
 
 def bands(
-    sys,
+    sys: System,
     *,
     batch: int,
     prompt: int,
@@ -82,10 +83,13 @@ def bands(
         ("prefill", prefill, "ttft_s_band80", ttft),
     ):
         cls_kind = band_kind("decode_tok_s", batch) if kind == "decode" else kind  # batched decode: own class
-        entry, key = band_entry(table, sys.engine.id, sys.hw.vendor, cls_kind)
+        entry, key = band_entry(table, sys.deployment.engine.id, sys.deployment.hw.vendor, cls_kind)
         if entry is None:
             continue
-        lo, hi, why = widen(entry, key, sys.hw.family, batch, prompt + gen, prior_only=sys.eff_label.endswith(":prior"))
+        dep = sys.deployment
+        lo, hi, why = widen(
+            entry, key, dep.hw.family, batch, prompt + gen, prior_only=sys.step.eff_label.endswith(":prior")
+        )
         if speed:
             # lo/hi bound log(predicted / measured speed): measured = predicted x exp(-err)
             out[f"{kind}_tok_s_band80"] = [round(speed * math.exp(-hi), 3), round(speed * math.exp(-lo), 3)]

@@ -283,24 +283,24 @@ class RowModel:
 
     def predict(self, eff: Efficiency | None = None) -> float:
         if eff is not None:
-            self.sys.set_efficiency(eff, "fit")
+            self.sys.step.set_efficiency(eff, "fit")
         if self.row.metric == "prefill_tok_s":
-            return self.batch * self.prompt / self.sys.prefill_time(self.prompt, self.batch)
+            return self.batch * self.prompt / self.sys.step.prefill_time(self.prompt, self.batch)
         if self.row.metric == "ttft_ms":  # batch-1 latency table: the first token is one prefill
-            return 1000.0 * self.sys.prefill_time(self.prompt, 1) + self.sys.eff.request_overhead_ms
+            return 1000.0 * self.sys.step.prefill_time(self.prompt, 1) + self.sys.step.eff.request_overhead_ms
         if self.row.metric == "e2e_latency_s":  # a whole fixed batch: prefill (token 1), then gen - 1 steps
-            t = self.sys.prefill_time(self.prompt, self.batch) if self.prompt else 0.0
-            return t + float(self.sys.decode_times(self.prompt, max(self.gen - 1, 0), self.batch).sum())
-        return self.batch * self.gen / float(self.sys.decode_times(self.prompt, self.gen, self.batch).sum())
+            t = self.sys.step.prefill_time(self.prompt, self.batch) if self.prompt else 0.0
+            return t + float(self.sys.step.decode_times(self.prompt, max(self.gen - 1, 0), self.batch).sum())
+        return self.batch * self.gen / float(self.sys.step.decode_times(self.prompt, self.gen, self.batch).sum())
 
     @property
     def group_keys(self) -> tuple[str, str, str]:
-        hw = self.sys.hw
+        hw = self.sys.deployment.hw
         return hw.family, hw.vendor, "default"
 
     @property
     def backend(self) -> str:
-        return BACKEND[self.sys.hw.vendor]
+        return BACKEND[self.sys.deployment.hw.vendor]
 
     def speed_log_error(self, pred: float) -> float:
         """log(predicted speed / measured speed): > 0 when the model is too fast."""
@@ -378,10 +378,10 @@ def fit_group(
     family's rows differ from its backend's systematically, not by outliers)."""
     from scipy.optimize import least_squares  # lazy: a heavy import (5x numpy's), only `calibrate` fits
 
-    b = bounds or bounds_for(models[0].sys.engine.id, None)
+    b = bounds or bounds_for(models[0].sys.deployment.engine.id, None)
     meas = np.array([m.row.value for m in models])
-    has_quant = any(m.sys.quant.family in ("gguf", "mlx") for m in models)
-    has_float = any(m.sys.quant.family not in ("gguf", "mlx") for m in models)
+    has_quant = any(m.sys.deployment.quant.family in ("gguf", "mlx") for m in models)
+    has_float = any(m.sys.deployment.quant.family not in ("gguf", "mlx") for m in models)
     # which parameters these rows can identify; the others keep the parent's (or prior) values
     free = np.ones(len(PARAMS), dtype=bool)
     free[4] = has_quant and has_float  # dequantization penalty: needs both kinds of weights
@@ -431,10 +431,10 @@ def fit_engine(models: list[RowModel], provenance: str, min_rows: int = 6) -> di
     out: dict[str, Efficiency] = {}
     if not models:
         return out
-    engine = models[0].sys.engine.id
+    engine = models[0].sys.deployment.engine.id
     by_vendor: dict[str, list[RowModel]] = {}
     for m in models:
-        by_vendor.setdefault(m.sys.hw.vendor, []).append(m)
+        by_vendor.setdefault(m.sys.deployment.hw.vendor, []).append(m)
     for vendor, ms in sorted(by_vendor.items()):
         if len(ms) < min_rows:
             continue
@@ -443,7 +443,7 @@ def fit_engine(models: list[RowModel], provenance: str, min_rows: int = 6) -> di
         out[vendor] = fit_group(ms, f"{provenance}; {engine} x {backend}: {len(ms)} {vendor} rows", bounds=b)
         by_family: dict[str, list[RowModel]] = {}
         for m in ms:
-            by_family.setdefault(m.sys.hw.family, []).append(m)
+            by_family.setdefault(m.sys.deployment.hw.family, []).append(m)
         if len(by_family) > 1:
             for fam, fms in sorted(by_family.items()):
                 if len(fms) >= min_rows and len({source_key(m.row) for m in fms}) >= MIN_SOURCES:
@@ -501,7 +501,7 @@ def errors(models: list[RowModel], effs: dict[str, Efficiency] | None = None) ->
     out = []
     for m in models:
         if effs is None:
-            m.sys.set_efficiency(*_profile_eff(m))
+            m.sys.step.set_efficiency(*_profile_eff(m))
             pred = m.predict()
         else:
             eff = next((effs[k] for k in m.group_keys if k in effs), None)
@@ -513,7 +513,7 @@ def errors(models: list[RowModel], effs: dict[str, Efficiency] | None = None) ->
 
 
 def _profile_eff(m: RowModel):
-    return calibration_for(m.sys.engine, m.sys.hw, m.sys.catalog)
+    return calibration_for(m.sys.deployment.engine, m.sys.deployment.hw, m.sys.deployment.catalog)
 
 
 def summarize(errs) -> dict[str, dict]:
@@ -533,7 +533,7 @@ def calibrate(catalog: Catalog, data: str | Path = DEFAULT_DATA) -> dict[str, di
     prov = f"fitted by `python -m planner calibrate` on {Path(data).name} (sha256 {file_digest(data)})"
     by_engine: dict[str, list[RowModel]] = {}
     for m in models:
-        by_engine.setdefault(m.sys.engine.id, []).append(m)
+        by_engine.setdefault(m.sys.deployment.engine.id, []).append(m)
     out = {}
     for eng, ms in sorted(by_engine.items()):
         normal = [m for m in ms if m.row.confidence == "normal"]
@@ -559,14 +559,16 @@ def source_key(row: Row) -> str:
 def fit_all(models: list[RowModel], provenance: str = "held out") -> dict[str, dict[str, Efficiency]]:
     by_engine: dict[str, list[RowModel]] = {}
     for m in models:
-        by_engine.setdefault(m.sys.engine.id, []).append(m)
+        by_engine.setdefault(m.sys.deployment.engine.id, []).append(m)
     return {eng: fit_engine(ms, provenance) for eng, ms in sorted(by_engine.items())}
 
 
 def predict_with(catalog: Catalog, m: RowModel, fits: dict[str, dict[str, Efficiency]]) -> tuple[float, str]:
     """Predict a row as `predict` would if `fits` were the committed calibration."""
-    chain = calibration_chain(m.sys.engine, catalog)
-    eff, label = lookup_calibration([(e.id, fits.get(e.id, {})) for e in chain], m.sys.engine.id, m.sys.hw)
+    chain = calibration_chain(m.sys.deployment.engine, catalog)
+    eff, label = lookup_calibration(
+        [(e.id, fits.get(e.id, {})) for e in chain], m.sys.deployment.engine.id, m.sys.deployment.hw
+    )
     return m.predict(eff), label
 
 
@@ -581,8 +583,8 @@ def held_out(catalog: Catalog, models: list[RowModel], group_of, full: dict | No
     out = []
     for g, test in sorted(groups.items()):
         fits = dict(full)
-        for eng in sorted({m.sys.engine.id for m in test}):
-            train = [m for m in models if m.sys.engine.id == eng and group_of(m) != g]
+        for eng in sorted({m.sys.deployment.engine.id for m in test}):
+            train = [m for m in models if m.sys.deployment.engine.id == eng and group_of(m) != g]
             fits[eng] = fit_engine(train, "held out") if train else {}
         for m in test:
             pred, label = predict_with(catalog, m, fits)
@@ -618,7 +620,7 @@ def leave_one_source_out(catalog: Catalog, models: list[RowModel], full: dict | 
 
 
 def leave_one_family_out_records(catalog: Catalog, models: list[RowModel], full: dict | None = None) -> list[dict]:
-    return held_out(catalog, models, lambda m: m.sys.hw.family, full)
+    return held_out(catalog, models, lambda m: m.sys.deployment.hw.family, full)
 
 
 # --------------------------------------------------------------------------- uncertainty bands
@@ -658,7 +660,11 @@ def band_table(recs: list[dict]) -> dict[str, dict]:
             continue  # errors of prior-only predictions say nothing about a fitted class
         m = r["model"]
         kind = band_kind(m.row.metric, m.batch)
-        for key in (band_class(m.sys.engine.id, m.sys.hw.vendor, kind), f"{m.sys.engine.id}@*@{kind}", f"*@*@{kind}"):
+        for key in (
+            band_class(m.sys.deployment.engine.id, m.sys.deployment.hw.vendor, kind),
+            f"{m.sys.deployment.engine.id}@*@{kind}",
+            f"*@*@{kind}",
+        ):
             pools.setdefault(key, []).append(r)
     out = {}
     for key, rs in sorted(pools.items()):
@@ -672,7 +678,7 @@ def band_table(recs: list[dict]) -> dict[str, dict]:
             "q90": round(q90, 5),
             "rows": len(rs),
             "sources": len({source_key(m.row) for m in ms}),
-            "families": sorted({m.sys.hw.family for m in ms}),
+            "families": sorted({m.sys.deployment.hw.family for m in ms}),
             "max_batch": max(m.batch for m in ms),
             "max_context": max(m.prompt + m.gen for m in ms),
         }
@@ -730,11 +736,16 @@ def band_coverage(los_recs: list[dict], pool_recs: list[dict]) -> dict[str, dict
         src = source_key(m.row)
         table = band_table([p for p in pool_recs if source_key(p["model"].row) != src])
         kind = band_kind(m.row.metric, m.batch)
-        entry, key = band_entry(table, m.sys.engine.id, m.sys.hw.vendor, kind)
+        entry, key = band_entry(table, m.sys.deployment.engine.id, m.sys.deployment.hw.vendor, kind)
         if entry is None:
             continue
         lo, hi, _ = widen(
-            entry, key, m.sys.hw.family, m.batch, m.prompt + m.gen, prior_only=r.get("label", "").endswith(":prior")
+            entry,
+            key,
+            m.sys.deployment.hw.family,
+            m.batch,
+            m.prompt + m.gen,
+            prior_only=r.get("label", "").endswith(":prior"),
         )
         inside = lo <= r["log_err"] <= hi
         # the band in the row's own units: where the measurement should lie, given the prediction

@@ -3,7 +3,7 @@
 The simulator, the scheduler, KV paging, replicas and the planner are ours whatever the
 provider; only the GPU time of one engine step changes.
 
-- ``roofline`` (always available): ``System._stage`` in ``perf.py``, the calibrated roofline.
+- ``roofline`` (always available): ``StepTimeModel._stage`` in ``perf.py``, the calibrated roofline.
 - ``measured`` (optional extra ``inference-planner[nvidia-data]``, i.e. the pinned
   ``aiconfigurator-core`` wheel, Apache-2.0): the per-system operator tables NVIDIA's
   AIConfigurator ships (``aiconfigurator_core/systems/data/<system>/<op>/<backend>/<version>/
@@ -23,10 +23,10 @@ One step's GPU time on the measured provider, per pipeline stage (layers / pp):
 
 Look-ups are linear interpolations on the measured grids (GEMM and MoE in the token count,
 attention in batch and context; latency never falls as work grows: suffix minimum), tabulated
-once per System on the union of the grids (exact) and cached, so a step costs two or three
+once per step-time model on the union of the grids (exact) and cached, so a step costs two or three
 interpolations.
 
-Which provider a prediction uses (``System.provider_note`` names it):
+Which provider a prediction uses (``StepTimeModel.provider_note`` names it):
 ``PLANNER_STEP_PROVIDER`` = ``roofline`` | ``measured`` | ``auto`` (default). ``auto`` applies
 the one rule in ``CHOICE_RULE`` with the per-class verdicts in ``profiles/step_providers.toml``
 (written by ``python -m planner validate --providers --write``).
@@ -495,7 +495,7 @@ def allreduce_curve(system, backend, version, tp):
 
 
 class MeasuredKernels:
-    """The measured provider for one System; built once, then each step costs a few look-ups."""
+    """The measured provider for one step-time model; built once, then each step costs a few look-ups."""
 
     def __init__(self, sys, system: str, backend: str, version: str, notes: list[str]):
         self.system, self.backend, self.version = system, backend, version
@@ -506,17 +506,17 @@ class MeasuredKernels:
         self.tp = tp
         self.hidden = m.hidden_size
         self.mla = m.attention == "mla"
-        if self.mla and getattr(sys, "mla_expanded", False):
+        if self.mla and sys.memory.mla_expanded:
             raise Uncovered("an MLA cache stored expanded per head is not what the MLA tables measured (latent)")
         if m.sliding_window:
             raise Uncovered("sliding-window attention layers are not mapped yet")
         if sys.ep > 1:
             raise Uncovered("expert parallel (all-to-all tables) is not mapped yet")
-        if sys.offload:
+        if sys.deployment.offload:
             raise Uncovered("host offload is not in NVIDIA's tables")
-        if sys.nodes > 1:
+        if sys.deployment.nodes > 1:
             raise Uncovered("multi-node runs are not mapped yet")
-        if getattr(sys, "support", None) is not None and sys.support.emulated:
+        if sys.deployment.support is not None and sys.deployment.support.emulated:
             raise Uncovered(f"{q.id} is emulated here (support matrix): its weight-only kernels are not in the tables")
         if q.family == "fp8":
             gdt, mdt = "fp8", "fp8"
@@ -564,7 +564,7 @@ class MeasuredKernels:
         self.head_curve = gemm_curve(system, backend, gver, gdt, m.vocab_size / tp, m.hidden_size)
         self.gemm_version = gver
         # attention tables
-        kvdt = "fp8" if sys.kv_dtype == "fp8" else "bfloat16"
+        kvdt = "fp8" if sys.deployment.kv_dtype == "fp8" else "bfloat16"
         if self.mla:
             aver = self._version("mla")
             self.gen = mla_grid(system, backend, aver, "generation", kvdt, self.h_loc)
@@ -730,28 +730,30 @@ class MeasuredKernels:
 
 
 def attach(sys) -> tuple[MeasuredKernels | None, str]:
-    """The provider a System uses and the note naming it (called from System.__post_init__)."""
+    """The provider a step-time model (planner.model.perf.StepTimeModel) uses and the note naming it
+    (called when it is built)."""
     mode = requested_mode()
     roof = f"calibrated roofline ({sys.eff_label})"
     if mode == "roofline":
         return None, roof
-    mapping = getattr(sys.hw, "aiconfigurator_system", None)
+    hw = sys.deployment.hw
+    mapping = getattr(hw, "aiconfigurator_system", None)
     system = mapping.value if mapping is not None else None
     backend = BACKENDS.get(sys.engine.id)
     why = None
     if system is None:
-        why = f"{sys.hw.id} is not mapped to an NVIDIA AIConfigurator system"
+        why = f"{hw.id} is not mapped to an NVIDIA AIConfigurator system"
     elif backend is None:
         why = f"{sys.engine.id} has no NVIDIA measured-kernel tables"
     elif data_root() is None:
         why = "NVIDIA's tables are not installed (pip install 'inference-planner[nvidia-data]')"
     if why is None and mode == "auto":
-        verdict = class_choices().get(f"{sys.engine.id}:{sys.hw.family}")
+        verdict = class_choices().get(f"{sys.engine.id}:{hw.family}")
         if verdict == "roofline":
             why = f"the roofline wins on this class's measurements ({CHOICES_FILE.name})"
     if why is None:
         notes: list[str] = []
-        wanted = getattr(sys, "engine_version", None)
+        wanted = sys.deployment.engine_version
         try:
             mk = MeasuredKernels(sys, system, backend, wanted, notes)
         except Uncovered as exc:

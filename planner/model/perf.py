@@ -1,4 +1,4 @@
-"""The performance model: memory footprint and the time of one engine step.
+"""The step-time model: the time of one engine step of a deployment.
 
 One function prices every step, prefill, decode or mixed (chunked prefill): a
 batch is a list of ``(new_tokens, context_tokens)`` per sequence.  The time is
@@ -11,44 +11,35 @@ overheads, plus tensor-parallel communication when devices > 1:
 
 Efficiencies and overheads come from the engine profile's calibration for the
 hardware (fitted by ``python -m planner calibrate``).
+
+``build_system`` resolves and checks a deployment (``planner.model.deployment``) and returns a
+:class:`System`: the :class:`Deployment`, its :class:`MemoryModel` (``planner.model.memory``) and its
+:class:`StepTimeModel` (here).
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from dataclasses import dataclass, field
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 
-from planner.catalog.loader import Catalog, Efficiency, Engine, Hardware, Host, Link, Model, Quant
-from planner.catalog.support import SIXTEEN_BIT, Verdict, default_kv_dtype
-from planner.catalog.support import check as support_check
-from planner.errors import ScenarioError, UnsupportedError
-from planner.model.arch import active_params, attention_dims, kv_elements_per_token, params
-from planner.model.kernels import _interpl, attach
+from planner.catalog.loader import Catalog, Efficiency, Engine, Hardware, Model, Quant
+from planner.catalog.support import SIXTEEN_BIT
+from planner.model.arch import ParamBreakdown, active_params, attention_dims, kv_elements_per_token, params
+from planner.model.deployment import Deployment, Parallel, resolve_deployment
+from planner.model.kernels import MeasuredKernels, _interpl, attach
+from planner.model.memory import GB, MemoryModel
 from planner.model.priors import achievable_tflops, prior_efficiency
-
-GB = 1e9  # every memory figure the planner prints is in GB = 10^9 bytes
-GIB = 2**30  # device memory sizes as sold (and the macOS GPU limit) are binary
-
-
-def largest(ok, lo: int, hi: int) -> int:
-    """Largest n in [lo, hi] with ok(n), for ok true up to some point and false after it
-    (returns lo when none is)."""
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 def calibration_chain(engine: Engine, catalog: Catalog) -> list[Engine]:
     """The engine, then the engines it borrows calibration from (calibration_from), in order."""
-    chain, seen, eng = [], set(), engine
+    chain: list[Engine] = []
+    seen: set[str] = set()
+    eng: Engine | None = engine
     while eng is not None and eng.id not in seen:
         seen.add(eng.id)
         chain.append(eng)
@@ -78,68 +69,6 @@ def calibration_for(engine: Engine, hw: Hardware, catalog: Catalog) -> tuple[Eff
     """Efficiency parameters for an engine on a hardware (see lookup_calibration)."""
     chain = calibration_chain(engine, catalog)
     return lookup_calibration([(e.id, e.calibration) for e in chain], engine.id, hw)
-
-
-@dataclass(frozen=True)
-class Parallel:
-    """How a model is split over devices: tensor parallel (every layer sharded, two all-reduces
-    per layer), pipeline parallel (stages of consecutive layers), expert parallel (MoE experts
-    spread over devices, all-to-all per MoE layer). tp x pp = all devices."""
-
-    tp: int = 1
-    pp: int = 1
-    ep: int = 1
-
-    @classmethod
-    def parse(cls, text: str) -> "Parallel":
-        """'tp=8', 'tp=4,pp=2', 'tp=8,ep=8'."""
-        vals = {"tp": 1, "pp": 1, "ep": 1}
-        for part in (text or "").replace(" ", "").split(","):
-            if not part:
-                continue
-            key, _, val = part.partition("=")
-            if key not in vals or not val.isdigit() or int(val) < 1:
-                raise ScenarioError("parallel", f"expected e.g. 'tp=4,pp=2,ep=1' (whole numbers >= 1), got '{text}'")
-            vals[key] = int(val)
-        return cls(**vals)
-
-    def __str__(self) -> str:
-        return f"tp={self.tp},pp={self.pp},ep={self.ep}"
-
-
-def default_parallel(engine: Engine, devices: int, nodes: int) -> Parallel:
-    """What each engine does by default: llama.cpp splits layers over all devices (and RPC nodes);
-    the serving engines run tensor parallel inside a machine and pipeline stages across machines."""
-    if engine.batching == "slots":
-        return Parallel(tp=1, pp=devices * nodes)
-    return Parallel(tp=devices, pp=nodes)
-
-
-@dataclass(frozen=True)
-class MemoryBreakdown:
-    weights: float
-    kv_cache: float
-    other: float
-    usable: float
-    capacity: float  # physical memory of all devices
-    devices: int
-
-    @property
-    def total(self) -> float:
-        return self.weights + self.kv_cache + self.other
-
-    @property
-    def fits(self) -> bool:
-        return self.total <= self.usable + 1e-9
-
-    def as_dict(self) -> dict:
-        return {
-            "weights": round(self.weights, 3),
-            "kv_cache": round(self.kv_cache, 3),
-            "other": round(self.other, 3),
-            "total": round(self.total, 3),
-            "usable": round(self.usable, 3),
-        }
 
 
 _RUN_LOOPS: dict = {}
@@ -191,7 +120,7 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
 
 
 class DecodePricer:
-    """System._step of a pure decode batch with its batch-size terms folded (System.decode_pricer):
+    """StepTimeModel._step of a pure decode batch with its batch-size terms folded (StepTimeModel.decode_pricer):
     the same IEEE operations in the same order, so the same bits, in fewer Python operations.
     Additions of 0.0, divisions by 1 and products with 1.0 are dropped (exact either way)."""
 
@@ -273,7 +202,7 @@ class DecodePricer:
 
 
 class KernelDecodePricer:
-    """System._step of a pure decode batch of n sequences under the measured-kernel provider
+    """StepTimeModel._step of a pure decode batch of n sequences under the measured-kernel provider
     (planner/model/kernels.py MeasuredKernels.stage with tokens = n, one plain stage), its (n, tokens)
     terms folded into constants: the GEMM and head look-ups once, then per step one look-up of the
     generation-attention curve at the mean context (the same scalar interpolation, the same IEEE
@@ -281,7 +210,7 @@ class KernelDecodePricer:
 
     __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope")
 
-    def __init__(self, sys: "System", n: int):
+    def __init__(self, sys: "StepTimeModel", n: int):
         mk = sys.kernels
         assert mk is not None  # only built where the measured provider prices the step
         nf = float(n)
@@ -334,7 +263,7 @@ class KernelDecodePricer:
         if win is not None:
             sw0, ln, ks, _ = win
             sw = sw0 - ln
-        out = []
+        out: list[float] = []
         append = out.append
         acc = 0.0
         last = k - 1
@@ -369,14 +298,14 @@ class KernelDecodePricer:
 
 
 class KernelStepPricer:
-    """System.step_time_agg of any (mixed prefill/decode) step under the measured-kernel provider
+    """StepTimeModel.step_time_agg of any (mixed prefill/decode) step under the measured-kernel provider
     with one plain stage: MeasuredKernels.stage's scalar path, the same operations in the same
     order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
     priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
 
     __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks")
 
-    def __init__(self, sys: "System", checks: int = 16):
+    def __init__(self, sys: "StepTimeModel", checks: int = 16):
         self.ga: dict = {}
         self.gh: dict = {}
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
@@ -424,49 +353,161 @@ class KernelStepPricer:
         return (g + a * mk.layers) * 1e-3 + mk.overhead_s
 
 
-@dataclass
-class System:
-    """A resolved (hardware, memory size, devices, model, quant, engine, KV dtype) with its
-    precomputed constants, ready to price steps quickly."""
+def pick_compute_dtype(dep: Deployment) -> str:
+    """The dtype the matmuls run in: the quant's first preference the hardware has throughput for; an
+    emulated format (support matrix) is dequantized and multiplied at 16-bit whatever low-precision
+    units the chip has."""
+    hw, support = dep.hw, dep.support
+    prefs = dep.quant.compute_dtypes
+    if support is not None and support.emulated:
+        prefs = [d for d in prefs if d in SIXTEEN_BIT] + [support.compute or "fp16"]
+    dtype = next((d for d in prefs if hw.peak_tflops(d)), None)
+    if dtype is None:
+        dtype = next(d for d in ("fp16", "bf16", "fp32") if hw.peak_tflops(d))
+    if dtype == "fp16" and dep.engine.fp16_accumulate and hw.peak_tflops("fp16_acc16"):
+        dtype = "fp16_acc16"
+    return dtype
 
-    catalog: Catalog
-    hw: Hardware
-    model: Model
+
+class StepTimeModel:
+    """The time of one engine step of a deployment: the constants of its roofline (FLOPs and bytes
+    per token, the achieved compute and bandwidth from the calibration, the links of the parallel
+    split, host offload) and, where NVIDIA's measured kernels cover it, that provider
+    (planner/model/kernels.py).  Prices prefill, decode and mixed steps (`step_time`,
+    `step_time_agg`, `step_times_vec`, `prefill_time`, `decode_times`) and folds a batch's constant
+    terms for the simulator (`step_pricer`, `decode_pricer`).  `set_efficiency` swaps the
+    calibration (the fit does) and drops to the roofline."""
+
+    __slots__ = (
+        "deployment",
+        "memory",
+        "model",
+        "quant",
+        "engine",
+        "kv_bytes",
+        "kv_full_per_token",
+        "kv_swa_per_token",
+        "window",
+        "eff",
+        "eff_label",
+        "params",
+        "tp",
+        "pp",
+        "ep",
+        "microbatching",
+        "dense_stream_bytes",
+        "expert_bytes",
+        "moe_layers",
+        "n_experts",
+        "k_experts",
+        "expert_flops_per_token",
+        "body_flops_per_token",
+        "head_flops_per_seq",
+        "eager_floor_s",
+        "attn_full_coef",
+        "attn_swa_coef",
+        "compute_dtype",
+        "peak_flops",
+        "achievable_flops",
+        "achievable_note",
+        "bandwidth",
+        "intra_bw",
+        "intra_lat",
+        "inter_bw",
+        "inter_lat",
+        "tp_bw",
+        "tp_lat",
+        "inter_hops",
+        "intra_hops",
+        "ep_bw",
+        "ep_lat",
+        "offload_experts",
+        "offload_layers",
+        "offload_frac",
+        "host_bw",
+        "cpu_flops",
+        "kernels",
+        "provider_note",
+        "quant_penalty",
+        "overhead_s",
+        "_eff_bw",
+        "_eff_flops",
+        "_small_ratio",
+        "_knee",
+    )
+    deployment: Deployment
+    memory: MemoryModel
+    model: Model  # the deployment's, read by every step
     quant: Quant
     engine: Engine
-    memory_gb: float
-    devices: int  # devices per node (GPUs in one machine; 1 for a Mac)
-    kv_dtype: str
-    usable_override_gb: float | None = None
-    nodes: int = 1  # machines, joined by `link`
-    link: Link | None = None
-    parallel: Parallel | None = None  # default: see default_parallel()
-    host: Host | None = None  # CPU host whose RAM holds offloaded weights
-    offload: str | None = None  # "experts" or "layers:N"
-    host_memory_gb: float | None = None
-    mla_cache: str | None = None  # "latent" / "expanded": override the engine's MLA cache storage
-    support: Verdict | None = None  # the support matrix's verdict (None: not checked)
-    engine_version: str | None = None  # the engine release to model (measured-kernel provider)
-    eff: Efficiency = field(init=False)
-    eff_label: str = field(init=False)
+    kv_bytes: Callable[[float], float]  # the memory model's (KV bytes a step reads)
+    kv_full_per_token: float  # the memory model's figures
+    kv_swa_per_token: float
+    window: int
+    eff: Efficiency  # the calibration in use
+    eff_label: str  # which (engine:class, or :prior)
+    params: ParamBreakdown
+    tp: int
+    pp: int
+    ep: int
+    microbatching: bool  # continuous engines interleave micro-batches through pipeline stages
+    dense_stream_bytes: float  # weight bytes read every step regardless of routing
+    expert_bytes: float  # one routed expert, one layer
+    moe_layers: int
+    n_experts: int
+    k_experts: int
+    expert_flops_per_token: float
+    body_flops_per_token: float
+    head_flops_per_seq: float
+    eager_floor_s: float  # least time of a step with prompt tokens (eager per-layer dispatch)
+    attn_full_coef: float  # attention FLOPs per (query, key) pair, full-attention layers
+    attn_swa_coef: float  # ... sliding-window layers
+    compute_dtype: str
+    peak_flops: float
+    achievable_flops: float | None  # a sourced measured-GEMM cap, or None
+    achievable_note: str | None
+    bandwidth: float  # bytes/s, datasheet
+    intra_bw: float | None  # between the devices of a machine
+    intra_lat: float
+    inter_bw: float | None  # between machines
+    inter_lat: float
+    tp_bw: float | None  # what the tensor-parallel all-reduces run over
+    tp_lat: float
+    inter_hops: int  # pipeline hops between machines
+    intra_hops: int  # ... inside a machine
+    ep_bw: float | None  # what the expert-parallel all-to-alls run over
+    ep_lat: float
+    offload_experts: bool
+    offload_layers: int
+    offload_frac: float
+    host_bw: float | None  # the host's RAM (offload only)
+    cpu_flops: float | None
+    kernels: MeasuredKernels | None  # NVIDIA's measured kernels, else the roofline prices the step
+    provider_note: str  # which provider prices the step, and why
+    quant_penalty: float
+    overhead_s: float  # per step: the step overhead plus every layer's
+    _eff_bw: float
+    _eff_flops: float
+    _small_ratio: float
+    _knee: float
 
-    def __post_init__(self) -> None:
-        self.eff, self.eff_label = calibration_for(self.engine, self.hw, self.catalog)
-        m, q = self.model, self.quant
+    def __init__(self, dep: Deployment, memory: MemoryModel) -> None:
+        self.deployment, self.memory = dep, memory
+        m, q, hw = dep.model, dep.quant, dep.hw
+        self.model, self.quant, self.engine = m, q, dep.engine
+        self.kv_bytes = memory.kv_bytes
+        self.kv_full_per_token, self.kv_swa_per_token = memory.kv_full_per_token, memory.kv_swa_per_token
+        self.window = memory.window
+        self.eff, self.eff_label = calibration_for(dep.engine, hw, dep.catalog)
         p = params(m)
         self.params = p
-        self.total_devices = self.devices * self.nodes
-        par = self.parallel or default_parallel(self.engine, self.devices, self.nodes)
-        self.parallel = par
-        self.tp, self.pp, self.ep = par.tp, par.pp, par.ep
+        self.tp, self.pp, self.ep = dep.tp, dep.pp, dep.ep
         # micro-batches through the pipeline: continuous-batching engines interleave them;
         # llama.cpp runs one batch through its layer split at a time
-        self.microbatching = self.pp > 1 and self.engine.batching == "continuous"
+        self.microbatching = self.pp > 1 and dep.engine.batching == "continuous"
         bpb = q.bits_per_weight.value / 8.0
         other_bpb = q.other_bits_per_weight / 8.0 if q.applies_to == "experts" else bpb
         expert_bpb = bpb
-        routed_shared = p.routed_experts + p.shared_experts
-        self.weight_bytes = routed_shared * expert_bpb + (p.total - routed_shared) * other_bpb
         # bytes read every step regardless of routing
         self.dense_stream_bytes = (p.streamed_dense - p.shared_experts) * other_bpb + p.shared_experts * expert_bpb
         self.expert_bytes = p.expert_size * expert_bpb  # one routed expert, one layer
@@ -477,84 +518,57 @@ class System:
         self.expert_flops_per_token = 2.0 * p.expert_size * m.experts_per_token * p.moe_layers
         self.body_flops_per_token = 2.0 * (active_params(m) - head) - self.expert_flops_per_token
         self.head_flops_per_seq = 2.0 * head
-        kvb = self.catalog.kv_dtypes[self.kv_dtype].bytes_per_element.value
-        self.kv_bytes_per_element = kvb
         # a step with prompt tokens takes at least the engine's eager per-layer dispatch time
-        ep = self.engine.serving.eager_prefill
+        ep = dep.engine.serving.eager_prefill
         self.eager_floor_s = m.num_layers * ep.layer_us.value * 1e-6 if ep else 0.0
-        full, swa = kv_elements_per_token(m)
-        # MLA cache stored expanded per head (engines/versions without latent MLA caching):
-        # K (qk_nope + rope) and V per head and layer, sharded over tp like MHA heads
-        self.mla_expanded = m.attention == "mla" and (self.mla_cache or self.engine.serving.mla_cache) == "expanded"
-        if self.mla_expanded:
-            full = m.num_layers * m.num_heads * (m.qk_nope_head_dim + m.qk_rope_head_dim + m.v_head_dim)
-        # tensor parallel shards KV heads; the MLA latent (and heads beyond the KV head count)
-        # are replicated on every rank: KV figures below are totals over all devices
-        kv_div = 1 if m.attention == "mla" and not self.mla_expanded else min(self.tp, m.num_kv_heads)
-        self.kv_replication = self.tp / kv_div
-        self.kv_full_per_token = full * kvb * self.kv_replication
-        self.kv_swa_per_token = swa * kvb * self.kv_replication
-        self.window = m.sliding_window if swa else 0
+        _, swa = kv_elements_per_token(m)
         qk, v = attention_dims(m)
         full_layers = m.num_layers - (m.sliding_window_layers if swa else 0)
         self.attn_full_coef = 2.0 * (qk + v) * full_layers  # FLOPs per (query, key) pair
         self.attn_swa_coef = 2.0 * (qk + v) * (m.num_layers - full_layers)
-        # compute dtype: the quant's first preference the hardware has throughput for; an emulated format
-        # (support matrix) is dequantized and multiplied at 16-bit whatever low-precision units the chip has
-        prefs = q.compute_dtypes
-        if self.support is not None and self.support.emulated:
-            prefs = [d for d in prefs if d in SIXTEEN_BIT] + [self.support.compute or "fp16"]
-        self.compute_dtype = next((d for d in prefs if self.hw.peak_tflops(d)), None)
-        if self.compute_dtype is None:
-            self.compute_dtype = next(d for d in ("fp16", "bf16", "fp32") if self.hw.peak_tflops(d))
-        if self.compute_dtype == "fp16" and self.engine.fp16_accumulate and self.hw.peak_tflops("fp16_acc16"):
-            self.compute_dtype = "fp16_acc16"
-        self.peak_flops = self.hw.peak_tflops(self.compute_dtype) * 1e12
+        self.compute_dtype = pick_compute_dtype(dep)
+        self.peak_flops = hw.peak_tflops(self.compute_dtype) * 1e12
         # a sourced measured-GEMM figure caps the achieved rate where the peak is not reached
-        ach = achievable_tflops(self.hw.id, self.compute_dtype)
+        ach = achievable_tflops(hw.id, self.compute_dtype)
         self.achievable_flops, self.achievable_note = (ach[0] * 1e12, ach[1]) if ach else (None, None)
-        self.bandwidth = self.hw.memory_bandwidth_gbs.value * GB
+        self.bandwidth = hw.memory_bandwidth_gbs.value * GB
         self.set_efficiency(self.eff, self.eff_label)
-        # links: between the devices of a machine (the hardware's), and between machines
-        intra = self.catalog.interconnects.get(self.hw.link) if self.hw.link else None
-        if intra is not None:
-            self.intra_bw, self.intra_lat = intra.effective_gbs * GB, intra.latency_us.value * 1e-6
-        elif self.hw.interconnect is not None:
-            self.intra_bw, self.intra_lat = self.hw.interconnect.bandwidth_gbs.value * GB, 0.0
-        else:
-            self.intra_bw, self.intra_lat = None, 0.0
-        if self.link is not None:
-            self.inter_bw, self.inter_lat = self.link.effective_gbs * GB, self.link.latency_us.value * 1e-6
-        else:
-            self.inter_bw, self.inter_lat = self.intra_bw, self.intra_lat
-        spans_nodes = self.tp > self.devices
-        self.tp_bw, self.tp_lat = (self.inter_bw, self.inter_lat) if spans_nodes else (self.intra_bw, self.intra_lat)
-        self.inter_hops = min(self.nodes - 1, self.pp - 1) if not spans_nodes else 0
-        self.intra_hops = self.pp - 1 - self.inter_hops
-        self.ep_bw, self.ep_lat = (
-            (self.inter_bw, self.inter_lat) if self.ep > self.devices else (self.intra_bw, self.intra_lat)
-        )
+        self._links(dep)
         # offload to host RAM (llama.cpp -ot exps=CPU, or the first N layers on the CPU)
-        self.offload_experts = self.offload == "experts"
-        self.offload_layers = (
-            int(self.offload.split(":")[1]) if self.offload and self.offload.startswith("layers:") else 0
-        )
+        self.offload_experts = dep.offload == "experts"
+        self.offload_layers = int(dep.offload.split(":")[1]) if dep.offload and dep.offload.startswith("layers:") else 0
         self.offload_frac = self.offload_layers / m.num_layers
-        self.host_weight_bytes = 0.0
-        if self.host is not None and self.offload:
-            h = self.host
+        self.host_bw = self.cpu_flops = None
+        if dep.host is not None and dep.offload:
+            h = dep.host
             bw = h.achieved_bandwidth_gbs or h.memory_bandwidth_gbs
             self.host_bw = bw.value * GB
             self.cpu_flops = h.cpu_tflops.value * 1e12
-            if self.offload_experts:
-                self.host_weight_bytes = p.routed_experts * expert_bpb
-            else:
-                self.host_weight_bytes = (
-                    self.weight_bytes - (p.embedding + (p.lm_head or 0)) * other_bpb
-                ) * self.offload_frac
-        self.gpu_weight_bytes = self.weight_bytes - self.host_weight_bytes
-        # step-time provider: NVIDIA's measured kernels where they cover this system, else the roofline
+        # step-time provider: NVIDIA's measured kernels where they cover this deployment, else the roofline
         self.kernels, self.provider_note = attach(self)
+
+    def _links(self, dep: Deployment) -> None:
+        """Links between the devices of a machine (the hardware's) and between machines, and which of
+        them the tensor-parallel all-reduces, the pipeline hops and the expert all-to-alls cross."""
+        hw = dep.hw
+        intra = dep.catalog.interconnects.get(hw.link) if hw.link else None
+        if intra is not None:
+            self.intra_bw, self.intra_lat = intra.effective_gbs * GB, intra.latency_us.value * 1e-6
+        elif hw.interconnect is not None:
+            self.intra_bw, self.intra_lat = hw.interconnect.bandwidth_gbs.value * GB, 0.0
+        else:
+            self.intra_bw, self.intra_lat = None, 0.0
+        if dep.link is not None:
+            self.inter_bw, self.inter_lat = dep.link.effective_gbs * GB, dep.link.latency_us.value * 1e-6
+        else:
+            self.inter_bw, self.inter_lat = self.intra_bw, self.intra_lat
+        spans_nodes = self.tp > dep.devices
+        self.tp_bw, self.tp_lat = (self.inter_bw, self.inter_lat) if spans_nodes else (self.intra_bw, self.intra_lat)
+        self.inter_hops = min(dep.nodes - 1, self.pp - 1) if not spans_nodes else 0
+        self.intra_hops = self.pp - 1 - self.inter_hops
+        self.ep_bw, self.ep_lat = (
+            (self.inter_bw, self.inter_lat) if self.ep > dep.devices else (self.intra_bw, self.intra_lat)
+        )
 
     def set_efficiency(self, eff: Efficiency, label: str) -> None:
         """Use other efficiency parameters (calibration swaps them while fitting)."""
@@ -580,70 +594,6 @@ class System:
         if isinstance(tokens, np.ndarray):
             return self._eff_flops * (r + (1.0 - r) * (1.0 - np.exp(-tokens / self._knee)))
         return self._eff_flops * (r + (1.0 - r) * (1.0 - math.exp(-tokens / self._knee)))
-
-    # ------------------------------------------------------------------ memory
-
-    def kv_bytes(self, tokens: float) -> float:
-        """KV-cache bytes one sequence of `tokens` tokens holds."""
-        swa_tokens = min(tokens, self.window) if self.window else 0.0
-        return self.kv_full_per_token * tokens + self.kv_swa_per_token * swa_tokens
-
-    def capacity_gb(self) -> float:
-        """Physical memory of all devices in GB (10^9 bytes). Memory is sold in binary units:
-        a "512 GB" Mac or an "80 GB" GPU holds 512 or 80 GiB."""
-        return self.memory_gb * GIB / GB * self.total_devices
-
-    def usable_gb(self) -> float:
-        """Memory the engine may use, GB (10^9 bytes), all devices together."""
-        per = self.memory_gb * GIB / GB
-        if self.usable_override_gb is not None:
-            return self.usable_override_gb * GIB / GB * self.total_devices
-        if self.hw.platform:
-            plat = self.catalog.platforms[self.hw.platform]
-            return plat.default_limit_gb(self.memory_gb) * GIB / GB * self.total_devices
-        reserve = self.hw.runtime_reserve_gb.value * GIB / GB if self.hw.runtime_reserve_gb else 0.0
-        usable = per - reserve
-        if self.engine.gpu_memory_utilization and self.hw.memory == "discrete":
-            usable = min(usable, per * self.engine.gpu_memory_utilization)
-        return usable * self.total_devices
-
-    def other_gb(self, tokens_per_step: int | None = None) -> float:
-        """Activations, compute buffers and logits beyond weights and KV (per system)."""
-        # fp32 logits are kept for the last token of each sequence in a step
-        t = tokens_per_step or min(self.engine.max_num_batched_tokens, self.engine.max_num_seqs)
-        logits = t * self.model.vocab_size * 4 / GB
-        return self.engine.activation_overhead_gb.value * self.total_devices + logits
-
-    def memory(self, sequences: int, context_tokens: int) -> MemoryBreakdown:
-        """Device memory (weights sharded evenly over all devices; offloaded weights excluded)."""
-        kv = sequences * self.kv_bytes(context_tokens) / GB
-        return MemoryBreakdown(
-            self.gpu_weight_bytes / GB, kv, self.other_gb(), self.usable_gb(), self.capacity_gb(), self.total_devices
-        )
-
-    def host_memory(self) -> dict | None:
-        """Host RAM holding offloaded weights: {"weights", "usable"} in GB, or None."""
-        if not (self.host and self.offload):
-            return None
-        opts = self.host.memory_gb_options
-        # default: the smallest configuration that holds the offloaded weights (else the largest)
-        size = self.host_memory_gb or next((x for x in opts if x * GIB >= self.host_weight_bytes), max(opts))
-        return {"weights": round(self.host_weight_bytes / GB, 3), "usable": round(size * GIB / GB, 3)}
-
-    def kv_capacity_bytes(self) -> float:
-        """KV bytes available after weights and other buffers (may be negative)."""
-        return (self.usable_gb() - self.gpu_weight_bytes / GB - self.other_gb()) * GB
-
-    def max_context(self) -> int:
-        free = self.kv_capacity_bytes()
-        if free <= 0:
-            return 0
-        return largest(lambda n: self.kv_bytes(n) <= free, 0, self.model.max_context)
-
-    def max_sequences(self, context_tokens: int) -> int:
-        free = self.kv_capacity_bytes()
-        per = self.kv_bytes(max(context_tokens, 1))
-        return max(0, int(free // per)) if per > 0 else 0
 
     # ------------------------------------------------------------------ time
 
@@ -762,7 +712,7 @@ class System:
         else None (use step_time_agg)."""
         if self.pp != 1:
             return None
-        if getattr(self, "kernels", None) is None:
+        if self.kernels is None:
             return self._stage
         return KernelStepPricer(self)
 
@@ -773,15 +723,8 @@ class System:
         folded arithmetic does not reproduce _step bit for bit on sample points."""
         if self.pp != 1 or self.offload_layers:
             return None
-        if getattr(self, "kernels", None) is not None:  # the measured-kernel provider's own folding
-            kp = KernelDecodePricer(self, n)
-            pts = [(1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)]
-            if kp.den is not None:  # and contexts across the attention curve's grid
-                pts += [(x * 1.37 * kp.den, 1e12) for x in kp.xs[:: max(1, len(kp.xs) // 6)]]
-            for kv, attn in pts:
-                if kp.time(kv, attn) != self._step(n, n, kv, attn):
-                    return None
-            return kp
+        if self.kernels is not None:  # the measured-kernel provider's own folding
+            return self._kernel_decode_pricer(n)
         tokens = n
         f0 = self.body_flops_per_token * tokens + self.head_flops_per_seq * n
         e0 = self._eff_flops_at(tokens)
@@ -792,6 +735,7 @@ class System:
             e_bytes = distinct * self.expert_bytes * self.moe_layers
             e_flops = self.expert_flops_per_token * tokens
             if self.offload_experts:
+                assert self.host_bw is not None and self.cpu_flops is not None  # offload needs a host
                 cpu = max(e_bytes / self.host_bw, e_flops / self.cpu_flops)
             else:
                 w = w + e_bytes
@@ -820,6 +764,18 @@ class System:
             if pr.time(kv, attn) != self._step(n, n, kv, attn):
                 return None
         return pr
+
+    def _kernel_decode_pricer(self, n: int) -> KernelDecodePricer | None:
+        """decode_pricer under the measured-kernel provider: its KernelDecodePricer, checked bit for bit
+        against _step on sample points and contexts across the attention curve's grid."""
+        kp = KernelDecodePricer(self, n)
+        pts = [(1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)]
+        if kp.den is not None:  # and contexts across the attention curve's grid
+            pts += [(x * 1.37 * kp.den, 1e12) for x in kp.xs[:: max(1, len(kp.xs) // 6)]]
+        for kv, attn in pts:
+            if kp.time(kv, attn) != self._step(n, n, kv, attn):
+                return None
+        return kp
 
     def step_time(self, batch: Iterable[tuple[float, float]]) -> float:
         """Time of one engine step for a batch of (new_tokens, context_tokens) per sequence."""
@@ -863,6 +819,53 @@ class System:
         return self.step_times_vec(batch, float(batch), kv * batch, attn * batch)
 
 
+@dataclass(frozen=True, slots=True)
+class System:
+    """A deployment with its memory model and step-time model, as `build_system` returns it; no logic
+    of its own.  The fields after `step` are the parts' attributes the simulator's hot loop reads
+    (planner/sim/engine.py), bound here once so that a call costs what it did: the memory model's
+    `kv_bytes`, the step-time model's KV and attention constants and step pricers."""
+
+    deployment: Deployment
+    memory: MemoryModel
+    step: StepTimeModel
+    kv_bytes: Callable[[float], float]
+    kv_full_per_token: float
+    kv_swa_per_token: float
+    window: int
+    attn_full_coef: float
+    attn_swa_coef: float
+    seq_terms: Callable[[float, float], tuple[float, float]]
+    step_time: Callable[[Iterable[tuple[float, float]]], float]
+    step_time_agg: Callable[[int, float, float, float], float]
+    step_times_vec: Callable[..., np.ndarray]
+    step_pricer: Callable[[], Callable | None]
+    decode_pricer: Callable[[int], DecodePricer | KernelDecodePricer | None]
+
+
+def compose(dep: Deployment) -> System:
+    """The System of a deployment (unchecked: `build_system` checks first)."""
+    mem = MemoryModel.of(dep)
+    st = StepTimeModel(dep, mem)
+    return System(
+        dep,
+        mem,
+        st,
+        mem.kv_bytes,
+        mem.kv_full_per_token,
+        mem.kv_swa_per_token,
+        mem.window,
+        st.attn_full_coef,
+        st.attn_swa_coef,
+        st.seq_terms,
+        st.step_time,
+        st.step_time_agg,
+        st.step_times_vec,
+        st.step_pricer,
+        st.decode_pricer,
+    )
+
+
 def build_system(
     catalog: Catalog,
     hardware: str,
@@ -883,135 +886,25 @@ def build_system(
     mla_cache: str | None = None,
     engine_version: str | None = None,
 ) -> System:
-    """Resolve ids and check the combination is meaningful; raises CatalogError/ScenarioError."""
-    hw = catalog.get("hardware", hardware, "hardware")
-    m = catalog.get("models", model, "model")
-    q = catalog.get("quants", quant, "quant")
-    e = catalog.get("engines", engine, "engine")
-    if devices is None or devices < 1 or devices > 1024:
-        raise ScenarioError("devices", f"must be an integer from 1 to 1024, got {devices}")
-    if nodes is None or nodes < 1 or nodes > 256:
-        raise ScenarioError("nodes", f"must be an integer from 1 to 256, got {nodes}")
-    link_p = None
-    if nodes > 1:
-        if not link:
-            raise ScenarioError(
-                "link",
-                f"{nodes} nodes need a link between them, e.g. --link thunderbolt5 or "
-                "ethernet-100g (`python -m planner catalog interconnects`)",
-            )
-        link_p = catalog.get("interconnects", link, "link")
-    elif link:
-        link_p = catalog.get("interconnects", link, "link")
-    total = devices * nodes
-    if isinstance(parallel, str):
-        parallel = Parallel.parse(parallel)
-    if parallel is not None:
-        if parallel.tp * parallel.pp != total:
-            raise ScenarioError(
-                "parallel",
-                f"tp x pp = {parallel.tp} x {parallel.pp} must equal all devices "
-                f"({devices} per node x {nodes} nodes = {total})",
-            )
-        if m.num_heads % parallel.tp:
-            raise ScenarioError("parallel", f"tp = {parallel.tp} must divide {m.id}'s {m.num_heads} attention heads")
-        if parallel.pp > m.num_layers:
-            raise ScenarioError("parallel", f"pp = {parallel.pp} exceeds {m.id}'s {m.num_layers} layers")
-        if parallel.ep > 1:
-            if m.arch != "moe":
-                raise ScenarioError(
-                    "parallel", f"ep = {parallel.ep}: {m.id} is dense, expert parallel needs a MoE model"
-                )
-            if total % parallel.ep or parallel.ep > m.num_experts:
-                raise ScenarioError(
-                    "parallel",
-                    f"ep = {parallel.ep} must divide the {total} devices and be at most the {m.num_experts} experts",
-                )
-        if e.batching == "slots" and parallel.tp > 1:
-            raise ScenarioError(
-                "parallel",
-                f"{e.id} splits layers across devices (pp); tensor parallel is not modelled for it: use pp only",
-            )
-    host_p = None
-    if offload:
-        if not (offload == "experts" or (offload.startswith("layers:") and offload[7:].isdigit())):
-            raise ScenarioError("offload", f"expected 'experts' or 'layers:N', got '{offload}'")
-        if not host:
-            raise ScenarioError(
-                "host",
-                "offloading needs a host platform, e.g. --host amd-epyc-9004-genoa (`python -m planner catalog hosts`)",
-            )
-        host_p = catalog.get("hosts", host, "host")
-        if e.id != "llama.cpp":
-            raise ScenarioError(
-                "offload", f"offload is modelled for llama.cpp (-ot exps=CPU / partial -ngl), not {e.id}"
-            )
-        if offload == "experts" and m.arch != "moe":
-            raise ScenarioError("offload", f"{m.id} is dense: it has no MoE experts to offload; use layers:N")
-        if offload.startswith("layers:") and not 0 < int(offload[7:]) < m.num_layers:
-            raise ScenarioError("offload", f"layers:N needs 0 < N < {m.num_layers} ({m.id}'s layers)")
-        if hw.memory == "unified":
-            raise ScenarioError("offload", f"{hw.id} has unified memory: there is no separate host RAM to offload to")
-        if host_memory_gb is not None and host_memory_gb not in host_p.memory_gb_options:
-            sizes = ", ".join(f"{x:g}" for x in host_p.memory_gb_options)
-            raise ScenarioError("host_memory_gb", f"{host_p.id} configurations: {sizes} GB, not {host_memory_gb:g}")
-    elif host:
-        host_p = catalog.get("hosts", host, "host")
-    if memory_gb is None:
-        memory_gb = max(hw.memory_gb)
-    elif not math.isfinite(memory_gb) or memory_gb <= 0:
-        raise ScenarioError("memory_gb", f"must be a positive size in GB, got {memory_gb}")
-    elif memory_gb not in hw.memory_gb:
-        sizes = ", ".join(f"{s:g}" for s in hw.memory_gb)
-        raise ScenarioError("memory_gb", f"{hw.id} is sold with {sizes} GB, not {memory_gb:g}; pick one of those")
-    if usable_memory_gb is not None:
-        if not math.isfinite(usable_memory_gb) or usable_memory_gb <= 0:
-            raise ScenarioError("usable_memory_gb", f"must be a positive size in GB, got {usable_memory_gb}")
-        if usable_memory_gb > memory_gb:
-            raise ScenarioError(
-                "usable_memory_gb", f"{usable_memory_gb:g} GB is more than the {memory_gb:g} GB the device has"
-            )
-    if hw.vendor not in e.vendors:
-        raise ScenarioError(
-            "engine",
-            f"{e.id} does not run on {hw.vendor} hardware; engines that do: "
-            + ", ".join(sorted(x.id for x in catalog.engines.values() if hw.vendor in x.vendors)),
-        )
-    if e.id not in q.engines:
-        raise ScenarioError(
-            "quant",
-            f"{e.id} does not load {q.id}; formats it loads: "
-            + ", ".join(sorted(x.id for x in catalog.quants.values() if e.id in x.engines)),
-        )
-    if devices > 1 and hw.memory == "unified":
-        raise ScenarioError(
-            "devices",
-            f"{hw.id} is one unified-memory machine: use devices = 1 and --nodes N "
-            "--link ID for a cluster of such machines",
-        )
-    kv = kv_dtype or default_kv_dtype(catalog, hw, m, q, e.id)
-    if kv not in q.kv_cache_dtypes:
-        raise ScenarioError("kv_dtype", f"{q.id} supports KV cache dtypes {', '.join(q.kv_cache_dtypes)}, not '{kv}'")
-    verdict = support_check(catalog, hw, m, q, e.id, kv)
-    if not verdict.ok:
-        raise UnsupportedError(verdict)
-    return System(
+    """Resolve ids, run the deployment checks (planner.model.deployment.resolve_deployment: raises
+    CatalogError / ScenarioError / UnsupportedError) and build the memory and step-time models."""
+    dep = resolve_deployment(
         catalog,
-        hw,
-        m,
-        q,
-        e,
-        float(memory_gb),
-        int(devices),
-        kv,
-        usable_memory_gb,
-        int(nodes),
-        link_p,
-        parallel,
-        host_p,
-        offload,
-        host_memory_gb,
-        mla_cache,
-        verdict,
-        engine_version,
+        hardware,
+        model,
+        quant,
+        engine,
+        memory_gb=memory_gb,
+        devices=devices,
+        usable_memory_gb=usable_memory_gb,
+        kv_dtype=kv_dtype,
+        nodes=nodes,
+        link=link,
+        parallel=parallel,
+        host=host,
+        offload=offload,
+        host_memory_gb=host_memory_gb,
+        mla_cache=mla_cache,
+        engine_version=engine_version,
     )
+    return compose(dep)

@@ -47,7 +47,8 @@ from planner.catalog.support import (
 from planner.econ import costs as econ
 from planner.econ.slo import check_columns
 from planner.errors import CatalogError, PlanError, ScenarioError, first_validation_error
-from planner.model.perf import System, build_system, largest
+from planner.model.memory import largest
+from planner.model.perf import System, build_system
 from planner.model.predict import fit_reason
 from planner.sim.engine import simulate_scenario
 from planner.sim.executors import run_points
@@ -405,7 +406,9 @@ def _unified_pairs(catalog: Catalog, model: str, cands: list[Candidate], ctx: in
         for c in cs:
             try:
                 fits = (
-                    build_system(catalog, hw_id, model, c.quant, c.engine, memory_gb=c.memory_gb).max_sequences(ctx)
+                    build_system(catalog, hw_id, model, c.quant, c.engine, memory_gb=c.memory_gb).memory.max_sequences(
+                        ctx
+                    )
                     >= 1
                 )
             except (ScenarioError, CatalogError):
@@ -429,7 +432,7 @@ def _device_counts(catalog, hw, mem, model, quant, engine, ctx) -> list[int]:
             s = build_system(catalog, hw, model, quant, engine, memory_gb=mem, devices=d)
         except (ScenarioError, CatalogError):
             return [1]  # reported as unsupported by screening
-        if s.max_sequences(ctx) >= 1:
+        if s.memory.max_sequences(ctx) >= 1:
             return list(DEVICE_COUNTS[i : i + 2])
     return [DEVICE_COUNTS[-1]]  # does not fit even on the largest count: reported
 
@@ -485,24 +488,24 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> 
         v = getattr(exc, "verdict", None)
         return Screen(False, "unsupported", str(exc), support=v.as_dict() if v else None)
     ctx = wl.prompt_max + wl.output_max
-    if ctx > s.model.max_context:
+    if ctx > s.deployment.model.max_context:
         return Screen(
             False,
             "does_not_fit",
-            f"prompt + output up to {ctx:,} tokens exceeds the model's context window of {s.model.max_context:,}",
+            f"prompt + output up to {ctx:,} tokens exceeds the model's context window of {s.deployment.model.max_context:,}",
         )
-    if s.max_sequences(ctx) < 1:
+    if s.memory.max_sequences(ctx) < 1:
         return Screen(
             False,
             "does_not_fit",
             "does not fit: " + (fit_reason(s, 1, ctx) or "no room for the KV cache"),
-            support=s.support.as_dict() if s.support else None,
+            support=s.deployment.support.as_dict() if s.deployment.support else None,
         )
     price = _price(catalog, c)
     slo = spec.slo
     # one request alone on an idle machine: the best any load can do
-    ttft1 = s.prefill_time(wl.prompt_p95)
-    steps = s.decode_times(round(wl.prompt_mean), max(2, round(wl.output_mean)))
+    ttft1 = s.step.prefill_time(wl.prompt_p95)
+    steps = s.step.decode_times(round(wl.prompt_mean), max(2, round(wl.output_mean)))
     tpot1 = float(steps[:-1].mean())
     e2e1 = ttft1 + tpot1 * max(wl.output_mean - 1, 0)
     scr = Screen(
@@ -510,7 +513,7 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> 
         price=price,
         single_ttft_s=ttft1,
         single_tpot_ms=tpot1 * 1e3,
-        support=s.support.as_dict() if s.support else None,
+        support=s.deployment.support.as_dict() if s.deployment.support else None,
     )
     ttft_lim = min(x for x in (slo.ttft_p95_s, slo.ttft_p99_s, math.inf) if x is not None)
     tpot_lim = min(x for x in (slo.tpot_p95_ms, slo.tpot_p99_ms, math.inf) if x is not None) / 1e3
@@ -537,12 +540,12 @@ def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> 
         )
         return scr
     # steady state with b sequences decoding: a cycle of G decode steps plus b prefills serves b requests
-    e = s.engine
-    kv_seqs = s.max_sequences(ctx)
+    e = s.deployment.engine
+    kv_seqs = s.memory.max_sequences(ctx)
     b_cap = max(1, min(e.n_parallel if e.batching == "slots" else e.max_num_seqs, kv_seqs, e.max_num_batched_tokens))
     g = max(wl.output_mean, 1.0)
     mid = wl.prompt_mean + g / 2
-    tpf = s.prefill_time(round(wl.prompt_mean))
+    tpf = s.step.prefill_time(round(wl.prompt_mean))
 
     def cycle(b: int) -> float:
         return g * _decode_step(s, b, mid) + b * tpf

@@ -31,7 +31,8 @@ import numpy as np
 from planner.catalog.loader import Catalog
 from planner.econ.slo import check_slo
 from planner.errors import ScenarioError
-from planner.model.perf import System, build_system, largest
+from planner.model.memory import largest
+from planner.model.perf import System, build_system, compose
 from planner.model.predict import fit_reason
 from planner.sim.budget import active as _budget_active
 from planner.sim.budget import check as _budget_check
@@ -132,8 +133,8 @@ def trtllm_bench_sizing(sys: System, prompt: float, output: float) -> tuple[int,
     capped at 32768, rounded up (256s from 2048 below 4096, 512s below 8192, else 1024s). The KV
     capacity is this planner's, not trtllm-bench's own estimate (0.95 x memory left by the weights)."""
     per = sys.kv_bytes(prompt + output)
-    reqs = sys.kv_capacity_bytes() / per if per > 0 else 4096.0
-    raw_bs = min(reqs, 4096.0) / sys.pp
+    reqs = sys.memory.kv_capacity_bytes() / per if per > 0 else 4096.0
+    raw_bs = min(reqs, 4096.0) / sys.deployment.pp
     raw_tok = min(raw_bs * (1.0 + prompt / max(output, 1.0)), 32768.0)
     if raw_bs < 256:
         bs = max(64, 32 * math.ceil(raw_bs / 32))
@@ -162,13 +163,13 @@ def _typical(lengths) -> float:
 def memory_defaults(sys: System):
     """The engine's scheduler defaults for this GPU's memory size (engine profile
     serving.by_memory, first match), or None."""
-    for d in sys.engine.serving.by_memory:
-        if sys.hw.memory != "discrete":
+    for d in sys.deployment.engine.serving.by_memory:
+        if sys.deployment.hw.memory != "discrete":
             return None
         if (
-            d.min_gib <= sys.memory_gb
-            and (d.max_gib is None or sys.memory_gb < d.max_gib)
-            and not any(x in sys.hw.id for x in d.except_ids)
+            d.min_gib <= sys.deployment.memory_gb
+            and (d.max_gib is None or sys.deployment.memory_gb < d.max_gib)
+            and not any(x in sys.deployment.hw.id for x in d.except_ids)
         ):
             return d
     return None
@@ -204,7 +205,7 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
     if dflt is not None:
         upd = {k: v for k in ("max_num_seqs", "max_num_batched_tokens") if (v := getattr(dflt, k)) is not None}
         graph_max = dflt.cuda_graph_max_bs
-    if o.sizing == "workload" and sys.engine.batching == "continuous" and sys.kv_capacity_bytes() > 0:
+    if o.sizing == "workload" and sys.deployment.engine.batching == "continuous" and sys.memory.kv_capacity_bytes() > 0:
         wl = sc.workload
         bs, tok = trtllm_bench_sizing(sys, _typical(wl.prompt), _typical(wl.output))
         upd = {"max_num_seqs": bs, "max_num_batched_tokens": tok, "chunked_prefill": True}
@@ -223,8 +224,8 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
         }
     )
     if upd:
-        sys = dataclasses.replace(sys, engine=sys.engine.model_copy(update=upd))
-    e = sys.engine
+        sys = compose(dataclasses.replace(sys.deployment, engine=sys.deployment.engine.model_copy(update=upd)))
+    e = sys.deployment.engine
     sv = e.serving
     cpu = sv.cpu if o.cpu_overhead is not False else None
     graphs = sv.cuda_graphs if o.cuda_graphs is not False else None
@@ -234,7 +235,7 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
         else ()
     )
     prefix = sv.prefix_caching if o.prefix_caching is None else o.prefix_caching
-    eager = sys.eager_floor_s if o.eager_prefill is not False else 0.0
+    eager = sys.step.eager_floor_s if o.eager_prefill is not False else 0.0
     mixed = sv.mixed_batches if o.mixed_batches is None else o.mixed_batches
     cfg = SchedConfig(
         e.batching,
@@ -254,7 +255,7 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
         eager,
         mixed,
     )
-    if sys.kv_capacity_bytes() <= 0:
+    if sys.memory.kv_capacity_bytes() <= 0:
         raise ScenarioError("machine", fit_reason(sys, 1, 1) or "the model leaves no memory for the KV cache")
     return sys, cfg
 
@@ -276,9 +277,11 @@ class Continuous:
         self.sim, self.sys = sim, sys
         self.kf, self.ks, self.w = sys.kv_full_per_token, sys.kv_swa_per_token, sys.window
         self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
-        cap = sys.kv_capacity_bytes()
+        cap = sys.memory.kv_capacity_bytes()
         if cfg.batching == "slots":
-            self.slot_ctx = largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.model.max_context)
+            self.slot_ctx = largest(
+                lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.deployment.model.max_context
+            )
             self.B, self.cap = 1, 1 << 62  # every slot's context is reserved: KV never runs out
             self.kv_total = cfg.n_parallel * self.slot_ctx
             self.max_seqs = cfg.n_parallel
@@ -777,7 +780,7 @@ class Batch:
 
     def __init__(self, sim: "Sim", sys: System, size: int, timeout: float, budget: int):
         self.sim, self.sys, self.size, self.timeout, self.budget = sim, sys, size, timeout, budget
-        self.cap = sys.kv_capacity_bytes()
+        self.cap = sys.memory.kv_capacity_bytes()
         self.waiting: deque[int] = deque()
         self.running = 0
         self.peak = 0.0
@@ -1046,7 +1049,7 @@ class Sim:
         self.issued = 0
         self.ended = 0
         self.end_time = 0.0
-        self.max_ctx = sys.model.max_context
+        self.max_ctx = sys.deployment.model.max_context
         self.arr_list = reqs.arrival.tolist() if reqs.arrival is not None else None
         self.closed = reqs.arrival is None
         self.src_i = 0
@@ -1381,14 +1384,14 @@ def _summary(sim: Sim) -> dict:
     slo = sc.slo
     chk = check_slo(slo, arr, first, fin, out, rejected)  # the SLO's one meaning (planner.econ.slo)
     good = chk.good
-    hw = sys.hw
+    hw = sys.deployment.hw
     idle = hw.power_idle_w.value if hw.power_idle_w else 0.0
     pmax = hw.power_max_w.value
     busy = sum(r.busy for r in sim.replicas)
     n_rep = len(sim.replicas)
-    energy = sys.total_devices * (idle * duration * n_rep + (pmax - idle) * busy)
-    if sys.host is not None and sys.offload:  # the host CPU works whenever the engine is busy
-        energy += sys.host.power_w.value * busy
+    energy = sys.deployment.total_devices * (idle * duration * n_rep + (pmax - idle) * busy)
+    if sys.deployment.host is not None and sys.deployment.offload:  # the host CPU works whenever the engine is busy
+        energy += sys.deployment.host.power_w.value * busy
     n = len(out)
     return {
         "requests": n,
@@ -1419,14 +1422,14 @@ def _summary(sim: Sim) -> dict:
             + ("" if hw.power_idle_w else f"; {hw.id} has no idle power in its profile: 0 W assumed")
         ),
         "replicas": n_rep,
-        "devices_per_replica": sys.devices,
-        "nodes_per_replica": sys.nodes,
+        "devices_per_replica": sys.deployment.devices,
+        "nodes_per_replica": sys.deployment.nodes,
         "batching": sim.cfg.batching,
-        "calibration": sys.eff_label,
+        "calibration": sys.step.eff_label,
         "scheduler": {
-            "max_num_seqs": sys.engine.max_num_seqs,
-            "max_num_batched_tokens": sys.engine.max_num_batched_tokens,
-            "chunked_prefill": sys.engine.chunked_prefill,
+            "max_num_seqs": sys.deployment.engine.max_num_seqs,
+            "max_num_batched_tokens": sys.deployment.engine.max_num_batched_tokens,
+            "chunked_prefill": sys.deployment.engine.chunked_prefill,
             "sizing": sim.cfg.sizing,
         },
         "mechanisms": {
@@ -1434,14 +1437,17 @@ def _summary(sim: Sim) -> dict:
             "cpu_overlap": sim.cfg.cpu_overlap,
             "cuda_graph_padding": bool(sim.cfg.graph_sizes),
             "prefix_caching": sim.cfg.prefix_caching,
-            "mla_cache": ("expanded" if sys.mla_expanded else "latent") if sys.model.attention == "mla" else None,
+            "mla_cache": ("expanded" if sys.memory.mla_expanded else "latent")
+            if sys.deployment.model.attention == "mla"
+            else None,
             # only for engines that keep prefill and decode batches apart / run prefill eagerly
             **({"mixed_batches": False} if not sim.cfg.mixed_batches else {}),
             **({"eager_prefill_floor_ms": round(sim.cfg.eager_floor_s * 1e3, 3)} if sim.cfg.eager_floor_s else {}),
         },
         "warnings": starvation_warnings(sim),
-        "emulated": bool(sys.support and sys.support.emulated),  # support matrix: dequantized, priced at 16-bit
-        "step_time_provider": sys.provider_note,
+        # support matrix: dequantized, priced at 16-bit
+        "emulated": bool(sys.deployment.support and sys.deployment.support.emulated),
+        "step_time_provider": sys.step.provider_note,
     }
 
 
@@ -1452,11 +1458,11 @@ def simulate_scenario(catalog: Catalog, scenario: Scenario) -> SimResult:
     wl = scenario.workload
     if wl.arrival != "trace":
         lo = wl.prompt.lowest() + wl.output.lowest()
-        if lo > sys.model.max_context:
+        if lo > sys.deployment.model.max_context:
             raise ScenarioError(
                 "workload",
-                f"prompt + output = {lo:,} tokens exceeds {sys.model.id}'s context "
-                f"window of {sys.model.max_context:,} tokens: shorten the prompt or the output",
+                f"prompt + output = {lo:,} tokens exceeds {sys.deployment.model.id}'s context "
+                f"window of {sys.deployment.model.max_context:,} tokens: shorten the prompt or the output",
             )
     reqs = make_requests(wl)
     sim = Sim(sys, cfg, scenario, reqs)

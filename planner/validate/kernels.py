@@ -141,7 +141,7 @@ def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 6
                     preds[mode] = predict_row(cat, r, requests)
                     notes[mode] = build_system(
                         cat, r.hardware_id, r.model_id, r.quant_id, r.engine_id, devices=r.devices
-                    ).provider_note
+                    ).step.provider_note
         except (CatalogError, ScenarioError) as exc:
             skipped.append({"id": r.id, "reason": str(exc)})
             continue
@@ -362,10 +362,10 @@ def table_efficiencies(catalog: Catalog) -> dict:
                 sys = build_system(catalog, hw.id, model, quant, engine)
         except (CatalogError, ScenarioError):
             continue
-        k = sys.kernels
+        k = sys.step.kernels
         if k is None:
             continue
-        kv_p, attn_p = sys.seq_terms(prompt, 0)
+        kv_p, attn_p = sys.step.seq_terms(prompt, 0)
         meas_p = k.stage(1, prompt, kv_p, attn_p) - k.overhead_s
         ideal = Efficiency(
             bandwidth_efficiency=1.0,
@@ -374,8 +374,8 @@ def table_efficiencies(catalog: Catalog) -> dict:
             layer_overhead_us=0.0,
             provenance="ideal roofline",
         )
-        sys.set_efficiency(ideal, "ideal")
-        roof_p = sys.step_time_agg(1, prompt, kv_p, attn_p)
+        sys.step.set_efficiency(ideal, "ideal")
+        roof_p = sys.step.step_time_agg(1, prompt, kv_p, attn_p)
         bw: list[float] = []
         for backend in ("trtllm", "vllm", "sglang"):
             vs = _versions(system.value, "gemm", backend)

@@ -287,8 +287,8 @@ def explain(sim) -> dict:
         "decode_step_time_share": round(float(dur[~prefill].sum() / total), 4),
         "queue_share_of_e2e": round(float(queue.mean() / e2e.mean()), 4) if ok.any() and e2e.mean() > 0 else None,
         "queue_share_of_ttft": round(float(queue.mean() / ttft.mean()), 4) if ok.any() and ttft.mean() > 0 else None,
-        "step_time_provider": sys.provider_note,
-        "calibration": sys.eff_label,
+        "step_time_provider": sys.step.provider_note,
+        "calibration": sys.step.eff_label,
     }
 
 
@@ -300,8 +300,8 @@ def _simulate(catalog: Catalog, sc: dict, with_explain: bool):
     scenario = scenario.for_option(0)
     sys, cfg = resolve(catalog, scenario)
     wl = scenario.workload
-    if wl.prompt.lowest() + wl.output.lowest() > sys.model.max_context:  # as simulate_scenario refuses it
-        raise ScenarioError("workload", f"prompt + output exceeds {sys.model.id}'s context window")
+    if wl.prompt.lowest() + wl.output.lowest() > sys.deployment.model.max_context:  # as simulate_scenario refuses it
+        raise ScenarioError("workload", f"prompt + output exceeds {sys.deployment.model.id}'s context window")
     sim = Sim(sys, cfg, scenario, make_requests(scenario.workload))
     sim.run()
     return sim_summary(sim), explain(sim)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from planner.catalog.loader import Catalog
 from planner.model.arch import params
-from planner.model.perf import GB, build_system
+from planner.model.memory import GB
+from planner.model.perf import build_system
 from planner.model.predict import predict
 from planner.paths import builtin as _builtin
 from planner.sim.engine import simulate_scenario
@@ -57,14 +58,14 @@ def check_claims(cat: Catalog) -> list[dict]:
 
 def _r1_weights_gb(cat: Catalog, quant: str) -> float:
     sys = build_system(cat, "nvidia-h100-sxm", R1, quant, "vllm" if quant == "fp8" else LCPP, devices=16)
-    return sys.weight_bytes / GB
+    return sys.memory.weight_bytes / GB
 
 
 def _c1(cat):
     r = predict(cat, hardware=MAC, model=R1, quant=Q4, engine=LCPP, memory_gb=512, prompt=512, gen=256)
     sys = build_system(cat, MAC, R1, Q4, LCPP, memory_gb=512)
     ctx = cat.models[R1].max_context
-    full = sys.memory(1, ctx)
+    full = sys.memory.breakdown(1, ctx)
     m = r["memory_gb"]
     _lim = round(cat.platforms["macos"].default_limit_gb(512), 1)  # GiB, as the Mac's memory is sold
     return {
@@ -173,8 +174,8 @@ def _params(cat) -> float:
 def _c6(cat):
     sys = build_system(cat, MAC, R1, Q4, LCPP, memory_gb=512)
     ctx = cat.models[R1].max_context
-    kv = sys.kv_bytes(ctx) / GB
-    w = sys.weight_bytes / GB
+    kv = sys.memory.kv_bytes(ctx) / GB
+    w = sys.memory.weight_bytes / GB
     return {
         "verdict": "contradicted",
         "explanation": (
