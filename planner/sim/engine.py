@@ -262,6 +262,125 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
 # --------------------------------------------------------------------------- engines
 
 
+class KVLedger:
+    """One replica's KV cache accounting: blocks (tokens for llama.cpp slots) in use against the
+    capacity, and what each admitted sequence holds.  A decoding sequence holds ``t = off + g`` KV
+    tokens at the replica's decode step ``g`` (``off`` is fixed while it decodes); a sequence in
+    prefill holds the ``done`` tokens of its ``[done, target]``.  Sequences that reuse the shared
+    prefix (prefix caching) hold its whole blocks once between them, counted from the step that
+    first prefilled it.  Between a plan and its commit, `used` also holds the planned step's
+    reservation (at most the capacity)."""
+
+    __slots__ = ("B", "cap", "total", "used", "peak", "g", "off", "prefill", "cached", "prefix", "prefix_ready")
+
+    def __init__(self, block: int, cap: int, total: int, prefix: int):
+        self.B = block  # tokens per block (1: unpaged)
+        self.cap = cap  # blocks the scheduler may use
+        self.total = total  # blocks the cache holds (kv fractions)
+        self.used = 0  # blocks in use
+        self.peak = 0  # most blocks in use so far
+        self.g = 0  # the replica's decode step (the offsets' origin)
+        self.off: dict[int, int] = {}  # decoding rid -> t - g
+        self.prefill: dict[int, list[int]] = {}  # rid -> [done, target] for sequences still in prefill
+        self.cached: dict[int, int] = {}  # rid -> prefix tokens it reuses (shared blocks)
+        self.prefix = prefix  # whole blocks of the shared prefix, in tokens (0: no prefix caching)
+        self.prefix_ready = False  # the prefix's KV exists once one request has prefilled it
+
+    def held(self) -> int:
+        """Blocks the sequences hold, counted one by one (the shared prefix once)."""
+        B, g, cached = self.B, self.g, self.cached
+        n = sum(-(-(o + g) // B) - cached.get(rid, 0) // B for rid, o in self.off.items())
+        n += sum(-(-d // B) - cached.get(rid, 0) // B for rid, (d, _) in self.prefill.items())
+        return n + (self.prefix // B if self.prefix_ready else 0)
+
+    def assert_invariants(self, planned: bool = False) -> None:
+        """Blocks in use equal the blocks the sequences hold (`planned`: a planned step's
+        reservation on top, between a plan and its commit) and never exceed the capacity."""
+        held = self.held()
+        if planned:
+            assert held <= self.used, f"KV ledger: {self.used} blocks in use, the sequences hold {held}"
+        else:
+            assert held == self.used, f"KV ledger: {self.used} blocks in use, the sequences hold {held}"
+        assert 0 <= self.used <= self.cap, f"KV ledger: {self.used} blocks in use of {self.cap}"
+        assert not (self.off.keys() & self.prefill.keys()), "KV ledger: a sequence both decodes and prefills"
+
+
+class DecodeAggregates:
+    """Running sums over a replica's decoding sequences (the offsets of its KVLedger), so a decode
+    step's KV bytes read and attention FLOPs cost O(1): sequence i holds ``t_i = off_i + g``
+    tokens, so sum(t_i + 1) = off_sum + n (g + 1); sliding-window layers read min(t_i + 1, window):
+    the `lin_n` sequences still below the window (offsets summing to `lin_off`) grow, the others
+    read the window.  `phase[j]` counts the decoders with off % B == j: those whose next token
+    starts a new block at step g have (off + g) % B == 0, so the step's block demand is
+    ``phase[-g % B]``."""
+
+    __slots__ = ("n", "off_sum", "lin_n", "lin_off", "phase", "kf", "af", "ks", "aw", "w", "ledger", "seq_terms")
+
+    def __init__(self, ledger: KVLedger, sys: System):
+        self.n = self.off_sum = self.lin_n = self.lin_off = 0
+        self.phase = [0] * ledger.B  # decoders per (off mod B)
+        self.kf, self.ks, self.w = sys.kv_full_per_token, sys.kv_swa_per_token, sys.window
+        self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
+        self.ledger = ledger  # whose offsets these sum
+        self.seq_terms = sys.seq_terms  # one sequence's (KV bytes, attention FLOPs), for the check
+
+    def join(self, off: int, below: bool) -> None:
+        """A decoder of offset `off` joins (`below`: its t + 1 is below the window)."""
+        self.n += 1
+        self.off_sum += off
+        self.phase[off % len(self.phase)] += 1
+        if below:
+            self.lin_n += 1
+            self.lin_off += off
+
+    def leave(self, off: int, below: bool) -> None:
+        self.n -= 1
+        self.off_sum -= off
+        self.phase[off % len(self.phase)] -= 1
+        if below:
+            self.lin_n -= 1
+            self.lin_off -= off
+
+    def cross(self, off: int) -> None:
+        """A decoder of offset `off` reaches the window: it reads the window from now on."""
+        self.lin_n -= 1
+        self.lin_off -= off
+
+    def terms(self, g: int) -> tuple[float, float]:
+        """KV bytes read and attention FLOPs of the decoders at step g (Continuous.plan and
+        _plan_run compute the same inline)."""
+        s = self.off_sum + self.n * (g + 1)  # sum of (t + 1)
+        kv, attn = self.kf * s, self.af * s
+        if self.w:
+            sw = self.lin_off + self.lin_n * (g + 1) + (self.n - self.lin_n) * self.w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        return kv, attn
+
+    def assert_invariants(self) -> None:
+        """The sums equal the per-sequence sums over the ledger's decoders (the KV and attention
+        terms within 1e-9 relative of one seq_terms per sequence)."""
+        offs, g = self.ledger.off, self.ledger.g
+        B = len(self.phase)
+        assert self.n == len(offs), f"decode aggregates: {self.n} decoders, the ledger has {len(offs)}"
+        assert self.off_sum == sum(offs.values()), "decode aggregates: off_sum is not the sum of the offsets"
+        phase = [0] * B
+        for o in offs.values():
+            phase[o % B] += 1
+        assert self.phase == phase, "decode aggregates: the block phases do not count the offsets"
+        if self.w:
+            lin = [o for o in offs.values() if o + g + 1 < self.w]
+            assert (self.lin_n, self.lin_off) == (len(lin), sum(lin)), "decode aggregates: below-window sums"
+        kv, attn = self.terms(g)
+        want_kv = want_attn = 0.0
+        for o in offs.values():
+            r, a = self.seq_terms(1, o + g)
+            want_kv += r
+            want_attn += a
+        for name, got, want in (("KV bytes", kv, want_kv), ("attention FLOPs", attn, want_attn)):
+            assert abs(got - want) <= 1e-9 * max(abs(want), abs(got)), f"decode aggregates: {name} {got} != {want}"
+
+
 class Continuous:
     """Continuous batching, FCFS, mixed prefill/decode steps under a token budget.
 
@@ -279,14 +398,14 @@ class Continuous:
         cap = sys.kv_capacity_bytes()
         if cfg.batching == "slots":
             self.slot_ctx = largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.model.max_context)
-            self.B, self.cap = 1, 1 << 62  # every slot's context is reserved: KV never runs out
+            self.B, blocks = 1, 1 << 62  # every slot's context is reserved: KV never runs out
             self.kv_total = cfg.n_parallel * self.slot_ctx
             self.max_seqs = cfg.n_parallel
         else:
             self.slot_ctx = None
             self.B = cfg.kv_block_size if cfg.paged_kv else 1
             self.block_bytes = sys.kv_bytes(self.B) if not self.w else (self.kf + self.ks) * self.B
-            self.cap = self.kv_total = int(cap // self.block_bytes)
+            blocks = self.kv_total = int(cap // self.block_bytes)
             self.max_seqs = cfg.max_num_seqs
         self.budget = cfg.max_num_batched_tokens
         self.max_seqs = min(self.max_seqs, self.budget)  # every running sequence decodes every step
@@ -301,21 +420,15 @@ class Continuous:
         if self.pad is not None:
             self.pad = [gs[i] for i in self.pad]  # pad[n] = smallest captured size >= n
         shared = sim.sc.workload.shared_prefix_tokens if self.slot_ctx is None and cfg.prefix_caching else 0
-        self.prefix = (shared // self.B) * self.B  # whole blocks of the shared prefix
-        self.prefix_ready = False  # the prefix's KV exists once one request has prefilled it
-        self.cached: dict[int, int] = {}  # rid -> prefix tokens it reuses (shared blocks)
+        # the KV blocks in use and what each sequence holds; the decoders' running sums
+        self.ledger = KVLedger(self.B, blocks, self.kv_total, (shared // self.B) * self.B)
+        self.agg = DecodeAggregates(self.ledger, sys)
         self.max_running = 0
         self.waiting: deque[int] = deque()
         self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
-        self.prefill: dict[int, list[int]] = {}  # rid -> [done, target] for sequences still in prefill
-        self.off: dict[int, int] = {}  # decoding rid -> t - G
-        self.G = self.n_dec = self.off_sum = self.lin_n = self.lin_off = 0
-        self.phase = [0] * self.B  # decoders per (off mod B)
-        self.fin: list[tuple[int, int]] = []  # (G at which it is done, rid)
-        self.cross: list[tuple[int, int]] = []  # (G from which t + 1 >= window, rid)
-        self.used = 0  # KV blocks (tokens for slots)
+        self.fin: list[tuple[int, int]] = []  # (g at which it is done, rid)
+        self.cross: list[tuple[int, int]] = []  # (g from which t + 1 >= window, rid)
         self.pending = None
-        self.peak = 0
         self.pricers: dict = {}  # padded batch size -> DecodePricer (or None: the general step time)
         self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
         self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
@@ -327,8 +440,11 @@ class Continuous:
                     f"prompt + output = {p + o} tokens exceeds the slot context of {self.slot_ctx} tokens "
                     f"(n_ctx / n_parallel)"
                 )
-        elif -(-(p + o) // self.B) > self.cap:
-            return f"prompt + output = {p + o} tokens needs more KV than the whole cache ({self.cap * self.B} tokens)"
+        elif -(-(p + o) // self.B) > self.ledger.cap:
+            return (
+                f"prompt + output = {p + o} tokens needs more KV than the whole cache "
+                f"({self.ledger.cap * self.B} tokens)"
+            )
         if not self.chunked and p > self.budget:
             return f"prompt of {p} tokens exceeds max_num_batched_tokens = {self.budget} with chunked prefill off"
         return None
@@ -381,59 +497,43 @@ class Continuous:
 
     def _cached_for(self, rid: int, n: int) -> int:
         """Prefix tokens a sequence of n prompt tokens reuses (whole blocks; at least one token is computed)."""
-        if not self.prefix_ready:
+        led = self.ledger
+        if not led.prefix_ready:
             return 0
-        c = min(self.prefix, ((n - 1) // self.B) * self.B)
+        c = min(led.prefix, ((n - 1) // self.B) * self.B)
         if c:
-            self.cached[rid] = c
+            led.cached[rid] = c
         return c
 
     # -- aggregates ---------------------------------------------------------
 
-    def _decode_terms(self, g: int) -> tuple[float, float]:
-        """KV bytes read and attention FLOPs of the decoders at step g (before any change; plan()
-        and _plan_run() compute the same inline)."""
-        s = self.off_sum + self.n_dec * (g + 1)  # sum of (t + 1)
-        kv, attn = self.kf * s, self.af * s
-        if self.w:
-            sw = self.lin_off + self.lin_n * (g + 1) + (self.n_dec - self.lin_n) * self.w
-            kv += self.ks * sw
-            attn += self.aw * sw
-        return kv, attn
-
     def _join(self, rid: int, t: int) -> None:
-        sim, g = self.sim, self.G
-        off = t - g
-        self.off[rid] = off
-        self.n_dec += 1
-        self.off_sum += off
-        self.phase[off % self.B] += 1
+        sim, led = self.sim, self.ledger
+        off = t - led.g
+        led.off[rid] = off
+        below = bool(self.w) and t + 1 < self.w
+        self.agg.join(off, below)
         heapq.heappush(self.fin, (sim.prompt[rid] + sim.output[rid] - 1 - off, rid))
-        if self.w and t + 1 < self.w:
-            self.lin_n += 1
-            self.lin_off += off
+        if below:
             heapq.heappush(self.cross, (self.w - 1 - off, rid))
 
     def _leave(self, rid: int) -> int:
         """Remove a decoder; returns the KV tokens it held."""
-        off = self.off.pop(rid)
-        self.n_dec -= 1
-        self.off_sum -= off
-        self.phase[off % self.B] -= 1
-        t = off + self.G
-        if self.w and t + 1 < self.w:
-            self.lin_n -= 1
-            self.lin_off -= off
+        led = self.ledger
+        off = led.off.pop(rid)
+        t = off + led.g
+        self.agg.leave(off, bool(self.w) and t + 1 < self.w)
         self.sim.generated[rid] = t - self.sim.prompt[rid] + 1  # t = prompt + generated - 1
         return t
 
     def _release(self, rid: int) -> None:
         """Free a sequence's KV (decoding or prefilling) and drop it from the admitted set."""
-        if rid in self.off:
+        led = self.ledger
+        if rid in led.off:
             t = self._leave(rid)
         else:
-            t = self.prefill.pop(rid)[0]
-        self.used -= -(-t // self.B) - (self.cached.pop(rid, 0) // self.B if self.cached else 0)
+            t = led.prefill.pop(rid)[0]
+        led.used -= -(-t // self.B) - (led.cached.pop(rid, 0) // self.B if led.cached else 0)
         del self.admitted[rid]
 
     def _preempt_last(self) -> None:
@@ -447,7 +547,8 @@ class Continuous:
         self.sim.finished(rid, now)
 
     def _after_step(self, now: float) -> None:
-        g, fin, off = self.G, self.fin, self.off
+        led, fin = self.ledger, self.fin
+        g, off = led.g, led.off
         sim = self.sim
         # window crossings first: a sequence that crosses and finishes at the same step must
         # leave the linear (below-window) aggregate before it is removed
@@ -456,8 +557,7 @@ class Continuous:
             key, rid = heapq.heappop(cross)
             o = off.get(rid)
             if o == self.w - 1 - key:
-                self.lin_n -= 1
-                self.lin_off -= o
+                self.agg.cross(o)
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
             if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
@@ -466,40 +566,41 @@ class Continuous:
     # -- scheduling ---------------------------------------------------------
 
     def plan(self, now: float, horizon: float):
-        waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
+        waiting, admitted, led, agg = self.waiting, self.admitted, self.ledger, self.agg
+        prefill = led.prefill
         if not admitted and not waiting:
             return IDLE, None
         B, sim = self.B, self.sim
-        if self.n_dec and not prefill:
-            free = self.cap - self.used - self.phase[-self.G % B]
+        if agg.n and not prefill:
+            free = led.cap - led.used - agg.phase[-led.g % B]
             if free >= 0:
                 admissible = False  # can the head of the queue start now?
                 if waiting and len(admitted) < self.max_seqs:
                     rid = waiting[0]
                     n = sim.prompt[rid] + sim.generated[rid]
-                    c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0
+                    c0 = min(led.prefix, ((n - 1) // B) * B) if led.prefix_ready else 0
                     admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
                     if run is not None:
                         return RUN, run
-        cap, G, n_dec = self.cap, self.G, self.n_dec
-        need = self.phase[-G % B] if n_dec else 0
-        preempted = need > cap - self.used
+        cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
+        need = phase[-G % B] if n_dec else 0
+        preempted = need > cap - led.used
         if preempted:
-            while need > cap - self.used:
+            while need > cap - led.used:
                 self._preempt_last()
-                need = self.phase[-G % B] if self.n_dec else 0
-            n_dec = self.n_dec
-        free = cap - self.used - need
-        self.used += need
+                need = phase[-G % B] if agg.n else 0
+            n_dec = agg.n
+        free = cap - led.used - need
+        led.used += need
         budget = self.budget - n_dec
         n_seqs = tokens = n_dec
-        if n_dec:  # KV bytes read and attention FLOPs of the decoders at step G
-            s = self.off_sum + n_dec * (G + 1)
+        if n_dec:  # KV bytes read and attention FLOPs of the decoders at step G (DecodeAggregates.terms, inline)
+            s = agg.off_sum + n_dec * (G + 1)
             kv, attn = self.kf * s, self.af * s
             if self.w:
-                sw = self.lin_off + self.lin_n * (G + 1) + (n_dec - self.lin_n) * self.w
+                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * self.w
                 kv += self.ks * sw
                 attn += self.aw * sw
         else:
@@ -521,7 +622,7 @@ class Continuous:
             while waiting and budget > 0 and len(admitted) < max_seqs and len(chunks) == len(prefill):
                 rid = waiting[0]
                 n = prompt[rid] + generated[rid]
-                c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
+                c0 = min(led.prefix, ((n - 1) // B) * B) if led.prefix_ready else 0  # reused prefix
                 c = min(n - c0, budget) if chunked else n - c0
                 if c > budget and (chunks or n_dec):  # chunked prefill off: the whole prompt in one step
                     break
@@ -530,7 +631,7 @@ class Continuous:
                     break
                 waiting.popleft()
                 admitted[rid] = None
-                prefill[rid] = [self._cached_for(rid, n) if self.prefix_ready else 0, n]
+                prefill[rid] = [self._cached_for(rid, n) if led.prefix_ready else 0, n]
                 if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
                     sim.admitted[rid] = now
                 free -= blocks
@@ -543,7 +644,7 @@ class Continuous:
             return IDLE, None
         if chunks:
             seq_terms = self.sys.seq_terms
-            used = self.used
+            used = led.used
             kv_p = attn_p = 0.0
             for rid, c in chunks:
                 done = prefill[rid][0]
@@ -555,7 +656,7 @@ class Continuous:
                 attn_p += a
                 tokens += c
                 n_seqs += 1
-            self.used = used
+            led.used = used
             if n_dec and not self.mixed_batches:  # the prefill batch runs on its own, then the decode batch
                 dur = self._step_time(n_seqs - n_dec, tokens - n_dec, kv_p, attn_p, False) + self._step_time(
                     n_dec, n_dec, kv - kv_p, attn - attn_p, True
@@ -578,31 +679,32 @@ class Continuous:
         sim.area += (nw + len(admitted)) * dur
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
-        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, self.used / self.kv_total, nw))
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
         if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
             sim.gap_vals.append(dur)
             sim.gap_lens.append(1)
             sim.gap_counts.append(n_dec)
-        if self.used > self.peak:
-            self.peak = self.used
+        if led.used > led.peak:
+            led.peak = led.used
         return STEP, dur
 
     def commit(self, now: float) -> None:
-        self.G += 1
-        sim, prefill = self.sim, self.prefill
+        led = self.ledger
+        led.g += 1
+        sim, prefill = self.sim, led.prefill
         for rid, c in self.pending:
             st = prefill[rid]
             st[0] += c
             if st[0] == st[1]:  # the prefill's last chunk yields the next token
                 del prefill[rid]
-                if self.prefix and not self.prefix_ready and st[1] > self.prefix:
-                    self.prefix_ready = True  # its prefix blocks now stay cached (held once)
-                    self.used += self.prefix // self.B
+                if led.prefix and not led.prefix_ready and st[1] > led.prefix:
+                    led.prefix_ready = True  # its prefix blocks now stay cached (held once)
+                    led.used += led.prefix // self.B
                 g = sim.generated[rid] = sim.generated[rid] + 1
                 if sim.first[rid] != sim.first[rid]:
                     sim.first[rid] = now
                 if g >= sim.output[rid]:
-                    self.used -= -(-st[1] // self.B) - (self.cached.pop(rid, 0) // self.B if self.cached else 0)
+                    led.used -= -(-st[1] // self.B) - (led.cached.pop(rid, 0) // self.B if led.cached else 0)
                     del self.admitted[rid]
                     sim.finished(rid, now)
                 else:
@@ -612,9 +714,10 @@ class Continuous:
 
     def _plan_run(self, now: float, horizon: float, free: int):
         """A run of >= 2 pure decode steps with an unchanged batch, or None."""
-        g, n, B, sim = self.G, self.n_dec, self.B, self.sim
+        led, agg, B, sim = self.ledger, self.agg, self.B, self.sim
+        g, n = led.g, agg.n
         k = RUN_CAP
-        fin, off, prompt, output = self.fin, self.off, sim.prompt, sim.output
+        fin, off, prompt, output = self.fin, led.off, sim.prompt, sim.output
         while fin:  # the first valid key of the lazily-deleted heap of completions
             key, rid = fin[0]
             if off.get(rid) == prompt[rid] + output[rid] - 1 - key:
@@ -641,11 +744,11 @@ class Continuous:
         kf, af = self.kf, self.af
         c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
         overlap = self.cpu_overlap
-        s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
+        s0 = agg.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
         kv0, attn0 = kf * s0, af * s0  # the decoders' terms at step g (as in plan())
         if w:
-            ks, aw, ln = self.ks, self.aw, self.lin_n
-            sw0 = self.lin_off + ln * (g + 1) + (n - ln) * w
+            ks, aw, ln = self.ks, self.aw, agg.lin_n
+            sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
             kv0 += ks * sw0
             attn0 += aw * sw0
         t0 = pr.time(kv0, attn0) if pr is not None else self.sys.step_time_agg(p, p, kv0, attn0)
@@ -655,7 +758,7 @@ class Continuous:
             return None
         if horizon != math.inf:
             k = min(k, math.ceil((horizon - now) / t0) + 1)
-        free += self.phase[-g % B]  # plan() took the first step's demand off
+        free += agg.phase[-g % B]  # plan() took the first step's demand off
         if B == 1:
             k = min(k, free // n)
         elif n * -(-k // B) > free:  # blocks may run out: count the steps they last
@@ -697,8 +800,9 @@ class Continuous:
         c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
         overlap = self.cpu_overlap
         if w:
-            ks, aw, ln = self.ks, self.aw, self.lin_n
-            sw0 = self.lin_off + ln * (self.G + 1) + (n - ln) * w
+            agg = self.agg
+            ks, aw, ln = self.ks, self.aw, agg.lin_n
+            sw0 = agg.lin_off + ln * (self.ledger.g + 1) + (n - ln) * w
         price = self.sys.step_time_agg
         cum = []
         acc = 0.0
@@ -720,32 +824,33 @@ class Continuous:
         return cum
 
     def commit_run(self, k: int, cum, now: float) -> None:
-        start, n, g, B = self.pending, self.n_dec, self.G, self.B
+        led = self.ledger
+        start, n, g, B = self.pending, self.agg.n, led.g, self.B
         q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
-        self.used += q * n + (self._cycle_sum(g, r) if r else 0)
-        if self.used > self.peak:
-            self.peak = self.used
+        led.used += q * n + (self._cycle_sum(g, r) if r else 0)
+        if led.used > led.peak:
+            led.peak = led.used
         sim, nw, dur = self.sim, len(self.waiting), float(cum[k - 1])  # Sim.record, inline
         if sim.check is not None:
             sim.check()
         sim.area += (nw + len(self.admitted)) * dur
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
-        sim.timeline.append((start, self.idx, k, dur, n, n * k, self.used / self.kv_total, nw))
+        sim.timeline.append((start, self.idx, k, dur, n, n * k, led.used / self.kv_total, nw))
         if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
             sim.gap_vals.extend(cum if k == len(cum) else cum[:k])
         else:
             sim.gap_array(cum[:k])
         sim.gap_lens.append(k)
         sim.gap_counts.append(n)
-        self.G += k
+        led.g += k
         self.pending = None
         self._after_step(now)
 
     def _steps_affordable(self, g: int, n: int, free: int) -> int:
         """How many decode steps from step g the free blocks last: the largest k with
         sum(phase[(-(g + j)) % B] for j < k) <= free (every B steps need n blocks)."""
-        B, ph = self.B, self.phase
+        B, ph = self.B, self.agg.phase
         cycles, rem = divmod(free, n)
         k, need = cycles * B, 0
         j = -g % B  # phase index of step g (cycles of B steps come back to it)
@@ -759,14 +864,14 @@ class Continuous:
     def _cycle_sum(self, g: int, r: int) -> int:
         """sum(phase[(-(g + j)) % B] for j in range(r)), r <= B: blocks due in the r steps from step g
         (the phase indices fall by one per step, wrapping around)."""
-        ph, i0 = self.phase, -g % self.B
+        ph, i0 = self.agg.phase, -g % self.B
         lo = i0 - r + 1
         if lo >= 0:
             return sum(ph[lo : i0 + 1])
         return sum(ph[: i0 + 1]) + sum(ph[self.B + lo :])
 
     def kv_peak_fraction(self) -> float:
-        return self.peak / self.kv_total if self.kv_total else 0.0
+        return self.ledger.peak / self.kv_total if self.kv_total else 0.0
 
 
 class Batch:
