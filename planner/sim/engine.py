@@ -1317,6 +1317,10 @@ def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
     q = _weighted_quantiles(x, w, (0.5, 0.9, 0.95, 0.99)) * scale
     total = w.sum()
     mean = np.multiply(x, w, out=w).sum() / total  # (x * w).sum() / w.sum(), in w's memory (w is spent)
+    return _rounded(mean, q, scale)
+
+
+def _rounded(mean, q, scale: float) -> dict:
     return {
         "mean": round(float(mean) * scale, 6),
         "p50": round(float(q[0]), 6),
@@ -1330,37 +1334,56 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs) -> np.ndarray:
     """numpy's 'inverted_cdf' percentiles of x with integer weights w: for each q, the first value in
     sorted order at which the cumulative weight reaches q * sum(w), i.e. the smallest x whose weight
     at or below it reaches that (the same value whatever the order of ties: the sums are exact
-    integers).  Large samples (inter-token gaps: one per decode step) are not sorted whole: a sorted
-    subsample brackets each percentile, two passes check the bracket, and only the values inside
-    it are sorted."""
+    integers).  Large samples (inter-token gaps: one per decode step) are not sorted whole: see
+    _binned_quantiles."""
     n = len(x)
-    total = w.sum()
     if n <= 50_000:
         order = np.argsort(x, kind="stable")
         cw = np.cumsum(w[order])
         return x[order][np.minimum(np.searchsorted(cw, np.asarray(qs) * cw[-1], "left"), n - 1)]
     step = n // 4096
-    sx = x[::step]
+    return _binned_quantiles(lambda: ((x, w),), x[::step], w[::step], w.sum(), qs)
+
+
+def _binned_quantiles(chunks, sx, sw, total: float, qs) -> np.ndarray:
+    """_weighted_quantiles of a sample given as `chunks()` (an iterable of (x, w) pieces, in any
+    order; called twice) with `sx`, `sw` a subsample of it and `total` its weight: the subsample's
+    sorted values split the values into bins (every 64th of them, and a few around each percentile's
+    place in it); one pass weighs each bin, a second collects the values of the bin where each
+    percentile falls, which are sorted.  Exact whatever the subsample (it only sets the bins' sizes)."""
     o = np.argsort(sx, kind="stable")
-    sx, scw = sx[o], np.cumsum(w[::step][o])
+    sx, scw = sx[o], np.cumsum(sw[o])
     m = len(sx)
-    out = []
+    picks = set(range(0, m, 64))
     for q in qs:
-        target = q * total
         i = int(np.searchsorted(scw, q * scw[-1], "left"))
-        span = 4
-        while True:  # widen until the bracket (lo, hi] holds the answer
-            lo = sx[i - span] if i - span >= 0 else -math.inf
-            hi = sx[i + span] if i + span < m else math.inf
-            below = w.sum(where=x <= lo) if lo != -math.inf else 0.0
-            if below < target and (hi == math.inf or w.sum(where=x <= hi) >= target):
-                break
-            span *= 4
-        inside = (x > lo) & (x <= hi)
-        xc, wc = x[inside], w[inside]
-        o = np.argsort(xc, kind="stable")
-        cw = below + np.cumsum(wc[o])
-        out.append(xc[o][min(int(np.searchsorted(cw, target, "left")), len(xc) - 1)])
+        picks.update(j for d in (-16, -4, 0, 4, 16) if 0 <= (j := i + d) < m)
+    T = np.unique(sx[sorted(picks)])  # the bins: (-inf, T0], (T0, T1], ..., (T[-1], inf)
+    nb = len(T) + 1
+    bins = np.zeros(nb)
+    for x, w in chunks():
+        bins += np.bincount(np.searchsorted(T, x, "left"), weights=w, minlength=nb)
+    cw = np.cumsum(bins)  # weight at or below each T (exact: integer sums)
+    targets = [q * total for q in qs]
+    where = [min(int(np.searchsorted(cw, t, "left")), nb - 1) for t in targets]
+    found: dict[int, tuple[list, list]] = {i: ([], []) for i in where}
+    for x, w in chunks():  # the values strictly inside each bin where a percentile falls
+        for i, (xs, ws) in found.items():
+            if i == 0:
+                sel = x < T[0]
+            elif i == nb - 1:
+                sel = x > T[-1]
+            else:
+                sel = (x > T[i - 1]) & (x < T[i])
+            xs.append(x[sel])
+            ws.append(w[sel])
+    out = []
+    for t, i in zip(targets, where):
+        xs, ws = (np.concatenate(a) for a in found[i])
+        o = np.argsort(xs, kind="stable")
+        c = (cw[i - 1] if i else 0.0) + np.cumsum(ws[o])
+        j = int(np.searchsorted(c, t, "left"))
+        out.append(xs[o][j] if j < len(xs) else T[min(i, len(T) - 1)])  # else the bin's upper edge
     return np.asarray(out)
 
 
@@ -1440,12 +1463,109 @@ def starvation_warnings(sim: Sim) -> list[str]:
     return out
 
 
+GAP_CHUNK = 1 << 16  # inter-token gap samples longer than this are summarised a chunk at a time
+
+
 def _itl(sim: Sim) -> dict:
     """Inter-token latency over every gap between two tokens of a request (sglang.bench_serving's
     `itls`, whose median is its Median ITL): each decode step's duration, once per decoding sequence."""
     if not sim.gap_lens:
         return _stats(np.zeros(0))
-    return _weighted_stats(*_gap_samples(sim), 1e3)
+    if sum(sim.gap_lens) <= GAP_CHUNK:
+        return _weighted_stats(*_gap_samples(sim), 1e3)
+    return _GapSample(sim).stats(1e3)
+
+
+class _GapSample:
+    """The run's inter-token gaps as _gap_samples gives them (step durations x, sequences waiting
+    on each w), produced a chunk at a time in order, so a long run's sample (12.5 million gaps for
+    100,000 requests of 4 closed-loop users) is never held whole: the same summary, bit for bit.
+    The mean's sum of x w is numpy's pairwise sum over the whole sample (np.add.reduce of a
+    contiguous float64 array: halves rounded down to a multiple of 8, down to blocks of 128), taken
+    over the same tree with numpy's own sums at its subtrees of at most `chunk` values."""
+
+    def __init__(self, sim: Sim, chunk: int = GAP_CHUNK):
+        pieces = sim.gap_pieces + [sim.gap_vals] if sim.gap_vals else sim.gap_pieces
+        self.pieces = [np.asarray(p, dtype=float) if type(p) is list else p for p in pieces]
+        self.pend = np.cumsum([len(p) for p in self.pieces])  # where each piece ends
+        lens = np.asarray(sim.gap_lens, dtype=np.int64)
+        self.lens, self.first = lens, np.cumsum(lens) - lens  # each entry's steps and first gap
+        self.counts = np.asarray(sim.gap_counts, dtype=float)
+        self.starts = np.zeros(len(lens))
+        for i, start in sim.gap_starts.items():
+            self.starts[i] = start
+        self.n, self.chunk = int(self.pend[-1]), chunk
+        self.total = float(sum(c * k for c, k in zip(sim.gap_counts, sim.gap_lens)))  # exact (integers)
+
+    def _cum(self, lo: int, hi: int) -> np.ndarray:
+        """The cumulative times lo..hi-1 of the concatenated pieces."""
+        pend, pieces = self.pend, self.pieces
+        a = int(np.searchsorted(pend, lo, "right"))
+        b = int(np.searchsorted(pend, hi - 1, "right"))
+        parts = []
+        for p in range(a, b + 1):
+            s = int(pend[p]) - len(pieces[p])
+            parts.append(pieces[p][max(lo - s, 0) : hi - s])
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def part(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x, w) of gaps lo..hi-1 (new arrays), as _gap_samples computes them."""
+        off = 1 if lo else 0
+        c = self._cum(lo - off, hi)
+        x = np.empty(hi - lo)
+        np.subtract(c[1:], c[:-1], out=x[1 - off :])
+        first = self.first
+        a, b = int(np.searchsorted(first, lo, "left")), int(np.searchsorted(first, hi, "left"))
+        f = first[a:b]
+        x[f - lo] = c[f - lo + off] - self.starts[a:b]  # each entry's first step from its own start
+        e0 = int(np.searchsorted(first, lo, "right")) - 1
+        e1 = int(np.searchsorted(first, hi - 1, "right")) - 1
+        reps = self.lens[e0 : e1 + 1].copy()  # each entry's steps within lo..hi-1
+        reps[-1] = min(int(first[e1] + reps[-1]), hi) - int(first[e1])
+        reps[0] = min(int(first[e0] + self.lens[e0]), hi) - lo
+        return x, np.repeat(self.counts[e0 : e1 + 1], reps)
+
+    def leaves(self, lo: int, n: int, out: list) -> None:
+        """numpy's pairwise-summation subtrees of at most `chunk` values, in order."""
+        if n <= self.chunk:
+            out.append((lo, lo + n))
+            return
+        n2 = n // 2
+        n2 -= n2 % 8
+        self.leaves(lo, n2, out)
+        self.leaves(lo + n2, n - n2, out)
+
+    def _tree_sum(self, sums: dict, lo: int, n: int) -> float:
+        if n <= self.chunk:
+            return sums[lo]
+        n2 = n // 2
+        n2 -= n2 % 8
+        return self._tree_sum(sums, lo, n2) + self._tree_sum(sums, lo + n2, n - n2)
+
+    def stats(self, scale: float) -> dict:
+        """_weighted_stats(*_gap_samples(sim), scale)."""
+        total = self.total
+        if total <= 0:
+            return _stats(np.zeros(0))
+        leaves: list = []
+        self.leaves(0, self.n, leaves)
+        step = self.n // 4096
+        sums, sx, sw = {}, [], []
+        for lo, hi in leaves:  # one pass: the subsample, and the products' sum at each leaf
+            x, w = self.part(lo, hi)
+            k = (-lo) % step
+            sx.append(x[k::step].copy())  # (x is overwritten below)
+            sw.append(w[k::step])
+            sums[lo] = np.add.reduce(np.multiply(x, w, out=x))
+        mean = self._tree_sum(sums, 0, self.n) / total
+        q = _binned_quantiles(
+            lambda: (self.part(lo, hi) for lo, hi in leaves),
+            np.concatenate(sx),
+            np.concatenate(sw),
+            total,
+            (0.5, 0.9, 0.95, 0.99),
+        )
+        return _rounded(mean, q * scale, scale)
 
 
 def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
