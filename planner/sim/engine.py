@@ -1379,11 +1379,11 @@ def _binned_quantiles(chunks, sx, sw, total: float, qs) -> np.ndarray:
             ws.append(w[sel])
     out = []
     for t, i in zip(targets, where):
-        xs, ws = (np.concatenate(a) for a in found[i])
-        o = np.argsort(xs, kind="stable")
-        c = (cw[i - 1] if i else 0.0) + np.cumsum(ws[o])
+        vx, vw = (np.concatenate(a) for a in found[i])
+        o = np.argsort(vx, kind="stable")
+        c = (cw[i - 1] if i else 0.0) + np.cumsum(vw[o])
         j = int(np.searchsorted(c, t, "left"))
-        out.append(xs[o][j] if j < len(xs) else T[min(i, len(T) - 1)])  # else the bin's upper edge
+        out.append(vx[o][j] if j < len(vx) else T[min(i, len(T) - 1)])  # else the bin's upper edge
     return np.asarray(out)
 
 
