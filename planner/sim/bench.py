@@ -276,7 +276,7 @@ def scale_estimate(
         compute, bound = target * worker / n, target * per_task
         est[str(n)] = {
             "workers": n,
-            "seconds": round(startup + max(compute, bound), 1),
+            "seconds": round(startup + max(compute, bound), 2),  # (never below the start-up as rounded)
             "bound": "workers" if compute >= bound else "scheduler/client",
         }
     ms = lambda x: round(x * 1e3, 3)  # noqa: E731
