@@ -429,7 +429,8 @@ class Continuous:
         self.fin: list[tuple[int, int]] = []  # (g at which it is done, rid)
         self.cross: list[tuple[int, int]] = []  # (g from which t + 1 >= window, rid)
         self.pending = None
-        self.pricers: dict = {}  # padded batch size -> DecodePricer (or None: the general step time)
+        # padded batch size -> DecodePricer (or None: the general step time), shared by the replicas
+        self.pricers: dict = sim.pricers if sim is not None else {}
         self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
         self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
 
@@ -1157,6 +1158,7 @@ class Sim:
         self.src_i = 0
         self.rng_route = reqs.rngs["routing"]
         self.rng_think = reqs.rngs["think"]
+        self.pricers: dict = {}  # the replicas' folded decode pricers (the same System: the same pricers)
         if cfg.batching in ("continuous", "slots"):
             make = lambda: Continuous(self, sys, cfg)  # noqa: E731
         else:
