@@ -26,22 +26,16 @@ def scenario(base=H100, **workload):
 
 @contextlib.contextmanager
 def checked_kv():
-    """Check after every step that the engine's block count equals the blocks its sequences hold,
-    never exceeds the capacity, and that the decode aggregates match the per-sequence sums."""
+    """Check after every step that each Continuous engine's KV ledger and decode aggregates keep their
+    invariants (KVLedger.assert_invariants, DecodeAggregates.assert_invariants); after each plan, that
+    the planned step's reservation stays within the capacity."""
     orig = S.Continuous.commit, S.Continuous.commit_run, S.Continuous.plan
     calls = []
 
     def check(eng):
         calls.append(1)
-        B, g = eng.B, eng.G
-        real = sum(-(-(o + g) // B) for o in eng.off.values()) + sum(-(-d // B) for d, _ in eng.prefill.values())
-        assert real == eng.used <= eng.cap
-        assert eng.off_sum == sum(eng.off.values()) and eng.n_dec == len(eng.off)
-        if eng.off:  # aggregates = sum of seq_terms(1, t) over the decoders
-            kv, attn = eng._decode_terms(g)
-            terms = [eng.sys.seq_terms(1, o + g) for o in eng.off.values()]
-            assert kv == pytest.approx(sum(t[0] for t in terms), rel=1e-9)
-            assert attn == pytest.approx(sum(t[1] for t in terms), rel=1e-9)
+        eng.ledger.assert_invariants()
+        eng.agg.assert_invariants()
 
     def commit(self, now):
         orig[0](self, now)
@@ -53,7 +47,7 @@ def checked_kv():
 
     def plan(self, now, horizon):
         out = orig[2](self, now, horizon)
-        assert self.used <= self.cap
+        self.ledger.assert_invariants(planned=True)
         return out
 
     S.Continuous.commit, S.Continuous.commit_run, S.Continuous.plan = commit, commit_run, plan
@@ -225,6 +219,102 @@ def test_preemption_by_recompute(cat):
     assert s["completed"] == 300 and s["preemptions"] > 0 and s["kv_peak_fraction"] > 0.95
     # recomputation: the engine processed more tokens than the requests needed
     assert sum(t["tokens"] for t in res.timeline) > 300 * (2000 + 1500 - 1)
+
+
+def test_ledger_holds_a_shared_prefix_once(cat):
+    """Prefix caching under preemption: the ledger's invariants (the shared prefix's blocks held once,
+    each reusing sequence holding only its own blocks) hold after every step."""
+    sc = scenario(
+        TIGHT,
+        arrival="poisson",
+        rate_rps=40,
+        requests=200,
+        prompt={"mean": 2000},
+        output={"mean": 1000},
+        shared_prefix_tokens=1500,
+    )
+    with checked_kv() as calls:
+        s = simulate_scenario(cat, sc).summary
+    assert len(calls) > 200 and s["completed"] == 200 and s["preemptions"] > 0
+
+
+GPT_OSS = {"model": "gpt-oss-120b", "quant": "mxfp4", "engine": "vllm", "machine": {"hardware": "nvidia-h100-sxm"}}
+
+
+@pytest.mark.parametrize("base,prompt", [(TIGHT, 1500), (GPT_OSS, 60)])  # gpt-oss: a 128-token window
+def test_invariant_checks_fail_on_a_corrupted_ledger_or_aggregate(cat, base, prompt):
+    """Each assert_invariants passes on the live engine and fails once one of its figures is off
+    (the ledger's blocks in use; the aggregates' sums, block phases, below-window sums and terms)."""
+    sc = scenario(base, arrival="poisson", rate_rps=20, requests=40, prompt={"mean": prompt}, output={"mean": 400})
+    orig = S.Continuous.commit
+    seen = []
+
+    def fails(check, corrupt, undo):
+        corrupt()
+        try:
+            with pytest.raises(AssertionError):
+                check()
+        finally:
+            undo()
+        check()  # restored: passes again
+
+    def commit(self, now):
+        orig(self, now)
+        led, agg = self.ledger, self.agg
+        if seen or agg.n < 3 or (base is GPT_OSS and not 0 < agg.lin_n < agg.n):
+            return
+        seen.append(1)
+        led.assert_invariants()
+        agg.assert_invariants()
+        # the ledger: one block too many or too few in use; a decoder also listed in prefill
+        for d in (1, -1):
+            fails(
+                led.assert_invariants,
+                lambda d=d: setattr(led, "used", led.used + d),
+                lambda d=d: setattr(led, "used", led.used - d),
+            )
+        rid = next(iter(led.off))
+        fails(led.assert_invariants, lambda: led.prefill.__setitem__(rid, [0, 1]), lambda: led.prefill.pop(rid))
+        fails(
+            led.assert_invariants,
+            lambda: setattr(led, "cap", led.used - 1),  # more in use than the capacity
+            lambda cap=led.cap: setattr(led, "cap", cap),
+        )
+        # the aggregates: a sequence's offset moved under them; each sum off by one
+        fails(
+            agg.assert_invariants,
+            lambda: led.off.__setitem__(rid, led.off[rid] + 1),
+            lambda: led.off.__setitem__(rid, led.off[rid] - 1),
+        )
+        for name in ("n", "off_sum") + (("lin_n", "lin_off") if agg.w else ()):
+            fails(
+                agg.assert_invariants,
+                lambda name=name: setattr(agg, name, getattr(agg, name) + 1),
+                lambda name=name: setattr(agg, name, getattr(agg, name) - 1),
+            )
+        j = next(i for i, c in enumerate(agg.phase) if c)
+        j2 = (j + 1) % len(agg.phase)
+        fails(
+            agg.assert_invariants,
+            lambda: (agg.phase.__setitem__(j, agg.phase[j] - 1), agg.phase.__setitem__(j2, agg.phase[j2] + 1)),
+            lambda: (agg.phase.__setitem__(j, agg.phase[j] + 1), agg.phase.__setitem__(j2, agg.phase[j2] - 1)),
+        )
+        # the terms: per-sequence figures 1e-8 off fail, 1e-12 off pass (the 1e-9 relative tolerance)
+        terms = agg.seq_terms
+        agg.seq_terms = lambda new, ctx: tuple(x * (1 + 1e-12) for x in terms(new, ctx))
+        agg.assert_invariants()
+        fails(
+            agg.assert_invariants,
+            lambda: setattr(agg, "seq_terms", lambda new, ctx: tuple(x * (1 + 1e-8) for x in terms(new, ctx))),
+            lambda: setattr(agg, "seq_terms", terms),
+        )
+
+    S.Continuous.commit = commit
+    try:
+        simulate_scenario(cat, sc)
+    finally:
+        S.Continuous.commit = orig
+    assert seen
 
 
 def test_slots_reject_what_does_not_fit_a_slot(cat):

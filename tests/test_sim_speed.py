@@ -173,3 +173,27 @@ def test_weighted_quantiles_without_a_full_sort_equal_the_sorted_ones(seed):
     w = rng.choice([1.0, 2.0, 3.0, 256.0], len(x), p=[0.7, 0.2, 0.09, 0.01])
     qs = (0.5, 0.9, 0.95, 0.99, 0.999, 1e-6)
     assert _weighted_quantiles(x, w, qs).tolist() == _sorted_quantiles(x, w, qs).tolist()
+
+
+@pytest.mark.parametrize(
+    "name,chunk,extra",
+    [
+        ("closed_r1", 1000, {}),
+        ("closed_r1", 4097, {}),
+        ("moe", 500, {}),  # runs priced step by step (lists) between numpy runs
+        ("heavy", 500, {"scheduler": {"batching": "static", "static_batch": 8}}),  # entries with their own start
+    ],
+)
+def test_gap_statistics_a_chunk_at_a_time_equal_the_whole_sample(cat, name, chunk, extra):
+    """Long runs' inter-token-latency figures are taken a chunk at a time (engine._GapSample: the
+    mean's pairwise sum over numpy's own tree, the percentiles by bins): the same numbers bit for bit
+    as over the whole sample at once."""
+    from planner.sim import engine as S
+
+    sc = suite_scenario(name, 300, **extra)
+    sys_, cfg = resolve(cat, sc)
+    sim = S.Sim(sys_, cfg, sc, S.make_requests(sc.workload))
+    sim.run()
+    g = S._GapSample(sim, chunk)
+    assert g.n > 8 * chunk
+    assert g.stats(1e3) == S._weighted_stats(*S._gap_samples(sim), 1e3)

@@ -207,6 +207,22 @@ def _valid_rows(grid_b, cols, lat):
     return np.array([v[0] for v in valid]), valid
 
 
+_GEN_CACHES: dict[int, tuple[object, dict]] = {}
+
+
+def _shared_gen_cache(gen) -> dict:
+    """MeasuredKernels._gen_curve's per-n cache for one generation table (an attn_grid / mla_grid
+    result, itself cached), shared by every System priced with that table: the curves depend on the
+    table and n only, so a process simulating many scenarios (a plan, the bench) builds each once.
+    Held with the table itself (its id cannot be reused while it is held); at most 64 tables."""
+    hit = _GEN_CACHES.get(id(gen))
+    if hit is None or hit[0] is not gen:
+        if len(_GEN_CACHES) >= 64:
+            _GEN_CACHES.clear()
+        hit = _GEN_CACHES[id(gen)] = (gen, {})
+    return hit[1]
+
+
 def _rows_at(table, n):
     """Blend of the measured batch rows around n: [(weight, scale, row's valid (x, y))]."""
     bs, valid = table
@@ -607,7 +623,7 @@ class MeasuredKernels:
             self.layer_curves.append(gemm_curve(system, backend, gver, "bfloat16", m.num_experts, m.hidden_size))
         self.overhead_s = sys.eff.step_overhead_ms * 1e-3 / pp  # ours: the engine's per-step cost
         self._build_layer_curve()
-        self._gen_cache: dict = {}
+        self._gen_cache: dict = _shared_gen_cache(self.gen)
 
     def _version(self, op: str, required: bool = True) -> str | None:
         vs = _versions(self.system, op, self.backend)

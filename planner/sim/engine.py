@@ -263,6 +263,125 @@ def resolve(catalog: Catalog, sc: Scenario) -> tuple[System, SchedConfig]:
 # --------------------------------------------------------------------------- engines
 
 
+class KVLedger:
+    """One replica's KV cache accounting: blocks (tokens for llama.cpp slots) in use against the
+    capacity, and what each admitted sequence holds.  A decoding sequence holds ``t = off + g`` KV
+    tokens at the replica's decode step ``g`` (``off`` is fixed while it decodes); a sequence in
+    prefill holds the ``done`` tokens of its ``[done, target]``.  Sequences that reuse the shared
+    prefix (prefix caching) hold its whole blocks once between them, counted from the step that
+    first prefilled it.  Between a plan and its commit, `used` also holds the planned step's
+    reservation (at most the capacity)."""
+
+    __slots__ = ("B", "cap", "total", "used", "peak", "g", "off", "prefill", "cached", "prefix", "prefix_ready")
+
+    def __init__(self, block: int, cap: int, total: int, prefix: int):
+        self.B = block  # tokens per block (1: unpaged)
+        self.cap = cap  # blocks the scheduler may use
+        self.total = total  # blocks the cache holds (kv fractions)
+        self.used = 0  # blocks in use
+        self.peak = 0  # most blocks in use so far
+        self.g = 0  # the replica's decode step (the offsets' origin)
+        self.off: dict[int, int] = {}  # decoding rid -> t - g
+        self.prefill: dict[int, list[int]] = {}  # rid -> [done, target] for sequences still in prefill
+        self.cached: dict[int, int] = {}  # rid -> prefix tokens it reuses (shared blocks)
+        self.prefix = prefix  # whole blocks of the shared prefix, in tokens (0: no prefix caching)
+        self.prefix_ready = False  # the prefix's KV exists once one request has prefilled it
+
+    def held(self) -> int:
+        """Blocks the sequences hold, counted one by one (the shared prefix once)."""
+        B, g, cached = self.B, self.g, self.cached
+        n = sum(-(-(o + g) // B) - cached.get(rid, 0) // B for rid, o in self.off.items())
+        n += sum(-(-d // B) - cached.get(rid, 0) // B for rid, (d, _) in self.prefill.items())
+        return n + (self.prefix // B if self.prefix_ready else 0)
+
+    def assert_invariants(self, planned: bool = False) -> None:
+        """Blocks in use equal the blocks the sequences hold (`planned`: a planned step's
+        reservation on top, between a plan and its commit) and never exceed the capacity."""
+        held = self.held()
+        if planned:
+            assert held <= self.used, f"KV ledger: {self.used} blocks in use, the sequences hold {held}"
+        else:
+            assert held == self.used, f"KV ledger: {self.used} blocks in use, the sequences hold {held}"
+        assert 0 <= self.used <= self.cap, f"KV ledger: {self.used} blocks in use of {self.cap}"
+        assert not (self.off.keys() & self.prefill.keys()), "KV ledger: a sequence both decodes and prefills"
+
+
+class DecodeAggregates:
+    """Running sums over a replica's decoding sequences (the offsets of its KVLedger), so a decode
+    step's KV bytes read and attention FLOPs cost O(1): sequence i holds ``t_i = off_i + g``
+    tokens, so sum(t_i + 1) = off_sum + n (g + 1); sliding-window layers read min(t_i + 1, window):
+    the `lin_n` sequences still below the window (offsets summing to `lin_off`) grow, the others
+    read the window.  `phase[j]` counts the decoders with off % B == j: those whose next token
+    starts a new block at step g have (off + g) % B == 0, so the step's block demand is
+    ``phase[-g % B]``."""
+
+    __slots__ = ("n", "off_sum", "lin_n", "lin_off", "phase", "kf", "af", "ks", "aw", "w", "ledger", "seq_terms")
+
+    def __init__(self, ledger: KVLedger, sys: System):
+        self.n = self.off_sum = self.lin_n = self.lin_off = 0
+        self.phase = [0] * ledger.B  # decoders per (off mod B)
+        self.kf, self.ks, self.w = sys.kv_full_per_token, sys.kv_swa_per_token, sys.window
+        self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
+        self.ledger = ledger  # whose offsets these sum
+        self.seq_terms = sys.seq_terms  # one sequence's (KV bytes, attention FLOPs), for the check
+
+    def join(self, off: int, below: bool) -> None:
+        """A decoder of offset `off` joins (`below`: its t + 1 is below the window)."""
+        self.n += 1
+        self.off_sum += off
+        self.phase[off % len(self.phase)] += 1
+        if below:
+            self.lin_n += 1
+            self.lin_off += off
+
+    def leave(self, off: int, below: bool) -> None:
+        self.n -= 1
+        self.off_sum -= off
+        self.phase[off % len(self.phase)] -= 1
+        if below:
+            self.lin_n -= 1
+            self.lin_off -= off
+
+    def cross(self, off: int) -> None:
+        """A decoder of offset `off` reaches the window: it reads the window from now on."""
+        self.lin_n -= 1
+        self.lin_off -= off
+
+    def terms(self, g: int) -> tuple[float, float]:
+        """KV bytes read and attention FLOPs of the decoders at step g (Continuous.plan and
+        _plan_run compute the same inline)."""
+        s = self.off_sum + self.n * (g + 1)  # sum of (t + 1)
+        kv, attn = self.kf * s, self.af * s
+        if self.w:
+            sw = self.lin_off + self.lin_n * (g + 1) + (self.n - self.lin_n) * self.w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        return kv, attn
+
+    def assert_invariants(self) -> None:
+        """The sums equal the per-sequence sums over the ledger's decoders (the KV and attention
+        terms within 1e-9 relative of one seq_terms per sequence)."""
+        offs, g = self.ledger.off, self.ledger.g
+        B = len(self.phase)
+        assert self.n == len(offs), f"decode aggregates: {self.n} decoders, the ledger has {len(offs)}"
+        assert self.off_sum == sum(offs.values()), "decode aggregates: off_sum is not the sum of the offsets"
+        phase = [0] * B
+        for o in offs.values():
+            phase[o % B] += 1
+        assert self.phase == phase, "decode aggregates: the block phases do not count the offsets"
+        if self.w:
+            lin = [o for o in offs.values() if o + g + 1 < self.w]
+            assert (self.lin_n, self.lin_off) == (len(lin), sum(lin)), "decode aggregates: below-window sums"
+        kv, attn = self.terms(g)
+        want_kv = want_attn = 0.0
+        for o in offs.values():
+            r, a = self.seq_terms(1, o + g)
+            want_kv += r
+            want_attn += a
+        for name, got, want in (("KV bytes", kv, want_kv), ("attention FLOPs", attn, want_attn)):
+            assert abs(got - want) <= 1e-9 * max(abs(want), abs(got)), f"decode aggregates: {name} {got} != {want}"
+
+
 class Continuous:
     """Continuous batching, FCFS, mixed prefill/decode steps under a token budget.
 
@@ -279,17 +398,15 @@ class Continuous:
         self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
         cap = sys.memory.kv_capacity_bytes()
         if cfg.batching == "slots":
-            self.slot_ctx = largest(
-                lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.deployment.model.max_context
-            )
-            self.B, self.cap = 1, 1 << 62  # every slot's context is reserved: KV never runs out
+            self.slot_ctx = largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.deployment.model.max_context)
+            self.B, blocks = 1, 1 << 62  # every slot's context is reserved: KV never runs out
             self.kv_total = cfg.n_parallel * self.slot_ctx
             self.max_seqs = cfg.n_parallel
         else:
             self.slot_ctx = None
             self.B = cfg.kv_block_size if cfg.paged_kv else 1
             self.block_bytes = sys.kv_bytes(self.B) if not self.w else (self.kf + self.ks) * self.B
-            self.cap = self.kv_total = int(cap // self.block_bytes)
+            blocks = self.kv_total = int(cap // self.block_bytes)
             self.max_seqs = cfg.max_num_seqs
         self.budget = cfg.max_num_batched_tokens
         self.max_seqs = min(self.max_seqs, self.budget)  # every running sequence decodes every step
@@ -304,22 +421,17 @@ class Continuous:
         if self.pad is not None:
             self.pad = [gs[i] for i in self.pad]  # pad[n] = smallest captured size >= n
         shared = sim.sc.workload.shared_prefix_tokens if self.slot_ctx is None and cfg.prefix_caching else 0
-        self.prefix = (shared // self.B) * self.B  # whole blocks of the shared prefix
-        self.prefix_ready = False  # the prefix's KV exists once one request has prefilled it
-        self.cached: dict[int, int] = {}  # rid -> prefix tokens it reuses (shared blocks)
+        # the KV blocks in use and what each sequence holds; the decoders' running sums
+        self.ledger = KVLedger(self.B, blocks, self.kv_total, (shared // self.B) * self.B)
+        self.agg = DecodeAggregates(self.ledger, sys)
         self.max_running = 0
         self.waiting: deque[int] = deque()
         self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
-        self.prefill: dict[int, list[int]] = {}  # rid -> [done, target] for sequences still in prefill
-        self.off: dict[int, int] = {}  # decoding rid -> t - G
-        self.G = self.n_dec = self.off_sum = self.lin_n = self.lin_off = 0
-        self.phase = [0] * self.B  # decoders per (off mod B)
-        self.fin: list[tuple[int, int]] = []  # (G at which it is done, rid)
-        self.cross: list[tuple[int, int]] = []  # (G from which t + 1 >= window, rid)
-        self.used = 0  # KV blocks (tokens for slots)
+        self.fin: list[tuple[int, int]] = []  # (g at which it is done, rid)
+        self.cross: list[tuple[int, int]] = []  # (g from which t + 1 >= window, rid)
         self.pending = None
-        self.peak = 0
-        self.pricers: dict = {}  # padded batch size -> DecodePricer (or None: the general step time)
+        # padded batch size -> DecodePricer (or None: the general step time), shared by the replicas
+        self.pricers: dict = sim.pricers if sim is not None else {}
         self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
         self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
 
@@ -330,8 +442,11 @@ class Continuous:
                     f"prompt + output = {p + o} tokens exceeds the slot context of {self.slot_ctx} tokens "
                     f"(n_ctx / n_parallel)"
                 )
-        elif -(-(p + o) // self.B) > self.cap:
-            return f"prompt + output = {p + o} tokens needs more KV than the whole cache ({self.cap * self.B} tokens)"
+        elif -(-(p + o) // self.B) > self.ledger.cap:
+            return (
+                f"prompt + output = {p + o} tokens needs more KV than the whole cache "
+                f"({self.ledger.cap * self.B} tokens)"
+            )
         if not self.chunked and p > self.budget:
             return f"prompt of {p} tokens exceeds max_num_batched_tokens = {self.budget} with chunked prefill off"
         return None
@@ -384,59 +499,43 @@ class Continuous:
 
     def _cached_for(self, rid: int, n: int) -> int:
         """Prefix tokens a sequence of n prompt tokens reuses (whole blocks; at least one token is computed)."""
-        if not self.prefix_ready:
+        led = self.ledger
+        if not led.prefix_ready:
             return 0
-        c = min(self.prefix, ((n - 1) // self.B) * self.B)
+        c = min(led.prefix, ((n - 1) // self.B) * self.B)
         if c:
-            self.cached[rid] = c
+            led.cached[rid] = c
         return c
 
     # -- aggregates ---------------------------------------------------------
 
-    def _decode_terms(self, g: int) -> tuple[float, float]:
-        """KV bytes read and attention FLOPs of the decoders at step g (before any change; plan()
-        and _plan_run() compute the same inline)."""
-        s = self.off_sum + self.n_dec * (g + 1)  # sum of (t + 1)
-        kv, attn = self.kf * s, self.af * s
-        if self.w:
-            sw = self.lin_off + self.lin_n * (g + 1) + (self.n_dec - self.lin_n) * self.w
-            kv += self.ks * sw
-            attn += self.aw * sw
-        return kv, attn
-
     def _join(self, rid: int, t: int) -> None:
-        sim, g = self.sim, self.G
-        off = t - g
-        self.off[rid] = off
-        self.n_dec += 1
-        self.off_sum += off
-        self.phase[off % self.B] += 1
+        sim, led = self.sim, self.ledger
+        off = t - led.g
+        led.off[rid] = off
+        below = bool(self.w) and t + 1 < self.w
+        self.agg.join(off, below)
         heapq.heappush(self.fin, (sim.prompt[rid] + sim.output[rid] - 1 - off, rid))
-        if self.w and t + 1 < self.w:
-            self.lin_n += 1
-            self.lin_off += off
+        if below:
             heapq.heappush(self.cross, (self.w - 1 - off, rid))
 
     def _leave(self, rid: int) -> int:
         """Remove a decoder; returns the KV tokens it held."""
-        off = self.off.pop(rid)
-        self.n_dec -= 1
-        self.off_sum -= off
-        self.phase[off % self.B] -= 1
-        t = off + self.G
-        if self.w and t + 1 < self.w:
-            self.lin_n -= 1
-            self.lin_off -= off
+        led = self.ledger
+        off = led.off.pop(rid)
+        t = off + led.g
+        self.agg.leave(off, bool(self.w) and t + 1 < self.w)
         self.sim.generated[rid] = t - self.sim.prompt[rid] + 1  # t = prompt + generated - 1
         return t
 
     def _release(self, rid: int) -> None:
         """Free a sequence's KV (decoding or prefilling) and drop it from the admitted set."""
-        if rid in self.off:
+        led = self.ledger
+        if rid in led.off:
             t = self._leave(rid)
         else:
-            t = self.prefill.pop(rid)[0]
-        self.used -= -(-t // self.B) - (self.cached.pop(rid, 0) // self.B if self.cached else 0)
+            t = led.prefill.pop(rid)[0]
+        led.used -= -(-t // self.B) - (led.cached.pop(rid, 0) // self.B if led.cached else 0)
         del self.admitted[rid]
 
     def _preempt_last(self) -> None:
@@ -450,7 +549,8 @@ class Continuous:
         self.sim.finished(rid, now)
 
     def _after_step(self, now: float) -> None:
-        g, fin, off = self.G, self.fin, self.off
+        led, fin = self.ledger, self.fin
+        g, off = led.g, led.off
         sim = self.sim
         # window crossings first: a sequence that crosses and finishes at the same step must
         # leave the linear (below-window) aggregate before it is removed
@@ -459,8 +559,7 @@ class Continuous:
             key, rid = heapq.heappop(cross)
             o = off.get(rid)
             if o == self.w - 1 - key:
-                self.lin_n -= 1
-                self.lin_off -= o
+                self.agg.cross(o)
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
             if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
@@ -469,40 +568,41 @@ class Continuous:
     # -- scheduling ---------------------------------------------------------
 
     def plan(self, now: float, horizon: float):
-        waiting, admitted, prefill = self.waiting, self.admitted, self.prefill
+        waiting, admitted, led, agg = self.waiting, self.admitted, self.ledger, self.agg
+        prefill = led.prefill
         if not admitted and not waiting:
             return IDLE, None
         B, sim = self.B, self.sim
-        if self.n_dec and not prefill:
-            free = self.cap - self.used - self.phase[-self.G % B]
+        if agg.n and not prefill:
+            free = led.cap - led.used - agg.phase[-led.g % B]
             if free >= 0:
                 admissible = False  # can the head of the queue start now?
                 if waiting and len(admitted) < self.max_seqs:
                     rid = waiting[0]
                     n = sim.prompt[rid] + sim.generated[rid]
-                    c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0
+                    c0 = min(led.prefix, ((n - 1) // B) * B) if led.prefix_ready else 0
                     admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
                     if run is not None:
                         return RUN, run
-        cap, G, n_dec = self.cap, self.G, self.n_dec
-        need = self.phase[-G % B] if n_dec else 0
-        preempted = need > cap - self.used
+        cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
+        need = phase[-G % B] if n_dec else 0
+        preempted = need > cap - led.used
         if preempted:
-            while need > cap - self.used:
+            while need > cap - led.used:
                 self._preempt_last()
-                need = self.phase[-G % B] if self.n_dec else 0
-            n_dec = self.n_dec
-        free = cap - self.used - need
-        self.used += need
+                need = phase[-G % B] if agg.n else 0
+            n_dec = agg.n
+        free = cap - led.used - need
+        led.used += need
         budget = self.budget - n_dec
         n_seqs = tokens = n_dec
-        if n_dec:  # KV bytes read and attention FLOPs of the decoders at step G
-            s = self.off_sum + n_dec * (G + 1)
+        if n_dec:  # KV bytes read and attention FLOPs of the decoders at step G (DecodeAggregates.terms, inline)
+            s = agg.off_sum + n_dec * (G + 1)
             kv, attn = self.kf * s, self.af * s
             if self.w:
-                sw = self.lin_off + self.lin_n * (G + 1) + (n_dec - self.lin_n) * self.w
+                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * self.w
                 kv += self.ks * sw
                 attn += self.aw * sw
         else:
@@ -524,7 +624,7 @@ class Continuous:
             while waiting and budget > 0 and len(admitted) < max_seqs and len(chunks) == len(prefill):
                 rid = waiting[0]
                 n = prompt[rid] + generated[rid]
-                c0 = min(self.prefix, ((n - 1) // B) * B) if self.prefix_ready else 0  # reused prefix
+                c0 = min(led.prefix, ((n - 1) // B) * B) if led.prefix_ready else 0  # reused prefix
                 c = min(n - c0, budget) if chunked else n - c0
                 if c > budget and (chunks or n_dec):  # chunked prefill off: the whole prompt in one step
                     break
@@ -533,7 +633,7 @@ class Continuous:
                     break
                 waiting.popleft()
                 admitted[rid] = None
-                prefill[rid] = [self._cached_for(rid, n) if self.prefix_ready else 0, n]
+                prefill[rid] = [self._cached_for(rid, n) if led.prefix_ready else 0, n]
                 if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
                     sim.admitted[rid] = now
                 free -= blocks
@@ -546,7 +646,7 @@ class Continuous:
             return IDLE, None
         if chunks:
             seq_terms = self.sys.seq_terms
-            used = self.used
+            used = led.used
             kv_p = attn_p = 0.0
             for rid, c in chunks:
                 done = prefill[rid][0]
@@ -558,7 +658,7 @@ class Continuous:
                 attn_p += a
                 tokens += c
                 n_seqs += 1
-            self.used = used
+            led.used = used
             if n_dec and not self.mixed_batches:  # the prefill batch runs on its own, then the decode batch
                 dur = self._step_time(n_seqs - n_dec, tokens - n_dec, kv_p, attn_p, False) + self._step_time(
                     n_dec, n_dec, kv - kv_p, attn - attn_p, True
@@ -581,31 +681,32 @@ class Continuous:
         sim.area += (nw + len(admitted)) * dur
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
-        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, self.used / self.kv_total, nw))
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
         if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
             sim.gap_vals.append(dur)
             sim.gap_lens.append(1)
             sim.gap_counts.append(n_dec)
-        if self.used > self.peak:
-            self.peak = self.used
+        if led.used > led.peak:
+            led.peak = led.used
         return STEP, dur
 
     def commit(self, now: float) -> None:
-        self.G += 1
-        sim, prefill = self.sim, self.prefill
+        led = self.ledger
+        led.g += 1
+        sim, prefill = self.sim, led.prefill
         for rid, c in self.pending:
             st = prefill[rid]
             st[0] += c
             if st[0] == st[1]:  # the prefill's last chunk yields the next token
                 del prefill[rid]
-                if self.prefix and not self.prefix_ready and st[1] > self.prefix:
-                    self.prefix_ready = True  # its prefix blocks now stay cached (held once)
-                    self.used += self.prefix // self.B
+                if led.prefix and not led.prefix_ready and st[1] > led.prefix:
+                    led.prefix_ready = True  # its prefix blocks now stay cached (held once)
+                    led.used += led.prefix // self.B
                 g = sim.generated[rid] = sim.generated[rid] + 1
                 if sim.first[rid] != sim.first[rid]:
                     sim.first[rid] = now
                 if g >= sim.output[rid]:
-                    self.used -= -(-st[1] // self.B) - (self.cached.pop(rid, 0) // self.B if self.cached else 0)
+                    led.used -= -(-st[1] // self.B) - (led.cached.pop(rid, 0) // self.B if led.cached else 0)
                     del self.admitted[rid]
                     sim.finished(rid, now)
                 else:
@@ -615,9 +716,10 @@ class Continuous:
 
     def _plan_run(self, now: float, horizon: float, free: int):
         """A run of >= 2 pure decode steps with an unchanged batch, or None."""
-        g, n, B, sim = self.G, self.n_dec, self.B, self.sim
+        led, agg, B, sim = self.ledger, self.agg, self.B, self.sim
+        g, n = led.g, agg.n
         k = RUN_CAP
-        fin, off, prompt, output = self.fin, self.off, sim.prompt, sim.output
+        fin, off, prompt, output = self.fin, led.off, sim.prompt, sim.output
         while fin:  # the first valid key of the lazily-deleted heap of completions
             key, rid = fin[0]
             if off.get(rid) == prompt[rid] + output[rid] - 1 - key:
@@ -644,11 +746,11 @@ class Continuous:
         kf, af = self.kf, self.af
         c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
         overlap = self.cpu_overlap
-        s0 = self.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
+        s0 = agg.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
         kv0, attn0 = kf * s0, af * s0  # the decoders' terms at step g (as in plan())
         if w:
-            ks, aw, ln = self.ks, self.aw, self.lin_n
-            sw0 = self.lin_off + ln * (g + 1) + (n - ln) * w
+            ks, aw, ln = self.ks, self.aw, agg.lin_n
+            sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
             kv0 += ks * sw0
             attn0 += aw * sw0
         t0 = pr.time(kv0, attn0) if pr is not None else self.sys.step_time_agg(p, p, kv0, attn0)
@@ -658,7 +760,7 @@ class Continuous:
             return None
         if horizon != math.inf:
             k = min(k, math.ceil((horizon - now) / t0) + 1)
-        free += self.phase[-g % B]  # plan() took the first step's demand off
+        free += agg.phase[-g % B]  # plan() took the first step's demand off
         if B == 1:
             k = min(k, free // n)
         elif n * -(-k // B) > free:  # blocks may run out: count the steps they last
@@ -700,8 +802,9 @@ class Continuous:
         c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
         overlap = self.cpu_overlap
         if w:
-            ks, aw, ln = self.ks, self.aw, self.lin_n
-            sw0 = self.lin_off + ln * (self.G + 1) + (n - ln) * w
+            agg = self.agg
+            ks, aw, ln = self.ks, self.aw, agg.lin_n
+            sw0 = agg.lin_off + ln * (self.ledger.g + 1) + (n - ln) * w
         price = self.sys.step_time_agg
         cum = []
         acc = 0.0
@@ -723,32 +826,33 @@ class Continuous:
         return cum
 
     def commit_run(self, k: int, cum, now: float) -> None:
-        start, n, g, B = self.pending, self.n_dec, self.G, self.B
+        led = self.ledger
+        start, n, g, B = self.pending, self.agg.n, led.g, self.B
         q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
-        self.used += q * n + (self._cycle_sum(g, r) if r else 0)
-        if self.used > self.peak:
-            self.peak = self.used
+        led.used += q * n + (self._cycle_sum(g, r) if r else 0)
+        if led.used > led.peak:
+            led.peak = led.used
         sim, nw, dur = self.sim, len(self.waiting), float(cum[k - 1])  # Sim.record, inline
         if sim.check is not None:
             sim.check()
         sim.area += (nw + len(self.admitted)) * dur
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
-        sim.timeline.append((start, self.idx, k, dur, n, n * k, self.used / self.kv_total, nw))
+        sim.timeline.append((start, self.idx, k, dur, n, n * k, led.used / self.kv_total, nw))
         if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
             sim.gap_vals.extend(cum if k == len(cum) else cum[:k])
         else:
             sim.gap_array(cum[:k])
         sim.gap_lens.append(k)
         sim.gap_counts.append(n)
-        self.G += k
+        led.g += k
         self.pending = None
         self._after_step(now)
 
     def _steps_affordable(self, g: int, n: int, free: int) -> int:
         """How many decode steps from step g the free blocks last: the largest k with
         sum(phase[(-(g + j)) % B] for j < k) <= free (every B steps need n blocks)."""
-        B, ph = self.B, self.phase
+        B, ph = self.B, self.agg.phase
         cycles, rem = divmod(free, n)
         k, need = cycles * B, 0
         j = -g % B  # phase index of step g (cycles of B steps come back to it)
@@ -762,14 +866,14 @@ class Continuous:
     def _cycle_sum(self, g: int, r: int) -> int:
         """sum(phase[(-(g + j)) % B] for j in range(r)), r <= B: blocks due in the r steps from step g
         (the phase indices fall by one per step, wrapping around)."""
-        ph, i0 = self.phase, -g % self.B
+        ph, i0 = self.agg.phase, -g % self.B
         lo = i0 - r + 1
         if lo >= 0:
             return sum(ph[lo : i0 + 1])
         return sum(ph[: i0 + 1]) + sum(ph[self.B + lo :])
 
     def kv_peak_fraction(self) -> float:
-        return self.peak / self.kv_total if self.kv_total else 0.0
+        return self.ledger.peak / self.kv_total if self.kv_total else 0.0
 
 
 class Batch:
@@ -1055,6 +1159,7 @@ class Sim:
         self.src_i = 0
         self.rng_route = reqs.rngs["routing"]
         self.rng_think = reqs.rngs["think"]
+        self.pricers: dict = {}  # the replicas' folded decode pricers (the same System: the same pricers)
         if cfg.batching in ("continuous", "slots"):
             make = lambda: Continuous(self, sys, cfg)  # noqa: E731
         else:
@@ -1215,6 +1320,10 @@ def _weighted_stats(x: np.ndarray, w: np.ndarray, scale: float = 1.0) -> dict:
     q = _weighted_quantiles(x, w, (0.5, 0.9, 0.95, 0.99)) * scale
     total = w.sum()
     mean = np.multiply(x, w, out=w).sum() / total  # (x * w).sum() / w.sum(), in w's memory (w is spent)
+    return _rounded(mean, q, scale)
+
+
+def _rounded(mean, q, scale: float) -> dict:
     return {
         "mean": round(float(mean) * scale, 6),
         "p50": round(float(q[0]), 6),
@@ -1228,37 +1337,56 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs) -> np.ndarray:
     """numpy's 'inverted_cdf' percentiles of x with integer weights w: for each q, the first value in
     sorted order at which the cumulative weight reaches q * sum(w), i.e. the smallest x whose weight
     at or below it reaches that (the same value whatever the order of ties: the sums are exact
-    integers).  Large samples (inter-token gaps: one per decode step) are not sorted whole: a sorted
-    subsample brackets each percentile, two passes check the bracket, and only the values inside
-    it are sorted."""
+    integers).  Large samples (inter-token gaps: one per decode step) are not sorted whole: see
+    _binned_quantiles."""
     n = len(x)
-    total = w.sum()
     if n <= 50_000:
         order = np.argsort(x, kind="stable")
         cw = np.cumsum(w[order])
         return x[order][np.minimum(np.searchsorted(cw, np.asarray(qs) * cw[-1], "left"), n - 1)]
     step = n // 4096
-    sx = x[::step]
+    return _binned_quantiles(lambda: ((x, w),), x[::step], w[::step], w.sum(), qs)
+
+
+def _binned_quantiles(chunks, sx, sw, total: float, qs) -> np.ndarray:
+    """_weighted_quantiles of a sample given as `chunks()` (an iterable of (x, w) pieces, in any
+    order; called twice) with `sx`, `sw` a subsample of it and `total` its weight: the subsample's
+    sorted values split the values into bins (every 64th of them, and a few around each percentile's
+    place in it); one pass weighs each bin, a second collects the values of the bin where each
+    percentile falls, which are sorted.  Exact whatever the subsample (it only sets the bins' sizes)."""
     o = np.argsort(sx, kind="stable")
-    sx, scw = sx[o], np.cumsum(w[::step][o])
+    sx, scw = sx[o], np.cumsum(sw[o])
     m = len(sx)
-    out = []
+    picks = set(range(0, m, 64))
     for q in qs:
-        target = q * total
         i = int(np.searchsorted(scw, q * scw[-1], "left"))
-        span = 4
-        while True:  # widen until the bracket (lo, hi] holds the answer
-            lo = sx[i - span] if i - span >= 0 else -math.inf
-            hi = sx[i + span] if i + span < m else math.inf
-            below = w.sum(where=x <= lo) if lo != -math.inf else 0.0
-            if below < target and (hi == math.inf or w.sum(where=x <= hi) >= target):
-                break
-            span *= 4
-        inside = (x > lo) & (x <= hi)
-        xc, wc = x[inside], w[inside]
-        o = np.argsort(xc, kind="stable")
-        cw = below + np.cumsum(wc[o])
-        out.append(xc[o][min(int(np.searchsorted(cw, target, "left")), len(xc) - 1)])
+        picks.update(j for d in (-16, -4, 0, 4, 16) if 0 <= (j := i + d) < m)
+    T = np.unique(sx[sorted(picks)])  # the bins: (-inf, T0], (T0, T1], ..., (T[-1], inf)
+    nb = len(T) + 1
+    bins = np.zeros(nb)
+    for x, w in chunks():
+        bins += np.bincount(np.searchsorted(T, x, "left"), weights=w, minlength=nb)
+    cw = np.cumsum(bins)  # weight at or below each T (exact: integer sums)
+    targets = [q * total for q in qs]
+    where = [min(int(np.searchsorted(cw, t, "left")), nb - 1) for t in targets]
+    found: dict[int, tuple[list, list]] = {i: ([], []) for i in where}
+    for x, w in chunks():  # the values strictly inside each bin where a percentile falls
+        for i, (xs, ws) in found.items():
+            if i == 0:
+                sel = x < T[0]
+            elif i == nb - 1:
+                sel = x > T[-1]
+            else:
+                sel = (x > T[i - 1]) & (x < T[i])
+            xs.append(x[sel])
+            ws.append(w[sel])
+    out = []
+    for t, i in zip(targets, where):
+        vx, vw = (np.concatenate(a) for a in found[i])
+        o = np.argsort(vx, kind="stable")
+        c = (cw[i - 1] if i else 0.0) + np.cumsum(vw[o])
+        j = int(np.searchsorted(c, t, "left"))
+        out.append(vx[o][j] if j < len(vx) else T[min(i, len(T) - 1)])  # else the bin's upper edge
     return np.asarray(out)
 
 
@@ -1338,12 +1466,109 @@ def starvation_warnings(sim: Sim) -> list[str]:
     return out
 
 
+GAP_CHUNK = 1 << 16  # inter-token gap samples longer than this are summarised a chunk at a time
+
+
 def _itl(sim: Sim) -> dict:
     """Inter-token latency over every gap between two tokens of a request (sglang.bench_serving's
     `itls`, whose median is its Median ITL): each decode step's duration, once per decoding sequence."""
     if not sim.gap_lens:
         return _stats(np.zeros(0))
-    return _weighted_stats(*_gap_samples(sim), 1e3)
+    if sum(sim.gap_lens) <= GAP_CHUNK:
+        return _weighted_stats(*_gap_samples(sim), 1e3)
+    return _GapSample(sim).stats(1e3)
+
+
+class _GapSample:
+    """The run's inter-token gaps as _gap_samples gives them (step durations x, sequences waiting
+    on each w), produced a chunk at a time in order, so a long run's sample (12.5 million gaps for
+    100,000 requests of 4 closed-loop users) is never held whole: the same summary, bit for bit.
+    The mean's sum of x w is numpy's pairwise sum over the whole sample (np.add.reduce of a
+    contiguous float64 array: halves rounded down to a multiple of 8, down to blocks of 128), taken
+    over the same tree with numpy's own sums at its subtrees of at most `chunk` values."""
+
+    def __init__(self, sim: Sim, chunk: int = GAP_CHUNK):
+        pieces = sim.gap_pieces + [sim.gap_vals] if sim.gap_vals else sim.gap_pieces
+        self.pieces = [np.asarray(p, dtype=float) if type(p) is list else p for p in pieces]
+        self.pend = np.cumsum([len(p) for p in self.pieces])  # where each piece ends
+        lens = np.asarray(sim.gap_lens, dtype=np.int64)
+        self.lens, self.first = lens, np.cumsum(lens) - lens  # each entry's steps and first gap
+        self.counts = np.asarray(sim.gap_counts, dtype=float)
+        self.starts = np.zeros(len(lens))
+        for i, start in sim.gap_starts.items():
+            self.starts[i] = start
+        self.n, self.chunk = int(self.pend[-1]), chunk
+        self.total = float(sum(c * k for c, k in zip(sim.gap_counts, sim.gap_lens)))  # exact (integers)
+
+    def _cum(self, lo: int, hi: int) -> np.ndarray:
+        """The cumulative times lo..hi-1 of the concatenated pieces."""
+        pend, pieces = self.pend, self.pieces
+        a = int(np.searchsorted(pend, lo, "right"))
+        b = int(np.searchsorted(pend, hi - 1, "right"))
+        parts = []
+        for p in range(a, b + 1):
+            s = int(pend[p]) - len(pieces[p])
+            parts.append(pieces[p][max(lo - s, 0) : hi - s])
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def part(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x, w) of gaps lo..hi-1 (new arrays), as _gap_samples computes them."""
+        off = 1 if lo else 0
+        c = self._cum(lo - off, hi)
+        x = np.empty(hi - lo)
+        np.subtract(c[1:], c[:-1], out=x[1 - off :])
+        first = self.first
+        a, b = int(np.searchsorted(first, lo, "left")), int(np.searchsorted(first, hi, "left"))
+        f = first[a:b]
+        x[f - lo] = c[f - lo + off] - self.starts[a:b]  # each entry's first step from its own start
+        e0 = int(np.searchsorted(first, lo, "right")) - 1
+        e1 = int(np.searchsorted(first, hi - 1, "right")) - 1
+        reps = self.lens[e0 : e1 + 1].copy()  # each entry's steps within lo..hi-1
+        reps[-1] = min(int(first[e1] + reps[-1]), hi) - int(first[e1])
+        reps[0] = min(int(first[e0] + self.lens[e0]), hi) - lo
+        return x, np.repeat(self.counts[e0 : e1 + 1], reps)
+
+    def leaves(self, lo: int, n: int, out: list) -> None:
+        """numpy's pairwise-summation subtrees of at most `chunk` values, in order."""
+        if n <= self.chunk:
+            out.append((lo, lo + n))
+            return
+        n2 = n // 2
+        n2 -= n2 % 8
+        self.leaves(lo, n2, out)
+        self.leaves(lo + n2, n - n2, out)
+
+    def _tree_sum(self, sums: dict, lo: int, n: int) -> float:
+        if n <= self.chunk:
+            return sums[lo]
+        n2 = n // 2
+        n2 -= n2 % 8
+        return self._tree_sum(sums, lo, n2) + self._tree_sum(sums, lo + n2, n - n2)
+
+    def stats(self, scale: float) -> dict:
+        """_weighted_stats(*_gap_samples(sim), scale)."""
+        total = self.total
+        if total <= 0:
+            return _stats(np.zeros(0))
+        leaves: list = []
+        self.leaves(0, self.n, leaves)
+        step = self.n // 4096
+        sums, sx, sw = {}, [], []
+        for lo, hi in leaves:  # one pass: the subsample, and the products' sum at each leaf
+            x, w = self.part(lo, hi)
+            k = (-lo) % step
+            sx.append(x[k::step].copy())  # (x is overwritten below)
+            sw.append(w[k::step])
+            sums[lo] = np.add.reduce(np.multiply(x, w, out=x))
+        mean = self._tree_sum(sums, 0, self.n) / total
+        q = _binned_quantiles(
+            lambda: (self.part(lo, hi) for lo, hi in leaves),
+            np.concatenate(sx),
+            np.concatenate(sw),
+            total,
+            (0.5, 0.9, 0.95, 0.99),
+        )
+        return _rounded(mean, q * scale, scale)
 
 
 def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
