@@ -58,13 +58,11 @@ for name, t in verdict["tight"]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def chart_specs(key: str, _results: list[dict]) -> dict:
+def chart_specs(key: str, ttft_s: float | None, tpot_ms: float | None, _results: list[dict]) -> dict:
     """Vega-Lite specs of the page's charts (compare_charts: plain dicts, the same spec when only the data
     changes, so the browser swaps the data in place), cached by the scenario (`key`)."""
-    return compare_charts.page_charts(_results, sc.slo.ttft_p95_s, sc.slo.tpot_p95_ms)
+    return compare_charts.page_charts(_results, ttft_s, tpot_ms)
 
-
-specs = chart_specs(sc.model_dump_json(), results)
 
 for r in results:
     if r["error"]:
@@ -81,9 +79,9 @@ for r in results:
         )
     for w in (r.get("sim") or {}).get("warnings", []):  # settings that starve the workload
         st.warning(f"{r['label']}: {w}")
-for r in results:  # each option's format with its quality note, "(emulated)" where the support matrix says so
-    if r.get("format"):
-        st.caption(f"{r['label']}: {r['format']['text']}")
+formats = [f"{r['label']}: {r['format']['text']}" for r in results if r.get("format")]
+if formats:  # each option's format with its quality note, "(emulated)" where the support matrix says so
+    st.caption("  \n".join(formats))
 
 rows = cmp.summary_rows(results, sc.slo)
 df = pd.DataFrame(rows)
@@ -212,46 +210,54 @@ st.dataframe(
     },
 )
 
-c1 = c2 = st.container()  # one above the other: side by side, 1280 px squashed them and cut their labels
-with c1:
-    st.subheader("Memory against the usable limit")
-    st.vega_lite_chart(specs["memory"], width="stretch")
-    ok0 = next((r for r in results if r.get("prompt")), {})
-    st.caption(
-        f"One sequence of {ok0.get('prompt', '?')} + {ok0.get('gen', '?')} tokens; the KV cache "
-        "grows with each concurrent sequence. Black tick: usable memory (GPU runtime reserve, or the macOS "
-        "GPU limit on a Mac)."
-    )
-with c2:
-    st.subheader("Cost per million output tokens")
-    st.vega_lite_chart(specs["cost"], width="stretch")
-    st.caption(
-        f"{cmp.COST_FORMULA[0].upper()}{cmp.COST_FORMULA[1:]}; at ${sc.cost.usd_per_kwh:g}/kWh, PUE "
-        f"{sc.cost.pue:g}, {sc.cost.amortize_years:g} years, serving this load {sc.cost.utilization:.0%} of "
-        "the time (the same cost model as the Capacity plan). GPU cards are priced with the machine around "
-        "them (a workstation or 8-GPU server chassis from the catalog, see Sources) or your quote."
-    )
+VIEWS = ("Memory", "Cost", "Single-stream speed", "Latency", "Batch and KV cache over time")
 
-st.subheader("Single-stream speed")
-st.vega_lite_chart(specs["speed"], width="stretch")
 
-c1, c2 = st.columns(2)
-with c1:
-    st.vega_lite_chart(specs["ttft"], width="stretch")
-with c2:
-    st.vega_lite_chart(specs["tpot"], width="stretch")
+@st.fragment
+def charts(key: str, results: list[dict], sc) -> None:
+    """The charts, one view at a time (tracked tabs: only the open tab is drawn, and switching tabs re-runs this
+    fragment alone)."""
+    specs = chart_specs(key, sc.slo.ttft_p95_s, sc.slo.tpot_p95_ms, results)
+    tabs = st.tabs(VIEWS, key="compare_view", on_change="rerun")
+    if tabs[0].open:
+        with tabs[0]:
+            st.vega_lite_chart(specs["memory"], width="stretch")
+            ok0 = next((r for r in results if r.get("prompt")), {})
+            st.caption(
+                f"Memory against the usable limit. One sequence of {ok0.get('prompt', '?')} + {ok0.get('gen', '?')} "
+                "tokens; the KV cache grows with each concurrent sequence. Black tick: usable memory (GPU runtime "
+                "reserve, or the macOS GPU limit on a Mac)."
+            )
+    if tabs[1].open:
+        with tabs[1]:
+            st.vega_lite_chart(specs["cost"], width="stretch")
+            st.caption(
+                f"Cost per million output tokens: {cmp.COST_FORMULA}; at ${sc.cost.usd_per_kwh:g}/kWh, PUE "
+                f"{sc.cost.pue:g}, {sc.cost.amortize_years:g} years, serving this load {sc.cost.utilization:.0%} "
+                "of the time (the same cost model as the Capacity plan). GPU cards are priced with the machine "
+                "around them (a workstation or 8-GPU server chassis from the catalog, see Sources) or your quote."
+            )
+    if tabs[2].open:
+        with tabs[2]:
+            st.vega_lite_chart(specs["speed"], width="stretch")
+    for tab, (left, right) in ((tabs[3], ("ttft", "tpot")), (tabs[4], ("batch", "kv"))):
+        if tab.open:
+            with tab:
+                c1, c2 = st.columns(2)
+                c1.vega_lite_chart(specs[left], width="stretch")
+                c2.vega_lite_chart(specs[right], width="stretch")
 
-c1, c2 = st.columns(2)
-with c1:
-    st.vega_lite_chart(specs["batch"], width="stretch")
-with c2:
-    st.vega_lite_chart(specs["kv"], width="stretch")
 
-with st.expander("Sources and accuracy of each option"):
+st.subheader("Charts")
+charts(sc.model_dump_json(), results, sc)
+
+sources = st.expander("Sources and accuracy of each option", key="panel:sources", on_change="rerun")
+if sources.open:  # tracked: drawn only while open
+    parts = []
     for r in results:
         if r["error"]:
             continue
-        st.markdown(f"**{r['label']}** — {r.get('name', '')}")
+        parts.append(f"**{r['label']}** — {r.get('name', '')}")
         price = r.get("price")
         lines = [
             f"- memory bandwidth {r['bandwidth_gbs']:g} GB/s: {ui.linkify(r['bandwidth_source'])}",
@@ -277,7 +283,8 @@ with st.expander("Sources and accuracy of each option"):
             f"- calibration `{r.get('calibration')}`: see the Accuracy page for how predictions of this "
             "hardware and engine compare with public measurements",
         ]
-        st.markdown("\n".join(lines))
+        parts.append("\n".join(lines))
+    sources.markdown("\n\n".join(parts))  # one element for all options
 
 st.subheader("Share and files")
 q = ui.share_query(sc)
@@ -286,7 +293,7 @@ st.markdown("Link to this scenario (the address bar holds the same; copy it with
 st.code(url, language=None, wrap_lines=True)
 st.download_button(
     "One-page summary (Markdown)",
-    cmp.markdown_summary(cat, sc, results, url),
+    lambda: cmp.markdown_summary(cat, sc, results, url),  # made on the click (deferred), not on every run
     "summary.md",
     "text/markdown",
     key="dl_markdown",
@@ -296,15 +303,15 @@ st.download_button(
 c1, c2, c3 = st.columns(3)
 c1.download_button(
     "Scenario CSV",
-    scenario_csv(sc),
+    lambda: scenario_csv(sc),
     "scenario.csv",
     "text/csv",
     key="dl_scenario",
     help="one row per machine option, columns named as in the share link",
 )
-c2.download_button("Summary CSV", write_table(rows), "summary.csv", "text/csv", key="dl_summary")
+c2.download_button("Summary CSV", lambda: write_table(rows), "summary.csv", "text/csv", key="dl_summary")
 c3.download_button(
-    "Per-request CSV", write_table(cmp.request_rows(results)), "requests.csv", "text/csv", key="dl_requests"
+    "Per-request CSV", lambda: write_table(cmp.request_rows(results)), "requests.csv", "text/csv", key="dl_requests"
 )
 up = st.file_uploader("Restore a scenario from a scenario CSV", type=["csv"], key="upload")
 if up is not None and st.session_state.get("_uploaded") != up.file_id:
