@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import tomllib
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -342,40 +344,98 @@ def _engines_for(spec: PlanSpec, catalog: Catalog, hw, model, quant: str, engine
 def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad) -> list[Candidate]:
     """Every option the spec allows (see the module docstring); a device count is kept only when the smallest
     in {1, 2, 4, 8} that fits is known, plus the next one."""
+    out = _unique([c for ent in _entries(catalog, spec) for c in _entry_candidates(catalog, spec, wl, ent)])
+    if spec.candidates is None:
+        out += _unified_pairs(
+            catalog, catalog.resolve("models", spec.model, "model"), out, wl.prompt_max + wl.output_max
+        )
+    return out
+
+
+def _entries(catalog: Catalog, spec: PlanSpec) -> list[CandidateSpec]:
+    return spec.candidates or [CandidateSpec(hardware=h) for h in catalog.hardware]
+
+
+def _unique(cands: list[Candidate]) -> list[Candidate]:
+    """The candidates in order, each id once (its first occurrence)."""
+    seen: set[str] = set()
+    return [c for c in cands if not (c.id in seen or seen.add(c.id))]
+
+
+def _entry_candidates(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, ent: CandidateSpec) -> list[Candidate]:
+    """The candidates of one entry of the spec's list (one hardware, unless the entry fixes more)."""
     model = catalog.resolve("models", spec.model, "model")
     model_p = catalog.models[model]
     prices = spec.costs.price_usd
     cloud = spec.costs.cloud_usd_per_device_hour
     ctx = wl.prompt_max + wl.output_max
-    entries = spec.candidates or [CandidateSpec(hardware=h) for h in catalog.hardware]
     out: list[Candidate] = []
-    seen = set()
-    for ent in entries:
-        hw = catalog.get("hardware", ent.hardware, "hardware")
-        mems = [ent.memory_gb] if ent.memory_gb is not None else list(hw.memory_gb)
-        quants = [catalog.resolve("quants", ent.quant, "quant")] if ent.quant else _quants_for(spec, catalog)
-        for mem in mems:
-            for q in quants:
-                engines = _engines_for(spec, catalog, hw, model_p, q, ent.engine)
-                if not engines and ent.quant:  # the user asked for this quant: keep it to report why not
-                    engines = [ent.engine or next(iter(catalog.quants[q].engines))]
-                for e in engines:
-                    if ent.devices is not None:
-                        counts = [ent.devices]
-                    elif hw.memory == "unified":
-                        counts = [1]
-                    else:
-                        counts = _device_counts(catalog, hw.id, mem, model, q, e, ctx)
-                    for d in counts:
-                        price = ent.price_usd or prices.get(f"{hw.id}@{mem:g}") or prices.get(hw.id)
-                        hourly = ent.cloud_usd_per_hour or (cloud[hw.id] * d if hw.id in cloud else None)
-                        c = Candidate(hw.id, float(mem), q, e, d, price, hourly)
-                        if c.id not in seen:
-                            seen.add(c.id)
-                            out.append(c)
-    if spec.candidates is None:
-        out += _unified_pairs(catalog, model, out, ctx)
+    hw = catalog.get("hardware", ent.hardware, "hardware")
+    mems = [ent.memory_gb] if ent.memory_gb is not None else list(hw.memory_gb)
+    quants = [catalog.resolve("quants", ent.quant, "quant")] if ent.quant else _quants_for(spec, catalog)
+    for mem in mems:
+        for q in quants:
+            engines = _engines_for(spec, catalog, hw, model_p, q, ent.engine)
+            if not engines and ent.quant:  # the user asked for this quant: keep it to report why not
+                engines = [ent.engine or next(iter(catalog.quants[q].engines))]
+            for e in engines:
+                if ent.devices is not None:
+                    counts = [ent.devices]
+                elif hw.memory == "unified":
+                    counts = [1]
+                else:
+                    counts = _device_counts(catalog, hw.id, mem, model, q, e, ctx)
+                for d in counts:
+                    price = ent.price_usd or prices.get(f"{hw.id}@{mem:g}") or prices.get(hw.id)
+                    hourly = ent.cloud_usd_per_hour or (cloud[hw.id] * d if hw.id in cloud else None)
+                    out.append(Candidate(hw.id, float(mem), q, e, d, price, hourly))
     return out
+
+
+def _screened_part(spec: dict, entries: list[dict], profiles: str | None) -> list[tuple[list, list]]:
+    """For each entry: its candidates and their screens (a process pool's task: the first half of a plan, split
+    by hardware over the local workers)."""
+    catalog = load_catalog(profiles)
+    sp = parse_plan(spec)
+    wl = resolve_workload(sp)
+    out = []
+    for e in entries:
+        cands = _entry_candidates(catalog, sp, wl, CandidateSpec(**e))
+        out.append((cands, [screen(catalog, sp, wl, c) for c in cands]))
+    return out
+
+
+def _screen_all(
+    catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, pool, workers: int, profiles: str | None
+) -> tuple[list[Candidate], list[Screen]]:
+    """enumerate_candidates and screen for each, the same lists in the same order; with a process pool the
+    entries (one per hardware) are split over its workers (most of the time goes to building each hardware's
+    step-time model, NVIDIA's measured kernel tables among it)."""
+    entries = _entries(catalog, spec)
+    if pool is None or workers < 2 or len(entries) < 2:
+        cands = enumerate_candidates(catalog, spec, wl)
+        return cands, [screen(catalog, spec, wl, c) for c in cands]
+    sd = spec.model_dump(mode="json")
+    parts = [list(range(len(entries)))[k::workers] for k in range(workers)]
+    futs = [pool.submit(_screened_part, sd, [entries[i].model_dump() for i in part], profiles) for part in parts]
+    per_entry: list = [None] * len(entries)
+    for part, fut in zip(parts, futs):
+        for i, r in zip(part, fut.result()):
+            per_entry[i] = r
+    cands, screens, seen = [], [], set()
+    for cs, ss in per_entry:
+        for c, s in zip(cs, ss):
+            if c.id not in seen:
+                seen.add(c.id)
+                cands.append(c)
+                screens.append(s)
+    if spec.candidates is None:
+        extra = _unified_pairs(
+            catalog, catalog.resolve("models", spec.model, "model"), cands, wl.prompt_max + wl.output_max
+        )
+        cands += extra
+        screens += [screen(catalog, spec, wl, c) for c in extra]
+    return cands, screens
 
 
 CLUSTER_LINK = "thunderbolt5"  # how unified-memory machines (Mac Studios) are clustered by default
@@ -998,10 +1058,21 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
         f"(perplexity delta against 16-bit where published, else none known)"
     )
     notes.append(HEADROOM_NOTE)
-    cands = enumerate_candidates(catalog, spec, wl)
+    # the default executor (a local process pool) also splits the screening over its workers; the pool is
+    # forked once the catalog is loaded and serves the simulations after (results are the same either way)
+    workers = (os.cpu_count() or 1) if executor is None and catalog is load_catalog(profiles) else 0
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        return _plan(catalog, spec, wl, ci, notes, t0, pool or executor, progress, profiles, pool, workers)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _plan(catalog, spec, wl, ci, notes, t0, executor, progress, profiles, pool, workers) -> dict:
+    cands, screens = _screen_all(catalog, spec, wl, pool, workers, profiles)
     if not cands:
         raise PlanError("candidates: no option matches the given quants/engines for this model")
-    screens = [screen(catalog, spec, wl, c) for c in cands]
     alive = [i for i, s in enumerate(screens) if s.ok]
     if not alive:
         raise PlanError(_nothing_to_simulate(spec, cands, screens))
