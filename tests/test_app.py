@@ -346,3 +346,15 @@ def test_a_closed_option_panel_draws_no_widgets_and_keeps_its_option():
     at.run()
     assert state(at).options()[2].devices == 4  # closed again: the edit stays, its widgets are gone
     assert not [w for w in at.sidebar.number_input if str(w.key).startswith("w:opt2:")]
+
+
+def test_compare_draws_only_the_open_chart_view_and_sources():
+    at = run()
+    assert at.session_state["compare_view"] == "Memory" and len(at.get("vega_lite_chart")) == 1
+    assert not [m for m in at.markdown if "calibration `" in m.value]  # the sources panel is closed: not drawn
+    at.session_state["compare_view"] = "Latency"
+    at.session_state["panel:sources"] = True
+    at.run()
+    assert not at.exception and len(at.get("vega_lite_chart")) == 2  # TTFT and TPOT
+    sources = [m.value for m in at.markdown if "calibration `" in m.value]
+    assert len(sources) == 1 and sources[0].count("calibration `") == 4  # one element, every option
