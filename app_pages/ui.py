@@ -168,10 +168,10 @@ def _init(key: str, value) -> str:
 
 
 class _Closed:
-    """Stands in for st in a closed panel: draws nothing; a widget returns the value its key starts with."""
+    """Stands in for st in a closed panel: draws nothing; a widget returns the value its key would start with."""
 
     def _value(self, *args, key: str, **kwargs):
-        return st.session_state[key]
+        return st.session_state.pop(key)  # set by _init just before: not kept (fewer keys, faster widgets)
 
     selectbox = number_input = text_input = _value
 
