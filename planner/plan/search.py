@@ -29,7 +29,7 @@ import math
 import os
 import time
 import tomllib
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,7 +51,7 @@ from planner.errors import CatalogError, PlanError, ScenarioError, first_validat
 from planner.model.perf import System, build_system, largest
 from planner.model.predict import fit_reason
 from planner.sim.engine import simulate_scenario
-from planner.sim.executors import run_points
+from planner.sim.executors import run_point, run_points
 from planner.sim.scenario import Lengths, Workload, parse_scenario
 from planner.sim.workload import make_requests
 
@@ -405,37 +405,85 @@ def _screened_part(spec: dict, entries: list[dict], profiles: str | None) -> lis
     return out
 
 
-def _screen_all(
-    catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, pool, workers: int, profiles: str | None
-) -> tuple[list[Candidate], list[Screen]]:
-    """enumerate_candidates and screen for each, the same lists in the same order; with a process pool the
-    entries (one per hardware) are split over its workers (most of the time goes to building each hardware's
-    step-time model, NVIDIA's measured kernel tables among it)."""
-    entries = _entries(catalog, spec)
-    if pool is None or workers < 2 or len(entries) < 2:
-        cands = enumerate_candidates(catalog, spec, wl)
-        return cands, [screen(catalog, spec, wl, c) for c in cands]
-    sd = spec.model_dump(mode="json")
-    parts = [list(range(len(entries)))[k::workers] for k in range(workers)]
-    futs = [pool.submit(_screened_part, sd, [entries[i].model_dump() for i in part], profiles) for part in parts]
-    per_entry: list = [None] * len(entries)
-    for part, fut in zip(parts, futs):
-        for i, r in zip(part, fut.result()):
-            per_entry[i] = r
-    cands, screens, seen = [], [], set()
-    for cs, ss in per_entry:
-        for c, s in zip(cs, ss):
-            if c.id not in seen:
-                seen.add(c.id)
-                cands.append(c)
-                screens.append(s)
-    if spec.candidates is None:
-        extra = _unified_pairs(
-            catalog, catalog.resolve("models", spec.model, "model"), cands, wl.prompt_max + wl.output_max
-        )
-        cands += extra
-        screens += [screen(catalog, spec, wl, c) for c in extra]
-    return cands, screens
+class _LocalWorkers:
+    """The default executor of a plan: one single-process pool per core, each forked once the catalog is
+    loaded.  The screening is split by hardware over them, and each worker then runs the simulations of the
+    hardware it screened first (its step-time model, NVIDIA's measured kernel tables among it, already built
+    there), taking others' when it has none left.  Same points, same results as any other executor."""
+
+    def __init__(self, n: int):
+        self.pools = [ProcessPoolExecutor(max_workers=1) for _ in range(n)]
+        self.owner: dict[str, int] = {}  # hardware id -> the worker that screened it
+
+    def close(self) -> None:
+        for p in self.pools:
+            p.shutdown(wait=True, cancel_futures=True)
+
+    def screen_all(
+        self, catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, profiles: str | None
+    ) -> tuple[list[Candidate], list[Screen]]:
+        """enumerate_candidates and screen for each: the same lists in the same order."""
+        entries = _entries(catalog, spec)
+        n = len(self.pools)
+        sd = spec.model_dump(mode="json")
+        parts = [list(range(len(entries)))[k::n] for k in range(n)]
+        futs = [
+            pool.submit(_screened_part, sd, [entries[i].model_dump() for i in part], profiles)
+            for pool, part in zip(self.pools, parts)
+        ]
+        per_entry: list = [None] * len(entries)
+        for k, (part, fut) in enumerate(zip(parts, futs)):
+            for i, r in zip(part, fut.result()):
+                per_entry[i] = r
+                self.owner.setdefault(entries[i].hardware, k)
+        cands, screens, seen = [], [], set()
+        for cs, ss in per_entry:
+            for c, s in zip(cs, ss):
+                if c.id not in seen:
+                    seen.add(c.id)
+                    cands.append(c)
+                    screens.append(s)
+        if spec.candidates is None:
+            model = catalog.resolve("models", spec.model, "model")
+            extra = _unified_pairs(catalog, model, cands, wl.prompt_max + wl.output_max)
+            cands += extra
+            screens += [screen(catalog, spec, wl, c) for c in extra]
+        return cands, screens
+
+    def run(self, points: list[CandidatePoint], progress=None) -> list:
+        """run_points over the workers, in the order given, each worker preferring its own hardware."""
+        total = len(points)
+        if progress:
+            progress(0, total)
+        todo = list(range(total))
+        results: list = [None] * total
+        running: dict = {}
+        first_error = None
+
+        def start(w: int) -> None:
+            if todo:
+                j = next((j for j, k in enumerate(todo) if self.owner.get(points[k].candidate.hardware) == w), 0)
+                k = todo.pop(j)
+                running[self.pools[w].submit(run_point, points[k])] = (w, k)
+
+        for w in range(len(self.pools)):
+            start(w)
+        done = 0
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                w, k = running.pop(fut)
+                try:
+                    results[k] = fut.result()
+                except Exception as exc:  # noqa: BLE001 - raised after the others finish, as run_points does
+                    first_error = first_error or exc
+                done += 1
+                if progress:
+                    progress(done, total)
+                start(w)
+        if first_error is not None:
+            raise first_error
+        return results
 
 
 CLUSTER_LINK = "thunderbolt5"  # how unified-memory machines (Mac Studios) are clustered by default
@@ -1058,19 +1106,22 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
         f"(perplexity delta against 16-bit where published, else none known)"
     )
     notes.append(HEADROOM_NOTE)
-    # the default executor (a local process pool) also splits the screening over its workers; the pool is
-    # forked once the catalog is loaded and serves the simulations after (results are the same either way)
-    workers = (os.cpu_count() or 1) if executor is None and catalog is load_catalog(profiles) else 0
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    # the default executor: local workers that screen and simulate (see _LocalWorkers); one core: serial
+    n = (os.cpu_count() or 1) if executor is None and catalog is load_catalog(profiles) else 0
+    local = _LocalWorkers(n) if n > 1 else None
     try:
-        return _plan(catalog, spec, wl, ci, notes, t0, pool or executor, progress, profiles, pool, workers)
+        return _plan(catalog, spec, wl, ci, notes, t0, executor, progress, profiles, local)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if local is not None:
+            local.close()
 
 
-def _plan(catalog, spec, wl, ci, notes, t0, executor, progress, profiles, pool, workers) -> dict:
-    cands, screens = _screen_all(catalog, spec, wl, pool, workers, profiles)
+def _plan(catalog, spec, wl, ci, notes, t0, executor, progress, profiles, local) -> dict:
+    if local is not None:
+        cands, screens = local.screen_all(catalog, spec, wl, profiles)
+    else:
+        cands = enumerate_candidates(catalog, spec, wl)
+        screens = [screen(catalog, spec, wl, c) for c in cands]
     if not cands:
         raise PlanError("candidates: no option matches the given quants/engines for this model")
     alive = [i for i, s in enumerate(screens) if s.ok]
@@ -1104,7 +1155,8 @@ def _plan(catalog, spec, wl, ci, notes, t0, executor, progress, profiles, pool, 
     # the longest searches first (the most replicas at the throughput bound: a fleet costs its replica count in
     # simulated requests), so that a pool does not wait on one long search started last; same results in any order
     heavy = sorted(range(len(alive)), key=lambda k: -screens[alive[k]].replicas_lo)
-    done = run_points([points[k] for k in heavy], executor=executor, progress=progress)
+    queue = [points[k] for k in heavy]
+    done = local.run(queue, progress) if local else run_points(queue, executor=executor, progress=progress)
     evals = {alive[k]: r for k, r in zip(heavy, done)}
     feasible, excluded = [], []
     sims = 0
