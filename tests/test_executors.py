@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pytest
 
 from planner.errors import ExecutorError
-from planner.plan import search
 from planner.plan.search import plan
 from planner.sim.executors import resolve_executor, run_points
 
@@ -82,16 +81,6 @@ def serial(cat):
 def test_process_pool_gives_the_same_plan(cat, serial):
     assert _same(plan(cat, SPEC, executor=2)) == serial
     assert serial["winner"] is not None
-
-
-def test_default_local_workers_give_the_same_plan(cat, serial, monkeypatch):
-    """The default executor screens and simulates on local workers (search._LocalWorkers), two here."""
-    monkeypatch.setattr("planner.plan.search.os.cpu_count", lambda: 2)
-    used = []
-    screen_all = search._LocalWorkers.screen_all
-    monkeypatch.setattr(search._LocalWorkers, "screen_all", lambda self, *a: used.append(1) or screen_all(self, *a))
-    assert _same(plan(cat, SPEC)) == serial
-    assert used  # the default executor went through the local workers
 
 
 def test_dask_cluster_gives_the_same_plan(cat, serial):

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import tomllib
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,7 +49,7 @@ from planner.errors import CatalogError, PlanError, ScenarioError, first_validat
 from planner.model.perf import System, build_system, largest
 from planner.model.predict import fit_reason
 from planner.sim.engine import simulate_scenario
-from planner.sim.executors import run_point, run_points
+from planner.sim.executors import run_points
 from planner.sim.scenario import Lengths, Workload, parse_scenario
 from planner.sim.workload import make_requests
 
@@ -344,146 +342,40 @@ def _engines_for(spec: PlanSpec, catalog: Catalog, hw, model, quant: str, engine
 def enumerate_candidates(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad) -> list[Candidate]:
     """Every option the spec allows (see the module docstring); a device count is kept only when the smallest
     in {1, 2, 4, 8} that fits is known, plus the next one."""
-    out = _unique([c for ent in _entries(catalog, spec) for c in _entry_candidates(catalog, spec, wl, ent)])
-    if spec.candidates is None:
-        out += _unified_pairs(
-            catalog, catalog.resolve("models", spec.model, "model"), out, wl.prompt_max + wl.output_max
-        )
-    return out
-
-
-def _entries(catalog: Catalog, spec: PlanSpec) -> list[CandidateSpec]:
-    return spec.candidates or [CandidateSpec(hardware=h) for h in catalog.hardware]
-
-
-def _unique(cands: list[Candidate]) -> list[Candidate]:
-    """The candidates in order, each id once (its first occurrence)."""
-    seen: set[str] = set()
-    return [c for c in cands if not (c.id in seen or seen.add(c.id))]
-
-
-def _entry_candidates(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, ent: CandidateSpec) -> list[Candidate]:
-    """The candidates of one entry of the spec's list (one hardware, unless the entry fixes more)."""
     model = catalog.resolve("models", spec.model, "model")
     model_p = catalog.models[model]
     prices = spec.costs.price_usd
     cloud = spec.costs.cloud_usd_per_device_hour
     ctx = wl.prompt_max + wl.output_max
+    entries = spec.candidates or [CandidateSpec(hardware=h) for h in catalog.hardware]
     out: list[Candidate] = []
-    hw = catalog.get("hardware", ent.hardware, "hardware")
-    mems = [ent.memory_gb] if ent.memory_gb is not None else list(hw.memory_gb)
-    quants = [catalog.resolve("quants", ent.quant, "quant")] if ent.quant else _quants_for(spec, catalog)
-    for mem in mems:
-        for q in quants:
-            engines = _engines_for(spec, catalog, hw, model_p, q, ent.engine)
-            if not engines and ent.quant:  # the user asked for this quant: keep it to report why not
-                engines = [ent.engine or next(iter(catalog.quants[q].engines))]
-            for e in engines:
-                if ent.devices is not None:
-                    counts = [ent.devices]
-                elif hw.memory == "unified":
-                    counts = [1]
-                else:
-                    counts = _device_counts(catalog, hw.id, mem, model, q, e, ctx)
-                for d in counts:
-                    price = ent.price_usd or prices.get(f"{hw.id}@{mem:g}") or prices.get(hw.id)
-                    hourly = ent.cloud_usd_per_hour or (cloud[hw.id] * d if hw.id in cloud else None)
-                    out.append(Candidate(hw.id, float(mem), q, e, d, price, hourly))
+    seen = set()
+    for ent in entries:
+        hw = catalog.get("hardware", ent.hardware, "hardware")
+        mems = [ent.memory_gb] if ent.memory_gb is not None else list(hw.memory_gb)
+        quants = [catalog.resolve("quants", ent.quant, "quant")] if ent.quant else _quants_for(spec, catalog)
+        for mem in mems:
+            for q in quants:
+                engines = _engines_for(spec, catalog, hw, model_p, q, ent.engine)
+                if not engines and ent.quant:  # the user asked for this quant: keep it to report why not
+                    engines = [ent.engine or next(iter(catalog.quants[q].engines))]
+                for e in engines:
+                    if ent.devices is not None:
+                        counts = [ent.devices]
+                    elif hw.memory == "unified":
+                        counts = [1]
+                    else:
+                        counts = _device_counts(catalog, hw.id, mem, model, q, e, ctx)
+                    for d in counts:
+                        price = ent.price_usd or prices.get(f"{hw.id}@{mem:g}") or prices.get(hw.id)
+                        hourly = ent.cloud_usd_per_hour or (cloud[hw.id] * d if hw.id in cloud else None)
+                        c = Candidate(hw.id, float(mem), q, e, d, price, hourly)
+                        if c.id not in seen:
+                            seen.add(c.id)
+                            out.append(c)
+    if spec.candidates is None:
+        out += _unified_pairs(catalog, model, out, ctx)
     return out
-
-
-def _screened_part(spec: dict, entries: list[dict], profiles: str | None) -> list[tuple[list, list]]:
-    """For each entry: its candidates and their screens (a process pool's task: the first half of a plan, split
-    by hardware over the local workers)."""
-    catalog = load_catalog(profiles)
-    sp = parse_plan(spec)
-    wl = resolve_workload(sp)
-    out = []
-    for e in entries:
-        cands = _entry_candidates(catalog, sp, wl, CandidateSpec(**e))
-        out.append((cands, [screen(catalog, sp, wl, c) for c in cands]))
-    return out
-
-
-class _LocalWorkers:
-    """The default executor of a plan: one single-process pool per core, each forked once the catalog is
-    loaded.  The screening is split by hardware over them, and each worker then runs the simulations of the
-    hardware it screened first (its step-time model, NVIDIA's measured kernel tables among it, already built
-    there), taking others' when it has none left.  Same points, same results as any other executor."""
-
-    def __init__(self, n: int):
-        self.pools = [ProcessPoolExecutor(max_workers=1) for _ in range(n)]
-        self.owner: dict[str, int] = {}  # hardware id -> the worker that screened it
-
-    def close(self) -> None:
-        for p in self.pools:
-            p.shutdown(wait=True, cancel_futures=True)
-
-    def screen_all(
-        self, catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, profiles: str | None
-    ) -> tuple[list[Candidate], list[Screen]]:
-        """enumerate_candidates and screen for each: the same lists in the same order."""
-        entries = _entries(catalog, spec)
-        n = len(self.pools)
-        sd = spec.model_dump(mode="json")
-        parts = [list(range(len(entries)))[k::n] for k in range(n)]
-        futs = [
-            pool.submit(_screened_part, sd, [entries[i].model_dump() for i in part], profiles)
-            for pool, part in zip(self.pools, parts)
-        ]
-        per_entry: list = [None] * len(entries)
-        for k, (part, fut) in enumerate(zip(parts, futs)):
-            for i, r in zip(part, fut.result()):
-                per_entry[i] = r
-                self.owner.setdefault(entries[i].hardware, k)
-        cands, screens, seen = [], [], set()
-        for cs, ss in per_entry:
-            for c, s in zip(cs, ss):
-                if c.id not in seen:
-                    seen.add(c.id)
-                    cands.append(c)
-                    screens.append(s)
-        if spec.candidates is None:
-            model = catalog.resolve("models", spec.model, "model")
-            extra = _unified_pairs(catalog, model, cands, wl.prompt_max + wl.output_max)
-            cands += extra
-            screens += [screen(catalog, spec, wl, c) for c in extra]
-        return cands, screens
-
-    def run(self, points: list[CandidatePoint], progress=None) -> list:
-        """run_points over the workers, in the order given, each worker preferring its own hardware."""
-        total = len(points)
-        if progress:
-            progress(0, total)
-        todo = list(range(total))
-        results: list = [None] * total
-        running: dict = {}
-        first_error = None
-
-        def start(w: int) -> None:
-            if todo:
-                j = next((j for j, k in enumerate(todo) if self.owner.get(points[k].candidate.hardware) == w), 0)
-                k = todo.pop(j)
-                running[self.pools[w].submit(run_point, points[k])] = (w, k)
-
-        for w in range(len(self.pools)):
-            start(w)
-        done = 0
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                w, k = running.pop(fut)
-                try:
-                    results[k] = fut.result()
-                except Exception as exc:  # noqa: BLE001 - raised after the others finish, as run_points does
-                    first_error = first_error or exc
-                done += 1
-                if progress:
-                    progress(done, total)
-                start(w)
-        if first_error is not None:
-            raise first_error
-        return results
 
 
 CLUSTER_LINK = "thunderbolt5"  # how unified-memory machines (Mac Studios) are clustered by default
@@ -1106,24 +998,10 @@ def plan(catalog: Catalog, spec: PlanSpec | dict, executor=None, progress=None, 
         f"(perplexity delta against 16-bit where published, else none known)"
     )
     notes.append(HEADROOM_NOTE)
-    # the default executor: local workers that screen and simulate (see _LocalWorkers); one core: serial
-    n = (os.cpu_count() or 1) if executor is None and catalog is load_catalog(profiles) else 0
-    local = _LocalWorkers(n) if n > 1 else None
-    try:
-        return _plan(catalog, spec, wl, ci, notes, t0, executor, progress, profiles, local)
-    finally:
-        if local is not None:
-            local.close()
-
-
-def _plan(catalog, spec, wl, ci, notes, t0, executor, progress, profiles, local) -> dict:
-    if local is not None:
-        cands, screens = local.screen_all(catalog, spec, wl, profiles)
-    else:
-        cands = enumerate_candidates(catalog, spec, wl)
-        screens = [screen(catalog, spec, wl, c) for c in cands]
+    cands = enumerate_candidates(catalog, spec, wl)
     if not cands:
         raise PlanError("candidates: no option matches the given quants/engines for this model")
+    screens = [screen(catalog, spec, wl, c) for c in cands]
     alive = [i for i, s in enumerate(screens) if s.ok]
     if not alive:
         raise PlanError(_nothing_to_simulate(spec, cands, screens))
@@ -1155,8 +1033,7 @@ def _plan(catalog, spec, wl, ci, notes, t0, executor, progress, profiles, local)
     # the longest searches first (the most replicas at the throughput bound: a fleet costs its replica count in
     # simulated requests), so that a pool does not wait on one long search started last; same results in any order
     heavy = sorted(range(len(alive)), key=lambda k: -screens[alive[k]].replicas_lo)
-    queue = [points[k] for k in heavy]
-    done = local.run(queue, progress) if local else run_points(queue, executor=executor, progress=progress)
+    done = run_points([points[k] for k in heavy], executor=executor, progress=progress)
     evals = {alive[k]: r for k, r in zip(heavy, done)}
     feasible, excluded = [], []
     sims = 0
