@@ -137,6 +137,7 @@ st.download_button(
     "summary.md",
     "text/markdown",
     key="dl_markdown",
+    on_click="ignore",  # a download re-runs nothing
     icon=":material/description:",
     help="the scenario, the table, the assumptions, and each option's sources and accuracy",
 )
@@ -147,11 +148,19 @@ c1.download_button(
     "scenario.csv",
     "text/csv",
     key="dl_scenario",
+    on_click="ignore",
     help="one row per machine option, columns named as in the share link",
 )
-c2.download_button("Summary CSV", lambda: write_table(rows), "summary.csv", "text/csv", key="dl_summary")
+c2.download_button(
+    "Summary CSV", lambda: write_table(rows), "summary.csv", "text/csv", key="dl_summary", on_click="ignore"
+)
 c3.download_button(
-    "Per-request CSV", lambda: write_table(cmp.request_rows(results)), "requests.csv", "text/csv", key="dl_requests"
+    "Per-request CSV",
+    lambda: write_table(cmp.request_rows(results)),
+    "requests.csv",
+    "text/csv",
+    key="dl_requests",
+    on_click="ignore",
 )
 up = st.file_uploader("Restore a scenario from a scenario CSV", type=["csv"], key="upload")
 if up is not None and st.session_state.get("_uploaded") != up.file_id:
