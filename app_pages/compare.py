@@ -1,13 +1,10 @@
 """Compare (default page): 1-6 machine options for one model, quantization, engine and workload."""
 
-import math
-
-import pandas as pd
 import streamlit as st
 
-from app_pages import compare_charts, ui
+from app_pages import compare_parts as parts
+from app_pages import ui
 from planner.errors import CSVError
-from planner.glossary import HELP
 from planner.webapp import compare as cmp
 from planner.webapp import verdict as vd
 from planner.webapp.csvio import read_scenario_csv, scenario_csv, write_table
@@ -57,15 +54,6 @@ for name, t in verdict["tight"]:
     st.warning(f"{name}: {t}", icon=":material/warning:")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def chart_specs(key: str, _results: list[dict]) -> dict:
-    """Vega-Lite specs of the page's charts (compare_charts: plain dicts, the same spec when only the data
-    changes, so the browser swaps the data in place), cached by the scenario (`key`)."""
-    return compare_charts.page_charts(_results, sc.slo.ttft_p95_s, sc.slo.tpot_p95_ms)
-
-
-specs = chart_specs(sc.model_dump_json(), results)
-
 for r in results:
     if r["error"]:
         st.error(r["error"])
@@ -81,24 +69,15 @@ for r in results:
         )
     for w in (r.get("sim") or {}).get("warnings", []):  # settings that starve the workload
         st.warning(f"{r['label']}: {w}")
-for r in results:  # each option's format with its quality note, "(emulated)" where the support matrix says so
-    if r.get("format"):
-        st.caption(f"{r['label']}: {r['format']['text']}")
+formats = [f"{r['label']}: {r['format']['text']}" for r in results if r.get("format")]
+if formats:  # each option's format with its quality note, "(emulated)" where the support matrix says so
+    st.caption("  \n".join(formats))
 
-rows = cmp.summary_rows(results, sc.slo)
-df = pd.DataFrame(rows)
-for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
-    df[c.replace("_ms", "")] = [
-        vd.fmt_duration(x * unit) if x is not None and not math.isnan(x) else "—" for x in df[c]
-    ]
-df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
-for c, fmt in (("prefill_tok_s", ",.0f"), ("decode_tok_s", ",.1f")):  # a speed with its 80% band: "52 (44-61)"
-    df[c] = [
-        compare_charts.band_text(v, [lo, hi], fmt) if compare_charts.ok_number(v) else "—"
-        for v, lo, hi in zip(df[c], df[f"{c}_low"], df[f"{c}_high"])
-    ]
-for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
-    df[c] = pd.to_numeric(df[c], errors="coerce")
+
+# the cache key of what the page draws from the results: the scenario, and which options failed (a stopped
+# simulation leaves an option without results; the same scenario finished later must not replay it)
+draw_key = sc.model_dump_json() + "|" + "".join("x" if r.get("error") else "." for r in results)
+rows = parts.summary_rows(draw_key, results, sc.slo)
 st.subheader("Summary")
 st.caption(
     f"Simulated: {wl.requests or 1000:,} requests per option at {load}, seed {wl.seed}. "
@@ -106,152 +85,19 @@ st.caption(
     "$/Mtok is **derived** (see the cost assumptions in the sidebar). An empty cell (—) has no value: not "
     "simulated, or no sourced figure."
 )
-df["price_flag"] = [
-    "⚠ low confidence" if isinstance(x, str) and x else ""  # NaN: no weak part
-    for x in df["price_low_confidence"]
-]
-show = [
-    "machine",
-    "meets",
-    "verdict",
-    "ttft_p95",
-    "tpot_p95",
-    "goodput",
-    "price_usd",
-    "price_flag",
-    "usd_per_month",
-    "usd_per_user_month",
-    "usd_per_mtok",
-    "fits",
-    "capacity",
-    "memory_used_share",
-    "nodes",
-    "link",
-    "parallel",
-    "offload",
-    "prefill_tok_s",
-    "decode_tok_s",
-    "throughput_tok_s",
-    "ttft_p50",
-    "tpot_p50",
-    "power_max_w",
-    "tokens_per_joule",
-]
-FORMATS = {
-    "nodes": "{:.0f}",
-    "memory_total_gb": "{:,.1f}",
-    "memory_usable_gb": "{:,.1f}",
-    "throughput_tok_s": "{:,.1f}",
-    "ttft_p50_ms": "{:,.0f}",
-    "ttft_p95_ms": "{:,.0f}",
-    "tpot_p50_ms": "{:,.1f}",
-    "tpot_p95_ms": "{:,.1f}",
-    "goodput": "{:.0%}",
-    "memory_used_share": "{:.0%}",
-    "power_max_w": "{:,.0f}",
-    "price_usd": "${:,.0f}",
-    "usd_per_mtok": "${:,.2f}",
-    "tokens_per_joule": "{:.3f}",
-    "usd_per_month": "${:,.0f}",
-    "usd_per_user_month": "${:,.0f}",
-}
-shown = df[show].copy()
-for c in FORMATS:  # number columns: None (no sourced figure) as NaN, which the table shows as —, not "None"
-    if c in shown:
-        shown[c] = pd.to_numeric(shown[c], errors="coerce")
-for c in ("machine", "link", "parallel", "offload", "verdict", "capacity"):  # text columns: an empty cell reads —
-    shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
-table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
-    na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"]
-)
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "machine": st.column_config.TextColumn("machine option · engine · quantization", width="medium"),
-        "meets": st.column_config.TextColumn("meets target", help=HELP["meets"]),
-        "verdict": st.column_config.TextColumn("why", width="medium"),
-        "ttft_p95": st.column_config.TextColumn("first token p95", help=HELP["ttft"]),
-        "tpot_p95": st.column_config.TextColumn("per token p95", help=HELP["tpot"]),
-        "ttft_p50": st.column_config.TextColumn("first token p50", help=HELP["ttft"]),
-        "tpot_p50": st.column_config.TextColumn("per token p50", help=HELP["tpot"]),
-        "usd_per_month": st.column_config.NumberColumn("$/month", help="(price + energy over the years) / months"),
-        "usd_per_user_month": st.column_config.NumberColumn("$/person/month", help="$/month / people (closed loop)"),
-        "nodes": st.column_config.NumberColumn("nodes", help="machines per replica joined by the link"),
-        "link": st.column_config.TextColumn("link"),
-        "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
-        "offload": st.column_config.TextColumn("offload", width="medium"),
-        "fits": st.column_config.CheckboxColumn("fits"),
-        "capacity": st.column_config.TextColumn("memory", help=cmp.CAPACITY_HELP),
-        "memory_used_share": st.column_config.NumberColumn(
-            "memory used",
-            help="memory the option needs (weights, KV cache, other) / the memory it may use (all devices "
-            "together, less the runtime's reserve or the macOS GPU limit)",
-        ),
-        "price_flag": st.column_config.TextColumn(
-            "price source",
-            help="⚠ low confidence: a part of this price rests on a weak source (no vendor list price, "
-            "a third-party estimate); the reason is under 'Sources and accuracy of each option'. "
-            "Enter your quote to replace it.",
-        ),
-        "prefill_tok_s": st.column_config.TextColumn(
-            "prefill tok/s", help="single stream (predict), with its 80% band"
-        ),
-        "decode_tok_s": st.column_config.TextColumn("decode tok/s", help="single stream (predict), with its 80% band"),
-        "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
-        "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"]),
-        "power_max_w": st.column_config.NumberColumn("max power W"),
-        "price_usd": st.column_config.NumberColumn(
-            "price $", help="whole machine: cards + chassis (CPU, RAM, PSU, networking), or your quote"
-        ),
-        "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
-        "tokens_per_joule": st.column_config.NumberColumn(
-            "tokens/J", help="output tokens per joule at the load (device power, before PUE)"
-        ),
-    },
-)
+parts.summary_table(draw_key, rows)
 
-c1 = c2 = st.container()  # one above the other: side by side, 1280 px squashed them and cut their labels
-with c1:
-    st.subheader("Memory against the usable limit")
-    st.vega_lite_chart(specs["memory"], width="stretch")
-    ok0 = next((r for r in results if r.get("prompt")), {})
-    st.caption(
-        f"One sequence of {ok0.get('prompt', '?')} + {ok0.get('gen', '?')} tokens; the KV cache "
-        "grows with each concurrent sequence. Black tick: usable memory (GPU runtime reserve, or the macOS "
-        "GPU limit on a Mac)."
-    )
-with c2:
-    st.subheader("Cost per million output tokens")
-    st.vega_lite_chart(specs["cost"], width="stretch")
-    st.caption(
-        f"{cmp.COST_FORMULA[0].upper()}{cmp.COST_FORMULA[1:]}; at ${sc.cost.usd_per_kwh:g}/kWh, PUE "
-        f"{sc.cost.pue:g}, {sc.cost.amortize_years:g} years, serving this load {sc.cost.utilization:.0%} of "
-        "the time (the same cost model as the Capacity plan). GPU cards are priced with the machine around "
-        "them (a workstation or 8-GPU server chassis from the catalog, see Sources) or your quote."
-    )
 
-st.subheader("Single-stream speed")
-st.vega_lite_chart(specs["speed"], width="stretch")
+st.subheader("Charts")
+parts.charts(draw_key, results, sc)
 
-c1, c2 = st.columns(2)
-with c1:
-    st.vega_lite_chart(specs["ttft"], width="stretch")
-with c2:
-    st.vega_lite_chart(specs["tpot"], width="stretch")
-
-c1, c2 = st.columns(2)
-with c1:
-    st.vega_lite_chart(specs["batch"], width="stretch")
-with c2:
-    st.vega_lite_chart(specs["kv"], width="stretch")
-
-with st.expander("Sources and accuracy of each option"):
+sources = st.expander("Sources and accuracy of each option", key="panel:sources", on_change="rerun")
+if sources.open:  # tracked: drawn only while open
+    parts = []
     for r in results:
         if r["error"]:
             continue
-        st.markdown(f"**{r['label']}** — {r.get('name', '')}")
+        parts.append(f"**{r['label']}** — {r.get('name', '')}")
         price = r.get("price")
         lines = [
             f"- memory bandwidth {r['bandwidth_gbs']:g} GB/s: {ui.linkify(r['bandwidth_source'])}",
@@ -277,7 +123,8 @@ with st.expander("Sources and accuracy of each option"):
             f"- calibration `{r.get('calibration')}`: see the Accuracy page for how predictions of this "
             "hardware and engine compare with public measurements",
         ]
-        st.markdown("\n".join(lines))
+        parts.append("\n".join(lines))
+    sources.markdown("\n\n".join(parts))  # one element for all options
 
 st.subheader("Share and files")
 q = ui.share_query(sc)
@@ -286,25 +133,34 @@ st.markdown("Link to this scenario (the address bar holds the same; copy it with
 st.code(url, language=None, wrap_lines=True)
 st.download_button(
     "One-page summary (Markdown)",
-    cmp.markdown_summary(cat, sc, results, url),
+    lambda: cmp.markdown_summary(cat, sc, results, url),  # made on the click (deferred), not on every run
     "summary.md",
     "text/markdown",
     key="dl_markdown",
+    on_click="ignore",  # a download re-runs nothing
     icon=":material/description:",
     help="the scenario, the table, the assumptions, and each option's sources and accuracy",
 )
 c1, c2, c3 = st.columns(3)
 c1.download_button(
     "Scenario CSV",
-    scenario_csv(sc),
+    lambda: scenario_csv(sc),
     "scenario.csv",
     "text/csv",
     key="dl_scenario",
+    on_click="ignore",
     help="one row per machine option, columns named as in the share link",
 )
-c2.download_button("Summary CSV", write_table(rows), "summary.csv", "text/csv", key="dl_summary")
+c2.download_button(
+    "Summary CSV", lambda: write_table(rows), "summary.csv", "text/csv", key="dl_summary", on_click="ignore"
+)
 c3.download_button(
-    "Per-request CSV", write_table(cmp.request_rows(results)), "requests.csv", "text/csv", key="dl_requests"
+    "Per-request CSV",
+    lambda: write_table(cmp.request_rows(results)),
+    "requests.csv",
+    "text/csv",
+    key="dl_requests",
+    on_click="ignore",
 )
 up = st.file_uploader("Restore a scenario from a scenario CSV", type=["csv"], key="upload")
 if up is not None and st.session_state.get("_uploaded") != up.file_id:

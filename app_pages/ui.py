@@ -36,6 +36,8 @@ PLAN = "plan_inputs"  # the Capacity plan page's inputs (plan.* in the URL)
 PLAN_WARN = "plan_link_warnings"
 NOTE = "note:"  # prefix of a link message that is information (a migrated v=1 link), not a warning
 W = "w:"  # prefix of the editor's widget keys
+PANEL = "panel:opt"  # key of machine option i's panel in the sidebar (its open state): PANEL + str(i)
+PANEL_COST = "panel:cost"  # key of the cost assumptions' panel
 URL_RE = re.compile(r"https?://[^\s)\],;]+")
 
 
@@ -166,11 +168,37 @@ def _init(key: str, value) -> str:
     return key
 
 
-def _scale_out(i: int, m: Machine, cat) -> dict:
+class _Closed:
+    """Stands in for st in a closed panel: draws nothing; a widget returns the value its key would start with."""
+
+    def _value(self, *args, key: str, **kwargs):
+        return st.session_state.pop(key)  # set by _init just before: not kept (fewer keys, faster widgets)
+
+    selectbox = number_input = text_input = _value
+
+    def caption(self, *args, **kwargs) -> None:
+        pass
+
+    def columns(self, n: int) -> list:
+        return [self] * n
+
+
+CLOSED = _Closed()
+
+
+def _forget(prefixes: tuple[str, ...]) -> None:
+    """Drops the widget values whose keys start with one of `prefixes` (the widgets of a closed panel, which are
+    not drawn): opened again, they start from the scenario."""
+    if prefixes:
+        for k in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefixes)]:
+            del st.session_state[k]
+
+
+def _scale_out(i: int, m: Machine, cat, w=st) -> dict:
     """Widgets of an option's scale-out fields (nodes joined by a link, the parallel split, a CPU host
     holding offloaded weights); returns them as Machine fields."""
-    st.caption("Scale-out: machines joined by a link, the split, offload to host RAM")
-    c1, c2 = st.columns(2)
+    w.caption("Scale-out: machines joined by a link, the split, offload to host RAM")
+    c1, c2 = w.columns(2)
     nodes = c1.number_input(
         "Nodes",
         1,
@@ -187,14 +215,14 @@ def _scale_out(i: int, m: Machine, cat) -> dict:
         "engine's usual split (llama.cpp: layers, pp)",
     )
     links = ["none", *sorted(cat.interconnects)]
-    link = st.selectbox(
+    link = w.selectbox(
         "Link",
         links,
         key=_init(f"{W}opt{i}:link", m.link if m.link in links else "none"),
         help="interconnect between the nodes",
     )
     hosts = ["none", *sorted(cat.hosts)]
-    host = st.selectbox(
+    host = w.selectbox(
         "Host",
         hosts,
         key=_init(f"{W}opt{i}:host", m.host if m.host in hosts else "none"),
@@ -202,7 +230,7 @@ def _scale_out(i: int, m: Machine, cat) -> dict:
     )
     modes = ["none", "experts", "layers"]
     cur = "none" if not m.offload else ("experts" if m.offload == "experts" else "layers")
-    c1, c2 = st.columns(2)
+    c1, c2 = w.columns(2)
     mode = c1.selectbox(
         "Offload",
         modes,
@@ -225,7 +253,7 @@ def _scale_out(i: int, m: Machine, cat) -> dict:
 ENGINE_QUANT = {"vllm": "fp8", "sglang": "fp8", "tensorrt-llm": "fp8", "llama.cpp": "q4_k_m", "mlx": "mlx-4bit"}
 
 
-def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool) -> dict:
+def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool, w=st) -> dict:
     """Widgets of an option's own stack (engine, quantization, KV-cache dtype).  A field equal to what the
     option already runs stays as it was (None: the scenario's), so only a real change is written."""
     if i < len(sc.options()) and hw == m.hardware and not new_opt:
@@ -234,7 +262,7 @@ def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool) -> dic
         d = cmp.default_stack(cat, sc, m.model_copy(update={"hardware": hw, "memory_gb": None}))
         cur_q, cur_e, cur_kv = d["quant"], d["engine"], None
     engines = sorted(cat.engines)
-    c1, c2 = st.columns(2)
+    c1, c2 = w.columns(2)
     engine = c1.selectbox(
         "Engine",
         engines,
@@ -250,7 +278,7 @@ def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool) -> dic
         format_func=cmp.quant_label,
     )
     kvs = ["default", *sorted(cat.kv_dtypes)]
-    kv = st.selectbox(
+    kv = w.selectbox(
         "KV cache",
         kvs,
         key=_init(f"{W}opt{i}:kv", cur_kv if cur_kv in kvs else "default"),
@@ -262,6 +290,82 @@ def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool) -> dic
     for field, v, cur in (("engine", engine, cur_e), ("quant", quant, cur_q), ("kv_dtype", kv, cur_kv)):
         out[field] = own.get(field) if (v == cur and own) else v
     return out
+
+
+def _option(i: int, m: Machine, sc: Scenario, cat, new_opt: bool, w=st) -> dict:
+    """Machine option i's widgets (hardware, memory, devices, replicas, quote, scale-out, stack); returns its
+    Machine fields.  `w` is st inside the option's open panel, or CLOSED: no widget is drawn and each field is
+    what its widget would start with (so an option reads the same whether its panel is open or not)."""
+    hw_ids = sorted(cat.hardware)
+    hw = w.selectbox(
+        "Hardware",
+        hw_ids,
+        key=_init(f"{W}opt{i}:hw", m.hardware if m.hardware in cat.hardware else hw_ids[0]),
+        format_func=lambda h: cmp.short_hardware(cat.hardware[h]),
+        help="the machine or card; its full name and sources are on the Catalog page",
+    )
+    sizes = cat.hardware[hw].memory_gb
+    mem = None
+    if len(sizes) > 1:
+        start = m.memory_gb if hw == m.hardware and m.memory_gb in sizes else max(sizes)
+        mem = w.selectbox(
+            "Memory, GB", sizes, key=_init(f"{W}opt{i}:mem:{hw}", start), format_func=lambda s: f"{s:g} GB"
+        )
+    else:
+        w.caption(f"{sizes[0]:g} GB per device")
+    c1, c2 = w.columns(2)
+    dev = c1.number_input(
+        "Devices",
+        1,
+        1024,
+        step=1,
+        key=_init(f"{W}opt{i}:dev", m.devices),
+        help="per replica: tensor parallel (llama.cpp: layer split)",
+    )
+    rep = c2.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
+    quote = w.number_input(
+        "Your quote, $ (0 = catalog prices)",
+        0.0,
+        1e9,
+        step=500.0,
+        format="%.0f",
+        key=_init(f"{W}opt{i}:quote", float(m.price_usd or 0.0)),
+        help="price of ONE replica as a working machine (cards, chassis, CPU, RAM, "
+        "networking, all its nodes); replaces the catalog's prices and travels "
+        "in the link and the CSV",
+    )
+    keep = m.model_dump(mode="json") if hw == m.hardware else {}  # fields the editor does not show
+    keep.update(hardware=hw, memory_gb=mem, devices=int(dev), replicas=int(rep), **_scale_out(i, m, cat, w))
+    keep["price_usd"] = float(quote) or None
+    keep.update(_stack(i, m, hw, sc, cat, new_opt, w))
+    return keep  # validated with the scenario below (a bad field is named there)
+
+
+def _cost_widgets(cost: dict, sc: Scenario, w=st) -> None:
+    """The cost assumptions' widgets (in their open panel; `w`: st, or CLOSED); writes the Scenario's cost fields into `cost`."""
+    cost["usd_per_kwh"] = w.number_input(
+        "Electricity, $/kWh", 0.0, 10.0, step=0.01, format="%.3f", key=_init(W + "kwh", sc.cost.usd_per_kwh)
+    )
+    cost["amortize_years"] = w.number_input(
+        "Amortise hardware over, years", 0.5, 20.0, step=0.5, key=_init(W + "years", sc.cost.amortize_years)
+    )
+    cost["pue"] = w.number_input(
+        "PUE",
+        1.0,
+        5.0,
+        step=0.05,
+        key=_init(W + "pue", sc.cost.pue),
+        help="energy x PUE (cooling, power delivery); 1.0 at home",
+    )
+    cost["utilization"] = w.number_input(
+        "Share of the time at this load",
+        0.01,
+        1.0,
+        step=0.05,
+        key=_init(W + "util", sc.cost.utilization),
+        help="the machine serves the simulated load this share of the time and idles the rest (as in the "
+        "Capacity plan)",
+    )
 
 
 def editor(sc: Scenario, page: str) -> Scenario:
@@ -371,79 +475,36 @@ def editor(sc: Scenario, page: str) -> Scenario:
     sb.subheader("Machine options")
     opts = sc.options()
     n = sb.number_input("How many (1-6)", 1, MAX_COMPARE + 1, step=1, key=_init(W + "n", len(opts)))
-    hw_ids = sorted(cat.hardware)
     machines = []
+    panels = [
+        sb.expander(  # tracked: a closed panel's widgets are not drawn, so a re-run redraws far less
+            cmp.option_label(
+                i, opts[i] if i < len(opts) else cmp.spare_option(sc, cat), cat, sc if i < len(opts) else None
+            ),
+            expanded=False,
+            key=f"{PANEL}{i}",
+            on_change="rerun",
+        )
+        for i in range(int(n))
+    ]
+    closed = [i for i, p in enumerate(panels) if i < len(opts) and not p.open]
+    _forget(tuple(f"{W}opt{i}:" for i in closed))
     for i in range(int(n)):
         new_opt = i >= len(opts)
         m = opts[i] if not new_opt else cmp.spare_option(sc, cat)
-        with sb.expander(cmp.option_label(i, m, cat, sc if not new_opt else None), expanded=False):
-            hw = st.selectbox(
-                "Hardware",
-                hw_ids,
-                key=_init(f"{W}opt{i}:hw", m.hardware if m.hardware in cat.hardware else hw_ids[0]),
-                format_func=lambda h: cmp.short_hardware(cat.hardware[h]),
-                help="the machine or card; its full name and sources are on the Catalog page",
-            )
-            sizes = cat.hardware[hw].memory_gb
-            mem = None
-            if len(sizes) > 1:
-                start = m.memory_gb if hw == m.hardware and m.memory_gb in sizes else max(sizes)
-                mem = st.selectbox(
-                    "Memory, GB", sizes, key=_init(f"{W}opt{i}:mem:{hw}", start), format_func=lambda s: f"{s:g} GB"
-                )
-            else:
-                st.caption(f"{sizes[0]:g} GB per device")
-            c1, c2 = st.columns(2)
-            dev = c1.number_input(
-                "Devices",
-                1,
-                1024,
-                step=1,
-                key=_init(f"{W}opt{i}:dev", m.devices),
-                help="per replica: tensor parallel (llama.cpp: layer split)",
-            )
-            rep = c2.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
-            quote = st.number_input(
-                "Your quote, $ (0 = catalog prices)",
-                0.0,
-                1e9,
-                step=500.0,
-                format="%.0f",
-                key=_init(f"{W}opt{i}:quote", float(m.price_usd or 0.0)),
-                help="price of ONE replica as a working machine (cards, chassis, CPU, RAM, "
-                "networking, all its nodes); replaces the catalog's prices and travels "
-                "in the link and the CSV",
-            )
-            keep = m.model_dump(mode="json") if hw == m.hardware else {}  # fields the editor does not show
-            keep.update(hardware=hw, memory_gb=mem, devices=int(dev), replicas=int(rep), **_scale_out(i, m, cat))
-            keep["price_usd"] = float(quote) or None
-            keep.update(_stack(i, m, hw, sc, cat, new_opt))
-            machines.append(keep)  # validated with the scenario below (a bad field is named there)
+        if i in closed:
+            machines.append(_option(i, m, sc, cat, new_opt, CLOSED))
+        else:
+            with panels[i]:
+                machines.append(_option(i, m, sc, cat, new_opt))
     data["machine"], data["compare"] = machines[0], machines[1:]
-    with sb.expander("Cost assumptions"):
-        data["cost"]["usd_per_kwh"] = st.number_input(
-            "Electricity, $/kWh", 0.0, 10.0, step=0.01, format="%.3f", key=_init(W + "kwh", sc.cost.usd_per_kwh)
-        )
-        data["cost"]["amortize_years"] = st.number_input(
-            "Amortise hardware over, years", 0.5, 20.0, step=0.5, key=_init(W + "years", sc.cost.amortize_years)
-        )
-        data["cost"]["pue"] = st.number_input(
-            "PUE",
-            1.0,
-            5.0,
-            step=0.05,
-            key=_init(W + "pue", sc.cost.pue),
-            help="energy x PUE (cooling, power delivery); 1.0 at home",
-        )
-        data["cost"]["utilization"] = st.number_input(
-            "Share of the time at this load",
-            0.01,
-            1.0,
-            step=0.05,
-            key=_init(W + "util", sc.cost.utilization),
-            help="the machine serves the simulated load this share of the time and idles the rest (as in the "
-            "Capacity plan)",
-        )
+    costs = sb.expander("Cost assumptions", key=PANEL_COST, on_change="rerun")
+    if costs.open:
+        with costs:
+            _cost_widgets(data["cost"], sc)
+    else:  # closed: not drawn, the scenario's values stay
+        _forget((W + "kwh", W + "years", W + "pue", W + "util"))
+        _cost_widgets(data["cost"], sc, CLOSED)
     try:
         new = parse_scenario(data)
     except ScenarioError as exc:

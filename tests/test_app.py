@@ -16,10 +16,13 @@ PAGES = [
 ]
 
 
-def run(query: dict | None = None) -> AppTest:
+def run(query: dict | None = None, panels: tuple[int, ...] = ()) -> AppTest:
+    """The app at `query`, the sidebar panels of machine options `panels` open (a closed panel draws no widgets)."""
     at = AppTest.from_file(APP, default_timeout=120)
     for k, v in (query or {}).items():
         at.query_params[k] = v
+    for i in panels:
+        at.session_state[f"panel:opt{i}"] = True
     return at.run()
 
 
@@ -56,7 +59,8 @@ def test_link_restores_every_widget():
             "compare.0.hardware": "nvidia-b200",
             "compare.0.devices": "4",
             "machine.memory_gb": "256",
-        }
+        },
+        panels=(0, 1),
     )
     assert not at.exception
     assert not [w for w in at.warning if "Share link" in w.value]
@@ -187,7 +191,7 @@ def test_presets_load_real_comparisons(name, stacks):
 
 
 def test_scale_out_edit_goes_to_the_url():
-    at = run()
+    at = run(panels=(0, 1))
     at.sidebar.number_input(key="w:opt0:nodes").set_value(2).run()
     at.sidebar.selectbox(key="w:opt0:link").set_value("thunderbolt5").run()
     assert not at.exception
@@ -207,7 +211,8 @@ def test_scale_out_edit_goes_to_the_url():
             "compare.0.host": "amd-epyc-9005-turin",
             "compare.0.hardware": "nvidia-rtx-pro-6000",
             "compare.0.devices": "1",
-        }
+        },
+        panels=(1,),
     )
     assert not at2.exception
     assert at2.sidebar.selectbox(key="w:opt1:off").value == "layers"
@@ -289,7 +294,7 @@ def test_starving_scheduler_setting_is_warned():
 
 
 def test_changing_option_2s_engine_changes_only_option_2():
-    at = run()
+    at = run(panels=(1,))
     before_df = at.dataframe[0].value.copy()
     before_q = dict(at.query_params)
     at.sidebar.selectbox(key="w:opt1:engine:apple-m3-ultra-80c").set_value("mlx").run()
@@ -324,3 +329,32 @@ def test_measurements_page_reads_a_pasted_llama_bench_table():
     assert any("llama-2-7b" in s.value for s in at.success)
     at.text_area(key="mb_text").set_value(B.LLAMA_BENCH_MD_PG[:300]).run()  # truncated
     assert any("line" in e.value for e in at.error)
+
+
+def test_a_closed_option_panel_draws_no_widgets_and_keeps_its_option():
+    at = run()
+    sc = state(at)
+    assert not [w for w in at.sidebar.selectbox if str(w.key).startswith("w:opt")]  # every panel closed
+    at.session_state["panel:opt2"] = True
+    at.run()
+    assert not at.exception and state(at) == sc  # opening a panel changes nothing
+    assert at.sidebar.selectbox(key="w:opt2:hw").value == sc.options()[2].hardware
+    assert at.sidebar.number_input(key="w:opt2:dev").value == sc.options()[2].devices
+    at.sidebar.number_input(key="w:opt2:dev").set_value(4).run()
+    assert state(at).options()[2].devices == 4
+    at.session_state["panel:opt2"] = False
+    at.run()
+    assert state(at).options()[2].devices == 4  # closed again: the edit stays, its widgets are gone
+    assert not [w for w in at.sidebar.number_input if str(w.key).startswith("w:opt2:")]
+
+
+def test_compare_draws_only_the_open_chart_view_and_sources():
+    at = run()
+    assert at.session_state["compare_view"] == "Memory" and len(at.get("vega_lite_chart")) == 1
+    assert not [m for m in at.markdown if "calibration `" in m.value]  # the sources panel is closed: not drawn
+    at.session_state["compare_view"] = "Latency"
+    at.session_state["panel:sources"] = True
+    at.run()
+    assert not at.exception and len(at.get("vega_lite_chart")) == 2  # TTFT and TPOT
+    sources = [m.value for m in at.markdown if "calibration `" in m.value]
+    assert len(sources) == 1 and sources[0].count("calibration `") == 4  # one element, every option

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from typing import Any, Callable
 
 from planner.catalog.loader import Catalog, load_catalog, short_hardware
@@ -552,8 +553,16 @@ def cost(o: dict, sc: Scenario, cat: Catalog | None = None) -> dict:
     return option_costs(cat, sc.for_option((o.get("option") or 1) - 1), o.get("sim"))
 
 
+_BASE: dict = {}
+
+
 def _base_catalog() -> Catalog:
-    return load_catalog()
+    """load_catalog(), its check of the profile files' times done at most once a second (the app asks for it
+    several times a run: the presets' captions, costs)."""
+    now = time.monotonic()
+    if _BASE.get("cat") is None or now - _BASE["at"] > 1.0:
+        _BASE.update(cat=load_catalog(), at=now)
+    return _BASE["cat"]
 
 
 def compare(base: Catalog, sc: Scenario, progress: Callable[[int, int], None] | None = None) -> list[dict]:
