@@ -167,7 +167,7 @@ if up is not None and st.session_state.get("_uploaded") != up.file_id:
     st.session_state["_uploaded"] = up.file_id
     notes: list[str] = []
     try:
-        new = read_scenario_csv(up.getvalue(), ui.catalog(), notes)
+        new = read_scenario_csv(up.getvalue(), ui.catalog(), notes, ui.server_budget().upload_bytes)
     except CSVError as exc:
         st.session_state["_upload_error"] = f"{up.name}: {exc}. Nothing was changed."
     else:

@@ -6,6 +6,7 @@ import io
 import pytest
 
 from planner.errors import CSVError
+from planner.sim.budget import load_budget
 from planner.sim.scenario import parse_scenario
 from planner.webapp.compare import DEFAULT, compare, default_scenario, request_rows, summary_rows
 from planner.webapp.csvio import read_scenario_csv, scenario_csv, write_table
@@ -149,3 +150,13 @@ def test_round_trip_scale_out(cat):
     bad = text.replace("thunderbolt5", "thunderbolt9")
     with pytest.raises(CSVError, match=r"option 2, column 'machine.link'"):
         read_scenario_csv(bad.encode(), cat)
+
+
+def test_the_servers_upload_budget_bounds_a_scenario_csv(cat):
+    """The Compare page passes its budget's `upload_bytes`: a file over it is refused with the limit named,
+    one under it is read."""
+    data = scenario_csv(default_scenario()).encode()
+    small = load_budget({"PLANNER_BUDGET": f"upload_bytes={len(data) - 1}"}).upload_bytes
+    with pytest.raises(CSVError, match=f"at most {small:,}"):
+        read_scenario_csv(data, cat, max_bytes=small)
+    assert read_scenario_csv(data, cat, max_bytes=len(data)) == default_scenario()

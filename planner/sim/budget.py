@@ -47,7 +47,8 @@ class Budget:
     #: wall-clock limit of the simulations of one page run (the Compare page's options together, or one
     #: option's load sweep), seconds
     sim_seconds: float = 10.0
-    #: largest uploaded file (scenario CSV), bytes; Streamlit's server.maxUploadSize is set to match
+    #: largest scenario CSV the Compare page reads, bytes (Streamlit's server.maxUploadSize, 5 MB in
+    #: .streamlit/config.toml, bounds every upload, benchmark files included)
     upload_bytes: int = 1_000_000
 
     def __post_init__(self):

@@ -70,18 +70,24 @@ def scenario_csv(sc: Scenario) -> str:
     return write_table(scenario_rows(sc), scenario_columns(sc))
 
 
-def read_scenario_csv(data: bytes | str, catalog: Catalog | None = None, notes: list[str] | None = None) -> Scenario:
+def read_scenario_csv(
+    data: bytes | str,
+    catalog: Catalog | None = None,
+    notes: list[str] | None = None,
+    max_bytes: int = MAX_BYTES,
+) -> Scenario:
     """Scenario from a scenario CSV; raises CSVError (row, column, fix) on any problem.  Information about
-    the file (a version 1 file was migrated) is appended to `notes` when given."""
+    the file (a version 1 file was migrated) is appended to `notes` when given.  `max_bytes`: the largest
+    file read (the app passes its server budget's `upload_bytes`)."""
     if isinstance(data, bytes):
-        if len(data) > MAX_BYTES:
-            raise CSVError(f"the file is {len(data):,} bytes; a scenario CSV is a few kB (at most {MAX_BYTES:,})")
+        if len(data) > max_bytes:
+            raise CSVError(f"the file is {len(data):,} bytes; a scenario CSV is a few kB (at most {max_bytes:,})")
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise CSVError("the file is not UTF-8 text: upload the CSV this app downloads") from None
-    if len(data) > MAX_BYTES:
-        raise CSVError(f"the text is {len(data):,} characters; a scenario CSV is a few kB (at most {MAX_BYTES:,})")
+    if len(data) > max_bytes:
+        raise CSVError(f"the text is {len(data):,} characters; a scenario CSV is a few kB (at most {max_bytes:,})")
     try:
         reader = csv.DictReader(io.StringIO(data))
         cols = reader.fieldnames or []
