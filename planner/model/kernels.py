@@ -282,10 +282,22 @@ def _gemm_table(system: str, backend: str, version: str, dtype: str):
     df = df[df["gemm_dtype"] == dtype]
     if df.empty:
         return {}
-    df = df.groupby(["n", "k", "m"], as_index=False)["latency"].min().sort_values(["n", "k", "m"])
+    # the fastest kernel per (n, k, m), grouped by (n, k): numpy sorts and segment minima (pandas'
+    # groupby loop cost the plan's screening about a second over a catalog's dtypes)
+    n, k, m = (df[c].to_numpy() for c in ("n", "k", "m"))
+    lat = df["latency"].to_numpy(float)
+    keep = ~np.isnan(lat)  # a group's min skips missing latencies, as pandas' did
+    n, k, m, lat = n[keep], k[keep], m[keep], lat[keep]
+    order = np.lexsort((m, k, n))
+    n, k, m, lat = n[order], k[order], m[order], lat[order]
+    new_nkm = np.r_[True, (n[1:] != n[:-1]) | (k[1:] != k[:-1]) | (m[1:] != m[:-1])]
+    starts = np.flatnonzero(new_nkm)
+    lat = np.minimum.reduceat(lat, starts) if len(starts) else lat
+    n, k, m = n[starts], k[starts], m[starts]
+    new_nk = np.flatnonzero(np.r_[True, (n[1:] != n[:-1]) | (k[1:] != k[:-1])])
     out = {}
-    for (n, k), g in df.groupby(["n", "k"]):
-        out[(int(n), int(k))] = (g["m"].to_numpy(float), _monotone(g["latency"].to_numpy(float)))
+    for a, b in zip(new_nk, np.r_[new_nk[1:], len(n)]):
+        out[(int(n[a]), int(k[a]))] = (m[a:b].astype(float), _monotone(lat[a:b]))
     return out
 
 
