@@ -173,7 +173,7 @@ def speed_chart(results: list[dict]) -> dict:
         {"speed": rows},
         data={"name": "speed"},
         facet={"column": _n("metric", title=None)},
-        spec={"layer": [bars, err, text], "height": 34 * len(labels), "width": 210},  # fits 1280 px
+        spec={"layer": [bars, err, text], "height": 34 * len(labels), "width": 200},  # fits 1280 px with the band text
         resolve={"scale": {"x": "independent"}},
     )
 

@@ -100,6 +100,10 @@ def test_decode_step_equals_the_tables(grid_cat, batch):
         + gemm(batch, 4096, 8192)
         + a["latency"].min()
     )
+    # plus the element-wise operators no table holds, as AIConfigurator prices them (h100_sxm.yaml:
+    # mem_bw 3,350 GB/s, 0.8 of it, 3 us each): two residual-add + RMSNorms (2 x 4096 bf16 values in
+    # and out per token) and the gated activation (2 x 8192 in, 8192 out)
+    per_layer += 1e3 * (3 * 3e-6 + batch * (2 * 4 * 4096 * 2 + 3 * 8192 * 2) / (3350e9 * 0.8))
     with use_provider("measured"):
         s = build_system(grid_cat, "nvidia-h100-sxm", "grid-test-model", "bf16", "vllm", engine_version="0.24.0")
     assert s.step.kernels is not None, s.step.provider_note
@@ -121,13 +125,27 @@ def test_tp_all_reduce_from_the_table(cat):
     assert k is not None, s.step.provider_note
     t = _table("comm", "custom_allreduce_perf.parquet")
     t = t[(t["num_gpus"] == 4) & (t["backend"] == "vllm_graph")]
-    tokens = 32768 / (8192 * 2)  # a 32 KiB message: bf16 hidden states of 2 tokens
+    # the tables count the message in bf16 elements (AIConfigurator's query_custom_allreduce takes
+    # tokens x hidden): 32,768 elements are the hidden states of 4 tokens of a 8,192-wide model
+    tokens = 32768 / 8192
     row = t[t["message_size"] == 32768]["latency"].min()
     base = kernels.MeasuredKernels.__dict__["_layer_ms_exact"]
     k.ar_curve, saved = None, k.ar_curve
     without = base(k, tokens)
     k.ar_curve = saved
     assert base(k, tokens) - without == pytest.approx(2 * row, rel=1e-9)
+
+
+@needs_tables
+def test_fp8_model_keeps_its_lm_head_in_bf16(cat):
+    """FP8 checkpoints leave lm_head unquantized: the LM head is the BF16 GEMM table's, the layers'
+    GEMMs the FP8 table's."""
+    with use_provider("measured"):
+        f8 = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "fp8", "vllm")
+        bf = build_system(cat, "nvidia-h100-sxm", "llama-3.1-8b", "bf16", "vllm")
+    assert f8.step.kernels is not None and bf.step.kernels is not None
+    assert f8.step.kernels.head_curve_l == bf.step.kernels.head_curve_l
+    assert f8.step.kernels.layer_curve_l[1][0] < bf.step.kernels.layer_curve_l[1][0]
 
 
 @needs_tables

@@ -52,10 +52,11 @@ def test_mixed_step_is_one_function(llama):
     assert mixed <= prefill + decode
 
 
-@pytest.mark.parametrize("provider,rel", [("roofline", 0.05), ("measured", 0.10)])
+@pytest.mark.parametrize("provider,rel", [("roofline", 0.05), ("measured", 0.12)])
 def test_decode_is_bandwidth_bound_and_prefill_compute_bound(cat, provider, rel):
     # NVIDIA's measured FP8 GEMMs run up to 7% faster on the H200 than on the H100 (same nominal
-    # compute): the measured-kernel provider gets a wider tolerance than the roofline
+    # compute), and the provider's element-wise operators (norms, activation: about 8% of a
+    # 4,096-token prefill step on the H100) are memory bound: it gets a wider tolerance
     with use_provider(provider):
         a = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)
         b = build_system(cat, "nvidia-h200-sxm", "llama-3.1-70b", "fp8", "vllm", devices=2)

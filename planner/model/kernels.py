@@ -18,8 +18,11 @@ One step's GPU time on the measured provider, per pipeline stage (layers / pp):
               + attention  [decode steps: generation table at (batch, mean context); prefill
                             chunks: context table for one sequence of equal attention FLOPs, plus
                             the batch's KV reads at the generation table's speed]
-              + MoE(tokens) + router GEMM + 2 all-reduces(tokens x hidden x 2 bytes) under TP)
-    + lm-head GEMM (one row per sequence) + the engine's per-step overhead (ours, calibrated)
+              + MoE(tokens) + router GEMM + 2 all-reduces(tokens x hidden bf16 elements) under TP
+              + element-wise operators [2 residual-add + RMSNorms, the gated activation of dense
+                FFNs: no table measures them; priced as AIConfigurator prices them, bytes /
+                (0.8 x bandwidth) + 3 us each, its system files' figures])
+    + lm-head GEMM in BF16 (one row per sequence) + the engine's per-step overhead (ours, calibrated)
 
 Look-ups are linear interpolations on the measured grids (GEMM and MoE in the token count,
 attention in batch and context; latency never falls as work grows: suffix minimum), tabulated
@@ -38,6 +41,7 @@ import bisect
 import functools
 import math
 import os
+import re
 import tomllib
 from contextlib import contextmanager
 from importlib.metadata import version
@@ -509,8 +513,12 @@ def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp):
 
 @functools.lru_cache(maxsize=256)
 def allreduce_curve(system, backend, version, tp):
-    """(message bytes grid, latency ms) of one all-reduce over tp GPUs: the engine's custom
-    all-reduce (vLLM: the CUDA-graph variant), else NCCL's."""
+    """(message grid, latency ms) of one all-reduce over tp GPUs: the engine's custom all-reduce
+    (vLLM: the CUDA-graph variant), else NCCL's. The tables' ``message_size`` counts half-precision
+    ELEMENTS, not bytes (AIConfigurator's ``query_custom_allreduce(quant_mode, tp_size, size)``
+    takes the element count, tokens x hidden, and its speed-of-light time is 2 x size x 2 bytes x
+    (tp - 1) / tp / bandwidth); a step's all-reduce of tokens x hidden bf16 activations is looked up
+    at tokens x hidden."""
     df = _allreduce_table(system, backend, version) if version else None
     if df is not None and "backend" in df:
         df = df[df["backend"] == "vllm_graph"]
@@ -520,6 +528,36 @@ def allreduce_curve(system, backend, version, tp):
             raise Uncovered(f"no all-reduce table for {tp} GPUs")
     g = df[df["num_gpus"] == tp].groupby("message_size")["latency"].min()
     return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+
+
+@functools.lru_cache(maxsize=16)
+def mem_op_constants(system: str) -> tuple[float, float, float]:
+    """(memory bandwidth in B/s, the share of it memory-bound operators reach, their constant
+    latency in s) as AIConfigurator's own system file states them (``systems/<system>.yaml``:
+    ``gpu.mem_bw``, ``mem_bw_empirical_scaling_factor`` 0.8 and ``mem_empirical_constant_latency``
+    3 us on every datacenter system, "correction based on observations"). Its model prices the
+    element-wise operators no table measures (residual add + RMSNorm, the gated activation) as
+    bytes / (mem_bw x share) + constant (``PerfDatabase.query_mem_op``)."""
+    text = (_tables().parent / f"{system}.yaml").read_text(encoding="utf-8")
+
+    def num(key: str) -> float:
+        hit = re.search(rf"^\s*{key}:\s*([0-9.eE+-]+)", text, re.M)
+        if hit is None:
+            raise Uncovered(f"{system}.yaml states no {key}")
+        return float(hit.group(1))
+
+    return num("mem_bw"), num("mem_bw_empirical_scaling_factor"), num("mem_empirical_constant_latency")
+
+
+def elementwise_ms(system: str, hidden: int, ffn_width: float, dense_frac: float) -> tuple[float, float]:
+    """(fixed ms, ms per token) of one layer's element-wise operators, AIConfigurator's op list for
+    a decoder layer (sdk/models/llama.py, moe.py: ``add_norm_1``, ``add_norm_2`` with 2 x hidden
+    bf16 values in and out per token, ``act_gate`` on dense FFN layers: 2 x width in, width out),
+    each priced as ``mem_op_constants`` says. ``ffn_width`` is the FFN width on this rank."""
+    bw, share, lat = mem_op_constants(system)
+    ops = 2.0 + dense_frac
+    per_token = 2 * (4 * hidden) * 2.0 + dense_frac * 3 * ffn_width * 2.0
+    return ops * lat * 1e3, per_token / (bw * share) * 1e3
 
 
 class MeasuredKernels:
@@ -580,6 +618,9 @@ class MeasuredKernels:
             mult = 2 if m.gated_ffn else 1
             ffn = [(mult * m.intermediate_size // tp, m.hidden_size), (m.hidden_size, m.intermediate_size // tp)]
         self.dense_frac = dense_layers / m.num_layers
+        # element-wise operators between the GEMMs (no table holds them): AIConfigurator's pricing
+        act = self.dense_frac if (m.intermediate_size and dense_layers) else 0.0
+        self.ew = elementwise_ms(system, m.hidden_size, (m.intermediate_size or 0) / tp, act)
         curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in shapes]
         self.ffn_curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in ffn]
         if m.num_shared_experts and self.moe:
@@ -589,7 +630,9 @@ class MeasuredKernels:
                 gemm_curve(system, backend, gver, gdt, m.hidden_size, si // tp),
             ]
         self.layer_curves = curves
-        self.head_curve = gemm_curve(system, backend, gver, gdt, m.vocab_size / tp, m.hidden_size)
+        # the LM head stays in BF16 in FP8 checkpoints (quantization leaves lm_head out; AIConfigurator
+        # prices its logits GEMM as bfloat16 in every model)
+        self.head_curve = gemm_curve(system, backend, gver, "bfloat16", m.vocab_size / tp, m.hidden_size)
         self.gemm_version = gver
         # attention tables
         kvdt = "fp8" if sys.deployment.kv_dtype == "fp8" else "bfloat16"
@@ -655,13 +698,14 @@ class MeasuredKernels:
 
     def _layer_ms_exact(self, tokens):
         """One layer's token-count-dependent work, ms: GEMMs, MoE, all-reduces (each table
-        interpolated on its own grid)."""
+        interpolated on its own grid) and the element-wise operators (affine in the tokens)."""
         per_layer = sum(_interp(tokens, ms, lat) for ms, lat in self.layer_curves)
+        per_layer = per_layer + (self.ew[0] + self.ew[1] * tokens)  # affine: exact on any grid
         per_layer = per_layer + self.dense_frac * sum(_interp(tokens, ms, lat) for ms, lat in self.ffn_curves)
         if self.moe_curve is not None:
             per_layer = per_layer + (1 - self.dense_frac) * _interp(tokens, *self.moe_curve)
         if self.ar_curve is not None:
-            per_layer = per_layer + 2 * _interp(tokens * self.hidden * 2.0, *self.ar_curve)
+            per_layer = per_layer + 2 * _interp(tokens * self.hidden, *self.ar_curve)
         return per_layer
 
     def _build_layer_curve(self) -> None:
@@ -671,7 +715,7 @@ class MeasuredKernels:
         if self.moe_curve is not None:
             grids.append(self.moe_curve[0])
         if self.ar_curve is not None:
-            grids.append(self.ar_curve[0] / (self.hidden * 2.0))
+            grids.append(self.ar_curve[0] / self.hidden)
         xs = np.unique(np.concatenate(grids))
         xs = xs[xs >= 1.0]
         self.layer_curve = (xs, np.asarray(self._layer_ms_exact(xs), dtype=float))
