@@ -6,6 +6,7 @@ from app_pages import compare_parts as parts
 from app_pages import ui
 from planner.errors import CSVError
 from planner.webapp import compare as cmp
+from planner.webapp import defaults as dflt
 from planner.webapp import verdict as vd
 from planner.webapp.csvio import read_scenario_csv, scenario_csv, write_table
 
@@ -19,8 +20,8 @@ st.caption(
 )
 ui.show_link_warnings()
 
-cols = st.columns(len(cmp.PRESETS))
-for col, (name, p) in zip(cols, cmp.PRESETS.items()):
+cols = st.columns(len(dflt.PRESETS))
+for col, (name, p) in zip(cols, dflt.PRESETS.items()):
     if col.button(
         p["title"],
         key=f"preset:{name}",
@@ -28,12 +29,12 @@ for col, (name, p) in zip(cols, cmp.PRESETS.items()):
         width="stretch",
         help=cmp.preset_caption(name) + " (replaces the scenario; the address bar keeps a link to it)",
     ):
-        ui.set_scenario(cmp.preset_scenario(name))
+        ui.set_scenario(dflt.preset_scenario(name))
         st.session_state[ui.WARN] = []
         st.rerun()
-preset = cmp.preset_of(sc)
+preset = dflt.preset_of(sc)
 if preset:
-    st.info(f"**{cmp.preset_caption(preset)}.** {cmp.PRESETS[preset]['note']}", icon=":material/info:")
+    st.info(f"**{cmp.preset_caption(preset)}.** {dflt.PRESETS[preset]['note']}", icon=":material/info:")
 
 bar = st.empty()
 

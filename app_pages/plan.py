@@ -11,7 +11,7 @@ from planner.errors import PlannerError, first_validation_error
 from planner.glossary import HELP
 from planner.plan import report as rep
 from planner.plan.search import csv_rows
-from planner.webapp import compare as cmp
+from planner.webapp import defaults as dflt
 from planner.webapp import verdict as vd
 from planner.webapp.csvio import write_table
 from planner.webapp.plan_inputs import PlanInputs, plan_inputs_from_scenario, scenario_from_plan_inputs
@@ -21,7 +21,7 @@ cat = ui.catalog()
 P = "p:"  # widget keys
 # Compare, Load sweep and Capacity plan share one workload, SLO and cost assumptions: a scenario changed on
 # another page (or carried by the link) sets the plan's shared inputs; the default scenario leaves the plan's own
-if st.session_state.get("_plan_synced") != sc and sc != cmp.default_scenario():
+if st.session_state.get("_plan_synced") != sc and sc != dflt.default_scenario():
     st.session_state[ui.PLAN] = plan_inputs_from_scenario(
         sc, st.session_state[ui.PLAN], st.session_state.pop("_plan_link_fields", set())
     )

@@ -25,6 +25,8 @@ from planner.sim.scenario import (
     scenario_catalog,
 )
 from planner.webapp import compare as cmp
+from planner.webapp import defaults as dflt
+from planner.webapp import sweep as swp
 from planner.webapp import verdict
 from planner.webapp.clamps import clamp, sweep_plan
 from planner.webapp.links import decode, decode_plan, encode, encode_params, encode_plan_params
@@ -259,7 +261,7 @@ def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool, w=st) 
     if i < len(sc.options()) and hw == m.hardware and not new_opt:
         cur_q, cur_e, cur_kv = sc.stack(i)
     else:  # a new option, or new hardware: what a buyer would run on it
-        d = cmp.default_stack(cat, sc, m.model_copy(update={"hardware": hw, "memory_gb": None}))
+        d = dflt.default_stack(cat, sc, m.model_copy(update={"hardware": hw, "memory_gb": None}))
         cur_q, cur_e, cur_kv = d["quant"], d["engine"], None
     engines = sorted(cat.engines)
     c1, c2 = w.columns(2)
@@ -479,7 +481,7 @@ def editor(sc: Scenario, page: str) -> Scenario:
     panels = [
         sb.expander(  # tracked: a closed panel's widgets are not drawn, so a re-run redraws far less
             cmp.option_label(
-                i, opts[i] if i < len(opts) else cmp.spare_option(sc, cat), cat, sc if i < len(opts) else None
+                i, opts[i] if i < len(opts) else dflt.spare_option(sc, cat), cat, sc if i < len(opts) else None
             ),
             expanded=False,
             key=f"{PANEL}{i}",
@@ -491,7 +493,7 @@ def editor(sc: Scenario, page: str) -> Scenario:
     _forget(tuple(f"{W}opt{i}:" for i in closed))
     for i in range(int(n)):
         new_opt = i >= len(opts)
-        m = opts[i] if not new_opt else cmp.spare_option(sc, cat)
+        m = opts[i] if not new_opt else dflt.spare_option(sc, cat)
         if i in closed:
             machines.append(_option(i, m, sc, cat, new_opt, CLOSED))
         else:
@@ -609,7 +611,7 @@ def evaluate(sc: Scenario, progress=None) -> list[dict]:
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def _sweep(one_json: str, points: int) -> dict:
     with bud.deadline(server_budget().sim_seconds, _stopped, "the load sweep"):
-        return cmp.sweep(catalog(), Scenario.model_validate_json(one_json), 0, points)
+        return swp.sweep(catalog(), Scenario.model_validate_json(one_json), 0, points)
 
 
 def sweep(sc: Scenario, i: int, points: int = 8) -> dict | None:

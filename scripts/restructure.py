@@ -56,10 +56,12 @@ LAYERS: list[tuple[str, str, dict[str, str]]] = [
     ),
     (
         "webapp",
-        "the Streamlit-free side of the app pages: defaults and options (compare), share links, CSV, "
-        "the budget clamps, verdicts, claims, your own measurements",
+        "the Streamlit-free side of the app pages: defaults and presets, options (compare), the load sweep, "
+        "share links, CSV, the budget clamps, verdicts, claims, your own measurements",
         {
+            "defaults": "defaults",
             "compare": "compare",
+            "sweep": "sweep",
             "links": "links",
             "plan_inputs": "plan_inputs",
             "csvio": "csvio",

@@ -159,7 +159,8 @@ def test_speed_shown_with_its_band():
 
 
 def test_compare_summary_carries_the_bands(cat):
-    from planner.webapp.compare import compare, default_scenario, summary_rows
+    from planner.webapp.compare import compare, summary_rows
+    from planner.webapp.defaults import default_scenario
 
     res = compare(cat, default_scenario())
     rows_ = [r for r in summary_rows(res) if r["decode_tok_s"]]

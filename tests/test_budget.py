@@ -11,7 +11,7 @@ from planner.errors import BudgetError, PlannerError
 from planner.sim import budget as bud
 from planner.sim.engine import simulate_scenario
 from planner.webapp.clamps import clamp, sweep_plan
-from planner.webapp.compare import default_scenario
+from planner.webapp.defaults import default_scenario
 from planner.webapp.links import decode
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -4,7 +4,8 @@ import pytest
 
 from planner.sim.engine import simulate_scenario
 from planner.sim.scenario import Machine, parse_scenario
-from planner.webapp.compare import default_stack, evaluate_option, option_label, preset_scenario, spare_option
+from planner.webapp.compare import evaluate_option, option_label
+from planner.webapp.defaults import default_stack, preset_scenario, spare_option
 
 
 @pytest.mark.parametrize(

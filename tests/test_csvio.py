@@ -8,8 +8,9 @@ import pytest
 from planner.errors import CSVError
 from planner.sim.budget import load_budget
 from planner.sim.scenario import parse_scenario
-from planner.webapp.compare import DEFAULT, compare, default_scenario, request_rows, summary_rows
+from planner.webapp.compare import compare, request_rows, summary_rows
 from planner.webapp.csvio import read_scenario_csv, scenario_csv, write_table
+from planner.webapp.defaults import DEFAULT, default_scenario
 
 
 def test_round_trip_default(cat):
@@ -125,7 +126,7 @@ def test_result_tables(cat):
 
 def test_round_trip_scale_out(cat):
     from planner.sim.scenario import Machine
-    from planner.webapp.compare import default_scenario
+    from planner.webapp.defaults import default_scenario
 
     d = default_scenario()
     sc = d.model_copy(

@@ -46,7 +46,7 @@ def serial(cat):
 
 def test_two_runs_are_byte_identical(cat, serial):
     assert plan_bytes(cat, "serial") == serial
-    from planner.webapp.compare import default_scenario
+    from planner.webapp.defaults import default_scenario
 
     sc = default_scenario().for_option(1)
     a, b = simulate_scenario(cat, sc), simulate_scenario(cat, sc)

@@ -122,7 +122,7 @@ def test_a_quote_replaces_every_catalog_price(cat):
 
 
 def test_sweep_points_carry_the_same_cost(cat):
-    from planner.webapp.compare import sweep_point
+    from planner.webapp.sweep import sweep_point
 
     sc = parse_scenario(
         {

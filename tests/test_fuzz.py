@@ -24,8 +24,8 @@ from planner.model.predict import predict
 from planner.sim import budget as bud
 from planner.sim.scenario import Scenario, load_scenario, scenario_catalog
 from planner.webapp.clamps import clamp
-from planner.webapp.compare import PRESETS, default_scenario, preset_scenario
 from planner.webapp.csvio import read_scenario_csv, scenario_csv
+from planner.webapp.defaults import PRESETS, default_scenario, preset_scenario
 from planner.webapp.links import LinkWarning, _parse_query, decode, flatten
 
 FUZZ_EXAMPLES = int(os.environ.get("PLANNER_FUZZ_EXAMPLES", "2000"))

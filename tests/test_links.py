@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from planner.cli.commands import main
 from planner.sim.scenario import parse_scenario
-from planner.webapp.compare import DEFAULT, default_scenario
+from planner.webapp.defaults import DEFAULT, default_scenario
 from planner.webapp.links import decode, decode_strict, encode, encode_params
 
 HW = ["apple-m3-ultra-80c", "nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-rtx-pro-6000", "nvidia-b200"]
@@ -292,7 +292,7 @@ def test_each_options_stack_round_trips_and_bad_stack_ids_warn(cat):
 
 def test_version_1_link_is_migrated(cat):
     """A v=1 link is read against version 1's default (one stack for every option) and said to be migrated."""
-    from planner.webapp.compare import default_scenario_v1
+    from planner.webapp.defaults import default_scenario_v1
 
     sc, warnings = decode("v=1", cat)
     assert sc == default_scenario_v1()

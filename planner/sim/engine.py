@@ -398,7 +398,9 @@ class Continuous:
         self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
         cap = sys.memory.kv_capacity_bytes()
         if cfg.batching == "slots":
-            self.slot_ctx = largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.deployment.model.max_context)
+            self.slot_ctx = largest(
+                lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.deployment.model.max_context
+            )
             self.B, blocks = 1, 1 << 62  # every slot's context is reserved: KV never runs out
             self.kv_total = cfg.n_parallel * self.slot_ctx
             self.max_seqs = cfg.n_parallel

@@ -18,7 +18,7 @@ from planner.model.predict import predict
 from planner.paths import builtin as _builtin
 from planner.sim.engine import simulate_scenario
 from planner.sim.scenario import parse_scenario
-from planner.webapp.compare import DEFAULT
+from planner.webapp.defaults import DEFAULT
 from planner.webapp.links import encode
 
 CLAIMS_FILE = _builtin("data", "claims.toml")

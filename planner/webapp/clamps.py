@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from planner.sim.budget import Budget, load_budget
 from planner.sim.workload import DEFAULT_REQUESTS
-from planner.webapp.compare import default_scenario
+from planner.webapp.defaults import default_scenario
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from planner.catalog.loader import Catalog
 from planner.errors import CatalogError, ScenarioError, validation_field, validation_message
 from planner.sim.scenario import VERSION, CustomHardware, Machine, Scenario, SchedulerOverrides, scenario_catalog
-from planner.webapp.compare import default_scenario, default_scenario_v1
+from planner.webapp.defaults import default_scenario, default_scenario_v1
 from planner.webapp.plan_inputs import PlanInputs
 
 VERSION_KEY = "v"

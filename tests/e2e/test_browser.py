@@ -238,7 +238,7 @@ def test_a_version_1_link_still_opens(page, app_url):
 
 def test_screenshots_default_and_presets(browser, app_url):
     """The default page and each preset: every option labelled with its stack, all fit, no error."""
-    from planner.webapp.compare import PRESETS, preset_scenario
+    from planner.webapp.defaults import PRESETS, preset_scenario
 
     ctx = browser.new_context(viewport={"width": 1400, "height": 2600})
     p = ctx.new_page()
