@@ -7,7 +7,6 @@ that draws replays its elements on a hit: no frame, format or chart data is buil
 
 import math
 
-import pandas as pd
 import streamlit as st
 
 from app_pages import compare_charts
@@ -39,6 +38,8 @@ def summary_rows(key: str, _results: list[dict], _slo) -> list[dict]:
 def summary_table(key: str, _rows: list[dict]) -> None:
     """Draws the summary table; cached by `key` (the scenario and which options failed): a re-run of the same
     scenario replays the element instead of building the frame and its formats again."""
+    import pandas as pd  # heavy (0.5 s): imported on the first table, after the page's first parts are drawn
+
     df = pd.DataFrame(_rows)
     for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
         df[c.replace("_ms", "")] = [
