@@ -7,6 +7,7 @@ import contextvars
 import json
 import re
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -656,6 +657,17 @@ CSS = """<style>
 </style>"""
 
 
+# the scripts Streamlit's page loads only when the first table, chart or code box arrives (after the first run's
+# simulations): named first, the browser fetches and parses them while the server computes (Streamlit's build
+# names them with a hash, found in its installed frontend; none found, none named)
+_STATIC = Path(st.__file__).parent / "static" / "static" / "js"
+PRELOAD = "".join(
+    f'<link rel="modulepreload" href="./static/js/{f.name}">'
+    for stem in ("DataFrame", "arrowFormatUtils", "embed", "StreamlitSyntaxHighlighter")
+    for f in sorted(_STATIC.glob(f"{stem}.*.js"))[:1]
+)
+
+
 def css() -> None:
-    """Layout fixes Streamlit has no option for (called once per run by app.py)."""
-    st.markdown(CSS, unsafe_allow_html=True)
+    """Layout fixes Streamlit has no option for, and the preloaded scripts (called once per run by app.py)."""
+    st.markdown(CSS + PRELOAD, unsafe_allow_html=True)
