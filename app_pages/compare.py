@@ -1,5 +1,7 @@
 """Compare (default page): 1-6 machine options for one model, quantization, engine and workload."""
 
+import time
+
 import streamlit as st
 
 from app_pages import compare_parts as parts
@@ -40,11 +42,11 @@ if preset:
 # buttons' scripts while the options are simulated; an uploaded CSV restores its scenario before any simulation)
 top, bottom = st.container(), st.container()
 with bottom:
-    st.subheader("Share and files")
     q = ui.share_query(sc)
     url = ui.absolute_url(q)
-    st.markdown(
-        "Link to this scenario (the address bar holds the same; copy it with the button at the right of the box):"
+    st.markdown(  # the heading and its text in one element
+        "### Share and files\n\nLink to this scenario (the address bar holds the same; copy it with the button at "
+        "the right of the box):"
     )
     st.code(url, language=None, wrap_lines=True)
     st.download_button(
@@ -99,8 +101,11 @@ with bottom:
 with top:
     bar = st.empty()
 
+    started = time.monotonic()
+
     def _progress(k, n):
-        if n > 1:
+        # a bar only while the run is slow: cached or quick options would draw it and take it away at once
+        if 1 < n and k < n and time.monotonic() - started > 0.25:
             bar.progress(k / n, text=f"simulating option {k} of {n}")
 
     results = ui.evaluate(sc, _progress)
