@@ -113,7 +113,10 @@ with top:
     labels = [r["label"] for r in results]
     wl = sc.workload
     load = vd.load_text(wl)
-    verdict = vd.verdict(results, sc.slo, load, wl.concurrency if wl.arrival == "closed" else None)
+    # the cache key of what the page draws from the results: the scenario, and which options failed (a stopped
+    # simulation leaves an option without results; the same scenario finished later must not replay it)
+    draw_key = sc.model_dump_json() + "|" + "".join("x" if r.get("error") else "." for r in results)
+    verdict = parts.verdict(draw_key, results, sc.slo, load, wl.concurrency if wl.arrival == "closed" else None)
     (st.success if verdict["ok"] else st.error)(verdict["sentence"], icon=":material/gavel:")
     for name, t in verdict["tight"]:
         st.warning(f"{name}: {t}", icon=":material/warning:")
@@ -137,9 +140,6 @@ with top:
     if formats:  # each option's format with its quality note, "(emulated)" where the support matrix says so
         st.caption("  \n".join(formats))
 
-    # the cache key of what the page draws from the results: the scenario, and which options failed (a stopped
-    # simulation leaves an option without results; the same scenario finished later must not replay it)
-    draw_key = sc.model_dump_json() + "|" + "".join("x" if r.get("error") else "." for r in results)
     rows = parts.summary_rows(draw_key, results, sc.slo)
     st.subheader("Summary")
     st.caption(

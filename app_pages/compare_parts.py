@@ -29,6 +29,12 @@ def _draw(key: str, name: str, _spec: dict) -> None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+def verdict(key: str, _results: list[dict], _slo, load: str, concurrency: int | None) -> dict:
+    """vd.verdict (the page's sentence: percentiles over every simulated request), cached by `key`."""
+    return vd.verdict(_results, _slo, load, concurrency)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
 def summary_rows(key: str, _results: list[dict], _slo) -> list[dict]:
     """cmp.summary_rows, cached by `key` (the scenario and which options failed)."""
     return cmp.summary_rows(_results, _slo)
