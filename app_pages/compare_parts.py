@@ -7,7 +7,6 @@ that draws replays its elements on a hit: no frame, format or chart data is buil
 
 import math
 
-import pandas as pd
 import streamlit as st
 
 from app_pages import compare_charts
@@ -30,6 +29,12 @@ def _draw(key: str, name: str, _spec: dict) -> None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
+def verdict(key: str, _results: list[dict], _slo, load: str, concurrency: int | None) -> dict:
+    """vd.verdict (the page's sentence: percentiles over every simulated request), cached by `key`."""
+    return vd.verdict(_results, _slo, load, concurrency)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
 def summary_rows(key: str, _results: list[dict], _slo) -> list[dict]:
     """cmp.summary_rows, cached by `key` (the scenario and which options failed)."""
     return cmp.summary_rows(_results, _slo)
@@ -39,6 +44,8 @@ def summary_rows(key: str, _results: list[dict], _slo) -> list[dict]:
 def summary_table(key: str, _rows: list[dict]) -> None:
     """Draws the summary table; cached by `key` (the scenario and which options failed): a re-run of the same
     scenario replays the element instead of building the frame and its formats again."""
+    import pandas as pd  # heavy (0.5 s): imported on the first table, after the page's first parts are drawn
+
     df = pd.DataFrame(_rows)
     for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
         df[c.replace("_ms", "")] = [

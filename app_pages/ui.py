@@ -7,6 +7,7 @@ import contextvars
 import json
 import re
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -658,6 +659,34 @@ CSS = """<style>
 </style>"""
 
 
+# the scripts Streamlit's page loads only when the first table, chart or code box arrives (on a first load, after
+# the simulations): named as modulepreload links on a session's first run, the browser fetches and parses them
+# while the server computes.  Streamlit's build names them with a hash: they are found in its installed frontend
+# with the chunks they import (none found, none named).
+_STATIC = Path(st.__file__).parent / "static" / "static" / "js"
+_IMPORT = re.compile(r'from\s*"\./([\w.\-]+\.js)"')
+
+
+def _chunks(stems: tuple[str, ...]) -> list[str]:
+    todo = [f.name for stem in stems for f in sorted(_STATIC.glob(f"{stem}.*.js"))[:1]]
+    seen: list[str] = []
+    while todo and len(seen) < 200:
+        name = todo.pop(0)
+        if name not in seen and (_STATIC / name).is_file():
+            seen.append(name)
+            todo += _IMPORT.findall((_STATIC / name).read_text(errors="replace"))
+    return seen
+
+
+PRELOAD = "".join(
+    f'<link rel="modulepreload" href="./static/js/{n}">'
+    for n in _chunks(("DataFrame", "ArrowVegaLiteChart", "StreamlitSyntaxHighlighter"))
+)
+
+
 def css() -> None:
-    """Layout fixes Streamlit has no option for (called once per run by app.py)."""
-    st.markdown(CSS, unsafe_allow_html=True)
+    """Layout fixes Streamlit has no option for, and on a session's first run the scripts to preload (called once
+    per run by app.py)."""
+    first = "_preloaded" not in st.session_state
+    st.session_state["_preloaded"] = True
+    st.markdown(CSS + (PRELOAD if first else ""), unsafe_allow_html=True)
