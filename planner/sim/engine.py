@@ -398,7 +398,9 @@ class Continuous:
         self.af, self.aw = sys.attn_full_coef, sys.attn_swa_coef
         cap = sys.memory.kv_capacity_bytes()
         if cfg.batching == "slots":
-            self.slot_ctx = largest(lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.deployment.model.max_context)
+            self.slot_ctx = largest(
+                lambda c: cfg.n_parallel * sys.kv_bytes(c) <= cap, 0, sys.deployment.model.max_context
+            )
             self.B, blocks = 1, 1 << 62  # every slot's context is reserved: KV never runs out
             self.kv_total = cfg.n_parallel * self.slot_ctx
             self.max_seqs = cfg.n_parallel
@@ -584,8 +586,10 @@ class Continuous:
                     admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
-                    if run is not None:
+                    if run is not None and type(run) is not float:
                         return RUN, run
+                    if not waiting or len(admitted) >= self.max_seqs:  # nothing to admit: one decode step
+                        return self._decode_step(now, run)
         cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
         need = phase[-G % B] if n_dec else 0
         preempted = need > cap - led.used
@@ -690,6 +694,38 @@ class Continuous:
             led.peak = led.used
         return STEP, dur
 
+    def _decode_step(self, now: float, t0: float | None):
+        """plan() for one pure decode step where nothing is admitted and no block runs short (the
+        general path's operations in the same order); t0: its time if _plan_run priced it."""
+        led, agg, sim = self.ledger, self.agg, self.sim
+        G, n = led.g, agg.n
+        led.used += agg.phase[-G % self.B]
+        if t0 is None:
+            s = agg.off_sum + n * (G + 1)
+            kv, attn = self.kf * s, self.af * s
+            if self.w:
+                sw = agg.lin_off + agg.lin_n * (G + 1) + (n - agg.lin_n) * self.w
+                kv += self.ks * sw
+                attn += self.aw * sw
+            t0 = self._step_time(n, n, kv, attn, True)
+        dur = t0
+        if n > self.max_running:
+            self.max_running = n
+        self.pending = ()
+        if sim.check is not None:
+            sim.check()
+        nw = len(self.waiting)
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n, n, led.used / self.kv_total, nw))
+        sim.gap_vals.append(dur)
+        sim.gap_lens.append(1)
+        sim.gap_counts.append(n)
+        if led.used > led.peak:
+            led.peak = led.used
+        return STEP, dur
+
     def commit(self, now: float) -> None:
         led = self.ledger
         led.g += 1
@@ -712,10 +748,13 @@ class Continuous:
                 else:
                     self._join(rid, st[1])
         self.pending = None
-        self._after_step(now)
+        g = led.g
+        if (self.fin and self.fin[0][0] <= g) or (self.cross and self.cross[0][0] <= g):
+            self._after_step(now)
 
     def _plan_run(self, now: float, horizon: float, free: int):
-        """A run of >= 2 pure decode steps with an unchanged batch, or None."""
+        """A run of >= 2 pure decode steps with an unchanged batch; else the time of its first step
+        (a float) where it priced that, or None."""
         led, agg, B, sim = self.ledger, self.agg, self.B, self.sim
         g, n = led.g, agg.n
         k = RUN_CAP
@@ -757,7 +796,7 @@ class Continuous:
         if c:
             t0 = (t0 if t0 >= c else c) if overlap else t0 + c
         if now + t0 >= horizon:
-            return None
+            return t0  # no run: one step of t0 (plan)
         if horizon != math.inf:
             k = min(k, math.ceil((horizon - now) / t0) + 1)
         free += agg.phase[-g % B]  # plan() took the first step's demand off
@@ -766,7 +805,7 @@ class Continuous:
         elif n * -(-k // B) > free:  # blocks may run out: count the steps they last
             k = min(k, self._steps_affordable(g, n, free))
         if k < 2:
-            return None
+            return t0
         self.pending = now
         if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
             h = horizon - now if horizon != math.inf else math.inf
@@ -845,9 +884,10 @@ class Continuous:
             sim.gap_array(cum[:k])
         sim.gap_lens.append(k)
         sim.gap_counts.append(n)
-        led.g += k
+        g = led.g = led.g + k
         self.pending = None
-        self._after_step(now)
+        if (self.fin and self.fin[0][0] <= g) or (self.cross and self.cross[0][0] <= g):
+            self._after_step(now)
 
     def _steps_affordable(self, g: int, n: int, free: int) -> int:
         """How many decode steps from step g the free blocks last: the largest k with
@@ -1160,6 +1200,7 @@ class Sim:
         self.rng_route = reqs.rngs["routing"]
         self.rng_think = reqs.rngs["think"]
         self.pricers: dict = {}  # the replicas' folded decode pricers (the same System: the same pricers)
+        self.reasons: dict = {}  # (prompt, output) -> why such a request is rejected (None: it is not)
         if cfg.batching in ("continuous", "slots"):
             make = lambda: Continuous(self, sys, cfg)  # noqa: E731
         else:
@@ -1196,11 +1237,14 @@ class Sim:
         now = self.now
         self.arrival[rid] = now
         p, o = self.prompt[rid], self.output[rid]
-        reason = None
-        if p + o > self.max_ctx:
-            reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
-        else:
-            reason = self.replicas[0].engine.reject_reason(p, o)
+        reason = self.reasons.get((p, o), False)  # they depend on the two lengths only
+        if reason is False:
+            if p + o > self.max_ctx:
+                reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
+            else:
+                reason = self.replicas[0].engine.reject_reason(p, o)
+            if len(self.reasons) < 65536:
+                self.reasons[(p, o)] = reason
         if reason:
             self.reason[rid] = reason
             self._ended(now)
@@ -1595,10 +1639,12 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
 
 def _summary(sim: Sim) -> dict:
     sys, sc = sim.sys, sim.sc
-    arr, adm, first, fin = (np.asarray(x) for x in (sim.arrival, sim.admitted, sim.first, sim.finish))
+    n = len(sim.arrival)  # (admitted, first and finish times are floats: NaN until set)
+    arr = np.asarray(sim.arrival)
+    adm, first, fin = (np.fromiter(x, float, n) for x in (sim.admitted, sim.first, sim.finish))
     out = np.asarray(sim.output)
     ok = ~np.isnan(fin)
-    rejected = np.asarray([bool(r) for r in sim.reason])
+    rejected = np.fromiter(map(bool, sim.reason), bool, n)
     duration = sim.end_time
     ttft = (first - arr)[ok]
     e2e = (fin - arr)[ok]
