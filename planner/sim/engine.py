@@ -32,7 +32,7 @@ from planner.catalog.loader import Catalog
 from planner.econ.slo import check_slo
 from planner.errors import ScenarioError
 from planner.model.memory import largest
-from planner.model.perf import System, build_system, compose
+from planner.model.perf import KernelStepPricer, System, build_system, compose
 from planner.model.predict import fit_reason
 from planner.sim.budget import active as _budget_active
 from planner.sim.budget import check as _budget_check
@@ -435,6 +435,9 @@ class Continuous:
         # padded batch size -> DecodePricer (or None: the general step time), shared by the replicas
         self.pricers: dict = sim.pricers if sim is not None else {}
         self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
+        # a measured-kernel step pricer checks its first steps against step_time_agg: once they all
+        # agreed, its own pricing is called directly (what its __call__ does from then on)
+        self.checking = self.mixed if isinstance(self.mixed, KernelStepPricer) else None
         self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
 
     def reject_reason(self, p: int, o: int) -> str | None:
@@ -513,6 +516,10 @@ class Continuous:
 
     def _join(self, rid: int, t: int) -> None:
         sim, led = self.sim, self.ledger
+        if self.checking is not None and self.checking.checks <= 0:
+            if self.checking.checks == 0:  # every check agreed (-1: one did not, __call__ prices the long way)
+                self.mixed = self.checking._price
+            self.checking = None
         off = t - led.g
         led.off[rid] = off
         below = bool(self.w) and t + 1 < self.w
@@ -1200,7 +1207,6 @@ class Sim:
         self.rng_route = reqs.rngs["routing"]
         self.rng_think = reqs.rngs["think"]
         self.pricers: dict = {}  # the replicas' folded decode pricers (the same System: the same pricers)
-        self.reasons: dict = {}  # (prompt, output) -> why such a request is rejected (None: it is not)
         if cfg.batching in ("continuous", "slots"):
             make = lambda: Continuous(self, sys, cfg)  # noqa: E731
         else:
@@ -1237,14 +1243,11 @@ class Sim:
         now = self.now
         self.arrival[rid] = now
         p, o = self.prompt[rid], self.output[rid]
-        reason = self.reasons.get((p, o), False)  # they depend on the two lengths only
-        if reason is False:
-            if p + o > self.max_ctx:
-                reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
-            else:
-                reason = self.replicas[0].engine.reject_reason(p, o)
-            if len(self.reasons) < 65536:
-                self.reasons[(p, o)] = reason
+        reason = None
+        if p + o > self.max_ctx:
+            reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
+        else:
+            reason = self.replicas[0].engine.reject_reason(p, o)
         if reason:
             self.reason[rid] = reason
             self._ended(now)
