@@ -569,10 +569,25 @@ class Continuous:
             o = off.get(rid)
             if o == self.w - 1 - key:
                 self.agg.cross(o)
+        if not fin or fin[0][0] > g:
+            return
+        prompt, output, agg, w, B, cached = sim.prompt, sim.output, self.agg, self.w, self.B, led.cached
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
-            if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
-                self._finish(rid, now)
+            o = off.get(rid)
+            if o == prompt[rid] + output[rid] - 1 - key:  # _finish, _release, _leave and agg.leave, inline
+                del off[rid]
+                t = o + g
+                agg.n -= 1
+                agg.off_sum -= o
+                agg.phase[o % B] -= 1
+                if w and t + 1 < w:
+                    agg.lin_n -= 1
+                    agg.lin_off -= o
+                sim.generated[rid] = t - prompt[rid] + 1
+                led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
+                del self.admitted[rid]
+                sim.finished(rid, now)
 
     # -- scheduling ---------------------------------------------------------
 
