@@ -522,8 +522,15 @@ class Continuous:
             self.checking = None
         off = t - led.g
         led.off[rid] = off
-        below = bool(self.w) and t + 1 < self.w
-        self.agg.join(off, below)
+        w = self.w
+        below = bool(w) and t + 1 < w
+        agg = self.agg  # DecodeAggregates.join, inline
+        agg.n += 1
+        agg.off_sum += off
+        agg.phase[off % self.B] += 1
+        if below:
+            agg.lin_n += 1
+            agg.lin_off += off
         heapq.heappush(self.fin, (sim.prompt[rid] + sim.output[rid] - 1 - off, rid))
         if below:
             heapq.heappush(self.cross, (self.w - 1 - off, rid))
