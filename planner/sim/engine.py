@@ -431,7 +431,7 @@ class Continuous:
         self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
         self.fin: list[tuple[int, int]] = []  # (g at which it is done, rid)
         self.cross: list[tuple[int, int]] = []  # (g from which t + 1 >= window, rid)
-        self.pending = None
+        self.pending: Any = None  # the planned step's chunks or the planned run's start
         # padded batch size -> DecodePricer (or None: the general step time), shared by the replicas
         self.pricers: dict = sim.pricers if sim is not None else {}
         self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
@@ -581,9 +581,8 @@ class Continuous:
         prompt, output, agg, w, B, cached = sim.prompt, sim.output, self.agg, self.w, self.B, led.cached
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
-            o = off.get(rid)
-            if o == prompt[rid] + output[rid] - 1 - key:  # _finish, _release, _leave and agg.leave, inline
-                del off[rid]
+            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:  # _finish, _release, _leave and agg.leave, inline
+                o = off.pop(rid)
                 t = o + g
                 agg.n -= 1
                 agg.off_sum -= o
