@@ -1273,7 +1273,8 @@ class Sim:
             self.reason[rid] = reason
             self._ended(now)
             return
-        rep = self._route()
+        reps = self.replicas
+        rep = reps[0] if len(reps) == 1 else self._route()
         self.replica[rid] = rep.idx
         rep.enqueue(rid)
 
