@@ -326,7 +326,8 @@ class DecodeAggregates:
         self.seq_terms = sys.seq_terms  # one sequence's (KV bytes, attention FLOPs), for the check
 
     def join(self, off: int, below: bool) -> None:
-        """A decoder of offset `off` joins (`below`: its t + 1 is below the window)."""
+        """A decoder of offset `off` joins (`below`: its t + 1 is below the window).  Continuous._join
+        and Continuous._after_step do what join and leave do, inline."""
         self.n += 1
         self.off_sum += off
         self.phase[off % len(self.phase)] += 1
@@ -559,10 +560,6 @@ class Continuous:
         self._release(rid)
         self.waiting.appendleft(rid)
         self.sim.preempted(rid)
-
-    def _finish(self, rid: int, now: float) -> None:
-        self._release(rid)
-        self.sim.finished(rid, now)
 
     def _after_step(self, now: float) -> None:
         led, fin = self.ledger, self.fin
