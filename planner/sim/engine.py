@@ -32,7 +32,7 @@ from planner.catalog.loader import Catalog
 from planner.econ.slo import check_slo
 from planner.errors import ScenarioError
 from planner.model.memory import largest
-from planner.model.perf import System, build_system, compose
+from planner.model.perf import KernelStepPricer, System, build_system, compose
 from planner.model.predict import fit_reason
 from planner.sim.budget import active as _budget_active
 from planner.sim.budget import check as _budget_check
@@ -326,7 +326,8 @@ class DecodeAggregates:
         self.seq_terms = sys.seq_terms  # one sequence's (KV bytes, attention FLOPs), for the check
 
     def join(self, off: int, below: bool) -> None:
-        """A decoder of offset `off` joins (`below`: its t + 1 is below the window)."""
+        """A decoder of offset `off` joins (`below`: its t + 1 is below the window).  Continuous._join
+        and Continuous._after_step do what join and leave do, inline."""
         self.n += 1
         self.off_sum += off
         self.phase[off % len(self.phase)] += 1
@@ -431,10 +432,13 @@ class Continuous:
         self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
         self.fin: list[tuple[int, int]] = []  # (g at which it is done, rid)
         self.cross: list[tuple[int, int]] = []  # (g from which t + 1 >= window, rid)
-        self.pending = None
+        self.pending: Any = None  # the planned step's chunks or the planned run's start
         # padded batch size -> DecodePricer (or None: the general step time), shared by the replicas
         self.pricers: dict = sim.pricers if sim is not None else {}
         self.mixed = sys.step_pricer() or sys.step_time_agg  # a step with prefill chunks
+        # a measured-kernel step pricer checks its first steps against step_time_agg: once they all
+        # agreed, its own pricing is called directly (what its __call__ does from then on)
+        self.checking = self.mixed if isinstance(self.mixed, KernelStepPricer) else None
         self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
 
     def reject_reason(self, p: int, o: int) -> str | None:
@@ -513,10 +517,21 @@ class Continuous:
 
     def _join(self, rid: int, t: int) -> None:
         sim, led = self.sim, self.ledger
+        if self.checking is not None and self.checking.checks <= 0:
+            if self.checking.checks == 0:  # every check agreed (-1: one did not, __call__ prices the long way)
+                self.mixed = self.checking._price
+            self.checking = None
         off = t - led.g
         led.off[rid] = off
-        below = bool(self.w) and t + 1 < self.w
-        self.agg.join(off, below)
+        w = self.w
+        below = bool(w) and t + 1 < w
+        agg = self.agg  # DecodeAggregates.join, inline
+        agg.n += 1
+        agg.off_sum += off
+        agg.phase[off % self.B] += 1
+        if below:
+            agg.lin_n += 1
+            agg.lin_off += off
         heapq.heappush(self.fin, (sim.prompt[rid] + sim.output[rid] - 1 - off, rid))
         if below:
             heapq.heappush(self.cross, (self.w - 1 - off, rid))
@@ -546,10 +561,6 @@ class Continuous:
         self.waiting.appendleft(rid)
         self.sim.preempted(rid)
 
-    def _finish(self, rid: int, now: float) -> None:
-        self._release(rid)
-        self.sim.finished(rid, now)
-
     def _after_step(self, now: float) -> None:
         led, fin = self.ledger, self.fin
         g, off = led.g, led.off
@@ -562,10 +573,24 @@ class Continuous:
             o = off.get(rid)
             if o == self.w - 1 - key:
                 self.agg.cross(o)
+        if not fin or fin[0][0] > g:
+            return
+        prompt, output, agg, w, B, cached = sim.prompt, sim.output, self.agg, self.w, self.B, led.cached
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
-            if off.get(rid) == sim.prompt[rid] + sim.output[rid] - 1 - key:
-                self._finish(rid, now)
+            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:  # _finish, _release, _leave and agg.leave, inline
+                o = off.pop(rid)
+                t = o + g
+                agg.n -= 1
+                agg.off_sum -= o
+                agg.phase[o % B] -= 1
+                if w and t + 1 < w:
+                    agg.lin_n -= 1
+                    agg.lin_off -= o
+                sim.generated[rid] = t - prompt[rid] + 1
+                led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
+                del self.admitted[rid]
+                sim.finished(rid, now)
 
     # -- scheduling ---------------------------------------------------------
 
@@ -586,8 +611,10 @@ class Continuous:
                     admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
-                    if run is not None:
+                    if run is not None and type(run) is not float:
                         return RUN, run
+                    if not waiting or len(admitted) >= self.max_seqs:  # nothing to admit: one decode step
+                        return self._decode_step(now, run)
         cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
         need = phase[-G % B] if n_dec else 0
         preempted = need > cap - led.used
@@ -692,6 +719,38 @@ class Continuous:
             led.peak = led.used
         return STEP, dur
 
+    def _decode_step(self, now: float, t0: float | None):
+        """plan() for one pure decode step where nothing is admitted and no block runs short (the
+        general path's operations in the same order); t0: its time if _plan_run priced it."""
+        led, agg, sim = self.ledger, self.agg, self.sim
+        G, n = led.g, agg.n
+        led.used += agg.phase[-G % self.B]
+        if t0 is None:
+            s = agg.off_sum + n * (G + 1)
+            kv, attn = self.kf * s, self.af * s
+            if self.w:
+                sw = agg.lin_off + agg.lin_n * (G + 1) + (n - agg.lin_n) * self.w
+                kv += self.ks * sw
+                attn += self.aw * sw
+            t0 = self._step_time(n, n, kv, attn, True)
+        dur = t0
+        if n > self.max_running:
+            self.max_running = n
+        self.pending = ()
+        if sim.check is not None:
+            sim.check()
+        nw = len(self.waiting)
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n, n, led.used / self.kv_total, nw))
+        sim.gap_vals.append(dur)
+        sim.gap_lens.append(1)
+        sim.gap_counts.append(n)
+        if led.used > led.peak:
+            led.peak = led.used
+        return STEP, dur
+
     def commit(self, now: float) -> None:
         led = self.ledger
         led.g += 1
@@ -714,10 +773,13 @@ class Continuous:
                 else:
                     self._join(rid, st[1])
         self.pending = None
-        self._after_step(now)
+        g = led.g
+        if (self.fin and self.fin[0][0] <= g) or (self.cross and self.cross[0][0] <= g):
+            self._after_step(now)
 
     def _plan_run(self, now: float, horizon: float, free: int):
-        """A run of >= 2 pure decode steps with an unchanged batch, or None."""
+        """A run of >= 2 pure decode steps with an unchanged batch; else the time of its first step
+        (a float) where it priced that, or None."""
         led, agg, B, sim = self.ledger, self.agg, self.B, self.sim
         g, n = led.g, agg.n
         k = RUN_CAP
@@ -759,7 +821,7 @@ class Continuous:
         if c:
             t0 = (t0 if t0 >= c else c) if overlap else t0 + c
         if now + t0 >= horizon:
-            return None
+            return t0  # no run: one step of t0 (plan)
         if horizon != math.inf:
             k = min(k, math.ceil((horizon - now) / t0) + 1)
         free += agg.phase[-g % B]  # plan() took the first step's demand off
@@ -768,7 +830,7 @@ class Continuous:
         elif n * -(-k // B) > free:  # blocks may run out: count the steps they last
             k = min(k, self._steps_affordable(g, n, free))
         if k < 2:
-            return None
+            return t0
         self.pending = now
         if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
             h = horizon - now if horizon != math.inf else math.inf
@@ -847,9 +909,10 @@ class Continuous:
             sim.gap_array(cum[:k])
         sim.gap_lens.append(k)
         sim.gap_counts.append(n)
-        led.g += k
+        g = led.g = led.g + k
         self.pending = None
-        self._after_step(now)
+        if (self.fin and self.fin[0][0] <= g) or (self.cross and self.cross[0][0] <= g):
+            self._after_step(now)
 
     def _steps_affordable(self, g: int, n: int, free: int) -> int:
         """How many decode steps from step g the free blocks last: the largest k with
@@ -1207,7 +1270,8 @@ class Sim:
             self.reason[rid] = reason
             self._ended(now)
             return
-        rep = self._route()
+        reps = self.replicas
+        rep = reps[0] if len(reps) == 1 else self._route()
         self.replica[rid] = rep.idx
         rep.enqueue(rid)
 
@@ -1597,10 +1661,12 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
 
 def _summary(sim: Sim) -> dict:
     sys, sc = sim.sys, sim.sc
-    arr, adm, first, fin = (np.asarray(x) for x in (sim.arrival, sim.admitted, sim.first, sim.finish))
+    n = len(sim.arrival)  # (admitted, first and finish times are floats: NaN until set)
+    arr = np.asarray(sim.arrival)
+    adm, first, fin = (np.fromiter(x, float, n) for x in (sim.admitted, sim.first, sim.finish))
     out = np.asarray(sim.output)
     ok = ~np.isnan(fin)
-    rejected = np.asarray([bool(r) for r in sim.reason])
+    rejected = np.fromiter(map(bool, sim.reason), bool, n)
     duration = sim.end_time
     ttft = (first - arr)[ok]
     e2e = (fin - arr)[ok]
