@@ -114,60 +114,67 @@ def summary_table(key: str, _rows: list[dict]) -> None:
             shown[c] = pd.to_numeric(shown[c], errors="coerce")
     for c in ("machine", "link", "parallel", "offload", "verdict", "capacity"):  # text columns: an empty cell reads —
         shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
-    table = shown.style.format({k: v for k, v in FORMATS.items()}, na_rep="—").format(
-        na_rep="—", subset=[c for c in show if c not in FORMATS and c != "fits"]
+    # Streamlit's table draws a missing number as "None" whatever the Styler says: a number column with a
+    # missing cell (an unpriced option's $ columns) is written as text, "—" where missing; a full one stays a
+    # number (sortable)
+    as_text = [c for c in FORMATS if c in shown and shown[c].isna().any()]
+    for c in as_text:
+        shown[c] = [FORMATS[c].format(v) if pd.notna(v) else "—" for v in shown[c]]
+    numbers = {k: v for k, v in FORMATS.items() if k not in as_text}
+    table = shown.style.format(numbers, na_rep="—").format(
+        na_rep="—", subset=[c for c in show if c not in numbers and c != "fits"]
     )
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "machine": st.column_config.TextColumn("machine option · engine · quantization", width="medium"),
-            "meets": st.column_config.TextColumn("meets target", help=HELP["meets"]),
-            "verdict": st.column_config.TextColumn("why", width="medium"),
-            "ttft_p95": st.column_config.TextColumn("first token p95", help=HELP["ttft"]),
-            "tpot_p95": st.column_config.TextColumn("per token p95", help=HELP["tpot"]),
-            "ttft_p50": st.column_config.TextColumn("first token p50", help=HELP["ttft"]),
-            "tpot_p50": st.column_config.TextColumn("per token p50", help=HELP["tpot"]),
-            "usd_per_month": st.column_config.NumberColumn("$/month", help="(price + energy over the years) / months"),
-            "usd_per_user_month": st.column_config.NumberColumn(
-                "$/person/month", help="$/month / people (closed loop)"
-            ),
-            "nodes": st.column_config.NumberColumn("nodes", help="machines per replica joined by the link"),
-            "link": st.column_config.TextColumn("link"),
-            "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
-            "offload": st.column_config.TextColumn("offload", width="medium"),
-            "fits": st.column_config.CheckboxColumn("fits"),
-            "capacity": st.column_config.TextColumn("memory", help=cmp.CAPACITY_HELP),
-            "memory_used_share": st.column_config.NumberColumn(
-                "memory used",
-                help="memory the option needs (weights, KV cache, other) / the memory it may use (all devices "
-                "together, less the runtime's reserve or the macOS GPU limit)",
-            ),
-            "price_flag": st.column_config.TextColumn(
-                "price source",
-                help="⚠ low confidence: a part of this price rests on a weak source (no vendor list price, "
-                "a third-party estimate); the reason is under 'Sources and accuracy of each option'. "
-                "Enter your quote to replace it.",
-            ),
-            "prefill_tok_s": st.column_config.TextColumn(
-                "prefill tok/s", help="single stream (predict), with its 80% band"
-            ),
-            "decode_tok_s": st.column_config.TextColumn(
-                "decode tok/s", help="single stream (predict), with its 80% band"
-            ),
-            "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
-            "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"]),
-            "power_max_w": st.column_config.NumberColumn("max power W"),
-            "price_usd": st.column_config.NumberColumn(
-                "price $", help="whole machine: cards + chassis (CPU, RAM, PSU, networking), or your quote"
-            ),
-            "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
-            "tokens_per_joule": st.column_config.NumberColumn(
-                "tokens/J", help="output tokens per joule at the load (device power, before PUE)"
-            ),
-        },
-    )
+    config = _summary_columns()
+    for c in as_text:
+        if c in config:
+            config[c] = st.column_config.TextColumn(config[c].get("label"), help=config[c].get("help"))
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+
+
+def _summary_columns() -> dict:
+    """The summary table's column labels and help."""
+    return {
+        "machine": st.column_config.TextColumn("machine option · engine · quantization", width="medium"),
+        "meets": st.column_config.TextColumn("meets target", help=HELP["meets"]),
+        "verdict": st.column_config.TextColumn("why", width="medium"),
+        "ttft_p95": st.column_config.TextColumn("first token p95", help=HELP["ttft"]),
+        "tpot_p95": st.column_config.TextColumn("per token p95", help=HELP["tpot"]),
+        "ttft_p50": st.column_config.TextColumn("first token p50", help=HELP["ttft"]),
+        "tpot_p50": st.column_config.TextColumn("per token p50", help=HELP["tpot"]),
+        "usd_per_month": st.column_config.NumberColumn("$/month", help="(price + energy over the years) / months"),
+        "usd_per_user_month": st.column_config.NumberColumn("$/person/month", help="$/month / people (closed loop)"),
+        "nodes": st.column_config.NumberColumn("nodes", help="machines per replica joined by the link"),
+        "link": st.column_config.TextColumn("link"),
+        "parallel": st.column_config.TextColumn("split", help="tp / pp / ep over all devices (predict's choice)"),
+        "offload": st.column_config.TextColumn("offload", width="medium"),
+        "fits": st.column_config.CheckboxColumn("fits"),
+        "capacity": st.column_config.TextColumn("memory", help=cmp.CAPACITY_HELP),
+        "memory_used_share": st.column_config.NumberColumn(
+            "memory used",
+            help="memory the option needs (weights, KV cache, other) / the memory it may use (all devices "
+            "together, less the runtime's reserve or the macOS GPU limit)",
+        ),
+        "price_flag": st.column_config.TextColumn(
+            "price source",
+            help="⚠ low confidence: a part of this price rests on a weak source (no vendor list price, "
+            "a third-party estimate); the reason is under 'Sources and accuracy of each option'. "
+            "Enter your quote to replace it.",
+        ),
+        "prefill_tok_s": st.column_config.TextColumn(
+            "prefill tok/s", help="single stream (predict), with its 80% band"
+        ),
+        "decode_tok_s": st.column_config.TextColumn("decode tok/s", help="single stream (predict), with its 80% band"),
+        "throughput_tok_s": st.column_config.NumberColumn("sim. tok/s"),
+        "goodput": st.column_config.NumberColumn("on target", help=HELP["goodput"]),
+        "power_max_w": st.column_config.NumberColumn("max power W"),
+        "price_usd": st.column_config.NumberColumn(
+            "price $", help="whole machine: cards + chassis (CPU, RAM, PSU, networking), or your quote"
+        ),
+        "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
+        "tokens_per_joule": st.column_config.NumberColumn(
+            "tokens/J", help="output tokens per joule at the load (device power, before PUE)"
+        ),
+    }
 
 
 VIEWS = ("Memory", "Cost", "Single-stream speed", "Latency", "Batch and KV cache over time")

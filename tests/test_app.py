@@ -358,3 +358,28 @@ def test_compare_draws_only_the_open_chart_view_and_sources():
     assert not at.exception and len(at.get("vega_lite_chart")) == 2  # TTFT and TPOT
     sources = [m.value for m in at.markdown if "calibration `" in m.value]
     assert len(sources) == 1 and sources[0].count("calibration `") == 4  # one element, every option
+
+
+def test_an_unpriced_option_reads_a_dash_not_none():
+    """Streamlit draws a missing number as "None": a $ column with an unpriced option (two 96 GB Mac Studios
+    over Thunderbolt 5 have no sourced price) is sent as text with "—" there; a column without a gap stays numeric."""
+    at = run(
+        {
+            "v": "2",
+            "model": "llama-3.1-70b",
+            "machine.hardware": "apple-m3-ultra-80c",
+            "machine.memory_gb": "96",
+            "machine.nodes": "2",
+            "machine.link": "thunderbolt5",
+            "compare.0.hardware": "nvidia-h100-sxm",
+            "compare.0.devices": "2",
+            "compare.0.quant": "fp8",
+            "compare.0.engine": "vllm",
+            "workload.requests": "40",
+        }
+    )
+    assert not at.exception
+    df = at.dataframe[0].value
+    prices = list(df["price_usd"])
+    assert prices[0] == "—" and prices[1].startswith("$") and None not in prices
+    assert (df["throughput_tok_s"] > 0).all()  # full columns stay numbers
