@@ -143,3 +143,12 @@ def test_serve_rows_simulated(serve_result):
         assert any(
             k in sk["reason"] for k in ("MLPerf", "ShareGPT", "lengths not given", "disaggregated", "context window")
         ), sk
+
+
+def test_rows_on_more_than_eight_gpus_are_several_machines():
+    """A 16-GPU row (two 8-GPU servers over InfiniBand, as P3-TT356's notes say) is predicted on two
+    machines, by the calibration, `validate --providers` and the serve rows alike; before, the
+    predict path put 16 H100s on one NVLink switch."""
+    rows = {r.id: r for r in read_rows(DEFAULT_DATA)}
+    assert rows["P3-TT356-001"].machine() == (8, 2, "infiniband-ndr-400g")
+    assert rows["P5-071"].machine() == (8, 1, None)

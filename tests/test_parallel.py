@@ -48,6 +48,31 @@ def test_tensor_parallel_beats_pipeline_for_one_stream(cat):
     assert tp.step_time([(1, 1000)]) < pp.step_time([(1, 1000)])
 
 
+def test_a_tensor_parallel_group_spanning_machines_costs_more_than_one_inside_a_machine(cat):
+    """An all-reduce whose devices sit on two machines pays the machine's own floor plus a whole
+    all-reduce between machines (the link's measured all-reduce time), not the link's one-way RDMA
+    latency: before, 16 H100s over InfiniBand (2.5 us a hop) reduced faster than 16 on one NVLink
+    switch (22.7 us)."""
+    kw = dict(model="deepseek-r1", quant="fp8", engine="sglang", hardware="nvidia-h100-sxm")
+    one = build_system(cat, devices=16, **kw)  # a hypothetical 16-GPU NVLink domain
+    two = build_system(cat, devices=8, nodes=2, link="infiniband-ndr-400g", parallel="tp=16", **kw)
+    ib = two.deployment.link
+    assert two.step.tp_lat == pytest.approx(one.step.tp_lat + ib.allreduce_latency_us.value * 1e-6)
+    assert two.step_time([(1, 1000)]) > one.step_time([(1, 1000)])
+
+
+def test_sglang_spans_machines_with_one_tensor_parallel_group(cat):
+    """SGLang's documented two-node deployment is `--tp 16 --nnodes 2`; vLLM keeps tensor parallel
+    inside a machine and pipeline stages across machines."""
+    kw = dict(model="deepseek-r1", quant="fp8", hardware="nvidia-h100-sxm", devices=8, nodes=2)
+    kw["link"] = "infiniband-ndr-400g"
+    assert predict(cat, engine="sglang", **kw)["parallel"] == {"tp": 16, "pp": 1, "ep": 1}
+    assert predict(cat, engine="vllm", **kw)["parallel"] == {"tp": 8, "pp": 2, "ep": 1}
+    # a model whose heads do not divide over all the devices keeps the pipeline split
+    qwen = dict(kw, model="qwen2.5-7b", quant="bf16")  # 28 heads: 16 ranks cannot share them
+    assert predict(cat, engine="sglang", **qwen)["parallel"] == {"tp": 8, "pp": 2, "ep": 1}
+
+
 def test_microbatches_help_a_pipeline_only_when_compute_bound(cat):
     kw = dict(hardware="nvidia-h100-sxm", model="llama-3.1-70b", quant="fp8", engine="vllm", devices=4)
     pp = build_system(cat, parallel="tp=2,pp=2", **kw)

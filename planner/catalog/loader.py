@@ -209,6 +209,9 @@ class Link(_Strict):
     bandwidth_gbs: Figure  # per device, one direction, GB/s
     measured_gbs: Figure | None = None  # what software reaches over it, where measured
     latency_us: Figure  # small-message latency as collectives see it
+    # a whole small-message all-reduce between machines over this link (what a collective spanning
+    # machines pays on top of the devices' own link), where measured; else latency_us stands in
+    allreduce_latency_us: Figure | None = None
     notes: str | None = None
 
     @property
@@ -545,6 +548,10 @@ class Engine(_Strict):
     calibration_from: str | None = None  # borrow another engine's calibration when it has none
     serving: Serving = Serving()  # serving mechanisms (planner.sim.engine), each with its source
     calibrated_versions: list[str] = []  # set from its calibration file: the engine versions its fit models
+    # how the engine splits a model over several machines by default: "pp" (tensor parallel inside a
+    # machine, pipeline stages across machines) or "tp" (one tensor-parallel group over every device)
+    multi_node_parallel: Literal["pp", "tp"] = "pp"
+    multi_node_source: str | None = None
     notes: str | None = None
 
 

@@ -75,6 +75,14 @@ class Row:
     unit: str = ""  # e.g. 'output tok/s per GPU': serve_validation reads per-GPU / total-token units
     engine_version: str = ""  # the engine build or release the row was measured with, where stated
 
+    def machine(self) -> tuple[int, int, str | None]:
+        """(devices per machine, machines, link between them) of the row's `devices`: more than 8
+        GPUs in a multiple of 8 are 8-GPU servers (an HGX/DGX board's NVLink domain holds 8) joined
+        by InfiniBand NDR, as the serve rows are read; else one machine."""
+        if self.devices > 8 and self.devices % 8 == 0:
+            return 8, self.devices // 8, "infiniband-ndr-400g"
+        return self.devices, 1, None
+
     def lengths(self) -> tuple[int, int, int, bool]:
         """(batch, prompt, gen, assumed) for a predict row; blanks take llama-bench's defaults."""
         assumed = False
@@ -277,8 +285,9 @@ class RowModel:
     def __init__(self, catalog: Catalog, row: Row):
         self.row = row
         self.batch, self.prompt, self.gen, self.assumed = row.lengths()
+        devices, nodes, link = row.machine()
         self.sys: System = build_system(
-            catalog, row.hardware_id, row.model_id, row.quant_id, row.engine_id, devices=row.devices
+            catalog, row.hardware_id, row.model_id, row.quant_id, row.engine_id, devices=devices, nodes=nodes, link=link
         )
 
     def predict(self, eff: Efficiency | None = None) -> float:

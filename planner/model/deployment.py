@@ -47,11 +47,16 @@ class Parallel:
         return f"tp={self.tp},pp={self.pp},ep={self.ep}"
 
 
-def default_parallel(engine: Engine, devices: int, nodes: int) -> Parallel:
+def default_parallel(engine: Engine, devices: int, nodes: int, heads: int | None = None) -> Parallel:
     """What each engine does by default: llama.cpp splits layers over all devices (and RPC nodes);
-    the serving engines run tensor parallel inside a machine and pipeline stages across machines."""
+    the serving engines run tensor parallel inside a machine and pipeline stages across machines,
+    except an engine whose documented multi-machine deployment is one tensor-parallel group over
+    every device (`multi_node_parallel = "tp"`, SGLang's `--tp 16 --nnodes 2`) where the model's
+    attention heads divide over them."""
     if engine.batching == "slots":
         return Parallel(tp=1, pp=devices * nodes)
+    if nodes > 1 and engine.multi_node_parallel == "tp" and (heads is None or heads % (devices * nodes) == 0):
+        return Parallel(tp=devices * nodes, pp=1)
     return Parallel(tp=devices, pp=nodes)
 
 
@@ -316,7 +321,7 @@ def resolve_deployment(
         float(mem),
         int(devices),
         kv,
-        par or default_parallel(e, int(devices), int(nodes)),
+        par or default_parallel(e, int(devices), int(nodes), m.num_heads),
         usable_memory_gb,
         int(nodes),
         link_p,

@@ -562,12 +562,19 @@ class StepTimeModel:
             self.inter_bw, self.inter_lat = dep.link.effective_gbs * GB, dep.link.latency_us.value * 1e-6
         else:
             self.inter_bw, self.inter_lat = self.intra_bw, self.intra_lat
+        # a collective over devices of several machines pays its machine's own small-message floor
+        # and a whole all-reduce between machines (the link's measured all-reduce time; its
+        # point-to-point latency where none is given), never less than inside one machine
+        coll_lat = self.inter_lat
+        if dep.link is not None and dep.link.allreduce_latency_us is not None:
+            coll_lat = dep.link.allreduce_latency_us.value * 1e-6
+        span_lat = (self.intra_lat if dep.devices > 1 else 0.0) + coll_lat
         spans_nodes = self.tp > dep.devices
-        self.tp_bw, self.tp_lat = (self.inter_bw, self.inter_lat) if spans_nodes else (self.intra_bw, self.intra_lat)
+        self.tp_bw, self.tp_lat = (self.inter_bw, span_lat) if spans_nodes else (self.intra_bw, self.intra_lat)
         self.inter_hops = min(dep.nodes - 1, self.pp - 1) if not spans_nodes else 0
         self.intra_hops = self.pp - 1 - self.inter_hops
         self.ep_bw, self.ep_lat = (
-            (self.inter_bw, self.inter_lat) if self.ep > dep.devices else (self.intra_bw, self.intra_lat)
+            (self.inter_bw, span_lat) if self.ep > dep.devices else (self.intra_bw, self.intra_lat)
         )
 
     def set_efficiency(self, eff: Efficiency, label: str) -> None:

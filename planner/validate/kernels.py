@@ -89,13 +89,16 @@ def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
         gen = r.gen if kind == "single_stream_decode" else 1
         if gen is None or (kind == "single_stream_decode" and gen < 2):
             return None
+        devices, nodes, link = r.machine()
         res = predict(
             catalog,
             hardware=r.hardware_id,
             model=r.model_id,
             quant=r.quant_id,
             engine=r.engine_id,
-            devices=r.devices,
+            devices=devices,
+            nodes=nodes,
+            link=link,
             batch=1,
             prompt=r.prompt,
             gen=max(gen, 2) if kind == "single_stream_decode" else 0,
@@ -139,8 +142,9 @@ def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 6
             for mode in ("roofline", "measured"):
                 with use_provider(mode):
                     preds[mode] = predict_row(cat, r, requests)
+                    devices, nodes, link = r.machine()
                     notes[mode] = build_system(
-                        cat, r.hardware_id, r.model_id, r.quant_id, r.engine_id, devices=r.devices
+                        cat, r.hardware_id, r.model_id, r.quant_id, r.engine_id, devices=devices, nodes=nodes, link=link
                     ).step.provider_note
         except (CatalogError, ScenarioError) as exc:
             skipped.append({"id": r.id, "reason": str(exc)})

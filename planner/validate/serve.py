@@ -198,13 +198,9 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
         "machine": {"hardware": row.hardware_id, "devices": row.devices},
         "workload": workload,
     }
-    if row.devices > 8 and row.devices % 8 == 0:  # two or more 8-GPU servers
-        sc["machine"] = {
-            "hardware": row.hardware_id,
-            "devices": 8,
-            "nodes": row.devices // 8,
-            "link": "infiniband-ndr-400g",
-        }
+    devices, nodes, link = row.machine()
+    if nodes > 1:  # two or more 8-GPU servers
+        sc["machine"] = {"hardware": row.hardware_id, "devices": devices, "nodes": nodes, "link": link}
     if sched:
         sc["scheduler"] = sched
     return sc, how
