@@ -16,6 +16,9 @@ from planner.model.calibration import (
     read_rows,
     summarize,
 )
+from planner.model.kernels import use_provider
+from planner.model.predict import predict
+from planner.validate.kernels import predict_row
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +155,25 @@ def test_rows_on_more_than_eight_gpus_are_several_machines():
     rows = {r.id: r for r in read_rows(DEFAULT_DATA)}
     assert rows["P3-TT356-001"].machine() == (8, 2, "infiniband-ndr-400g")
     assert rows["P5-071"].machine() == (8, 1, None)
+
+
+def test_validate_predicts_a_multi_node_row_on_its_machines(cat):
+    """`validate --providers` prices the 16-GPU batch-1 rows on two 8-GPU nodes (before: one
+    16-GPU NVLink machine, 6.3 ms per token instead of 8.8)."""
+    row = next(r for r in read_rows(DEFAULT_DATA) if r.id == "P3-TT356-001")
+    with use_provider("roofline"):
+        got = predict_row(cat, row)
+        two = predict(
+            cat,
+            hardware=row.hardware_id,
+            model=row.model_id,
+            quant=row.quant_id,
+            engine=row.engine_id,
+            devices=8,
+            nodes=2,
+            link="infiniband-ndr-400g",
+            batch=1,
+            prompt=row.prompt,
+            gen=row.gen,
+        )
+    assert got == pytest.approx(1000.0 * two["tpot_s"])
