@@ -234,3 +234,16 @@ def test_low_confidence_needs_a_reason():
     with pytest.raises(ValidationError, match="confidence_note"):
         Figure(value=1, source="x", confidence="low")
     assert Figure(value=1, source="x", confidence="low", confidence_note="aggregator").confidence == "low"
+
+
+def test_an_absurd_memory_size_is_bad_input_naming_the_field(tmp_path):
+    """A hardware overlay selling 1e308 GB (a fuzz finding: usable memory became inf and the KV
+    arithmetic NaN) is refused with the file and the field named, never a traceback later."""
+    src = (load_catalog().origins[("hardware", "apple-m1-7c")]).read_text(encoding="utf-8")
+    (tmp_path / "hardware").mkdir()
+    bad = tmp_path / "hardware" / "m1.toml"
+    bad.write_text(src.replace("memory_gb = [8, 16]", "memory_gb = [1e+308, 16]"), encoding="utf-8")
+    assert "1e+308" in bad.read_text(encoding="utf-8")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(tmp_path)
+    assert str(bad) in str(exc.value) and "memory_gb" in str(exc.value)

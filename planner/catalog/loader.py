@@ -188,6 +188,8 @@ class Hardware(_Strict):
     def _sizes(cls, v: list[float]) -> list[float]:
         if not v or any(x <= 0 for x in v):
             raise ValueError("memory_gb must list at least one size > 0")
+        if any(not x <= 100_000 for x in v):  # as a scenario's custom device (sim.scenario): no absurd sizes
+            raise ValueError("memory_gb sizes must be at most 100,000 GB per device")
         return sorted(v)
 
     def peak_tflops(self, dtype: str) -> float | None:
