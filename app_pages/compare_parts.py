@@ -57,7 +57,7 @@ def summary_table(key: str, _rows: list[dict]) -> None:
             compare_charts.band_text(v, [lo, hi], fmt) if compare_charts.ok_number(v) else "—"
             for v, lo, hi in zip(df[c], df[f"{c}_low"], df[f"{c}_high"])
         ]
-    for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
+    for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok", "usd_per_mtok_energy"):  # None: —
         df[c] = pd.to_numeric(df[c], errors="coerce")
     df["price_flag"] = [
         "⚠ low confidence" if isinstance(x, str) and x else ""  # NaN: no weak part
@@ -75,6 +75,7 @@ def summary_table(key: str, _rows: list[dict]) -> None:
         "usd_per_month",
         "usd_per_user_month",
         "usd_per_mtok",
+        "usd_per_mtok_energy",
         "fits",
         "capacity",
         "memory_used_share",
@@ -104,6 +105,7 @@ def summary_table(key: str, _rows: list[dict]) -> None:
         "power_max_w": "{:,.0f}",
         "price_usd": "${:,.0f}",
         "usd_per_mtok": "${:,.2f}",
+        "usd_per_mtok_energy": "${:,.2f}",
         "tokens_per_joule": "{:.3f}",
         "usd_per_month": "${:,.0f}",
         "usd_per_user_month": "${:,.0f}",
@@ -120,6 +122,7 @@ def summary_table(key: str, _rows: list[dict]) -> None:
     as_text = [c for c in FORMATS if c in shown and shown[c].isna().any()]
     for c in as_text:
         shown[c] = [FORMATS[c].format(v) if pd.notna(v) else "—" for v in shown[c]]
+    as_text = _mark_energy_only(df, shown, as_text)
     numbers = {k: v for k, v in FORMATS.items() if k not in as_text}
     table = shown.style.format(numbers, na_rep="—").format(
         na_rep="—", subset=[c for c in show if c not in numbers and c != "fits"]
@@ -129,6 +132,19 @@ def summary_table(key: str, _rows: list[dict]) -> None:
         if c in config:
             config[c] = st.column_config.TextColumn(config[c].get("label"), help=config[c].get("help"))
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+
+
+def _mark_energy_only(df, shown, as_text: list[str]) -> list[str]:
+    """An unpriced option has no $/Mtok (—) and its energy share alone: that cell is marked "energy only", so it
+    is not read as a full cost (the column becomes text: added to `as_text`, which is returned)."""
+    alone = [math.isnan(full) and not math.isnan(e) for full, e in zip(df["usd_per_mtok"], df["usd_per_mtok_energy"])]
+    if not any(alone):
+        return as_text
+    shown["usd_per_mtok_energy"] = [
+        "—" if math.isnan(e) else f"${e:,.2f}" + (" energy only" if a else "")
+        for e, a in zip(df["usd_per_mtok_energy"], alone)
+    ]
+    return [*dict.fromkeys([*as_text, "usd_per_mtok_energy"])]
 
 
 def _summary_columns() -> dict:
@@ -170,7 +186,14 @@ def _summary_columns() -> dict:
         "price_usd": st.column_config.NumberColumn(
             "price $", help="whole machine: cards + chassis (CPU, RAM, PSU, networking), or your quote"
         ),
-        "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
+        "usd_per_mtok": st.column_config.NumberColumn(
+            "$/Mtok (derived)", help=HELP["usd_per_mtok"] + ". — where the option has no sourced price"
+        ),
+        "usd_per_mtok_energy": st.column_config.NumberColumn(
+            "of which energy $/Mtok",
+            help="the energy share of $/Mtok. An option without a sourced price has no $/Mtok (—) and only "
+            "this share, marked 'energy only': not a full cost, not comparable with the $/Mtok of priced options",
+        ),
         "tokens_per_joule": st.column_config.NumberColumn(
             "tokens/J", help="output tokens per joule at the load (device power, before PUE)"
         ),
