@@ -312,7 +312,7 @@ def cost_chart(results: list[dict]) -> dict:
         tot[r["machine"]] += r["usd"]
     # an option without a price has its energy share alone: its label says so (it is not a full $/Mtok)
     full = {o["label"]: o.get("usd_per_mtok") is not None for o in results}
-    pad = float(max(tot.values())) * (1.2 if all(full.get(m) for m in labels) else 1.9)
+    pad = max(float(v) * (1.2 if full.get(m) else 1.9) for m, v in tot.items())  # room for the longest label
     totals = [
         {
             "machine": m,
