@@ -39,17 +39,18 @@ if preset:
     st.info(f"**{cmp.preset_caption(preset)}.** {dflt.PRESETS[preset]['note']}", icon=":material/info:")
 
 # the results (verdict, summary, charts, sources) and, below them, the share section: the share section needs no
-# results, so it is drawn first (on a first load or a cache miss the browser loads the code box's and the
-# buttons' scripts while the options are simulated; an uploaded CSV restores its scenario before any simulation)
+# results, so it is drawn first (on a first load or a cache miss the browser loads the buttons' scripts while the
+# options are simulated; an uploaded CSV restores its scenario before any simulation)
 top, bottom = st.container(), st.container()
 with bottom:
     q = ui.share_query(sc)
     url = ui.absolute_url(q)
-    st.markdown(  # the heading and its text in one element
-        "### Share and files\n\nLink to this scenario (the address bar holds the same; copy it with the button at "
-        "the right of the box):"
+    # the heading, its text and the link in one element; a link, not a code box: the code box's syntax highlighter
+    # was the largest script a first load ran (about 1 s of the browser's CPU here)
+    st.markdown(
+        "### Share and files\n\nLink to this scenario (the address bar holds the same; right-click it to copy it):"
+        f"\n\n<{url}>"
     )
-    st.code(url, language=None, wrap_lines=True)
     st.download_button(
         "One-page summary (Markdown)",
         lambda: cmp.markdown_summary(cat, sc, results, url),  # made on the click (deferred), not on every run

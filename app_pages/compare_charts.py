@@ -310,8 +310,18 @@ def cost_chart(results: list[dict]) -> dict:
     tot = {m: 0.0 for m in labels}
     for r in rows:
         tot[r["machine"]] += r["usd"]
-    pad = float(max(tot.values())) * 1.2
-    totals = [{"machine": m, "usd": v, "pad": pad} for m, v in tot.items()]
+    # an option without a price has its energy share alone: its label says so (it is not a full $/Mtok)
+    full = {o["label"]: o.get("usd_per_mtok") is not None for o in results}
+    pad = max(float(v) * (1.2 if full.get(m) else 1.9) for m, v in tot.items())  # room for the longest label
+    totals = [
+        {
+            "machine": m,
+            "usd": v,
+            "pad": pad,
+            "text": f"${v:,.2f}" if full.get(m) else f"${v:,.2f} energy only (no price)",
+        }
+        for m, v in tot.items()
+    ]
     y = _n("machine", sort=labels, title=None, axis={"labelLimit": 260, "labelOverlap": False})
     bars = {
         "data": {"name": "cost"},
@@ -335,7 +345,7 @@ def cost_chart(results: list[dict]) -> dict:
     text = {
         "data": {"name": "totals"},
         "mark": {"type": "text", "align": "left", "dx": 4},
-        "encoding": {"y": y, "x": _q("usd"), "text": _q("usd", format="$,.2f")},
+        "encoding": {"y": y, "x": _q("usd"), "text": _n("text")},
     }
     return _chart(
         {"cost": rows, "totals": totals}, layer=[bars, text, _pad_layer("totals")], height=48 * len(labels) + 30

@@ -22,10 +22,25 @@ def chart_specs(key: str, ttft_s: float | None, tpot_ms: float | None, _results:
     return compare_charts.page_charts(_results, ttft_s, tpot_ms)
 
 
+def _arrow(rows: list[dict]):
+    """A chart's dataset (a list of rows) as an Arrow table, column by column (Streamlit would convert the rows
+    through pandas); the rows as they are where a column mixes types."""
+    import pyarrow as pa  # imported by Streamlit for any table or chart anyway
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    if not keys:
+        return rows
+    try:
+        return pa.table({k: pa.array([r.get(k) for r in rows]) for k in keys})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return rows
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def _draw(key: str, name: str, _spec: dict) -> None:
     """One chart of the page (replayed on a hit: Streamlit does not convert its datasets again)."""
-    st.vega_lite_chart(_spec, width="stretch")
+    spec = dict(_spec, datasets={k: _arrow(v) for k, v in _spec.get("datasets", {}).items()})
+    st.vega_lite_chart(spec, width="stretch")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -40,94 +55,115 @@ def summary_rows(key: str, _results: list[dict], _slo) -> list[dict]:
     return cmp.summary_rows(_results, _slo)
 
 
+# the summary table's columns, in order
+SHOW = (
+    "machine",
+    "meets",
+    "verdict",
+    "ttft_p95",
+    "tpot_p95",
+    "goodput",
+    "price_usd",
+    "price_flag",
+    "usd_per_month",
+    "usd_per_user_month",
+    "usd_per_mtok",
+    "usd_per_mtok_energy",
+    "fits",
+    "capacity",
+    "memory_used_share",
+    "nodes",
+    "link",
+    "parallel",
+    "offload",
+    "prefill_tok_s",
+    "decode_tok_s",
+    "throughput_tok_s",
+    "ttft_p50",
+    "tpot_p50",
+    "power_max_w",
+    "tokens_per_joule",
+)
+# its number columns: (Streamlit's number format, step: the decimals it shows, the same as Python text for a column
+# with a missing cell).  Streamlit formats them in the browser: no pandas Styler, no second table of display values
+NUMBERS = {
+    "nodes": ("%d", 1, "{:.0f}"),
+    "throughput_tok_s": ("localized", 0.1, "{:,.1f}"),
+    "goodput": ("percent", 0.01, "{:.0%}"),
+    "memory_used_share": ("percent", 0.01, "{:.0%}"),
+    "power_max_w": ("localized", 1, "{:,.0f}"),
+    "price_usd": ("dollar", 1, "${:,.0f}"),
+    "usd_per_month": ("dollar", 1, "${:,.0f}"),
+    "usd_per_user_month": ("dollar", 1, "${:,.0f}"),
+    "usd_per_mtok": ("dollar", 0.01, "${:,.2f}"),
+    "usd_per_mtok_energy": ("dollar", 0.01, "${:,.2f}"),
+    "tokens_per_joule": ("%.3f", 0.001, "{:.3f}"),
+}
+
+
+def _number(x) -> float | None:
+    """A finite number, or None (no figure: None, NaN, text)."""
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
+def _column(c: str, col) -> list:
+    """Summary column `c`'s values; `col(k)`: field k of every row."""
+    if c in ("ttft_p95", "tpot_p95", "ttft_p50", "tpot_p50"):
+        return [vd.fmt_duration(x * 1e-3) if _number(x) is not None else "—" for x in col(c + "_ms")]
+    if c == "meets":
+        return ["✓ meets" if x else "✗" for x in col("meets_target")]
+    if c in ("prefill_tok_s", "decode_tok_s"):  # a speed with its 80% band: "52 (44-61)"
+        fmt = ",.0f" if c == "prefill_tok_s" else ",.1f"
+        return [
+            compare_charts.band_text(v, [lo, hi], fmt) if compare_charts.ok_number(v) else "—"
+            for v, lo, hi in zip(col(c), col(f"{c}_low"), col(f"{c}_high"))
+        ]
+    if c == "price_flag":
+        return ["⚠ low confidence" if isinstance(x, str) and x else "" for x in col("price_low_confidence")]
+    if c in NUMBERS:
+        return [_number(x) for x in col(c)]
+    if c == "fits":
+        return [None if x is None else bool(x) for x in col(c)]
+    return ["—" if x is None or x == "" else str(x) for x in col(c)]  # text: an empty cell reads —
+
+
+def summary_columns(rows: list[dict]) -> tuple[dict[str, list], list[str]]:
+    """The summary table's columns (name -> values, in SHOW's order) from cmp.summary_rows, and the number
+    columns written as text.  Streamlit's table draws a missing number as "None": a number column with a missing
+    cell (an unpriced option's $ columns) is text, "—" where missing; a full one stays a number (sortable).  An
+    unpriced option has no $/Mtok (—) and its energy share alone, marked "energy only" (not a full cost)."""
+    out = {c: _column(c, lambda k: [r.get(k) for r in rows]) for c in SHOW}
+    as_text = [c for c in NUMBERS if None in out[c]]
+    alone = [full is None and e is not None for full, e in zip(out["usd_per_mtok"], out["usd_per_mtok_energy"])]
+    if any(alone) and "usd_per_mtok_energy" not in as_text:
+        as_text.append("usd_per_mtok_energy")
+    for c in as_text:
+        text = NUMBERS[c][2]
+        out[c] = ["—" if v is None else text.format(v) for v in out[c]]
+    if any(alone):
+        out["usd_per_mtok_energy"] = [
+            v + (" energy only" if a else "") for v, a in zip(out["usd_per_mtok_energy"], alone)
+        ]
+    return out, as_text
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def summary_table(key: str, _rows: list[dict]) -> None:
     """Draws the summary table; cached by `key` (the scenario and which options failed): a re-run of the same
-    scenario replays the element instead of building the frame and its formats again."""
-    import pandas as pd  # heavy (0.5 s): imported on the first table, after the page's first parts are drawn
+    scenario replays the element instead of building the table again.  An Arrow table made here (no pandas: the
+    page's first load does not import it for the table)."""
+    import pyarrow as pa  # imported by Streamlit for any table or chart anyway
 
-    df = pd.DataFrame(_rows)
-    for c, unit in (("ttft_p95_ms", 1e-3), ("tpot_p95_ms", 1e-3), ("ttft_p50_ms", 1e-3), ("tpot_p50_ms", 1e-3)):
-        df[c.replace("_ms", "")] = [
-            vd.fmt_duration(x * unit) if x is not None and not math.isnan(x) else "—" for x in df[c]
-        ]
-    df["meets"] = ["✓ meets" if x else "✗" for x in df["meets_target"]]
-    for c, fmt in (("prefill_tok_s", ",.0f"), ("decode_tok_s", ",.1f")):  # a speed with its 80% band: "52 (44-61)"
-        df[c] = [
-            compare_charts.band_text(v, [lo, hi], fmt) if compare_charts.ok_number(v) else "—"
-            for v, lo, hi in zip(df[c], df[f"{c}_low"], df[f"{c}_high"])
-        ]
-    for c in ("price_usd", "usd_per_month", "usd_per_user_month", "usd_per_mtok"):  # None -> NaN: shown as —
-        df[c] = pd.to_numeric(df[c], errors="coerce")
-    df["price_flag"] = [
-        "⚠ low confidence" if isinstance(x, str) and x else ""  # NaN: no weak part
-        for x in df["price_low_confidence"]
-    ]
-    show = [
-        "machine",
-        "meets",
-        "verdict",
-        "ttft_p95",
-        "tpot_p95",
-        "goodput",
-        "price_usd",
-        "price_flag",
-        "usd_per_month",
-        "usd_per_user_month",
-        "usd_per_mtok",
-        "fits",
-        "capacity",
-        "memory_used_share",
-        "nodes",
-        "link",
-        "parallel",
-        "offload",
-        "prefill_tok_s",
-        "decode_tok_s",
-        "throughput_tok_s",
-        "ttft_p50",
-        "tpot_p50",
-        "power_max_w",
-        "tokens_per_joule",
-    ]
-    FORMATS = {
-        "nodes": "{:.0f}",
-        "memory_total_gb": "{:,.1f}",
-        "memory_usable_gb": "{:,.1f}",
-        "throughput_tok_s": "{:,.1f}",
-        "ttft_p50_ms": "{:,.0f}",
-        "ttft_p95_ms": "{:,.0f}",
-        "tpot_p50_ms": "{:,.1f}",
-        "tpot_p95_ms": "{:,.1f}",
-        "goodput": "{:.0%}",
-        "memory_used_share": "{:.0%}",
-        "power_max_w": "{:,.0f}",
-        "price_usd": "${:,.0f}",
-        "usd_per_mtok": "${:,.2f}",
-        "tokens_per_joule": "{:.3f}",
-        "usd_per_month": "${:,.0f}",
-        "usd_per_user_month": "${:,.0f}",
-    }
-    shown = df[show].copy()
-    for c in FORMATS:  # number columns: None (no sourced figure) as NaN, which the table shows as —, not "None"
-        if c in shown:
-            shown[c] = pd.to_numeric(shown[c], errors="coerce")
-    for c in ("machine", "link", "parallel", "offload", "verdict", "capacity"):  # text columns: an empty cell reads —
-        shown[c] = shown[c].astype(object).where(shown[c].notna(), "—")
-    # Streamlit's table draws a missing number as "None" whatever the Styler says: a number column with a
-    # missing cell (an unpriced option's $ columns) is written as text, "—" where missing; a full one stays a
-    # number (sortable)
-    as_text = [c for c in FORMATS if c in shown and shown[c].isna().any()]
-    for c in as_text:
-        shown[c] = [FORMATS[c].format(v) if pd.notna(v) else "—" for v in shown[c]]
-    numbers = {k: v for k, v in FORMATS.items() if k not in as_text}
-    table = shown.style.format(numbers, na_rep="—").format(
-        na_rep="—", subset=[c for c in show if c not in numbers and c != "fits"]
-    )
+    cols, as_text = summary_columns(_rows)
     config = _summary_columns()
-    for c in as_text:
-        if c in config:
+    for c, (fmt, step, _) in NUMBERS.items():
+        if c in as_text:
             config[c] = st.column_config.TextColumn(config[c].get("label"), help=config[c].get("help"))
+        else:
+            config[c] = st.column_config.NumberColumn(
+                config[c].get("label"), help=config[c].get("help"), format=fmt, step=step
+            )
+    table = pa.table({c: pa.array(v, type=pa.bool_() if c == "fits" else None) for c, v in cols.items()})
     st.dataframe(table, hide_index=True, width="stretch", column_config=config)
 
 
@@ -170,7 +206,14 @@ def _summary_columns() -> dict:
         "price_usd": st.column_config.NumberColumn(
             "price $", help="whole machine: cards + chassis (CPU, RAM, PSU, networking), or your quote"
         ),
-        "usd_per_mtok": st.column_config.NumberColumn("$/Mtok (derived)"),
+        "usd_per_mtok": st.column_config.NumberColumn(
+            "$/Mtok (derived)", help=HELP["usd_per_mtok"] + ". — where the option has no sourced price"
+        ),
+        "usd_per_mtok_energy": st.column_config.NumberColumn(
+            "of which energy $/Mtok",
+            help="the energy share of $/Mtok. An option without a sourced price has no $/Mtok (—) and only "
+            "this share, marked 'energy only': not a full cost, not comparable with the $/Mtok of priced options",
+        ),
         "tokens_per_joule": st.column_config.NumberColumn(
             "tokens/J", help="output tokens per joule at the load (device power, before PUE)"
         ),

@@ -95,6 +95,12 @@ if "usd_per_mtok" in df and df["usd_per_mtok"].notna().any():
         "The same cost model as Compare and the Capacity plan (planner.econ.costs): capex amortised over "
         f"{sc.cost.amortize_years:g} years + energy at ${sc.cost.usd_per_kwh:g}/kWh, PUE {sc.cost.pue:g}, "
         f"serving this load {sc.cost.utilization:.0%} of the time. A machine at low load costs more per token."
+        + (
+            " An option without a sourced price has no $/Mtok (its energy alone is not a cost): not drawn; enter "
+            "a quote in its panel."
+            if df["usd_per_mtok"].isna().any()
+            else ""
+        )
     )
 knees = df[df["knee"]][
     ["machine", "load", "throughput_tok_s", "ttft_p95_ms", "tpot_p95_ms", "goodput", "slo_met"]

@@ -653,13 +653,15 @@ CSS = """<style>
 [data-testid="stMultiSelectTagsContainer"] [data-tag] { height: auto !important; max-width: 100% !important; }
 [data-testid="stMultiSelectTagsContainer"] [data-tag] > span[title] { white-space: normal !important;
   overflow: visible !important; text-overflow: clip !important; max-width: none !important; }
-/* the share link and other code boxes wrap long unbroken text inside their box */
+/* the share link (a long unbroken link in a text) wraps inside the main column */
+[data-testid="stMarkdownContainer"] a { overflow-wrap: anywhere; }
+/* code boxes (the Capacity plan's link) wrap long unbroken text inside their box */
 [data-testid="stCode"] pre, [data-testid="stCode"] code { white-space: pre-wrap !important;
   overflow-wrap: anywhere !important; word-break: break-all; }
 </style>"""
 
 
-# the scripts Streamlit's page loads only when the first table, chart or code box arrives (on a first load, after
+# the scripts Streamlit's page loads only when the first table or chart arrives (on a first load, after
 # the simulations): named as modulepreload links on a session's first run, the browser fetches and parses them
 # while the server computes.  Streamlit's build names them with a hash: they are found in its installed frontend
 # with the chunks they import (none found, none named).
@@ -679,8 +681,7 @@ def _chunks(stems: tuple[str, ...]) -> list[str]:
 
 
 PRELOAD = "".join(
-    f'<link rel="modulepreload" href="./static/js/{n}">'
-    for n in _chunks(("DataFrame", "ArrowVegaLiteChart", "StreamlitSyntaxHighlighter"))
+    f'<link rel="modulepreload" href="./static/js/{n}">' for n in _chunks(("DataFrame", "ArrowVegaLiteChart"))
 )
 
 

@@ -362,7 +362,8 @@ def test_compare_draws_only_the_open_chart_view_and_sources():
 
 def test_an_unpriced_option_reads_a_dash_not_none():
     """Streamlit draws a missing number as "None": a $ column with an unpriced option (two 96 GB Mac Studios
-    over Thunderbolt 5 have no sourced price) is sent as text with "—" there; a column without a gap stays numeric."""
+    over Thunderbolt 5 have no sourced price) is sent as text with "—" there; a column without a gap stays numeric.
+    Its $/Mtok is "—" too, and its energy share alone is marked "energy only" (table and cost chart)."""
     at = run(
         {
             "v": "2",
@@ -383,3 +384,12 @@ def test_an_unpriced_option_reads_a_dash_not_none():
     prices = list(df["price_usd"])
     assert prices[0] == "—" and prices[1].startswith("$") and None not in prices
     assert (df["throughput_tok_s"] > 0).all()  # full columns stay numbers
+    # no price, no $/Mtok: the energy share alone is never shown as a full $/Mtok (it would read as the cheapest)
+    per_m, energy = list(df["usd_per_mtok"]), list(df["usd_per_mtok_energy"])
+    assert per_m[0] == "—" and per_m[1].startswith("$")
+    assert energy[0].startswith("$") and energy[0].endswith(" energy only") and "energy" not in energy[1]
+    assert float(energy[1].strip("$").replace(",", "")) < float(per_m[1].strip("$").replace(",", ""))
+    at.session_state["compare_view"] = "Cost"  # the cost chart labels the unpriced bar likewise
+    at.run()
+    data = b"".join(d.SerializeToString() for d in at.get("vega_lite_chart")[0].proto.datasets)  # Arrow bytes
+    assert data.count("energy only (no price)".encode()) == 1

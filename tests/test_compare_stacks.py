@@ -100,3 +100,28 @@ def test_markdown_summary_holds_scenario_table_assumptions_and_sources(cat):
     assert "None" not in md
     broken = [dict(res[0], sim=None, throughput_tok_s=None, usd_per_mtok=None, tokens_per_joule=None)]
     assert "| — |" in markdown_summary(cat, sc.model_copy(update={"compare": []}), broken)
+
+
+def test_an_unpriced_option_has_no_usd_per_mtok_only_its_energy_share(cat):
+    """Two 96 GB Mac Studios over Thunderbolt 5 have no sourced price: their $/Mtok is unknown (None, "—"), never
+    the energy share alone (which would read as the cheapest option); the share is carried apart and marked."""
+    from planner.webapp.compare import compare, markdown_summary, summary_rows
+
+    sc = parse_scenario(
+        {
+            "model": "llama-3.1-70b",
+            "quant": "q4_k_m",
+            "engine": "llama.cpp",
+            "machine": {"hardware": "apple-m3-ultra-80c", "memory_gb": 96, "nodes": 2, "link": "thunderbolt5"},
+            "compare": [{"hardware": "nvidia-h100-sxm", "devices": 2, "quant": "fp8", "engine": "vllm"}],
+            "workload": {"arrival": "closed", "concurrency": 2, "requests": 20},
+        }
+    )
+    res = compare(cat, sc)
+    mac, h100 = summary_rows(res)
+    assert mac["price_usd"] is None and mac["usd_per_mtok"] is None and mac["usd_per_mtok_energy"] > 0
+    assert h100["usd_per_mtok"] > h100["usd_per_mtok_energy"] > 0
+    assert "energy share only" in res[0]["cost_note"]
+    md = markdown_summary(cat, sc, res)
+    mac_line = next(ln for ln in md.splitlines() if ln.startswith(f"| {mac['machine']} |"))
+    assert f"| — | {mac['usd_per_mtok_energy']:,.2f} (energy only: no price) |" in mac_line

@@ -62,6 +62,9 @@ _CAPTIONS: dict[str, tuple[Catalog, str]] = {}  # preset -> (the catalog it was 
 
 
 COST_FORMULA = econ.FORMULA
+# an option without a sourced price has no full $ per million output tokens (usd_per_mtok stays None: it is
+# never the energy share alone, which would read as the cheapest option); its energy share is shown apart
+ENERGY_ONLY_NOTE = "no sourced price for this configuration: $/Mtok not known, energy share only"
 
 
 def typical_length(ln: Lengths, fallback: int) -> int:
@@ -311,9 +314,8 @@ def option_costs(cat: Catalog, one: Scenario, s: dict | None) -> dict:
     wl = one.workload
     if wl.arrival == "closed" and wl.concurrency and t["usd_per_month"] is not None:
         res["usd_per_user_month"] = t["usd_per_month"] / wl.concurrency
-    if cap.usd is None:
-        res["cost_note"] = "no sourced price for this configuration: energy only"
-        res["usd_per_mtok"] = t["usd_per_m_output_tokens_energy"]
+    if cap.usd is None:  # no full $/Mtok (econ.tco leaves it None): the energy share alone is usd_per_mtok_energy
+        res["cost_note"] = ENERGY_ONLY_NOTE
     return res
 
 
@@ -449,6 +451,8 @@ def summary_rows(results: list[dict], slo=None) -> list[dict]:
                 "avg_power_w": o.get("avg_power_w"),
                 "price_usd": o.get("price_usd"),
                 "usd_per_mtok": _r(o.get("usd_per_mtok"), 2),
+                # the energy share of $/Mtok: the only cost figure of an unpriced option, never in usd_per_mtok
+                "usd_per_mtok_energy": _r(o.get("usd_per_mtok_energy"), 2),
                 "tokens_per_joule": _r(o.get("tokens_per_joule"), 3),
                 "calibration": o.get("calibration"),
                 "usd_per_month": _r(o.get("usd_per_month"), 0),
@@ -530,8 +534,8 @@ def markdown_summary(cat: Catalog, sc: Scenario, results: list[dict], url: str |
         "## Results",
         "",
         "| option | fits | prefill tok/s | decode tok/s | sim. tok/s | TTFT p95 ms | TPOT p95 ms | goodput | "
-        "price $ | $/M output tokens | tokens/J |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "price $ | $/M output tokens | of which energy $/M | tokens/J |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in summary_rows(results):
         out.append(
@@ -548,6 +552,8 @@ def markdown_summary(cat: Catalog, sc: Scenario, results: list[dict], url: str |
                     _md(r["goodput"], "{:.0%}"),
                     _md(r["price_usd"], "{:,.0f}"),
                     _md(r["usd_per_mtok"], "{:,.2f}"),
+                    _md(r["usd_per_mtok_energy"], "{:,.2f}")
+                    + (" (energy only: no price)" if r["usd_per_mtok"] is None and r["usd_per_mtok_energy"] else ""),
                     _md(r["tokens_per_joule"], "{:.3f}"),
                 ]
             )

@@ -6,8 +6,8 @@ Starts `streamlit run app.py` on a free port, opens the default page in Debian's
 changes the number of busy users (closed loop) (4 -> 5 -> 4 ...) and times from the key press until the
 script run is over and the browser has painted.  The first change of each value is a cache miss
 (4 simulations); later ones hit st.cache_data.  Besides the wall time it prints the CPU seconds the
-server and the browser (Chromium and Playwright's driver) spent: on a shared machine the wall time
-mostly measures the other work.
+server and the browser (Chromium and Playwright's driver; of which Chromium's renderer: the page's JavaScript,
+style, layout and paint) spent: on a shared machine the wall time mostly measures the other work.
 """
 
 from __future__ import annotations
@@ -43,8 +43,18 @@ def _cpu(pid: int) -> float:
         return 0.0
 
 
-def _cpu_tree(root: int, skip: int) -> float:
-    """CPU seconds of `root`'s descendants but `skip` (the server): Playwright's driver and Chromium."""
+def _renderer(pid: int) -> bool:
+    """Whether `pid` is a Chromium renderer (the page's JavaScript, style, layout and paint)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"--type=renderer" in f.read()
+    except OSError:
+        return False
+
+
+def _cpu_tree(root: int, skip: int, renderer: bool = False) -> float:
+    """CPU seconds of `root`'s descendants but `skip` (the server): Playwright's driver and Chromium (with
+    `renderer`, Chromium's renderer processes alone)."""
     kids: dict[int, list[int]] = {}
     for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if d.isdigit():
@@ -57,23 +67,24 @@ def _cpu_tree(root: int, skip: int) -> float:
     while todo:
         p = todo.pop()
         if p != skip:
-            total += _cpu(p)
+            total += _cpu(p) if not renderer or _renderer(p) else 0.0
             todo += kids.get(p, [])
     return total
 
 
-def set_number(page, label: str, value: int, server: int) -> tuple[float, float, float]:
-    """(wall s, server CPU s, browser CPU s) from the key press to the settled page."""
+def set_number(page, label: str, value: int, server: int) -> tuple[float, float, float, float]:
+    """(wall s, server CPU s, browser CPU s, of which the renderer's) from the key press to the settled page."""
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
     page.evaluate(WATCH)
-    c0, b0 = _cpu(server), _cpu_tree(os.getpid(), server)
+    me = os.getpid()
+    c0, b0, r0 = _cpu(server), _cpu_tree(me, server), _cpu_tree(me, server, renderer=True)
     t0 = time.perf_counter()
     box.press("Enter")
     page.wait_for_function(RAN, arg=value, timeout=90_000)
     settle(page)
     wall = time.perf_counter() - t0
-    return wall, _cpu(server) - c0, _cpu_tree(os.getpid(), server) - b0
+    return wall, _cpu(server) - c0, _cpu_tree(me, server) - b0, _cpu_tree(me, server, renderer=True) - r0
 
 
 def main() -> None:
@@ -86,15 +97,16 @@ def main() -> None:
         with sync_playwright() as pw:
             browser = launch(pw)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            c0, b0 = _cpu(proc.pid), _cpu_tree(os.getpid(), proc.pid)
+            me = os.getpid()
+            c0, b0, r0 = _cpu(proc.pid), _cpu_tree(me, proc.pid), _cpu_tree(me, proc.pid, renderer=True)
             t0 = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/")
             settle(page)
             print(
                 f"first load (cold caches): {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
-                f"browser {_cpu_tree(os.getpid(), proc.pid) - b0:.2f} s"
+                f"browser {_cpu_tree(me, proc.pid) - b0:.2f} s (renderer {_cpu_tree(me, proc.pid, renderer=True) - r0:.2f} s)"
             )
-            runs: dict[str, list[tuple[float, float, float]]] = {"miss": [], "hit": []}
+            runs: dict[str, list[tuple[float, float, float, float]]] = {"miss": [], "hit": []}
             for k in range(args.runs):
                 v = 5 + k  # new value: cache miss
                 runs["miss"].append(set_number(page, "Busy users", v, proc.pid))
@@ -105,7 +117,7 @@ def main() -> None:
                 print(
                     f"re-render after a change, {title}: median {statistics.median(wall):.2f} s, "
                     f"max {max(wall):.2f} s over {len(wall)}; CPU median: server {statistics.median(x[1] for x in r):.2f} s, "
-                    f"browser {statistics.median(x[2] for x in r):.2f} s"
+                    f"browser {statistics.median(x[2] for x in r):.2f} s (renderer {statistics.median(x[3] for x in r):.2f} s)"
                 )
             browser.close()
     finally:

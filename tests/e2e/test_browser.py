@@ -161,7 +161,7 @@ def test_four_options_on_four_stacks_restore_from_a_link(page, app_url):
     ]
     assert all(float(r["throughput_tok_s"]) > 0 for r in rows)
     assert page.get_by_test_id("stAppDeployButton").count() == 0  # client.toolbarMode = "minimal"
-    url = page.get_by_test_id("stCode").first.inner_text()
+    url = page.get_by_test_id("stMain").get_by_role("link", name=app_url + "/?v=2&").first.get_attribute("href")
     assert url.startswith(app_url + "/?v=2&") and "compare.2.engine=sglang" in url  # the absolute link is shown
 
 

@@ -79,25 +79,26 @@ def test_screenshots_of_every_page_at_two_sizes(browser, app_url):
 
 
 def test_share_link_wraps_inside_its_box(browser, app_url):
-    """The long share link wraps: its box is no wider than the main column and nothing scrolls sideways."""
+    """The long share link wraps: its text is no wider than the main column and nothing scrolls sideways."""
     q = urlencode(encode_params(parse_scenario(BUYER)))
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
     p = ctx.new_page()
     p.set_default_timeout(300_000)
     p.goto(f"{app_url}/?{q}")
     settle(p)
-    code = p.get_by_test_id("stCode").filter(has_text="http").first
-    code.scroll_into_view_if_needed()
-    dims = code.evaluate("""el => { const pre = el.querySelector('pre') || el; const main =
+    link = p.get_by_test_id("stMain").get_by_role("link", name=f"{app_url}/?v=2&").first
+    link.scroll_into_view_if_needed()
+    box = link.locator("xpath=ancestor::*[@data-testid='stMarkdownContainer'][1]")  # the text holding the link
+    dims = link.evaluate("""el => { const box = el.closest('[data-testid="stMarkdownContainer"]'); const main =
         document.querySelector('[data-testid="stMainBlockContainer"]') || document.body;
         const r = el.getBoundingClientRect(), m = main.getBoundingClientRect();
-        return {scroll: pre.scrollWidth, client: pre.clientWidth, right: r.right, mainRight: m.right,
+        return {scroll: box.scrollWidth, client: box.clientWidth, right: r.right, mainRight: m.right,
                 height: r.height}; }""")
-    assert len(code.inner_text()) > 300  # a long link: it would overflow unwrapped
+    assert len(link.inner_text()) > 300  # a long link: it would overflow unwrapped
     assert dims["scroll"] <= dims["client"] + 1, dims  # no horizontal scrolling inside the box
     assert dims["right"] <= dims["mainRight"] + 1, dims  # the box stays inside the main column
     assert dims["height"] > 40, dims  # wrapped onto several lines
-    code.screenshot(path=str(ARTIFACTS / "share-link-1280.png"))
+    box.screenshot(path=str(ARTIFACTS / "share-link-1280.png"))
     ctx.close()
 
 
