@@ -64,6 +64,10 @@ def test_folded_decode_step_is_the_step_function(cat, kw):
             assert got == np.cumsum(steps).tolist()
             h = got[11] - 1e-9  # stops after the first step ending at or after h
             assert pr.run(30, 1000 * n, n, kf, af, h, cpu, overlap, win) == got[:12]
+            # the first step priced by the caller (t0): the same run
+            assert pr.run(30, 1000 * n, n, kf, af, math.inf, cpu, overlap, win, got[0]) == got
+            assert pr.run(30, 1000 * n, n, kf, af, h, cpu, overlap, win, got[0]) == got[:12]
+            assert pr.run(30, 1000 * n, n, kf, af, got[0], cpu, overlap, win, got[0]) == got[:1]
 
 
 def test_no_folded_step_where_it_does_not_apply(cat):
@@ -106,7 +110,8 @@ def test_folded_kernel_steps_are_the_step_function(cat, kw):
         assert [pr.time(a, b) for a, b in zip(kv, attn)] == ref
         assert pr.times(kv, attn).tolist() == sys.step_times_vec(n, n, kv, attn).tolist()
         for cpu, overlap in ((0.0, False), (3e-4, False), (3e-4, True), (1.0, True)):
-            for s0 in (10 * n, 1000 * n, 200_000 * n):
+            grid = [int(x) * n - 15 * n for x in pr.xs[1 :: max(1, len(pr.xs) // 4)] if x > 16]  # runs across grid points
+            for s0 in (10 * n, 1000 * n, 200_000 * n, *grid):
                 steps = []
                 for j in range(30):
                     s = s0 + n * j
@@ -118,6 +123,8 @@ def test_folded_kernel_steps_are_the_step_function(cat, kw):
                 assert got == np.cumsum(steps).tolist()
                 h = got[11] - 1e-9
                 assert pr.run(30, s0, n, kf, af, h, cpu, overlap, None) == got[:12]
+                assert pr.run(30, s0, n, kf, af, math.inf, cpu, overlap, None, got[0]) == got
+                assert pr.run(30, s0, n, kf, af, h, cpu, overlap, None, got[0]) == got[:12]
     mixed = KernelStepPricer(sys.step, checks=0)  # no self-check: every call the folded way
     for _ in range(500):
         n = int(rng.integers(1, 600))

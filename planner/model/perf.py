@@ -92,7 +92,7 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             c = f"{c} * q"
         names = ", ".join(f"a{i}" for i in range(adds))
         lines = [
-            "def loop(k, s0, n, kf, af, h, f0, e0, c0, d, q, w, bw, adds, floor, win):",
+            "def loop(k, s0, n, kf, af, h, f0, e0, c0, d, q, w, bw, adds, floor, win, t0):",
             f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
             "    sw0, ln, ks, aw = win" if win else "    pass",
             "    sw = float(sw0 - ln)" if win else "    pass",
@@ -100,6 +100,14 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             "    append = out.append",
             "    acc = 0.0",
             "    s = float(s0 - n)",
+            "    if t0 is not None:",  # the first step, priced by the caller
+            "        acc = t0",
+            "        append(acc)",
+            "        if acc >= h or k <= 1:",
+            "            return out",
+            "        k -= 1",
+            "        s += n",
+            "        sw += ln" if win else "        pass",
             "    for _ in range(k):",
             "        s += n",
             "        sw += ln" if win else "        pass",
@@ -158,11 +166,13 @@ class DecodePricer:
         cpu: float = 0.0,
         overlap: bool = False,
         win: tuple | None = None,
+        t0: float | None = None,
     ) -> list[float]:
         """Cumulative times of up to k decode steps, step j reading kf x s and attending af x s for
         s = s0 + n j (plus ks x sw and aw x sw, sw = sw0 + ln j, for windowed layers: win = (sw0, ln,
         ks, aw)), each step plus `cpu` seconds of CPU work (or at least `cpu` when overlapped); stops
-        after the first step ending at or after h.  The same operations as time() per step (and
+        after the first step ending at or after h; `t0`: the first step's time where the caller
+        priced it already (time() and the CPU term).  The same operations as time() per step (and
         the caller's CPU term), and a sequential sum as numpy's cumsum, in a loop compiled for this
         pricer's terms (_run_loop)."""
         key = (cpu, overlap, win is not None)
@@ -180,7 +190,7 @@ class DecodePricer:
             )
             hit = self.loop = (key, fn, adds, floor)
         return hit[1](
-            k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3], win
+            k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3], win, t0
         )
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
@@ -208,7 +218,7 @@ class KernelDecodePricer:
     generation-attention curve at the mean context (the same scalar interpolation, the same IEEE
     operations in the same order).  Arrays (long runs) take the provider's own vectorised path."""
 
-    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope")
+    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope", "dxs", "dys")
 
     def __init__(self, sys: "StepTimeModel", n: int):
         mk = sys.kernels
@@ -225,6 +235,9 @@ class KernelDecodePricer:
         xs, ys = self.xs, self.ys
         self.top, self.ytop = xs[-1], ys[-1]
         self.slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else None
+        # each grid segment's rise and run (segment i: xs[i - 1] to xs[i]), as _a computes them
+        self.dxs = [0.0] + [xs[i] - xs[i - 1] for i in range(1, len(xs))]
+        self.dys = [0.0] + [ys[i] - ys[i - 1] for i in range(1, len(ys))]
 
     def _a(self, ctx: float) -> float:
         xs, ys = self.xs, self.ys
@@ -251,45 +264,69 @@ class KernelDecodePricer:
         cpu: float = 0.0,
         overlap: bool = False,
         win: tuple | None = None,
+        t0: float | None = None,
     ) -> list[float]:
         """DecodePricer.run's contract: the cumulative times of up to k steps (step j reads
         kf x s (+ ks x sw) for s = s0 + n j), each plus `cpu` (or at least `cpu` when overlapped),
-        stopping after the first step ending at or after h."""
+        stopping after the first step ending at or after h; `t0`: the first step's time where the
+        caller priced it already (time() and the CPU term).  The contexts only grow along a run,
+        so the grid segment of _a's look-up is found once and moved along (bisect_left again
+        only when a context passes the segment's end), its rise and run taken from dxs and dys
+        (the same differences): the same operations on the same values as _a, step by step."""
         g, den, L, ov = self.g, self.den, self.layers, self.ov
-        xs, ys, top, ytop, slope = self.xs, self.ys, self.top, self.ytop, self.slope
+        xs, ys, dxs, dys = self.xs, self.ys, self.dxs, self.dys
         nx = len(xs)
-        x_lo = xs[0]
         add, floor = (0.0, cpu) if overlap else (cpu, 0.0)
+        ks = ln = sw = None
         if win is not None:
             sw0, ln, ks, _ = win
             sw = sw0 - ln
         out: list[float] = []
         append = out.append
         acc = 0.0
-        last = k - 1
         s = s0 - n
-        for j in range(k):
+        if t0 is not None:  # the first step, priced by the caller
+            acc = t0  # (0.0 + t0)
+            append(acc)
+            if acc >= h or k <= 1:
+                return out
+            k -= 1
+            s += n
+            if ks is not None:
+                sw += ln
+        xhi = -math.inf  # the current segment holds contexts up to xhi (-inf: none yet)
+        mode = 0  # 0: below the grid (ys[0]), 1: inside a segment, 2: beyond the grid (the last slope)
+        y0 = dy = x0 = dx = 0.0
+        for _ in range(k):
             s += n
             kv = kf * s
-            if win is not None:
+            if ks is not None:
                 sw += ln
                 kv = kv + ks * sw
             ctx = kv / den if den is not None else 1.0
-            if slope is None or ctx <= x_lo:
-                a = ys[0]
-            else:
-                i = bisect_left(xs, ctx)
-                if i >= nx:
-                    a = ytop + slope * (ctx - top)
+            if ctx > xhi:  # _a's bisect_left: the segment holding ctx
+                if self.slope is None:
+                    mode, y0, xhi = 0, ys[0], math.inf
                 else:
-                    x0 = xs[i - 1]
-                    a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+                    i = bisect_left(xs, ctx)
+                    if i == 0:
+                        mode, y0, xhi = 0, ys[0], xs[0]
+                    elif i >= nx:
+                        mode, y0, dy, x0, xhi = 2, self.ytop, self.slope, self.top, math.inf
+                    else:
+                        mode, y0, dy, x0, dx, xhi = 1, ys[i - 1], dys[i], xs[i - 1], dxs[i], xs[i]
+            if mode == 1:
+                a = y0 + dy * (ctx - x0) / dx
+            elif mode == 0:
+                a = y0
+            else:
+                a = y0 + dy * (ctx - x0)
             t = (g + a * L) * 1e-3 + ov + add
             if t < floor:
                 t = floor
             acc = acc + t
             append(acc)
-            if acc >= h and j < last:
+            if acc >= h:
                 break
         return out
 

@@ -835,7 +835,7 @@ class Continuous:
         if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
             h = horizon - now if horizon != math.inf else math.inf
             if pr is not None:
-                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
+                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None, t0)
             return self._short_run(p, n, k, s0, h)
         key = (n, k, s0, sw0, ln) if w else (n, k, s0)  # the same run again (closed loops in step):
         cum = self.runs.get(key)  # its cached times (read-only: gap samples and the run keep them)
