@@ -340,12 +340,14 @@ class KernelStepPricer:
     order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
     priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
 
-    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks")
+    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce")
 
     def __init__(self, sys: "StepTimeModel", checks: int = 16):
         self.ga: dict = {}
         self.gh: dict = {}
+        self.pn: dict = {}  # sequences -> their terms (_per_n)
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
+        self.ce = self._ctx_equiv_terms()
 
     def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
         if self.checks:
@@ -355,38 +357,91 @@ class KernelStepPricer:
             return ref
         return self._price(n, tokens, kv, attn)
 
+    def _ctx_equiv_terms(self):
+        """MeasuredKernels._ctx_equiv_ms's constants (coef, longest length, its time, grid), or None
+        where they do not reproduce it bit for bit on lengths across its grid and beyond (then
+        _price calls it)."""
+        mk = self.mk
+        coef = mk.attn_coef * mk.tp
+        if coef <= 0:
+            return None
+        xs, ys = mk._ctx1
+        terms = (coef, mk.ctx_max, _interpl(mk.ctx_max, xs, ys), xs, ys)
+        for x in [*xs, mk.ctx_max * 1.5, mk.ctx_max * 7.3]:
+            for f in (0.37, 1.0, 1.9):
+                attn = (x * f) ** 2 * coef / 2.0
+                if self._ctx_equiv(terms, attn) != mk._ctx_equiv_ms(attn):
+                    return None
+        return terms
+
+    @staticmethod
+    def _ctx_equiv(terms, attn: float) -> float:
+        """MeasuredKernels._ctx_equiv_ms with its constants folded (the same operations)."""
+        coef, top, ytop, xs, ys = terms
+        if attn <= 0:
+            return 0.0
+        s = math.sqrt(2.0 * attn / coef)
+        if s > top:
+            return ytop * (s / top) ** 2
+        if len(xs) < 2 or s <= xs[0]:
+            return ys[0]
+        i = bisect_left(xs, s)
+        if i >= len(xs):
+            return ys[-1] + max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) * (s - xs[-1])
+        x0 = xs[i - 1]
+        return ys[i - 1] + (ys[i] - ys[i - 1]) * (s - x0) / (xs[i] - x0)
+
+    def _per_n(self, n):
+        """A batch of n sequences' terms: (n as a float, at least 1; the head look-up; the mean
+        context's denominator; the generation curve's grid, values, size, first x, last x, last
+        value and the slope beyond it), as MeasuredKernels.stage computes them."""
+        mk = self.mk
+        nf = float(n)
+        if nf < 1.0:
+            nf = 1.0
+        gh = self.gh.get(nf)
+        if gh is None:
+            gh = self.gh[nf] = self.interp(nf, *mk.head_curve_l)
+        kpt = mk.kv_per_token
+        c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
+        xs, ys = c[2], c[3]
+        slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
+        e = (nf, gh, nf * kpt if kpt else None, xs, ys, len(xs), xs[0], xs[-1], ys[-1], slope)
+        if len(self.pn) < 65536:
+            self.pn[n] = e
+        return e
+
     def _price(self, n, tokens, kv, attn):
+        """MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0 else 0.0), the same
+        operations on the same values, with the look-ups that depend only on the tokens or the
+        sequences cached (ints and floats alike: each converted as stage converts it)."""
         if tokens <= 0:
             return 0.0
         mk = self.mk
-        n = float(n)
-        if n < 1.0:
-            n = 1.0
-        tokens = float(tokens)
         ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
         if ga is None:
-            ga = self.interp(tokens, *mk.layer_curve_l) * mk.layers
+            tf = float(tokens)
+            ga = self.interp(tf, *mk.layer_curve_l) * mk.layers
             if len(self.ga) < 65536:
                 self.ga[tokens] = ga
-        gh = self.gh.get(n)  # the head's, by sequences
-        if gh is None:
-            gh = self.gh[n] = self.interp(n, *mk.head_curve_l)
+        e = self.pn.get(n)
+        if e is None:
+            e = self._per_n(n)
+        nf, gh, den, xs, ys, nx, x_lo, top, ytop, slope = e
         g = ga + gh
-        kpt = mk.kv_per_token
-        ctx = float(kv) / (n * kpt) if kpt else 1.0
-        c = mk._gen_cache.get(n) or mk._gen_curve(n)
-        xs, ys = c[2], c[3]
-        if len(xs) < 2 or ctx <= xs[0]:
+        ctx = kv / den if den is not None else 1.0
+        if nx < 2 or ctx <= x_lo:
             a = ys[0]
         else:
             i = bisect_left(xs, ctx)
-            if i >= len(xs):
-                a = ys[-1] + max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) * (ctx - xs[-1])
+            if i >= nx:
+                a = ytop + slope * (ctx - top)
             else:
                 x0 = xs[i - 1]
                 a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
-        if tokens > n + 1e-9:
-            a += mk._ctx_equiv_ms(float(attn))
+        if tokens > nf + 1e-9:
+            ce = self.ce
+            a += self._ctx_equiv(ce, attn) if ce is not None else mk._ctx_equiv_ms(float(attn))
         return (g + a * mk.layers) * 1e-3 + mk.overhead_s
 
 

@@ -431,6 +431,7 @@ class Continuous:
         self.waiting: deque[int] = deque()
         self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
         self.fin: list[tuple[int, int]] = []  # (g at which it is done, rid)
+        self.fin_stale = 0  # entries of fin whose sequence left early (preempted): none, every entry is valid
         self.cross: list[tuple[int, int]] = []  # (g from which t + 1 >= window, rid)
         self.pending: Any = None  # the planned step's chunks or the planned run's start
         # padded batch size -> DecodePricer (or None: the general step time), shared by the replicas
@@ -550,6 +551,7 @@ class Continuous:
         led = self.ledger
         if rid in led.off:
             t = self._leave(rid)
+            self.fin_stale += 1  # its entry in fin stays there until its key comes
         else:
             t = led.prefill.pop(rid)[0]
         led.used -= -(-t // self.B) - (led.cached.pop(rid, 0) // self.B if led.cached else 0)
@@ -578,7 +580,8 @@ class Continuous:
         prompt, output, agg, w, B, cached = sim.prompt, sim.output, self.agg, self.w, self.B, led.cached
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
-            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:  # _finish, _release, _leave and agg.leave, inline
+            if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                # _finish, _release, _leave and agg.leave, inline
                 o = off.pop(rid)
                 t = o + g
                 agg.n -= 1
@@ -591,6 +594,8 @@ class Continuous:
                 led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
                 del self.admitted[rid]
                 sim.finished(rid, now)
+            else:
+                self.fin_stale -= 1
 
     # -- scheduling ---------------------------------------------------------
 
@@ -674,13 +679,20 @@ class Continuous:
                 return self.plan(now, horizon)
             return IDLE, None
         if chunks:
-            seq_terms = self.sys.seq_terms
             used = led.used
             kv_p = attn_p = 0.0
+            kf, af, w = self.kf, self.af, self.w
             for rid, c in chunks:
                 done = prefill[rid][0]
-                used += -(-(done + c) // B) - (-(-done // B))
-                r, a = seq_terms(c, done)
+                end = done + c
+                used += -(-end // B) - (-(-done // B))
+                h = done + (c + 1) / 2.0  # System.seq_terms(c, done), inline (its kv_bytes(end): no window, no term)
+                if w:
+                    r = kf * end + self.ks * min(end, w)
+                    a = af * (c * h) + self.aw * (c * min(h, w))
+                else:
+                    r = kf * end
+                    a = af * (c * h)
                 kv += r
                 attn += a
                 kv_p += r
@@ -784,13 +796,14 @@ class Continuous:
         g, n = led.g, agg.n
         k = RUN_CAP
         fin, off, prompt, output = self.fin, led.off, sim.prompt, sim.output
-        while fin:  # the first valid key of the lazily-deleted heap of completions
+        while fin:  # the first valid key of the lazily-deleted heap of completions (fin_stale 0: all are)
             key, rid = fin[0]
-            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+            if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
                 if key - g < k:
                     k = key - g
                 break
             heapq.heappop(fin)
+            self.fin_stale -= 1
         w = self.w
         if w:  # the first valid key of the lazily-deleted heap of window crossings
             cross = self.cross
