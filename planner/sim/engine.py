@@ -458,6 +458,15 @@ class Continuous:
             return f"prompt of {p} tokens exceeds max_num_batched_tokens = {self.budget} with chunked prefill off"
         return None
 
+    def accepted(self, p: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """Where reject_reason(p, o) is None, over arrays of prompt and output tokens (the same
+        integer conditions; Sim.dispatch asks reject_reason only elsewhere)."""
+        po = p + o
+        ok = po <= self.slot_ctx if self.slot_ctx is not None else -(-po // self.B) <= self.ledger.cap
+        if not self.chunked:
+            ok &= p <= self.budget
+        return ok
+
     def enqueue(self, rid: int) -> None:
         self.waiting.append(rid)
 
@@ -1078,11 +1087,13 @@ class Replica:
         self.run_id = 0  # the run's completion is stale when the run was interrupted
         self.outstanding = 0
         self.busy = 0.0
+        # the engine's enqueue (this module's engines': appending to their queue)
+        self.engine_enqueue = engine.waiting.append if type(engine) in (Continuous, Batch) else engine.enqueue
         sim.schedule(0, self.resume, None, URGENT)  # as a simpy process starts
 
     def enqueue(self, rid: int) -> None:
         self.outstanding += 1
-        self.engine.enqueue(rid)
+        self.engine_enqueue(rid)
         if self.wait:
             if not self.woken:
                 self.woken = True
@@ -1246,6 +1257,10 @@ class Sim:
             make = lambda: Batch(self, sys, size, timeout, cfg.max_num_batched_tokens)  # noqa: E731
         self.replicas = [Replica(self, i, make()) for i in range(sc.machine.replicas)]
         self.router = sc.router
+        # requests certainly within the context window and the engine's limits (dispatch asks the rest)
+        accepted = getattr(self.replicas[0].engine, "accepted", None)
+        fits = reqs.prompt + reqs.output <= self.max_ctx
+        self.fits = (fits & accepted(reqs.prompt, reqs.output)).tolist() if accepted is not None else [False] * n
 
     # -- arrivals -----------------------------------------------------------
 
@@ -1273,16 +1288,17 @@ class Sim:
     def dispatch(self, rid: int) -> None:
         now = self.now
         self.arrival[rid] = now
-        p, o = self.prompt[rid], self.output[rid]
-        reason = None
-        if p + o > self.max_ctx:
-            reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
-        else:
-            reason = self.replicas[0].engine.reject_reason(p, o)
-        if reason:
-            self.reason[rid] = reason
-            self._ended(now)
-            return
+        if not self.fits[rid]:  # (fits: no reason to reject it, known in advance)
+            p, o = self.prompt[rid], self.output[rid]
+            reason = None
+            if p + o > self.max_ctx:
+                reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
+            else:
+                reason = self.replicas[0].engine.reject_reason(p, o)
+            if reason:
+                self.reason[rid] = reason
+                self._ended(now)
+                return
         reps = self.replicas
         rep = reps[0] if len(reps) == 1 else self._route()
         self.replica[rid] = rep.idx
