@@ -915,7 +915,13 @@ class Continuous:
         led = self.ledger
         start, n, g, B = self.pending, self.agg.n, led.g, self.B
         q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
-        led.used += q * n + (self._cycle_sum(g, r) if r else 0)
+        if r:  # _cycle_sum(g, r), inline
+            ph, i0 = self.agg.phase, -g % B
+            lo = i0 - r + 1
+            q = q * n + (sum(ph[lo : i0 + 1]) if lo >= 0 else sum(ph[: i0 + 1]) + sum(ph[B + lo :]))
+        else:
+            q *= n
+        led.used += q
         if led.used > led.peak:
             led.peak = led.used
         sim, nw, dur = self.sim, len(self.waiting), float(cum[k - 1])  # Sim.record, inline
@@ -1119,8 +1125,10 @@ class Replica:
                 self.busy += val
                 t = now + val
                 if queue and t >= queue[0][0]:
-                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._stepped, None))
-                    return
+                    e = next(sim.eid)
+                    if not self._arrivals_first(t, e):
+                        heapq.heappush(queue, (t, NORMAL, e, self._stepped, None))
+                        return
                 sim.now = t  # _stepped, inline
                 engine.commit(t)
                 continue
@@ -1131,8 +1139,12 @@ class Replica:
                     self.last_start = now + float(val[-2]) if k > 1 else -math.inf
                     self.run = (now, val)
                     self.run_id += 1
-                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._ran, self.run_id))
-                    return
+                    e = next(sim.eid)
+                    if not self._arrivals_first(t, e):
+                        heapq.heappush(queue, (t, NORMAL, e, self._ran, self.run_id))
+                        return
+                    self.last_start = -math.inf  # _ran and _end_run, inline (its event came next)
+                    self.run_id += 1
                 sim.now = t  # _ran and _end_run, inline (nothing can interrupt it)
                 self.busy += float(val[k - 1])
                 engine.commit_run(k, val, t)
@@ -1142,6 +1154,23 @@ class Replica:
         self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
         if kind == WAIT:
             sim.schedule(val, self._waited, self.wait)
+
+    def _arrivals_first(self, t: float, e: int) -> bool:
+        """The event loop's work before this replica's step (or run) ending at t, whose event would
+        be (t, NORMAL, e): the arrivals due before it, each handled as the loop would (popped in
+        order, at its time).  True when the step's own event comes next (the caller handles it at
+        once, as the loop would), False when another kind of event comes first (the caller pushes
+        its event, with e: the same place in the order)."""
+        sim = self.sim
+        queue, src, key = sim.queue, sim.source_cb, (t, NORMAL, e)
+        while queue and queue[0] < key:
+            ev = queue[0]
+            if ev[3] is not src:
+                return False
+            heapq.heappop(queue)
+            sim.now = ev[0]
+            src(ev[4])
+        return True
 
     def _stepped(self, _arg) -> None:
         self.engine.commit(self.sim.now)
@@ -1239,6 +1268,7 @@ class Sim:
         self.area = 0.0  # integral of requests in the system (sampled at step starts) over busy time
         self.rr = 0
         self.next_arrival = 0
+        self.source_cb = self.source  # the one bound method the arrivals' events hold (Replica.resume knows them by it)
         self.issued = 0
         self.ended = 0
         self.end_time = 0.0
@@ -1278,7 +1308,7 @@ class Sim:
             t = arr[i]
             if t > self.now:
                 self.src_i = i
-                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source, True))
+                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source_cb, True))
                 return
             self.next_arrival = i + 1
             self.dispatch(i)
@@ -1341,7 +1371,12 @@ class Sim:
     def finished(self, rid: int, now: float) -> None:
         self.finish[rid] = now
         self.replicas[self.replica[rid]].outstanding -= 1
-        self._ended(now)
+        if self.closed:
+            self._ended(now)
+        else:  # _ended, inline (open loop: no user sends a next request)
+            self.ended += 1
+            if now > self.end_time:
+                self.end_time = now
 
     def record(self, replica, t, steps, dur, batch, tokens, kv_frac, waiting, in_system) -> None:
         _budget_check()  # the caller's wall-clock limit and Stop (planner.sim.budget.deadline); no-op by default
@@ -1370,7 +1405,7 @@ class Sim:
 
     def run(self) -> None:
         if self.reqs.arrival is not None:
-            self.schedule(0, self.source, False, URGENT)  # as a simpy process starts
+            self.schedule(0, self.source_cb, False, URGENT)  # as a simpy process starts
         else:
             c = min(self.reqs.concurrency, self.reqs.n)
             self.issued = c
@@ -1593,7 +1628,10 @@ class _GapSample:
         for i, start in sim.gap_starts.items():
             self.starts[i] = start
         self.n, self.chunk = int(self.pend[-1]), chunk
-        self.total = float(sum(c * k for c, k in zip(sim.gap_counts, sim.gap_lens)))  # exact (integers)
+        total = float(self.counts @ lens.astype(float))  # exact: integer products and sums below 2^53
+        if total >= 2.0**52:  # (else exact in Python's integers)
+            total = float(sum(c * k for c, k in zip(sim.gap_counts, sim.gap_lens)))
+        self.total = total
 
     def _cum(self, lo: int, hi: int) -> np.ndarray:
         """The cumulative times lo..hi-1 of the concatenated pieces."""
