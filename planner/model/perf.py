@@ -250,7 +250,17 @@ class KernelDecodePricer:
         return ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
 
     def time(self, kv: float, attn: float) -> float:
-        a = self._a(float(kv) / self.den if self.den is not None else 1.0)
+        ctx = float(kv) / self.den if self.den is not None else 1.0
+        xs = self.xs  # _a(ctx), inline
+        if self.slope is None or ctx <= xs[0]:
+            a = self.ys[0]
+        else:
+            i = bisect_left(xs, ctx)
+            if i >= len(xs):
+                a = self.ytop + self.slope * (ctx - self.top)
+            else:
+                ys, x0 = self.ys, xs[i - 1]
+                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
         return (self.g + a * self.layers) * 1e-3 + self.ov
 
     def run(

@@ -20,6 +20,7 @@ import gc
 import heapq
 import itertools
 import math
+import operator
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
@@ -844,8 +845,10 @@ class Continuous:
             t0 = (t0 if t0 >= c else c) if overlap else t0 + c
         if now + t0 >= horizon:
             return t0  # no run: one step of t0 (plan)
-        if horizon != math.inf:
-            k = min(k, math.ceil((horizon - now) / t0) + 1)
+        if horizon != math.inf:  # min(k, ceil(x) + 1): k unless x < k - 1
+            x = (horizon - now) / t0
+            if x < k - 1:
+                k = math.ceil(x) + 1
         free += agg.phase[-g % B]  # plan() took the first step's demand off
         if B == 1:
             k = min(k, free // n)
@@ -1559,9 +1562,8 @@ def starvation_warnings(sim: Sim) -> list[str]:
     if not isinstance(eng, Continuous):
         return []
     out = []
-    p = np.asarray(sim.prompt)
-    o = np.asarray(sim.output)
-    ok = np.asarray([not r for r in sim.reason])
+    p, o = sim.reqs.prompt, sim.reqs.output  # (sim.prompt and sim.output as arrays)
+    ok = np.fromiter(map(operator.not_, sim.reason), bool, len(sim.reason))
     fix = (
         "turn chunked prefill on (scheduler.chunked_prefill = true) or size the limits for the workload "
         "(scheduler.sizing = workload, as trtllm-bench does)"
@@ -1729,9 +1731,8 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
 def _summary(sim: Sim) -> dict:
     sys, sc = sim.sys, sim.sc
     n = len(sim.arrival)  # (admitted, first and finish times are floats: NaN until set)
-    arr = np.asarray(sim.arrival)
-    adm, first, fin = (np.fromiter(x, float, n) for x in (sim.admitted, sim.first, sim.finish))
-    out = np.asarray(sim.output)
+    arr, adm, first, fin = (np.fromiter(x, float, n) for x in (sim.arrival, sim.admitted, sim.first, sim.finish))
+    out = sim.reqs.output  # (sim.output as an array)
     ok = ~np.isnan(fin)
     rejected = np.fromiter(map(bool, sim.reason), bool, n)
     duration = sim.end_time
