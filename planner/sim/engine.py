@@ -624,6 +624,15 @@ class Continuous:
                     n = sim.prompt[rid] + sim.generated[rid]
                     c0 = min(led.prefix, ((n - 1) // B) * B) if led.prefix_ready else 0
                     admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
+                    if (
+                        admissible
+                        and len(waiting) == 1
+                        and not c0
+                        and n <= self.budget - agg.n
+                        and self.mixed_batches
+                        and not led.prefix_ready
+                    ):
+                        return self._admit_whole(now, rid, n)
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
                     if run is not None and type(run) is not float:
@@ -737,6 +746,58 @@ class Continuous:
             sim.gap_vals.append(dur)
             sim.gap_lens.append(1)
             sim.gap_counts.append(n_dec)
+        if led.used > led.peak:
+            led.peak = led.used
+        return STEP, dur
+
+    def _admit_whole(self, now: float, rid: int, n: int):
+        """plan() for a step where the one waiting request joins the decoders with its whole prompt
+        (n tokens; no preemption, no prefix to reuse, a step shared with the decoders): the general
+        path's operations in the same order, without its loops."""
+        led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
+        G, n_dec = led.g, agg.n
+        led.used += agg.phase[-G % B]
+        s = agg.off_sum + n_dec * (G + 1)  # the decoders' terms at step G
+        kf, af, w = self.kf, self.af, self.w
+        kv, attn = kf * s, af * s
+        if w:
+            sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        waiting, admitted = self.waiting, self.admitted
+        waiting.popleft()
+        admitted[rid] = None
+        led.prefill[rid] = [0, n]
+        if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
+            sim.admitted[rid] = now
+        led.used += -(-n // B)  # the prompt's blocks; its terms (seq_terms(n, 0), inline)
+        h = (n + 1) / 2.0
+        if w:
+            kv += kf * n + self.ks * min(n, w)
+            attn += af * (n * h) + self.aw * (n * min(h, w))
+        else:
+            kv += kf * n
+            attn += af * (n * h)
+        n_seqs, tokens = n_dec + 1, n_dec + n
+        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+        if dur < self.eager_floor:
+            dur = self.eager_floor
+        if self.cpu_seq:  # (n_seqs > 1)
+            c = self.cpu_seq * n_dec
+            dur = (dur if dur >= c else c) if self.cpu_overlap else dur + c
+        if n_seqs > self.max_running:
+            self.max_running = n_seqs
+        self.pending = [(rid, n)]
+        if sim.check is not None:
+            sim.check()
+        nw = len(waiting)
+        sim.area += (nw + len(admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
+        sim.gap_vals.append(dur)
+        sim.gap_lens.append(1)
+        sim.gap_counts.append(n_dec)
         if led.used > led.peak:
             led.peak = led.used
         return STEP, dur
