@@ -307,6 +307,32 @@ class KernelDecodePricer:
         xhi = -math.inf  # the current segment holds contexts up to xhi (-inf: none yet)
         mode = 0  # 0: below the grid (ys[0]), 1: inside a segment, 2: beyond the grid (the last slope)
         y0 = dy = x0 = dx = 0.0
+        if ks is None and den is not None and not overlap:  # the common case, its loop without the others' terms
+            for _ in range(k):  # (the times are positive: the floor of 0.0 never applies)
+                s += n
+                ctx = kf * s / den
+                if ctx > xhi:  # _a's bisect_left: the segment holding ctx
+                    if self.slope is None:
+                        mode, y0, xhi = 0, ys[0], math.inf
+                    else:
+                        i = bisect_left(xs, ctx)
+                        if i == 0:
+                            mode, y0, xhi = 0, ys[0], xs[0]
+                        elif i >= nx:
+                            mode, y0, dy, x0, xhi = 2, self.ytop, self.slope, self.top, math.inf
+                        else:
+                            mode, y0, dy, x0, dx, xhi = 1, ys[i - 1], dys[i], xs[i - 1], dxs[i], xs[i]
+                if mode == 1:
+                    a = y0 + dy * (ctx - x0) / dx
+                elif mode == 0:
+                    a = y0
+                else:
+                    a = y0 + dy * (ctx - x0)
+                acc = acc + ((g + a * L) * 1e-3 + ov + add)
+                append(acc)
+                if acc >= h:
+                    break
+            return out
         for _ in range(k):
             s += n
             kv = kf * s
