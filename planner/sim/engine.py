@@ -639,6 +639,16 @@ class Continuous:
                         return RUN, run
                     if not waiting or len(admitted) >= self.max_seqs:  # nothing to admit: one decode step
                         return self._decode_step(now, run)
+        elif len(prefill) == 1 and self.mixed_batches:  # one prefill going on: does its chunk fill the step?
+            n_dec, G = agg.n, led.g
+            need = agg.phase[-G % B] if n_dec else 0
+            free = led.cap - led.used - need
+            budget = self.budget - n_dec
+            if free >= 0 and budget > 0:
+                for rid, st in prefill.items():
+                    done = st[0]
+                    if st[1] - done >= budget and (-(-done // B) + free) * B - done >= budget:
+                        return self._prefill_chunk(now, rid, done, budget, need)
         cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
         need = phase[-G % B] if n_dec else 0
         preempted = need > cap - led.used
@@ -798,6 +808,58 @@ class Continuous:
         sim.gap_vals.append(dur)
         sim.gap_lens.append(1)
         sim.gap_counts.append(n_dec)
+        if led.used > led.peak:
+            led.peak = led.used
+        return STEP, dur
+
+    def _prefill_chunk(self, now: float, rid: int, done: int, c: int, need: int):
+        """plan() for a step where the one sequence in prefill takes the rest of the token budget (c
+        tokens from `done`; the free blocks allow it, no preemption, nothing left to admit), beside
+        the decoders (their `need` new blocks): the general path's operations in the same order,
+        without its loops."""
+        led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
+        G, n_dec = led.g, agg.n
+        led.used += need
+        kf, af, w = self.kf, self.af, self.w
+        if n_dec:  # the decoders' terms at step G
+            s = agg.off_sum + n_dec * (G + 1)
+            kv, attn = kf * s, af * s
+            if w:
+                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
+                kv += self.ks * sw
+                attn += self.aw * sw
+        else:
+            kv, attn = 0.0, 0.0
+        end = done + c
+        led.used += -(-end // B) - (-(-done // B))
+        h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
+        if w:
+            kv += kf * end + self.ks * min(end, w)
+            attn += af * (c * h) + self.aw * (c * min(h, w))
+        else:
+            kv += kf * end
+            attn += af * (c * h)
+        n_seqs, tokens = n_dec + 1, n_dec + c
+        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+        if dur < self.eager_floor:
+            dur = self.eager_floor
+        if self.cpu_seq and n_dec:  # (n_seqs > 1)
+            c1 = self.cpu_seq * n_dec
+            dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+        if n_seqs > self.max_running:
+            self.max_running = n_seqs
+        self.pending = [(rid, c)]
+        if sim.check is not None:
+            sim.check()
+        nw = len(self.waiting)
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
+        if n_dec:
+            sim.gap_vals.append(dur)
+            sim.gap_lens.append(1)
+            sim.gap_counts.append(n_dec)
         if led.used > led.peak:
             led.peak = led.used
         return STEP, dur
