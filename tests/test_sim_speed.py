@@ -110,7 +110,9 @@ def test_folded_kernel_steps_are_the_step_function(cat, kw):
         assert [pr.time(a, b) for a, b in zip(kv, attn)] == ref
         assert pr.times(kv, attn).tolist() == sys.step_times_vec(n, n, kv, attn).tolist()
         for cpu, overlap in ((0.0, False), (3e-4, False), (3e-4, True), (1.0, True)):
-            grid = [int(x) * n - 15 * n for x in pr.xs[1 :: max(1, len(pr.xs) // 4)] if x > 16]  # runs across grid points
+            grid = [
+                int(x) * n - 15 * n for x in pr.xs[1 :: max(1, len(pr.xs) // 4)] if x > 16
+            ]  # runs across grid points
             for s0 in (10 * n, 1000 * n, 200_000 * n, *grid):
                 steps = []
                 for j in range(30):
@@ -148,6 +150,26 @@ def test_suite_workloads_use_the_folded_step(cat, name):
     for n in (1, 256):
         pr = sys.decode_pricer(n)
         assert pr is not None and isinstance(pr, KernelDecodePricer) == (sys.step.kernels is not None)
+
+
+@pytest.mark.parametrize("name", list(SUITE))
+def test_suite_workloads_use_the_folded_mixed_step(cat, name):
+    """Under NVIDIA's measured kernels a step with prompt tokens is priced by KernelStepPricer with
+    the context-attention look-up folded (its constants checked at construction): after its first
+    steps' self-checks agree, the engine calls it directly.  A change to MeasuredKernels.stage or
+    _ctx_equiv_ms that the folding does not follow switches that off (correct, but slow): this test
+    says so."""
+    from planner.sim import engine as S
+
+    sc = suite_scenario(name, 200 if name == "replicas" else 60)  # (each replica checks its own first steps)
+    sys_, cfg = resolve(cat, sc)
+    if sys_.step.kernels is None:
+        pytest.skip("the roofline prices this workload's steps")
+    assert isinstance(sys_.step_pricer(), KernelStepPricer) and sys_.step_pricer().ce is not None
+    sim = S.Sim(sys_, cfg, sc, S.make_requests(sc.workload))
+    sim.run()
+    eng = sim.replicas[0].engine
+    assert eng.checking is None and getattr(eng.mixed, "__name__", "") == "_price"
 
 
 def test_suite_scenarios_are_valid(cat):

@@ -281,76 +281,79 @@ class KernelDecodePricer:
         stopping after the first step ending at or after h; `t0`: the first step's time where the
         caller priced it already (time() and the CPU term).  The contexts only grow along a run,
         so the grid segment of _a's look-up is found once and moved along (bisect_left again
-        only when a context passes the segment's end), its rise and run taken from dxs and dys
-        (the same differences): the same operations on the same values as _a, step by step."""
-        g, den, L, ov = self.g, self.den, self.layers, self.ov
-        xs, ys, dxs, dys = self.xs, self.ys, self.dxs, self.dys
-        nx = len(xs)
+        only when a context passes the segment's end, _segment), its rise and run taken from dxs
+        and dys (the same differences): the same operations on the same values as _a, step by step."""
         add, floor = (0.0, cpu) if overlap else (cpu, 0.0)
-        ks = ln = sw = None
-        if win is not None:
-            sw0, ln, ks, _ = win
-            sw = sw0 - ln
+        sw0, ln, ks = (win[0], win[1], win[2]) if win is not None else (0, 0, 0.0)
         out: list[float] = []
-        append = out.append
-        acc = 0.0
-        s = s0 - n
+        s, sw = s0 - n, sw0 - ln  # the step before the first
         if t0 is not None:  # the first step, priced by the caller
-            acc = t0  # (0.0 + t0)
-            append(acc)
-            if acc >= h or k <= 1:
+            out.append(t0)  # (0.0 + t0)
+            if t0 >= h or k <= 1:
                 return out
-            k -= 1
-            s += n
-            if ks is not None:
-                sw += ln
+            k, s, sw = k - 1, s + n, sw + ln
+        if win is None and self.den is not None and not overlap:  # the common case: no other terms
+            return self._run_plain(out, k, s, n, kf, h, add)
+        return self._run_any(out, k, s, n, kf, h, add, floor, win is not None, sw, ln, ks)
+
+    def _segment(self, ctx: float) -> tuple:
+        """_a's look-up for ctx as (mode, y0, dy, x0, dx, xhi): the value is y0 (mode 0: at or below
+        the grid), y0 + dy (ctx - x0) / dx (1: inside a segment) or y0 + dy (ctx - x0) (2: beyond the
+        grid, the last slope), for contexts up to xhi."""
+        xs, ys = self.xs, self.ys
+        if self.slope is None:
+            return 0, ys[0], 0.0, 0.0, 1.0, math.inf
+        i = bisect_left(xs, ctx)
+        if i == 0:
+            return 0, ys[0], 0.0, 0.0, 1.0, xs[0]
+        if i >= len(xs):
+            return 2, self.ytop, self.slope, self.top, 1.0, math.inf
+        return 1, ys[i - 1], self.dys[i], xs[i - 1], self.dxs[i], xs[i]
+
+    def _run_plain(self, out: list, k: int, s: int, n: int, kf: float, h: float, add: float) -> list[float]:
+        """run's loop without a window and without overlapped CPU work (the times are positive: no
+        floor of 0.0 applies); s: the summed context of the step before the first."""
+        g, den, L, ov = self.g, self.den, self.layers, self.ov
+        assert den is not None
+        append = out.append
+        acc = out[-1] if out else 0.0
         xhi = -math.inf  # the current segment holds contexts up to xhi (-inf: none yet)
-        mode = 0  # 0: below the grid (ys[0]), 1: inside a segment, 2: beyond the grid (the last slope)
-        y0 = dy = x0 = dx = 0.0
-        if ks is None and den is not None and not overlap:  # the common case, its loop without the others' terms
-            for _ in range(k):  # (the times are positive: the floor of 0.0 never applies)
-                s += n
-                ctx = kf * s / den
-                if ctx > xhi:  # _a's bisect_left: the segment holding ctx
-                    if self.slope is None:
-                        mode, y0, xhi = 0, ys[0], math.inf
-                    else:
-                        i = bisect_left(xs, ctx)
-                        if i == 0:
-                            mode, y0, xhi = 0, ys[0], xs[0]
-                        elif i >= nx:
-                            mode, y0, dy, x0, xhi = 2, self.ytop, self.slope, self.top, math.inf
-                        else:
-                            mode, y0, dy, x0, dx, xhi = 1, ys[i - 1], dys[i], xs[i - 1], dxs[i], xs[i]
-                if mode == 1:
-                    a = y0 + dy * (ctx - x0) / dx
-                elif mode == 0:
-                    a = y0
-                else:
-                    a = y0 + dy * (ctx - x0)
-                acc = acc + ((g + a * L) * 1e-3 + ov + add)
-                append(acc)
-                if acc >= h:
-                    break
-            return out
+        mode, y0, dy, x0, dx = 0, 0.0, 0.0, 0.0, 1.0
+        for _ in range(k):
+            s += n
+            ctx = kf * s / den
+            if ctx > xhi:
+                mode, y0, dy, x0, dx, xhi = self._segment(ctx)
+            if mode == 1:
+                a = y0 + dy * (ctx - x0) / dx
+            elif mode == 0:
+                a = y0
+            else:
+                a = y0 + dy * (ctx - x0)
+            acc = acc + ((g + a * L) * 1e-3 + ov + add)
+            append(acc)
+            if acc >= h:
+                break
+        return out
+
+    def _run_any(
+        self, out: list, k: int, s: int, n: int, kf: float, h: float, add: float, floor: float, win: bool, sw, ln, ks
+    ) -> list[float]:
+        """run's loop with any terms (window: sw the windowed sum of the step before the first)."""
+        g, den, L, ov = self.g, self.den, self.layers, self.ov
+        append = out.append
+        acc = out[-1] if out else 0.0
+        xhi = -math.inf
+        mode, y0, dy, x0, dx = 0, 0.0, 0.0, 0.0, 1.0
         for _ in range(k):
             s += n
             kv = kf * s
-            if ks is not None:
+            if win:
                 sw += ln
                 kv = kv + ks * sw
             ctx = kv / den if den is not None else 1.0
-            if ctx > xhi:  # _a's bisect_left: the segment holding ctx
-                if self.slope is None:
-                    mode, y0, xhi = 0, ys[0], math.inf
-                else:
-                    i = bisect_left(xs, ctx)
-                    if i == 0:
-                        mode, y0, xhi = 0, ys[0], xs[0]
-                    elif i >= nx:
-                        mode, y0, dy, x0, xhi = 2, self.ytop, self.slope, self.top, math.inf
-                    else:
-                        mode, y0, dy, x0, dx, xhi = 1, ys[i - 1], dys[i], xs[i - 1], dxs[i], xs[i]
+            if ctx > xhi:
+                mode, y0, dy, x0, dx, xhi = self._segment(ctx)
             if mode == 1:
                 a = y0 + dy * (ctx - x0) / dx
             elif mode == 0:
