@@ -335,6 +335,20 @@ def test_slots_reject_what_does_not_fit_a_slot(cat):
     assert max(t["batch"] for t in res.timeline) <= 4
 
 
+@pytest.mark.parametrize("sched", [{}, {"batching": "slots", "n_parallel": 4}, {"chunked_prefill": False}])
+def test_accepted_is_where_no_reason_rejects(cat, sched):
+    """Sim.dispatch skips the reject checks for requests Continuous.accepted passes (vectorised at the
+    start): exactly those reject_reason has no reason for (KV cache, slot context, token budget)."""
+    sc = scenario(TIGHT, arrival="poisson", rate_rps=1, requests=10, prompt={"mean": 100}, output={"mean": 100})
+    sc = sc.model_copy(update={"scheduler": sc.scheduler.model_copy(update=sched)})
+    eng = S.Sim(*S.resolve(cat, sc), sc, S.make_requests(sc.workload)).replicas[0].engine
+    rng = np.random.default_rng(3)
+    p, o = (10 ** rng.uniform(0, 5.3, 3000)).astype(np.int64), (10 ** rng.uniform(0, 4.7, 3000)).astype(np.int64)
+    want = [eng.reject_reason(int(a), int(b)) is None for a, b in zip(p, o)]
+    assert eng.accepted(p, o).tolist() == want
+    assert 0 < sum(want) < len(want)
+
+
 def test_static_batches(cat):
     sc = scenario(
         arrival="poisson",

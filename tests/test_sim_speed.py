@@ -64,6 +64,10 @@ def test_folded_decode_step_is_the_step_function(cat, kw):
             assert got == np.cumsum(steps).tolist()
             h = got[11] - 1e-9  # stops after the first step ending at or after h
             assert pr.run(30, 1000 * n, n, kf, af, h, cpu, overlap, win) == got[:12]
+            # the first step priced by the caller (t0): the same run
+            assert pr.run(30, 1000 * n, n, kf, af, math.inf, cpu, overlap, win, got[0]) == got
+            assert pr.run(30, 1000 * n, n, kf, af, h, cpu, overlap, win, got[0]) == got[:12]
+            assert pr.run(30, 1000 * n, n, kf, af, got[0], cpu, overlap, win, got[0]) == got[:1]
 
 
 def test_no_folded_step_where_it_does_not_apply(cat):
@@ -106,7 +110,10 @@ def test_folded_kernel_steps_are_the_step_function(cat, kw):
         assert [pr.time(a, b) for a, b in zip(kv, attn)] == ref
         assert pr.times(kv, attn).tolist() == sys.step_times_vec(n, n, kv, attn).tolist()
         for cpu, overlap in ((0.0, False), (3e-4, False), (3e-4, True), (1.0, True)):
-            for s0 in (10 * n, 1000 * n, 200_000 * n):
+            grid = [
+                int(x) * n - 15 * n for x in pr.xs[1 :: max(1, len(pr.xs) // 4)] if x > 16
+            ]  # runs across grid points
+            for s0 in (10 * n, 1000 * n, 200_000 * n, *grid):
                 steps = []
                 for j in range(30):
                     s = s0 + n * j
@@ -118,6 +125,8 @@ def test_folded_kernel_steps_are_the_step_function(cat, kw):
                 assert got == np.cumsum(steps).tolist()
                 h = got[11] - 1e-9
                 assert pr.run(30, s0, n, kf, af, h, cpu, overlap, None) == got[:12]
+                assert pr.run(30, s0, n, kf, af, math.inf, cpu, overlap, None, got[0]) == got
+                assert pr.run(30, s0, n, kf, af, h, cpu, overlap, None, got[0]) == got[:12]
     mixed = KernelStepPricer(sys.step, checks=0)  # no self-check: every call the folded way
     for _ in range(500):
         n = int(rng.integers(1, 600))
@@ -141,6 +150,26 @@ def test_suite_workloads_use_the_folded_step(cat, name):
     for n in (1, 256):
         pr = sys.decode_pricer(n)
         assert pr is not None and isinstance(pr, KernelDecodePricer) == (sys.step.kernels is not None)
+
+
+@pytest.mark.parametrize("name", list(SUITE))
+def test_suite_workloads_use_the_folded_mixed_step(cat, name):
+    """Under NVIDIA's measured kernels a step with prompt tokens is priced by KernelStepPricer with
+    the context-attention look-up folded (its constants checked at construction): after its first
+    steps' self-checks agree, the engine calls it directly.  A change to MeasuredKernels.stage or
+    _ctx_equiv_ms that the folding does not follow switches that off (correct, but slow): this test
+    says so."""
+    from planner.sim import engine as S
+
+    sc = suite_scenario(name, 200 if name == "replicas" else 60)  # (each replica checks its own first steps)
+    sys_, cfg = resolve(cat, sc)
+    if sys_.step.kernels is None:
+        pytest.skip("the roofline prices this workload's steps")
+    assert isinstance(sys_.step_pricer(), KernelStepPricer) and sys_.step_pricer().ce is not None
+    sim = S.Sim(sys_, cfg, sc, S.make_requests(sc.workload))
+    sim.run()
+    eng = sim.replicas[0].engine
+    assert eng.checking is None and getattr(eng.mixed, "__name__", "") == "_price"
 
 
 def test_suite_scenarios_are_valid(cat):

@@ -92,7 +92,7 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             c = f"{c} * q"
         names = ", ".join(f"a{i}" for i in range(adds))
         lines = [
-            "def loop(k, s0, n, kf, af, h, f0, e0, c0, d, q, w, bw, adds, floor, win):",
+            "def loop(k, s0, n, kf, af, h, f0, e0, c0, d, q, w, bw, adds, floor, win, t0):",
             f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
             "    sw0, ln, ks, aw = win" if win else "    pass",
             "    sw = float(sw0 - ln)" if win else "    pass",
@@ -100,6 +100,14 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             "    append = out.append",
             "    acc = 0.0",
             "    s = float(s0 - n)",
+            "    if t0 is not None:",  # the first step, priced by the caller
+            "        acc = t0",
+            "        append(acc)",
+            "        if acc >= h or k <= 1:",
+            "            return out",
+            "        k -= 1",
+            "        s += n",
+            "        sw += ln" if win else "        pass",
             "    for _ in range(k):",
             "        s += n",
             "        sw += ln" if win else "        pass",
@@ -158,11 +166,13 @@ class DecodePricer:
         cpu: float = 0.0,
         overlap: bool = False,
         win: tuple | None = None,
+        t0: float | None = None,
     ) -> list[float]:
         """Cumulative times of up to k decode steps, step j reading kf x s and attending af x s for
         s = s0 + n j (plus ks x sw and aw x sw, sw = sw0 + ln j, for windowed layers: win = (sw0, ln,
         ks, aw)), each step plus `cpu` seconds of CPU work (or at least `cpu` when overlapped); stops
-        after the first step ending at or after h.  The same operations as time() per step (and
+        after the first step ending at or after h; `t0`: the first step's time where the caller
+        priced it already (time() and the CPU term).  The same operations as time() per step (and
         the caller's CPU term), and a sequential sum as numpy's cumsum, in a loop compiled for this
         pricer's terms (_run_loop)."""
         key = (cpu, overlap, win is not None)
@@ -180,7 +190,7 @@ class DecodePricer:
             )
             hit = self.loop = (key, fn, adds, floor)
         return hit[1](
-            k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3], win
+            k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3], win, t0
         )
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
@@ -208,7 +218,7 @@ class KernelDecodePricer:
     generation-attention curve at the mean context (the same scalar interpolation, the same IEEE
     operations in the same order).  Arrays (long runs) take the provider's own vectorised path."""
 
-    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope")
+    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope", "dxs", "dys")
 
     def __init__(self, sys: "StepTimeModel", n: int):
         mk = sys.kernels
@@ -225,6 +235,9 @@ class KernelDecodePricer:
         xs, ys = self.xs, self.ys
         self.top, self.ytop = xs[-1], ys[-1]
         self.slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else None
+        # each grid segment's rise and run (segment i: xs[i - 1] to xs[i]), as _a computes them
+        self.dxs = [0.0] + [xs[i] - xs[i - 1] for i in range(1, len(xs))]
+        self.dys = [0.0] + [ys[i] - ys[i - 1] for i in range(1, len(ys))]
 
     def _a(self, ctx: float) -> float:
         xs, ys = self.xs, self.ys
@@ -237,7 +250,17 @@ class KernelDecodePricer:
         return ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
 
     def time(self, kv: float, attn: float) -> float:
-        a = self._a(float(kv) / self.den if self.den is not None else 1.0)
+        ctx = float(kv) / self.den if self.den is not None else 1.0
+        xs = self.xs  # _a(ctx), inline
+        if self.slope is None or ctx <= xs[0]:
+            a = self.ys[0]
+        else:
+            i = bisect_left(xs, ctx)
+            if i >= len(xs):
+                a = self.ytop + self.slope * (ctx - self.top)
+            else:
+                ys, x0 = self.ys, xs[i - 1]
+                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
         return (self.g + a * self.layers) * 1e-3 + self.ov
 
     def run(
@@ -251,45 +274,98 @@ class KernelDecodePricer:
         cpu: float = 0.0,
         overlap: bool = False,
         win: tuple | None = None,
+        t0: float | None = None,
     ) -> list[float]:
         """DecodePricer.run's contract: the cumulative times of up to k steps (step j reads
         kf x s (+ ks x sw) for s = s0 + n j), each plus `cpu` (or at least `cpu` when overlapped),
-        stopping after the first step ending at or after h."""
-        g, den, L, ov = self.g, self.den, self.layers, self.ov
-        xs, ys, top, ytop, slope = self.xs, self.ys, self.top, self.ytop, self.slope
-        nx = len(xs)
-        x_lo = xs[0]
+        stopping after the first step ending at or after h; `t0`: the first step's time where the
+        caller priced it already (time() and the CPU term).  The contexts only grow along a run,
+        so the grid segment of _a's look-up is found once and moved along (bisect_left again
+        only when a context passes the segment's end, _segment), its rise and run taken from dxs
+        and dys (the same differences): the same operations on the same values as _a, step by step."""
         add, floor = (0.0, cpu) if overlap else (cpu, 0.0)
-        if win is not None:
-            sw0, ln, ks, _ = win
-            sw = sw0 - ln
+        sw0, ln, ks = (win[0], win[1], win[2]) if win is not None else (0, 0, 0.0)
         out: list[float] = []
+        s, sw = s0 - n, sw0 - ln  # the step before the first
+        if t0 is not None:  # the first step, priced by the caller
+            out.append(t0)  # (0.0 + t0)
+            if t0 >= h or k <= 1:
+                return out
+            k, s, sw = k - 1, s + n, sw + ln
+        if win is None and self.den is not None and not overlap:  # the common case: no other terms
+            return self._run_plain(out, k, s, n, kf, h, add)
+        return self._run_any(out, k, s, n, kf, h, add, floor, win is not None, sw, ln, ks)
+
+    def _segment(self, ctx: float) -> tuple:
+        """_a's look-up for ctx as (mode, y0, dy, x0, dx, xhi): the value is y0 (mode 0: at or below
+        the grid), y0 + dy (ctx - x0) / dx (1: inside a segment) or y0 + dy (ctx - x0) (2: beyond the
+        grid, the last slope), for contexts up to xhi."""
+        xs, ys = self.xs, self.ys
+        if self.slope is None:
+            return 0, ys[0], 0.0, 0.0, 1.0, math.inf
+        i = bisect_left(xs, ctx)
+        if i == 0:
+            return 0, ys[0], 0.0, 0.0, 1.0, xs[0]
+        if i >= len(xs):
+            return 2, self.ytop, self.slope, self.top, 1.0, math.inf
+        return 1, ys[i - 1], self.dys[i], xs[i - 1], self.dxs[i], xs[i]
+
+    def _run_plain(self, out: list, k: int, s: int, n: int, kf: float, h: float, add: float) -> list[float]:
+        """run's loop without a window and without overlapped CPU work (the times are positive: no
+        floor of 0.0 applies); s: the summed context of the step before the first."""
+        g, den, L, ov = self.g, self.den, self.layers, self.ov
+        assert den is not None
         append = out.append
-        acc = 0.0
-        last = k - 1
-        s = s0 - n
-        for j in range(k):
+        acc = out[-1] if out else 0.0
+        xhi = -math.inf  # the current segment holds contexts up to xhi (-inf: none yet)
+        mode, y0, dy, x0, dx = 0, 0.0, 0.0, 0.0, 1.0
+        for _ in range(k):
+            s += n
+            ctx = kf * s / den
+            if ctx > xhi:
+                mode, y0, dy, x0, dx, xhi = self._segment(ctx)
+            if mode == 1:
+                a = y0 + dy * (ctx - x0) / dx
+            elif mode == 0:
+                a = y0
+            else:
+                a = y0 + dy * (ctx - x0)
+            acc = acc + ((g + a * L) * 1e-3 + ov + add)
+            append(acc)
+            if acc >= h:
+                break
+        return out
+
+    def _run_any(
+        self, out: list, k: int, s: int, n: int, kf: float, h: float, add: float, floor: float, win: bool, sw, ln, ks
+    ) -> list[float]:
+        """run's loop with any terms (window: sw the windowed sum of the step before the first)."""
+        g, den, L, ov = self.g, self.den, self.layers, self.ov
+        append = out.append
+        acc = out[-1] if out else 0.0
+        xhi = -math.inf
+        mode, y0, dy, x0, dx = 0, 0.0, 0.0, 0.0, 1.0
+        for _ in range(k):
             s += n
             kv = kf * s
-            if win is not None:
+            if win:
                 sw += ln
                 kv = kv + ks * sw
             ctx = kv / den if den is not None else 1.0
-            if slope is None or ctx <= x_lo:
-                a = ys[0]
+            if ctx > xhi:
+                mode, y0, dy, x0, dx, xhi = self._segment(ctx)
+            if mode == 1:
+                a = y0 + dy * (ctx - x0) / dx
+            elif mode == 0:
+                a = y0
             else:
-                i = bisect_left(xs, ctx)
-                if i >= nx:
-                    a = ytop + slope * (ctx - top)
-                else:
-                    x0 = xs[i - 1]
-                    a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+                a = y0 + dy * (ctx - x0)
             t = (g + a * L) * 1e-3 + ov + add
             if t < floor:
                 t = floor
             acc = acc + t
             append(acc)
-            if acc >= h and j < last:
+            if acc >= h:
                 break
         return out
 
@@ -303,12 +379,14 @@ class KernelStepPricer:
     order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
     priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
 
-    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks")
+    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce")
 
     def __init__(self, sys: "StepTimeModel", checks: int = 16):
         self.ga: dict = {}
         self.gh: dict = {}
+        self.pn: dict = {}  # sequences -> their terms (_per_n)
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
+        self.ce = self._ctx_equiv_terms()
 
     def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
         if self.checks:
@@ -318,38 +396,91 @@ class KernelStepPricer:
             return ref
         return self._price(n, tokens, kv, attn)
 
+    def _ctx_equiv_terms(self):
+        """MeasuredKernels._ctx_equiv_ms's constants (coef, longest length, its time, grid), or None
+        where they do not reproduce it bit for bit on lengths across its grid and beyond (then
+        _price calls it)."""
+        mk = self.mk
+        coef = mk.attn_coef * mk.tp
+        if coef <= 0:
+            return None
+        xs, ys = mk._ctx1
+        terms = (coef, mk.ctx_max, _interpl(mk.ctx_max, xs, ys), xs, ys)
+        for x in [*xs, mk.ctx_max * 1.5, mk.ctx_max * 7.3]:
+            for f in (0.37, 1.0, 1.9):
+                attn = (x * f) ** 2 * coef / 2.0
+                if self._ctx_equiv(terms, attn) != mk._ctx_equiv_ms(attn):
+                    return None
+        return terms
+
+    @staticmethod
+    def _ctx_equiv(terms, attn: float) -> float:
+        """MeasuredKernels._ctx_equiv_ms with its constants folded (the same operations)."""
+        coef, top, ytop, xs, ys = terms
+        if attn <= 0:
+            return 0.0
+        s = math.sqrt(2.0 * attn / coef)
+        if s > top:
+            return ytop * (s / top) ** 2
+        if len(xs) < 2 or s <= xs[0]:
+            return ys[0]
+        i = bisect_left(xs, s)
+        if i >= len(xs):
+            return ys[-1] + max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) * (s - xs[-1])
+        x0 = xs[i - 1]
+        return ys[i - 1] + (ys[i] - ys[i - 1]) * (s - x0) / (xs[i] - x0)
+
+    def _per_n(self, n):
+        """A batch of n sequences' terms: (n as a float, at least 1; the head look-up; the mean
+        context's denominator; the generation curve's grid, values, size, first x, last x, last
+        value and the slope beyond it), as MeasuredKernels.stage computes them."""
+        mk = self.mk
+        nf = float(n)
+        if nf < 1.0:
+            nf = 1.0
+        gh = self.gh.get(nf)
+        if gh is None:
+            gh = self.gh[nf] = self.interp(nf, *mk.head_curve_l)
+        kpt = mk.kv_per_token
+        c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
+        xs, ys = c[2], c[3]
+        slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
+        e = (nf, gh, nf * kpt if kpt else None, xs, ys, len(xs), xs[0], xs[-1], ys[-1], slope)
+        if len(self.pn) < 65536:
+            self.pn[n] = e
+        return e
+
     def _price(self, n, tokens, kv, attn):
+        """MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0 else 0.0), the same
+        operations on the same values, with the look-ups that depend only on the tokens or the
+        sequences cached (ints and floats alike: each converted as stage converts it)."""
         if tokens <= 0:
             return 0.0
         mk = self.mk
-        n = float(n)
-        if n < 1.0:
-            n = 1.0
-        tokens = float(tokens)
         ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
         if ga is None:
-            ga = self.interp(tokens, *mk.layer_curve_l) * mk.layers
+            tf = float(tokens)
+            ga = self.interp(tf, *mk.layer_curve_l) * mk.layers
             if len(self.ga) < 65536:
                 self.ga[tokens] = ga
-        gh = self.gh.get(n)  # the head's, by sequences
-        if gh is None:
-            gh = self.gh[n] = self.interp(n, *mk.head_curve_l)
+        e = self.pn.get(n)
+        if e is None:
+            e = self._per_n(n)
+        nf, gh, den, xs, ys, nx, x_lo, top, ytop, slope = e
         g = ga + gh
-        kpt = mk.kv_per_token
-        ctx = float(kv) / (n * kpt) if kpt else 1.0
-        c = mk._gen_cache.get(n) or mk._gen_curve(n)
-        xs, ys = c[2], c[3]
-        if len(xs) < 2 or ctx <= xs[0]:
+        ctx = kv / den if den is not None else 1.0
+        if nx < 2 or ctx <= x_lo:
             a = ys[0]
         else:
             i = bisect_left(xs, ctx)
-            if i >= len(xs):
-                a = ys[-1] + max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) * (ctx - xs[-1])
+            if i >= nx:
+                a = ytop + slope * (ctx - top)
             else:
                 x0 = xs[i - 1]
                 a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
-        if tokens > n + 1e-9:
-            a += mk._ctx_equiv_ms(float(attn))
+        if tokens > nf + 1e-9:
+            ce = self.ce
+            a += self._ctx_equiv(ce, attn) if ce is not None else mk._ctx_equiv_ms(float(attn))
         return (g + a * mk.layers) * 1e-3 + mk.overhead_s
 
 

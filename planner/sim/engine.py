@@ -20,6 +20,7 @@ import gc
 import heapq
 import itertools
 import math
+import operator
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
@@ -431,6 +432,7 @@ class Continuous:
         self.waiting: deque[int] = deque()
         self.admitted: dict[int, None] = {}  # admission order; preemption victims from the end
         self.fin: list[tuple[int, int]] = []  # (g at which it is done, rid)
+        self.fin_stale = 0  # entries of fin whose sequence left early (preempted): none, every entry is valid
         self.cross: list[tuple[int, int]] = []  # (g from which t + 1 >= window, rid)
         self.pending: Any = None  # the planned step's chunks or the planned run's start
         # padded batch size -> DecodePricer (or None: the general step time), shared by the replicas
@@ -456,6 +458,15 @@ class Continuous:
         if not self.chunked and p > self.budget:
             return f"prompt of {p} tokens exceeds max_num_batched_tokens = {self.budget} with chunked prefill off"
         return None
+
+    def accepted(self, p: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """Where reject_reason(p, o) is None, over arrays of prompt and output tokens (the same
+        integer conditions; Sim.dispatch asks reject_reason only elsewhere)."""
+        po = p + o
+        ok = po <= self.slot_ctx if self.slot_ctx is not None else -(-po // self.B) <= self.ledger.cap
+        if not self.chunked:
+            ok &= p <= self.budget
+        return ok
 
     def enqueue(self, rid: int) -> None:
         self.waiting.append(rid)
@@ -550,6 +561,7 @@ class Continuous:
         led = self.ledger
         if rid in led.off:
             t = self._leave(rid)
+            self.fin_stale += 1  # its entry in fin stays there until its key comes
         else:
             t = led.prefill.pop(rid)[0]
         led.used -= -(-t // self.B) - (led.cached.pop(rid, 0) // self.B if led.cached else 0)
@@ -578,7 +590,8 @@ class Continuous:
         prompt, output, agg, w, B, cached = sim.prompt, sim.output, self.agg, self.w, self.B, led.cached
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
-            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:  # _finish, _release, _leave and agg.leave, inline
+            if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                # _finish, _release, _leave and agg.leave, inline
                 o = off.pop(rid)
                 t = o + g
                 agg.n -= 1
@@ -591,6 +604,8 @@ class Continuous:
                 led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
                 del self.admitted[rid]
                 sim.finished(rid, now)
+            else:
+                self.fin_stale -= 1
 
     # -- scheduling ---------------------------------------------------------
 
@@ -609,12 +624,31 @@ class Continuous:
                     n = sim.prompt[rid] + sim.generated[rid]
                     c0 = min(led.prefix, ((n - 1) // B) * B) if led.prefix_ready else 0
                     admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
+                    if (
+                        admissible
+                        and len(waiting) == 1
+                        and not c0
+                        and n <= self.budget - agg.n
+                        and self.mixed_batches
+                        and not led.prefix_ready
+                    ):
+                        return self._admit_whole(now, rid, n)
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
                     if run is not None and type(run) is not float:
                         return RUN, run
                     if not waiting or len(admitted) >= self.max_seqs:  # nothing to admit: one decode step
                         return self._decode_step(now, run)
+        elif len(prefill) == 1 and self.mixed_batches:  # one prefill going on: does its chunk fill the step?
+            n_dec, G = agg.n, led.g
+            need = agg.phase[-G % B] if n_dec else 0
+            free = led.cap - led.used - need
+            budget = self.budget - n_dec
+            if free >= 0 and budget > 0:
+                for rid, st in prefill.items():
+                    done = st[0]
+                    if st[1] - done >= budget and (-(-done // B) + free) * B - done >= budget:
+                        return self._prefill_chunk(now, rid, done, budget, need)
         cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
         need = phase[-G % B] if n_dec else 0
         preempted = need > cap - led.used
@@ -674,13 +708,20 @@ class Continuous:
                 return self.plan(now, horizon)
             return IDLE, None
         if chunks:
-            seq_terms = self.sys.seq_terms
             used = led.used
             kv_p = attn_p = 0.0
+            kf, af, w = self.kf, self.af, self.w
             for rid, c in chunks:
                 done = prefill[rid][0]
-                used += -(-(done + c) // B) - (-(-done // B))
-                r, a = seq_terms(c, done)
+                end = done + c
+                used += -(-end // B) - (-(-done // B))
+                h = done + (c + 1) / 2.0  # System.seq_terms(c, done), inline (its kv_bytes(end): no window, no term)
+                if w:
+                    r = kf * end + self.ks * min(end, w)
+                    a = af * (c * h) + self.aw * (c * min(h, w))
+                else:
+                    r = kf * end
+                    a = af * (c * h)
                 kv += r
                 attn += a
                 kv_p += r
@@ -712,6 +753,110 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
         if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
+            sim.gap_vals.append(dur)
+            sim.gap_lens.append(1)
+            sim.gap_counts.append(n_dec)
+        if led.used > led.peak:
+            led.peak = led.used
+        return STEP, dur
+
+    def _admit_whole(self, now: float, rid: int, n: int):
+        """plan() for a step where the one waiting request joins the decoders with its whole prompt
+        (n tokens; no preemption, no prefix to reuse, a step shared with the decoders): the general
+        path's operations in the same order, without its loops."""
+        led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
+        G, n_dec = led.g, agg.n
+        led.used += agg.phase[-G % B]
+        s = agg.off_sum + n_dec * (G + 1)  # the decoders' terms at step G
+        kf, af, w = self.kf, self.af, self.w
+        kv, attn = kf * s, af * s
+        if w:
+            sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        waiting, admitted = self.waiting, self.admitted
+        waiting.popleft()
+        admitted[rid] = None
+        led.prefill[rid] = [0, n]
+        if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
+            sim.admitted[rid] = now
+        led.used += -(-n // B)  # the prompt's blocks; its terms (seq_terms(n, 0), inline)
+        h = (n + 1) / 2.0
+        if w:
+            kv += kf * n + self.ks * min(n, w)
+            attn += af * (n * h) + self.aw * (n * min(h, w))
+        else:
+            kv += kf * n
+            attn += af * (n * h)
+        n_seqs, tokens = n_dec + 1, n_dec + n
+        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+        if dur < self.eager_floor:
+            dur = self.eager_floor
+        if self.cpu_seq:  # (n_seqs > 1)
+            c = self.cpu_seq * n_dec
+            dur = (dur if dur >= c else c) if self.cpu_overlap else dur + c
+        if n_seqs > self.max_running:
+            self.max_running = n_seqs
+        self.pending = [(rid, n)]
+        if sim.check is not None:
+            sim.check()
+        nw = len(waiting)
+        sim.area += (nw + len(admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
+        sim.gap_vals.append(dur)
+        sim.gap_lens.append(1)
+        sim.gap_counts.append(n_dec)
+        if led.used > led.peak:
+            led.peak = led.used
+        return STEP, dur
+
+    def _prefill_chunk(self, now: float, rid: int, done: int, c: int, need: int):
+        """plan() for a step where the one sequence in prefill takes the rest of the token budget (c
+        tokens from `done`; the free blocks allow it, no preemption, nothing left to admit), beside
+        the decoders (their `need` new blocks): the general path's operations in the same order,
+        without its loops."""
+        led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
+        G, n_dec = led.g, agg.n
+        led.used += need
+        kf, af, w = self.kf, self.af, self.w
+        if n_dec:  # the decoders' terms at step G
+            s = agg.off_sum + n_dec * (G + 1)
+            kv, attn = kf * s, af * s
+            if w:
+                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
+                kv += self.ks * sw
+                attn += self.aw * sw
+        else:
+            kv, attn = 0.0, 0.0
+        end = done + c
+        led.used += -(-end // B) - (-(-done // B))
+        h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
+        if w:
+            kv += kf * end + self.ks * min(end, w)
+            attn += af * (c * h) + self.aw * (c * min(h, w))
+        else:
+            kv += kf * end
+            attn += af * (c * h)
+        n_seqs, tokens = n_dec + 1, n_dec + c
+        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+        if dur < self.eager_floor:
+            dur = self.eager_floor
+        if self.cpu_seq and n_dec:  # (n_seqs > 1)
+            c1 = self.cpu_seq * n_dec
+            dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+        if n_seqs > self.max_running:
+            self.max_running = n_seqs
+        self.pending = [(rid, c)]
+        if sim.check is not None:
+            sim.check()
+        nw = len(self.waiting)
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
+        if n_dec:
             sim.gap_vals.append(dur)
             sim.gap_lens.append(1)
             sim.gap_counts.append(n_dec)
@@ -784,13 +929,14 @@ class Continuous:
         g, n = led.g, agg.n
         k = RUN_CAP
         fin, off, prompt, output = self.fin, led.off, sim.prompt, sim.output
-        while fin:  # the first valid key of the lazily-deleted heap of completions
+        while fin:  # the first valid key of the lazily-deleted heap of completions (fin_stale 0: all are)
             key, rid = fin[0]
-            if off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+            if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
                 if key - g < k:
                     k = key - g
                 break
             heapq.heappop(fin)
+            self.fin_stale -= 1
         w = self.w
         if w:  # the first valid key of the lazily-deleted heap of window crossings
             cross = self.cross
@@ -822,8 +968,10 @@ class Continuous:
             t0 = (t0 if t0 >= c else c) if overlap else t0 + c
         if now + t0 >= horizon:
             return t0  # no run: one step of t0 (plan)
-        if horizon != math.inf:
-            k = min(k, math.ceil((horizon - now) / t0) + 1)
+        if horizon != math.inf:  # min(k, ceil(x) + 1): k unless x < k - 1
+            x = (horizon - now) / t0
+            if x < k - 1:
+                k = math.ceil(x) + 1
         free += agg.phase[-g % B]  # plan() took the first step's demand off
         if B == 1:
             k = min(k, free // n)
@@ -835,7 +983,7 @@ class Continuous:
         if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
             h = horizon - now if horizon != math.inf else math.inf
             if pr is not None:
-                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None)
+                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None, t0)
             return self._short_run(p, n, k, s0, h)
         key = (n, k, s0, sw0, ln) if w else (n, k, s0)  # the same run again (closed loops in step):
         cum = self.runs.get(key)  # its cached times (read-only: gap samples and the run keep them)
@@ -893,7 +1041,13 @@ class Continuous:
         led = self.ledger
         start, n, g, B = self.pending, self.agg.n, led.g, self.B
         q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
-        led.used += q * n + (self._cycle_sum(g, r) if r else 0)
+        if r:  # _cycle_sum(g, r), inline
+            ph, i0 = self.agg.phase, -g % B
+            lo = i0 - r + 1
+            q = q * n + (sum(ph[lo : i0 + 1]) if lo >= 0 else sum(ph[: i0 + 1]) + sum(ph[B + lo :]))
+        else:
+            q *= n
+        led.used += q
         if led.used > led.peak:
             led.peak = led.used
         sim, nw, dur = self.sim, len(self.waiting), float(cum[k - 1])  # Sim.record, inline
@@ -1065,11 +1219,13 @@ class Replica:
         self.run_id = 0  # the run's completion is stale when the run was interrupted
         self.outstanding = 0
         self.busy = 0.0
+        # the engine's enqueue (this module's engines': appending to their queue)
+        self.engine_enqueue = engine.waiting.append if type(engine) in (Continuous, Batch) else engine.enqueue
         sim.schedule(0, self.resume, None, URGENT)  # as a simpy process starts
 
     def enqueue(self, rid: int) -> None:
         self.outstanding += 1
-        self.engine.enqueue(rid)
+        self.engine_enqueue(rid)
         if self.wait:
             if not self.woken:
                 self.woken = True
@@ -1095,8 +1251,10 @@ class Replica:
                 self.busy += val
                 t = now + val
                 if queue and t >= queue[0][0]:
-                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._stepped, None))
-                    return
+                    e = next(sim.eid)
+                    if not self._arrivals_first(t, e):
+                        heapq.heappush(queue, (t, NORMAL, e, self._stepped, None))
+                        return
                 sim.now = t  # _stepped, inline
                 engine.commit(t)
                 continue
@@ -1107,8 +1265,12 @@ class Replica:
                     self.last_start = now + float(val[-2]) if k > 1 else -math.inf
                     self.run = (now, val)
                     self.run_id += 1
-                    heapq.heappush(queue, (t, NORMAL, next(sim.eid), self._ran, self.run_id))
-                    return
+                    e = next(sim.eid)
+                    if not self._arrivals_first(t, e):
+                        heapq.heappush(queue, (t, NORMAL, e, self._ran, self.run_id))
+                        return
+                    self.last_start = -math.inf  # _ran and _end_run, inline (its event came next)
+                    self.run_id += 1
                 sim.now = t  # _ran and _end_run, inline (nothing can interrupt it)
                 self.busy += float(val[k - 1])
                 engine.commit_run(k, val, t)
@@ -1118,6 +1280,23 @@ class Replica:
         self.wait, self.woken, self.fired, self.cond = sim.wait_id, False, False, kind == WAIT
         if kind == WAIT:
             sim.schedule(val, self._waited, self.wait)
+
+    def _arrivals_first(self, t: float, e: int) -> bool:
+        """The event loop's work before this replica's step (or run) ending at t, whose event would
+        be (t, NORMAL, e): the arrivals due before it, each handled as the loop would (popped in
+        order, at its time).  True when the step's own event comes next (the caller handles it at
+        once, as the loop would), False when another kind of event comes first (the caller pushes
+        its event, with e: the same place in the order)."""
+        sim = self.sim
+        queue, src, key = sim.queue, sim.source_cb, (t, NORMAL, e)
+        while queue and queue[0] < key:
+            ev = queue[0]
+            if ev[3] is not src:
+                return False
+            heapq.heappop(queue)
+            sim.now = ev[0]
+            src(ev[4])
+        return True
 
     def _stepped(self, _arg) -> None:
         self.engine.commit(self.sim.now)
@@ -1215,6 +1394,7 @@ class Sim:
         self.area = 0.0  # integral of requests in the system (sampled at step starts) over busy time
         self.rr = 0
         self.next_arrival = 0
+        self.source_cb = self.source  # the one bound method the arrivals' events hold (Replica.resume knows them by it)
         self.issued = 0
         self.ended = 0
         self.end_time = 0.0
@@ -1233,6 +1413,10 @@ class Sim:
             make = lambda: Batch(self, sys, size, timeout, cfg.max_num_batched_tokens)  # noqa: E731
         self.replicas = [Replica(self, i, make()) for i in range(sc.machine.replicas)]
         self.router = sc.router
+        # requests certainly within the context window and the engine's limits (dispatch asks the rest)
+        accepted = getattr(self.replicas[0].engine, "accepted", None)
+        fits = reqs.prompt + reqs.output <= self.max_ctx
+        self.fits = (fits & accepted(reqs.prompt, reqs.output)).tolist() if accepted is not None else [False] * n
 
     # -- arrivals -----------------------------------------------------------
 
@@ -1250,7 +1434,7 @@ class Sim:
             t = arr[i]
             if t > self.now:
                 self.src_i = i
-                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source, True))
+                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source_cb, True))
                 return
             self.next_arrival = i + 1
             self.dispatch(i)
@@ -1260,16 +1444,17 @@ class Sim:
     def dispatch(self, rid: int) -> None:
         now = self.now
         self.arrival[rid] = now
-        p, o = self.prompt[rid], self.output[rid]
-        reason = None
-        if p + o > self.max_ctx:
-            reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
-        else:
-            reason = self.replicas[0].engine.reject_reason(p, o)
-        if reason:
-            self.reason[rid] = reason
-            self._ended(now)
-            return
+        if not self.fits[rid]:  # (fits: no reason to reject it, known in advance)
+            p, o = self.prompt[rid], self.output[rid]
+            reason = None
+            if p + o > self.max_ctx:
+                reason = f"prompt + output = {p + o} tokens exceeds the model's context window of {self.max_ctx}"
+            else:
+                reason = self.replicas[0].engine.reject_reason(p, o)
+            if reason:
+                self.reason[rid] = reason
+                self._ended(now)
+                return
         reps = self.replicas
         rep = reps[0] if len(reps) == 1 else self._route()
         self.replica[rid] = rep.idx
@@ -1312,7 +1497,12 @@ class Sim:
     def finished(self, rid: int, now: float) -> None:
         self.finish[rid] = now
         self.replicas[self.replica[rid]].outstanding -= 1
-        self._ended(now)
+        if self.closed:
+            self._ended(now)
+        else:  # _ended, inline (open loop: no user sends a next request)
+            self.ended += 1
+            if now > self.end_time:
+                self.end_time = now
 
     def record(self, replica, t, steps, dur, batch, tokens, kv_frac, waiting, in_system) -> None:
         _budget_check()  # the caller's wall-clock limit and Stop (planner.sim.budget.deadline); no-op by default
@@ -1341,7 +1531,7 @@ class Sim:
 
     def run(self) -> None:
         if self.reqs.arrival is not None:
-            self.schedule(0, self.source, False, URGENT)  # as a simpy process starts
+            self.schedule(0, self.source_cb, False, URGENT)  # as a simpy process starts
         else:
             c = min(self.reqs.concurrency, self.reqs.n)
             self.issued = c
@@ -1495,9 +1685,8 @@ def starvation_warnings(sim: Sim) -> list[str]:
     if not isinstance(eng, Continuous):
         return []
     out = []
-    p = np.asarray(sim.prompt)
-    o = np.asarray(sim.output)
-    ok = np.asarray([not r for r in sim.reason])
+    p, o = sim.reqs.prompt, sim.reqs.output  # (sim.prompt and sim.output as arrays)
+    ok = np.fromiter(map(operator.not_, sim.reason), bool, len(sim.reason))
     fix = (
         "turn chunked prefill on (scheduler.chunked_prefill = true) or size the limits for the workload "
         "(scheduler.sizing = workload, as trtllm-bench does)"
@@ -1564,7 +1753,10 @@ class _GapSample:
         for i, start in sim.gap_starts.items():
             self.starts[i] = start
         self.n, self.chunk = int(self.pend[-1]), chunk
-        self.total = float(sum(c * k for c, k in zip(sim.gap_counts, sim.gap_lens)))  # exact (integers)
+        total = float(self.counts @ lens.astype(float))  # exact: integer products and sums below 2^53
+        if total >= 2.0**52:  # (else exact in Python's integers)
+            total = float(sum(c * k for c, k in zip(sim.gap_counts, sim.gap_lens)))
+        self.total = total
 
     def _cum(self, lo: int, hi: int) -> np.ndarray:
         """The cumulative times lo..hi-1 of the concatenated pieces."""
@@ -1662,9 +1854,8 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
 def _summary(sim: Sim) -> dict:
     sys, sc = sim.sys, sim.sc
     n = len(sim.arrival)  # (admitted, first and finish times are floats: NaN until set)
-    arr = np.asarray(sim.arrival)
-    adm, first, fin = (np.fromiter(x, float, n) for x in (sim.admitted, sim.first, sim.finish))
-    out = np.asarray(sim.output)
+    arr, adm, first, fin = (np.fromiter(x, float, n) for x in (sim.arrival, sim.admitted, sim.first, sim.finish))
+    out = sim.reqs.output  # (sim.output as an array)
     ok = ~np.isnan(fin)
     rejected = np.fromiter(map(bool, sim.reason), bool, n)
     duration = sim.end_time
