@@ -274,12 +274,19 @@ def _tables() -> Path:
     return root
 
 
+@functools.lru_cache(maxsize=2)
+def _gemm_rows(system: str, backend: str, version: str) -> kernel_tables.Table:
+    """A GEMM table's rows, all data types (held for the next data type of the same system: a model
+    prices its layers in one and its LM head in BF16; two files held at most, about 5 MB each)."""
+    return _read(
+        _tables() / system / "gemm" / backend / version / "gemm_perf.parquet", ["gemm_dtype", "m", "n", "k", "latency"]
+    )
+
+
 @functools.lru_cache(maxsize=32)
 def _gemm_table(system: str, backend: str, version: str, dtype: str):
     """{(n, k): (m grid, latency ms)} for one dtype, the fastest kernel at each point."""
-    df = _read(
-        _tables() / system / "gemm" / backend / version / "gemm_perf.parquet", ["gemm_dtype", "m", "n", "k", "latency"]
-    )
+    df = _gemm_rows(system, backend, version)
     df = df[df["gemm_dtype"] == dtype]
     if df.empty:
         return {}
