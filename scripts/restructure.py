@@ -113,6 +113,7 @@ LAYERS: list[tuple[str, str, dict[str, str]]] = [
             "priors": "priors",
             "bands": "bands",
             "kernels": "kernels",
+            "kernel_tables": "kernel_tables",
         },
     ),
     (

@@ -18,6 +18,7 @@ LAZY_ALLOWED = {
     "aiconfigurator_core": "optional: NVIDIA's measured kernels (extra `nvidia-data`)",
     "packaging": "only with the optional NVIDIA tables",
     "pandas": "heavy import, only for the optional NVIDIA tables",
+    "pyarrow": "only for the optional NVIDIA tables (aiconfigurator-core depends on it)",
     "scipy": "heavy import, only `calibrate` fits",
 }
 

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.model import kernel_tables
 from planner.paths import builtin
 
 PACKAGE = "aiconfigurator-core"
@@ -141,16 +142,12 @@ def _vnum(v) -> float:
 # ---------------------------------------------------------------------------- tables
 
 
-def _read(path: Path, columns: list[str] | None = None):
+def _read(path: Path, columns: list[str] | None = None) -> kernel_tables.Table:
     """A table's columns (older tables lack some: window_size defaults to 0, none)."""
-    import pandas as pd  # lazy: a heavy import (7x numpy's), only for the optional NVIDIA tables
-
-    df = pd.read_parquet(path)
-    if columns is None:
-        return df
-    if "window_size" in columns and "window_size" not in df:
-        df = df.assign(window_size=0)
-    return df[[c for c in columns if c in df]]
+    df = kernel_tables.read(path, columns)
+    if columns is not None and "window_size" in columns and "window_size" not in df:
+        df.columns["window_size"] = np.zeros(len(df), dtype=np.int64)
+    return df
 
 
 def _interp(x, xs: np.ndarray, ys: np.ndarray):
@@ -277,19 +274,26 @@ def _tables() -> Path:
     return root
 
 
+@functools.lru_cache(maxsize=2)
+def _gemm_rows(system: str, backend: str, version: str) -> kernel_tables.Table:
+    """A GEMM table's rows, all data types (held for the next data type of the same system: a model
+    prices its layers in one and its LM head in BF16; two files held at most, about 5 MB each)."""
+    return _read(
+        _tables() / system / "gemm" / backend / version / "gemm_perf.parquet", ["gemm_dtype", "m", "n", "k", "latency"]
+    )
+
+
 @functools.lru_cache(maxsize=32)
 def _gemm_table(system: str, backend: str, version: str, dtype: str):
     """{(n, k): (m grid, latency ms)} for one dtype, the fastest kernel at each point."""
-    df = _read(
-        _tables() / system / "gemm" / backend / version / "gemm_perf.parquet", ["gemm_dtype", "m", "n", "k", "latency"]
-    )
+    df = _gemm_rows(system, backend, version)
     df = df[df["gemm_dtype"] == dtype]
     if df.empty:
         return {}
     # the fastest kernel per (n, k, m), grouped by (n, k): numpy sorts and segment minima (pandas'
     # groupby loop cost the plan's screening about a second over a catalog's dtypes)
-    n, k, m = (df[c].to_numpy() for c in ("n", "k", "m"))
-    lat = df["latency"].to_numpy(float)
+    n, k, m = (df[c] for c in ("n", "k", "m"))
+    lat = df["latency"].astype(float)
     keep = ~np.isnan(lat)  # a group's min skips missing latencies, as pandas' did
     n, k, m, lat = n[keep], k[keep], m[keep], lat[keep]
     order = np.lexsort((m, k, n))
@@ -440,7 +444,7 @@ def attn_grid(system, backend, version, phase, hd, kvdt, h_loc, kv_loc):
     col = "step" if phase == "generation" else "isl"
     df = df[(df["head_dim"] == hd) & (df["kv_cache_dtype"] == kvdt)]
     h, kv, scale = h_loc, kv_loc, 1.0
-    have = set(zip(df["num_heads"], df["num_key_value_heads"]))
+    have = set(zip(df["num_heads"].tolist(), df["num_key_value_heads"].tolist()))
     if (h, kv) not in have:
         # same query/KV ratio, fewer heads, scaled up
         cands = [(a, b) for a, b in have if b <= kv and a * kv == b * h]
@@ -450,10 +454,10 @@ def attn_grid(system, backend, version, phase, hd, kvdt, h_loc, kv_loc):
         scale = h / a
         h, kv = a, b
     sel = df[(df["num_heads"] == h) & (df["num_key_value_heads"] == kv)]
-    piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
-    if piv.empty:
+    bs, xs, lat = kernel_tables.pivot_min(sel["batch_size"], sel[col], sel["latency"])
+    if not lat.size:
         raise Uncovered(f"{phase} attention grid incomplete")
-    return _valid_rows(piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float) * scale)
+    return _valid_rows(bs.astype(float), xs.astype(float), lat * scale)
 
 
 @functools.lru_cache(maxsize=256)
@@ -465,10 +469,10 @@ def mla_grid(system, backend, version, phase, kvdt, h_loc):
         raise Uncovered(f"no {phase} MLA table")
     col = "step" if phase == "generation" else "isl"
     sel = df[(df["num_heads"] == h_loc) & (df["kv_cache_dtype"] == kvdt)]
-    piv = sel.pivot_table(index="batch_size", columns=col, values="latency", aggfunc="min")
-    if piv.empty:
+    bs, xs, lat = kernel_tables.pivot_min(sel["batch_size"], sel[col], sel["latency"])
+    if not lat.size:
         raise Uncovered(f"{phase} MLA attention with {h_loc} heads per rank, {kvdt} cache, not measured")
-    return _valid_rows(piv.index.to_numpy(float), piv.columns.to_numpy(float), piv.to_numpy(float))
+    return _valid_rows(bs.astype(float), xs.astype(float), lat)
 
 
 @functools.lru_cache(maxsize=64)
@@ -481,8 +485,8 @@ def mla_bmm_curve(system, backend, version, op, dtype, h_loc):
     sel = df[(df["op_name"] == op) & (df["bmm_dtype"] == dtype) & (df["num_heads"] == h_loc)]
     if sel.empty:
         raise Uncovered(f"no {dtype} MLA bmm table for {h_loc} heads per rank")
-    g = sel.groupby("num_tokens")["latency"].min()
-    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+    tokens, lat = kernel_tables.group_min(sel["num_tokens"], sel["latency"])
+    return tokens.astype(float), _monotone(lat)
 
 
 @functools.lru_cache(maxsize=256)
@@ -507,8 +511,8 @@ def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp):
         raise Uncovered(
             f"no {mdt} MoE table for hidden {hidden}, expert width {inter}, top-{topk} of {experts}, tp={tp}"
         )
-    g = sel.groupby("num_tokens")["latency"].min()
-    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+    tokens, lat = kernel_tables.group_min(sel["num_tokens"], sel["latency"])
+    return tokens.astype(float), _monotone(lat)
 
 
 @functools.lru_cache(maxsize=256)
@@ -526,8 +530,9 @@ def allreduce_curve(system, backend, version, tp):
         df = _nccl_table(system)
         if df is None or not (df["num_gpus"] == tp).any():
             raise Uncovered(f"no all-reduce table for {tp} GPUs")
-    g = df[df["num_gpus"] == tp].groupby("message_size")["latency"].min()
-    return g.index.to_numpy(float), _monotone(g.to_numpy(float))
+    sel = df[df["num_gpus"] == tp]
+    size, lat = kernel_tables.group_min(sel["message_size"], sel["latency"])
+    return size.astype(float), _monotone(lat)
 
 
 @functools.lru_cache(maxsize=16)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from planner.catalog.loader import Catalog
 from planner.catalog.support import check, default_kv_dtype
 from planner.errors import ScenarioError
 from planner.model.bands import bands, calibration_info
+from planner.model.deployment import Deployment
 from planner.model.memory import GB, GIB, MemoryModel
 from planner.model.perf import System, build_system
 
@@ -26,7 +27,18 @@ def _gib(x_gb: float) -> str:
     return _fmt(x_gb * GB / GIB)
 
 
-def fit_reason(sys: System, batch: int, context: int) -> str | None:
+class Sized(Protocol):
+    """What ``fit_reason`` reads: a deployment and its memory model (a System has both; the planner's
+    screening asks before it builds a step-time model)."""
+
+    @property
+    def deployment(self) -> Deployment: ...
+
+    @property
+    def memory(self) -> MemoryModel: ...
+
+
+def fit_reason(sys: Sized, batch: int, context: int) -> str | None:
     """Why the scenario does not fit, and the fix, in a buyer's words (None when it fits)."""
     mem = sys.memory.breakdown(batch, context)
     if context > sys.deployment.model.max_context:
@@ -118,7 +130,7 @@ def fit_reason(sys: System, batch: int, context: int) -> str | None:
     return parts[0] + "; fix: " + "; or ".join(fixes)
 
 
-def _smaller_quant_that_fits(sys: System, batch: int, context: int) -> str | None:
+def _smaller_quant_that_fits(sys: Sized, batch: int, context: int) -> str | None:
     cands = sorted(
         (
             q

@@ -47,8 +47,9 @@ from planner.catalog.support import (
 from planner.econ import costs as econ
 from planner.econ.slo import check_columns
 from planner.errors import CatalogError, PlanError, ScenarioError, first_validation_error
-from planner.model.memory import largest
-from planner.model.perf import System, build_system
+from planner.model.deployment import Deployment, resolve_deployment
+from planner.model.memory import MemoryModel, largest
+from planner.model.perf import System, compose
 from planner.model.predict import fit_reason
 from planner.sim.engine import simulate_scenario
 from planner.sim.executors import run_points
@@ -405,12 +406,7 @@ def _unified_pairs(catalog: Catalog, model: str, cands: list[Candidate], ctx: in
         fits = False
         for c in cs:
             try:
-                fits = (
-                    build_system(catalog, hw_id, model, c.quant, c.engine, memory_gb=c.memory_gb).memory.max_sequences(
-                        ctx
-                    )
-                    >= 1
-                )
+                fits = _sized(catalog, hw_id, model, c.quant, c.engine, memory_gb=c.memory_gb).max_sequences(ctx) >= 1
             except (ScenarioError, CatalogError):
                 continue
             if fits:
@@ -426,13 +422,28 @@ def _unified_pairs(catalog: Catalog, model: str, cands: list[Candidate], ctx: in
     return extra
 
 
+@dataclass(frozen=True)
+class _Sized:
+    """A deployment and its memory model, without the step-time model (predict.Sized)."""
+
+    deployment: Deployment
+    memory: MemoryModel
+
+
+def _sized(catalog: Catalog, hw: str, model: str, quant: str, engine: str, **machine) -> MemoryModel:
+    """The memory model of an option after build_system's deployment checks (the same errors):
+    whether it fits needs no step-time model, whose first build for an NVIDIA part reads its
+    measured-kernel tables."""
+    return MemoryModel.of(resolve_deployment(catalog, hw, model, quant, engine, **machine))
+
+
 def _device_counts(catalog, hw, mem, model, quant, engine, ctx) -> list[int]:
     for i, d in enumerate(DEVICE_COUNTS):
         try:
-            s = build_system(catalog, hw, model, quant, engine, memory_gb=mem, devices=d)
+            memory = _sized(catalog, hw, model, quant, engine, memory_gb=mem, devices=d)
         except (ScenarioError, CatalogError):
             return [1]  # reported as unsupported by screening
-        if s.memory.max_sequences(ctx) >= 1:
+        if memory.max_sequences(ctx) >= 1:
             return list(DEVICE_COUNTS[i : i + 2])
     return [DEVICE_COUNTS[-1]]  # does not fit even on the largest count: reported
 
@@ -483,24 +494,28 @@ def _decode_step(s: System, b: int, ctx: float) -> float:
 
 def screen(catalog: Catalog, spec: PlanSpec, wl: ResolvedLoad, c: Candidate) -> Screen:
     try:
-        s = build_system(catalog, c.hardware, spec.model, c.quant, c.engine, memory_gb=c.memory_gb, **machine_fields(c))
+        dep = resolve_deployment(
+            catalog, c.hardware, spec.model, c.quant, c.engine, memory_gb=c.memory_gb, **machine_fields(c)
+        )
     except ScenarioError as exc:
         v = getattr(exc, "verdict", None)
         return Screen(False, "unsupported", str(exc), support=v.as_dict() if v else None)
     ctx = wl.prompt_max + wl.output_max
-    if ctx > s.deployment.model.max_context:
+    if ctx > dep.model.max_context:
         return Screen(
             False,
             "does_not_fit",
-            f"prompt + output up to {ctx:,} tokens exceeds the model's context window of {s.deployment.model.max_context:,}",
+            f"prompt + output up to {ctx:,} tokens exceeds the model's context window of {dep.model.max_context:,}",
         )
-    if s.memory.max_sequences(ctx) < 1:
+    memory = MemoryModel.of(dep)
+    if memory.max_sequences(ctx) < 1:
         return Screen(
             False,
             "does_not_fit",
-            "does not fit: " + (fit_reason(s, 1, ctx) or "no room for the KV cache"),
-            support=s.deployment.support.as_dict() if s.deployment.support else None,
+            "does not fit: " + (fit_reason(_Sized(dep, memory), 1, ctx) or "no room for the KV cache"),
+            support=dep.support.as_dict() if dep.support else None,
         )
+    s = compose(dep)  # the step-time model: only for an option that fits (build_system = checks + compose)
     price = _price(catalog, c)
     slo = spec.slo
     # one request alone on an idle machine: the best any load can do
