@@ -6,7 +6,7 @@ prompts, a closed loop with few users, a mixture of experts and replicas behind 
 workload's rate is simulated requests per second of CPU time of this process (``time.process_time``:
 one core, less sensitive to other work on the machine than wall time, which is printed too), after an
 untimed warm-up per workload (`resolve`: what a process loads once, NVIDIA's measured-kernel tables
-for that GPU and pandas to read them, up to about 0.9 s; its CPU time is in the JSON as `warmup_cpu_s`).
+for that GPU, read with pyarrow, about 0.1-0.2 s since session 5; its CPU time is in the JSON as `warmup_cpu_s`).
 
 The same workloads at small request counts are golden summaries (``tests/golden/``): the optimised
 simulator must reproduce them bit for bit.
@@ -142,7 +142,7 @@ def run_suite(catalog, requests: int | None = None, repeat: int = 1, names=None,
     for name in names or SUITE:
         sc = suite_scenario(name, requests)
         c0 = time.process_time()
-        resolve(catalog, sc)  # untimed warm-up: the one-off loads of a process (NVIDIA's tables, pandas)
+        resolve(catalog, sc)  # untimed warm-up: the one-off loads of a process (NVIDIA's tables)
         warm = time.process_time() - c0
         runs = [time_workload(catalog, sc) for _ in range(repeat)]
         worst = min(runs, key=lambda r: r["simulated_requests_per_s"] or 0.0)
