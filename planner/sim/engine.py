@@ -21,6 +21,7 @@ import heapq
 import itertools
 import math
 import operator
+from array import array
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
@@ -1381,9 +1382,10 @@ class Sim:
         self.timeline: list[tuple] = []
         # decode step durations, each a gap between two tokens (inter-token latency, ITL), as entries
         # of k steps (a single step: k = 1) with their cumulative times from the entry's start (0.0
-        # unless in gap_starts), in order: in gap_vals (floats), or in gap_pieces where a long run's
+        # unless in gap_starts), in order: in gap_vals (doubles, side by side: the summary reads them
+        # without gathering float objects from all over the heap), or in gap_pieces where a long run's
         # array came (gap_vals so far moved there before it); taken apart by _gap_samples
-        self.gap_vals: list[float] = []
+        self.gap_vals = array("d")
         self.gap_pieces: list = []
         self.gap_lens: list[int] = []  # steps per entry
         self.gap_counts: list[int] = []  # sequences waiting on each of its steps
@@ -1523,7 +1525,7 @@ class Sim:
         """An entry's cumulative times as an array (after the floats recorded so far)."""
         if self.gap_vals:
             self.gap_pieces.append(self.gap_vals)
-            self.gap_vals = []
+            self.gap_vals = array("d")
         self.gap_pieces.append(cum)
 
     def batch_finished(self, arg) -> None:
@@ -1744,7 +1746,7 @@ class _GapSample:
 
     def __init__(self, sim: Sim, chunk: int = GAP_CHUNK):
         pieces = sim.gap_pieces + [sim.gap_vals] if sim.gap_vals else sim.gap_pieces
-        self.pieces = [np.asarray(p, dtype=float) if type(p) is list else p for p in pieces]
+        self.pieces = [p if type(p) is np.ndarray else np.array(p, dtype=float) for p in pieces]
         self.pend = np.cumsum([len(p) for p in self.pieces])  # where each piece ends
         lens = np.asarray(sim.gap_lens, dtype=np.int64)
         self.lens, self.first = lens, np.cumsum(lens) - lens  # each entry's steps and first gap
@@ -1834,8 +1836,8 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
     durations are the differences of its cumulative times (as the run priced them), taken with one
     vectorised subtraction over all runs (a single step is a run of one from 0.0)."""
     pieces = sim.gap_pieces + [sim.gap_vals] if sim.gap_vals else sim.gap_pieces
-    fresh = len(pieces) > 1 or type(pieces[0]) is list  # cum below is a new array
-    cum = np.concatenate(pieces) if len(pieces) > 1 else np.asarray(pieces[0], dtype=float)
+    fresh = len(pieces) > 1 or type(pieces[0]) is not np.ndarray  # cum below is a new array
+    cum = np.concatenate(pieces) if len(pieces) > 1 else np.array(pieces[0], dtype=float, copy=fresh)
     lens = sim.gap_lens
     starts = np.zeros(len(lens))
     for i, start in sim.gap_starts.items():
