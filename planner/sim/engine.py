@@ -1376,7 +1376,9 @@ class Sim:
         self.sys, self.cfg, self.sc, self.reqs = sys, cfg, sc, reqs
         n = reqs.n
         self.prompt, self.output = reqs.prompt.tolist(), reqs.output.tolist()
-        self.arrival, self.admitted, self.first, self.finish = [NAN] * n, [NAN] * n, [NAN] * n, [NAN] * n
+        self.arrival, self.admitted = [NAN] * n, [NAN] * n  # (floats, or 0 while the clock is still an int)
+        # first token and finish times (always floats) as doubles side by side: the summary reads them at once
+        self.first, self.finish = array("d", [NAN]) * n, array("d", [NAN]) * n
         self.generated, self.preemptions, self.replica = [0] * n, [0] * n, [-1] * n
         self.reason: list[str] = [""] * n
         self.timeline: list[tuple] = []
@@ -1856,7 +1858,8 @@ def _gap_samples(sim: Sim) -> tuple[np.ndarray, np.ndarray]:
 def _summary(sim: Sim) -> dict:
     sys, sc = sim.sys, sim.sc
     n = len(sim.arrival)  # (admitted, first and finish times are floats: NaN until set)
-    arr, adm, first, fin = (np.fromiter(x, float, n) for x in (sim.arrival, sim.admitted, sim.first, sim.finish))
+    arr, adm = (np.fromiter(x, float, n) for x in (sim.arrival, sim.admitted))
+    first, fin = np.array(sim.first, float), np.array(sim.finish, float)
     out = sim.reqs.output  # (sim.output as an array)
     ok = ~np.isnan(fin)
     rejected = np.fromiter(map(bool, sim.reason), bool, n)
@@ -1957,8 +1960,8 @@ def simulate_scenario(catalog: Catalog, scenario: Scenario) -> SimResult:
         "id": list(range(reqs.n)),
         "arrival_s": sim.arrival,
         "admitted_s": sim.admitted,
-        "first_token_s": sim.first,
-        "finish_s": sim.finish,
+        "first_token_s": sim.first.tolist(),
+        "finish_s": sim.finish.tolist(),
         "prompt_tokens": sim.prompt,
         "output_tokens": sim.output,
         "preemptions": sim.preemptions,
