@@ -1725,7 +1725,8 @@ def starvation_warnings(sim: Sim) -> list[str]:
     return out
 
 
-GAP_CHUNK = 1 << 16  # inter-token gap samples longer than this are summarised a chunk at a time
+GAP_CHUNK = 1 << 16  # the chunks of a long sample of inter-token gaps (_GapSample)
+GAP_WHOLE = 1 << 21  # samples of up to this many gaps are summarised whole (faster; about 50 MB at most)
 
 
 def _itl(sim: Sim) -> dict:
@@ -1733,7 +1734,7 @@ def _itl(sim: Sim) -> dict:
     `itls`, whose median is its Median ITL): each decode step's duration, once per decoding sequence."""
     if not sim.gap_lens:
         return _stats(np.zeros(0))
-    if sum(sim.gap_lens) <= GAP_CHUNK:
+    if sum(sim.gap_lens) <= GAP_WHOLE:
         return _weighted_stats(*_gap_samples(sim), 1e3)
     return _GapSample(sim).stats(1e3)
 
