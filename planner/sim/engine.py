@@ -1726,7 +1726,7 @@ def starvation_warnings(sim: Sim) -> list[str]:
 
 
 GAP_CHUNK = 1 << 16  # the chunks of a long sample of inter-token gaps (_GapSample)
-GAP_WHOLE = 1 << 21  # samples of up to this many gaps are summarised whole (faster; about 50 MB at most)
+GAP_WHOLE = 1 << 20  # samples of up to this many gaps are summarised whole (faster there; about 25 MB)
 
 
 def _itl(sim: Sim) -> dict:
