@@ -34,7 +34,7 @@ from planner.catalog.loader import Catalog
 from planner.econ.slo import check_slo
 from planner.errors import ScenarioError
 from planner.model.memory import largest
-from planner.model.perf import KernelStepPricer, System, build_system, compose
+from planner.model.perf import KernelDecodePricer, KernelStepPricer, System, build_system, compose
 from planner.model.predict import fit_reason
 from planner.sim.budget import active as _budget_active
 from planner.sim.budget import check as _budget_check
@@ -984,6 +984,9 @@ class Continuous:
         if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
             h = horizon - now if horizon != math.inf else math.inf
             if pr is not None:
+                if not w and not overlap and type(pr) is KernelDecodePricer and pr.den is not None:
+                    # KernelDecodePricer.run with t0, inline: its plain loop from the second step on
+                    return [t0] if t0 >= h else pr._run_plain([t0], k - 1, s0, n, kf, h, c)
                 return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None, t0)
             return self._short_run(p, n, k, s0, h)
         key = (n, k, s0, sw0, ln) if w else (n, k, s0)  # the same run again (closed loops in step):
