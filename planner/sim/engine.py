@@ -1419,6 +1419,7 @@ class Sim:
             timeout = 0.0 if cfg.batching == "serial" else cfg.static_timeout_s
             make = lambda: Batch(self, sys, size, timeout, cfg.max_num_batched_tokens)  # noqa: E731
         self.replicas = [Replica(self, i, make()) for i in range(sc.machine.replicas)]
+        self.only = self.replicas[0] if len(self.replicas) == 1 else None  # the one replica (no router)
         self.router = sc.router
         # requests certainly within the context window and the engine's limits (dispatch asks the rest)
         accepted = getattr(self.replicas[0].engine, "accepted", None)
@@ -1435,7 +1436,13 @@ class Sim:
         arr, i, n = self.arr_list, self.src_i, len(self.arr_list)
         if resumed:
             self.next_arrival = i + 1
-            self.dispatch(i)
+            rep = self.only
+            if rep is not None and self.fits[i]:  # dispatch, inline: nothing to reject, no router
+                self.arrival[i] = self.now
+                self.replica[i] = rep.idx
+                rep.enqueue(i)
+            else:
+                self.dispatch(i)
             i += 1
         while i < n:
             t = arr[i]
