@@ -48,9 +48,13 @@ with bottom:
     # the heading, its text and the link in one element; a link, not a code box: the code box's syntax highlighter
     # was the largest script a first load ran (about 1 s of the browser's CPU here)
     st.markdown(
-        "### Share and files\n\nLink to this scenario (the address bar holds the same; right-click it to copy it):"
-        f"\n\n<{url}>"
+        "### Share and files\n\nLink to this scenario (the address bar holds the same; right-click it to copy it, or "
+        f"open the box below for a copy button):\n\n<{url}>"
     )
+    # the code box with its copy button only on demand (tracked: drawn while open, so its script loads then)
+    copy = st.expander("Copy the link", key="panel:copylink", on_change="rerun")
+    if copy.open:
+        copy.code(url, language=None, wrap_lines=True)
     st.download_button(
         "One-page summary (Markdown)",
         lambda: cmp.markdown_summary(cat, sc, results, url),  # made on the click (deferred), not on every run

@@ -360,6 +360,16 @@ def test_compare_draws_only_the_open_chart_view_and_sources():
     assert len(sources) == 1 and sources[0].count("calibration `") == 4  # one element, every option
 
 
+def test_the_share_links_copy_box_is_drawn_only_when_opened():
+    at = run()
+    link = [m.value for m in at.markdown if "Link to this scenario" in m.value]
+    assert len(link) == 1 and not at.code  # the link in the text; no code box (its script) until asked for
+    at.session_state["panel:copylink"] = True
+    at.run()
+    assert not at.exception and len(at.code) == 1
+    assert at.code[0].value in link[0]  # the same link, in a box with a copy button
+
+
 def test_an_unpriced_option_reads_a_dash_not_none():
     """Streamlit draws a missing number as "None": a $ column with an unpriced option (two 96 GB Mac Studios
     over Thunderbolt 5 have no sourced price) is sent as text with "—" there; a column without a gap stays numeric.
