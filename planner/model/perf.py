@@ -22,14 +22,14 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from planner.catalog.loader import Catalog, Efficiency, Engine, Hardware, Model, Quant
 from planner.catalog.support import SIXTEEN_BIT
 from planner.model.arch import ParamBreakdown, active_params, attention_dims, kv_elements_per_token, params
-from planner.model.deployment import Deployment, Parallel, resolve_deployment
+from planner.model.deployment import Deployment, resolve_deployment
 from planner.model.kernels import MeasuredKernels, _interpl, attach
 from planner.model.memory import GB, MemoryModel
 from planner.model.priors import achievable_tflops, prior_efficiency
@@ -1004,45 +1004,8 @@ def compose(dep: Deployment) -> System:
     )
 
 
-def build_system(
-    catalog: Catalog,
-    hardware: str,
-    model: str,
-    quant: str,
-    engine: str,
-    *,
-    memory_gb: float | None = None,
-    devices: int = 1,
-    usable_memory_gb: float | None = None,
-    kv_dtype: str | None = None,
-    nodes: int = 1,
-    link: str | None = None,
-    parallel: Parallel | str | None = None,
-    host: str | None = None,
-    offload: str | None = None,
-    host_memory_gb: float | None = None,
-    mla_cache: str | None = None,
-    engine_version: str | None = None,
-) -> System:
-    """Resolve ids, run the deployment checks (planner.model.deployment.resolve_deployment: raises
-    CatalogError / ScenarioError / UnsupportedError) and build the memory and step-time models."""
-    dep = resolve_deployment(
-        catalog,
-        hardware,
-        model,
-        quant,
-        engine,
-        memory_gb=memory_gb,
-        devices=devices,
-        usable_memory_gb=usable_memory_gb,
-        kv_dtype=kv_dtype,
-        nodes=nodes,
-        link=link,
-        parallel=parallel,
-        host=host,
-        offload=offload,
-        host_memory_gb=host_memory_gb,
-        mla_cache=mla_cache,
-        engine_version=engine_version,
-    )
-    return compose(dep)
+def build_system(catalog: Catalog, hardware: str, model: str, quant: str, engine: str, **options: Any) -> System:
+    """Resolve ids, run the deployment checks (planner.model.deployment.resolve_deployment, whose keyword options
+    it takes: memory_gb, devices, nodes, link, parallel, ...; raises CatalogError / ScenarioError /
+    UnsupportedError) and build the memory and step-time models."""
+    return compose(resolve_deployment(catalog, hardware, model, quant, engine, **options))
