@@ -359,6 +359,45 @@ def test_vectorised_and_scalar_look_ups_agree():
     assert kernels._interp(6.0, xs, ys) == pytest.approx(5.0)  # beyond the grid: the last segment's line
 
 
+def test_rows_ask_for_the_engine_release_they_state():
+    """A row's stated engine release is what `validate` predicts it with (nearest measured tables),
+    in the scenario a load test is simulated from as in `predict`; a row without one, or with only a
+    build number, asks for none (newest tables)."""
+    from planner.model.calibration import DEFAULT_DATA, read_rows
+    from planner.validate.serve import row_scenario
+
+    rows = {r.id: r for r in read_rows(DEFAULT_DATA)}
+    assert rows["P5-071"].release() == "0.5.6.post1" and rows["P5-063"].release() == "0.16.0"
+    assert rows["P3-TT340-001"].release() is None
+    assert row_scenario(rows["P5-071"])[0]["engine_version"] == "0.5.6.post1"
+    assert "engine_version" not in row_scenario(rows["P3-TT340-001"])[0]
+    b = rows["P5-071"].__class__(**{**rows["P5-071"].__dict__, "engine_version": "llama.cpp b4404"})
+    assert b.release() is None
+
+
+@needs_tables
+def test_validate_predicts_a_row_at_its_stated_release(cat):
+    """P5-063 states TensorRT-LLM 0.16.0: its single-stream TPOT is predicted from the tables nearest
+    that release (the all-reduce of 1.2.0rc5, the GEMMs of 1.3.0rc20), as `predict --engine-version`
+    does, not from the newest tables; the provider note names every table version it read."""
+    from planner.model.calibration import DEFAULT_DATA, read_rows
+    from planner.validate.kernels import predict_row
+
+    row = next(r for r in read_rows(DEFAULT_DATA) if r.id == "P5-063")
+    kw = dict(hardware=row.hardware_id, model=row.model_id, quant=row.quant_id, engine=row.engine_id)
+    kw.update(devices=row.devices, batch=1, prompt=row.prompt, gen=row.gen)
+    with use_provider("measured"):
+        got = predict_row(cat, row)
+        stated = predict(cat, engine_version="0.16.0", **kw)
+        newest = predict(cat, **kw)
+        s = build_system(
+            cat, row.hardware_id, row.model_id, row.quant_id, row.engine_id, devices=4, engine_version="0.16.0"
+        )
+    assert got == pytest.approx(1000 * stated["tpot_s"], rel=1e-9)
+    assert stated["tpot_s"] != newest["tpot_s"]
+    assert "trtllm 1.3.0rc20, h100_sxm (all-reduce 1.2.0rc5)" in s.step.provider_note
+
+
 @needs_tables
 def test_validate_providers_reports_both_on_nvidia_rows(cat, tmp_path):
     """`validate --providers` predicts each NVIDIA datacenter row with both providers (a load test

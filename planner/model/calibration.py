@@ -75,6 +75,13 @@ class Row:
     unit: str = ""  # e.g. 'output tok/s per GPU': serve_validation reads per-GPU / total-token units
     engine_version: str = ""  # the engine build or release the row was measured with, where stated
 
+    def release(self) -> str | None:
+        """The engine release the row states, as the version string a prediction asks for
+        ("SGLang 0.5.6.post1" -> "0.5.6.post1", "TensorRT-LLM v0.6.1" -> "0.6.1"); None where the row
+        states none or only a build number (llama.cpp's "b1550")."""
+        m = re.search(r"(?:^|\s)v?(\d+(?:\.\d+)*(?:\.post\d+)?)$", self.engine_version.strip())
+        return m.group(1) if m else None
+
     def machine(self) -> tuple[int, int, str | None]:
         """(devices per machine, machines, link between them) of the row's `devices`: more than 8
         GPUs in a multiple of 8 are 8-GPU servers (an HGX/DGX board's NVLink domain holds 8) joined

@@ -571,6 +571,7 @@ class MeasuredKernels:
     def __init__(self, sys, system: str, backend: str, version: str, notes: list[str]):
         self.system, self.backend, self.version = system, backend, version
         self.notes = notes
+        self.op_versions: dict[str, str] = {}  # the table version each operation was read from
         m, q = sys.model, sys.quant
         tp, pp = sys.tp, sys.pp
         self.layers = m.num_layers / pp
@@ -694,6 +695,7 @@ class MeasuredKernels:
         v, note = pick_version(list(vs), self.version)
         if note and op == "gemm":
             self.notes.append(note)
+        self.op_versions[op] = v
         return v
 
     def _attn_grid(self, system, backend, version, phase, hd, kvdt):
@@ -803,7 +805,14 @@ class MeasuredKernels:
         return np.asarray((g + a * self.layers) * 1e-3 + self.overhead_s, dtype=float) + np.zeros(np.shape(kv))
 
     def label(self) -> str:
-        return f"measured NVIDIA kernels, {self.backend} {self.gemm_version}, {self.system}"
+        """Names the tables' version (the GEMMs'); an operation read from another version (the
+        nearest one holding its table) is named too, e.g. "(all-reduce 0.5.9)"."""
+        other = [f"{_OP_NAMES.get(op, op)} {v}" for op, v in self.op_versions.items() if v != self.gemm_version]
+        extra = f" ({', '.join(other)})" if other else ""
+        return f"measured NVIDIA kernels, {self.backend} {self.gemm_version}, {self.system}{extra}"
+
+
+_OP_NAMES = {"comm": "all-reduce", "mla_bmm": "MLA bmm", "mla": "MLA", "moe": "MoE"}
 
 
 def attach(sys) -> tuple[MeasuredKernels | None, str]:

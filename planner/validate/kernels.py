@@ -100,6 +100,7 @@ def predict_row(catalog: Catalog, r: Row, requests: int = 600) -> float | None:
             nodes=nodes,
             link=link,
             batch=1,
+            engine_version=r.release(),
             prompt=r.prompt,
             gen=max(gen, 2) if kind == "single_stream_decode" else 0,
         )
@@ -144,7 +145,15 @@ def compare(catalog: Catalog, data: str | Path = DEFAULT_DATA, requests: int = 6
                     preds[mode] = predict_row(cat, r, requests)
                     devices, nodes, link = r.machine()
                     notes[mode] = build_system(
-                        cat, r.hardware_id, r.model_id, r.quant_id, r.engine_id, devices=devices, nodes=nodes, link=link
+                        cat,
+                        r.hardware_id,
+                        r.model_id,
+                        r.quant_id,
+                        r.engine_id,
+                        devices=devices,
+                        nodes=nodes,
+                        link=link,
+                        engine_version=r.release(),
                     ).step.provider_note
         except (CatalogError, ScenarioError) as exc:
             skipped.append({"id": r.id, "reason": str(exc)})

@@ -196,6 +196,7 @@ def row_scenario(row: Row, requests: int = DEFAULT_REQUESTS) -> tuple[dict | Non
         "quant": row.quant_id,
         "engine": row.engine_id,
         "machine": {"hardware": row.hardware_id, "devices": row.devices},
+        **({"engine_version": row.release()} if row.release() else {}),
         "workload": workload,
     }
     devices, nodes, link = row.machine()
