@@ -399,6 +399,20 @@ def test_validate_predicts_a_row_at_its_stated_release(cat):
 
 
 @needs_tables
+def test_vllm_moe_layers_pay_the_router_top_k_its_table_leaves_out(cat):
+    """vLLM's MoE table times `fused_experts` with the routing precomputed (AIConfigurator's vLLM
+    collector), SGLang's times `select_experts` with it: on vLLM each MoE layer adds one memory-bound
+    top-k operator (3 us + the fp32 logits read), on SGLang nothing; the rest of the layer is equal."""
+    with use_provider("measured"):
+        v = build_system(cat, "nvidia-h100-sxm", "qwen3-30b-a3b", "bf16", "vllm").step.kernels
+        s = build_system(cat, "nvidia-h100-sxm", "qwen3-30b-a3b", "bf16", "sglang").step.kernels
+    assert v is not None and s is not None and v.dense_frac == s.dense_frac == 0.0
+    bw, share, lat = kernels.mem_op_constants("h100_sxm")
+    assert v.ew[0] - s.ew[0] == pytest.approx(lat * 1e3)
+    assert v.ew[1] - s.ew[1] == pytest.approx((4 * 128 + 8 * 8) / (bw * share) * 1e3)
+
+
+@needs_tables
 def test_validate_providers_reports_both_on_nvidia_rows(cat, tmp_path):
     """`validate --providers` predicts each NVIDIA datacenter row with both providers (a load test
     simulated, batch-1 first-token rows with predict) and applies the rule per class."""

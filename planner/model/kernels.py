@@ -565,6 +565,23 @@ def elementwise_ms(system: str, hidden: int, ffn_width: float, dense_frac: float
     return ops * lat * 1e3, per_token / (bw * share) * 1e3
 
 
+# Engines whose MoE table times the experts with the routing precomputed: AIConfigurator's vLLM
+# collector (collector/vllm/collect_moe.py) passes ready topk_weights / topk_ids to
+# `fused_experts`, so the router's top-k kernel (vLLM's `topk_softmax`, launched by `fused_topk`
+# in every MoE layer) is in no table; its SGLang collector calls `select_experts` inside the timed
+# op, and TensorRT-LLM's fused MoE routes inside its kernel.
+ROUTING_OUTSIDE_MOE_TABLE = frozenset({"vllm"})
+
+
+def routing_ms(system: str, experts: int, topk: int) -> tuple[float, float]:
+    """(fixed ms, ms per token) of the MoE router's top-k (softmax over the experts' fp32 logits,
+    top-k weights and ids out), one memory-bound operator priced as `elementwise_ms` prices them
+    (the fewest kernels any vLLM release launches for it: one `topk_softmax`)."""
+    bw, share, lat = mem_op_constants(system)
+    per_token = 4.0 * experts + 8.0 * topk
+    return lat * 1e3, per_token / (bw * share) * 1e3
+
+
 class MeasuredKernels:
     """The measured provider for one step-time model; built once, then each step costs a few look-ups."""
 
@@ -627,6 +644,10 @@ class MeasuredKernels:
         # element-wise operators between the GEMMs (no table holds them): AIConfigurator's pricing
         act = self.dense_frac if (m.intermediate_size and dense_layers) else 0.0
         self.ew = elementwise_ms(system, m.hidden_size, (m.intermediate_size or 0) / tp, act)
+        if m.arch == "moe" and backend in ROUTING_OUTSIDE_MOE_TABLE:
+            fixed, per_tok = routing_ms(system, m.num_experts, m.experts_per_token)
+            moe_frac = 1.0 - self.dense_frac
+            self.ew = (self.ew[0] + moe_frac * fixed, self.ew[1] + moe_frac * per_tok)
         curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in shapes]
         self.ffn_curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in ffn]
         if m.num_shared_experts and self.moe:
