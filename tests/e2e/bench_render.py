@@ -1,6 +1,6 @@
 """Benchmark: the Compare page's re-render time in the browser after a widget change.
 
-    python -m tests.e2e.bench_render [--runs 5]
+    python -m tests.e2e.bench_render [--runs 5] [--script PATH]
 
 Starts `streamlit run app.py` on a free port, opens the default page in Debian's Chromium, then
 changes the number of busy users (closed loop) (4 -> 5 -> 4 ...) and times from the key press until the
@@ -90,9 +90,15 @@ def set_number(page, label: str, value: int, server: int) -> tuple[float, float,
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument(
+        "--script",
+        help="another Streamlit script with a 'Busy users' number input whose page then says 'At N busy users' "
+        "(the floors: tests/e2e/floor/minimal.py, tests/e2e/floor/nav.py); default: the app",
+    )
     args = ap.parse_args()
+    print(f"script: {args.script or 'app.py'}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     port = free_port()
-    proc = start_server(port)
+    proc = start_server(port, args.script and os.path.abspath(args.script))
     try:
         with sync_playwright() as pw:
             browser = launch(pw)
@@ -120,6 +126,7 @@ def main() -> None:
                     f"browser {statistics.median(x[2] for x in r):.2f} s (renderer {statistics.median(x[3] for x in r):.2f} s)"
                 )
             browser.close()
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         stop_server(proc)
 
