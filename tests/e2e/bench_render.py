@@ -8,6 +8,10 @@ script run is over and the browser has painted.  The first change of each value 
 (4 simulations); later ones hit st.cache_data.  Besides the wall time it prints the CPU seconds the
 server and the browser (Chromium and Playwright's driver; of which Chromium's renderer: the page's JavaScript,
 style, layout and paint) spent: on a shared machine the wall time mostly measures the other work.
+Two first loads: the server's first session (its imports, catalog and simulations cold: the first visitor
+after a start) and, at the end, a new session (a new browser context, cold browser cache) on the running
+server (what later visitors get).  `--script` measures another page instead, e.g. the floors in
+tests/e2e/floor/ (Streamlit's own cost on this machine).
 """
 
 from __future__ import annotations
@@ -109,7 +113,7 @@ def main() -> None:
             page.goto(f"http://127.0.0.1:{port}/")
             settle(page)
             print(
-                f"first load (cold caches): {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
+                f"first load, the server's first session (cold caches): {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
                 f"browser {_cpu_tree(me, proc.pid) - b0:.2f} s (renderer {_cpu_tree(me, proc.pid, renderer=True) - r0:.2f} s)"
             )
             runs: dict[str, list[tuple[float, float, float, float]]] = {"miss": [], "hit": []}
@@ -125,6 +129,18 @@ def main() -> None:
                     f"max {max(wall):.2f} s over {len(wall)}; CPU median: server {statistics.median(x[1] for x in r):.2f} s, "
                     f"browser {statistics.median(x[2] for x in r):.2f} s (renderer {statistics.median(x[3] for x in r):.2f} s)"
                 )
+            # what most visitors get: a new session (a new browser context: cold browser cache) on the running
+            # server, its imports, catalog and the default scenario's results warm
+            fresh = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
+            c0, b0, r0 = _cpu(proc.pid), _cpu_tree(me, proc.pid), _cpu_tree(me, proc.pid, renderer=True)
+            t0 = time.perf_counter()
+            fresh.goto(f"http://127.0.0.1:{port}/")
+            settle(fresh)
+            print(
+                f"first load, a new session on the running server: {time.perf_counter() - t0:.2f} s; CPU: server "
+                f"{_cpu(proc.pid) - c0:.2f} s, browser {_cpu_tree(me, proc.pid) - b0:.2f} s "
+                f"(renderer {_cpu_tree(me, proc.pid, renderer=True) - r0:.2f} s)"
+            )
             browser.close()
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
