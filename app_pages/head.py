@@ -1,8 +1,9 @@
 """The page's head, sent first on every run, before app.py imports `planner` (on a server's first session the
 imports take a second; the browser fetches and compiles the scripts it will need meanwhile): layout CSS
-Streamlit has no option for, and on a session's first run the frontend's scripts for tables and charts to
-preload.  Imports nothing but Streamlit."""
+Streamlit has no option for, and the frontend's scripts for tables and charts to preload.  Imports nothing but
+Streamlit."""
 
+import json
 import re
 from pathlib import Path
 
@@ -22,7 +23,7 @@ CSS = """<style>
 
 
 # the scripts Streamlit's page loads only when the first table or chart arrives (on a first load, after
-# the simulations): named as modulepreload links on a session's first run, the browser fetches and parses them
+# the simulations): named as modulepreload links at a session's start, the browser fetches and parses them
 # while the server computes.  Streamlit's build names them with a hash: they are found in its installed frontend
 # with the chunks they import (none found, none named).
 _STATIC = Path(st.__file__).parent / "static" / "static" / "js"
@@ -41,11 +42,16 @@ def _chunks(stems: tuple[str, ...]) -> list[str]:
 
 
 CHUNKS = _chunks(("DataFrame", "ArrowVegaLiteChart"))
-PRELOAD = "".join(f'<link rel="modulepreload" href="./static/js/{n}">' for n in CHUNKS)
+# the links are added by a script: a link in a Markdown text would need Streamlit's HTML-in-Markdown script (190 kB,
+# loaded first, the links only after it); st.html's is 2 kB and adds the page's CSS the same way
+PRELOAD = (
+    "<script>for (const n of %s) { const h = new URL('./static/js/' + n, document.baseURI).href;"
+    " if (!document.querySelector(`link[href=\"${h}\"]`)) { const l = document.createElement('link');"
+    " l.rel = 'modulepreload'; l.href = h; document.head.appendChild(l); } }</script>"
+) % json.dumps(CHUNKS)
 
 
 def head() -> None:
-    """The CSS, and on a session's first run the scripts to preload (called once per run by app.py, first)."""
-    first = "_preloaded" not in st.session_state
-    st.session_state["_preloaded"] = True
-    st.markdown(CSS + (PRELOAD if first else ""), unsafe_allow_html=True)
+    """The CSS and the scripts to preload (called once per run by app.py, first; the same element on every run, so
+    the browser runs its script once)."""
+    st.html(CSS + PRELOAD, unsafe_allow_javascript=True)

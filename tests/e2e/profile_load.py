@@ -7,7 +7,7 @@ fresh Chromium with a CPU profile of the page (Chrome DevTools Protocol) and pri
 state changed (the frontend loaded and asked for the first run; the server's run ended), when each script was
 fetched, and the page's CPU time by script file (self time), with V8's garbage collection, the parser/compiler
 ("(program)") and idle apart.  For a second session on the same server (its imports, catalog and caches warm,
-the browser's cache cold): `--second`.
+the browser's cache cold): `--second`; for cached re-runs (busy users 5, 4, 5, ...) instead: `--rerun N`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 
 from playwright.sync_api import sync_playwright
 
+from tests.e2e.bench_render import set_number
 from tests.e2e.helpers import free_port, launch, settle, start_server, stop_server
 
 WATCH = """() => { window._t = []; const obs = () => { const app = document.querySelector('[data-testid="stApp"]');
@@ -28,31 +29,46 @@ WATCH = """() => { window._t = []; const obs = () => { const app = document.quer
     .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }; obs(); }"""
 
 
-def profile(page, url: str, top: int) -> None:
+def profile(page, url: str, top: int, rerun: int = 0) -> None:
     cdp = page.context.new_cdp_session(page)
     cdp.send("Profiler.enable")
     cdp.send("Profiler.setSamplingInterval", {"interval": 200})
-    cdp.send("Profiler.start")
     page.add_init_script(f"({WATCH})()")
-    t0 = time.perf_counter()
-    page.goto(url)
-    settle(page)
-    wall = time.perf_counter() - t0
-    prof = cdp.send("Profiler.stop")["profile"]
-    marks = page.evaluate("() => window._t")
-    nav = page.evaluate("() => performance.timeOrigin") / 1000
-    res = page.evaluate(
-        "() => performance.getEntriesByType('resource').map(r => [r.name, r.startTime, r.responseEnd, r.encodedBodySize])"
-    )
-    print(f"{url}: settled after {wall:.2f} s (navigation start {nav:.0f})")
-    for state, t in marks:
-        print(f"  {t / 1000:6.2f} s  script state {state}")
-    js = [r for r in res if r[0].endswith(".js")]
-    print(
-        f"  {len(js)} scripts, {sum(r[3] for r in js) / 1e6:.1f} MB; the last fetched at {max(r[2] for r in js) / 1000:.2f} s"
-    )
-    for name, start, end, size in sorted(js, key=lambda r: -r[3])[:8]:
-        print(f"    {start / 1000:6.2f}-{end / 1000:5.2f} s {size / 1e3:7.0f} kB {name.rsplit('/', 1)[-1]}")
+    if rerun:  # the page loaded, each value seen once: then `rerun` cached re-runs profiled
+        page.goto(url)
+        settle(page)
+        for v in (5, 4):
+            set_number(page, "Busy users", v, 0)
+        cdp.send("Profiler.start")
+        t0 = time.perf_counter()
+        for k in range(rerun):
+            set_number(page, "Busy users", 5 - k % 2, 0)
+        wall = time.perf_counter() - t0
+        prof = cdp.send("Profiler.stop")["profile"]
+        n = page.evaluate("() => document.querySelectorAll('[data-testid=stElementContainer]').length")
+        print(f"{url}: {rerun} cached re-runs in {wall:.2f} s; {n} elements on the page")
+    else:
+        cdp.send("Profiler.start")
+        t0 = time.perf_counter()
+        page.goto(url)
+        settle(page)
+        wall = time.perf_counter() - t0
+        prof = cdp.send("Profiler.stop")["profile"]
+        marks = page.evaluate("() => window._t")
+        res = page.evaluate(
+            "() => performance.getEntriesByType('resource').map(r => [r.name, r.startTime, r.responseEnd, "
+            "r.encodedBodySize])"
+        )
+        print(f"{url}: settled after {wall:.2f} s")
+        for state, t in marks:
+            print(f"  {t / 1000:6.2f} s  script state {state}")
+        js = [r for r in res if r[0].endswith(".js")]
+        print(
+            f"  {len(js)} scripts, {sum(r[3] for r in js) / 1e6:.1f} MB; the last fetched at "
+            f"{max(r[2] for r in js) / 1000:.2f} s"
+        )
+        for name, start, end, size in sorted(js, key=lambda r: -r[3])[:8]:
+            print(f"    {start / 1000:6.2f}-{end / 1000:5.2f} s {size / 1e3:7.0f} kB {name.rsplit('/', 1)[-1]}")
     nodes = {n["id"]: n for n in prof["nodes"]}
     dt = collections.Counter()
     for nid, d in zip(prof["samples"], prof["timeDeltas"]):
@@ -78,6 +94,7 @@ def main() -> None:
     ap.add_argument("--script")
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--second", action="store_true", help="profile a second session (the first one unprofiled)")
+    ap.add_argument("--rerun", type=int, default=0, help="profile this many cached re-runs instead of the load")
     args = ap.parse_args()
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     port = free_port()
@@ -90,7 +107,8 @@ def main() -> None:
                 first = browser.new_context().new_page()
                 first.goto(url)
                 settle(first)
-            profile(browser.new_context(viewport={"width": 1500, "height": 1000}).new_page(), url, args.top)
+            page = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
+            profile(page, url, args.top, args.rerun)
             browser.close()
     finally:
         stop_server(proc)
