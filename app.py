@@ -6,11 +6,13 @@ draws.  Pages are declared with st.navigation; Compare is the default.
 
 import streamlit as st
 
-from app_pages import ui
+from app_pages.head import head
 
 st.set_page_config(page_title="Inference Planner", page_icon=":material/calculate:", layout="wide")
+head()  # first: the browser loads the scripts it will need while the server imports planner
 
-ui.css()
+from app_pages import ui  # noqa: E402
+
 sc = ui.init_state()
 pages = [
     st.Page("app_pages/compare.py", title="Compare", icon=":material/balance:", default=True),

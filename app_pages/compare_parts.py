@@ -7,6 +7,8 @@ that draws replays its elements on a hit: no frame, format or chart data is buil
 
 import math
 
+import numpy as np
+import pyarrow as pa
 import streamlit as st
 
 from app_pages import compare_charts
@@ -22,16 +24,58 @@ def chart_specs(key: str, ttft_s: float | None, tpot_ms: float | None, _results:
     return compare_charts.page_charts(_results, ttft_s, tpot_ms)
 
 
+def _buffers(values: list):
+    """An Arrow array of `values` (None: missing) made from its buffers, where every value is a bool, or every
+    one an int, or every one a number, or every one a text (or None); else None.  pyarrow's own conversion of
+    Python values (`pa.array`) imports pandas to look for pandas objects: 0.6-1.1 s of a server's first session
+    here, on the page's first load, where nothing else needs pandas."""
+    n = len(values)
+    known = [v for v in values if v is not None]
+    valid = None if len(known) == n else pa.py_buffer(np.packbits([v is not None for v in values], bitorder="little"))
+    kinds = {bool if isinstance(v, bool) else int if isinstance(v, int) else type(v) for v in known}
+    try:
+        if not known:
+            return pa.nulls(n)
+        if kinds == {bool}:
+            data = np.packbits([bool(v) for v in values], bitorder="little")
+            return pa.Array.from_buffers(pa.bool_(), n, [valid, pa.py_buffer(data)], n - len(known))
+        if kinds <= {int, float}:
+            dtype = np.int64 if kinds == {int} else np.float64
+            data = np.array([0 if v is None else v for v in values], dtype=dtype)
+            return pa.Array.from_buffers(pa.from_numpy_dtype(dtype), n, [valid, pa.py_buffer(data)], n - len(known))
+        if kinds == {str}:
+            text = [b"" if v is None else v.encode() for v in values]
+            offsets = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum([len(t) for t in text], out=offsets[1:])
+            data = pa.py_buffer(b"".join(text))
+            return pa.Array.from_buffers(pa.string(), n, [valid, pa.py_buffer(offsets), data], n - len(known))
+    except OverflowError:  # an int beyond 64 bits, text beyond 2 GB
+        return None
+    return None
+
+
+def arrow_table(cols: dict[str, list], types: dict | None = None):
+    """Columns (name -> values) as an Arrow table without pandas (_buffers), a column of no value of the type
+    `types` names for it; a column _buffers cannot make is converted by pyarrow."""
+    arrays = []
+    for name, values in cols.items():
+        a = _buffers(values)
+        if a is None:
+            a = pa.array(values)
+        elif (types or {}).get(name) is not None and pa.types.is_null(a.type):
+            a = pa.nulls(len(values), types[name])  # type: ignore[index]
+        arrays.append(a)
+    return pa.Table.from_arrays(arrays, names=list(cols))
+
+
 def _arrow(rows: list[dict]):
     """A chart's dataset (a list of rows) as an Arrow table, column by column (Streamlit would convert the rows
     through pandas); the rows as they are where a column mixes types."""
-    import pyarrow as pa  # imported by Streamlit for any table or chart anyway
-
     keys = list(dict.fromkeys(k for r in rows for k in r))
     if not keys:
         return rows
     try:
-        return pa.table({k: pa.array([r.get(k) for r in rows]) for k in keys})
+        return arrow_table({k: [r.get(k) for r in rows] for k in keys})
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return rows
 
@@ -152,8 +196,6 @@ def summary_table(key: str, _rows: list[dict]) -> None:
     """Draws the summary table; cached by `key` (the scenario and which options failed): a re-run of the same
     scenario replays the element instead of building the table again.  An Arrow table made here (no pandas: the
     page's first load does not import it for the table)."""
-    import pyarrow as pa  # imported by Streamlit for any table or chart anyway
-
     cols, as_text = summary_columns(_rows)
     config = _summary_columns()
     for c, (fmt, step, _) in NUMBERS.items():
@@ -163,8 +205,9 @@ def summary_table(key: str, _rows: list[dict]) -> None:
             config[c] = st.column_config.NumberColumn(
                 config[c].get("label"), help=config[c].get("help"), format=fmt, step=step
             )
-    table = pa.table({c: pa.array(v, type=pa.bool_() if c == "fits" else None) for c, v in cols.items()})
-    st.dataframe(table, hide_index=True, width="stretch", column_config=config)
+    table = arrow_table(cols, {"fits": pa.bool_()})  # a checkbox column, also where no option has a value
+    # lazy=False: a table of a few rows is sent whole anyway; Streamlit's check for a lazy source imports pandas
+    st.dataframe(table, hide_index=True, width="stretch", column_config=config, lazy=False)
 
 
 def _summary_columns() -> dict:

@@ -7,7 +7,6 @@ import contextvars
 import json
 import re
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -646,48 +645,3 @@ def run_plan(spec: dict, progress=None) -> dict:
         ctx = contextvars.copy_context()
         cb = lambda done, total: ctx.run(progress, done, total)  # noqa: E731
     return _plan(json.dumps(spec, sort_keys=True), cb)
-
-
-CSS = """<style>
-/* long hardware names in a multiselect wrap instead of being cut ("NVIDIA GeForce RTX…") */
-[data-testid="stMultiSelectTagsContainer"] [data-tag] { height: auto !important; max-width: 100% !important; }
-[data-testid="stMultiSelectTagsContainer"] [data-tag] > span[title] { white-space: normal !important;
-  overflow: visible !important; text-overflow: clip !important; max-width: none !important; }
-/* the share link (a long unbroken link in a text) wraps inside the main column */
-[data-testid="stMarkdownContainer"] a { overflow-wrap: anywhere; }
-/* code boxes (the Capacity plan's link) wrap long unbroken text inside their box */
-[data-testid="stCode"] pre, [data-testid="stCode"] code { white-space: pre-wrap !important;
-  overflow-wrap: anywhere !important; word-break: break-all; }
-</style>"""
-
-
-# the scripts Streamlit's page loads only when the first table or chart arrives (on a first load, after
-# the simulations): named as modulepreload links on a session's first run, the browser fetches and parses them
-# while the server computes.  Streamlit's build names them with a hash: they are found in its installed frontend
-# with the chunks they import (none found, none named).
-_STATIC = Path(st.__file__).parent / "static" / "static" / "js"
-_IMPORT = re.compile(r'from\s*"\./([\w.\-]+\.js)"')
-
-
-def _chunks(stems: tuple[str, ...]) -> list[str]:
-    todo = [f.name for stem in stems for f in sorted(_STATIC.glob(f"{stem}.*.js"))[:1]]
-    seen: list[str] = []
-    while todo and len(seen) < 200:
-        name = todo.pop(0)
-        if name not in seen and (_STATIC / name).is_file():
-            seen.append(name)
-            todo += _IMPORT.findall((_STATIC / name).read_text(errors="replace"))
-    return seen
-
-
-PRELOAD = "".join(
-    f'<link rel="modulepreload" href="./static/js/{n}">' for n in _chunks(("DataFrame", "ArrowVegaLiteChart"))
-)
-
-
-def css() -> None:
-    """Layout fixes Streamlit has no option for, and on a session's first run the scripts to preload (called once
-    per run by app.py)."""
-    first = "_preloaded" not in st.session_state
-    st.session_state["_preloaded"] = True
-    st.markdown(CSS + (PRELOAD if first else ""), unsafe_allow_html=True)

@@ -1,9 +1,15 @@
 """The Streamlit app's logic with streamlit.testing.v1.AppTest (no browser)."""
 
+import math
+import subprocess
+import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from app_pages.compare_parts import _buffers, arrow_table
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = [
@@ -403,3 +409,22 @@ def test_an_unpriced_option_reads_a_dash_not_none():
     at.run()
     data = b"".join(d.SerializeToString() for d in at.get("vega_lite_chart")[0].proto.datasets)  # Arrow bytes
     assert data.count("energy only (no price)".encode()) == 1
+
+
+def test_compare_tables_are_made_without_pandas_and_equal_pyarrows_own():
+    """The Compare page's Arrow tables are made from buffers (pyarrow's conversion of Python values imports
+    pandas, a second of a server's first session): the same arrays as pa.array's, pa.array where a column mixes
+    kinds."""
+    cases = [[1, 2, None], [1.5, None, 2], [True, None, False], ["a", None, "héllo", ""], [None] * 9 + [True], []]
+    for values in cases:
+        assert _buffers(values).equals(pa.array(values)), values
+    assert [x if not math.isnan(x) else "nan" for x in _buffers([float("nan"), 1.0]).to_pylist()] == ["nan", 1.0]
+    assert _buffers(["x", 1]) is None and _buffers([2**70]) is None and _buffers([True, 1]) is None
+    t = arrow_table({"fits": [None, None], "nested": [[1], None], "n": [1, None]}, {"fits": pa.bool_()})
+    assert t.schema.types == [pa.bool_(), pa.list_(pa.int64()), pa.int64()]
+    code = (  # a fresh interpreter: pandas stays unimported
+        "import sys; from app_pages.compare_parts import arrow_table; "
+        "arrow_table({'a': [1.0, None], 'b': ['x', None], 'c': [True, False]}); print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(APP).parent, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,6 +1,6 @@
 """Benchmark: the Compare page's re-render time in the browser after a widget change.
 
-    python -m tests.e2e.bench_render [--runs 5]
+    python -m tests.e2e.bench_render [--runs 5] [--script PATH]
 
 Starts `streamlit run app.py` on a free port, opens the default page in Debian's Chromium, then
 changes the number of busy users (closed loop) (4 -> 5 -> 4 ...) and times from the key press until the
@@ -8,6 +8,10 @@ script run is over and the browser has painted.  The first change of each value 
 (4 simulations); later ones hit st.cache_data.  Besides the wall time it prints the CPU seconds the
 server and the browser (Chromium and Playwright's driver; of which Chromium's renderer: the page's JavaScript,
 style, layout and paint) spent: on a shared machine the wall time mostly measures the other work.
+Two first loads: the server's first session (its imports, catalog and simulations cold: the first visitor
+after a start) and, at the end, a new session (a new browser context, cold browser cache) on the running
+server (what later visitors get).  `--script` measures another page instead, e.g. the floors in
+tests/e2e/floor/ (Streamlit's own cost on this machine).
 """
 
 from __future__ import annotations
@@ -90,9 +94,15 @@ def set_number(page, label: str, value: int, server: int) -> tuple[float, float,
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument(
+        "--script",
+        help="another Streamlit script with a 'Busy users' number input whose page then says 'At N busy users' "
+        "(the floors: tests/e2e/floor/minimal.py, tests/e2e/floor/nav.py); default: the app",
+    )
     args = ap.parse_args()
+    print(f"script: {args.script or 'app.py'}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     port = free_port()
-    proc = start_server(port)
+    proc = start_server(port, args.script and os.path.abspath(args.script))
     try:
         with sync_playwright() as pw:
             browser = launch(pw)
@@ -103,7 +113,7 @@ def main() -> None:
             page.goto(f"http://127.0.0.1:{port}/")
             settle(page)
             print(
-                f"first load (cold caches): {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
+                f"first load, the server's first session (cold caches): {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
                 f"browser {_cpu_tree(me, proc.pid) - b0:.2f} s (renderer {_cpu_tree(me, proc.pid, renderer=True) - r0:.2f} s)"
             )
             runs: dict[str, list[tuple[float, float, float, float]]] = {"miss": [], "hit": []}
@@ -119,7 +129,20 @@ def main() -> None:
                     f"max {max(wall):.2f} s over {len(wall)}; CPU median: server {statistics.median(x[1] for x in r):.2f} s, "
                     f"browser {statistics.median(x[2] for x in r):.2f} s (renderer {statistics.median(x[3] for x in r):.2f} s)"
                 )
+            # what most visitors get: a new session (a new browser context: cold browser cache) on the running
+            # server, its imports, catalog and the default scenario's results warm
+            fresh = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
+            c0, b0, r0 = _cpu(proc.pid), _cpu_tree(me, proc.pid), _cpu_tree(me, proc.pid, renderer=True)
+            t0 = time.perf_counter()
+            fresh.goto(f"http://127.0.0.1:{port}/")
+            settle(fresh)
+            print(
+                f"first load, a new session on the running server: {time.perf_counter() - t0:.2f} s; CPU: server "
+                f"{_cpu(proc.pid) - c0:.2f} s, browser {_cpu_tree(me, proc.pid) - b0:.2f} s "
+                f"(renderer {_cpu_tree(me, proc.pid, renderer=True) - r0:.2f} s)"
+            )
             browser.close()
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         stop_server(proc)
 

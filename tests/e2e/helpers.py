@@ -32,7 +32,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, script: Path | str | None = None) -> subprocess.Popen:
+    """`streamlit run` `script` (default: the app) on `port`; returns once its health check answers."""
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     proc = subprocess.Popen(
         [
@@ -40,7 +41,7 @@ def start_server(port: int) -> subprocess.Popen:
             "-m",
             "streamlit",
             "run",
-            str(REPO / "app.py"),
+            str(script or REPO / "app.py"),
             "--server.port",
             str(port),
             "--server.address",
