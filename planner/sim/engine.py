@@ -1072,6 +1072,90 @@ class Continuous:
         if (self.fin and self.fin[0][0] <= g) or (self.cross and self.cross[0][0] <= g):
             self._after_step(now)
 
+    def decode_runs(self, rep: "Replica", now: float, horizon: float):
+        """Replica.resume's loop while only decoders run and nothing waits: plan() (its decode path:
+        _plan_run, else _decode_step), and where the step's or run's end comes before the event
+        loop's next event, its commit at once (resume's inline case: commit or commit_run, then
+        _after_step), then plan again; the same operations in the same order, with the replica's
+        state at hand.  Returns plan()'s answer for the first step or run that does not end before
+        the next event (the plan made at sim.now), or plan(now, horizon) itself once the state
+        leaves this path (a request waits, a prefill, no decoder, blocks short)."""
+        sim, led, agg, B = self.sim, self.ledger, self.agg, self.B
+        queue, waiting, prefill, admitted, phase = sim.queue, self.waiting, led.prefill, self.admitted, agg.phase
+        timeline, gap_lens, gap_counts = sim.timeline, sim.gap_lens, sim.gap_counts
+        cap, idx, kv_total = led.cap, self.idx, self.kv_total
+        while not waiting and not prefill and agg.n:
+            g, n = led.g, agg.n
+            need = phase[-g % B]
+            free = cap - led.used - need
+            if free < 0:
+                break
+            run = self._plan_run(now, horizon, free)
+            if run is None or type(run) is float:  # one decode step (_decode_step: nothing waits)
+                led.used += need
+                if run is None:
+                    s = agg.off_sum + n * (g + 1)
+                    kv, attn = self.kf * s, self.af * s
+                    if self.w:
+                        sw = agg.lin_off + agg.lin_n * (g + 1) + (n - agg.lin_n) * self.w
+                        kv += self.ks * sw
+                        attn += self.aw * sw
+                    run = self._step_time(n, n, kv, attn, True)
+                dur = run
+                if n > self.max_running:
+                    self.max_running = n
+                if sim.check is not None:
+                    sim.check()
+                sim.area += len(admitted) * dur  # (nothing waits)
+                timeline.append((now, idx, 1, dur, n, n, led.used / kv_total, 0))
+                sim.gap_vals.append(dur)
+                gap_lens.append(1)
+                gap_counts.append(n)
+                if led.used > led.peak:
+                    led.peak = led.used
+                t = now + dur
+                if queue and t >= queue[0][0]:  # resume pushes its end (its commit follows later)
+                    self.pending = ()
+                    return STEP, dur
+                rep.busy += dur
+                sim.now = now = t  # commit(t), inline (no chunks)
+                g = led.g = g + 1
+            else:  # a run: resume's inline case and commit_run
+                k = len(run)
+                t = now + float(run[-1])
+                if queue and t >= queue[0][0]:
+                    return RUN, run
+                sim.now = t
+                rep.busy += float(run[k - 1])
+                q, r = divmod(k, B)  # new blocks over k steps (commit_run)
+                if r:
+                    i0 = -g % B
+                    lo = i0 - r + 1
+                    q = q * n + (sum(phase[lo : i0 + 1]) if lo >= 0 else sum(phase[: i0 + 1]) + sum(phase[B + lo :]))
+                else:
+                    q *= n
+                used = led.used = led.used + q
+                if used > led.peak:
+                    led.peak = used
+                dur = float(run[k - 1])
+                if sim.check is not None:
+                    sim.check()
+                sim.area += len(admitted) * dur  # (nothing waits)
+                timeline.append((now, idx, k, dur, n, n * k, used / kv_total, 0))
+                if type(run) is list:
+                    sim.gap_vals.extend(run)
+                else:
+                    sim.gap_array(run[:k])
+                gap_lens.append(k)
+                gap_counts.append(n)
+                g = led.g = g + k
+                self.pending = None
+                now = t
+            fin, cross = self.fin, self.cross
+            if (fin and fin[0][0] <= g) or (cross and cross[0][0] <= g):
+                self._after_step(now)
+        return self.plan(now, horizon)
+
     def _steps_affordable(self, g: int, n: int, free: int) -> int:
         """How many decode steps from step g the free blocks last: the largest k with
         sum(phase[(-(g + j)) % B] for j < k) <= free (every B steps need n blocks)."""
@@ -1246,11 +1330,19 @@ class Replica:
         sim = self.sim
         queue, engine, arr = sim.queue, self.engine, sim.arr_list
         n_arr = len(arr) if arr is not None else 0
+        if type(engine) is Continuous:  # while only decoders run and nothing waits: decode_runs
+            waiting, prefill, agg = engine.waiting, engine.ledger.prefill, engine.agg
+        else:
+            waiting, prefill, agg = True, None, None
         while True:
             now = sim.now
             i = sim.next_arrival  # the next arrival (Sim.horizon, inline)
             horizon = arr[i] if i < n_arr else math.inf
-            kind, val = engine.plan(now, horizon)
+            if not waiting and not prefill and agg.n:
+                kind, val = engine.decode_runs(self, now, horizon)  # (it may commit steps and runs first)
+                now = sim.now
+            else:
+                kind, val = engine.plan(now, horizon)
             if kind == STEP:
                 self.busy += val
                 t = now + val
