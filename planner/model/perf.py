@@ -78,7 +78,9 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
     """DecodePricer.run's loop for one combination of terms, compiled once: only the operations
     that are there (an addition of 0.0, a division by 1, a product with 1.0 or a max with 0.0 leaves
     a positive time as it is, so dropping them changes no bit); s and sw as floats (integers below
-    2^53: exact, and what int x float converts them to)."""
+    2^53: exact, and what int x float converts them to).  Returns a factory: make(n, kf, af, ks, aw,
+    f0, e0, c0, d, q, w, bw, adds, floor) gives loop(k, s0, h, sw0, ln, t0) with those terms bound
+    (DecodePricer.runner)."""
     key = (win, c0, d, q, adds, floor)
     fn = _RUN_LOOPS.get(key)
     if fn is None:
@@ -92,38 +94,39 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             c = f"{c} * q"
         names = ", ".join(f"a{i}" for i in range(adds))
         lines = [
-            "def loop(k, s0, n, kf, af, h, f0, e0, c0, d, q, w, bw, adds, floor, win, t0):",
+            "def make(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor):",
             f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
-            "    sw0, ln, ks, aw = win" if win else "    pass",
-            "    sw = float(sw0 - ln)" if win else "    pass",
-            "    out = []",
-            "    append = out.append",
-            "    acc = 0.0",
-            "    s = float(s0 - n)",
-            "    if t0 is not None:",  # the first step, priced by the caller
-            "        acc = t0",
-            "        append(acc)",
-            "        if acc >= h or k <= 1:",
-            "            return out",
-            "        k -= 1",
-            "        s += n",
-            "        sw += ln" if win else "        pass",
-            "    for _ in range(k):",
-            "        s += n",
-            "        sw += ln" if win else "        pass",
-            f"        c = {c}",
-            f"        m = (w + {x_m}) / bw",
-            "        t = (c if c > m else m)" + "".join(f" + a{i}" for i in range(adds)),
-            "        if t < floor: t = floor" if floor else "        pass",
-            "        acc = acc + t",
-            "        append(acc)",
-            "        if acc >= h:",
-            "            break",
-            "    return out",
+            "    def loop(k, s0, h, sw0, ln, t0):",
+            "        sw = float(sw0 - ln)" if win else "        pass",
+            "        out = []",
+            "        append = out.append",
+            "        acc = 0.0",
+            "        s = float(s0 - n)",
+            "        if t0 is not None:",  # the first step, priced by the caller
+            "            acc = t0",
+            "            append(acc)",
+            "            if acc >= h or k <= 1:",
+            "                return out",
+            "            k -= 1",
+            "            s += n",
+            "            sw += ln" if win else "            pass",
+            "        for _ in range(k):",
+            "            s += n",
+            "            sw += ln" if win else "            pass",
+            f"            c = {c}",
+            f"            m = (w + {x_m}) / bw",
+            "            t = (c if c > m else m)" + "".join(f" + a{i}" for i in range(adds)),
+            "            if t < floor: t = floor" if floor else "            pass",
+            "            acc = acc + t",
+            "            append(acc)",
+            "            if acc >= h:",
+            "                break",
+            "        return out",
+            "    return loop",
         ]
         ns: dict = {}
         exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
-        fn = _RUN_LOOPS[key] = ns["loop"]
+        fn = _RUN_LOOPS[key] = ns["make"]
     return fn
 
 
@@ -132,11 +135,11 @@ class DecodePricer:
     the same IEEE operations in the same order, so the same bits, in fewer Python operations.
     Additions of 0.0, divisions by 1 and products with 1.0 are dropped (exact either way)."""
 
-    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loop")
+    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loops")
 
     def __init__(self, f0, e0, c0, d, q, w, bw, adds):
         self.f0, self.e0, self.c0, self.w, self.bw = f0, e0, c0, w, bw
-        self.loop = None
+        self.loops: dict = {}  # (n, kf, af, cpu, overlap, ks, aw) -> run's loop with those terms bound
         self.d = d if d != 1 else None
         self.q = q if q != 1.0 else None
         self.adds = tuple(a for a in adds if a != 0.0)
@@ -175,23 +178,32 @@ class DecodePricer:
         priced it already (time() and the CPU term).  The same operations as time() per step (and
         the caller's CPU term), and a sequential sum as numpy's cumsum, in a loop compiled for this
         pricer's terms (_run_loop)."""
-        key = (cpu, overlap, win is not None)
-        hit = self.loop  # the loop of the last call's terms (a pricer serves one batch size: the same)
-        if hit is None or hit[0] != key:
+        if win is None:
+            return self.runner(n, kf, af, cpu, overlap)(k, s0, h, 0, 0, t0)
+        sw0, ln, ks, aw = win
+        return self.runner(n, kf, af, cpu, overlap, ks, aw)(k, s0, h, sw0, ln, t0)
+
+    def runner(self, n: int, kf: float, af: float, cpu: float = 0.0, overlap: bool = False, ks=None, aw=None):
+        """run's loop with its terms bound (ks, aw given: windowed layers): loop(k, s0, h, sw0, ln, t0)
+        is run(k, s0, n, kf, af, h, cpu, overlap, (sw0, ln, ks, aw) or None, t0), without run's
+        look-ups per call (Continuous._plan_run keeps one per batch size)."""
+        key = (n, kf, af, cpu, overlap, ks, aw)
+        fn = self.loops.get(key)
+        if fn is None:
             adds = self.adds + (cpu,) if cpu and not overlap else self.adds
             floor = cpu if cpu and overlap else None
-            fn = _run_loop(
-                win is not None,
+            make = _run_loop(
+                ks is not None,
                 self.c0 is not None,
                 self.d is not None,
                 self.q is not None,
                 len(adds),
                 floor is not None,
             )
-            hit = self.loop = (key, fn, adds, floor)
-        return hit[1](
-            k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3], win, t0
-        )
+            fn = make(n, kf, af, ks, aw, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, adds, floor)
+            if len(self.loops) < 64:
+                self.loops[key] = fn
+        return fn
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
         """time() over arrays (a new array; kv and attn are left as they are)."""

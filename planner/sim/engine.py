@@ -34,7 +34,7 @@ from planner.catalog.loader import Catalog
 from planner.econ.slo import check_slo
 from planner.errors import ScenarioError
 from planner.model.memory import largest
-from planner.model.perf import KernelDecodePricer, KernelStepPricer, System, build_system, compose
+from planner.model.perf import DecodePricer, KernelDecodePricer, KernelStepPricer, System, build_system, compose
 from planner.model.predict import fit_reason
 from planner.sim.budget import active as _budget_active
 from planner.sim.budget import check as _budget_check
@@ -443,6 +443,7 @@ class Continuous:
         # agreed, its own pricing is called directly (what its __call__ does from then on)
         self.checking = self.mixed if isinstance(self.mixed, KernelStepPricer) else None
         self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
+        self.by_n: dict = {}  # decoders -> _plan_run's terms of that batch (_decode_terms)
 
     def reject_reason(self, p: int, o: int) -> str | None:
         if self.slot_ctx is not None:
@@ -950,13 +951,11 @@ class Continuous:
                 heapq.heappop(cross)
         if k < 2:
             return None
-        p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
-        pr = self.pricers.get(p, False)
-        if pr is False:
-            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        e = self.by_n.get(n)
+        if e is None:
+            e = self._decode_terms(n)
+        p, pr, c, fn = e
         kf, af = self.kf, self.af
-        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
-        overlap = self.cpu_overlap
         s0 = agg.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
         kv0, attn0 = kf * s0, af * s0  # the decoders' terms at step g (as in plan())
         if w:
@@ -964,9 +963,11 @@ class Continuous:
             sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
             kv0 += ks * sw0
             attn0 += aw * sw0
+        else:
+            sw0 = ln = 0
         t0 = pr.time(kv0, attn0) if pr is not None else self.sys.step_time_agg(p, p, kv0, attn0)
         if c:
-            t0 = (t0 if t0 >= c else c) if overlap else t0 + c
+            t0 = (t0 if t0 >= c else c) if self.cpu_overlap else t0 + c
         if now + t0 >= horizon:
             return t0  # no run: one step of t0 (plan)
         if horizon != math.inf:  # min(k, ceil(x) + 1): k unless x < k - 1
@@ -983,11 +984,12 @@ class Continuous:
         self.pending = now
         if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
             h = horizon - now if horizon != math.inf else math.inf
+            if fn:  # the pricer's run loop with this batch's terms bound (DecodePricer.runner)
+                return fn(k, s0, h, sw0, ln, t0)
             if pr is not None:
-                if not w and not overlap and type(pr) is KernelDecodePricer and pr.den is not None:
-                    # KernelDecodePricer.run with t0, inline: its plain loop from the second step on
+                if fn is False:  # KernelDecodePricer.run with t0, inline: its plain loop from the second step on
                     return [t0] if t0 >= h else pr._run_plain([t0], k - 1, s0, n, kf, h, c)
-                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None, t0)
+                return pr.run(k, s0, n, kf, af, h, c, self.cpu_overlap, (sw0, ln, ks, aw) if w else None, t0)
             return self._short_run(p, n, k, s0, h)
         key = (n, k, s0, sw0, ln) if w else (n, k, s0)  # the same run again (closed loops in step):
         cum = self.runs.get(key)  # its cached times (read-only: gap samples and the run keep them)
@@ -1009,6 +1011,26 @@ class Continuous:
             k = 1 + int(np.searchsorted(cum[: k - 1], horizon - now, "left"))
             cum = cum[:k]
         return cum
+
+    def _decode_terms(self, n: int) -> tuple:
+        """_plan_run's terms of a decode batch of n: (padded size p, its folded pricer or None, the
+        CPU term, the pricer's bound run loop: DecodePricer.runner; False: KernelDecodePricer's
+        plain loop applies; None: neither)."""
+        p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
+        pr = self.pricers.get(p, False)
+        if pr is False:
+            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
+        fn: Any = None
+        if type(pr) is DecodePricer:
+            if self.w:
+                fn = pr.runner(n, self.kf, self.af, c, self.cpu_overlap, self.ks, self.aw)
+            else:
+                fn = pr.runner(n, self.kf, self.af, c, self.cpu_overlap)
+        elif type(pr) is KernelDecodePricer and not self.w and not self.cpu_overlap and pr.den is not None:
+            fn = False
+        e = self.by_n[n] = (p, pr, c, fn)
+        return e
 
     def _short_run(self, p: int, n: int, k: int, s0: int, h: float) -> list[float]:
         """A short run priced one step at a time with the general step time (where the folded
