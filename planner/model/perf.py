@@ -230,7 +230,7 @@ class KernelDecodePricer:
     generation-attention curve at the mean context (the same scalar interpolation, the same IEEE
     operations in the same order).  Arrays (long runs) take the provider's own vectorised path."""
 
-    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope", "dxs", "dys")
+    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope", "dxs", "dys", "seg")
 
     def __init__(self, sys: "StepTimeModel", n: int):
         mk = sys.kernels
@@ -250,6 +250,7 @@ class KernelDecodePricer:
         # each grid segment's rise and run (segment i: xs[i - 1] to xs[i]), as _a computes them
         self.dxs = [0.0] + [xs[i] - xs[i - 1] for i in range(1, len(xs))]
         self.dys = [0.0] + [ys[i] - ys[i - 1] for i in range(1, len(ys))]
+        self.seg = self._segment(xs[0] if len(xs) else 1.0)  # the segment last looked up (_segment)
 
     def _a(self, ctx: float) -> float:
         xs, ys = self.xs, self.ys
@@ -263,16 +264,15 @@ class KernelDecodePricer:
 
     def time(self, kv: float, attn: float) -> float:
         ctx = float(kv) / self.den if self.den is not None else 1.0
-        xs = self.xs  # _a(ctx), inline
-        if self.slope is None or ctx <= xs[0]:
-            a = self.ys[0]
+        mode, y0, dy, x0, dx, xhi, lo = self.seg  # _a(ctx), inline: the last segment where it holds ctx
+        if not lo < ctx <= xhi:
+            mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
+        if mode == 1:
+            a = y0 + dy * (ctx - x0) / dx
+        elif mode == 0:
+            a = y0
         else:
-            i = bisect_left(xs, ctx)
-            if i >= len(xs):
-                a = self.ytop + self.slope * (ctx - self.top)
-            else:
-                ys, x0 = self.ys, xs[i - 1]
-                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+            a = y0 + dy * (ctx - x0)
         return (self.g + a * self.layers) * 1e-3 + self.ov
 
     def run(
@@ -309,18 +309,23 @@ class KernelDecodePricer:
         return self._run_any(out, k, s, n, kf, h, add, floor, win is not None, sw, ln, ks)
 
     def _segment(self, ctx: float) -> tuple:
-        """_a's look-up for ctx as (mode, y0, dy, x0, dx, xhi): the value is y0 (mode 0: at or below
-        the grid), y0 + dy (ctx - x0) / dx (1: inside a segment) or y0 + dy (ctx - x0) (2: beyond the
-        grid, the last slope), for contexts up to xhi."""
+        """_a's look-up for ctx as (mode, y0, dy, x0, dx, xhi, lo): the value is y0 (mode 0: at or
+        below the grid), y0 + dy (ctx - x0) / dx (1: inside a segment) or y0 + dy (ctx - x0) (2: beyond
+        the grid, the last slope), for contexts above lo up to xhi (bisect_left's segment); kept as
+        the pricer's last segment (seg: time and the runs start from it)."""
         xs, ys = self.xs, self.ys
         if self.slope is None:
-            return 0, ys[0], 0.0, 0.0, 1.0, math.inf
-        i = bisect_left(xs, ctx)
-        if i == 0:
-            return 0, ys[0], 0.0, 0.0, 1.0, xs[0]
-        if i >= len(xs):
-            return 2, self.ytop, self.slope, self.top, 1.0, math.inf
-        return 1, ys[i - 1], self.dys[i], xs[i - 1], self.dxs[i], xs[i]
+            seg = 0, ys[0], 0.0, 0.0, 1.0, math.inf, -math.inf
+        else:
+            i = bisect_left(xs, ctx)
+            if i == 0:
+                seg = 0, ys[0], 0.0, 0.0, 1.0, xs[0], -math.inf
+            elif i >= len(xs):
+                seg = 2, self.ytop, self.slope, self.top, 1.0, math.inf, self.top
+            else:
+                seg = 1, ys[i - 1], self.dys[i], xs[i - 1], self.dxs[i], xs[i], xs[i - 1]
+        self.seg = seg
+        return seg
 
     def _run_plain(self, out: list, k: int, s: int, n: int, kf: float, h: float, add: float) -> list[float]:
         """run's loop without a window and without overlapped CPU work (the times are positive: no
@@ -329,13 +334,14 @@ class KernelDecodePricer:
         assert den is not None
         append = out.append
         acc = out[-1] if out else 0.0
-        xhi = -math.inf  # the current segment holds contexts up to xhi (-inf: none yet)
-        mode, y0, dy, x0, dx = 0, 0.0, 0.0, 0.0, 1.0
+        mode, y0, dy, x0, dx, xhi, lo = self.seg  # the current segment holds contexts above lo up to xhi
+        if not lo < kf * (s + n) / den:  # (the first step's context; the contexts only grow)
+            xhi = -math.inf  # none yet
         for _ in range(k):
             s += n
             ctx = kf * s / den
             if ctx > xhi:
-                mode, y0, dy, x0, dx, xhi = self._segment(ctx)
+                mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
             if mode == 1:
                 a = y0 + dy * (ctx - x0) / dx
             elif mode == 0:
@@ -355,7 +361,7 @@ class KernelDecodePricer:
         g, den, L, ov = self.g, self.den, self.layers, self.ov
         append = out.append
         acc = out[-1] if out else 0.0
-        xhi = -math.inf
+        xhi = -math.inf  # the current segment holds contexts up to xhi (-inf: none yet)
         mode, y0, dy, x0, dx = 0, 0.0, 0.0, 0.0, 1.0
         for _ in range(k):
             s += n
@@ -365,7 +371,7 @@ class KernelDecodePricer:
                 kv = kv + ks * sw
             ctx = kv / den if den is not None else 1.0
             if ctx > xhi:
-                mode, y0, dy, x0, dx, xhi = self._segment(ctx)
+                mode, y0, dy, x0, dx, xhi, _ = self._segment(ctx)
             if mode == 1:
                 a = y0 + dy * (ctx - x0) / dx
             elif mode == 0:

@@ -1084,7 +1084,7 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((start, self.idx, k, dur, n, n * k, led.used / self.kv_total, nw))
         if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
-            sim.gap_vals.extend(cum if k == len(cum) else cum[:k])
+            sim.gap_vals.fromlist(cum if k == len(cum) else cum[:k])  # (extend's values, the array grown once)
         else:
             sim.gap_array(cum[:k])
         sim.gap_lens.append(k)
@@ -1244,7 +1244,7 @@ class Continuous:
                     sim.peak_waiting = nw
                 timeline.append((now, idx, k, dur, n, n * k, used / kv_total, nw))
                 if type(run) is list:
-                    sim.gap_vals.extend(run)
+                    sim.gap_vals.fromlist(run)  # (extend's values, the array grown once)
                 else:
                     sim.gap_array(run[:k])
                 gap_lens.append(k)
