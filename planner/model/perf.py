@@ -80,11 +80,14 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
     a positive time as it is, so dropping them changes no bit); s and sw as floats (integers below
     2^53: exact, and what int x float converts them to).  Returns a factory: make(n, kf, af, ks, aw,
     f0, e0, c0, d, q, w, bw, adds, floor) gives loop(k, s0, h, sw0, ln, t0) with those terms bound
-    (DecodePricer.runner)."""
+    (DecodePricer.runner).  A step's time is max(compute c, memory m) plus its additions; c and m
+    are both linear in the step's index, so where one exceeds the other by a relative 1e-9 (far
+    beyond their rounding) at the run's first and last step it does at every step, and the loop
+    computes that one alone (the same operations for it: the same bits)."""
     key = (win, c0, d, q, adds, floor)
     fn = _RUN_LOOPS.get(key)
     if fn is None:
-        x_a, x_m = ("(af * s + aw * sw)", "(kf * s + ks * sw)") if win else ("af * s", "kf * s")
+        x_a, x_m = ("(af * {S} + aw * {W})", "(kf * {S} + ks * {W})") if win else ("af * {S}", "kf * {S}")
         c = f"(f0 + {x_a}) / e0"
         if c0:
             c = f"({c} + c0)"
@@ -92,6 +95,25 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             c = f"{c} / d"
         if q:
             c = f"{c} * q"
+        m = f"(w + {x_m}) / bw"
+        plus = "".join(f" + a{i}" for i in range(adds))
+
+        def steps(t: str, ind: str) -> list[str]:  # the loop over the steps, with t's expression
+            return [
+                f"{ind}for _ in range(k):",
+                f"{ind}    s += n",
+                f"{ind}    sw += ln" if win else f"{ind}    pass",
+                *(f"{ind}    {x}" for x in t),
+                f"{ind}    if t < floor: t = floor" if floor else f"{ind}    pass",
+                f"{ind}    acc = acc + t",
+                f"{ind}    append(acc)",
+                f"{ind}    if acc >= h:",
+                f"{ind}        break",
+            ]
+
+        def at(x: str, S: str, W: str) -> str:
+            return x.format(S=S, W=W)
+
         names = ", ".join(f"a{i}" for i in range(adds))
         lines = [
             "def make(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor):",
@@ -110,17 +132,25 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             "            k -= 1",
             "            s += n",
             "            sw += ln" if win else "            pass",
-            "        for _ in range(k):",
-            "            s += n",
-            "            sw += ln" if win else "            pass",
-            f"            c = {c}",
-            f"            m = (w + {x_m}) / bw",
-            "            t = (c if c > m else m)" + "".join(f" + a{i}" for i in range(adds)),
-            "            if t < floor: t = floor" if floor else "            pass",
-            "            acc = acc + t",
-            "            append(acc)",
-            "            if acc >= h:",
-            "                break",
+            "        if k > 2:",  # c and m at the first and the last step: one above the other throughout?
+            "            sa, sb = s + n, s + n * k",
+            "            wa, wb = sw + ln, sw + ln * k" if win else "            pass",
+            f"            ca, cb = {at(c, 'sa', 'wa')}, {at(c, 'sb', 'wb')}",
+            f"            ma, mb = {at(m, 'sa', 'wa')}, {at(m, 'sb', 'wb')}",
+            "            if ma - ca > 1e-9 * ma and mb - cb > 1e-9 * mb:",  # memory-bound throughout
+            *steps([f"t = {at(m, 's', 'sw')}{plus}"], "                "),
+            "                return out",
+            "            if ca - ma > 1e-9 * ca and cb - mb > 1e-9 * cb:",  # compute-bound throughout
+            *steps([f"t = {at(c, 's', 'sw')}{plus}"], "                "),
+            "                return out",
+            *steps(
+                [
+                    f"c = {at(c, 's', 'sw')}",
+                    f"m = {at(m, 's', 'sw')}",
+                    f"t = (c if c > m else m){plus}",
+                ],
+                "        ",
+            ),
             "        return out",
             "    return loop",
         ]
