@@ -1108,6 +1108,7 @@ class Continuous:
         timeline, gap_lens, gap_counts = sim.timeline, sim.gap_lens, sim.gap_counts
         fin, cross, off, prompt, output = self.fin, self.cross, led.off, sim.prompt, sim.output
         cap, idx, kv_total, w, kf, af, by_n = led.cap, self.idx, self.kv_total, self.w, self.kf, self.af, self.by_n
+        generated, cached = sim.generated, led.cached
         inf, arr = math.inf, sim.arr_list
         n_arr = len(arr) if arr is not None else 0
         while not waiting and not prefill and agg.n:
@@ -1252,8 +1253,33 @@ class Continuous:
                 g = led.g = g + k
                 self.pending = None
                 now = t
-            if (fin and fin[0][0] <= g) or (cross and cross[0][0] <= g):
+            if cross and cross[0][0] <= g:
                 self._after_step(now)
+            elif fin and fin[0][0] <= g:  # _after_step's completions, inline (no crossing due)
+                while fin and fin[0][0] <= g:
+                    key, rid = heapq.heappop(fin)
+                    if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                        o = off.pop(rid)
+                        t = o + g
+                        agg.n -= 1
+                        agg.off_sum -= o
+                        phase[o % B] -= 1
+                        if w and t + 1 < w:
+                            agg.lin_n -= 1
+                            agg.lin_off -= o
+                        generated[rid] = t - prompt[rid] + 1
+                        led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
+                        del admitted[rid]
+                        sim.finish[rid] = now  # Sim.finished, inline (this replica's request)
+                        rep.outstanding -= 1
+                        if sim.closed:
+                            sim._ended(now)
+                        else:
+                            sim.ended += 1
+                            if now > sim.end_time:
+                                sim.end_time = now
+                    else:
+                        self.fin_stale -= 1
         return self.plan(now, horizon)
 
     def _steps_affordable(self, g: int, n: int, free: int) -> int:
