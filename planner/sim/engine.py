@@ -444,6 +444,7 @@ class Continuous:
         self.checking = self.mixed if isinstance(self.mixed, KernelStepPricer) else None
         self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
         self.by_n: dict = {}  # decoders -> _plan_run's terms of that batch (_decode_terms)
+        self.dr_state: tuple | None = None  # decode_runs' objects and constants (its first call)
 
     def reject_reason(self, p: int, o: int) -> str | None:
         if self.slot_ctx is not None:
@@ -1103,14 +1104,19 @@ class Continuous:
         replica's state at hand.  Returns None where the step's or run's event was pushed (resume
         returns), else plan(now, horizon)'s answer once the state leaves this path (a request
         waits, a prefill, no decoder, blocks short), planned at sim.now."""
-        sim, led, agg, B = self.sim, self.ledger, self.agg, self.B
-        queue, waiting, prefill, admitted, phase = sim.queue, self.waiting, led.prefill, self.admitted, agg.phase
-        timeline, gap_lens, gap_counts = sim.timeline, sim.gap_lens, sim.gap_counts
-        fin, cross, off, prompt, output = self.fin, self.cross, led.off, sim.prompt, sim.output
-        cap, idx, kv_total, w, kf, af, by_n = led.cap, self.idx, self.kv_total, self.w, self.kf, self.af, self.by_n
-        generated, cached = sim.generated, led.cached
-        inf, arr = math.inf, sim.arr_list
-        n_arr = len(arr) if arr is not None else 0
+        st = self.dr_state  # the objects and constants below, gathered at the first call
+        if st is None:
+            sim, led, agg = self.sim, self.ledger, self.agg
+            arr = sim.arr_list
+            st = self.dr_state = (
+                *(sim, led, agg, self.B, sim.queue, self.waiting, led.prefill, self.admitted, agg.phase),
+                *(sim.timeline, sim.gap_lens, sim.gap_counts, self.fin, self.cross, led.off, sim.prompt, sim.output),
+                *(led.cap, self.idx, self.kv_total, self.w, self.kf, self.af, self.by_n, sim.generated, led.cached),
+                *(arr, len(arr) if arr is not None else 0),
+            )
+        sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_lens, gap_counts = st[:12]
+        fin, cross, off, prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr = st[12:]
+        inf = math.inf
         while not waiting and not prefill and agg.n:
             g, n = led.g, agg.n
             need = phase[-g % B]
