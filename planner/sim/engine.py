@@ -1096,14 +1096,14 @@ class Continuous:
             self._after_step(now)
 
     def decode_runs(self, rep: "Replica", now: float, horizon: float):
-        """Replica.resume's loop while only decoders run and nothing waits: plan()'s decode path
-        (_plan_run, inline for a short run with a folded pricer; else _decode_step), resume's
-        handling of the step's or run's end (the arrivals due before it, _arrivals_first; its
-        event pushed where another kind of event comes first) and its commit (commit or commit_run,
-        then _after_step), then plan again: the same operations in the same order, with the
-        replica's state at hand.  Returns None where the step's or run's event was pushed (resume
-        returns), else plan(now, horizon)'s answer once the state leaves this path (a request
-        waits, a prefill, no decoder, blocks short), planned at sim.now."""
+        """Replica.resume's loop for this engine: plan, the step's or run's end (the arrivals due
+        before it, _arrivals_first; its event pushed where another kind of event comes first) and its
+        commit, then plan again, with the replica's state at hand.  While only decoders run and
+        nothing waits, plan()'s decode path inline (_plan_run's, a short run with a folded pricer
+        priced here; else _decode_step's) and commit or commit_run's, then _after_step's; otherwise
+        plan() itself, its steps handled as resume does: the same operations in the same order.
+        Returns None where the step's or run's event was pushed (resume returns), else plan()'s
+        answer that is not a step (a run resume handles, WAIT or IDLE), planned at sim.now."""
         st = self.dr_state  # the objects and constants below, gathered at the first call
         if st is None:
             sim, led, agg = self.sim, self.ledger, self.agg
@@ -1117,176 +1117,192 @@ class Continuous:
         sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_lens, gap_counts = st[:12]
         fin, cross, off, prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr = st[12:]
         inf = math.inf
-        while not waiting and not prefill and agg.n:
-            g, n = led.g, agg.n
-            need = phase[-g % B]
-            free = cap - led.used - need
-            if free < 0:
-                break
-            # _plan_run, inline where a folded pricer prices the batch and the run is short
-            k = RUN_CAP
-            while fin:  # the first valid key of the lazily-deleted heap of completions
-                key, rid = fin[0]
-                if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
-                    if key - g < k:
-                        k = key - g
+        while True:
+            while not waiting and not prefill and agg.n:
+                g, n = led.g, agg.n
+                need = phase[-g % B]
+                free = cap - led.used - need
+                if free < 0:
                     break
-                heapq.heappop(fin)
-                self.fin_stale -= 1
-            if w:  # and of window crossings
-                while cross:
-                    key, rid = cross[0]
-                    if off.get(rid) == w - 1 - key:
+                # _plan_run, inline where a folded pricer prices the batch and the run is short
+                k = RUN_CAP
+                while fin:  # the first valid key of the lazily-deleted heap of completions
+                    key, rid = fin[0]
+                    if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
                         if key - g < k:
                             k = key - g
                         break
-                    heapq.heappop(cross)
-            e = by_n.get(n)
-            if e is None or e[1] is None:
-                run = self._plan_run(now, horizon, free)  # (its look-ups find the same first keys)
-            else:
-                p, pr, c, fn = e
-                s0 = agg.off_sum + n * (g + 1)  # the decoders' terms at step g
-                kv0, attn0 = kf * s0, af * s0
-                if w:
-                    ln = agg.lin_n
-                    sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
-                    kv0 += self.ks * sw0
-                    attn0 += self.aw * sw0
+                    heapq.heappop(fin)
+                    self.fin_stale -= 1
+                if w:  # and of window crossings
+                    while cross:
+                        key, rid = cross[0]
+                        if off.get(rid) == w - 1 - key:
+                            if key - g < k:
+                                k = key - g
+                            break
+                        heapq.heappop(cross)
+                e = by_n.get(n)
+                if e is None or e[1] is None:
+                    run = self._plan_run(now, horizon, free)  # (its look-ups find the same first keys)
                 else:
-                    sw0 = ln = 0
-                run = pr.time(kv0, attn0)  # the first step (_step_time's for one step)
-                if c:
-                    run = (run if run >= c else c) if self.cpu_overlap else run + c
-                if k >= 2 and now + run < horizon:
-                    t0 = run
-                    if horizon != inf:  # min(k, ceil(x) + 1): k unless x < k - 1
-                        x = (horizon - now) / t0
-                        if x < k - 1:
-                            k = math.ceil(x) + 1
-                    if B == 1:
-                        k = min(k, (free + need) // n)
-                    elif n * -(-k // B) > free + need:  # blocks may run out: count the steps they last
-                        k = min(k, self._steps_affordable(g, n, free + need))
-                    if k >= 2:
-                        if k > SHORT_RUN:
-                            run = self._plan_run(now, horizon, free)
-                        else:
-                            h = horizon - now if horizon != inf else inf
-                            if fn:
-                                run = fn(k, s0, h, sw0, ln, t0)
-                            elif fn is False:
-                                run = [t0] if t0 >= h else pr._run_plain([t0], k - 1, s0, n, kf, h, c)
-                            else:
-                                run = self._plan_run(now, horizon, free)
-            if run is None or type(run) is float:  # one decode step (_decode_step: nothing waits)
-                led.used += need
-                if run is None:
-                    s = agg.off_sum + n * (g + 1)
-                    kv, attn = kf * s, af * s
+                    p, pr, c, fn = e
+                    s0 = agg.off_sum + n * (g + 1)  # the decoders' terms at step g
+                    kv0, attn0 = kf * s0, af * s0
                     if w:
-                        sw = agg.lin_off + agg.lin_n * (g + 1) + (n - agg.lin_n) * w
-                        kv += self.ks * sw
-                        attn += self.aw * sw
-                    run = self._step_time(n, n, kv, attn, True)
-                dur = run
-                if n > self.max_running:
-                    self.max_running = n
-                if sim.check is not None:
-                    sim.check()
-                sim.area += len(admitted) * dur  # (nothing waits)
-                timeline.append((now, idx, 1, dur, n, n, led.used / kv_total, 0))
-                sim.gap_vals.append(dur)
-                gap_lens.append(1)
-                gap_counts.append(n)
-                if led.used > led.peak:
-                    led.peak = led.used
-                rep.busy += dur  # resume's STEP
-                t = now + dur
-                if queue and t >= queue[0][0]:
-                    ev = next(sim.eid)
-                    if not rep._arrivals_first(t, ev):
-                        self.pending = ()
-                        heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
-                        return None
-                    if arr is not None:  # arrivals came: resume's horizon (the next arrival)
-                        horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
-                sim.now = now = t  # commit(t), inline (no chunks)
-                g = led.g = g + 1
-                self.pending = None
-            else:  # a run: resume's RUN and commit_run
-                k = len(run)
-                t = now + float(run[-1])
-                if queue and t >= queue[0][0]:
-                    rep.last_start = now + float(run[-2]) if k > 1 else -inf
-                    rep.run = (now, run)
-                    rep.run_id += 1
-                    ev = next(sim.eid)
-                    if not rep._arrivals_first(t, ev):
-                        self.pending = now
-                        heapq.heappush(queue, (t, NORMAL, ev, rep._ran, rep.run_id))
-                        return None
-                    rep.last_start = -inf  # _ran and _end_run, inline (its event came next)
-                    rep.run_id += 1
-                    if arr is not None:  # arrivals came: resume's horizon (the next arrival)
-                        horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
-                sim.now = t
-                rep.busy += float(run[k - 1])
-                q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
-                if r:
-                    i0 = -g % B
-                    lo = i0 - r + 1
-                    q = q * n + (sum(phase[lo : i0 + 1]) if lo >= 0 else sum(phase[: i0 + 1]) + sum(phase[B + lo :]))
-                else:
-                    q *= n
-                used = led.used = led.used + q
-                if used > led.peak:
-                    led.peak = used
-                dur = float(run[k - 1])
-                if sim.check is not None:
-                    sim.check()
-                nw = len(waiting)  # (arrivals may have come during its last step)
-                sim.area += (nw + len(admitted)) * dur
-                if nw > sim.peak_waiting:
-                    sim.peak_waiting = nw
-                timeline.append((now, idx, k, dur, n, n * k, used / kv_total, nw))
-                if type(run) is list:
-                    sim.gap_vals.fromlist(run)  # (extend's values, the array grown once)
-                else:
-                    sim.gap_array(run[:k])
-                gap_lens.append(k)
-                gap_counts.append(n)
-                g = led.g = g + k
-                self.pending = None
-                now = t
-            if cross and cross[0][0] <= g:
-                self._after_step(now)
-            elif fin and fin[0][0] <= g:  # _after_step's completions, inline (no crossing due)
-                while fin and fin[0][0] <= g:
-                    key, rid = heapq.heappop(fin)
-                    if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
-                        o = off.pop(rid)
-                        t = o + g
-                        agg.n -= 1
-                        agg.off_sum -= o
-                        phase[o % B] -= 1
-                        if w and t + 1 < w:
-                            agg.lin_n -= 1
-                            agg.lin_off -= o
-                        generated[rid] = t - prompt[rid] + 1
-                        led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
-                        del admitted[rid]
-                        sim.finish[rid] = now  # Sim.finished, inline (this replica's request)
-                        rep.outstanding -= 1
-                        if sim.closed:
-                            sim._ended(now)
-                        else:
-                            sim.ended += 1
-                            if now > sim.end_time:
-                                sim.end_time = now
+                        ln = agg.lin_n
+                        sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
+                        kv0 += self.ks * sw0
+                        attn0 += self.aw * sw0
                     else:
-                        self.fin_stale -= 1
-        return self.plan(now, horizon)
+                        sw0 = ln = 0
+                    run = pr.time(kv0, attn0)  # the first step (_step_time's for one step)
+                    if c:
+                        run = (run if run >= c else c) if self.cpu_overlap else run + c
+                    if k >= 2 and now + run < horizon:
+                        t0 = run
+                        if horizon != inf:  # min(k, ceil(x) + 1): k unless x < k - 1
+                            x = (horizon - now) / t0
+                            if x < k - 1:
+                                k = math.ceil(x) + 1
+                        if B == 1:
+                            k = min(k, (free + need) // n)
+                        elif n * -(-k // B) > free + need:  # blocks may run out: count the steps they last
+                            k = min(k, self._steps_affordable(g, n, free + need))
+                        if k >= 2:
+                            if k > SHORT_RUN:
+                                run = self._plan_run(now, horizon, free)
+                            else:
+                                h = horizon - now if horizon != inf else inf
+                                if fn:
+                                    run = fn(k, s0, h, sw0, ln, t0)
+                                elif fn is False:
+                                    run = [t0] if t0 >= h else pr._run_plain([t0], k - 1, s0, n, kf, h, c)
+                                else:
+                                    run = self._plan_run(now, horizon, free)
+                if run is None or type(run) is float:  # one decode step (_decode_step: nothing waits)
+                    led.used += need
+                    if run is None:
+                        s = agg.off_sum + n * (g + 1)
+                        kv, attn = kf * s, af * s
+                        if w:
+                            sw = agg.lin_off + agg.lin_n * (g + 1) + (n - agg.lin_n) * w
+                            kv += self.ks * sw
+                            attn += self.aw * sw
+                        run = self._step_time(n, n, kv, attn, True)
+                    dur = run
+                    if n > self.max_running:
+                        self.max_running = n
+                    if sim.check is not None:
+                        sim.check()
+                    sim.area += len(admitted) * dur  # (nothing waits)
+                    timeline.append((now, idx, 1, dur, n, n, led.used / kv_total, 0))
+                    sim.gap_vals.append(dur)
+                    gap_lens.append(1)
+                    gap_counts.append(n)
+                    if led.used > led.peak:
+                        led.peak = led.used
+                    rep.busy += dur  # resume's STEP
+                    t = now + dur
+                    if queue and t >= queue[0][0]:
+                        ev = next(sim.eid)
+                        if not rep._arrivals_first(t, ev):
+                            self.pending = ()
+                            heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
+                            return None
+                        if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                            horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+                    sim.now = now = t  # commit(t), inline (no chunks)
+                    g = led.g = g + 1
+                    self.pending = None
+                else:  # a run: resume's RUN and commit_run
+                    k = len(run)
+                    t = now + float(run[-1])
+                    if queue and t >= queue[0][0]:
+                        rep.last_start = now + float(run[-2]) if k > 1 else -inf
+                        rep.run = (now, run)
+                        rep.run_id += 1
+                        ev = next(sim.eid)
+                        if not rep._arrivals_first(t, ev):
+                            self.pending = now
+                            heapq.heappush(queue, (t, NORMAL, ev, rep._ran, rep.run_id))
+                            return None
+                        rep.last_start = -inf  # _ran and _end_run, inline (its event came next)
+                        rep.run_id += 1
+                        if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                            horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+                    sim.now = t
+                    rep.busy += float(run[k - 1])
+                    q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
+                    if r:
+                        i0 = -g % B
+                        lo = i0 - r + 1
+                        q = q * n + (
+                            sum(phase[lo : i0 + 1]) if lo >= 0 else sum(phase[: i0 + 1]) + sum(phase[B + lo :])
+                        )
+                    else:
+                        q *= n
+                    used = led.used = led.used + q
+                    if used > led.peak:
+                        led.peak = used
+                    dur = float(run[k - 1])
+                    if sim.check is not None:
+                        sim.check()
+                    nw = len(waiting)  # (arrivals may have come during its last step)
+                    sim.area += (nw + len(admitted)) * dur
+                    if nw > sim.peak_waiting:
+                        sim.peak_waiting = nw
+                    timeline.append((now, idx, k, dur, n, n * k, used / kv_total, nw))
+                    if type(run) is list:
+                        sim.gap_vals.fromlist(run)  # (extend's values, the array grown once)
+                    else:
+                        sim.gap_array(run[:k])
+                    gap_lens.append(k)
+                    gap_counts.append(n)
+                    g = led.g = g + k
+                    self.pending = None
+                    now = t
+                if cross and cross[0][0] <= g:
+                    self._after_step(now)
+                elif fin and fin[0][0] <= g:  # _after_step's completions, inline (no crossing due)
+                    while fin and fin[0][0] <= g:
+                        key, rid = heapq.heappop(fin)
+                        if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                            o = off.pop(rid)
+                            t = o + g
+                            agg.n -= 1
+                            agg.off_sum -= o
+                            phase[o % B] -= 1
+                            if w and t + 1 < w:
+                                agg.lin_n -= 1
+                                agg.lin_off -= o
+                            generated[rid] = t - prompt[rid] + 1
+                            led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
+                            del admitted[rid]
+                            sim.finish[rid] = now  # Sim.finished, inline (this replica's request)
+                            rep.outstanding -= 1
+                            if sim.closed:
+                                sim._ended(now)
+                            else:
+                                sim.ended += 1
+                                if now > sim.end_time:
+                                    sim.end_time = now
+                        else:
+                            self.fin_stale -= 1
+            kind, val = self.plan(now, horizon)
+            if kind != STEP:
+                return kind, val
+            rep.busy += val  # resume's STEP: its end, then its commit
+            t = now + val
+            if queue and t >= queue[0][0]:
+                ev = next(sim.eid)
+                if not rep._arrivals_first(t, ev):
+                    heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
+                    return None
+                if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                    horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+            sim.now = now = t
+            self.commit(t)
 
     def _steps_affordable(self, g: int, n: int, free: int) -> int:
         """How many decode steps from step g the free blocks last: the largest k with
@@ -1462,15 +1478,12 @@ class Replica:
         sim = self.sim
         queue, engine, arr = sim.queue, self.engine, sim.arr_list
         n_arr = len(arr) if arr is not None else 0
-        if type(engine) is Continuous:  # while only decoders run and nothing waits: decode_runs
-            waiting, prefill, agg = engine.waiting, engine.ledger.prefill, engine.agg
-        else:
-            waiting, prefill, agg = True, None, None
+        fast = type(engine) is Continuous  # its steps and decode runs: Continuous.decode_runs
         while True:
             now = sim.now
             i = sim.next_arrival  # the next arrival (Sim.horizon, inline)
             horizon = arr[i] if i < n_arr else math.inf
-            if not waiting and not prefill and agg.n:
+            if fast:
                 r = engine.decode_runs(self, now, horizon)  # (it may commit steps and runs first)
                 if r is None:  # the step's or run's event is pushed
                     return
