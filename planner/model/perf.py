@@ -98,7 +98,7 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
         m = f"(w + {x_m}) / bw"
         plus = "".join(f" + a{i}" for i in range(adds))
 
-        def steps(t: str, ind: str) -> list[str]:  # the loop over the steps, with t's expression
+        def steps(t: list[str], ind: str) -> list[str]:  # the loop over the steps, with t's lines
             return [
                 f"{ind}for _ in range(k):",
                 f"{ind}    s += n",

@@ -1478,13 +1478,13 @@ class Replica:
         sim = self.sim
         queue, engine, arr = sim.queue, self.engine, sim.arr_list
         n_arr = len(arr) if arr is not None else 0
-        fast = type(engine) is Continuous  # its steps and decode runs: Continuous.decode_runs
+        cont = engine if type(engine) is Continuous else None  # its steps and decode runs: decode_runs
         while True:
             now = sim.now
             i = sim.next_arrival  # the next arrival (Sim.horizon, inline)
             horizon = arr[i] if i < n_arr else math.inf
-            if fast:
-                r = engine.decode_runs(self, now, horizon)  # (it may commit steps and runs first)
+            if cont is not None:
+                r = cont.decode_runs(self, now, horizon)  # (it may commit steps and runs first)
                 if r is None:  # the step's or run's event is pushed
                     return
                 kind, val = r
