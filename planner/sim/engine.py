@@ -1114,8 +1114,8 @@ class Continuous:
                 *(led.cap, self.idx, self.kv_total, self.w, self.kf, self.af, self.by_n, sim.generated, led.cached),
                 *(arr, len(arr) if arr is not None else 0),
             )
-        sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_lens, gap_counts = st[:12]
-        fin, cross, off, prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr = st[12:]
+        (sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_lens, gap_counts, fin, cross, off,
+         prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr) = st  # fmt: skip
         inf = math.inf
         while True:
             while not waiting and not prefill and agg.n:
