@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from planner.model.kernels import use_provider
-from planner.model.perf import KernelDecodePricer, KernelStepPricer, build_system
+from planner.model.perf import DecodePricer, KernelDecodePricer, KernelStepPricer, build_system
 from planner.sim.bench import SUITE, suite_scenario
 from planner.sim.engine import resolve
 from planner.sim.scenario import parse_scenario
@@ -68,6 +68,34 @@ def test_folded_decode_step_is_the_step_function(cat, kw):
             assert pr.run(30, 1000 * n, n, kf, af, math.inf, cpu, overlap, win, got[0]) == got
             assert pr.run(30, 1000 * n, n, kf, af, h, cpu, overlap, win, got[0]) == got[:12]
             assert pr.run(30, 1000 * n, n, kf, af, got[0], cpu, overlap, win, got[0]) == got[:1]
+
+
+def test_decode_run_loop_computes_the_bounding_side_alone():
+    """A run whose steps are memory-bound (or compute-bound) at its first and last step is priced
+    from that side alone (DecodePricer's run loop, _run_loop): the same times as time() step by
+    step there and where the bound crosses over within the run, with and without windowed terms,
+    CPU cost, and the first step given (t0)."""
+    kf, af, ks, aw, n, s0, k = 2.0, 3.0e6, 0.5, 1.0e6, 10, 1000, 30
+    cases = {"memory": (0.0, 1e11), "compute": (1e9, 1e6), "crossing": (0.0, 2.1e9)}
+    for name, (f0, w) in cases.items():
+        pr = DecodePricer(f0, 1e12, 1e-4, 2, 1.1, w, 1e12, [2e-3, 0.0])
+        for win, cpu, overlap in ((None, 0.0, False), ((500, 7, ks, aw), 3e-4, False), (None, 5e-3, True)):
+            steps, bound = [], set()
+            for j in range(k):
+                s = s0 + n * j
+                kv, attn = kf * s, af * s
+                if win is not None:
+                    kv, attn = kv + ks * (win[0] + win[1] * j), attn + aw * (win[0] + win[1] * j)
+                c = (f0 + attn) / 1e12 + 1e-4
+                bound.add((w + kv) / 1e12 > c / 2 * 1.1)
+                t = pr.time(kv, attn)
+                steps.append((max(t, cpu) if overlap else t + cpu) if cpu else t)
+            got = pr.run(k, s0, n, kf, af, math.inf, cpu, overlap, win)
+            assert got == np.cumsum(steps).tolist()
+            assert pr.run(k, s0, n, kf, af, math.inf, cpu, overlap, win, got[0]) == got
+            h = got[20] - 1e-9
+            assert pr.run(k, s0, n, kf, af, h, cpu, overlap, win, got[0]) == got[:21]
+            assert len(bound) == (2 if name == "crossing" else 1)  # the cases are what they say
 
 
 def test_no_folded_step_where_it_does_not_apply(cat):

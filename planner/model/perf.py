@@ -78,11 +78,16 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
     """DecodePricer.run's loop for one combination of terms, compiled once: only the operations
     that are there (an addition of 0.0, a division by 1, a product with 1.0 or a max with 0.0 leaves
     a positive time as it is, so dropping them changes no bit); s and sw as floats (integers below
-    2^53: exact, and what int x float converts them to)."""
+    2^53: exact, and what int x float converts them to).  Returns a factory: make(n, kf, af, ks, aw,
+    f0, e0, c0, d, q, w, bw, adds, floor) gives loop(k, s0, h, sw0, ln, t0) with those terms bound
+    (DecodePricer.runner).  A step's time is max(compute c, memory m) plus its additions; c and m
+    are both linear in the step's index, so where one exceeds the other by a relative 1e-9 (far
+    beyond their rounding) at the run's first and last step it does at every step, and the loop
+    computes that one alone (the same operations for it: the same bits)."""
     key = (win, c0, d, q, adds, floor)
     fn = _RUN_LOOPS.get(key)
     if fn is None:
-        x_a, x_m = ("(af * s + aw * sw)", "(kf * s + ks * sw)") if win else ("af * s", "kf * s")
+        x_a, x_m = ("(af * {S} + aw * {W})", "(kf * {S} + ks * {W})") if win else ("af * {S}", "kf * {S}")
         c = f"(f0 + {x_a}) / e0"
         if c0:
             c = f"({c} + c0)"
@@ -90,40 +95,68 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             c = f"{c} / d"
         if q:
             c = f"{c} * q"
+        m = f"(w + {x_m}) / bw"
+        plus = "".join(f" + a{i}" for i in range(adds))
+
+        def steps(t: list[str], ind: str) -> list[str]:  # the loop over the steps, with t's lines
+            return [
+                f"{ind}for _ in range(k):",
+                f"{ind}    s += n",
+                f"{ind}    sw += ln" if win else f"{ind}    pass",
+                *(f"{ind}    {x}" for x in t),
+                f"{ind}    if t < floor: t = floor" if floor else f"{ind}    pass",
+                f"{ind}    acc = acc + t",
+                f"{ind}    append(acc)",
+                f"{ind}    if acc >= h:",
+                f"{ind}        break",
+            ]
+
+        def at(x: str, S: str, W: str) -> str:
+            return x.format(S=S, W=W)
+
         names = ", ".join(f"a{i}" for i in range(adds))
         lines = [
-            "def loop(k, s0, n, kf, af, h, f0, e0, c0, d, q, w, bw, adds, floor, win, t0):",
+            "def make(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor):",
             f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
-            "    sw0, ln, ks, aw = win" if win else "    pass",
-            "    sw = float(sw0 - ln)" if win else "    pass",
-            "    out = []",
-            "    append = out.append",
-            "    acc = 0.0",
-            "    s = float(s0 - n)",
-            "    if t0 is not None:",  # the first step, priced by the caller
-            "        acc = t0",
-            "        append(acc)",
-            "        if acc >= h or k <= 1:",
-            "            return out",
-            "        k -= 1",
-            "        s += n",
-            "        sw += ln" if win else "        pass",
-            "    for _ in range(k):",
-            "        s += n",
-            "        sw += ln" if win else "        pass",
-            f"        c = {c}",
-            f"        m = (w + {x_m}) / bw",
-            "        t = (c if c > m else m)" + "".join(f" + a{i}" for i in range(adds)),
-            "        if t < floor: t = floor" if floor else "        pass",
-            "        acc = acc + t",
-            "        append(acc)",
-            "        if acc >= h:",
-            "            break",
-            "    return out",
+            "    def loop(k, s0, h, sw0, ln, t0):",
+            "        sw = float(sw0 - ln)" if win else "        pass",
+            "        out = []",
+            "        append = out.append",
+            "        acc = 0.0",
+            "        s = float(s0 - n)",
+            "        if t0 is not None:",  # the first step, priced by the caller
+            "            acc = t0",
+            "            append(acc)",
+            "            if acc >= h or k <= 1:",
+            "                return out",
+            "            k -= 1",
+            "            s += n",
+            "            sw += ln" if win else "            pass",
+            "        if k > 2:",  # c and m at the first and the last step: one above the other throughout?
+            "            sa, sb = s + n, s + n * k",
+            "            wa, wb = sw + ln, sw + ln * k" if win else "            pass",
+            f"            ca, cb = {at(c, 'sa', 'wa')}, {at(c, 'sb', 'wb')}",
+            f"            ma, mb = {at(m, 'sa', 'wa')}, {at(m, 'sb', 'wb')}",
+            "            if ma - ca > 1e-9 * ma and mb - cb > 1e-9 * mb:",  # memory-bound throughout
+            *steps([f"t = {at(m, 's', 'sw')}{plus}"], "                "),
+            "                return out",
+            "            if ca - ma > 1e-9 * ca and cb - mb > 1e-9 * cb:",  # compute-bound throughout
+            *steps([f"t = {at(c, 's', 'sw')}{plus}"], "                "),
+            "                return out",
+            *steps(
+                [
+                    f"c = {at(c, 's', 'sw')}",
+                    f"m = {at(m, 's', 'sw')}",
+                    f"t = (c if c > m else m){plus}",
+                ],
+                "        ",
+            ),
+            "        return out",
+            "    return loop",
         ]
         ns: dict = {}
         exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
-        fn = _RUN_LOOPS[key] = ns["loop"]
+        fn = _RUN_LOOPS[key] = ns["make"]
     return fn
 
 
@@ -132,11 +165,11 @@ class DecodePricer:
     the same IEEE operations in the same order, so the same bits, in fewer Python operations.
     Additions of 0.0, divisions by 1 and products with 1.0 are dropped (exact either way)."""
 
-    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loop")
+    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loops")
 
     def __init__(self, f0, e0, c0, d, q, w, bw, adds):
         self.f0, self.e0, self.c0, self.w, self.bw = f0, e0, c0, w, bw
-        self.loop = None
+        self.loops: dict = {}  # (n, kf, af, cpu, overlap, ks, aw) -> run's loop with those terms bound
         self.d = d if d != 1 else None
         self.q = q if q != 1.0 else None
         self.adds = tuple(a for a in adds if a != 0.0)
@@ -175,23 +208,32 @@ class DecodePricer:
         priced it already (time() and the CPU term).  The same operations as time() per step (and
         the caller's CPU term), and a sequential sum as numpy's cumsum, in a loop compiled for this
         pricer's terms (_run_loop)."""
-        key = (cpu, overlap, win is not None)
-        hit = self.loop  # the loop of the last call's terms (a pricer serves one batch size: the same)
-        if hit is None or hit[0] != key:
+        if win is None:
+            return self.runner(n, kf, af, cpu, overlap)(k, s0, h, 0, 0, t0)
+        sw0, ln, ks, aw = win
+        return self.runner(n, kf, af, cpu, overlap, ks, aw)(k, s0, h, sw0, ln, t0)
+
+    def runner(self, n: int, kf: float, af: float, cpu: float = 0.0, overlap: bool = False, ks=None, aw=None):
+        """run's loop with its terms bound (ks, aw given: windowed layers): loop(k, s0, h, sw0, ln, t0)
+        is run(k, s0, n, kf, af, h, cpu, overlap, (sw0, ln, ks, aw) or None, t0), without run's
+        look-ups per call (Continuous._plan_run keeps one per batch size)."""
+        key = (n, kf, af, cpu, overlap, ks, aw)
+        fn = self.loops.get(key)
+        if fn is None:
             adds = self.adds + (cpu,) if cpu and not overlap else self.adds
             floor = cpu if cpu and overlap else None
-            fn = _run_loop(
-                win is not None,
+            make = _run_loop(
+                ks is not None,
                 self.c0 is not None,
                 self.d is not None,
                 self.q is not None,
                 len(adds),
                 floor is not None,
             )
-            hit = self.loop = (key, fn, adds, floor)
-        return hit[1](
-            k, s0, n, kf, af, h, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, hit[2], hit[3], win, t0
-        )
+            fn = make(n, kf, af, ks, aw, self.f0, self.e0, self.c0, self.d, self.q, self.w, self.bw, adds, floor)
+            if len(self.loops) < 64:
+                self.loops[key] = fn
+        return fn
 
     def times(self, kv: np.ndarray, attn: np.ndarray) -> np.ndarray:
         """time() over arrays (a new array; kv and attn are left as they are)."""
@@ -218,7 +260,7 @@ class KernelDecodePricer:
     generation-attention curve at the mean context (the same scalar interpolation, the same IEEE
     operations in the same order).  Arrays (long runs) take the provider's own vectorised path."""
 
-    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope", "dxs", "dys")
+    __slots__ = ("sys", "n", "g", "den", "layers", "ov", "xs", "ys", "top", "ytop", "slope", "dxs", "dys", "seg")
 
     def __init__(self, sys: "StepTimeModel", n: int):
         mk = sys.kernels
@@ -238,6 +280,7 @@ class KernelDecodePricer:
         # each grid segment's rise and run (segment i: xs[i - 1] to xs[i]), as _a computes them
         self.dxs = [0.0] + [xs[i] - xs[i - 1] for i in range(1, len(xs))]
         self.dys = [0.0] + [ys[i] - ys[i - 1] for i in range(1, len(ys))]
+        self.seg = self._segment(xs[0] if len(xs) else 1.0)  # the segment last looked up (_segment)
 
     def _a(self, ctx: float) -> float:
         xs, ys = self.xs, self.ys
@@ -251,16 +294,15 @@ class KernelDecodePricer:
 
     def time(self, kv: float, attn: float) -> float:
         ctx = float(kv) / self.den if self.den is not None else 1.0
-        xs = self.xs  # _a(ctx), inline
-        if self.slope is None or ctx <= xs[0]:
-            a = self.ys[0]
+        mode, y0, dy, x0, dx, xhi, lo = self.seg  # _a(ctx), inline: the last segment where it holds ctx
+        if not lo < ctx <= xhi:
+            mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
+        if mode == 1:
+            a = y0 + dy * (ctx - x0) / dx
+        elif mode == 0:
+            a = y0
         else:
-            i = bisect_left(xs, ctx)
-            if i >= len(xs):
-                a = self.ytop + self.slope * (ctx - self.top)
-            else:
-                ys, x0 = self.ys, xs[i - 1]
-                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+            a = y0 + dy * (ctx - x0)
         return (self.g + a * self.layers) * 1e-3 + self.ov
 
     def run(
@@ -297,18 +339,23 @@ class KernelDecodePricer:
         return self._run_any(out, k, s, n, kf, h, add, floor, win is not None, sw, ln, ks)
 
     def _segment(self, ctx: float) -> tuple:
-        """_a's look-up for ctx as (mode, y0, dy, x0, dx, xhi): the value is y0 (mode 0: at or below
-        the grid), y0 + dy (ctx - x0) / dx (1: inside a segment) or y0 + dy (ctx - x0) (2: beyond the
-        grid, the last slope), for contexts up to xhi."""
+        """_a's look-up for ctx as (mode, y0, dy, x0, dx, xhi, lo): the value is y0 (mode 0: at or
+        below the grid), y0 + dy (ctx - x0) / dx (1: inside a segment) or y0 + dy (ctx - x0) (2: beyond
+        the grid, the last slope), for contexts above lo up to xhi (bisect_left's segment); kept as
+        the pricer's last segment (seg: time and the runs start from it)."""
         xs, ys = self.xs, self.ys
         if self.slope is None:
-            return 0, ys[0], 0.0, 0.0, 1.0, math.inf
-        i = bisect_left(xs, ctx)
-        if i == 0:
-            return 0, ys[0], 0.0, 0.0, 1.0, xs[0]
-        if i >= len(xs):
-            return 2, self.ytop, self.slope, self.top, 1.0, math.inf
-        return 1, ys[i - 1], self.dys[i], xs[i - 1], self.dxs[i], xs[i]
+            seg = 0, ys[0], 0.0, 0.0, 1.0, math.inf, -math.inf
+        else:
+            i = bisect_left(xs, ctx)
+            if i == 0:
+                seg = 0, ys[0], 0.0, 0.0, 1.0, xs[0], -math.inf
+            elif i >= len(xs):
+                seg = 2, self.ytop, self.slope, self.top, 1.0, math.inf, self.top
+            else:
+                seg = 1, ys[i - 1], self.dys[i], xs[i - 1], self.dxs[i], xs[i], xs[i - 1]
+        self.seg = seg
+        return seg
 
     def _run_plain(self, out: list, k: int, s: int, n: int, kf: float, h: float, add: float) -> list[float]:
         """run's loop without a window and without overlapped CPU work (the times are positive: no
@@ -317,13 +364,14 @@ class KernelDecodePricer:
         assert den is not None
         append = out.append
         acc = out[-1] if out else 0.0
-        xhi = -math.inf  # the current segment holds contexts up to xhi (-inf: none yet)
-        mode, y0, dy, x0, dx = 0, 0.0, 0.0, 0.0, 1.0
+        mode, y0, dy, x0, dx, xhi, lo = self.seg  # the current segment holds contexts above lo up to xhi
+        if not lo < kf * (s + n) / den:  # (the first step's context; the contexts only grow)
+            xhi = -math.inf  # none yet
         for _ in range(k):
             s += n
             ctx = kf * s / den
             if ctx > xhi:
-                mode, y0, dy, x0, dx, xhi = self._segment(ctx)
+                mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
             if mode == 1:
                 a = y0 + dy * (ctx - x0) / dx
             elif mode == 0:
@@ -343,7 +391,7 @@ class KernelDecodePricer:
         g, den, L, ov = self.g, self.den, self.layers, self.ov
         append = out.append
         acc = out[-1] if out else 0.0
-        xhi = -math.inf
+        xhi = -math.inf  # the current segment holds contexts up to xhi (-inf: none yet)
         mode, y0, dy, x0, dx = 0, 0.0, 0.0, 0.0, 1.0
         for _ in range(k):
             s += n
@@ -353,7 +401,7 @@ class KernelDecodePricer:
                 kv = kv + ks * sw
             ctx = kv / den if den is not None else 1.0
             if ctx > xhi:
-                mode, y0, dy, x0, dx, xhi = self._segment(ctx)
+                mode, y0, dy, x0, dx, xhi, _ = self._segment(ctx)
             if mode == 1:
                 a = y0 + dy * (ctx - x0) / dx
             elif mode == 0:

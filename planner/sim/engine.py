@@ -34,7 +34,7 @@ from planner.catalog.loader import Catalog
 from planner.econ.slo import check_slo
 from planner.errors import ScenarioError
 from planner.model.memory import largest
-from planner.model.perf import KernelDecodePricer, KernelStepPricer, System, build_system, compose
+from planner.model.perf import DecodePricer, KernelDecodePricer, KernelStepPricer, System, build_system, compose
 from planner.model.predict import fit_reason
 from planner.sim.budget import active as _budget_active
 from planner.sim.budget import check as _budget_check
@@ -443,6 +443,8 @@ class Continuous:
         # agreed, its own pricing is called directly (what its __call__ does from then on)
         self.checking = self.mixed if isinstance(self.mixed, KernelStepPricer) else None
         self.runs: dict = {}  # (n, k, s0[, sw0, lin_n]) -> cumulative times of a long decode run
+        self.by_n: dict = {}  # decoders -> _plan_run's terms of that batch (_decode_terms)
+        self.dr_state: tuple | None = None  # decode_runs' objects and constants (its first call)
 
     def reject_reason(self, p: int, o: int) -> str | None:
         if self.slot_ctx is not None:
@@ -950,13 +952,11 @@ class Continuous:
                 heapq.heappop(cross)
         if k < 2:
             return None
-        p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
-        pr = self.pricers.get(p, False)
-        if pr is False:
-            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        e = self.by_n.get(n)
+        if e is None:
+            e = self._decode_terms(n)
+        p, pr, c, fn = e
         kf, af = self.kf, self.af
-        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
-        overlap = self.cpu_overlap
         s0 = agg.off_sum + n * (g + 1)  # sum of (t + 1) over the decoders at the run's first step
         kv0, attn0 = kf * s0, af * s0  # the decoders' terms at step g (as in plan())
         if w:
@@ -964,9 +964,11 @@ class Continuous:
             sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
             kv0 += ks * sw0
             attn0 += aw * sw0
+        else:
+            sw0 = ln = 0
         t0 = pr.time(kv0, attn0) if pr is not None else self.sys.step_time_agg(p, p, kv0, attn0)
         if c:
-            t0 = (t0 if t0 >= c else c) if overlap else t0 + c
+            t0 = (t0 if t0 >= c else c) if self.cpu_overlap else t0 + c
         if now + t0 >= horizon:
             return t0  # no run: one step of t0 (plan)
         if horizon != math.inf:  # min(k, ceil(x) + 1): k unless x < k - 1
@@ -983,11 +985,12 @@ class Continuous:
         self.pending = now
         if k <= SHORT_RUN:  # step by step, stopped at the first step ending at or after the next arrival
             h = horizon - now if horizon != math.inf else math.inf
+            if fn:  # the pricer's run loop with this batch's terms bound (DecodePricer.runner)
+                return fn(k, s0, h, sw0, ln, t0)
             if pr is not None:
-                if not w and not overlap and type(pr) is KernelDecodePricer and pr.den is not None:
-                    # KernelDecodePricer.run with t0, inline: its plain loop from the second step on
+                if fn is False:  # KernelDecodePricer.run with t0, inline: its plain loop from the second step on
                     return [t0] if t0 >= h else pr._run_plain([t0], k - 1, s0, n, kf, h, c)
-                return pr.run(k, s0, n, kf, af, h, c, overlap, (sw0, ln, ks, aw) if w else None, t0)
+                return pr.run(k, s0, n, kf, af, h, c, self.cpu_overlap, (sw0, ln, ks, aw) if w else None, t0)
             return self._short_run(p, n, k, s0, h)
         key = (n, k, s0, sw0, ln) if w else (n, k, s0)  # the same run again (closed loops in step):
         cum = self.runs.get(key)  # its cached times (read-only: gap samples and the run keep them)
@@ -1009,6 +1012,26 @@ class Continuous:
             k = 1 + int(np.searchsorted(cum[: k - 1], horizon - now, "left"))
             cum = cum[:k]
         return cum
+
+    def _decode_terms(self, n: int) -> tuple:
+        """_plan_run's terms of a decode batch of n: (padded size p, its folded pricer or None, the
+        CPU term, the pricer's bound run loop: DecodePricer.runner; False: KernelDecodePricer's
+        plain loop applies; None: neither)."""
+        p = self.pad[n] if n <= self.gmax else n  # CUDA-graph padding
+        pr = self.pricers.get(p, False)
+        if pr is False:
+            pr = self.pricers[p] = self.sys.decode_pricer(p)
+        c = self.cpu_seq * (n - 1) if self.cpu_seq and n > 1 else 0.0
+        fn: Any = None
+        if type(pr) is DecodePricer:
+            if self.w:
+                fn = pr.runner(n, self.kf, self.af, c, self.cpu_overlap, self.ks, self.aw)
+            else:
+                fn = pr.runner(n, self.kf, self.af, c, self.cpu_overlap)
+        elif type(pr) is KernelDecodePricer and not self.w and not self.cpu_overlap and pr.den is not None:
+            fn = False
+        e = self.by_n[n] = (p, pr, c, fn)
+        return e
 
     def _short_run(self, p: int, n: int, k: int, s0: int, h: float) -> list[float]:
         """A short run priced one step at a time with the general step time (where the folded
@@ -1062,7 +1085,7 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((start, self.idx, k, dur, n, n * k, led.used / self.kv_total, nw))
         if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
-            sim.gap_vals.extend(cum if k == len(cum) else cum[:k])
+            sim.gap_vals.fromlist(cum if k == len(cum) else cum[:k])  # (extend's values, the array grown once)
         else:
             sim.gap_array(cum[:k])
         sim.gap_lens.append(k)
@@ -1071,6 +1094,215 @@ class Continuous:
         self.pending = None
         if (self.fin and self.fin[0][0] <= g) or (self.cross and self.cross[0][0] <= g):
             self._after_step(now)
+
+    def decode_runs(self, rep: "Replica", now: float, horizon: float):
+        """Replica.resume's loop for this engine: plan, the step's or run's end (the arrivals due
+        before it, _arrivals_first; its event pushed where another kind of event comes first) and its
+        commit, then plan again, with the replica's state at hand.  While only decoders run and
+        nothing waits, plan()'s decode path inline (_plan_run's, a short run with a folded pricer
+        priced here; else _decode_step's) and commit or commit_run's, then _after_step's; otherwise
+        plan() itself, its steps handled as resume does: the same operations in the same order.
+        Returns None where the step's or run's event was pushed (resume returns), else plan()'s
+        answer that is not a step (a run resume handles, WAIT or IDLE), planned at sim.now."""
+        st = self.dr_state  # the objects and constants below, gathered at the first call
+        if st is None:
+            sim, led, agg = self.sim, self.ledger, self.agg
+            arr = sim.arr_list
+            st = self.dr_state = (
+                *(sim, led, agg, self.B, sim.queue, self.waiting, led.prefill, self.admitted, agg.phase),
+                *(sim.timeline, sim.gap_lens, sim.gap_counts, self.fin, self.cross, led.off, sim.prompt, sim.output),
+                *(led.cap, self.idx, self.kv_total, self.w, self.kf, self.af, self.by_n, sim.generated, led.cached),
+                *(arr, len(arr) if arr is not None else 0),
+            )
+        (sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_lens, gap_counts, fin, cross, off,
+         prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr) = st  # fmt: skip
+        inf = math.inf
+        while True:
+            while not waiting and not prefill and agg.n:
+                g, n = led.g, agg.n
+                need = phase[-g % B]
+                free = cap - led.used - need
+                if free < 0:
+                    break
+                # _plan_run, inline where a folded pricer prices the batch and the run is short
+                k = RUN_CAP
+                while fin:  # the first valid key of the lazily-deleted heap of completions
+                    key, rid = fin[0]
+                    if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                        if key - g < k:
+                            k = key - g
+                        break
+                    heapq.heappop(fin)
+                    self.fin_stale -= 1
+                if w:  # and of window crossings
+                    while cross:
+                        key, rid = cross[0]
+                        if off.get(rid) == w - 1 - key:
+                            if key - g < k:
+                                k = key - g
+                            break
+                        heapq.heappop(cross)
+                e = by_n.get(n)
+                if e is None or e[1] is None:
+                    run = self._plan_run(now, horizon, free)  # (its look-ups find the same first keys)
+                else:
+                    p, pr, c, fn = e
+                    s0 = agg.off_sum + n * (g + 1)  # the decoders' terms at step g
+                    kv0, attn0 = kf * s0, af * s0
+                    if w:
+                        ln = agg.lin_n
+                        sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
+                        kv0 += self.ks * sw0
+                        attn0 += self.aw * sw0
+                    else:
+                        sw0 = ln = 0
+                    run = pr.time(kv0, attn0)  # the first step (_step_time's for one step)
+                    if c:
+                        run = (run if run >= c else c) if self.cpu_overlap else run + c
+                    if k >= 2 and now + run < horizon:
+                        t0 = run
+                        if horizon != inf:  # min(k, ceil(x) + 1): k unless x < k - 1
+                            x = (horizon - now) / t0
+                            if x < k - 1:
+                                k = math.ceil(x) + 1
+                        if B == 1:
+                            k = min(k, (free + need) // n)
+                        elif n * -(-k // B) > free + need:  # blocks may run out: count the steps they last
+                            k = min(k, self._steps_affordable(g, n, free + need))
+                        if k >= 2:
+                            if k > SHORT_RUN:
+                                run = self._plan_run(now, horizon, free)
+                            else:
+                                h = horizon - now if horizon != inf else inf
+                                if fn:
+                                    run = fn(k, s0, h, sw0, ln, t0)
+                                elif fn is False:
+                                    run = [t0] if t0 >= h else pr._run_plain([t0], k - 1, s0, n, kf, h, c)
+                                else:
+                                    run = self._plan_run(now, horizon, free)
+                if run is None or type(run) is float:  # one decode step (_decode_step: nothing waits)
+                    led.used += need
+                    if run is None:
+                        s = agg.off_sum + n * (g + 1)
+                        kv, attn = kf * s, af * s
+                        if w:
+                            sw = agg.lin_off + agg.lin_n * (g + 1) + (n - agg.lin_n) * w
+                            kv += self.ks * sw
+                            attn += self.aw * sw
+                        run = self._step_time(n, n, kv, attn, True)
+                    dur = run
+                    if n > self.max_running:
+                        self.max_running = n
+                    if sim.check is not None:
+                        sim.check()
+                    sim.area += len(admitted) * dur  # (nothing waits)
+                    timeline.append((now, idx, 1, dur, n, n, led.used / kv_total, 0))
+                    sim.gap_vals.append(dur)
+                    gap_lens.append(1)
+                    gap_counts.append(n)
+                    if led.used > led.peak:
+                        led.peak = led.used
+                    rep.busy += dur  # resume's STEP
+                    t = now + dur
+                    if queue and t >= queue[0][0]:
+                        ev = next(sim.eid)
+                        if not rep._arrivals_first(t, ev):
+                            self.pending = ()
+                            heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
+                            return None
+                        if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                            horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+                    sim.now = now = t  # commit(t), inline (no chunks)
+                    g = led.g = g + 1
+                    self.pending = None
+                else:  # a run: resume's RUN and commit_run
+                    k = len(run)
+                    t = now + float(run[-1])
+                    if queue and t >= queue[0][0]:
+                        rep.last_start = now + float(run[-2]) if k > 1 else -inf
+                        rep.run = (now, run)
+                        rep.run_id += 1
+                        ev = next(sim.eid)
+                        if not rep._arrivals_first(t, ev):
+                            self.pending = now
+                            heapq.heappush(queue, (t, NORMAL, ev, rep._ran, rep.run_id))
+                            return None
+                        rep.last_start = -inf  # _ran and _end_run, inline (its event came next)
+                        rep.run_id += 1
+                        if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                            horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+                    sim.now = t
+                    rep.busy += float(run[k - 1])
+                    q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
+                    if r:
+                        i0 = -g % B
+                        lo = i0 - r + 1
+                        q = q * n + (
+                            sum(phase[lo : i0 + 1]) if lo >= 0 else sum(phase[: i0 + 1]) + sum(phase[B + lo :])
+                        )
+                    else:
+                        q *= n
+                    used = led.used = led.used + q
+                    if used > led.peak:
+                        led.peak = used
+                    dur = float(run[k - 1])
+                    if sim.check is not None:
+                        sim.check()
+                    nw = len(waiting)  # (arrivals may have come during its last step)
+                    sim.area += (nw + len(admitted)) * dur
+                    if nw > sim.peak_waiting:
+                        sim.peak_waiting = nw
+                    timeline.append((now, idx, k, dur, n, n * k, used / kv_total, nw))
+                    if type(run) is list:
+                        sim.gap_vals.fromlist(run)  # (extend's values, the array grown once)
+                    else:
+                        sim.gap_array(run[:k])
+                    gap_lens.append(k)
+                    gap_counts.append(n)
+                    g = led.g = g + k
+                    self.pending = None
+                    now = t
+                if cross and cross[0][0] <= g:
+                    self._after_step(now)
+                elif fin and fin[0][0] <= g:  # _after_step's completions, inline (no crossing due)
+                    while fin and fin[0][0] <= g:
+                        key, rid = heapq.heappop(fin)
+                        if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
+                            o = off.pop(rid)
+                            t = o + g
+                            agg.n -= 1
+                            agg.off_sum -= o
+                            phase[o % B] -= 1
+                            if w and t + 1 < w:
+                                agg.lin_n -= 1
+                                agg.lin_off -= o
+                            generated[rid] = t - prompt[rid] + 1
+                            led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
+                            del admitted[rid]
+                            sim.finish[rid] = now  # Sim.finished, inline (this replica's request)
+                            rep.outstanding -= 1
+                            if sim.closed:
+                                sim._ended(now)
+                            else:
+                                sim.ended += 1
+                                if now > sim.end_time:
+                                    sim.end_time = now
+                        else:
+                            self.fin_stale -= 1
+            kind, val = self.plan(now, horizon)
+            if kind != STEP:
+                return kind, val
+            rep.busy += val  # resume's STEP: its end, then its commit
+            t = now + val
+            if queue and t >= queue[0][0]:
+                ev = next(sim.eid)
+                if not rep._arrivals_first(t, ev):
+                    heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
+                    return None
+                if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                    horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+            sim.now = now = t
+            self.commit(t)
 
     def _steps_affordable(self, g: int, n: int, free: int) -> int:
         """How many decode steps from step g the free blocks last: the largest k with
@@ -1246,11 +1478,19 @@ class Replica:
         sim = self.sim
         queue, engine, arr = sim.queue, self.engine, sim.arr_list
         n_arr = len(arr) if arr is not None else 0
+        cont = engine if type(engine) is Continuous else None  # its steps and decode runs: decode_runs
         while True:
             now = sim.now
             i = sim.next_arrival  # the next arrival (Sim.horizon, inline)
             horizon = arr[i] if i < n_arr else math.inf
-            kind, val = engine.plan(now, horizon)
+            if cont is not None:
+                r = cont.decode_runs(self, now, horizon)  # (it may commit steps and runs first)
+                if r is None:  # the step's or run's event is pushed
+                    return
+                kind, val = r
+                now = sim.now
+            else:
+                kind, val = engine.plan(now, horizon)
             if kind == STEP:
                 self.busy += val
                 t = now + val
