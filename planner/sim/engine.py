@@ -634,6 +634,14 @@ class Continuous:
                         and not led.prefix_ready
                     ):
                         return self._admit_whole(now, rid, n)
+                    if admissible and self.chunked and self.mixed_batches and not led.prefix_ready:
+                        # the head joins the decoders with a chunk (or its whole prompt) and nothing more
+                        # is admitted in this step (the admission loop's next round would not run)
+                        budget = self.budget - agg.n
+                        if budget > 0:
+                            c = n if n < budget else budget
+                            if budget - c <= 0 or len(waiting) == 1 or len(admitted) + 1 >= self.max_seqs:
+                                return self._chunk_step(now, -1, 0, 0, rid, c, agg.phase[-led.g % B])
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
                     if run is not None and type(run) is not float:
@@ -650,6 +658,25 @@ class Continuous:
                     done = st[0]
                     if st[1] - done >= budget and (-(-done // B) + free) * B - done >= budget:
                         return self._prefill_chunk(now, rid, done, budget, need)
+                    if not led.prefix_ready:  # its last chunk (if the free blocks allow it whole), then the head?
+                        c = st[1] - done  # < budget here, or the free blocks cut the chunk (general path)
+                        end = done + c
+                        nb = -(-end // B) - (-(-done // B))
+                        if c < budget and nb <= free:
+                            free -= nb
+                            budget -= c
+                            rid2 = c2 = -1
+                            if waiting and len(admitted) < self.max_seqs:  # the admission loop's first round
+                                r2 = waiting[0]
+                                n = sim.prompt[r2] + sim.generated[r2]
+                                c2 = n if n < budget else budget
+                                if not self.chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
+                                    c2 = -1
+                                elif -(-c2 // B) <= free:
+                                    if budget - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < self.max_seqs:
+                                        break  # a second round would follow: the general path
+                                    rid2 = r2
+                            return self._chunk_step(now, rid, done, c, rid2, c2, need)
         cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
         need = phase[-G % B] if n_dec else 0
         preempted = need > cap - led.used
@@ -863,6 +890,85 @@ class Continuous:
             sim.gap_counts.append(n_dec)
         if led.used > led.peak:
             led.peak = led.used
+        return STEP, dur
+
+    def _chunk_step(self, now: float, rid: int, done: int, c: int, rid2: int, c2: int, need: int):
+        """plan() for a step of at most two prefill chunks beside the decoders (their `need` new blocks;
+        no preemption, no prefix to reuse, a mixed batch): the one sequence in prefill (rid >= 0) takes
+        its last c tokens from `done` and/or the head of the queue (rid2 >= 0) is admitted with its first
+        c2 tokens, the callers having checked that the free blocks allow both whole and that the general
+        path's admission loop admits exactly that: the general path's operations in the same order,
+        without its loops."""
+        led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
+        G, n_dec = led.g, agg.n
+        led.used += need
+        kf, af, w = self.kf, self.af, self.w
+        if n_dec:  # the decoders' terms at step G
+            s = agg.off_sum + n_dec * (G + 1)
+            kv, attn = kf * s, af * s
+            if w:
+                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
+                kv += self.ks * sw
+                attn += self.aw * sw
+        else:
+            kv, attn = 0.0, 0.0
+        n_seqs = tokens = n_dec
+        used = led.used
+        if rid >= 0:
+            end = done + c
+            used += -(-end // B) - (-(-done // B))
+            h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
+            if w:
+                kv += kf * end + self.ks * min(end, w)
+                attn += af * (c * h) + self.aw * (c * min(h, w))
+            else:
+                kv += kf * end
+                attn += af * (c * h)
+            tokens += c
+            n_seqs += 1
+            chunks = [(rid, c)]
+        else:
+            chunks = []
+        if rid2 >= 0:
+            self.waiting.popleft()
+            self.admitted[rid2] = None
+            led.prefill[rid2] = [0, sim.prompt[rid2] + sim.generated[rid2]]
+            if sim.admitted[rid2] != sim.admitted[rid2]:  # first admission (NaN until then)
+                sim.admitted[rid2] = now
+            chunks.append((rid2, c2))
+            used += -(-c2 // B)
+            h = 0 + (c2 + 1) / 2.0  # seq_terms(c2, 0), inline
+            if w:
+                kv += kf * c2 + self.ks * min(c2, w)
+                attn += af * (c2 * h) + self.aw * (c2 * min(h, w))
+            else:
+                kv += kf * c2
+                attn += af * (c2 * h)
+            tokens += c2
+            n_seqs += 1
+        led.used = used
+        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+        if dur < self.eager_floor:
+            dur = self.eager_floor
+        if self.cpu_seq and n_seqs > 1:
+            c1 = self.cpu_seq * (n_seqs - 1)
+            dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+        if n_seqs > self.max_running:
+            self.max_running = n_seqs
+        self.pending = chunks
+        if sim.check is not None:
+            sim.check()
+        nw = len(self.waiting)
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, used / self.kv_total, nw))
+        if n_dec:
+            sim.gap_vals.append(dur)
+            sim.gap_lens.append(1)
+            sim.gap_counts.append(n_dec)
+        if used > led.peak:
+            led.peak = used
         return STEP, dur
 
     def _decode_step(self, now: float, t0: float | None):
