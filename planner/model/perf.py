@@ -20,6 +20,7 @@ hardware (fitted by ``python -m planner calibrate``).
 from __future__ import annotations
 
 import math
+from math import sqrt as _sqrt
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -379,13 +380,14 @@ class KernelStepPricer:
     order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
     priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
 
-    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce")
+    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce", "layers", "over")
 
     def __init__(self, sys: "StepTimeModel", checks: int = 16):
         self.ga: dict = {}
         self.gh: dict = {}
         self.pn: dict = {}  # sequences -> their terms (_per_n)
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
+        self.layers, self.over = self.mk.layers, self.mk.overhead_s
         self.ce = self._ctx_equiv_terms()
 
     def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
@@ -396,16 +398,36 @@ class KernelStepPricer:
             return ref
         return self._price(n, tokens, kv, attn)
 
+    @staticmethod
+    def _segments(xs: list, ys: list) -> list:
+        """_interpl's terms per grid segment i >= 1: (ys[i - 1], its rise, xs[i - 1], its run), the
+        same differences _interpl takes."""
+        return [None] + [(ys[i - 1], ys[i] - ys[i - 1], xs[i - 1], xs[i] - xs[i - 1]) for i in range(1, len(xs))]
+
     def _ctx_equiv_terms(self):
-        """MeasuredKernels._ctx_equiv_ms's constants (coef, longest length, its time, grid), or None
-        where they do not reproduce it bit for bit on lengths across its grid and beyond (then
-        _price calls it)."""
+        """MeasuredKernels._ctx_equiv_ms's constants (coef, longest length, its time, grid size, first
+        length, first time, grid, segments, last length, last time, slope beyond), or None where they
+        do not reproduce it bit for bit on lengths across its grid and beyond (then _price calls it)."""
         mk = self.mk
         coef = mk.attn_coef * mk.tp
         if coef <= 0:
             return None
         xs, ys = mk._ctx1
-        terms = (coef, mk.ctx_max, _interpl(mk.ctx_max, xs, ys), xs, ys)
+        nx = len(xs)
+        slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if nx >= 2 else 0.0
+        terms = (
+            coef,
+            mk.ctx_max,
+            _interpl(mk.ctx_max, xs, ys),
+            nx,
+            xs[0],
+            ys[0],
+            xs,
+            self._segments(xs, ys),
+            xs[-1],
+            ys[-1],
+            slope,
+        )
         for x in [*xs, mk.ctx_max * 1.5, mk.ctx_max * 7.3]:
             for f in (0.37, 1.0, 1.9):
                 attn = (x * f) ** 2 * coef / 2.0
@@ -415,25 +437,26 @@ class KernelStepPricer:
 
     @staticmethod
     def _ctx_equiv(terms, attn: float) -> float:
-        """MeasuredKernels._ctx_equiv_ms with its constants folded (the same operations)."""
-        coef, top, ytop, xs, ys = terms
+        """MeasuredKernels._ctx_equiv_ms with its constants folded (the same operations; _price
+        inlines it)."""
+        coef, top, ytop, nx, x_lo, y_lo, xs, segs, xl, yl, slope = terms
         if attn <= 0:
             return 0.0
-        s = math.sqrt(2.0 * attn / coef)
+        s = _sqrt(2.0 * attn / coef)
         if s > top:
             return ytop * (s / top) ** 2
-        if len(xs) < 2 or s <= xs[0]:
-            return ys[0]
+        if nx < 2 or s <= x_lo:
+            return y_lo
         i = bisect_left(xs, s)
-        if i >= len(xs):
-            return ys[-1] + max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) * (s - xs[-1])
-        x0 = xs[i - 1]
-        return ys[i - 1] + (ys[i] - ys[i - 1]) * (s - x0) / (xs[i] - x0)
+        if i >= nx:
+            return yl + slope * (s - xl)
+        y0, rise, x0, run = segs[i]
+        return y0 + rise * (s - x0) / run
 
     def _per_n(self, n):
         """A batch of n sequences' terms: (n as a float, at least 1; the head look-up; the mean
-        context's denominator; the generation curve's grid, values, size, first x, last x, last
-        value and the slope beyond it), as MeasuredKernels.stage computes them."""
+        context's denominator; the generation curve's grid, size, first x, first value, its
+        segments, last x, last value and the slope beyond it), as MeasuredKernels.stage computes them."""
         mk = self.mk
         nf = float(n)
         if nf < 1.0:
@@ -445,7 +468,7 @@ class KernelStepPricer:
         c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
         xs, ys = c[2], c[3]
         slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
-        e = (nf, gh, nf * kpt if kpt else None, xs, ys, len(xs), xs[0], xs[-1], ys[-1], slope)
+        e = (nf, gh, nf * kpt if kpt else None, xs, len(xs), xs[0], ys[0], self._segments(xs, ys), xs[-1], ys[-1], slope)
         if len(self.pn) < 65536:
             self.pn[n] = e
         return e
@@ -453,35 +476,52 @@ class KernelStepPricer:
     def _price(self, n, tokens, kv, attn):
         """MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0 else 0.0), the same
         operations on the same values, with the look-ups that depend only on the tokens or the
-        sequences cached (ints and floats alike: each converted as stage converts it)."""
+        sequences cached (ints and floats alike: each converted as stage converts it) and
+        _ctx_equiv inline."""
         if tokens <= 0:
             return 0.0
-        mk = self.mk
         ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
         if ga is None:
-            tf = float(tokens)
-            ga = self.interp(tf, *mk.layer_curve_l) * mk.layers
+            mk = self.mk
+            ga = self.interp(float(tokens), *mk.layer_curve_l) * mk.layers
             if len(self.ga) < 65536:
                 self.ga[tokens] = ga
         e = self.pn.get(n)
         if e is None:
             e = self._per_n(n)
-        nf, gh, den, xs, ys, nx, x_lo, top, ytop, slope = e
+        nf, gh, den, xs, nx, x_lo, y_lo, segs, top, ytop, slope = e
         g = ga + gh
         ctx = kv / den if den is not None else 1.0
         if nx < 2 or ctx <= x_lo:
-            a = ys[0]
+            a = y_lo
         else:
             i = bisect_left(xs, ctx)
             if i >= nx:
                 a = ytop + slope * (ctx - top)
             else:
-                x0 = xs[i - 1]
-                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+                y0, rise, x0, run = segs[i]
+                a = y0 + rise * (ctx - x0) / run
         if tokens > nf + 1e-9:
             ce = self.ce
-            a += self._ctx_equiv(ce, attn) if ce is not None else mk._ctx_equiv_ms(float(attn))
-        return (g + a * mk.layers) * 1e-3 + mk.overhead_s
+            if ce is None:
+                a += self.mk._ctx_equiv_ms(float(attn))
+            elif attn <= 0:
+                a += 0.0
+            else:  # _ctx_equiv(ce, attn), inline
+                coef, top, ytop, nx, x_lo, y_lo, xs, segs, xl, yl, slope = ce
+                s = _sqrt(2.0 * attn / coef)
+                if s > top:
+                    a += ytop * (s / top) ** 2
+                elif nx < 2 or s <= x_lo:
+                    a += y_lo
+                else:
+                    i = bisect_left(xs, s)
+                    if i >= nx:
+                        a += yl + slope * (s - xl)
+                    else:
+                        y0, rise, x0, run = segs[i]
+                        a += y0 + rise * (s - x0) / run
+        return (g + a * self.layers) * 1e-3 + self.over
 
 
 def pick_compute_dtype(dep: Deployment) -> str:
