@@ -659,11 +659,16 @@ class Continuous:
                     if st[1] - done >= budget and (-(-done // B) + free) * B - done >= budget:
                         return self._prefill_chunk(now, rid, done, budget, need)
                     if not led.prefix_ready:  # its last chunk (if the free blocks allow it whole), then the head?
-                        c = st[1] - done  # < budget here, or the free blocks cut the chunk (general path)
-                        end = done + c
-                        nb = -(-end // B) - (-(-done // B))
-                        if c < budget and nb <= free:
-                            free -= nb
+                        c = st[1] - done
+                        held = -(-done // B)
+                        room = (held + free) * B - done  # what the free blocks allow
+                        if c > room or c >= budget:  # the free blocks cut its chunk (room < budget here)
+                            if room <= 0:
+                                break
+                            # no block is left for the head of the queue: nothing is admitted
+                            return self._chunk_step(now, rid, done, room, -1, -1, need)
+                        else:  # its last chunk whole: c < budget and c <= room
+                            free -= -(-(done + c) // B) - held
                             budget -= c
                             rid2 = c2 = -1
                             if waiting and len(admitted) < self.max_seqs:  # the admission loop's first round
@@ -677,6 +682,13 @@ class Continuous:
                                         break  # a second round would follow: the general path
                                     rid2 = r2
                             return self._chunk_step(now, rid, done, c, rid2, c2, need)
+            elif free < 0 and next(reversed(admitted)) in prefill:  # it is the first to be preempted
+                while need > led.cap - led.used:  # (the general path's loop, then its decode step)
+                    self._preempt_last()
+                    need = agg.phase[-G % B] if agg.n else 0
+                if not agg.n:
+                    return IDLE, None
+                return self._decode_after_preemption(now, need)
         cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
         need = phase[-G % B] if n_dec else 0
         preempted = need > cap - led.used
@@ -969,6 +981,37 @@ class Continuous:
             sim.gap_counts.append(n_dec)
         if used > led.peak:
             led.peak = used
+        return STEP, dur
+
+    def _decode_after_preemption(self, now: float, need: int):
+        """plan() for the pure decode step that follows the preemption of the one sequence in
+        prefill (and any decoders after it; `need`: the decoders' new blocks): the general path's
+        operations in the same order (nothing is admitted in a step that preempted)."""
+        led, agg, sim = self.ledger, self.agg, self.sim
+        G, n = led.g, agg.n
+        led.used += need
+        s = agg.off_sum + n * (G + 1)  # the decoders' terms at step G
+        kv, attn = self.kf * s, self.af * s
+        if self.w:
+            sw = agg.lin_off + agg.lin_n * (G + 1) + (n - agg.lin_n) * self.w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        dur = self._step_time(n, n, kv, attn, True)
+        if n > self.max_running:
+            self.max_running = n
+        self.pending = ()
+        if sim.check is not None:
+            sim.check()
+        nw = len(self.waiting)
+        sim.area += (nw + len(self.admitted)) * dur
+        if nw > sim.peak_waiting:
+            sim.peak_waiting = nw
+        sim.timeline.append((now, self.idx, 1, dur, n, n, led.used / self.kv_total, nw))
+        sim.gap_vals.append(dur)
+        sim.gap_lens.append(1)
+        sim.gap_counts.append(n)
+        if led.used > led.peak:
+            led.peak = led.used
         return STEP, dur
 
     def _decode_step(self, now: float, t0: float | None):
