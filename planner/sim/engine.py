@@ -657,7 +657,54 @@ class Continuous:
                 for rid, st in prefill.items():
                     done = st[0]
                     if st[1] - done >= budget and (-(-done // B) + free) * B - done >= budget:
-                        return self._prefill_chunk(now, rid, done, budget, need)
+                        # its chunk takes the rest of the token budget (c tokens; the free blocks allow it,
+                        # nothing left to admit) beside the decoders (their `need` new blocks): the general
+                        # path's operations in the same order, without its loops
+                        c = budget
+                        led.used += need
+                        kf, af, w = self.kf, self.af, self.w
+                        if n_dec:  # the decoders' terms at step G
+                            s = agg.off_sum + n_dec * (G + 1)
+                            kv, attn = kf * s, af * s
+                            if w:
+                                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
+                                kv += self.ks * sw
+                                attn += self.aw * sw
+                        else:
+                            kv, attn = 0.0, 0.0
+                        end = done + c
+                        used = led.used = led.used + -(-end // B) - (-(-done // B))
+                        h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
+                        if w:
+                            kv += kf * end + self.ks * min(end, w)
+                            attn += af * (c * h) + self.aw * (c * min(h, w))
+                        else:
+                            kv += kf * end
+                            attn += af * (c * h)
+                        n_seqs, tokens = n_dec + 1, n_dec + c
+                        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+                        if dur < self.eager_floor:
+                            dur = self.eager_floor
+                        if self.cpu_seq and n_dec:  # (n_seqs > 1)
+                            c1 = self.cpu_seq * n_dec
+                            dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+                        if n_seqs > self.max_running:
+                            self.max_running = n_seqs
+                        self.pending = [(rid, c)]
+                        if sim.check is not None:
+                            sim.check()
+                        nw = len(waiting)
+                        sim.area += (nw + len(admitted)) * dur
+                        if nw > sim.peak_waiting:
+                            sim.peak_waiting = nw
+                        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, used / self.kv_total, nw))
+                        if n_dec:
+                            sim.gap_vals.append(dur)
+                            sim.gap_lens.append(1)
+                            sim.gap_counts.append(n_dec)
+                        if used > led.peak:
+                            led.peak = used
+                        return STEP, dur
                     if not led.prefix_ready:  # its last chunk (if the free blocks allow it whole), then the head?
                         c = st[1] - done
                         held = -(-done // B)
@@ -852,58 +899,6 @@ class Continuous:
             led.peak = led.used
         return STEP, dur
 
-    def _prefill_chunk(self, now: float, rid: int, done: int, c: int, need: int):
-        """plan() for a step where the one sequence in prefill takes the rest of the token budget (c
-        tokens from `done`; the free blocks allow it, no preemption, nothing left to admit), beside
-        the decoders (their `need` new blocks): the general path's operations in the same order,
-        without its loops."""
-        led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
-        G, n_dec = led.g, agg.n
-        led.used += need
-        kf, af, w = self.kf, self.af, self.w
-        if n_dec:  # the decoders' terms at step G
-            s = agg.off_sum + n_dec * (G + 1)
-            kv, attn = kf * s, af * s
-            if w:
-                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
-                kv += self.ks * sw
-                attn += self.aw * sw
-        else:
-            kv, attn = 0.0, 0.0
-        end = done + c
-        led.used += -(-end // B) - (-(-done // B))
-        h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
-        if w:
-            kv += kf * end + self.ks * min(end, w)
-            attn += af * (c * h) + self.aw * (c * min(h, w))
-        else:
-            kv += kf * end
-            attn += af * (c * h)
-        n_seqs, tokens = n_dec + 1, n_dec + c
-        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
-        if dur < self.eager_floor:
-            dur = self.eager_floor
-        if self.cpu_seq and n_dec:  # (n_seqs > 1)
-            c1 = self.cpu_seq * n_dec
-            dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
-        if n_seqs > self.max_running:
-            self.max_running = n_seqs
-        self.pending = [(rid, c)]
-        if sim.check is not None:
-            sim.check()
-        nw = len(self.waiting)
-        sim.area += (nw + len(self.admitted)) * dur
-        if nw > sim.peak_waiting:
-            sim.peak_waiting = nw
-        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
-        if n_dec:
-            sim.gap_vals.append(dur)
-            sim.gap_lens.append(1)
-            sim.gap_counts.append(n_dec)
-        if led.used > led.peak:
-            led.peak = led.used
-        return STEP, dur
-
     def _chunk_step(self, now: float, rid: int, done: int, c: int, rid2: int, c2: int, need: int):
         """plan() for a step of at most two prefill chunks beside the decoders (their `need` new blocks;
         no preemption, no prefix to reuse, a mixed batch): the one sequence in prefill (rid >= 0) takes
@@ -1049,12 +1044,12 @@ class Continuous:
     def commit(self, now: float) -> None:
         led = self.ledger
         led.g += 1
-        sim, prefill = self.sim, led.prefill
         for rid, c in self.pending:
-            st = prefill[rid]
-            st[0] += c
-            if st[0] == st[1]:  # the prefill's last chunk yields the next token
-                del prefill[rid]
+            st = led.prefill[rid]
+            done = st[0] = st[0] + c
+            if done == st[1]:  # the prefill's last chunk yields the next token
+                sim = self.sim
+                del led.prefill[rid]
                 if led.prefix and not led.prefix_ready and st[1] > led.prefix:
                     led.prefix_ready = True  # its prefix blocks now stay cached (held once)
                     led.used += led.prefix // self.B
@@ -1068,9 +1063,13 @@ class Continuous:
                 else:
                     self._join(rid, st[1])
         self.pending = None
-        g = led.g
-        if (self.fin and self.fin[0][0] <= g) or (self.cross and self.cross[0][0] <= g):
+        g, fin = led.g, self.fin
+        if fin and fin[0][0] <= g:
             self._after_step(now)
+        else:
+            cross = self.cross
+            if cross and cross[0][0] <= g:
+                self._after_step(now)
 
     def _plan_run(self, now: float, horizon: float, free: int):
         """A run of >= 2 pure decode steps with an unchanged batch; else the time of its first step
