@@ -641,7 +641,7 @@ class Continuous:
                         if budget > 0:
                             c = n if n < budget else budget
                             if budget - c <= 0 or len(waiting) == 1 or len(admitted) + 1 >= self.max_seqs:
-                                return self._chunk_step(now, -1, 0, 0, rid, c, agg.phase[-led.g % B])
+                                return self._admit_chunk(now, rid, c, agg.phase[-led.g % B])
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
                     if run is not None and type(run) is not float:
@@ -655,80 +655,97 @@ class Continuous:
             budget = self.budget - n_dec
             if free >= 0 and budget > 0:
                 for rid, st in prefill.items():
+                    # its chunk, and the head of the queue after it where the general path admits exactly
+                    # that one (else the general path plans the step): the general path's operations in the
+                    # same order, without its loops
                     done = st[0]
-                    if st[1] - done >= budget and (-(-done // B) + free) * B - done >= budget:
-                        # its chunk takes the rest of the token budget (c tokens; the free blocks allow it,
-                        # nothing left to admit) beside the decoders (their `need` new blocks): the general
-                        # path's operations in the same order, without its loops
+                    c = st[1] - done
+                    held = -(-done // B)
+                    room = (held + free) * B - done  # what the free blocks allow
+                    rid2 = -1
+                    if c >= budget and room >= budget:  # its chunk takes the rest of the token budget
                         c = budget
-                        led.used += need
-                        kf, af, w = self.kf, self.af, self.w
-                        if n_dec:  # the decoders' terms at step G
-                            s = agg.off_sum + n_dec * (G + 1)
-                            kv, attn = kf * s, af * s
-                            if w:
-                                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
-                                kv += self.ks * sw
-                                attn += self.aw * sw
-                        else:
-                            kv, attn = 0.0, 0.0
-                        end = done + c
-                        used = led.used = led.used + -(-end // B) - (-(-done // B))
-                        h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
+                    elif c > room or c >= budget:  # the free blocks cut its chunk (room < budget here)
+                        if room <= 0:
+                            break
+                        c = room  # no block is left for the head of the queue: nothing is admitted
+                    elif waiting and len(admitted) < self.max_seqs:  # its last chunk whole, then the head?
+                        if led.prefix_ready:
+                            break
+                        free -= -(-(done + c) // B) - held
+                        budget -= c  # > 0
+                        r2 = waiting[0]
+                        n = sim.prompt[r2] + sim.generated[r2]
+                        c2 = n if n < budget else budget
+                        if not self.chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
+                            pass
+                        elif -(-c2 // B) <= free:
+                            if budget - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < self.max_seqs:
+                                break  # a second round would follow: the general path
+                            rid2 = r2
+                    led.used += need
+                    kf, af, w = self.kf, self.af, self.w
+                    if n_dec:  # the decoders' terms at step G
+                        s = agg.off_sum + n_dec * (G + 1)
+                        kv, attn = kf * s, af * s
                         if w:
-                            kv += kf * end + self.ks * min(end, w)
-                            attn += af * (c * h) + self.aw * (c * min(h, w))
+                            sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
+                            kv += self.ks * sw
+                            attn += self.aw * sw
+                    else:
+                        kv, attn = 0.0, 0.0
+                    end = done + c
+                    used = led.used + -(-end // B) - held
+                    h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
+                    if w:
+                        kv += kf * end + self.ks * min(end, w)
+                        attn += af * (c * h) + self.aw * (c * min(h, w))
+                    else:
+                        kv += kf * end
+                        attn += af * (c * h)
+                    n_seqs, tokens = n_dec + 1, n_dec + c
+                    chunks = [(rid, c)]
+                    if rid2 >= 0:  # the head joins with its first c2 tokens
+                        waiting.popleft()
+                        admitted[rid2] = None
+                        prefill[rid2] = [0, n]
+                        if sim.admitted[rid2] != sim.admitted[rid2]:  # first admission (NaN until then)
+                            sim.admitted[rid2] = now
+                        chunks.append((rid2, c2))
+                        used += -(-c2 // B)
+                        h = 0 + (c2 + 1) / 2.0  # seq_terms(c2, 0), inline
+                        if w:
+                            kv += kf * c2 + self.ks * min(c2, w)
+                            attn += af * (c2 * h) + self.aw * (c2 * min(h, w))
                         else:
-                            kv += kf * end
-                            attn += af * (c * h)
-                        n_seqs, tokens = n_dec + 1, n_dec + c
-                        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
-                        if dur < self.eager_floor:
-                            dur = self.eager_floor
-                        if self.cpu_seq and n_dec:  # (n_seqs > 1)
-                            c1 = self.cpu_seq * n_dec
-                            dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
-                        if n_seqs > self.max_running:
-                            self.max_running = n_seqs
-                        self.pending = [(rid, c)]
-                        if sim.check is not None:
-                            sim.check()
-                        nw = len(waiting)
-                        sim.area += (nw + len(admitted)) * dur
-                        if nw > sim.peak_waiting:
-                            sim.peak_waiting = nw
-                        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, used / self.kv_total, nw))
-                        if n_dec:
-                            sim.gap_vals.append(dur)
-                            sim.gap_lens.append(1)
-                            sim.gap_counts.append(n_dec)
-                        if used > led.peak:
-                            led.peak = used
-                        return STEP, dur
-                    if not led.prefix_ready:  # its last chunk (if the free blocks allow it whole), then the head?
-                        c = st[1] - done
-                        held = -(-done // B)
-                        room = (held + free) * B - done  # what the free blocks allow
-                        if c > room or c >= budget:  # the free blocks cut its chunk (room < budget here)
-                            if room <= 0:
-                                break
-                            # no block is left for the head of the queue: nothing is admitted
-                            return self._chunk_step(now, rid, done, room, -1, -1, need)
-                        else:  # its last chunk whole: c < budget and c <= room
-                            free -= -(-(done + c) // B) - held
-                            budget -= c
-                            rid2 = c2 = -1
-                            if waiting and len(admitted) < self.max_seqs:  # the admission loop's first round
-                                r2 = waiting[0]
-                                n = sim.prompt[r2] + sim.generated[r2]
-                                c2 = n if n < budget else budget
-                                if not self.chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
-                                    c2 = -1
-                                elif -(-c2 // B) <= free:
-                                    if budget - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < self.max_seqs:
-                                        break  # a second round would follow: the general path
-                                    rid2 = r2
-                            return self._chunk_step(now, rid, done, c, rid2, c2, need)
+                            kv += kf * c2
+                            attn += af * (c2 * h)
+                        tokens += c2
+                        n_seqs += 1
+                    led.used = used
+                    dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+                    if dur < self.eager_floor:
+                        dur = self.eager_floor
+                    if self.cpu_seq and n_seqs > 1:
+                        c1 = self.cpu_seq * (n_seqs - 1)
+                        dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+                    if n_seqs > self.max_running:
+                        self.max_running = n_seqs
+                    self.pending = chunks
+                    if sim.check is not None:
+                        sim.check()
+                    nw = len(waiting)
+                    sim.area += (nw + len(admitted)) * dur
+                    if nw > sim.peak_waiting:
+                        sim.peak_waiting = nw
+                    sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, used / self.kv_total, nw))
+                    if n_dec:
+                        sim.gap_vals.append(dur)
+                        sim.gap_lens.append(1)
+                        sim.gap_counts.append(n_dec)
+                    if used > led.peak:
+                        led.peak = used
+                    return STEP, dur
             elif free < 0 and next(reversed(admitted)) in prefill:  # it is the first to be preempted
                 while need > led.cap - led.used:  # (the general path's loop, then its decode step)
                     self._preempt_last()
@@ -899,70 +916,45 @@ class Continuous:
             led.peak = led.used
         return STEP, dur
 
-    def _chunk_step(self, now: float, rid: int, done: int, c: int, rid2: int, c2: int, need: int):
-        """plan() for a step of at most two prefill chunks beside the decoders (their `need` new blocks;
-        no preemption, no prefix to reuse, a mixed batch): the one sequence in prefill (rid >= 0) takes
-        its last c tokens from `done` and/or the head of the queue (rid2 >= 0) is admitted with its first
-        c2 tokens, the callers having checked that the free blocks allow both whole and that the general
-        path's admission loop admits exactly that: the general path's operations in the same order,
-        without its loops."""
+    def _admit_chunk(self, now: float, rid: int, c: int, need: int):
+        """plan() for a step where the head of the queue (nothing in prefill) joins the decoders (their
+        `need` new blocks; no preemption, no prefix to reuse, a mixed batch) with its first c tokens and
+        nothing more is admitted, the caller having checked that the free blocks allow it: the general
+        path's operations in the same order, without its loops."""
         led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
         G, n_dec = led.g, agg.n
         led.used += need
         kf, af, w = self.kf, self.af, self.w
-        if n_dec:  # the decoders' terms at step G
-            s = agg.off_sum + n_dec * (G + 1)
-            kv, attn = kf * s, af * s
-            if w:
-                sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
-                kv += self.ks * sw
-                attn += self.aw * sw
+        s = agg.off_sum + n_dec * (G + 1)  # the decoders' terms at step G (n_dec > 0)
+        kv, attn = kf * s, af * s
+        if w:
+            sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
+            kv += self.ks * sw
+            attn += self.aw * sw
+        self.waiting.popleft()
+        self.admitted[rid] = None
+        led.prefill[rid] = [0, sim.prompt[rid] + sim.generated[rid]]
+        if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
+            sim.admitted[rid] = now
+        used = led.used + -(-c // B)
+        h = 0 + (c + 1) / 2.0  # seq_terms(c, 0), inline
+        if w:
+            kv += kf * c + self.ks * min(c, w)
+            attn += af * (c * h) + self.aw * (c * min(h, w))
         else:
-            kv, attn = 0.0, 0.0
-        n_seqs = tokens = n_dec
-        used = led.used
-        if rid >= 0:
-            end = done + c
-            used += -(-end // B) - (-(-done // B))
-            h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
-            if w:
-                kv += kf * end + self.ks * min(end, w)
-                attn += af * (c * h) + self.aw * (c * min(h, w))
-            else:
-                kv += kf * end
-                attn += af * (c * h)
-            tokens += c
-            n_seqs += 1
-            chunks = [(rid, c)]
-        else:
-            chunks = []
-        if rid2 >= 0:
-            self.waiting.popleft()
-            self.admitted[rid2] = None
-            led.prefill[rid2] = [0, sim.prompt[rid2] + sim.generated[rid2]]
-            if sim.admitted[rid2] != sim.admitted[rid2]:  # first admission (NaN until then)
-                sim.admitted[rid2] = now
-            chunks.append((rid2, c2))
-            used += -(-c2 // B)
-            h = 0 + (c2 + 1) / 2.0  # seq_terms(c2, 0), inline
-            if w:
-                kv += kf * c2 + self.ks * min(c2, w)
-                attn += af * (c2 * h) + self.aw * (c2 * min(h, w))
-            else:
-                kv += kf * c2
-                attn += af * (c2 * h)
-            tokens += c2
-            n_seqs += 1
+            kv += kf * c
+            attn += af * (c * h)
+        n_seqs, tokens = n_dec + 1, n_dec + c
         led.used = used
         dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
         if dur < self.eager_floor:
             dur = self.eager_floor
-        if self.cpu_seq and n_seqs > 1:
-            c1 = self.cpu_seq * (n_seqs - 1)
+        if self.cpu_seq:  # (n_seqs > 1)
+            c1 = self.cpu_seq * n_dec
             dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
         if n_seqs > self.max_running:
             self.max_running = n_seqs
-        self.pending = chunks
+        self.pending = [(rid, c)]
         if sim.check is not None:
             sim.check()
         nw = len(self.waiting)
@@ -970,10 +962,9 @@ class Continuous:
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, used / self.kv_total, nw))
-        if n_dec:
-            sim.gap_vals.append(dur)
-            sim.gap_lens.append(1)
-            sim.gap_counts.append(n_dec)
+        sim.gap_vals.append(dur)
+        sim.gap_lens.append(1)
+        sim.gap_counts.append(n_dec)
         if used > led.peak:
             led.peak = used
         return STEP, dur
