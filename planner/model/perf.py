@@ -455,8 +455,8 @@ class KernelStepPricer:
 
     def _per_n(self, n):
         """A batch of n sequences' terms: (n as a float, at least 1; the head look-up; the mean
-        context's denominator; the generation curve's grid, size, first x, first value, its
-        segments, last x, last value and the slope beyond it), as MeasuredKernels.stage computes them."""
+        context's denominator; the generation curve's grid, values, size, first x, last x, last
+        value and the slope beyond it), as MeasuredKernels.stage computes them."""
         mk = self.mk
         nf = float(n)
         if nf < 1.0:
@@ -468,7 +468,7 @@ class KernelStepPricer:
         c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
         xs, ys = c[2], c[3]
         slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
-        e = (nf, gh, nf * kpt if kpt else None, xs, len(xs), xs[0], ys[0], self._segments(xs, ys), xs[-1], ys[-1], slope)
+        e = (nf, gh, nf * kpt if kpt else None, xs, ys, len(xs), xs[0], xs[-1], ys[-1], slope)
         if len(self.pn) < 65536:
             self.pn[n] = e
         return e
@@ -489,18 +489,18 @@ class KernelStepPricer:
         e = self.pn.get(n)
         if e is None:
             e = self._per_n(n)
-        nf, gh, den, xs, nx, x_lo, y_lo, segs, top, ytop, slope = e
+        nf, gh, den, xs, ys, nx, x_lo, top, ytop, slope = e
         g = ga + gh
         ctx = kv / den if den is not None else 1.0
         if nx < 2 or ctx <= x_lo:
-            a = y_lo
+            a = ys[0]
         else:
             i = bisect_left(xs, ctx)
             if i >= nx:
                 a = ytop + slope * (ctx - top)
             else:
-                y0, rise, x0, run = segs[i]
-                a = y0 + rise * (ctx - x0) / run
+                x0 = xs[i - 1]
+                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
         if tokens > nf + 1e-9:
             ce = self.ce
             if ce is None:

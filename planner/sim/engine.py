@@ -634,14 +634,12 @@ class Continuous:
                         and not led.prefix_ready
                     ):
                         return self._admit_whole(now, rid, n)
-                    if admissible and self.chunked and self.mixed_batches and not led.prefix_ready:
-                        # the head joins the decoders with a chunk (or its whole prompt) and nothing more
+                    if admissible and n >= self.budget - agg.n and self.chunked and self.mixed_batches:
+                        # the head joins the decoders with a chunk of the rest of the budget: nothing more
                         # is admitted in this step (the admission loop's next round would not run)
                         budget = self.budget - agg.n
-                        if budget > 0:
-                            c = n if n < budget else budget
-                            if budget - c <= 0 or len(waiting) == 1 or len(admitted) + 1 >= self.max_seqs:
-                                return self._admit_chunk(now, rid, c, agg.phase[-led.g % B])
+                        if budget > 0 and not led.prefix_ready:
+                            return self._admit_chunk(now, rid, budget, agg.phase[-led.g % B])
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
                     if run is not None and type(run) is not float:
