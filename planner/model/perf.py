@@ -20,9 +20,9 @@ hardware (fitted by ``python -m planner calibrate``).
 from __future__ import annotations
 
 import math
-from math import sqrt as _sqrt
 from bisect import bisect_left
 from dataclasses import dataclass
+from math import sqrt as _sqrt
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -387,7 +387,9 @@ class KernelStepPricer:
         self.gh: dict = {}
         self.pn: dict = {}  # sequences -> their terms (_per_n)
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
-        self.layers, self.over = self.mk.layers, self.mk.overhead_s
+        mk = sys.kernels
+        assert mk is not None  # (StepTimeModel.step_pricer builds one only under the measured kernels)
+        self.layers, self.over = mk.layers, mk.overhead_s
         self.ce = self._ctx_equiv_terms()
 
     def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
@@ -468,10 +470,29 @@ class KernelStepPricer:
         c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
         xs, ys = c[2], c[3]
         slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
-        e = (nf, gh, nf * kpt if kpt else None, xs, ys, len(xs), xs[0], xs[-1], ys[-1], slope)
+        e = (
+            nf,
+            gh,
+            nf * kpt if kpt else None,
+            xs,
+            ys,
+            len(xs),
+            xs[0],
+            xs[-1],
+            ys[-1],
+            slope,
+        )
         if len(self.pn) < 65536:
             self.pn[n] = e
         return e
+
+    def _gemm(self, tokens):
+        """The GEMM look-up x layers at `tokens` (cached)."""
+        mk = self.mk
+        ga = self.interp(float(tokens), *mk.layer_curve_l) * mk.layers
+        if len(self.ga) < 65536:
+            self.ga[tokens] = ga
+        return ga
 
     def _price(self, n, tokens, kv, attn):
         """MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0 else 0.0), the same
@@ -482,13 +503,8 @@ class KernelStepPricer:
             return 0.0
         ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
         if ga is None:
-            mk = self.mk
-            ga = self.interp(float(tokens), *mk.layer_curve_l) * mk.layers
-            if len(self.ga) < 65536:
-                self.ga[tokens] = ga
-        e = self.pn.get(n)
-        if e is None:
-            e = self._per_n(n)
+            ga = self._gemm(tokens)
+        e = self.pn.get(n) or self._per_n(n)
         nf, gh, den, xs, ys, nx, x_lo, top, ytop, slope = e
         g = ga + gh
         ctx = kv / den if den is not None else 1.0
@@ -503,10 +519,8 @@ class KernelStepPricer:
                 a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
         if tokens > nf + 1e-9:
             ce = self.ce
-            if ce is None:
+            if ce is None or attn <= 0:  # (_ctx_equiv_ms is 0.0 where attn <= 0)
                 a += self.mk._ctx_equiv_ms(float(attn))
-            elif attn <= 0:
-                a += 0.0
             else:  # _ctx_equiv(ce, attn), inline
                 coef, top, ytop, nx, x_lo, y_lo, xs, segs, xl, yl, slope = ce
                 s = _sqrt(2.0 * attn / coef)
