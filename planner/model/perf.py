@@ -905,8 +905,57 @@ class StepTimeModel:
         if self.pp != 1:
             return None
         if self.kernels is None:
-            return self._stage
+            return self._folded_stage() or self._stage
         return KernelStepPricer(self)
+
+    def _folded_stage(self) -> Callable | None:
+        """_stage of scalars with the system's constants bound (the same operations in the same
+        order; the constant sub-expressions evaluated once, as _stage evaluates them), or None where
+        layers or experts are offloaded or where it does not reproduce _stage bit for bit on sample
+        steps."""
+        if self.kernels is not None or self.offload_layers or self.offload_experts:
+            return None
+        body, head, dense = self.body_flops_per_token, self.head_flops_per_seq, self.dense_stream_bytes
+        eff, r, knee, exp = self._eff_flops, self._small_ratio, self._knee, math.exp
+        full, r1 = r >= 1.0, 1.0 - r
+        moe, ne, k = self.moe_layers, self.n_experts, self.k_experts
+        q = 1.0 - k / ne if moe and ne else 0.0  # distinct_experts' 1 - k/E
+        eb, efpt = self.expert_bytes, self.expert_flops_per_token
+        pp, d = self.pp, self.tp * self.pp
+        qf, bd = 1.0 + self.quant_penalty, self._eff_bw * d
+        a1, a2 = self.overhead_s / pp, 0.0 / pp  # (no host CPU work: cpu = 0.0)
+        hid, layers = self.model.hidden_size, self.model.num_layers / pp
+        tp = self.tp > 1 and self.tp_bw
+        c1, tp_bw, tp_lat, l2 = 2.0 * (self.tp - 1) / self.tp, self.tp_bw, self.tp_lat, 2 * layers
+        ep_on = self.ep > 1 and self.moe_layers and self.ep_bw
+        ep, ep_bw, ep_lat, m2 = self.ep, self.ep_bw, self.ep_lat, self.moe_layers / pp * 2
+
+        def stage(n, tokens, kv, attn):
+            compute = (body * tokens + head * n + attn) / (
+                eff if full else eff * (r + r1 * (1.0 - exp(-tokens / knee)))
+            )
+            w = dense
+            if moe:
+                distinct = ne * (1.0 - q**tokens) if ne and tokens > 0 else 0.0
+                w = w + distinct * eb * moe
+                x = tokens * k / distinct
+                compute = compute + efpt * tokens / (eff if full else eff * (r + r1 * (1.0 - exp(-x / knee))))
+            compute = compute / d * qf
+            mem = (w + kv) / bd
+            t = compute if compute > mem else mem
+            t = t + a1 + a2
+            if tp:
+                t = t + l2 * (c1 * (tokens * hid * 2.0) / tp_bw + tp_lat)
+            if ep_on:
+                sent = tokens / ep * k * (ep - 1) / ep * hid * 2.0
+                t = t + m2 * (sent / ep_bw + ep_lat)
+            return t
+
+        for n, tokens in ((1, 1), (1, 17), (3, 512), (40, 8192), (256, 300), (7, 40_000)):
+            for kv, attn in ((0.0, 0.0), (1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)):
+                if stage(n, tokens, kv, attn) != self._stage(n, tokens, kv, attn):
+                    return None
+        return stage
 
     def decode_pricer(self, n: int) -> "DecodePricer | KernelDecodePricer | None":
         """_step(n, n, kv, attn) of a pure decode batch of n sequences with its (n, tokens) terms
