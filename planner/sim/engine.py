@@ -744,13 +744,22 @@ class Continuous:
                     if used > led.peak:
                         led.peak = used
                     return STEP, dur
-            elif free < 0 and next(reversed(admitted)) in prefill:  # it is the first to be preempted
-                while need > led.cap - led.used:  # (the general path's loop, then its decode step)
-                    self._preempt_last()
+            elif free < 0:
+                rid = next(reversed(admitted))
+                if rid in prefill:  # it is the first to be preempted (the general path's loop, then its decode step)
+                    # _preempt_last and _release, inline: it frees its KV and re-queues at the front
+                    t = prefill.pop(rid)[0]
+                    led.used -= -(-t // B) - (led.cached.pop(rid, 0) // B if led.cached else 0)
+                    del admitted[rid]
+                    waiting.appendleft(rid)
+                    sim.preemptions[rid] += 1
                     need = agg.phase[-G % B] if agg.n else 0
-                if not agg.n:
-                    return IDLE, None
-                return self._decode_after_preemption(now, need)
+                    while need > led.cap - led.used:
+                        self._preempt_last()
+                        need = agg.phase[-G % B] if agg.n else 0
+                    if not agg.n:
+                        return IDLE, None
+                    return self._decode_after_preemption(now, need)
         cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
         need = phase[-G % B] if n_dec else 0
         preempted = need > cap - led.used
