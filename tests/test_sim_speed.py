@@ -98,6 +98,23 @@ def test_decode_run_loop_computes_the_bounding_side_alone():
             assert len(bound) == (2 if name == "crossing" else 1)  # the cases are what they say
 
 
+@pytest.mark.parametrize("kw", SYSTEMS, ids=lambda kw: f"{kw['model']}-{kw['engine']}")
+def test_folded_mixed_step_is_the_step_function(cat, kw):
+    """On the roofline a step with prompt tokens is priced by _stage with the system's constants
+    bound (StepTimeModel.step_pricer) where nothing is offloaded: step_time_agg's numbers bit for bit."""
+    with use_provider("roofline"):
+        sys = build_system(cat, **kw)
+    pr = sys.step_pricer()
+    assert (getattr(pr, "__self__", None) is None) == (not sys.step.offload_layers and not sys.step.offload_experts)
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        n = int(rng.integers(1, 600))
+        tokens = n + int(rng.choice([0, 1, 100, 2048, 8192, 40_000]))
+        kv = float(rng.uniform(0, 2e11)) * float(rng.choice([1e-6, 1e-3, 1.0]))
+        attn = float(rng.uniform(0, 1e17)) * float(rng.choice([0.0, 1e-6, 1.0]))
+        assert pr(n, tokens, kv, attn) == sys.step_time_agg(n, tokens, kv, attn)
+
+
 def test_no_folded_step_where_it_does_not_apply(cat):
     kw = dict(hardware="nvidia-h100-sxm", model="llama-3.1-70b", quant="fp8", engine="vllm", devices=8)
     with use_provider("roofline"):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass
+from math import sqrt as _sqrt
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -427,13 +428,16 @@ class KernelStepPricer:
     order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
     priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
 
-    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce")
+    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce", "layers", "over")
 
     def __init__(self, sys: "StepTimeModel", checks: int = 16):
         self.ga: dict = {}
         self.gh: dict = {}
         self.pn: dict = {}  # sequences -> their terms (_per_n)
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
+        mk = sys.kernels
+        assert mk is not None  # (StepTimeModel.step_pricer builds one only under the measured kernels)
+        self.layers, self.over = mk.layers, mk.overhead_s
         self.ce = self._ctx_equiv_terms()
 
     def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
@@ -444,16 +448,36 @@ class KernelStepPricer:
             return ref
         return self._price(n, tokens, kv, attn)
 
+    @staticmethod
+    def _segments(xs: list, ys: list) -> list:
+        """_interpl's terms per grid segment i >= 1: (ys[i - 1], its rise, xs[i - 1], its run), the
+        same differences _interpl takes."""
+        return [None] + [(ys[i - 1], ys[i] - ys[i - 1], xs[i - 1], xs[i] - xs[i - 1]) for i in range(1, len(xs))]
+
     def _ctx_equiv_terms(self):
-        """MeasuredKernels._ctx_equiv_ms's constants (coef, longest length, its time, grid), or None
-        where they do not reproduce it bit for bit on lengths across its grid and beyond (then
-        _price calls it)."""
+        """MeasuredKernels._ctx_equiv_ms's constants (coef, longest length, its time, grid size, first
+        length, first time, grid, segments, last length, last time, slope beyond), or None where they
+        do not reproduce it bit for bit on lengths across its grid and beyond (then _price calls it)."""
         mk = self.mk
         coef = mk.attn_coef * mk.tp
         if coef <= 0:
             return None
         xs, ys = mk._ctx1
-        terms = (coef, mk.ctx_max, _interpl(mk.ctx_max, xs, ys), xs, ys)
+        nx = len(xs)
+        slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if nx >= 2 else 0.0
+        terms = (
+            coef,
+            mk.ctx_max,
+            _interpl(mk.ctx_max, xs, ys),
+            nx,
+            xs[0],
+            ys[0],
+            xs,
+            self._segments(xs, ys),
+            xs[-1],
+            ys[-1],
+            slope,
+        )
         for x in [*xs, mk.ctx_max * 1.5, mk.ctx_max * 7.3]:
             for f in (0.37, 1.0, 1.9):
                 attn = (x * f) ** 2 * coef / 2.0
@@ -463,20 +487,21 @@ class KernelStepPricer:
 
     @staticmethod
     def _ctx_equiv(terms, attn: float) -> float:
-        """MeasuredKernels._ctx_equiv_ms with its constants folded (the same operations)."""
-        coef, top, ytop, xs, ys = terms
+        """MeasuredKernels._ctx_equiv_ms with its constants folded (the same operations; _price
+        inlines it)."""
+        coef, top, ytop, nx, x_lo, y_lo, xs, segs, xl, yl, slope = terms
         if attn <= 0:
             return 0.0
-        s = math.sqrt(2.0 * attn / coef)
+        s = _sqrt(2.0 * attn / coef)
         if s > top:
             return ytop * (s / top) ** 2
-        if len(xs) < 2 or s <= xs[0]:
-            return ys[0]
+        if nx < 2 or s <= x_lo:
+            return y_lo
         i = bisect_left(xs, s)
-        if i >= len(xs):
-            return ys[-1] + max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) * (s - xs[-1])
-        x0 = xs[i - 1]
-        return ys[i - 1] + (ys[i] - ys[i - 1]) * (s - x0) / (xs[i] - x0)
+        if i >= nx:
+            return yl + slope * (s - xl)
+        y0, rise, x0, run = segs[i]
+        return y0 + rise * (s - x0) / run
 
     def _per_n(self, n):
         """A batch of n sequences' terms: (n as a float, at least 1; the head look-up; the mean
@@ -493,27 +518,41 @@ class KernelStepPricer:
         c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
         xs, ys = c[2], c[3]
         slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
-        e = (nf, gh, nf * kpt if kpt else None, xs, ys, len(xs), xs[0], xs[-1], ys[-1], slope)
+        e = (
+            nf,
+            gh,
+            nf * kpt if kpt else None,
+            xs,
+            ys,
+            len(xs),
+            xs[0],
+            xs[-1],
+            ys[-1],
+            slope,
+        )
         if len(self.pn) < 65536:
             self.pn[n] = e
         return e
 
+    def _gemm(self, tokens):
+        """The GEMM look-up x layers at `tokens` (cached)."""
+        mk = self.mk
+        ga = self.interp(float(tokens), *mk.layer_curve_l) * mk.layers
+        if len(self.ga) < 65536:
+            self.ga[tokens] = ga
+        return ga
+
     def _price(self, n, tokens, kv, attn):
         """MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0 else 0.0), the same
         operations on the same values, with the look-ups that depend only on the tokens or the
-        sequences cached (ints and floats alike: each converted as stage converts it)."""
+        sequences cached (ints and floats alike: each converted as stage converts it) and
+        _ctx_equiv inline."""
         if tokens <= 0:
             return 0.0
-        mk = self.mk
         ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
         if ga is None:
-            tf = float(tokens)
-            ga = self.interp(tf, *mk.layer_curve_l) * mk.layers
-            if len(self.ga) < 65536:
-                self.ga[tokens] = ga
-        e = self.pn.get(n)
-        if e is None:
-            e = self._per_n(n)
+            ga = self._gemm(tokens)
+        e = self.pn.get(n) or self._per_n(n)
         nf, gh, den, xs, ys, nx, x_lo, top, ytop, slope = e
         g = ga + gh
         ctx = kv / den if den is not None else 1.0
@@ -528,8 +567,23 @@ class KernelStepPricer:
                 a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
         if tokens > nf + 1e-9:
             ce = self.ce
-            a += self._ctx_equiv(ce, attn) if ce is not None else mk._ctx_equiv_ms(float(attn))
-        return (g + a * mk.layers) * 1e-3 + mk.overhead_s
+            if ce is None or attn <= 0:  # (_ctx_equiv_ms is 0.0 where attn <= 0)
+                a += self.mk._ctx_equiv_ms(float(attn))
+            else:  # _ctx_equiv(ce, attn), inline
+                coef, top, ytop, nx, x_lo, y_lo, xs, segs, xl, yl, slope = ce
+                s = _sqrt(2.0 * attn / coef)
+                if s > top:
+                    a += ytop * (s / top) ** 2
+                elif nx < 2 or s <= x_lo:
+                    a += y_lo
+                else:
+                    i = bisect_left(xs, s)
+                    if i >= nx:
+                        a += yl + slope * (s - xl)
+                    else:
+                        y0, rise, x0, run = segs[i]
+                        a += y0 + rise * (s - x0) / run
+        return (g + a * self.layers) * 1e-3 + self.over
 
 
 def pick_compute_dtype(dep: Deployment) -> str:
@@ -899,8 +953,57 @@ class StepTimeModel:
         if self.pp != 1:
             return None
         if self.kernels is None:
-            return self._stage
+            return self._folded_stage() or self._stage
         return KernelStepPricer(self)
+
+    def _folded_stage(self) -> Callable | None:
+        """_stage of scalars with the system's constants bound (the same operations in the same
+        order; the constant sub-expressions evaluated once, as _stage evaluates them), or None where
+        layers or experts are offloaded or where it does not reproduce _stage bit for bit on sample
+        steps."""
+        if self.kernels is not None or self.offload_layers or self.offload_experts:
+            return None
+        body, head, dense = self.body_flops_per_token, self.head_flops_per_seq, self.dense_stream_bytes
+        eff, r, knee, exp = self._eff_flops, self._small_ratio, self._knee, math.exp
+        full, r1 = r >= 1.0, 1.0 - r
+        moe, ne, k = self.moe_layers, self.n_experts, self.k_experts
+        q = 1.0 - k / ne if moe and ne else 0.0  # distinct_experts' 1 - k/E
+        eb, efpt = self.expert_bytes, self.expert_flops_per_token
+        pp, d = self.pp, self.tp * self.pp
+        qf, bd = 1.0 + self.quant_penalty, self._eff_bw * d
+        a1, a2 = self.overhead_s / pp, 0.0 / pp  # (no host CPU work: cpu = 0.0)
+        hid, layers = self.model.hidden_size, self.model.num_layers / pp
+        tp = self.tp > 1 and self.tp_bw
+        c1, tp_bw, tp_lat, l2 = 2.0 * (self.tp - 1) / self.tp, self.tp_bw, self.tp_lat, 2 * layers
+        ep_on = self.ep > 1 and self.moe_layers and self.ep_bw
+        ep, ep_bw, ep_lat, m2 = self.ep, self.ep_bw, self.ep_lat, self.moe_layers / pp * 2
+
+        def stage(n, tokens, kv, attn):
+            compute = (body * tokens + head * n + attn) / (
+                eff if full else eff * (r + r1 * (1.0 - exp(-tokens / knee)))
+            )
+            w = dense
+            if moe:
+                distinct = ne * (1.0 - q**tokens) if ne and tokens > 0 else 0.0
+                w = w + distinct * eb * moe
+                x = tokens * k / distinct
+                compute = compute + efpt * tokens / (eff if full else eff * (r + r1 * (1.0 - exp(-x / knee))))
+            compute = compute / d * qf
+            mem = (w + kv) / bd
+            t = compute if compute > mem else mem
+            t = t + a1 + a2
+            if tp:
+                t = t + l2 * (c1 * (tokens * hid * 2.0) / tp_bw + tp_lat)
+            if ep_on:
+                sent = tokens / ep * k * (ep - 1) / ep * hid * 2.0
+                t = t + m2 * (sent / ep_bw + ep_lat)
+            return t
+
+        for n, tokens in ((1, 1), (1, 17), (3, 512), (40, 8192), (256, 300), (7, 40_000)):
+            for kv, attn in ((0.0, 0.0), (1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)):
+                if stage(n, tokens, kv, attn) != self._stage(n, tokens, kv, attn):
+                    return None
+        return stage
 
     def decode_pricer(self, n: int) -> "DecodePricer | KernelDecodePricer | None":
         """_step(n, n, kv, attn) of a pure decode batch of n sequences with its (n, tokens) terms
