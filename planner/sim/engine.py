@@ -1435,6 +1435,82 @@ class Continuous:
                                     sim.end_time = now
                         else:
                             self.fin_stale -= 1
+            if len(prefill) == 1 and self.mixed_batches:
+                # plan()'s block for the one sequence in prefill whose chunk takes the rest of the token
+                # budget (and is not its last), the step's end and commit(), inline: the same operations
+                # in the same order, the prefill's state in locals (nothing else changes it meanwhile)
+                ((rid, pst),) = prefill.items()
+                done, target = pst
+                ks, aw, budget0, mixed = self.ks, self.aw, self.budget, self.mixed
+                floor, cpu_seq = self.eager_floor, self.cpu_seq
+                while True:
+                    n_dec, g = agg.n, led.g
+                    need = phase[-g % B] if n_dec else 0
+                    free = cap - led.used - need
+                    c = budget0 - n_dec  # the chunk: the rest of the budget
+                    if free < 0 or c <= 0 or target - done <= c:
+                        break
+                    held = -(-done // B)
+                    if (held + free) * B - done < c:  # the free blocks cut it
+                        break
+                    used = led.used = led.used + need
+                    if n_dec:  # the decoders' terms at step g
+                        s = agg.off_sum + n_dec * (g + 1)
+                        kv, attn = kf * s, af * s
+                        if w:
+                            sw = agg.lin_off + agg.lin_n * (g + 1) + (n_dec - agg.lin_n) * w
+                            kv += ks * sw
+                            attn += aw * sw
+                    else:
+                        kv, attn = 0.0, 0.0
+                    end = done + c
+                    used += -(-end // B) - held
+                    h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
+                    if w:
+                        kv += kf * end + ks * min(end, w)
+                        attn += af * (c * h) + aw * (c * min(h, w))
+                    else:
+                        kv += kf * end
+                        attn += af * (c * h)
+                    n_seqs, tokens = n_dec + 1, n_dec + c
+                    led.used = used
+                    dur = mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+                    if dur < floor:
+                        dur = floor
+                    if cpu_seq and n_seqs > 1:
+                        c1 = cpu_seq * (n_seqs - 1)
+                        dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+                    if n_seqs > self.max_running:
+                        self.max_running = n_seqs
+                    if sim.check is not None:
+                        sim.check()
+                    nw = len(waiting)
+                    sim.area += (nw + len(admitted)) * dur
+                    if nw > sim.peak_waiting:
+                        sim.peak_waiting = nw
+                    timeline.append((now, idx, 1, dur, n_seqs, tokens, used / kv_total, nw))
+                    if n_dec:
+                        sim.gap_vals.append(dur)
+                        gap_lens.append(1)
+                        gap_counts.append(n_dec)
+                    if used > led.peak:
+                        led.peak = used
+                    rep.busy += dur  # resume's STEP: its end, then its commit
+                    t = now + dur
+                    if queue and t >= queue[0][0]:
+                        ev = next(sim.eid)
+                        if not rep._arrivals_first(t, ev):
+                            self.pending = [(rid, c)]
+                            heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
+                            return None
+                        if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                            horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+                    sim.now = now = t
+                    g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
+                    done = pst[0] = end
+                    self.pending = None
+                    if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
+                        self._after_step(now)
             kind, val = self.plan(now, horizon)
             if kind != STEP:
                 return kind, val
