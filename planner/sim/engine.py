@@ -1437,8 +1437,9 @@ class Continuous:
                             self.fin_stale -= 1
             if len(prefill) == 1 and self.mixed_batches:
                 # plan()'s block for the one sequence in prefill whose chunk takes the rest of the token
-                # budget (and is not its last), the step's end and commit(), inline: the same operations
-                # in the same order, the prefill's state in locals (nothing else changes it meanwhile)
+                # budget or what the free blocks allow (and is not its last), the step's end and commit(),
+                # inline: the same operations in the same order, the prefill's state in locals (nothing
+                # else changes it meanwhile)
                 ((rid, pst),) = prefill.items()
                 done, target = pst
                 ks, aw, budget0, mixed = self.ks, self.aw, self.budget, self.mixed
@@ -1447,11 +1448,17 @@ class Continuous:
                     n_dec, g = agg.n, led.g
                     need = phase[-g % B] if n_dec else 0
                     free = cap - led.used - need
-                    c = budget0 - n_dec  # the chunk: the rest of the budget
-                    if free < 0 or c <= 0 or target - done <= c:
+                    c = budget0 - n_dec  # the rest of the token budget
+                    if free < 0 or c <= 0:
                         break
                     held = -(-done // B)
-                    if (held + free) * B - done < c:  # the free blocks cut it
+                    room = (held + free) * B - done  # what the free blocks allow
+                    if room >= c:  # the chunk takes the rest of the budget
+                        if target - done <= c:
+                            break
+                    elif target - done > room and room > 0:  # the free blocks cut it
+                        c = room
+                    else:
                         break
                     used = led.used = led.used + need
                     if n_dec:  # the decoders' terms at step g
