@@ -1435,6 +1435,92 @@ class Continuous:
                                     sim.end_time = now
                         else:
                             self.fin_stale -= 1
+            if (
+                waiting
+                and agg.n
+                and not prefill
+                and len(waiting) == 1
+                and self.mixed_batches
+                and not led.prefix_ready
+                and len(admitted) < self.max_seqs
+            ):  # the one waiting request may join the decoders with its whole prompt (plan()'s _admit_whole)
+                rid = waiting[0]
+                n = prompt[rid] + generated[rid]
+                g, n_dec = led.g, agg.n
+                need = phase[-g % B]
+                if n <= self.budget - n_dec and -(-n // B) <= cap - led.used - need:
+                    # _admit_whole, the step's end and commit(), inline: the same operations in the same order
+                    led.used += need
+                    s = agg.off_sum + n_dec * (g + 1)  # the decoders' terms at step g
+                    kv, attn = kf * s, af * s
+                    if w:
+                        sw = agg.lin_off + agg.lin_n * (g + 1) + (n_dec - agg.lin_n) * w
+                        kv += self.ks * sw
+                        attn += self.aw * sw
+                    waiting.popleft()
+                    admitted[rid] = None
+                    prefill[rid] = [0, n]
+                    if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
+                        sim.admitted[rid] = now
+                    led.used += -(-n // B)  # the prompt's blocks; its terms (seq_terms(n, 0), inline)
+                    h = (n + 1) / 2.0
+                    if w:
+                        kv += kf * n + self.ks * min(n, w)
+                        attn += af * (n * h) + self.aw * (n * min(h, w))
+                    else:
+                        kv += kf * n
+                        attn += af * (n * h)
+                    n_seqs, tokens = n_dec + 1, n_dec + n
+                    dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
+                    if dur < self.eager_floor:
+                        dur = self.eager_floor
+                    if self.cpu_seq:  # (n_seqs > 1)
+                        c = self.cpu_seq * n_dec
+                        dur = (dur if dur >= c else c) if self.cpu_overlap else dur + c
+                    if n_seqs > self.max_running:
+                        self.max_running = n_seqs
+                    if sim.check is not None:
+                        sim.check()
+                    nw = len(waiting)
+                    sim.area += (nw + len(admitted)) * dur
+                    if nw > sim.peak_waiting:
+                        sim.peak_waiting = nw
+                    used = led.used
+                    timeline.append((now, idx, 1, dur, n_seqs, tokens, used / kv_total, nw))
+                    sim.gap_vals.append(dur)
+                    gap_lens.append(1)
+                    gap_counts.append(n_dec)
+                    if used > led.peak:
+                        led.peak = used
+                    rep.busy += dur  # resume's STEP: its end, then its commit
+                    t = now + dur
+                    if queue and t >= queue[0][0]:
+                        ev = next(sim.eid)
+                        if not rep._arrivals_first(t, ev):
+                            self.pending = [(rid, n)]
+                            heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
+                            return None
+                        if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                            horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+                    sim.now = now = t
+                    g = led.g = g + 1  # commit(t), inline: the prompt's only chunk yields the next token
+                    del prefill[rid]
+                    if led.prefix and n > led.prefix:  # (not prefix_ready)
+                        led.prefix_ready = True  # its prefix blocks now stay cached (held once)
+                        led.used += led.prefix // B
+                    o = generated[rid] = generated[rid] + 1
+                    if sim.first[rid] != sim.first[rid]:
+                        sim.first[rid] = now
+                    if o >= output[rid]:
+                        led.used -= -(-n // B) - (cached.pop(rid, 0) // B if cached else 0)
+                        del admitted[rid]
+                        sim.finished(rid, now)
+                    else:
+                        self._join(rid, n)
+                    self.pending = None
+                    if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
+                        self._after_step(now)
+                    continue
             if len(prefill) == 1 and self.mixed_batches:
                 # plan()'s block for the one sequence in prefill whose chunk takes the rest of the token
                 # budget or what the free blocks allow (and is not its last), the step's end and commit(),
