@@ -1522,10 +1522,11 @@ class Continuous:
                         self._after_step(now)
                     continue
             if len(prefill) == 1 and self.mixed_batches:
-                # plan()'s block for the one sequence in prefill whose chunk takes the rest of the token
-                # budget or what the free blocks allow (and is not its last), the step's end and commit(),
-                # inline: the same operations in the same order, the prefill's state in locals (nothing
-                # else changes it meanwhile)
+                # plan()'s block for the one sequence in prefill (its chunk taking the rest of the token
+                # budget or what the free blocks allow; its last chunk, alone or with the head of the
+                # queue), the step's end and commit() (inline where the prefill goes on), in this loop:
+                # the same operations in the same order, the prefill's state in locals (nothing else
+                # changes it meanwhile)
                 ((rid, pst),) = prefill.items()
                 done, target = pst
                 ks, aw, budget0, mixed = self.ks, self.aw, self.budget, self.mixed
@@ -1539,13 +1540,31 @@ class Continuous:
                         break
                     held = -(-done // B)
                     room = (held + free) * B - done  # what the free blocks allow
-                    if room >= c:  # the chunk takes the rest of the budget
-                        if target - done <= c:
-                            break
-                    elif target - done > room and room > 0:  # the free blocks cut it
-                        c = room
-                    else:
-                        break
+                    cl = target - done
+                    rid2 = -1
+                    if cl > room or cl > c:  # not its last chunk
+                        if room < c:  # the free blocks cut it (else it takes the rest of the budget)
+                            if room <= 0:
+                                break
+                            c = room
+                        last = False
+                    else:  # its last chunk whole, then the head of the queue where plan() admits that one
+                        if cl < c and waiting and len(admitted) < self.max_seqs:
+                            if led.prefix_ready:
+                                break
+                            free -= -(-(done + cl) // B) - held
+                            b2 = c - cl  # > 0
+                            r2 = waiting[0]
+                            n = prompt[r2] + generated[r2]
+                            c2 = n if n < b2 else b2
+                            if not self.chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
+                                pass
+                            elif -(-c2 // B) <= free:
+                                if b2 - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < self.max_seqs:
+                                    break  # a second round would follow: the general path
+                                rid2 = r2
+                        c = cl
+                        last = True
                     used = led.used = led.used + need
                     if n_dec:  # the decoders' terms at step g
                         s = agg.off_sum + n_dec * (g + 1)
@@ -1566,6 +1585,22 @@ class Continuous:
                         kv += kf * end
                         attn += af * (c * h)
                     n_seqs, tokens = n_dec + 1, n_dec + c
+                    if rid2 >= 0:  # the head joins with its first c2 tokens
+                        waiting.popleft()
+                        admitted[rid2] = None
+                        prefill[rid2] = [0, n]
+                        if sim.admitted[rid2] != sim.admitted[rid2]:  # first admission (NaN until then)
+                            sim.admitted[rid2] = now
+                        used += -(-c2 // B)
+                        h = 0 + (c2 + 1) / 2.0  # seq_terms(c2, 0), inline
+                        if w:
+                            kv += kf * c2 + ks * min(c2, w)
+                            attn += af * (c2 * h) + aw * (c2 * min(h, w))
+                        else:
+                            kv += kf * c2
+                            attn += af * (c2 * h)
+                        tokens += c2
+                        n_seqs += 1
                     led.used = used
                     dur = mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
                     if dur < floor:
@@ -1593,12 +1628,16 @@ class Continuous:
                     if queue and t >= queue[0][0]:
                         ev = next(sim.eid)
                         if not rep._arrivals_first(t, ev):
-                            self.pending = [(rid, c)]
+                            self.pending = [(rid, c)] if rid2 < 0 else [(rid, c), (rid2, c2)]
                             heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
                             return None
                         if arr is not None:  # arrivals came: resume's horizon (the next arrival)
                             horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
                     sim.now = now = t
+                    if last:  # commit(t) itself: the prefill ends (and the head's first chunk)
+                        self.pending = [(rid, c)] if rid2 < 0 else [(rid, c), (rid2, c2)]
+                        self.commit(t)
+                        break
                     g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
                     done = pst[0] = end
                     self.pending = None
