@@ -1531,6 +1531,7 @@ class Continuous:
                 done, target = pst
                 ks, aw, budget0, mixed = self.ks, self.aw, self.budget, self.mixed
                 floor, cpu_seq = self.eager_floor, self.cpu_seq
+                ended = False
                 while True:
                     n_dec, g = agg.n, led.g
                     need = phase[-g % B] if n_dec else 0
@@ -1637,12 +1638,15 @@ class Continuous:
                     if last:  # commit(t) itself: the prefill ends (and the head's first chunk)
                         self.pending = [(rid, c)] if rid2 < 0 else [(rid, c), (rid2, c2)]
                         self.commit(t)
+                        ended = True
                         break
                     g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
                     done = pst[0] = end
                     self.pending = None
                     if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                         self._after_step(now)
+                if ended:  # plan the next step from the top
+                    continue
             kind, val = self.plan(now, horizon)
             if kind != STEP:
                 return kind, val
