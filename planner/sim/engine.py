@@ -1439,17 +1439,25 @@ class Continuous:
                 waiting
                 and agg.n
                 and not prefill
-                and len(waiting) == 1
                 and self.mixed_batches
                 and not led.prefix_ready
                 and len(admitted) < self.max_seqs
-            ):  # the one waiting request may join the decoders with its whole prompt (plan()'s _admit_whole)
+            ):  # the head of the queue may join the decoders (plan()'s _admit_whole and _admit_chunk)
                 rid = waiting[0]
                 n = prompt[rid] + generated[rid]
                 g, n_dec = led.g, agg.n
                 need = phase[-g % B]
-                if n <= self.budget - n_dec and -(-n // B) <= cap - led.used - need:
-                    # _admit_whole, the step's end and commit(), inline: the same operations in the same order
+                budget0 = self.budget
+                c = budget0 - n_dec
+                if -(-(n if n < budget0 else budget0) // B) > cap - led.used - need:  # not admissible
+                    c = 0
+                elif len(waiting) == 1 and n <= c:  # the one waiting request with its whole prompt
+                    c = n
+                elif n < c or not self.chunked:  # (plan() admits more, or the whole prompt or nothing)
+                    c = 0
+                if c > 0:
+                    # _admit_whole or _admit_chunk (its first c tokens, the rest of the budget), the step's
+                    # end and commit(), inline: the same operations in the same order
                     led.used += need
                     s = agg.off_sum + n_dec * (g + 1)  # the decoders' terms at step g
                     kv, attn = kf * s, af * s
@@ -1459,24 +1467,24 @@ class Continuous:
                         attn += self.aw * sw
                     waiting.popleft()
                     admitted[rid] = None
-                    prefill[rid] = [0, n]
+                    pst = prefill[rid] = [0, n]
                     if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
                         sim.admitted[rid] = now
-                    led.used += -(-n // B)  # the prompt's blocks; its terms (seq_terms(n, 0), inline)
-                    h = (n + 1) / 2.0
+                    led.used += -(-c // B)  # the chunk's blocks; its terms (seq_terms(c, 0), inline)
+                    h = 0 + (c + 1) / 2.0
                     if w:
-                        kv += kf * n + self.ks * min(n, w)
-                        attn += af * (n * h) + self.aw * (n * min(h, w))
+                        kv += kf * c + self.ks * min(c, w)
+                        attn += af * (c * h) + self.aw * (c * min(h, w))
                     else:
-                        kv += kf * n
-                        attn += af * (n * h)
-                    n_seqs, tokens = n_dec + 1, n_dec + n
+                        kv += kf * c
+                        attn += af * (c * h)
+                    n_seqs, tokens = n_dec + 1, n_dec + c
                     dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
                     if dur < self.eager_floor:
                         dur = self.eager_floor
                     if self.cpu_seq:  # (n_seqs > 1)
-                        c = self.cpu_seq * n_dec
-                        dur = (dur if dur >= c else c) if self.cpu_overlap else dur + c
+                        c1 = self.cpu_seq * n_dec
+                        dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
                     if n_seqs > self.max_running:
                         self.max_running = n_seqs
                     if sim.check is not None:
@@ -1497,14 +1505,20 @@ class Continuous:
                     if queue and t >= queue[0][0]:
                         ev = next(sim.eid)
                         if not rep._arrivals_first(t, ev):
-                            self.pending = [(rid, n)]
+                            self.pending = [(rid, c)]
                             heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
                             return None
                         if arr is not None:  # arrivals came: resume's horizon (the next arrival)
                             horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
                     sim.now = now = t
-                    g = led.g = g + 1  # commit(t), inline: the prompt's only chunk yields the next token
-                    del prefill[rid]
+                    g = led.g = g + 1  # commit(t), inline
+                    if c < n:  # the prefill goes on
+                        pst[0] = c
+                        self.pending = None
+                        if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
+                            self._after_step(now)
+                        continue
+                    del prefill[rid]  # its only chunk yields the next token
                     if led.prefix and n > led.prefix:  # (not prefix_ready)
                         led.prefix_ready = True  # its prefix blocks now stay cached (held once)
                         led.used += led.prefix // B
