@@ -1551,7 +1551,40 @@ class Continuous:
                     need = phase[-g % B] if n_dec else 0
                     free = cap - led.used - need
                     c = budget0 - n_dec  # the rest of the token budget
-                    if free < 0 or c <= 0:
+                    if free < 0:
+                        if next(reversed(admitted)) != rid:
+                            break
+                        # plan()'s preemption of the one sequence in prefill (the first victim: it frees its
+                        # KV and re-queues at the front), then its decode step, its end and commit, inline
+                        t = prefill.pop(rid)[0]
+                        led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
+                        del admitted[rid]
+                        waiting.appendleft(rid)
+                        sim.preemptions[rid] += 1
+                        need = phase[-g % B] if agg.n else 0
+                        while need > cap - led.used:
+                            self._preempt_last()
+                            need = phase[-g % B] if agg.n else 0
+                        if not agg.n:
+                            return IDLE, None
+                        dur = self._decode_after_preemption(now, need)[1]
+                        rep.busy += dur  # resume's STEP: its end, then its commit
+                        t = now + dur
+                        if queue and t >= queue[0][0]:
+                            ev = next(sim.eid)
+                            if not rep._arrivals_first(t, ev):
+                                heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
+                                return None
+                            if arr is not None:  # arrivals came: resume's horizon (the next arrival)
+                                horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
+                        sim.now = now = t
+                        g = led.g = g + 1  # commit(t), inline (no chunks)
+                        self.pending = None
+                        if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
+                            self._after_step(now)
+                        ended = True
+                        break
+                    if c <= 0:
                         break
                     held = -(-done // B)
                     room = (held + free) * B - done  # what the free blocks allow
