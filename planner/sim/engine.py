@@ -1246,8 +1246,12 @@ class Continuous:
         before it, _arrivals_first; its event pushed where another kind of event comes first) and its
         commit, then plan again, with the replica's state at hand.  While only decoders run and
         nothing waits, plan()'s decode path inline (_plan_run's, a short run with a folded pricer
-        priced here; else _decode_step's) and commit or commit_run's, then _after_step's; otherwise
-        plan() itself, its steps handled as resume does: the same operations in the same order.
+        priced here; else _decode_step's) and commit or commit_run's, then _after_step's; the head of
+        the queue joining the decoders (_admit_whole's and _admit_chunk's steps) and the steps of the
+        one sequence in prefill (plan()'s block for it: its chunks, its last chunk with the head of
+        the queue, its preemption and the decode step after it) planned, priced and committed here
+        too; otherwise plan() itself, its steps handled as resume does: the same operations in the
+        same order.
         Returns None where the step's or run's event was pushed (resume returns), else plan()'s
         answer that is not a step (a run resume handles, WAIT or IDLE), planned at sim.now."""
         st = self.dr_state  # the objects and constants below, gathered at the first call
