@@ -627,141 +627,12 @@ class Continuous:
                     n = sim.prompt[rid] + sim.generated[rid]
                     c0 = min(led.prefix, ((n - 1) // B) * B) if led.prefix_ready else 0
                     admissible = -(-(c0 + min(n - c0, self.budget)) // B) - c0 // B <= free
-                    if (
-                        admissible
-                        and len(waiting) == 1
-                        and not c0
-                        and n <= self.budget - agg.n
-                        and self.mixed_batches
-                        and not led.prefix_ready
-                    ):
-                        return self._admit_whole(now, rid, n)
-                    if admissible and n >= self.budget - agg.n and self.chunked and self.mixed_batches:
-                        # the head joins the decoders with a chunk of the rest of the budget: nothing more
-                        # is admitted in this step (the admission loop's next round would not run)
-                        budget = self.budget - agg.n
-                        if budget > 0 and not led.prefix_ready:
-                            return self._admit_chunk(now, rid, budget, agg.phase[-led.g % B])
                 if not admissible:
                     run = self._plan_run(now, horizon, free)
                     if run is not None and type(run) is not float:
                         return RUN, run
                     if not waiting or len(admitted) >= self.max_seqs:  # nothing to admit: one decode step
                         return self._decode_step(now, run)
-        elif len(prefill) == 1 and self.mixed_batches:  # one prefill going on: does its chunk fill the step?
-            n_dec, G = agg.n, led.g
-            need = agg.phase[-G % B] if n_dec else 0
-            free = led.cap - led.used - need
-            budget = self.budget - n_dec
-            if free >= 0 and budget > 0:
-                for rid, st in prefill.items():
-                    # its chunk, and the head of the queue after it where the general path admits exactly
-                    # that one (else the general path plans the step): the general path's operations in the
-                    # same order, without its loops
-                    done = st[0]
-                    c = st[1] - done
-                    held = -(-done // B)
-                    room = (held + free) * B - done  # what the free blocks allow
-                    rid2 = -1
-                    if c >= budget and room >= budget:  # its chunk takes the rest of the token budget
-                        c = budget
-                    elif c > room or c >= budget:  # the free blocks cut its chunk (room < budget here)
-                        if room <= 0:
-                            break
-                        c = room  # no block is left for the head of the queue: nothing is admitted
-                    elif waiting and len(admitted) < self.max_seqs:  # its last chunk whole, then the head?
-                        if led.prefix_ready:
-                            break
-                        free -= -(-(done + c) // B) - held
-                        budget -= c  # > 0
-                        r2 = waiting[0]
-                        n = sim.prompt[r2] + sim.generated[r2]
-                        c2 = n if n < budget else budget
-                        if not self.chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
-                            pass
-                        elif -(-c2 // B) <= free:
-                            if budget - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < self.max_seqs:
-                                break  # a second round would follow: the general path
-                            rid2 = r2
-                    led.used += need
-                    kf, af, w = self.kf, self.af, self.w
-                    if n_dec:  # the decoders' terms at step G
-                        s = agg.off_sum + n_dec * (G + 1)
-                        kv, attn = kf * s, af * s
-                        if w:
-                            sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
-                            kv += self.ks * sw
-                            attn += self.aw * sw
-                    else:
-                        kv, attn = 0.0, 0.0
-                    end = done + c
-                    used = led.used + -(-end // B) - held
-                    h = done + (c + 1) / 2.0  # seq_terms(c, done), inline
-                    if w:
-                        kv += kf * end + self.ks * min(end, w)
-                        attn += af * (c * h) + self.aw * (c * min(h, w))
-                    else:
-                        kv += kf * end
-                        attn += af * (c * h)
-                    n_seqs, tokens = n_dec + 1, n_dec + c
-                    chunks = [(rid, c)]
-                    if rid2 >= 0:  # the head joins with its first c2 tokens
-                        waiting.popleft()
-                        admitted[rid2] = None
-                        prefill[rid2] = [0, n]
-                        if sim.admitted[rid2] != sim.admitted[rid2]:  # first admission (NaN until then)
-                            sim.admitted[rid2] = now
-                        chunks.append((rid2, c2))
-                        used += -(-c2 // B)
-                        h = 0 + (c2 + 1) / 2.0  # seq_terms(c2, 0), inline
-                        if w:
-                            kv += kf * c2 + self.ks * min(c2, w)
-                            attn += af * (c2 * h) + self.aw * (c2 * min(h, w))
-                        else:
-                            kv += kf * c2
-                            attn += af * (c2 * h)
-                        tokens += c2
-                        n_seqs += 1
-                    led.used = used
-                    dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
-                    if dur < self.eager_floor:
-                        dur = self.eager_floor
-                    if self.cpu_seq and n_seqs > 1:
-                        c1 = self.cpu_seq * (n_seqs - 1)
-                        dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
-                    if n_seqs > self.max_running:
-                        self.max_running = n_seqs
-                    self.pending = chunks
-                    if sim.check is not None:
-                        sim.check()
-                    nw = len(waiting)
-                    sim.area += (nw + len(admitted)) * dur
-                    if nw > sim.peak_waiting:
-                        sim.peak_waiting = nw
-                    sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, used / self.kv_total, nw))
-                    if n_dec:
-                        sim.gap_vals.append(dur)
-                        sim.gap_lens.append(1)
-                        sim.gap_counts.append(n_dec)
-                    if used > led.peak:
-                        led.peak = used
-                    return STEP, dur
-            elif free < 0:
-                rid = next(reversed(admitted))
-                if rid in prefill:  # it is the first to be preempted (the general path's loop, then its decode step)
-                    # _preempt_last and _release, inline: it frees its KV and re-queues at the front
-                    t = prefill.pop(rid)[0]
-                    led.used -= -(-t // B) - (led.cached.pop(rid, 0) // B if led.cached else 0)
-                    del admitted[rid]
-                    waiting.appendleft(rid)
-                    sim.preemptions[rid] += 1
-                    need = agg.phase[-G % B] if agg.n else 0
-                    while need > led.cap - led.used:
-                        self._preempt_last()
-                        need = agg.phase[-G % B] if agg.n else 0
-                    if not agg.n:
-                        return IDLE, None
-                    return self._decode_after_preemption(now, need)
         cap, G, n_dec, phase = led.cap, led.g, agg.n, agg.phase
         need = phase[-G % B] if n_dec else 0
         preempted = need > cap - led.used
@@ -871,111 +742,6 @@ class Continuous:
             sim.gap_counts.append(n_dec)
         if led.used > led.peak:
             led.peak = led.used
-        return STEP, dur
-
-    def _admit_whole(self, now: float, rid: int, n: int):
-        """plan() for a step where the one waiting request joins the decoders with its whole prompt
-        (n tokens; no preemption, no prefix to reuse, a step shared with the decoders): the general
-        path's operations in the same order, without its loops."""
-        led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
-        G, n_dec = led.g, agg.n
-        led.used += agg.phase[-G % B]
-        s = agg.off_sum + n_dec * (G + 1)  # the decoders' terms at step G
-        kf, af, w = self.kf, self.af, self.w
-        kv, attn = kf * s, af * s
-        if w:
-            sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
-            kv += self.ks * sw
-            attn += self.aw * sw
-        waiting, admitted = self.waiting, self.admitted
-        waiting.popleft()
-        admitted[rid] = None
-        led.prefill[rid] = [0, n]
-        if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
-            sim.admitted[rid] = now
-        led.used += -(-n // B)  # the prompt's blocks; its terms (seq_terms(n, 0), inline)
-        h = (n + 1) / 2.0
-        if w:
-            kv += kf * n + self.ks * min(n, w)
-            attn += af * (n * h) + self.aw * (n * min(h, w))
-        else:
-            kv += kf * n
-            attn += af * (n * h)
-        n_seqs, tokens = n_dec + 1, n_dec + n
-        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
-        if dur < self.eager_floor:
-            dur = self.eager_floor
-        if self.cpu_seq:  # (n_seqs > 1)
-            c = self.cpu_seq * n_dec
-            dur = (dur if dur >= c else c) if self.cpu_overlap else dur + c
-        if n_seqs > self.max_running:
-            self.max_running = n_seqs
-        self.pending = [(rid, n)]
-        if sim.check is not None:
-            sim.check()
-        nw = len(waiting)
-        sim.area += (nw + len(admitted)) * dur
-        if nw > sim.peak_waiting:
-            sim.peak_waiting = nw
-        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
-        sim.gap_vals.append(dur)
-        sim.gap_lens.append(1)
-        sim.gap_counts.append(n_dec)
-        if led.used > led.peak:
-            led.peak = led.used
-        return STEP, dur
-
-    def _admit_chunk(self, now: float, rid: int, c: int, need: int):
-        """plan() for a step where the head of the queue (nothing in prefill) joins the decoders (their
-        `need` new blocks; no preemption, no prefix to reuse, a mixed batch) with its first c tokens and
-        nothing more is admitted, the caller having checked that the free blocks allow it: the general
-        path's operations in the same order, without its loops."""
-        led, agg, sim, B = self.ledger, self.agg, self.sim, self.B
-        G, n_dec = led.g, agg.n
-        led.used += need
-        kf, af, w = self.kf, self.af, self.w
-        s = agg.off_sum + n_dec * (G + 1)  # the decoders' terms at step G (n_dec > 0)
-        kv, attn = kf * s, af * s
-        if w:
-            sw = agg.lin_off + agg.lin_n * (G + 1) + (n_dec - agg.lin_n) * w
-            kv += self.ks * sw
-            attn += self.aw * sw
-        self.waiting.popleft()
-        self.admitted[rid] = None
-        led.prefill[rid] = [0, sim.prompt[rid] + sim.generated[rid]]
-        if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
-            sim.admitted[rid] = now
-        used = led.used + -(-c // B)
-        h = 0 + (c + 1) / 2.0  # seq_terms(c, 0), inline
-        if w:
-            kv += kf * c + self.ks * min(c, w)
-            attn += af * (c * h) + self.aw * (c * min(h, w))
-        else:
-            kv += kf * c
-            attn += af * (c * h)
-        n_seqs, tokens = n_dec + 1, n_dec + c
-        led.used = used
-        dur = self.mixed(n_seqs, tokens, kv, attn)  # _step_time(..., False), inline
-        if dur < self.eager_floor:
-            dur = self.eager_floor
-        if self.cpu_seq:  # (n_seqs > 1)
-            c1 = self.cpu_seq * n_dec
-            dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
-        if n_seqs > self.max_running:
-            self.max_running = n_seqs
-        self.pending = [(rid, c)]
-        if sim.check is not None:
-            sim.check()
-        nw = len(self.waiting)
-        sim.area += (nw + len(self.admitted)) * dur
-        if nw > sim.peak_waiting:
-            sim.peak_waiting = nw
-        sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, used / self.kv_total, nw))
-        sim.gap_vals.append(dur)
-        sim.gap_lens.append(1)
-        sim.gap_counts.append(n_dec)
-        if used > led.peak:
-            led.peak = used
         return STEP, dur
 
     def _decode_after_preemption(self, now: float, need: int):
@@ -1247,9 +1013,9 @@ class Continuous:
         commit, then plan again, with the replica's state at hand.  While only decoders run and
         nothing waits, plan()'s decode path inline (_plan_run's, a short run with a folded pricer
         priced here; else _decode_step's) and commit or commit_run's, then _after_step's; the head of
-        the queue joining the decoders (_admit_whole's and _admit_chunk's steps) and the steps of the
-        one sequence in prefill (plan()'s block for it: its chunks, its last chunk with the head of
-        the queue, its preemption and the decode step after it) planned, priced and committed here
+        the queue joining the decoders (with its whole prompt, or a chunk of the rest of the budget) and
+        the steps of the one sequence in prefill (its chunks, its last chunk with the head of the
+        queue, its preemption and the decode step after it) planned, priced and committed here
         too; otherwise plan() itself, its steps handled as resume does: the same operations in the
         same order.
         Returns None where the step's or run's event was pushed (resume returns), else plan()'s
@@ -1446,7 +1212,7 @@ class Continuous:
                 and self.mixed_batches
                 and not led.prefix_ready
                 and len(admitted) < self.max_seqs
-            ):  # the head of the queue may join the decoders (plan()'s _admit_whole and _admit_chunk)
+            ):  # the head of the queue may join the decoders
                 rid = waiting[0]
                 n = prompt[rid] + generated[rid]
                 g, n_dec = led.g, agg.n
@@ -1460,8 +1226,8 @@ class Continuous:
                 elif n < c or not self.chunked:  # (plan() admits more, or the whole prompt or nothing)
                     c = 0
                 if c > 0:
-                    # _admit_whole or _admit_chunk (its first c tokens, the rest of the budget), the step's
-                    # end and commit(), inline: the same operations in the same order
+                    # the head joins with its whole prompt or its first c tokens (the rest of the budget): the
+                    # general path's step, its end and commit(), inline: the same operations in the same order
                     led.used += need
                     s = agg.off_sum + n_dec * (g + 1)  # the decoders' terms at step g
                     kv, attn = kf * s, af * s
