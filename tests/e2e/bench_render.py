@@ -108,14 +108,19 @@ def main() -> None:
             browser = launch(pw)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})
             me = os.getpid()
-            c0, b0, r0 = _cpu(proc.pid), _cpu_tree(me, proc.pid), _cpu_tree(me, proc.pid, renderer=True)
-            t0 = time.perf_counter()
-            page.goto(f"http://127.0.0.1:{port}/")
-            settle(page)
-            print(
-                f"first load, the server's first session (cold caches): {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
-                f"browser {_cpu_tree(me, proc.pid) - b0:.2f} s (renderer {_cpu_tree(me, proc.pid, renderer=True) - r0:.2f} s)"
-            )
+
+            def first_load(pg, what: str) -> None:  # a page's load, timed with the server's and browser's CPU
+                c0, b0, r0 = _cpu(proc.pid), _cpu_tree(me, proc.pid), _cpu_tree(me, proc.pid, renderer=True)
+                t0 = time.perf_counter()
+                pg.goto(f"http://127.0.0.1:{port}/")
+                settle(pg)
+                print(
+                    f"first load, {what}: {time.perf_counter() - t0:.2f} s; CPU: server {_cpu(proc.pid) - c0:.2f} s, "
+                    f"browser {_cpu_tree(me, proc.pid) - b0:.2f} s "
+                    f"(renderer {_cpu_tree(me, proc.pid, renderer=True) - r0:.2f} s)"
+                )
+
+            first_load(page, "the server's first session (cold caches)")
             runs: dict[str, list[tuple[float, float, float, float]]] = {"miss": [], "hit": []}
             for k in range(args.runs):
                 v = 5 + k  # new value: cache miss
@@ -132,15 +137,7 @@ def main() -> None:
             # what most visitors get: a new session (a new browser context: cold browser cache) on the running
             # server, its imports, catalog and the default scenario's results warm
             fresh = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
-            c0, b0, r0 = _cpu(proc.pid), _cpu_tree(me, proc.pid), _cpu_tree(me, proc.pid, renderer=True)
-            t0 = time.perf_counter()
-            fresh.goto(f"http://127.0.0.1:{port}/")
-            settle(fresh)
-            print(
-                f"first load, a new session on the running server: {time.perf_counter() - t0:.2f} s; CPU: server "
-                f"{_cpu(proc.pid) - c0:.2f} s, browser {_cpu_tree(me, proc.pid) - b0:.2f} s "
-                f"(renderer {_cpu_tree(me, proc.pid, renderer=True) - r0:.2f} s)"
-            )
+            first_load(fresh, "a new session on the running server")
             browser.close()
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
