@@ -15,6 +15,7 @@ from planner.model.arch import params
 from planner.model.kernels import pick_version, use_provider
 from planner.model.perf import build_system
 from planner.model.predict import predict
+from planner.paths import builtin
 from planner.sim.engine import simulate_scenario
 from planner.sim.scenario import parse_scenario
 
@@ -102,8 +103,10 @@ def test_decode_step_equals_the_tables(grid_cat, batch):
     )
     # plus the element-wise operators no table holds, as AIConfigurator prices them (h100_sxm.yaml:
     # mem_bw 3,350 GB/s, 0.8 of it, 3 us each): two residual-add + RMSNorms (2 x 4096 bf16 values in
-    # and out per token) and the gated activation (2 x 8192 in, 8192 out)
+    # and out per token) and the gated activation (2 x 8192 in, 8192 out); on vLLM also the rotary
+    # embedding its attention table leaves out (32 query + 8 key heads of 128 bf16, read and written)
     per_layer += 1e3 * (3 * 3e-6 + batch * (2 * 4 * 4096 * 2 + 3 * 8192 * 2) / (3350e9 * 0.8))
+    per_layer += 1e3 * (3e-6 + batch * 2 * (32 + 8) * 128 * 2 / (3350e9 * 0.8))
     with use_provider("measured"):
         s = build_system(grid_cat, "nvidia-h100-sxm", "grid-test-model", "bf16", "vllm", engine_version="0.24.0")
     assert s.step.kernels is not None, s.step.provider_note
@@ -402,14 +405,16 @@ def test_validate_predicts_a_row_at_its_stated_release(cat):
 def test_vllm_moe_layers_pay_the_router_top_k_its_table_leaves_out(cat):
     """vLLM's MoE table times `fused_experts` with the routing precomputed (AIConfigurator's vLLM
     collector), SGLang's times `select_experts` with it: on vLLM each MoE layer adds one memory-bound
-    top-k operator (3 us + the fp32 logits read), on SGLang nothing; the rest of the layer is equal."""
+    top-k operator (3 us + the fp32 logits read), on SGLang nothing; the rest of the layer is equal
+    but for Qwen3's q/k norm, which SGLang runs apart from RoPE (one more operator there)."""
     with use_provider("measured"):
         v = build_system(cat, "nvidia-h100-sxm", "qwen3-30b-a3b", "bf16", "vllm").step.kernels
         s = build_system(cat, "nvidia-h100-sxm", "qwen3-30b-a3b", "bf16", "sglang").step.kernels
     assert v is not None and s is not None and v.dense_frac == s.dense_frac == 0.0
     bw, share, lat = kernels.mem_op_constants("h100_sxm")
-    assert v.ew[0] - s.ew[0] == pytest.approx(lat * 1e3)
-    assert v.ew[1] - s.ew[1] == pytest.approx((4 * 128 + 8 * 8) / (bw * share) * 1e3)
+    qk = kernels.rope_ms("h100_sxm", 32, 4, 128)
+    assert v.ew[0] - s.ew[0] == pytest.approx(lat * 1e3 - qk[0])
+    assert v.ew[1] - s.ew[1] == pytest.approx((4 * 128 + 8 * 8) / (bw * share) * 1e3 - qk[1])
 
 
 @needs_tables
@@ -483,3 +488,87 @@ def test_cuda_serving_priors_are_derived_from_the_measured_kernels(cat):
     assert float(bounds_for("llama.cpp", "cuda").prior[PARAMS.index("compute_efficiency")]) != pytest.approx(
         d["compute_efficiency"], abs=1e-4
     )
+
+
+@needs_tables
+def test_tp_over_two_machines_prices_each_rank_from_the_tables_and_the_all_reduce_hierarchically(cat):
+    """SGLang's documented two-node layout, one TP group of 16 over two 8-GPU servers (`--tp 16
+    --nnodes 2`): each rank's GEMM, MLA and MoE kernels are single-GPU measurements at the rank's
+    shapes (8 heads, 1/16 of each expert), so the tables cover them; only the all-reduce crosses
+    machines: NCCL's measured all-reduce inside one server plus the link's measured all-reduce
+    between the servers (and each GPU's share of the message over its own NIC)."""
+    with use_provider("measured"):
+        s = build_system(
+            cat, "nvidia-h100-sxm", "deepseek-r1", "fp8", "sglang", devices=8, nodes=2, link="infiniband-ndr-400g"
+        )
+    k = s.step.kernels
+    assert k is not None, s.step.provider_note
+    assert k.tp == 16 and k.h_loc == 128 // 16 and "NCCL x8 + infiniband-ndr-400g" in s.step.provider_note
+    link = cat.interconnects["infiniband-ndr-400g"]
+    size = 8192.0  # a message on the NCCL grid (bf16 elements)
+    # inside one server: NCCL's 8-GPU table, as one 8-GPU machine without a custom all-reduce reads it
+    intra = kernels._interp(size, *kernels.allreduce_curve("h100_sxm", "sglang", None, 8))
+    between = link.allreduce_latency_us.value * 1e-3 + 2 * size * 2 / 8 * (1 / 2) / (link.effective_gbs * 1e9) * 1e3
+    assert kernels._interp(size, *k.ar_curve) == pytest.approx(intra + between, rel=1e-9)
+    # a pipeline over machines is still not mapped; one machine keeps its custom all-reduce table
+    with use_provider("measured"):
+        pp = build_system(
+            cat,
+            "nvidia-h100-sxm",
+            "llama-3.1-70b",
+            "bf16",
+            "sglang",
+            devices=8,
+            nodes=2,
+            link="infiniband-ndr-400g",
+            parallel="tp=8,pp=2",
+        )
+    assert pp.step.kernels is None and "pipeline stages over several machines" in pp.step.provider_note
+
+
+@needs_tables
+def test_vllm_and_sglang_layers_pay_the_rotary_embedding_their_attention_tables_leave_out(cat):
+    """AIConfigurator's vLLM and SGLang collectors time the attention backend on ready q/k/v, and both
+    engines apply RoPE in a kernel of their own before it; its TensorRT-LLM collector builds the
+    attention op with RoPE fused in. So on vLLM and SGLang each layer adds one memory-bound operator
+    over this rank's query and key heads; TensorRT-LLM and the MLA tables add nothing."""
+    with use_provider("measured"):
+        v = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "bf16", "vllm", devices=4).step.kernels
+        g = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "bf16", "sglang", devices=4).step.kernels
+        t = build_system(cat, "nvidia-h100-sxm", "llama-3.1-70b", "bf16", "tensorrt-llm", devices=4).step.kernels
+    assert v is not None and g is not None and t is not None
+    bw, share, lat = kernels.mem_op_constants("h100_sxm")
+    per_token = 2 * (64 // 4 + 8 // 4) * 128 * 2 / (bw * share) * 1e3
+    for k in (v, g):
+        assert k.ew[0] - t.ew[0] == pytest.approx(lat * 1e3)
+        assert k.ew[1] - t.ew[1] == pytest.approx(per_token)
+    assert kernels.rope_ms("h100_sxm", 16, 2, 128) == pytest.approx((lat * 1e3, per_token))
+
+
+@needs_tables
+def test_sglang_qwen3_layers_pay_their_q_k_norm(tmp_path):
+    """Qwen3 normalises each query and key head before RoPE. SGLang's default decode path runs that
+    norm as kernels of its own (2 `apply_qk_norm` + 1 RoPE kernel per layer in the profile of
+    sgl-project/sglang PR 22355): one more memory-bound operator per layer on SGLang; vLLM compiles
+    norm and RoPE together (counted once); a model without the norm pays nothing more."""
+    d = tmp_path / "models"
+    d.mkdir()
+    text = builtin("profiles", "models", "qwen3-30b-a3b.toml").read_text(encoding="utf-8")
+    text = text.replace('id = "qwen3-30b-a3b"', 'id = "qwen3-30b-a3b-noqk"').replace(
+        "qk_norm = true", "qk_norm = false"
+    )
+    text = text.replace('aliases = ["qwen3-30b", "qwen3-30b-a3b-instruct"]', "aliases = []")
+    (d / "qwen3-30b-a3b-noqk.toml").write_text(text, encoding="utf-8")
+    cat = load_catalog(tmp_path)
+    assert cat.models["qwen3-30b-a3b"].qk_norm and not cat.models["qwen3-30b-a3b-noqk"].qk_norm
+    with use_provider("measured"):
+        k = {
+            (e, m): build_system(cat, "nvidia-h100-sxm", m, "bf16", e).step.kernels
+            for e in ("sglang", "vllm")
+            for m in ("qwen3-30b-a3b", "qwen3-30b-a3b-noqk")
+        }
+    assert all(v is not None for v in k.values())
+    one = kernels.rope_ms("h100_sxm", 32, 4, 128)
+    s, s0 = k[("sglang", "qwen3-30b-a3b")], k[("sglang", "qwen3-30b-a3b-noqk")]
+    assert s.ew[0] - s0.ew[0] == pytest.approx(one[0]) and s.ew[1] - s0.ew[1] == pytest.approx(one[1])
+    assert k[("vllm", "qwen3-30b-a3b")].ew == k[("vllm", "qwen3-30b-a3b-noqk")].ew

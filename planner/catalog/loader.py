@@ -333,6 +333,7 @@ class Model(_Strict):
     tied_embeddings: bool = False
     max_context: int = Field(gt=0)
     gated_ffn: bool = True  # SwiGLU: gate, up, down
+    qk_norm: bool = False  # per-head RMSNorm of queries and keys before RoPE (Qwen3)
     # MoE
     num_experts: int = 0
     experts_per_token: int = 0

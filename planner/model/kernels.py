@@ -535,6 +535,24 @@ def allreduce_curve(system, backend, version, tp):
     return size.astype(float), _monotone(lat)
 
 
+@functools.lru_cache(maxsize=64)
+def spanning_allreduce_curve(system: str, per_node: int, nodes: int, link_lat_s: float, link_bw: float):
+    """(message grid in bf16 elements, latency ms) of one all-reduce over `nodes` machines of
+    `per_node` GPUs each, hierarchically (NCCL's tree across machines): the measured NCCL all-reduce
+    inside one machine (`per_node` GPUs; the engines' custom all-reduce does not span machines),
+    plus one all-reduce between the machines: the link's measured small-message all-reduce time and
+    each GPU's 1/per_node share of the message over its own NIC (rail-optimised), there and back
+    (2 x share x (nodes - 1) / nodes bytes)."""
+    df = _nccl_table(system)
+    if df is None or not (df["num_gpus"] == per_node).any():
+        raise Uncovered(f"no NCCL all-reduce table for {per_node} GPUs")
+    sel = df[df["num_gpus"] == per_node]
+    size, lat = kernel_tables.group_min(sel["message_size"], sel["latency"])
+    size = size.astype(float)
+    share = 2.0 * size * 2.0 / per_node * (nodes - 1) / nodes  # bytes each GPU sends between machines
+    return size, _monotone(lat) + (link_lat_s + share / link_bw) * 1e3
+
+
 @functools.lru_cache(maxsize=16)
 def mem_op_constants(system: str) -> tuple[float, float, float]:
     """(memory bandwidth in B/s, the share of it memory-bound operators reach, their constant
@@ -582,6 +600,34 @@ def routing_ms(system: str, experts: int, topk: int) -> tuple[float, float]:
     return lat * 1e3, per_token / (bw * share) * 1e3
 
 
+# Engines whose attention table leaves out the rotary position embedding the model applies to the
+# queries and keys before attention: AIConfigurator's vLLM collector (collector/vllm/collect_attn.py)
+# times the attention backend's `impl.forward` on ready q/k/v, its SGLang collector
+# (collector/sglang/collect_attn.py) `RadixAttention`'s backend, and both engines' models call
+# `self.rotary_emb(positions, q, k)` as a kernel of its own before that; its TensorRT-LLM collector
+# builds the attention op with `PositionalEmbeddingParams(rope_gpt_neox)`, so TensorRT-LLM's fused
+# attention applies RoPE inside the timed op. (MLA is priced from its own tables; AIConfigurator
+# overlaps DeepSeek's RoPE + KV write with the absorbed bmm, so nothing is added there.)
+ROPE_OUTSIDE_ATTENTION_TABLE = frozenset({"vllm", "sglang"})
+# Engines that run a model's per-head q/k RMSNorm (Qwen3) as kernels of their own, apart from RoPE:
+# SGLang's default decode path launches `apply_qk_norm` twice and
+# `apply_rope_with_cos_sin_cache_inplace` once per layer (profile of Qwen3-30B-A3B on an H100 in
+# sgl-project/sglang PR 22355, 2026-04-08: 480 / 240 kernels; its fused q/k-norm + RoPE kernel, PR
+# 13998, is behind `--enable-fused-qk-norm-rope`). vLLM compiles the norms and RoPE with torch.compile
+# (its custom ops off by default), which may fuse them into the one operator `rope_ms` prices.
+QK_NORM_OUTSIDE_ROPE = frozenset({"sglang"})
+
+
+def rope_ms(system: str, h_loc: int, kv_loc: int, head_dim: int) -> tuple[float, float]:
+    """(fixed ms, ms per token) of the rotary embedding of one layer on one rank: one memory-bound
+    operator (the fewest kernels any release of these engines launches for it; Qwen3's per-head q/k
+    RMSNorm may add more, which is not counted) over this rank's query and key heads, bf16 read and
+    written in place, priced as `elementwise_ms` prices them."""
+    bw, share, lat = mem_op_constants(system)
+    per_token = 2.0 * (h_loc + kv_loc) * head_dim * 2.0
+    return lat * 1e3, per_token / (bw * share) * 1e3
+
+
 class MeasuredKernels:
     """The measured provider for one step-time model; built once, then each step costs a few look-ups."""
 
@@ -603,8 +649,12 @@ class MeasuredKernels:
             raise Uncovered("expert parallel (all-to-all tables) is not mapped yet")
         if sys.deployment.offload:
             raise Uncovered("host offload is not in NVIDIA's tables")
-        if sys.deployment.nodes > 1:
-            raise Uncovered("multi-node runs are not mapped yet")
+        dep = sys.deployment
+        self.spans_nodes = dep.nodes > 1 and tp > dep.devices
+        if dep.nodes > 1 and not self.spans_nodes:
+            raise Uncovered("pipeline stages over several machines are not mapped yet")
+        if self.spans_nodes and (dep.link is None or tp % dep.devices):
+            raise Uncovered(f"tp={tp} over {dep.nodes} machines of {dep.devices} GPUs without a link to price")
         if sys.deployment.support is not None and sys.deployment.support.emulated:
             raise Uncovered(f"{q.id} is emulated here (support matrix): its weight-only kernels are not in the tables")
         if q.family == "fp8":
@@ -648,6 +698,10 @@ class MeasuredKernels:
             fixed, per_tok = routing_ms(system, m.num_experts, m.experts_per_token)
             moe_frac = 1.0 - self.dense_frac
             self.ew = (self.ew[0] + moe_frac * fixed, self.ew[1] + moe_frac * per_tok)
+        if not self.mla and backend in ROPE_OUTSIDE_ATTENTION_TABLE:
+            fixed, per_tok = rope_ms(system, self.h_loc, self.kv_loc, hd)
+            ops = 2.0 if (m.qk_norm and backend in QK_NORM_OUTSIDE_ROPE) else 1.0  # + the q/k norm, fused in one
+            self.ew = (self.ew[0] + ops * fixed, self.ew[1] + ops * per_tok)
         curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in shapes]
         self.ffn_curves = [gemm_curve(system, backend, gver, gdt, n, k) for n, k in ffn]
         if m.num_shared_experts and self.moe:
@@ -698,7 +752,14 @@ class MeasuredKernels:
                 self.moe_curve = moe_curve(system, backend, mver, "fp8", *shape)  # per-tensor FP8 experts
         # all-reduce
         self.ar_curve = None
-        if tp > 1:
+        if self.spans_nodes:  # one TP group over several machines (SGLang's `--tp 16 --nnodes 2`)
+            link = dep.link
+            lat = link.allreduce_latency_us.value * 1e-6 if link.allreduce_latency_us else link.latency_us.value * 1e-6
+            self.ar_curve = spanning_allreduce_curve(
+                system, dep.devices, tp // dep.devices, lat, link.effective_gbs * 1e9
+            )
+            self.op_versions["comm"] = f"NCCL x{dep.devices} + {link.id}"
+        elif tp > 1:
             cver = self._version("comm", required=False)
             self.ar_curve = allreduce_curve(system, backend, cver, tp)
         if self.moe:  # the router: a small GEMM onto the experts' logits
