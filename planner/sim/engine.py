@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import gc
 import heapq
 import itertools
@@ -591,6 +592,7 @@ class Continuous:
         if not fin or fin[0][0] > g:
             return
         prompt, output, agg, w, B, cached = sim.prompt, sim.output, self.agg, self.w, self.B, led.cached
+        rep = sim.replicas[self.idx]  # (every sequence here is this replica's request)
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
             if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
@@ -606,7 +608,14 @@ class Continuous:
                 sim.generated[rid] = t - prompt[rid] + 1
                 led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
                 del self.admitted[rid]
-                sim.finished(rid, now)
+                sim.finish[rid] = now  # Sim.finished, inline
+                rep.outstanding -= 1
+                if sim.closed:
+                    sim._ended(now)
+                else:
+                    sim.ended += 1
+                    if now > sim.end_time:
+                        sim.end_time = now
             else:
                 self.fin_stale -= 1
 
@@ -1029,9 +1038,20 @@ class Continuous:
                 *(sim.timeline, sim.gap_lens, sim.gap_counts, self.fin, self.cross, led.off, sim.prompt, sim.output),
                 *(led.cap, self.idx, self.kv_total, self.w, self.kf, self.af, self.by_n, sim.generated, led.cached),
                 *(arr, len(arr) if arr is not None else 0),
+                *(
+                    sim.check,
+                    self.ks,
+                    self.aw,
+                    self.cpu_overlap,
+                    self.max_seqs,
+                    self.chunked,
+                    self.budget,
+                    self.mixed_batches,
+                ),
             )
         (sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_lens, gap_counts, fin, cross, off,
-         prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr) = st  # fmt: skip
+         prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr,
+         check, ks, aw, overlap, max_seqs, chunked, budget0, mixed_batches) = st  # fmt: skip
         inf = math.inf
         while True:
             while not waiting and not prefill and agg.n:
@@ -1068,13 +1088,13 @@ class Continuous:
                     if w:
                         ln = agg.lin_n
                         sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
-                        kv0 += self.ks * sw0
-                        attn0 += self.aw * sw0
+                        kv0 += ks * sw0
+                        attn0 += aw * sw0
                     else:
                         sw0 = ln = 0
                     run = pr.time(kv0, attn0)  # the first step (_step_time's for one step)
                     if c:
-                        run = (run if run >= c else c) if self.cpu_overlap else run + c
+                        run = (run if run >= c else c) if overlap else run + c
                     if k >= 2 and now + run < horizon:
                         t0 = run
                         if horizon != inf:  # min(k, ceil(x) + 1): k unless x < k - 1
@@ -1103,14 +1123,14 @@ class Continuous:
                         kv, attn = kf * s, af * s
                         if w:
                             sw = agg.lin_off + agg.lin_n * (g + 1) + (n - agg.lin_n) * w
-                            kv += self.ks * sw
-                            attn += self.aw * sw
+                            kv += ks * sw
+                            attn += aw * sw
                         run = self._step_time(n, n, kv, attn, True)
                     dur = run
                     if n > self.max_running:
                         self.max_running = n
-                    if sim.check is not None:
-                        sim.check()
+                    if check is not None:
+                        check()
                     sim.area += len(admitted) * dur  # (nothing waits)
                     timeline.append((now, idx, 1, dur, n, n, led.used / kv_total, 0))
                     sim.gap_vals.append(dur)
@@ -1133,7 +1153,8 @@ class Continuous:
                     self.pending = None
                 else:  # a run: resume's RUN and commit_run
                     k = len(run)
-                    t = now + float(run[-1])
+                    dur = run[-1] if type(run) is list else float(run[-1])  # (a list holds floats)
+                    t = now + dur
                     if queue and t >= queue[0][0]:
                         rep.last_start = now + float(run[-2]) if k > 1 else -inf
                         rep.run = (now, run)
@@ -1148,7 +1169,7 @@ class Continuous:
                         if arr is not None:  # arrivals came: resume's horizon (the next arrival)
                             horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
                     sim.now = t
-                    rep.busy += float(run[k - 1])
+                    rep.busy += dur
                     q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
                     if r:
                         i0 = -g % B
@@ -1161,9 +1182,8 @@ class Continuous:
                     used = led.used = led.used + q
                     if used > led.peak:
                         led.peak = used
-                    dur = float(run[k - 1])
-                    if sim.check is not None:
-                        sim.check()
+                    if check is not None:
+                        check()
                     nw = len(waiting)  # (arrivals may have come during its last step)
                     sim.area += (nw + len(admitted)) * dur
                     if nw > sim.peak_waiting:
@@ -1209,21 +1229,20 @@ class Continuous:
                 waiting
                 and agg.n
                 and not prefill
-                and self.mixed_batches
+                and mixed_batches
                 and not led.prefix_ready
-                and len(admitted) < self.max_seqs
+                and len(admitted) < max_seqs
             ):  # the head of the queue may join the decoders
                 rid = waiting[0]
                 n = prompt[rid] + generated[rid]
                 g, n_dec = led.g, agg.n
                 need = phase[-g % B]
-                budget0 = self.budget
                 c = budget0 - n_dec
                 if -(-(n if n < budget0 else budget0) // B) > cap - led.used - need:  # not admissible
                     c = 0
                 elif len(waiting) == 1 and n <= c:  # the one waiting request with its whole prompt
                     c = n
-                elif n < c or not self.chunked:  # (plan() admits more, or the whole prompt or nothing)
+                elif n < c or not chunked:  # (plan() admits more, or the whole prompt or nothing)
                     c = 0
                 if c > 0:
                     # the head joins with its whole prompt or its first c tokens (the rest of the budget): the
@@ -1233,8 +1252,8 @@ class Continuous:
                     kv, attn = kf * s, af * s
                     if w:
                         sw = agg.lin_off + agg.lin_n * (g + 1) + (n_dec - agg.lin_n) * w
-                        kv += self.ks * sw
-                        attn += self.aw * sw
+                        kv += ks * sw
+                        attn += aw * sw
                     waiting.popleft()
                     admitted[rid] = None
                     pst = prefill[rid] = [0, n]
@@ -1243,8 +1262,8 @@ class Continuous:
                     led.used += -(-c // B)  # the chunk's blocks; its terms (seq_terms(c, 0), inline)
                     h = 0 + (c + 1) / 2.0
                     if w:
-                        kv += kf * c + self.ks * min(c, w)
-                        attn += af * (c * h) + self.aw * (c * min(h, w))
+                        kv += kf * c + ks * min(c, w)
+                        attn += af * (c * h) + aw * (c * min(h, w))
                     else:
                         kv += kf * c
                         attn += af * (c * h)
@@ -1254,11 +1273,11 @@ class Continuous:
                         dur = self.eager_floor
                     if self.cpu_seq:  # (n_seqs > 1)
                         c1 = self.cpu_seq * n_dec
-                        dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+                        dur = (dur if dur >= c1 else c1) if overlap else dur + c1
                     if n_seqs > self.max_running:
                         self.max_running = n_seqs
-                    if sim.check is not None:
-                        sim.check()
+                    if check is not None:
+                        check()
                     nw = len(waiting)
                     sim.area += (nw + len(admitted)) * dur
                     if nw > sim.peak_waiting:
@@ -1305,7 +1324,7 @@ class Continuous:
                     if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                         self._after_step(now)
                     continue
-            if len(prefill) == 1 and self.mixed_batches:
+            if len(prefill) == 1 and mixed_batches:
                 # plan()'s block for the one sequence in prefill (its chunk taking the rest of the token
                 # budget or what the free blocks allow; its last chunk, alone or with the head of the
                 # queue), the step's end and commit() (inline where the prefill goes on), in this loop:
@@ -1313,7 +1332,7 @@ class Continuous:
                 # changes it meanwhile)
                 ((rid, pst),) = prefill.items()
                 done, target = pst
-                ks, aw, budget0, mixed = self.ks, self.aw, self.budget, self.mixed
+                mixed = self.mixed
                 floor, cpu_seq = self.eager_floor, self.cpu_seq
                 ended = False
                 while True:
@@ -1367,7 +1386,7 @@ class Continuous:
                             c = room
                         last = False
                     else:  # its last chunk whole, then the head of the queue where plan() admits that one
-                        if cl < c and waiting and len(admitted) < self.max_seqs:
+                        if cl < c and waiting and len(admitted) < max_seqs:
                             if led.prefix_ready:
                                 break
                             free -= -(-(done + cl) // B) - held
@@ -1375,10 +1394,10 @@ class Continuous:
                             r2 = waiting[0]
                             n = prompt[r2] + generated[r2]
                             c2 = n if n < b2 else b2
-                            if not self.chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
+                            if not chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
                                 pass
                             elif -(-c2 // B) <= free:
-                                if b2 - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < self.max_seqs:
+                                if b2 - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < max_seqs:
                                     break  # a second round would follow: the general path
                                 rid2 = r2
                         c = cl
@@ -1425,11 +1444,11 @@ class Continuous:
                         dur = floor
                     if cpu_seq and n_seqs > 1:
                         c1 = cpu_seq * (n_seqs - 1)
-                        dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+                        dur = (dur if dur >= c1 else c1) if overlap else dur + c1
                     if n_seqs > self.max_running:
                         self.max_running = n_seqs
-                    if sim.check is not None:
-                        sim.check()
+                    if check is not None:
+                        check()
                     nw = len(waiting)
                     sim.area += (nw + len(admitted)) * dur
                     if nw > sim.peak_waiting:
@@ -1822,6 +1841,7 @@ class Sim:
         self.end_time = 0.0
         self.max_ctx = sys.deployment.model.max_context
         self.arr_list = reqs.arrival.tolist() if reqs.arrival is not None else None
+        self.n_arr = len(self.arr_list) if self.arr_list is not None else 0
         self.closed = reqs.arrival is None
         self.src_i = 0
         self.rng_route = reqs.rngs["routing"]
@@ -1848,22 +1868,26 @@ class Sim:
 
     def source(self, resumed: bool) -> None:
         """Open-loop arrivals, in order: each dispatched at its time (after a wait when it is later)."""
-        arr, i, n = self.arr_list, self.src_i, len(self.arr_list)
+        arr, i, n, now = self.arr_list, self.src_i, self.n_arr, self.now
         if resumed:
             self.next_arrival = i + 1
             rep = self.only
             if rep is not None and self.fits[i]:  # dispatch, inline: nothing to reject, no router
-                self.arrival[i] = self.now
+                self.arrival[i] = now
                 self.replica[i] = rep.idx
-                rep.enqueue(i)
+                if rep.wait or now < rep.last_start:
+                    rep.enqueue(i)
+                else:  # Replica.enqueue where it neither wakes nor interrupts the replica, inline
+                    rep.outstanding += 1
+                    rep.engine_enqueue(i)
             else:
                 self.dispatch(i)
             i += 1
         while i < n:
             t = arr[i]
-            if t > self.now:
+            if t > now:
                 self.src_i = i
-                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source_cb, True))
+                heapq.heappush(self.queue, (now + (t - now), NORMAL, next(self.eid), self.source_cb, True))
                 return
             self.next_arrival = i + 1
             self.dispatch(i)
@@ -2079,7 +2103,13 @@ def _binned_quantiles(chunks, sx, sw, total: float, qs) -> np.ndarray:
 class SimResult:
     summary: dict
     columns: dict  # per-request columns (REQUEST_COLUMNS)
-    timeline: list[dict]
+    steps: list[tuple]  # the timeline's steps, downsampled to timeline_points (TIMELINE_COLUMNS' values)
+
+    @functools.cached_property
+    def timeline(self) -> list[dict]:
+        """The steps as dicts (TIMELINE_COLUMNS as keys), built at the first use: a caller that reads
+        the summary alone (a sweep, a plan, the suite) never pays for them."""
+        return _timeline_rows(self.steps)
 
     @property
     def requests(self) -> list[dict]:
@@ -2397,5 +2427,22 @@ def simulate_scenario(catalog: Catalog, scenario: Scenario) -> SimResult:
     }
     tl = sim.timeline
     stride = max(1, math.ceil(len(tl) / scenario.timeline_points))
-    timeline = [dict(zip(TIMELINE_COLUMNS, r)) for r in tl[::stride]]
-    return SimResult(_summary(sim), cols, timeline)
+    return SimResult(_summary(sim), cols, tl[::stride])
+
+
+def _timeline_rows(steps: list[tuple]) -> list[dict]:
+    """dict(zip(TIMELINE_COLUMNS, step)) for each step: the same keys in the same order, built as
+    dict displays (about a quarter of dict(zip(...))'s cost; tests/test_sim_speed.py checks them)."""
+    return [
+        {
+            "time_s": t,
+            "replica": r,
+            "steps": k,
+            "duration_s": d,
+            "batch": b,
+            "tokens": n,
+            "kv_fraction": f,
+            "waiting": w,
+        }
+        for t, r, k, d, b, n, f, w in steps
+    ]
