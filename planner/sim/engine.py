@@ -1318,8 +1318,21 @@ class Continuous:
                         led.used -= -(-n // B) - (cached.pop(rid, 0) // B if cached else 0)
                         del admitted[rid]
                         sim.finished(rid, now)
-                    else:
+                    elif self.checking is not None:  # (_join may switch the step pricer first)
                         self._join(rid, n)
+                    else:  # _join(rid, n), inline
+                        o = n - g
+                        off[rid] = o
+                        agg.n += 1
+                        agg.off_sum += o
+                        phase[o % B] += 1
+                        if w and n + 1 < w:
+                            agg.lin_n += 1
+                            agg.lin_off += o
+                            heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
+                            heapq.heappush(cross, (w - 1 - o, rid))
+                        else:
+                            heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
                     self.pending = None
                     if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                         self._after_step(now)
@@ -1471,14 +1484,48 @@ class Continuous:
                         if arr is not None:  # arrivals came: resume's horizon (the next arrival)
                             horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
                     sim.now = now = t
-                    if last:  # commit(t) itself: the prefill ends (and the head's first chunk)
-                        self.pending = [(rid, c)] if rid2 < 0 else [(rid, c), (rid2, c2)]
-                        self.commit(t)
+                    if last:
                         ended = True
+                        if rid2 >= 0 and c2 == n:  # commit(t) itself: the head's whole prompt ends too
+                            self.pending = [(rid, c), (rid2, c2)]
+                            self.commit(t)
+                            break
+                        # commit(t), inline: the prefill ends (its last chunk yields the next token); the
+                        # head's first chunk (if any) is not its last
+                        g = led.g = g + 1
+                        del prefill[rid]
+                        if led.prefix and not led.prefix_ready and target > led.prefix:
+                            led.prefix_ready = True  # its prefix blocks now stay cached (held once)
+                            led.used += led.prefix // B
+                        o = generated[rid] = generated[rid] + 1
+                        if sim.first[rid] != sim.first[rid]:
+                            sim.first[rid] = now
+                        if o >= output[rid]:
+                            led.used -= -(-target // B) - (cached.pop(rid, 0) // B if cached else 0)
+                            del admitted[rid]
+                            sim.finished(rid, now)
+                        elif self.checking is not None:  # (_join may switch the step pricer first)
+                            self._join(rid, target)
+                        else:  # _join(rid, target), inline
+                            o = target - g
+                            off[rid] = o
+                            agg.n += 1
+                            agg.off_sum += o
+                            phase[o % B] += 1
+                            if w and target + 1 < w:
+                                agg.lin_n += 1
+                                agg.lin_off += o
+                                heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
+                                heapq.heappush(cross, (w - 1 - o, rid))
+                            else:
+                                heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
+                        if rid2 >= 0:
+                            prefill[rid2][0] = c2
+                        if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
+                            self._after_step(now)
                         break
                     g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
                     done = pst[0] = end
-                    self.pending = None
                     if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                         self._after_step(now)
                 if ended:  # plan the next step from the top
