@@ -22,6 +22,7 @@ import heapq
 import itertools
 import math
 import operator
+import struct
 from array import array
 from bisect import bisect_left
 from collections import deque
@@ -746,7 +747,7 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
         if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
-            sim.gap_vals.append(dur)
+            sim.gap_buf.append(dur)
             sim.gap_lens.append(1)
             sim.gap_counts.append(n_dec)
         if led.used > led.peak:
@@ -777,7 +778,7 @@ class Continuous:
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n, n, led.used / self.kv_total, nw))
-        sim.gap_vals.append(dur)
+        sim.gap_buf.append(dur)
         sim.gap_lens.append(1)
         sim.gap_counts.append(n)
         if led.used > led.peak:
@@ -809,7 +810,7 @@ class Continuous:
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n, n, led.used / self.kv_total, nw))
-        sim.gap_vals.append(dur)
+        sim.gap_buf.append(dur)
         sim.gap_lens.append(1)
         sim.gap_counts.append(n)
         if led.used > led.peak:
@@ -1006,7 +1007,9 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((start, self.idx, k, dur, n, n * k, led.used / self.kv_total, nw))
         if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
-            sim.gap_vals.fromlist(cum if k == len(cum) else cum[:k])  # (extend's values, the array grown once)
+            sim.gap_buf.extend(cum if k == len(cum) else cum[:k])
+            if len(sim.gap_buf) >= GAP_BUF:
+                sim.gap_flush()
         else:
             sim.gap_array(cum[:k])
         sim.gap_lens.append(k)
@@ -1035,7 +1038,17 @@ class Continuous:
             arr = sim.arr_list
             st = self.dr_state = (
                 *(sim, led, agg, self.B, sim.queue, self.waiting, led.prefill, self.admitted, agg.phase),
-                *(sim.timeline, sim.gap_lens, sim.gap_counts, self.fin, self.cross, led.off, sim.prompt, sim.output),
+                *(
+                    sim.timeline,
+                    sim.gap_buf,
+                    sim.gap_lens,
+                    sim.gap_counts,
+                    self.fin,
+                    self.cross,
+                    led.off,
+                    sim.prompt,
+                    sim.output,
+                ),
                 *(led.cap, self.idx, self.kv_total, self.w, self.kf, self.af, self.by_n, sim.generated, led.cached),
                 *(arr, len(arr) if arr is not None else 0),
                 *(
@@ -1049,7 +1062,7 @@ class Continuous:
                     self.mixed_batches,
                 ),
             )
-        (sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_lens, gap_counts, fin, cross, off,
+        (sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_buf, gap_lens, gap_counts, fin, cross, off,
          prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr,
          check, ks, aw, overlap, max_seqs, chunked, budget0, mixed_batches) = st  # fmt: skip
         inf = math.inf
@@ -1133,7 +1146,7 @@ class Continuous:
                         check()
                     sim.area += len(admitted) * dur  # (nothing waits)
                     timeline.append((now, idx, 1, dur, n, n, led.used / kv_total, 0))
-                    sim.gap_vals.append(dur)
+                    gap_buf.append(dur)
                     gap_lens.append(1)
                     gap_counts.append(n)
                     if led.used > led.peak:
@@ -1190,7 +1203,9 @@ class Continuous:
                         sim.peak_waiting = nw
                     timeline.append((now, idx, k, dur, n, n * k, used / kv_total, nw))
                     if type(run) is list:
-                        sim.gap_vals.fromlist(run)  # (extend's values, the array grown once)
+                        gap_buf.extend(run)
+                        if len(gap_buf) >= GAP_BUF:
+                            sim.gap_flush()
                     else:
                         sim.gap_array(run[:k])
                     gap_lens.append(k)
@@ -1284,7 +1299,7 @@ class Continuous:
                         sim.peak_waiting = nw
                     used = led.used
                     timeline.append((now, idx, 1, dur, n_seqs, tokens, used / kv_total, nw))
-                    sim.gap_vals.append(dur)
+                    gap_buf.append(dur)
                     gap_lens.append(1)
                     gap_counts.append(n_dec)
                     if used > led.peak:
@@ -1468,7 +1483,7 @@ class Continuous:
                         sim.peak_waiting = nw
                     timeline.append((now, idx, 1, dur, n_seqs, tokens, used / kv_total, nw))
                     if n_dec:
-                        sim.gap_vals.append(dur)
+                        gap_buf.append(dur)
                         gap_lens.append(1)
                         gap_counts.append(n_dec)
                     if used > led.peak:
@@ -1873,6 +1888,9 @@ class Sim:
         # array came (gap_vals so far moved there before it); taken apart by _gap_samples
         self.gap_vals = array("d")
         self.gap_pieces: list = []
+        # the latest values as floats, after gap_vals (a list's append costs a fifth of an array's, its extend
+        # a tenth of fromlist's): moved there in blocks (gap_flush) after runs, before an array and at the end
+        self.gap_buf: list[float] = []
         self.gap_lens: list[int] = []  # steps per entry
         self.gap_counts: list[int] = []  # sequences waiting on each of its steps
         self.gap_starts: dict[int, float] = {}  # entry index -> start time of its cumulative times
@@ -2021,10 +2039,19 @@ class Sim:
 
     def gap_array(self, cum: np.ndarray) -> None:
         """An entry's cumulative times as an array (after the floats recorded so far)."""
+        if self.gap_buf:
+            self.gap_flush()
         if self.gap_vals:
             self.gap_pieces.append(self.gap_vals)
             self.gap_vals = array("d")
         self.gap_pieces.append(cum)
+
+    def gap_flush(self) -> None:
+        """Move gap_buf's values to the end of gap_vals: the same doubles, packed in one call."""
+        buf = self.gap_buf
+        if buf:
+            self.gap_vals.frombytes(struct.pack(f"{len(buf)}d", *buf))
+            buf.clear()
 
     def batch_finished(self, arg) -> None:
         self.finished(*arg)
@@ -2046,6 +2073,7 @@ class Sim:
                 self.now = t
                 fn(arg)
         finally:
+            self.gap_flush()  # (the summary reads gap_vals)
             if collect:  # the records are long-lived: straight to the oldest generation (no young
                 gc.freeze()  # pass over them all at the next allocation; collectable as before)
                 gc.unfreeze()
@@ -2227,6 +2255,7 @@ def starvation_warnings(sim: Sim) -> list[str]:
     return out
 
 
+GAP_BUF = 1 << 10  # gap values kept as floats (Sim.gap_buf) before they move into Sim.gap_vals
 GAP_CHUNK = 1 << 16  # the chunks of a long sample of inter-token gaps (_GapSample)
 GAP_WHOLE = 1 << 20  # samples of up to this many gaps are summarised whole (faster there; about 25 MB)
 
