@@ -1099,8 +1099,8 @@ class Continuous:
                     s0 = agg.off_sum + n * (g + 1)  # the decoders' terms at step g
                     kv0, attn0 = kf * s0, af * s0
                     if w:
-                        ln = agg.lin_n
-                        sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
+                        ln = agg.lin_n  # (none below the window: the same integer, n * w)
+                        sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w if ln else agg.lin_off + n * w
                         kv0 += ks * sw0
                         attn0 += aw * sw0
                     else:
@@ -1166,7 +1166,8 @@ class Continuous:
                     self.pending = None
                 else:  # a run: resume's RUN and commit_run
                     k = len(run)
-                    dur = run[-1] if type(run) is list else float(run[-1])  # (a list holds floats)
+                    floats = type(run) is list
+                    dur = run[-1] if floats else float(run[-1])
                     t = now + dur
                     if queue and t >= queue[0][0]:
                         rep.last_start = now + float(run[-2]) if k > 1 else -inf
@@ -1202,7 +1203,7 @@ class Continuous:
                     if nw > sim.peak_waiting:
                         sim.peak_waiting = nw
                     timeline.append((now, idx, k, dur, n, n * k, used / kv_total, nw))
-                    if type(run) is list:
+                    if floats:
                         gap_buf.extend(run)
                         if len(gap_buf) >= GAP_BUF:
                             sim.gap_flush()
