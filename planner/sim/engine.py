@@ -1271,15 +1271,14 @@ class Continuous:
                         kv += ks * sw
                         attn += aw * sw
                     waiting.popleft()
-                    admitted[rid] = None
-                    pst = prefill[rid] = [0, n]
+                    admitted[rid] = None  # (its prefill entry, [done, n], is set where the step ends)
                     if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
                         sim.admitted[rid] = now
                     led.used += -(-c // B)  # the chunk's blocks; its terms (seq_terms(c, 0), inline)
                     h = 0 + (c + 1) / 2.0
                     if w:
-                        kv += kf * c + ks * min(c, w)
-                        attn += af * (c * h) + aw * (c * min(h, w))
+                        kv += kf * c + ks * (w if w < c else c)  # (min(c, w), min(h, w))
+                        attn += af * (c * h) + aw * (c * (w if w < h else h))
                     else:
                         kv += kf * c
                         attn += af * (c * h)
@@ -1310,6 +1309,7 @@ class Continuous:
                     if queue and t >= queue[0][0]:
                         ev = next(sim.eid)
                         if not rep._arrivals_first(t, ev):
+                            prefill[rid] = [0, n]
                             self.pending = [(rid, c)]
                             heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
                             return None
@@ -1318,12 +1318,11 @@ class Continuous:
                     sim.now = now = t
                     g = led.g = g + 1  # commit(t), inline
                     if c < n:  # the prefill goes on
-                        pst[0] = c
-                        self.pending = None
+                        prefill[rid] = [c, n]
                         if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                             self._after_step(now)
                         continue
-                    del prefill[rid]  # its only chunk yields the next token
+                    # its only chunk yields the next token (its prefill entry would go now)
                     if led.prefix and n > led.prefix:  # (not prefix_ready)
                         led.prefix_ready = True  # its prefix blocks now stay cached (held once)
                         led.used += led.prefix // B
@@ -1349,7 +1348,6 @@ class Continuous:
                             heapq.heappush(cross, (w - 1 - o, rid))
                         else:
                             heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
-                    self.pending = None
                     if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                         self._after_step(now)
                     continue
