@@ -1170,7 +1170,7 @@ class Continuous:
                     dur = run[-1] if floats else float(run[-1])
                     t = now + dur
                     if queue and t >= queue[0][0]:
-                        rep.last_start = now + float(run[-2]) if k > 1 else -inf
+                        rep.last_start = now + (run[-2] if floats else float(run[-2])) if k > 1 else -inf
                         rep.run = (now, run)
                         rep.run_id += 1
                         ev = next(sim.eid)
@@ -1184,7 +1184,7 @@ class Continuous:
                             horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
                     sim.now = t
                     rep.busy += dur
-                    q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
+                    q, r = k // B, k % B  # new blocks over k steps: n per B steps, plus the partial cycle
                     if r:
                         i0 = -g % B
                         lo = i0 - r + 1
