@@ -271,3 +271,71 @@ def test_gap_statistics_a_chunk_at_a_time_equal_the_whole_sample(cat, name, chun
     g = S._GapSample(sim, chunk)
     assert g.n > 8 * chunk
     assert g.stats(1e3) == S._weighted_stats(*S._gap_samples(sim), 1e3)
+
+
+def test_timeline_rows_are_the_steps_keyed_by_their_columns(cat):
+    """SimResult.timeline (built at its first use, as dict displays) is dict(zip(TIMELINE_COLUMNS, step))
+    for each recorded step: the same keys in the same order, the same values."""
+    from planner.sim.engine import TIMELINE_COLUMNS, simulate_scenario
+
+    res = simulate_scenario(cat, suite_scenario("light", 60, timeline_points=50))
+    assert 0 < len(res.steps) <= 50
+    assert res.timeline == [dict(zip(TIMELINE_COLUMNS, r)) for r in res.steps]
+    assert all(list(r) == list(TIMELINE_COLUMNS) for r in res.timeline)
+    assert res.timeline is res.timeline  # built once
+
+
+@pytest.mark.parametrize("name", ["moe", "long_prompts"])
+def test_gap_values_moved_in_blocks_keep_their_order(cat, monkeypatch, name):
+    """Inter-token gap values wait in Sim.gap_buf (floats) and move into Sim.gap_vals in blocks (after
+    runs once GAP_BUF are waiting, before a run's array, at the end): whatever the block size, the
+    same doubles in the same order, and the same summary."""
+    from planner.sim import engine as S
+
+    def gaps(block):
+        monkeypatch.setattr(S, "GAP_BUF", block)
+        sc = suite_scenario(name, 200)
+        sys_, cfg = resolve(cat, sc)
+        sim = S.Sim(sys_, cfg, sc, S.make_requests(sc.workload))
+        sim.run()
+        assert not sim.gap_buf
+        return [np.asarray(p, dtype=float).tolist() for p in sim.gap_pieces + [sim.gap_vals]], sim
+
+    small, sim = gaps(5)
+    whole, _ = gaps(1 << 40)
+    assert sum(small, []) == sum(whole, [])
+    assert len(sum(small, [])) == sum(sim.gap_lens) > 1000
+    assert S._summary(sim) == S.simulate_scenario(cat, suite_scenario(name, 200)).summary
+
+
+PREFIX_LONG = {  # one long prefill at a time, the head joining its last chunk, a shared prefix, 1-3 output tokens
+    "model": "llama-3.1-8b",
+    "quant": "fp8",
+    "engine": "vllm",
+    "machine": {"hardware": "nvidia-h100-sxm"},
+    "workload": {
+        "arrival": "poisson",
+        "rate_rps": 2.5,
+        "prompt": {"dist": "uniform", "min": 100, "max": 20000},
+        "output": {"dist": "uniform", "min": 1, "max": 3},
+        "requests": 120,
+        "shared_prefix_tokens": 1024,
+    },
+}
+
+
+@pytest.mark.parametrize("name", ["long_prompts", "moe", "prefix_long"])
+def test_decode_runs_inline_steps_are_the_general_path(cat, monkeypatch, name):
+    """Continuous.decode_runs plans, prices and commits the common steps itself (decode runs, the head
+    joining, the one prefill's chunks and its last chunk's commit, completions): with decode_runs
+    reduced to plan() (Replica.resume then commits each step or run through commit / commit_run), the
+    same results bit for bit."""
+    from planner.sim import engine as S
+
+    sc = suite_scenario(name, 120) if name in SUITE else parse_scenario(PREFIX_LONG)
+    fast = S.simulate_scenario(cat, sc)
+    monkeypatch.setattr(S.Continuous, "decode_runs", lambda self, rep, now, horizon: self.plan(now, horizon))
+    general = S.simulate_scenario(cat, sc)
+    assert general.summary == fast.summary
+    assert general.columns == fast.columns
+    assert general.steps == fast.steps

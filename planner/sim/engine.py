@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import gc
 import heapq
 import itertools
 import math
 import operator
+import struct
 from array import array
 from bisect import bisect_left
 from collections import deque
@@ -591,6 +593,7 @@ class Continuous:
         if not fin or fin[0][0] > g:
             return
         prompt, output, agg, w, B, cached = sim.prompt, sim.output, self.agg, self.w, self.B, led.cached
+        rep = sim.replicas[self.idx]  # (every sequence here is this replica's request)
         while fin and fin[0][0] <= g:
             key, rid = heapq.heappop(fin)
             if not self.fin_stale or off.get(rid) == prompt[rid] + output[rid] - 1 - key:
@@ -606,7 +609,14 @@ class Continuous:
                 sim.generated[rid] = t - prompt[rid] + 1
                 led.used -= -(-t // B) - (cached.pop(rid, 0) // B if cached else 0)
                 del self.admitted[rid]
-                sim.finished(rid, now)
+                sim.finish[rid] = now  # Sim.finished, inline
+                rep.outstanding -= 1
+                if sim.closed:
+                    sim._ended(now)
+                else:
+                    sim.ended += 1
+                    if now > sim.end_time:
+                        sim.end_time = now
             else:
                 self.fin_stale -= 1
 
@@ -737,7 +747,7 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n_seqs, tokens, led.used / self.kv_total, nw))
         if n_dec:  # Sim.gaps, inline: every decoding sequence waits this step for its next token
-            sim.gap_vals.append(dur)
+            sim.gap_buf.append(dur)
             sim.gap_lens.append(1)
             sim.gap_counts.append(n_dec)
         if led.used > led.peak:
@@ -768,7 +778,7 @@ class Continuous:
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n, n, led.used / self.kv_total, nw))
-        sim.gap_vals.append(dur)
+        sim.gap_buf.append(dur)
         sim.gap_lens.append(1)
         sim.gap_counts.append(n)
         if led.used > led.peak:
@@ -800,7 +810,7 @@ class Continuous:
         if nw > sim.peak_waiting:
             sim.peak_waiting = nw
         sim.timeline.append((now, self.idx, 1, dur, n, n, led.used / self.kv_total, nw))
-        sim.gap_vals.append(dur)
+        sim.gap_buf.append(dur)
         sim.gap_lens.append(1)
         sim.gap_counts.append(n)
         if led.used > led.peak:
@@ -997,7 +1007,9 @@ class Continuous:
             sim.peak_waiting = nw
         sim.timeline.append((start, self.idx, k, dur, n, n * k, led.used / self.kv_total, nw))
         if type(cum) is list:  # Sim.gaps, inline: the run's step times, taken apart at the end
-            sim.gap_vals.fromlist(cum if k == len(cum) else cum[:k])  # (extend's values, the array grown once)
+            sim.gap_buf.extend(cum if k == len(cum) else cum[:k])
+            if len(sim.gap_buf) >= GAP_BUF:
+                sim.gap_flush()
         else:
             sim.gap_array(cum[:k])
         sim.gap_lens.append(k)
@@ -1026,12 +1038,33 @@ class Continuous:
             arr = sim.arr_list
             st = self.dr_state = (
                 *(sim, led, agg, self.B, sim.queue, self.waiting, led.prefill, self.admitted, agg.phase),
-                *(sim.timeline, sim.gap_lens, sim.gap_counts, self.fin, self.cross, led.off, sim.prompt, sim.output),
+                *(
+                    sim.timeline,
+                    sim.gap_buf,
+                    sim.gap_lens,
+                    sim.gap_counts,
+                    self.fin,
+                    self.cross,
+                    led.off,
+                    sim.prompt,
+                    sim.output,
+                ),
                 *(led.cap, self.idx, self.kv_total, self.w, self.kf, self.af, self.by_n, sim.generated, led.cached),
                 *(arr, len(arr) if arr is not None else 0),
+                *(
+                    sim.check,
+                    self.ks,
+                    self.aw,
+                    self.cpu_overlap,
+                    self.max_seqs,
+                    self.chunked,
+                    self.budget,
+                    self.mixed_batches,
+                ),
             )
-        (sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_lens, gap_counts, fin, cross, off,
-         prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr) = st  # fmt: skip
+        (sim, led, agg, B, queue, waiting, prefill, admitted, phase, timeline, gap_buf, gap_lens, gap_counts, fin, cross, off,
+         prompt, output, cap, idx, kv_total, w, kf, af, by_n, generated, cached, arr, n_arr,
+         check, ks, aw, overlap, max_seqs, chunked, budget0, mixed_batches) = st  # fmt: skip
         inf = math.inf
         while True:
             while not waiting and not prefill and agg.n:
@@ -1066,15 +1099,15 @@ class Continuous:
                     s0 = agg.off_sum + n * (g + 1)  # the decoders' terms at step g
                     kv0, attn0 = kf * s0, af * s0
                     if w:
-                        ln = agg.lin_n
-                        sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w
-                        kv0 += self.ks * sw0
-                        attn0 += self.aw * sw0
+                        ln = agg.lin_n  # (none below the window: the same integer, n * w)
+                        sw0 = agg.lin_off + ln * (g + 1) + (n - ln) * w if ln else agg.lin_off + n * w
+                        kv0 += ks * sw0
+                        attn0 += aw * sw0
                     else:
                         sw0 = ln = 0
                     run = pr.time(kv0, attn0)  # the first step (_step_time's for one step)
                     if c:
-                        run = (run if run >= c else c) if self.cpu_overlap else run + c
+                        run = (run if run >= c else c) if overlap else run + c
                     if k >= 2 and now + run < horizon:
                         t0 = run
                         if horizon != inf:  # min(k, ceil(x) + 1): k unless x < k - 1
@@ -1103,17 +1136,17 @@ class Continuous:
                         kv, attn = kf * s, af * s
                         if w:
                             sw = agg.lin_off + agg.lin_n * (g + 1) + (n - agg.lin_n) * w
-                            kv += self.ks * sw
-                            attn += self.aw * sw
+                            kv += ks * sw
+                            attn += aw * sw
                         run = self._step_time(n, n, kv, attn, True)
                     dur = run
                     if n > self.max_running:
                         self.max_running = n
-                    if sim.check is not None:
-                        sim.check()
+                    if check is not None:
+                        check()
                     sim.area += len(admitted) * dur  # (nothing waits)
                     timeline.append((now, idx, 1, dur, n, n, led.used / kv_total, 0))
-                    sim.gap_vals.append(dur)
+                    gap_buf.append(dur)
                     gap_lens.append(1)
                     gap_counts.append(n)
                     if led.used > led.peak:
@@ -1133,9 +1166,11 @@ class Continuous:
                     self.pending = None
                 else:  # a run: resume's RUN and commit_run
                     k = len(run)
-                    t = now + float(run[-1])
+                    floats = type(run) is list
+                    dur = run[-1] if floats else float(run[-1])
+                    t = now + dur
                     if queue and t >= queue[0][0]:
-                        rep.last_start = now + float(run[-2]) if k > 1 else -inf
+                        rep.last_start = now + (run[-2] if floats else float(run[-2])) if k > 1 else -inf
                         rep.run = (now, run)
                         rep.run_id += 1
                         ev = next(sim.eid)
@@ -1148,8 +1183,8 @@ class Continuous:
                         if arr is not None:  # arrivals came: resume's horizon (the next arrival)
                             horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
                     sim.now = t
-                    rep.busy += float(run[k - 1])
-                    q, r = divmod(k, B)  # new blocks over k steps: n per B steps, plus the partial cycle
+                    rep.busy += dur
+                    q, r = k // B, k % B  # new blocks over k steps: n per B steps, plus the partial cycle
                     if r:
                         i0 = -g % B
                         lo = i0 - r + 1
@@ -1161,16 +1196,17 @@ class Continuous:
                     used = led.used = led.used + q
                     if used > led.peak:
                         led.peak = used
-                    dur = float(run[k - 1])
-                    if sim.check is not None:
-                        sim.check()
+                    if check is not None:
+                        check()
                     nw = len(waiting)  # (arrivals may have come during its last step)
                     sim.area += (nw + len(admitted)) * dur
                     if nw > sim.peak_waiting:
                         sim.peak_waiting = nw
                     timeline.append((now, idx, k, dur, n, n * k, used / kv_total, nw))
-                    if type(run) is list:
-                        sim.gap_vals.fromlist(run)  # (extend's values, the array grown once)
+                    if floats:
+                        gap_buf.extend(run)
+                        if len(gap_buf) >= GAP_BUF:
+                            sim.gap_flush()
                     else:
                         sim.gap_array(run[:k])
                     gap_lens.append(k)
@@ -1209,21 +1245,20 @@ class Continuous:
                 waiting
                 and agg.n
                 and not prefill
-                and self.mixed_batches
+                and mixed_batches
                 and not led.prefix_ready
-                and len(admitted) < self.max_seqs
+                and len(admitted) < max_seqs
             ):  # the head of the queue may join the decoders
                 rid = waiting[0]
                 n = prompt[rid] + generated[rid]
                 g, n_dec = led.g, agg.n
                 need = phase[-g % B]
-                budget0 = self.budget
                 c = budget0 - n_dec
                 if -(-(n if n < budget0 else budget0) // B) > cap - led.used - need:  # not admissible
                     c = 0
                 elif len(waiting) == 1 and n <= c:  # the one waiting request with its whole prompt
                     c = n
-                elif n < c or not self.chunked:  # (plan() admits more, or the whole prompt or nothing)
+                elif n < c or not chunked:  # (plan() admits more, or the whole prompt or nothing)
                     c = 0
                 if c > 0:
                     # the head joins with its whole prompt or its first c tokens (the rest of the budget): the
@@ -1233,18 +1268,17 @@ class Continuous:
                     kv, attn = kf * s, af * s
                     if w:
                         sw = agg.lin_off + agg.lin_n * (g + 1) + (n_dec - agg.lin_n) * w
-                        kv += self.ks * sw
-                        attn += self.aw * sw
+                        kv += ks * sw
+                        attn += aw * sw
                     waiting.popleft()
-                    admitted[rid] = None
-                    pst = prefill[rid] = [0, n]
+                    admitted[rid] = None  # (its prefill entry, [done, n], is set where the step ends)
                     if sim.admitted[rid] != sim.admitted[rid]:  # first admission (NaN until then)
                         sim.admitted[rid] = now
                     led.used += -(-c // B)  # the chunk's blocks; its terms (seq_terms(c, 0), inline)
                     h = 0 + (c + 1) / 2.0
                     if w:
-                        kv += kf * c + self.ks * min(c, w)
-                        attn += af * (c * h) + self.aw * (c * min(h, w))
+                        kv += kf * c + ks * (w if w < c else c)  # (min(c, w), min(h, w))
+                        attn += af * (c * h) + aw * (c * (w if w < h else h))
                     else:
                         kv += kf * c
                         attn += af * (c * h)
@@ -1254,18 +1288,18 @@ class Continuous:
                         dur = self.eager_floor
                     if self.cpu_seq:  # (n_seqs > 1)
                         c1 = self.cpu_seq * n_dec
-                        dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+                        dur = (dur if dur >= c1 else c1) if overlap else dur + c1
                     if n_seqs > self.max_running:
                         self.max_running = n_seqs
-                    if sim.check is not None:
-                        sim.check()
+                    if check is not None:
+                        check()
                     nw = len(waiting)
                     sim.area += (nw + len(admitted)) * dur
                     if nw > sim.peak_waiting:
                         sim.peak_waiting = nw
                     used = led.used
                     timeline.append((now, idx, 1, dur, n_seqs, tokens, used / kv_total, nw))
-                    sim.gap_vals.append(dur)
+                    gap_buf.append(dur)
                     gap_lens.append(1)
                     gap_counts.append(n_dec)
                     if used > led.peak:
@@ -1275,6 +1309,7 @@ class Continuous:
                     if queue and t >= queue[0][0]:
                         ev = next(sim.eid)
                         if not rep._arrivals_first(t, ev):
+                            prefill[rid] = [0, n]
                             self.pending = [(rid, c)]
                             heapq.heappush(queue, (t, NORMAL, ev, rep._stepped, None))
                             return None
@@ -1283,12 +1318,11 @@ class Continuous:
                     sim.now = now = t
                     g = led.g = g + 1  # commit(t), inline
                     if c < n:  # the prefill goes on
-                        pst[0] = c
-                        self.pending = None
+                        prefill[rid] = [c, n]
                         if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                             self._after_step(now)
                         continue
-                    del prefill[rid]  # its only chunk yields the next token
+                    # its only chunk yields the next token (its prefill entry would go now)
                     if led.prefix and n > led.prefix:  # (not prefix_ready)
                         led.prefix_ready = True  # its prefix blocks now stay cached (held once)
                         led.used += led.prefix // B
@@ -1299,13 +1333,25 @@ class Continuous:
                         led.used -= -(-n // B) - (cached.pop(rid, 0) // B if cached else 0)
                         del admitted[rid]
                         sim.finished(rid, now)
-                    else:
+                    elif self.checking is not None:  # (_join may switch the step pricer first)
                         self._join(rid, n)
-                    self.pending = None
+                    else:  # _join(rid, n), inline
+                        o = n - g
+                        off[rid] = o
+                        agg.n += 1
+                        agg.off_sum += o
+                        phase[o % B] += 1
+                        if w and n + 1 < w:
+                            agg.lin_n += 1
+                            agg.lin_off += o
+                            heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
+                            heapq.heappush(cross, (w - 1 - o, rid))
+                        else:
+                            heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
                     if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                         self._after_step(now)
                     continue
-            if len(prefill) == 1 and self.mixed_batches:
+            if len(prefill) == 1 and mixed_batches:
                 # plan()'s block for the one sequence in prefill (its chunk taking the rest of the token
                 # budget or what the free blocks allow; its last chunk, alone or with the head of the
                 # queue), the step's end and commit() (inline where the prefill goes on), in this loop:
@@ -1313,7 +1359,7 @@ class Continuous:
                 # changes it meanwhile)
                 ((rid, pst),) = prefill.items()
                 done, target = pst
-                ks, aw, budget0, mixed = self.ks, self.aw, self.budget, self.mixed
+                mixed = self.mixed
                 floor, cpu_seq = self.eager_floor, self.cpu_seq
                 ended = False
                 while True:
@@ -1367,7 +1413,7 @@ class Continuous:
                             c = room
                         last = False
                     else:  # its last chunk whole, then the head of the queue where plan() admits that one
-                        if cl < c and waiting and len(admitted) < self.max_seqs:
+                        if cl < c and waiting and len(admitted) < max_seqs:
                             if led.prefix_ready:
                                 break
                             free -= -(-(done + cl) // B) - held
@@ -1375,10 +1421,10 @@ class Continuous:
                             r2 = waiting[0]
                             n = prompt[r2] + generated[r2]
                             c2 = n if n < b2 else b2
-                            if not self.chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
+                            if not chunked and c2 < n:  # chunked prefill off: the whole prompt or nothing
                                 pass
                             elif -(-c2 // B) <= free:
-                                if b2 - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < self.max_seqs:
+                                if b2 - c2 > 0 and len(waiting) > 1 and len(admitted) + 1 < max_seqs:
                                     break  # a second round would follow: the general path
                                 rid2 = r2
                         c = cl
@@ -1425,18 +1471,18 @@ class Continuous:
                         dur = floor
                     if cpu_seq and n_seqs > 1:
                         c1 = cpu_seq * (n_seqs - 1)
-                        dur = (dur if dur >= c1 else c1) if self.cpu_overlap else dur + c1
+                        dur = (dur if dur >= c1 else c1) if overlap else dur + c1
                     if n_seqs > self.max_running:
                         self.max_running = n_seqs
-                    if sim.check is not None:
-                        sim.check()
+                    if check is not None:
+                        check()
                     nw = len(waiting)
                     sim.area += (nw + len(admitted)) * dur
                     if nw > sim.peak_waiting:
                         sim.peak_waiting = nw
                     timeline.append((now, idx, 1, dur, n_seqs, tokens, used / kv_total, nw))
                     if n_dec:
-                        sim.gap_vals.append(dur)
+                        gap_buf.append(dur)
                         gap_lens.append(1)
                         gap_counts.append(n_dec)
                     if used > led.peak:
@@ -1452,14 +1498,48 @@ class Continuous:
                         if arr is not None:  # arrivals came: resume's horizon (the next arrival)
                             horizon = arr[sim.next_arrival] if sim.next_arrival < n_arr else inf
                     sim.now = now = t
-                    if last:  # commit(t) itself: the prefill ends (and the head's first chunk)
-                        self.pending = [(rid, c)] if rid2 < 0 else [(rid, c), (rid2, c2)]
-                        self.commit(t)
+                    if last:
                         ended = True
+                        if rid2 >= 0 and c2 == n:  # commit(t) itself: the head's whole prompt ends too
+                            self.pending = [(rid, c), (rid2, c2)]
+                            self.commit(t)
+                            break
+                        # commit(t), inline: the prefill ends (its last chunk yields the next token); the
+                        # head's first chunk (if any) is not its last
+                        g = led.g = g + 1
+                        del prefill[rid]
+                        if led.prefix and not led.prefix_ready and target > led.prefix:
+                            led.prefix_ready = True  # its prefix blocks now stay cached (held once)
+                            led.used += led.prefix // B
+                        o = generated[rid] = generated[rid] + 1
+                        if sim.first[rid] != sim.first[rid]:
+                            sim.first[rid] = now
+                        if o >= output[rid]:
+                            led.used -= -(-target // B) - (cached.pop(rid, 0) // B if cached else 0)
+                            del admitted[rid]
+                            sim.finished(rid, now)
+                        elif self.checking is not None:  # (_join may switch the step pricer first)
+                            self._join(rid, target)
+                        else:  # _join(rid, target), inline
+                            o = target - g
+                            off[rid] = o
+                            agg.n += 1
+                            agg.off_sum += o
+                            phase[o % B] += 1
+                            if w and target + 1 < w:
+                                agg.lin_n += 1
+                                agg.lin_off += o
+                                heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
+                                heapq.heappush(cross, (w - 1 - o, rid))
+                            else:
+                                heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
+                        if rid2 >= 0:
+                            prefill[rid2][0] = c2
+                        if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
+                            self._after_step(now)
                         break
                     g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
                     done = pst[0] = end
-                    self.pending = None
                     if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
                         self._after_step(now)
                 if ended:  # plan the next step from the top
@@ -1807,6 +1887,9 @@ class Sim:
         # array came (gap_vals so far moved there before it); taken apart by _gap_samples
         self.gap_vals = array("d")
         self.gap_pieces: list = []
+        # the latest values as floats, after gap_vals (a list's append costs a fifth of an array's, its extend
+        # a tenth of fromlist's): moved there in blocks (gap_flush) after runs, before an array and at the end
+        self.gap_buf: list[float] = []
         self.gap_lens: list[int] = []  # steps per entry
         self.gap_counts: list[int] = []  # sequences waiting on each of its steps
         self.gap_starts: dict[int, float] = {}  # entry index -> start time of its cumulative times
@@ -1822,6 +1905,7 @@ class Sim:
         self.end_time = 0.0
         self.max_ctx = sys.deployment.model.max_context
         self.arr_list = reqs.arrival.tolist() if reqs.arrival is not None else None
+        self.n_arr = len(self.arr_list) if self.arr_list is not None else 0
         self.closed = reqs.arrival is None
         self.src_i = 0
         self.rng_route = reqs.rngs["routing"]
@@ -1848,22 +1932,26 @@ class Sim:
 
     def source(self, resumed: bool) -> None:
         """Open-loop arrivals, in order: each dispatched at its time (after a wait when it is later)."""
-        arr, i, n = self.arr_list, self.src_i, len(self.arr_list)
+        arr, i, n, now = self.arr_list, self.src_i, self.n_arr, self.now
         if resumed:
             self.next_arrival = i + 1
             rep = self.only
             if rep is not None and self.fits[i]:  # dispatch, inline: nothing to reject, no router
-                self.arrival[i] = self.now
+                self.arrival[i] = now
                 self.replica[i] = rep.idx
-                rep.enqueue(i)
+                if rep.wait or now < rep.last_start:
+                    rep.enqueue(i)
+                else:  # Replica.enqueue where it neither wakes nor interrupts the replica, inline
+                    rep.outstanding += 1
+                    rep.engine_enqueue(i)
             else:
                 self.dispatch(i)
             i += 1
         while i < n:
             t = arr[i]
-            if t > self.now:
+            if t > now:
                 self.src_i = i
-                heapq.heappush(self.queue, (self.now + (t - self.now), NORMAL, next(self.eid), self.source_cb, True))
+                heapq.heappush(self.queue, (now + (t - now), NORMAL, next(self.eid), self.source_cb, True))
                 return
             self.next_arrival = i + 1
             self.dispatch(i)
@@ -1950,10 +2038,19 @@ class Sim:
 
     def gap_array(self, cum: np.ndarray) -> None:
         """An entry's cumulative times as an array (after the floats recorded so far)."""
+        if self.gap_buf:
+            self.gap_flush()
         if self.gap_vals:
             self.gap_pieces.append(self.gap_vals)
             self.gap_vals = array("d")
         self.gap_pieces.append(cum)
+
+    def gap_flush(self) -> None:
+        """Move gap_buf's values to the end of gap_vals: the same doubles, packed in one call."""
+        buf = self.gap_buf
+        if buf:
+            self.gap_vals.frombytes(struct.pack(f"{len(buf)}d", *buf))
+            buf.clear()
 
     def batch_finished(self, arg) -> None:
         self.finished(*arg)
@@ -1975,6 +2072,7 @@ class Sim:
                 self.now = t
                 fn(arg)
         finally:
+            self.gap_flush()  # (the summary reads gap_vals)
             if collect:  # the records are long-lived: straight to the oldest generation (no young
                 gc.freeze()  # pass over them all at the next allocation; collectable as before)
                 gc.unfreeze()
@@ -2079,7 +2177,13 @@ def _binned_quantiles(chunks, sx, sw, total: float, qs) -> np.ndarray:
 class SimResult:
     summary: dict
     columns: dict  # per-request columns (REQUEST_COLUMNS)
-    timeline: list[dict]
+    steps: list[tuple]  # the timeline's steps, downsampled to timeline_points (TIMELINE_COLUMNS' values)
+
+    @functools.cached_property
+    def timeline(self) -> list[dict]:
+        """The steps as dicts (TIMELINE_COLUMNS as keys), built at the first use: a caller that reads
+        the summary alone (a sweep, a plan, the suite) never pays for them."""
+        return _timeline_rows(self.steps)
 
     @property
     def requests(self) -> list[dict]:
@@ -2150,6 +2254,7 @@ def starvation_warnings(sim: Sim) -> list[str]:
     return out
 
 
+GAP_BUF = 1 << 10  # gap values kept as floats (Sim.gap_buf) before they move into Sim.gap_vals
 GAP_CHUNK = 1 << 16  # the chunks of a long sample of inter-token gaps (_GapSample)
 GAP_WHOLE = 1 << 20  # samples of up to this many gaps are summarised whole (faster there; about 25 MB)
 
@@ -2397,5 +2502,22 @@ def simulate_scenario(catalog: Catalog, scenario: Scenario) -> SimResult:
     }
     tl = sim.timeline
     stride = max(1, math.ceil(len(tl) / scenario.timeline_points))
-    timeline = [dict(zip(TIMELINE_COLUMNS, r)) for r in tl[::stride]]
-    return SimResult(_summary(sim), cols, timeline)
+    return SimResult(_summary(sim), cols, tl[::stride])
+
+
+def _timeline_rows(steps: list[tuple]) -> list[dict]:
+    """dict(zip(TIMELINE_COLUMNS, step)) for each step: the same keys in the same order, built as
+    dict displays (about a quarter of dict(zip(...))'s cost; tests/test_sim_speed.py checks them)."""
+    return [
+        {
+            "time_s": t,
+            "replica": r,
+            "steps": k,
+            "duration_s": d,
+            "batch": b,
+            "tokens": n,
+            "kv_fraction": f,
+            "waiting": w,
+        }
+        for t, r, k, d, b, n, f, w in steps
+    ]
