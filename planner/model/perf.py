@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import repeat
 from math import sqrt as _sqrt
 from typing import Any, Callable, Iterable
 
@@ -79,31 +80,37 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
     """DecodePricer.run's loop for one combination of terms, compiled once: only the operations
     that are there (an addition of 0.0, a division by 1, a product with 1.0 or a max with 0.0 leaves
     a positive time as it is, so dropping them changes no bit); s and sw as floats (integers below
-    2^53: exact, and what int x float converts them to).  Returns a factory: make(n, kf, af, ks, aw,
-    f0, e0, c0, d, q, w, bw, adds, floor) gives loop(k, s0, h, sw0, ln, t0) with those terms bound
-    (DecodePricer.runner).  A step's time is max(compute c, memory m) plus its additions; c and m
-    are both linear in the step's index, so where one exceeds the other by a relative 1e-9 (far
-    beyond their rounding) at the run's first and last step it does at every step, and the loop
-    computes that one alone (the same operations for it: the same bits)."""
+    2^53: exact, and what int x float converts them to), stepped by n and ln as floats (the same
+    exact sums).  Returns a factory: make(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor)
+    gives loop(k, s0, h, sw0, ln, t0) with those terms bound (DecodePricer.runner).  A step's time
+    is max(compute c, memory m) plus its additions; c and m are both linear in the step's index, so
+    where one exceeds the other by a relative 1e-9 (far beyond their rounding) at the run's first
+    and last step it does at every step, and the loop computes that one alone (the same operations
+    for it: the same bits).  Where no windowed sequence grows (ln = 0) sw is the same float at every
+    step, and so are ks x sw and aw x sw: taken once before the loop (the same products)."""
     key = (win, c0, d, q, adds, floor)
     fn = _RUN_LOOPS.get(key)
     if fn is None:
-        x_a, x_m = ("(af * {S} + aw * {W})", "(kf * {S} + ks * {W})") if win else ("af * {S}", "kf * {S}")
-        c = f"(f0 + {x_a}) / e0"
-        if c0:
-            c = f"({c} + c0)"
-        if d:
-            c = f"{c} / d"
-        if q:
-            c = f"{c} * q"
-        m = f"(w + {x_m}) / bw"
         plus = "".join(f" + a{i}" for i in range(adds))
 
-        def steps(t: list[str], ind: str) -> list[str]:  # the loop over the steps, with t's lines
+        def terms(wterm: str | None) -> tuple[str, str]:  # c and m of step s ({S}), windowed term wterm(kind)
+            x_a, x_m = "af * {S}", "kf * {S}"
+            if wterm is not None:
+                x_a, x_m = f"({x_a} + {wterm.format(k='aw')})", f"({x_m} + {wterm.format(k='ks')})"
+            c = f"(f0 + {x_a}) / e0"
+            if c0:
+                c = f"({c} + c0)"
+            if d:
+                c = f"{c} / d"
+            if q:
+                c = f"{c} * q"
+            return c, f"(w + {x_m}) / bw"
+
+        def steps(t: list[str], ind: str, grow: bool) -> list[str]:  # the loop over the steps, with t's lines
             return [
-                f"{ind}for _ in range(k):",
-                f"{ind}    s += n",
-                f"{ind}    sw += ln" if win else f"{ind}    pass",
+                f"{ind}for _ in rep(None, k):",
+                f"{ind}    s += nf",
+                f"{ind}    sw += lnf" if grow else f"{ind}    pass",
                 *(f"{ind}    {x}" for x in t),
                 f"{ind}    if t < floor: t = floor" if floor else f"{ind}    pass",
                 f"{ind}    acc = acc + t",
@@ -112,13 +119,54 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
                 f"{ind}        break",
             ]
 
-        def at(x: str, S: str, W: str) -> str:
-            return x.format(S=S, W=W)
+        def one(x: str, ind: str, grow: bool) -> list[str]:  # steps of one side alone
+            if floor:
+                return steps([f"t = {x}{plus}"], ind, grow)
+            return [  # (t inline: acc + (t's expression), the same operations)
+                f"{ind}for _ in rep(None, k):",
+                f"{ind}    s += nf",
+                f"{ind}    sw += lnf" if grow else f"{ind}    pass",
+                f"{ind}    acc = acc + ({x}{plus})",
+                f"{ind}    append(acc)",
+                f"{ind}    if acc >= h:",
+                f"{ind}        break",
+            ]
+
+        def body(ind: str, wterm: str | None, grow: bool) -> list[str]:
+            c, m = terms(wterm)
+
+            def at(x: str, S: str, W: str) -> str:
+                return x.format(S=S, W=W)
+
+            return [
+                f"{ind}if k > 2:",  # c and m at the first and the last step: one above the other throughout?
+                f"{ind}    sa, sb = s + n, s + n * k",
+                f"{ind}    wa, wb = sw + ln, sw + ln * k" if grow else f"{ind}    pass",
+                f"{ind}    ca, cb = {at(c, 'sa', 'wa')}, {at(c, 'sb', 'wb')}",
+                f"{ind}    ma, mb = {at(m, 'sa', 'wa')}, {at(m, 'sb', 'wb')}",
+                f"{ind}    if ma - ca > 1e-9 * ma and mb - cb > 1e-9 * mb:",  # memory-bound throughout
+                *one(at(m, "s", "sw"), ind + "        ", grow),
+                f"{ind}        return out",
+                f"{ind}    if ca - ma > 1e-9 * ca and cb - mb > 1e-9 * cb:",  # compute-bound throughout
+                *one(at(c, "s", "sw"), ind + "        ", grow),
+                f"{ind}        return out",
+                *steps(
+                    [
+                        f"c = {at(c, 's', 'sw')}",
+                        f"m = {at(m, 's', 'sw')}",
+                        f"t = (c if c > m else m){plus}",
+                    ],
+                    ind,
+                    grow,
+                ),
+                f"{ind}return out",
+            ]
 
         names = ", ".join(f"a{i}" for i in range(adds))
         lines = [
             "def make(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor):",
             f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
+            "    nf = float(n)",
             "    def loop(k, s0, h, sw0, ln, t0):",
             "        sw = float(sw0 - ln)" if win else "        pass",
             "        out = []",
@@ -133,31 +181,58 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             "            k -= 1",
             "            s += n",
             "            sw += ln" if win else "            pass",
-            "        if k > 2:",  # c and m at the first and the last step: one above the other throughout?
-            "            sa, sb = s + n, s + n * k",
-            "            wa, wb = sw + ln, sw + ln * k" if win else "            pass",
-            f"            ca, cb = {at(c, 'sa', 'wa')}, {at(c, 'sb', 'wb')}",
-            f"            ma, mb = {at(m, 'sa', 'wa')}, {at(m, 'sb', 'wb')}",
-            "            if ma - ca > 1e-9 * ma and mb - cb > 1e-9 * mb:",  # memory-bound throughout
-            *steps([f"t = {at(m, 's', 'sw')}{plus}"], "                "),
-            "                return out",
-            "            if ca - ma > 1e-9 * ca and cb - mb > 1e-9 * cb:",  # compute-bound throughout
-            *steps([f"t = {at(c, 's', 'sw')}{plus}"], "                "),
-            "                return out",
-            *steps(
-                [
-                    f"c = {at(c, 's', 'sw')}",
-                    f"m = {at(m, 's', 'sw')}",
-                    f"t = (c if c > m else m){plus}",
-                ],
-                "        ",
-            ),
-            "        return out",
-            "    return loop",
         ]
-        ns: dict = {}
+        if win:
+            lines += [
+                "        if not ln:",  # sw constant: its terms once
+                "            ksw, aww = ks * sw, aw * sw",
+                *body("            ", "{k}w", False),
+                "        lnf = float(ln)",
+                *body("        ", "{k} * {{W}}", True),
+                "    return loop",
+            ]
+        else:
+            lines += [*body("        ", None, False), "    return loop"]
+        lines = [x for x in lines if x.strip() != "pass"]  # (placeholders of absent lines)
+        ns: dict = {"rep": repeat}
         exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
         fn = _RUN_LOOPS[key] = ns["make"]
+    return fn
+
+
+_TIME_FNS: dict = {}
+
+
+def _time_fn(c0: bool, d: bool, q: bool, adds: int):
+    """DecodePricer.time for one combination of terms, compiled once (as _run_loop): a step of
+    summed KV bytes kv and attention FLOPs attn takes c = ((f0 + attn) / e0 [+ c0]) [/ d] [* q] and
+    m = (w + kv) / bw, max(c, m) plus each addition in turn: StepTimeModel._stage's operations in
+    its order, with the terms that are absent (c0 None, d = 1, q = 1.0, additions of 0.0: no bit
+    changes) dropped.  Returns make(f0, e0, c0, d, q, w, bw, adds) -> time(kv, attn)."""
+    key = (c0, d, q, adds)
+    fn = _TIME_FNS.get(key)
+    if fn is None:
+        c = "(f0 + attn) / e0"
+        if c0:
+            c = f"{c} + c0"
+        if d:
+            c = f"({c}) / d"
+        if q:
+            c = f"({c}) * q"
+        names = ", ".join(f"a{i}" for i in range(adds))
+        lines = [
+            "def make(f0, e0, c0, d, q, w, bw, adds):",
+            f"    {names}{',' if adds == 1 else ''} = adds" if adds else "",
+            "    def time(kv, attn):",
+            f"        c = {c}",
+            "        m = (w + kv) / bw",
+            f"        return (c if c > m else m){''.join(f' + a{i}' for i in range(adds))}",
+            "    return time",
+        ]
+        ns: dict = {}
+        src = "\n".join(x for x in lines if x)
+        exec(compile(src, f"<DecodePricer.time {key}>", "exec"), ns)  # noqa: S102 (our own source text)
+        fn = _TIME_FNS[key] = ns["make"]
     return fn
 
 
@@ -166,7 +241,7 @@ class DecodePricer:
     the same IEEE operations in the same order, so the same bits, in fewer Python operations.
     Additions of 0.0, divisions by 1 and products with 1.0 are dropped (exact either way)."""
 
-    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loops")
+    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loops", "time")
 
     def __init__(self, f0, e0, c0, d, q, w, bw, adds):
         self.f0, self.e0, self.c0, self.w, self.bw = f0, e0, c0, w, bw
@@ -174,20 +249,9 @@ class DecodePricer:
         self.d = d if d != 1 else None
         self.q = q if q != 1.0 else None
         self.adds = tuple(a for a in adds if a != 0.0)
-
-    def time(self, kv: float, attn: float) -> float:
-        c = (self.f0 + attn) / self.e0
-        if self.c0 is not None:
-            c = c + self.c0
-        if self.d is not None:
-            c = c / self.d
-        if self.q is not None:
-            c = c * self.q
-        m = (self.w + kv) / self.bw
-        t = c if c > m else m
-        for a in self.adds:
-            t = t + a
-        return t
+        # time(kv, attn): one step's time, compiled for these terms (_time_fn)
+        make = _time_fn(self.c0 is not None, self.d is not None, self.q is not None, len(self.adds))
+        self.time: Callable[[float, float], float] = make(f0, e0, c0, self.d, self.q, w, bw, self.adds)
 
     def run(
         self,
@@ -422,23 +486,33 @@ class KernelDecodePricer:
         return self.sys.step_times_vec(self.n, self.n, kv, attn)
 
 
+_CACHE_MAX = 65536  # entries of KernelStepPricer's look-up caches by tokens and by sequences
+_PER_N_MAX = 4096  # ... and of its per-sequences terms (each with its curve's segments)
+
+
 class KernelStepPricer:
     """StepTimeModel.step_time_agg of any (mixed prefill/decode) step under the measured-kernel provider
     with one plain stage: MeasuredKernels.stage's scalar path, the same operations in the same
     order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
     priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
 
-    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce", "layers", "over")
+    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce", "layers", "over", "_price")
 
     def __init__(self, sys: "StepTimeModel", checks: int = 16):
-        self.ga: dict = {}
-        self.gh: dict = {}
-        self.pn: dict = {}  # sequences -> their terms (_per_n)
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
         mk = sys.kernels
         assert mk is not None  # (StepTimeModel.step_pricer builds one only under the measured kernels)
+        # the look-ups by tokens (GEMMs x layers), by sequences (head) and the per-sequences terms
+        # (_per_n) depend on the measured kernels alone: shared by the pricers of one StepTimeModel
+        # (a System's replicas build one each), held by it with its kernels; bounded (_CACHE_MAX,
+        # _PER_N_MAX)
+        kc = sys.kernel_caches
+        if kc is None or kc[0] is not mk:
+            kc = sys.kernel_caches = (mk, {}, {}, {})
+        self.ga, self.gh, self.pn = kc[1], kc[2], kc[3]
         self.layers, self.over = mk.layers, mk.overhead_s
         self.ce = self._ctx_equiv_terms()
+        self._price: Callable[[int, float, float, float], float] = self._make_price()
 
     def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
         if self.checks:
@@ -504,86 +578,119 @@ class KernelStepPricer:
         return y0 + rise * (s - x0) / run
 
     def _per_n(self, n):
-        """A batch of n sequences' terms: (n as a float, at least 1; the head look-up; the mean
-        context's denominator; the generation curve's grid, values, size, first x, last x, last
-        value and the slope beyond it), as MeasuredKernels.stage computes them."""
-        mk = self.mk
-        nf = float(n)
-        if nf < 1.0:
-            nf = 1.0
-        gh = self.gh.get(nf)
-        if gh is None:
-            gh = self.gh[nf] = self.interp(nf, *mk.head_curve_l)
-        kpt = mk.kv_per_token
-        c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
-        xs, ys = c[2], c[3]
-        slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
-        e = (
-            nf,
-            gh,
-            nf * kpt if kpt else None,
-            xs,
-            ys,
-            len(xs),
-            xs[0],
-            xs[-1],
-            ys[-1],
-            slope,
-        )
-        if len(self.pn) < 65536:
-            self.pn[n] = e
-        return e
+        """A batch of n sequences' terms (_per_n_terms, cached)."""
+        return _per_n_terms(self.mk, self.gh, self.pn, n)
 
     def _gemm(self, tokens):
-        """The GEMM look-up x layers at `tokens` (cached)."""
-        mk = self.mk
-        ga = self.interp(float(tokens), *mk.layer_curve_l) * mk.layers
-        if len(self.ga) < 65536:
-            self.ga[tokens] = ga
-        return ga
+        """The GEMM look-up x layers at `tokens` (_gemm_terms, cached)."""
+        return _gemm_terms(self.mk, self.ga, tokens)
 
-    def _price(self, n, tokens, kv, attn):
-        """MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0 else 0.0), the same
-        operations on the same values, with the look-ups that depend only on the tokens or the
-        sequences cached (ints and floats alike: each converted as stage converts it) and
-        _ctx_equiv inline."""
-        if tokens <= 0:
-            return 0.0
-        ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
-        if ga is None:
-            ga = self._gemm(tokens)
-        e = self.pn.get(n) or self._per_n(n)
-        nf, gh, den, xs, ys, nx, x_lo, top, ytop, slope = e
-        g = ga + gh
-        ctx = kv / den if den is not None else 1.0
-        if nx < 2 or ctx <= x_lo:
-            a = ys[0]
+    def _make_price(self) -> Callable[[int, float, float, float], float]:
+        """_price(n, tokens, kv, attn): MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0
+        else 0.0), the same operations on the same values, with the look-ups that depend only on the
+        tokens or the sequences cached (ints and floats alike: each converted as stage converts it),
+        each grid segment's rise and run taken once (the same differences _interpl takes), the
+        pricer's constants bound and _ctx_equiv inline."""
+        mk, ga, gh, pn = self.mk, self.ga, self.gh, self.pn  # (not self: the pricer holds _price, no cycle)
+        ga_get, pn_get = ga.get, pn.get
+
+        def gemm(tokens):
+            return _gemm_terms(mk, ga, tokens)
+
+        def per_n(n):
+            return _per_n_terms(mk, gh, pn, n)
+
+        layers, over, ce = self.layers, self.over, self.ce
+        ce_on = ce is not None
+        if ce is None:
+            coef = ctop = cytop = cx_lo = cy_lo = cxl = cyl = cslope = 0.0
+            cnx, cxs, csegs = 0, [], []
         else:
-            i = bisect_left(xs, ctx)
-            if i >= nx:
-                a = ytop + slope * (ctx - top)
+            coef, ctop, cytop, cnx, cx_lo, cy_lo, cxs, csegs, cxl, cyl, cslope = ce
+        ctx_equiv = mk._ctx_equiv_ms
+
+        def _price(n, tokens, kv, attn):
+            if tokens <= 0:
+                return 0.0
+            ga = ga_get(tokens)  # the GEMM look-up x layers, by tokens
+            if ga is None:
+                ga = gemm(tokens)
+            nfe, gh, den, xs, segs, nx, x_lo, y_lo, top, ytop, slope = pn_get(n) or per_n(n)
+            g = ga + gh
+            ctx = kv / den if den is not None else 1.0
+            if nx < 2 or ctx <= x_lo:
+                a = y_lo
             else:
-                x0 = xs[i - 1]
-                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
-        if tokens > nf + 1e-9:
-            ce = self.ce
-            if ce is None or attn <= 0:  # (_ctx_equiv_ms is 0.0 where attn <= 0)
-                a += self.mk._ctx_equiv_ms(float(attn))
-            else:  # _ctx_equiv(ce, attn), inline
-                coef, top, ytop, nx, x_lo, y_lo, xs, segs, xl, yl, slope = ce
-                s = _sqrt(2.0 * attn / coef)
-                if s > top:
-                    a += ytop * (s / top) ** 2
-                elif nx < 2 or s <= x_lo:
-                    a += y_lo
+                i = bisect_left(xs, ctx)
+                if i >= nx:
+                    a = ytop + slope * (ctx - top)
                 else:
-                    i = bisect_left(xs, s)
-                    if i >= nx:
-                        a += yl + slope * (s - xl)
+                    y0, rise, x0, run = segs[i]
+                    a = y0 + rise * (ctx - x0) / run
+            if tokens > nfe:  # (tokens > nf + 1e-9)
+                if not ce_on or attn <= 0:  # (_ctx_equiv_ms is 0.0 where attn <= 0)
+                    a += ctx_equiv(float(attn))
+                else:  # _ctx_equiv(ce, attn), inline
+                    s = _sqrt(2.0 * attn / coef)
+                    if s > ctop:
+                        a += cytop * (s / ctop) ** 2
+                    elif cnx < 2 or s <= cx_lo:
+                        a += cy_lo
                     else:
-                        y0, rise, x0, run = segs[i]
-                        a += y0 + rise * (s - x0) / run
-        return (g + a * self.layers) * 1e-3 + self.over
+                        i = bisect_left(cxs, s)
+                        if i >= cnx:
+                            a += cyl + cslope * (s - cxl)
+                        else:
+                            y0, rise, x0, run = csegs[i]
+                            a += y0 + rise * (s - x0) / run
+            return (g + a * layers) * 1e-3 + over
+
+        return _price
+
+
+def _per_n_terms(mk: MeasuredKernels, gh_cache: dict, pn: dict, n):
+    """A batch of n sequences' terms for KernelStepPricer: (n as a float, at least 1, plus 1e-9; the
+    head look-up; the mean context's denominator; the generation curve's grid, its segments
+    (KernelStepPricer._segments), size, first x, first value, last x, last value and the slope
+    beyond it), as MeasuredKernels.stage computes them; kept in pn (at most _PER_N_MAX) and the head
+    look-up in gh_cache (at most _CACHE_MAX)."""
+    nf = float(n)
+    if nf < 1.0:
+        nf = 1.0
+    gh = gh_cache.get(nf)
+    if gh is None:
+        gh = _interpl(nf, *mk.head_curve_l)
+        if len(gh_cache) < _CACHE_MAX:
+            gh_cache[nf] = gh
+    kpt = mk.kv_per_token
+    c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
+    xs, ys = c[2], c[3]
+    slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
+    e = (
+        nf + 1e-9,
+        gh,
+        nf * kpt if kpt else None,
+        xs,
+        KernelStepPricer._segments(xs, ys),
+        len(xs),
+        xs[0],
+        ys[0],
+        xs[-1],
+        ys[-1],
+        slope,
+    )
+    if len(pn) < _PER_N_MAX:
+        pn[n] = e
+    return e
+
+
+def _gemm_terms(mk: MeasuredKernels, ga_cache: dict, tokens) -> float:
+    """The GEMM look-up x layers at `tokens` (MeasuredKernels.stage's), kept in ga_cache (at most
+    _CACHE_MAX)."""
+    ga = _interpl(float(tokens), *mk.layer_curve_l) * mk.layers
+    if len(ga_cache) < _CACHE_MAX:
+        ga_cache[tokens] = ga
+    return ga
 
 
 def pick_compute_dtype(dep: Deployment) -> str:
@@ -660,6 +767,7 @@ class StepTimeModel:
         "host_bw",
         "cpu_flops",
         "kernels",
+        "kernel_caches",
         "provider_note",
         "quant_penalty",
         "overhead_s",
@@ -716,6 +824,7 @@ class StepTimeModel:
     host_bw: float | None  # the host's RAM (offload only)
     cpu_flops: float | None
     kernels: MeasuredKernels | None  # NVIDIA's measured kernels, else the roofline prices the step
+    kernel_caches: tuple | None  # (kernels, KernelStepPricer's caches), shared by its pricers
     provider_note: str  # which provider prices the step, and why
     quant_penalty: float
     overhead_s: float  # per step: the step overhead plus every layer's
@@ -779,6 +888,7 @@ class StepTimeModel:
             self.cpu_flops = h.cpu_tflops.value * 1e12
         # step-time provider: NVIDIA's measured kernels where they cover this deployment, else the roofline
         self.kernels, self.provider_note = attach(self)
+        self.kernel_caches = None
 
     def _links(self, dep: Deployment) -> None:
         """Links between the devices of a machine (the hardware's) and between machines, and which of
