@@ -20,6 +20,7 @@ hardware (fitted by ``python -m planner calibrate``).
 from __future__ import annotations
 
 import math
+import types
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import repeat
@@ -432,8 +433,28 @@ class KernelDecodePricer:
         mode, y0, dy, x0, dx, xhi, lo = self.seg  # the current segment holds contexts above lo up to xhi
         if not lo < kf * (s + n) / den:  # (the first step's context; the contexts only grow)
             xhi = -math.inf  # none yet
-        for _ in range(k):
-            s += n
+        # s and n as floats: integers below 2^53, exact (kf x s converts s so); an addition of
+        # 0.0 to a positive time leaves it as it is (add = 0.0: dropped)
+        s, nf = float(s), float(n)
+        if add:
+            for _ in repeat(None, k):
+                s += nf
+                ctx = kf * s / den
+                if ctx > xhi:
+                    mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
+                if mode == 1:
+                    a = y0 + dy * (ctx - x0) / dx
+                elif mode == 0:
+                    a = y0
+                else:
+                    a = y0 + dy * (ctx - x0)
+                acc = acc + ((g + a * L) * 1e-3 + ov + add)
+                append(acc)
+                if acc >= h:
+                    break
+            return out
+        for _ in repeat(None, k):
+            s += nf
             ctx = kf * s / den
             if ctx > xhi:
                 mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
@@ -443,7 +464,7 @@ class KernelDecodePricer:
                 a = y0
             else:
                 a = y0 + dy * (ctx - x0)
-            acc = acc + ((g + a * L) * 1e-3 + ov + add)
+            acc = acc + ((g + a * L) * 1e-3 + ov)
             append(acc)
             if acc >= h:
                 break
@@ -486,8 +507,72 @@ class KernelDecodePricer:
         return self.sys.step_times_vec(self.n, self.n, kv, attn)
 
 
-_CACHE_MAX = 65536  # entries of KernelStepPricer's look-up caches by tokens and by sequences
-_PER_N_MAX = 4096  # ... and of its per-sequences terms (each with its curve's segments)
+_CACHE_MAX = 65536  # entries of KernelStepPricer's look-up cache by tokens (a float each)
+_PER_N_MAX = 4096  # ... and of its caches by sequences (the head look-up, the per-sequences terms)
+_CACHE_SETS = 8  # sets of those caches (distinct tables) held at once
+
+
+_STEP_CACHES: dict[tuple, tuple[dict, dict, dict, dict]] = {}
+
+
+def _step_caches(mk: MeasuredKernels) -> tuple[dict, dict, dict]:
+    """KernelStepPricer's caches by tokens, by sequences and per sequences for the tables of `mk`,
+    shared by every MeasuredKernels with the same ones (a plan's options, the replicas, repeated
+    runs: the same curves give the same values): keyed by the GEMM and head curves' values, the
+    layers, the KV bytes per token and the generation curves' cache (itself shared per table,
+    planner/model/kernels.py _shared_gen_cache; held here so that its id is not reused).  At most
+    _CACHE_SETS sets (cleared when full), each cache bounded (_CACHE_MAX, _PER_N_MAX): at most a few
+    MB each."""
+    gen = mk._gen_cache
+    key = (id(gen), mk.kv_per_token, mk.layers, *map(tuple, mk.layer_curve_l), *map(tuple, mk.head_curve_l))
+    hit = _STEP_CACHES.get(key)
+    if hit is None or hit[0] is not gen:
+        if len(_STEP_CACHES) >= _CACHE_SETS:
+            _STEP_CACHES.clear()
+        hit = _STEP_CACHES[key] = (gen, {}, {}, {})
+    return hit[1], hit[2], hit[3]
+
+
+_PRICE_CODE: types.CodeType | None = None
+_PRICE_SRC = """
+def _price(n, tokens, kv, attn):
+    if tokens <= 0:
+        return 0.0
+    ga = ga_get(tokens)  # the GEMM look-up x layers, by tokens (_gemm_terms, inline)
+    if ga is None:
+        ga = interpl(float(tokens), lxs, lys) * mk_layers
+        if len(ga_cache) < cache_max:
+            ga_cache[tokens] = ga
+    nfe, gh, den, xs, ys, nx, x_lo, y_lo, top, ytop, slope = pn_get(n) or per_n(mk, gh_cache, pn_cache, n)
+    g = ga + gh
+    ctx = kv / den if den is not None else 1.0
+    if nx < 2 or ctx <= x_lo:
+        a = y_lo
+    else:
+        i = bisect_left(xs, ctx)
+        if i >= nx:
+            a = ytop + slope * (ctx - top)
+        else:
+            x0 = xs[i - 1]
+            a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+    if tokens > nfe:  # (tokens > nf + 1e-9)
+        if not ce_on or attn <= 0:  # (_ctx_equiv_ms is 0.0 where attn <= 0)
+            a += ctx_equiv(float(attn))
+        else:  # _ctx_equiv(ce, attn), inline
+            s = _sqrt(2.0 * attn / coef)
+            if s > ctop:
+                a += cytop * (s / ctop) ** 2
+            elif cnx < 2 or s <= cx_lo:
+                a += cy_lo
+            else:
+                i = bisect_left(cxs, s)
+                if i >= cnx:
+                    a += cyl + cslope * (s - cxl)
+                else:
+                    y0, rise, x0, run = csegs[i]
+                    a += y0 + rise * (s - x0) / run
+    return (g + a * layers) * 1e-3 + over
+"""  # KernelStepPricer._price's code (its globals: the pricer's constants, _make_price)
 
 
 class KernelStepPricer:
@@ -503,12 +588,12 @@ class KernelStepPricer:
         mk = sys.kernels
         assert mk is not None  # (StepTimeModel.step_pricer builds one only under the measured kernels)
         # the look-ups by tokens (GEMMs x layers), by sequences (head) and the per-sequences terms
-        # (_per_n) depend on the measured kernels alone: shared by the pricers of one StepTimeModel
-        # (a System's replicas build one each), held by it with its kernels; bounded (_CACHE_MAX,
-        # _PER_N_MAX)
+        # (_per_n) depend on the measured tables alone: shared by every pricer on the same tables
+        # (_step_caches), held by the StepTimeModel with its kernels and its _price; bounded
+        # (_CACHE_MAX, _PER_N_MAX)
         kc = sys.kernel_caches
         if kc is None or kc[0] is not mk:
-            kc = sys.kernel_caches = (mk, {}, {}, {})
+            kc = sys.kernel_caches = (mk, *_step_caches(mk), None)  # (+ the pricers' _price, _make_price)
         self.ga, self.gh, self.pn = kc[1], kc[2], kc[3]
         self.layers, self.over = mk.layers, mk.overhead_s
         self.ce = self._ctx_equiv_terms()
@@ -587,80 +672,67 @@ class KernelStepPricer:
 
     def _make_price(self) -> Callable[[int, float, float, float], float]:
         """_price(n, tokens, kv, attn): MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0
-        else 0.0), the same operations on the same values, with the look-ups that depend only on the
-        tokens or the sequences cached (ints and floats alike: each converted as stage converts it),
-        each grid segment's rise and run taken once (the same differences _interpl takes), the
-        pricer's constants bound and _ctx_equiv inline."""
-        mk, ga, gh, pn = self.mk, self.ga, self.gh, self.pn  # (not self: the pricer holds _price, no cycle)
-        ga_get, pn_get = ga.get, pn.get
-
-        def gemm(tokens):
-            return _gemm_terms(mk, ga, tokens)
-
-        def per_n(n):
-            return _per_n_terms(mk, gh, pn, n)
-
-        layers, over, ce = self.layers, self.over, self.ce
-        ce_on = ce is not None
+        else 0.0), the same operations on the same values (_PRICE_SRC), with the look-ups that depend
+        only on the tokens or the sequences cached (ints and floats alike: each converted as stage
+        converts it; a GEMM look-up missed is taken inline, as _gemm_terms), the pricer's constants
+        bound as the function's globals (no cells to copy and clear per call; not self: the pricer
+        holds _price, no cycle) and _ctx_equiv inline.  One function per StepTimeModel, shared by its
+        pricers (kernel_caches)."""
+        kc = self.sys.kernel_caches
+        if kc is not None and kc[4] is not None:
+            return kc[4]
+        mk, ga, gh, pn = self.mk, self.ga, self.gh, self.pn
+        ce = self.ce
         if ce is None:
             coef = ctop = cytop = cx_lo = cy_lo = cxl = cyl = cslope = 0.0
             cnx, cxs, csegs = 0, [], []
         else:
             coef, ctop, cytop, cnx, cx_lo, cy_lo, cxs, csegs, cxl, cyl, cslope = ce
-        ctx_equiv = mk._ctx_equiv_ms
-
-        def _price(n, tokens, kv, attn):
-            if tokens <= 0:
-                return 0.0
-            ga = ga_get(tokens)  # the GEMM look-up x layers, by tokens
-            if ga is None:
-                ga = gemm(tokens)
-            nfe, gh, den, xs, segs, nx, x_lo, y_lo, top, ytop, slope = pn_get(n) or per_n(n)
-            g = ga + gh
-            ctx = kv / den if den is not None else 1.0
-            if nx < 2 or ctx <= x_lo:
-                a = y_lo
-            else:
-                i = bisect_left(xs, ctx)
-                if i >= nx:
-                    a = ytop + slope * (ctx - top)
-                else:
-                    y0, rise, x0, run = segs[i]
-                    a = y0 + rise * (ctx - x0) / run
-            if tokens > nfe:  # (tokens > nf + 1e-9)
-                if not ce_on or attn <= 0:  # (_ctx_equiv_ms is 0.0 where attn <= 0)
-                    a += ctx_equiv(float(attn))
-                else:  # _ctx_equiv(ce, attn), inline
-                    s = _sqrt(2.0 * attn / coef)
-                    if s > ctop:
-                        a += cytop * (s / ctop) ** 2
-                    elif cnx < 2 or s <= cx_lo:
-                        a += cy_lo
-                    else:
-                        i = bisect_left(cxs, s)
-                        if i >= cnx:
-                            a += cyl + cslope * (s - cxl)
-                        else:
-                            y0, rise, x0, run = csegs[i]
-                            a += y0 + rise * (s - x0) / run
-            return (g + a * layers) * 1e-3 + over
-
-        return _price
+        ns = {
+            "ga_get": ga.get,
+            "ga_cache": ga,
+            "interpl": _interpl,
+            "lxs": mk.layer_curve_l[0],
+            "lys": mk.layer_curve_l[1],
+            "mk_layers": mk.layers,
+            "cache_max": _CACHE_MAX,
+            "pn_get": pn.get,
+            "per_n": _per_n_terms,
+            "mk": mk,
+            "gh_cache": gh,
+            "pn_cache": pn,
+            "layers": self.layers,
+            "over": self.over,
+            "ce_on": ce is not None,
+            "ctx_equiv": mk._ctx_equiv_ms,
+            **dict(coef=coef, ctop=ctop, cytop=cytop, cnx=cnx, cx_lo=cx_lo, cy_lo=cy_lo, cxs=cxs, csegs=csegs),
+            **dict(cxl=cxl, cyl=cyl, cslope=cslope, bisect_left=bisect_left, _sqrt=_sqrt),
+        }
+        global _PRICE_CODE
+        if _PRICE_CODE is None:
+            _PRICE_CODE = next(
+                c
+                for c in compile(_PRICE_SRC, "<KernelStepPricer._price>", "exec").co_consts
+                if isinstance(c, types.CodeType)
+            )
+        fn = types.FunctionType(_PRICE_CODE, ns, "_price")
+        if kc is not None:
+            self.sys.kernel_caches = (*kc[:4], fn)
+        return fn
 
 
 def _per_n_terms(mk: MeasuredKernels, gh_cache: dict, pn: dict, n):
     """A batch of n sequences' terms for KernelStepPricer: (n as a float, at least 1, plus 1e-9; the
-    head look-up; the mean context's denominator; the generation curve's grid, its segments
-    (KernelStepPricer._segments), size, first x, first value, last x, last value and the slope
-    beyond it), as MeasuredKernels.stage computes them; kept in pn (at most _PER_N_MAX) and the head
-    look-up in gh_cache (at most _CACHE_MAX)."""
+    head look-up; the mean context's denominator; the generation curve's grid, values, size, first
+    x, first value, last x, last value and the slope beyond it), as MeasuredKernels.stage computes
+    them; kept in pn and the head look-up in gh_cache (each at most _PER_N_MAX)."""
     nf = float(n)
     if nf < 1.0:
         nf = 1.0
     gh = gh_cache.get(nf)
     if gh is None:
         gh = _interpl(nf, *mk.head_curve_l)
-        if len(gh_cache) < _CACHE_MAX:
+        if len(gh_cache) < _PER_N_MAX:
             gh_cache[nf] = gh
     kpt = mk.kv_per_token
     c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
@@ -671,7 +743,7 @@ def _per_n_terms(mk: MeasuredKernels, gh_cache: dict, pn: dict, n):
         gh,
         nf * kpt if kpt else None,
         xs,
-        KernelStepPricer._segments(xs, ys),
+        ys,
         len(xs),
         xs[0],
         ys[0],
@@ -1088,26 +1160,44 @@ class StepTimeModel:
         ep_on = self.ep > 1 and self.moe_layers and self.ep_bw
         ep, ep_bw, ep_lat, m2 = self.ep, self.ep_bw, self.ep_lat, self.moe_layers / pp * 2
 
-        def stage(n, tokens, kv, attn):
-            compute = (body * tokens + head * n + attn) / (
-                eff if full else eff * (r + r1 * (1.0 - exp(-tokens / knee)))
-            )
-            w = dense
-            if moe:
-                distinct = ne * (1.0 - q**tokens) if ne and tokens > 0 else 0.0
-                w = w + distinct * eb * moe
-                x = tokens * k / distinct
-                compute = compute + efpt * tokens / (eff if full else eff * (r + r1 * (1.0 - exp(-x / knee))))
-            compute = compute / d * qf
-            mem = (w + kv) / bd
-            t = compute if compute > mem else mem
-            t = t + a1 + a2
-            if tp:
-                t = t + l2 * (c1 * (tokens * hid * 2.0) / tp_bw + tp_lat)
-            if ep_on:
-                sent = tokens / ep * k * (ep - 1) / ep * hid * 2.0
-                t = t + m2 * (sent / ep_bw + ep_lat)
-            return t
+        # the step's source for these terms (the same operations in the same order; a division by
+        # d = 1, a product with qf = 1.0 and an addition of a2 = 0.0 to a positive time dropped: no
+        # bit changes), its constants as the function's globals (no cells to copy and clear per call)
+        ns: dict = dict(body=body, head=head, dense=dense, eff=eff, r=r, knee=knee, exp=exp, r1=r1, moe=moe, ne=ne)
+        ns.update(q=q, eb=eb, efpt=efpt, d=d, qf=qf, bd=bd, a1=a1, a2=a2, hid=hid, c1=c1, tp_bw=tp_bw)
+        ns.update(tp_lat=tp_lat, l2=l2, ep=ep, ep_bw=ep_bw, ep_lat=ep_lat, m2=m2, k=k)
+        den = "eff" if full else "eff * (r + r1 * (1.0 - exp(-{x} / knee)))"
+        lines = [
+            "def stage(n, tokens, kv, attn):",
+            f"    compute = (body * tokens + head * n + attn) / ({den.format(x='tokens')})",
+            "    w = dense",
+        ]
+        if moe:
+            lines += [
+                "    distinct = ne * (1.0 - q**tokens) if ne and tokens > 0 else 0.0",
+                "    w = w + distinct * eb * moe",
+                "    x = tokens * k / distinct",
+                f"    compute = compute + efpt * tokens / ({den.format(x='x')})",
+            ]
+        if d != 1:
+            lines.append("    compute = compute / d")
+        if qf != 1.0:
+            lines.append("    compute = compute * qf")
+        lines += [
+            "    mem = (w + kv) / bd",
+            "    t = compute if compute > mem else mem",
+            "    t = t + a1" if a1 != 0.0 else "",
+            "    t = t + a2" if a2 != 0.0 else "",
+            "    t = t + l2 * (c1 * (tokens * hid * 2.0) / tp_bw + tp_lat)" if tp else "",
+        ]
+        if ep_on:
+            lines += [
+                "    sent = tokens / ep * k * (ep - 1) / ep * hid * 2.0",
+                "    t = t + m2 * (sent / ep_bw + ep_lat)",
+            ]
+        lines.append("    return t")
+        exec(compile("\n".join(x for x in lines if x), "<StepTimeModel._folded_stage>", "exec"), ns)  # noqa: S102
+        stage = ns["stage"]
 
         for n, tokens in ((1, 1), (1, 17), (3, 512), (40, 8192), (256, 300), (7, 40_000)):
             for kv, attn in ((0.0, 0.0), (1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)):
