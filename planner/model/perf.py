@@ -92,84 +92,96 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
     key = (win, c0, d, q, adds, floor)
     fn = _RUN_LOOPS.get(key)
     if fn is None:
-        plus = "".join(f" + a{i}" for i in range(adds))
+        src = _RunLoopSource(win, c0, d, q, adds, floor).lines()
+        ns: dict = {"rep": repeat}
+        exec(compile("\n".join(src), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
+        fn = _RUN_LOOPS[key] = ns["make"]
+    return fn
 
-        def terms(wterm: str | None) -> tuple[str, str]:  # c and m of step s ({S}), windowed term wterm(kind)
-            x_a, x_m = "af * {S}", "kf * {S}"
-            if wterm is not None:
-                x_a, x_m = f"({x_a} + {wterm.format(k='aw')})", f"({x_m} + {wterm.format(k='ks')})"
-            c = f"(f0 + {x_a}) / e0"
-            if c0:
-                c = f"({c} + c0)"
-            if d:
-                c = f"{c} / d"
-            if q:
-                c = f"{c} * q"
-            return c, f"(w + {x_m}) / bw"
 
-        def steps(t: list[str], ind: str, grow: bool) -> list[str]:  # the loop over the steps, with t's lines
-            return [
-                f"{ind}for _ in rep(None, k):",
-                f"{ind}    s += nf",
-                f"{ind}    sw += lnf" if grow else f"{ind}    pass",
-                *(f"{ind}    {x}" for x in t),
-                f"{ind}    if t < floor: t = floor" if floor else f"{ind}    pass",
-                f"{ind}    acc = acc + t",
-                f"{ind}    append(acc)",
-                f"{ind}    if acc >= h:",
-                f"{ind}        break",
-            ]
+class _RunLoopSource:
+    """_run_loop's source text for one combination of terms (see there)."""
 
-        def one(x: str, ind: str, grow: bool) -> list[str]:  # steps of one side alone
-            if floor:
-                return steps([f"t = {x}{plus}"], ind, grow)
-            return [  # (t inline: acc + (t's expression), the same operations)
-                f"{ind}for _ in rep(None, k):",
-                f"{ind}    s += nf",
-                f"{ind}    sw += lnf" if grow else f"{ind}    pass",
-                f"{ind}    acc = acc + ({x}{plus})",
-                f"{ind}    append(acc)",
-                f"{ind}    if acc >= h:",
-                f"{ind}        break",
-            ]
+    def __init__(self, win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
+        self.win, self.c0, self.d, self.q, self.adds, self.floor = win, c0, d, q, adds, floor
+        self.plus = "".join(f" + a{i}" for i in range(adds))
 
-        def body(ind: str, wterm: str | None, grow: bool) -> list[str]:
-            c, m = terms(wterm)
+    def terms(self, wterm: str | None) -> tuple[str, str]:
+        """c and m of step s ({S}); wterm: the windowed term ({k}: aw or ks), None without a window."""
+        x_a, x_m = "af * {S}", "kf * {S}"
+        if wterm is not None:
+            x_a, x_m = f"({x_a} + {wterm.format(k='aw')})", f"({x_m} + {wterm.format(k='ks')})"
+        c = f"(f0 + {x_a}) / e0"
+        if self.c0:
+            c = f"({c} + c0)"
+        if self.d:
+            c = f"{c} / d"
+        if self.q:
+            c = f"{c} * q"
+        return c, f"(w + {x_m}) / bw"
 
-            def at(x: str, S: str, W: str) -> str:
-                return x.format(S=S, W=W)
+    def steps(self, t: list[str], ind: str, grow: bool) -> list[str]:
+        """The loop over the steps, with t's lines (t: the step's time)."""
+        return [
+            f"{ind}for _ in rep(None, k):",
+            f"{ind}    s += nf",
+            f"{ind}    sw += lnf" if grow else "",
+            *(f"{ind}    {x}" for x in t),
+            f"{ind}    if t < floor: t = floor" if self.floor else "",
+            f"{ind}    acc = acc + t",
+            f"{ind}    append(acc)",
+            f"{ind}    if acc >= h:",
+            f"{ind}        break",
+        ]
 
-            return [
-                f"{ind}if k > 2:",  # c and m at the first and the last step: one above the other throughout?
-                f"{ind}    sa, sb = s + n, s + n * k",
-                f"{ind}    wa, wb = sw + ln, sw + ln * k" if grow else f"{ind}    pass",
-                f"{ind}    ca, cb = {at(c, 'sa', 'wa')}, {at(c, 'sb', 'wb')}",
-                f"{ind}    ma, mb = {at(m, 'sa', 'wa')}, {at(m, 'sb', 'wb')}",
-                f"{ind}    if ma - ca > 1e-9 * ma and mb - cb > 1e-9 * mb:",  # memory-bound throughout
-                *one(at(m, "s", "sw"), ind + "        ", grow),
-                f"{ind}        return out",
-                f"{ind}    if ca - ma > 1e-9 * ca and cb - mb > 1e-9 * cb:",  # compute-bound throughout
-                *one(at(c, "s", "sw"), ind + "        ", grow),
-                f"{ind}        return out",
-                *steps(
-                    [
-                        f"c = {at(c, 's', 'sw')}",
-                        f"m = {at(m, 's', 'sw')}",
-                        f"t = (c if c > m else m){plus}",
-                    ],
-                    ind,
-                    grow,
-                ),
-                f"{ind}return out",
-            ]
+    def one(self, x: str, ind: str, grow: bool) -> list[str]:
+        """The steps of one side alone (x: its expression)."""
+        if self.floor:
+            return self.steps([f"t = {x}{self.plus}"], ind, grow)
+        return [  # (t inline: acc + (t's expression), the same operations)
+            f"{ind}for _ in rep(None, k):",
+            f"{ind}    s += nf",
+            f"{ind}    sw += lnf" if grow else "",
+            f"{ind}    acc = acc + ({x}{self.plus})",
+            f"{ind}    append(acc)",
+            f"{ind}    if acc >= h:",
+            f"{ind}        break",
+        ]
 
+    def body(self, ind: str, wterm: str | None, grow: bool) -> list[str]:
+        """The run after its first step: one side throughout, else both per step."""
+        c, m = self.terms(wterm)
+
+        def at(x: str, S: str, W: str) -> str:
+            return x.format(S=S, W=W)
+
+        return [
+            f"{ind}if k > 2:",  # c and m at the first and the last step: one above the other throughout?
+            f"{ind}    sa, sb = s + n, s + n * k",
+            f"{ind}    wa, wb = sw + ln, sw + ln * k" if grow else "",
+            f"{ind}    ca, cb = {at(c, 'sa', 'wa')}, {at(c, 'sb', 'wb')}",
+            f"{ind}    ma, mb = {at(m, 'sa', 'wa')}, {at(m, 'sb', 'wb')}",
+            f"{ind}    if ma - ca > 1e-9 * ma and mb - cb > 1e-9 * mb:",  # memory-bound throughout
+            *self.one(at(m, "s", "sw"), ind + "        ", grow),
+            f"{ind}        return out",
+            f"{ind}    if ca - ma > 1e-9 * ca and cb - mb > 1e-9 * cb:",  # compute-bound throughout
+            *self.one(at(c, "s", "sw"), ind + "        ", grow),
+            f"{ind}        return out",
+            *self.steps(
+                [f"c = {at(c, 's', 'sw')}", f"m = {at(m, 's', 'sw')}", f"t = (c if c > m else m){self.plus}"], ind, grow
+            ),
+            f"{ind}return out",
+        ]
+
+    def lines(self) -> list[str]:
+        adds, win = self.adds, self.win
         names = ", ".join(f"a{i}" for i in range(adds))
         lines = [
             "def make(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor):",
-            f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
+            f"    {names}{',' if adds == 1 else ''} = adds" if adds else "",
             "    nf = float(n)",
             "    def loop(k, s0, h, sw0, ln, t0):",
-            "        sw = float(sw0 - ln)" if win else "        pass",
+            "        sw = float(sw0 - ln)" if win else "",
             "        out = []",
             "        append = out.append",
             "        acc = 0.0",
@@ -181,24 +193,19 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             "                return out",
             "            k -= 1",
             "            s += n",
-            "            sw += ln" if win else "            pass",
+            "            sw += ln" if win else "",
         ]
         if win:
             lines += [
                 "        if not ln:",  # sw constant: its terms once
                 "            ksw, aww = ks * sw, aw * sw",
-                *body("            ", "{k}w", False),
+                *self.body("            ", "{k}w", False),
                 "        lnf = float(ln)",
-                *body("        ", "{k} * {{W}}", True),
-                "    return loop",
+                *self.body("        ", "{k} * {{W}}", True),
             ]
         else:
-            lines += [*body("        ", None, False), "    return loop"]
-        lines = [x for x in lines if x.strip() != "pass"]  # (placeholders of absent lines)
-        ns: dict = {"rep": repeat}
-        exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
-        fn = _RUN_LOOPS[key] = ns["make"]
-    return fn
+            lines += self.body("        ", None, False)
+        return [x for x in [*lines, "    return loop"] if x]  # (empty: the lines absent here)
 
 
 _TIME_FNS: dict = {}
@@ -433,29 +440,10 @@ class KernelDecodePricer:
         mode, y0, dy, x0, dx, xhi, lo = self.seg  # the current segment holds contexts above lo up to xhi
         if not lo < kf * (s + n) / den:  # (the first step's context; the contexts only grow)
             xhi = -math.inf  # none yet
-        # s and n as floats: integers below 2^53, exact (kf x s converts s so); an addition of
-        # 0.0 to a positive time leaves it as it is (add = 0.0: dropped)
-        s, nf = float(s), float(n)
-        if add:
-            for _ in repeat(None, k):
-                s += nf
-                ctx = kf * s / den
-                if ctx > xhi:
-                    mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
-                if mode == 1:
-                    a = y0 + dy * (ctx - x0) / dx
-                elif mode == 0:
-                    a = y0
-                else:
-                    a = y0 + dy * (ctx - x0)
-                acc = acc + ((g + a * L) * 1e-3 + ov + add)
-                append(acc)
-                if acc >= h:
-                    break
-            return out
+        sf, nf = float(s), float(n)  # (integers below 2^53: exact, and what kf x s converts s to)
         for _ in repeat(None, k):
-            s += nf
-            ctx = kf * s / den
+            sf += nf
+            ctx = kf * sf / den
             if ctx > xhi:
                 mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
             if mode == 1:
@@ -464,7 +452,7 @@ class KernelDecodePricer:
                 a = y0
             else:
                 a = y0 + dy * (ctx - x0)
-            acc = acc + ((g + a * L) * 1e-3 + ov)
+            acc = acc + ((g + a * L) * 1e-3 + ov + add)
             append(acc)
             if acc >= h:
                 break
@@ -533,6 +521,7 @@ def _step_caches(mk: MeasuredKernels) -> tuple[dict, dict, dict]:
     return hit[1], hit[2], hit[3]
 
 
+_PRICE_FNS: dict[int, tuple[MeasuredKernels, Callable, dict]] = {}  # KernelStepPricer._make_price's
 _PRICE_CODE: types.CodeType | None = None
 _PRICE_SRC = """
 def _price(n, tokens, kv, attn):
@@ -589,12 +578,8 @@ class KernelStepPricer:
         assert mk is not None  # (StepTimeModel.step_pricer builds one only under the measured kernels)
         # the look-ups by tokens (GEMMs x layers), by sequences (head) and the per-sequences terms
         # (_per_n) depend on the measured tables alone: shared by every pricer on the same tables
-        # (_step_caches), held by the StepTimeModel with its kernels and its _price; bounded
-        # (_CACHE_MAX, _PER_N_MAX)
-        kc = sys.kernel_caches
-        if kc is None or kc[0] is not mk:
-            kc = sys.kernel_caches = (mk, *_step_caches(mk), None)  # (+ the pricers' _price, _make_price)
-        self.ga, self.gh, self.pn = kc[1], kc[2], kc[3]
+        # (_step_caches); bounded (_CACHE_MAX, _PER_N_MAX)
+        self.ga, self.gh, self.pn = _step_caches(mk)
         self.layers, self.over = mk.layers, mk.overhead_s
         self.ce = self._ctx_equiv_terms()
         self._price: Callable[[int, float, float, float], float] = self._make_price()
@@ -676,12 +661,14 @@ class KernelStepPricer:
         only on the tokens or the sequences cached (ints and floats alike: each converted as stage
         converts it; a GEMM look-up missed is taken inline, as _gemm_terms), the pricer's constants
         bound as the function's globals (no cells to copy and clear per call; not self: the pricer
-        holds _price, no cycle) and _ctx_equiv inline.  One function per StepTimeModel, shared by its
-        pricers (kernel_caches)."""
-        kc = self.sys.kernel_caches
-        if kc is not None and kc[4] is not None:
-            return kc[4]
+        holds _price, no cycle) and _ctx_equiv inline.  One function per MeasuredKernels, shared by
+        its pricers (a System's replicas: one function, its look-ups specialised once; _PRICE_FNS,
+        held with the MeasuredKernels so that its id is not reused, at most _CACHE_SETS)."""
         mk, ga, gh, pn = self.mk, self.ga, self.gh, self.pn
+        assert mk is not None  # (built only under the measured kernels)
+        hit = _PRICE_FNS.get(id(mk))
+        if hit is not None and hit[0] is mk and hit[2] is ga:
+            return hit[1]
         ce = self.ce
         if ce is None:
             coef = ctop = cytop = cx_lo = cy_lo = cxl = cyl = cslope = 0.0
@@ -716,8 +703,9 @@ class KernelStepPricer:
                 if isinstance(c, types.CodeType)
             )
         fn = types.FunctionType(_PRICE_CODE, ns, "_price")
-        if kc is not None:
-            self.sys.kernel_caches = (*kc[:4], fn)
+        if len(_PRICE_FNS) >= _CACHE_SETS:
+            _PRICE_FNS.clear()
+        _PRICE_FNS[id(mk)] = (mk, fn, ga)
         return fn
 
 
@@ -763,6 +751,41 @@ def _gemm_terms(mk: MeasuredKernels, ga_cache: dict, tokens) -> float:
     if len(ga_cache) < _CACHE_MAX:
         ga_cache[tokens] = ga
     return ga
+
+
+def _stage_source(full: bool, moe: bool, d: bool, q: bool, a1: bool, a2: bool, tp: bool, ep: bool) -> str:
+    """StepTimeModel._folded_stage's source for its terms: _stage's operations in its order, those
+    absent dropped (a division by d = 1, a product with qf = 1.0, an addition of 0.0 to a positive
+    time: no bit changes)."""
+    den = "eff" if full else "eff * (r + r1 * (1.0 - exp(-{x} / knee)))"
+    lines = [
+        "def stage(n, tokens, kv, attn):",
+        f"    compute = (body * tokens + head * n + attn) / ({den.format(x='tokens')})",
+        "    w = dense",
+    ]
+    if moe:
+        lines += [
+            "    distinct = ne * (1.0 - q**tokens) if ne and tokens > 0 else 0.0",
+            "    w = w + distinct * eb * moe",
+            "    x = tokens * k / distinct",
+            f"    compute = compute + efpt * tokens / ({den.format(x='x')})",
+        ]
+    lines += [
+        "    compute = compute / d" if d else "",
+        "    compute = compute * qf" if q else "",
+        "    mem = (w + kv) / bd",
+        "    t = compute if compute > mem else mem",
+        "    t = t + a1" if a1 else "",
+        "    t = t + a2" if a2 else "",
+        "    t = t + l2 * (c1 * (tokens * hid * 2.0) / tp_bw + tp_lat)" if tp else "",
+        "    sent = tokens / ep * k * (ep - 1) / ep * hid * 2.0" if ep else "",
+        "    t = t + m2 * (sent / ep_bw + ep_lat)" if ep else "",
+        "    return t",
+    ]
+    return "\n".join(x for x in lines if x)
+
+
+_STAGE_CODES: dict[str, types.CodeType] = {}  # StepTimeModel._folded_stage's code by its source
 
 
 def pick_compute_dtype(dep: Deployment) -> str:
@@ -839,7 +862,6 @@ class StepTimeModel:
         "host_bw",
         "cpu_flops",
         "kernels",
-        "kernel_caches",
         "provider_note",
         "quant_penalty",
         "overhead_s",
@@ -896,7 +918,6 @@ class StepTimeModel:
     host_bw: float | None  # the host's RAM (offload only)
     cpu_flops: float | None
     kernels: MeasuredKernels | None  # NVIDIA's measured kernels, else the roofline prices the step
-    kernel_caches: tuple | None  # (kernels, KernelStepPricer's caches), shared by its pricers
     provider_note: str  # which provider prices the step, and why
     quant_penalty: float
     overhead_s: float  # per step: the step overhead plus every layer's
@@ -960,7 +981,6 @@ class StepTimeModel:
             self.cpu_flops = h.cpu_tflops.value * 1e12
         # step-time provider: NVIDIA's measured kernels where they cover this deployment, else the roofline
         self.kernels, self.provider_note = attach(self)
-        self.kernel_caches = None
 
     def _links(self, dep: Deployment) -> None:
         """Links between the devices of a machine (the hardware's) and between machines, and which of
@@ -1166,38 +1186,17 @@ class StepTimeModel:
         ns: dict = dict(body=body, head=head, dense=dense, eff=eff, r=r, knee=knee, exp=exp, r1=r1, moe=moe, ne=ne)
         ns.update(q=q, eb=eb, efpt=efpt, d=d, qf=qf, bd=bd, a1=a1, a2=a2, hid=hid, c1=c1, tp_bw=tp_bw)
         ns.update(tp_lat=tp_lat, l2=l2, ep=ep, ep_bw=ep_bw, ep_lat=ep_lat, m2=m2, k=k)
-        den = "eff" if full else "eff * (r + r1 * (1.0 - exp(-{x} / knee)))"
-        lines = [
-            "def stage(n, tokens, kv, attn):",
-            f"    compute = (body * tokens + head * n + attn) / ({den.format(x='tokens')})",
-            "    w = dense",
-        ]
-        if moe:
-            lines += [
-                "    distinct = ne * (1.0 - q**tokens) if ne and tokens > 0 else 0.0",
-                "    w = w + distinct * eb * moe",
-                "    x = tokens * k / distinct",
-                f"    compute = compute + efpt * tokens / ({den.format(x='x')})",
-            ]
-        if d != 1:
-            lines.append("    compute = compute / d")
-        if qf != 1.0:
-            lines.append("    compute = compute * qf")
-        lines += [
-            "    mem = (w + kv) / bd",
-            "    t = compute if compute > mem else mem",
-            "    t = t + a1" if a1 != 0.0 else "",
-            "    t = t + a2" if a2 != 0.0 else "",
-            "    t = t + l2 * (c1 * (tokens * hid * 2.0) / tp_bw + tp_lat)" if tp else "",
-        ]
-        if ep_on:
-            lines += [
-                "    sent = tokens / ep * k * (ep - 1) / ep * hid * 2.0",
-                "    t = t + m2 * (sent / ep_bw + ep_lat)",
-            ]
-        lines.append("    return t")
-        exec(compile("\n".join(x for x in lines if x), "<StepTimeModel._folded_stage>", "exec"), ns)  # noqa: S102
-        stage = ns["stage"]
+        src = _stage_source(full, bool(moe), d != 1, qf != 1.0, a1 != 0.0, a2 != 0.0, bool(tp), bool(ep_on))
+        code = _STAGE_CODES.get(src)  # compiled once per shape of the step (a plan builds many systems)
+        if code is None:
+            code = next(
+                c
+                for c in compile(src, "<StepTimeModel._folded_stage>", "exec").co_consts
+                if isinstance(c, types.CodeType)
+            )
+            if len(_STAGE_CODES) < 256:
+                _STAGE_CODES[src] = code
+        stage = types.FunctionType(code, ns, "stage")
 
         for n, tokens in ((1, 1), (1, 17), (3, 512), (40, 8192), (256, 300), (7, 40_000)):
             for kv, attn in ((0.0, 0.0), (1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)):
