@@ -20,8 +20,10 @@ hardware (fitted by ``python -m planner calibrate``).
 from __future__ import annotations
 
 import math
+import types
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import repeat
 from math import sqrt as _sqrt
 from typing import Any, Callable, Iterable
 
@@ -79,48 +81,107 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
     """DecodePricer.run's loop for one combination of terms, compiled once: only the operations
     that are there (an addition of 0.0, a division by 1, a product with 1.0 or a max with 0.0 leaves
     a positive time as it is, so dropping them changes no bit); s and sw as floats (integers below
-    2^53: exact, and what int x float converts them to).  Returns a factory: make(n, kf, af, ks, aw,
-    f0, e0, c0, d, q, w, bw, adds, floor) gives loop(k, s0, h, sw0, ln, t0) with those terms bound
-    (DecodePricer.runner).  A step's time is max(compute c, memory m) plus its additions; c and m
-    are both linear in the step's index, so where one exceeds the other by a relative 1e-9 (far
-    beyond their rounding) at the run's first and last step it does at every step, and the loop
-    computes that one alone (the same operations for it: the same bits)."""
+    2^53: exact, and what int x float converts them to), stepped by n and ln as floats (the same
+    exact sums).  Returns a factory: make(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor)
+    gives loop(k, s0, h, sw0, ln, t0) with those terms bound (DecodePricer.runner).  A step's time
+    is max(compute c, memory m) plus its additions; c and m are both linear in the step's index, so
+    where one exceeds the other by a relative 1e-9 (far beyond their rounding) at the run's first
+    and last step it does at every step, and the loop computes that one alone (the same operations
+    for it: the same bits).  Where no windowed sequence grows (ln = 0) sw is the same float at every
+    step, and so are ks x sw and aw x sw: taken once before the loop (the same products)."""
     key = (win, c0, d, q, adds, floor)
     fn = _RUN_LOOPS.get(key)
     if fn is None:
-        x_a, x_m = ("(af * {S} + aw * {W})", "(kf * {S} + ks * {W})") if win else ("af * {S}", "kf * {S}")
-        c = f"(f0 + {x_a}) / e0"
-        if c0:
-            c = f"({c} + c0)"
-        if d:
-            c = f"{c} / d"
-        if q:
-            c = f"{c} * q"
-        m = f"(w + {x_m}) / bw"
-        plus = "".join(f" + a{i}" for i in range(adds))
+        src = _RunLoopSource(win, c0, d, q, adds, floor).lines()
+        ns: dict = {"rep": repeat}
+        exec(compile("\n".join(src), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
+        fn = _RUN_LOOPS[key] = ns["make"]
+    return fn
 
-        def steps(t: list[str], ind: str) -> list[str]:  # the loop over the steps, with t's lines
-            return [
-                f"{ind}for _ in range(k):",
-                f"{ind}    s += n",
-                f"{ind}    sw += ln" if win else f"{ind}    pass",
-                *(f"{ind}    {x}" for x in t),
-                f"{ind}    if t < floor: t = floor" if floor else f"{ind}    pass",
-                f"{ind}    acc = acc + t",
-                f"{ind}    append(acc)",
-                f"{ind}    if acc >= h:",
-                f"{ind}        break",
-            ]
+
+class _RunLoopSource:
+    """_run_loop's source text for one combination of terms (see there)."""
+
+    def __init__(self, win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
+        self.win, self.c0, self.d, self.q, self.adds, self.floor = win, c0, d, q, adds, floor
+        self.plus = "".join(f" + a{i}" for i in range(adds))
+
+    def terms(self, wterm: str | None) -> tuple[str, str]:
+        """c and m of step s ({S}); wterm: the windowed term ({k}: aw or ks), None without a window."""
+        x_a, x_m = "af * {S}", "kf * {S}"
+        if wterm is not None:
+            x_a, x_m = f"({x_a} + {wterm.format(k='aw')})", f"({x_m} + {wterm.format(k='ks')})"
+        c = f"(f0 + {x_a}) / e0"
+        if self.c0:
+            c = f"({c} + c0)"
+        if self.d:
+            c = f"{c} / d"
+        if self.q:
+            c = f"{c} * q"
+        return c, f"(w + {x_m}) / bw"
+
+    def steps(self, t: list[str], ind: str, grow: bool) -> list[str]:
+        """The loop over the steps, with t's lines (t: the step's time)."""
+        return [
+            f"{ind}for _ in rep(None, k):",
+            f"{ind}    s += nf",
+            f"{ind}    sw += lnf" if grow else "",
+            *(f"{ind}    {x}" for x in t),
+            f"{ind}    if t < floor: t = floor" if self.floor else "",
+            f"{ind}    acc = acc + t",
+            f"{ind}    append(acc)",
+            f"{ind}    if acc >= h:",
+            f"{ind}        break",
+        ]
+
+    def one(self, x: str, ind: str, grow: bool) -> list[str]:
+        """The steps of one side alone (x: its expression)."""
+        if self.floor:
+            return self.steps([f"t = {x}{self.plus}"], ind, grow)
+        return [  # (t inline: acc + (t's expression), the same operations)
+            f"{ind}for _ in rep(None, k):",
+            f"{ind}    s += nf",
+            f"{ind}    sw += lnf" if grow else "",
+            f"{ind}    acc = acc + ({x}{self.plus})",
+            f"{ind}    append(acc)",
+            f"{ind}    if acc >= h:",
+            f"{ind}        break",
+        ]
+
+    def body(self, ind: str, wterm: str | None, grow: bool) -> list[str]:
+        """The run after its first step: one side throughout, else both per step."""
+        c, m = self.terms(wterm)
 
         def at(x: str, S: str, W: str) -> str:
             return x.format(S=S, W=W)
 
+        return [
+            f"{ind}if k > 2:",  # c and m at the first and the last step: one above the other throughout?
+            f"{ind}    sa, sb = s + n, s + n * k",
+            f"{ind}    wa, wb = sw + ln, sw + ln * k" if grow else "",
+            f"{ind}    ca, cb = {at(c, 'sa', 'wa')}, {at(c, 'sb', 'wb')}",
+            f"{ind}    ma, mb = {at(m, 'sa', 'wa')}, {at(m, 'sb', 'wb')}",
+            f"{ind}    if ma - ca > 1e-9 * ma and mb - cb > 1e-9 * mb:",  # memory-bound throughout
+            *self.one(at(m, "s", "sw"), ind + "        ", grow),
+            f"{ind}        return out",
+            f"{ind}    if ca - ma > 1e-9 * ca and cb - mb > 1e-9 * cb:",  # compute-bound throughout
+            *self.one(at(c, "s", "sw"), ind + "        ", grow),
+            f"{ind}        return out",
+            *self.steps(
+                [f"c = {at(c, 's', 'sw')}", f"m = {at(m, 's', 'sw')}", f"t = (c if c > m else m){self.plus}"], ind, grow
+            ),
+            f"{ind}return out",
+        ]
+
+    def lines(self) -> list[str]:
+        adds, win = self.adds, self.win
         names = ", ".join(f"a{i}" for i in range(adds))
         lines = [
             "def make(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor):",
-            f"    {names}{',' if adds == 1 else ''} = adds" if adds else "    pass",
+            f"    {names}{',' if adds == 1 else ''} = adds" if adds else "",
+            "    nf = float(n)",
             "    def loop(k, s0, h, sw0, ln, t0):",
-            "        sw = float(sw0 - ln)" if win else "        pass",
+            "        sw = float(sw0 - ln)" if win else "",
             "        out = []",
             "        append = out.append",
             "        acc = 0.0",
@@ -132,32 +193,54 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
             "                return out",
             "            k -= 1",
             "            s += n",
-            "            sw += ln" if win else "            pass",
-            "        if k > 2:",  # c and m at the first and the last step: one above the other throughout?
-            "            sa, sb = s + n, s + n * k",
-            "            wa, wb = sw + ln, sw + ln * k" if win else "            pass",
-            f"            ca, cb = {at(c, 'sa', 'wa')}, {at(c, 'sb', 'wb')}",
-            f"            ma, mb = {at(m, 'sa', 'wa')}, {at(m, 'sb', 'wb')}",
-            "            if ma - ca > 1e-9 * ma and mb - cb > 1e-9 * mb:",  # memory-bound throughout
-            *steps([f"t = {at(m, 's', 'sw')}{plus}"], "                "),
-            "                return out",
-            "            if ca - ma > 1e-9 * ca and cb - mb > 1e-9 * cb:",  # compute-bound throughout
-            *steps([f"t = {at(c, 's', 'sw')}{plus}"], "                "),
-            "                return out",
-            *steps(
-                [
-                    f"c = {at(c, 's', 'sw')}",
-                    f"m = {at(m, 's', 'sw')}",
-                    f"t = (c if c > m else m){plus}",
-                ],
-                "        ",
-            ),
-            "        return out",
-            "    return loop",
+            "            sw += ln" if win else "",
+        ]
+        if win:
+            lines += [
+                "        if not ln:",  # sw constant: its terms once
+                "            ksw, aww = ks * sw, aw * sw",
+                *self.body("            ", "{k}w", False),
+                "        lnf = float(ln)",
+                *self.body("        ", "{k} * {{W}}", True),
+            ]
+        else:
+            lines += self.body("        ", None, False)
+        return [x for x in [*lines, "    return loop"] if x]  # (empty: the lines absent here)
+
+
+_TIME_FNS: dict = {}
+
+
+def _time_fn(c0: bool, d: bool, q: bool, adds: int):
+    """DecodePricer.time for one combination of terms, compiled once (as _run_loop): a step of
+    summed KV bytes kv and attention FLOPs attn takes c = ((f0 + attn) / e0 [+ c0]) [/ d] [* q] and
+    m = (w + kv) / bw, max(c, m) plus each addition in turn: StepTimeModel._stage's operations in
+    its order, with the terms that are absent (c0 None, d = 1, q = 1.0, additions of 0.0: no bit
+    changes) dropped.  Returns make(f0, e0, c0, d, q, w, bw, adds) -> time(kv, attn)."""
+    key = (c0, d, q, adds)
+    fn = _TIME_FNS.get(key)
+    if fn is None:
+        c = "(f0 + attn) / e0"
+        if c0:
+            c = f"{c} + c0"
+        if d:
+            c = f"({c}) / d"
+        if q:
+            c = f"({c}) * q"
+        names = ", ".join(f"a{i}" for i in range(adds))
+        lines = [
+            "def make(f0, e0, c0, d, q, w, bw, adds):",
+            f"    {names}{',' if adds == 1 else ''} = adds" if adds else "",
+            "    def time(kv, attn):",
+            f"        c = {c}",
+            "        m = (w + kv) / bw",
+            f"        return (c if c > m else m){''.join(f' + a{i}' for i in range(adds))}",
+            "    return time",
         ]
         ns: dict = {}
-        exec(compile("\n".join(lines), f"<DecodePricer.run {key}>", "exec"), ns)  # noqa: S102 (our own source text)
-        fn = _RUN_LOOPS[key] = ns["make"]
+        src = "\n".join(x for x in lines if x)
+        exec(compile(src, f"<DecodePricer.time {key}>", "exec"), ns)  # noqa: S102 (our own source text)
+        fn = _TIME_FNS[key] = ns["make"]
     return fn
 
 
@@ -166,7 +249,7 @@ class DecodePricer:
     the same IEEE operations in the same order, so the same bits, in fewer Python operations.
     Additions of 0.0, divisions by 1 and products with 1.0 are dropped (exact either way)."""
 
-    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loops")
+    __slots__ = ("f0", "e0", "c0", "d", "q", "w", "bw", "adds", "loops", "time")
 
     def __init__(self, f0, e0, c0, d, q, w, bw, adds):
         self.f0, self.e0, self.c0, self.w, self.bw = f0, e0, c0, w, bw
@@ -174,20 +257,9 @@ class DecodePricer:
         self.d = d if d != 1 else None
         self.q = q if q != 1.0 else None
         self.adds = tuple(a for a in adds if a != 0.0)
-
-    def time(self, kv: float, attn: float) -> float:
-        c = (self.f0 + attn) / self.e0
-        if self.c0 is not None:
-            c = c + self.c0
-        if self.d is not None:
-            c = c / self.d
-        if self.q is not None:
-            c = c * self.q
-        m = (self.w + kv) / self.bw
-        t = c if c > m else m
-        for a in self.adds:
-            t = t + a
-        return t
+        # time(kv, attn): one step's time, compiled for these terms (_time_fn)
+        make = _time_fn(self.c0 is not None, self.d is not None, self.q is not None, len(self.adds))
+        self.time: Callable[[float, float], float] = make(f0, e0, c0, self.d, self.q, w, bw, self.adds)
 
     def run(
         self,
@@ -368,9 +440,10 @@ class KernelDecodePricer:
         mode, y0, dy, x0, dx, xhi, lo = self.seg  # the current segment holds contexts above lo up to xhi
         if not lo < kf * (s + n) / den:  # (the first step's context; the contexts only grow)
             xhi = -math.inf  # none yet
-        for _ in range(k):
-            s += n
-            ctx = kf * s / den
+        sf, nf = float(s), float(n)  # (integers below 2^53: exact, and what kf x s converts s to)
+        for _ in repeat(None, k):
+            sf += nf
+            ctx = kf * sf / den
             if ctx > xhi:
                 mode, y0, dy, x0, dx, xhi, lo = self._segment(ctx)
             if mode == 1:
@@ -422,23 +495,94 @@ class KernelDecodePricer:
         return self.sys.step_times_vec(self.n, self.n, kv, attn)
 
 
+_CACHE_MAX = 65536  # entries of KernelStepPricer's look-up cache by tokens (a float each)
+_PER_N_MAX = 4096  # ... and of its caches by sequences (the head look-up, the per-sequences terms)
+_CACHE_SETS = 8  # sets of those caches (distinct tables) held at once
+
+
+_STEP_CACHES: dict[tuple, tuple[dict, dict, dict, dict]] = {}
+
+
+def _step_caches(mk: MeasuredKernels) -> tuple[dict, dict, dict]:
+    """KernelStepPricer's caches by tokens, by sequences and per sequences for the tables of `mk`,
+    shared by every MeasuredKernels with the same ones (a plan's options, the replicas, repeated
+    runs: the same curves give the same values): keyed by the GEMM and head curves' values, the
+    layers, the KV bytes per token and the generation curves' cache (itself shared per table,
+    planner/model/kernels.py _shared_gen_cache; held here so that its id is not reused).  At most
+    _CACHE_SETS sets (cleared when full), each cache bounded (_CACHE_MAX, _PER_N_MAX): at most a few
+    MB each."""
+    gen = mk._gen_cache
+    key = (id(gen), mk.kv_per_token, mk.layers, *map(tuple, mk.layer_curve_l), *map(tuple, mk.head_curve_l))
+    hit = _STEP_CACHES.get(key)
+    if hit is None or hit[0] is not gen:
+        if len(_STEP_CACHES) >= _CACHE_SETS:
+            _STEP_CACHES.clear()
+        hit = _STEP_CACHES[key] = (gen, {}, {}, {})
+    return hit[1], hit[2], hit[3]
+
+
+_PRICE_FNS: dict[int, tuple[MeasuredKernels, Callable, dict]] = {}  # KernelStepPricer._make_price's
+_PRICE_CODE: types.CodeType | None = None
+_PRICE_SRC = """
+def _price(n, tokens, kv, attn):
+    if tokens <= 0:
+        return 0.0
+    ga = ga_get(tokens)  # the GEMM look-up x layers, by tokens (_gemm_terms, inline)
+    if ga is None:
+        ga = interpl(float(tokens), lxs, lys) * mk_layers
+        if len(ga_cache) < cache_max:
+            ga_cache[tokens] = ga
+    nfe, gh, den, xs, ys, nx, x_lo, y_lo, top, ytop, slope = pn_get(n) or per_n(mk, gh_cache, pn_cache, n)
+    g = ga + gh
+    ctx = kv / den if den is not None else 1.0
+    if nx < 2 or ctx <= x_lo:
+        a = y_lo
+    else:
+        i = bisect_left(xs, ctx)
+        if i >= nx:
+            a = ytop + slope * (ctx - top)
+        else:
+            x0 = xs[i - 1]
+            a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
+    if tokens > nfe:  # (tokens > nf + 1e-9)
+        if not ce_on or attn <= 0:  # (_ctx_equiv_ms is 0.0 where attn <= 0)
+            a += ctx_equiv(float(attn))
+        else:  # _ctx_equiv(ce, attn), inline
+            s = _sqrt(2.0 * attn / coef)
+            if s > ctop:
+                a += cytop * (s / ctop) ** 2
+            elif cnx < 2 or s <= cx_lo:
+                a += cy_lo
+            else:
+                i = bisect_left(cxs, s)
+                if i >= cnx:
+                    a += cyl + cslope * (s - cxl)
+                else:
+                    y0, rise, x0, run = csegs[i]
+                    a += y0 + rise * (s - x0) / run
+    return (g + a * layers) * 1e-3 + over
+"""  # KernelStepPricer._price's code (its globals: the pricer's constants, _make_price)
+
+
 class KernelStepPricer:
     """StepTimeModel.step_time_agg of any (mixed prefill/decode) step under the measured-kernel provider
     with one plain stage: MeasuredKernels.stage's scalar path, the same operations in the same
     order, with its GEMM look-up cached by tokens and its head look-up by sequences.  The first `checks` calls are also
     priced the long way and must agree bit for bit; otherwise it prices every step the long way."""
 
-    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce", "layers", "over")
+    __slots__ = ("sys", "mk", "ga", "gh", "interp", "checks", "pn", "ce", "layers", "over", "_price")
 
     def __init__(self, sys: "StepTimeModel", checks: int = 16):
-        self.ga: dict = {}
-        self.gh: dict = {}
-        self.pn: dict = {}  # sequences -> their terms (_per_n)
         self.sys, self.mk, self.interp, self.checks = sys, sys.kernels, _interpl, checks
         mk = sys.kernels
         assert mk is not None  # (StepTimeModel.step_pricer builds one only under the measured kernels)
+        # the look-ups by tokens (GEMMs x layers), by sequences (head) and the per-sequences terms
+        # (_per_n) depend on the measured tables alone: shared by every pricer on the same tables
+        # (_step_caches); bounded (_CACHE_MAX, _PER_N_MAX)
+        self.ga, self.gh, self.pn = _step_caches(mk)
         self.layers, self.over = mk.layers, mk.overhead_s
         self.ce = self._ctx_equiv_terms()
+        self._price: Callable[[int, float, float, float], float] = self._make_price()
 
     def __call__(self, n: int, tokens: float, kv: float, attn: float) -> float:
         if self.checks:
@@ -504,86 +648,144 @@ class KernelStepPricer:
         return y0 + rise * (s - x0) / run
 
     def _per_n(self, n):
-        """A batch of n sequences' terms: (n as a float, at least 1; the head look-up; the mean
-        context's denominator; the generation curve's grid, values, size, first x, last x, last
-        value and the slope beyond it), as MeasuredKernels.stage computes them."""
-        mk = self.mk
-        nf = float(n)
-        if nf < 1.0:
-            nf = 1.0
-        gh = self.gh.get(nf)
-        if gh is None:
-            gh = self.gh[nf] = self.interp(nf, *mk.head_curve_l)
-        kpt = mk.kv_per_token
-        c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
-        xs, ys = c[2], c[3]
-        slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
-        e = (
-            nf,
-            gh,
-            nf * kpt if kpt else None,
-            xs,
-            ys,
-            len(xs),
-            xs[0],
-            xs[-1],
-            ys[-1],
-            slope,
-        )
-        if len(self.pn) < 65536:
-            self.pn[n] = e
-        return e
+        """A batch of n sequences' terms (_per_n_terms, cached)."""
+        return _per_n_terms(self.mk, self.gh, self.pn, n)
 
     def _gemm(self, tokens):
-        """The GEMM look-up x layers at `tokens` (cached)."""
-        mk = self.mk
-        ga = self.interp(float(tokens), *mk.layer_curve_l) * mk.layers
-        if len(self.ga) < 65536:
-            self.ga[tokens] = ga
-        return ga
+        """The GEMM look-up x layers at `tokens` (_gemm_terms, cached)."""
+        return _gemm_terms(self.mk, self.ga, tokens)
 
-    def _price(self, n, tokens, kv, attn):
-        """MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0 else 0.0), the same
-        operations on the same values, with the look-ups that depend only on the tokens or the
-        sequences cached (ints and floats alike: each converted as stage converts it) and
-        _ctx_equiv inline."""
-        if tokens <= 0:
-            return 0.0
-        ga = self.ga.get(tokens)  # the GEMM look-up x layers, by tokens
-        if ga is None:
-            ga = self._gemm(tokens)
-        e = self.pn.get(n) or self._per_n(n)
-        nf, gh, den, xs, ys, nx, x_lo, top, ytop, slope = e
-        g = ga + gh
-        ctx = kv / den if den is not None else 1.0
-        if nx < 2 or ctx <= x_lo:
-            a = ys[0]
+    def _make_price(self) -> Callable[[int, float, float, float], float]:
+        """_price(n, tokens, kv, attn): MeasuredKernels.stage(n, tokens, kv, attn) (scalars, tokens > 0
+        else 0.0), the same operations on the same values (_PRICE_SRC), with the look-ups that depend
+        only on the tokens or the sequences cached (ints and floats alike: each converted as stage
+        converts it; a GEMM look-up missed is taken inline, as _gemm_terms), the pricer's constants
+        bound as the function's globals (no cells to copy and clear per call; not self: the pricer
+        holds _price, no cycle) and _ctx_equiv inline.  One function per MeasuredKernels, shared by
+        its pricers (a System's replicas: one function, its look-ups specialised once; _PRICE_FNS,
+        held with the MeasuredKernels so that its id is not reused, at most _CACHE_SETS)."""
+        mk, ga, gh, pn = self.mk, self.ga, self.gh, self.pn
+        assert mk is not None  # (built only under the measured kernels)
+        hit = _PRICE_FNS.get(id(mk))
+        if hit is not None and hit[0] is mk and hit[2] is ga:
+            return hit[1]
+        ce = self.ce
+        if ce is None:
+            coef = ctop = cytop = cx_lo = cy_lo = cxl = cyl = cslope = 0.0
+            cnx, cxs, csegs = 0, [], []
         else:
-            i = bisect_left(xs, ctx)
-            if i >= nx:
-                a = ytop + slope * (ctx - top)
-            else:
-                x0 = xs[i - 1]
-                a = ys[i - 1] + (ys[i] - ys[i - 1]) * (ctx - x0) / (xs[i] - x0)
-        if tokens > nf + 1e-9:
-            ce = self.ce
-            if ce is None or attn <= 0:  # (_ctx_equiv_ms is 0.0 where attn <= 0)
-                a += self.mk._ctx_equiv_ms(float(attn))
-            else:  # _ctx_equiv(ce, attn), inline
-                coef, top, ytop, nx, x_lo, y_lo, xs, segs, xl, yl, slope = ce
-                s = _sqrt(2.0 * attn / coef)
-                if s > top:
-                    a += ytop * (s / top) ** 2
-                elif nx < 2 or s <= x_lo:
-                    a += y_lo
-                else:
-                    i = bisect_left(xs, s)
-                    if i >= nx:
-                        a += yl + slope * (s - xl)
-                    else:
-                        y0, rise, x0, run = segs[i]
-                        a += y0 + rise * (s - x0) / run
-        return (g + a * self.layers) * 1e-3 + self.over
+            coef, ctop, cytop, cnx, cx_lo, cy_lo, cxs, csegs, cxl, cyl, cslope = ce
+        ns = {
+            "ga_get": ga.get,
+            "ga_cache": ga,
+            "interpl": _interpl,
+            "lxs": mk.layer_curve_l[0],
+            "lys": mk.layer_curve_l[1],
+            "mk_layers": mk.layers,
+            "cache_max": _CACHE_MAX,
+            "pn_get": pn.get,
+            "per_n": _per_n_terms,
+            "mk": mk,
+            "gh_cache": gh,
+            "pn_cache": pn,
+            "layers": self.layers,
+            "over": self.over,
+            "ce_on": ce is not None,
+            "ctx_equiv": mk._ctx_equiv_ms,
+            **dict(coef=coef, ctop=ctop, cytop=cytop, cnx=cnx, cx_lo=cx_lo, cy_lo=cy_lo, cxs=cxs, csegs=csegs),
+            **dict(cxl=cxl, cyl=cyl, cslope=cslope, bisect_left=bisect_left, _sqrt=_sqrt),
+        }
+        global _PRICE_CODE
+        if _PRICE_CODE is None:
+            _PRICE_CODE = next(
+                c
+                for c in compile(_PRICE_SRC, "<KernelStepPricer._price>", "exec").co_consts
+                if isinstance(c, types.CodeType)
+            )
+        fn = types.FunctionType(_PRICE_CODE, ns, "_price")
+        if len(_PRICE_FNS) >= _CACHE_SETS:
+            _PRICE_FNS.clear()
+        _PRICE_FNS[id(mk)] = (mk, fn, ga)
+        return fn
+
+
+def _per_n_terms(mk: MeasuredKernels, gh_cache: dict, pn: dict, n):
+    """A batch of n sequences' terms for KernelStepPricer: (n as a float, at least 1, plus 1e-9; the
+    head look-up; the mean context's denominator; the generation curve's grid, values, size, first
+    x, first value, last x, last value and the slope beyond it), as MeasuredKernels.stage computes
+    them; kept in pn and the head look-up in gh_cache (each at most _PER_N_MAX)."""
+    nf = float(n)
+    if nf < 1.0:
+        nf = 1.0
+    gh = gh_cache.get(nf)
+    if gh is None:
+        gh = _interpl(nf, *mk.head_curve_l)
+        if len(gh_cache) < _PER_N_MAX:
+            gh_cache[nf] = gh
+    kpt = mk.kv_per_token
+    c = mk._gen_cache.get(nf) or mk._gen_curve(nf)
+    xs, ys = c[2], c[3]
+    slope = max((ys[-1] - ys[-2]) / (xs[-1] - xs[-2]), 0.0) if len(xs) >= 2 else 0.0
+    e = (
+        nf + 1e-9,
+        gh,
+        nf * kpt if kpt else None,
+        xs,
+        ys,
+        len(xs),
+        xs[0],
+        ys[0],
+        xs[-1],
+        ys[-1],
+        slope,
+    )
+    if len(pn) < _PER_N_MAX:
+        pn[n] = e
+    return e
+
+
+def _gemm_terms(mk: MeasuredKernels, ga_cache: dict, tokens) -> float:
+    """The GEMM look-up x layers at `tokens` (MeasuredKernels.stage's), kept in ga_cache (at most
+    _CACHE_MAX)."""
+    ga = _interpl(float(tokens), *mk.layer_curve_l) * mk.layers
+    if len(ga_cache) < _CACHE_MAX:
+        ga_cache[tokens] = ga
+    return ga
+
+
+def _stage_source(full: bool, moe: bool, d: bool, q: bool, a1: bool, a2: bool, tp: bool, ep: bool) -> str:
+    """StepTimeModel._folded_stage's source for its terms: _stage's operations in its order, those
+    absent dropped (a division by d = 1, a product with qf = 1.0, an addition of 0.0 to a positive
+    time: no bit changes)."""
+    den = "eff" if full else "eff * (r + r1 * (1.0 - exp(-{x} / knee)))"
+    lines = [
+        "def stage(n, tokens, kv, attn):",
+        f"    compute = (body * tokens + head * n + attn) / ({den.format(x='tokens')})",
+        "    w = dense",
+    ]
+    if moe:
+        lines += [
+            "    distinct = ne * (1.0 - q**tokens) if ne and tokens > 0 else 0.0",
+            "    w = w + distinct * eb * moe",
+            "    x = tokens * k / distinct",
+            f"    compute = compute + efpt * tokens / ({den.format(x='x')})",
+        ]
+    lines += [
+        "    compute = compute / d" if d else "",
+        "    compute = compute * qf" if q else "",
+        "    mem = (w + kv) / bd",
+        "    t = compute if compute > mem else mem",
+        "    t = t + a1" if a1 else "",
+        "    t = t + a2" if a2 else "",
+        "    t = t + l2 * (c1 * (tokens * hid * 2.0) / tp_bw + tp_lat)" if tp else "",
+        "    sent = tokens / ep * k * (ep - 1) / ep * hid * 2.0" if ep else "",
+        "    t = t + m2 * (sent / ep_bw + ep_lat)" if ep else "",
+        "    return t",
+    ]
+    return "\n".join(x for x in lines if x)
+
+
+_STAGE_CODES: dict[str, types.CodeType] = {}  # StepTimeModel._folded_stage's code by its source
 
 
 def pick_compute_dtype(dep: Deployment) -> str:
@@ -978,26 +1180,23 @@ class StepTimeModel:
         ep_on = self.ep > 1 and self.moe_layers and self.ep_bw
         ep, ep_bw, ep_lat, m2 = self.ep, self.ep_bw, self.ep_lat, self.moe_layers / pp * 2
 
-        def stage(n, tokens, kv, attn):
-            compute = (body * tokens + head * n + attn) / (
-                eff if full else eff * (r + r1 * (1.0 - exp(-tokens / knee)))
+        # the step's source for these terms (the same operations in the same order; a division by
+        # d = 1, a product with qf = 1.0 and an addition of a2 = 0.0 to a positive time dropped: no
+        # bit changes), its constants as the function's globals (no cells to copy and clear per call)
+        ns: dict = dict(body=body, head=head, dense=dense, eff=eff, r=r, knee=knee, exp=exp, r1=r1, moe=moe, ne=ne)
+        ns.update(q=q, eb=eb, efpt=efpt, d=d, qf=qf, bd=bd, a1=a1, a2=a2, hid=hid, c1=c1, tp_bw=tp_bw)
+        ns.update(tp_lat=tp_lat, l2=l2, ep=ep, ep_bw=ep_bw, ep_lat=ep_lat, m2=m2, k=k)
+        src = _stage_source(full, bool(moe), d != 1, qf != 1.0, a1 != 0.0, a2 != 0.0, bool(tp), bool(ep_on))
+        code = _STAGE_CODES.get(src)  # compiled once per shape of the step (a plan builds many systems)
+        if code is None:
+            code = next(
+                c
+                for c in compile(src, "<StepTimeModel._folded_stage>", "exec").co_consts
+                if isinstance(c, types.CodeType)
             )
-            w = dense
-            if moe:
-                distinct = ne * (1.0 - q**tokens) if ne and tokens > 0 else 0.0
-                w = w + distinct * eb * moe
-                x = tokens * k / distinct
-                compute = compute + efpt * tokens / (eff if full else eff * (r + r1 * (1.0 - exp(-x / knee))))
-            compute = compute / d * qf
-            mem = (w + kv) / bd
-            t = compute if compute > mem else mem
-            t = t + a1 + a2
-            if tp:
-                t = t + l2 * (c1 * (tokens * hid * 2.0) / tp_bw + tp_lat)
-            if ep_on:
-                sent = tokens / ep * k * (ep - 1) / ep * hid * 2.0
-                t = t + m2 * (sent / ep_bw + ep_lat)
-            return t
+            if len(_STAGE_CODES) < 256:
+                _STAGE_CODES[src] = code
+        stage = types.FunctionType(code, ns, "stage")
 
         for n, tokens in ((1, 1), (1, 17), (3, 512), (40, 8192), (256, 300), (7, 40_000)):
             for kv, attn in ((0.0, 0.0), (1e6, 1e9), (3.7e9, 2.9e13), (1.3e11, 7.1e15)):
