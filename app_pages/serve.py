@@ -24,6 +24,8 @@ T0 = time.monotonic()
 _quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")
 _level = _quiet.level
 _quiet.setLevel(logging.ERROR)
+import streamlit.material_icon_names  # noqa: E402, F401  (the pages' icons are checked against it)
+import streamlit.runtime.scriptrunner.magic_funcs  # noqa: E402, F401  (every script run imports it)
 from streamlit.web import cli  # noqa: E402
 
 from app_pages import compare_charts, compare_parts, head, ui  # noqa: E402, F401
