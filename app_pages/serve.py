@@ -21,12 +21,14 @@ T0 = time.monotonic()
 # the app's modules, imported here: the script runs find them in sys.modules.  Importing them declares their
 # st.cache_data functions, which log that no Streamlit runtime exists yet (true, and harmless: a cache's storage is
 # made on its first call, in a script run); the log is quietened meanwhile.
-_quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")
-_level = _quiet.level
-_quiet.setLevel(logging.ERROR)
 import streamlit.material_icon_names  # noqa: E402, F401  (the pages' icons are checked against it)
+import streamlit.runtime.caching.cache_data_api  # noqa: E402, F401
 import streamlit.runtime.scriptrunner.magic_funcs  # noqa: E402, F401  (every script run imports it)
 from streamlit.web import cli  # noqa: E402
+
+_quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")  # made by Streamlit's import at its level
+_level = _quiet.level
+_quiet.setLevel(logging.ERROR)
 
 from app_pages import compare_charts, compare_parts, head, ui  # noqa: E402, F401
 from planner.webapp import compare as cmp  # noqa: E402
