@@ -1,5 +1,5 @@
-"""Helpers of the browser tests: start the app (as `make run` does) or another Streamlit script on a free port, launch Debian's
-Chromium with Playwright, wait for a Streamlit page to settle."""
+"""Helpers of the browser tests: start the app (as `make run` does) or another Streamlit script on a free port,
+launch Debian's Chromium with Playwright, wait for a Streamlit page to settle."""
 
 from __future__ import annotations
 
