@@ -52,11 +52,18 @@ def warm() -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Warms, then runs `streamlit run app.py` with `argv` (default: this command's arguments).  A warm-up that
+    fails only costs its head start: the server starts all the same and the page shows what went wrong."""
     imports = time.monotonic() - T0
-    tables = warm()
-    print(
-        f"  warmed in {imports + tables:.1f} s (imports {imports:.1f} s, default scenario {tables:.1f} s)", flush=True
-    )
+    try:
+        tables = warm()
+    except Exception as exc:  # noqa: BLE001 - the first script run meets (and shows) the same error
+        print(f"  warm-up stopped ({type(exc).__name__}: {exc}); starting without it", flush=True)
+    else:
+        print(
+            f"  warmed in {imports + tables:.1f} s (imports {imports:.1f} s, default scenario {tables:.1f} s)",
+            flush=True,
+        )
     cli.main(args=["run", str(APP), *(sys.argv[1:] if argv is None else argv)], prog_name="streamlit")
 
 

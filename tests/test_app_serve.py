@@ -28,3 +28,16 @@ def test_serve_runs_streamlit_on_the_app_with_the_given_options(monkeypatch):
         }
     ]
     assert serve.APP.name == "app.py" and serve.APP.is_file()
+
+
+def test_serve_starts_the_server_even_when_the_warm_up_fails(monkeypatch, capsys):
+    calls = []
+
+    def broken(cat, sc, i):
+        raise RuntimeError("no tables")
+
+    monkeypatch.setattr(serve.cmp, "evaluate_option", broken)
+    monkeypatch.setattr(serve.cli, "main", lambda **kw: calls.append(kw))
+    serve.main([])
+    assert calls == [{"args": ["run", str(serve.APP)], "prog_name": "streamlit"}]
+    assert "warm-up stopped (RuntimeError: no tables)" in capsys.readouterr().out
