@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,nvidia-data]'
 	touch $(STAMP)
 
-# The main job: the web app on the embedded default scenario (http://localhost:8501).
+# The main job: the web app on the embedded default scenario (http://localhost:8501): `streamlit run app.py`
+# with the app's imports and the default scenario's tables done before the first visitor (app_pages/serve.py)
 run: $(STAMP)
-	$(BIN)/python -m streamlit run app.py
+	$(BIN)/python -m app_pages.serve
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered

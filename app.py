@@ -1,4 +1,4 @@
-"""Inference Planner web app: `streamlit run app.py` (or `make run`).
+"""Inference Planner web app: `make run` (`python -m app_pages.serve`, warm) or `streamlit run app.py`.
 
 Thin: the scenario lives in the URL (planner.webapp.links), widgets edit it, planner computes, Altair
 draws.  Pages are declared with st.navigation; Compare is the default.

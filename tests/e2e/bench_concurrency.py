@@ -2,11 +2,12 @@
 
     python -m tests.e2e.bench_concurrency [--sessions 20]
 
-Starts `streamlit run app.py` on a free port, then opens N pages in Debian's Chromium at the same moment,
-each on the default Compare page with a different number of users (a different scenario, so every session
-needs its own simulations; the catalog, the shared machine options and the chart building are shared through
-the caches).  For each session it records the time from navigation to the first result (the summary table
-on the page) and to the finished page (script run over, browser painted), and prints the median and max.
+Starts the app as `make run` does (`python -m app_pages.serve`) on a free port, then opens N pages in Debian's
+Chromium at the same moment, each on the default Compare page with a different number of users (a different
+scenario, so every session needs its own simulations; the catalog, the shared machine options and the chart
+building are shared through the caches).  For each session it records the time from navigation to the first
+result (the summary table on the page) and to the finished page (script run over, browser painted), and prints
+the median and max.
 
 With ``--clients ws`` the sessions are plain websocket clients speaking Streamlit's protocol (a ``rerun_script``
 message with the link's query string, then the page's messages until ``script_finished``): the server's own

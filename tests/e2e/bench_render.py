@@ -2,16 +2,18 @@
 
     python -m tests.e2e.bench_render [--runs 5] [--script PATH]
 
-Starts `streamlit run app.py` on a free port, opens the default page in Debian's Chromium, then
-changes the number of busy users (closed loop) (4 -> 5 -> 4 ...) and times from the key press until the
-script run is over and the browser has painted.  The first change of each value is a cache miss
-(4 simulations); later ones hit st.cache_data.  Besides the wall time it prints the CPU seconds the
-server and the browser (Chromium and Playwright's driver; of which Chromium's renderer: the page's JavaScript,
-style, layout and paint) spent: on a shared machine the wall time mostly measures the other work.
-Two first loads: the server's first session (its imports, catalog and simulations cold: the first visitor
-after a start) and, at the end, a new session (a new browser context, cold browser cache) on the running
-server (what later visitors get).  `--script` measures another page instead, e.g. the floors in
-tests/e2e/floor/ (Streamlit's own cost on this machine).
+Starts the app as `make run` does (`python -m app_pages.serve`) on a free port, opens the default page in
+Debian's Chromium, then changes the number of busy users (closed loop) (4 -> 5 -> 4 ...) and times from the key
+press until the script run is over and the browser has painted.  The first change of each value is a cache miss
+(4 simulations); later ones hit st.cache_data.  Besides the wall time it prints the CPU seconds the server and the
+browser (Chromium and Playwright's driver; of which Chromium's renderer: the page's JavaScript, style, layout and
+paint) spent: on a shared machine the wall time mostly measures the other work.
+Two first loads: the server's first session (the first visitor after a start: Streamlit's caches and the
+browser's cold; the launcher imports the app and reads the default scenario's tables before the server answers,
+so the time from the start until the health check answers is printed too) and, at the end, a new session (a new
+browser context, cold browser cache) on the running server (what later visitors get).  `--script` measures
+another page under a plain `streamlit run`: the floors in tests/e2e/floor/ (Streamlit's own cost on this
+machine), or `--script app.py` (the app without the launcher).
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ def main() -> None:
     args = ap.parse_args()
     print(f"script: {args.script or 'app.py'}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     port = free_port()
+    t0 = time.perf_counter()
     proc = start_server(port, args.script and os.path.abspath(args.script))
+    print(f"server start to ready (its health check answers): {time.perf_counter() - t0:.2f} s")
     try:
         with sync_playwright() as pw:
             browser = launch(pw)

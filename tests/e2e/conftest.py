@@ -1,5 +1,5 @@
-"""Browser tests: `streamlit run app.py` on a free port, driven by Playwright with Debian's
-Chromium (/usr/bin/chromium, installed by `make test` / .ci/run when missing).
+"""Browser tests: the app as `make run` starts it (`python -m app_pages.serve`) on a free port, driven by
+Playwright with Debian's Chromium (/usr/bin/chromium, installed by `make test` / .ci/run when missing).
 
 Outside CI a missing Chromium or Playwright skips these tests; with CI=true it fails them."""
 

@@ -1,5 +1,5 @@
-"""Helpers of the browser tests: start `streamlit run app.py` on a free port, launch Debian's
-Chromium with Playwright, wait for a Streamlit page to settle."""
+"""Helpers of the browser tests: start the app (as `make run` does) or another Streamlit script on a free port,
+launch Debian's Chromium with Playwright, wait for a Streamlit page to settle."""
 
 from __future__ import annotations
 
@@ -33,15 +33,15 @@ def free_port() -> int:
 
 
 def start_server(port: int, script: Path | str | None = None) -> subprocess.Popen:
-    """`streamlit run` `script` (default: the app) on `port`; returns once its health check answers."""
+    """The app as `make run` starts it (`python -m app_pages.serve`: `streamlit run app.py` with the app's imports
+    and the default scenario's tables warm), or `streamlit run script`, on `port`; returns once its health check
+    answers."""
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            str(script or REPO / "app.py"),
+            *(("streamlit", "run", str(script)) if script else ("app_pages.serve",)),
             "--server.port",
             str(port),
             "--server.address",
@@ -67,7 +67,7 @@ def start_server(port: int, script: Path | str | None = None) -> subprocess.Pope
                 if r.status == 200:
                     return proc
         except OSError:
-            time.sleep(0.3)
+            time.sleep(0.1)
     proc.terminate()
     raise RuntimeError("streamlit did not answer its health check within 60 s")
 
