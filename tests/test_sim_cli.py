@@ -189,7 +189,7 @@ def test_parsers_use_the_callers_parser_class():
 def test_bench_suite_runs_every_workload(run):
     """`bench --suite` as a correctness check (small counts; no timing asserted): every workload
     completes its requests and reports a rate; the text form names each workload and the slowest."""
-    from planner.sim.bench import SUITE
+    from planner.sim.bench import SUITE, suite_scenario
 
     code, out, err = run(["bench", "--suite", "--requests", "60", "--json"])
     assert code == 0, err
@@ -198,6 +198,12 @@ def test_bench_suite_runs_every_workload(run):
     for name, r in res.items():
         assert r["requests"] == 60 and r["completed"] == 60, name
         assert r["simulated_requests_per_s"] > 0 and len(r["rates"]) == 1
+        # the offered rate is the scenario's (none for the closed loop); what was served is printed beside it
+        assert r["offered_rps"] == suite_scenario(name).workload.rate_rps
+    code, out, err = run(["bench", "--suite", "--requests", "40", "--workload", "moe"])
+    assert code == 0, err
+    served = json.loads(run(["bench", "--suite", "--requests", "40", "--workload", "moe", "--json"])[1])
+    assert f"served {served['workloads']['moe']['request_throughput_rps']:.3g} of 2.9 req/s" in out
     code, out, err = run(["bench", "--suite", "--requests", "20", "--workload", "closed_r1", "--repeat", "2"])
     assert code == 0, err
     assert "closed_r1" in out and "slowest: closed_r1" in out and "light" not in out

@@ -227,9 +227,13 @@ def _bench_suite(catalog, args) -> int:
 
     def show(name, r):
         if not args.json:
+            offered, served = r["offered_rps"], r["request_throughput_rps"]
+            load = ""
+            if offered:  # completed requests over the whole run (its drain included) against the offered rate
+                load = f"; served {served:.3g} of {offered:g} req/s"
             print(
                 f"{name:<13} {r['requests']:>9,} requests  {r['simulated_requests_per_s']:>10,.0f} simulated req/s "
-                f"(CPU; wall {min(r['wall_rates']):,.0f})  {SUITE[name][0]}",
+                f"(CPU; wall {min(r['wall_rates']):,.0f})  {SUITE[name][0]}{load}",
                 flush=True,
             )
 

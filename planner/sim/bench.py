@@ -30,8 +30,7 @@ H100_8B = {"model": "llama-3.1-8b", "quant": "fp8", "engine": "vllm", "machine":
 # name -> (description, scenario without workload.requests, default requests)
 SUITE: dict[str, tuple[str, dict, int]] = {
     "light": (
-        "Vidur's reference: Llama-2-7B F16 on one A100 80GB SXM, vLLM, 1,000/250 tokens, Poisson 3.95 req/s "
-        "(saturation 5.8 req/s at this commit)",
+        "Vidur's reference: Llama-2-7B F16 on one A100 80GB SXM, vLLM, 1,000/250 tokens, Poisson 3.95 req/s",
         {
             "model": "llama-2-7b",
             "quant": "f16",
@@ -42,8 +41,7 @@ SUITE: dict[str, tuple[str, dict, int]] = {
         100_000,
     ),
     "heavy": (
-        "Llama-3.1-8B FP8 on one H100 SXM, vLLM, lognormal 1,000/250 tokens (cv 1), Poisson 30 req/s "
-        "(saturation about 37 req/s at this commit)",
+        "Llama-3.1-8B FP8 on one H100 SXM, vLLM, lognormal 1,000/250 tokens (cv 1), Poisson 30 req/s",
         {
             **H100_8B,
             "workload": {
@@ -57,7 +55,7 @@ SUITE: dict[str, tuple[str, dict, int]] = {
     ),
     "long_prompts": (
         "Llama-3.1-8B FP8 on one H100 SXM, vLLM, uniform 8,000-32,000-token prompts, 250-token outputs, "
-        "Poisson 1.6 req/s (prefill in chunks of 8,192 tokens; saturation 1.83 req/s at this commit)",
+        "Poisson 1.6 req/s (prefill in chunks of 8,192 tokens)",
         {
             **H100_8B,
             "workload": {
@@ -82,7 +80,7 @@ SUITE: dict[str, tuple[str, dict, int]] = {
     ),
     "moe": (
         "gpt-oss-120b MXFP4 (MoE, sliding-window layers) on one H100 SXM, vLLM, lognormal 2,000/500 tokens, "
-        "Poisson 2.9 req/s (saturation 3.29 req/s at this commit)",
+        "Poisson 2.9 req/s",
         {
             "model": "gpt-oss-120b",
             "quant": "mxfp4",
@@ -99,7 +97,7 @@ SUITE: dict[str, tuple[str, dict, int]] = {
     ),
     "replicas": (
         "Llama-3.1-8B FP8, 4 replicas of one H100 SXM behind a least-outstanding router, vLLM, 1,000/250 "
-        "tokens, Poisson 125 req/s (saturation 168 req/s at this commit)",
+        "tokens, Poisson 125 req/s",
         {
             **H100_8B,
             "machine": {"hardware": "nvidia-h100-sxm", "replicas": 4},
@@ -158,6 +156,7 @@ def run_suite(catalog, requests: int | None = None, repeat: int = 1, names=None,
             "completed": s["completed"],
             "utilization": s["utilization"],
             "request_throughput_rps": s["request_throughput_rps"],
+            "offered_rps": sc.workload.rate_rps if sc.workload.arrival != "closed" else None,
             "mean_in_system": s["mean_in_system"],
             "warmup_cpu_s": round(warm, 4),
         }
