@@ -524,6 +524,22 @@ def test_tp_over_two_machines_prices_each_rank_from_the_tables_and_the_all_reduc
             parallel="tp=8,pp=2",
         )
     assert pp.step.kernels is None and "pipeline stages over several machines" in pp.step.provider_note
+    # nor is a TP group over two machines with pipeline stages over more: each stage is two whole machines,
+    # so every hop crosses the link (priced on the roofline, over InfiniBand, not the devices' NVLink)
+    with use_provider("measured"):
+        both = build_system(
+            cat,
+            "nvidia-h100-sxm",
+            "deepseek-r1",
+            "fp8",
+            "sglang",
+            devices=8,
+            nodes=4,
+            link="infiniband-ndr-400g",
+            parallel="tp=16,pp=2",
+        )
+    assert both.step.kernels is None and "pipeline stages over several machines" in both.step.provider_note
+    assert (both.step.inter_hops, both.step.intra_hops) == (1, 0)
 
 
 @needs_tables

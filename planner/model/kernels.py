@@ -651,10 +651,12 @@ class MeasuredKernels:
             raise Uncovered("host offload is not in NVIDIA's tables")
         dep = sys.deployment
         self.spans_nodes = dep.nodes > 1 and tp > dep.devices
-        if dep.nodes > 1 and not self.spans_nodes:
+        if dep.nodes > 1 and (not self.spans_nodes or pp > 1):
             raise Uncovered("pipeline stages over several machines are not mapped yet")
-        if self.spans_nodes and (dep.link is None or tp % dep.devices):
+        if self.spans_nodes and dep.link is None:
             raise Uncovered(f"tp={tp} over {dep.nodes} machines of {dep.devices} GPUs without a link to price")
+        if self.spans_nodes and tp % dep.devices:
+            raise Uncovered(f"tp={tp} is not a whole number of {dep.devices}-GPU machines")
         if sys.deployment.support is not None and sys.deployment.support.emulated:
             raise Uncovered(f"{q.id} is emulated here (support matrix): its weight-only kernels are not in the tables")
         if q.family == "fp8":

@@ -1006,7 +1006,8 @@ class StepTimeModel:
         span_lat = (self.intra_lat if dep.devices > 1 else 0.0) + coll_lat
         spans_nodes = self.tp > dep.devices
         self.tp_bw, self.tp_lat = (self.inter_bw, span_lat) if spans_nodes else (self.intra_bw, self.intra_lat)
-        self.inter_hops = min(dep.nodes - 1, self.pp - 1) if not spans_nodes else 0
+        # a TP group over several machines makes each pipeline stage whole machines: every hop crosses them
+        self.inter_hops = self.pp - 1 if spans_nodes else min(dep.nodes - 1, self.pp - 1)
         self.intra_hops = self.pp - 1 - self.inter_hops
         self.ep_bw, self.ep_lat = (
             (self.inter_bw, span_lat) if self.ep > dep.devices else (self.intra_bw, self.intra_lat)
