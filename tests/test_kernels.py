@@ -510,36 +510,27 @@ def test_tp_over_two_machines_prices_each_rank_from_the_tables_and_the_all_reduc
     intra = kernels._interp(size, *kernels.allreduce_curve("h100_sxm", "sglang", None, 8))
     between = link.allreduce_latency_us.value * 1e-3 + 2 * size * 2 / 8 * (1 / 2) / (link.effective_gbs * 1e9) * 1e3
     assert kernels._interp(size, *k.ar_curve) == pytest.approx(intra + between, rel=1e-9)
-    # a pipeline over machines is still not mapped; one machine keeps its custom all-reduce table
-    with use_provider("measured"):
-        pp = build_system(
-            cat,
-            "nvidia-h100-sxm",
-            "llama-3.1-70b",
-            "bf16",
-            "sglang",
-            devices=8,
-            nodes=2,
-            link="infiniband-ndr-400g",
-            parallel="tp=8,pp=2",
-        )
-    assert pp.step.kernels is None and "pipeline stages over several machines" in pp.step.provider_note
-    # nor is a TP group over two machines with pipeline stages over more: each stage is two whole machines,
-    # so every hop crosses the link (priced on the roofline, over InfiniBand, not the devices' NVLink)
-    with use_provider("measured"):
-        both = build_system(
-            cat,
-            "nvidia-h100-sxm",
-            "deepseek-r1",
-            "fp8",
-            "sglang",
-            devices=8,
-            nodes=4,
-            link="infiniband-ndr-400g",
-            parallel="tp=16,pp=2",
-        )
-    assert both.step.kernels is None and "pipeline stages over several machines" in both.step.provider_note
-    assert (both.step.inter_hops, both.step.intra_hops) == (1, 0)
+    # a pipeline over machines is still not mapped, nor a TP group over two machines with pipeline stages over
+    # more: each stage is then two whole machines, so every hop crosses the link (priced on the roofline, over
+    # InfiniBand, not the devices' NVLink)
+    for model, quant, nodes, parallel, hops in (
+        ("llama-3.1-70b", "bf16", 2, "tp=8,pp=2", (1, 0)),
+        ("deepseek-r1", "fp8", 4, "tp=16,pp=2", (1, 0)),
+    ):
+        with use_provider("measured"):
+            pp = build_system(
+                cat,
+                "nvidia-h100-sxm",
+                model,
+                quant,
+                "sglang",
+                devices=8,
+                nodes=nodes,
+                link="infiniband-ndr-400g",
+                parallel=parallel,
+            )
+        assert pp.step.kernels is None and "pipeline stages over several machines" in pp.step.provider_note, parallel
+        assert (pp.step.inter_hops, pp.step.intra_hops) == hops, parallel
 
 
 @needs_tables
