@@ -579,3 +579,60 @@ def test_sglang_qwen3_layers_pay_their_q_k_norm(tmp_path):
     s, s0 = k[("sglang", "qwen3-30b-a3b")], k[("sglang", "qwen3-30b-a3b-noqk")]
     assert s.ew[0] - s0.ew[0] == pytest.approx(one[0]) and s.ew[1] - s0.ew[1] == pytest.approx(one[1])
     assert k[("vllm", "qwen3-30b-a3b")].ew == k[("vllm", "qwen3-30b-a3b-noqk")].ew
+
+
+def test_sglang_moe_kernel_follows_the_release():
+    """SGLang's default MoE kernel for BF16 experts, as its released wheels choose it: Triton up to
+    0.5.7 everywhere; from 0.5.8 FlashInfer's TensorRT-LLM MoE on Blackwell for the Qwen3 MoE
+    architectures only; quantized experts keep the tables' own kernel."""
+    q3 = "Qwen3MoeForCausalLM"
+    pick = kernels.sglang_moe_kernel
+    assert pick("0.5.6", "bfloat16", "b200_sxm", q3) == kernels.SGLANG_TRITON_MOE
+    assert pick("0.5.7", "bfloat16", "b200_sxm", q3) == kernels.SGLANG_TRITON_MOE
+    assert pick("0.5.8", "bfloat16", "b200_sxm", q3) == kernels.SGLANG_TRTLLM_MOE
+    assert pick("0.5.14", "bfloat16", "b200_sxm", q3) == kernels.SGLANG_TRTLLM_MOE
+    assert pick("0.5.14", "bfloat16", "h200_sxm", q3) == kernels.SGLANG_TRITON_MOE  # Hopper: Triton
+    assert pick("0.5.14", "bfloat16", "b200_sxm", "MixtralForCausalLM") == kernels.SGLANG_TRITON_MOE
+    assert pick("0.5.6", "fp8_block", "b200_sxm", q3) is None
+
+
+def _moe_rows(system, backend, version, kernel, hidden, inter, topk, experts, tp):
+    import pandas as pd
+
+    t = pd.read_parquet(kernels.data_root() / system / "moe" / backend / version / "moe_perf.parquet")
+    return t[
+        (t["kernel_source"] == kernel)
+        & (t["moe_dtype"] == "bfloat16")
+        & (t["hidden_size"] == hidden)
+        & (t["inter_size"] == inter)
+        & (t["topk"] == topk)
+        & (t["num_experts"] == experts)
+        & (t["moe_tp_size"] == tp)
+        & (t["moe_ep_size"] == 1)
+        & (t["distribution"] == "power_law_1.01")
+    ]
+
+
+@needs_tables
+def test_sglang_prices_the_moe_kernel_of_the_asked_release(cat):
+    """Qwen3-235B-A22B BF16 on 8 B200 with SGLang: asked for 0.5.6, its experts are priced as the
+    Triton fused MoE that release runs (SGLang's table lacks that shape: vLLM's Triton fused MoE on
+    the same GPU, named in the label); asked for 0.5.8 or the newest, as FlashInfer's TensorRT-LLM
+    MoE from SGLang's own table. Each equals the table's fastest entry of that kernel at one token."""
+    shape = (4096, 1536, 8, 128, 8)
+    with use_provider("measured"):
+        old = build_system(cat, "nvidia-b200", "qwen3-235b-a22b", "bf16", "sglang", devices=8, engine_version="0.5.6")
+        new = build_system(cat, "nvidia-b200", "qwen3-235b-a22b", "bf16", "sglang", devices=8, engine_version="0.5.8")
+    ko, kn = old.step.kernels, new.step.kernels
+    assert ko is not None and kn is not None
+    assert "MoE vllm" in old.step.provider_note and "Triton" in old.step.provider_note
+    assert "MoE vllm" not in new.step.provider_note
+    assert _moe_rows("b200_sxm", "sglang", "0.5.14", kernels.SGLANG_TRITON_MOE, *shape).empty
+    vv = ko.op_versions["moe"].split()[1]
+    tri = _moe_rows("b200_sxm", "vllm", vv, kernels.VLLM_TRITON_MOE, *shape)
+    trt = _moe_rows("b200_sxm", "sglang", "0.5.14", kernels.SGLANG_TRTLLM_MOE, *shape)
+    for k, rows in ((ko, tri), (kn, trt)):
+        xs, ys = k.moe_curve
+        assert xs[0] == 1.0
+        assert ys[0] == pytest.approx(rows[rows["num_tokens"] == 1]["latency"].min())
+    assert ko.moe_curve[1][0] > kn.moe_curve[1][0]  # Triton is the slower kernel at one token here

@@ -334,6 +334,8 @@ class Model(_Strict):
     max_context: int = Field(gt=0)
     gated_ffn: bool = True  # SwiGLU: gate, up, down
     qk_norm: bool = False  # per-head RMSNorm of queries and keys before RoPE (Qwen3)
+    # the model class its Hugging Face config names (`architectures`), which engines key defaults on
+    hf_architecture: str | None = None
     # MoE
     num_experts: int = 0
     experts_per_token: int = 0

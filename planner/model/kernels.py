@@ -358,6 +358,7 @@ def _moe_table(system: str, backend: str, version: str):
     return _read(
         path,
         [
+            "kernel_source",
             "moe_dtype",
             "num_tokens",
             "hidden_size",
@@ -490,9 +491,10 @@ def mla_bmm_curve(system, backend, version, op, dtype, h_loc):
 
 
 @functools.lru_cache(maxsize=256)
-def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp):
+def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp, kernel=None):
     """(tokens grid, latency ms) of the fused MoE layer for this shape (power-law routing where
-    measured, else balanced)."""
+    measured, else balanced): the kernel named (a table's `kernel_source`), else the fastest the
+    table holds at each token count."""
     df = _moe_table(system, backend, version)
     if df is None:
         raise Uncovered("no MoE table")
@@ -505,14 +507,47 @@ def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp):
         & (df["moe_tp_size"] == tp)
         & (df["moe_ep_size"] == 1)
     ]
+    if kernel is not None:
+        sel = sel[sel["kernel_source"] == kernel]
     dist = "power_law_1.01" if (sel["distribution"] == "power_law_1.01").any() else "balanced"
     sel = sel[sel["distribution"] == dist]
     if sel.empty:
+        what = f"{kernel} " if kernel else ""
         raise Uncovered(
-            f"no {mdt} MoE table for hidden {hidden}, expert width {inter}, top-{topk} of {experts}, tp={tp}"
+            f"no {mdt} {what}MoE table for hidden {hidden}, expert width {inter}, top-{topk} of {experts}, tp={tp}"
         )
     tokens, lat = kernel_tables.group_min(sel["num_tokens"], sel["latency"])
     return tokens.astype(float), _monotone(lat)
+
+
+# The MoE kernel SGLang runs for BF16 (unquantized) experts, where a table holds several kernels for
+# that dtype (AIConfigurator's B200 SGLang 0.5.14 table: FlashInfer's TensorRT-LLM MoE and SGLang's
+# Triton fused MoE; H100/H200: Triton and FlashInfer CUTLASS). Read from the released wheels on PyPI:
+# up to 0.5.7 `UnquantizedFusedMoEMethod.create_moe_runner` (srt/layers/quantization/unquant.py) runs
+# `MoeRunnerBackend.TRITON` and `get_moe_impl_class` (srt/layers/moe/ep_moe/layer.py) keeps FlashInfer's
+# MoE for quantized experts only ("FlashInferFusedMoE only supports fp8 quant now"); from 0.5.8,
+# `server_args.py` sets `moe_runner_backend = "flashinfer_trtllm"` on SM100 for the Qwen3 MoE
+# architectures when `quantization is None` (0.5.7 did it for fp8 / modelopt_fp4 only) and
+# `FusedMoE` calls FlashInfer's `trtllm_bf16_moe`. FlashInfer CUTLASS runs only when asked for
+# (`--moe-runner-backend flashinfer_cutlass`).
+SGLANG_TRTLLM_BF16_MOE = ("0.5.8", frozenset({"Qwen3MoeForCausalLM", "Qwen3VLMoeForConditionalGeneration"}))
+SGLANG_TRITON_MOE = "sglang_fused_moe_triton"
+SGLANG_TRTLLM_MOE = "sglang_flashinfer_trtllm_moe"
+# vLLM's Triton fused MoE, the kernel SGLang's `fused_moe_triton/fused_moe.py` is adapted from (its
+# header names vLLM's `fused_moe.py`): the measurement used where SGLang's table lacks the shape
+VLLM_TRITON_MOE = "vllm_fused_moe"
+BLACKWELL_SYSTEMS = frozenset({"b200_sxm", "b300_sxm", "gb200", "gb300"})
+
+
+def sglang_moe_kernel(version: str, mdt: str, system: str, hf_architecture: str | None) -> str | None:
+    """The `kernel_source` SGLang `version` runs by default for these experts, or None (the tables'
+    fastest) where a table holds one kernel per dtype."""
+    if mdt != "bfloat16":
+        return None
+    since, archs = SGLANG_TRTLLM_BF16_MOE
+    if system in BLACKWELL_SYSTEMS and hf_architecture in archs and _vkey(version) >= _vkey(since):
+        return SGLANG_TRTLLM_MOE
+    return SGLANG_TRITON_MOE
 
 
 @functools.lru_cache(maxsize=256)
@@ -746,12 +781,18 @@ class MeasuredKernels:
         if self.moe:
             mver = self._version("moe")
             shape = (m.hidden_size, m.moe_intermediate_size, m.experts_per_token, m.num_experts, tp)
+            kernel = None
+            if backend == "sglang":  # the kernel the asked-for release runs (else the tables' own)
+                kernel = sglang_moe_kernel(version or mver or "0", mdt, system, m.hf_architecture)
             try:
-                self.moe_curve = moe_curve(system, backend, mver, mdt, *shape)
+                self.moe_curve = moe_curve(system, backend, mver, mdt, *shape, kernel=kernel)
             except Uncovered:
-                if mdt != "fp8_block":
+                if kernel == SGLANG_TRITON_MOE:
+                    self.moe_curve = self._vllm_triton_moe(system, mdt, shape)
+                elif mdt != "fp8_block":
                     raise
-                self.moe_curve = moe_curve(system, backend, mver, "fp8", *shape)  # per-tensor FP8 experts
+                else:
+                    self.moe_curve = moe_curve(system, backend, mver, "fp8", *shape)  # per-tensor FP8 experts
         # all-reduce
         self.ar_curve = None
         if self.spans_nodes:  # one TP group over several machines (SGLang's `--tp 16 --nnodes 2`)
@@ -781,6 +822,18 @@ class MeasuredKernels:
             self.notes.append(note)
         self.op_versions[op] = v
         return v
+
+    def _vllm_triton_moe(self, system: str, mdt: str, shape: tuple):
+        """SGLang's Triton fused MoE at a shape its table lacks: vLLM's Triton fused MoE (the kernel it
+        is adapted from) measured on the same GPU, the newest vLLM table holding the shape."""
+        for v in reversed(_versions(system, "moe", "vllm")):
+            try:
+                curve = moe_curve(system, "vllm", v, mdt, *shape, kernel=VLLM_TRITON_MOE)
+            except Uncovered:
+                continue
+            self.op_versions["moe"] = f"vllm {v} Triton"
+            return curve
+        raise Uncovered(f"no {mdt} Triton fused-MoE table (SGLang's or vLLM's) for this shape on {system}")
 
     def _attn_grid(self, system, backend, version, phase, hd, kvdt):
         return attn_grid(system, backend, version, phase, hd, kvdt, self.h_loc, self.kv_loc)
