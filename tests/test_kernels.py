@@ -600,8 +600,9 @@ def _moe_rows(system, backend, version, kernel, hidden, inter, topk, experts, tp
     import pandas as pd
 
     t = pd.read_parquet(kernels.data_root() / system / "moe" / backend / version / "moe_perf.parquet")
+    names = [kernel] if isinstance(kernel, str) else sorted(kernel)
     return t[
-        (t["kernel_source"] == kernel)
+        t["kernel_source"].isin(names)
         & (t["moe_dtype"] == "bfloat16")
         & (t["hidden_size"] == hidden)
         & (t["inter_size"] == inter)
@@ -636,3 +637,30 @@ def test_sglang_prices_the_moe_kernel_of_the_asked_release(cat):
         assert xs[0] == 1.0
         assert ys[0] == pytest.approx(rows[rows["num_tokens"] == 1]["latency"].min())
     assert ko.moe_curve[1][0] > kn.moe_curve[1][0]  # Triton is the slower kernel at one token here
+
+
+@needs_tables
+def test_sglang_triton_moe_from_its_own_table_and_vllms_by_either_name(cat):
+    """Mixtral (BF16, not a Qwen3 architecture) on B200 with SGLang runs the Triton fused MoE even at
+    the newest release, read from SGLang's own table (no vLLM in the label); the vLLM fallback
+    finds the Triton kernel under both names the vLLM tables use."""
+    with use_provider("measured"):
+        s = build_system(cat, "nvidia-b200", "mixtral-8x7b", "bf16", "sglang", devices=2)
+    k = s.step.kernels
+    assert k is not None, s.step.provider_note
+    assert "MoE vllm" not in s.step.provider_note
+    rows = _moe_rows("b200_sxm", "sglang", "0.5.14", kernels.SGLANG_TRITON_MOE, 4096, 14336, 2, 8, 2)
+    assert not rows.empty
+    xs, ys = k.moe_curve
+    assert ys[list(xs).index(1.0)] == pytest.approx(rows[rows["num_tokens"] == 1]["latency"].min())
+    old = kernels.moe_curve(
+        "b200_sxm", "vllm", "0.22.0", "bfloat16", 4096, 1536, 8, 128, 8, kernel=kernels.VLLM_TRITON_MOE
+    )
+    new = kernels.moe_curve(
+        "h100_sxm", "vllm", "0.24.0", "bfloat16", 2048, 5120, 22, 512, 1, kernel=kernels.VLLM_TRITON_MOE
+    )
+    assert len(old[0]) > 5 and len(new[0]) > 5
+    with pytest.raises(kernels.Uncovered, match="sglang_fused_moe_triton"):
+        kernels.moe_curve(
+            "b200_sxm", "sglang", "0.5.14", "bfloat16", 4096, 1536, 8, 128, 8, kernel=kernels.SGLANG_TRITON_MOE
+        )

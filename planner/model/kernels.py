@@ -493,8 +493,8 @@ def mla_bmm_curve(system, backend, version, op, dtype, h_loc):
 @functools.lru_cache(maxsize=256)
 def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp, kernel=None):
     """(tokens grid, latency ms) of the fused MoE layer for this shape (power-law routing where
-    measured, else balanced): the kernel named (a table's `kernel_source`), else the fastest the
-    table holds at each token count."""
+    measured, else balanced): the kernels named (a table's `kernel_source`: one name or a set of
+    names for one kernel), else whichever the table holds (the fastest where it holds several)."""
     df = _moe_table(system, backend, version)
     if df is None:
         raise Uncovered("no MoE table")
@@ -508,11 +508,12 @@ def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp, k
         & (df["moe_ep_size"] == 1)
     ]
     if kernel is not None:
-        sel = sel[sel["kernel_source"] == kernel]
+        names = [kernel] if isinstance(kernel, str) else sorted(kernel)
+        sel = sel[np.isin(sel["kernel_source"], names)]
     dist = "power_law_1.01" if (sel["distribution"] == "power_law_1.01").any() else "balanced"
     sel = sel[sel["distribution"] == dist]
     if sel.empty:
-        what = f"{kernel} " if kernel else ""
+        what = f"{kernel if isinstance(kernel, str) else '/'.join(sorted(kernel))} " if kernel else ""
         raise Uncovered(
             f"no {mdt} {what}MoE table for hidden {hidden}, expert width {inter}, top-{topk} of {experts}, tp={tp}"
         )
@@ -520,28 +521,33 @@ def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp, k
     return tokens.astype(float), _monotone(lat)
 
 
-# The MoE kernel SGLang runs for BF16 (unquantized) experts, where a table holds several kernels for
-# that dtype (AIConfigurator's B200 SGLang 0.5.14 table: FlashInfer's TensorRT-LLM MoE and SGLang's
-# Triton fused MoE; H100/H200: Triton and FlashInfer CUTLASS). Read from the released wheels on PyPI:
+# The MoE kernel SGLang runs for BF16 (unquantized) experts. AIConfigurator's SGLang tables hold several
+# kernels for that dtype (B200 0.5.14: FlashInfer's TensorRT-LLM MoE and SGLang's Triton fused MoE;
+# H100/H200: Triton and FlashInfer CUTLASS), each shape measured with one of them: without this choice a
+# shape was priced with whichever kernel its rows happen to hold. Read from the released wheels on PyPI:
 # up to 0.5.7 `UnquantizedFusedMoEMethod.create_moe_runner` (srt/layers/quantization/unquant.py) runs
 # `MoeRunnerBackend.TRITON` and `get_moe_impl_class` (srt/layers/moe/ep_moe/layer.py) keeps FlashInfer's
 # MoE for quantized experts only ("FlashInferFusedMoE only supports fp8 quant now"); from 0.5.8,
-# `server_args.py` sets `moe_runner_backend = "flashinfer_trtllm"` on SM100 for the Qwen3 MoE
-# architectures when `quantization is None` (0.5.7 did it for fp8 / modelopt_fp4 only) and
-# `FusedMoE` calls FlashInfer's `trtllm_bf16_moe`. FlashInfer CUTLASS runs only when asked for
-# (`--moe-runner-backend flashinfer_cutlass`).
-SGLANG_TRTLLM_BF16_MOE = ("0.5.8", frozenset({"Qwen3MoeForCausalLM", "Qwen3VLMoeForConditionalGeneration"}))
+# `server_args.py` sets `moe_runner_backend = "flashinfer_trtllm"` on SM100 for the Qwen3 MoE and
+# Qwen3-Next architectures when `quantization is None` (0.5.7 did it for fp8 / modelopt_fp4 only) and
+# `get_moe_impl_class` returns `FlashInferFusedMoE`, which calls FlashInfer's `trtllm_bf16_moe`.
+# FlashInfer CUTLASS runs only when asked for (`--moe-runner-backend flashinfer_cutlass`).
+SGLANG_TRTLLM_BF16_MOE = (
+    "0.5.8",
+    frozenset({"Qwen3MoeForCausalLM", "Qwen3VLMoeForConditionalGeneration", "Qwen3NextForCausalLM"}),
+)
 SGLANG_TRITON_MOE = "sglang_fused_moe_triton"
 SGLANG_TRTLLM_MOE = "sglang_flashinfer_trtllm_moe"
 # vLLM's Triton fused MoE, the kernel SGLang's `fused_moe_triton/fused_moe.py` is adapted from (its
 # header names vLLM's `fused_moe.py`): the measurement used where SGLang's table lacks the shape
-VLLM_TRITON_MOE = "vllm_fused_moe"
+# (its name up to vLLM 0.22 tables, and in 0.24's modular-kernel naming)
+VLLM_TRITON_MOE = frozenset({"vllm_fused_moe", "vllm_unquantizedfusedmoe_triton_tritonexperts"})
 BLACKWELL_SYSTEMS = frozenset({"b200_sxm", "b300_sxm", "gb200", "gb300"})
 
 
 def sglang_moe_kernel(version: str, mdt: str, system: str, hf_architecture: str | None) -> str | None:
-    """The `kernel_source` SGLang `version` runs by default for these experts, or None (the tables'
-    fastest) where a table holds one kernel per dtype."""
+    """The `kernel_source` SGLang `version` runs by default for these experts, or None (quantized
+    experts: the tables' own kernel). A version that does not parse counts as the oldest release."""
     if mdt != "bfloat16":
         return None
     since, archs = SGLANG_TRTLLM_BF16_MOE
@@ -784,6 +790,8 @@ class MeasuredKernels:
             kernel = None
             if backend == "sglang":  # the kernel the asked-for release runs (else the tables' own)
                 kernel = sglang_moe_kernel(version or mver or "0", mdt, system, m.hf_architecture)
+                if version and kernel and _vkey(version) == _vkey("0"):
+                    self.notes.append(f"engine version {version!r} is not a release number: MoE kernel of the oldest")
             try:
                 self.moe_curve = moe_curve(system, backend, mver, mdt, *shape, kernel=kernel)
             except Uncovered:
