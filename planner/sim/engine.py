@@ -1535,13 +1535,38 @@ class Continuous:
                                 heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
                         if rid2 >= 0:
                             prefill[rid2][0] = c2
-                        if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
-                            self._after_step(now)
-                        break
-                    g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
-                    done = pst[0] = end
-                    if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
+                    else:
+                        g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
+                        done = pst[0] = end
+                    if cross and cross[0][0] <= g:
                         self._after_step(now)
+                    elif fin and fin[0][0] <= g:  # _after_step's completions, inline (no crossing due)
+                        while fin and fin[0][0] <= g:
+                            key, r3 = heapq.heappop(fin)
+                            if not self.fin_stale or off.get(r3) == prompt[r3] + output[r3] - 1 - key:
+                                o = off.pop(r3)
+                                t = o + g
+                                agg.n -= 1
+                                agg.off_sum -= o
+                                phase[o % B] -= 1
+                                if w and t + 1 < w:
+                                    agg.lin_n -= 1
+                                    agg.lin_off -= o
+                                generated[r3] = t - prompt[r3] + 1
+                                led.used -= -(-t // B) - (cached.pop(r3, 0) // B if cached else 0)
+                                del admitted[r3]
+                                sim.finish[r3] = now  # Sim.finished, inline (this replica's request)
+                                rep.outstanding -= 1
+                                if sim.closed:
+                                    sim._ended(now)
+                                else:
+                                    sim.ended += 1
+                                    if now > sim.end_time:
+                                        sim.end_time = now
+                            else:
+                                self.fin_stale -= 1
+                    if last:
+                        break
                 if ended:  # plan the next step from the top
                     continue
             kind, val = self.plan(now, horizon)
