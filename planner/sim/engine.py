@@ -754,37 +754,6 @@ class Continuous:
             led.peak = led.used
         return STEP, dur
 
-    def _decode_after_preemption(self, now: float, need: int):
-        """plan() for the pure decode step that follows the preemption of the one sequence in
-        prefill (and any decoders after it; `need`: the decoders' new blocks): the general path's
-        operations in the same order (nothing is admitted in a step that preempted)."""
-        led, agg, sim = self.ledger, self.agg, self.sim
-        G, n = led.g, agg.n
-        led.used += need
-        s = agg.off_sum + n * (G + 1)  # the decoders' terms at step G
-        kv, attn = self.kf * s, self.af * s
-        if self.w:
-            sw = agg.lin_off + agg.lin_n * (G + 1) + (n - agg.lin_n) * self.w
-            kv += self.ks * sw
-            attn += self.aw * sw
-        dur = self._step_time(n, n, kv, attn, True)
-        if n > self.max_running:
-            self.max_running = n
-        self.pending = ()
-        if sim.check is not None:
-            sim.check()
-        nw = len(self.waiting)
-        sim.area += (nw + len(self.admitted)) * dur
-        if nw > sim.peak_waiting:
-            sim.peak_waiting = nw
-        sim.timeline.append((now, self.idx, 1, dur, n, n, led.used / self.kv_total, nw))
-        sim.gap_buf.append(dur)
-        sim.gap_lens.append(1)
-        sim.gap_counts.append(n)
-        if led.used > led.peak:
-            led.peak = led.used
-        return STEP, dur
-
     def _decode_step(self, now: float, t0: float | None):
         """plan() for one pure decode step where nothing is admitted and no block runs short (the
         general path's operations in the same order); t0: its time if _plan_run priced it."""
@@ -1383,7 +1352,39 @@ class Continuous:
                             need = phase[-g % B] if agg.n else 0
                         if not agg.n:
                             return IDLE, None
-                        dur = self._decode_after_preemption(now, need)[1]
+                        # _decode_after_preemption(now, need), inline: the pure decode step after it
+                        led.used += need
+                        n = agg.n
+                        s = agg.off_sum + n * (g + 1)  # the decoders' terms at step g
+                        kv, attn = kf * s, af * s
+                        if w:
+                            sw = agg.lin_off + agg.lin_n * (g + 1) + (n - agg.lin_n) * w
+                            kv += ks * sw
+                            attn += aw * sw
+                        e = by_n.get(n)
+                        if e is not None and e[1] is not None:  # _step_time(n, n, kv, attn, True): the same pricer
+                            dur = e[1].time(kv, attn)
+                            c1 = e[2]  # (cpu_seq x (n - 1) where n > 1, else 0.0)
+                            if c1:
+                                dur = (dur if dur >= c1 else c1) if overlap else dur + c1
+                        else:
+                            dur = self._step_time(n, n, kv, attn, True)
+                        if n > self.max_running:
+                            self.max_running = n
+                        self.pending = ()
+                        if check is not None:
+                            check()
+                        nw = len(waiting)
+                        sim.area += (nw + len(admitted)) * dur
+                        if nw > sim.peak_waiting:
+                            sim.peak_waiting = nw
+                        used = led.used
+                        timeline.append((now, idx, 1, dur, n, n, used / kv_total, nw))
+                        gap_buf.append(dur)
+                        gap_lens.append(1)
+                        gap_counts.append(n)
+                        if used > led.peak:
+                            led.peak = used
                         rep.busy += dur  # resume's STEP: its end, then its commit
                         t = now + dur
                         if queue and t >= queue[0][0]:
@@ -1535,13 +1536,38 @@ class Continuous:
                                 heapq.heappush(fin, (prompt[rid] + output[rid] - 1 - o, rid))
                         if rid2 >= 0:
                             prefill[rid2][0] = c2
-                        if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
-                            self._after_step(now)
-                        break
-                    g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
-                    done = pst[0] = end
-                    if fin and fin[0][0] <= g or cross and cross[0][0] <= g:
+                    else:
+                        g = led.g = g + 1  # commit(t), inline (the chunk is not the prefill's last)
+                        done = pst[0] = end
+                    if cross and cross[0][0] <= g:
                         self._after_step(now)
+                    elif fin and fin[0][0] <= g:  # _after_step's completions, inline (no crossing due)
+                        while fin and fin[0][0] <= g:
+                            key, r3 = heapq.heappop(fin)
+                            if not self.fin_stale or off.get(r3) == prompt[r3] + output[r3] - 1 - key:
+                                o = off.pop(r3)
+                                t = o + g
+                                agg.n -= 1
+                                agg.off_sum -= o
+                                phase[o % B] -= 1
+                                if w and t + 1 < w:
+                                    agg.lin_n -= 1
+                                    agg.lin_off -= o
+                                generated[r3] = t - prompt[r3] + 1
+                                led.used -= -(-t // B) - (cached.pop(r3, 0) // B if cached else 0)
+                                del admitted[r3]
+                                sim.finish[r3] = now  # Sim.finished, inline (this replica's request)
+                                rep.outstanding -= 1
+                                if sim.closed:
+                                    sim._ended(now)
+                                else:
+                                    sim.ended += 1
+                                    if now > sim.end_time:
+                                        sim.end_time = now
+                            else:
+                                self.fin_stale -= 1
+                    if last:
+                        break
                 if ended:  # plan the next step from the top
                     continue
             kind, val = self.plan(now, horizon)
