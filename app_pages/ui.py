@@ -562,7 +562,7 @@ def stop_button() -> bool:
 
 
 # st.cache_resource, not st.cache_data: a hit returns the stored result itself, not a copy unpickled on every re-run
-# (70 kB for a simulated option, 0.2-0.6 ms each here); the callers copy its top level (`dict(...)`) and change
+# (37-70 kB for a simulated option, 0.2-0.6 ms each here); the callers copy its top level (`dict(...)`) and change
 # nothing below it
 @st.cache_resource(max_entries=256, ttl=3600, show_spinner=False)
 def _evaluate(one_json: str) -> dict:
