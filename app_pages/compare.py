@@ -107,15 +107,17 @@ with bottom:
 with top:
     bar = st.empty()
 
-    started = time.monotonic()
+    started, drawn = time.monotonic(), []
 
     def _progress(k, n):
         # a bar only while the run is slow: cached or quick options would draw it and take it away at once
         if 1 < n and k < n and time.monotonic() - started > 0.25:
             bar.progress(k / n, text=f"simulating option {k} of {n}")
+            drawn.append(k)
 
     results = ui.evaluate(sc, _progress)
-    bar.empty()
+    if drawn:  # else the placeholder is still empty: no message to send
+        bar.empty()
     labels = [r["label"] for r in results]
     wl = sc.workload
     load = vd.load_text(wl)

@@ -17,7 +17,7 @@ from planner.webapp import compare as cmp
 from planner.webapp import verdict as vd
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_resource(max_entries=64, show_spinner=False)  # the specs themselves on a hit (not unpickled); read only
 def chart_specs(key: str, ttft_s: float | None, tpot_ms: float | None, _results: list[dict]) -> dict:
     """Vega-Lite specs of the page's charts (compare_charts: plain dicts, the same spec when only the data
     changes, so the browser swaps the data in place), cached by the scenario (`key`)."""

@@ -376,6 +376,39 @@ def test_the_share_links_copy_box_is_drawn_only_when_opened():
     assert at.code[0].value in link[0]  # the same link, in a box with a copy button
 
 
+def test_the_progress_bar_is_drawn_only_while_slow_and_taken_away(monkeypatch):
+    """A slow run draws the bar and takes it away at the end; a quick one never draws it (no message either)."""
+    import time
+
+    from streamlit.delta_generator import DeltaGenerator
+
+    from app_pages import ui
+
+    drawn, progress, evaluate = [], DeltaGenerator.progress, ui.evaluate
+
+    def bar(self, value, text=None):
+        drawn.append(value)
+        return progress(self, value, text=text)
+
+    def slow(sc, progress=None):
+        def wait(k, n):
+            time.sleep(0.3)  # each option over the 0.25 s the page waits before drawing a bar
+            progress(k, n)
+
+        return evaluate(sc, wait)
+
+    monkeypatch.setattr(DeltaGenerator, "progress", bar)
+    at = run()  # simulates the default scenario (a bar if that took over 0.25 s)
+    assert not at.exception and not at.get("progress")
+    drawn.clear()
+    at.run()  # cached: quick, never drawn
+    assert not at.exception and not at.get("progress") and not drawn
+    monkeypatch.setattr(ui, "evaluate", slow)
+    at.run()
+    assert drawn == [0.25, 0.5, 0.75]  # drawn while the options were evaluated
+    assert not at.exception and not at.get("progress")  # and taken away at the end
+
+
 def test_an_unpriced_option_reads_a_dash_not_none():
     """Streamlit draws a missing number as "None": a $ column with an unpriced option (two 96 GB Mac Studios
     over Thunderbolt 5 have no sourced price) is sent as text with "—" there; a column without a gap stays numeric.
