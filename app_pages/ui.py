@@ -563,8 +563,9 @@ def stop_button() -> bool:
 
 # st.cache_resource, not st.cache_data: a hit returns the stored result itself, not a copy unpickled on every re-run
 # (37-70 kB for a simulated option, 0.2-0.6 ms each here); the callers copy its top level (`dict(...)`) and change
-# nothing below it
-@st.cache_resource(max_entries=256, ttl=3600, show_spinner=False)
+# nothing below it. Live objects are 5-6x their pickle (about 1-2.4 MB for an option at the budget's requests), so
+# the cache keeps 64 of them (about 150 MB at most; a share link can ask for a new key each time)
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False)
 def _evaluate(one_json: str) -> dict:
     # runs under the caller's planner.sim.budget.deadline: the wall-clock limit and Stop raise BudgetError,
     # which is not cached (options finished before it are; a re-run continues from there)

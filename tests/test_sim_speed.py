@@ -324,7 +324,24 @@ PREFIX_LONG = {  # one long prefill at a time, the head joining its last chunk, 
 }
 
 
-@pytest.mark.parametrize("name", ["long_prompts", "moe", "prefix_long"])
+OSS_CLOSED = {  # sliding-window layers, a closed loop and small chunks: the inline paths' window, closed-loop
+    # and stale-completion branches (a review found the suite's workloads leave them out)
+    "model": "gpt-oss-120b",
+    "quant": "mxfp4",
+    "engine": "vllm",
+    "machine": {"hardware": "nvidia-h100-sxm"},
+    "workload": {
+        "arrival": "closed",
+        "concurrency": 64,
+        "prompt": {"dist": "uniform", "min": 100, "max": 30000},
+        "output": {"dist": "uniform", "min": 1, "max": 300},
+        "requests": 250,
+    },
+    "scheduler": {"max_num_batched_tokens": 1024},
+}
+
+
+@pytest.mark.parametrize("name", ["long_prompts", "moe", "prefix_long", "oss_closed"])
 def test_decode_runs_inline_steps_are_the_general_path(cat, monkeypatch, name):
     """Continuous.decode_runs plans, prices and commits the common steps itself (decode runs, the head
     joining, the one prefill's chunks and its last chunk's commit, completions): with decode_runs
@@ -332,7 +349,11 @@ def test_decode_runs_inline_steps_are_the_general_path(cat, monkeypatch, name):
     same results bit for bit."""
     from planner.sim import engine as S
 
-    sc = suite_scenario(name, 120) if name in SUITE else parse_scenario(PREFIX_LONG)
+    sc = (
+        suite_scenario(name, 120)
+        if name in SUITE
+        else parse_scenario({"prefix_long": PREFIX_LONG, "oss_closed": OSS_CLOSED}[name])
+    )
     fast = S.simulate_scenario(cat, sc)
     monkeypatch.setattr(S.Continuous, "decode_runs", lambda self, rep, now, horizon: self.plan(now, horizon))
     general = S.simulate_scenario(cat, sc)
