@@ -664,3 +664,14 @@ def test_sglang_triton_moe_from_its_own_table_and_vllms_by_either_name(cat):
         kernels.moe_curve(
             "b200_sxm", "sglang", "0.5.14", "bfloat16", 4096, 1536, 8, 128, 8, kernel=kernels.SGLANG_TRITON_MOE
         )
+
+
+@needs_tables
+def test_an_sglang_release_that_is_not_a_version_is_named_in_the_note(cat):
+    """engine_version "latest" is no release number: the MoE kernel is the oldest release's (Triton),
+    and the provider's note says so instead of failing or guessing silently."""
+    with use_provider("measured"):
+        s = build_system(cat, "nvidia-b200", "qwen3-235b-a22b", "bf16", "sglang", devices=8, engine_version="latest")
+    assert s.step.kernels is not None
+    assert "'latest' is not a release number" in s.step.provider_note
+    assert "Triton" in s.step.provider_note

@@ -507,13 +507,13 @@ def moe_curve(system, backend, version, mdt, hidden, inter, topk, experts, tp, k
         & (df["moe_tp_size"] == tp)
         & (df["moe_ep_size"] == 1)
     ]
-    if kernel is not None:
-        names = [kernel] if isinstance(kernel, str) else sorted(kernel)
+    names = [] if kernel is None else [kernel] if isinstance(kernel, str) else sorted(kernel)
+    if names:
         sel = sel[np.isin(sel["kernel_source"], names)]
     dist = "power_law_1.01" if (sel["distribution"] == "power_law_1.01").any() else "balanced"
     sel = sel[sel["distribution"] == dist]
     if sel.empty:
-        what = f"{kernel if isinstance(kernel, str) else '/'.join(sorted(kernel))} " if kernel else ""
+        what = "/".join(names) + " " if names else ""
         raise Uncovered(
             f"no {mdt} {what}MoE table for hidden {hidden}, expert width {inter}, top-{topk} of {experts}, tp={tp}"
         )
