@@ -4,13 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format demo validate calibrate clean chromium bench-render fuzz bench-concurrency
+.PHONY: build run test lint format demo validate calibrate clean chromium bench-render fuzz bench-concurrency
 
-$(STAMP): pyproject.toml
+# (the install also compiles the simulator's engine, about 1.5 minutes: setup.py; again when engine.py changes)
+$(STAMP): pyproject.toml setup.py planner/sim/engine.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,nvidia-data]'
 	touch $(STAMP)
+
+# The compiled engine again after an edit of planner/sim/engine.py (until then engine.py itself runs)
+build: $(STAMP)
 
 # The main job: the web app on the embedded default scenario (http://localhost:8501): `streamlit run app.py`
 # with the app's imports and the default scenario's tables done before the first visitor (app_pages/serve.py)
@@ -23,14 +27,14 @@ test: $(STAMP) chromium
 # Lint (README "Code quality"): ruff's rules, mypy against its baseline (may only shrink), the layers
 # contract (import-linter); about a minute
 lint: $(STAMP)
-	$(BIN)/python -m ruff check planner tests app_pages app.py scripts
-	$(BIN)/python -m ruff format --check planner tests app_pages app.py scripts
+	$(BIN)/python -m ruff check planner tests app_pages app.py scripts setup.py
+	$(BIN)/python -m ruff format --check planner tests app_pages app.py scripts setup.py
 	$(BIN)/python scripts/mypy_baseline.py
 	$(BIN)/lint-imports
 
 # The formatter (ruff format, line length 120); `make lint` checks that it leaves every file unchanged
 format: $(STAMP)
-	$(BIN)/python -m ruff format planner tests app_pages app.py scripts
+	$(BIN)/python -m ruff format planner tests app_pages app.py scripts setup.py
 
 # The browser tests need Debian's Chromium (`playwright install` cannot download browsers here).
 # As root (CI) it is installed when missing; otherwise say how, and the tests skip (fail when CI=true).

@@ -92,6 +92,23 @@ def test_wheel_holds_the_catalog_and_data(installed):
         assert rel in names, rel
     ours = {p.relative_to(REPO / "planner").as_posix() for p in (REPO / "planner" / "profiles").rglob("*.toml")}
     assert {f"planner/{r}" for r in ours} <= names
+    # the compiled engine (setup.py) with the hash of the engine.py it was built from, which selects it
+    compiled = [n for n in names if n.startswith("planner/sim/engine.") and n.endswith((".so", ".pyd"))]
+    if compiled or os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # (CI has a C compiler)
+        assert len(compiled) == 1 and "planner/sim/engine.py.sha256" in names, sorted(names)
+        assert "planner/sim/engine.py" in names  # (PLANNER_PURE_PYTHON=1 runs it)
+
+
+def test_installed_wheel_runs_its_compiled_engine(installed):
+    py, wheel, tmp = installed
+    import zipfile
+
+    if not any(n.endswith((".so", ".pyd")) for n in zipfile.ZipFile(wheel).namelist()):
+        pytest.skip("the wheel holds no compiled engine (no C compiler where it was built)")
+    code = "import json; from planner.sim import engine_build; print(json.dumps(engine_build()))"
+    e = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PLANNER_PURE_PYTHON")}
+    out = json.loads(subprocess.check_output([str(py), "-c", code], cwd=tmp, text=True, env=e))
+    assert out["compiled"] and str(tmp / "venv") in out["file"], out
 
 
 def test_installed_wheel_predicts_and_lists_the_catalog_from_another_directory(installed):

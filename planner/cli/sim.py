@@ -16,6 +16,7 @@ from planner.cli.args import apply_system
 from planner.cli.args import arg_float as _float
 from planner.cli.args import arg_int as _int
 from planner.errors import UsageError
+from planner.sim import engine_build
 from planner.sim.bench import SUITE, run_suite, scale_estimate
 from planner.sim.engine import resolve, simulate_scenario
 from planner.sim.scenario import MAX_REQUESTS, json_schema, load_scenario, parse_scenario
@@ -216,6 +217,13 @@ def saturation_rps(catalog, prompt: int = 512, gen: int = 256) -> float:
     return (b - a) / (fin[b] - fin[a])
 
 
+def _build_line(build: dict) -> str:
+    """Which simulator engine runs, for the bench's first line."""
+    if build["compiled"]:
+        return "compiled (Cython, from planner/sim/engine.py)"
+    return f"Python (planner/sim/engine.py): {build['note']}"
+
+
 def _bench_suite(catalog, args) -> int:
     if args.requests is not None and not 1 <= args.requests <= MAX_REQUESTS:
         raise UsageError(f"--requests must be from 1 to {MAX_REQUESTS:,}, got {args.requests}")
@@ -237,9 +245,12 @@ def _bench_suite(catalog, args) -> int:
                 flush=True,
             )
 
+    build = engine_build()
+    if not args.json:
+        print(f"engine: {_build_line(build)}", flush=True)
     out = run_suite(catalog, args.requests, args.repeat, args.workload, on_result=show)
     if args.json:
-        print(json.dumps({"repeat": args.repeat, "workloads": out}, indent=2))
+        print(json.dumps({"repeat": args.repeat, "engine": build, "workloads": out}, indent=2))
     else:
         slow = min(out, key=lambda k: out[k]["simulated_requests_per_s"])
         print(
@@ -315,6 +326,7 @@ def _bench(catalog, args) -> int:
         "saturation_rps": round(sat, 3),
         "wall_s": round(wall, 3),
         "simulated_requests_per_s": round(args.requests / wall, 1),
+        "engine": engine_build(),
         "summary": res.summary,
     }
     if args.json:
@@ -330,6 +342,7 @@ def _bench(catalog, args) -> int:
             f"p50 e2e {s['e2e_s']['p50']:.2f} s, KV peak {s['kv_peak_fraction']:.0%}"
         )
         print(f"wall {wall:.2f} s, {args.requests / wall:,.0f} simulated requests per wall second")
+        print(f"engine: {_build_line(out['engine'])}")
     return EXIT_OK
 
 
