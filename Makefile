@@ -6,15 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: build run test lint format demo validate calibrate clean chromium bench-render fuzz bench-concurrency
 
-# (the install also compiles the simulator's engine, about 1.5 minutes: setup.py; again when engine.py changes)
-$(STAMP): pyproject.toml setup.py planner/sim/engine.py
+# (the install also compiles the simulator's engine and decode loop, about a minute: setup.py)
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,nvidia-data]'
 	touch $(STAMP)
 
-# The compiled engine again after an edit of planner/sim/engine.py (until then engine.py itself runs)
+# The compiled modules again after an edit of planner/sim/engine.py or planner/model/typed.py (until then that
+# source runs as Python: planner/__init__.py)
 build: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 
 # The main job: the web app on the embedded default scenario (http://localhost:8501): `streamlit run app.py`
 # with the app's imports and the default scenario's tables done before the first visitor (app_pages/serve.py)

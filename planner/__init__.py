@@ -1,3 +1,80 @@
-"""Inference Planner: memory, speed and cost of running LLMs on Macs and GPU machines."""
+"""Inference Planner: memory, speed and cost of running LLMs on Macs and GPU machines.
+
+Two modules may also be there compiled (Cython, built by setup.py from their source unchanged: the same
+numbers bit for bit, faster): the simulator's engine (planner/sim/engine.py) and the decode run's loop
+(planner/model/typed.py).  Importing one loads its compiled module only where that was built from this very
+source (the hash its build wrote beside it, NAME.py.sha256) and PLANNER_PURE_PYTHON is not set to 1, true or
+yes (profilers and coverage see Python code only); otherwise the source itself.  `compiled_modules()` says which and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
 
 __version__ = "0.1.0"
+
+COMPILED = ("planner.sim.engine", "planner.model.typed")  # the modules setup.py compiles
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def _source(name: str) -> str:
+    return os.path.join(_ROOT, *name.split(".")[1:]) + ".py"
+
+
+def _why_source(name: str) -> tuple[str | None, str]:
+    """(module `name`'s compiled file or None, why its source runs instead: '' where the compiled one runs)."""
+    src = _source(name)
+    stem = src[: -len(".py")]
+    compiled = next(
+        (p for s in importlib.machinery.EXTENSION_SUFFIXES if os.path.exists(p := stem + s)),
+        None,
+    )
+    if compiled is None:
+        return None, "no compiled module (setup.py builds it where Cython and a C compiler are at hand)"
+    if os.environ.get("PLANNER_PURE_PYTHON", "").strip().lower() not in ("", "0", "false", "no"):
+        return compiled, "PLANNER_PURE_PYTHON is set"
+    try:
+        with open(src + ".sha256") as f:
+            built = f.read().strip()
+        with open(src, "rb") as f:
+            current = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        built, current = "", "?"
+    if built != current:
+        return compiled, f"{os.path.basename(src)} changed since its compiled module was built (rebuild: `make build`)"
+    return compiled, ""
+
+
+_BUILD = {name: _why_source(name) for name in COMPILED}
+
+
+class _Source(importlib.abc.MetaPathFinder):
+    """Finds the modules whose source runs in their source (ahead of a compiled module, which a folder's
+    finder prefers)."""
+
+    def find_spec(self, fullname, path, target=None):
+        hit = _BUILD.get(fullname)
+        if hit is None or not hit[1] or hit[0] is None:
+            return None
+        return importlib.util.spec_from_file_location(fullname, _source(fullname))
+
+
+if any(c is not None and why for c, why in _BUILD.values()):
+    sys.meta_path.insert(0, _Source())
+
+
+def compiled_modules() -> dict:
+    """For each module setup.py compiles, which file runs (or will, once imported): name -> {"compiled": bool,
+    "file": its path, "note": why its source runs (or "")}."""
+    out = {}
+    for name, (compiled, why) in _BUILD.items():
+        loaded = sys.modules.get(name)
+        path: str = getattr(loaded, "__file__", None) or (_source(name) if why or compiled is None else compiled)
+        ok = not path.endswith(".py")
+        out[name] = {"compiled": ok, "file": path, "note": "" if ok else why}
+    return out

@@ -4,6 +4,7 @@ and executors) run again on it, in a process of their own (the rest of the suite
 tests/conftest.py).  Where no compiled module was built (no C compiler) or it is out of date, the test
 skips outside CI and fails in CI, which always builds it."""
 
+import hashlib
 import importlib.machinery
 import json
 import os
@@ -26,6 +27,7 @@ RERUN = [
     "tests/test_slo.py",
     "tests/test_plan.py",  # (process pools and Dask workers import the compiled engine too)
     "tests/test_executors.py",
+    "tests/test_typed.py",  # the compiled decode loop against the generated ones
 ]
 
 
@@ -65,19 +67,29 @@ def test_the_compiled_engine_passes_the_simulators_tests():
 
 
 def test_an_edited_engine_runs_as_python_and_says_why(tmp_path):
-    """A compiled module built from another engine.py is not used (an edit would otherwise be ignored)."""
+    """A compiled module built from another engine.py is not imported (an edit would otherwise be ignored), nor
+    one where PLANNER_PURE_PYTHON asks for Python; its source is, and engine_build says why."""
     pkg = tmp_path / "planner" / "sim"
     pkg.mkdir(parents=True)
-    (tmp_path / "planner" / "__init__.py").write_text("")
+    (tmp_path / "planner" / "__init__.py").write_text((ROOT / "planner" / "__init__.py").read_text())
     (pkg / "__init__.py").write_text((ROOT / "planner" / "sim" / "__init__.py").read_text())
     (pkg / "engine.py").write_text("WHICH = 'source'\n")
     (pkg / ("engine" + importlib.machinery.EXTENSION_SUFFIXES[0])).write_bytes(b"not a module")
-    (pkg / "engine.py.sha256").write_text("0" * 64 + "\n")  # built from another engine.py
-    code = "import json; from planner.sim import engine_build; print(json.dumps(engine_build()))"
-    for extra, why in (({}, "engine.py changed"), ({"PLANNER_PURE_PYTHON": "1"}, "PLANNER_PURE_PYTHON is set")):
+    code = (
+        "import json; from planner.sim import engine_build; before = engine_build(); import planner.sim.engine as e; "
+        "print(json.dumps([before, engine_build(), e.WHICH]))"
+    )
+    cases = (
+        ("0" * 64, {}, "engine.py changed"),  # built from another engine.py
+        (hashlib.sha256(b"WHICH = 'source'\n").hexdigest(), {"PLANNER_PURE_PYTHON": "1"}, "PLANNER_PURE_PYTHON is set"),
+    )
+    for digest, extra, why in cases:
+        (pkg / "engine.py.sha256").write_text(digest + "\n")
         out = subprocess.run(
             [sys.executable, "-c", code], env={**_env(**extra), "PYTHONPATH": str(tmp_path)}, cwd=tmp_path,
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        b = json.loads(out.stdout)
-        assert not b["compiled"] and b["file"].endswith("engine.py") and why in b["note"]
+        before, after, which = json.loads(out.stdout)
+        assert which == "source"  # (the compiled file here is no module: importing it would fail)
+        for b in (before, after):
+            assert not b["compiled"] and b["file"] == str(pkg / "engine.py") and why in b["note"], b

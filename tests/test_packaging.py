@@ -92,23 +92,73 @@ def test_wheel_holds_the_catalog_and_data(installed):
         assert rel in names, rel
     ours = {p.relative_to(REPO / "planner").as_posix() for p in (REPO / "planner" / "profiles").rglob("*.toml")}
     assert {f"planner/{r}" for r in ours} <= names
-    # the compiled engine (setup.py) with the hash of the engine.py it was built from, which selects it
-    compiled = [n for n in names if n.startswith("planner/sim/engine.") and n.endswith((".so", ".pyd"))]
+    # the compiled modules (setup.py), each with the hash of the source it was built from (which selects it)
+    # and its source (PLANNER_PURE_PYTHON=1 runs it); not the C that Cython wrote
+    compiled = sorted(n for n in names if n.startswith("planner/") and n.endswith((".so", ".pyd")))
+    assert not [n for n in names if n.endswith(".c")]
     if compiled or os.environ.get("CI", "").lower() in ("1", "true", "yes"):  # (CI has a C compiler)
-        assert len(compiled) == 1 and "planner/sim/engine.py.sha256" in names, sorted(names)
-        assert "planner/sim/engine.py" in names  # (PLANNER_PURE_PYTHON=1 runs it)
+        assert [n.split(".")[0] for n in compiled] == ["planner/model/typed", "planner/sim/engine"], compiled
+        for src in ("planner/model/typed.py", "planner/sim/engine.py"):
+            assert src in names and src + ".sha256" in names
 
 
-def test_installed_wheel_runs_its_compiled_engine(installed):
+SIM = [
+    "simulate",
+    "--hardware",
+    "nvidia-h100-sxm",
+    "--model",
+    "llama-3.1-8b",
+    "--quant",
+    "fp8",
+    "--engine",
+    "vllm",
+    "--rate",
+    "20",
+    "--requests",
+    "300",
+    "--json",
+]
+
+
+def test_installed_wheel_runs_its_compiled_modules_and_the_same_numbers(installed):
+    """Installed from the wheel, the compiled modules run (not the sources) and simulate exactly what the
+    sources do (PLANNER_PURE_PYTHON=1)."""
     py, wheel, tmp = installed
     import zipfile
 
     if not any(n.endswith((".so", ".pyd")) for n in zipfile.ZipFile(wheel).namelist()):
-        pytest.skip("the wheel holds no compiled engine (no C compiler where it was built)")
-    code = "import json; from planner.sim import engine_build; print(json.dumps(engine_build()))"
+        pytest.skip("the wheel holds no compiled module (no C compiler where it was built)")
+    code = (
+        "import json, planner.sim.engine, planner.model.typed; from planner.sim import engine_build; "
+        "print(json.dumps(engine_build()))"
+    )
     e = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PLANNER_PURE_PYTHON")}
     out = json.loads(subprocess.check_output([str(py), "-c", code], cwd=tmp, text=True, env=e))
     assert out["compiled"] and str(tmp / "venv") in out["file"], out
+    assert all(m["compiled"] and str(tmp / "venv") in m["file"] for m in out["modules"].values()), out
+    fast = _run(py, tmp, *SIM, env={"PLANNER_PURE_PYTHON": "0"})  # ("0": not set)
+    slow = _run(py, tmp, *SIM, env={"PLANNER_PURE_PYTHON": "1"})
+    assert fast.returncode == 0 and slow.returncode == 0, fast.stderr + slow.stderr
+    assert json.loads(fast.stdout) == json.loads(slow.stdout) and json.loads(fast.stdout)["completed"] == 300
+
+
+def test_a_build_without_a_c_compiler_installs_the_sources(tmp_path):
+    """The compiled modules are optional: where the C compiler fails, the wheel still builds, holds no compiled
+    module, and its sources run (setup.py)."""
+    env = {**os.environ, "CC": "false"}  # a compiler that fails at once
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    import zipfile
+
+    names = zipfile.ZipFile(next(tmp_path.glob("inference_planner-*.whl"))).namelist()
+    assert "planner/sim/engine.py" in names and "planner/model/typed.py" in names
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".sha256"))], names
 
 
 def test_installed_wheel_predicts_and_lists_the_catalog_from_another_directory(installed):

@@ -195,8 +195,10 @@ def test_bench_suite_runs_every_workload(run):
     code, out, err = run(["bench", "--suite", "--requests", "60", "--json"])
     assert code == 0, err
     # which engine ran: the suite runs engine.py (tests/conftest.py sets PLANNER_PURE_PYTHON), and says why
-    assert json.loads(out)["engine"] == {"compiled": False, "file": engine.__file__, "note": engine_build()["note"]}
-    assert "PLANNER_PURE_PYTHON is set" in engine_build()["note"] or "no compiled module" in engine_build()["note"]
+    ran = json.loads(out)["engine"]
+    assert ran == engine_build() and not ran["compiled"] and ran["file"] == engine.__file__
+    assert set(ran["modules"]) == {"planner.sim.engine", "planner.model.typed"}
+    assert "PLANNER_PURE_PYTHON is set" in ran["note"] or "no compiled module" in ran["note"]
     res = json.loads(out)["workloads"]
     assert list(res) == list(SUITE)
     for name, r in res.items():
@@ -210,7 +212,7 @@ def test_bench_suite_runs_every_workload(run):
     assert f"served {served['workloads']['moe']['request_throughput_rps']:.3g} of 2.9 req/s" in out
     code, out, err = run(["bench", "--suite", "--requests", "20", "--workload", "closed_r1", "--repeat", "2"])
     assert code == 0, err
-    assert out.startswith(f"engine: Python (planner/sim/engine.py): {engine_build()['note']}\n")
+    assert out.startswith(f"engine: Python (planner.sim.engine, planner.model.typed): {engine_build()['note']}\n")
     assert "closed_r1" in out and "slowest: closed_r1" in out and "light" not in out
     code, _, err = run(["bench", "--suite", "--workload", "nope"])
     assert code == 2 and "--workload" in err and "light" in err

@@ -219,9 +219,11 @@ def saturation_rps(catalog, prompt: int = 512, gen: int = 256) -> float:
 
 def _build_line(build: dict) -> str:
     """Which simulator engine runs, for the bench's first line."""
-    if build["compiled"]:
-        return "compiled (Cython, from planner/sim/engine.py)"
-    return f"Python (planner/sim/engine.py): {build['note']}"
+    mods = build["modules"]
+    compiled = [n for n, m in mods.items() if m["compiled"]]
+    if len(compiled) == len(mods):
+        return f"compiled (Cython: {', '.join(compiled)})"
+    return f"Python ({', '.join(n for n in mods if n not in compiled)}): {build['note']}"
 
 
 def _bench_suite(catalog, args) -> int:

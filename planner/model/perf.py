@@ -31,6 +31,7 @@ import numpy as np
 
 from planner.catalog.loader import Catalog, Efficiency, Engine, Hardware, Model, Quant
 from planner.catalog.support import SIXTEEN_BIT
+from planner.model import typed
 from planner.model.arch import ParamBreakdown, active_params, attention_dims, kv_elements_per_token, params
 from planner.model.deployment import Deployment, resolve_deployment
 from planner.model.kernels import MeasuredKernels, _interpl, attach
@@ -78,7 +79,9 @@ _RUN_LOOPS: dict = {}
 
 
 def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
-    """DecodePricer.run's loop for one combination of terms, compiled once: only the operations
+    """DecodePricer.run's loop for one combination of terms: where planner/model/typed.py runs compiled (setup.py),
+    its one loop for any terms (C doubles; the same bits); otherwise generated for these terms and compiled once
+    (_generated_run_loop): only the operations
     that are there (an addition of 0.0, a division by 1, a product with 1.0 or a max with 0.0 leaves
     a positive time as it is, so dropping them changes no bit); s and sw as floats (integers below
     2^53: exact, and what int x float converts them to), stepped by n and ln as floats (the same
@@ -89,6 +92,13 @@ def _run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
     and last step it does at every step, and the loop computes that one alone (the same operations
     for it: the same bits).  Where no windowed sequence grows (ln = 0) sw is the same float at every
     step, and so are ks x sw and aw x sw: taken once before the loop (the same products)."""
+    if typed.COMPILED and adds <= typed.ADDS:  # (compiled: its float locals are C doubles; as Python, slower)
+        return typed.decode_run
+    return _generated_run_loop(win, c0, d, q, adds, floor)
+
+
+def _generated_run_loop(win: bool, c0: bool, d: bool, q: bool, adds: int, floor: bool):
+    """_run_loop's generated loop for these terms (compiled once from _RunLoopSource's text)."""
     key = (win, c0, d, q, adds, floor)
     fn = _RUN_LOOPS.get(key)
     if fn is None:
