@@ -22,9 +22,9 @@ st.caption(
 )
 ui.show_link_warnings()
 
-cols = st.columns(len(dflt.PRESETS))
-for col, (name, p) in zip(cols, dflt.PRESETS.items()):
-    if col.button(
+row = st.container(horizontal=True)  # (one block, not a column per button: fewer elements for the browser to draw)
+for name, p in dflt.PRESETS.items():
+    if row.button(
         p["title"],
         key=f"preset:{name}",
         icon=":material/hub:",
@@ -65,8 +65,8 @@ with bottom:
         icon=":material/description:",
         help="the scenario, the table, the assumptions, and each option's sources and accuracy",
     )
-    c1, c2, c3 = st.columns(3)
-    c1.download_button(
+    row = st.container(horizontal=True)
+    row.download_button(
         "Scenario CSV",
         lambda: scenario_csv(sc),
         "scenario.csv",
@@ -75,10 +75,10 @@ with bottom:
         on_click="ignore",
         help="one row per machine option, columns named as in the share link",
     )
-    c2.download_button(
+    row.download_button(
         "Summary CSV", lambda: write_table(rows), "summary.csv", "text/csv", key="dl_summary", on_click="ignore"
     )
-    c3.download_button(
+    row.download_button(
         "Per-request CSV",
         lambda: write_table(cmp.request_rows(results)),
         "requests.csv",

@@ -46,6 +46,12 @@ URL_RE = re.compile(r"https?://[^\s)\],;]+")
 _CATALOG: dict = {}
 
 
+def _pair(where):
+    """Two widgets side by side (each call's c1 then c2): one horizontal block, not a block of two columns (fewer
+    elements for the browser to draw on every run)."""
+    return where.container(horizontal=True, wrap=False)
+
+
 def catalog():
     """planner's catalog.  load_catalog checks the profile files' times on every call (it re-reads an edited
     profile); a page run asks for the catalog several times, so the check is done at most once a second."""
@@ -181,8 +187,8 @@ class _Closed:
     def caption(self, *args, **kwargs) -> None:
         pass
 
-    def columns(self, n: int) -> list:
-        return [self] * n
+    def container(self, **kwargs) -> "_Closed":
+        return self
 
 
 CLOSED = _Closed()
@@ -200,7 +206,7 @@ def _scale_out(i: int, m: Machine, cat, w=st) -> dict:
     """Widgets of an option's scale-out fields (nodes joined by a link, the parallel split, a CPU host
     holding offloaded weights); returns them as Machine fields."""
     w.caption("Scale-out: machines joined by a link, the split, offload to host RAM")
-    c1, c2 = w.columns(2)
+    c1 = c2 = _pair(w)
     nodes = c1.number_input(
         "Nodes",
         1,
@@ -232,7 +238,7 @@ def _scale_out(i: int, m: Machine, cat, w=st) -> dict:
     )
     modes = ["none", "experts", "layers"]
     cur = "none" if not m.offload else ("experts" if m.offload == "experts" else "layers")
-    c1, c2 = w.columns(2)
+    c1 = c2 = _pair(w)
     mode = c1.selectbox(
         "Offload",
         modes,
@@ -264,7 +270,7 @@ def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool, w=st) 
         d = dflt.default_stack(cat, sc, m.model_copy(update={"hardware": hw, "memory_gb": None}))
         cur_q, cur_e, cur_kv = d["quant"], d["engine"], None
     engines = sorted(cat.engines)
-    c1, c2 = w.columns(2)
+    c1 = c2 = _pair(w)
     engine = c1.selectbox(
         "Engine",
         engines,
@@ -315,7 +321,7 @@ def _option(i: int, m: Machine, sc: Scenario, cat, new_opt: bool, w=st) -> dict:
         )
     else:
         w.caption(f"{sizes[0]:g} GB per device")
-    c1, c2 = w.columns(2)
+    c1 = c2 = _pair(w)
     dev = c1.number_input(
         "Devices",
         1,
@@ -407,7 +413,7 @@ def editor(sc: Scenario, page: str) -> Scenario:
         "think time); requests/s: random arrivals at a mean rate (Poisson)",
     )
     if kind == "team":
-        c1, c2 = sb.columns(2)
+        c1 = c2 = _pair(sb)
         w["arrival"] = "closed"
         people = c1.number_input("People", 1, 100_000, step=1, key=_init(W + "people", wl.concurrency or 30))
         every = c2.number_input(
@@ -444,7 +450,7 @@ def editor(sc: Scenario, page: str) -> Scenario:
             key=_init(W + "rate", float(wl.rate_rps or 0.1)),
             help="random (Poisson) arrivals at this mean rate",
         )
-    c1, c2 = sb.columns(2)
+    c1 = c2 = _pair(sb)
     for col, name, label in ((c1, "prompt", "Prompt tokens"), (c2, "output", "Output tokens")):
         ln = getattr(wl, name)
         if ln.dist == "fixed":
@@ -453,7 +459,7 @@ def editor(sc: Scenario, page: str) -> Scenario:
             )
         else:
             col.caption(f"{label}: {ln.dist} distribution (from the scenario)")
-    c1, c2 = sb.columns(2)
+    c1 = c2 = _pair(sb)
     w["requests"] = c1.number_input(
         "Requests simulated",
         1,
@@ -464,7 +470,7 @@ def editor(sc: Scenario, page: str) -> Scenario:
     )
     w["seed"] = c2.number_input("Seed", 0, 2**31 - 1, step=1, key=_init(W + "seed", wl.seed))
     sb.subheader("SLO (p95)")
-    c1, c2 = sb.columns(2)
+    c1 = c2 = _pair(sb)
     ttft = c1.number_input(
         "TTFT, s (0 = none)", 0.0, 1e6, step=1.0, key=_init(W + "slo_ttft", sc.slo.ttft_p95_s or 0.0)
     )
