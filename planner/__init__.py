@@ -3,8 +3,8 @@
 Two modules may also be there compiled (Cython, built by setup.py from their source unchanged: the same
 numbers bit for bit, faster): the simulator's engine (planner/sim/engine.py) and the decode run's loop
 (planner/model/typed.py).  Importing one loads its compiled module only where that was built from this very
-source (the hash its build wrote beside it, NAME.py.sha256) and PLANNER_PURE_PYTHON is not set to 1, true or
-yes (profilers and coverage see Python code only); otherwise the source itself.  `compiled_modules()` says which and why.
+source (the hash its build wrote beside it, NAME.py.sha256) and PLANNER_PURE_PYTHON is unset, empty, 0, false
+or no (set to anything else, the sources run: profilers and coverage see Python code only); otherwise the source itself.  `compiled_modules()` says which and why.
 """
 
 from __future__ import annotations
@@ -41,10 +41,10 @@ def _why_source(name: str) -> tuple[str | None, str]:
     try:
         with open(src + ".sha256") as f:
             built = f.read().strip()
-        with open(src, "rb") as f:
-            current = hashlib.sha256(f.read()).hexdigest()
     except OSError:
-        built, current = "", "?"
+        return compiled, f"{os.path.basename(src)}.sha256 is missing beside its compiled module (rebuild: `make build`)"
+    with open(src, "rb") as f:
+        current = hashlib.sha256(f.read()).hexdigest()
     if built != current:
         return compiled, f"{os.path.basename(src)} changed since its compiled module was built (rebuild: `make build`)"
     return compiled, ""

@@ -1,13 +1,13 @@
-"""Shared fixtures.  The suite runs the simulator's engine as Python (planner/sim/engine.py: coverage and
-profilers see Python code only); tests/test_compiled_engine.py runs the simulator's tests again on the
-compiled engine (setup.py), in a process with PLANNER_TEST_COMPILED=1."""
+"""Shared fixtures.  The suite runs the sources of the compiled modules as Python (planner/sim/engine.py,
+planner/model/typed.py: coverage and profilers see Python code only); tests/test_compiled_engine.py runs the
+simulator's tests again on the compiled modules (setup.py), in a process with PLANNER_TEST_COMPILED=1."""
 
 import os
 
 if os.environ.get("PLANNER_TEST_COMPILED") == "1":
     os.environ.pop("PLANNER_PURE_PYTHON", None)
 else:
-    os.environ["PLANNER_PURE_PYTHON"] = "1"  # (before planner.sim is imported; subprocesses inherit it)
+    os.environ["PLANNER_PURE_PYTHON"] = "1"  # (before planner is imported; subprocesses inherit it)
 
 import pytest  # noqa: E402
 

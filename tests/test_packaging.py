@@ -121,8 +121,8 @@ SIM = [
 
 
 def test_installed_wheel_runs_its_compiled_modules_and_the_same_numbers(installed):
-    """Installed from the wheel, the compiled modules run (not the sources) and simulate exactly what the
-    sources do (PLANNER_PURE_PYTHON=1)."""
+    """Installed from the wheel, the compiled modules run (not the sources; also with PLANNER_PURE_PYTHON=0) and
+    give the same `simulate --json` as the sources (PLANNER_PURE_PYTHON=1)."""
     py, wheel, tmp = installed
     import zipfile
 
@@ -136,9 +136,15 @@ def test_installed_wheel_runs_its_compiled_modules_and_the_same_numbers(installe
     out = json.loads(subprocess.check_output([str(py), "-c", code], cwd=tmp, text=True, env=e))
     assert out["compiled"] and str(tmp / "venv") in out["file"], out
     assert all(m["compiled"] and str(tmp / "venv") in m["file"] for m in out["modules"].values()), out
-    fast = _run(py, tmp, *SIM, env={"PLANNER_PURE_PYTHON": "0"})  # ("0": not set)
+    for value, compiled in (("0", True), ("1", False)):  # ("0": not set)
+        ran = subprocess.check_output(
+            [str(py), "-c", code], cwd=tmp, text=True, env={**e, "PLANNER_PURE_PYTHON": value}
+        )
+        assert json.loads(ran)["compiled"] is compiled, ran
+    fast = _run(py, tmp, *SIM, env={"PLANNER_PURE_PYTHON": "0"})
     slow = _run(py, tmp, *SIM, env={"PLANNER_PURE_PYTHON": "1"})
     assert fast.returncode == 0 and slow.returncode == 0, fast.stderr + slow.stderr
+    # (the JSON's figures are rounded; the golden summaries compare every bit: tests/test_compiled_engine.py)
     assert json.loads(fast.stdout) == json.loads(slow.stdout) and json.loads(fast.stdout)["completed"] == 300
 
 

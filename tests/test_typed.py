@@ -44,6 +44,19 @@ def _run(rng: random.Random, n: int, win: bool) -> dict:
     }
 
 
+def _cross(t: dict, r: dict) -> None:
+    """Set t's weight bytes w so that the memory side equals the compute side at r's middle step (where that
+    takes a positive w): the run changes sides there (c and m grow at different rates)."""
+    n, k = t["n"], r["k"]
+    s = float(r["s0"] + n * (k // 2))
+    sw = float(r["sw0"] + r["ln"] * (k // 2)) if t["ks"] is not None else 0.0
+    c = (t["f0"] + t["af"] * s + (t["aw"] or 0.0) * sw) / t["e0"] + (t["c0"] or 0.0)
+    c = c / (t["d"] or 1) * (t["q"] or 1.0)
+    w = c * t["bw"] - t["kf"] * s - (t["ks"] or 0.0) * sw
+    if w > 0:
+        t["w"] = w
+
+
 @pytest.mark.parametrize("win", [False, True])
 @pytest.mark.parametrize("c0", [False, True])
 @pytest.mark.parametrize("dq", [(False, False), (True, False), (False, True), (True, True)])
@@ -55,10 +68,12 @@ def test_typed_decode_run_is_the_generated_loop(win, c0, dq, floor):
         gen = perf._generated_run_loop(win, c0, d, q, adds, floor)
         for _ in range(25):
             t = _terms(rng, win, c0, d, q, adds, floor)
-            args = [t[x] for x in ("n", "kf", "af", "ks", "aw", "f0", "e0", "c0", "d", "q", "w", "bw", "adds", "floor")]
-            ours, theirs = typed.decode_run(*args), gen(*args)
-            for _ in range(4):
+            names = ("n", "kf", "af", "ks", "aw", "f0", "e0", "c0", "d", "q", "w", "bw", "adds", "floor")
+            for j in range(4):
                 r = _run(rng, t["n"], win)
+                if j == 3:  # a run whose sides cross over: m and c equal at its middle step (w chosen so)
+                    _cross(t, r)
+                ours, theirs = typed.decode_run(*[t[x] for x in names]), gen(*[t[x] for x in names])
                 a = ours(r["k"], r["s0"], r["h"], r["sw0"], r["ln"], r["t0"])
                 b = theirs(r["k"], r["s0"], r["h"], r["sw0"], r["ln"], r["t0"])
                 assert [x.hex() for x in a] == [x.hex() for x in b], (t, r)

@@ -6,7 +6,6 @@ and tests/test_compiled_engine.py)."""
 
 from __future__ import annotations
 
-import math
 from itertools import repeat
 
 COMPILED = not __file__.endswith(".py")
@@ -21,7 +20,7 @@ def decode_run(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor):
     time is max(c, m) plus each addition in turn (at least the floor), c = ((f0 + af s [+ aw sw]) / e0 [+ c0])
     [/ d] [* q] and m = (w + kf s [+ ks sw]) / bw.  The generated loop's shortcut where one side exceeds the
     other throughout computes that side, which is max(c, m) there: the same values.  As Python the generated
-    loops are faster; tests/test_compiled_engine.py compares the two."""
+    loops are faster; tests/test_typed.py compares the two (compiled in tests/test_compiled_engine.py's process)."""
     win = ks is not None
     nf = float(n)
     kf_, af_, f0_, e0_, w_, bw_ = float(kf), float(af), float(f0), float(e0), float(w), float(bw)
@@ -30,7 +29,7 @@ def decode_run(n, kf, af, ks, aw, f0, e0, c0, d, q, w, bw, adds, floor):
     c0_ = float(c0) if c0 is not None else 0.0
     d_ = float(d) if d is not None else 1.0  # (an int d: a float divided by it converts it so)
     q_ = float(q) if q is not None else 1.0
-    fl = float(floor) if floor is not None else -math.inf
+    fl = float(floor) if floor is not None else float("-inf")  # (float(): a C double; -math.inf would be an object)
     x = (*adds, *(0.0,) * (ADDS - len(adds)))  # (each float() below: a C double, compiled)
     a0, a1, a2, a3, a4, a5 = float(x[0]), float(x[1]), float(x[2]), float(x[3]), float(x[4]), float(x[5])
 

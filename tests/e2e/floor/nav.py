@@ -1,5 +1,6 @@
 """Floor of `bench_render` with the app's frame: `st.navigation` of eight pages and a sidebar of the same
-widgets as the app's scenario editor (a select box, a radio, ten number inputs, five closed tracked panels),
+widgets as the app's scenario editor (a select box, a radio, ten number inputs, five closed tracked panels; its
+pairs of inputs in horizontal blocks, as the app's since session 9: the floors measured before drew columns),
 no planner work, no table, no chart.  `python -m tests.e2e.bench_render --script tests/e2e/floor/nav.py`."""
 
 import streamlit as st
@@ -15,14 +16,14 @@ def compare() -> None:
     sb.subheader("Workload")
     sb.radio("Load", ["a team", "busy users", "requests/s"], index=1, horizontal=True, key="load")
     n = sb.number_input("Busy users", 1, 100_000, value=4, step=1, key="users")
-    c1, c2 = sb.columns(2)
+    c1 = c2 = sb.container(horizontal=True, wrap=False)
     c1.number_input("Prompt tokens", 1, 1_000_000, value=1000, step=64, key="prompt")
     c2.number_input("Output tokens", 1, 1_000_000, value=250, step=64, key="output")
-    c1, c2 = sb.columns(2)
+    c1 = c2 = sb.container(horizontal=True, wrap=False)
     c1.number_input("Requests simulated", 1, 100_000, value=400, step=100, key="requests")
     c2.number_input("Seed", 0, 2**31 - 1, value=0, step=1, key="seed")
     sb.subheader("SLO (p95)")
-    c1, c2 = sb.columns(2)
+    c1 = c2 = sb.container(horizontal=True, wrap=False)
     c1.number_input("TTFT, s (0 = none)", 0.0, 1e6, value=0.0, step=1.0, key="ttft")
     c2.number_input("TPOT, ms (0 = none)", 0.0, 1e6, value=0.0, step=10.0, key="tpot")
     sb.subheader("Machine options")
