@@ -136,6 +136,21 @@ def test_module_entry_point():
     assert {r["id"] for r in json.loads(proc.stdout)} >= {"llama.cpp", "mlx", "vllm", "sglang", "tensorrt-llm"}
 
 
+def test_a_reader_that_goes_away_gets_no_traceback():
+    """`python -m planner ... | head -1`: the pipe closes after the first line; the command stops without a
+    traceback (exit 1, as Python's own advice for a broken pipe)."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "planner", "bench", "--suite", "--requests", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdout is not None and p.stdout.readline().startswith("engine: ")
+    p.stdout.close()  # (the next workload's line meets a closed pipe)
+    err = p.stderr.read() if p.stderr else ""
+    assert p.wait(timeout=120) == 1 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_predict_answers_every_combination(cat):
     """Every (hardware, model, quant) with an engine that runs it gets an answer: fits or a reason,
     and finite positive speeds; never an exception."""
