@@ -53,19 +53,42 @@ def _why_source(name: str) -> tuple[str | None, str]:
 _BUILD = {name: _why_source(name) for name in COMPILED}
 
 
-class _Source(importlib.abc.MetaPathFinder):
-    """Finds the modules whose source runs in their source (ahead of a compiled module, which a folder's
-    finder prefers)."""
+class _CompiledOrSource(importlib.machinery.ExtensionFileLoader):
+    """Loads a compiled module, or its source where the compiled one does not load (built for another system, a
+    damaged file): the import error is kept as the reason, and the source runs."""
+
+    fallback: importlib.machinery.SourceFileLoader | None = None
+
+    def create_module(self, spec):
+        try:
+            return super().create_module(spec)
+        except ImportError as e:
+            _BUILD[self.name] = (self.path, f"its compiled module did not load ({e}); the source runs")
+            self.fallback = importlib.machinery.SourceFileLoader(self.name, _source(self.name))
+            spec.origin = self.fallback.path  # (the module's __file__)
+            return None  # (a plain module, which exec_module fills from the source)
+
+    def exec_module(self, module):
+        if self.fallback is not None:
+            return self.fallback.exec_module(module)
+        return super().exec_module(module)
+
+
+class _Select(importlib.abc.MetaPathFinder):
+    """Finds the compiled modules ahead of a folder's finder: the source where it runs (which that finder would
+    not prefer), else the compiled module through _CompiledOrSource."""
 
     def find_spec(self, fullname, path, target=None):
         hit = _BUILD.get(fullname)
-        if hit is None or not hit[1] or hit[0] is None:
+        if hit is None or hit[0] is None:
             return None
-        return importlib.util.spec_from_file_location(fullname, _source(fullname))
+        if hit[1]:
+            return importlib.util.spec_from_file_location(fullname, _source(fullname))
+        return importlib.util.spec_from_file_location(fullname, hit[0], loader=_CompiledOrSource(fullname, hit[0]))
 
 
-if any(c is not None and why for c, why in _BUILD.values()):
-    sys.meta_path.insert(0, _Source())
+if any(c is not None for c, _ in _BUILD.values()):
+    sys.meta_path.insert(0, _Select())
 
 
 def compiled_modules() -> dict:

@@ -68,7 +68,8 @@ def test_the_compiled_engine_passes_the_simulators_tests():
 
 def test_an_edited_engine_runs_as_python_and_says_why(tmp_path):
     """A compiled module built from another engine.py is not imported (an edit would otherwise be ignored), nor
-    one where PLANNER_PURE_PYTHON asks for Python; its source is, and engine_build says why."""
+    one where PLANNER_PURE_PYTHON asks for Python; one that does not load falls back; the source runs, and
+    engine_build says why."""
     pkg = tmp_path / "planner" / "sim"
     pkg.mkdir(parents=True)
     (tmp_path / "planner" / "__init__.py").write_text((ROOT / "planner" / "__init__.py").read_text())
@@ -79,9 +80,11 @@ def test_an_edited_engine_runs_as_python_and_says_why(tmp_path):
         "import json; from planner.sim import engine_build; before = engine_build(); import planner.sim.engine as e; "
         "print(json.dumps([before, engine_build(), e.WHICH]))"
     )
+    this = hashlib.sha256(b"WHICH = 'source'\n").hexdigest()
     cases = (
         ("0" * 64, {}, "engine.py changed"),  # built from another engine.py
-        (hashlib.sha256(b"WHICH = 'source'\n").hexdigest(), {"PLANNER_PURE_PYTHON": "1"}, "PLANNER_PURE_PYTHON is set"),
+        (this, {"PLANNER_PURE_PYTHON": "1"}, "PLANNER_PURE_PYTHON is set"),
+        (this, {}, "its compiled module did not load"),  # built from this one, but no module (another system's)
     )
     for digest, extra, why in cases:
         (pkg / "engine.py.sha256").write_text(digest + "\n")
@@ -90,6 +93,10 @@ def test_an_edited_engine_runs_as_python_and_says_why(tmp_path):
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         before, after, which = json.loads(out.stdout)
-        assert which == "source"  # (the compiled file here is no module: importing it would fail)
-        for b in (before, after):
-            assert not b["compiled"] and b["file"] == str(pkg / "engine.py") and why in b["note"], b
+        assert which == "source"  # (the compiled file here is no module: importing it fails)
+        assert not after["compiled"] and after["file"] == str(pkg / "engine.py") and why in after["note"], after
+        if why.startswith("its compiled"):  # (known once the import was tried)
+            assert before["modules"]["planner.sim.engine"]["compiled"]
+            assert before["file"].endswith(importlib.machinery.EXTENSION_SUFFIXES[0])
+        else:
+            assert before == after
