@@ -36,6 +36,7 @@ T0 = time.monotonic()
 import streamlit.material_icon_names  # noqa: E402, F401  (the pages' icons are checked against it)
 import streamlit.runtime.caching.cache_data_api  # noqa: E402, F401
 import streamlit.runtime.scriptrunner.magic_funcs  # noqa: E402, F401  (every script run imports it)
+from streamlit import env_util  # noqa: E402
 from streamlit.web import cli  # noqa: E402
 
 _quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")  # made by Streamlit's import at its level
@@ -43,8 +44,7 @@ _level = _quiet.level
 _quiet.setLevel(logging.ERROR)
 
 from app_pages import compare_charts, compare_parts, head, ui  # noqa: E402, F401
-from planner.webapp import compare as cmp  # noqa: E402
-from planner.webapp import csvio, verdict  # noqa: E402, F401
+from planner.webapp import compare, csvio, verdict  # noqa: E402, F401
 from planner.webapp import defaults as dflt  # noqa: E402
 
 _quiet.setLevel(_level)
@@ -53,13 +53,14 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def warm() -> float:
-    """The default scenario's options evaluated once (planner's own caches: the catalog, the NVIDIA kernel tables
-    its options read); Streamlit's caches fill on the first script run as before.  Returns the seconds it took."""
+    """The default scenario's options evaluated once, into the page's own cache (`ui.warm_options`: planner's
+    catalog and the NVIDIA kernel tables its options read, and the results the first visitor's page looks up), and
+    the one `inspect.stack()` Streamlit makes on a server's first element (`env_util.is_repl`, from its check for a
+    run outside `streamlit run`: about 0.1 s, most of it finding each loaded module's file; the same search done
+    here is remembered).  Returns the seconds it took."""
     t = time.monotonic()
-    cat = ui.catalog()
-    sc = dflt.default_scenario()
-    for i in range(len(sc.options())):
-        cmp.evaluate_option(cat, sc.for_option(i), 0)
+    ui.warm_options(dflt.default_scenario())
+    env_util.is_repl()
     return time.monotonic() - t
 
 

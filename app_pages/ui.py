@@ -578,6 +578,19 @@ def _evaluate(one_json: str) -> dict:
     return cmp.evaluate_option(catalog(), Scenario.model_validate_json(one_json), 0)
 
 
+def _option_key(sc: Scenario, i: int) -> str:
+    """`_evaluate`'s argument for option `i` of `sc` (a scenario within the server's budget)."""
+    return sc.for_option(i).model_dump_json()
+
+
+def warm_options(sc: Scenario) -> None:
+    """Evaluates `sc`'s options into `_evaluate`'s cache as `evaluate` looks them up, drawing nothing and with no
+    time limit (the launcher's warm-up, before the server starts: `app_pages/serve.py`)."""
+    run, _ = clamp(sc, server_budget())
+    for i in range(len(run.options())):
+        _evaluate(_option_key(run, i))
+
+
 def _stopped_result(i: int, m: Machine, message: str) -> dict:
     return {
         "option": i + 1,
@@ -604,7 +617,7 @@ def evaluate(sc: Scenario, progress=None) -> list[dict]:
         for i in range(n):
             m = sc.options()[i]
             try:
-                r = dict(_evaluate(sc.for_option(i).model_dump_json()))
+                r = dict(_evaluate(_option_key(sc, i)))
             except bud.BudgetError as exc:
                 r = _stopped_result(i, m, str(exc))
             r["option"] = i + 1

@@ -1,21 +1,49 @@
 """`python -m app_pages.serve` (`make run`): the app's work before the first visitor, then `streamlit run app.py`
 with the given options.  The server itself is started by the browser tests (tests/e2e/helpers.start_server)."""
 
+import ast
 import asyncio
 import socket
 import sys
+import tomllib
+from pathlib import Path
 
 from app_pages import serve
 from planner.webapp import defaults as dflt
 
 
-def test_serve_imports_the_app_and_evaluates_every_default_option(monkeypatch):
+def test_serve_imports_the_app_and_fills_the_pages_cache_with_every_default_option(monkeypatch):
     assert {"app_pages.ui", "app_pages.compare_parts", "app_pages.head", "planner.webapp.compare"} <= set(sys.modules)
     seen = []
-    monkeypatch.setattr(serve.cmp, "evaluate_option", lambda cat, sc, i: seen.append((sc, i)))
-    assert serve.warm() >= 0
-    sc = dflt.default_scenario()
-    assert seen == [(sc.for_option(i), 0) for i in range(len(sc.options()))] and len(seen) == 4
+    monkeypatch.setattr(serve.ui.cmp, "evaluate_option", lambda cat, sc, i: seen.append((sc, i)) or {"sc": sc})
+    serve.ui._evaluate.clear()
+    try:
+        assert serve.warm() >= 0
+        sc = dflt.default_scenario()
+        assert seen == [(sc.for_option(i), 0) for i in range(len(sc.options()))] and len(seen) == 4
+        serve.ui.warm_options(sc)  # the page's look-ups (the same keys) now hit the cache
+        assert len(seen) == 4
+        assert [serve.ui._evaluate(serve.ui._option_key(sc, i))["sc"] for i in range(4)] == [x[0] for x in seen]
+    finally:
+        serve.ui._evaluate.clear()  # the stand-in results do not stay for the other tests
+
+
+def test_no_page_relies_on_streamlit_magic_which_the_config_turns_off():
+    """.streamlit/config.toml sets runner.magicEnabled = false: a bare expression on a page would draw nothing."""
+    root = Path(serve.APP).parent
+    config = tomllib.loads((root / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["magicEnabled"] is False
+    bare = []
+    for f in [root / "app.py", *sorted((root / "app_pages").glob("*.py"))]:
+        for node in ast.walk(ast.parse(f.read_text())):
+            body = getattr(node, "body", None)
+            for i, s in enumerate(body if isinstance(body, list) else []):
+                if not isinstance(s, ast.Expr) or isinstance(s.value, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)):
+                    continue
+                if i == 0 and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str):
+                    continue  # a docstring: magic leaves it alone too
+                bare.append(f"{f.name}:{s.lineno}")
+    assert bare == []
 
 
 def test_serve_runs_streamlit_on_the_app_with_the_given_options(monkeypatch):
@@ -40,7 +68,7 @@ def test_serve_starts_the_server_even_when_the_warm_up_fails(monkeypatch, capsys
     def broken(cat, sc, i):
         raise RuntimeError("no tables")
 
-    monkeypatch.setattr(serve.cmp, "evaluate_option", broken)
+    monkeypatch.setattr(serve.ui.cmp, "evaluate_option", broken)
     monkeypatch.setattr(serve, "tcp_nodelay", lambda: "nodelay")
     monkeypatch.setattr(serve.cli, "main", lambda **kw: calls.append(kw))
     serve.main([])
