@@ -3,6 +3,7 @@ with the given options.  The server itself is started by the browser tests (test
 
 import ast
 import asyncio
+import concurrent.futures
 import socket
 import sys
 import tomllib
@@ -97,7 +98,9 @@ def _accepted_nodelay(listener: socket.socket) -> int:
         server.close()
         await server.wait_closed()
 
-    asyncio.run(run())
+    # in a thread of its own: the browser tests' Playwright keeps an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result(timeout=30)
     return seen[0]
 
 
