@@ -9,21 +9,12 @@ Streamlit's own command line (`streamlit run app.py`, the same server, options a
 runs then find the modules imported and the tables read.  The start takes that much longer; the health check
 answers once the server is ready, warm.
 
-It also sets TCP_NODELAY on the server's connections (`tcp_nodelay`).  Streamlit's Starlette server (1.67) binds its
-listening socket as `socket.socket(family)`, whose protocol number is 0; asyncio sets TCP_NODELAY on an accepted
-connection only where that number is IPPROTO_TCP (`asyncio.base_events._set_nodelay`), so Nagle's algorithm stayed
-on.  A response is written in two parts (headers, then body): on a kept-alive connection the body waited for the
-browser's delayed acknowledgement of the headers, 40 ms on Linux, for every file and answer after a connection's
-first (measured: 44 ms per request, 0.3-4 ms with the fix).  A first load fetches about 150 files over six
-connections.
-
-`python -m app_pages.serve --script PATH [OPTIONS]` starts another script on the same server without the warm-up
-(the benchmark's floors, tests/e2e/floor/)."""
+Its server sets TCP_NODELAY on each connection (`app_pages/nodelay.py`: without it, every file and answer after a
+connection's first waited 40 ms for the browser's delayed acknowledgement)."""
 
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 import time
 from pathlib import Path
@@ -43,7 +34,7 @@ _quiet = logging.getLogger("streamlit.runtime.caching.cache_data_api")  # made b
 _level = _quiet.level
 _quiet.setLevel(logging.ERROR)
 
-from app_pages import compare_charts, compare_parts, head, ui  # noqa: E402, F401
+from app_pages import compare_charts, compare_parts, head, nodelay, ui  # noqa: E402, F401
 from planner.webapp import compare, csvio, verdict  # noqa: E402, F401
 from planner.webapp import defaults as dflt  # noqa: E402
 
@@ -64,48 +55,12 @@ def warm() -> float:
     return time.monotonic() - t
 
 
-def with_tcp_protocol(sock: socket.socket) -> socket.socket:
-    """`sock`, a listening TCP socket made without a protocol number, as the same socket with IPPROTO_TCP named, so
-    that asyncio sets TCP_NODELAY on each connection it accepts (an accepted socket takes its listener's number)."""
-    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.type != socket.SOCK_STREAM or sock.proto:
-        return sock
-    blocking = sock.getblocking()
-    tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-    tcp.setblocking(blocking)
-    tcp.set_inheritable(True)
-    return tcp
-
-
-def tcp_nodelay() -> str:
-    """Makes Streamlit's server bind its socket with `with_tcp_protocol` (see the module's note).  Returns what was
-    done, for the start's log; a Streamlit without that function is left as it is."""
-    try:
-        from streamlit.web.server.starlette import starlette_server as server
-    except ImportError as exc:
-        return f"TCP_NODELAY not set (Streamlit's Starlette server not found: {exc})"
-    bind = getattr(server, "_bind_socket", None)
-    if bind is None:
-        return "TCP_NODELAY not set (this Streamlit binds its socket elsewhere)"
-    if getattr(bind, "_planner_tcp", False):
-        return "TCP_NODELAY on each connection"
-
-    def _bind_socket(address: str, port: int, backlog: int) -> socket.socket:
-        return with_tcp_protocol(bind(address, port, backlog))
-
-    _bind_socket._planner_tcp = True  # type: ignore[attr-defined]
-    server._bind_socket = _bind_socket
-    return "TCP_NODELAY on each connection"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Warms, then runs `streamlit run app.py` with `argv` (default: this command's arguments), its connections with
     TCP_NODELAY.  A warm-up that fails only costs its head start: the server starts all the same and the page shows
-    what went wrong.  `--script PATH` first in `argv` runs that script instead, without the warm-up."""
+    what went wrong."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    print(f"  {tcp_nodelay()}", flush=True)
-    if argv[:1] == ["--script"] and len(argv) > 1:
-        cli.main(args=["run", argv[1], *argv[2:]], prog_name="streamlit")
-        return
+    print(f"  {nodelay.tcp_nodelay()}", flush=True)
     imports = time.monotonic() - T0
     try:
         tables = warm()

@@ -26,9 +26,9 @@ Two first loads: the server's first session (the first visitor after a start: St
 browser's cold; the launcher imports the app and reads the default scenario's tables before the server answers,
 so the time from the start until the health check answers is printed too) and, at the end, a new session (a new
 browser context, cold browser cache) on the running server (what later visitors get).  `--script` measures
-another page on the same server without the warm-up (`python -m app_pages.serve --script PATH`: `streamlit run
-PATH` with TCP_NODELAY): the floors in tests/e2e/floor/ (Streamlit's own cost on this machine), or `--script app.py`
-(the app without the warm-up).
+another page under `streamlit run` with the launcher's TCP_NODELAY and nothing else (`python -m app_pages.nodelay
+PATH`): the floors in tests/e2e/floor/ (Streamlit's own cost on this machine), or `--script app.py` (the app without
+the launcher's imports and warm-up).
 """
 
 from __future__ import annotations

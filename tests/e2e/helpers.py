@@ -34,15 +34,14 @@ def free_port() -> int:
 
 def start_server(port: int, script: Path | str | None = None) -> subprocess.Popen:
     """The app as `make run` starts it (`python -m app_pages.serve`: `streamlit run app.py` with the app's imports
-    and the default scenario's tables warm), or another script on the same server (`python -m app_pages.serve --script
-    PATH`: `streamlit run PATH` with TCP_NODELAY, no warm-up), on `port`; returns once its health check answers."""
+    and the default scenario's tables warm), or `streamlit run script` on the same server settings (`python -m
+    app_pages.nodelay script`: TCP_NODELAY, nothing else), on `port`; returns once its health check answers."""
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "app_pages.serve",
-            *(("--script", str(script)) if script else ()),
+            *(("app_pages.nodelay", str(script)) if script else ("app_pages.serve",)),
             "--server.port",
             str(port),
             "--server.address",

@@ -3,7 +3,7 @@
     python -m tests.e2e.profile_load [--script PATH] [--top 15]
 
 Starts the app as `make run` does (`python -m app_pages.serve`), or `--script` (e.g. a floor in tests/e2e/floor/)
-on the same server without the warm-up, on a free port, opens it in a fresh Chromium with a CPU profile of the
+under `streamlit run` with TCP_NODELAY (`python -m app_pages.nodelay`), on a free port, opens it in a fresh Chromium with a CPU profile of the
 page (Chrome DevTools Protocol) and prints: the times the page's script state changed (the frontend loaded and asked for the
 first run; the server's run ended), when each script was fetched, and the page's CPU time by script file (self
 time), with V8's garbage collection, the parser/compiler ("(program)") and idle apart.  For a second session on
