@@ -47,7 +47,7 @@ _CATALOG: dict = {}
 
 
 def _pair(where):
-    """Two widgets side by side (each call's c1 then c2): one horizontal block, not a block of two columns (fewer
+    """Two widgets side by side (in the order they are drawn): one horizontal block, not a block of two columns (fewer
     elements for the browser to draw on every run)."""
     return where.container(horizontal=True, wrap=False)
 
@@ -206,8 +206,8 @@ def _scale_out(i: int, m: Machine, cat, w=st) -> dict:
     """Widgets of an option's scale-out fields (nodes joined by a link, the parallel split, a CPU host
     holding offloaded weights); returns them as Machine fields."""
     w.caption("Scale-out: machines joined by a link, the split, offload to host RAM")
-    c1 = c2 = _pair(w)
-    nodes = c1.number_input(
+    row = _pair(w)
+    nodes = row.number_input(
         "Nodes",
         1,
         256,
@@ -215,7 +215,7 @@ def _scale_out(i: int, m: Machine, cat, w=st) -> dict:
         key=_init(f"{W}opt{i}:nodes", m.nodes),
         help="machines per replica, joined by the link (e.g. Mac Studios over Thunderbolt 5)",
     )
-    par = c2.text_input(
+    par = row.text_input(
         "Parallel",
         key=_init(f"{W}opt{i}:par", m.parallel or ""),
         placeholder="default",
@@ -238,8 +238,8 @@ def _scale_out(i: int, m: Machine, cat, w=st) -> dict:
     )
     modes = ["none", "experts", "layers"]
     cur = "none" if not m.offload else ("experts" if m.offload == "experts" else "layers")
-    c1 = c2 = _pair(w)
-    mode = c1.selectbox(
+    row = _pair(w)
+    mode = row.selectbox(
         "Offload",
         modes,
         key=_init(f"{W}opt{i}:off", cur),
@@ -248,7 +248,7 @@ def _scale_out(i: int, m: Machine, cat, w=st) -> dict:
     off = None if mode == "none" else mode
     if mode == "layers":
         n0 = int(m.offload[7:]) if m.offload and m.offload.startswith("layers:") else 8
-        off = f"layers:{int(c2.number_input('Layers', 1, 1000, step=1, key=_init(f'{W}opt{i}:offn', n0)))}"
+        off = f"layers:{int(row.number_input('Layers', 1, 1000, step=1, key=_init(f'{W}opt{i}:offn', n0)))}"
     return {
         "nodes": int(nodes),
         "link": None if link == "none" else link,
@@ -270,8 +270,8 @@ def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool, w=st) 
         d = dflt.default_stack(cat, sc, m.model_copy(update={"hardware": hw, "memory_gb": None}))
         cur_q, cur_e, cur_kv = d["quant"], d["engine"], None
     engines = sorted(cat.engines)
-    c1 = c2 = _pair(w)
-    engine = c1.selectbox(
+    row = _pair(w)
+    engine = row.selectbox(
         "Engine",
         engines,
         key=_init(f"{W}opt{i}:engine:{hw}", cur_e if cur_e in engines else engines[0]),
@@ -279,7 +279,7 @@ def _stack(i: int, m: Machine, hw: str, sc: Scenario, cat, new_opt: bool, w=st) 
     )
     quants = [q for q in sorted(cat.quants) if engine in cat.quants[q].engines] or sorted(cat.quants)
     q0 = cur_q if cur_q in quants else ENGINE_QUANT.get(engine, quants[0])
-    quant = c2.selectbox(
+    quant = row.selectbox(
         "Quantization",
         quants,
         key=_init(f"{W}opt{i}:quant:{hw}:{engine}", q0 if q0 in quants else quants[0]),
@@ -321,8 +321,8 @@ def _option(i: int, m: Machine, sc: Scenario, cat, new_opt: bool, w=st) -> dict:
         )
     else:
         w.caption(f"{sizes[0]:g} GB per device")
-    c1 = c2 = _pair(w)
-    dev = c1.number_input(
+    row = _pair(w)
+    dev = row.number_input(
         "Devices",
         1,
         1024,
@@ -330,7 +330,7 @@ def _option(i: int, m: Machine, sc: Scenario, cat, new_opt: bool, w=st) -> dict:
         key=_init(f"{W}opt{i}:dev", m.devices),
         help="per replica: tensor parallel (llama.cpp: layer split)",
     )
-    rep = c2.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
+    rep = row.number_input("Replicas", 1, 1024, step=1, key=_init(f"{W}opt{i}:rep", m.replicas))
     quote = w.number_input(
         "Your quote, $ (0 = catalog prices)",
         0.0,
@@ -413,10 +413,10 @@ def editor(sc: Scenario, page: str) -> Scenario:
         "think time); requests/s: random arrivals at a mean rate (Poisson)",
     )
     if kind == "team":
-        c1 = c2 = _pair(sb)
+        row = _pair(sb)
         w["arrival"] = "closed"
-        people = c1.number_input("People", 1, 100_000, step=1, key=_init(W + "people", wl.concurrency or 30))
-        every = c2.number_input(
+        people = row.number_input("People", 1, 100_000, step=1, key=_init(W + "people", wl.concurrency or 30))
+        every = row.number_input(
             "A request every, min",
             0.1,
             1440.0,
@@ -450,17 +450,17 @@ def editor(sc: Scenario, page: str) -> Scenario:
             key=_init(W + "rate", float(wl.rate_rps or 0.1)),
             help="random (Poisson) arrivals at this mean rate",
         )
-    c1 = c2 = _pair(sb)
-    for col, name, label in ((c1, "prompt", "Prompt tokens"), (c2, "output", "Output tokens")):
+    row = _pair(sb)
+    for name, label in (("prompt", "Prompt tokens"), ("output", "Output tokens")):
         ln = getattr(wl, name)
         if ln.dist == "fixed":
-            w[name]["mean"] = col.number_input(
+            w[name]["mean"] = row.number_input(
                 label, 1, MAX_TOKENS, step=64, key=_init(W + name, int(round(ln.mean or 1)))
             )
         else:
-            col.caption(f"{label}: {ln.dist} distribution (from the scenario)")
-    c1 = c2 = _pair(sb)
-    w["requests"] = c1.number_input(
+            row.caption(f"{label}: {ln.dist} distribution (from the scenario)")
+    row = _pair(sb)
+    w["requests"] = row.number_input(
         "Requests simulated",
         1,
         MAX_REQUESTS,
@@ -468,13 +468,13 @@ def editor(sc: Scenario, page: str) -> Scenario:
         key=_init(W + "requests", wl.requests or 1000),
         help="per machine option; more = smoother percentiles, slower",
     )
-    w["seed"] = c2.number_input("Seed", 0, 2**31 - 1, step=1, key=_init(W + "seed", wl.seed))
+    w["seed"] = row.number_input("Seed", 0, 2**31 - 1, step=1, key=_init(W + "seed", wl.seed))
     sb.subheader("SLO (p95)")
-    c1 = c2 = _pair(sb)
-    ttft = c1.number_input(
+    row = _pair(sb)
+    ttft = row.number_input(
         "TTFT, s (0 = none)", 0.0, 1e6, step=1.0, key=_init(W + "slo_ttft", sc.slo.ttft_p95_s or 0.0)
     )
-    tpot = c2.number_input(
+    tpot = row.number_input(
         "TPOT, ms (0 = none)", 0.0, 1e6, step=10.0, key=_init(W + "slo_tpot", sc.slo.tpot_p95_ms or 0.0)
     )
     data["slo"]["ttft_p95_s"] = ttft or None
